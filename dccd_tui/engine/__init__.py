@@ -1,0 +1,1 @@
+"""The backfill engine. It never imports textual or rich: a plain script can drive it."""

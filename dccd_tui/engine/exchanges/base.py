@@ -1,0 +1,72 @@
+"""The interface every exchange adapter implements.
+
+An adapter is small and pure: it maps a pair to the exchange's symbol, knows the page size and the
+spans the exchange offers, builds the requests that cover one window, parses raw bodies into the
+canonical candle frame, and turns error bodies into classified exceptions. It never sleeps,
+retries, threads or opens a socket itself: `fetch_window` receives a `get` callable from the
+engine's HTTP layer, which owns the rate gate, timeouts, retries and cancel.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from ..models import parse_pair
+
+if TYPE_CHECKING:  # polars is imported lazily by the adapters
+    import polars as pl
+
+# get(path, params) -> response body bytes. Raises ExchangeError subclasses (already classified
+# by the adapter's `raise_for_error`) or Cancelled.
+Getter = Callable[[str, Mapping[str, str]], bytes]
+
+
+class SymbolError(ValueError):
+    """A pair that this exchange cannot express as a symbol."""
+
+
+class Exchange(ABC):
+    """One exchange's candle endpoint, as exchanges.md describes it."""
+
+    name: str
+    default_base_url: str
+    #: The rate budget this app uses by default, in requests per second (config may override).
+    default_rps: float
+    #: The exchange's published limit, for the README and the dry-run text.
+    published_limit: str
+    #: Spans (seconds) the exchange offers, restricted to those the store knows.
+    spans: frozenset[int]
+    #: Candles one window covers (one request, except Kraken and OKX's fallback paging).
+    page_limit: int
+    #: True when the exchange counts its limit per pair (Kraken): one rate gate per pair.
+    rate_limit_per_pair: bool = False
+
+    def symbol(self, pair: str) -> str:
+        """Map ``BASE/QUOTE`` to the exchange's symbol; raise SymbolError if it cannot."""
+        base, quote = parse_pair(pair)
+        return self._symbol(base, quote)
+
+    @abstractmethod
+    def _symbol(self, base: str, quote: str) -> str: ...
+
+    def window_ms(self, span: int) -> int:
+        """Length of one window in ms: a whole number of candles, at most one page."""
+        return self.page_limit * span * 1000
+
+    @abstractmethod
+    def fetch_window(self, get: Getter, symbol: str, span: int, start: int, end: int) -> "pl.DataFrame":
+        """Fetch every closed candle with ``start <= ts < end`` (epoch ms, span-aligned).
+
+        Returns the canonical frame, sorted ascending, ts unique and aligned, rows outside the
+        window dropped. An empty frame means the exchange has no candle there.
+        """
+
+    @abstractmethod
+    def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
+        """Parse one raw body of the candle endpoint (Kraken: one /Trades page) into candles."""
+
+    @abstractmethod
+    def raise_for_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        """Raise a classified ExchangeError if this answer is an error; return if it is data."""
