@@ -1,0 +1,182 @@
+"""Per-job progress state, written by a worker thread and read as a snapshot by any UI.
+
+The UI never receives a callback per window: it polls `JobState.snapshot()` on its own timer
+(textual-notes.md measured why). Everything mutable sits behind one lock per job, and a snapshot
+is an immutable copy, so a reader on another thread can never see a half-updated job.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .models import Series, fmt_ms
+
+
+class Status(str, Enum):
+    IDLE = "idle"
+    QUEUED = "queued"
+    PLANNED = "planned"    # a dry run finished: the plan is in the log
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        return self in (Status.QUEUED, Status.RUNNING)
+
+
+LOG_LINES = 2000  # bounded history per job
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """An immutable copy of a job's state at one instant (what a UI renders)."""
+
+    series: Series
+    status: Status
+    windows_done: int
+    windows_total: int
+    candles: int           # candles written to disk by this run
+    requests: int
+    retries: int
+    failed_windows: int
+    gaps: int              # candles the exchange did not have inside fetched windows
+    position: int | None   # ms of the newest window finished (the "date reached")
+    speed: float           # candles per second over the recent past
+    eta: float | None      # seconds left, None while unknown
+    error: str | None
+    log_seq: int           # total log lines ever appended; lets a reader fetch only new ones
+    started: float | None
+    finished: float | None
+
+    @property
+    def progress(self) -> float:
+        """0.0 .. 1.0 of windows finished (done or failed)."""
+        if self.windows_total <= 0:
+            return 1.0 if self.status is Status.DONE else 0.0
+        return min(1.0, self.windows_done / self.windows_total)
+
+
+@dataclass
+class JobState:
+    """Mutable, lock-protected progress of one job. Workers call the `note_*` methods."""
+
+    series: Series
+    clock: callable = time.monotonic
+    status: Status = Status.IDLE
+    windows_done: int = 0
+    windows_total: int = 0
+    candles: int = 0
+    requests: int = 0
+    retries: int = 0
+    failed_windows: int = 0
+    gaps: int = 0
+    position: int | None = None
+    error: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    log: deque = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    log_seq: int = 0
+    _rate: deque = field(default_factory=lambda: deque(maxlen=64))  # (t, candles) samples
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # --- written by the worker ---------------------------------------------------------
+    def reset(self, status: Status = Status.QUEUED) -> None:
+        with self._lock:
+            self.status = status
+            self.windows_done = self.windows_total = 0
+            self.candles = self.requests = self.retries = self.failed_windows = self.gaps = 0
+            self.position = None
+            self.error = None
+            self.started = self.finished = None
+            self._rate.clear()
+
+    def set_status(self, status: Status, error: str | None = None) -> None:
+        with self._lock:
+            self.status = status
+            if error is not None:
+                self.error = error
+            now = self.clock()
+            if status is Status.RUNNING and self.started is None:
+                self.started = now
+                self._rate.append((now, self.candles))
+            if status in (Status.DONE, Status.FAILED, Status.CANCELLED, Status.PLANNED):
+                self.finished = now
+
+    def set_total(self, windows: int) -> None:
+        with self._lock:
+            self.windows_total = windows
+
+    def note_request(self, retry: bool = False) -> None:
+        with self._lock:
+            self.requests += 1
+            if retry:
+                self.retries += 1
+
+    def note_window(self, end_ms: int, failed: bool = False) -> None:
+        with self._lock:
+            self.windows_done += 1
+            if failed:
+                self.failed_windows += 1
+            elif self.position is None or end_ms > self.position:
+                self.position = end_ms
+
+    def note_written(self, candles: int, gaps: int = 0) -> None:
+        with self._lock:
+            self.candles += candles
+            self.gaps += gaps
+            self._rate.append((self.clock(), self.candles))
+
+    def add_log(self, line: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        with self._lock:
+            self.log.append(f"{stamp} {line}")
+            self.log_seq += 1
+
+    # --- read by any thread ------------------------------------------------------------
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            speed = 0.0
+            now = self.clock()
+            if self.status is Status.RUNNING and self._rate:
+                # Speed over the last ~10 s of samples, so it follows the current pace.
+                t0, c0 = self._rate[0]
+                for t, c in self._rate:
+                    if now - t <= 10.0:
+                        t0, c0 = t, c
+                        break
+                if now > t0:
+                    speed = (self.candles - c0) / (now - t0)
+            eta = None
+            if self.status is Status.RUNNING and self.started is not None and self.windows_done:
+                elapsed = now - self.started
+                left = self.windows_total - self.windows_done
+                eta = max(0.0, elapsed / self.windows_done * left)
+            return JobSnapshot(
+                series=self.series, status=self.status, windows_done=self.windows_done,
+                windows_total=self.windows_total, candles=self.candles, requests=self.requests,
+                retries=self.retries, failed_windows=self.failed_windows, gaps=self.gaps,
+                position=self.position, speed=speed, eta=eta, error=self.error,
+                log_seq=self.log_seq, started=self.started, finished=self.finished,
+            )
+
+    def log_since(self, seq: int) -> tuple[list[str], int]:
+        """Lines appended after `seq` (as far as the bounded buffer still holds), and the new seq."""
+        with self._lock:
+            new = self.log_seq - seq
+            if new <= 0:
+                return [], self.log_seq
+            lines = list(self.log)[-min(new, len(self.log)):]
+            return lines, self.log_seq
+
+    def log_lines(self) -> list[str]:
+        with self._lock:
+            return list(self.log)
+
+    def describe_position(self) -> str:
+        return fmt_ms(self.position)
