@@ -1,0 +1,321 @@
+"""The window loop of one job: plan -> fetch -> validate -> buffer -> save -> report.
+
+Resume is by set difference: the windows are cut from `requested - coverage`, so a hole anywhere
+(before, inside or after what is stored) is fetched, and a range already covered is never asked
+for again. Several windows of one job are in flight at once (on the exchange's fetch threads,
+all drawing from the exchange's shared rate gate); results are consumed in window order so the
+write buffer stays sorted. A window enters the coverage manifest only after its candles are on
+disk, so a crash or cancel can lose at most the buffer, never claim data it does not have.
+
+Errors: transient ones are retried per window with exponential backoff and jitter, up to
+`max_retries`; then the window is recorded as failed and stays missing for the next run. A
+permanent error (unknown symbol, bad interval, other 4xx) stops the job at once.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections import deque
+from concurrent.futures import wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .errors import Cancelled, PermanentError, RateLimitError, StoreError, TransientError
+from .exchanges.base import Exchange
+from .http import ExchangeClient
+from .models import Series, Window, fmt_ms
+from .state import JobState, Status
+from .text import safe_text
+
+FLUSH_CANDLES = 200_000   # flush the write buffer at this many candles ...
+FLUSH_SECONDS = 10.0      # ... or this often, or when a month is complete
+RATE_LIMIT_EXTRA_TRIES = 5  # a rate-limit answer pauses the exchange; allow a few more tries
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def last_closed_end(span: int, now: int | None = None) -> int:
+    now = now_ms() if now is None else now
+    step = span * 1000
+    return now - now % step
+
+
+def make_windows(missing: list[tuple[int, int]], window_ms: int) -> list[Window]:
+    out: list[Window] = []
+    for start, end in missing:
+        t = start
+        while t < end:
+            out.append(Window(t, min(end, t + window_ms)))
+            t += window_ms
+    return out
+
+
+def _month(ms: int) -> tuple[int, int]:
+    d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return d.year, d.month
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+@dataclass
+class Plan:
+    """What a run would do for one series; a dry run computes it without any request."""
+
+    series: Series
+    start: int
+    end: int
+    missing: list[tuple[int, int]]
+    windows: list[Window]
+    requests: int          # estimated requests (Kraken: at least one per window)
+    seconds: float         # at the exchange's budget, this job alone
+    rps: float
+    stored: int            # candles already stored in the range (from coverage, approximate)
+    estimate_is_floor: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        total = (self.end - self.start) // (self.series.span * 1000)
+        missing_c = sum(e - s for s, e in self.missing) // (self.series.span * 1000)
+        floor = "at least " if self.estimate_is_floor else ""
+        out = [
+            f"plan for {self.series}: {fmt_ms(self.start)} -> {fmt_ms(self.end)} UTC "
+            f"({total:,} candles requested)",
+            f"  already covered: {total - missing_c:,} candles; missing: {missing_c:,} candles "
+            f"in {len(self.missing)} range(s)",
+        ]
+        for s, e in self.missing[:10]:
+            out.append(f"    missing {fmt_ms(s)} -> {fmt_ms(e)}")
+        if len(self.missing) > 10:
+            out.append(f"    ... and {len(self.missing) - 10} more ranges")
+        out.append(
+            f"  {len(self.windows):,} windows, {floor}{self.requests:,} requests, "
+            f"about {fmt_duration(self.seconds)} at {self.rps:g} requests/s"
+        )
+        out.extend(f"  {n}" for n in self.notes)
+        return out
+
+
+def plan_job(series: Series, start: int, end: int | None, adapter: Exchange, series_store,
+             rps: float, now: int | None = None) -> Plan:
+    end = last_closed_end(series.span, now) if end is None else min(end, last_closed_end(series.span, now))
+    if end <= start:
+        missing: list[tuple[int, int]] = []
+    else:
+        missing = series_store.missing_intervals(start, end)
+    windows = make_windows(missing, adapter.window_ms(series.span))
+    requests = len(windows)
+    covered_ms = max(0, end - start) - sum(e - s for s, e in missing)
+    plan = Plan(series=series, start=start, end=max(end, start), missing=missing, windows=windows,
+                requests=requests, seconds=requests / rps if rps else 0.0, rps=rps,
+                stored=covered_ms // (series.span * 1000),
+                estimate_is_floor=adapter.name == "kraken")
+    if adapter.name == "kraken" and windows:
+        plan.notes.append("kraken candles are rebuilt from trades: one request per 1,000 trades")
+    return plan
+
+
+class Backfill:
+    """Runs one job to its end, writing progress into `state`. Call `run()` on a worker thread."""
+
+    def __init__(self, series: Series, start: int, end: int | None, adapter: Exchange,
+                 client: ExchangeClient, series_store, state: JobState, stop: threading.Event,
+                 *, max_retries: int = 3, retry_delay: float = 2.0, now: int | None = None,
+                 flush_candles: int = FLUSH_CANDLES, flush_seconds: float = FLUSH_SECONDS):
+        self.series = series
+        self.start = start
+        self.end = end
+        self.adapter = adapter
+        self.client = client
+        self.store = series_store
+        self.state = state
+        self.stop = stop
+        self.max_retries = max_retries
+        self.retry_delay = retry_delay
+        self.now = now
+        self.flush_candles = flush_candles
+        self.flush_seconds = flush_seconds
+        self.symbol = adapter.symbol(series.pair)
+        self._abort = threading.Event()   # stop set, or a permanent error: outstanding fetches end
+        self._frames: list = []
+        self._covered: list[tuple[int, int]] = []
+        self._buffered = 0
+        self._gaps = 0
+        self._failed: list[tuple[int, int, str]] = []
+        self._last_flush = time.monotonic()
+
+    # --- one window ------------------------------------------------------------------
+    def _get(self, path, params):
+        return self.client.get(path, params, symbol=self.symbol, cancel=self._abort,
+                               on_request=self.state.note_request)
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            if self._abort.is_set():
+                raise Cancelled()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.1, left))
+
+    def _fetch(self, window: Window):
+        attempt = 0
+        while True:
+            if self._abort.is_set():
+                raise Cancelled()
+            try:
+                return self.adapter.fetch_window(self._get, self.symbol, self.series.span,
+                                                 window.start, window.end)
+            except PermanentError:
+                raise
+            except TransientError as exc:
+                attempt += 1
+                limit = self.max_retries + (RATE_LIMIT_EXTRA_TRIES if isinstance(exc, RateLimitError) else 0)
+                if attempt > limit:
+                    raise
+                with self.state._lock:
+                    self.state.retries += 1
+                delay = self.retry_delay * (2 ** min(attempt - 1, 8)) * random.uniform(0.75, 1.25)
+                if isinstance(exc, RateLimitError):
+                    delay = min(delay, 1.0)  # the gate already holds the whole exchange
+                self.state.add_log(
+                    f"retry {attempt}/{limit} of {fmt_ms(window.start)} in {delay:.1f}s: "
+                    f"{safe_text(exc, 300)}"
+                )
+                self._sleep(delay)
+
+    # --- buffer ----------------------------------------------------------------------
+    def _flush(self) -> None:
+        if not self._covered and not self._frames:
+            return
+        import polars as pl
+
+        from .models import empty_candles
+
+        frame = pl.concat(self._frames, how="vertical") if self._frames else empty_candles()
+        new = self.store.write(frame, self._covered)
+        self.state.note_written(new, self._gaps)
+        self._frames, self._covered, self._buffered, self._gaps = [], [], 0, 0
+        self._last_flush = time.monotonic()
+
+    def _should_flush(self, next_window: Window | None) -> bool:
+        if self._buffered >= self.flush_candles:
+            return True
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            return True
+        if next_window is not None and self._covered:
+            return _month(self._covered[0][0]) != _month(next_window.start)
+        return False
+
+    # --- the job -----------------------------------------------------------------------
+    def run(self) -> Plan:
+        state = self.state
+        rps = self.client.rps
+        plan = plan_job(self.series, self.start, self.end, self.adapter, self.store, rps, self.now)
+        windows = plan.windows
+        state.set_total(len(windows))
+        state.set_status(Status.RUNNING)
+        if not windows:
+            state.add_log(f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
+                          f"{fmt_ms(plan.end)} is complete")
+            state.set_status(Status.DONE)
+            return plan
+        state.add_log(f"start {self.series}: {len(windows):,} windows over {len(plan.missing)} "
+                      f"missing range(s), {fmt_ms(plan.start)} -> {fmt_ms(plan.end)}")
+        # Enough windows in flight to cover ~0.5 s of latency at the budget, bounded.
+        ahead = max(2, min(16, math.ceil(rps * 0.5) + 1))
+        pending: deque = deque()
+        idx = 0
+        span_ms = self.series.span * 1000
+        try:
+            while idx < len(windows) or pending:
+                while idx < len(windows) and len(pending) < ahead:
+                    w = windows[idx]
+                    pending.append((w, self.client.submit(self._fetch, w)))
+                    idx += 1
+                window, future = pending[0]
+                while not future.done():
+                    if self.stop.is_set():
+                        raise Cancelled()
+                    wait([future], timeout=0.1)
+                pending.popleft()
+                try:
+                    frame = future.result()
+                except TransientError as exc:
+                    reason = safe_text(exc, 300)
+                    self._failed.append((window.start, window.end, reason))
+                    state.note_window(window.end, failed=True)
+                    state.add_log(f"window {fmt_ms(window.start)} -> {fmt_ms(window.end)} failed "
+                                  f"after retries: {reason}")
+                    continue
+                if frame.height:
+                    self._frames.append(frame)
+                    self._buffered += frame.height
+                    self._gaps += (window.end - window.start) // span_ms - frame.height
+                self._covered.append((window.start, window.end))
+                state.note_window(window.end)
+                nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
+                if self._should_flush(nxt):
+                    self._flush()
+            self._finish()
+            snap = state.snapshot()
+            if self._failed:
+                state.set_status(Status.FAILED, f"{len(self._failed)} window(s) failed; "
+                                 "they stay missing and are fetched again on the next run")
+            else:
+                state.set_status(Status.DONE)
+            state.add_log(self.summary(snap))
+        except Cancelled:
+            self._abort.set()
+            self._finish()
+            state.add_log(f"cancelled; {state.snapshot().candles:,} candles written are kept")
+            state.set_status(Status.CANCELLED)
+        except PermanentError as exc:
+            self._abort.set()
+            self._finish()
+            reason = safe_text(exc, 500)
+            state.add_log(f"failed: {reason}")
+            state.set_status(Status.FAILED, reason)
+        except StoreError as exc:
+            self._abort.set()
+            reason = safe_text(exc, 500)
+            state.add_log(f"failed: {reason}")
+            state.set_status(Status.FAILED, reason)
+        finally:
+            self._abort.set()
+            for _, fut in pending:
+                fut.cancel()
+        return plan
+
+    def _finish(self) -> None:
+        """Flush what is buffered and record failed windows (also on cancel and failure)."""
+        try:
+            self._flush()
+        finally:
+            if self._failed:
+                self.store.record_failed(self._failed)
+
+    def summary(self, snap) -> str:
+        text = (f"summary {self.series}: {snap.candles:,} candles written, "
+                f"{snap.gaps:,} missing on the exchange side, {len(self._failed)} failed window(s)")
+        if self._failed:
+            where = ", ".join(f"{fmt_ms(s)}->{fmt_ms(e)}" for s, e, _ in self._failed[:3])
+            more = f" and {len(self._failed) - 3} more" if len(self._failed) > 3 else ""
+            text += f" ({where}{more}); they will be fetched again on the next run"
+        return text

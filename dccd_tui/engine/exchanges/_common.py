@@ -1,0 +1,189 @@
+"""Plumbing shared by the five adapters: JSON decoding, error text, headers and the clock.
+
+Why a separate module: every adapter must turn a broken body into the same TransientError with a
+short excerpt, quote the exchange's own error text in the same way (as plain data, truncated,
+without control characters), read ``Retry-After`` the same way, and drop still-open candles
+against the same injectable clock. None of this imports polars, so importing an adapter stays
+cheap; the frame code lives in `_frames`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from ..errors import PermanentError, RateLimitError, TransientError
+from ..models import SPAN_LABELS
+from .base import Exchange, SymbolError
+
+#: How much of a body or of an exchange message goes into an error message.
+EXCERPT_CHARS = 200
+MESSAGE_CHARS = 300
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def clean_text(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """Make outside text safe to log: control characters become one space, long text is cut.
+
+    The text stays plain data: nothing here escapes or adds markup; the UI shows it verbatim.
+    """
+    text = _CONTROL.sub(" ", text).strip()
+    if len(text) > limit:
+        text = text[:limit].rstrip() + "..."
+    return text
+
+
+def excerpt(body: bytes | str, limit: int = EXCERPT_CHARS) -> str:
+    """The first `limit` characters of a body, decoded leniently and cleaned."""
+    if isinstance(body, bytes):
+        body = body[: limit * 4].decode("utf-8", errors="replace")
+    return clean_text(body[: limit + 1], limit) or "<empty body>"
+
+
+def decode_json(who: str, body: bytes) -> Any:
+    """Parse a body as JSON or raise TransientError quoting its start (HTML page, truncation)."""
+    try:
+        return json.loads(body)
+    except (ValueError, TypeError, RecursionError):
+        raise TransientError(f"{who}: malformed body (not JSON): {excerpt(body)}") from None
+
+
+def try_json(body: bytes) -> Any:
+    """Parse a body as JSON, or return None (error pages need not be JSON)."""
+    try:
+        return json.loads(body)
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
+def malformed_row(who: str, raw: object) -> TransientError:
+    try:
+        text = json.dumps(raw)
+    except (TypeError, ValueError):
+        text = str(raw)
+    return TransientError(f"{who}: malformed row in the answer: {clean_text(text, EXCERPT_CHARS)}")
+
+
+def header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """Case-insensitive header lookup that works on httpx.Headers and on plain dicts."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lower = name.lower()
+    for key, val in headers.items():
+        if key.lower() == lower:
+            return val
+    return None
+
+
+def retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), else None."""
+    value = header(headers, "Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        secs = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        secs = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(secs):
+        return None
+    return max(0.0, secs)
+
+
+def http_part(status: int | None) -> str:
+    return "" if status is None else f"HTTP {status} "
+
+
+def describe(who: str, status: int | None, code: object, text: str) -> str:
+    """``binance: HTTP 400 code -1121: Invalid symbol.`` (parts that are unknown are left out)."""
+    head = f"{who}: {http_part(status)}"
+    if code is not None and code != "":
+        head += f"code {code}"
+    head = head.rstrip()
+    text = clean_text(text)
+    return f"{head}: {text}" if text else head
+
+
+def generic_http_error(who: str, status: int, body: bytes, headers: Mapping[str, str] | None,
+                       *, now: float | None = None) -> None:
+    """Classify an HTTP status that the exchange-specific rules left alone.
+
+    429 is a rate limit, 5xx (and 408) transient, other 4xx permanent; 2xx/3xx pass.
+    """
+    if status == 429:
+        raise RateLimitError(
+            describe(who, status, None, excerpt(body)),
+            retry_after=retry_after(headers, now), status=status,
+        )
+    if status >= 500 or status == 408:
+        raise TransientError(describe(who, status, None, excerpt(body)), status=status)
+    if status >= 400:
+        raise PermanentError(describe(who, status, None, excerpt(body)), status=status)
+
+
+class Adapter(Exchange):
+    """Common base of the five adapters: a clock (injectable for tests) and window checks."""
+
+    #: The exchange's own name for each span it offers (seconds -> interval/bar/granularity).
+    intervals: Mapping[int, str] = {}
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock or time.time
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.intervals and "spans" not in cls.__dict__:
+            cls.spans = frozenset(cls.intervals) & frozenset(SPAN_LABELS)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} exchange adapter>"
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def interval(self, span: int) -> str:
+        """The exchange's name for `span`, or PermanentError (the job cannot run)."""
+        if span not in self.spans:
+            label = SPAN_LABELS.get(span, f"{span}s")
+            offered = ", ".join(SPAN_LABELS[s] for s in sorted(self.spans))
+            raise PermanentError(f"{self.name}: span {label} is not offered (offered: {offered})")
+        return self.intervals.get(span, str(span))
+
+    def check_window(self, span: int, start: int, end: int) -> int:
+        """Validate a window and return how many candles it holds (a programming error raises)."""
+        self.interval(span)
+        span_ms = span * 1000
+        if start % span_ms or end % span_ms:
+            raise ValueError(f"{self.name}: window [{start}, {end}) is not aligned to {span}s")
+        if end < start:
+            raise ValueError(f"{self.name}: window [{start}, {end}) ends before it starts")
+        if end - start > self.window_ms(span):
+            raise ValueError(
+                f"{self.name}: window [{start}, {end}) is longer than {self.window_ms(span)} ms"
+            )
+        return (end - start) // span_ms
+
+    def check_symbol(self, base: str, quote: str, symbol: str, max_len: int) -> str:
+        if base == quote:
+            raise SymbolError(f"{self.name}: {base}/{quote} has the same asset on both sides")
+        if len(symbol) > max_len:
+            raise SymbolError(
+                f"{self.name}: symbol {symbol} is longer than {max_len} characters"
+            )
+        return symbol
+

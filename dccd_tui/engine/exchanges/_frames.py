@@ -1,0 +1,149 @@
+"""Build the canonical candle frame from parsed rows: validate, filter, dedupe, sort.
+
+Why it exists: all five adapters end the same way. Each parses its own body shape into plain
+tuples ``(ts_ms, open, high, low, close, volume, quote_volume | None, trades | None)``; this module
+then enforces the rules of the candle frame (architecture.md) once, so they cannot drift apart:
+
+- a row that breaks OHLC sense (high < low, open/close outside [low, high], a negative volume,
+  NaN or infinity anywhere) makes the whole answer suspect: TransientError, the engine retries
+  the window rather than storing half a page;
+- rows whose ts is not aligned to the span, lies in the future, or falls outside the requested
+  window are dropped;
+- duplicate ts keep the last row seen in the body; the result is sorted ascending.
+
+Kraken has no usable candle endpoint for history, so `resample_trades` turns its trades into the
+same tuples. Row handling is plain Python (a page is at most 1000 rows); polars is imported only
+when the frame is built, so that importing an adapter does not import polars.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from ..errors import TransientError
+from ._common import clean_text
+
+if TYPE_CHECKING:
+    import polars as pl
+
+Row = tuple[int, float, float, float, float, float, "float | None", "int | None"]
+
+
+def to_float(value: object) -> float:
+    """A price or volume as the exchanges send it (string or JSON number) -> float."""
+    if isinstance(value, bool) or value is None:
+        raise TypeError(f"not a number: {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        return float(value)
+    raise TypeError(f"not a number: {value!r}")
+
+
+def to_int(value: object) -> int:
+    """A timestamp or count (JSON int, digit string, or integral float) -> int."""
+    if isinstance(value, bool) or value is None:
+        raise TypeError(f"not an integer: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        return int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TypeError(f"not an integer: {value!r}")
+
+
+def check_row(who: str, row: Row, raw: object) -> None:
+    """Raise TransientError if a candle makes no sense (the answer is then not trusted)."""
+    _ts, o, h, low, c, v, qv, n = row
+    problem = None
+    values = (o, h, low, c, v) if qv is None else (o, h, low, c, v, qv)
+    if not all(math.isfinite(x) for x in values):
+        problem = "NaN or infinite value"
+    elif h < low:
+        problem = "high < low"
+    elif not (low <= o <= h) or not (low <= c <= h):
+        problem = "open/close outside [low, high]"
+    elif low < 0:
+        problem = "negative price"
+    elif v < 0 or (qv is not None and qv < 0):
+        problem = "negative volume"
+    elif n is not None and n < 0:
+        problem = "negative trade count"
+    if problem:
+        raise TransientError(f"{who}: malformed row in the answer ({problem}): "
+                             f"{clean_text(str(raw), 200)}")
+
+
+def select(rows: Iterable[Row], span: int, now_ms: int, start: int | None = None,
+           end: int | None = None) -> list[Row]:
+    """Drop unaligned, future and out-of-window rows; dedupe on ts (last seen wins); sort."""
+    span_ms = span * 1000
+    kept: dict[int, Row] = {}
+    for row in rows:
+        ts = row[0]
+        if ts % span_ms or ts > now_ms:
+            continue
+        if start is not None and ts < start:
+            continue
+        if end is not None and ts >= end:
+            continue
+        kept[ts] = row
+    return [kept[ts] for ts in sorted(kept)]
+
+
+def to_frame(rows: Sequence[Row]) -> "pl.DataFrame":
+    """Sorted, unique rows -> the canonical frame with exactly `models.candle_schema()`."""
+    import polars as pl
+
+    from ..models import CANDLE_COLUMNS, candle_schema
+
+    schema = candle_schema()
+    columns = list(zip(*rows)) if rows else [() for _ in CANDLE_COLUMNS]
+    data = {}
+    for name, values in zip(CANDLE_COLUMNS, columns):
+        if name == "ts":
+            data[name] = pl.Series(name, list(values), dtype=pl.Int64).cast(schema["ts"])
+        else:
+            data[name] = pl.Series(name, list(values), dtype=schema[name])
+    return pl.DataFrame(data, schema=schema)
+
+
+def frame(rows: Iterable[Row], span: int, now_ms: int, start: int | None = None,
+          end: int | None = None) -> "pl.DataFrame":
+    """`select` then `to_frame`: validated rows -> the canonical frame."""
+    return to_frame(select(rows, span, now_ms, start, end))
+
+
+def resample_trades(trades: Sequence[tuple[int, float, float]], span: int) -> list[Row]:
+    """Trades ``(t_ms, price, amount)`` -> one candle per span bucket with trades.
+
+    open = first price, high/low = extremes, close = last price, volume = sum of amounts,
+    quote_volume = sum of price * amount, trades = count. A bucket without trades gives no
+    candle (no forward fill). Sums use math.fsum so the result does not depend on paging.
+    """
+    span_ms = span * 1000
+    out: list[Row] = []
+    bucket = None
+    prices: list[float] = []
+    amounts: list[float] = []
+    for t, price, amount in sorted(trades, key=lambda trade: trade[0]):  # stable
+        b = t - t % span_ms
+        if b != bucket:
+            if prices:
+                out.append(_candle(bucket, prices, amounts))  # type: ignore[arg-type]
+            bucket, prices, amounts = b, [], []
+        prices.append(price)
+        amounts.append(amount)
+    if prices:
+        out.append(_candle(bucket, prices, amounts))  # type: ignore[arg-type]
+    return out
+
+
+def _candle(bucket: int, prices: list[float], amounts: list[float]) -> Row:
+    return (
+        bucket, prices[0], max(prices), min(prices), prices[-1], math.fsum(amounts),
+        math.fsum(p * a for p, a in zip(prices, amounts)), len(prices),
+    )

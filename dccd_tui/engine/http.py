@@ -1,0 +1,95 @@
+"""HTTP for one exchange: a shared httpx client with timeouts, the rate gate, and classification.
+
+Every request goes through `ExchangeClient.get`: it reserves a slot from the exchange's shared
+gate, sends the request with a timeout (the seed had none, so a stalled socket hung a job for
+ever), and hands the answer to the adapter's `raise_for_error`, so the caller sees data or a
+classified error. It does not retry: the backfill loop decides that per window. A rate-limit
+answer pauses the whole exchange's gate before it is raised.
+
+Windows are fetched on a pool of threads per exchange (`submit`), so one job keeps several
+requests in flight and the job thread, which only waits on futures, notices a cancel within
+~100 ms even while a socket is stalled; the abandoned request ends at its timeout on its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import httpx
+
+from .errors import RateLimitError, TransientError
+from .exchanges.base import Exchange
+from .ratelimit import GateRegistry, RateGate
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=30.0)
+USER_AGENT = "dccd-tui/0.1 (+historical candle backfill)"
+
+
+class ExchangeClient:
+    """Rate-gated, timed, classified GETs against one exchange's base URL."""
+
+    def __init__(self, adapter: Exchange, base_url: str, rps: float, gates: GateRegistry,
+                 *, timeout: httpx.Timeout = DEFAULT_TIMEOUT, max_in_flight: int = 32):
+        self.adapter = adapter
+        self.base_url = base_url.rstrip("/")
+        self.rps = rps
+        self.gates = gates
+        # TLS verification is httpx's default (on) and is never turned off here.
+        self._http = httpx.Client(
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            limits=httpx.Limits(max_connections=max_in_flight,
+                                max_keepalive_connections=max_in_flight),
+            follow_redirects=False,
+        )
+        self._pool = ThreadPoolExecutor(max_workers=max_in_flight,
+                                        thread_name_prefix=f"fetch-{adapter.name}")
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.rate_limited = 0
+
+    def gate(self, symbol: str) -> RateGate:
+        pair = symbol if self.adapter.rate_limit_per_pair else ""
+        return self.gates.get(self.adapter.name, self.rps, pair)
+
+    def get(self, path: str, params: Mapping[str, str], *, symbol: str = "",
+            cancel: threading.Event | None = None, on_request=None) -> bytes:
+        """One gated GET; returns the body of a data answer or raises a classified error."""
+        gate = self.gate(symbol)
+        gate.acquire(cancel)
+        if on_request is not None:
+            on_request()
+        try:
+            return self._send(path, dict(params))
+        except RateLimitError as exc:
+            with self._lock:
+                self.rate_limited += 1
+            pause = exc.retry_after if exc.retry_after is not None else 5.0
+            self.gates.pause_exchange(self.adapter.name, pause)
+            raise
+
+    def _send(self, path: str, params: dict[str, str]) -> bytes:
+        with self._lock:
+            self.requests += 1
+        url = self.base_url + path
+        try:
+            resp = self._http.get(url, params=params)
+            body = resp.read()
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"{self.adapter.name}: timeout ({type(exc).__name__}) on {path}") from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"{self.adapter.name}: connection error on {path}: {exc}") from None
+        except httpx.HTTPError as exc:  # decoding problems etc.
+            raise TransientError(f"{self.adapter.name}: HTTP error on {path}: {exc}") from None
+        self.adapter.raise_for_error(resp.status_code, body, resp.headers)
+        return body
+
+    def submit(self, fn, *args) -> Future:
+        """Run `fn(*args)` on this exchange's fetch threads (used for whole windows)."""
+        return self._pool.submit(fn, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()

@@ -1,0 +1,226 @@
+"""Run many backfill jobs on threads, at most `max_parallel` at once, with cancel and dry run.
+
+The runner owns everything shared between jobs: the store and its folder lock, one HTTP client
+and one rate gate per exchange, and the job threads. It is what both the headless CLI and the
+Textual app drive; neither talks to an exchange or the store directly. A job that raises never
+takes the others (or the UI) down: its state turns failed with the reason.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+from ..config import Config, JobSpec
+from .backfill import Backfill, Plan, fmt_duration, plan_job
+from .exchanges import get_exchange
+from .http import ExchangeClient
+from .ratelimit import GateRegistry
+from .state import JobState, Status
+from .storage import Store
+from .text import safe_text
+
+
+class Runner:
+    """Jobs of one config: start, cancel, dry-run, and read their states from any thread."""
+
+    def __init__(self, config: Config, *, now: int | None = None,
+                 on_finish: Callable[[str], None] | None = None,
+                 base_urls: dict[str, str] | None = None):
+        self.config = config
+        self.now = now
+        self.on_finish = on_finish
+        self.base_urls = base_urls or {}
+        self.store = Store(config.settings.data_path)
+        self.gates = GateRegistry()
+        self._lock = threading.RLock()
+        self._clients: dict[str, ExchangeClient] = {}
+        self._stops: dict[str, threading.Event] = {}
+        self._futures: dict[str, Future] = {}
+        self._pool = ThreadPoolExecutor(max_workers=config.settings.max_parallel,
+                                        thread_name_prefix="job")
+        self._store_lock = None
+        self.specs: dict[str, JobSpec] = {}
+        self.states: dict[str, JobState] = {}
+        self._install(config)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def open(self) -> "Runner":
+        """Take the data folder's lock (StoreError if another process holds it)."""
+        if self._store_lock is None:
+            lock = self.store.lock()
+            lock.__enter__()
+            self._store_lock = lock
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Cancel everything, wait for the threads (they flush what they hold), release all."""
+        self.cancel()
+        self.wait(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+        if self._store_lock is not None:
+            self._store_lock.__exit__(None, None, None)
+            self._store_lock = None
+
+    def __enter__(self) -> "Runner":
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _install(self, config: Config) -> None:
+        specs = {spec.key: spec for spec in config.jobs}
+        states = {key: self.states.get(key) or JobState(spec.series) for key, spec in specs.items()}
+        self.specs, self.states = specs, states
+
+    def set_config(self, config: Config) -> tuple[list[str], list[str]]:
+        """Adopt a new config (after a reload or a form save). Returns (added, removed) keys.
+
+        Jobs of removed series must have been cancelled by the caller; a job still running
+        under a removed key is cancelled here.
+        """
+        with self._lock:
+            old = set(self.specs)
+            removed = [k for k in self.specs if k not in {s.key for s in config.jobs}]
+            self.cancel(removed)
+            self.config = config
+            self._install(config)
+            # Budgets or URLs may have changed: new clients are made on next use.
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+            added = [k for k in self.specs if k not in old]
+            return added, removed
+
+    # --- shared parts --------------------------------------------------------------------
+    def client(self, exchange: str) -> ExchangeClient:
+        with self._lock:
+            client = self._clients.get(exchange)
+            if client is None:
+                settings = self.config.exchanges[exchange]
+                url = self.base_urls.get(exchange, settings.base_url)
+                client = ExchangeClient(get_exchange(exchange), url,
+                                        settings.requests_per_second, self.gates)
+                self._clients[exchange] = client
+            return client
+
+    # --- queries -------------------------------------------------------------------------
+    def keys(self) -> list[str]:
+        return list(self.specs)
+
+    def snapshots(self):
+        return [state.snapshot() for state in self.states.values()]
+
+    def is_active(self, key: str) -> bool:
+        fut = self._futures.get(key)
+        return fut is not None and not fut.done()
+
+    def any_active(self) -> bool:
+        return any(self.is_active(k) for k in list(self._futures))
+
+    # --- actions -------------------------------------------------------------------------
+    def start(self, keys: Iterable[str] | None = None) -> list[str]:
+        """Queue the given jobs (all when None) that are not already queued or running."""
+        started = []
+        with self._lock:
+            for key in list(self.specs) if keys is None else list(keys):
+                if key not in self.specs or self.is_active(key):
+                    continue
+                state = self.states[key]
+                state.reset(Status.QUEUED)
+                stop = threading.Event()
+                self._stops[key] = stop
+                self._futures[key] = self._pool.submit(self._run_job, key, stop)
+                started.append(key)
+        return started
+
+    def _run_job(self, key: str, stop: threading.Event) -> None:
+        state = self.states[key]
+        spec = self.specs[key]
+        try:
+            if stop.is_set():
+                state.set_status(Status.CANCELLED)
+                return
+            adapter = get_exchange(spec.series.exchange)
+            job = Backfill(spec.series, spec.start, spec.end, adapter,
+                           self.client(spec.series.exchange), self.store.series(spec.series),
+                           state, stop, max_retries=spec.max_retries,
+                           retry_delay=spec.retry_delay, now=self.now)
+            job.run()
+        except Exception as exc:  # a bug or an unexpected failure: this job only
+            reason = safe_text(f"{type(exc).__name__}: {exc}", 500)
+            state.add_log(f"failed: {reason}")
+            state.set_status(Status.FAILED, reason)
+        finally:
+            if self.on_finish is not None:
+                try:
+                    self.on_finish(key)
+                except Exception:
+                    pass
+
+    def cancel(self, keys: Iterable[str] | None = None) -> list[str]:
+        """Ask the given jobs (all when None) to stop; each keeps what it already wrote."""
+        cancelled = []
+        with self._lock:
+            for key in list(self._stops) if keys is None else list(keys):
+                stop = self._stops.get(key)
+                if stop is not None and self.is_active(key):
+                    stop.set()
+                    cancelled.append(key)
+                    state = self.states.get(key)
+                    if state is not None and state.snapshot().status is Status.QUEUED:
+                        state.set_status(Status.CANCELLED)
+        return cancelled
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for every started job; True when all finished."""
+        futures = list(self._futures.values())
+        if not futures:
+            return True
+        _, not_done = wait(futures, timeout=timeout)
+        return not not_done
+
+    def plan(self, key: str) -> Plan:
+        spec = self.specs[key]
+        adapter = get_exchange(spec.series.exchange)
+        rps = self.config.exchanges[spec.series.exchange].requests_per_second
+        return plan_job(spec.series, spec.start, spec.end, adapter,
+                        self.store.series(spec.series), rps, self.now)
+
+    def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Plan]:
+        """Plan the given jobs (all when None) without a single request; plans go to the logs."""
+        plans: dict[str, Plan] = {}
+        for key in list(self.specs) if keys is None else list(keys):
+            if key not in self.specs or self.is_active(key):
+                continue
+            state = self.states[key]
+            state.reset(Status.IDLE)
+            try:
+                plan = self.plan(key)
+            except Exception as exc:
+                state.add_log(f"dry run failed: {safe_text(exc, 500)}")
+                state.set_status(Status.FAILED, safe_text(exc, 500))
+                continue
+            plans[key] = plan
+            state.set_total(len(plan.windows))
+            for line in plan.lines():
+                state.add_log(line)
+            state.set_status(Status.PLANNED)
+        return plans
+
+    def exchange_totals(self, plans: dict[str, Plan]) -> list[str]:
+        """Jobs of one exchange share its budget: the time for all of them together."""
+        per: dict[str, int] = {}
+        for plan in plans.values():
+            per[plan.series.exchange] = per.get(plan.series.exchange, 0) + plan.requests
+        lines = []
+        for exchange, requests in sorted(per.items()):
+            rps = self.config.exchanges[exchange].requests_per_second
+            lines.append(f"{exchange}: {requests:,} requests for all its jobs, about "
+                         f"{fmt_duration(requests / rps)} at its shared budget of {rps:g}/s")
+        return lines
