@@ -105,6 +105,11 @@ def retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> 
     return max(0.0, secs)
 
 
+def code_str(code: object) -> str | None:
+    """An exchange error code as the string stored on ExchangeError.code."""
+    return None if code is None else str(code)
+
+
 def http_part(status: int | None) -> str:
     return "" if status is None else f"HTTP {status} "
 
@@ -119,21 +124,20 @@ def describe(who: str, status: int | None, code: object, text: str) -> str:
     return f"{head}: {text}" if text else head
 
 
-def generic_http_error(who: str, status: int, body: bytes, headers: Mapping[str, str] | None,
-                       *, now: float | None = None) -> None:
+def classify_status(status: int | None, message: str, headers: Mapping[str, str] | None,
+                    *, now: float | None = None) -> None:
     """Classify an HTTP status that the exchange-specific rules left alone.
 
-    429 is a rate limit, 5xx (and 408) transient, other 4xx permanent; 2xx/3xx pass.
+    429 is a rate limit, 5xx (and 408) transient, other 4xx permanent; anything else passes.
     """
+    if status is None:
+        return
     if status == 429:
-        raise RateLimitError(
-            describe(who, status, None, excerpt(body)),
-            retry_after=retry_after(headers, now), status=status,
-        )
+        raise RateLimitError(message, retry_after=retry_after(headers, now), status=status)
     if status >= 500 or status == 408:
-        raise TransientError(describe(who, status, None, excerpt(body)), status=status)
+        raise TransientError(message, status=status)
     if status >= 400:
-        raise PermanentError(describe(who, status, None, excerpt(body)), status=status)
+        raise PermanentError(message, status=status)
 
 
 class Adapter(Exchange):

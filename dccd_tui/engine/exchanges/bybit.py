@@ -1,0 +1,162 @@
+"""Bybit v5 spot klines: one ``GET /v5/market/kline?category=spot`` request per window.
+
+Why it exists: to turn a window into a kline request, a Bybit answer into the canonical candle
+frame, and Bybit's errors (mostly HTTP 200 with ``retCode != 0``) into the engine's error
+classes. API facts relied on (exchanges.md §2):
+
+- ``category`` defaults to ``linear``, so ``spot`` is always sent; ``symbol`` is upper case with
+  no separator (``BTCUSDT``); ``interval`` is minutes ``1 3 5 15 30 60 120 240 360 720`` or ``D``
+  (no 8h); ``start``/``end`` are ms and both **inclusive** on the bar start, so a window
+  ``[start, end)`` asks ``end = end - span``; ``limit`` max 1000 (default 200).
+- Answer: ``{"retCode":0,"retMsg":"OK","result":{"list":[[startTime, open, high, low, close,
+  volume, turnover], ...]}}``, every field a string, rows **newest first**; the newest row can be
+  the open bar, dropped when ``ts + span > now``. ``turnover`` is the quote volume.
+- Rate limit: 600 requests / 5 s per IP (this app budgets 100/s). Over it: HTTP 403 "access too
+  frequent", the body not always JSON, and the docs say wait at least 10 minutes: RateLimitError
+  with ban and retry_after 600. ``retCode 10006`` is the per-UID limit (reset time in the
+  ``X-Bapi-Limit-Reset-Timestamp`` header, ms). HTTP 429 is "system frequency protection".
+- ``10000`` (timeout) and ``10016`` (server error) and 5xx are transient; ``10001`` (params
+  error, e.g. an unknown symbol) and any other code or 4xx are permanent.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PermanentError, RateLimitError, TransientError
+from ._common import (
+    Adapter,
+    code_str,
+    decode_json,
+    describe,
+    excerpt,
+    classify_status,
+    header,
+    malformed_row,
+    retry_after,
+    try_json,
+)
+from ._frames import Row, check_row, frame, to_float, to_frame, to_int
+from .base import Getter
+
+if TYPE_CHECKING:
+    import polars as pl
+
+PATH = "/v5/market/kline"
+#: Seconds to wait after an HTTP 403: "wait for at least 10 minutes" (rate-limit.mdx).
+BAN_SECONDS = 600.0
+_OK_HEAD = re.compile(rb'^\s*\{\s*"retCode"\s*:\s*0\s*[,}]')
+_RATE_CODES = {"10006", "10018"}
+_TRANSIENT_CODES = {"10000", "10016"}
+
+
+class Bybit(Adapter):
+    name = "bybit"
+    default_base_url = "https://api.bybit.com"
+    default_rps = 100.0
+    published_limit = "600 requests per 5 s per IP (HTTP 403 and a 10-minute lockout beyond)"
+    intervals = {
+        60: "1", 180: "3", 300: "5", 900: "15", 1800: "30", 3600: "60", 7200: "120",
+        14400: "240", 21600: "360", 43200: "720", 86400: "D",
+    }
+    page_limit = 1000
+
+    def _symbol(self, base: str, quote: str) -> str:
+        return self.check_symbol(base, quote, base + quote, 25)
+
+    def fetch_window(self, get: Getter, symbol: str, span: int, start: int,
+                     end: int) -> "pl.DataFrame":
+        count = self.check_window(span, start, end)
+        if count == 0:
+            return to_frame([])
+        params = {
+            "category": "spot",
+            "symbol": symbol,
+            "interval": self.interval(span),
+            "start": str(start),
+            "end": str(end - span * 1000),  # inclusive bound: the last bar of the window
+            "limit": str(count),
+        }
+        rows = self._rows(get(PATH, params), span)
+        return frame(rows, span, self.now_ms(), start, end)
+
+    def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
+        return frame(self._rows(body, span), span, self.now_ms())
+
+    def _rows(self, body: bytes, span: int) -> list[Row]:
+        payload = decode_json(self.name, body)
+        if isinstance(payload, dict) and "retCode" in payload:
+            self._classify(None, payload, body, {})
+        try:
+            raw_rows = payload["result"]["list"]
+        except (TypeError, KeyError, IndexError):
+            raise TransientError(
+                f"{self.name}: malformed body (no result.list): {excerpt(body)}"
+            ) from None
+        if not isinstance(raw_rows, list):
+            raise TransientError(f"{self.name}: malformed body (list): {excerpt(body)}")
+        now = self.now_ms()
+        span_ms = span * 1000
+        rows: list[Row] = []
+        for raw in raw_rows:
+            if not isinstance(raw, list):
+                raise malformed_row(self.name, raw)
+            try:
+                row: Row = (
+                    to_int(raw[0]), to_float(raw[1]), to_float(raw[2]), to_float(raw[3]),
+                    to_float(raw[4]), to_float(raw[5]), to_float(raw[6]), None,
+                )
+            except (TypeError, ValueError, IndexError, OverflowError):
+                raise malformed_row(self.name, raw) from None
+            check_row(self.name, row, raw)
+            if row[0] + span_ms > now:  # the open bar (Bybit sends it first)
+                continue
+            rows.append(row)
+        return rows
+
+    def raise_for_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        if 200 <= status < 300 and _OK_HEAD.match(body[:64]):
+            return
+        self._classify(status, try_json(body), body, headers)
+
+    def _classify(self, status: int | None, payload: Any, body: bytes,
+                  headers: Mapping[str, str]) -> None:
+        code = msg = None
+        if isinstance(payload, dict) and "retCode" in payload:
+            code = code_str(payload.get("retCode"))
+            msg = str(payload.get("retMsg", ""))
+        text = msg if msg is not None else excerpt(body)
+        shown_code = None if code == "0" else code
+        message = describe(self.name, status, shown_code, text)
+        if status == 403:
+            raise RateLimitError(
+                message + " (IP rate limit: Bybit asks to wait at least 10 minutes)",
+                retry_after=BAN_SECONDS, ban=True, status=status, code=shown_code,
+            )
+        if status == 429:
+            raise RateLimitError(message, retry_after=retry_after(headers, self._clock()),
+                                 status=status, code=shown_code)
+        if code in _RATE_CODES:
+            raise RateLimitError(message, retry_after=self._reset_after(headers),
+                                 status=status, code=code)
+        if code in _TRANSIENT_CODES or (status is not None and status >= 500):
+            raise TransientError(message, status=status, code=shown_code)
+        if code is not None and code != "0":
+            raise PermanentError(message, status=status, code=code)
+        classify_status(status, message, headers, now=self._clock())
+
+    def _reset_after(self, headers: Mapping[str, str]) -> float | None:
+        """Seconds until ``X-Bapi-Limit-Reset-Timestamp`` (ms), when the header is there."""
+        value = header(headers, "X-Bapi-Limit-Reset-Timestamp")
+        if value is None:
+            return retry_after(headers, self._clock())
+        try:
+            reset_ms = float(value)
+        except ValueError:
+            return None
+        if not math.isfinite(reset_ms):
+            return None
+        return max(0.0, reset_ms / 1000 - self._clock())

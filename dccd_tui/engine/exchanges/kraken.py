@@ -1,0 +1,181 @@
+"""Kraken spot candles, rebuilt from ``GET /0/public/Trades`` (the OHLC endpoint cannot backfill).
+
+Why it exists: Kraken's ``/0/public/OHLC`` only serves the latest 720 bars, whatever ``since``
+says, so history has to be rebuilt from trades. This adapter pages the trades of one window by
+Kraken's nanosecond cursor and resamples them into candles of the job's span. API facts relied
+on (exchanges.md §5):
+
+- ``pair`` takes the altname: ``XBTUSD``. Kraken writes BTC as ``XBT`` and DOGE as ``XDG``. The
+  answer is keyed by Kraken's own pair name (``pair=XBTUSD`` comes back as ``XXBTZUSD``), so the
+  rows are read from "the one key in ``result`` that is not ``last``".
+- ``since`` accepts a nanosecond cursor and is **exclusive**: the first request sends
+  ``start * 1_000_000 - 1`` so that a trade exactly at ``start`` is included; each next request
+  sends ``since=<result.last>`` (a string of ns). ``count`` is at most 1000; a page with fewer
+  rows means "now" was reached. Trades come **ascending** as ``[price str, volume str, time
+  float s, "b"|"s", "m"|"l", misc, trade_id?]`` (older answers have no trade_id).
+- Candles: open = first price, high/low, close = last price, volume = sum of amounts,
+  quote_volume = sum of price * amount, trades = count. A bucket without trades gives no candle.
+  A window is one day (``span * ceil(86400 / span)``), a whole number of spans, so no candle is
+  ever cut at a window edge: the window is defined by time, not by a candle count.
+- Rate limit: about 1 request/s per IP **and pair** (this app budgets 0.9/s per pair). Errors
+  come as ``{"error": ["<Category>:<message>"]}``, usually with HTTP 200:
+  ``EGeneral:Too many requests`` / ``EAPI:Rate limit exceeded`` are rate limits;
+  ``EService:*``, ``EGeneral:Internal error`` and ``EGeneral:Temporary lockout`` are transient;
+  ``EQuery:Unknown asset pair``, ``EGeneral:Invalid arguments`` and the rest are permanent.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PermanentError, RateLimitError, TransientError
+from ._common import (
+    Adapter,
+    classify_status,
+    clean_text,
+    decode_json,
+    describe,
+    excerpt,
+    malformed_row,
+    retry_after,
+    try_json,
+)
+from ._frames import frame, resample_trades, to_float, to_frame, to_int
+from .base import Getter
+
+if TYPE_CHECKING:
+    import polars as pl
+
+PATH = "/0/public/Trades"
+#: Trades per /Trades page (``count``, the maximum and the default).
+TRADES_PER_PAGE = 1000
+#: Kraken's own names for some assets.
+ASSET_ALIASES = {"BTC": "XBT", "DOGE": "XDG"}
+_OK_HEAD = re.compile(rb'^\s*\{\s*"error"\s*:\s*\[\s*\]')
+_RATE_ERRORS = ("EGeneral:Too many requests", "EAPI:Rate limit exceeded")
+_TRANSIENT_ERRORS = ("EService:", "EGeneral:Internal error", "EGeneral:Temporary lockout")
+
+Trade = tuple[int, float, float]  # (time ms, price, amount)
+
+
+class Kraken(Adapter):
+    name = "kraken"
+    default_base_url = "https://api.kraken.com"
+    default_rps = 0.9
+    published_limit = "about 1 request per second per IP and pair (Trades and OHLC)"
+    rate_limit_per_pair = True
+    intervals = {span: str(span // 60) for span in (
+        60, 180, 300, 900, 1800, 3600, 7200, 14400, 21600, 28800, 43200, 86400)}
+    #: 1m candles in one window (one day). The window is defined by time: see `window_ms`.
+    page_limit = 1440
+
+    def window_ms(self, span: int) -> int:
+        """One day rounded up to whole spans: trades pages do not map to a candle count."""
+        return span * math.ceil(86400 / span) * 1000
+
+    def _symbol(self, base: str, quote: str) -> str:
+        base = ASSET_ALIASES.get(base, base)
+        quote = ASSET_ALIASES.get(quote, quote)
+        return self.check_symbol(base, quote, base + quote, 20)
+
+    def fetch_window(self, get: Getter, symbol: str, span: int, start: int,
+                     end: int) -> "pl.DataFrame":
+        self.check_window(span, start, end)
+        if end == start:
+            return to_frame([])
+        since = max(0, start * 1_000_000 - 1)  # exclusive cursor: include a trade at `start`
+        trades: list[Trade] = []
+        while True:
+            params = {"pair": symbol, "since": str(since), "count": str(TRADES_PER_PAGE)}
+            page, n_raw, last = self._page(get(PATH, params))
+            trades.extend(t for t in page if start <= t[0] < end)
+            if n_raw < TRADES_PER_PAGE or not page:
+                break  # a short page: this is "now"
+            if max(t[0] for t in page) >= end:
+                break  # the window is complete
+            if last is None or last <= since:
+                raise TransientError(
+                    f"{self.name}: the trade cursor did not advance (since={since}, last={last})"
+                )
+            since = last
+        return self._candles(trades, span, start, end)
+
+    def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
+        trades, _, _ = self._page(body)
+        return self._candles(trades, span)
+
+    def _candles(self, trades: list[Trade], span: int, start: int | None = None,
+                 end: int | None = None) -> "pl.DataFrame":
+        now = self.now_ms()
+        span_ms = span * 1000
+        candles = [c for c in resample_trades(trades, span) if c[0] + span_ms <= now]
+        return frame(candles, span, now, start, end)
+
+    def _page(self, body: bytes) -> tuple[list[Trade], int, int | None]:
+        """Trades of one page, the number of raw rows, and the ``last`` cursor (ns)."""
+        payload = decode_json(self.name, body)
+        if not isinstance(payload, dict):
+            raise TransientError(f"{self.name}: malformed body (not an object): {excerpt(body)}")
+        self._classify(None, payload, body, {})
+        result = payload.get("result")
+        if not isinstance(result, dict):
+            raise TransientError(f"{self.name}: malformed body (no result): {excerpt(body)}")
+        keys = [key for key in result if key != "last"]
+        if len(keys) != 1:
+            raise TransientError(
+                f"{self.name}: malformed body (expected one pair key besides 'last', got "
+                f"{clean_text(str(keys), 100)})"
+            )
+        raw_rows = result[keys[0]]
+        if not isinstance(raw_rows, list):
+            raise TransientError(f"{self.name}: malformed body (trades): {excerpt(body)}")
+        last: int | None = None
+        if result.get("last") is not None:
+            try:
+                last = to_int(result["last"])
+            except (TypeError, ValueError):
+                raise TransientError(
+                    f"{self.name}: malformed body (last={clean_text(str(result['last']), 40)})"
+                ) from None
+        trades: list[Trade] = []
+        for raw in raw_rows:
+            if not isinstance(raw, list):
+                raise malformed_row(self.name, raw)
+            try:
+                price, amount, t = to_float(raw[0]), to_float(raw[1]), to_float(raw[2])
+            except (TypeError, ValueError, IndexError, OverflowError):
+                raise malformed_row(self.name, raw) from None
+            if not (math.isfinite(price) and math.isfinite(amount) and math.isfinite(t)
+                    and price >= 0 and amount >= 0 and t >= 0):
+                raise malformed_row(self.name, raw)
+            trades.append((math.floor(t * 1000), price, amount))
+        return trades, len(raw_rows), last
+
+    def raise_for_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        if 200 <= status < 300 and _OK_HEAD.match(body[:64]):
+            return
+        self._classify(status, try_json(body), body, headers)
+
+    def _classify(self, status: int | None, payload: Any, body: bytes,
+                  headers: Mapping[str, str]) -> None:
+        errors: list[str] = []
+        if isinstance(payload, dict) and isinstance(payload.get("error"), list):
+            # Entries starting with "W" are warnings; only "E..." entries are errors.
+            errors = [str(e) for e in payload["error"] if str(e).startswith("E")]
+        if not errors:
+            if status is not None and status >= 300:
+                classify_status(status, describe(self.name, status, None, excerpt(body)),
+                                headers, now=self._clock())
+            return
+        message = describe(self.name, status, None, "; ".join(errors))
+        code = clean_text(errors[0], 100)
+        if any(e.startswith(_RATE_ERRORS) for e in errors) or status == 429:
+            raise RateLimitError(message, retry_after=retry_after(headers, self._clock()),
+                                 status=status, code=code)
+        if any(e.startswith(_TRANSIENT_ERRORS) for e in errors) or (
+                status is not None and status >= 500):
+            raise TransientError(message, status=status, code=code)
+        raise PermanentError(message, status=status, code=code)

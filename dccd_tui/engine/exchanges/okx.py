@@ -1,0 +1,183 @@
+"""OKX spot candles from ``GET /api/v5/market/history-candles``, with a fallback for the page cap.
+
+Why it exists: to turn a window into history-candles requests, OKX answers into the canonical
+candle frame, and OKX's ``{"code": ..., "msg": ...}`` errors into the engine's error classes.
+``/market/candles`` only serves the latest 1,440 bars, so a backfill uses history-candles.
+API facts relied on (exchanges.md §3):
+
+- ``instId`` is ``BTC-USDT``; ``bar`` is ``1m 3m 5m 15m 30m 1H 2H 4H`` and, for 6h/12h/1d, the
+  UTC-aligned ``6Hutc 12Hutc 1Dutc`` (plain ``6H``/``12H``/``1D`` open at Hong Kong time); no 8h.
+- ``after`` = "records earlier than" (exclusive upper bound), ``before`` = "records newer than"
+  (exclusive lower bound): a window ``[start, end)`` asks ``after=end&before=start-1``.
+- ``limit``: the current docs say max 300, older docs and SDKs say 100 for history-candles. We ask
+  for 300. If a page comes back capped (at least 100 rows while older rows of the window are
+  still missing) we page backward inside the window with ``after=<oldest ts>``; if OKX answers
+  ``51000`` about ``limit`` we ask for 100 from then on (for the rest of this adapter's life).
+  Paging also works if ``after`` turns out to be inclusive (the repeated row is deduplicated).
+- Answer: ``{"code":"0","msg":"","data":[[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm],
+  ...]}``, all strings, **newest first**; ``confirm`` ``"0"`` marks a still-open bar (dropped);
+  ``volCcyQuote`` is the quote volume. No trade count.
+- Rate limit: history-candles 20 requests / 2 s per IP (this app budgets 9/s). ``50011`` (HTTP 429,
+  or 200 "Rate limit reached") and ``50013`` (systems busy) are rate limits; ``50001`` (503,
+  maintenance), ``50004`` (timeout), ``50026`` (system error) and 5xx are transient; ``51001``
+  (unknown instrument), ``51000`` (bad parameter) and other codes / 4xx are permanent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PermanentError, RateLimitError, TransientError
+from ._common import (
+    Adapter,
+    code_str,
+    decode_json,
+    describe,
+    excerpt,
+    classify_status,
+    malformed_row,
+    retry_after,
+    try_json,
+)
+from ._frames import Row, check_row, frame, to_float, to_frame, to_int
+from .base import Getter
+
+if TYPE_CHECKING:
+    import polars as pl
+
+PATH = "/api/v5/market/history-candles"
+#: The page size the current docs give, and the one older docs and SDKs give.
+FULL_CAP = 300
+SMALL_CAP = 100
+_OK_HEAD = re.compile(rb'^\s*\{\s*"code"\s*:\s*"0"\s*[,}]')
+_RATE_CODES = {"50011", "50013"}
+_TRANSIENT_CODES = {"50001", "50004", "50026"}
+
+
+class Okx(Adapter):
+    name = "okx"
+    default_base_url = "https://www.okx.com"
+    default_rps = 9.0
+    published_limit = "history-candles: 20 requests per 2 s per IP"
+    intervals = {
+        60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1H", 7200: "2H",
+        14400: "4H", 21600: "6Hutc", 43200: "12Hutc", 86400: "1Dutc",
+    }
+    page_limit = FULL_CAP
+
+    def __init__(self, clock=None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(clock)
+        #: The ``limit`` sent; drops to 100 for good if OKX rejects 300 with 51000.
+        self.request_limit = FULL_CAP
+
+    def _symbol(self, base: str, quote: str) -> str:
+        return self.check_symbol(base, quote, f"{base}-{quote}", 32)
+
+    def fetch_window(self, get: Getter, symbol: str, span: int, start: int,
+                     end: int) -> "pl.DataFrame":
+        count = self.check_window(span, start, end)
+        if count == 0:
+            return to_frame([])
+        bar = self.interval(span)
+        rows: list[Row] = []
+        after = end
+        # Pages needed at the smallest cap, plus slack for an inclusive `after`.
+        max_pages = count // SMALL_CAP + 3
+        for _ in range(max_pages):
+            params = {
+                "instId": symbol,
+                "bar": bar,
+                "after": str(after),
+                "before": str(start - 1),
+                "limit": str(self.request_limit),
+            }
+            page, n_raw, oldest = self._request(get, params, span)
+            rows.extend(page)
+            if n_raw == 0 or oldest is None or oldest <= start:
+                break
+            if n_raw < min(self.request_limit, SMALL_CAP):
+                break  # a short page: the window holds nothing older
+            if oldest >= after:
+                raise TransientError(
+                    f"{self.name}: paging did not move back (after={after}, oldest row {oldest})"
+                )
+            after = oldest  # a capped page: keep going back inside the window
+        else:
+            raise TransientError(
+                f"{self.name}: window [{start}, {end}) still incomplete after {max_pages} pages"
+            )
+        return frame(rows, span, self.now_ms(), start, end)
+
+    def _request(self, get: Getter, params: dict[str, str],
+                 span: int) -> tuple[list[Row], int, int | None]:
+        try:
+            return self._page(get(PATH, params), span)
+        except PermanentError as exc:
+            if (exc.code == "51000" and "limit" in str(exc).lower()
+                    and self.request_limit > SMALL_CAP):
+                self.request_limit = SMALL_CAP
+                params = {**params, "limit": str(SMALL_CAP)}
+                return self._page(get(PATH, params), span)
+            raise
+
+    def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
+        rows, _, _ = self._page(body, span)
+        return frame(rows, span, self.now_ms())
+
+    def _page(self, body: bytes, span: int) -> tuple[list[Row], int, int | None]:
+        """Closed rows of one page, the number of raw rows, and the oldest raw ts."""
+        payload = decode_json(self.name, body)
+        if not isinstance(payload, dict):
+            raise TransientError(f"{self.name}: malformed body (not an object): {excerpt(body)}")
+        self._classify(None, payload, body, {})
+        raw_rows = payload.get("data")
+        if not isinstance(raw_rows, list):
+            raise TransientError(f"{self.name}: malformed body (no data list): {excerpt(body)}")
+        rows: list[Row] = []
+        oldest: int | None = None
+        for raw in raw_rows:
+            if not isinstance(raw, list):
+                raise malformed_row(self.name, raw)
+            try:
+                # volCcyQuote when present; older answers stop at volCcy (quote for spot).
+                quote = raw[7] if len(raw) >= 8 else raw[6]
+                row: Row = (
+                    to_int(raw[0]), to_float(raw[1]), to_float(raw[2]), to_float(raw[3]),
+                    to_float(raw[4]), to_float(raw[5]), to_float(quote), None,
+                )
+                confirm = str(raw[8]) if len(raw) >= 9 else "1"
+            except (TypeError, ValueError, IndexError, OverflowError):
+                raise malformed_row(self.name, raw) from None
+            check_row(self.name, row, raw)
+            oldest = row[0] if oldest is None else min(oldest, row[0])
+            if confirm == "0":  # still open
+                continue
+            rows.append(row)
+        return rows, len(raw_rows), oldest
+
+    def raise_for_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        if 200 <= status < 300 and _OK_HEAD.match(body[:64]):
+            return
+        self._classify(status, try_json(body), body, headers)
+
+    def _classify(self, status: int | None, payload: Any, body: bytes,
+                  headers: Mapping[str, str]) -> None:
+        code = msg = None
+        if isinstance(payload, dict) and "code" in payload:
+            code = code_str(payload.get("code"))
+            msg = str(payload.get("msg", ""))
+        if code == "0" and (status is None or status < 400):
+            return
+        text = msg if msg else excerpt(body) if code is None else ""
+        shown_code = None if code == "0" else code
+        message = describe(self.name, status, shown_code, text)
+        if code in _RATE_CODES or status == 429:
+            raise RateLimitError(message, retry_after=retry_after(headers, self._clock()),
+                                 status=status, code=shown_code)
+        if code in _TRANSIENT_CODES or (status is not None and status >= 500):
+            raise TransientError(message, status=status, code=shown_code)
+        if shown_code is not None:
+            raise PermanentError(message, status=status, code=shown_code)
+        classify_status(status, message, headers, now=self._clock())
