@@ -498,14 +498,13 @@ class SeriesStore:
                 self._ensure_folder()
                 new = self._write_months(frame)
             if ranges:
+                self._ensure_folder()
                 with self._state_lock:
                     covered_now = merge_ranges(self._covered + ranges)
                     failed_now: list[Failed] = []
                     for s, e, reason in self._failed:
                         failed_now.extend((a, b, reason) for a, b in holes(covered_now, s, e))
-                    self._covered = covered_now
-                    self._failed = failed_now
-                    self._save_manifest()
+                    self._save_manifest(covered_now, failed_now)
         return new
 
     def record_failed(self, windows: Sequence[Sequence[Any]]) -> None:
@@ -530,9 +529,8 @@ class SeriesStore:
                     kept.extend((a, b, fr) for a, b in subtract_range([(fs, fe)], s, e))
                 failed = kept
                 failed.extend((a, b, reason) for a, b in holes(self._covered, s, e))
-            self._failed = _merge_failed(failed)
             self._ensure_folder()
-            self._save_manifest()
+            self._save_manifest(self._covered, _merge_failed(failed))
 
     def read(self, start: int | None = None, end: int | None = None) -> pl.DataFrame:
         """The stored candles in ``[start, end)`` (None: unbounded), canonical and ascending."""
@@ -672,7 +670,7 @@ class SeriesStore:
             failed.append((item[0], item[1], item[2]))
         return merge_ranges(ranges), _merge_failed(failed)
 
-    def _manifest_bytes(self) -> bytes:
+    def _manifest_bytes(self, covered: Sequence[Range], failed: Sequence[Failed]) -> bytes:
         s = self.series
         head = [
             f'  "version": {MANIFEST_VERSION}',
@@ -680,8 +678,8 @@ class SeriesStore:
             f'  "pair": {json.dumps(s.pair)}',
             f'  "span": {s.span}',
         ]
-        cov = ",\n".join(f"    [{a}, {b}]" for a, b in self._covered)
-        fail = ",\n".join(f"    [{a}, {b}, {json.dumps(r)}]" for a, b, r in self._failed)
+        cov = ",\n".join(f"    [{a}, {b}]" for a, b in covered)
+        fail = ",\n".join(f"    [{a}, {b}, {json.dumps(r)}]" for a, b, r in failed)
         body = ",\n".join(head + [
             '  "covered": [' + (f"\n{cov}\n  " if cov else "") + "]",
             '  "failed": [' + (f"\n{fail}\n  " if fail else "") + "]",
@@ -689,10 +687,14 @@ class SeriesStore:
         ])
         return ("{\n" + body + "\n}\n").encode("utf-8")
 
-    def _save_manifest(self) -> None:
-        """Atomically rewrite the manifest from the state (caller holds both locks)."""
-        data = self._manifest_bytes()
+    def _save_manifest(self, covered: list[Range], failed: list[Failed]) -> None:
+        """Atomically write the manifest, then adopt it as the state (caller holds both locks).
+
+        If the write fails the state is left as it was, so memory never claims more than disk.
+        """
+        data = self._manifest_bytes(covered, failed)
         self._atomic_write(self.manifest_path, lambda tmp: _write_bytes(data, tmp))
+        self._covered, self._failed = covered, failed
         self._manifest_sig = self._stat_manifest()
 
     # ---- month files ----------------------------------------------------------------------
@@ -779,8 +781,10 @@ class SeriesStore:
             self._infos.pop(path.name, None)
             lo, hi = month_range(year, month)
             if holes(self._covered, lo, hi) != [(lo, hi)]:  # some of it was covered
+                # Memory drops the month at once (its candles are gone whatever happens next);
+                # the manifest follows.
                 self._covered = subtract_range(self._covered, lo, hi)
-                self._save_manifest()
+                self._save_manifest(self._covered, self._failed)
             return True
 
     def _quarantine(self, path: Path, reason: str, consequence: str) -> None:
@@ -856,7 +860,9 @@ class SeriesStore:
 
     def _write_months(self, frame: pl.DataFrame) -> int:
         """Merge a normalised frame into its month files, one month at a time."""
-        ts = frame["ts"].cast(__import__("polars").Int64)
+        import polars as pl
+
+        ts = frame["ts"].cast(pl.Int64)
         first, last = int(ts[0]), int(ts[-1])
         year, month = month_of(first)
         new = 0

@@ -140,19 +140,20 @@ def classify_status(status: int | None, message: str, headers: Mapping[str, str]
         raise PermanentError(message, status=status)
 
 
+def offered(intervals: Mapping[int, str]) -> frozenset[int]:
+    """The spans of an interval table that the store knows (models.SPAN_LABELS)."""
+    return frozenset(intervals) & frozenset(SPAN_LABELS)
+
+
 class Adapter(Exchange):
     """Common base of the five adapters: a clock (injectable for tests) and window checks."""
 
     #: The exchange's own name for each span it offers (seconds -> interval/bar/granularity).
+    #: Subclasses set ``spans = offered(intervals)``.
     intervals: Mapping[int, str] = {}
 
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self._clock = clock or time.time
-
-    def __init_subclass__(cls, **kwargs: object) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.intervals and "spans" not in cls.__dict__:
-            cls.spans = frozenset(cls.intervals) & frozenset(SPAN_LABELS)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} exchange adapter>"

@@ -31,6 +31,7 @@ from ._common import (
     excerpt,
     classify_status,
     malformed_row,
+    offered,
     retry_after,
     try_json,
 )
@@ -54,6 +55,7 @@ class Binance(Adapter):
         60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 7200: "2h",
         14400: "4h", 21600: "6h", 28800: "8h", 43200: "12h", 86400: "1d",
     }
+    spans = offered(intervals)
     page_limit = 1000
 
     def _symbol(self, base: str, quote: str) -> str:

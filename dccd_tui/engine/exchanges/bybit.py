@@ -36,6 +36,7 @@ from ._common import (
     classify_status,
     header,
     malformed_row,
+    offered,
     retry_after,
     try_json,
 )
@@ -62,6 +63,7 @@ class Bybit(Adapter):
         60: "1", 180: "3", 300: "5", 900: "15", 1800: "30", 3600: "60", 7200: "120",
         14400: "240", 21600: "360", 43200: "720", 86400: "D",
     }
+    spans = offered(intervals)
     page_limit = 1000
 
     def _symbol(self, base: str, quote: str) -> str:

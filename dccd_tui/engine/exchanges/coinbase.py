@@ -33,6 +33,7 @@ from ._common import (
     excerpt,
     classify_status,
     malformed_row,
+    offered,
     retry_after,
     try_json,
 )
@@ -58,6 +59,7 @@ class Coinbase(Adapter):
     intervals = {
         60: "60", 300: "300", 900: "900", 3600: "3600", 21600: "21600", 86400: "86400",
     }
+    spans = offered(intervals)
     page_limit = 300
 
     def _symbol(self, base: str, quote: str) -> str:

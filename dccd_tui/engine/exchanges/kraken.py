@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
+from ..models import SPAN_LABELS
 from ._common import (
     Adapter,
     classify_status,
@@ -40,6 +41,7 @@ from ._common import (
     describe,
     excerpt,
     malformed_row,
+    offered,
     retry_after,
     try_json,
 )
@@ -67,8 +69,9 @@ class Kraken(Adapter):
     default_rps = 0.9
     published_limit = "about 1 request per second per IP and pair (Trades and OHLC)"
     rate_limit_per_pair = True
-    intervals = {span: str(span // 60) for span in (
-        60, 180, 300, 900, 1800, 3600, 7200, 14400, 21600, 28800, 43200, 86400)}
+    #: Trades can be resampled to any span the store knows (the labels are not sent).
+    intervals = dict(SPAN_LABELS)
+    spans = offered(intervals)
     #: 1m candles in one window (one day). The window is defined by time: see `window_ms`.
     page_limit = 1440
 

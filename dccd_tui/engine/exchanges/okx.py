@@ -38,6 +38,7 @@ from ._common import (
     excerpt,
     classify_status,
     malformed_row,
+    offered,
     retry_after,
     try_json,
 )
@@ -65,6 +66,7 @@ class Okx(Adapter):
         60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1H", 7200: "2H",
         14400: "4H", 21600: "6Hutc", 43200: "12Hutc", 86400: "1Dutc",
     }
+    spans = offered(intervals)
     page_limit = FULL_CAP
 
     def __init__(self, clock=None) -> None:  # type: ignore[no-untyped-def]
