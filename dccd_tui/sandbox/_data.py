@@ -1,0 +1,515 @@
+"""Deterministic market data: candles and Kraken trades as pure functions of the seed.
+
+Everything here is random access: the candle of ``(seed, exchange, pair, span, ts)`` is computed
+from hashes of those values, with no sequential walk, so any page of any series costs the same.
+Generated blocks of 1000 slots are kept in a small LRU cache.
+
+Price
+    ``P(t) = level * exp(sum of 4 sines of periods ~500 d, ~29 d, ~31 h, ~97 min) * (1 + noise(t))``.
+    The sines are shared by every exchange that lists the pair (USDT and USD share one curve); the
+    noise (+-0.05 %) is hashed from (seed, exchange, pair, t). A candle's open is ``P(ts)`` and its
+    close ``P(ts + span)``, so one bar closes where the next opens and every span agrees on opens.
+    High and low widen max/min(open, close) by a hashed amount; volume, quote volume and trade
+    count are hashed too. Prices are rounded to the pair's decimals, so ``low <= open, close <=
+    high`` and ``volume > 0`` always hold, and the served decimal strings parse back to exactly
+    the floats that `ground_truth` reports.
+
+Exchange-side gaps (the maintenance rule)
+    Time is cut into 3-day epochs aligned to 1970-01-01. For each epoch ``k`` of each
+    (seed, exchange, pair), ``h = mix(gap_key ^ k)``; if ``h & 0xFF < 179`` (about 70 % of
+    epochs) there is one maintenance block, starting ``(h >> 8) % 4200`` minutes into the epoch
+    and lasting ``5 + (h >> 40) % 116`` minutes (5-120 min, minute-aligned, never across epochs).
+    A candle of ANY span whose open time falls inside a block does not exist, and Kraken has no
+    trade inside a block. Coinbase also drops each other bucket with probability
+    ``coinbase_missing`` (default 1 %, "no ticks"), hashed from (seed, pair, span, ts). Kraken
+    minutes with no trade (about 15 %) give no candle. Gaps are absent rows, never zero-volume
+    bars. Before its listing a pair has nothing: the first bar is the one that contains the
+    listing instant.
+
+Kraken trades
+    Per (pair, minute) a hashed count of 0..4 trades (15/25/25/20/15 %, ~2 per minute, so 30 days
+    are ~84k trades), at distinct microsecond times inside the minute (1 ms .. 59.999 s, so the
+    float seconds never round into the next minute), with price ``P(t)``, a hashed volume, side and
+    order type. ``trade_id = minute * 5 + j + 1`` (increasing, not contiguous).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+from ._markets import Market, Profile, profile_key
+
+M64 = 0xFFFF_FFFF_FFFF_FFFF
+_GOLD = 0x9E37_79B9_7F4A_7C15
+_INV16 = 1.0 / 65536.0
+_U53 = 2.0**-53
+MINUTE_MS = 60_000
+MINUTE_NS = 60_000_000_000
+BLOCK = 1000
+EPOCH_MS = 3 * 86_400_000
+EPOCH_MIN = EPOCH_MS // MINUTE_MS
+
+
+def mix(x: int) -> int:
+    """splitmix64: a cheap, well-spread 64-bit hash of a 64-bit integer."""
+    x = (x + _GOLD) & M64
+    x = ((x ^ (x >> 30)) * 0xBF58_476D_1CE4_E5B9) & M64
+    x = ((x ^ (x >> 27)) * 0x94D0_49BB_1331_11EB) & M64
+    return x ^ (x >> 31)
+
+
+def key(*parts: object) -> int:
+    """A 64-bit key for a tuple of names (stable across runs and Python versions)."""
+    text = "\x1f".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
+
+
+def unit(h: int) -> float:
+    """A float in [0, 1) from a hash."""
+    return (h >> 11) * _U53
+
+
+class LRU:
+    """A tiny thread-safe LRU mapping (generation happens outside the lock)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, k):
+        with self._lock:
+            v = self._data.get(k)
+            if v is not None:
+                self._data.move_to_end(k)
+            return v
+
+    def put(self, k, v) -> None:
+        with self._lock:
+            self._data[k] = v
+            self._data.move_to_end(k)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
+class PriceModel:
+    """``P(t)``: the smooth curve of a pair plus this exchange's hashed noise."""
+
+    __slots__ = ("level", "w", "ph", "amp", "nkey")
+
+    def __init__(self, seed: int, exchange: str, pair: str, profile: Profile) -> None:
+        k = key(seed, "curve", profile_key(pair))
+        r = [unit(mix(k + i)) for i in range(10)]
+        self.level = profile.price * (0.8 + 0.4 * r[0])
+        periods_s = (
+            500 * 86400 * (0.8 + 0.4 * r[1]),
+            29 * 86400 * (0.8 + 0.4 * r[2]),
+            31 * 3600 * (0.8 + 0.4 * r[3]),
+            97 * 60 * (0.8 + 0.4 * r[4]),
+        )
+        # Angular speeds per millisecond.
+        self.w = tuple(2 * math.pi / (p * 1000.0) for p in periods_s)
+        self.ph = tuple(2 * math.pi * x for x in r[5:9])
+        self.amp = (0.55, 0.15, 0.03, 0.006)
+        self.nkey = key(seed, "noise", exchange, pair)
+
+    def at(self, t_ms: int) -> float:
+        w0, w1, w2, w3 = self.w
+        p0, p1, p2, p3 = self.ph
+        a0, a1, a2, a3 = self.amp
+        s = (
+            a0 * math.sin(w0 * t_ms + p0)
+            + a1 * math.sin(w1 * t_ms + p1)
+            + a2 * math.sin(w2 * t_ms + p2)
+            + a3 * math.sin(w3 * t_ms + p3)
+        )
+        n = (unit(mix(self.nkey ^ t_ms)) - 0.5) * 0.001
+        return self.level * math.exp(s) * (1.0 + n)
+
+
+def maintenance_blocks(gkey: int, lo_ms: int, hi_ms: int) -> list[tuple[int, int]]:
+    """The maintenance blocks ``[g0, g1)`` of a (seed, exchange, pair) that overlap ``[lo, hi)``."""
+    out: list[tuple[int, int]] = []
+    if hi_ms <= lo_ms:
+        return out
+    for k in range(lo_ms // EPOCH_MS, (hi_ms - 1) // EPOCH_MS + 1):
+        h = mix(gkey ^ (k & M64))
+        if (h & 0xFF) >= 179:
+            continue
+        g0 = k * EPOCH_MS + ((h >> 8) % (EPOCH_MIN - 120)) * MINUTE_MS
+        g1 = g0 + (5 + (h >> 40) % 116) * MINUTE_MS
+        if g1 > lo_ms and g0 < hi_ms:
+            out.append((g0, g1))
+    return out
+
+
+def _in_blocks(ts: int, blocks: list[tuple[int, int]]) -> bool:
+    for g0, g1 in blocks:
+        if g0 <= ts < g1:
+            return True
+    return False
+
+
+# A candle slot: (ts, open, high, low, close, volume, quote_volume, trades, taker_base,
+# taker_quote, fragment). `fragment` is the row as the exchange serves it, pre-rendered (closed).
+Slot = tuple
+TS, O, H, L, C, V, QV, N, TBB, TBQ, FRAG = range(11)
+
+Formatter = Callable[[tuple, bool], str]
+
+
+class CandleSeries:
+    """The candles of one (exchange, pair, span, alignment), random access by slot index.
+
+    Slot ``k`` opens at ``offset + k * span``. A slot is *present* when its bar ends after the
+    listing, its open time is in no maintenance block and (Coinbase) it was not dropped.
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        exchange: str,
+        market: Market,
+        listing_ms: int,
+        span_ms: int,
+        offset_ms: int,
+        formatter: Formatter,
+        missing_rate: float = 0.0,
+        vol_scale: float = 1.0,
+    ) -> None:
+        self.exchange = exchange
+        self.market = market
+        self.listing_ms = listing_ms
+        self.span = span_ms
+        self.off = offset_ms % span_ms if span_ms else 0
+        self.fmt = formatter
+        self.missing_rate = missing_rate
+        p = market.profile
+        self.pd = p.price_dec
+        self.vd = p.vol_dec
+        self.vb = p.vol_per_min * vol_scale * span_ms / MINUTE_MS
+        self.tsz = p.trade_size
+        self.vs = min(0.0015 * math.sqrt(span_ms / MINUTE_MS), 0.08)
+        self.price = PriceModel(seed, exchange, market.pair, p)
+        self.skey = key(seed, "candle", exchange, market.pair, span_ms, self.off)
+        self.gkey = key(seed, "gap", exchange, market.pair)
+        # First slot whose bar contains (or follows) the listing instant.
+        self.k_first = (listing_ms - self.off) // span_ms
+        self._cache = LRU(96)
+
+    # -- slots -----------------------------------------------------------------------------
+    def slot_ts(self, k: int) -> int:
+        return self.off + k * self.span
+
+    def slot_of(self, ts: int) -> int:
+        """Index of the slot that contains ``ts``."""
+        return (ts - self.off) // self.span
+
+    def _values(self, ts: int, po: float, pc: float) -> tuple:
+        pd, vd = self.pd, self.vd
+        h = mix(self.skey ^ ts)
+        h2 = mix(h)
+        o = round(po, pd)
+        c = round(pc, pd)
+        top = o if o > c else c
+        bot = c if o > c else o
+        hh = round(top * (1.0 + self.vs * (h & 0xFFFF) * _INV16), pd)
+        ll = round(bot * (1.0 - self.vs * ((h >> 16) & 0xFFFF) * _INV16), pd)
+        if hh < top:
+            hh = top
+        if ll > bot:
+            ll = bot
+        v = round(self.vb * (0.25 + 1.5 * ((h >> 32) & 0xFFFF) * _INV16), vd)
+        if v <= 0.0:
+            v = 10.0**-vd
+        qv = round(v * (ll + (hh - ll) * (0.3 + 0.4 * (h >> 48) * _INV16)), 4)
+        n = int(v / self.tsz * (0.5 + (h2 & 0xFFFF) * _INV16)) + 1
+        tf = 0.3 + 0.4 * ((h2 >> 16) & 0xFFFF) * _INV16
+        return (ts, o, hh, ll, c, v, qv, n, round(v * tf, vd), round(qv * tf, 4), (h2 >> 32) * 2.0**-32)
+
+    def _generate(self, b: int) -> list:
+        s = self.span
+        k0 = b * BLOCK
+        t0 = self.off + k0 * s
+        out: list = [None] * BLOCK
+        i0 = max(0, self.k_first - k0)
+        if i0 >= BLOCK:
+            return out
+        blocks = maintenance_blocks(self.gkey, t0, t0 + BLOCK * s)
+        at = self.price.at
+        miss = self.missing_rate
+        fmt = self.fmt
+        values = self._values
+        prev_ts = t0 + i0 * s
+        prev_p = at(prev_ts)
+        for i in range(i0, BLOCK):
+            ts = prev_ts
+            nxt = ts + s
+            pc = at(nxt)
+            po = prev_p
+            prev_ts, prev_p = nxt, pc
+            if blocks and _in_blocks(ts, blocks):
+                continue
+            vals = values(ts, po, pc)
+            if miss and vals[10] < miss:
+                continue
+            out[i] = vals[:10] + (fmt(vals, True),)
+        return out
+
+    def block(self, b: int) -> list:
+        got = self._cache.get(b)
+        if got is None:
+            got = self._generate(b)
+            self._cache.put(b, got)
+        return got
+
+    def slot(self, k: int):
+        """The present slot ``k`` (closed form), or None."""
+        return self.block(k // BLOCK)[k % BLOCK]
+
+    def raw(self, ts: int) -> tuple:
+        """The candle at aligned ``ts`` ignoring listing and gaps (for injected bogus rows)."""
+        vals = self._values(ts, self.price.at(ts), self.price.at(ts + self.span))
+        return vals[:10] + (self.fmt(vals, True),)
+
+    def partial(self, slot: tuple, now_ms: int) -> tuple:
+        """The still-open version of ``slot`` as seen at ``now_ms``."""
+        ts = slot[TS]
+        frac = min(max((now_ms - ts) / self.span, 0.0), 1.0)
+        pd, vd = self.pd, self.vd
+        o = slot[O]
+        c = round(self.price.at(now_ms), pd)
+        top, bot = max(o, c), min(o, c)
+        hh = round(top + (slot[H] - max(slot[O], slot[C])) * frac, pd)
+        ll = round(bot - (min(slot[O], slot[C]) - slot[L]) * frac, pd)
+        hh, ll = max(hh, top), min(ll, bot)
+        v = round(slot[V] * frac, vd)
+        qv = round(v * (hh + ll) / 2.0, 4)
+        n = int(slot[N] * frac)
+        vals = (ts, o, hh, ll, c, v, qv, n, round(slot[TBB] * frac, vd), round(slot[TBQ] * frac, 4))
+        return vals + (self.fmt(vals, False),)
+
+    # -- ranges ----------------------------------------------------------------------------
+    def k_open(self, now_ms: int) -> int:
+        """The slot that contains now (the open bar)."""
+        return self.slot_of(now_ms)
+
+    def _clamp(self, k_lo: int, k_hi: int, now_ms: int) -> tuple[int, int]:
+        return max(k_lo, self.k_first), min(k_hi, self.k_open(now_ms))
+
+    def forward(self, k_lo: int, k_hi: int, limit: int, now_ms: int) -> list:
+        """Present slots ``k_lo <= k <= k_hi`` (ascending), the first ``limit`` of them.
+
+        The slot still open at ``now_ms`` comes back in its partial form; later slots never.
+        """
+        k_lo, k_hi = self._clamp(k_lo, k_hi, now_ms)
+        out: list = []
+        k_open = self.k_open(now_ms)
+        k = k_lo
+        while k <= k_hi and len(out) < limit:
+            b, i = divmod(k, BLOCK)
+            blk = self.block(b)
+            stop = min(BLOCK, k_hi - b * BLOCK + 1)
+            for j in range(i, stop):
+                sl = blk[j]
+                if sl is not None:
+                    out.append(sl)
+                    if len(out) >= limit:
+                        break
+            k = (b + 1) * BLOCK
+        return self._fix_open(out, k_open, now_ms)
+
+    def backward(self, k_lo: int, k_hi: int, limit: int, now_ms: int) -> list:
+        """Present slots ``k_lo <= k <= k_hi``, the LAST ``limit`` of them, ascending."""
+        k_lo, k_hi = self._clamp(k_lo, k_hi, now_ms)
+        out: list = []
+        k_open = self.k_open(now_ms)
+        k = k_hi
+        while k >= k_lo and len(out) < limit:
+            b, i = divmod(k, BLOCK)
+            blk = self.block(b)
+            start = max(0, k_lo - b * BLOCK)
+            for j in range(i, start - 1, -1):
+                sl = blk[j]
+                if sl is not None:
+                    out.append(sl)
+                    if len(out) >= limit:
+                        break
+            k = b * BLOCK - 1
+        out.reverse()
+        return self._fix_open(out, k_open, now_ms)
+
+    def _fix_open(self, rows: list, k_open: int, now_ms: int) -> list:
+        if rows and self.slot_of(rows[-1][TS]) == k_open:
+            rows[-1] = self.partial(rows[-1], now_ms)
+        return rows
+
+    def closed(self, start_ms: int, end_ms: int, now_ms: int) -> list:
+        """Every closed present slot with ``start <= ts < end``, ascending."""
+        k_lo = -((self.off - start_ms) // self.span)  # ceil((start - off) / span)
+        k_hi = (end_ms - 1 - self.off) // self.span
+        k_last_closed = (now_ms - self.off) // self.span - 1
+        k_hi = min(k_hi, k_last_closed)
+        if k_hi < max(k_lo, self.k_first):
+            return []
+        return self.forward(k_lo, k_hi, 1 << 62, now_ms)
+
+    def maintenance(self, lo_ms: int, hi_ms: int) -> list[tuple[int, int]]:
+        return maintenance_blocks(self.gkey, lo_ms, hi_ms)
+
+
+# A trade: (time_ns, price, volume, side, order_type, trade_id)
+T_NS, T_PRICE, T_VOL, T_SIDE, T_TYPE, T_ID = range(6)
+_COUNT_CUTS = (38, 102, 166, 217)  # P(count = 0..4) = 15/25/25/20/15 %
+
+
+def _count(h: int) -> int:
+    b = h & 0xFF
+    if b < 38:
+        return 0
+    if b < 102:
+        return 1
+    if b < 166:
+        return 2
+    if b < 217:
+        return 3
+    return 4
+
+
+class TradeSeries:
+    """Kraken's trades of one pair, random access by minute (blocks of 1000 minutes)."""
+
+    def __init__(self, seed: int, market: Market, listing_ms: int) -> None:
+        self.market = market
+        self.pd = market.profile.price_dec
+        self.tsz = market.profile.trade_size
+        self.price = PriceModel(seed, "kraken", market.pair, market.profile)
+        self.tkey = key(seed, "trades", "kraken", market.pair)
+        self.gkey = key(seed, "gap", "kraken", market.pair)
+        self.listing_ms = listing_ms
+        self.m_first = -(-listing_ms // MINUTE_MS)
+        self._cache = LRU(64)
+
+    def _minute(self, m: int, blocks: list[tuple[int, int]], out: list) -> None:
+        t_ms = m * MINUTE_MS
+        if m < self.m_first or (blocks and _in_blocks(t_ms, blocks)):
+            return
+        h = mix(self.tkey ^ m)
+        c = _count(h)
+        if not c:
+            return
+        offs = sorted(1000 + mix(h ^ (j + 1) * _GOLD & M64) % 59_998_000 for j in range(c))
+        for j in range(1, c):
+            if offs[j] <= offs[j - 1]:
+                offs[j] = offs[j - 1] + 1
+        at = self.price.at
+        pd = self.pd
+        base_ns = m * MINUTE_NS
+        for j, off_us in enumerate(offs):
+            hj = mix(h + j + 7)
+            u = ((hj >> 8) & 0xFFFF) * _INV16
+            vol = round(self.tsz * (0.02 + 3.0 * u * u * u), 8)
+            if vol <= 0.0:
+                vol = 1e-8
+            out.append((
+                base_ns + off_us * 1000,
+                round(at(t_ms + off_us // 1000), pd),
+                vol,
+                "b" if hj & 1 else "s",
+                "l" if (hj >> 1) & 7 == 0 else "m",
+                m * 5 + j + 1,
+            ))
+
+    def _generate(self, b: int) -> tuple[list, list]:
+        m0 = b * BLOCK
+        trades: list = []
+        if m0 + BLOCK > self.m_first:
+            blocks = maintenance_blocks(self.gkey, m0 * MINUTE_MS, (m0 + BLOCK) * MINUTE_MS)
+            for m in range(max(m0, self.m_first), m0 + BLOCK):
+                self._minute(m, blocks, trades)
+        return trades, [t[0] for t in trades]
+
+    def block(self, b: int) -> tuple[list, list]:
+        got = self._cache.get(b)
+        if got is None:
+            got = self._generate(b)
+            self._cache.put(b, got)
+        return got
+
+    def forward(self, since_ns: int, count: int, now_ns: int) -> list:
+        """Up to ``count`` trades with ``since_ns < time_ns <= now_ns``, ascending."""
+        m = max(since_ns // MINUTE_NS, self.m_first)
+        b = m // BLOCK
+        out: list = []
+        while len(out) < count and b * BLOCK * MINUTE_NS <= now_ns:
+            trades, times = self.block(b)
+            i = bisect.bisect_right(times, since_ns)
+            for tr in trades[i:]:
+                if tr[0] > now_ns:
+                    return out
+                out.append(tr)
+                if len(out) >= count:
+                    break
+            b += 1
+        return out
+
+    def backward(self, count: int, now_ns: int) -> list:
+        """The last ``count`` trades with ``time_ns <= now_ns``, ascending."""
+        b = (now_ns // MINUTE_NS) // BLOCK
+        b_first = self.m_first // BLOCK
+        out: list = []
+        while len(out) < count and b >= b_first:
+            trades, times = self.block(b)
+            i = bisect.bisect_right(times, now_ns)
+            for tr in reversed(trades[:i]):
+                out.append(tr)
+                if len(out) >= count:
+                    break
+            b -= 1
+        out.reverse()
+        return out
+
+    def between(self, lo_ms: int, hi_ms: int) -> list:
+        """Every trade with ``lo_ms <= time < hi_ms`` (ms), ascending."""
+        lo_ns, hi_ns = lo_ms * 1_000_000, hi_ms * 1_000_000
+        out: list = []
+        b = max(lo_ms // MINUTE_MS, self.m_first) // BLOCK
+        while b * BLOCK * MINUTE_NS < hi_ns:
+            trades, times = self.block(b)
+            i = bisect.bisect_left(times, lo_ns)
+            j = bisect.bisect_left(times, hi_ns)
+            out.extend(trades[i:j])
+            b += 1
+        return out
+
+
+def aggregate(trades: list, span_ms: int) -> list[tuple]:
+    """Trades (ascending) -> candles ``(ts, o, h, l, c, volume, quote_volume, count)``."""
+    out: list[tuple] = []
+    span_ns = span_ms * 1_000_000
+    cur = None
+    o = hi = lo = c = v = qv = 0.0
+    n = 0
+    for tr in trades:
+        bar = tr[0] // span_ns
+        p, a = tr[1], tr[2]
+        if bar != cur:
+            if cur is not None:
+                out.append((cur * span_ms, o, hi, lo, c, v, qv, n))
+            cur, o, hi, lo, v, qv, n = bar, p, p, p, 0.0, 0.0, 0
+        if p > hi:
+            hi = p
+        if p < lo:
+            lo = p
+        c = p
+        v += a
+        qv += p * a
+        n += 1
+    if cur is not None:
+        out.append((cur * span_ms, o, hi, lo, c, v, qv, n))
+    return out

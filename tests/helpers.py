@@ -1,0 +1,76 @@
+"""Helpers shared by the engine tests: configs pointing at a sandbox, store reads, time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from dccd_tui.config import Config, save_config
+from dccd_tui.engine.exchanges import EXCHANGES
+
+PAIRS = {
+    "binance": "BTC/USDT",
+    "bybit": "BTC/USDT",
+    "okx": "BTC/USDT",
+    "coinbase": "BTC/USD",
+    "kraken": "BTC/USD",
+}
+SECOND_PAIRS = {
+    "binance": "ETH/USDT",
+    "bybit": "ETH/USDT",
+    "okx": "ETH/USDT",
+    "coinbase": "ETH/USD",
+    "kraken": "ETH/USD",
+}
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def make_config(tmp_path: Path, sandbox, jobs: list[dict], *, rps: dict[str, float] | None = None,
+                max_parallel: int = 4) -> Config:
+    """Write a config.toml in tmp_path whose exchanges all point at `sandbox`."""
+    exchanges = {}
+    for name in EXCHANGES:
+        table = {"base_url": sandbox.base_url(name)}
+        if rps and name in rps:
+            table["requests_per_second"] = rps[name]
+        exchanges[name] = table
+    data = {
+        "settings": {"data_path": "data", "max_parallel": max_parallel},
+        "exchanges": exchanges,
+        "histo_jobs": jobs,
+    }
+    return save_config(tmp_path / "config.toml", data)
+
+
+def stored(data_path: Path) -> pl.DataFrame:
+    """The whole store read as one table, exactly as a user would."""
+    return pl.scan_parquet(str(data_path / "ohlc" / "**" / "*.parquet"),
+                           hive_partitioning=True).collect()
+
+
+def as_truth_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """A stored canonical frame with ts as epoch-ms Int64, comparable to sandbox ground truth."""
+    return frame.select(
+        pl.col("ts").dt.epoch("ms").cast(pl.Int64).alias("ts"),
+        "open", "high", "low", "close", "volume", "quote_volume", "trades",
+    ).sort("ts")
+
+
+def assert_equal_truth(got: pl.DataFrame, truth: pl.DataFrame) -> None:
+    got = as_truth_frame(got)
+    truth = truth.select(got.columns).sort("ts")
+    assert got.height == truth.height, (got.height, truth.height)
+    assert got["ts"].to_list() == truth["ts"].to_list()
+    for col in ("open", "high", "low", "close", "volume"):
+        a, b = got[col].to_list(), truth[col].cast(pl.Float64).to_list()
+        assert all(abs(x - y) <= 1e-9 * max(1.0, abs(y)) for x, y in zip(a, b)), col
+    for col in ("quote_volume", "trades"):
+        a = got[col].to_list()
+        b = truth[col].to_list()
+        assert [x is None for x in a] == [y is None for y in b], col
+        assert all(x is None or abs(x - y) <= 1e-6 * max(1.0, abs(y)) for x, y in zip(a, b)), col
