@@ -371,7 +371,8 @@ def test_corrupt_month_found_when_merging(tmp_path: Path) -> None:
     ss = Store(tmp_path).series(BTC)
     assert ss.coverage() == [(jan, mar)]  # opened while the file was fine
     (ss.folder / "2024-01.parquet").write_bytes(b"\x00" * 64)
-    assert ss.write(candles(jan + 50 * MIN, 10, price=1.0), [(jan + 50 * MIN, jan + 60 * MIN)]) == 10
+    fixed = [(jan + 50 * MIN, jan + 60 * MIN)]
+    assert ss.write(candles(jan + 50 * MIN, 10, price=1.0), fixed) == 10
     assert len(list(ss.folder.glob("2024-01.parquet.corrupt-*"))) == 1
     assert ss.read(jan, feb).height == 10
     assert ss.coverage() == [(jan + 50 * MIN, jan + 60 * MIN), (feb, mar)]
@@ -467,6 +468,8 @@ def test_lock_is_exclusive_across_processes_and_freed_when_holder_is_killed(
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
     with Store(tmp_path).lock() as lock:  # the kernel freed it with the dead process
         assert lock.held
         holder = json.loads((tmp_path / ".dccd-tui.lock").read_text())

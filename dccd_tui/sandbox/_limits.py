@@ -1,0 +1,239 @@
+"""Rate limiters, one per exchange, each with that exchange's own counting rule.
+
+All of them run on the server's monotonic clock (``SandboxSettings.clock``) and count every
+request that reaches a candle/trade endpoint, valid or not. Limits are enforced exactly: the
+client is responsible for staying under them.
+
+Fixed windows (Binance, Bybit, OKX) are anchored at the first request after the previous window
+ended (not at wall-clock minutes), so a test can start a fresh window and count deterministically.
+
+A budget of ``None`` or ``math.inf`` switches limiting off for that exchange.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+PUBLISHED_RPS: dict[str, float] = {
+    "binance": 50.0,  # 6000 weight / 60 s, klines weigh 2
+    "bybit": 120.0,  # 600 requests / 5 s
+    "okx": 10.0,  # history-candles 20 / 2 s (candles: twice that)
+    "coinbase": 10.0,  # burst 15
+    "kraken": 1.0,  # per pair
+}
+
+
+@dataclass
+class Verdict:
+    """What the limiter decided for one request."""
+
+    ok: bool = True
+    kind: str = ""
+    """'' when ok; else 'limit' (the exchange's rate-limit answer) or 'ban' (Binance 418)."""
+    retry_after: float = 0.0
+    used: int = 0
+    """Binance: weight used in the current window (for X-MBX-USED-WEIGHT-1M)."""
+
+
+def _unlimited(budget: float) -> bool:
+    return budget == math.inf
+
+
+class FixedWindow:
+    def __init__(self, limit: float, length: float) -> None:
+        self.limit = limit
+        self.length = length
+        self.start = -math.inf
+        self.used = 0
+        self.rolled = False
+
+    def roll(self, t: float) -> None:
+        self.rolled = False
+        if t >= self.start + self.length:
+            self.start = t
+            self.used = 0
+            self.rolled = True
+
+    def remaining(self, t: float) -> float:
+        return max(0.0, self.start + self.length - t)
+
+
+class BinanceLimiter:
+    """Weight per fixed 60 s window (klines weigh 2); 429 + Retry-After over it; 418 ban after
+    `ban_after` more requests while limited; bans double from `ban_seconds` up to 3 days."""
+
+    def __init__(self, budget: float, ban_seconds: float, ban_after: int, weight: int = 2):
+        self.off = _unlimited(budget)
+        self.limit = 0 if self.off else int(round(weight * budget * 60))
+        self.weight = weight
+        self.win = FixedWindow(self.limit, 60.0)
+        self.ban_seconds = ban_seconds
+        self.next_ban = ban_seconds
+        self.ban_after = ban_after
+        self.banned_until = -math.inf
+        self.strikes = 0
+
+    def check(self, t: float) -> Verdict:
+        self.win.roll(t)
+        if self.win.rolled:
+            self.strikes = 0
+        if t < self.banned_until:
+            return Verdict(False, "ban", self.banned_until - t, self.win.used)
+        self.win.used += self.weight
+        if self.off or self.win.used <= self.limit:
+            return Verdict(True, used=self.win.used)
+        self.strikes += 1
+        if self.strikes > self.ban_after:
+            self.banned_until = t + self.next_ban
+            retry = self.next_ban
+            self.next_ban = min(self.next_ban * 2, 3 * 86400.0)
+            self.strikes = 0
+            return Verdict(False, "ban", retry, self.win.used)
+        return Verdict(False, "limit", self.win.remaining(t), self.win.used)
+
+    def used(self, t: float) -> int:
+        self.win.roll(t)
+        return self.win.used
+
+
+class BybitLimiter:
+    """Requests per fixed 5 s window; over it: 403 and a lockout during which every request is
+    refused (requests during the lockout do not extend it)."""
+
+    def __init__(self, budget: float, lockout: float):
+        self.off = _unlimited(budget)
+        self.win = FixedWindow(0 if self.off else budget * 5, 5.0)
+        self.lockout = lockout
+        self.locked_until = -math.inf
+
+    def check(self, t: float) -> Verdict:
+        if t < self.locked_until:
+            return Verdict(False, "limit", self.locked_until - t)
+        self.win.roll(t)
+        self.win.used += 1
+        if self.off or self.win.used <= self.win.limit:
+            return Verdict(True)
+        self.locked_until = t + self.lockout
+        return Verdict(False, "limit", self.lockout)
+
+
+class OkxLimiter:
+    """Requests per fixed 2 s window, one window per endpoint: history-candles at the budget,
+    candles at twice it (published 20 and 40 per 2 s)."""
+
+    def __init__(self, budget: float):
+        self.off = _unlimited(budget)
+        b = 0.0 if self.off else budget
+        self.wins = {"history": FixedWindow(b * 2, 2.0), "candles": FixedWindow(b * 4, 2.0)}
+
+    def check(self, t: float, endpoint: str) -> Verdict:
+        win = self.wins[endpoint]
+        win.roll(t)
+        win.used += 1
+        if self.off or win.used <= win.limit:
+            return Verdict(True)
+        return Verdict(False, "limit", win.remaining(t))
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.last: float | None = None
+
+    def take(self, t: float) -> bool:
+        if self.last is not None:
+            self.tokens = min(self.burst, self.tokens + (t - self.last) * self.rate)
+        self.last = t
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def wait(self) -> float:
+        return max(0.0, (1.0 - self.tokens) / self.rate)
+
+
+class CoinbaseLimiter:
+    """Lazy-fill token bucket: rate = budget, burst = 1.5 * budget (published 10/s, burst 15)."""
+
+    def __init__(self, budget: float):
+        self.off = _unlimited(budget)
+        self.bucket = None if self.off else TokenBucket(budget, 1.5 * budget)
+
+    def check(self, t: float) -> Verdict:
+        if self.bucket is None or self.bucket.take(t):
+            return Verdict(True)
+        return Verdict(False, "limit", self.bucket.wait())
+
+
+class KrakenLimiter:
+    """Per pair: a token bucket at the budget (published ~1/s) with a small burst. A refused
+    request starts a lockout of `lockout` seconds, and every request during the lockout
+    pushes its end to ``now + lockout``."""
+
+    def __init__(self, budget: float, burst: float, lockout: float):
+        self.off = _unlimited(budget)
+        self.rate = 0.0 if self.off else budget
+        self.burst = burst
+        self.lockout = lockout
+        self.buckets: dict[str, TokenBucket] = {}
+        self.locked: dict[str, float] = {}
+
+    def check(self, t: float, pair: str) -> Verdict:
+        if self.off:
+            return Verdict(True)
+        until = self.locked.get(pair, -math.inf)
+        if t < until:
+            self.locked[pair] = t + self.lockout
+            return Verdict(False, "limit", self.lockout)
+        bucket = self.buckets.get(pair)
+        if bucket is None:
+            bucket = self.buckets[pair] = TokenBucket(self.rate, self.burst)
+        if bucket.take(t):
+            return Verdict(True)
+        self.locked[pair] = t + self.lockout
+        return Verdict(False, "limit", self.lockout)
+
+
+class Limiters:
+    """The five limiters behind one lock."""
+
+    def __init__(self, settings, clock: Callable[[], float]) -> None:
+        budgets = settings.budgets or {}
+
+        def pick(name: str) -> float:
+            # budgets=None or a missing key -> the published limit; a value of None -> unlimited.
+            if name not in budgets:
+                return PUBLISHED_RPS[name]
+            b = budgets[name]
+            return math.inf if b is None else float(b)
+
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.binance = BinanceLimiter(pick("binance"), settings.ban_seconds, settings.binance_ban_after)
+        self.bybit = BybitLimiter(pick("bybit"), settings.bybit_lockout)
+        self.okx = OkxLimiter(pick("okx"))
+        self.coinbase = CoinbaseLimiter(pick("coinbase"))
+        self.kraken = KrakenLimiter(pick("kraken"), settings.kraken_burst, settings.kraken_lockout)
+
+    def check(self, exchange: str, endpoint: str, pair: str) -> Verdict:
+        with self._lock:
+            t = self.clock()
+            if exchange == "binance":
+                return self.binance.check(t)
+            if exchange == "bybit":
+                return self.bybit.check(t)
+            if exchange == "okx":
+                return self.okx.check(t, endpoint)
+            if exchange == "coinbase":
+                return self.coinbase.check(t)
+            return self.kraken.check(t, pair)
+
+    def binance_used(self) -> int:
+        with self._lock:
+            return self.binance.used(self.clock())

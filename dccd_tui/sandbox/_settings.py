@@ -1,0 +1,73 @@
+"""SandboxSettings: every knob of the fake exchange, with its default and why it exists."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ._markets import EXCHANGES
+
+
+@dataclass
+class SandboxSettings:
+    seed: int = 7
+    """Everything served (candles, trades, gaps, random faults) is a function of this seed."""
+    latency: float = 0.0
+    """Seconds added to every answer (slept in the handler thread)."""
+    budgets: dict[str, float | None] | None = None
+    """Requests per second the server ENFORCES, per exchange (Kraken: per pair). ``None`` (or a
+    missing key) = the exchange's published limit; a value of ``None`` or ``math.inf`` = no limit.
+    Binance turns it into a weight per 60 s window (2 * budget * 60), Bybit into requests per 5 s
+    window, OKX per 2 s window (history-candles; candles gets twice), Coinbase into a token bucket
+    with burst 1.5 * budget, Kraken into a per-pair token bucket with burst `kraken_burst`."""
+    okx_page: int = 300
+    """Max rows of one OKX history-candles page (300 per current docs, 100 per older ones)."""
+    now_ms: int | None = None
+    """A fixed "now" in epoch ms (tests); ``None`` = the real clock."""
+    port: int = 0
+    """TCP port; 0 picks a free one."""
+    host: str = "127.0.0.1"
+
+    ban_seconds: float = 120.0
+    """Binance: length of the first 418 ban (each further ban doubles, up to 3 days)."""
+    binance_ban_after: int = 3
+    """Binance: requests still sent while limited (after the first 429 of a window) before a 418."""
+    bybit_lockout: float = 600.0
+    """Bybit: seconds every request gets 403 after the 5 s window limit is exceeded."""
+    bybit_overflow: str = "newest"
+    """Bybit, when [start, end] holds more than `limit` bars (undocumented): 'newest' serves the
+    bars nearest `end`, 'oldest' those nearest `start`."""
+    okx_page_error: bool = False
+    """OKX history-candles with limit > okx_page: False = serve okx_page rows silently,
+    True = answer 51000 "Parameter limit error" (HTTP 400)."""
+    kraken_burst: float = 2.0
+    """Kraken: per-pair token bucket size."""
+    kraken_lockout: float = 3.0
+    """Kraken: seconds a pair stays refused after a refused request (each refused request
+    restarts it)."""
+    coinbase_missing: float = 0.01
+    """Coinbase: share of buckets dropped as 'no ticks'."""
+    spike_seconds: float = 2.0
+    """Fault `latency_spike`: extra sleep."""
+    stall_seconds: float = 60.0
+    """Fault `stall`: how long a stalled answer hangs at most (it ends at server stop too)."""
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    """The rate limiters' monotonic clock (tests may pass a fake one)."""
+
+    def __post_init__(self) -> None:
+        if self.budgets is not None:
+            for name, value in self.budgets.items():
+                if name not in EXCHANGES:
+                    raise ValueError(f"budgets: unknown exchange {name!r}")
+                if value is not None and not (value > 0 or value == math.inf):
+                    raise ValueError(f"budgets[{name!r}] must be > 0 (or None for no limit)")
+        if not 1 <= self.okx_page <= 300:
+            raise ValueError("okx_page must be within 1..300 (100 or 300 in practice)")
+        if self.bybit_overflow not in ("newest", "oldest"):
+            raise ValueError("bybit_overflow must be 'newest' or 'oldest'")
+
+    def now(self) -> int:
+        """The sandbox's "now" in epoch ms."""
+        return self.now_ms if self.now_ms is not None else int(time.time() * 1000)

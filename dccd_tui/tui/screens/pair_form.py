@@ -1,0 +1,296 @@
+"""The pair-list form: edit the pairs of one [[histo_jobs]] entry, or add a new entry.
+
+Every field is checked as it is typed, with the reason shown next to it (format BASE/QUOTE,
+duplicates, whether the exchange can map the pair, whether the span is offered: the engine's
+`check_pair`, the same rule the config loader applies). Save is refused while anything is
+invalid. The form never writes files itself: it builds the new TOML data and hands it to two
+callbacks from the app, `check` (validate the whole config; name the running jobs that would
+be removed) and `commit` (cancel those, save config.toml atomically, make the table follow).
+Either may raise ConfigError, whose message is shown in the form, which then stays open with
+the user's edits. Cancel or Escape closes it and changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from ...config import ConfigError, check_pair, offered_spans, parse_date
+from ...engine.exchanges import EXCHANGES
+from ...engine.models import LABEL_SPANS, parse_span, span_label
+from ...engine.text import safe_text
+
+CheckFn = Callable[[dict[str, Any]], list[str]]
+CommitFn = Callable[[dict[str, Any]], None]
+
+
+def steady_input(value: str, **kwargs: Any) -> Input:
+    """A compact Input whose cursor does not blink (a blink timer would make snapshots flaky)."""
+    widget = Input(value, compact=True, **kwargs)
+    widget.cursor_blink = False
+    return widget
+
+
+class PairRow(Horizontal):
+    """One pair: its input, a remove button and the reason it is invalid (if it is)."""
+
+    def __init__(self, pair: str, number: int) -> None:
+        super().__init__(classes="pair-row", id=f"pair-row-{number}")
+        self.pair = pair
+        self.number = number
+
+    def compose(self) -> ComposeResult:
+        yield steady_input(self.pair, placeholder="BASE/QUOTE", classes="pair-input",
+                           id=f"pair-{self.number}")
+        yield Button("remove", classes="remove", id=f"remove-{self.number}", compact=True)
+        yield Static(Text(""), classes="reason", id=f"reason-{self.number}")
+
+    @property
+    def value(self) -> str:
+        return self.query_one(Input).value.strip()
+
+    def set_reason(self, reason: str | None) -> None:
+        self.query_one(Input).set_class(bool(reason), "-invalid")
+        self.query_one(".reason", Static).update(Text(safe_text(reason or "", 200)))
+
+
+class PairFormModal(ModalScreen[bool]):
+    """Edit entry `entry` of `raw["histo_jobs"]` (None: a new entry). Dismisses True when saved."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+n", "add_pair", "Add pair", priority=True),
+        Binding("escape", "close", "Cancel"),
+    ]
+
+    def __init__(self, raw: dict[str, Any], entry: int | None, *, check: CheckFn,
+                 commit: CommitFn, timezone: str = "UTC") -> None:
+        super().__init__()
+        self.raw = copy.deepcopy(raw)
+        self.entry = entry
+        self.check = check
+        self.commit = commit
+        self.timezone = timezone
+        self._next = 0
+        table = self.raw.get("histo_jobs", [])[entry] if entry is not None else {}
+        self.exchange: str = table.get("exchange", EXCHANGES[0])
+        span = table.get("span", "1m")
+        try:
+            self.span_label = span_label(parse_span(span))
+        except ValueError:
+            self.span_label = str(span)
+        self.pairs: list[str] = [str(p) for p in table.get("pairs", [])]
+        self.start = table.get("start")
+
+    # --- layout --------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Vertical(id="form"):
+            if self.entry is None:
+                yield Static(Text("New [[histo_jobs]] entry", style="bold"), id="form-title")
+                with Horizontal(classes="field"):
+                    yield Label("exchange", classes="field-label")
+                    yield Select([(e, e) for e in EXCHANGES], value=self.exchange,
+                                 allow_blank=False, id="exchange", compact=True)
+                with Horizontal(classes="field"):
+                    yield Label("span", classes="field-label")
+                    yield Select(self._span_options(), value=self.span_label, allow_blank=False,
+                                 id="span", compact=True)
+                    yield Static(Text(""), classes="reason", id="span-reason")
+                with Horizontal(classes="field"):
+                    yield Label("start", classes="field-label")
+                    yield steady_input("2024-01-01", placeholder="YYYY-MM-DD [HH:MM]", id="start")
+                    yield Static(Text(""), classes="reason", id="start-reason")
+                with Horizontal(classes="field"):
+                    yield Label("end", classes="field-label")
+                    yield steady_input("", placeholder="(empty: up to now)", id="end")
+                    yield Static(Text(""), classes="reason", id="end-reason")
+            else:
+                title = f"Pairs of [[histo_jobs]] #{self.entry + 1}"
+                yield Static(Text(title, style="bold"), id="form-title")
+                start = "" if self.start is None else f" · start {safe_text(self.start, 40)}"
+                yield Static(Text(f"{self.exchange} · span {self.span_label}{start}"),
+                             id="form-info")
+            yield Label("pairs", id="pairs-label")
+            with VerticalScroll(id="pairs"):
+                for pair in self.pairs:
+                    yield self._new_row(pair)
+            yield Static(Text(""), id="form-error")
+            with Horizontal(id="form-buttons"):
+                yield Button("Add pair (^n)", id="add", compact=True)
+                yield Button("Save (^s)", id="save", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def _new_row(self, pair: str) -> PairRow:
+        row = PairRow(pair, self._next)
+        self._next += 1
+        return row
+
+    def _span_options(self) -> list[tuple[str, str]]:
+        try:
+            return [(s, s) for s in offered_spans(self.exchange)]
+        except KeyError:
+            return [(s, s) for s in LABEL_SPANS]
+
+    def on_mount(self) -> None:
+        self.validate_all()
+        inputs = self.query(".pair-input")
+        if inputs:
+            inputs.first().focus()
+        elif self.entry is None:
+            self.query_one("#exchange").focus()
+
+    # --- validation ----------------------------------------------------------------------
+    def _rows(self) -> list[PairRow]:
+        return list(self.query(PairRow))
+
+    def validate_all(self) -> bool:
+        """Check every field, show each reason next to its field; True when all are valid."""
+        ok = True
+        span_secs = LABEL_SPANS.get(self.span_label)
+        seen: dict[str, int] = {}
+        for i, row in enumerate(self._rows(), 1):
+            value = row.value
+            if not value:
+                reason = "empty: type a pair such as BTC/USDT, or remove the row"
+            elif value in seen:
+                reason = f"duplicate of pair {seen[value]}"
+            else:
+                reason = check_pair(self.exchange, value, span_secs)
+                seen[value] = i
+            row.set_reason(reason)
+            ok &= reason is None
+        if self.entry is None:
+            ok &= self._check_field("span", None if span_secs in (
+                LABEL_SPANS.get(s) for s in offered_spans(self.exchange)) else
+                f"{self.exchange} does not offer {self.span_label}")
+            ok &= self._check_date("start", required=True)
+            ok &= self._check_date("end", required=False)
+        return ok
+
+    def _check_date(self, field: str, *, required: bool) -> bool:
+        value = self.query_one(f"#{field}", Input).value.strip()
+        reason = None
+        if not value:
+            reason = "required, e.g. 2024-01-01" if required else None
+        else:
+            try:
+                parse_date(value, self.timezone)
+            except ValueError as exc:
+                reason = str(exc)
+        self.query_one(f"#{field}", Input).set_class(bool(reason), "-invalid")
+        return self._check_field(field, reason)
+
+    def _check_field(self, field: str, reason: str | None) -> bool:
+        self.query_one(f"#{field}-reason", Static).update(Text(safe_text(reason or "", 200)))
+        return reason is None
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        self._error("")
+        self.validate_all()
+
+    @on(Select.Changed, "#exchange")
+    def _exchange_changed(self, event: Select.Changed) -> None:
+        self.exchange = str(event.value)
+        span = self.query_one("#span", Select)
+        options = self._span_options()
+        span.set_options(options)
+        labels = [label for label, _ in options]
+        self.span_label = self.span_label if self.span_label in labels else labels[0]
+        span.value = self.span_label
+        self.validate_all()
+
+    @on(Select.Changed, "#span")
+    def _span_changed(self, event: Select.Changed) -> None:
+        if event.value is not Select.BLANK:
+            self.span_label = str(event.value)
+        self.validate_all()
+
+    def _error(self, message: str) -> None:
+        self.query_one("#form-error", Static).update(Text(safe_text(message, 600)))
+
+    # --- actions -------------------------------------------------------------------------
+    @on(Button.Pressed, "#add")
+    def action_add_pair(self) -> None:
+        row = self._new_row("")
+        self.query_one("#pairs", VerticalScroll).mount(row)
+        self.call_after_refresh(lambda: (row.query_one(Input).focus(), self.validate_all()))
+
+    @on(Button.Pressed, ".remove")
+    def _remove(self, event: Button.Pressed) -> None:
+        event.stop()
+        row = event.button.parent
+        if isinstance(row, PairRow):
+            row.remove()
+            self.call_after_refresh(self.validate_all)
+
+    @on(Button.Pressed, "#cancel")
+    def action_close(self) -> None:
+        self.dismiss(False)
+
+    def build_data(self) -> dict[str, Any]:
+        """The whole config data with this form's changes applied (a fresh copy)."""
+        data = copy.deepcopy(self.raw)
+        jobs = data.setdefault("histo_jobs", [])
+        pairs = [row.value for row in self._rows()]
+        if self.entry is None:
+            table: dict[str, Any] = {"exchange": self.exchange, "pairs": pairs,
+                                     "span": self.span_label,
+                                     "start": self.query_one("#start", Input).value.strip()}
+            end = self.query_one("#end", Input).value.strip()
+            if end:
+                table["end"] = end
+            jobs.append(table)
+        elif pairs:
+            jobs[self.entry]["pairs"] = pairs
+        else:
+            del jobs[self.entry]  # no pair left: the entry goes
+        return data
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        if not self.validate_all():
+            self._error("Not saved: fix the fields marked in red first.")
+            return
+        if self.entry is None and not self._rows():
+            self._error("Not saved: add at least one pair.")
+            return
+        data = self.build_data()
+        try:
+            removed = self.check(data)
+        except ConfigError as exc:
+            self._error(f"Not saved: {exc}")
+            return
+        if removed:
+            from .confirm import ConfirmModal
+
+            names = ", ".join(removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
+            question = (f"Saving removes {len(removed)} running job(s): {names}.\n"
+                        "They are cancelled first; what they downloaded is kept.")
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._commit(data)
+
+            self.app.push_screen(ConfirmModal("Cancel running jobs?", question,
+                                              yes="Cancel them and save", no="Keep editing"),
+                                 answered)
+            return
+        self._commit(data)
+
+    def _commit(self, data: dict[str, Any]) -> None:
+        try:
+            self.commit(data)
+        except ConfigError as exc:
+            self._error(f"Not saved: {exc}")
+            return
+        self.dismiss(True)

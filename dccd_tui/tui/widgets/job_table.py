@@ -1,0 +1,101 @@
+"""The job table: one row per configured series, updated cell by cell from snapshots.
+
+The table never pulls state itself; the screen's tick hands it snapshots and it updates only
+the cells whose shown value changed (`update_cell(..., update_width=False)` on fixed-width
+columns, so nothing reflows). It switches between an 80-column and a wide preset on resize.
+"""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import DataTable
+
+from ...engine.state import JobSnapshot
+from ..cells import COLUMNS, column_width, header, render_cell, row_values, table_width
+
+
+class JobTable(DataTable):
+    """Rows keyed by job key (`binance:BTC/USDT:1m`); cells are `rich.text.Text` only."""
+
+    DEFAULT_CSS = """
+    JobTable {
+        scrollbar-size-vertical: 1;
+    }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", cell_padding=0, zebra_stripes=False, **kwargs)
+        self.compact = True
+        self.styles_by_var: dict[str, Style] = {}
+        self._shown: dict[str, dict[str, tuple]] = {}
+        self._order: list[str] = []
+        self._snaps: dict[str, JobSnapshot] = {}
+
+    # --- building ------------------------------------------------------------------------
+    def _build_columns(self) -> None:
+        for column in COLUMNS:
+            self.add_column(header(column), width=column_width(column, self.compact),
+                            key=column.key)
+
+    def set_jobs(self, snaps: list[tuple[str, JobSnapshot]]) -> None:
+        """Show exactly these jobs, in this order; the cursor stays on its job if it remains."""
+        current = self.current_key
+        self.clear(columns=True)
+        self._build_columns()
+        self._shown.clear()
+        self._order = [key for key, _ in snaps]
+        self._snaps = dict(snaps)
+        for key, snap in snaps:
+            values = row_values(snap, self.compact)
+            self._shown[key] = values
+            self.add_row(*(render_cell(c.key, values[c.key], self.styles_by_var) for c in COLUMNS),
+                         key=key)
+        if current in self._snaps:
+            self.move_cursor(row=self._order.index(current), animate=False)
+
+    def rebuild(self) -> None:
+        """Redraw every row (after a theme change or a switch of width preset)."""
+        self.set_jobs([(key, self._snaps[key]) for key in self._order])
+
+    def update_job(self, key: str, snap: JobSnapshot) -> bool:
+        """Update the cells of one row that changed; True when the status changed."""
+        if key not in self._shown:
+            return False
+        self._snaps[key] = snap
+        old = self._shown[key]
+        new = row_values(snap, self.compact)
+        for column_key, value in new.items():
+            if old.get(column_key) != value:
+                self.update_cell(key, column_key, render_cell(column_key, value, self.styles_by_var),
+                                 update_width=False)
+        self._shown[key] = new
+        return old["status"] != new["status"]
+
+    def fit(self, width: int) -> None:
+        """Pick the width preset for `width` columns of screen; rebuild if it changed."""
+        compact = width < table_width(False) + 2
+        if compact != self.compact:
+            self.compact = compact
+            if self._order:
+                self.rebuild()
+            else:
+                self.set_jobs([])
+
+    # --- reading -------------------------------------------------------------------------
+    @property
+    def current_key(self) -> str | None:
+        """The key of the highlighted job, or None for an empty table."""
+        if not self.row_count:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._order)
+
+    def placeholder(self) -> Text:
+        return Text("no jobs configured: press n to add a [[histo_jobs]] entry")
