@@ -502,7 +502,8 @@ def test_okx_parse_doc_row_and_open_bar() -> None:
     assert_canonical(df)
     assert ts_ms(df) == [1705431600000]  # confirm "0" dropped
     row = df.row(0, named=True)
-    assert (row["open"], row["high"], row["low"], row["close"]) == (43016.0, 43183.8, 42946.0, 43169.7)
+    assert (row["open"], row["high"], row["low"], row["close"]) == (
+        43016.0, 43183.8, 42946.0, 43169.7)
     assert row["volume"] == 404.74017381
     assert row["quote_volume"] == 17447600.212916623
     assert row["trades"] is None
@@ -973,7 +974,8 @@ def test_kraken_http_errors(status: int, body: str, kind: type) -> None:
 
 def test_kraken_ok_and_warnings_pass() -> None:
     Kraken().raise_for_error(200, KRAKEN_PAGE.encode(), {})
-    Kraken().raise_for_error(200, b'{"result":{"XXBTZUSD":[],"last":"1"},"error":["WGeneral:x"]}', {})
+    warning = b'{"result":{"XXBTZUSD":[],"last":"1"},"error":["WGeneral:x"]}'
+    Kraken().raise_for_error(200, warning, {})
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -99,6 +100,8 @@ def retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> 
             return None
         if when is None:
             return None
+        if when.tzinfo is None:  # "-0000": the date is UTC
+            when = when.replace(tzinfo=timezone.utc)
         secs = when.timestamp() - (time.time() if now is None else now)
     if not math.isfinite(secs):
         return None
@@ -153,6 +156,7 @@ class Adapter(Exchange):
     intervals: Mapping[int, str] = {}
 
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        """`clock` returns epoch seconds (default `time.time`); tests pass a fixed one."""
         self._clock = clock or time.time
 
     def __repr__(self) -> str:
@@ -165,8 +169,8 @@ class Adapter(Exchange):
         """The exchange's name for `span`, or PermanentError (the job cannot run)."""
         if span not in self.spans:
             label = SPAN_LABELS.get(span, f"{span}s")
-            offered = ", ".join(SPAN_LABELS[s] for s in sorted(self.spans))
-            raise PermanentError(f"{self.name}: span {label} is not offered (offered: {offered})")
+            names = ", ".join(SPAN_LABELS[s] for s in sorted(self.spans))
+            raise PermanentError(f"{self.name}: span {label} is not offered (offered: {names})")
         return self.intervals.get(span, str(span))
 
     def check_window(self, span: int, start: int, end: int) -> int:

@@ -25,17 +25,17 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PermanentError, RateLimitError, TransientError
 from ._common import (
     Adapter,
+    classify_status,
     code_str,
     decode_json,
     describe,
     excerpt,
-    classify_status,
     malformed_row,
     offered,
     retry_after,
     try_json,
 )
-from ._frames import Row, check_row, frame, to_float, to_int, to_frame
+from ._frames import Row, check_row, frame, to_float, to_frame, to_int
 from .base import Getter
 
 if TYPE_CHECKING:

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PermanentError, RateLimitError, TransientError
 from ._common import (
     Adapter,
+    classify_status,
     code_str,
     decode_json,
     describe,
     excerpt,
-    classify_status,
     header,
     malformed_row,
     offered,

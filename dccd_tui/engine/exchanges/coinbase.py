@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PermanentError, RateLimitError, TransientError
 from ._common import (
     Adapter,
+    classify_status,
     decode_json,
     describe,
     excerpt,
-    classify_status,
     malformed_row,
     offered,
     retry_after,

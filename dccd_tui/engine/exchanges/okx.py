@@ -26,17 +26,17 @@ API facts relied on (exchanges.md §3):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
 from ._common import (
     Adapter,
+    classify_status,
     code_str,
     decode_json,
     describe,
     excerpt,
-    classify_status,
     malformed_row,
     offered,
     retry_after,
@@ -69,7 +69,7 @@ class Okx(Adapter):
     spans = offered(intervals)
     page_limit = FULL_CAP
 
-    def __init__(self, clock=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
         super().__init__(clock)
         #: The ``limit`` sent; drops to 100 for good if OKX rejects 300 with 51000.
         self.request_limit = FULL_CAP

@@ -1,0 +1,318 @@
+"""The Textual app: wires the config, the runner and the screens together.
+
+The app owns one `Runner` (the engine's; tests inject a fake with the same interface through
+`runner_factory`) and the loaded `Config`. It never talks to an exchange or the store: it starts,
+cancels and dry-runs jobs through the runner, and reads their states on a timer (the main
+screen's tick). Config changes (the pair form, a reload) go through `save_config` /
+`load_config`, then `runner.set_config`, then the table is rebuilt.
+
+Themes come from `themes/*.toml` (see `themes.py`); the one the user picks in the command
+palette is saved as `[settings] theme`. A theme with `ansi = true` uses the terminal's own
+palette (Textual follows the theme's `ansi` flag), which is what to use over SSH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import App, SystemCommand
+from textual.message import Message
+from textual.screen import Screen
+
+from ..config import Config, ConfigError, load_config, save_config, validate
+from ..engine.errors import StoreError
+from ..engine.state import JobState, Status
+from ..engine.text import safe_text
+from .screens.confirm import ConfirmModal
+from .screens.jobs import JobsScreen
+from .screens.pair_form import PairFormModal
+from .themes import DEFAULT_THEME, job_styles, job_variable_defaults, load_themes, theme_dirs
+
+
+class RunnerLike(Protocol):
+    """What the app needs of a runner (`dccd_tui.engine.runner.Runner` is the real one)."""
+
+    states: dict[str, JobState]
+    specs: dict[str, Any]
+
+    def open(self) -> Any: ...
+    def close(self, timeout: float = ...) -> None: ...
+    def keys(self) -> list[str]: ...
+    def start(self, keys: Iterable[str] | None = None) -> list[str]: ...
+    def cancel(self, keys: Iterable[str] | None = None) -> list[str]: ...
+    def is_active(self, key: str) -> bool: ...
+    def any_active(self) -> bool: ...
+    def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Any]: ...
+    def exchange_totals(self, plans: dict[str, Any]) -> list[str]: ...
+    def set_config(self, config: Config) -> tuple[list[str], list[str]]: ...
+
+
+RunnerFactory = Callable[..., RunnerLike]
+
+
+def default_runner(config: Config, *, base_urls: dict[str, str] | None,
+                   on_finish: Callable[[str], None]) -> RunnerLike:
+    from ..engine.runner import Runner
+
+    return Runner(config, base_urls=base_urls, on_finish=on_finish)
+
+
+class JobFinished(Message):
+    """Posted once by a job's thread when it ends (the only message a worker sends)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+
+class DccdApp(App[int]):
+    """The dccd-tui application. Construct with a loaded Config; `run()` it."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "dccd-tui"
+
+    def __init__(self, config: Config, *, base_urls: dict[str, str] | None = None,
+                 runner_factory: RunnerFactory | None = None,
+                 clock: Callable[[], float] = time.monotonic, ui_hz: float | None = None,
+                 theme: str | None = None, theme_folders: list[Path] | None = None,
+                 demo: bool = False) -> None:
+        super().__init__()
+        self.config = config
+        self.clock = clock
+        self.demo = demo
+        hz = ui_hz if ui_hz is not None else config.settings.ui_hz
+        self.ui_hz = min(30.0, max(0.2, float(hz)))
+        self.runner: RunnerLike = (runner_factory or default_runner)(
+            config, base_urls=base_urls, on_finish=self._job_finished_from_thread)
+        self.startup_messages: list[tuple[str, str]] = []  # (severity, text), shown at mount
+        themes, errors = load_themes(theme_folders if theme_folders is not None
+                                     else theme_dirs(config.path))
+        for item in themes:
+            self.register_theme(item)
+        for error in errors:
+            self.startup_messages.append(("warning", f"theme not loaded: {error}"))
+        wanted = theme or config.settings.theme
+        if wanted and wanted not in self.available_themes:
+            self.startup_messages.append((
+                "warning", f"unknown theme {wanted!r}; available: "
+                           f"{', '.join(sorted(self.available_themes))}"))
+            wanted = None
+        self.theme = wanted or (DEFAULT_THEME if DEFAULT_THEME in self.available_themes
+                                else "textual-dark")
+        self._saved_theme = self.theme
+        self.job_styles: dict[str, Style] = self._compute_job_styles()
+        for line in config.duplicates:
+            self.startup_messages.append(("information", line))
+
+    # --- theme ---------------------------------------------------------------------------
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return job_variable_defaults(self.current_theme)
+
+    def _compute_job_styles(self) -> dict[str, Style]:
+        theme = self.current_theme
+        variables = {**theme.to_color_system().generate(), **theme.variables}
+        return job_styles({**job_variable_defaults(theme), **variables})
+
+    def _theme_changed(self, theme: Any) -> None:
+        self.job_styles = self._compute_job_styles()
+        screen = self._jobs_screen()
+        if screen is not None:
+            screen.restyle()
+        if self.theme != self._saved_theme:
+            self._saved_theme = self.theme
+            self._persist_theme(self.theme)
+
+    def _persist_theme(self, name: str) -> None:
+        data = copy.deepcopy(self.config.raw)
+        data.setdefault("settings", {})["theme"] = name
+        try:
+            self.config = save_config(self.config.path, data)
+        except ConfigError as exc:
+            self.notify(f"theme not saved: {exc}", severity="warning", markup=False)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        return JobsScreen()
+
+    def on_mount(self) -> None:
+        try:
+            self.runner.open()
+        except StoreError as exc:
+            self.exit(return_code=2, message=Text(f"dccd-tui: {safe_text(exc)}"))
+            return
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        for severity, text in self.startup_messages:
+            self.notify(text, severity=severity, markup=False, timeout=10)  # type: ignore[arg-type]
+
+    def on_unmount(self) -> None:
+        # A no-op when the quit path already closed it; otherwise (ctrl+c, an error) it cancels
+        # the jobs and waits for them to flush what they downloaded.
+        self.runner.close()
+
+    def _jobs_screen(self) -> JobsScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, JobsScreen):
+                return screen
+        return None
+
+    def _job_finished_from_thread(self, key: str) -> None:
+        self.post_message(JobFinished(key))
+
+    def on_job_finished(self, message: JobFinished) -> None:
+        screen = self._jobs_screen()
+        if screen is not None and screen.is_mounted:
+            screen.tick()
+        state = self.runner.states.get(message.key)
+        if state is None:
+            return
+        snap = state.snapshot()
+        if snap.status is Status.FAILED:
+            self.notify(f"{snap.series} failed: {safe_text(snap.error or '', 300)}",
+                        severity="error", markup=False, timeout=8)
+        elif not self.runner.any_active():
+            self.notify("all started jobs have finished", markup=False, timeout=5)
+
+    # --- quitting ------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        self.request_quit()
+
+    def request_quit(self) -> None:
+        """Quit; when jobs run, ask first, then cancel them and wait for them to flush."""
+        active = [k for k in self.runner.keys() if self.runner.is_active(k)]
+        if not active:
+            self.run_worker(self._close_and_exit(), exclusive=True, group="quit")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.notify("cancelling jobs and saving what they downloaded...", markup=False)
+                self.run_worker(self._close_and_exit(), exclusive=True, group="quit")
+
+        self.push_screen(ConfirmModal(
+            "Quit?", f"{len(active)} job(s) are queued or running. Quit anyway? They are "
+                     "cancelled and what they downloaded is saved.",
+            yes="Quit", no="Stay"), answered)
+
+    async def _close_and_exit(self) -> None:
+        await asyncio.to_thread(self.runner.close)
+        self.exit(0)
+
+    # --- dry run -------------------------------------------------------------------------
+    def dry_run(self, keys: list[str] | None) -> None:
+        """Plan the jobs without a request; plans land in each job's log (the log pane)."""
+        plans = self.runner.dry_run(keys)
+        screen = self._jobs_screen()
+        if screen is not None:
+            screen.tick()
+            screen.refresh_bindings()
+        if keys is None:
+            lines = [f"dry run of {len(plans)} job(s), no request sent:"]
+            lines += self.runner.exchange_totals(plans) or ["nothing to fetch"]
+            self.notify("\n".join(lines), title="Dry run", markup=False, timeout=30)
+
+    # --- config changes ------------------------------------------------------------------
+    def _removed_active(self, config: Config) -> list[str]:
+        keep = {spec.key for spec in config.jobs}
+        return [k for k in self.runner.keys() if k not in keep and self.runner.is_active(k)]
+
+    def adopt_config(self, config: Config) -> None:
+        """Make `config` current: the runner follows it, and so does the table."""
+        removed_active = self._removed_active(config)
+        if removed_active:
+            self.runner.cancel(removed_active)
+        self.config = config
+        added, removed = self.runner.set_config(config)
+        screen = self._jobs_screen()
+        if screen is not None:
+            screen.load_jobs()
+            screen.refresh_bindings()
+        self.notify(f"{config.path.name}: {len(added)} job(s) added, {len(removed)} removed",
+                    markup=False, timeout=4)
+
+    def open_form(self, entry: int | None) -> None:
+        """The pair form for [[histo_jobs]] entry `entry` (None: a new entry)."""
+
+        def check(data: dict[str, Any]) -> list[str]:
+            new = validate(data, self.config.path)
+            return [str(self.runner.states[k].series) for k in self._removed_active(new)]
+
+        def commit(data: dict[str, Any]) -> None:
+            new = validate(data, self.config.path)
+            removed_active = self._removed_active(new)
+            if removed_active:
+                self.runner.cancel(removed_active)
+            self.adopt_config(save_config(self.config.path, data))
+
+        self.push_screen(PairFormModal(self.config.raw, entry, check=check, commit=commit,
+                                       timezone=self.config.settings.timezone))
+
+    def reload_config(self) -> None:
+        """Read config.toml again; on an error keep the current config and say why."""
+        try:
+            config = load_config(self.config.path)
+        except ConfigError as exc:
+            self.notify(f"{exc}\nThe previous configuration stays in use.",
+                        title="Config not reloaded", severity="error", markup=False, timeout=15)
+            return
+        removed = self._removed_active(config)
+        if not removed:
+            self.adopt_config(config)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.adopt_config(config)
+
+        names = ", ".join(str(self.runner.states[k].series) for k in removed[:5])
+        self.push_screen(ConfirmModal(
+            "Reload config?", f"The new config no longer has {len(removed)} running job(s): "
+                              f"{names}. Cancel them and reload? What they downloaded is kept.",
+            yes="Cancel them and reload", no="Keep the old config"), answered)
+
+    # --- command palette -----------------------------------------------------------------
+    def get_system_commands(self, screen: Screen):
+        yield from super().get_system_commands(screen)
+        jobs = self._jobs_screen()
+        if jobs is None:
+            return
+        yield SystemCommand("Start all jobs", "Queue every job that is not running",
+                            jobs.action_start_all)
+        yield SystemCommand("Cancel all jobs", "Cancel every queued or running job (asks first)",
+                            jobs.action_cancel_all)
+        yield SystemCommand("Dry run all jobs", "Plan every job without sending a request",
+                            jobs.action_dry_run_all)
+        yield SystemCommand("Reload config", "Read config.toml again", self.reload_config)
+        yield SystemCommand("New [[histo_jobs]] entry", "Add an exchange, span and pairs",
+                            jobs.action_new_entry)
+
+
+def run_app(config_path: Path, *, demo: bool = False, theme: str | None = None,
+            ui_hz: float | None = None, mouse: bool = True) -> int:
+    """Run the TUI on `config_path` (or the demo); return the process exit code."""
+    env = None
+    base_urls = None
+    try:
+        if demo:
+            from ..demo import start_demo
+
+            env = start_demo()
+            config_path, base_urls = env.config_path, env.base_urls
+        try:
+            config = load_config(config_path)
+        except ConfigError as exc:
+            print(f"dccd-tui: {safe_text(exc)}", file=sys.stderr)
+            return 2
+        app = DccdApp(config, base_urls=base_urls, theme=theme, ui_hz=ui_hz, demo=demo)
+        app.run(mouse=mouse)
+        return app.return_code or 0
+    finally:
+        if env is not None:
+            env.close()
