@@ -14,20 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ._data import (
-    BLOCK,
     C,
     FRAG,
     H,
     L,
     MINUTE_MS,
-    MINUTE_NS,
-    N,
-    O,
-    QV,
-    TBB,
-    TBQ,
     TS,
     V,
+    LRU,
     CandleSeries,
     TradeSeries,
     aggregate,
@@ -105,60 +99,51 @@ HTML_PAGE = (
 
 
 def _binance_fmt(span: int, pd: int, vd: int):
-    pf, vf = f".{pd}f", f".{vd}f"
+    p, v = f"%.{pd}f", f"%.{vd}f"
+    tmpl = f'[%d,"{p}","{p}","{p}","{p}","{v}",%d,"%.4f",%d,"{v}","%.4f","0"]'
+    last = span - 1
 
-    def fmt(v: tuple, closed: bool) -> str:
-        ts = v[0]
-        return (
-            f'[{ts},"{format(v[1], pf)}","{format(v[2], pf)}","{format(v[3], pf)}",'
-            f'"{format(v[4], pf)}","{format(v[5], vf)}",{ts + span - 1},"{v[6]:.4f}",{v[7]},'
-            f'"{format(v[8], vf)}","{v[9]:.4f}","0"]'
-        )
+    def fmt(r: tuple, closed: bool) -> str:
+        tf = r[8]
+        return tmpl % (r[0], r[1], r[2], r[3], r[4], r[5], r[0] + last, r[6], r[7], r[5] * tf, r[6] * tf)
 
     return fmt
 
 
 def _bybit_fmt(span: int, pd: int, vd: int):
-    pf, vf = f".{pd}f", f".{vd}f"
+    p, v = f"%.{pd}f", f"%.{vd}f"
+    tmpl = f'["%d","{p}","{p}","{p}","{p}","{v}","%.4f"]'
 
-    def fmt(v: tuple, closed: bool) -> str:
-        return (
-            f'["{v[0]}","{format(v[1], pf)}","{format(v[2], pf)}","{format(v[3], pf)}",'
-            f'"{format(v[4], pf)}","{format(v[5], vf)}","{v[6]:.4f}"]'
-        )
+    def fmt(r: tuple, closed: bool) -> str:
+        return tmpl % r[:7]
 
     return fmt
 
 
 def _okx_fmt(span: int, pd: int, vd: int):
-    pf, vf = f".{pd}f", f".{vd}f"
+    p, v = f"%.{pd}f", f"%.{vd}f"
+    tmpl = f'["%d","{p}","{p}","{p}","{p}","{v}","%.4f","%.4f","%d"]'
 
-    def fmt(v: tuple, closed: bool) -> str:
-        q = f"{v[6]:.4f}"
-        return (
-            f'["{v[0]}","{format(v[1], pf)}","{format(v[2], pf)}","{format(v[3], pf)}",'
-            f'"{format(v[4], pf)}","{format(v[5], vf)}","{q}","{q}","{1 if closed else 0}"]'
-        )
+    def fmt(r: tuple, closed: bool) -> str:
+        return tmpl % (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[6], 1 if closed else 0)
 
     return fmt
 
 
 def _coinbase_fmt(span: int, pd: int, vd: int):
-    def fmt(v: tuple, closed: bool) -> str:
-        return f"[{v[0] // 1000},{v[3]!r},{v[2]!r},{v[1]!r},{v[4]!r},{v[5]!r}]"
+    def fmt(r: tuple, closed: bool) -> str:
+        return "[%d,%r,%r,%r,%r,%r]" % (r[0] // 1000, r[3], r[2], r[1], r[4], r[5])
 
     return fmt
 
 
 def _kraken_ohlc_fmt(span: int, pd: int, vd: int):
-    pf, wf = f".{pd}f", f".{pd + 1}f"
+    p = f"%.{pd}f"
+    tmpl = f'[%d,"{p}","{p}","{p}","{p}","%.{pd + 1}f","%.8f",%d]'
 
-    def fmt(v: tuple, closed: bool) -> str:
-        vwap = v[6] / v[5] if v[5] and v[7] else 0.0
-        return (
-            f'[{v[0] // 1000},"{format(v[1], pf)}","{format(v[2], pf)}","{format(v[3], pf)}",'
-            f'"{format(v[4], pf)}","{format(vwap, wf)}","{v[5]:.8f}",{v[7]}]'
-        )
+    def fmt(r: tuple, closed: bool) -> str:
+        vwap = r[6] / r[5] if r[5] and r[7] else 0.0
+        return tmpl % (r[0] // 1000, r[1], r[2], r[3], r[4], vwap, r[5], r[7])
 
     return fmt
 
@@ -193,6 +178,9 @@ class World:
         self._series: dict[tuple, CandleSeries] = {}
         self._trades: dict[str, TradeSeries] = {}
         self._lock = threading.Lock()
+        # Shared block caches: ~0.5 MB per block, so about 64 MB + 32 MB at most.
+        self.candle_cache = LRU(128)
+        self.trade_cache = LRU(72)
 
     def now(self) -> int:
         return self.settings.now()
@@ -219,6 +207,7 @@ class World:
                         FORMATTERS[exchange](span_ms, prof.price_dec, prof.vol_dec),
                         missing_rate=self.settings.coinbase_missing if exchange == "coinbase" else 0.0,
                         vol_scale=VOL_SCALE[exchange],
+                        cache=self.candle_cache,
                     )
                     self._series[k] = got
         return got
@@ -229,7 +218,9 @@ class World:
             with self._lock:
                 got = self._trades.get(market.pair)
                 if got is None:
-                    got = self._trades[market.pair] = TradeSeries(self.seed, market, self.listing(market))
+                    got = self._trades[market.pair] = TradeSeries(
+                        self.seed, market, self.listing(market), self.trade_cache
+                    )
         return got
 
 
@@ -283,7 +274,7 @@ def candle_page(
                 r[H] = r[L] * 0.99
         elif variant == "negative_volume":
             r[V] = -r[V] if r[V] else -1.0
-        frag = series.fmt(tuple(r[:10]), True)
+        frag = series.fmt(tuple(r[:FRAG]), r[TS] + s <= ctx.now_ms)
         if variant == "nan":
             closed_close = f'"{format(r[C], f".{series.pd}f")}"'
             frag = frag.replace(closed_close, '"NaN"', 1) if closed_close in frag else frag
@@ -420,8 +411,9 @@ class BinanceApi(Api):
             return janswer(418, {"code": -1003, "msg": (
                 f"Way too much request weight used; IP banned until {until}. "
                 "Please use WebSocket Streams for live updates to avoid bans.")}, headers)
+        budget = (self.settings.budgets or {}).get("binance", 50.0) or 50.0
         return janswer(429, {"code": -1003, "msg": (
-            "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
+            f"Too much request weight used; current limit is {int(round(2 * budget * 60))} request weight per 1 MINUTE. "
             "Please use WebSocket Streams for live updates to avoid polling the API.")}, headers)
 
     def http_500(self) -> Answer:
@@ -651,7 +643,7 @@ class CoinbaseApi(Api):
 
 # -- Kraken -----------------------------------------------------------------------------------
 KRAKEN_OHLC = {1, 5, 15, 30, 60, 240, 1440, 10080, 21600}
-KRAKEN_OHLC_FROM_TRADES = 240
+KRAKEN_OHLC_FROM_TRADES = 60
 """OHLC intervals up to this many minutes are aggregated from the trades; longer ones would mean
 aggregating years of trades per request, so they come from the synthetic candle generator."""
 _NUM = re.compile(r"^[0-9]{1,20}(\.[0-9]+)?$")
@@ -816,9 +808,9 @@ class KrakenApi(Api):
                     if prev_close is None:
                         continue  # before the listing
                     p = prev_close
-                    vals = (ts, p, p, p, p, 0.0, 0.0, 0, 0.0, 0.0)
+                    vals = (ts, p, p, p, p, 0.0, 0.0, 0, 0.0)
                 else:
-                    vals = bar + (0.0, 0.0)
+                    vals = bar + (0.0,)
                     prev_close = bar[4]
                 committed.append(vals + (fmt(vals, True),))
             with self._lock:
@@ -828,10 +820,10 @@ class KrakenApi(Api):
         open_trades = trades.between(k_open * span, now + 1)
         bar = aggregate(open_trades, span)
         if bar:
-            vals = bar[0] + (0.0, 0.0)
+            vals = bar[0] + (0.0,)
         elif rows or open_trades:
             p = rows[-1][4] if rows else 0.0
-            vals = (k_open * span, p, p, p, p, 0.0, 0.0, 0, 0.0, 0.0)
+            vals = (k_open * span, p, p, p, p, 0.0, 0.0, 0, 0.0)
         else:
             return rows
         rows.append(vals + (fmt(vals, False),))
@@ -850,4 +842,3 @@ class KrakenApi(Api):
 
 API_CLASSES = {"binance": BinanceApi, "bybit": BybitApi, "okx": OkxApi, "coinbase": CoinbaseApi, "kraken": KrakenApi}
 
-__all__ = ["API_CLASSES", "Answer", "Ctx", "World", "BLOCK", "MINUTE_NS", "N", "O", "QV", "TBB", "TBQ"]

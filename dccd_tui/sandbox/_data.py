@@ -2,7 +2,8 @@
 
 Everything here is random access: the candle of ``(seed, exchange, pair, span, ts)`` is computed
 from hashes of those values, with no sequential walk, so any page of any series costs the same.
-Generated blocks of 1000 slots are kept in a small LRU cache.
+Generated blocks of 1000 slots (about 0.5 MB each) are kept in one LRU cache per sandbox
+(`World`), shared by every series, so memory stays bounded however many series are served.
 
 Price
     ``P(t) = level * exp(sum of 4 sines of periods ~500 d, ~29 d, ~31 h, ~97 min) * (1 + noise(t))``.
@@ -46,6 +47,8 @@ from ._markets import Market, Profile, profile_key
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
 _GOLD = 0x9E37_79B9_7F4A_7C15
+_MUL = 0xD6E8_FEB8_6659_FD93  # odd multipliers for the cheap hashes of the hot loops
+_MUL2 = 0xBF58_476D_1CE4_E5B9
 _INV16 = 1.0 / 65536.0
 _U53 = 2.0**-53
 MINUTE_MS = 60_000
@@ -61,6 +64,23 @@ def mix(x: int) -> int:
     x = ((x ^ (x >> 30)) * 0xBF58_476D_1CE4_E5B9) & M64
     x = ((x ^ (x >> 27)) * 0x94D0_49BB_1331_11EB) & M64
     return x ^ (x >> 31)
+
+
+def fast_hash(x: int) -> int:
+    """Two multiply-xorshift rounds: weaker than `mix`, good enough for candle shapes, cheaper."""
+    x = (x * _MUL) & M64
+    x ^= x >> 32
+    x = (x * _MUL2) & M64
+    return x ^ (x >> 29)
+
+
+def q(x: float, scale: float) -> float:
+    """``x`` (>= 0) rounded to a multiple of ``1 / scale`` (scale = 10**decimals).
+
+    ``ticks / scale`` is the float nearest to the decimal, so formatting it with that many
+    decimals and parsing the string back gives the same float (what ground_truth relies on).
+    """
+    return int(x * scale + 0.5) / scale
 
 
 def key(*parts: object) -> int:
@@ -128,8 +148,8 @@ class PriceModel:
             + a2 * math.sin(w2 * t_ms + p2)
             + a3 * math.sin(w3 * t_ms + p3)
         )
-        n = (unit(mix(self.nkey ^ t_ms)) - 0.5) * 0.001
-        return self.level * math.exp(s) * (1.0 + n)
+        x = ((self.nkey ^ t_ms) * _MUL) & M64
+        return self.level * math.exp(s) * (1.0 + ((x >> 11) * _U53 - 0.5) * 0.001)
 
 
 def maintenance_blocks(gkey: int, lo_ms: int, hi_ms: int) -> list[tuple[int, int]]:
@@ -155,10 +175,11 @@ def _in_blocks(ts: int, blocks: list[tuple[int, int]]) -> bool:
     return False
 
 
-# A candle slot: (ts, open, high, low, close, volume, quote_volume, trades, taker_base,
-# taker_quote, fragment). `fragment` is the row as the exchange serves it, pre-rendered (closed).
+# A candle slot: (ts, open, high, low, close, volume, quote_volume, trades, taker_fraction,
+# fragment). `fragment` is the row as the exchange serves it, pre-rendered (closed form); the
+# taker fraction only feeds Binance's taker-buy columns.
 Slot = tuple
-TS, O, H, L, C, V, QV, N, TBB, TBQ, FRAG = range(11)
+TS, O, H, L, C, V, QV, N, TF, FRAG = range(10)
 
 Formatter = Callable[[tuple, bool], str]
 
@@ -181,6 +202,7 @@ class CandleSeries:
         formatter: Formatter,
         missing_rate: float = 0.0,
         vol_scale: float = 1.0,
+        cache: LRU | None = None,
     ) -> None:
         self.exchange = exchange
         self.market = market
@@ -192,6 +214,8 @@ class CandleSeries:
         p = market.profile
         self.pd = p.price_dec
         self.vd = p.vol_dec
+        self.ps = 10.0**p.price_dec
+        self.vsc = 10.0**p.vol_dec
         self.vb = p.vol_per_min * vol_scale * span_ms / MINUTE_MS
         self.tsz = p.trade_size
         self.vs = min(0.0015 * math.sqrt(span_ms / MINUTE_MS), 0.08)
@@ -200,7 +224,8 @@ class CandleSeries:
         self.gkey = key(seed, "gap", exchange, market.pair)
         # First slot whose bar contains (or follows) the listing instant.
         self.k_first = (listing_ms - self.off) // span_ms
-        self._cache = LRU(96)
+        self._cache = cache if cache is not None else LRU(16)
+        self._ck = (exchange, market.pair, span_ms, self.off)
 
     # -- slots -----------------------------------------------------------------------------
     def slot_ts(self, k: int) -> int:
@@ -211,28 +236,30 @@ class CandleSeries:
         return (ts - self.off) // self.span
 
     def _values(self, ts: int, po: float, pc: float) -> tuple:
-        pd, vd = self.pd, self.vd
-        h = mix(self.skey ^ ts)
-        h2 = mix(h)
-        o = round(po, pd)
-        c = round(pc, pd)
+        """One candle from its open/close prices (the slow, readable twin of `_generate`)."""
+        ps, vsc = self.ps, self.vsc
+        h = fast_hash(self.skey ^ ts)
+        h2 = (h * _MUL) & M64
+        o = q(po, ps)
+        c = q(pc, ps)
         top = o if o > c else c
         bot = c if o > c else o
-        hh = round(top * (1.0 + self.vs * (h & 0xFFFF) * _INV16), pd)
-        ll = round(bot * (1.0 - self.vs * ((h >> 16) & 0xFFFF) * _INV16), pd)
+        hh = q(top * (1.0 + self.vs * (h & 0xFFFF) * _INV16), ps)
+        ll = q(bot * (1.0 - self.vs * ((h >> 16) & 0xFFFF) * _INV16), ps)
         if hh < top:
             hh = top
         if ll > bot:
             ll = bot
-        v = round(self.vb * (0.25 + 1.5 * ((h >> 32) & 0xFFFF) * _INV16), vd)
+        v = q(self.vb * (0.25 + 1.5 * ((h >> 32) & 0xFFFF) * _INV16), vsc)
         if v <= 0.0:
-            v = 10.0**-vd
-        qv = round(v * (ll + (hh - ll) * (0.3 + 0.4 * (h >> 48) * _INV16)), 4)
+            v = 1.0 / vsc
+        qv = q(v * (ll + (hh - ll) * (0.3 + 0.4 * (h >> 48) * _INV16)), 1e4)
         n = int(v / self.tsz * (0.5 + (h2 & 0xFFFF) * _INV16)) + 1
         tf = 0.3 + 0.4 * ((h2 >> 16) & 0xFFFF) * _INV16
-        return (ts, o, hh, ll, c, v, qv, n, round(v * tf, vd), round(qv * tf, 4), (h2 >> 32) * 2.0**-32)
+        return (ts, o, hh, ll, c, v, qv, n, tf, (h2 >> 32) * 2.0**-32)
 
     def _generate(self, b: int) -> list:
+        """Slots of block ``b``: `_values` + formatting, inlined (this is the hot loop)."""
         s = self.span
         k0 = b * BLOCK
         t0 = self.off + k0 * s
@@ -241,31 +268,71 @@ class CandleSeries:
         if i0 >= BLOCK:
             return out
         blocks = maintenance_blocks(self.gkey, t0, t0 + BLOCK * s)
-        at = self.price.at
         miss = self.missing_rate
         fmt = self.fmt
-        values = self._values
-        prev_ts = t0 + i0 * s
-        prev_p = at(prev_ts)
+        ps, vsc = self.ps, self.vsc
+        vs, vb, tsz = self.vs * _INV16, self.vb, self.tsz
+        vmin = 1.0 / vsc
+        skey = self.skey
+        pm = self.price
+        nkey, level = pm.nkey, pm.level
+        w0, w1, w2, w3 = pm.w
+        p0, p1, p2, p3 = pm.ph
+        a0, a1, a2, a3 = pm.amp
+        sin, exp = math.sin, math.exp
+
+        def price(t: int) -> float:
+            x = ((nkey ^ t) * _MUL) & M64
+            return level * exp(
+                a0 * sin(w0 * t + p0) + a1 * sin(w1 * t + p1) + a2 * sin(w2 * t + p2) + a3 * sin(w3 * t + p3)
+            ) * (1.0 + ((x >> 11) * _U53 - 0.5) * 0.001)
+
+        ts = t0 + i0 * s
+        c = int(price(ts) * ps + 0.5) / ps
         for i in range(i0, BLOCK):
-            ts = prev_ts
+            o = c
             nxt = ts + s
-            pc = at(nxt)
-            po = prev_p
-            prev_ts, prev_p = nxt, pc
+            c = int(price(nxt) * ps + 0.5) / ps
             if blocks and _in_blocks(ts, blocks):
+                ts = nxt
                 continue
-            vals = values(ts, po, pc)
-            if miss and vals[10] < miss:
+            h = ((skey ^ ts) * _MUL) & M64
+            h ^= h >> 32
+            h = (h * _MUL2) & M64
+            h ^= h >> 29
+            h2 = (h * _MUL) & M64
+            if miss and (h2 >> 32) * 2.0**-32 < miss:
+                ts = nxt
                 continue
-            out[i] = vals[:10] + (fmt(vals, True),)
+            if o > c:
+                top, bot = o, c
+            else:
+                top, bot = c, o
+            hh = int(top * (1.0 + vs * (h & 0xFFFF)) * ps + 0.5) / ps
+            ll = int(bot * (1.0 - vs * ((h >> 16) & 0xFFFF)) * ps + 0.5) / ps
+            if hh < top:
+                hh = top
+            if ll > bot:
+                ll = bot
+            v = int(vb * (0.25 + 1.5 * ((h >> 32) & 0xFFFF) * _INV16) * vsc + 0.5) / vsc
+            if v <= 0.0:
+                v = vmin
+            qv = int(v * (ll + (hh - ll) * (0.3 + 0.4 * (h >> 48) * _INV16)) * 1e4 + 0.5) / 1e4
+            vals = (
+                ts, o, hh, ll, c, v, qv,
+                int(v / tsz * (0.5 + (h2 & 0xFFFF) * _INV16)) + 1,
+                0.3 + 0.4 * ((h2 >> 16) & 0xFFFF) * _INV16,
+            )
+            out[i] = vals + (fmt(vals, True),)
+            ts = nxt
         return out
 
     def block(self, b: int) -> list:
-        got = self._cache.get(b)
+        k = (self._ck, b)
+        got = self._cache.get(k)
         if got is None:
             got = self._generate(b)
-            self._cache.put(b, got)
+            self._cache.put(k, got)
         return got
 
     def slot(self, k: int):
@@ -274,24 +341,24 @@ class CandleSeries:
 
     def raw(self, ts: int) -> tuple:
         """The candle at aligned ``ts`` ignoring listing and gaps (for injected bogus rows)."""
-        vals = self._values(ts, self.price.at(ts), self.price.at(ts + self.span))
-        return vals[:10] + (self.fmt(vals, True),)
+        vals = self._values(ts, self.price.at(ts), self.price.at(ts + self.span))[:9]
+        return vals + (self.fmt(vals, True),)
 
     def partial(self, slot: tuple, now_ms: int) -> tuple:
         """The still-open version of ``slot`` as seen at ``now_ms``."""
         ts = slot[TS]
         frac = min(max((now_ms - ts) / self.span, 0.0), 1.0)
-        pd, vd = self.pd, self.vd
+        ps = self.ps
         o = slot[O]
-        c = round(self.price.at(now_ms), pd)
+        c = q(self.price.at(now_ms), ps)
         top, bot = max(o, c), min(o, c)
-        hh = round(top + (slot[H] - max(slot[O], slot[C])) * frac, pd)
-        ll = round(bot - (min(slot[O], slot[C]) - slot[L]) * frac, pd)
+        hh = q(top + (slot[H] - max(slot[O], slot[C])) * frac, ps)
+        ll = q(bot - (min(slot[O], slot[C]) - slot[L]) * frac, ps)
         hh, ll = max(hh, top), min(ll, bot)
-        v = round(slot[V] * frac, vd)
-        qv = round(v * (hh + ll) / 2.0, 4)
+        v = q(slot[V] * frac, self.vsc)
+        qv = q(v * (hh + ll) / 2.0, 1e4)
         n = int(slot[N] * frac)
-        vals = (ts, o, hh, ll, c, v, qv, n, round(slot[TBB] * frac, vd), round(slot[TBQ] * frac, 4))
+        vals = (ts, o, hh, ll, c, v, qv, n, slot[TF])
         return vals + (self.fmt(vals, False),)
 
     # -- ranges ----------------------------------------------------------------------------
@@ -365,10 +432,10 @@ class CandleSeries:
 
 # A trade: (time_ns, price, volume, side, order_type, trade_id)
 T_NS, T_PRICE, T_VOL, T_SIDE, T_TYPE, T_ID = range(6)
-_COUNT_CUTS = (38, 102, 166, 217)  # P(count = 0..4) = 15/25/25/20/15 %
 
 
 def _count(h: int) -> int:
+    """Trades in a minute: 0..4 with P = 15/25/25/20/15 % (cuts 38, 102, 166, 217 of 256)."""
     b = h & 0xFF
     if b < 38:
         return 0
@@ -384,16 +451,17 @@ def _count(h: int) -> int:
 class TradeSeries:
     """Kraken's trades of one pair, random access by minute (blocks of 1000 minutes)."""
 
-    def __init__(self, seed: int, market: Market, listing_ms: int) -> None:
+    def __init__(self, seed: int, market: Market, listing_ms: int, cache: LRU | None = None) -> None:
         self.market = market
         self.pd = market.profile.price_dec
+        self.ps = 10.0**self.pd
         self.tsz = market.profile.trade_size
         self.price = PriceModel(seed, "kraken", market.pair, market.profile)
         self.tkey = key(seed, "trades", "kraken", market.pair)
         self.gkey = key(seed, "gap", "kraken", market.pair)
         self.listing_ms = listing_ms
         self.m_first = -(-listing_ms // MINUTE_MS)
-        self._cache = LRU(64)
+        self._cache = cache if cache is not None else LRU(16)
 
     def _minute(self, m: int, blocks: list[tuple[int, int]], out: list) -> None:
         t_ms = m * MINUTE_MS
@@ -408,17 +476,17 @@ class TradeSeries:
             if offs[j] <= offs[j - 1]:
                 offs[j] = offs[j - 1] + 1
         at = self.price.at
-        pd = self.pd
+        ps = self.ps
         base_ns = m * MINUTE_NS
         for j, off_us in enumerate(offs):
             hj = mix(h + j + 7)
             u = ((hj >> 8) & 0xFFFF) * _INV16
-            vol = round(self.tsz * (0.02 + 3.0 * u * u * u), 8)
+            vol = q(self.tsz * (0.02 + 3.0 * u * u * u), 1e8)
             if vol <= 0.0:
                 vol = 1e-8
             out.append((
                 base_ns + off_us * 1000,
-                round(at(t_ms + off_us // 1000), pd),
+                q(at(t_ms + off_us // 1000), ps),
                 vol,
                 "b" if hj & 1 else "s",
                 "l" if (hj >> 1) & 7 == 0 else "m",
@@ -435,10 +503,11 @@ class TradeSeries:
         return trades, [t[0] for t in trades]
 
     def block(self, b: int) -> tuple[list, list]:
-        got = self._cache.get(b)
+        k = (self.market.pair, b)
+        got = self._cache.get(k)
         if got is None:
             got = self._generate(b)
-            self._cache.put(b, got)
+            self._cache.put(k, got)
         return got
 
     def forward(self, since_ns: int, count: int, now_ns: int) -> list:

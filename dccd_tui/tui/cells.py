@@ -26,44 +26,65 @@ from ..engine.text import safe_text
 class Column:
     key: str
     label: str
-    wide: int       # content width (without the gap) in the wide preset
-    compact: int    # ... and in the 80-column preset
+    min: int        # content width (without the gap) at 80 columns
+    max: int        # ... the most it grows to on a wide terminal
     right: bool = False
+    gap: int = 1    # blank cells on the left (the first column has none)
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("exchange", "exchange", 8, 8),
-    Column("pair", "pair", 12, 9),
-    Column("span", "span", 4, 3),
+    Column("exchange", "exchange", 8, 8, gap=0),
+    Column("pair", "pair", 9, 12),
+    Column("span", "span", 4, 4),
     Column("status", "status", 9, 9),
-    Column("bar", "progress", 20, 6),
-    Column("pct", "%", 4, 4, right=True),
-    Column("candles", "candles", 11, 6, right=True),
-    Column("speed", "speed", 7, 6, right=True),
+    Column("bar", "", 6, 30),
+    Column("pct", "done", 4, 4, right=True),
+    Column("candles", "candles", 7, 11, right=True),
+    Column("speed", "speed", 6, 7, right=True),
     Column("eta", "ETA", 6, 6, right=True),
-    Column("position", "reached", 16, 10),
+    Column("position", "reached", 10, 60),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
-GAP = 1
+FULL_DATE = 16    # "2024-01-31 23:59": below this the reached column shows the date only
+FULL_COUNT = 11   # "123,456,789": below this candle counts are abbreviated (123k)
+
+# Where spare width goes, in order: (column, grow it up to this content width).
+_GROWTH = (("position", FULL_DATE), ("candles", FULL_COUNT), ("pair", 12), ("speed", 7),
+           ("bar", 20), ("bar", 30), ("position", 60))
+
+Widths = dict[str, int]
 
 
-def table_width(compact: bool) -> int:
-    """Columns needed by a preset (each column is its content plus the gap)."""
-    return sum((c.compact if compact else c.wide) + GAP for c in COLUMNS)
+def layout(width: int) -> Widths:
+    """Content widths of every column for a table `width` cells wide (fixed until a resize).
+
+    The minimum fits 80 columns with a scrollbar (78 cells); spare width first makes dates and
+    counts complete, then lengthens the bars, then gives the reached column room for reasons.
+    """
+    widths = {c.key: c.min for c in COLUMNS}
+    spare = width - 2 - sum(c.min + c.gap for c in COLUMNS)
+    for key, target in _GROWTH:
+        if spare <= 0:
+            break
+        grow = min(spare, max(0, target - widths[key]))
+        if key in ("position", "candles") and target in (FULL_DATE, FULL_COUNT) and grow < target - widths[key]:
+            continue  # a half-grown date or count column is no better than the short one
+        widths[key] += grow
+        spare -= grow
+    return widths
 
 
-def column_width(column: Column, compact: bool) -> int:
-    return (column.compact if compact else column.wide) + GAP
+def column_width(column: Column, widths: Widths) -> int:
+    return widths[column.key] + column.gap
 
 
 def header(column: Column) -> Text:
-    return _cell(column.label, column.right)
+    return _cell(column.label, column.right, gap=column.gap)
 
 
-def _cell(value: str, right: bool = False, style: Style | str = "") -> Text:
-    text = Text(" " + value, style=style, no_wrap=True, overflow="ellipsis",
+def _cell(value: str, right: bool = False, style: Style | str = "", gap: int = 1) -> Text:
+    return Text(" " * gap + value, style=style, no_wrap=True, overflow="ellipsis",
                 justify="right" if right else "left")
-    return text
 
 
 def fmt_count(n: int, compact: bool) -> str:
@@ -109,27 +130,33 @@ def bar_text(fraction: float, width: int, style: Style, back: Style) -> Text:
     return text
 
 
-def row_values(snap: JobSnapshot, compact: bool) -> dict[str, tuple]:
+def row_values(snap: JobSnapshot, widths: Widths) -> dict[str, tuple]:
     """What each cell shows, as hashable tuples: equal tuples mean the cell needs no update."""
     status = snap.status
     active = status in (Status.RUNNING, Status.QUEUED)
-    pct = f"{snap.progress * 100:.0f}%" if snap.windows_total else ("100%" if status is Status.DONE else "")
-    bar_cells = COLUMNS[4].compact if compact else COLUMNS[4].wide
+    progress = snap.progress
+    if status is Status.PLANNED and not snap.windows_total:
+        progress = 1.0  # the plan found nothing missing: the range is complete
+    pct = f"{progress * 100:.0f}%" if snap.windows_total or progress else ""
+    bar_cells = widths["bar"]
+    compact = widths["candles"] < FULL_COUNT
     if status is Status.FAILED and snap.error:
         reached = ("failed", safe_text(snap.error, 300))
-    elif compact and snap.position is not None:
-        reached = ("date", fmt_ms(snap.position)[:10])
+    elif snap.position is None:
+        reached = ("date", "")
     else:
-        reached = ("date", fmt_ms(snap.position) if snap.position is not None else "")
+        shown = fmt_ms(snap.position)
+        reached = ("date", shown if widths["position"] >= FULL_DATE else shown[:10])
     return {
         "exchange": (snap.series.exchange,),
         "pair": (snap.series.pair,),
         "span": (snap.series.label,),
         "status": (status.value,),
         # the bar is keyed by its half-cell count, so it is redrawn only when it visibly moves
-        "bar": (status.value, int(snap.progress * bar_cells * 2), bar_cells),
+        "bar": (status.value, int(progress * bar_cells * 2), bar_cells),
         "pct": (pct,),
-        "candles": (fmt_count(snap.candles, compact) if snap.candles or status is not Status.IDLE else "",),
+        "candles": (fmt_count(snap.candles, compact)
+                    if snap.candles or status not in (Status.IDLE, Status.PLANNED) else "",),
         "speed": (fmt_speed(snap.speed) if status is Status.RUNNING else "",),
         "eta": (fmt_duration(snap.eta) if active and snap.eta is not None else "",),
         "position": reached,
@@ -151,4 +178,4 @@ def render_cell(key: str, value: tuple, styles: dict[str, Style]) -> Text:
         kind, shown = value
         return _cell(shown, style=styles.get("job-failed", "") if kind == "failed" else "")
     column = COLUMNS[COLUMN_KEYS.index(key)]
-    return _cell(str(value[0]), column.right)
+    return _cell(str(value[0]), column.right, gap=column.gap)

@@ -29,16 +29,20 @@ class JobsScreen(Screen):
     """Bindings live here (not on the App) so that an open modal blocks them."""
 
     BINDINGS = [
-        Binding("s", "start", "Start"),
-        Binding("a", "start_all", "Start all"),
-        Binding("d", "dry_run", "Dry run"),
-        Binding("D", "dry_run_all", "Dry all", key_display="D"),
-        Binding("c", "cancel", "Cancel"),
-        Binding("C", "cancel_all", "Cancel all", key_display="C"),
-        Binding("e", "edit", "Edit pairs"),
-        Binding("n", "new_entry", "New"),
-        Binding("r", "reload", "Reload"),
-        Binding("q", "quit", "Quit"),
+        Binding("s", "start", "Start", tooltip="Start the highlighted job"),
+        Binding("a", "start_all", "All", tooltip="Start every job that is not running"),
+        # The shifted "all" variants share one footer item ("c/C") so that the footer fits
+        # 80 columns; the command palette lists them too.
+        Binding("c", "cancel", "Cancel", key_display="c/C",
+                tooltip="c: cancel the highlighted job, C: cancel all (both ask first)"),
+        Binding("C", "cancel_all", "Cancel all", show=False),
+        Binding("d", "dry_run", "Dry run", key_display="d/D",
+                tooltip="d: plan the highlighted job, D: plan all; no request is sent"),
+        Binding("D", "dry_run_all", "Dry run all", show=False),
+        Binding("e", "edit", "Pairs", tooltip="Edit the pairs of the highlighted job's entry"),
+        Binding("n", "new_entry", "New", tooltip="Add a [[histo_jobs]] entry"),
+        Binding("r", "reload", "Reload", tooltip="Read config.toml again"),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks first when jobs run)"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -50,7 +54,7 @@ class JobsScreen(Screen):
             yield SummaryBar(id="summary")
         yield Static(Text(""), id="detail")
         yield JobLog(id="log")
-        yield Footer()
+        yield Footer(compact=True)
 
     # --- setup ---------------------------------------------------------------------------
     def on_mount(self) -> None:

@@ -35,7 +35,7 @@ CommitFn = Callable[[dict[str, Any]], None]
 
 def steady_input(value: str, **kwargs: Any) -> Input:
     """A compact Input whose cursor does not blink (a blink timer would make snapshots flaky)."""
-    widget = Input(value, compact=True, **kwargs)
+    widget = Input(value, compact=True, select_on_focus=False, **kwargs)
     widget.cursor_blink = False
     return widget
 

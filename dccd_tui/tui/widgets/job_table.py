@@ -8,11 +8,10 @@ columns, so nothing reflows). It switches between an 80-column and a wide preset
 from __future__ import annotations
 
 from rich.style import Style
-from rich.text import Text
 from textual.widgets import DataTable
 
 from ...engine.state import JobSnapshot
-from ..cells import COLUMNS, column_width, header, render_cell, row_values, table_width
+from ..cells import COLUMNS, Widths, column_width, header, layout, render_cell, row_values
 
 
 class JobTable(DataTable):
@@ -26,7 +25,7 @@ class JobTable(DataTable):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", cell_padding=0, zebra_stripes=False, **kwargs)
-        self.compact = True
+        self.widths: Widths = layout(80)
         self.styles_by_var: dict[str, Style] = {}
         self._shown: dict[str, dict[str, tuple]] = {}
         self._order: list[str] = []
@@ -35,7 +34,7 @@ class JobTable(DataTable):
     # --- building ------------------------------------------------------------------------
     def _build_columns(self) -> None:
         for column in COLUMNS:
-            self.add_column(header(column), width=column_width(column, self.compact),
+            self.add_column(header(column), width=column_width(column, self.widths),
                             key=column.key)
 
     def set_jobs(self, snaps: list[tuple[str, JobSnapshot]]) -> None:
@@ -47,7 +46,7 @@ class JobTable(DataTable):
         self._order = [key for key, _ in snaps]
         self._snaps = dict(snaps)
         for key, snap in snaps:
-            values = row_values(snap, self.compact)
+            values = row_values(snap, self.widths)
             self._shown[key] = values
             self.add_row(*(render_cell(c.key, values[c.key], self.styles_by_var) for c in COLUMNS),
                          key=key)
@@ -64,7 +63,7 @@ class JobTable(DataTable):
             return False
         self._snaps[key] = snap
         old = self._shown[key]
-        new = row_values(snap, self.compact)
+        new = row_values(snap, self.widths)
         for column_key, value in new.items():
             if old.get(column_key) != value:
                 self.update_cell(key, column_key, render_cell(column_key, value, self.styles_by_var),
@@ -73,14 +72,11 @@ class JobTable(DataTable):
         return old["status"] != new["status"]
 
     def fit(self, width: int) -> None:
-        """Pick the width preset for `width` columns of screen; rebuild if it changed."""
-        compact = width < table_width(False) + 2
-        if compact != self.compact:
-            self.compact = compact
-            if self._order:
-                self.rebuild()
-            else:
-                self.set_jobs([])
+        """Lay the columns out for `width` cells of screen; rebuild only if that changed."""
+        widths = layout(width)
+        if widths != self.widths or not self.columns:
+            self.widths = widths
+            self.rebuild()
 
     # --- reading -------------------------------------------------------------------------
     @property
@@ -97,5 +93,3 @@ class JobTable(DataTable):
     def keys(self) -> list[str]:
         return list(self._order)
 
-    def placeholder(self) -> Text:
-        return Text("no jobs configured: press n to add a [[histo_jobs]] entry")

@@ -1,0 +1,400 @@
+"""The HTTP server and the `Sandbox` object that tests, benchmarks and ``--demo`` drive."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections import Counter
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from ._apis import API_CLASSES, Answer, Api, Ctx, World, janswer
+from ._data import aggregate, maintenance_blocks
+from ._faults import FaultPlan
+from ._limits import Limiters
+from ._markets import EXCHANGES
+from ._settings import SandboxSettings
+
+_QUIET_ERRORS = (ConnectionError, TimeoutError, OSError)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+    sandbox: "Sandbox"
+
+    def handle_error(self, request, client_address) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _QUIET_ERRORS):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "dccd-sandbox/1"
+    timeout = 120  # an idle keep-alive connection is dropped after this
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        self.server.sandbox._track(self.connection, True)
+
+    def finish(self) -> None:
+        self.server.sandbox._track(self.connection, False)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self.server.sandbox._handle(self)
+
+    def _not_allowed(self) -> None:
+        # Any request body is left unread, so the connection cannot be reused.
+        self.close_connection = True
+        ans = janswer(405, {"error": "only GET is served"})
+        if self.command == "HEAD":
+            self.wfile.write(self.server.sandbox._head(self, ans, True))
+        else:
+            self.server.sandbox._send(self, ans)
+
+    do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _not_allowed  # noqa: N815
+
+    def log_message(self, format, *args) -> None:  # noqa: A002
+        pass
+
+
+class Sandbox:
+    """A fake of the five exchanges' candle APIs on 127.0.0.1 (see the package docstring)."""
+
+    def __init__(self, settings: SandboxSettings | None = None) -> None:
+        self.settings = settings or SandboxSettings()
+        self.world = World(self.settings)
+        self.faults = FaultPlan(self.settings.seed)
+        self.apis: dict[str, Api] = {name: cls(self.world) for name, cls in API_CLASSES.items()}
+        self._limiters = Limiters(self.settings, self.settings.clock)
+        self._lock = threading.Lock()
+        self._requests: Counter[str] = Counter()
+        self._limited: Counter[str] = Counter()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._conns: set[socket.socket] = set()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> "Sandbox":
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        server = _Server((self.settings.host, self.settings.port), _Handler)
+        server.sandbox = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="dccd-sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server = self._server
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        with self._lock:
+            conns = list(self._conns)
+        for sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._server.server_address[1]
+
+    def base_url(self, exchange: str) -> str:
+        """``http://127.0.0.1:PORT/<exchange>``: the engine's base_url for that exchange."""
+        if exchange not in EXCHANGES:
+            raise KeyError(f"unknown exchange {exchange!r}")
+        return f"http://{self.settings.host}:{self.port}/{exchange}"
+
+    # -- counters -----------------------------------------------------------------------------
+    def requests(self, exchange: str | None = None):
+        """Candle/trade requests received (every answer, errors included); all as a dict."""
+        with self._lock:
+            if exchange is None:
+                return {name: self._requests[name] for name in EXCHANGES}
+            return self._requests[exchange]
+
+    def rate_limited(self, exchange: str | None = None):
+        """Rate-limit and ban answers given (injected `rate_limit` faults included)."""
+        with self._lock:
+            if exchange is None:
+                return {name: self._limited[name] for name in EXCHANGES}
+            return self._limited[exchange]
+
+    def reset_counters(self) -> None:
+        """Zero the request and rate-limit counters (fault `at` numbers restart from 1)."""
+        with self._lock:
+            self._requests.clear()
+            self._limited.clear()
+
+    def reset_limits(self) -> None:
+        """Forget every rate-limit window, bucket, lockout and ban."""
+        with self._lock:
+            self._limiters = Limiters(self.settings, self.settings.clock)
+
+    def binance_used_weight(self) -> int:
+        return self._limiters.binance_used()
+
+    # -- the data, for tests --------------------------------------------------------------------
+    def now_ms(self) -> int:
+        return self.settings.now()
+
+    def markets(self, exchange: str) -> dict[str, str]:
+        """``"BASE/QUOTE"`` -> the symbol requests carry (Kraken: the altname, e.g. ``XBTUSD``)."""
+        return {pair: m.symbol for pair, m in self.world.markets[exchange].items()}
+
+    def result_key(self, exchange: str, pair: str) -> str:
+        """Kraken: the pair name that keys ``result`` (``XXBTZUSD``); others: the symbol."""
+        return self.world.market(exchange, pair).result_key
+
+    def listing_ms(self, exchange: str, pair: str) -> int:
+        """When trading started (epoch ms). The first candle is the one containing this instant."""
+        return self.world.listing(self.world.market(exchange, pair))
+
+    def _span_ms(self, exchange: str, span: int) -> int:
+        from ._apis import BINANCE_INTERVALS, BYBIT_INTERVALS, COINBASE_GRANULARITIES, OKX_BARS
+
+        ok = {
+            "binance": {v // 1000 for v in BINANCE_INTERVALS.values()},
+            "bybit": {v // 1000 for v in BYBIT_INTERVALS.values()},
+            "okx": {v[0] // 1000 for v in OKX_BARS.values()},
+            "coinbase": COINBASE_GRANULARITIES,
+        }
+        if exchange == "kraken":
+            if span < 60 or span % 60:
+                raise ValueError(f"kraken candles are built from trades: span must be a multiple of 60 s, not {span}")
+        elif span not in ok[exchange]:
+            raise ValueError(f"{exchange} has no {span} s candles (it offers {sorted(ok[exchange])})")
+        return span * 1000
+
+    def _rows(self, exchange: str, pair: str, span: int, start_ms: int, end_ms: int) -> list[tuple]:
+        """Closed candles ``(ts, o, h, l, c, v, qv, n)`` with start <= ts < end."""
+        span_ms = self._span_ms(exchange, span)
+        market = self.world.market(exchange, pair)
+        now = self.now_ms()
+        if exchange == "kraken":
+            k_lo = -(-start_ms // span_ms)
+            k_hi = min(-(-end_ms // span_ms), now // span_ms)  # exclusive; bars must be closed
+            if k_hi <= k_lo:
+                return []
+            return aggregate(self.world.trades(market).between(k_lo * span_ms, k_hi * span_ms), span_ms)
+        series = self.world.series(exchange, market, span_ms)
+        return [r[:8] for r in series.closed(start_ms, end_ms, now)]
+
+    def ground_truth(self, exchange: str, pair: str, span: int, start_ms: int, end_ms: int):
+        """Exactly the CLOSED candles the sandbox serves with ``start_ms <= ts < end_ms``.
+
+        Returns a polars DataFrame: ts (Int64 epoch ms, open time), open, high, low, close,
+        volume, quote_volume (Float64; null where the exchange gives none: Coinbase), trades
+        (Int64; null except Binance and Kraken), sorted by ts. ``span`` is in seconds, UTC-aligned.
+        Kraken: its trades aggregated into candles (quote_volume = sum(price * amount) and volume =
+        sum(amount), summed left to right in trade order; trades = count; no trade, no candle).
+        """
+        import polars as pl
+
+        rows = self._rows(exchange, pair, span, start_ms, end_ms)
+        has_qv = exchange not in ("coinbase",)
+        has_n = exchange in ("binance", "kraken")
+        cols = list(zip(*rows)) if rows else [()] * 8
+        return pl.DataFrame(
+            {
+                "ts": pl.Series("ts", cols[0], dtype=pl.Int64),
+                "open": pl.Series("open", cols[1], dtype=pl.Float64),
+                "high": pl.Series("high", cols[2], dtype=pl.Float64),
+                "low": pl.Series("low", cols[3], dtype=pl.Float64),
+                "close": pl.Series("close", cols[4], dtype=pl.Float64),
+                "volume": pl.Series("volume", cols[5], dtype=pl.Float64),
+                "quote_volume": pl.Series("quote_volume", cols[6] if has_qv else [None] * len(rows), dtype=pl.Float64),
+                "trades": pl.Series("trades", cols[7] if has_n else [None] * len(rows), dtype=pl.Int64),
+            }
+        )
+
+    def gaps(
+        self, exchange: str, pair: str, span: int, start_ms: int, end_ms: int, maintenance_only: bool = False
+    ) -> list[tuple[int, int]]:
+        """Exchange-side gaps in ``[start_ms, end_ms)``: maximal runs of missing bars, as
+        ``(first missing open time, end of the last missing bar)`` clipped to the range.
+
+        Only the time after the listing and up to the last closed bar counts (before the
+        listing there is nothing to miss). By default every missing bar counts: maintenance
+        blocks (the only gaps of Binance, Bybit and OKX), Coinbase's no-tick buckets and
+        Kraken's bars without trades. ``maintenance_only=True`` keeps the bars whose open time
+        falls in a maintenance block.
+        """
+        span_ms = self._span_ms(exchange, span)
+        market = self.world.market(exchange, pair)
+        now = self.now_ms()
+        first = (self.listing_ms(exchange, pair) // span_ms) * span_ms
+        lo = max(-(-start_ms // span_ms) * span_ms, first)
+        hi = min(-(-end_ms // span_ms) * span_ms, (now // span_ms) * span_ms)
+        if hi <= lo:
+            return []
+        if maintenance_only:
+            owner = self.world.trades(market) if exchange == "kraken" else self.world.series(exchange, market, span_ms)
+            missing: set[int] = set()
+            for g0, g1 in maintenance_blocks(owner.gkey, lo, hi):
+                ts = -(-g0 // span_ms) * span_ms  # bars whose open time is in [g0, g1)
+                while ts < g1 and ts < hi:
+                    if ts >= lo:
+                        missing.add(ts)
+                    ts += span_ms
+        else:
+            have = {r[0] for r in self._rows(exchange, pair, span, lo, hi)}
+            missing = {ts for ts in range(lo, hi, span_ms) if ts not in have}
+        is_missing = missing.__contains__
+        out: list[tuple[int, int]] = []
+        run = None
+        for ts in range(lo, hi, span_ms):
+            if is_missing(ts):
+                if run is None:
+                    run = ts
+            elif run is not None:
+                out.append((run, ts))
+                run = None
+        if run is not None:
+            out.append((run, hi))
+        return out
+
+    # -- the server side ----------------------------------------------------------------------
+    def _track(self, sock: socket.socket, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._conns.add(sock)
+            else:
+                self._conns.discard(sock)
+
+    def _handle(self, h: _Handler) -> None:
+        url = urlsplit(h.path)
+        parts = url.path.split("/", 2)
+        exchange = parts[1] if len(parts) > 1 else ""
+        api = self.apis.get(exchange)
+        route = api.route("/" + (parts[2] if len(parts) > 2 else "")) if api else None
+        if api is None or route is None:
+            self._send(h, janswer(404, {"error": f"no such endpoint in the sandbox: {url.path}"}))
+            return
+        endpoint, args = route
+        params: dict[str, str] = {}
+        for k, v in parse_qsl(url.query, keep_blank_values=True):
+            params.setdefault(k, v)
+        with self._lock:
+            self._requests[exchange] += 1
+            req_no = self._requests[exchange]
+            limiters = self._limiters
+        decision = self.faults.decide(exchange, req_no)
+        if self.settings.latency > 0:
+            time.sleep(self.settings.latency)
+        if decision.spike:
+            self._stopping.wait(self.settings.spike_seconds)
+        verdict = limiters.check(exchange, endpoint, api.limit_key(endpoint, params))
+        kind = decision.answer
+        if kind == "reset":
+            self._reset(h)
+            return
+        limited = False
+        if kind == "http_500":
+            ans = api.http_500()
+        elif kind == "maintenance":
+            ans = api.maintenance()
+        elif kind == "rate_limit":
+            ans = api.limited("limit", 1.0, injected=True)
+            limited = True
+        elif kind == "malformed_json":
+            ans = api.malformed()
+        elif kind == "html_200":
+            ans = api.html()
+        elif not verdict.ok:
+            ans = api.limited(verdict.kind, verdict.retry_after)
+            limited = True
+        else:
+            ctx = Ctx(self.now_ms(), exchange, req_no, decision.data, self.faults, self.settings.seed)
+            try:
+                ans = api.serve(endpoint, args, params, ctx)
+            except Exception:  # a sandbox bug: say so loudly, answer 500
+                traceback.print_exc()
+                ans = Answer(500, b"sandbox internal error (see its stderr)", "text/plain")
+        if limited:
+            with self._lock:
+                self._limited[exchange] += 1
+        if exchange == "binance":
+            ans.headers.append(("X-MBX-USED-WEIGHT-1M", str(verdict.used)))
+        if kind in ("stall", "truncated"):
+            self._send_partial(h, ans, hang=kind == "stall")
+        else:
+            self._send(h, ans)
+
+    @staticmethod
+    def _head(h: _Handler, ans: Answer, close: bool) -> bytes:
+        try:
+            reason = HTTPStatus(ans.status).phrase
+        except ValueError:
+            reason = "I'm a teapot" if ans.status == 418 else "Status"
+        lines = [
+            f"HTTP/1.1 {ans.status} {reason}",
+            f"Content-Type: {ans.ctype}",
+            f"Content-Length: {len(ans.body)}",
+        ]
+        lines += [f"{k}: {v}" for k, v in ans.headers]
+        if close:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def _send(self, h: _Handler, ans: Answer) -> None:
+        h.wfile.write(self._head(h, ans, h.close_connection) + ans.body)
+
+    def _send_partial(self, h: _Handler, ans: Answer, hang: bool) -> None:
+        body = ans.body if len(ans.body) >= 2 else ans.body + b" " * 64
+        head = self._head(h, Answer(ans.status, body, ans.ctype, ans.headers), False)
+        h.wfile.write(head + body[: len(body) // 2])
+        if hang:
+            self._stopping.wait(self.settings.stall_seconds)
+        h.close_connection = True
+
+    @staticmethod
+    def _reset(h: _Handler) -> None:
+        try:
+            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        h.close_connection = True
+        try:
+            h.connection.close()
+        except OSError:
+            pass
+
