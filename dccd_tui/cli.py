@@ -240,13 +240,13 @@ def _run(runner, progress_every: float) -> int:
                 state = runner.states[key]
                 lines, seqs[key] = state.log_since(seqs[key])
                 snap = state.snapshot()
-                for line in lines:
-                    print(f"{safe_text(line)}  [{snap.series}]", flush=True)
                 if statuses.get(key) is not snap.status:
                     statuses[key] = snap.status
                     extra = f": {safe_text(snap.error)}" if snap.error and snap.status is Status.FAILED else ""
                     print(f"{time.strftime('%H:%M:%S')} {snap.series} -> {snap.status.value}{extra}",
                           flush=True)
+                for line in lines:
+                    print(f"{safe_text(line)}  [{snap.series}]", flush=True)
             if done:
                 break
             if time.monotonic() - last_progress >= progress_every:

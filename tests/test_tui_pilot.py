@@ -378,6 +378,34 @@ async def test_bindings_are_greyed_when_they_make_no_sense(tmp_path):
         assert app.runner.is_active(app.runner.keys()[0])
 
 
+async def test_removing_the_pair_of_a_running_job_asks_and_cancels_it(tmp_path):
+    config = fake_config(tmp_path)
+    app = fake_app(config)
+    async with app.run_test() as pilot:
+        btc, eth = app.runner.keys()
+        await pilot.press("s")                       # BTC/USDT is running
+        await pilot.press("down", "e")
+        await pilot.pause()
+        await pilot.click("#remove-0")               # remove BTC/USDT
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)   # asked first
+        await pilot.press("n")                        # keep editing: nothing changed
+        await pilot.pause()
+        assert isinstance(app.screen, PairFormModal)
+        assert app.runner.is_active(btc)
+        assert load_config(config.path).raw["histo_jobs"][0]["pairs"] == ["BTC/USDT", "ETH/USDT"]
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert not isinstance(app.screen, (ConfirmModal, PairFormModal))
+        assert app.runner.keys() == [eth]
+        assert app.screen.query_one(JobTable).keys == [eth]
+        assert load_config(config.path).raw["histo_jobs"][0]["pairs"] == ["ETH/USDT"]
+
+
 async def test_reload_with_a_broken_config_keeps_the_last_good_one(tmp_path):
     config = fake_config(tmp_path)
     app = fake_app(config)

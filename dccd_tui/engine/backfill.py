@@ -269,7 +269,7 @@ class Backfill:
                     self._buffered += frame.height
                     self._gaps += (window.end - window.start) // span_ms - frame.height
                 self._covered.append((window.start, window.end))
-                state.note_window(window.end)
+                state.note_window(window.end, candles=frame.height)
                 nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
                 if self._should_flush(nxt):
                     self._flush()

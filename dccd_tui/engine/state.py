@@ -47,7 +47,7 @@ class JobSnapshot:
     failed_windows: int
     gaps: int              # candles the exchange did not have inside fetched windows
     position: int | None   # ms of the newest window finished (the "date reached")
-    speed: float           # candles per second over the recent past
+    speed: float           # candles fetched per second over the last ~10 s
     eta: float | None      # seconds left, None while unknown
     error: str | None
     log_seq: int           # total log lines ever appended; lets a reader fetch only new ones
@@ -72,6 +72,7 @@ class JobState:
     windows_done: int = 0
     windows_total: int = 0
     candles: int = 0
+    received: int = 0  # candles fetched, written or still in the write buffer (drives speed)
     requests: int = 0
     retries: int = 0
     failed_windows: int = 0
@@ -90,7 +91,8 @@ class JobState:
         with self._lock:
             self.status = status
             self.windows_done = self.windows_total = 0
-            self.candles = self.requests = self.retries = self.failed_windows = self.gaps = 0
+            self.candles = self.received = 0
+            self.requests = self.retries = self.failed_windows = self.gaps = 0
             self.position = None
             self.error = None
             self.started = self.finished = None
@@ -104,7 +106,7 @@ class JobState:
             now = self.clock()
             if status is Status.RUNNING and self.started is None:
                 self.started = now
-                self._rate.append((now, self.candles))
+                self._rate.append((now, self.received))
             if status in (Status.DONE, Status.FAILED, Status.CANCELLED, Status.PLANNED):
                 self.finished = now
 
@@ -118,9 +120,11 @@ class JobState:
             if retry:
                 self.retries += 1
 
-    def note_window(self, end_ms: int, failed: bool = False) -> None:
+    def note_window(self, end_ms: int, failed: bool = False, candles: int = 0) -> None:
         with self._lock:
             self.windows_done += 1
+            self.received += candles
+            self._rate.append((self.clock(), self.received))
             if failed:
                 self.failed_windows += 1
             elif self.position is None or end_ms > self.position:
@@ -130,7 +134,6 @@ class JobState:
         with self._lock:
             self.candles += candles
             self.gaps += gaps
-            self._rate.append((self.clock(), self.candles))
 
     def add_log(self, line: str) -> None:
         stamp = time.strftime("%H:%M:%S")
@@ -151,7 +154,7 @@ class JobState:
                         t0, c0 = t, c
                         break
                 if now > t0:
-                    speed = (self.candles - c0) / (now - t0)
+                    speed = (self.received - c0) / (now - t0)
             eta = None
             if self.status is Status.RUNNING and self.started is not None and self.windows_done:
                 elapsed = now - self.started

@@ -63,7 +63,7 @@ class JobsScreen(Screen):
         self._detail: Text | None = None
         table = self.query_one(JobTable)
         table.styles_by_var = self.app.job_styles
-        table.fit(self.app.size.width)
+        self.on_resize()
         self.load_jobs()
         table.focus()
         self.set_interval(1 / self.app.ui_hz, self.tick, name="ui-tick")
@@ -89,7 +89,10 @@ class JobsScreen(Screen):
         self.tick()
 
     def on_resize(self) -> None:
-        self.query_one(JobTable).fit(self.size.width)
+        width = self.size.width
+        self.query_one(JobTable).fit(width)
+        # the overall bar grows on wide terminals (14 cells at 80 columns, at most 40)
+        self.query_one("#overall-bar Bar").styles.width = max(14, min(40, width // 5))
 
     # --- the tick ------------------------------------------------------------------------
     def tick(self) -> None:

@@ -119,7 +119,7 @@ class PairFormModal(ModalScreen[bool]):
                 start = "" if self.start is None else f" · start {safe_text(self.start, 40)}"
                 yield Static(Text(f"{self.exchange} · span {self.span_label}{start}"),
                              id="form-info")
-            yield Label("pairs", id="pairs-label")
+            yield Label("pairs (ctrl+n adds one)", id="pairs-label")
             with VerticalScroll(id="pairs"):
                 for pair in self.pairs:
                     yield self._new_row(pair)
