@@ -25,7 +25,7 @@ from .engine.models import PairError, Series, SpanError, parse_pair, parse_span,
 
 DEFAULT_START = "2020-01-01 00:00:00"
 
-SETTINGS_KEYS = ("data_path", "timezone", "max_parallel", "ui_hz", "theme")
+SETTINGS_KEYS = ("data_path", "timezone", "max_parallel", "ui_hz", "theme", "request_timeout")
 EXCHANGE_KEYS = ("base_url", "requests_per_second")
 JOB_KEYS = ("exchange", "pairs", "span", "start", "end", "max_retries", "retry_delay")
 TOP_KEYS = ("settings", "exchanges", "histo_jobs")
@@ -48,6 +48,7 @@ class Settings:
     max_parallel: int = 4
     ui_hz: float = 4.0
     theme: str | None = None
+    request_timeout: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -217,8 +218,14 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
     theme = None
     if "theme" in raw_settings:
         theme = _typed(raw_settings, "theme", (str,), path, where, "a theme name")
+    request_timeout = 20.0
+    if "request_timeout" in raw_settings:
+        request_timeout = float(_typed(raw_settings, "request_timeout", (int, float), path, where,
+                                       "a number of seconds"))
+        if not 0.5 <= request_timeout <= 600:
+            raise ConfigError(f"{_where(path, where, 'request_timeout')}: must be 0.5..600 seconds")
     settings = Settings(data_path=data_path, timezone=tz, max_parallel=max_parallel,
-                        ui_hz=ui_hz, theme=theme)
+                        ui_hz=ui_hz, theme=theme, request_timeout=request_timeout)
 
     raw_ex = data.get("exchanges", {})
     if not isinstance(raw_ex, dict):

@@ -31,7 +31,7 @@ def ms(text: str) -> int:
 
 
 def make_config(tmp_path: Path, sandbox, jobs: list[dict], *, rps: dict[str, float] | None = None,
-                max_parallel: int = 4) -> Config:
+                max_parallel: int = 4, settings: dict | None = None) -> Config:
     """Write a config.toml in tmp_path whose exchanges all point at `sandbox`."""
     exchanges = {}
     for name in EXCHANGES:
@@ -40,7 +40,7 @@ def make_config(tmp_path: Path, sandbox, jobs: list[dict], *, rps: dict[str, flo
             table["requests_per_second"] = rps[name]
         exchanges[name] = table
     data = {
-        "settings": {"data_path": "data", "max_parallel": max_parallel},
+        "settings": {"data_path": "data", "max_parallel": max_parallel, **(settings or {})},
         "exchanges": exchanges,
         "histo_jobs": jobs,
     }

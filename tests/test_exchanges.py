@@ -1015,10 +1015,28 @@ def test_future_rows_are_dropped(name: str) -> None:
     elif name == "coinbase":
         body = json.dumps([[t // 1000, 1, 1, 1, 1, 1] for t in (t_future, t_past)])
     else:
+        # A trade in the future cannot be cleaned away (it would shift the paging): the
+        # whole page is refused as malformed, so the window is fetched again.
         body = json.dumps({"error": [], "result": {"XXBTZUSD": [
             ["1", "1", t / 1000, "b", "l", ""] for t in (t_past, t_future)], "last": "1"}})
+        with pytest.raises(TransientError, match="a trade in the future"):
+            adapter.parse_candles(body.encode(), 60)
+        return
     df = adapter.parse_candles(body.encode(), 60)
     assert ts_ms(df) == [t_past]
+
+
+@pytest.mark.parametrize("rows,match", [
+    ([["1", "1", 1700000060.0, "b", "l", "", 2], ["1", "1", 1700000000.0, "b", "l", "", 1]],
+     "out of order"),
+    ([["1", "1", 1700000000.0, "b", "l", "", 1], ["1", "1", 1700000000.0, "b", "l", "", 1]],
+     "appears twice"),
+])
+def test_kraken_refuses_a_corrupt_trades_page(rows, match) -> None:
+    adapter = exchange_class("kraken")(clock=clock(1700003600))  # type: ignore[call-arg]
+    body = json.dumps({"error": [], "result": {"XXBTZUSD": rows, "last": "1"}})
+    with pytest.raises(TransientError, match=match):
+        adapter.parse_candles(body.encode(), 60)
 
 
 def test_kraken_float_times_bucket_by_floor() -> None:

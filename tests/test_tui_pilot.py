@@ -323,8 +323,6 @@ async def test_quit_with_running_jobs_leaves_no_half_written_file(tmp_path):
         sb.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="engine: Runner.set_config closes the exchange clients "
-                   "that running jobs still use, so they fail with 'client has been closed'")
 async def test_saving_the_form_while_a_job_runs_keeps_it_running(tmp_path):
     sb = Sandbox(SandboxSettings(seed=7, latency=0.1, budgets={"binance": math.inf})).start()
     try:
@@ -341,7 +339,11 @@ async def test_saving_the_form_while_a_job_runs_keeps_it_running(tmp_path):
             await pilot.press(*"ETH/USDT")
             assert app.runner.is_active(key)
             await pilot.press("ctrl+s")
-            await pilot.pause(1.0)          # a few more requests of the running job
+            await pilot.pause()
+            before = state.snapshot().windows_done
+            # the running job goes on fetching windows with the new config in place
+            await wait_for(pilot, lambda: state.snapshot().windows_done >= before + 2
+                           or not app.runner.is_active(key), timeout=10)
             assert state.snapshot().status is Status.RUNNING, state.snapshot().error
             app.runner.cancel([key])
             await wait_for(pilot, lambda: not app.runner.is_active(key))

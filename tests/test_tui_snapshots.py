@@ -77,7 +77,7 @@ def run_some(app: DccdApp) -> None:
     running.add_log("start binance BTC/USDT 1m: 120 windows over 1 missing range(s)")
     for i in range(50):
         running.note_request()
-        running.note_window(JAN_2 + (i + 1) * HOUR)
+        running.note_window(JAN_2 + (i + 1) * HOUR, candles=1_000)
     clock.t += 20
     running.note_written(50_000)
     running.add_log("wrote 50,000 candles")

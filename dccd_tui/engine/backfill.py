@@ -200,6 +200,12 @@ class Backfill:
                 )
                 self._sleep(delay)
 
+    def _report_quarantine(self) -> None:
+        """Files found unreadable were moved aside (never deleted): say so in the job's log."""
+        quarantined = getattr(self.store, "quarantined", None)
+        while quarantined:
+            self.state.add_log(safe_text(quarantined.pop(0), 600))
+
     # --- buffer ----------------------------------------------------------------------
     def _flush(self) -> None:
         if not self._covered and not self._frames:
@@ -209,7 +215,10 @@ class Backfill:
         from .models import empty_candles
 
         frame = pl.concat(self._frames, how="vertical") if self._frames else empty_candles()
-        new = self.store.write(frame, self._covered)
+        try:
+            new = self.store.write(frame, self._covered)
+        finally:
+            self._report_quarantine()
         self.state.note_written(new, self._gaps)
         self._frames, self._covered, self._buffered, self._gaps = [], [], 0, 0
         self._last_flush = time.monotonic()
@@ -227,6 +236,7 @@ class Backfill:
     def run(self) -> Plan:
         state = self.state
         rps = self.client.rps
+        self._report_quarantine()
         plan = plan_job(self.series, self.start, self.end, self.adapter, self.store, rps, self.now)
         windows = plan.windows
         state.set_total(len(windows))

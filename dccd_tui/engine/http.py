@@ -23,7 +23,12 @@ from .errors import RateLimitError, TransientError
 from .exchanges.base import Exchange
 from .ratelimit import GateRegistry, RateGate
 
-DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=30.0)
+def make_timeout(seconds: float = 20.0) -> httpx.Timeout:
+    """Every request has a deadline: a stalled socket is abandoned after `seconds` of silence."""
+    return httpx.Timeout(connect=min(5.0, seconds), read=seconds, write=seconds, pool=seconds + 10)
+
+
+DEFAULT_TIMEOUT = make_timeout()
 USER_AGENT = "dccd-tui/0.1 (+historical candle backfill)"
 
 

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from ..config import Config, JobSpec
 from .backfill import Backfill, Plan, fmt_duration, plan_job
 from .exchanges import get_exchange
-from .http import ExchangeClient
+from .http import ExchangeClient, make_timeout
 from .ratelimit import GateRegistry
 from .state import JobState, Status
 from .storage import Store
@@ -36,6 +36,7 @@ class Runner:
         self.gates = GateRegistry()
         self._lock = threading.RLock()
         self._clients: dict[str, ExchangeClient] = {}
+        self._retired: list[ExchangeClient] = []
         self._stops: dict[str, threading.Event] = {}
         self._futures: dict[str, Future] = {}
         self._pool = ThreadPoolExecutor(max_workers=config.settings.max_parallel,
@@ -60,9 +61,10 @@ class Runner:
         self.wait(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
-            for client in self._clients.values():
+            for client in [*self._clients.values(), *self._retired]:
                 client.close()
             self._clients.clear()
+            self._retired.clear()
         if self._store_lock is not None:
             self._store_lock.__exit__(None, None, None)
             self._store_lock = None
@@ -90,10 +92,13 @@ class Runner:
             self.cancel(removed)
             self.config = config
             self._install(config)
-            # Budgets or URLs may have changed: new clients are made on next use.
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()
+            # A client whose URL or budget changed is replaced for jobs started from now on;
+            # running jobs keep the one they hold, closed with the runner.
+            for name, client in list(self._clients.items()):
+                settings = config.exchanges[name]
+                url = self.base_urls.get(name, settings.base_url).rstrip("/")
+                if client.base_url != url or client.rps != settings.requests_per_second:
+                    self._retired.append(self._clients.pop(name))
             added = [k for k in self.specs if k not in old]
             return added, removed
 
@@ -104,8 +109,9 @@ class Runner:
             if client is None:
                 settings = self.config.exchanges[exchange]
                 url = self.base_urls.get(exchange, settings.base_url)
-                client = ExchangeClient(get_exchange(exchange), url,
-                                        settings.requests_per_second, self.gates)
+                client = ExchangeClient(
+                    get_exchange(exchange), url, settings.requests_per_second, self.gates,
+                    timeout=make_timeout(self.config.settings.request_timeout))
                 self._clients[exchange] = client
             return client
 

@@ -52,9 +52,9 @@ imports polars when called.
 """
 
 from ._faults import KINDS as FAULT_KINDS
-from ._faults import FaultPlan
+from ._faults import HOSTILE_TEXT, FaultPlan
 from ._markets import EXCHANGES
 from ._server import Sandbox
 from ._settings import SandboxSettings
 
-__all__ = ["EXCHANGES", "FAULT_KINDS", "FaultPlan", "Sandbox", "SandboxSettings"]
+__all__ = ["EXCHANGES", "FAULT_KINDS", "HOSTILE_TEXT", "FaultPlan", "Sandbox", "SandboxSettings"]

@@ -26,6 +26,8 @@ duplicate_rows     some rows of the page appear twice
 out_of_order       the rows of the page are shuffled (never left in order when there are 2+ rows)
 outside_window     rows just outside the requested window are added (before / after it)
 future_rows        rows whose time is after "now" are added
+hostile_error      a permanent error answer (bad parameter) whose message is HOSTILE_TEXT: Rich
+                   markup and terminal escape sequences, to test that clients show it literally
 bad_ohlc           one row is broken: high < low, or negative volume, or a "NaN" string
                    (Coinbase, whose values are JSON numbers, gets only the first two)
 =================  ===========================================================================
@@ -48,8 +50,13 @@ from ._markets import EXCHANGES
 
 PRE_KINDS = frozenset({"latency_spike"})
 ANSWER_KINDS = frozenset(
-    {"stall", "reset", "http_500", "rate_limit", "maintenance", "malformed_json", "html_200", "truncated"}
+    {"stall", "reset", "http_500", "rate_limit", "maintenance", "malformed_json", "html_200", "truncated",
+     "hostile_error"}
 )
+
+# Markup that would crash a Rich renderer ("[/]"), a link, and escape sequences that would retitle
+# the terminal window (OSC 2), paint it red (SGR) and clear it (ED) if written raw.
+HOSTILE_TEXT = "bad [/] [link=https://evil.example]click[/link] \x1b]2;PWNED\x07 \x1b[31mRED\x1b[0m \x1b[2J end"
 DATA_KINDS = frozenset({"duplicate_rows", "out_of_order", "outside_window", "future_rows", "bad_ohlc"})
 KINDS = PRE_KINDS | ANSWER_KINDS | DATA_KINDS
 

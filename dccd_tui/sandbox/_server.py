@@ -8,14 +8,14 @@ import sys
 import threading
 import time
 import traceback
-from collections import Counter
+from collections import Counter, OrderedDict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from ._apis import API_CLASSES, Answer, Api, Ctx, World, janswer
 from ._data import aggregate, maintenance_blocks
-from ._faults import FaultPlan
+from ._faults import HOSTILE_TEXT, FaultPlan
 from ._limits import Limiters
 from ._markets import EXCHANGES
 from ._settings import SandboxSettings
@@ -91,6 +91,8 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._conns: set[socket.socket] = set()
+        self._answers: OrderedDict[tuple, Answer] = OrderedDict()  # see answer_cache_mb
+        self._answer_bytes = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "Sandbox":
@@ -318,11 +320,12 @@ class Sandbox:
             req_no = self._requests[exchange]
             limiters = self._limiters
         decision = self.faults.decide(exchange, req_no)
+        # Counted when the request arrives; latency and spikes are the time taken to answer.
+        verdict = limiters.check(exchange, endpoint, api.limit_key(endpoint, params))
         if self.settings.latency > 0:
             time.sleep(self.settings.latency)
         if decision.spike:
             self._stopping.wait(self.settings.spike_seconds)
-        verdict = limiters.check(exchange, endpoint, api.limit_key(endpoint, params))
         kind = decision.answer
         if kind == "reset":
             self._reset(h)
@@ -339,13 +342,15 @@ class Sandbox:
             ans = api.malformed()
         elif kind == "html_200":
             ans = api.html()
+        elif kind == "hostile_error":
+            ans = _hostile(exchange)
         elif not verdict.ok:
             ans = api.limited(verdict.kind, verdict.retry_after)
             limited = True
         else:
             ctx = Ctx(self.now_ms(), exchange, req_no, decision.data, self.faults, self.settings.seed)
             try:
-                ans = api.serve(endpoint, args, params, ctx)
+                ans = self._serve(api, endpoint, args, params, ctx)
             except Exception:  # a sandbox bug: say so loudly, answer 500
                 traceback.print_exc()
                 ans = Answer(500, b"sandbox internal error (see its stderr)", "text/plain")
@@ -358,6 +363,28 @@ class Sandbox:
             self._send_partial(h, ans, hang=kind == "stall")
         else:
             self._send(h, ans)
+
+    def _serve(self, api: Api, endpoint: str, args: tuple, params: dict, ctx: Ctx) -> Answer:
+        """`api.serve`, through the answer cache when `answer_cache_mb` allows it."""
+        limit = self.settings.answer_cache_mb * 1e6
+        if limit <= 0 or self.settings.now_ms is None or ctx.data:
+            return api.serve(endpoint, args, params, ctx)
+        k = (api.name, endpoint, args, tuple(sorted(params.items())))
+        with self._lock:
+            hit = self._answers.get(k)
+            if hit is not None:
+                self._answers.move_to_end(k)
+        if hit is None:
+            hit = api.serve(endpoint, args, params, ctx)
+            if hit.status == 200:
+                with self._lock:
+                    if k not in self._answers:
+                        self._answers[k] = hit
+                        self._answer_bytes += len(hit.body)
+                    while self._answer_bytes > limit and self._answers:
+                        self._answer_bytes -= len(self._answers.popitem(last=False)[1].body)
+        # A copy: the caller appends headers (Binance's used weight) to the answer it sends.
+        return Answer(hit.status, hit.body, hit.ctype, list(hit.headers))
 
     @staticmethod
     def _head(h: _Handler, ans: Answer, close: bool) -> bytes:
@@ -398,3 +425,17 @@ class Sandbox:
         except OSError:
             pass
 
+
+
+def _hostile(exchange: str) -> Answer:
+    """Each exchange's bad-parameter answer, carrying HOSTILE_TEXT as its message."""
+    if exchange == "binance":
+        return janswer(400, {"code": -1100, "msg": HOSTILE_TEXT})
+    if exchange == "bybit":
+        return janswer(200, {"retCode": 10001, "retMsg": HOSTILE_TEXT, "result": {}, "retExtInfo": {},
+                             "time": int(time.time() * 1000)})
+    if exchange == "okx":
+        return janswer(400, {"code": "51000", "msg": HOSTILE_TEXT, "data": []})
+    if exchange == "coinbase":
+        return janswer(400, {"message": HOSTILE_TEXT})
+    return janswer(200, {"error": ["EQuery:" + HOSTILE_TEXT]})

@@ -55,6 +55,11 @@ class SandboxSettings:
     """Fault `stall`: how long a stalled answer hangs at most (it ends at server stop too)."""
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     """The rate limiters' monotonic clock (tests may pass a fake one)."""
+    answer_cache_mb: float = 0.0
+    """Benchmarks: keep up to this many MB of data answers and serve an identical request from
+    them. Generating costs ~12 us a candle in pure Python, so without it the sandbox, not the
+    client, sets the pace of a throughput run. Used only with a fixed `now_ms` (an answer then
+    never changes) and never for a request that has a planned fault. 0 = off."""
 
     def __post_init__(self) -> None:
         if self.budgets is not None:

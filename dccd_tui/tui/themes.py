@@ -17,6 +17,7 @@ semantic colours, so every built-in Textual theme works too; a theme file overri
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -63,7 +64,10 @@ def theme_dirs(config_path: Path | None) -> list[Path]:
     Later folders win when two files define the same theme name, so a user can override a
     shipped theme by copying it next to their config.toml.
     """
-    dirs = [Path(dccd_tui.__file__).resolve().parent.parent / "themes"]
+    # A source checkout or editable install has themes/ beside the package; a regular install
+    # puts them in <prefix>/share/dccd-tui/themes (pyproject data-files).
+    dirs = [Path(sys.prefix) / "share" / "dccd-tui" / "themes",
+            Path(dccd_tui.__file__).resolve().parent.parent / "themes"]
     if config_path is not None:
         local = Path(config_path).resolve().parent / "themes"
         if local not in dirs:

@@ -93,7 +93,7 @@ class Kraken(Adapter):
         trades: list[Trade] = []
         while True:
             params = {"pair": symbol, "since": str(since), "count": str(TRADES_PER_PAGE)}
-            page, n_raw, last = self._page(get(PATH, params))
+            page, n_raw, last = self._page(get(PATH, params), since)
             trades.extend(t for t in page if start <= t[0] < end)
             if n_raw < TRADES_PER_PAGE or not page:
                 break  # a short page: this is "now"
@@ -117,8 +117,14 @@ class Kraken(Adapter):
         candles = [c for c in resample_trades(trades, span) if c[0] + span_ms <= now]
         return frame(candles, span, now, start, end)
 
-    def _page(self, body: bytes) -> tuple[list[Trade], int, int | None]:
-        """Trades of one page, the number of raw rows, and the ``last`` cursor (ns)."""
+    def _page(self, body: bytes, since: int | None = None) -> tuple[list[Trade], int, int | None]:
+        """Trades of one page, the number of raw rows, and the ``last`` cursor (ns).
+
+        Unlike candles, a page of trades cannot be cleaned row by row: a duplicated trade
+        doubles volume, a foreign one moves the open. So a page that breaks Kraken's own
+        guarantees (ascending, unique ids, after the cursor, not in the future) is refused
+        whole as malformed, and the window is fetched again.
+        """
         payload = decode_json(self.name, body)
         if not isinstance(payload, dict):
             raise TransientError(f"{self.name}: malformed body (not an object): {excerpt(body)}")
@@ -144,6 +150,10 @@ class Kraken(Adapter):
                     f"{self.name}: malformed body (last={clean_text(str(result['last']), 40)})"
                 ) from None
         trades: list[Trade] = []
+        ids: set[int] = set()
+        now = self.now_ms()
+        floor_ms = None if since is None else since // 1_000_000
+        prev = -1
         for raw in raw_rows:
             if not isinstance(raw, list):
                 raise malformed_row(self.name, raw)
@@ -154,7 +164,23 @@ class Kraken(Adapter):
             if not (math.isfinite(price) and math.isfinite(amount) and math.isfinite(t)
                     and price >= 0 and amount >= 0 and t >= 0):
                 raise malformed_row(self.name, raw)
-            trades.append((math.floor(t * 1000), price, amount))
+            t_ms = math.floor(t * 1000)
+            if t_ms < prev:
+                raise TransientError(f"{self.name}: malformed page (trades out of order at "
+                                     f"{clean_text(str(raw), 120)})")
+            if floor_ms is not None and t_ms < floor_ms:
+                raise TransientError(f"{self.name}: malformed page (a trade before the cursor: "
+                                     f"{clean_text(str(raw), 120)})")
+            if t_ms > now + 1000:
+                raise TransientError(f"{self.name}: malformed page (a trade in the future: "
+                                     f"{clean_text(str(raw), 120)})")
+            if len(raw) > 6 and isinstance(raw[6], int) and not isinstance(raw[6], bool):
+                if raw[6] in ids:
+                    raise TransientError(f"{self.name}: malformed page (trade id {raw[6]} "
+                                         "appears twice)")
+                ids.add(raw[6])
+            prev = t_ms
+            trades.append((t_ms, price, amount))
         return trades, len(raw_rows), last
 
     def raise_for_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:

@@ -91,8 +91,8 @@ class JobsScreen(Screen):
     def on_resize(self) -> None:
         width = self.size.width
         self.query_one(JobTable).fit(width)
-        # the overall bar grows on wide terminals (14 cells at 80 columns, at most 40)
-        self.query_one("#overall-bar Bar").styles.width = max(14, min(40, width // 5))
+        # the overall bar grows on wide terminals (13 cells at 80 columns, at most 40)
+        self.query_one("#overall-bar Bar").styles.width = max(12, min(40, width // 6))
 
     # --- the tick ------------------------------------------------------------------------
     def tick(self) -> None:

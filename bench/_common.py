@@ -1,0 +1,150 @@
+"""Plumbing shared by the benchmark scripts: the sandbox in its own process, configs, figures.
+
+Each script prints one line per figure, ``figure: value (target: X) OK|MISSED``, so that a run
+can be read by a person or grepped by a script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DAY_MS = 86_400_000
+MIN_MS = 60_000
+#: A fixed "now" for every benchmark (2026-06-01 00:00 UTC): the sandbox's data, listing dates
+#: and answers are then the same on every run.
+NOW_MS = 1_780_272_000_000
+
+PAIRS = {  # pairs listed on each sandbox exchange for years (not NEW/*)
+    "binance": ["BTC/USDT", "ETH/USDT", "LTC/USDT", "ADA/USDT", "XRP/USDT", "DOGE/USDT",
+                "SOL/USDT", "ETH/BTC", "BTC/EUR"],
+    "bybit": ["BTC/USDT", "ETH/USDT", "XRP/USDT", "DOGE/USDT", "LTC/USDT", "ADA/USDT",
+              "SOL/USDT", "ETH/BTC"],
+    "okx": ["BTC/USDT", "ETH/USDT", "LTC/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT", "SOL/USDT",
+            "ETH/BTC"],
+    "coinbase": ["BTC/USD", "ETH/USD", "LTC/USD", "XRP/USD", "ADA/USD", "DOGE/USD", "SOL/USD",
+                 "BTC/EUR", "ETH/BTC"],
+    "kraken": ["BTC/USD", "ETH/USD", "LTC/USD", "XRP/USD", "DOGE/USD", "ADA/USD", "SOL/USD",
+               "BTC/EUR", "ETH/BTC"],
+}
+NEW_PAIR = {"binance": "NEW/USDT", "bybit": "NEW/USDT", "okx": "NEW/USDT",
+            "coinbase": "NEW/USD", "kraken": "NEW/USD"}
+
+
+def figure(name: str, value: str, target: str, ok: bool | None) -> bool:
+    """Print one figure line; `ok` None means informational (no target)."""
+    verdict = "" if ok is None else (" OK" if ok else " MISSED")
+    print(f"{name}: {value} (target: {target}){verdict}", flush=True)
+    return bool(ok) if ok is not None else True
+
+
+def info(text: str) -> None:
+    print(f"# {text}", flush=True)
+
+
+def iso(ms: int) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process (default: this one), from /proc."""
+    if pid is None:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class SandboxProcess:
+    """`python bench/_sandbox_proc.py` as a context manager: port, stats, reset, CPU time."""
+
+    def __init__(self, **settings):
+        settings.setdefault("now_ms", NOW_MS)
+        self.settings = settings
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    def __enter__(self) -> "SandboxProcess":
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "_sandbox_proc.py"), json.dumps(self.settings)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the sandbox process did not start (see its stderr)")
+        self.port = json.loads(line)["port"]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        try:
+            proc.stdin.write("quit\n")
+            proc.stdin.flush()
+            proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        self.proc = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def url(self, exchange: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{exchange}"
+
+    def urls(self) -> dict[str, str]:
+        return {name: self.url(name) for name in PAIRS}
+
+    def _call(self, cmd: str) -> dict:
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def stats(self) -> dict:
+        return self._call("stats")
+
+    def reset(self) -> None:
+        self._call("reset")
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+
+def write_config(folder: Path, jobs: list[dict], *, urls: dict[str, str],
+                 rps: dict[str, float] | None = None, max_parallel: int = 8,
+                 extra_settings: dict | None = None):
+    """A config.toml in `folder` whose exchanges point at the sandbox; returns the Config."""
+    from dccd_tui.config import save_config
+
+    exchanges = {}
+    for name, url in urls.items():
+        table: dict = {"base_url": url}
+        if rps and name in rps:
+            table["requests_per_second"] = float(rps[name])
+        exchanges[name] = table
+    data = {
+        "settings": {"data_path": "data", "max_parallel": max_parallel, **(extra_settings or {})},
+        "exchanges": exchanges,
+        "histo_jobs": jobs,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    return save_config(folder / "config.toml", data)

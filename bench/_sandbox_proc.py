@@ -1,0 +1,52 @@
+"""The sandbox exchange in its own process, for the benchmarks (not a benchmark itself).
+
+``python bench/_sandbox_proc.py '<json of SandboxSettings fields>'`` starts a `Sandbox`, prints
+``{"port": N, "pid": P}`` on one line, then answers one JSON line per command read from stdin:
+
+    stats   -> {"requests": {exchange: n}, "rate_limited": {exchange: n}}
+    reset   -> zero the counters and forget every rate-limit window (a fresh phase)
+    quit    -> stop (so does end of input)
+
+A separate process keeps the fake exchange's Python work (generating and formatting candles) off
+the app's interpreter, as a real exchange would be: the app's GIL only carries the app.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dccd_tui.sandbox import Sandbox, SandboxSettings  # noqa: E402
+
+
+def main() -> int:
+    settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    budgets = settings.get("budgets")
+    if budgets is not None:  # JSON has no inf: null means "no limit" as in SandboxSettings
+        settings["budgets"] = {k: (None if v is None else float(v)) for k, v in budgets.items()}
+    sb = Sandbox(SandboxSettings(**settings)).start()
+    print(json.dumps({"port": sb.port}), flush=True)
+    try:
+        for line in sys.stdin:
+            cmd = line.strip()
+            if cmd == "stats":
+                out = {"requests": sb.requests(), "rate_limited": sb.rate_limited()}
+            elif cmd == "reset":
+                sb.reset_counters()
+                sb.reset_limits()
+                out = {"ok": True}
+            elif cmd == "quit":
+                break
+            else:
+                out = {"error": f"unknown command {cmd!r}"}
+            print(json.dumps(out), flush=True)
+    finally:
+        sb.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
