@@ -20,12 +20,6 @@ from _common import cpu_seconds, peak_rss_mb  # noqa: E402
 
 def main() -> int:
     t_process = time.perf_counter()
-    import os, gc
-    v = os.environ.get('BENCH_VARIANT', '')
-    if 'gc' in v: gc.set_threshold(100_000, 50, 100)
-    if 'freeze' in v: import polars, httpx; gc.freeze()
-    if 'ahead' in v:
-        import dccd_tui.engine.backfill as b; b.AHEAD_CAP = int(v.split('ahead')[1] or 4)
     from dccd_tui.config import load_config
     from dccd_tui.engine.runner import Runner
 

@@ -14,6 +14,7 @@ permanent error (unknown symbol, bad interval, other 4xx) stops the job at once.
 
 from __future__ import annotations
 
+import calendar
 import math
 import random
 import threading
@@ -207,7 +208,9 @@ class Backfill:
             self.state.add_log(safe_text(quarantined.pop(0), 600))
 
     # --- buffer ----------------------------------------------------------------------
-    def _flush(self) -> None:
+    def _flush(self, before: int | None = None) -> None:
+        """Write the buffer and add its windows to the coverage; with `before`, only the part
+        before that instant (the rest, candles and covered ranges, stays buffered)."""
         if not self._covered and not self._frames:
             return
         import polars as pl
@@ -215,22 +218,34 @@ class Backfill:
         from .models import empty_candles
 
         frame = pl.concat(self._frames, how="vertical") if self._frames else empty_candles()
+        covered, rest, kept = self._covered, empty_candles(), []
+        if before is not None:
+            cut = int(frame["ts"].cast(pl.Int64).search_sorted(before, side="left"))
+            frame, rest = frame.slice(0, cut), frame.slice(cut)
+            covered = [(s, min(e, before)) for s, e in self._covered if s < before]
+            kept = [(max(s, before), e) for s, e in self._covered if e > before]
         try:
-            new = self.store.write(frame, self._covered)
+            new = self.store.write(frame, covered)
         finally:
             self._report_quarantine()
         self.state.note_written(new, self._gaps)
-        self._frames, self._covered, self._buffered, self._gaps = [], [], 0, 0
+        self._frames = [rest] if rest.height else []
+        self._covered, self._buffered, self._gaps = kept, rest.height, 0
         self._last_flush = time.monotonic()
 
-    def _should_flush(self, next_window: Window | None) -> bool:
-        if self._buffered >= self.flush_candles:
-            return True
-        if time.monotonic() - self._last_flush >= self.flush_seconds:
-            return True
-        if next_window is not None and self._covered:
-            return _month(self._covered[0][0]) != _month(next_window.start)
-        return False
+    def _maybe_flush(self, next_window: Window | None) -> None:
+        """Flush at `flush_candles` or every `flush_seconds`; and when the next window starts in
+        a later month, flush the finished month(s) only, so that a long backfill writes each
+        month file once (a window straddling the month end would otherwise leave a stub of the
+        new month, read back and rewritten at the next flush)."""
+        if (self._buffered >= self.flush_candles
+                or time.monotonic() - self._last_flush >= self.flush_seconds):
+            self._flush()
+        elif next_window is not None and self._covered:
+            year, month = _month(next_window.start)
+            month_start = calendar.timegm((year, month, 1, 0, 0, 0)) * 1000
+            if self._covered[0][0] < month_start:
+                self._flush(before=month_start)
 
     # --- the job -----------------------------------------------------------------------
     def run(self) -> Plan:
@@ -281,8 +296,7 @@ class Backfill:
                 self._covered.append((window.start, window.end))
                 state.note_window(window.end, candles=frame.height)
                 nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
-                if self._should_flush(nxt):
-                    self._flush()
+                self._maybe_flush(nxt)
             self._finish()
             snap = state.snapshot()
             if self._failed:

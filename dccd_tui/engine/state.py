@@ -53,6 +53,7 @@ class JobSnapshot:
     log_seq: int           # total log lines ever appended; lets a reader fetch only new ones
     started: float | None
     finished: float | None
+    received: int = 0      # candles fetched by this run (written or still in the write buffer)
 
     @property
     def progress(self) -> float:
@@ -166,6 +167,7 @@ class JobState:
                 retries=self.retries, failed_windows=self.failed_windows, gaps=self.gaps,
                 position=self.position, speed=speed, eta=eta, error=self.error,
                 log_seq=self.log_seq, started=self.started, finished=self.finished,
+                received=self.received,
             )
 
     def log_since(self, seq: int) -> tuple[list[str], int]:

@@ -155,7 +155,8 @@ def row_values(snap: JobSnapshot, widths: Widths) -> dict[str, tuple]:
         # the bar is keyed by its half-cell count, so it is redrawn only when it visibly moves
         "bar": (status.value, int(progress * bar_cells * 2), bar_cells),
         "pct": (pct,),
-        "candles": (fmt_count(snap.candles, compact)
+        # Candles fetched by this run: the written count trails it by one buffer flush.
+        "candles": (fmt_count(max(snap.received, snap.candles), compact)
                     if snap.candles or status not in (Status.IDLE, Status.PLANNED) else "",),
         "speed": (fmt_speed(snap.speed) if status is Status.RUNNING else "",),
         "eta": (fmt_duration(snap.eta) if active and snap.eta is not None else "",),

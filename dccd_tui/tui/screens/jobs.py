@@ -134,6 +134,8 @@ class JobsScreen(Screen):
             text.append(snap.status.value, style=styles.get(f"job-{snap.status.value}", ""))
             parts = [f"{snap.windows_done:,}/{snap.windows_total:,} windows",
                      f"{snap.requests:,} requests"]
+            if snap.received or snap.candles:
+                parts.append(f"{snap.candles:,} written")
             if snap.retries:
                 parts.append(f"{snap.retries:,} retries")
             if snap.gaps:

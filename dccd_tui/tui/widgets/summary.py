@@ -59,7 +59,7 @@ def summary_text(snaps: list[JobSnapshot], rates: dict[str, float],
                               style=styles.get(f"job-{status.value}", "")))
     if not parts:
         parts.append(Text(f"{len(snaps)} jobs idle"))
-    candles = sum(s.candles for s in snaps)
+    candles = sum(max(s.received, s.candles) for s in snaps)
     parts.append(Text(f"{candles:,} candles"))
     if rates:
         parts.append(Text("  ".join(f"{ex} {r:.1f} req/s" for ex, r in sorted(rates.items()))))
