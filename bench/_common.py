@@ -28,9 +28,9 @@ PAIRS = {  # pairs listed on each sandbox exchange for years (not NEW/*)
     "binance": ["BTC/USDT", "ETH/USDT", "LTC/USDT", "ADA/USDT", "XRP/USDT", "DOGE/USDT",
                 "SOL/USDT", "ETH/BTC", "BTC/EUR"],
     "bybit": ["BTC/USDT", "ETH/USDT", "XRP/USDT", "DOGE/USDT", "LTC/USDT", "ADA/USDT",
-              "SOL/USDT", "ETH/BTC"],
+              "SOL/USDT", "ETH/BTC", "BTC/EUR"],
     "okx": ["BTC/USDT", "ETH/USDT", "LTC/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT", "SOL/USDT",
-            "ETH/BTC"],
+            "ETH/BTC", "BTC/EUR"],
     "coinbase": ["BTC/USD", "ETH/USD", "LTC/USD", "XRP/USD", "ADA/USD", "DOGE/USD", "SOL/USD",
                  "BTC/EUR", "ETH/BTC"],
     "kraken": ["BTC/USD", "ETH/USD", "LTC/USD", "XRP/USD", "DOGE/USD", "ADA/USD", "SOL/USD",
@@ -75,16 +75,18 @@ def cpu_seconds(pid: int | None = None) -> float:
 class SandboxProcess:
     """`python bench/_sandbox_proc.py` as a context manager: port, stats, reset, CPU time."""
 
-    def __init__(self, **settings):
+    def __init__(self, *, nice: int = 0, **settings):
         settings.setdefault("now_ms", NOW_MS)
         self.settings = settings
+        self.nice = nice
         self.proc: subprocess.Popen | None = None
         self.port = 0
 
     def __enter__(self) -> "SandboxProcess":
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "_sandbox_proc.py"), json.dumps(self.settings)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+            preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None)
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("the sandbox process did not start (see its stderr)")
@@ -124,6 +126,10 @@ class SandboxProcess:
 
     def reset(self) -> None:
         self._call("reset")
+
+    def set_budgets(self, budgets: dict) -> None:
+        """Enforce these budgets (None: no limit) from now on; counters and limits restart."""
+        self._call("budgets " + json.dumps(budgets))
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)

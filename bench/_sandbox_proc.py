@@ -5,6 +5,7 @@
 
     stats   -> {"requests": {exchange: n}, "rate_limited": {exchange: n}}
     reset   -> zero the counters and forget every rate-limit window (a fresh phase)
+    budgets {"binance": 40, ...}  -> enforce these budgets from now on (and reset as above)
     quit    -> stop (so does end of input)
 
 A separate process keeps the fake exchange's Python work (generating and formatting candles) off
@@ -22,11 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dccd_tui.sandbox import Sandbox, SandboxSettings  # noqa: E402
 
 
+def _budgets(budgets: dict | None) -> dict | None:
+    """JSON has no inf: null means "no limit", as in SandboxSettings."""
+    if budgets is None:
+        return None
+    return {k: (None if v is None else float(v)) for k, v in budgets.items()}
+
+
 def main() -> int:
     settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-    budgets = settings.get("budgets")
-    if budgets is not None:  # JSON has no inf: null means "no limit" as in SandboxSettings
-        settings["budgets"] = {k: (None if v is None else float(v)) for k, v in budgets.items()}
+    settings["budgets"] = _budgets(settings.get("budgets"))
     sb = Sandbox(SandboxSettings(**settings)).start()
     print(json.dumps({"port": sb.port}), flush=True)
     try:
@@ -37,6 +43,11 @@ def main() -> int:
             elif cmd == "reset":
                 sb.reset_counters()
                 sb.reset_limits()
+                out = {"ok": True}
+            elif cmd.startswith("budgets "):
+                sb.settings.budgets = _budgets(json.loads(cmd[len("budgets "):]))
+                sb.reset_counters()
+                sb.reset_limits()  # new limiters, built from the new budgets
                 out = {"ok": True}
             elif cmd == "quit":
                 break

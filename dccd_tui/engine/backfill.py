@@ -23,17 +23,22 @@ from collections import deque
 from concurrent.futures import wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from .errors import Cancelled, PermanentError, RateLimitError, StoreError, TransientError
+from .errors import (Cancelled, ExchangeError, PermanentError, RateLimitError, StoreError,
+                     TransientError)
 from .exchanges.base import Exchange
-from .http import ExchangeClient
-from .models import Series, Window, fmt_ms
+from .models import Series, Window, empty_candles, fmt_ms
 from .state import JobState, Status
 from .text import safe_text
+
+if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
+    from .http import ExchangeClient
 
 FLUSH_CANDLES = 200_000   # flush the write buffer at this many candles ...
 FLUSH_SECONDS = 10.0      # ... or this often, or when a month is complete
 RATE_LIMIT_EXTRA_TRIES = 5  # a rate-limit answer pauses the exchange; allow a few more tries
+LISTING_PROBE_WINDOWS = 4   # a missing start longer than this many windows: find the listing
 
 
 def now_ms() -> int:
@@ -157,6 +162,7 @@ class Backfill:
         self._covered: list[tuple[int, int]] = []
         self._buffered = 0
         self._gaps = 0
+        self._first_ts: int | None = None  # the series' first candle known (stored or fetched)
         self._failed: list[tuple[int, int, str]] = []
         self._last_flush = time.monotonic()
 
@@ -176,13 +182,17 @@ class Backfill:
             time.sleep(min(0.1, left))
 
     def _fetch(self, window: Window):
+        return self._retrying(fmt_ms(window.start), lambda: self.adapter.fetch_window(
+            self._get, self.symbol, self.series.span, window.start, window.end))
+
+    def _retrying(self, what: str, call):
+        """`call()`, retried on transient errors with exponential backoff and jitter."""
         attempt = 0
         while True:
             if self._abort.is_set():
                 raise Cancelled()
             try:
-                return self.adapter.fetch_window(self._get, self.symbol, self.series.span,
-                                                 window.start, window.end)
+                return call()
             except PermanentError:
                 raise
             except TransientError as exc:
@@ -190,16 +200,59 @@ class Backfill:
                 limit = self.max_retries + (RATE_LIMIT_EXTRA_TRIES if isinstance(exc, RateLimitError) else 0)
                 if attempt > limit:
                     raise
-                with self.state._lock:
-                    self.state.retries += 1
+                self.state.note_retry()
                 delay = self.retry_delay * (2 ** min(attempt - 1, 8)) * random.uniform(0.75, 1.25)
                 if isinstance(exc, RateLimitError):
                     delay = min(delay, 1.0)  # the gate already holds the whole exchange
                 self.state.add_log(
-                    f"retry {attempt}/{limit} of {fmt_ms(window.start)} in {delay:.1f}s: "
+                    f"retry {attempt}/{limit} of {what} in {delay:.1f}s: "
                     f"{safe_text(exc, 300)}"
                 )
                 self._sleep(delay)
+
+    # --- before the listing ------------------------------------------------------------
+    def _skip_before_listing(self, plan: Plan) -> Plan:
+        """Cover the time before the pair's listing with a few requests, not a walk.
+
+        When the first missing range starts at the job's start and spans more than a few
+        windows, the job may well start years before the listing: the adapter finds the first
+        candle (`Exchange.first_candle`: a probe or a search, a few dozen requests at most) and
+        ``[start, first candle)`` enters the coverage as fetched, with nothing in it. Any error
+        (or a cancel) leaves the plan as it was: the windows are then walked as usual.
+        """
+        if not plan.missing:
+            return plan
+        lo, hi = plan.missing[0]
+        span = self.series.span
+        if lo != plan.start or hi - lo <= LISTING_PROBE_WINDOWS * self.adapter.window_ms(span):
+            return plan
+        sent = self.state.snapshot().requests
+        future = self.client.submit(self._retrying, "the listing probe", lambda: (
+            self.adapter.first_candle(self._get, self.symbol, span, lo, hi)))
+        while not future.done():
+            if self.stop.is_set():
+                return plan  # the window loop sees the stop at once and ends the job
+            wait([future], timeout=0.1)
+        try:
+            first = future.result()
+            stop = hi if first is None else min(max(first, lo), hi)
+            if stop <= lo:
+                return plan
+            self.store.write(empty_candles(), [(lo, stop)])
+        except (ExchangeError, StoreError, Cancelled) as exc:
+            self.state.add_log(f"listing probe failed, fetching every window: "
+                               f"{safe_text(exc, 300)}")
+            return plan
+        sent = self.state.snapshot().requests - sent
+        skipped = -(-(stop - lo) // self.adapter.window_ms(span))
+        what = (f"its first candle is at {fmt_ms(first)}" if first is not None
+                else f"it has no candle before {fmt_ms(hi)}")
+        self.state.add_log(f"nothing before the listing: {what}; {fmt_ms(lo)} -> {fmt_ms(stop)} "
+                           f"is covered as empty ({skipped:,} windows skipped, {sent} requests)")
+        plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
+                        self.client.rps, self.now)
+        self.state.set_total(len(plan.windows))
+        return plan
 
     def _report_quarantine(self) -> None:
         """Files found unreadable were moved aside (never deleted): say so in the job's log."""
@@ -256,6 +309,8 @@ class Backfill:
         windows = plan.windows
         state.set_total(len(windows))
         state.set_status(Status.RUNNING)
+        plan = self._skip_before_listing(plan)
+        windows = plan.windows
         if not windows:
             state.add_log(f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
                           f"{fmt_ms(plan.end)} is complete")
@@ -268,6 +323,8 @@ class Backfill:
         pending: deque = deque()
         idx = 0
         span_ms = self.series.span * 1000
+        stats = getattr(self.store, "stats", None)
+        self._first_ts = stats().get("first_ts") if stats is not None else None
         try:
             while idx < len(windows) or pending:
                 while idx < len(windows) and len(pending) < ahead:
@@ -292,7 +349,14 @@ class Backfill:
                 if frame.height:
                     self._frames.append(frame)
                     self._buffered += frame.height
-                    self._gaps += (window.end - window.start) // span_ms - frame.height
+                    first = int(frame["ts"].dt.epoch("ms")[0])
+                    if self._first_ts is None or first < self._first_ts:
+                        self._first_ts = first
+                # Exchange-side gaps: empty slots after the series' first candle (before it,
+                # the pair was not listed yet: that void is no gap).
+                if self._first_ts is not None and self._first_ts < window.end:
+                    self._gaps += ((window.end - max(window.start, self._first_ts)) // span_ms
+                                   - frame.height)
                 self._covered.append((window.start, window.end))
                 state.note_window(window.end, candles=frame.height)
                 nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
@@ -337,7 +401,8 @@ class Backfill:
 
     def summary(self, snap) -> str:
         text = (f"summary {self.series}: {snap.candles:,} candles written, "
-                f"{snap.gaps:,} missing on the exchange side, {len(self._failed)} failed window(s)")
+                f"{snap.gaps:,} missing on the exchange side (gaps after the first candle), "
+                f"{len(self._failed)} failed window(s)")
         if self._failed:
             where = ", ".join(f"{fmt_ms(s)}->{fmt_ms(e)}" for s, e, _ in self._failed[:3])
             more = f" and {len(self._failed) - 3} more" if len(self._failed) > 3 else ""

@@ -11,15 +11,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING
 
 from ..config import Config, JobSpec
 from .backfill import Backfill, Plan, fmt_duration, plan_job
 from .exchanges import get_exchange
-from .http import ExchangeClient, make_timeout
 from .ratelimit import GateRegistry
 from .state import JobState, Status
 from .storage import Store
 from .text import safe_text
+
+if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
+    from .http import ExchangeClient
 
 
 class Runner:
@@ -107,6 +110,8 @@ class Runner:
         with self._lock:
             client = self._clients.get(exchange)
             if client is None:
+                from .http import ExchangeClient, make_timeout
+
                 settings = self.config.exchanges[exchange]
                 url = self.base_urls.get(exchange, settings.base_url)
                 client = ExchangeClient(

@@ -121,6 +121,10 @@ class JobState:
             if retry:
                 self.retries += 1
 
+    def note_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
+
     def note_window(self, end_ms: int, failed: bool = False, candles: int = 0) -> None:
         with self._lock:
             self.windows_done += 1

@@ -60,6 +60,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("dccd_tui.store")
 
+# Parquet is read and written on every job's thread, and pyarrow's default allocator (mimalloc)
+# keeps a heap per thread: with 50 jobs it held ~400 MB it no longer used (peak 796 -> 364 MB
+# with the system allocator, which hands freed memory back). pyarrow reads this when it loads
+# (Parquet's default properties capture the pool then); a user's own setting wins.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
 OHLC_DIR = "ohlc"
 MANIFEST_NAME = "_coverage.json"
 MANIFEST_VERSION = 1
@@ -143,6 +149,40 @@ def _merge_failed(failed: Iterable[Failed]) -> list[Failed]:
         else:
             out.append((s, e, reason))
     return out
+
+
+def subtract_ranges(ranges: Sequence[Range], cut: Sequence[Range]) -> list[Range]:
+    """Sorted merged `ranges` minus every range of `cut`."""
+    out = list(ranges)
+    for s, e in cut:
+        out = subtract_range(out, s, e)
+    return out
+
+
+def gap_ranges(ts: pl.Series, ranges: Sequence[Range], span_ms: int) -> list[Range]:
+    """The parts of `ranges` whose span slots hold no candle: exchange-side gaps, merged.
+
+    `ts` is the sorted, unique Int64 epoch-ms open times of the candles (any outside `ranges`
+    are ignored). Vectorised per range (polars), so a flush of 200k candles costs about a ms.
+    """
+    out: list[Range] = []
+    for s, e in ranges:
+        i = int(ts.search_sorted(s, side="left"))
+        j = int(ts.search_sorted(e, side="left"))
+        if j <= i:
+            out.append((s, e))
+            continue
+        sub = ts.slice(i, j - i)
+        first, last = int(sub[0]), int(sub[-1])
+        if first > s:
+            out.append((s, first))
+        pos = (sub.diff() > span_ms).arg_true()
+        if len(pos):
+            starts = (sub.gather(pos - 1) + span_ms).to_list()
+            out.extend(zip(starts, sub.gather(pos).to_list()))
+        if last + span_ms < e:
+            out.append((last + span_ms, e))
+    return merge_ranges(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,6 +481,9 @@ class SeriesStore:
         self._opened = False
         self._covered: list[Range] = []
         self._failed: list[Failed] = []
+        # Exchange-side gaps (covered ranges without a candle); None: an older manifest
+        # without the key, computed from the data on first use (`gaps()`).
+        self._gaps: list[Range] | None = []
         self._manifest_sig: tuple[int, int, int] | None = None
         self._infos: dict[str, _FileInfo] = {}
 
@@ -471,6 +514,25 @@ class SeriesStore:
         with self._state_lock:
             return holes(self._covered, int(start), int(end))
 
+    def gaps(self) -> list[Range]:
+        """Exchange-side gaps: merged parts of the coverage where the exchange had no candle
+        (maintenance, no trades, before a listing). Recorded at write time; for a manifest
+        written before gaps were recorded, computed once from the data (ts column only)."""
+        return self.coverage_state()[3]
+
+    def coverage_state(self) -> tuple[tuple[int, int, int] | None, list[Range], list[Failed],
+                                      list[Range]]:
+        """One consistent read: (version, coverage, failed windows, exchange-side gaps)."""
+        self._sync()
+        with self._state_lock:  # not the file lock: a reader never waits for a month write
+            if self._gaps is not None:
+                return (self._manifest_sig, list(self._covered), list(self._failed),
+                        list(self._gaps))
+        with self._file_lock, self._state_lock:
+            if self._gaps is None:
+                self._gaps = self._gaps_from_data(self._covered)
+            return self._manifest_sig, list(self._covered), list(self._failed), list(self._gaps)
+
     def write(self, candles: pl.DataFrame, covered: Sequence[Sequence[int]]) -> int:
         """Merge `candles` into the month files they touch, then add `covered` to the coverage.
 
@@ -479,7 +541,8 @@ class SeriesStore:
                 empty. Candles with a ts already stored replace the stored ones.
             covered: the ``[start, end)`` ranges that these candles complete, including parts
                 where the exchange had no candle (gaps); they are added to the manifest only
-                after every month file is durable.
+                after every month file is durable. Their span slots without a candle (here
+                or already stored) replace the manifest's "gaps" over these ranges.
 
         Returns:
             The number of candles whose ts was not stored before.
@@ -494,6 +557,8 @@ class SeriesStore:
         self._sync()
         new = 0
         with self._file_lock:
+            # before the months change: the footers still describe what was stored before
+            found = self._gaps_for(frame, ranges) if ranges else []
             if frame.height:
                 self._ensure_folder()
                 new = self._write_months(frame)
@@ -504,7 +569,11 @@ class SeriesStore:
                     failed_now: list[Failed] = []
                     for s, e, reason in self._failed:
                         failed_now.extend((a, b, reason) for a, b in holes(covered_now, s, e))
-                    self._save_manifest(covered_now, failed_now)
+                    old_gaps = self._gaps
+                    if old_gaps is None:  # an older manifest: its gaps come from the data once
+                        old_gaps = self._gaps_from_data(subtract_ranges(self._covered, ranges))
+                    gaps_now = merge_ranges(subtract_ranges(old_gaps, ranges) + found)
+                    self._save_manifest(covered_now, failed_now, gaps_now)
         return new
 
     def record_failed(self, windows: Sequence[Sequence[Any]]) -> None:
@@ -618,13 +687,15 @@ class SeriesStore:
                 raw = fh.read()
         except FileNotFoundError:
             self._covered, self._failed, self._manifest_sig = [], [], None
+            self._gaps = []
             return
         except OSError as exc:
             raise _os_error("read", path, exc) from exc
         try:
-            covered, failed = self._parse_manifest(raw)
+            covered, failed, gaps = self._parse_manifest(raw)
         except _Unreadable as exc:
             self._covered, self._failed, self._manifest_sig = [], [], None
+            self._gaps = []
             self._quarantine(
                 path, str(exc),
                 "coverage starts again from empty: every range will be checked again "
@@ -632,8 +703,9 @@ class SeriesStore:
             )
             return
         self._covered, self._failed, self._manifest_sig = covered, failed, sig
+        self._gaps = gaps
 
-    def _parse_manifest(self, raw: bytes) -> tuple[list[Range], list[Failed]]:
+    def _parse_manifest(self, raw: bytes) -> tuple[list[Range], list[Failed], list[Range] | None]:
         try:
             doc = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
@@ -668,9 +740,21 @@ class SeriesStore:
                     and is_int(item[1]) and isinstance(item[2], str) and item[0] < item[1]):
                 raise _Unreadable(f"bad failed window {item!r}")
             failed.append((item[0], item[1], item[2]))
-        return merge_ranges(ranges), _merge_failed(failed)
+        gaps: list[Range] | None = None  # absent in manifests written before gaps were kept
+        if "gaps" in doc:
+            if not isinstance(doc["gaps"], list):
+                raise _Unreadable("'gaps' is not a list")
+            gaps = []
+            for item in doc["gaps"]:
+                if not (isinstance(item, list) and len(item) == 2 and all(map(is_int, item))
+                        and item[0] < item[1]):
+                    raise _Unreadable(f"bad gap range {item!r}")
+                gaps.append((item[0], item[1]))
+            gaps = merge_ranges(gaps)
+        return merge_ranges(ranges), _merge_failed(failed), gaps
 
-    def _manifest_bytes(self, covered: Sequence[Range], failed: Sequence[Failed]) -> bytes:
+    def _manifest_bytes(self, covered: Sequence[Range], failed: Sequence[Failed],
+                        gaps: Sequence[Range] | None = None) -> bytes:
         s = self.series
         head = [
             f'  "version": {MANIFEST_VERSION}',
@@ -680,21 +764,29 @@ class SeriesStore:
         ]
         cov = ",\n".join(f"    [{a}, {b}]" for a, b in covered)
         fail = ",\n".join(f"    [{a}, {b}, {json.dumps(r)}]" for a, b, r in failed)
+        gap = ",\n".join(f"    [{a}, {b}]" for a, b in gaps or ())
         body = ",\n".join(head + [
             '  "covered": [' + (f"\n{cov}\n  " if cov else "") + "]",
             '  "failed": [' + (f"\n{fail}\n  " if fail else "") + "]",
+        ] + ([] if gaps is None else [  # None: not known yet (an older manifest)
+            '  "gaps": [' + (f"\n{gap}\n  " if gap else "") + "]",
+        ]) + [
             f'  "updated": {json.dumps(_utc_now().isoformat(timespec="seconds"))}',
         ])
         return ("{\n" + body + "\n}\n").encode("utf-8")
 
-    def _save_manifest(self, covered: list[Range], failed: list[Failed]) -> None:
+    def _save_manifest(self, covered: list[Range], failed: list[Failed],
+                       gaps: list[Range] | None = None) -> None:
         """Atomically write the manifest, then adopt it as the state (caller holds both locks).
+        `gaps` None keeps the current ones.
 
         If the write fails the state is left as it was, so memory never claims more than disk.
         """
-        data = self._manifest_bytes(covered, failed)
+        if gaps is None:
+            gaps = self._gaps
+        data = self._manifest_bytes(covered, failed, gaps)
         self._atomic_write(self.manifest_path, lambda tmp: _write_bytes(data, tmp))
-        self._covered, self._failed = covered, failed
+        self._covered, self._failed, self._gaps = covered, failed, gaps
         self._manifest_sig = self._stat_manifest()
 
     # ---- month files ----------------------------------------------------------------------
@@ -740,6 +832,53 @@ class SeriesStore:
             return info
         return None
 
+    # ---- exchange-side gaps -------------------------------------------------------------------
+
+    def _stored_ts(self, lo: int, hi: int) -> pl.Series:
+        """Sorted Int64 open times stored in ``[lo, hi)``: only months whose footer says they
+        hold candles there are read, and only their ts column."""
+        import polars as pl
+        import pyarrow.parquet as pq
+
+        parts = []
+        for year, month, path in self._month_files():
+            mlo, mhi = month_range(year, month)
+            if mhi <= lo or mlo >= hi:
+                continue
+            info = self._info(path)
+            if (info is None or not info.rows or info.first_ts is None or info.last_ts is None
+                    or info.last_ts < lo or info.first_ts >= hi):
+                continue
+            try:
+                column = pl.from_arrow(pq.read_table(path, columns=["ts"]))["ts"]
+            except Exception:  # vanished or unreadable: the next full read quarantines it
+                continue
+            parts.append(column.dt.epoch("ms"))
+        if not parts:
+            return pl.Series("ts", [], dtype=pl.Int64)
+        ts = pl.concat(parts)
+        return ts.filter((ts >= lo) & (ts < hi)).sort()
+
+    def _gaps_for(self, frame: pl.DataFrame, ranges: list[Range]) -> list[Range]:
+        """Gaps of `ranges`: slots with a candle neither in `frame` nor already stored."""
+        import polars as pl
+
+        ts = frame["ts"].dt.epoch("ms") if frame.height else pl.Series("ts", [], dtype=pl.Int64)
+        found = gap_ranges(ts, ranges, self._span_ms)
+        if found:
+            stored = self._stored_ts(found[0][0], found[-1][1])
+            if stored.len():  # e.g. a range fetched again after its manifest was lost
+                found = gap_ranges(pl.concat([ts, stored]).unique().sort(), ranges,
+                                   self._span_ms)
+        return found
+
+    def _gaps_from_data(self, covered: list[Range]) -> list[Range]:
+        """Gaps of `covered` from the stored candles (for manifests without "gaps")."""
+        if not covered:
+            return []
+        return gap_ranges(self._stored_ts(covered[0][0], covered[-1][1]), covered,
+                          self._span_ms)
+
     def _read_month(self, path: Path) -> pl.DataFrame | None:
         """The candles of one month file; None if it is absent or was quarantined."""
         for _attempt in range(3):
@@ -784,6 +923,8 @@ class SeriesStore:
                 # Memory drops the month at once (its candles are gone whatever happens next);
                 # the manifest follows.
                 self._covered = subtract_range(self._covered, lo, hi)
+                if self._gaps is not None:
+                    self._gaps = subtract_range(self._gaps, lo, hi)
                 self._save_manifest(self._covered, self._failed)
             return True
 

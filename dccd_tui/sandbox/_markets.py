@@ -112,6 +112,7 @@ MARKETS: dict[str, dict[str, Market]] = {
         ("ADA/USDT", "ADAUSDT", "2021-07-15T10:00"),
         ("SOL/USDT", "SOLUSDT", "2021-07-15T10:00"),
         ("ETH/BTC", "ETHBTC", "2022-03-01T10:00"),
+        ("BTC/EUR", "BTCEUR", "2023-03-01T10:00"),
         ("NEW/USDT", "NEWUSDT", NEW_LISTING),
     ]),
     "okx": _table([
@@ -123,6 +124,7 @@ MARKETS: dict[str, dict[str, Market]] = {
         ("DOGE/USDT", "DOGE-USDT", "2019-12-17T08:00"),
         ("SOL/USDT", "SOL-USDT", "2020-09-15T08:00"),
         ("ETH/BTC", "ETH-BTC", "2018-01-11T08:00"),
+        ("BTC/EUR", "BTC-EUR", "2023-04-20T08:00"),
         ("NEW/USDT", "NEW-USDT", NEW_LISTING),
     ]),
     "coinbase": _table([

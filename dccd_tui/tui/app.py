@@ -42,6 +42,7 @@ class RunnerLike(Protocol):
 
     states: dict[str, JobState]
     specs: dict[str, Any]
+    store: Any  # the engine's Store of the data folder (the coverage views read it)
 
     def open(self) -> Any: ...
     def close(self, timeout: float = ...) -> None: ...
@@ -111,6 +112,17 @@ class DccdApp(App[int]):
         self.job_styles: dict[str, Style] = self._compute_job_styles()
         for line in config.duplicates:
             self.startup_messages.append(("information", line))
+
+    # --- the store (read only, through the engine) --------------------------------------
+    @property
+    def store(self) -> Any:
+        """The runner's store: the coverage strip, the chart and the inventory read it."""
+        return getattr(self.runner, "store", None)
+
+    @property
+    def now_ms(self) -> int | None:
+        """The runner's fixed "now" (tests), else None: the wall clock."""
+        return getattr(self.runner, "now", None)
 
     # --- theme ---------------------------------------------------------------------------
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -290,6 +302,8 @@ class DccdApp(App[int]):
         yield SystemCommand("Dry run all jobs", "Plan every job without sending a request",
                             jobs.action_dry_run_all)
         yield SystemCommand("Reload config", "Read config.toml again", self.reload_config)
+        yield SystemCommand("Inventory", "Coverage, exchange gaps, missing and failed ranges "
+                            "of every series (key i)", jobs.action_inventory)
         yield SystemCommand("New [[histo_jobs]] entry", "Add an exchange, span and pairs",
                             jobs.action_new_entry)
 

@@ -15,6 +15,7 @@ from ..config import Config
 from ..engine.backfill import Plan, plan_job
 from ..engine.exchanges import get_exchange
 from ..engine.state import JobState, Status
+from ..engine.storage import Store
 
 
 class _EmptyStore:
@@ -32,6 +33,7 @@ class FakeRunner:
         self.clock = clock
         self.now = now
         self.on_finish = on_finish
+        self.store = Store(config.settings.data_path)  # read only: the coverage views show it
         self.specs: dict[str, Any] = {}
         self.states: dict[str, JobState] = {}
         self.opened = self.closed = False

@@ -11,8 +11,10 @@ reports them in a notification and starts anyway). A file holds the fields of
     [variables]
     job-running = "#4fc3f7"
 
-The job-state colours (`$job-running`, `$job-failed`, ...) have defaults derived from the theme's
-semantic colours, so every built-in Textual theme works too; a theme file overrides them.
+The job-state colours (`$job-running`, `$job-failed`, ...) and the coverage strip's colours
+(`$coverage-stored`, `$coverage-gap`, `$coverage-missing`, `$coverage-failed`) have defaults
+derived from the theme's semantic colours, so every built-in Textual theme works too; a theme
+file overrides them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ JOB_STATES = ("idle", "queued", "planned", "running", "done", "failed", "cancell
 
 JOB_VARIABLES = tuple(f"job-{s}" for s in JOB_STATES) + ("job-bar-back",)
 
+COVERAGE_VARIABLES = ("coverage-stored", "coverage-gap", "coverage-missing", "coverage-failed")
+"""The colours of the coverage strip: stored, exchange-side gap, missing, failed."""
+
 # Where a job colour comes from when the theme does not set it: a generated theme variable.
 _FALLBACK = {
     "job-idle": "foreground-muted",
@@ -44,6 +49,10 @@ _FALLBACK = {
     "job-failed": "error",
     "job-cancelled": "warning",
     "job-bar-back": "panel",
+    "coverage-stored": "success",
+    "coverage-gap": "warning",
+    "coverage-missing": "foreground-muted",
+    "coverage-failed": "error",
 }
 
 DEFAULT_THEME = "dccd-dark"
@@ -116,6 +125,13 @@ def load_theme_file(path: Path) -> Theme:
                     f"(known: {', '.join(JOB_VARIABLES)})"
                 )
             _check_colour(name, f"[variables] {key}", value)
+        if key.startswith("coverage-"):
+            if key not in COVERAGE_VARIABLES:
+                raise ThemeFileError(
+                    f"{name}: [variables] unknown coverage colour {key!r} "
+                    f"(known: {', '.join(COVERAGE_VARIABLES)})"
+                )
+            _check_colour(name, f"[variables] {key}", value)
     theme = Theme(**data)
     try:
         theme.to_color_system().generate()
@@ -176,7 +192,7 @@ def job_styles(variables: dict[str, str]) -> dict[str, Style]:
     """Rich styles for job-state text, keyed `job-<status>` and `job-bar-back`, from theme vars."""
     background = variables.get("background")
     styles: dict[str, Style] = {}
-    for var in JOB_VARIABLES:
+    for var in JOB_VARIABLES + COVERAGE_VARIABLES:
         colour = resolve_colour(variables.get(var, ""), background)
         styles[var] = Style(color=colour) if colour is not None else Style()
     if styles["job-bar-back"] == Style():

@@ -70,3 +70,15 @@ class Exchange(ABC):
     @abstractmethod
     def raise_for_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
         """Raise a classified ExchangeError if this answer is an error; return if it is data."""
+
+    def first_candle(self, get: Getter, symbol: str, span: int, start: int,
+                     end: int) -> int | None:
+        """A time ``t`` with no candle in ``[start, t)``: ideally the first candle's open time,
+        never later; None when there is no candle in ``[start, end)``.
+
+        A backfill whose start lies before a pair's listing asks this first, with a handful of
+        requests (a probe or a search, per exchange), instead of walking every empty window up
+        to the listing. When the first window has data an adapter may answer `start` at once
+        (one request). The default knows nothing and answers `start` (fetch from the start).
+        """
+        return start

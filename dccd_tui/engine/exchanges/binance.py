@@ -35,7 +35,8 @@ from ._common import (
     retry_after,
     try_json,
 )
-from ._frames import Row, check_row, fast_frame, frame, to_float, to_frame, to_int, well_formed
+from ._frames import (Row, check_row, decode_rows, fast_frame, first_ts, frame, to_float,
+                      to_frame, to_int)
 from .base import Getter
 
 if TYPE_CHECKING:
@@ -75,19 +76,30 @@ class Binance(Adapter):
         }
         return self._frame(get(PATH, params), span, start, end)
 
+    def first_candle(self, get: Getter, symbol: str, span: int, start: int,
+                     end: int) -> int | None:
+        """One request: with startTime, klines are the oldest bars from startTime on, so a
+        start before the listing gets the first bar (python-binance finds listings this way)."""
+        self.check_window(span, start, start)
+        params = {
+            "symbol": symbol,
+            "interval": self.interval(span),
+            "startTime": str(start),
+            "endTime": str(end - 1),
+            "limit": "1",
+        }
+        return first_ts(self._frame(get(PATH, params), span, start, end))
+
     def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
         return self._frame(body, span)
 
     def _frame(self, body: bytes, span: int, start: int | None = None,
                end: int | None = None) -> "pl.DataFrame":
-        payload = decode_json(self.name, body)
-        if isinstance(payload, dict):
-            self._classify(None, payload, body, {})
-        if not isinstance(payload, list):
-            raise TransientError(f"{self.name}: malformed body (not a list): {excerpt(body)}")
+        """A page -> the canonical frame: polars decodes and checks a clean page in one piece
+        (`fast_frame`); anything else takes the row-by-row path, which words the error."""
         now = self.now_ms()
-        if well_formed(payload, 9):
-            cols = list(zip(*payload)) if payload else [()] * 9
+        cols = decode_rows(body, 9) if body.lstrip()[:1] == b"[" else None
+        if cols is not None:
             fast = fast_frame({
                 "ts": cols[0], "open": cols[1], "high": cols[2], "low": cols[3],
                 "close": cols[4], "volume": cols[5], "close_time": cols[6],
@@ -95,6 +107,11 @@ class Binance(Adapter):
             }, span, now, start, end)
             if fast is not None:
                 return fast
+        payload = decode_json(self.name, body)
+        if isinstance(payload, dict):
+            self._classify(None, payload, body, {})
+        if not isinstance(payload, list):
+            raise TransientError(f"{self.name}: malformed body (not a list): {excerpt(body)}")
         return frame(self._rows(payload, now), span, now, start, end)
 
     def _rows(self, payload: list, now: int) -> list[Row]:

@@ -40,7 +40,8 @@ from ._common import (
     retry_after,
     try_json,
 )
-from ._frames import Row, check_row, fast_frame, frame, to_float, to_frame, to_int, well_formed
+from ._frames import (Row, check_row, decode_rows, fast_frame, first_ts, frame, to_float,
+                      to_frame, to_int)
 from .base import Getter
 
 if TYPE_CHECKING:
@@ -84,11 +85,43 @@ class Bybit(Adapter):
         }
         return self._frame(get(PATH, params), span, start, end)
 
+    def first_candle(self, get: Getter, symbol: str, span: int, start: int,
+                     end: int) -> int | None:
+        """`start` without `end` serves the oldest bars from `start` on (undocumented), so one
+        request finds the first bar; a second one checks that nothing lies in [start, first)
+        and, if something does, the probe knows nothing (answers `start`)."""
+        self.check_window(span, start, start)
+        params = {
+            "category": "spot",
+            "symbol": symbol,
+            "interval": self.interval(span),
+            "start": str(start),
+            "limit": "1",
+        }
+        first = first_ts(self._frame(get(PATH, params), span, start, end))
+        if first is None or first <= start:
+            return first
+        check = {**params, "end": str(first - span * 1000)}
+        if first_ts(self._frame(get(PATH, check), span, start, first)) is not None:
+            return start
+        return first
+
     def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
         return self._frame(body, span)
 
     def _frame(self, body: bytes, span: int, start: int | None = None,
                end: int | None = None) -> "pl.DataFrame":
+        """A page -> the canonical frame: polars decodes and checks a clean page in one piece
+        (`fast_frame`); anything else takes the row-by-row path, which words the error."""
+        now = self.now_ms()
+        cols = decode_rows(body, 7, ("result", "list")) if _OK_HEAD.match(body[:64]) else None
+        if cols is not None:
+            fast = fast_frame({
+                "ts": cols[0], "open": cols[1], "high": cols[2], "low": cols[3],
+                "close": cols[4], "volume": cols[5], "quote_volume": cols[6],
+            }, span, now, start, end)
+            if fast is not None:
+                return fast
         payload = decode_json(self.name, body)
         if isinstance(payload, dict) and "retCode" in payload:
             self._classify(None, payload, body, {})
@@ -100,15 +133,6 @@ class Bybit(Adapter):
             ) from None
         if not isinstance(raw_rows, list):
             raise TransientError(f"{self.name}: malformed body (list): {excerpt(body)}")
-        now = self.now_ms()
-        if well_formed(raw_rows, 7):
-            cols = list(zip(*raw_rows)) if raw_rows else [()] * 7
-            fast = fast_frame({
-                "ts": cols[0], "open": cols[1], "high": cols[2], "low": cols[3],
-                "close": cols[4], "volume": cols[5], "quote_volume": cols[6],
-            }, span, now, start, end)
-            if fast is not None:
-                return fast
         return frame(self._rows(raw_rows, span, now), span, now, start, end)
 
     def _rows(self, raw_rows: list, span: int, now: int) -> list[Row]:

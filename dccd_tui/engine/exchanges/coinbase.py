@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 _TRANSIENT_WORDS = ("maintenance", "cancel only", "cancel_only")
+DAY_S = 86400
 
 
 def iso(ms: int) -> str:
@@ -78,6 +79,43 @@ class Coinbase(Adapter):
         }
         rows = self._rows(get(f"/products/{symbol}/candles", params), span)
         return frame(rows, span, self.now_ms(), start, end)
+
+    def first_candle(self, get: Getter, symbol: str, span: int, start: int,
+                     end: int) -> int | None:
+        """One request when the first window has data. Else coarse, then fine: daily candles
+        over 300-day windows find the first day with data (one request per 300 days), then the
+        job's granularity finds the candle, starting two days before that day (a day's bucket
+        is absent when its open minute had no ticks, or by maintenance). ~20 requests for 6
+        years of 1m."""
+        path = f"/products/{symbol}/candles"
+
+        def scan(lo: int, hi: int, g: int) -> int | None:
+            """The earliest bucket of `g` seconds that ends after `lo` and starts before `hi`."""
+            g_ms = g * 1000
+            t = lo - lo % g_ms
+            while t < hi:
+                n = min(self.page_limit, -(-(hi - t) // g_ms))
+                params = {"granularity": str(g), "start": iso(t),
+                          "end": iso(t + (n - 1) * g_ms)}
+                found = [r[0] for r in self._rows(get(path, params), g)
+                         if r[0] + g_ms > lo and r[0] < hi]
+                if found:
+                    return min(found)
+                t += n * g_ms
+            return None
+
+        first_window = min(end, start + self.window_ms(span))
+        if scan(start, first_window, span) is not None:
+            return start  # data in the first window: nothing to skip (one request)
+        lo = first_window
+        if lo >= end:
+            return None
+        if span < DAY_S:
+            day = scan(lo, end, DAY_S)
+            if day is None:
+                return None
+            lo = max(lo, day - 2 * DAY_S * 1000)
+        return scan(lo, end, span)
 
     def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
         return frame(self._rows(body, span), span, self.now_ms())

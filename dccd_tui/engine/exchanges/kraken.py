@@ -106,6 +106,22 @@ class Kraken(Adapter):
             since = last
         return self._candles(trades, span, start, end)
 
+    def first_candle(self, get: Getter, symbol: str, span: int, start: int,
+                     end: int) -> int | None:
+        """One request: Trades ``since=start`` gives the first trade at or after `start`
+        (before the listing: the pair's first trade); its bucket is the first candle."""
+        since = max(0, start * 1_000_000 - 1)
+        params = {"pair": symbol, "since": str(since), "count": "1"}
+        page, _, _ = self._page(get(PATH, params), since)
+        if not page:
+            return None
+        t = min(trade[0] for trade in page)
+        if t >= end:
+            return None
+        if t < start:  # not what was asked for: know nothing
+            return start
+        return t - t % (span * 1000)
+
     def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
         trades, _, _ = self._page(body)
         return self._candles(trades, span)

@@ -124,6 +124,39 @@ class Okx(Adapter):
                 return self._page(get(PATH, params), span)
             raise
 
+    def first_candle(self, get: Getter, symbol: str, span: int, start: int,
+                     end: int) -> int | None:
+        """history-candles only pages backward, so a binary search: ``after=t&before=lo-1&
+        limit=1`` tells whether a candle exists in [lo, t) and gives the newest one there.
+        One request when the first window has data; else about log2 of the range in spans:
+        ~24 requests for 6 years of 1m."""
+        bar = self.interval(span)
+        span_ms = span * 1000
+
+        def newest(lo: int, hi: int) -> int | None:
+            params = {"instId": symbol, "bar": bar, "after": str(hi), "before": str(lo - 1),
+                      "limit": "1"}
+            rows, _, _ = self._request(get, params, span)
+            found = [r[0] for r in rows if lo <= r[0] < hi and r[0] % span_ms == 0]
+            return max(found) if found else None
+
+        lo = start
+        if newest(lo, min(end, lo + self.window_ms(span))) is not None:
+            return start  # data in the first window: nothing to skip (one request)
+        lo = min(end, lo + self.window_ms(span))
+        b = newest(lo, end) if lo < end else None
+        if b is None:
+            return None
+        hi = b + span_ms  # invariant: the first candle lies in [lo, hi)
+        while hi - lo > span_ms:
+            mid = lo + (hi - lo) // span_ms // 2 * span_ms
+            b = newest(lo, mid)
+            if b is None:
+                lo = mid
+            else:
+                hi = b + span_ms
+        return lo
+
     def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
         rows, _, _ = self._page(body, span)
         return frame(rows, span, self.now_ms())

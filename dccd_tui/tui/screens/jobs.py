@@ -1,9 +1,11 @@
-"""The main screen: job table, overall progress, summary, job detail, log pane, footer.
+"""The main screen: job table, overall progress, summary, job detail, coverage, log, footer.
 
 All live state comes from the runner's `JobState.snapshot()`s, read on one timer at `ui_hz`
 (4 Hz by default). The runner's threads never touch a widget and never post a message per
 window; the tick copies snapshots, updates only the table cells that changed, appends the
 highlighted job's new log lines in one batch, and refreshes the bindings when a status changed.
+The coverage strip and chart of the highlighted series follow its manifest (see
+`widgets/coverage.py`): redrawn only when the manifest changed, never by reading rows per tick.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from ...engine.backfill import fmt_duration
+from ...engine.inventory import requested_range
 from ...engine.models import fmt_ms
 from ...engine.state import JobSnapshot, Status
 from ...engine.text import safe_text
-from ..widgets import JobLog, JobTable, SummaryBar
+from ..widgets import CoverageView, JobLog, JobTable, SummaryBar
 from ..widgets.summary import RequestRates, summary_text
 from .confirm import ConfirmModal
 
@@ -41,7 +44,10 @@ class JobsScreen(Screen):
         Binding("D", "dry_run_all", "Dry run all", show=False),
         Binding("e", "edit", "Pairs", tooltip="Edit the pairs of the highlighted job's entry"),
         Binding("n", "new_entry", "New", tooltip="Add a [[histo_jobs]] entry"),
-        Binding("r", "reload", "Reload", tooltip="Read config.toml again"),
+        # Reload stays off the footer (which must fit 80 columns); the palette lists it too.
+        Binding("r", "reload", "Reload", show=False, tooltip="Read config.toml again"),
+        Binding("i", "inventory", "Coverage",
+                tooltip="What is stored: coverage, exchange gaps, missing and failed ranges"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks first when jobs run)"),
     ]
 
@@ -53,6 +59,7 @@ class JobsScreen(Screen):
             yield ProgressBar(total=100, show_eta=False, id="overall-bar")
             yield SummaryBar(id="summary")
         yield Static(Text(""), id="detail")
+        yield CoverageView(id="coverage")
         yield JobLog(id="log")
         yield Footer(compact=True)
 
@@ -86,6 +93,7 @@ class JobsScreen(Screen):
         table.rebuild()
         self.query_one(SummaryBar).show(Text(""), object())
         self._detail = None
+        self.query_one(CoverageView).restyle()
         self.tick()
 
     def on_resize(self) -> None:
@@ -93,6 +101,10 @@ class JobsScreen(Screen):
         self.query_one(JobTable).fit(width)
         # the overall bar grows on wide terminals (13 cells at 80 columns, at most 40)
         self.query_one("#overall-bar Bar").styles.width = max(12, min(40, width // 6))
+        # the chart gets what the height allows: none below 24 lines, up to 3 on tall screens
+        height = self.size.height
+        self.query_one(CoverageView).set_chart_rows(
+            0 if height < 24 else 1 if height < 32 else 2 if height < 44 else 3)
 
     # --- the tick ------------------------------------------------------------------------
     def tick(self) -> None:
@@ -119,6 +131,8 @@ class JobsScreen(Screen):
         self.query_one(SummaryBar).show(summary_text([s for _, s in snaps], rates,
                                                      self.app.job_styles))
         self._update_detail(dict(snaps).get(table.current_key))
+        if self.is_current:  # under the inventory view it waits: that view has its own
+            self._follow_coverage(table.current_key)
         self.query_one(JobLog).poll()
         if changed:
             self.refresh_bindings()
@@ -154,10 +168,21 @@ class JobsScreen(Screen):
             self._detail = text
             self.query_one("#detail", Static).update(text)
 
+    def _follow_coverage(self, key: str | None) -> None:
+        """Point the coverage view at the highlighted job's series and requested range."""
+        spec = self.app.runner.specs.get(key) if key else None
+        view = self.query_one(CoverageView)
+        if spec is None or self.app.store is None:
+            view.follow(None, None)
+            return
+        start, end = requested_range(spec, self.app.now_ms)
+        view.follow(self.app.store, spec.series, start, end)
+
     # --- highlight -----------------------------------------------------------------------
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_log()
+        self._follow_coverage(self.query_one(JobTable).current_key)
         self.refresh_bindings()
 
     def _show_log(self) -> None:
@@ -249,6 +274,11 @@ class JobsScreen(Screen):
 
     def action_reload(self) -> None:
         self.app.reload_config()
+
+    def action_inventory(self) -> None:
+        from .inventory import InventoryScreen
+
+        self.app.push_screen(InventoryScreen())
 
     def action_quit(self) -> None:
         self.app.request_quit()

@@ -1,0 +1,463 @@
+"""What the store holds, series by series: coverage, exchange-side gaps, missing and failed ranges.
+
+Pure data, no printing: the CLI (`dccd_tui.inventory`) and the app render these reports. The
+figures come from the coverage manifest (covered ranges, failed windows and the exchange-side
+gaps recorded at write time) and from the Parquet footers (first and last candle, candle count,
+bytes), never from reading every row, so an inventory of many years of 1m series is fast.
+
+The words used everywhere:
+
+- **stored**: covered, with candles.
+- **exchange gap**: covered (fetched successfully) but the exchange had no candle there
+  (maintenance, no trades), between the series' first and last stored candle.
+- **before first / after last**: covered, without candles, before the first stored candle (the
+  pair was not listed yet) or after the last one (delisted, or nothing traded since). They are
+  reported apart from the gaps: they are not holes in the data.
+- **missing**: in the requested range but never fetched (not yet, or cancelled).
+- **failed**: a window whose download failed after its retries; it stays missing and is fetched
+  again by the next run of the series' job.
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from .errors import StoreError
+from .models import Series, fmt_ms
+from .storage import MANIFEST_NAME, Store, holes, merge_ranges, subtract_ranges
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import Config
+
+Range = tuple[int, int]
+Failed = tuple[int, int, str]
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
+# --------------------------------------------------------------------------------------------
+# Small interval helpers
+# --------------------------------------------------------------------------------------------
+
+
+def clip(ranges: Iterable[Sequence[int]], start: int, end: int) -> list[Range]:
+    """Sorted ranges cut to ``[start, end)``; what falls outside is dropped."""
+    out = []
+    for s, e in ranges:
+        s, e = max(s, start), min(e, end)
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def slots(start: int, end: int, span_ms: int) -> int:
+    """How many span-aligned open times fall in ``[start, end)``."""
+    if end <= start:
+        return 0
+    return -(-end // span_ms) - -(-start // span_ms)
+
+
+def last_closed_end(span: int, now_ms: int | None = None) -> int:
+    """The open time of the candle still running: the end of the last closed one."""
+    now = int(datetime.now(timezone.utc).timestamp() * 1000) if now_ms is None else now_ms
+    step = span * 1000
+    return now - now % step
+
+
+def fmt_span_ms(ms: int) -> str:
+    """A duration: ``45m``, ``2h05m``, ``3d04h``."""
+    minutes = ms // 60_000
+    if minutes < 60:
+        return f"{minutes}m" if minutes or not ms else f"{ms // 1000}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------------------------
+# The report of one series
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeriesReport:
+    """Coverage of one series over its requested range ``[start, end)`` (epoch ms)."""
+
+    series: Series
+    configured: bool          # a job of the config asks for it (else: found in the store only)
+    start: int
+    end: int
+    first_ts: int | None      # first and last stored candle (whole series, from the footers)
+    last_ts: int | None
+    candles: int              # candles stored (whole series)
+    bytes: int                # size of its month files
+    files: int
+    covered: list[Range] = field(default_factory=list)       # fetched, within [start, end)
+    gaps: list[Range] = field(default_factory=list)          # exchange gaps inside the data
+    before_first: list[Range] = field(default_factory=list)  # covered, empty, before 1st candle
+    after_last: list[Range] = field(default_factory=list)    # covered, empty, after last candle
+    missing: list[Range] = field(default_factory=list)       # never fetched (not failed)
+    failed: list[Failed] = field(default_factory=list)       # failed windows, within range
+    version: Any = None       # the manifest's version when read (changes on every write)
+
+    @property
+    def span_ms(self) -> int:
+        return self.series.span * 1000
+
+    @property
+    def expected(self) -> int:
+        """Candle slots in the requested range."""
+        return slots(self.start, self.end, self.span_ms)
+
+    @property
+    def coverage_pct(self) -> float | None:
+        """Share of the requested range fetched successfully (gaps included), in percent."""
+        total = self.end - self.start
+        if total <= 0:
+            return None
+        return 100.0 * sum(e - s for s, e in self.covered) / total
+
+    def _count(self, ranges: Iterable[Sequence[int]]) -> int:
+        return sum(slots(r[0], r[1], self.span_ms) for r in ranges)
+
+    @property
+    def gap_candles(self) -> int:
+        return self._count(self.gaps)
+
+    @property
+    def longest_gap(self) -> Range | None:
+        if not self.gaps:
+            return None
+        return max(self.gaps, key=lambda r: (r[1] - r[0], -r[0]))
+
+    @property
+    def missing_candles(self) -> int:
+        return self._count(self.missing)
+
+    @property
+    def failed_candles(self) -> int:
+        return self._count(self.failed)
+
+    @property
+    def before_first_candles(self) -> int:
+        return self._count(self.before_first)
+
+    @property
+    def after_last_candles(self) -> int:
+        return self._count(self.after_last)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (times as ISO-8601 UTC strings and as epoch ms)."""
+
+        def rng(s: int, e: int) -> dict[str, Any]:
+            return {"start": iso(s), "end": iso(e), "start_ms": s, "end_ms": e,
+                    "candles": slots(s, e, self.span_ms)}
+
+        longest = self.longest_gap
+        pct = self.coverage_pct
+        return {
+            "exchange": self.series.exchange,
+            "pair": self.series.pair,
+            "span": self.series.label,
+            "span_seconds": self.series.span,
+            "configured": self.configured,
+            "requested": rng(self.start, self.end),
+            "first_candle": iso(self.first_ts),
+            "last_candle": iso(self.last_ts),
+            "candles": self.candles,
+            "expected_candles": self.expected,
+            "coverage_pct": None if pct is None else round(pct, 3),
+            "exchange_gaps": {
+                "count": len(self.gaps),
+                "candles": self.gap_candles,
+                "longest": None if longest is None else rng(*longest),
+            },
+            "before_first_candle": {"candles": self.before_first_candles,
+                                    "ranges": [rng(s, e) for s, e in self.before_first]},
+            "after_last_candle": {"candles": self.after_last_candles,
+                                  "ranges": [rng(s, e) for s, e in self.after_last]},
+            "missing": {"count": len(self.missing), "candles": self.missing_candles,
+                        "ranges": [rng(s, e) for s, e in self.missing]},
+            "failed": {"count": len(self.failed), "candles": self.failed_candles,
+                       "ranges": [{**rng(s, e), "reason": r} for s, e, r in self.failed]},
+            "bytes": self.bytes,
+            "files": self.files,
+        }
+
+
+def series_report(store: Store, series: Series, start: int | None = None,
+                  end: int | None = None, *, configured: bool = True) -> SeriesReport:
+    """The report of one series over ``[start, end)``.
+
+    With start or end None (a stored series no job asks for), the range is what the series
+    has: from its first covered, failed or stored instant to its last.
+    """
+    ss = store.series(series)
+    version, covered, failed, gaps = ss.coverage_state()
+    stats = ss.stats()
+    first, last = stats["first_ts"], stats["last_ts"]
+    span_ms = series.span * 1000
+    if start is None or end is None:
+        lo = [r[0] for r in covered[:1]] + [f[0] for f in failed]
+        hi = [r[1] for r in covered[-1:]] + [f[1] for f in failed]
+        if first is not None and last is not None:
+            lo.append(first)
+            hi.append(last + span_ms)
+        if start is None:
+            start = min(lo) if lo else 0
+        if end is None:
+            end = max(hi) if hi else start
+    end = max(end, start)
+    cov = clip(covered, start, end)
+    fail = [(max(s, start), min(e, end), r) for s, e, r in failed if min(e, end) > max(s, start)]
+    missing = subtract_ranges(holes(cov, start, end), merge_ranges((s, e) for s, e, _ in fail))
+    empty = clip(gaps, start, end)
+    if first is None or last is None:
+        inside, before, after = [], empty, []
+    else:
+        inside = clip(empty, first, last + span_ms)
+        before = clip(empty, start, first)
+        after = clip(empty, last + span_ms, end)
+    return SeriesReport(series=series, configured=configured, start=start, end=end,
+                        first_ts=first, last_ts=last, candles=stats["candles"],
+                        bytes=stats["bytes"], files=stats["files"], covered=cov, gaps=inside,
+                        before_first=before, after_last=after, missing=missing, failed=fail,
+                        version=version)
+
+
+def requested_range(spec: Any, now_ms: int | None = None) -> Range:
+    """A job's requested range: [start, end or the last closed candle), as the backfill sees it."""
+    closed = last_closed_end(spec.series.span, now_ms)
+    end = closed if spec.end is None else min(spec.end, closed)
+    return spec.start, max(end, spec.start)
+
+
+def inventory(config: Config, *, store: Store | None = None,
+              now_ms: int | None = None) -> list[SeriesReport]:
+    """One report per configured series (config order), then per stored series not configured."""
+    store = store or Store(config.settings.data_path)
+    out: list[SeriesReport] = []
+    seen: set[Series] = set()
+    for spec in config.jobs:
+        if spec.series in seen:
+            continue
+        seen.add(spec.series)
+        start, end = requested_range(spec, now_ms)
+        out.append(series_report(store, spec.series, start, end))
+    for series in store.stored_series():
+        if series not in seen:
+            out.append(series_report(store, series, configured=False))
+    return out
+
+
+def coverage_version(store: Store, series: Series) -> tuple[int, int, int] | None:
+    """The manifest's version from one stat, without opening the series (equal to
+    `SeriesReport.version` when nothing changed since the report): a UI tick uses it to decide
+    whether a report must be read again."""
+    try:
+        st = os.stat(store.series_folder(series) / MANIFEST_NAME)
+    except (OSError, StoreError):
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+# --------------------------------------------------------------------------------------------
+# A picture: one cell per hour, day, week, month, ... of the requested range
+# --------------------------------------------------------------------------------------------
+
+STORED, GAP, VOID, MISSING, FAILED = "stored", "gap", "void", "missing", "failed"
+CELL_STATES = (STORED, GAP, VOID, MISSING, FAILED)
+GAP_SHARE = 0.01  # a cell shows as an exchange gap when gaps fill at least 1 % of it
+
+
+def _add_months(ms: int, n: int) -> int:
+    d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    m = d.month - 1 + n
+    return calendar.timegm((d.year + m // 12, m % 12 + 1, 1, 0, 0, 0)) * 1000
+
+
+def _floor(ms: int, unit: str) -> int:
+    if unit == "hour":
+        return ms - ms % HOUR_MS
+    if unit == "day":
+        return ms - ms % DAY_MS
+    if unit == "week":  # Monday 00:00 UTC (1970-01-05 was a Monday)
+        return ms - (ms - 4 * DAY_MS) % (7 * DAY_MS)
+    d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    month = d.month if unit == "month" else (1 if unit == "year" else (d.month - 1) // 3 * 3 + 1)
+    return calendar.timegm((d.year, month, 1, 0, 0, 0)) * 1000
+
+
+_STEPS = {"hour": HOUR_MS, "day": DAY_MS, "week": 7 * DAY_MS}
+_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+UNITS = ("hour", "day", "week", "month", "quarter", "year")
+
+
+def cell_edges(start: int, end: int, unit: str) -> list[int]:
+    """Edges of the calendar cells of `unit` that cover ``[start, end)``, clipped to it."""
+    edges = [start]
+    t = _floor(start, unit)
+    while True:
+        t = t + _STEPS[unit] if unit in _STEPS else _add_months(t, _MONTHS[unit])
+        if t >= end:
+            break
+        edges.append(t)
+    edges.append(end)
+    return edges
+
+
+@dataclass(frozen=True)
+class CoverageStrip:
+    """The requested range cut into calendar cells, each with one state (`CELL_STATES`)."""
+
+    unit: str                 # "hour", "day", "week", "month", "quarter", "year"
+    edges: list[int]          # len(states) + 1 cell edges, ms
+    states: list[str]
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+
+def coverage_strip(report: SeriesReport, width: int) -> CoverageStrip:
+    """The range in at most `width` cells, of the shortest calendar unit that fits (never
+    shorter than the span). A cell's state, by priority: failed if any window in it failed,
+    missing if any part was never fetched (both need action, however small), gap if exchange
+    gaps inside the data fill at least `GAP_SHARE` of it (so that a week with a 20-minute
+    maintenance still reads as stored), stored if it holds candles, void if it was fetched but
+    the exchange had nothing."""
+    start, end = report.start, report.end
+    if end <= start or width <= 0:
+        return CoverageStrip("day", [start, start], [])
+    unit, edges = "year", []
+    for unit in UNITS:
+        if _STEPS.get(unit, 28 * DAY_MS * _MONTHS.get(unit, 1)) < report.span_ms:
+            continue
+        edges = cell_edges(start, end, unit)
+        if len(edges) - 1 <= width:
+            break
+    else:  # more years than cells: several years a cell
+        per = -(-(len(edges) - 1) // width)
+        edges = edges[::per] + ([end] if (len(edges) - 1) % per else [])
+        edges = sorted(set(edges))
+    n = len(edges) - 1
+    failed = _overlaps([(s, e) for s, e, _ in report.failed], edges)
+    missing = _overlaps(report.missing, edges)
+    gaps = _overlaps(report.gaps, edges)
+    empty = _overlaps(report.before_first + report.after_last, edges)
+    states = []
+    for i in range(n):
+        size = edges[i + 1] - edges[i]
+        stored = size - failed[i] - missing[i] - gaps[i] - empty[i]
+        if failed[i]:
+            states.append(FAILED)
+        elif missing[i]:
+            states.append(MISSING)
+        elif gaps[i] and gaps[i] >= GAP_SHARE * size:
+            states.append(GAP)
+        elif stored > 0:
+            states.append(STORED)
+        else:
+            states.append(VOID)
+    return CoverageStrip(unit, edges, states)
+
+
+def _overlaps(ranges: Sequence[Sequence[int]], edges: list[int]) -> list[int]:
+    """ms of `ranges` falling in each cell between consecutive `edges`."""
+    out = [0] * (len(edges) - 1)
+    for s, e in ranges:
+        i = max(0, bisect.bisect_right(edges, s) - 1)
+        while i < len(out) and edges[i] < e:
+            a, b = max(s, edges[i]), min(e, edges[i + 1])
+            if b > a:
+                out[i] += b - a
+            i += 1
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# A price line for a small chart
+# --------------------------------------------------------------------------------------------
+
+
+def close_series(store: Store, series: Series, start: int, end: int,
+                 points: int) -> list[float | None]:
+    """The last stored close in each of `points` equal slices of ``[start, end)``; None for a
+    slice without candles. Reads only the ts and close columns of the months in range, lazily
+    (polars), so it stays cheap for years of 1m candles; call it off the UI thread."""
+    if points <= 0 or end <= start:
+        return []
+    import polars as pl
+
+    ss = store.series(series)
+    files = [str(path) for year, month, path in ss._month_files()
+             if calendar.timegm((year, month, 1, 0, 0, 0)) * 1000 < end
+             and _add_months(calendar.timegm((year, month, 1, 0, 0, 0)) * 1000, 1) > start]
+    if not files:
+        return [None] * points
+    width = -(-(end - start) // points)
+    ms = pl.col("ts").dt.epoch("ms")
+    try:
+        frame = (
+            pl.scan_parquet(files)
+            .select(ms.alias("t"), pl.col("close"))
+            .filter((pl.col("t") >= start) & (pl.col("t") < end))
+            .group_by(((pl.col("t") - start) // width).alias("b"))
+            .agg(pl.col("close").sort_by("t").last())
+            .collect()
+        )
+    except Exception:  # a file replaced or quarantined meanwhile: no chart this time
+        return [None] * points
+    out: list[float | None] = [None] * points
+    for b, close in zip(frame["b"].to_list(), frame["close"].to_list()):
+        if 0 <= b < points:
+            out[b] = close
+    return out
+
+
+def describe(report: SeriesReport, limit: int = 5, gaps: bool = True) -> list[str]:
+    """Human lines about what is not stored: missing and failed ranges, voids, and (with
+    `gaps`) the exchange-side gaps."""
+    lines = []
+    if gaps and report.gaps:
+        lo, hi = report.longest_gap  # type: ignore[misc]
+        lines.append(f"{len(report.gaps):,} exchange gap(s), {report.gap_candles:,} candles; "
+                     f"longest {fmt_span_ms(hi - lo)} from {fmt_ms(lo)} to {fmt_ms(hi)}")
+    if report.before_first:
+        lo, hi = report.before_first[0][0], report.before_first[-1][1]
+        lines.append(f"nothing on the exchange from {fmt_ms(lo)} to the first candle at "
+                     f"{fmt_ms(hi)} (not listed yet, or a gap at the start of the range)")
+    if report.after_last:
+        lo, hi = report.after_last[0][0], report.after_last[-1][1]
+        lines.append(f"nothing on the exchange after the last candle, from {fmt_ms(lo)} to "
+                     f"{fmt_ms(hi)} (delisted, or a gap at the end of the range)")
+    for s, e, reason in report.failed[:limit]:
+        lines.append(f"failed {fmt_ms(s)} -> {fmt_ms(e)}: {reason}")
+    if len(report.failed) > limit:
+        lines.append(f"... and {len(report.failed) - limit} more failed range(s)")
+    for s, e in report.missing[:limit]:
+        lines.append(f"missing {fmt_ms(s)} -> {fmt_ms(e)} ({slots(s, e, report.span_ms):,} "
+                     "candles, not fetched yet)")
+    if len(report.missing) > limit:
+        lines.append(f"... and {len(report.missing) - limit} more missing range(s)")
+    if report.failed or report.missing:
+        lines.append("the series' job fetches the missing and failed ranges when it runs")
+    return lines

@@ -1,0 +1,167 @@
+"""`dccd-tui inventory`: what the store holds, printed as a table (or JSON for scripts).
+
+The figures come from `dccd_tui.engine.inventory` (the coverage manifests and the Parquet
+footers); this module only prints them. Everything that came from outside (folder names, failure
+reasons from exchanges) goes through `safe_text`, so nothing can reach the terminal as an escape
+sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .engine.text import safe_text
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def _err(message: str) -> None:
+    print(f"dccd-tui: {safe_text(message)}", file=sys.stderr)
+
+
+def fmt_bytes(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def fmt_pct(report) -> str:
+    pct = report.coverage_pct
+    if pct is None:
+        return "-"
+    if pct >= 100.0 or report.complete:
+        return "100%"
+    return f"{min(pct, 99.9):.1f}%"  # never "100.0%" while something is missing
+
+
+def fmt_part(candles: int, ranges: int) -> str:
+    return "-" if not ranges else f"{candles:,} in {ranges}"
+
+
+def cells(report) -> dict[str, str]:
+    """The cells of one report by column key (the app's inventory view shows the same)."""
+    from .engine.inventory import fmt_span_ms
+    from .engine.models import fmt_ms
+
+    longest = report.longest_gap
+    name = f"{report.series.exchange} {report.series.pair} {report.series.label}"
+    return {
+        "series": safe_text(name + ("" if report.configured else " *"), 80),
+        "first": fmt_ms(report.first_ts),
+        "last": fmt_ms(report.last_ts),
+        "candles": f"{report.candles:,}",
+        "cover": fmt_pct(report),
+        "gaps": f"{len(report.gaps):,}" if report.gaps else "-",
+        "longest": "-" if longest is None else
+                   f"{fmt_span_ms(longest[1] - longest[0])} at {fmt_ms(longest[0])}",
+        "missing": fmt_part(report.missing_candles, len(report.missing)),
+        "failed": fmt_part(report.failed_candles, len(report.failed)),
+        "size": fmt_bytes(report.bytes),
+    }
+
+
+COLUMNS = {"series": "series", "first": "first candle", "last": "last candle",
+           "candles": "candles", "cover": "cover", "gaps": "gaps", "longest": "longest gap",
+           "missing": "missing", "failed": "failed", "size": "size"}
+"""Column key -> header, in the order of the printed table."""
+RIGHT = {"candles", "cover", "gaps", "missing", "failed", "size"}
+
+
+def row(report) -> list[str]:
+    values = cells(report)
+    return [values[key] for key in COLUMNS]
+
+
+def table(reports: Sequence) -> list[str]:
+    """Aligned text lines: a header, one row per series."""
+    rows = [row(r) for r in reports]
+    headers = list(COLUMNS.values())
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(w) if key in RIGHT else v.ljust(w)
+                 for v, w, key in zip(values, widths, COLUMNS)]
+        return "  ".join(parts).rstrip()
+
+    return [line(headers)] + [line(r) for r in rows]
+
+
+def render(reports: Sequence, config_path: Path, data_path: Path) -> list[str]:
+    """The whole text report: where, the table, then what is not stored, series by series."""
+    from .engine.inventory import describe
+
+    out = [f"inventory of {safe_text(data_path)} (config {safe_text(config_path)})"]
+    if not reports:
+        out.append("no series configured and nothing stored yet")
+        return out
+    out.append("")
+    out.extend(table(reports))
+    notes = []
+    for r in reports:
+        lines = describe(r, gaps=False)  # the table has them
+        if lines:
+            notes.append(f"{safe_text(r.series, 80)}:")
+            notes.extend(f"  {safe_text(text, 400)}" for text in lines)
+    if notes:
+        out.append("")
+        out.extend(notes)
+    total = sum(r.candles for r in reports)
+    size = sum(r.bytes for r in reports)
+    incomplete = sum(1 for r in reports if r.configured and not r.complete)
+    out.append("")
+    out.append(f"{len(reports)} series, {total:,} candles, {fmt_bytes(size)}; "
+               f"{incomplete} configured series incomplete"
+               + (" (run their jobs to fetch what is missing)" if incomplete else ""))
+    out.append("cover: share of the requested range fetched (exchange gaps included); "
+               "gaps: holes on the exchange side between the first and last candle")
+    if any(not r.configured for r in reports):
+        out.append("*: stored, but no job of the config asks for it (range: what is stored)")
+    return out
+
+
+def _demo_config() -> Path:
+    """The demo folder's config.toml, created as `--demo` creates it when it is not there."""
+    from .config import save_config
+    from .demo import demo_config_data, demo_folder
+
+    folder = demo_folder()
+    path = folder / "config.toml"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        save_config(path, demo_config_data())
+    return path
+
+
+def run_inventory(args) -> int:
+    """The `inventory` command: 0, or 2 on a config or store error (one message, no traceback)."""
+    from .config import ConfigError, load_config
+    from .engine.errors import StoreError
+    from .engine.inventory import inventory
+
+    try:
+        if getattr(args, "demo", False):
+            path = _demo_config()
+        else:
+            path = args.config if args.config is not None else Path("config.toml")
+        config = load_config(path)
+        reports = inventory(config)
+    except (ConfigError, StoreError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except OSError as exc:
+        _err(f"cannot read the store: {exc}")
+        return EXIT_USAGE
+    if args.json:
+        doc = {"config": str(config.path), "data_path": str(config.settings.data_path),
+               "series": [r.to_dict() for r in reports]}
+        # json.dumps escapes control characters: nothing from outside reaches the terminal raw
+        print(json.dumps(doc, indent=2))
+    else:
+        print("\n".join(render(reports, config.path, config.settings.data_path)))
+    return EXIT_OK

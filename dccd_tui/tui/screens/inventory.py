@@ -1,0 +1,332 @@
+"""The inventory view (`i`): every series' coverage, exchange gaps, missing and failed ranges.
+
+The same figures as `dccd-tui inventory` (`engine.inventory`: manifests and Parquet footers),
+one row per configured series and per stored series that no job asks for, sortable by clicking
+a column header or with `o` / `O`. Below the table: the coverage strip and chart of the
+highlighted series and what is not stored. `s` starts the highlighted series' job, which
+fetches exactly its missing and failed ranges (the backfill resumes by missing intervals).
+
+Reports are read on a thread worker (all of them when the view opens, then only the series
+whose manifest changed: one `stat` per series and tick decides), never on the UI thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
+
+from ...engine.inventory import (SeriesReport, coverage_version, describe, inventory,
+                                 requested_range, series_report)
+from ...engine.state import Status
+from ...engine.text import safe_text
+from ...inventory import RIGHT, cells
+from ..widgets import CoverageView
+
+COLUMNS = (("series", "series"), ("job", "job"), ("cover", "cover"), ("missing", "missing"),
+           ("failed", "failed"), ("gaps", "gaps"), ("longest", "longest gap"),
+           ("candles", "candles"), ("size", "size"), ("first", "first candle"),
+           ("last", "last candle"))
+LABELS = dict(COLUMNS)
+SORT_ORDER = [key for key, _ in COLUMNS]
+
+
+def sort_key(column: str, report: SeriesReport, job: str) -> Any:
+    """What a column sorts by: numbers, not the shown text."""
+    s = report.series
+    longest = report.longest_gap
+    return {
+        "series": (s.exchange, s.pair, s.span),
+        "job": job,
+        "cover": -1.0 if report.coverage_pct is None else report.coverage_pct,
+        "missing": report.missing_candles,
+        "failed": report.failed_candles,
+        "gaps": len(report.gaps),
+        "longest": 0 if longest is None else longest[1] - longest[0],
+        "candles": report.candles,
+        "size": report.bytes,
+        "first": report.first_ts or 0,
+        "last": report.last_ts or 0,
+    }[column]
+
+
+class InventoryScreen(Screen):
+    """Full-screen inventory; Escape or `i` goes back to the jobs."""
+
+    BINDINGS = [
+        Binding("s", "fetch", "Fetch missing",
+                tooltip="Start the series' job: it fetches its missing and failed ranges"),
+        Binding("o", "sort", "Sort", key_display="o/O",
+                tooltip="o: sort by the next column, O: reverse (or click a column header)"),
+        Binding("O", "reverse", "Reverse", show=False),
+        Binding("r", "refresh", "Refresh", tooltip="Read every series again"),
+        Binding("escape", "close", "Back", key_display="esc/i"),
+        Binding("i", "close", "Back", show=False),
+        Binding("q", "quit", "Quit", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reports: dict[str, SeriesReport] = {}
+        self.order: list[str] = []          # config order, then stored-only series
+        self.sort_column: str | None = None  # None: config order
+        self.sort_reverse = False
+        self._loading = True
+        self._reading: set[str] = set()     # keys being read again by a worker
+        self._jobs: dict[str, str] = {}     # key -> shown job text
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("Inventory: reading the store..."), id="inv-title")
+        yield DataTable(id="inv-table", cursor_type="row", zebra_stripes=False)
+        yield CoverageView(id="inv-coverage")
+        yield Static(Text(""), id="inv-notes")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#inv-table", DataTable)
+        for key, label in COLUMNS:
+            table.add_column(Text(label, justify="right" if key in RIGHT else "left"), key=key)
+        table.focus()
+        self.on_resize()
+        self._read(None)
+        self.set_interval(1 / self.app.ui_hz, self.tick, name="inventory-tick")
+
+    def on_resize(self) -> None:
+        self.query_one(CoverageView).set_chart_rows(1 if self.size.height >= 24 else 0)
+
+    # --- reading (thread worker) -----------------------------------------------------------
+    @work(thread=True, group="inventory", exit_on_error=False)
+    def _read(self, keys: list[str] | None) -> None:
+        """Every report (keys None) or those of `keys`; applied on the UI thread."""
+        app = self.app
+        store = app.store
+        if store is None:
+            return
+        if keys is None:
+            reports = inventory(app.config, store=store, now_ms=app.now_ms)
+        else:
+            reports = []
+            for key in keys:
+                old = self.reports.get(key)
+                spec = app.runner.specs.get(key)
+                if spec is not None:
+                    start, end = requested_range(spec, app.now_ms)
+                    reports.append(series_report(store, spec.series, start, end))
+                elif old is not None:
+                    reports.append(series_report(store, old.series, configured=False))
+        if get_current_worker().is_cancelled:
+            return
+        try:
+            app.call_from_thread(self._apply, reports, keys is None)
+        except RuntimeError:  # the app is closing
+            pass
+
+    def _apply(self, reports: list[SeriesReport], full: bool) -> None:
+        if not self.is_mounted:
+            return
+        if full:
+            self.reports = {r.series.key: r for r in reports}
+            self.order = [r.series.key for r in reports]
+            self._loading = False
+            self._reading.clear()
+        else:
+            for r in reports:
+                self.reports[r.series.key] = r
+                self._reading.discard(r.series.key)
+        self._fill()
+
+    # --- the table -------------------------------------------------------------------------
+    def _job_text(self, key: str) -> str:
+        state = self.app.runner.states.get(key)
+        if state is None:
+            return "" if key not in self.app.runner.specs else "idle"
+        snap = state.snapshot()
+        if snap.status is Status.RUNNING and snap.windows_total:
+            return f"running {snap.progress * 100:.0f}%"
+        return "" if snap.status is Status.IDLE else snap.status.value
+
+    def _styles(self) -> dict[str, Style]:
+        return getattr(self.app, "job_styles", {})
+
+    def _cells(self, key: str) -> list[Text]:
+        report = self.reports[key]
+        values = cells(report)
+        values["job"] = self._jobs.get(key, "")
+        styles = self._styles()
+        style: dict[str, Style | str] = {}
+        status = values["job"].split(" ")[0]
+        if status:
+            style["job"] = styles.get(f"job-{status}", "")
+        if report.failed:
+            style["failed"] = styles.get("coverage-failed", "")
+        if report.gaps:
+            style["gaps"] = styles.get("coverage-gap", "")
+        if report.complete and report.coverage_pct is not None:
+            style["cover"] = styles.get("coverage-stored", "")
+        return [Text(safe_text(values[k], 200), style=style.get(k, ""), no_wrap=True,
+                     justify="right" if k in RIGHT else "left") for k, _ in COLUMNS]
+
+    def _sorted_keys(self) -> list[str]:
+        if self.sort_column is None:
+            keys = list(self.order)
+            return keys[::-1] if self.sort_reverse else keys
+        column = self.sort_column
+        return sorted(self.order, reverse=self.sort_reverse,
+                      key=lambda k: sort_key(column, self.reports[k], self._jobs.get(k, "")))
+
+    def _fill(self) -> None:
+        """(Re)build the rows in the current order; the cursor stays on its series."""
+        table = self.query_one("#inv-table", DataTable)
+        current = self.current_key
+        self._jobs = {key: self._job_text(key) for key in self.order}
+        table.clear()
+        keys = self._sorted_keys()
+        for key in keys:
+            table.add_row(*self._cells(key), key=key)
+        if current in keys:
+            table.move_cursor(row=keys.index(current), animate=False)
+        self._title()
+        self._show_current()
+        self.refresh_bindings()
+
+    def _title(self) -> None:
+        reports = list(self.reports.values())
+        total = sum(r.candles for r in reports)
+        incomplete = sum(1 for r in reports if r.configured and not r.complete)
+        order = "config order" if self.sort_column is None else f"by {LABELS[self.sort_column]}"
+        arrow = " ▼" if self.sort_reverse else (" ▲" if self.sort_column else "")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("Inventory", style="bold")
+        text.append(f"  {len(reports)} series · {total:,} candles · "
+                    f"{incomplete} incomplete · {order}{arrow}")
+        self.query_one("#inv-title", Static).update(text)
+
+    @property
+    def current_key(self) -> str | None:
+        table = self.query_one("#inv-table", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+
+    def _show_current(self) -> None:
+        key = self.current_key
+        report = self.reports.get(key) if key else None
+        view = self.query_one(CoverageView)
+        notes = self.query_one("#inv-notes", Static)
+        if report is None:
+            view.follow(None, None)
+            notes.update(Text(""))
+            return
+        view.follow(self.app.store, report.series, report.start, report.end)
+        lines = describe(report, limit=2)
+        if not report.configured:
+            lines.append("stored only: no job of the config asks for it, so there is nothing "
+                         "to fetch (add a [[histo_jobs]] entry with n on the main screen)")
+        elif not lines:
+            lines.append("complete: every candle of the requested range is stored or is an "
+                         "exchange-side gap")
+        notes.update(Text("\n".join(safe_text(line, 300) for line in lines), no_wrap=False))
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_current()
+        self.refresh_bindings()
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        column = event.column_key.value
+        if column == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, False
+        self._fill()
+
+    # --- the tick --------------------------------------------------------------------------
+    def tick(self) -> None:
+        """Job states every tick; reports again only for series whose manifest changed."""
+        if self._loading:
+            return
+        app = self.app
+        configured = [k for k, r in self.reports.items() if r.configured]
+        if set(configured) != set(app.runner.specs):  # the config changed meanwhile
+            self._loading = True
+            self._read(None)
+            return
+        changed = [k for k, r in self.reports.items() if k not in self._reading
+                   and coverage_version(app.store, r.series) != r.version]
+        if changed:
+            self._reading.update(changed)
+            self._read(changed)
+        table = self.query_one("#inv-table", DataTable)
+        for key in self.order:
+            text = self._job_text(key)
+            if text != self._jobs.get(key):
+                self._jobs[key] = text
+                table.update_cell(key, "job", self._cells(key)[1])
+        self._show_current()
+
+    # --- actions ---------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "fetch":
+            key = self.current_key if self.is_mounted else None
+            report = self.reports.get(key) if key else None
+            runner = self.app.runner
+            if report is None or key not in runner.specs or runner.is_active(key):
+                return None
+            return True if not report.complete else None
+        return True
+
+    def action_fetch(self) -> None:
+        key = self.current_key
+        report = self.reports.get(key) if key else None
+        if report is None:
+            return
+        runner = self.app.runner
+        name = str(report.series)
+        if key not in runner.specs:
+            self.notify(f"{name} is stored but no job of the config asks for it; add a "
+                        "[[histo_jobs]] entry for it (n on the main screen) to fetch its "
+                        "missing ranges", severity="warning", markup=False, timeout=8)
+            return
+        if runner.is_active(key):
+            self.notify(f"{name} is already running", markup=False, timeout=4)
+            return
+        if report.complete:
+            self.notify(f"{name}: nothing is missing in its requested range", markup=False,
+                        timeout=4)
+            return
+        runner.start([key])
+        self.notify(f"started {name}: it fetches {len(report.missing)} missing and "
+                    f"{len(report.failed)} failed range(s)", markup=False, timeout=5)
+        self.tick()
+        self.refresh_bindings()
+
+    def action_sort(self) -> None:
+        i = SORT_ORDER.index(self.sort_column) + 1 if self.sort_column in SORT_ORDER else 0
+        self.sort_column = SORT_ORDER[i] if i < len(SORT_ORDER) else None
+        self.sort_reverse = False
+        self._fill()
+
+    def action_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._fill()
+
+    def action_refresh(self) -> None:
+        self._loading = True
+        self._read(None)
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
+
+    def action_quit(self) -> None:
+        self.app.request_quit()

@@ -1,0 +1,125 @@
+"""A job that starts years before a pair's listing finds the first candle in a few requests.
+
+The sandbox's NEW pair is listed 90-120 days before now. A job from 2020 used to walk every
+empty window up to the listing (thousands of requests on Binance, tens of thousands on OKX);
+now the adapter's `first_candle` probe or search finds the listing, the years before it enter the
+coverage as fetched-and-empty, and only the windows after it are fetched.
+"""
+
+from __future__ import annotations
+
+import time
+
+import polars as pl
+import pytest
+
+from dccd_tui.engine.exchanges import get_exchange
+from dccd_tui.engine.models import Series
+from dccd_tui.engine.runner import Runner
+from dccd_tui.engine.state import Status
+from dccd_tui.sandbox import Sandbox, SandboxSettings
+
+from .helpers import assert_equal_truth, make_config, ms, stored
+
+
+def date(ms_: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms_ // 1000))
+
+FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
+NEW = {"binance": "NEW/USDT", "bybit": "NEW/USDT", "okx": "NEW/USDT", "coinbase": "NEW/USD",
+       "kraken": "NEW/USD"}
+DAY = 86_400_000
+#: Requests the probe may send (OKX's binary search over 6 years of 1m is ~23, Coinbase ~19).
+PROBE_BUDGET = 30
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(SandboxSettings(seed=7, budgets=FAST)) as sb:
+        yield sb
+
+
+@pytest.mark.parametrize("exchange", list(NEW))
+def test_listing_is_found_with_a_few_requests(tmp_path, sandbox, exchange):
+    pair = NEW[exchange]
+    listing = sandbox.listing_ms(exchange, pair)
+    start = ms("2020-01-01 00:00:00")
+    end = listing - listing % DAY + 2 * DAY  # two days of data after the listing day starts
+    config = make_config(tmp_path, sandbox, [
+        {"exchange": exchange, "pairs": [pair], "span": "1m",
+         "start": "2020-01-01 00:00:00", "end": date(end)},
+    ], rps=FAST)
+    sent_before = sandbox.requests(exchange)
+    runner = Runner(config)
+    runner.open()
+    try:
+        runner.start()
+        assert runner.wait(60), "the job did not finish in time"
+    finally:
+        runner.close()
+    series = Series(exchange, pair, 60)
+    snap = runner.states[series.key].snapshot()
+    assert snap.status is Status.DONE, snap.error
+
+    # Few requests: the probe, then only the windows after the first candle.
+    adapter = get_exchange(exchange)
+    first = listing - listing % 60_000
+    windows_after = -(-(end - first) // adapter.window_ms(60))
+    pages = 4 if exchange == "kraken" else 1  # Kraken: ~2,900 trades a day, 1,000 a page
+    sent = sandbox.requests(exchange) - sent_before
+    assert sent <= PROBE_BUDGET + windows_after * pages, sent
+    walk = (end - start) // adapter.window_ms(60)
+    assert sent * 20 < walk  # the old walk: one request per empty window since 2020
+
+    log = "\n".join(runner.states[series.key].log_lines())
+    assert "nothing before the listing" in log
+
+    # The data equal the ground truth, and [start, end) is covered: a rerun sends nothing.
+    truth = sandbox.ground_truth(exchange, pair, 60, start, end)
+    assert truth.height > 1000
+    assert int(truth["ts"][0]) == first or exchange == "coinbase"  # Coinbase may drop a bucket
+    frame = stored(config.settings.data_path)
+    assert frame.filter(pl.col("ts").is_duplicated()).height == 0
+    assert_equal_truth(frame.drop("exchange", "pair", "span"), truth)
+    assert runner.store.series(series).missing_intervals(start, end) == []
+
+
+def test_rerun_after_a_probe_sends_nothing(tmp_path, sandbox):
+    """The probed years are covered for good: a rerun has nothing to fetch and does not probe."""
+    pair = NEW["binance"]
+    listing = sandbox.listing_ms("binance", pair)
+    day0 = listing - listing % DAY
+    job = {"exchange": "binance", "pairs": [pair], "span": "1h",
+           "start": date(day0 - 400 * DAY), "end": date(day0 + 3 * DAY)}
+    config = make_config(tmp_path, sandbox, [job], rps=FAST)
+    for _ in range(2):
+        runner = Runner(config)
+        runner.open()
+        try:
+            runner.start()
+            assert runner.wait(60)
+        finally:
+            runner.close()
+    log = "\n".join(runner.states[Series("binance", pair, 3600).key].log_lines())
+    assert "nothing to fetch" in log and "listing" not in log
+
+
+@pytest.mark.parametrize("exchange", ["binance", "bybit", "okx", "coinbase"])
+def test_probe_costs_one_request_when_the_start_has_data(tmp_path, sandbox, exchange):
+    """Listed long before the job: the probe sees data in the first window and stops there."""
+    pair = {"coinbase": "BTC/USD"}.get(exchange, "BTC/USDT")
+    start, end = ms("2024-03-01 00:00:00"), ms("2024-03-08 00:00:00")
+    config = make_config(tmp_path, sandbox, [
+        {"exchange": exchange, "pairs": [pair], "span": "1m", "start": date(start),
+         "end": date(end)}], rps=FAST)
+    sent_before = sandbox.requests(exchange)
+    runner = Runner(config)
+    runner.open()
+    try:
+        runner.start()
+        assert runner.wait(60)
+    finally:
+        runner.close()
+    windows = -(-(end - start) // get_exchange(exchange).window_ms(60))
+    assert windows > 4  # long enough for the probe to run
+    assert sandbox.requests(exchange) - sent_before == windows + 1

@@ -1,0 +1,246 @@
+"""The coverage strip, the chart and the inventory view: snapshots and Pilot tests.
+
+Snapshots run on `FakeRunner` over a store built by `coverage_store.build_store` (known stored,
+gap, missing and failed ranges; deterministic prices), with a fixed "now", so no clock, thread
+or network changes the picture; no path is rendered. The Pilot test at the end starts a missing
+range from the inventory view against the sandbox and sees it filled.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from pathlib import Path
+
+import pytest
+
+from dccd_tui.engine import state as state_module
+from dccd_tui.engine.inventory import MISSING
+from dccd_tui.engine.models import Series
+from dccd_tui.engine.runner import Runner
+from dccd_tui.engine.state import Status
+from dccd_tui.sandbox import Sandbox, SandboxSettings
+from dccd_tui.tui.app import DccdApp
+from dccd_tui.tui.fake_runner import FakeRunner
+from dccd_tui.tui.screens.inventory import InventoryScreen
+from dccd_tui.tui.widgets import CoverageView
+from dccd_tui.tui.widgets import coverage as coverage_module
+
+from . import coverage_store as cs
+from .helpers import make_config, ms
+
+
+class Clock:
+    def __init__(self, t: float = 100.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture(autouse=True)
+def _steady(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TEXTUAL_THEME", raising=False)
+    fake_time = types.SimpleNamespace(strftime=lambda fmt, *a: "12:00:00")
+    monkeypatch.setattr(state_module, "time", fake_time)
+
+
+def data_app(tmp_path: Path, **kwargs) -> DccdApp:
+    config = cs.write_config(tmp_path)
+    cs.build_store(config.settings.data_path)
+    clock = Clock()
+    return DccdApp(config, runner_factory=FakeRunner.factory(clock=clock, now=cs.NOW),
+                   clock=clock, **kwargs)
+
+
+async def settle(pilot) -> None:
+    """Apply the states now, and let the readers (thread workers) finish and be shown."""
+    for _ in range(3):
+        await pilot.pause()
+        pilot.app.screen.tick()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+SIZES = [(80, 24), (120, 40)]
+
+
+# --- snapshots ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_coverage_strip_and_chart(snap_compare, tmp_path, size):
+    """binance BTC/USDT: stored with two exchange gaps, then missing, a failed day, missing."""
+    async def run_before(pilot):
+        await settle(pilot)
+
+    assert snap_compare(data_app(tmp_path), terminal_size=size, run_before=run_before)
+
+
+def test_coverage_of_a_pair_listed_later(snap_compare, tmp_path):
+    """binance ETH/USDT: nothing before its listing (no gap), complete after."""
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("down")
+        await settle(pilot)
+
+    assert snap_compare(data_app(tmp_path), terminal_size=(100, 30), run_before=run_before)
+
+
+def test_small_terminal_hides_the_chart(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await settle(pilot)
+
+    assert snap_compare(data_app(tmp_path), terminal_size=(80, 20), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_inventory_view(snap_compare, tmp_path, size):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+
+    assert snap_compare(data_app(tmp_path), terminal_size=size, run_before=run_before)
+
+
+def test_inventory_view_sorted_by_cover(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        await pilot.press("o", "o", "o", "O")  # series, job, cover; then reversed
+        await settle(pilot)
+
+    assert snap_compare(data_app(tmp_path), terminal_size=(100, 30), run_before=run_before)
+
+
+# --- Pilot, without network ---------------------------------------------------------------
+
+async def test_inventory_rows_sort_and_stored_only_series_offer_nothing(tmp_path):
+    app = data_app(tmp_path)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, InventoryScreen)
+        table = screen.query_one("#inv-table")
+        keys = lambda: [table.coordinate_to_cell_key((i, 0)).row_key.value  # noqa: E731
+                        for i in range(table.row_count)]
+        assert keys() == ["binance:BTC/USDT:1m", "binance:ETH/USDT:1m", "okx:BTC/USDT:1h",
+                          "bybit:BTC/USDT:1h"]
+        assert table.get_cell("binance:BTC/USDT:1m", "cover").plain == "31.7%"
+        assert table.get_cell("binance:BTC/USDT:1m", "failed").plain == "1,000 in 1"
+        assert table.get_cell("binance:BTC/USDT:1m", "gaps").plain == "2"
+        # a click on a header sorts by it; a second click reverses
+        x = 0
+        for column in table.columns.values():
+            if column.key.value == "candles":
+                break
+            x += column.get_render_width(table)
+        await pilot.click("#inv-table", offset=(x + 1, 0))
+        await pilot.pause()
+        assert screen.sort_column == "candles"
+        assert keys()[0] == "okx:BTC/USDT:1h"
+        # the stored-only series: nothing to start, and it says why
+        table.move_cursor(row=keys().index("bybit:BTC/USDT:1h"))
+        await pilot.pause()
+        assert screen.current_key == "bybit:BTC/USDT:1h"
+        assert screen.check_action("fetch", ()) is None
+        await pilot.press("s")
+        await pilot.pause()
+        assert not app.runner.any_active()
+        notes = str(screen.query_one("#inv-notes").render())
+        assert "no job of the config asks for it" in notes
+        # Escape goes back to the jobs
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, InventoryScreen)
+
+
+async def test_the_tick_reads_nothing_while_the_manifest_is_unchanged(tmp_path, monkeypatch):
+    app = data_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        view = app.screen.query_one(CoverageView)
+        assert view.report is not None
+        assert view.report.series == Series("binance", "BTC/USDT", 60)
+        calls = []
+        monkeypatch.setattr(coverage_module, "series_report",
+                            lambda *a, **k: calls.append(a) or view.report)
+        monkeypatch.setattr(coverage_module, "close_series",
+                            lambda *a, **k: calls.append(a) or [])
+        for _ in range(10):
+            app.screen.tick()
+        assert calls == []
+        # a write changes the manifest: the next tick reads the report (and only that)
+        store = app.store
+        store.series(Series("binance", "BTC/USDT", 60)).write(
+            cs.candles(cs.ms(2024, 1, 20), cs.ms(2024, 1, 21), cs.MIN),
+            [(cs.ms(2024, 1, 20), cs.ms(2024, 1, 21))])
+        app.screen.tick()
+        assert len(calls) == 1
+
+
+# --- Pilot, against the sandbox -----------------------------------------------------------
+
+async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.05)
+
+
+async def test_start_a_missing_range_from_the_inventory_and_see_it_filled(tmp_path):
+    budgets = {name: math.inf for name in ("binance", "bybit", "okx", "coinbase", "kraken")}
+    with Sandbox(SandboxSettings(seed=7, budgets=budgets)) as sb:
+        job = {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m",
+               "start": "2024-03-01", "end": "2024-03-02"}
+        first = make_config(tmp_path, sb, [job], rps={"binance": 500})
+        runner = Runner(first).open()
+        try:
+            runner.start()
+            assert runner.wait(30)
+        finally:
+            runner.close()
+        # the config now asks for three days: two are missing
+        config = make_config(tmp_path, sb, [{**job, "end": "2024-03-04"}],
+                             rps={"binance": 500})
+        app = DccdApp(config, theme_folders=[])
+        key = "binance:BTC/USDT:1m"
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            await pilot.press("i")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, InventoryScreen)
+            await wait_for(pilot, lambda: key in screen.reports)
+            before = screen.reports[key]
+            assert before.missing == [(ms("2024-03-02"), ms("2024-03-04"))]
+            table = screen.query_one("#inv-table")
+            assert table.get_cell(key, "missing").plain == "2,880 in 1"
+            assert table.get_cell(key, "cover").plain == "33.3%"
+            requests = sb.requests("binance")
+            assert screen.check_action("fetch", ()) is True
+            await pilot.press("s")
+            await wait_for(pilot, lambda: not app.runner.is_active(key))
+            assert app.runner.states[key].snapshot().status is Status.DONE
+            # the view follows the manifest on its own: the row turns complete
+            await wait_for(pilot, lambda: screen.reports[key].complete)
+            await wait_for(pilot, lambda: table.get_cell(key, "cover").plain == "100%")
+            assert table.get_cell(key, "missing").plain == "-"
+            assert sb.requests("binance") - requests == 3  # 2,880 candles = 3 windows of 1,000
+            truth = sb.ground_truth("binance", "BTC/USDT", 60, ms("2024-03-01"), ms("2024-03-04"))
+            assert screen.reports[key].candles == truth.height
+            view = screen.query_one(CoverageView)
+            await wait_for(pilot, lambda: view.report is not None and view.report.complete)
+            assert MISSING not in coverage_module.coverage_strip(view.report, 60).states
+            await pilot.press("escape")
+            await pilot.pause()
+            # the main screen's strip shows the same
+            main_view = app.screen.query_one(CoverageView)
+            app.screen.tick()
+            assert main_view.report is not None and main_view.report.complete
