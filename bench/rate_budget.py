@@ -25,7 +25,7 @@ How it measures, per exchange:
 Targets: the achieved rate over the steady part is >= 90 % of the budget, and the sandbox answers
 with a rate limit zero times.
 
-    python bench/rate_budget.py                      # all five, ~12 minutes
+    python bench/rate_budget.py                      # all five, ~14 minutes
     python bench/rate_budget.py --quick              # 300 windows a phase, ~4 minutes
     python bench/rate_budget.py --exchanges binance,bybit --budget binance=45
 """

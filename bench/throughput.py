@@ -16,7 +16,7 @@ How it measures:
 Targets: >= 100,000 candles/s for one year (525,600 candles); four years take <= 4.4 x one year;
 peak memory of the app process < 400 MB for the four years.
 
-    python bench/throughput.py            # 1 and 4 years (about 1.5 minutes)
+    python bench/throughput.py            # 1 and 4 years (about 3 minutes)
     python bench/throughput.py --years 1  # one year only
 """
 

@@ -15,7 +15,7 @@ import pytest
 from dccd_tui.cli import main
 from dccd_tui.config import load_config
 from dccd_tui.engine.inventory import (FAILED, GAP, MISSING, STORED, VOID, close_series,
-                                       coverage_strip, inventory, series_report)
+                                       coverage_strip, inventory)
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.storage import Store

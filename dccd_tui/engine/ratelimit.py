@@ -22,6 +22,7 @@ from .errors import Cancelled
 # the budget keeps the worst window inside it.
 SAFETY = 0.97
 _TICK = 0.1  # longest single sleep, so that cancel is seen within ~100 ms
+LATE = 0.05  # a caller woken later than this (and than one interval) after its slot reserves again
 
 
 class RateGate:
@@ -59,6 +60,11 @@ class RateGate:
             with self._lock:
                 # A pause that arrived while we waited moves us behind it: reserve again.
                 if self._paused_until > paused_at_reservation and self._paused_until > slot:
+                    continue
+                # Woken well after the slot (the process was stalled: CPU, GIL): every slot
+                # that passed meanwhile would fire at once, a burst over the budget. Let this
+                # one go and take the next free slot: a stall costs time, never a burst.
+                if self._clock() - slot > max(self.interval, LATE):
                     continue
                 self.granted += 1
                 return

@@ -1106,6 +1106,7 @@ class Store:
         self.data_path = Path(data_path).expanduser()
         self.ohlc = self.data_path / OHLC_DIR
         self._series: dict[Series, SeriesStore] = {}
+        self._folders: dict[Series, Path] = {}  # checked folders (a UI tick asks every time)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -1156,7 +1157,11 @@ class Store:
         return StoreLock(path, fd)
 
     def series_folder(self, series: Series) -> Path:
-        """The folder of a series, checked to stay inside ``<data_path>/ohlc``."""
+        """The folder of a series, checked to stay inside ``<data_path>/ohlc`` (checked once:
+        resolving the path costs a dozen lstat calls)."""
+        found = self._folders.get(series)
+        if found is not None:
+            return found
         if series.span not in SPAN_LABELS:
             raise StoreError(f"{series.exchange} {series.pair}: span {series.span} s is not "
                              f"one of {', '.join(SPAN_LABELS.values())}")
@@ -1171,6 +1176,7 @@ class Store:
         root = self.ohlc.resolve()
         if not folder.resolve().is_relative_to(root):
             raise StoreError(f"folder of {ex} {series.pair} resolves outside {root}")
+        self._folders[series] = folder
         return folder
 
     def series(self, series: Series) -> SeriesStore:

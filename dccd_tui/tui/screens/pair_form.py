@@ -56,11 +56,15 @@ class PairRow(Horizontal):
 
     @property
     def value(self) -> str:
-        return self.query_one(Input).value.strip()
+        # A row added a moment ago may not have composed its children yet.
+        inputs = self.query(Input)
+        return (inputs.first().value if inputs else self.pair).strip()
 
     def set_reason(self, reason: str | None) -> None:
-        self.query_one(Input).set_class(bool(reason), "-invalid")
-        self.query_one(".reason", Static).update(Text(safe_text(reason or "", 200)))
+        for widget in self.query(Input):
+            widget.set_class(bool(reason), "-invalid")
+        for widget in self.query(".reason").results(Static):
+            widget.update(Text(safe_text(reason or "", 200)))
 
 
 class PairFormModal(ModalScreen[bool]):
