@@ -58,7 +58,18 @@ def iso(ms: int) -> str:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory (ru_maxrss is KiB on Linux)."""
+    """This process's peak resident memory, from VmHWM in /proc/self/status.
+
+    Not ru_maxrss: on Linux a child's ru_maxrss keeps the high-water mark of the memory it was
+    forked from, so a child of a big parent would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

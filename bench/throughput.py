@@ -90,7 +90,8 @@ def main() -> int:
             results[y] = warm
             if len(passes) > 1:
                 info(f"  {len(passes)} warm passes: " + ", ".join(
-                    f"{r['seconds']:.2f} s" for r in passes) + " (the median is reported)")
+                    f"{r['seconds']:.2f} s ({r['peak_rss_mb']:.0f} MB)" for r in passes)
+                     + " (the median is reported)")
             info(f"{y} year(s), {n:,} minutes, {warm['candles']:,} candles stored, "
                  f"{warm['requests']:,} requests")
             info(f"  cold pass (sandbox generating): {cold['seconds']:.2f} s = "
