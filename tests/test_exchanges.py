@@ -118,7 +118,7 @@ def test_unknown_exchange_lists_known_names() -> None:
     [
         ("binance", "https://api.binance.com", 40, 1000, False),
         ("bybit", "https://api.bybit.com", 100, 1000, False),
-        ("okx", "https://www.okx.com", 9, 300, False),
+        ("okx", "https://www.okx.com", 8, 300, False),
         ("coinbase", "https://api.exchange.coinbase.com", 8, 300, False),
         ("kraken", "https://api.kraken.com", 0.9, 1440, True),
     ],

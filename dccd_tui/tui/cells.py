@@ -101,12 +101,25 @@ def fmt_count(n: int, compact: bool) -> str:
     return f"{n / 1e9:.1f}G"
 
 
+def fmt_eta(seconds: float) -> str:
+    """A coarse ETA (5 s steps under 2 minutes, whole minutes under an hour): it is an estimate,
+    and a figure that changes on every tick only costs redraws and bandwidth."""
+    if seconds < 120:
+        return f"{int(round(seconds / 5) * 5)}s"
+    if seconds < 3600:
+        return f"{int(round(seconds / 60))}m"
+    return fmt_duration(seconds)
+
+
 def fmt_speed(speed: float) -> str:
     """Candles per second in at most 6 characters: `850/s`, `12k/s`, `1.2M/s`."""
     if speed <= 0:
         return ""
-    if speed < 1000:
+    # Two significant digits: finer figures change on every tick and cost bytes over SSH.
+    if speed < 100:
         return f"{speed:.0f}/s"
+    if speed < 1000:
+        return f"{round(speed, -1):.0f}/s"
     if speed < 10_000:
         return f"{speed / 1000:.1f}k/s"
     if speed < 1_000_000:
@@ -159,7 +172,7 @@ def row_values(snap: JobSnapshot, widths: Widths) -> dict[str, tuple]:
         "candles": (fmt_count(max(snap.received, snap.candles), compact)
                     if snap.candles or status not in (Status.IDLE, Status.PLANNED) else "",),
         "speed": (fmt_speed(snap.speed) if status is Status.RUNNING else "",),
-        "eta": (fmt_duration(snap.eta) if active and snap.eta is not None else "",),
+        "eta": (fmt_eta(snap.eta) if active and snap.eta is not None else "",),
         "position": reached,
     }
 

@@ -189,8 +189,11 @@ class JobsScreen(Screen):
         key = self.query_one(JobTable).current_key
         log = self.query_one(JobLog)
         if key != log.job_key:
-            log.show(key, self.app.runner.states.get(key) if key else None)
+            state = self.app.runner.states.get(key) if key else None
+            log.show(key, state)
             self._detail = None
+            # The detail line follows the key press at once, not at the next tick.
+            self._update_detail(state.snapshot() if state is not None else None)
 
     # --- bindings ------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
