@@ -271,7 +271,7 @@ class DccdApp(App[int]):
         try:
             config = load_config(self.config.path)
         except ConfigError as exc:
-            self.notify(f"{exc}\nThe previous configuration stays in use.",
+            self.notify(f"{safe_text(exc)}\nThe previous configuration stays in use.",
                         title="Config not reloaded", severity="error", markup=False, timeout=15)
             return
         removed = self._removed_active(config)
