@@ -102,7 +102,8 @@ def _filter_jobs(config, args):
     """Apply --exchange/--pairs/--span/--start/--end; raise ValueError when nothing matches."""
     from dataclasses import replace
 
-    from .config import align_down, align_up, parse_date
+    from .config import parse_date
+    from .engine.models import align_down, align_up
     from .engine.models import SpanError, parse_span
 
     jobs = config.jobs
@@ -150,7 +151,6 @@ def cmd_backfill(args) -> int:
     from .config import ConfigError, load_config
     from .engine.errors import StoreError
     from .engine.runner import Runner
-    from .engine.state import Status
     from .engine.text import safe_text
 
     demo = None

@@ -21,7 +21,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .engine.exchanges import EXCHANGES, get_exchange
 from .engine.exchanges.base import SymbolError
-from .engine.models import PairError, Series, SpanError, parse_pair, parse_span, span_label
+from .engine.models import (
+    PairError,
+    Series,
+    SpanError,
+    align_down,
+    align_up,
+    parse_pair,
+    parse_span,
+    span_label,
+)
 
 DEFAULT_START = "2020-01-01 00:00:00"
 
@@ -111,23 +120,6 @@ def parse_date(value: Any, tz: str = "UTC") -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=ZoneInfo(tz))
     return int(dt.timestamp() * 1000)
-
-
-def align_down(ms: int, span: int) -> int:
-    step = span * 1000
-    return ms - ms % step
-
-
-def align_up(ms: int, span: int) -> int:
-    step = span * 1000
-    return -(-ms // step) * step
-
-
-def last_closed_end(span: int, now_ms: int | None = None) -> int:
-    """End (exclusive) of the last closed candle: the open time of the candle still running."""
-    if now_ms is None:
-        now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
-    return align_down(now_ms, span)
 
 
 # --- validation ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from .errors import (Cancelled, ExchangeError, PermanentError, RateLimitError, StoreError,
                      TransientError)
 from .exchanges.base import Exchange
-from .models import Series, Window, empty_candles, fmt_ms
+from .models import Series, Window, empty_candles, fmt_ms, last_closed_end
 from .state import JobState, Status
 from .text import safe_text
 
@@ -39,16 +39,6 @@ FLUSH_CANDLES = 200_000   # flush the write buffer at this many candles ...
 FLUSH_SECONDS = 10.0      # ... or this often, or when a month is complete
 RATE_LIMIT_EXTRA_TRIES = 5  # a rate-limit answer pauses the exchange; allow a few more tries
 LISTING_PROBE_WINDOWS = 4   # a missing start longer than this many windows: find the listing
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def last_closed_end(span: int, now: int | None = None) -> int:
-    now = now_ms() if now is None else now
-    step = span * 1000
-    return now - now % step
 
 
 def make_windows(missing: list[tuple[int, int]], window_ms: int) -> list[Window]:

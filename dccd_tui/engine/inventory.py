@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
-from .models import Series, fmt_ms
+from .models import Series, fmt_ms, last_closed_end
 from .storage import MANIFEST_NAME, Store, holes, merge_ranges, subtract_ranges
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,13 +62,6 @@ def slots(start: int, end: int, span_ms: int) -> int:
     if end <= start:
         return 0
     return -(-end // span_ms) - -(-start // span_ms)
-
-
-def last_closed_end(span: int, now_ms: int | None = None) -> int:
-    """The open time of the candle still running: the end of the last closed one."""
-    now = int(datetime.now(timezone.utc).timestamp() * 1000) if now_ms is None else now_ms
-    step = span * 1000
-    return now - now % step
 
 
 def fmt_span_ms(ms: int) -> str:

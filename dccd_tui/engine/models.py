@@ -125,6 +125,26 @@ class Window:
         return self.end - self.start
 
 
+def now_ms() -> int:
+    return int(datetime.now(timezone.utc).timestamp() * 1000)
+
+
+def align_down(ms: int, span: int) -> int:
+    """The open time of the candle of `span` seconds that contains `ms`."""
+    step = span * 1000
+    return ms - ms % step
+
+
+def align_up(ms: int, span: int) -> int:
+    step = span * 1000
+    return -(-ms // step) * step
+
+
+def last_closed_end(span: int, now: int | None = None) -> int:
+    """End (exclusive) of the last closed candle: the open time of the candle still running."""
+    return align_down(now_ms() if now is None else now, span)
+
+
 def ms_to_dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
