@@ -1,16 +1,15 @@
 """Load, validate and save `config.toml`.
 
-Reading uses tomllib, writing tomli-w. Validation happens once, at load, and every problem is
+Reading uses tomllib; writing (config_edit.py) edits the file in place with tomlkit. Validation happens once, at load, and every problem is
 reported with the file, the entry and the key, so a user mistake never becomes a traceback deep
-inside a download thread. Saving is atomic (temp file + os.replace) and keeps the previous file as
-`config.toml.bak`; the data is validated before it is written, so an invalid config never lands.
+inside a download thread. Saving is atomic and keeps the user's
+last version as `config.toml.bak`; the data is validated before it is written, so an invalid
+config never lands. A UTF-8 byte-order mark at the start of the file is accepted.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,7 +33,8 @@ from .engine.models import (
 
 DEFAULT_START = "2020-01-01 00:00:00"
 
-SETTINGS_KEYS = ("data_path", "timezone", "max_parallel", "ui_hz", "theme", "request_timeout")
+SETTINGS_KEYS = ("data_path", "timezone", "max_parallel", "ui_hz", "theme", "request_timeout",
+                 "notify")
 EXCHANGE_KEYS = ("base_url", "requests_per_second")
 JOB_KEYS = ("exchange", "pairs", "span", "start", "end", "max_retries", "retry_delay")
 TOP_KEYS = ("settings", "exchanges", "histo_jobs")
@@ -58,6 +58,7 @@ class Settings:
     ui_hz: float = 4.0
     theme: str | None = None
     request_timeout: float = 20.0
+    notify: bool = True  # bell + desktop notification when a run ends
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
     data_path = Path(raw_settings["data_path"] if "data_path" in raw_settings else "data")
     if "data_path" in raw_settings:
         _typed(raw_settings, "data_path", (str,), path, where, "a folder path string")
+        data_path = data_path.expanduser()  # "~/x" is the home folder, not a folder named "~"
     if not data_path.is_absolute():
         data_path = path.parent / data_path
     tz = "UTC"
@@ -216,8 +218,11 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
                                        "a number of seconds"))
         if not 0.5 <= request_timeout <= 600:
             raise ConfigError(f"{_where(path, where, 'request_timeout')}: must be 0.5..600 seconds")
+    notify = True
+    if "notify" in raw_settings:
+        notify = _typed(raw_settings, "notify", (bool,), path, where, "true or false")
     settings = Settings(data_path=data_path, timezone=tz, max_parallel=max_parallel,
-                        ui_hz=ui_hz, theme=theme, request_timeout=request_timeout)
+                        ui_hz=ui_hz, theme=theme, request_timeout=request_timeout, notify=notify)
 
     raw_ex = data.get("exchanges", {})
     if not isinstance(raw_ex, dict):
@@ -348,7 +353,7 @@ def load_config(path: str | os.PathLike) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     try:
-        data = tomllib.loads(text.decode("utf-8"))
+        data = tomllib.loads(text.decode("utf-8-sig"))  # a BOM (some Windows editors) is fine
     except UnicodeDecodeError:
         raise ConfigError(f"{path.name}: is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
@@ -358,53 +363,9 @@ def load_config(path: str | os.PathLike) -> Config:
 
 # --- saving -------------------------------------------------------------------------------
 
-def _ordered(data: dict[str, Any]) -> dict[str, Any]:
-    """Stable key order (settings, exchanges, jobs; keys in documented order) for small diffs."""
-    out: dict[str, Any] = {}
-    if "settings" in data:
-        s = data["settings"]
-        out["settings"] = {k: s[k] for k in SETTINGS_KEYS if k in s}
-    if "exchanges" in data:
-        out["exchanges"] = {
-            name: {k: t[k] for k in EXCHANGE_KEYS if k in t}
-            for name, t in data["exchanges"].items()
-        }
-    if "histo_jobs" in data:
-        out["histo_jobs"] = [{k: e[k] for k in JOB_KEYS if k in e} for e in data["histo_jobs"]]
-    return out
-
-
 def save_config(path: str | os.PathLike, data: dict[str, Any]) -> Config:
-    """Validate `data`, then write it atomically to `path`, keeping the old file as `.bak`."""
-    import tomli_w
+    """Validate `data`, then make `path` hold it: edited in place with tomlkit when it exists, so
+    comments, order, formatting and mode stay (config_edit.py; `.bak` rule there too)."""
+    from .config_edit import write_config
 
-    path = Path(path)
-    config = validate(data, path)
-    text = tomli_w.dumps(_ordered(data))
-    folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            backup = path.with_name(path.name + ".bak")
-            shutil.copy2(path, backup)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ConfigError(f"{path}: could not be saved ({exc.strerror or exc}); the old file is unchanged") from None
-    try:
-        dirfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dirfd)
-        finally:
-            os.close(dirfd)
-    except OSError:
-        pass
-    return config
-
+    return write_config(path, data)

@@ -17,3 +17,8 @@ def _clean_env(monkeypatch, tmp_path):
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("TEXTUAL_THEME", raising=False)
     monkeypatch.setenv("DCCD_TUI_DEMO_DIR", str(tmp_path / "demo"))
+    # The per-user state file (theme, user_state.py): a developer's own must never leak in.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    from dccd_tui.user_state import reset_reported
+
+    reset_reported()
