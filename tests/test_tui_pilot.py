@@ -26,6 +26,7 @@ from dccd_tui.tui.fake_runner import FakeRunner
 from dccd_tui.tui.screens.confirm import ConfirmModal
 from dccd_tui.tui.screens.pair_form import PairFormModal
 from dccd_tui.tui.widgets import JobLog, JobTable
+from dccd_tui.user_state import load_state
 
 try:
     from .helpers import assert_equal_truth, make_config, ms, stored
@@ -443,8 +444,9 @@ async def test_invalid_theme_file_is_reported_and_the_app_starts(tmp_path):
         assert "dccd-dark" in app.available_themes        # the shipped ones loaded too
 
 
-async def test_switching_theme_is_saved_in_the_config(tmp_path):
+async def test_switching_theme_is_saved_in_the_state_file_not_the_config(tmp_path):
     config = fake_config(tmp_path)
+    before = config.path.read_bytes()
     app = fake_app(config)
     async with app.run_test() as pilot:
         assert app.theme == "dccd-dark"
@@ -452,7 +454,11 @@ async def test_switching_theme_is_saved_in_the_config(tmp_path):
         await pilot.pause()
         await pilot.pause()
         assert app.job_styles["job-done"].color.triplet.hex == "#2e7d32"
-    assert load_config(config.path).settings.theme == "dccd-light"
+    assert config.path.read_bytes() == before
+    assert load_state()[0].theme == "dccd-light"
+    # the next start picks it from the state file; --theme still wins
+    assert fake_app(load_config(config.path)).theme == "dccd-light"
+    assert fake_app(load_config(config.path), theme="dccd-dark").theme == "dccd-dark"
 
 
 async def test_unknown_theme_falls_back_with_a_message(tmp_path):
@@ -469,3 +475,77 @@ def test_config_error_at_start_exits_2_with_the_message(tmp_path, capsys):
     assert run_app(path) == 2
     err = capsys.readouterr().err
     assert "config.toml" in err and "max_parallel" in err and "Traceback" not in err
+
+
+# --- the shipped config.toml is the user's: comments, order and mode stay (issue 12) -------
+
+SHIPPED = Path(__file__).parent.parent / "config.toml"
+
+
+def shipped_copy(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_bytes(SHIPPED.read_bytes())
+    path.chmod(0o644)
+    return path
+
+
+async def test_theme_switch_leaves_the_shipped_config_untouched(tmp_path):
+    path = shipped_copy(tmp_path)
+    before = path.read_bytes()
+    app = fake_app(load_config(path))
+    async with app.run_test() as pilot:
+        app.theme = "dccd-light"
+        await pilot.pause()
+        app.theme = "dccd-dark"
+        await pilot.pause()
+    assert path.read_bytes() == before
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert not path.with_name("config.toml.bak").exists()
+    assert load_state()[0].theme == "dccd-dark"
+
+
+async def test_adding_a_pair_in_the_form_changes_one_line_of_the_shipped_config(tmp_path):
+    import difflib
+
+    path = shipped_copy(tmp_path)
+    before = path.read_text(encoding="utf-8")
+    app = fake_app(load_config(path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("e")  # the first row: [[histo_jobs]] #1 (binance 1m)
+        await pilot.pause()
+        assert isinstance(app.screen, PairFormModal)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press(*"XRP/USDT")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, PairFormModal)
+        assert "binance:XRP/USDT:1m" in app.runner.keys()
+    after = path.read_text(encoding="utf-8")
+    changed = [line for line in difflib.ndiff(before.splitlines(), after.splitlines())
+               if line.startswith(("- ", "+ "))]
+    assert changed == ['- pairs = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]',
+                       '+ pairs = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"]']
+    comments = [line for line in before.splitlines() if "#" in line]  # whole-line and trailing
+    assert len(comments) == 10
+    assert all(line in after.splitlines() for line in comments)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert path.with_name("config.toml.bak").read_text(encoding="utf-8") == before
+
+
+async def test_form_refuses_to_overwrite_a_config_edited_on_disk(tmp_path):
+    path = shipped_copy(tmp_path)
+    app = fake_app(load_config(path))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        edited = path.read_text(encoding="utf-8").replace("max_parallel = 6", "max_parallel = 3")
+        path.write_text(edited, encoding="utf-8")  # the user edits the file meanwhile
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press(*"XRP/USDT")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, PairFormModal)  # not saved: the form says why
+        assert "changed on disk" in str(app.screen.query_one("#form-error").render())
+    assert path.read_text(encoding="utf-8") == edited

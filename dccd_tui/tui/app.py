@@ -3,18 +3,18 @@
 The app owns one `Runner` (the engine's; tests inject a fake with the same interface through
 `runner_factory`) and the loaded `Config`. It never talks to an exchange or the store: it starts,
 cancels and dry-runs jobs through the runner, and reads their states on a timer (the main
-screen's tick). Config changes (the pair form, a reload) go through `save_config` /
-`load_config`, then `runner.set_config`, then the table is rebuilt.
+screen's tick). Config changes (the pair form, a reload) go through the in-place edits of
+`config_edit.py` / `load_config`, then `runner.set_config`, then the table is rebuilt.
 
 Themes come from `themes/*.toml` (see `themes.py`); the one the user picks in the command
-palette is saved as `[settings] theme`. A theme with `ansi = true` uses the terminal's own
+palette is saved in the per-user state file (`user_state.py`), never in config.toml. At start
+the theme is `--theme`, else the state file's, else `[settings] theme`, else the default. A theme with `ansi = true` uses the terminal's own
 palette (Textual follows the theme's `ansi` flag), which is what to use over SSH.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -27,10 +27,12 @@ from textual.app import App, SystemCommand
 from textual.message import Message
 from textual.screen import Screen
 
-from ..config import Config, ConfigError, load_config, save_config, validate
+from ..config import Config, ConfigError, load_config, validate
+from ..config_edit import add_entry, edit_pairs, remove_entry
 from ..engine.errors import StoreError
 from ..engine.state import JobState, Status
 from ..engine.text import safe_text
+from ..user_state import load_state, update_state
 from .screens.confirm import ConfirmModal
 from .screens.jobs import JobsScreen
 from .screens.pair_form import PairFormModal
@@ -100,7 +102,10 @@ class DccdApp(App[int]):
             self.register_theme(item)
         for error in errors:
             self.startup_messages.append(("warning", f"theme not loaded: {error}"))
-        wanted = theme or config.settings.theme
+        state, problem = load_state()
+        if problem:
+            self.startup_messages.append(("warning", f"state file: {problem}"))
+        wanted = theme or state.theme or config.settings.theme
         if wanted and wanted not in self.available_themes:
             self.startup_messages.append((
                 "warning", f"unknown theme {wanted!r}; available: "
@@ -143,12 +148,12 @@ class DccdApp(App[int]):
             self._persist_theme(self.theme)
 
     def _persist_theme(self, name: str) -> None:
-        data = copy.deepcopy(self.config.raw)
-        data.setdefault("settings", {})["theme"] = name
+        """Remember the palette's choice in the per-user state file (config.toml is not touched)."""
         try:
-            self.config = save_config(self.config.path, data)
-        except ConfigError as exc:
-            self.notify(f"theme not saved: {exc}", severity="warning", markup=False)
+            update_state(theme=name)
+        except OSError as exc:
+            self.notify(f"theme not saved: {safe_text(exc.strerror or exc)}",
+                        severity="warning", markup=False)
 
     # --- lifecycle -----------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -261,10 +266,25 @@ class DccdApp(App[int]):
             removed_active = self._removed_active(new)
             if removed_active:
                 self.runner.cancel(removed_active)
-            self.adopt_config(save_config(self.config.path, data))
+            self.adopt_config(self._save_form_edit(entry, data))
 
         self.push_screen(PairFormModal(self.config.raw, entry, check=check, commit=commit,
                                        timezone=self.config.settings.timezone))
+
+    def _save_form_edit(self, entry: int | None, data: dict[str, Any]) -> Config:
+        """Write what the form changed as one targeted edit of config.toml (comments stay).
+
+        The form hands over the whole data with its change applied: a new entry is the last
+        [[histo_jobs]], an entry left without pairs is gone, else entry `entry` has new pairs.
+        The edit is refused (ConfigError) when the file changed on disk since it was loaded.
+        """
+        path, base = self.config.path, self.config.raw
+        jobs = data.get("histo_jobs", [])
+        if entry is None:
+            return add_entry(path, jobs[-1], based_on=base)
+        if len(jobs) < len(base.get("histo_jobs", [])):
+            return remove_entry(path, entry, based_on=base)
+        return edit_pairs(path, entry, list(jobs[entry]["pairs"]), based_on=base)
 
     def reload_config(self) -> None:
         """Read config.toml again; on an error keep the current config and say why."""
