@@ -520,7 +520,7 @@ async def test_adding_a_pair_in_the_form_changes_one_line_of_the_shipped_config(
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, PairFormModal)
-        assert "binance:XRP/USDT:1m" in app.runner.keys()
+        assert app.runner.keys().count("binance:XRP/USDT:1m") == 1
     after = path.read_text(encoding="utf-8")
     changed = [line for line in difflib.ndiff(before.splitlines(), after.splitlines())
                if line.startswith(("- ", "+ "))]
