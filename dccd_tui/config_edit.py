@@ -150,8 +150,12 @@ def _sync_aot(aot: AoT, values: list[dict[str, Any]]) -> None:
             at = i1 + common + k
             table = _new_table(values[j])
             if at == len(aot):
-                if len(aot):
-                    aot[-1].add(tomlkit.nl())  # a blank line between entries, as they have
+                # One blank line between entries: the last one already ends with it when more
+                # of the file follows; then the new entry takes it over, for what follows.
+                if len(aot) and aot[-1].as_string().endswith("\n\n"):
+                    table.add(tomlkit.nl())
+                elif len(aot):
+                    aot[-1].add(tomlkit.nl())
                 aot.append(table)
             else:
                 table.add(tomlkit.nl())
@@ -189,11 +193,8 @@ def _render_new(data: dict[str, Any]) -> str:
             doc.add(tomlkit.nl())
     if data.get("histo_jobs"):
         aot = tomlkit.aot()
-        for i, entry in enumerate(data["histo_jobs"]):
-            table = _new_table(entry)
-            if i < len(data["histo_jobs"]) - 1:
-                table.add(tomlkit.nl())
-            aot.append(table)
+        for entry in data["histo_jobs"]:
+            aot.append(_new_table(entry))
         doc["histo_jobs"] = aot
     return doc.as_string()
 

@@ -240,3 +240,28 @@ def test_unwritable_state_does_not_stop_a_config_save(tmp_path):
     edit_pairs(path, 0, ["BTC/USDT"])
     assert load_config(path).raw["histo_jobs"][0]["pairs"] == ["BTC/USDT"]
     assert os.path.exists(path.with_name("config.toml.bak"))
+
+
+def test_add_entry_before_a_following_table_keeps_one_blank_line_each(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[[histo_jobs]]\nexchange = "okx"\npairs = ["ETH/USDT"]\nspan = "1h"\n\n'
+                    '[exchanges.okx]\nrequests_per_second = 3  # mine\n', encoding="utf-8")
+    add_entry(path, {"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1d"})
+    assert path.read_text(encoding="utf-8") == (
+        '[[histo_jobs]]\nexchange = "okx"\npairs = ["ETH/USDT"]\nspan = "1h"\n\n'
+        '[[histo_jobs]]\nexchange = "okx"\npairs = ["BTC/USDT"]\nspan = "1d"\n\n'
+        '[exchanges.okx]\nrequests_per_second = 3  # mine\n')
+
+
+def test_new_file_is_written_with_the_usual_mode(tmp_path):
+    path = tmp_path / "new.toml"
+    old = os.umask(0o022)
+    try:
+        save_config(path, {"settings": {"data_path": "d"},
+                           "histo_jobs": [{"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1h"}]})
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert path.read_text(encoding="utf-8") == (
+        '[settings]\ndata_path = "d"\n\n'
+        '[[histo_jobs]]\nexchange = "okx"\npairs = ["BTC/USDT"]\nspan = "1h"\n')
