@@ -1,10 +1,10 @@
 """Load, validate and save `config.toml`.
 
-Reading uses tomllib; writing (config_edit.py) edits the file in place with tomlkit. Validation happens once, at load, and every problem is
-reported with the file, the entry and the key, so a user mistake never becomes a traceback deep
-inside a download thread. Saving is atomic and keeps the user's
-last version as `config.toml.bak`; the data is validated before it is written, so an invalid
-config never lands. A UTF-8 byte-order mark at the start of the file is accepted.
+Reading uses tomllib; writing (config_edit.py) edits the file in place with tomlkit. Validation
+happens once, at load, and every problem is reported with the file, the entry and the key, so a
+user mistake never becomes a traceback deep inside a download thread. Saving is atomic and keeps
+the user's last version as `config.toml.bak`; the data is validated before it is written, so an
+invalid config never lands. A UTF-8 byte-order mark at the start of the file is accepted.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ screen's tick). Config changes (the pair form, a reload) go through the in-place
 
 Themes come from `themes/*.toml` (see `themes.py`); the one the user picks in the command
 palette is saved in the per-user state file (`user_state.py`), never in config.toml. At start
-the theme is `--theme`, else the state file's, else `[settings] theme`, else the default. A theme with `ansi = true` uses the terminal's own
-palette (Textual follows the theme's `ansi` flag), which is what to use over SSH.
+the theme is `--theme`, else the state file's, else `[settings] theme`, else the default. A
+theme with `ansi = true` uses the terminal's own palette (Textual follows the theme's `ansi`
+flag), which is what to use over SSH.
 """
 
 from __future__ import annotations
