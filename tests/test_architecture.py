@@ -13,7 +13,7 @@ def test_engine_imports_no_ui():
     # (httpx itself imports rich for its own command line, so rich is checked in the sources.)
     code = (
         "import sys\n"
-        "import dccd_tui.engine.runner, dccd_tui.engine.backfill, dccd_tui.engine.storage\n"
+        "import dccd_tui.engine.runner, dccd_tui.engine.backfill, dccd_tui.engine.store\n"
         "import dccd_tui.engine.exchanges, dccd_tui.engine.http, dccd_tui.config\n"
         "bad = [m for m in sys.modules if m.split('.')[0] == 'textual'"
         " or m.startswith('dccd_tui.tui')]\n"

@@ -18,7 +18,7 @@ from dccd_tui.engine.inventory import (FAILED, GAP, MISSING, STORED, VOID, close
                                        coverage_strip, inventory)
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
-from dccd_tui.engine.storage import Store
+from dccd_tui.engine.store import Store
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 

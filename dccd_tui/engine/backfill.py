@@ -22,7 +22,6 @@ import time
 from collections import deque
 from concurrent.futures import wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from .errors import (Cancelled, ExchangeError, PermanentError, RateLimitError, StoreError,
@@ -30,6 +29,7 @@ from .errors import (Cancelled, ExchangeError, PermanentError, RateLimitError, S
 from .exchanges.base import Exchange
 from .models import Series, Window, empty_candles, fmt_ms, last_closed_end
 from .state import JobState, Status
+from .store import SeriesStorage, month_of
 from .text import safe_text
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
@@ -49,11 +49,6 @@ def make_windows(missing: list[tuple[int, int]], window_ms: int) -> list[Window]
             out.append(Window(t, min(end, t + window_ms)))
             t += window_ms
     return out
-
-
-def _month(ms: int) -> tuple[int, int]:
-    d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return d.year, d.month
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -107,8 +102,8 @@ class Plan:
         return out
 
 
-def plan_job(series: Series, start: int, end: int | None, adapter: Exchange, series_store,
-             rps: float, now: int | None = None) -> Plan:
+def plan_job(series: Series, start: int, end: int | None, adapter: Exchange,
+             series_store: SeriesStorage, rps: float, now: int | None = None) -> Plan:
     end = last_closed_end(series.span, now) if end is None else min(end, last_closed_end(series.span, now))
     if end <= start:
         missing: list[tuple[int, int]] = []
@@ -130,8 +125,9 @@ class Backfill:
     """Runs one job to its end, writing progress into `state`. Call `run()` on a worker thread."""
 
     def __init__(self, series: Series, start: int, end: int | None, adapter: Exchange,
-                 client: ExchangeClient, series_store, state: JobState, stop: threading.Event,
-                 *, max_retries: int = 3, retry_delay: float = 2.0, now: int | None = None,
+                 client: ExchangeClient, series_store: SeriesStorage, state: JobState,
+                 stop: threading.Event, *, max_retries: int = 3, retry_delay: float = 2.0,
+                 now: int | None = None,
                  flush_candles: int = FLUSH_CANDLES, flush_seconds: float = FLUSH_SECONDS):
         self.series = series
         self.start = start
@@ -246,7 +242,7 @@ class Backfill:
 
     def _report_quarantine(self) -> None:
         """Files found unreadable were moved aside (never deleted): say so in the job's log."""
-        quarantined = getattr(self.store, "quarantined", None)
+        quarantined = self.store.quarantined
         while quarantined:
             self.state.add_log(safe_text(quarantined.pop(0), 600))
 
@@ -285,7 +281,7 @@ class Backfill:
                 or time.monotonic() - self._last_flush >= self.flush_seconds):
             self._flush()
         elif next_window is not None and self._covered:
-            year, month = _month(next_window.start)
+            year, month = month_of(next_window.start)
             month_start = calendar.timegm((year, month, 1, 0, 0, 0)) * 1000
             if self._covered[0][0] < month_start:
                 self._flush(before=month_start)
@@ -315,8 +311,7 @@ class Backfill:
         pending: deque = deque()
         idx = 0
         span_ms = self.series.span * 1000
-        stats = getattr(self.store, "stats", None)
-        self._first_ts = stats().get("first_ts") if stats is not None else None
+        self._first_ts = self.store.stats().get("first_ts")
         try:
             while idx < len(windows) or pending:
                 while idx < len(windows) and len(pending) < ahead:

@@ -30,13 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
 from .models import Series, fmt_ms, last_closed_end
-from .storage import MANIFEST_NAME, Store, holes, merge_ranges, subtract_ranges
+from .store import MANIFEST_NAME, Failed, Range, Store, holes, merge_ranges, subtract_ranges
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import Config
 
-Range = tuple[int, int]
-Failed = tuple[int, int, str]
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000

@@ -18,7 +18,7 @@ from .backfill import Backfill, Plan, fmt_duration, plan_job
 from .exchanges import get_exchange
 from .ratelimit import GateRegistry
 from .state import JobState, Status
-from .storage import Store
+from .store import Store
 from .text import safe_text
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast

@@ -15,7 +15,7 @@ from ..config import Config
 from ..engine.backfill import Plan, plan_job
 from ..engine.exchanges import get_exchange
 from ..engine.state import JobState, Status
-from ..engine.storage import Store
+from ..engine.store import Store
 
 
 class _EmptyStore:
