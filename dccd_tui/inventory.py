@@ -13,63 +13,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine.text import safe_text
+from .engine.fmt import REPORT_COLUMNS as COLUMNS
+from .engine.fmt import REPORT_RIGHT as RIGHT
+from .engine.fmt import report_cells as cells
+from .engine.fmt import fmt_bytes, safe_text
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def _err(message: str) -> None:
     print(f"dccd-tui: {safe_text(message)}", file=sys.stderr)
-
-
-def fmt_bytes(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
-
-
-def fmt_pct(report) -> str:
-    pct = report.coverage_pct
-    if pct is None:
-        return "-"
-    if pct >= 100.0 or report.complete:
-        return "100%"
-    return f"{min(pct, 99.9):.1f}%"  # never "100.0%" while something is missing
-
-
-def fmt_part(candles: int, ranges: int) -> str:
-    return "-" if not ranges else f"{candles:,} in {ranges}"
-
-
-def cells(report) -> dict[str, str]:
-    """The cells of one report by column key (the app's inventory view shows the same)."""
-    from .engine.inventory import fmt_span_ms
-    from .engine.models import fmt_ms
-
-    longest = report.longest_gap
-    name = f"{report.series.exchange} {report.series.pair} {report.series.label}"
-    return {
-        "series": safe_text(name + ("" if report.configured else " *"), 80),
-        "first": fmt_ms(report.first_ts),
-        "last": fmt_ms(report.last_ts),
-        "candles": f"{report.candles:,}",
-        "cover": fmt_pct(report),
-        "gaps": f"{len(report.gaps):,}" if report.gaps else "-",
-        "longest": "-" if longest is None else
-                   f"{fmt_span_ms(longest[1] - longest[0])} at {fmt_ms(longest[0])}",
-        "missing": fmt_part(report.missing_candles, len(report.missing)),
-        "failed": fmt_part(report.failed_candles, len(report.failed)),
-        "size": fmt_bytes(report.bytes),
-    }
-
-
-COLUMNS = {"series": "series", "first": "first candle", "last": "last candle",
-           "candles": "candles", "cover": "cover", "gaps": "gaps", "longest": "longest gap",
-           "missing": "missing", "failed": "failed", "size": "size"}
-"""Column key -> header, in the order of the printed table."""
-RIGHT = {"candles", "cover", "gaps", "missing", "failed", "size"}
 
 
 def row(report) -> list[str]:

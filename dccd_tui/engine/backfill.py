@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 from .errors import (Cancelled, ExchangeError, PermanentError, RateLimitError, StoreError,
                      TransientError)
 from .exchanges.base import Exchange
-from .models import Series, Window, empty_candles, fmt_ms, last_closed_end
+from .fmt import fmt_duration, fmt_ms, safe_text
+from .models import Series, Window, empty_candles, last_closed_end
 from .state import JobState, Status
 from .store import SeriesStorage, month_of
-from .text import safe_text
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
     from .http import ExchangeClient
@@ -49,19 +49,6 @@ def make_windows(missing: list[tuple[int, int]], window_ms: int) -> list[Window]
             out.append(Window(t, min(end, t + window_ms)))
             t += window_ms
     return out
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
 @dataclass

@@ -29,7 +29,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
-from .models import Series, fmt_ms, last_closed_end
+from .fmt import fmt_ms, fmt_span_ms, iso  # noqa: F401  (iso, fmt_span_ms: part of this API)
+from .models import Series, last_closed_end
 from .store import MANIFEST_NAME, Failed, Range, Store, holes, merge_ranges, subtract_ranges
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,24 +61,6 @@ def slots(start: int, end: int, span_ms: int) -> int:
     if end <= start:
         return 0
     return -(-end // span_ms) - -(-start // span_ms)
-
-
-def fmt_span_ms(ms: int) -> str:
-    """A duration: ``45m``, ``2h05m``, ``3d04h``."""
-    minutes = ms // 60_000
-    if minutes < 60:
-        return f"{minutes}m" if minutes or not ms else f"{ms // 1000}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
-
-
-def iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --------------------------------------------------------------------------------------------

@@ -149,13 +149,6 @@ def ms_to_dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
-def fmt_ms(ms: int | None) -> str:
-    """Render epoch ms as ``2024-01-31 23:59`` UTC (or ``-``), for logs and tables."""
-    if ms is None:
-        return "-"
-    return ms_to_dt(ms).strftime("%Y-%m-%d %H:%M")
-
-
 def candle_schema():
     """The polars schema of the canonical candle frame (imported lazily: polars is heavy)."""
     import polars as pl

@@ -13,7 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .models import Series, fmt_ms
+from .fmt import fmt_ms
+from .models import Series
 
 
 class Status(str, Enum):

@@ -30,7 +30,7 @@ from textual.screen import Screen
 from ..config import Config, ConfigError, load_config, save_config, validate
 from ..engine.errors import StoreError
 from ..engine.state import JobState, Status
-from ..engine.text import safe_text
+from ..engine.fmt import safe_text
 from .screens.confirm import ConfirmModal
 from .screens.jobs import JobsScreen
 from .screens.pair_form import PairFormModal

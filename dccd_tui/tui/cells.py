@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 
-from ..engine.backfill import fmt_duration
-from ..engine.models import fmt_ms
+from ..engine.fmt import fmt_duration, fmt_ms
 from ..engine.state import JobSnapshot, Status
-from ..engine.text import safe_text
+from ..engine.fmt import safe_text
 
 
 @dataclass(frozen=True)

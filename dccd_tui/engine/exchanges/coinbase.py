@@ -21,11 +21,11 @@ API facts relied on (exchanges.md §4):
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
+from ..fmt import iso
 from ._common import (
     Adapter,
     classify_status,
@@ -45,11 +45,6 @@ if TYPE_CHECKING:
 
 _TRANSIENT_WORDS = ("maintenance", "cancel only", "cancel_only")
 DAY_S = 86400
-
-
-def iso(ms: int) -> str:
-    """Epoch ms -> ``2020-03-20T00:00:00Z`` (whole seconds: windows are span-aligned)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
 
 
 class Coinbase(Adapter):

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
-from ..models import CANDLE_COLUMNS, fmt_ms
+from ..fmt import fmt_ms
+from ..models import CANDLE_COLUMNS
 from .ranges import Range
 
 if TYPE_CHECKING:  # pragma: no cover

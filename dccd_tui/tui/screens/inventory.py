@@ -26,8 +26,9 @@ from textual.worker import get_current_worker
 from ...engine.inventory import (SeriesReport, coverage_version, describe, inventory,
                                  requested_range, series_report)
 from ...engine.state import Status
-from ...engine.text import safe_text
-from ...inventory import RIGHT, cells
+from ...engine.fmt import REPORT_RIGHT as RIGHT
+from ...engine.fmt import report_cells as cells
+from ...engine.fmt import safe_text
 from ..widgets import CoverageView
 
 COLUMNS = (("series", "series"), ("job", "job"), ("cover", "cover"), ("missing", "missing"),

@@ -18,11 +18,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
-from ...engine.backfill import fmt_duration
 from ...engine.inventory import requested_range
-from ...engine.models import fmt_ms
 from ...engine.state import JobSnapshot, Status
-from ...engine.text import safe_text
+from ...engine.fmt import fmt_duration, fmt_ms, safe_text
 from ..widgets import CoverageView, JobLog, JobTable, SummaryBar
 from ..widgets.summary import RequestRates, summary_text
 from .confirm import ConfirmModal

@@ -31,8 +31,8 @@ from textual.worker import get_current_worker
 from ...engine.errors import StoreError
 from ...engine.inventory import (FAILED, GAP, MISSING, STORED, VOID, CoverageStrip, SeriesReport,
                                  close_series, coverage_strip, coverage_version, series_report)
-from ...engine.models import Series, fmt_ms
-from ...engine.text import safe_text
+from ...engine.models import Series
+from ...engine.fmt import fmt_ms, safe_text
 
 GLYPHS = {STORED: "█", GAP: "▓", MISSING: "░", FAILED: "▒", VOID: "·"}
 STYLE_VARS = {STORED: "coverage-stored", GAP: "coverage-gap", MISSING: "coverage-missing",

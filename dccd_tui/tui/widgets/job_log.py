@@ -11,7 +11,7 @@ from __future__ import annotations
 from textual.widgets import Log
 
 from ...engine.state import LOG_LINES, JobState
-from ...engine.text import safe_text
+from ...engine.fmt import safe_text
 
 
 class JobLog(Log):
