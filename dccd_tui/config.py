@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 import tomllib
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .engine.exchanges import EXCHANGES, get_exchange
 from .engine.exchanges.base import SymbolError
+from .engine.jobs import Config, ExchangeSettings, JobSpec, Settings
 from .engine.models import (
     PairError,
     Series,
@@ -42,51 +42,6 @@ TOP_KEYS = ("settings", "exchanges", "histo_jobs")
 
 class ConfigError(ValueError):
     """A config problem, with a message that names the file, the entry and the key."""
-
-
-@dataclass(frozen=True)
-class ExchangeSettings:
-    base_url: str
-    requests_per_second: float
-
-
-@dataclass(frozen=True)
-class Settings:
-    data_path: Path
-    timezone: str = "UTC"
-    max_parallel: int = 4
-    ui_hz: float = 4.0
-    theme: str | None = None
-    request_timeout: float = 20.0
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """One series to backfill over [start, end); end None means "up to the last closed candle"."""
-
-    series: Series
-    start: int
-    end: int | None
-    max_retries: int = 3
-    retry_delay: float = 2.0
-    entry: int = 0  # index of the [[histo_jobs]] entry it came from
-
-    @property
-    def key(self) -> str:
-        return self.series.key
-
-
-@dataclass
-class Config:
-    path: Path
-    settings: Settings
-    exchanges: dict[str, ExchangeSettings]
-    jobs: list[JobSpec]
-    raw: dict[str, Any]
-    duplicates: list[str] = field(default_factory=list)
-
-    def exchange(self, name: str) -> ExchangeSettings:
-        return self.exchanges[name]
 
 
 # --- dates --------------------------------------------------------------------------------

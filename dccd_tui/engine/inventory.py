@@ -34,7 +34,7 @@ from .models import Series, last_closed_end
 from .store import MANIFEST_NAME, Failed, Range, Store, holes, merge_ranges, subtract_ranges
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import Config
+    from .jobs import Config
 
 
 HOUR_MS = 3_600_000

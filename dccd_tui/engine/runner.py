@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
-from ..config import Config, JobSpec
 from .backfill import Backfill, Plan, plan_job
 from .exchanges import get_exchange
+from .fmt import fmt_duration, safe_text
+from .jobs import Config, JobSpec
 from .ratelimit import GateRegistry
 from .state import JobState, Status
 from .store import Store
-from .fmt import fmt_duration, safe_text
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
     from .http import ExchangeClient
