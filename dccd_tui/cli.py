@@ -21,7 +21,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _err(message: str) -> None:
-    from .engine.fmt import safe_text
+    from .engine import safe_text
 
     print(f"dccd-tui: {safe_text(message)}", file=sys.stderr)
 
@@ -79,7 +79,7 @@ def _config_path(args) -> Path:
 
 def cmd_validate(args) -> int:
     from .config import ConfigError, load_config
-    from .engine.fmt import fmt_ms
+    from .engine import fmt_ms
 
     path = _config_path(args)
     try:
@@ -103,8 +103,7 @@ def _filter_jobs(config, args):
     from dataclasses import replace
 
     from .config import parse_date
-    from .engine.models import align_down, align_up
-    from .engine.models import SpanError, parse_span
+    from .engine import SpanError, align_down, align_up, parse_span
 
     jobs = config.jobs
     if args.exchange:
@@ -139,7 +138,7 @@ def _filter_jobs(config, args):
 
 
 def _progress_line(snap) -> str:
-    from .engine.fmt import fmt_duration, fmt_ms
+    from .engine import fmt_duration, fmt_ms
 
     return (f"  {snap.series!s:<28} {snap.progress * 100:5.1f}%  "
             f"{snap.windows_done:,}/{snap.windows_total:,} windows  {snap.candles:,} candles  "
@@ -148,9 +147,7 @@ def _progress_line(snap) -> str:
 
 def cmd_backfill(args) -> int:
     from .config import ConfigError, load_config
-    from .engine.errors import StoreError
-    from .engine.runner import Runner
-    from .engine.fmt import safe_text
+    from .engine import Runner, StoreError, safe_text
 
     demo = None
     base_urls = None
@@ -197,7 +194,7 @@ def cmd_backfill(args) -> int:
 
 
 def _dry_run(runner) -> int:
-    from .engine.fmt import safe_text
+    from .engine import safe_text
 
     plans = runner.dry_run()
     for key in runner.keys():
@@ -210,8 +207,7 @@ def _dry_run(runner) -> int:
 
 
 def _run(runner, progress_every: float) -> int:
-    from .engine.state import Status
-    from .engine.fmt import safe_text
+    from .engine import Status, safe_text
 
     interrupted = threading.Event()
 

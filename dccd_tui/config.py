@@ -18,15 +18,19 @@ from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .engine.exchanges import EXCHANGES, get_exchange
-from .engine.exchanges.base import SymbolError
-from .engine.jobs import Config, ExchangeSettings, JobSpec, Settings
-from .engine.models import (
+from .engine import (
+    EXCHANGES,
+    Config,
+    ExchangeSettings,
+    JobSpec,
     PairError,
     Series,
+    Settings,
     SpanError,
+    SymbolError,
     align_down,
     align_up,
+    get_exchange,
     parse_pair,
     parse_span,
     span_label,

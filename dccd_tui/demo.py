@@ -63,7 +63,7 @@ class DemoEnv:
 def start_demo(folder: Path | None = None) -> DemoEnv:
     """Start the sandbox and make sure the demo folder has a config; return where things are."""
     from .config import save_config
-    from .engine.exchanges import EXCHANGES
+    from .engine import EXCHANGES
     from .sandbox import Sandbox, SandboxSettings
 
     folder = folder or demo_folder()

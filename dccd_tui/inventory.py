@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine.fmt import REPORT_COLUMNS as COLUMNS
-from .engine.fmt import REPORT_RIGHT as RIGHT
-from .engine.fmt import report_cells as cells
-from .engine.fmt import fmt_bytes, safe_text
+from .engine import REPORT_COLUMNS as COLUMNS
+from .engine import REPORT_RIGHT as RIGHT
+from .engine import fmt_bytes, safe_text
+from .engine import report_cells as cells
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -47,7 +47,7 @@ def table(reports: Sequence) -> list[str]:
 
 def render(reports: Sequence, config_path: Path, data_path: Path) -> list[str]:
     """The whole text report: where, the table, then what is not stored, series by series."""
-    from .engine.inventory import describe
+    from .engine import describe
 
     out = [f"inventory of {safe_text(data_path)} (config {safe_text(config_path)})"]
     if not reports:
@@ -94,8 +94,8 @@ def _demo_config() -> Path:
 def run_inventory(args) -> int:
     """The `inventory` command: 0, or 2 on a config or store error (one message, no traceback)."""
     from .config import ConfigError, load_config
-    from .engine.errors import StoreError
-    from .engine.inventory import inventory
+    from .engine import StoreError
+    from .engine import take_inventory as inventory
 
     try:
         if getattr(args, "demo", False):

@@ -28,9 +28,7 @@ from textual.message import Message
 from textual.screen import Screen
 
 from ..config import Config, ConfigError, load_config, save_config, validate
-from ..engine.errors import StoreError
-from ..engine.state import JobState, Status
-from ..engine.fmt import safe_text
+from ..engine import JobState, Status, Store, StoreError, safe_text
 from .screens.confirm import ConfirmModal
 from .screens.jobs import JobsScreen
 from .screens.pair_form import PairFormModal
@@ -42,7 +40,8 @@ class RunnerLike(Protocol):
 
     states: dict[str, JobState]
     specs: dict[str, Any]
-    store: Any  # the engine's Store of the data folder (the coverage views read it)
+    store: Store  # the engine's Store of the data folder (the coverage views read it)
+    now: int | None  # a fixed "now" in epoch ms (tests), else None: the wall clock
 
     def open(self) -> Any: ...
     def close(self, timeout: float = ...) -> None: ...
@@ -61,7 +60,7 @@ RunnerFactory = Callable[..., RunnerLike]
 
 def default_runner(config: Config, *, base_urls: dict[str, str] | None,
                    on_finish: Callable[[str], None]) -> RunnerLike:
-    from ..engine.runner import Runner
+    from ..engine import Runner
 
     return Runner(config, base_urls=base_urls, on_finish=on_finish)
 
@@ -115,14 +114,14 @@ class DccdApp(App[int]):
 
     # --- the store (read only, through the engine) --------------------------------------
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         """The runner's store: the coverage strip, the chart and the inventory read it."""
-        return getattr(self.runner, "store", None)
+        return self.runner.store
 
     @property
     def now_ms(self) -> int | None:
         """The runner's fixed "now" (tests), else None: the wall clock."""
-        return getattr(self.runner, "now", None)
+        return self.runner.now
 
     # --- theme ---------------------------------------------------------------------------
     def get_theme_variable_defaults(self) -> dict[str, str]:

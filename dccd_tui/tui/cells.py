@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 
-from ..engine.fmt import fmt_duration, fmt_ms
-from ..engine.state import JobSnapshot, Status
-from ..engine.fmt import safe_text
+from ..engine import JobSnapshot, Status, fmt_duration, fmt_ms, safe_text
 
 
 @dataclass(frozen=True)

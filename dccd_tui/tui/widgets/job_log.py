@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from textual.widgets import Log
 
-from ...engine.state import LOG_LINES, JobState
-from ...engine.fmt import safe_text
+from ...engine import LOG_LINES, JobState, safe_text
 
 
 class JobLog(Log):
