@@ -310,22 +310,15 @@ class DccdApp(App[int]):
 def run_app(config_path: Path, *, demo: bool = False, theme: str | None = None,
             ui_hz: float | None = None, mouse: bool = True) -> int:
     """Run the TUI on `config_path` (or the demo); return the process exit code."""
-    env = None
-    base_urls = None
-    try:
-        if demo:
-            from ..demo import start_demo
+    from ..demo import config_source
 
-            env = start_demo()
-            config_path, base_urls = env.config_path, env.base_urls
+    with config_source(config_path, demo) as (path, env):
+        base_urls = env.base_urls if env is not None else None
         try:
-            config = load_config(config_path)
+            config = load_config(path)
         except ConfigError as exc:
             print(f"dccd-tui: {safe_text(exc)}", file=sys.stderr)
             return 2
         app = DccdApp(config, base_urls=base_urls, theme=theme, ui_hz=ui_hz, demo=demo)
         app.run(mouse=mouse)
         return app.return_code or 0
-    finally:
-        if env is not None:
-            env.close()

@@ -9,20 +9,14 @@ sequence.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine import REPORT_COLUMNS as COLUMNS
-from .engine import REPORT_RIGHT as RIGHT
-from .engine import fmt_bytes, safe_text
-from .engine import report_cells as cells
-
-EXIT_OK, EXIT_USAGE = 0, 2
-
-
-def _err(message: str) -> None:
-    print(f"dccd-tui: {safe_text(message)}", file=sys.stderr)
+from ..engine import REPORT_COLUMNS as COLUMNS
+from ..engine import REPORT_RIGHT as RIGHT
+from ..engine import fmt_bytes, safe_text
+from ..engine import report_cells as cells
+from .output import EXIT_OK, EXIT_USAGE, config_path, err
 
 
 def row(report) -> list[str]:
@@ -47,7 +41,7 @@ def table(reports: Sequence) -> list[str]:
 
 def render(reports: Sequence, config_path: Path, data_path: Path) -> list[str]:
     """The whole text report: where, the table, then what is not stored, series by series."""
-    from .engine import describe
+    from ..engine import describe
 
     out = [f"inventory of {safe_text(data_path)} (config {safe_text(config_path)})"]
     if not reports:
@@ -78,37 +72,26 @@ def render(reports: Sequence, config_path: Path, data_path: Path) -> list[str]:
     return out
 
 
-def _demo_config() -> Path:
-    """The demo folder's config.toml, created as `--demo` creates it when it is not there."""
-    from .config import save_config
-    from .demo import demo_config_data, demo_folder
-
-    folder = demo_folder()
-    path = folder / "config.toml"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        save_config(path, demo_config_data())
-    return path
-
-
-def run_inventory(args) -> int:
+def run(args) -> int:
     """The `inventory` command: 0, or 2 on a config or store error (one message, no traceback)."""
-    from .config import ConfigError, load_config
-    from .engine import StoreError
-    from .engine import take_inventory as inventory
+    from ..config import ConfigError, load_config
+    from ..engine import StoreError
+    from ..engine import take_inventory as inventory
 
     try:
         if getattr(args, "demo", False):
-            path = _demo_config()
+            from ..demo import demo_config_path
+
+            path = demo_config_path()
         else:
-            path = args.config if args.config is not None else Path("config.toml")
+            path = config_path(args)
         config = load_config(path)
         reports = inventory(config)
     except (ConfigError, StoreError) as exc:
-        _err(str(exc))
+        err(str(exc))
         return EXIT_USAGE
     except OSError as exc:
-        _err(f"cannot read the store: {exc}")
+        err(f"cannot read the store: {exc}")
         return EXIT_USAGE
     if args.json:
         doc = {"config": str(config.path), "data_path": str(config.settings.data_path),
