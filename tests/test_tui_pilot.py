@@ -22,7 +22,7 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 from dccd_tui.tui.app import DccdApp, run_app
-from dccd_tui.tui.fake_runner import FakeRunner
+from .fake_runner import FakeRunner
 from dccd_tui.tui.screens.confirm import ConfirmModal
 from dccd_tui.tui.screens.pair_form import PairFormModal
 from dccd_tui.tui.widgets import JobLog, JobTable

@@ -17,7 +17,7 @@ from dccd_tui.config import save_config
 from dccd_tui.engine import state as state_module
 from dccd_tui.engine.state import Status
 from dccd_tui.tui.app import DccdApp
-from dccd_tui.tui.fake_runner import FakeRunner
+from .fake_runner import FakeRunner
 from dccd_tui.tui.themes import load_themes, theme_dirs
 
 JAN_2 = 1704153600000  # 2024-01-02 00:00 UTC

@@ -29,7 +29,7 @@ for _module, _names in {
             "REPORT_RIGHT"),
     "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec"),
     "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES"),
-    "backfill": ("Plan", "plan_job"),
+    "backfill": ("Plan", "plan_job", "requests_per_exchange"),
     "runner": ("Runner",),
     "exchanges": ("EXCHANGES", "get_exchange"),
     "exchanges.base": ("SymbolError",),
@@ -64,7 +64,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
-    from .backfill import Plan, plan_job
+    from .backfill import Plan, plan_job, requests_per_exchange
     from .errors import (Cancelled, EngineError, ExchangeError, PermanentError, RateLimitError,
                          StoreError, TransientError)
     from .exchanges import EXCHANGES, get_exchange

@@ -20,6 +20,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -87,6 +88,14 @@ class Plan:
         )
         out.extend(f"  {n}" for n in self.notes)
         return out
+
+
+def requests_per_exchange(plans: Iterable[Plan]) -> dict[str, int]:
+    """Estimated requests of `plans`, summed per exchange (its jobs share one budget), sorted."""
+    per: dict[str, int] = {}
+    for plan in plans:
+        per[plan.series.exchange] = per.get(plan.series.exchange, 0) + plan.requests
+    return dict(sorted(per.items()))
 
 
 def plan_job(series: Series, start: int, end: int | None, adapter: Exchange,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
-from .backfill import Backfill, Plan, plan_job
+from .backfill import Backfill, Plan, plan_job, requests_per_exchange
 from .exchanges import get_exchange
 from .fmt import fmt_duration, safe_text
 from .jobs import Config, JobSpec
@@ -226,11 +226,8 @@ class Runner:
 
     def exchange_totals(self, plans: dict[str, Plan]) -> list[str]:
         """Jobs of one exchange share its budget: the time for all of them together."""
-        per: dict[str, int] = {}
-        for plan in plans.values():
-            per[plan.series.exchange] = per.get(plan.series.exchange, 0) + plan.requests
         lines = []
-        for exchange, requests in sorted(per.items()):
+        for exchange, requests in requests_per_exchange(plans.values()).items():
             rps = self.config.exchanges[exchange].requests_per_second
             lines.append(f"{exchange}: {requests:,} requests for all its jobs, about "
                          f"{fmt_duration(requests / rps)} at its shared budget of {rps:g}/s")
