@@ -28,9 +28,9 @@ from dccd_tui.tui.screens.pair_form import PairFormModal
 from dccd_tui.tui.widgets import JobLog, JobTable
 
 try:
-    from .helpers import assert_equal_truth, make_config, ms, stored
+    from .helpers import UNLIMITED, assert_equal_truth, make_config, ms, stored
 except ImportError:  # tests/ is not a package (pytest's default rootdir import mode)
-    from helpers import assert_equal_truth, make_config, ms, stored
+    from helpers import UNLIMITED, assert_equal_truth, make_config, ms, stored
 
 START, END = "2024-03-01 00:00:00", "2024-03-02 00:00:00"
 
@@ -42,11 +42,8 @@ def _env(monkeypatch):
 
 
 @pytest.fixture
-def sandbox():
-    budgets = {name: math.inf for name in ("binance", "bybit", "okx", "coinbase", "kraken")}
-    sb = Sandbox(SandboxSettings(seed=7, budgets=budgets)).start()
-    yield sb
-    sb.stop()
+def sandbox_budgets():
+    return UNLIMITED
 
 
 def job(exchange: str, pairs: list[str], start: str = START, end: str = END) -> dict:
