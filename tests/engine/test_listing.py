@@ -18,7 +18,7 @@ from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 
-from .helpers import FAST, assert_equal_truth, make_config, ms, stored
+from ..helpers import FAST, assert_equal_truth, make_config, ms, stored
 
 
 def date(ms_: int) -> str:

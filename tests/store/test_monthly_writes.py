@@ -15,7 +15,7 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from .helpers import assert_equal_truth, make_config, ms, stored
+from ..helpers import assert_equal_truth, make_config, ms, stored
 
 
 def test_each_month_file_is_written_once(tmp_path, monkeypatch):

@@ -53,7 +53,7 @@ def test_good_config_loads(tmp_path):
 
 
 def test_shipped_config_is_valid():
-    cfg = load_config(Path(__file__).parent.parent / "config.toml")
+    cfg = load_config(Path(__file__).parents[2] / "config.toml")
     exchanges = {j.series.exchange for j in cfg.jobs}
     assert exchanges == {"binance", "bybit", "okx", "coinbase", "kraken"}
     assert {j.series.label for j in cfg.jobs} == {"1m", "1h"}

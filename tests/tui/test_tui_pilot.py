@@ -28,7 +28,7 @@ from dccd_tui.tui.screens.pair_form import PairFormModal
 from dccd_tui.tui.widgets import JobLog, JobTable
 
 try:
-    from .helpers import UNLIMITED, assert_equal_truth, make_config, ms, stored
+    from ..helpers import UNLIMITED, assert_equal_truth, make_config, ms, stored
 except ImportError:  # tests/ is not a package (pytest's default rootdir import mode)
     from helpers import UNLIMITED, assert_equal_truth, make_config, ms, stored
 

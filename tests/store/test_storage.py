@@ -27,7 +27,7 @@ from dccd_tui.engine.errors import StoreError
 from dccd_tui.engine.models import Series, candle_schema
 from dccd_tui.engine.store import Store, holes, merge_ranges
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MIN = 60_000
 HOUR = 3_600_000
 DAY = 86_400_000

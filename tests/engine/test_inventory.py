@@ -20,8 +20,8 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.store import Store
 from dccd_tui.engine.state import Status
 
-from . import coverage_store as cs
-from .helpers import UNLIMITED, make_config, ms
+from .. import coverage_store as cs
+from ..helpers import UNLIMITED, make_config, ms
 
 FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
 MIN = 60_000

@@ -26,8 +26,8 @@ from dccd_tui.tui.screens.inventory import InventoryScreen
 from dccd_tui.tui.widgets import CoverageView
 from dccd_tui.tui.widgets import coverage as coverage_module
 
-from . import coverage_store as cs
-from .helpers import make_config, ms
+from .. import coverage_store as cs
+from ..helpers import make_config, ms
 
 
 class Clock:

@@ -29,10 +29,10 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import HOSTILE_TEXT, Sandbox, SandboxSettings
 
-from .helpers import PAIRS, SECOND_PAIRS, assert_equal_truth, make_config, ms, stored
+from ..helpers import PAIRS, SECOND_PAIRS, assert_equal_truth, make_config, ms, stored
 
 FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 # Every fault the sandbox can make, except the permanent hostile error (a test of its own).
 CHAOS_KINDS = ["latency_spike", "stall", "reset", "http_500", "rate_limit", "maintenance",
