@@ -10,8 +10,8 @@ from dccd_tui.sandbox import Sandbox, SandboxSettings
 
 from .helpers import FAST
 
-# Snapshots change under NO_COLOR or TEXTUAL_THEME (docs/design/textual-notes.md): remove them before any
-# App is constructed, whatever the developer's shell has.
+# Snapshots change under NO_COLOR or TEXTUAL_THEME (docs/design/textual-notes.md): remove them
+# before any App is constructed, whatever the developer's shell has.
 os.environ.pop("NO_COLOR", None)
 os.environ.pop("TEXTUAL_THEME", None)
 

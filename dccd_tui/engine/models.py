@@ -28,7 +28,8 @@ SPAN_LABELS: dict[int, str] = {
 }
 LABEL_SPANS: dict[str, int] = {label: secs for secs, label in SPAN_LABELS.items()}
 
-# Columns of the canonical candle frame (architecture.md), in order. The polars dtypes are
+# Columns of the canonical candle frame (docs/design/architecture.md), in order. The polars dtypes
+# are
 # built lazily by `candle_schema()` so that importing this module stays cheap.
 CANDLE_COLUMNS: tuple[str, ...] = (
     "ts", "open", "high", "low", "close", "volume", "quote_volume", "trades",

@@ -1,7 +1,8 @@
 """Per-job progress state, written by a worker thread and read as a snapshot by any UI.
 
 The UI never receives a callback per window: it polls `JobState.snapshot()` on its own timer
-(textual-notes.md measured why). Everything mutable sits behind one lock per job, and a snapshot
+(docs/design/textual-notes.md measured why). Everything mutable sits behind one lock per job, and a
+snapshot
 is an immutable copy, so a reader on another thread can never see a half-updated job.
 """
 

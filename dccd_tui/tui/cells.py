@@ -1,7 +1,8 @@
 """How one job snapshot becomes the cells of its table row (pure functions, no widgets).
 
 Every cell is a `rich.text.Text`, never a `str`: a DataTable parses `str` cells as Rich markup,
-and a `[/]` in anything that came from outside would crash the app (textual-notes.md). Columns
+and a `[/]` in anything that came from outside would crash the app (docs/design/textual-notes.md).
+Columns
 have fixed widths so that a live update never reflows the table; there are two width presets,
 one that fits 80 columns and one for wide terminals.
 

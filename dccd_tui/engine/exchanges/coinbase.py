@@ -3,7 +3,7 @@
 Why it exists: to turn a window into a candles request, a Coinbase answer into the canonical
 candle frame, and Coinbase's ``{"message": ...}`` errors into the engine's error classes.
 This is the Coinbase *Exchange* API, not the Advanced Trade one (different paths and shapes).
-API facts relied on (exchanges.md §4):
+API facts relied on (docs/design/exchanges.md §4):
 
 - ``product_id`` is ``BTC-USD``, in the path; ``granularity`` is seconds, one of
   ``60 300 900 3600 21600 86400`` (anything else: HTTP 400 "Unsupported granularity").

@@ -3,7 +3,7 @@
 It is refilled from the job's buffer when the highlight moves, and on each tick only the lines
 appended since the last tick are written, in one `write_lines` batch. Every line goes through
 `safe_text`: Textual's Log filters only \\x00-\\x14, so an ESC from an exchange message would
-otherwise reach the real terminal (textual-notes.md measured a pane title change).
+otherwise reach the real terminal (docs/design/textual-notes.md measured a pane title change).
 """
 
 from __future__ import annotations
