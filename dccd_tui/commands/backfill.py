@@ -10,7 +10,8 @@ import signal
 import threading
 import time
 
-from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, config_path, err
+from .output import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, config_path, err,
+                     err_config)
 
 
 def _filter_jobs(config, args):
@@ -80,7 +81,7 @@ def _backfill(args, path, base_urls) -> int:
         config = load_config(path)
         jobs = _filter_jobs(config, args)
     except ConfigError as exc:
-        err(str(exc))
+        err_config(exc)
         return EXIT_USAGE
     except ValueError as exc:
         err(str(exc))

@@ -16,7 +16,7 @@ from ..engine import REPORT_COLUMNS as COLUMNS
 from ..engine import REPORT_RIGHT as RIGHT
 from ..engine import fmt_bytes, safe_text
 from ..engine import report_cells as cells
-from .output import EXIT_OK, EXIT_USAGE, config_path, err
+from .output import EXIT_OK, EXIT_USAGE, config_path, err, err_config
 
 
 def row(report) -> list[str]:
@@ -88,7 +88,7 @@ def run(args) -> int:
         config = load_config(path)
         reports = inventory(config)
     except (ConfigError, StoreError) as exc:
-        err(str(exc))
+        err_config(exc)
         return EXIT_USAGE
     except OSError as exc:
         err(f"cannot read the store: {exc}")

@@ -21,3 +21,9 @@ def err(message: str) -> None:
 
 def config_path(args) -> Path:
     return args.config if args.config is not None else Path("config.toml")
+
+
+def err_config(exc: Exception) -> None:
+    """Every problem of a ConfigError, one line each (a config can have several)."""
+    for message in getattr(exc, "errors", None) or [str(exc)]:
+        err(message)

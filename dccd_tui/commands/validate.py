@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .output import EXIT_OK, EXIT_USAGE, config_path, err
+from .output import EXIT_OK, EXIT_USAGE, config_path, err_config
 
 
 def run(args) -> int:
@@ -13,7 +13,7 @@ def run(args) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        err(str(exc))
+        err_config(exc)
         return EXIT_USAGE
     print(f"{path}: OK, {len(config.jobs)} series, data in {config.settings.data_path}")
     for spec in config.jobs:
