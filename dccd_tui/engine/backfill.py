@@ -284,74 +284,15 @@ class Backfill:
 
     # --- the job -----------------------------------------------------------------------
     def run(self) -> Plan:
-        state = self.state
-        rps = self.client.rps
-        self._report_quarantine()
-        plan = plan_job(self.series, self.start, self.end, self.adapter, self.store, rps, self.now)
-        windows = plan.windows
-        state.set_total(len(windows))
-        state.set_status(Status.RUNNING)
-        plan = self._skip_before_listing(plan)
-        windows = plan.windows
-        if not windows:
-            state.add_log(f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
-                          f"{fmt_ms(plan.end)} is complete")
-            state.set_status(Status.DONE)
+        """Plan, fetch the windows (a few in flight), write them; the state says how it went."""
+        plan = self._prepare()
+        if not plan.windows:
             return plan
-        state.add_log(f"start {self.series}: {len(windows):,} windows over {len(plan.missing)} "
-                      f"missing range(s), {fmt_ms(plan.start)} -> {fmt_ms(plan.end)}")
-        # Enough windows in flight to cover ~0.5 s of latency at the budget, bounded: at
-        # 100 requests/s and 100 ms of latency 10 are busy, the rest absorbs a month's flush
-        # or a stall (with 16, one Bybit job reached 88 % of its budget; 8 jobs 97 %).
-        ahead = max(2, min(32, math.ceil(rps * 0.5) + 1))
         pending: deque = deque()
-        idx = 0
-        span_ms = self.series.span * 1000
-        self._first_ts = self.store.stats().get("first_ts")
+        state = self.state
         try:
-            while idx < len(windows) or pending:
-                while idx < len(windows) and len(pending) < ahead:
-                    w = windows[idx]
-                    pending.append((w, self.client.submit(self._fetch, w)))
-                    idx += 1
-                window, future = pending[0]
-                while not future.done():
-                    if self.stop.is_set():
-                        raise Cancelled()
-                    wait([future], timeout=0.1)
-                pending.popleft()
-                try:
-                    frame = future.result()
-                except TransientError as exc:
-                    reason = safe_text(exc, 300)
-                    self._failed.append((window.start, window.end, reason))
-                    state.note_window(window.end, failed=True)
-                    state.add_log(f"window {fmt_ms(window.start)} -> {fmt_ms(window.end)} failed "
-                                  f"after retries: {reason}")
-                    continue
-                if frame.height:
-                    self._frames.append(frame)
-                    self._buffered += frame.height
-                    first = int(frame["ts"].dt.epoch("ms")[0])
-                    if self._first_ts is None or first < self._first_ts:
-                        self._first_ts = first
-                # Exchange-side gaps: empty slots after the series' first candle (before it,
-                # the pair was not listed yet: that void is no gap).
-                if self._first_ts is not None and self._first_ts < window.end:
-                    self._gaps += ((window.end - max(window.start, self._first_ts)) // span_ms
-                                   - frame.height)
-                self._covered.append((window.start, window.end))
-                state.note_window(window.end, candles=frame.height)
-                nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
-                self._maybe_flush(nxt)
-            self._finish()
-            snap = state.snapshot()
-            if self._failed:
-                state.set_status(Status.FAILED, f"{len(self._failed)} window(s) failed; "
-                                 "they stay missing and are fetched again on the next run")
-            else:
-                state.set_status(Status.DONE)
-            state.add_log(self.summary(snap))
+            self._pump(plan.windows, pending)
+            self._complete()
         except Cancelled:
             self._abort.set()
             self._finish()
@@ -373,6 +314,89 @@ class Backfill:
             for _, fut in pending:
                 fut.cancel()
         return plan
+
+    def _prepare(self) -> Plan:
+        """The job's plan, without what lies before the listing; DONE at once when empty."""
+        state = self.state
+        self._report_quarantine()
+        plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
+                        self.client.rps, self.now)
+        state.set_total(len(plan.windows))
+        state.set_status(Status.RUNNING)
+        plan = self._skip_before_listing(plan)
+        windows = plan.windows
+        if not windows:
+            state.add_log(f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
+                          f"{fmt_ms(plan.end)} is complete")
+            state.set_status(Status.DONE)
+            return plan
+        state.add_log(f"start {self.series}: {len(windows):,} windows over {len(plan.missing)} "
+                      f"missing range(s), {fmt_ms(plan.start)} -> {fmt_ms(plan.end)}")
+        self._first_ts = self.store.stats().get("first_ts")
+        return plan
+
+    def _pump(self, windows: list[Window], pending: deque) -> None:
+        """Keep `ahead` windows in flight; take their answers in order; flush as they come."""
+        # Enough windows in flight to cover ~0.5 s of latency at the budget, bounded: at
+        # 100 requests/s and 100 ms of latency 10 are busy, the rest absorbs a month's flush
+        # or a stall (with 16, one Bybit job reached 88 % of its budget; 8 jobs 97 %).
+        ahead = max(2, min(32, math.ceil(self.client.rps * 0.5) + 1))
+        idx = 0
+        while idx < len(windows) or pending:
+            while idx < len(windows) and len(pending) < ahead:
+                w = windows[idx]
+                pending.append((w, self.client.submit(self._fetch, w)))
+                idx += 1
+            window, future = pending[0]
+            while not future.done():
+                if self.stop.is_set():
+                    raise Cancelled()
+                wait([future], timeout=0.1)
+            pending.popleft()
+            if not self._take(window, future):
+                continue
+            nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
+            self._maybe_flush(nxt)
+
+    def _take(self, window: Window, future) -> bool:
+        """Buffer one window's answer; False if it failed after its retries (noted, not fatal)."""
+        state = self.state
+        try:
+            frame = future.result()
+        except TransientError as exc:
+            reason = safe_text(exc, 300)
+            self._failed.append((window.start, window.end, reason))
+            state.note_window(window.end, failed=True)
+            state.add_log(f"window {fmt_ms(window.start)} -> {fmt_ms(window.end)} failed "
+                          f"after retries: {reason}")
+            return False
+        if frame.height:
+            self._frames.append(frame)
+            self._buffered += frame.height
+            first = int(frame["ts"].dt.epoch("ms")[0])
+            if self._first_ts is None or first < self._first_ts:
+                self._first_ts = first
+        # Exchange-side gaps: empty slots after the series' first candle (before it,
+        # the pair was not listed yet: that void is no gap).
+        if self._first_ts is not None and self._first_ts < window.end:
+            span_ms = self.series.span * 1000
+            self._gaps += ((window.end - max(window.start, self._first_ts)) // span_ms
+                           - frame.height)
+        self._covered.append((window.start, window.end))
+        state.note_window(window.end, candles=frame.height)
+        return True
+
+    def _complete(self) -> None:
+        """Every window answered: flush, record failures, and say how it ended."""
+        state = self.state
+        self._finish()
+        snap = state.snapshot()
+        if self._failed:
+            state.set_status(Status.FAILED, f"{len(self._failed)} window(s) failed; "
+                             "they stay missing and are fetched again on the next run")
+        else:
+            state.set_status(Status.DONE)
+        state.add_log(self.summary(snap))
 
     def _finish(self) -> None:
         """Flush what is buffered and record failed windows (also on cancel and failure)."""
