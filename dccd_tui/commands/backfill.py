@@ -125,8 +125,7 @@ def _dry_run(runner) -> int:
 
 
 def _run(runner, progress_every: float) -> int:
-    from ..engine import Status, safe_text
-
+    """Start every job, print what happens until they end (Ctrl-C cancels), then a summary."""
     interrupted = threading.Event()
 
     def on_sigint(signum, frame):
@@ -139,42 +138,65 @@ def _run(runner, progress_every: float) -> int:
     started = time.monotonic()
     try:
         runner.start()
-        seqs = {k: 0 for k in runner.keys()}
-        statuses: dict[str, Status] = {}
-        last_progress = time.monotonic()
-        cancel_sent = False
-        while True:
-            if interrupted.is_set() and not cancel_sent:
-                print("interrupted: cancelling; what was downloaded is kept", flush=True)
-                runner.cancel()
-                cancel_sent = True
-            done = runner.wait(timeout=0.25)
-            for key in runner.keys():
-                state = runner.states[key]
-                lines, seqs[key] = state.log_since(seqs[key])
-                snap = state.snapshot()
-                if statuses.get(key) is not snap.status:
-                    statuses[key] = snap.status
-                    show_error = snap.error and snap.status is Status.FAILED
-                    extra = f": {safe_text(snap.error)}" if show_error else ""
-                    print(f"{time.strftime('%H:%M:%S')} {snap.series} -> "
-                          f"{snap.status.value}{extra}", flush=True)
-                for line in lines:
-                    print(f"{safe_text(line)}  [{snap.series}]", flush=True)
-            if done:
-                break
-            if time.monotonic() - last_progress >= progress_every:
-                last_progress = time.monotonic()
-                running = [s for s in runner.snapshots() if s.status is Status.RUNNING]
-                if running:
-                    print(f"{time.strftime('%H:%M:%S')} progress:", flush=True)
-                    for snap in running:
-                        print(_progress_line(snap), flush=True)
+        _follow(runner, progress_every, interrupted)
     finally:
         signal.signal(signal.SIGINT, old)
         signal.signal(signal.SIGTERM, old_term)
+    return _summary(runner, time.monotonic() - started, interrupted.is_set())
+
+
+def _follow(runner, progress_every: float, interrupted: threading.Event) -> None:
+    """Print status changes and log lines as they come, and progress every `progress_every` s."""
+    seqs = {k: 0 for k in runner.keys()}
+    statuses: dict = {}
+    last_progress = time.monotonic()
+    cancel_sent = False
+    while True:
+        if interrupted.is_set() and not cancel_sent:
+            print("interrupted: cancelling; what was downloaded is kept", flush=True)
+            runner.cancel()
+            cancel_sent = True
+        done = runner.wait(timeout=0.25)
+        for key in runner.keys():
+            _print_news(runner.states[key], key, seqs, statuses)
+        if done:
+            break
+        if time.monotonic() - last_progress >= progress_every:
+            last_progress = time.monotonic()
+            _print_progress(runner)
+
+
+def _print_news(state, key: str, seqs: dict, statuses: dict) -> None:
+    """A job's new status (with its error when it failed) and its new log lines."""
+    from ..engine import Status, safe_text
+
+    lines, seqs[key] = state.log_since(seqs[key])
+    snap = state.snapshot()
+    if statuses.get(key) is not snap.status:
+        statuses[key] = snap.status
+        show_error = snap.error and snap.status is Status.FAILED
+        extra = f": {safe_text(snap.error)}" if show_error else ""
+        print(f"{time.strftime('%H:%M:%S')} {snap.series} -> "
+              f"{snap.status.value}{extra}", flush=True)
+    for line in lines:
+        print(f"{safe_text(line)}  [{snap.series}]", flush=True)
+
+
+def _print_progress(runner) -> None:
+    from ..engine import Status
+
+    running = [s for s in runner.snapshots() if s.status is Status.RUNNING]
+    if running:
+        print(f"{time.strftime('%H:%M:%S')} progress:", flush=True)
+        for snap in running:
+            print(_progress_line(snap), flush=True)
+
+
+def _summary(runner, took: float, interrupted: bool) -> int:
+    """The closing lines, and the exit code they mean."""
+    from ..engine import Status, safe_text
+
     snaps = runner.snapshots()
-    took = time.monotonic() - started
     total = sum(s.candles for s in snaps)
     failed = [s for s in snaps if s.status is Status.FAILED]
     cancelled = [s for s in snaps if s.status is Status.CANCELLED]
@@ -182,6 +204,6 @@ def _run(runner, progress_every: float) -> int:
           f"{len(failed)} failed, {len(cancelled)} cancelled")
     for snap in failed:
         print(f"  FAILED {snap.series}: {safe_text(snap.error or '')}")
-    if interrupted.is_set():
+    if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if failed or cancelled else EXIT_OK
