@@ -3,7 +3,7 @@
 The app runs on `FakeRunner` (the Runner interface over plain JobState objects) with a fixed
 clock; each test drives the job states in `run_before`. Log lines get a fixed time stamp. The
 data folder lives under tmp_path but no path is ever rendered, so the SVGs are stable.
-Regenerate with `pytest tests/test_tui_snapshots.py --snapshot-update` and review the report.
+Regenerate with `pytest tests/tui/test_tui_snapshots.py --snapshot-update` and review the report.
 """
 
 from __future__ import annotations
