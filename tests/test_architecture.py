@@ -128,3 +128,11 @@ def test_import_contracts() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_front_door_exports_what_it_lists() -> None:
+    import dccd_tui.engine as front_door
+
+    assert sorted(front_door.__all__) == sorted(front_door._HOMES)
+    for name in front_door.__all__:
+        assert getattr(front_door, name) is not None, name

@@ -10,8 +10,7 @@ import signal
 import threading
 import time
 
-from .output import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, config_path, err,
-                     err_config)
+from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, config_path, err, err_config
 
 
 def _filter_jobs(config, args):

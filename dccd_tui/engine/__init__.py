@@ -46,7 +46,18 @@ del _module, _names, _name
 _RENAMED = {"take_inventory": ("inventory", "inventory")}
 _HOMES.update({name: module for name, (module, _attr) in _RENAMED.items()})
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "CELL_STATES", "Cancelled", "Config", "CoverageStrip", "EXCHANGES", "EngineError",
+    "ExchangeError", "ExchangeSettings", "FAILED", "GAP", "JobSnapshot", "JobSpec", "JobState",
+    "LABEL_SPANS", "LOG_LINES", "MISSING", "PairError", "PermanentError", "Plan",
+    "REPORT_COLUMNS", "REPORT_RIGHT", "RateLimitError", "Runner", "SPAN_LABELS", "STORED",
+    "Series", "SeriesReport", "Settings", "SpanError", "Status", "Store", "StoreError",
+    "SymbolError", "TransientError", "VOID", "Window", "align_down", "align_up", "clean_text",
+    "close_series", "coverage_strip", "coverage_version", "describe", "fmt_bytes", "fmt_duration",
+    "fmt_ms", "fmt_part", "fmt_pct", "fmt_span_ms", "get_exchange", "iso", "last_closed_end",
+    "now_ms", "parse_pair", "parse_span", "plan_job", "report_cells", "requested_range",
+    "requests_per_exchange", "safe_text", "series_report", "span_label", "take_inventory",
+]
 
 
 def __getattr__(name: str) -> Any:

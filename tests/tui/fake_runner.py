@@ -12,8 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from dccd_tui.engine import (Config, JobState, Plan, Runner, Status, get_exchange, plan_job,
-                             requests_per_exchange)
+from dccd_tui.engine import (
+    Config,
+    JobState,
+    Plan,
+    Runner,
+    Status,
+    get_exchange,
+    plan_job,
+    requests_per_exchange,
+)
 
 
 class _EmptyStore:
