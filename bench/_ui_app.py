@@ -2,7 +2,8 @@
 
 It runs the real CLI (``dccd_tui.cli.main``) after adding one thing to the app: an asyncio task
 on the UI loop that sleeps 10 ms again and again and records how late each wake-up was (the
-"loop lag" of textual-notes.md). Samples ``(monotonic time, lag s)`` are appended to the file
+"loop lag" of docs/design/textual-notes.md). Samples ``(monotonic time, lag s)`` are appended to
+the file
 named by ``$DCCD_BENCH_LAG_FILE`` once a second.
 """
 

@@ -37,7 +37,7 @@ PAIRS = [f"C{i:02d}/USDT" for i in range(SERIES)]
 
 
 def month_starts(start: int, end: int) -> list[int]:
-    from dccd_tui.engine.storage import month_of, month_range
+    from dccd_tui.engine.store import month_of, month_range
 
     out = []
     t = start
@@ -68,7 +68,7 @@ def build_series(args: tuple[str, int, str, int, int]) -> int:
     import polars as pl
 
     from dccd_tui.engine.models import Series, candle_schema
-    from dccd_tui.engine.storage import Store
+    from dccd_tui.engine.store import Store
 
     ss = Store(Path(data_path)).series(Series("binance", pair, 60))
     blocks = maintenance(index, start, end)

@@ -59,7 +59,7 @@ def main() -> int:
     from dccd_tui.engine.backfill import plan_job
     from dccd_tui.engine.exchanges import get_exchange
     from dccd_tui.engine.models import Series
-    from dccd_tui.engine.storage import Store, holes, merge_ranges
+    from dccd_tui.engine.store import Store, holes, merge_ranges
 
     ok = True
     end = NOW_MS - NOW_MS % DAY_MS

@@ -1,4 +1,7 @@
-"""The `dccd-tui` command: the TUI by default, plus `backfill`, `validate` and `inventory`.
+"""The `dccd-tui` command: argument parsing and dispatch to `dccd_tui.commands`.
+
+The TUI by default, plus `backfill`, `validate` and `inventory` (one module each in
+`dccd_tui/commands/`).
 
 Exit codes are a contract for scripts: 0 every job completed, 1 a job failed, 2 a usage or
 config error (or the data folder is locked), 130 interrupted. A user mistake prints one clear
@@ -9,21 +12,15 @@ are imported only by the command that needs them, so `--help` and start-up stay 
 from __future__ import annotations
 
 import argparse
-import signal
+import importlib
 import sys
-import threading
-import time
 from pathlib import Path
 
 from . import __version__
+from .commands.output import EXIT_INTERRUPTED, err
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _err(message: str) -> None:
-    from .engine.text import safe_text
-
-    print(f"dccd-tui: {safe_text(message)}", file=sys.stderr)
+COMMANDS = {"backfill": "backfill", "validate": "validate", "inventory": "inventory"}
+"""Command name -> its module in `dccd_tui.commands` (no command: the TUI, `commands.tui`)."""
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -71,241 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_path(args) -> Path:
-    return args.config if args.config is not None else Path("config.toml")
-
-
-# --- validate -----------------------------------------------------------------------------
-
-def cmd_validate(args) -> int:
-    from .config import ConfigError, load_config
-    from .engine.models import fmt_ms
-
-    path = _config_path(args)
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        _err(str(exc))
-        return EXIT_USAGE
-    print(f"{path}: OK, {len(config.jobs)} series, data in {config.settings.data_path}")
-    for spec in config.jobs:
-        end = fmt_ms(spec.end) if spec.end is not None else "last closed candle"
-        print(f"  {spec.series}  {fmt_ms(spec.start)} -> {end}")
-    for msg in config.duplicates:
-        print(f"  note: {msg}")
-    return EXIT_OK
-
-
-# --- backfill -----------------------------------------------------------------------------
-
-def _filter_jobs(config, args):
-    """Apply --exchange/--pairs/--span/--start/--end; raise ValueError when nothing matches."""
-    from dataclasses import replace
-
-    from .config import parse_date
-    from .engine.models import align_down, align_up
-    from .engine.models import SpanError, parse_span
-
-    jobs = config.jobs
-    if args.exchange:
-        jobs = [j for j in jobs if j.series.exchange == args.exchange.strip().lower()]
-    if args.pairs:
-        wanted = {p.strip().upper() for p in args.pairs.split(",") if p.strip()}
-        jobs = [j for j in jobs if j.series.pair in wanted]
-    if args.span:
-        try:
-            span = parse_span(args.span)
-        except SpanError as exc:
-            raise ValueError(f"--span: {exc}") from None
-        jobs = [j for j in jobs if j.series.span == span]
-    if not jobs:
-        what = " ".join(f"--{k} {v}" for k, v in (("exchange", args.exchange),
-                                                  ("pairs", args.pairs), ("span", args.span)) if v)
-        raise ValueError(f"no job in {config.path.name} matches {what}")
-    tz = config.settings.timezone
-    try:
-        start = parse_date(args.start, tz) if args.start else None
-        end = parse_date(args.end, tz) if args.end else None
-    except ValueError as exc:
-        raise ValueError(f"--start/--end: {exc}") from None
-    out = []
-    for j in jobs:
-        s = align_down(start, j.series.span) if start is not None else j.start
-        e = align_up(end, j.series.span) if end is not None else j.end
-        if e is not None and s >= e:
-            raise ValueError(f"--start/--end: the start is not before the end for {j.series}")
-        out.append(replace(j, start=s, end=e))
-    return out
-
-
-def _progress_line(snap) -> str:
-    from .engine.backfill import fmt_duration
-    from .engine.models import fmt_ms
-
-    return (f"  {snap.series!s:<28} {snap.progress * 100:5.1f}%  "
-            f"{snap.windows_done:,}/{snap.windows_total:,} windows  {snap.candles:,} candles  "
-            f"{snap.speed:,.0f}/s  ETA {fmt_duration(snap.eta)}  at {fmt_ms(snap.position)}")
-
-
-def cmd_backfill(args) -> int:
-    from .config import ConfigError, load_config
-    from .engine.errors import StoreError
-    from .engine.runner import Runner
-    from .engine.text import safe_text
-
-    demo = None
-    base_urls = None
-    if args.demo:
-        from .demo import start_demo
-
-        demo = start_demo()
-        path = demo.config_path
-        base_urls = demo.base_urls
-        print(f"demo: sandbox exchange on {demo.base_urls['binance'].rsplit('/', 1)[0]}, "
-              f"config {path}")
-    else:
-        path = _config_path(args)
-    try:
-        try:
-            config = load_config(path)
-            jobs = _filter_jobs(config, args)
-        except ConfigError as exc:
-            _err(str(exc))
-            return EXIT_USAGE
-        except ValueError as exc:
-            _err(str(exc))
-            return EXIT_USAGE
-        for msg in config.duplicates:
-            print(f"note: {safe_text(msg)}")
-        from dataclasses import replace
-
-        config = replace(config, jobs=jobs)
-        runner = Runner(config, base_urls=base_urls)
-        try:
-            runner.open()
-        except StoreError as exc:
-            _err(str(exc))
-            return EXIT_USAGE
-        try:
-            if args.dry_run:
-                return _dry_run(runner)
-            return _run(runner, args.progress_every)
-        finally:
-            runner.close()
-    finally:
-        if demo is not None:
-            demo.close()
-
-
-def _dry_run(runner) -> int:
-    from .engine.text import safe_text
-
-    plans = runner.dry_run()
-    for key in runner.keys():
-        for line in runner.states[key].log_lines():
-            print(safe_text(line.split(" ", 1)[1] if " " in line else line))
-    for line in runner.exchange_totals(plans):
-        print(safe_text(line))
-    print("dry run: no request was sent")
-    return EXIT_OK
-
-
-def _run(runner, progress_every: float) -> int:
-    from .engine.state import Status
-    from .engine.text import safe_text
-
-    interrupted = threading.Event()
-
-    def on_sigint(signum, frame):
-        if interrupted.is_set():
-            raise KeyboardInterrupt
-        interrupted.set()
-
-    old = signal.signal(signal.SIGINT, on_sigint)
-    old_term = signal.signal(signal.SIGTERM, on_sigint)
-    started = time.monotonic()
-    try:
-        runner.start()
-        seqs = {k: 0 for k in runner.keys()}
-        statuses: dict[str, Status] = {}
-        last_progress = time.monotonic()
-        cancel_sent = False
-        while True:
-            if interrupted.is_set() and not cancel_sent:
-                print("interrupted: cancelling; what was downloaded is kept", flush=True)
-                runner.cancel()
-                cancel_sent = True
-            done = runner.wait(timeout=0.25)
-            for key in runner.keys():
-                state = runner.states[key]
-                lines, seqs[key] = state.log_since(seqs[key])
-                snap = state.snapshot()
-                if statuses.get(key) is not snap.status:
-                    statuses[key] = snap.status
-                    extra = f": {safe_text(snap.error)}" if snap.error and snap.status is Status.FAILED else ""
-                    print(f"{time.strftime('%H:%M:%S')} {snap.series} -> {snap.status.value}{extra}",
-                          flush=True)
-                for line in lines:
-                    print(f"{safe_text(line)}  [{snap.series}]", flush=True)
-            if done:
-                break
-            if time.monotonic() - last_progress >= progress_every:
-                last_progress = time.monotonic()
-                running = [s for s in runner.snapshots() if s.status is Status.RUNNING]
-                if running:
-                    print(f"{time.strftime('%H:%M:%S')} progress:", flush=True)
-                    for snap in running:
-                        print(_progress_line(snap), flush=True)
-    finally:
-        signal.signal(signal.SIGINT, old)
-        signal.signal(signal.SIGTERM, old_term)
-    snaps = runner.snapshots()
-    took = time.monotonic() - started
-    total = sum(s.candles for s in snaps)
-    failed = [s for s in snaps if s.status is Status.FAILED]
-    cancelled = [s for s in snaps if s.status is Status.CANCELLED]
-    print(f"finished in {took:.1f}s: {len(snaps)} job(s), {total:,} candles written, "
-          f"{len(failed)} failed, {len(cancelled)} cancelled")
-    for snap in failed:
-        print(f"  FAILED {snap.series}: {safe_text(snap.error or '')}")
-    if interrupted.is_set():
-        return EXIT_INTERRUPTED
-    return EXIT_FAILED if failed or cancelled else EXIT_OK
-
-
-# --- inventory ----------------------------------------------------------------------------
-
-def cmd_inventory(args) -> int:
-    try:
-        from .inventory import run_inventory
-    except ImportError:
-        _err("inventory is not available in this build")
-        return EXIT_USAGE
-    return run_inventory(args)
-
-
-# --- TUI ----------------------------------------------------------------------------------
-
-def cmd_tui(args) -> int:
-    from .tui.app import run_app
-
-    return run_app(_config_path(args), demo=args.demo, theme=args.theme, ui_hz=args.ui_hz,
-                   mouse=not args.no_mouse)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "backfill":
-            return cmd_backfill(args)
-        if args.command == "validate":
-            return cmd_validate(args)
-        if args.command == "inventory":
-            return cmd_inventory(args)
-        return cmd_tui(args)
+        command = importlib.import_module(f".commands.{COMMANDS.get(args.command, 'tui')}",
+                                          __package__)
+        return command.run(args)
     except KeyboardInterrupt:
-        _err("interrupted")
+        err("interrupted")
         return EXIT_INTERRUPTED
 
 

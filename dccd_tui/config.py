@@ -11,21 +11,26 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .engine.exchanges import EXCHANGES, get_exchange
-from .engine.exchanges.base import SymbolError
-from .engine.models import (
+from .engine import (
+    EXCHANGES,
+    Config,
+    ExchangeSettings,
+    JobSpec,
     PairError,
     Series,
+    Settings,
     SpanError,
+    SymbolError,
     align_down,
     align_up,
+    get_exchange,
     parse_pair,
     parse_span,
     span_label,
@@ -41,53 +46,14 @@ TOP_KEYS = ("settings", "exchanges", "histo_jobs")
 
 
 class ConfigError(ValueError):
-    """A config problem, with a message that names the file, the entry and the key."""
+    """Config problems, each with a message that names the file, the entry and the key.
 
+    `errors` lists every problem found; the exception's text is them, one per line.
+    """
 
-@dataclass(frozen=True)
-class ExchangeSettings:
-    base_url: str
-    requests_per_second: float
-
-
-@dataclass(frozen=True)
-class Settings:
-    data_path: Path
-    timezone: str = "UTC"
-    max_parallel: int = 4
-    ui_hz: float = 4.0
-    theme: str | None = None
-    request_timeout: float = 20.0
-    notify: bool = True  # bell + desktop notification when a run ends
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """One series to backfill over [start, end); end None means "up to the last closed candle"."""
-
-    series: Series
-    start: int
-    end: int | None
-    max_retries: int = 3
-    retry_delay: float = 2.0
-    entry: int = 0  # index of the [[histo_jobs]] entry it came from
-
-    @property
-    def key(self) -> str:
-        return self.series.key
-
-
-@dataclass
-class Config:
-    path: Path
-    settings: Settings
-    exchanges: dict[str, ExchangeSettings]
-    jobs: list[JobSpec]
-    raw: dict[str, Any]
-    duplicates: list[str] = field(default_factory=list)
-
-    def exchange(self, name: str) -> ExchangeSettings:
-        return self.exchanges[name]
+    def __init__(self, errors: str | list[str]):
+        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        super().__init__("\n".join(self.errors))
 
 
 # --- dates --------------------------------------------------------------------------------
@@ -130,11 +96,10 @@ def _where(path: Path, entry: str, key: str | None = None) -> str:
 
 
 def _check_keys(table: dict, allowed: tuple[str, ...], path: Path, entry: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise ConfigError(
-                f"{_where(path, entry, str(key))}: unknown key (allowed: {', '.join(allowed)})"
-            )
+    unknown = [f"{_where(path, entry, str(key))}: unknown key (allowed: {', '.join(allowed)})"
+               for key in table if key not in allowed]
+    if unknown:
+        raise ConfigError(unknown)
 
 
 def _typed(table: dict, key: str, types: tuple[type, ...], path: Path, entry: str, what: str):
@@ -175,170 +140,245 @@ def _validate_base_url(url: Any, path: Path, entry: str) -> str:
     return url.rstrip("/")
 
 
-def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> Config:
-    """Turn parsed TOML into a Config, or raise ConfigError naming the file, entry and key."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path.name}: not a TOML table")
-    _check_keys(data, TOP_KEYS, path, "top level")
+class _Problems:
+    """Every problem found in a file, so that one run reports them all (not only the first)."""
 
-    raw_settings = data.get("settings", {})
-    if not isinstance(raw_settings, dict):
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def check(self, fn: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+        """`fn(*args)`, or `default` after noting the ConfigError(s) it raised."""
+        try:
+            return fn(*args)
+        except ConfigError as exc:
+            self.messages.extend(exc.errors)
+            return default
+
+
+def _bounded(table: dict, key: str, types: tuple[type, ...], path: Path, where: str, what: str,
+             ok: Callable[[Any], bool], rule: str) -> Any:
+    """A number of `table` of the right type that passes `ok`, else ConfigError "`key`: `rule`"."""
+    value = _typed(table, key, types, path, where, what)
+    if float in types:
+        value = float(value)
+    if not ok(value):
+        raise ConfigError(f"{_where(path, where, key)}: {rule}")
+    return value
+
+
+def _settings(raw: Any, path: Path, problems: _Problems) -> Settings:
+    if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: [settings] must be a table")
-    _check_keys(raw_settings, SETTINGS_KEYS, path, "[settings]")
+    problems.check(_check_keys, raw, SETTINGS_KEYS, path, "[settings]")
     where = "[settings]"
-    data_path = Path(raw_settings["data_path"] if "data_path" in raw_settings else "data")
-    if "data_path" in raw_settings:
-        _typed(raw_settings, "data_path", (str,), path, where, "a folder path string")
+    get = problems.check
+    data_path = Path(raw["data_path"] if isinstance(raw.get("data_path"), str) else "data")
+    if "data_path" in raw:
+        get(_typed, raw, "data_path", (str,), path, where, "a folder path string")
         data_path = data_path.expanduser()  # "~/x" is the home folder, not a folder named "~"
     if not data_path.is_absolute():
         data_path = path.parent / data_path
     tz = "UTC"
-    if "timezone" in raw_settings:
-        tz = _typed(raw_settings, "timezone", (str,), path, where, "a time zone name such as \"UTC\"")
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"{_where(path, where, 'timezone')}: unknown time zone {tz!r}") from None
+    if "timezone" in raw:
+        tz = get(_timezone, raw, path, where, default="UTC")
     max_parallel = 4
-    if "max_parallel" in raw_settings:
-        max_parallel = _typed(raw_settings, "max_parallel", (int,), path, where, "a whole number")
-        if not 1 <= max_parallel <= 256:
-            raise ConfigError(f"{_where(path, where, 'max_parallel')}: must be between 1 and 256")
+    if "max_parallel" in raw:
+        max_parallel = get(_bounded, raw, "max_parallel", (int,), path, where, "a whole number",
+                           lambda v: 1 <= v <= 256, "must be between 1 and 256", default=4)
     ui_hz = 4.0
-    if "ui_hz" in raw_settings:
-        ui_hz = float(_typed(raw_settings, "ui_hz", (int, float), path, where, "a number"))
-        if not 0.2 <= ui_hz <= 30:
-            raise ConfigError(f"{_where(path, where, 'ui_hz')}: must be between 0.2 and 30")
+    if "ui_hz" in raw:
+        ui_hz = get(_bounded, raw, "ui_hz", (int, float), path, where, "a number",
+                    lambda v: 0.2 <= v <= 30, "must be between 0.2 and 30", default=4.0)
     theme = None
-    if "theme" in raw_settings:
-        theme = _typed(raw_settings, "theme", (str,), path, where, "a theme name")
+    if "theme" in raw:
+        theme = get(_typed, raw, "theme", (str,), path, where, "a theme name")
     request_timeout = 20.0
-    if "request_timeout" in raw_settings:
-        request_timeout = float(_typed(raw_settings, "request_timeout", (int, float), path, where,
-                                       "a number of seconds"))
-        if not 0.5 <= request_timeout <= 600:
-            raise ConfigError(f"{_where(path, where, 'request_timeout')}: must be 0.5..600 seconds")
+    if "request_timeout" in raw:
+        request_timeout = get(_bounded, raw, "request_timeout", (int, float), path, where,
+                              "a number of seconds", lambda v: 0.5 <= v <= 600,
+                              "must be 0.5..600 seconds", default=20.0)
     notify = True
-    if "notify" in raw_settings:
-        notify = _typed(raw_settings, "notify", (bool,), path, where, "true or false")
-    settings = Settings(data_path=data_path, timezone=tz, max_parallel=max_parallel,
-                        ui_hz=ui_hz, theme=theme, request_timeout=request_timeout, notify=notify)
+    if "notify" in raw:
+        notify = get(_typed, raw, "notify", (bool,), path, where, "true or false", default=True)
+    return Settings(data_path=data_path, timezone=tz, max_parallel=max_parallel,
+                    ui_hz=ui_hz, theme=theme, request_timeout=request_timeout, notify=notify)
 
-    raw_ex = data.get("exchanges", {})
-    if not isinstance(raw_ex, dict):
+
+def _timezone(raw: dict, path: Path, where: str) -> str:
+    tz = _typed(raw, "timezone", (str,), path, where, "a time zone name such as \"UTC\"")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{_where(path, where, 'timezone')}: unknown time zone {tz!r}") from None
+    return tz
+
+
+def _exchanges(raw: Any, path: Path, problems: _Problems) -> dict[str, ExchangeSettings]:
+    if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: [exchanges] must be a table of [exchanges.<name>]")
     exchanges: dict[str, ExchangeSettings] = {}
     for name in EXCHANGES:
         adapter = get_exchange(name)
         exchanges[name] = ExchangeSettings(adapter.default_base_url, adapter.default_rps)
-    for name, table in raw_ex.items():
-        where = f"[exchanges.{name}]"
-        if name not in EXCHANGES:
-            raise ConfigError(
-                f"{path.name}: {where}: unknown exchange {name!r} (known: {', '.join(EXCHANGES)})"
-            )
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path.name}: {where} must be a table")
-        _check_keys(table, EXCHANGE_KEYS, path, where)
-        base = exchanges[name]
-        url = _validate_base_url(table["base_url"], path, where) if "base_url" in table else base.base_url
-        rps = base.requests_per_second
-        if "requests_per_second" in table:
-            rps = float(_typed(table, "requests_per_second", (int, float), path, where, "a number"))
-            if not 0 < rps <= 10_000:
-                raise ConfigError(
-                    f"{_where(path, where, 'requests_per_second')}: must be above 0 (and at most 10000)"
-                )
-        exchanges[name] = ExchangeSettings(url, rps)
+    for name, table in raw.items():
+        problems.check(_exchange, name, table, path, exchanges)
+    return exchanges
 
-    raw_jobs = data.get("histo_jobs", [])
-    if not isinstance(raw_jobs, list):
-        raise ConfigError(f"{path.name}: histo_jobs must be an array of tables ([[histo_jobs]])")
+
+def _exchange(name: str, table: Any, path: Path, exchanges: dict[str, ExchangeSettings]) -> None:
+    where = f"[exchanges.{name}]"
+    if name not in EXCHANGES:
+        raise ConfigError(
+            f"{path.name}: {where}: unknown exchange {name!r} (known: {', '.join(EXCHANGES)})"
+        )
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path.name}: {where} must be a table")
+    problems = _Problems()
+    problems.check(_check_keys, table, EXCHANGE_KEYS, path, where)
+    base = exchanges[name]
+    url = base.base_url
+    if "base_url" in table:
+        url = problems.check(_validate_base_url, table["base_url"], path, where, default=url)
+    rps = base.requests_per_second
+    if "requests_per_second" in table:
+        rps = problems.check(_bounded, table, "requests_per_second", (int, float), path, where,
+                             "a number", lambda v: 0 < v <= 10_000,
+                             "must be above 0 (and at most 10000)", default=rps)
+    exchanges[name] = ExchangeSettings(url, rps)
+    if problems.messages:
+        raise ConfigError(problems.messages)
+
+
+def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[JobSpec]:
+    """The specs of one [[histo_jobs]] entry (one per pair), or ConfigError with its problems."""
+    where = f"[[histo_jobs]] #{i + 1}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{path.name}: {where} must be a table")
+    if isinstance(entry.get("exchange"), str):
+        where += f" ({entry['exchange']})"
+    problems = _Problems()
+    problems.check(_check_keys, entry, JOB_KEYS, path, where)
+    missing = [key for key in ("exchange", "pairs", "span") if key not in entry]
+    for key in missing:
+        problems.messages.append(f"{_where(path, where, key)}: missing (required)")
+    if missing:
+        raise ConfigError(problems.messages)
+    exchange = problems.check(_typed, entry, "exchange", (str,), path, where, "an exchange name")
+    if exchange is None:
+        raise ConfigError(problems.messages)
+    if exchange not in EXCHANGES:
+        problems.messages.append(f"{_where(path, where, 'exchange')}: unknown exchange "
+                                 f"{exchange!r} (known: {', '.join(EXCHANGES)})")
+        raise ConfigError(problems.messages)
+    adapter = get_exchange(exchange)
+    span = problems.check(_job_span, entry, exchange, path, where)
+    pairs = problems.check(_typed, entry, "pairs", (list,), path, where,
+                           "a list of \"BASE/QUOTE\" strings", default=[])
+    if "pairs" in entry and isinstance(entry["pairs"], list) and not pairs:
+        problems.messages.append(f"{_where(path, where, 'pairs')}: the list is empty")
+    start_raw = entry.get("start", DEFAULT_START)
+    start = problems.check(_job_date, entry, "start", start_raw, tz, path, where)
+    end = None
+    if "end" in entry:
+        end = problems.check(_job_date, entry, "end", entry["end"], tz, path, where)
+    if start is not None and start >= now_ms:
+        problems.messages.append(f"{_where(path, where, 'start')}: {start_raw!s} is in the future")
+    elif start is not None and end is not None and start >= end:
+        problems.messages.append(f"{_where(path, where, 'start')}: start {start_raw!s} is not "
+                                 f"before end {entry['end']!s}")
+    retries = 3
+    if "max_retries" in entry:
+        retries = problems.check(_bounded, entry, "max_retries", (int,), path, where,
+                                 "a whole number", lambda v: 0 <= v <= 100, "must be 0..100",
+                                 default=3)
+    delay = 2.0
+    if "retry_delay" in entry:
+        delay = problems.check(_bounded, entry, "retry_delay", (int, float), path, where,
+                               "seconds", lambda v: 0 <= v <= 3600, "must be 0..3600 seconds",
+                               default=2.0)
+    for pair in pairs:
+        if not isinstance(pair, str):
+            problems.messages.append(f"{_where(path, where, 'pairs')}: {pair!r} is not a string")
+            continue
+        try:
+            parse_pair(pair)
+            adapter.symbol(pair)
+        except (PairError, SymbolError) as exc:
+            problems.messages.append(f"{_where(path, where, 'pairs')}: {exc}")
+    if problems.messages:
+        raise ConfigError(problems.messages)
+    assert span is not None and start is not None
+    return [JobSpec(Series(exchange, pair, span), align_down(start, span),
+                    None if end is None else align_up(end, span), retries, delay, i)
+            for pair in pairs]
+
+
+def _job_span(entry: dict, exchange: str, path: Path, where: str) -> int:
+    try:
+        span = parse_span(entry["span"])
+    except SpanError as exc:
+        raise ConfigError(f"{_where(path, where, 'span')}: {exc}") from None
+    if span not in get_exchange(exchange).spans:
+        raise ConfigError(
+            f"{_where(path, where, 'span')}: {exchange} does not offer {span_label(span)} "
+            f"(it offers {', '.join(offered_spans(exchange))})"
+        )
+    return span
+
+
+def _job_date(entry: dict, key: str, value: Any, tz: str, path: Path, where: str) -> int:
+    try:
+        return parse_date(value, tz)
+    except ValueError as exc:
+        raise ConfigError(f"{_where(path, where, key)}: {exc}") from None
+
+
+def _merge_jobs(specs: list[JobSpec]) -> tuple[list[JobSpec], list[str]]:
+    """One job per series: a series asked for twice runs once, over the union of the ranges."""
     jobs: list[JobSpec] = []
     seen: dict[Series, int] = {}
     duplicates: list[str] = []
+    for spec in specs:
+        series = spec.series
+        if series in seen:
+            first = seen[series]
+            prev = jobs[first]
+            duplicates.append(
+                f"{series} appears in [[histo_jobs]] #{prev.entry + 1} and #{spec.entry + 1}; "
+                "it runs once, over the union of both ranges"
+            )
+            merged_end = None if prev.end is None or spec.end is None else max(prev.end, spec.end)
+            jobs[first] = JobSpec(series, min(prev.start, spec.start), merged_end,
+                                  prev.max_retries, prev.retry_delay, prev.entry)
+            continue
+        seen[series] = len(jobs)
+        jobs.append(spec)
+    return jobs, duplicates
+
+
+def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> Config:
+    """Turn parsed TOML into a Config, or raise ConfigError naming the file, entry and key of
+    every problem found (`ConfigError.errors`), not only the first."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name}: not a TOML table")
+    problems = _Problems()
+    problems.check(_check_keys, data, TOP_KEYS, path, "top level")
+    settings = problems.check(_settings, data.get("settings", {}), path, problems)
+    exchanges = problems.check(_exchanges, data.get("exchanges", {}), path, problems)
+    raw_jobs = data.get("histo_jobs", [])
+    specs: list[JobSpec] = []
+    if not isinstance(raw_jobs, list):
+        problems.messages.append(
+            f"{path.name}: histo_jobs must be an array of tables ([[histo_jobs]])")
+        raw_jobs = []
     if now_ms is None:
         now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+    tz = settings.timezone if settings is not None else "UTC"
     for i, entry in enumerate(raw_jobs):
-        where = f"[[histo_jobs]] #{i + 1}"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{path.name}: {where} must be a table")
-        if isinstance(entry.get("exchange"), str):
-            where += f" ({entry['exchange']})"
-        _check_keys(entry, JOB_KEYS, path, where)
-        for key in ("exchange", "pairs", "span"):
-            if key not in entry:
-                raise ConfigError(f"{_where(path, where, key)}: missing (required)")
-        exchange = _typed(entry, "exchange", (str,), path, where, "an exchange name")
-        if exchange not in EXCHANGES:
-            raise ConfigError(
-                f"{_where(path, where, 'exchange')}: unknown exchange {exchange!r} "
-                f"(known: {', '.join(EXCHANGES)})"
-            )
-        adapter = get_exchange(exchange)
-        try:
-            span = parse_span(entry["span"])
-        except SpanError as exc:
-            raise ConfigError(f"{_where(path, where, 'span')}: {exc}") from None
-        if span not in adapter.spans:
-            raise ConfigError(
-                f"{_where(path, where, 'span')}: {exchange} does not offer {span_label(span)} "
-                f"(it offers {', '.join(offered_spans(exchange))})"
-            )
-        pairs = _typed(entry, "pairs", (list,), path, where, "a list of \"BASE/QUOTE\" strings")
-        if not pairs:
-            raise ConfigError(f"{_where(path, where, 'pairs')}: the list is empty")
-        start_raw = entry.get("start", DEFAULT_START)
-        try:
-            start = parse_date(start_raw, tz)
-        except ValueError as exc:
-            raise ConfigError(f"{_where(path, where, 'start')}: {exc}") from None
-        end = None
-        if "end" in entry:
-            try:
-                end = parse_date(entry["end"], tz)
-            except ValueError as exc:
-                raise ConfigError(f"{_where(path, where, 'end')}: {exc}") from None
-        if start >= now_ms:
-            raise ConfigError(f"{_where(path, where, 'start')}: {start_raw!s} is in the future")
-        if end is not None and start >= end:
-            raise ConfigError(
-                f"{_where(path, where, 'start')}: start {start_raw!s} is not before end {entry['end']!s}"
-            )
-        retries = 3
-        if "max_retries" in entry:
-            retries = _typed(entry, "max_retries", (int,), path, where, "a whole number")
-            if not 0 <= retries <= 100:
-                raise ConfigError(f"{_where(path, where, 'max_retries')}: must be 0..100")
-        delay = 2.0
-        if "retry_delay" in entry:
-            delay = float(_typed(entry, "retry_delay", (int, float), path, where, "seconds"))
-            if not 0 <= delay <= 3600:
-                raise ConfigError(f"{_where(path, where, 'retry_delay')}: must be 0..3600 seconds")
-        for pair in pairs:
-            if not isinstance(pair, str):
-                raise ConfigError(f"{_where(path, where, 'pairs')}: {pair!r} is not a string")
-            try:
-                parse_pair(pair)
-                adapter.symbol(pair)
-            except (PairError, SymbolError) as exc:
-                raise ConfigError(f"{_where(path, where, 'pairs')}: {exc}") from None
-            series = Series(exchange, pair, span)
-            spec = JobSpec(series, align_down(start, span),
-                           None if end is None else align_up(end, span), retries, delay, i)
-            if series in seen:
-                first = seen[series]
-                prev = jobs[first]
-                duplicates.append(
-                    f"{series} appears in [[histo_jobs]] #{prev.entry + 1} and #{i + 1}; "
-                    "it runs once, over the union of both ranges"
-                )
-                merged_end = None if prev.end is None or spec.end is None else max(prev.end, spec.end)
-                jobs[first] = JobSpec(series, min(prev.start, spec.start), merged_end,
-                                      prev.max_retries, prev.retry_delay, prev.entry)
-                continue
-            seen[series] = len(jobs)
-            jobs.append(spec)
+        specs.extend(problems.check(_job_entry, i, entry, path, tz, now_ms, default=[]))
+    if problems.messages:
+        raise ConfigError(problems.messages)
+    jobs, duplicates = _merge_jobs(specs)
     return Config(path=path, settings=settings, exchanges=exchanges, jobs=jobs, raw=data,
                   duplicates=duplicates)
 

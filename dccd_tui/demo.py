@@ -9,6 +9,8 @@ made), so running the demo twice shows resume at work: the second run sends no c
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -60,18 +62,41 @@ class DemoEnv:
         self.sandbox.stop()
 
 
-def start_demo(folder: Path | None = None) -> DemoEnv:
-    """Start the sandbox and make sure the demo folder has a config; return where things are."""
+def demo_config_path(folder: Path | None = None) -> Path:
+    """The demo folder's config.toml, written (a fixed 30-day range) when it is not there."""
     from .config import save_config
-    from .engine.exchanges import EXCHANGES
-    from .sandbox import Sandbox, SandboxSettings
 
     folder = folder or demo_folder()
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "config.toml"
     if not config_path.exists():
         save_config(config_path, demo_config_data())
+    return config_path
+
+
+def start_demo(folder: Path | None = None) -> DemoEnv:
+    """Start the sandbox and make sure the demo folder has a config; return where things are."""
+    from .engine import EXCHANGES
+    from .sandbox import Sandbox, SandboxSettings
+
+    folder = folder or demo_folder()
+    config_path = demo_config_path(folder)
     sandbox = Sandbox(SandboxSettings(seed=7, latency=DEMO_LATENCY))
     sandbox.start()
     urls = {name: sandbox.base_url(name) for name in EXCHANGES}
     return DemoEnv(folder=folder, config_path=config_path, base_urls=urls, sandbox=sandbox)
+
+
+@contextmanager
+def config_source(config_path: Path, demo: bool) -> Iterator[tuple[Path, DemoEnv | None]]:
+    """The one place `--demo` is wired: with `demo`, start the sandbox and use the demo config
+    (the sandbox stops when the block ends); else `config_path`, no sandbox. The DemoEnv gives
+    the base URLs to hand to the runner."""
+    if not demo:
+        yield config_path, None
+        return
+    env = start_demo()
+    try:
+        yield env.config_path, env
+    finally:
+        env.close()

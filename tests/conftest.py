@@ -6,8 +6,12 @@ import os
 
 import pytest
 
-# Snapshots change under NO_COLOR or TEXTUAL_THEME (textual-notes.md): remove them before any
-# App is constructed, whatever the developer's shell has.
+from dccd_tui.sandbox import Sandbox, SandboxSettings
+
+from .helpers import FAST
+
+# Snapshots change under NO_COLOR or TEXTUAL_THEME (docs/design/textual-notes.md): remove them
+# before any App is constructed, whatever the developer's shell has.
 os.environ.pop("NO_COLOR", None)
 os.environ.pop("TEXTUAL_THEME", None)
 
@@ -22,3 +26,16 @@ def _clean_env(monkeypatch, tmp_path):
     from dccd_tui.user_state import reset_reported
 
     reset_reported()
+
+
+@pytest.fixture
+def sandbox_budgets() -> dict[str, float]:
+    """The sandbox's budgets; a test module overrides this fixture to change them."""
+    return FAST
+
+
+@pytest.fixture
+def sandbox(sandbox_budgets):
+    """The sandbox exchange (all five APIs) on loopback, seed 7, stopped after the test."""
+    with Sandbox(SandboxSettings(seed=7, budgets=sandbox_budgets)) as sb:
+        yield sb

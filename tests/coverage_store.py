@@ -22,7 +22,7 @@ import polars as pl
 
 from dccd_tui.config import save_config
 from dccd_tui.engine.models import Series, candle_schema
-from dccd_tui.engine.storage import Store
+from dccd_tui.engine.store import Store
 
 MIN = 60_000
 HOUR = 3_600_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,6 +25,10 @@ SECOND_PAIRS = {
     "coinbase": "ETH/USD",
     "kraken": "ETH/USD",
 }
+
+FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
+"""Sandbox budgets (requests/s per exchange) fast enough for tests, slow enough to be budgets."""
+UNLIMITED = {name: math.inf for name in FAST}
 
 
 def ms(text: str) -> int:

@@ -1,1 +1,95 @@
-"""The backfill engine. It never imports textual or rich: a plain script can drive it."""
+"""The engine's front door: everything the UI and the CLI may use, and nothing else.
+
+The TUI (`dccd_tui.tui`), the CLI (`dccd_tui.cli`, `dccd_tui.commands`) and the config loader
+import the engine only from here; the rooms behind it (`runner`, `backfill`, `store`, `inventory`,
+`exchanges`, ...) may change shape without the UI noticing. A test (`tests/test_architecture.py`)
+keeps it so.
+
+Names are loaded lazily (a module ``__getattr__``, as Textual's ``widgets/__init__.py`` does):
+``import dccd_tui.engine`` imports nothing heavy, and ``from dccd_tui.engine import safe_text``
+loads only the formatting module, so the app's start-up (``bench/startup.py``) stays fast;
+httpx and polars load with the first runner or store that needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> the engine module that holds it
+_HOMES: dict[str, str] = {}
+for _module, _names in {
+    "errors": ("EngineError", "ExchangeError", "TransientError", "RateLimitError",
+               "PermanentError", "StoreError", "Cancelled"),
+    "models": ("Series", "Window", "SpanError", "PairError", "LABEL_SPANS", "SPAN_LABELS",
+               "parse_span", "span_label", "parse_pair", "align_down", "align_up",
+               "last_closed_end", "now_ms"),
+    "fmt": ("safe_text", "clean_text", "fmt_ms", "iso", "fmt_duration", "fmt_span_ms",
+            "fmt_bytes", "fmt_pct", "fmt_part", "report_cells", "REPORT_COLUMNS",
+            "REPORT_RIGHT"),
+    "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec"),
+    "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES"),
+    "backfill": ("Plan", "plan_job", "requests_per_exchange"),
+    "runner": ("Runner",),
+    "exchanges": ("EXCHANGES", "get_exchange"),
+    "exchanges.base": ("SymbolError",),
+    "store": ("Store",),
+    "inventory": ("SeriesReport", "CoverageStrip", "series_report",
+                  "requested_range", "coverage_version", "coverage_strip", "close_series",
+                  "describe", "STORED", "GAP", "VOID", "MISSING", "FAILED", "CELL_STATES"),
+}.items():
+    for _name in _names:
+        _HOMES[_name] = _module
+del _module, _names, _name
+# Exported under another name: the function `inventory.inventory` would be shadowed by its module
+# (importing ``dccd_tui.engine.inventory`` sets that attribute on this package).
+_RENAMED = {"take_inventory": ("inventory", "inventory")}
+_HOMES.update({name: module for name, (module, _attr) in _RENAMED.items()})
+
+__all__ = [
+    "CELL_STATES", "Cancelled", "Config", "CoverageStrip", "EXCHANGES", "EngineError",
+    "ExchangeError", "ExchangeSettings", "FAILED", "GAP", "JobSnapshot", "JobSpec", "JobState",
+    "LABEL_SPANS", "LOG_LINES", "MISSING", "PairError", "PermanentError", "Plan",
+    "REPORT_COLUMNS", "REPORT_RIGHT", "RateLimitError", "Runner", "SPAN_LABELS", "STORED",
+    "Series", "SeriesReport", "Settings", "SpanError", "Status", "Store", "StoreError",
+    "SymbolError", "TransientError", "VOID", "Window", "align_down", "align_up", "clean_text",
+    "close_series", "coverage_strip", "coverage_version", "describe", "fmt_bytes", "fmt_duration",
+    "fmt_ms", "fmt_part", "fmt_pct", "fmt_span_ms", "get_exchange", "iso", "last_closed_end",
+    "now_ms", "parse_pair", "parse_span", "plan_job", "report_cells", "requested_range",
+    "requests_per_exchange", "safe_text", "series_report", "span_label", "take_inventory",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    attr = _RENAMED[name][1] if name in _RENAMED else name
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    globals()[name] = value  # the next access does not come back here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
+    from .backfill import Plan, plan_job, requests_per_exchange
+    from .errors import (Cancelled, EngineError, ExchangeError, PermanentError, RateLimitError,
+                         StoreError, TransientError)
+    from .exchanges import EXCHANGES, get_exchange
+    from .exchanges.base import SymbolError
+    from .fmt import (REPORT_COLUMNS, REPORT_RIGHT, clean_text, fmt_bytes, fmt_duration, fmt_ms,
+                      fmt_part, fmt_pct, fmt_span_ms, iso, report_cells, safe_text)
+    from .inventory import (CELL_STATES, FAILED, GAP, MISSING, STORED, VOID, CoverageStrip,
+                            SeriesReport, close_series, coverage_strip, coverage_version,
+                            describe, requested_range, series_report)
+    from .inventory import inventory as take_inventory
+    from .jobs import Config, ExchangeSettings, JobSpec, Settings
+    from .models import (LABEL_SPANS, SPAN_LABELS, PairError, Series, SpanError, Window,
+                         align_down, align_up, last_closed_end, now_ms, parse_pair, parse_span,
+                         span_label)
+    from .runner import Runner
+    from .state import LOG_LINES, JobSnapshot, JobState, Status
+    from .store import Store

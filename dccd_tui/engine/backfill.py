@@ -20,17 +20,18 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from .errors import (Cancelled, ExchangeError, PermanentError, RateLimitError, StoreError,
                      TransientError)
 from .exchanges.base import Exchange
-from .models import Series, Window, empty_candles, fmt_ms, last_closed_end
+from .fmt import fmt_duration, fmt_ms, safe_text
+from .models import Series, Window, empty_candles, last_closed_end
 from .state import JobState, Status
-from .text import safe_text
+from .store import SeriesStorage, month_of
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
     from .http import ExchangeClient
@@ -49,24 +50,6 @@ def make_windows(missing: list[tuple[int, int]], window_ms: int) -> list[Window]
             out.append(Window(t, min(end, t + window_ms)))
             t += window_ms
     return out
-
-
-def _month(ms: int) -> tuple[int, int]:
-    d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return d.year, d.month
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
 @dataclass
@@ -107,8 +90,16 @@ class Plan:
         return out
 
 
-def plan_job(series: Series, start: int, end: int | None, adapter: Exchange, series_store,
-             rps: float, now: int | None = None) -> Plan:
+def requests_per_exchange(plans: Iterable[Plan]) -> dict[str, int]:
+    """Estimated requests of `plans`, summed per exchange (its jobs share one budget), sorted."""
+    per: dict[str, int] = {}
+    for plan in plans:
+        per[plan.series.exchange] = per.get(plan.series.exchange, 0) + plan.requests
+    return dict(sorted(per.items()))
+
+
+def plan_job(series: Series, start: int, end: int | None, adapter: Exchange,
+             series_store: SeriesStorage, rps: float, now: int | None = None) -> Plan:
     end = last_closed_end(series.span, now) if end is None else min(end, last_closed_end(series.span, now))
     if end <= start:
         missing: list[tuple[int, int]] = []
@@ -130,8 +121,9 @@ class Backfill:
     """Runs one job to its end, writing progress into `state`. Call `run()` on a worker thread."""
 
     def __init__(self, series: Series, start: int, end: int | None, adapter: Exchange,
-                 client: ExchangeClient, series_store, state: JobState, stop: threading.Event,
-                 *, max_retries: int = 3, retry_delay: float = 2.0, now: int | None = None,
+                 client: ExchangeClient, series_store: SeriesStorage, state: JobState,
+                 stop: threading.Event, *, max_retries: int = 3, retry_delay: float = 2.0,
+                 now: int | None = None,
                  flush_candles: int = FLUSH_CANDLES, flush_seconds: float = FLUSH_SECONDS):
         self.series = series
         self.start = start
@@ -246,7 +238,7 @@ class Backfill:
 
     def _report_quarantine(self) -> None:
         """Files found unreadable were moved aside (never deleted): say so in the job's log."""
-        quarantined = getattr(self.store, "quarantined", None)
+        quarantined = self.store.quarantined
         while quarantined:
             self.state.add_log(safe_text(quarantined.pop(0), 600))
 
@@ -285,82 +277,22 @@ class Backfill:
                 or time.monotonic() - self._last_flush >= self.flush_seconds):
             self._flush()
         elif next_window is not None and self._covered:
-            year, month = _month(next_window.start)
+            year, month = month_of(next_window.start)
             month_start = calendar.timegm((year, month, 1, 0, 0, 0)) * 1000
             if self._covered[0][0] < month_start:
                 self._flush(before=month_start)
 
     # --- the job -----------------------------------------------------------------------
     def run(self) -> Plan:
-        state = self.state
-        rps = self.client.rps
-        self._report_quarantine()
-        plan = plan_job(self.series, self.start, self.end, self.adapter, self.store, rps, self.now)
-        windows = plan.windows
-        state.set_total(len(windows))
-        state.set_status(Status.RUNNING)
-        plan = self._skip_before_listing(plan)
-        windows = plan.windows
-        if not windows:
-            state.add_log(f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
-                          f"{fmt_ms(plan.end)} is complete")
-            state.set_status(Status.DONE)
+        """Plan, fetch the windows (a few in flight), write them; the state says how it went."""
+        plan = self._prepare()
+        if not plan.windows:
             return plan
-        state.add_log(f"start {self.series}: {len(windows):,} windows over {len(plan.missing)} "
-                      f"missing range(s), {fmt_ms(plan.start)} -> {fmt_ms(plan.end)}")
-        # Enough windows in flight to cover ~0.5 s of latency at the budget, bounded: at
-        # 100 requests/s and 100 ms of latency 10 are busy, the rest absorbs a month's flush
-        # or a stall (with 16, one Bybit job reached 88 % of its budget; 8 jobs 97 %).
-        ahead = max(2, min(32, math.ceil(rps * 0.5) + 1))
         pending: deque = deque()
-        idx = 0
-        span_ms = self.series.span * 1000
-        stats = getattr(self.store, "stats", None)
-        self._first_ts = stats().get("first_ts") if stats is not None else None
+        state = self.state
         try:
-            while idx < len(windows) or pending:
-                while idx < len(windows) and len(pending) < ahead:
-                    w = windows[idx]
-                    pending.append((w, self.client.submit(self._fetch, w)))
-                    idx += 1
-                window, future = pending[0]
-                while not future.done():
-                    if self.stop.is_set():
-                        raise Cancelled()
-                    wait([future], timeout=0.1)
-                pending.popleft()
-                try:
-                    frame = future.result()
-                except TransientError as exc:
-                    reason = safe_text(exc, 300)
-                    self._failed.append((window.start, window.end, reason))
-                    state.note_window(window.end, failed=True)
-                    state.add_log(f"window {fmt_ms(window.start)} -> {fmt_ms(window.end)} failed "
-                                  f"after retries: {reason}")
-                    continue
-                if frame.height:
-                    self._frames.append(frame)
-                    self._buffered += frame.height
-                    first = int(frame["ts"].dt.epoch("ms")[0])
-                    if self._first_ts is None or first < self._first_ts:
-                        self._first_ts = first
-                # Exchange-side gaps: empty slots after the series' first candle (before it,
-                # the pair was not listed yet: that void is no gap).
-                if self._first_ts is not None and self._first_ts < window.end:
-                    self._gaps += ((window.end - max(window.start, self._first_ts)) // span_ms
-                                   - frame.height)
-                self._covered.append((window.start, window.end))
-                state.note_window(window.end, candles=frame.height)
-                nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
-                self._maybe_flush(nxt)
-            self._finish()
-            snap = state.snapshot()
-            if self._failed:
-                state.set_status(Status.FAILED, f"{len(self._failed)} window(s) failed; "
-                                 "they stay missing and are fetched again on the next run")
-            else:
-                state.set_status(Status.DONE)
-            state.add_log(self.summary(snap))
+            self._pump(plan.windows, pending)
+            self._complete()
         except Cancelled:
             self._abort.set()
             self._finish()
@@ -382,6 +314,89 @@ class Backfill:
             for _, fut in pending:
                 fut.cancel()
         return plan
+
+    def _prepare(self) -> Plan:
+        """The job's plan, without what lies before the listing; DONE at once when empty."""
+        state = self.state
+        self._report_quarantine()
+        plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
+                        self.client.rps, self.now)
+        state.set_total(len(plan.windows))
+        state.set_status(Status.RUNNING)
+        plan = self._skip_before_listing(plan)
+        windows = plan.windows
+        if not windows:
+            state.add_log(f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
+                          f"{fmt_ms(plan.end)} is complete")
+            state.set_status(Status.DONE)
+            return plan
+        state.add_log(f"start {self.series}: {len(windows):,} windows over {len(plan.missing)} "
+                      f"missing range(s), {fmt_ms(plan.start)} -> {fmt_ms(plan.end)}")
+        self._first_ts = self.store.stats().get("first_ts")
+        return plan
+
+    def _pump(self, windows: list[Window], pending: deque) -> None:
+        """Keep `ahead` windows in flight; take their answers in order; flush as they come."""
+        # Enough windows in flight to cover ~0.5 s of latency at the budget, bounded: at
+        # 100 requests/s and 100 ms of latency 10 are busy, the rest absorbs a month's flush
+        # or a stall (with 16, one Bybit job reached 88 % of its budget; 8 jobs 97 %).
+        ahead = max(2, min(32, math.ceil(self.client.rps * 0.5) + 1))
+        idx = 0
+        while idx < len(windows) or pending:
+            while idx < len(windows) and len(pending) < ahead:
+                w = windows[idx]
+                pending.append((w, self.client.submit(self._fetch, w)))
+                idx += 1
+            window, future = pending[0]
+            while not future.done():
+                if self.stop.is_set():
+                    raise Cancelled()
+                wait([future], timeout=0.1)
+            pending.popleft()
+            if not self._take(window, future):
+                continue
+            nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
+            self._maybe_flush(nxt)
+
+    def _take(self, window: Window, future) -> bool:
+        """Buffer one window's answer; False if it failed after its retries (noted, not fatal)."""
+        state = self.state
+        try:
+            frame = future.result()
+        except TransientError as exc:
+            reason = safe_text(exc, 300)
+            self._failed.append((window.start, window.end, reason))
+            state.note_window(window.end, failed=True)
+            state.add_log(f"window {fmt_ms(window.start)} -> {fmt_ms(window.end)} failed "
+                          f"after retries: {reason}")
+            return False
+        if frame.height:
+            self._frames.append(frame)
+            self._buffered += frame.height
+            first = int(frame["ts"].dt.epoch("ms")[0])
+            if self._first_ts is None or first < self._first_ts:
+                self._first_ts = first
+        # Exchange-side gaps: empty slots after the series' first candle (before it,
+        # the pair was not listed yet: that void is no gap).
+        if self._first_ts is not None and self._first_ts < window.end:
+            span_ms = self.series.span * 1000
+            self._gaps += ((window.end - max(window.start, self._first_ts)) // span_ms
+                           - frame.height)
+        self._covered.append((window.start, window.end))
+        state.note_window(window.end, candles=frame.height)
+        return True
+
+    def _complete(self) -> None:
+        """Every window answered: flush, record failures, and say how it ended."""
+        state = self.state
+        self._finish()
+        snap = state.snapshot()
+        if self._failed:
+            state.set_status(Status.FAILED, f"{len(self._failed)} window(s) failed; "
+                             "they stay missing and are fetched again on the next run")
+        else:
+            state.set_status(Status.DONE)
+        state.add_log(self.summary(snap))
 
     def _finish(self) -> None:
         """Flush what is buffered and record failed windows (also on cancel and failure)."""

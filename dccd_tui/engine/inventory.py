@@ -1,6 +1,6 @@
 """What the store holds, series by series: coverage, exchange-side gaps, missing and failed ranges.
 
-Pure data, no printing: the CLI (`dccd_tui.inventory`) and the app render these reports. The
+Pure data, no printing: the CLI (`dccd_tui.commands.inventory`) and the app render these reports. The
 figures come from the coverage manifest (covered ranges, failed windows and the exchange-side
 gaps recorded at write time) and from the Parquet footers (first and last candle, candle count,
 bytes), never from reading every row, so an inventory of many years of 1m series is fast.
@@ -29,14 +29,13 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
-from .models import Series, fmt_ms, last_closed_end
-from .storage import MANIFEST_NAME, Store, holes, merge_ranges, subtract_ranges
+from .fmt import fmt_ms, fmt_span_ms, iso  # noqa: F401  (iso, fmt_span_ms: part of this API)
+from .models import Series, last_closed_end
+from .store import MANIFEST_NAME, Failed, Range, Store, holes, merge_ranges, subtract_ranges
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import Config
+    from .jobs import Config
 
-Range = tuple[int, int]
-Failed = tuple[int, int, str]
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -62,24 +61,6 @@ def slots(start: int, end: int, span_ms: int) -> int:
     if end <= start:
         return 0
     return -(-end // span_ms) - -(-start // span_ms)
-
-
-def fmt_span_ms(ms: int) -> str:
-    """A duration: ``45m``, ``2h05m``, ``3d04h``."""
-    minutes = ms // 60_000
-    if minutes < 60:
-        return f"{minutes}m" if minutes or not ms else f"{ms // 1000}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
-
-
-def iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --------------------------------------------------------------------------------------------

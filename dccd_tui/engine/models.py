@@ -28,7 +28,8 @@ SPAN_LABELS: dict[int, str] = {
 }
 LABEL_SPANS: dict[str, int] = {label: secs for secs, label in SPAN_LABELS.items()}
 
-# Columns of the canonical candle frame (architecture.md), in order. The polars dtypes are
+# Columns of the canonical candle frame (docs/design/architecture.md), in order. The polars dtypes
+# are
 # built lazily by `candle_schema()` so that importing this module stays cheap.
 CANDLE_COLUMNS: tuple[str, ...] = (
     "ts", "open", "high", "low", "close", "volume", "quote_volume", "trades",
@@ -147,13 +148,6 @@ def last_closed_end(span: int, now: int | None = None) -> int:
 
 def ms_to_dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-
-
-def fmt_ms(ms: int | None) -> str:
-    """Render epoch ms as ``2024-01-31 23:59`` UTC (or ``-``), for logs and tables."""
-    if ms is None:
-        return "-"
-    return ms_to_dt(ms).strftime("%Y-%m-%d %H:%M")
 
 
 def candle_schema():

@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
-from ..config import Config, JobSpec
-from .backfill import Backfill, Plan, fmt_duration, plan_job
+from .backfill import Backfill, Plan, plan_job, requests_per_exchange
 from .exchanges import get_exchange
+from .fmt import fmt_duration, safe_text
+from .jobs import Config, JobSpec
 from .ratelimit import GateRegistry
 from .state import JobState, Status
-from .storage import Store
-from .text import safe_text
+from .store import Store
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
     from .http import ExchangeClient
@@ -226,11 +226,8 @@ class Runner:
 
     def exchange_totals(self, plans: dict[str, Plan]) -> list[str]:
         """Jobs of one exchange share its budget: the time for all of them together."""
-        per: dict[str, int] = {}
-        for plan in plans.values():
-            per[plan.series.exchange] = per.get(plan.series.exchange, 0) + plan.requests
         lines = []
-        for exchange, requests in sorted(per.items()):
+        for exchange, requests in requests_per_exchange(plans.values()).items():
             rps = self.config.exchanges[exchange].requests_per_second
             lines.append(f"{exchange}: {requests:,} requests for all its jobs, about "
                          f"{fmt_duration(requests / rps)} at its shared budget of {rps:g}/s")

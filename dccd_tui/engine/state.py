@@ -1,7 +1,8 @@
 """Per-job progress state, written by a worker thread and read as a snapshot by any UI.
 
 The UI never receives a callback per window: it polls `JobState.snapshot()` on its own timer
-(textual-notes.md measured why). Everything mutable sits behind one lock per job, and a snapshot
+(docs/design/textual-notes.md measured why). Everything mutable sits behind one lock per job, and a
+snapshot
 is an immutable copy, so a reader on another thread can never see a half-updated job.
 """
 
@@ -13,7 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .models import Series, fmt_ms
+from .fmt import fmt_ms
+from .models import Series
 
 
 class Status(str, Enum):

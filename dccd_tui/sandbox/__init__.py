@@ -9,7 +9,7 @@ exchange under a path prefix, so an engine's base_url is ``http://127.0.0.1:PORT
 - ``/coinbase/products/{product_id}/candles``
 - ``/kraken/0/public/Trades`` and ``/kraken/0/public/OHLC`` (latest 720 bars + the open one)
 
-It is written from ``shared/design/exchanges.md`` alone and imports nothing from
+It is written from ``docs/design/exchanges.md`` alone and imports nothing from
 ``dccd_tui.engine``, so that the engine and its test double cannot share one misreading of an API.
 Candles and trades are deterministic functions of the seed (see `_data` for the price model and
 the maintenance-gap rule), rate limits are enforced with each exchange's own counting rule (see
@@ -27,7 +27,7 @@ Usage::
 Standalone: ``python -m dccd_tui.sandbox --port 8765 [--seed 7] [--latency-ms 0] [--okx-page 300]
 [--budget binance=40 ...] [--now-ms MS]`` prints the base URLs and serves until Ctrl-C.
 
-Choices where exchanges.md is silent or unverified (each is a setting where it matters):
+Choices where docs/design/exchanges.md is silent or unverified (each is a setting where it matters):
 
 - Fixed rate windows (Binance 60 s, Bybit 5 s, OKX 2 s) start at the first request after the
   previous window ended, not on wall-clock boundaries; limits are enforced exactly.

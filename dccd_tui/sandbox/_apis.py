@@ -1,4 +1,5 @@
-"""The five exchange APIs as exchanges.md describes them: routing, parameters, bounds, caps, row
+"""The five exchange APIs as docs/design/exchanges.md describes them: routing, parameters, bounds,
+caps, row
 order, value types, error bodies and rate-limit answers. Pure request -> `Answer` functions; the
 HTTP plumbing, counters, limiters and transport faults live in `_server`.
 """

@@ -1,4 +1,4 @@
-"""The sandbox's own market tables, written from exchanges.md (never from the engine's).
+"""The sandbox's own market tables, written from docs/design/exchanges.md (never from the engine's).
 
 Each exchange lists the pairs it serves as ``BASE/QUOTE`` -> symbol, with a listing time before
 which the exchange has nothing. ``NEW/<quote>`` on every exchange is listed a few months before

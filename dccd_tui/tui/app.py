@@ -30,9 +30,7 @@ from textual.screen import Screen
 
 from ..config import Config, ConfigError, load_config, validate
 from ..config_edit import add_entry, edit_pairs, remove_entry
-from ..engine.errors import StoreError
-from ..engine.state import JobState, Status
-from ..engine.text import safe_text
+from ..engine import JobState, Status, Store, StoreError, safe_text
 from ..user_state import load_state, update_state
 from .screens.confirm import ConfirmModal
 from .screens.jobs import JobsScreen
@@ -45,7 +43,8 @@ class RunnerLike(Protocol):
 
     states: dict[str, JobState]
     specs: dict[str, Any]
-    store: Any  # the engine's Store of the data folder (the coverage views read it)
+    store: Store  # the engine's Store of the data folder (the coverage views read it)
+    now: int | None  # a fixed "now" in epoch ms (tests), else None: the wall clock
 
     def open(self) -> Any: ...
     def close(self, timeout: float = ...) -> None: ...
@@ -64,7 +63,7 @@ RunnerFactory = Callable[..., RunnerLike]
 
 def default_runner(config: Config, *, base_urls: dict[str, str] | None,
                    on_finish: Callable[[str], None]) -> RunnerLike:
-    from ..engine.runner import Runner
+    from ..engine import Runner
 
     return Runner(config, base_urls=base_urls, on_finish=on_finish)
 
@@ -121,14 +120,14 @@ class DccdApp(App[int]):
 
     # --- the store (read only, through the engine) --------------------------------------
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         """The runner's store: the coverage strip, the chart and the inventory read it."""
-        return getattr(self.runner, "store", None)
+        return self.runner.store
 
     @property
     def now_ms(self) -> int | None:
         """The runner's fixed "now" (tests), else None: the wall clock."""
-        return getattr(self.runner, "now", None)
+        return self.runner.now
 
     # --- theme ---------------------------------------------------------------------------
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -332,22 +331,15 @@ class DccdApp(App[int]):
 def run_app(config_path: Path, *, demo: bool = False, theme: str | None = None,
             ui_hz: float | None = None, mouse: bool = True) -> int:
     """Run the TUI on `config_path` (or the demo); return the process exit code."""
-    env = None
-    base_urls = None
-    try:
-        if demo:
-            from ..demo import start_demo
+    from ..demo import config_source
 
-            env = start_demo()
-            config_path, base_urls = env.config_path, env.base_urls
+    with config_source(config_path, demo) as (path, env):
+        base_urls = env.base_urls if env is not None else None
         try:
-            config = load_config(config_path)
+            config = load_config(path)
         except ConfigError as exc:
             print(f"dccd-tui: {safe_text(exc)}", file=sys.stderr)
             return 2
         app = DccdApp(config, base_urls=base_urls, theme=theme, ui_hz=ui_hz, demo=demo)
         app.run(mouse=mouse)
         return app.return_code or 0
-    finally:
-        if env is not None:
-            env.close()

@@ -1,7 +1,8 @@
 """How one job snapshot becomes the cells of its table row (pure functions, no widgets).
 
 Every cell is a `rich.text.Text`, never a `str`: a DataTable parses `str` cells as Rich markup,
-and a `[/]` in anything that came from outside would crash the app (textual-notes.md). Columns
+and a `[/]` in anything that came from outside would crash the app (docs/design/textual-notes.md).
+Columns
 have fixed widths so that a live update never reflows the table; there are two width presets,
 one that fits 80 columns and one for wide terminals.
 
@@ -16,10 +17,7 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 
-from ..engine.backfill import fmt_duration
-from ..engine.models import fmt_ms
-from ..engine.state import JobSnapshot, Status
-from ..engine.text import safe_text
+from ..engine import JobSnapshot, Status, fmt_duration, fmt_ms, safe_text
 
 
 @dataclass(frozen=True)

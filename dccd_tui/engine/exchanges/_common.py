@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import timezone
@@ -19,25 +18,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
+from ..fmt import MESSAGE_CHARS, clean_text  # noqa: F401  (re-exported to the adapters)
 from ..models import SPAN_LABELS
 from .base import Exchange, SymbolError
 
 #: How much of a body or of an exchange message goes into an error message.
 EXCERPT_CHARS = 200
-MESSAGE_CHARS = 300
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-
-
-def clean_text(text: str, limit: int = MESSAGE_CHARS) -> str:
-    """Make outside text safe to log: control characters become one space, long text is cut.
-
-    The text stays plain data: nothing here escapes or adds markup; the UI shows it verbatim.
-    """
-    text = _CONTROL.sub(" ", text).strip()
-    if len(text) > limit:
-        text = text[:limit].rstrip() + "..."
-    return text
 
 
 def excerpt(body: bytes | str, limit: int = EXCERPT_CHARS) -> str:

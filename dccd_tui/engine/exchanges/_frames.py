@@ -2,7 +2,8 @@
 
 Why it exists: all five adapters end the same way. Each parses its own body shape into plain
 tuples ``(ts_ms, open, high, low, close, volume, quote_volume | None, trades | None)``; this module
-then enforces the rules of the candle frame (architecture.md) once, so they cannot drift apart:
+then enforces the rules of the candle frame (docs/design/architecture.md) once, so they cannot
+drift apart:
 
 - a row that breaks OHLC sense (high < low, open/close outside [low, high], a negative volume,
   NaN or infinity anywhere) makes the whole answer suspect: TransientError, the engine retries

@@ -28,7 +28,7 @@ class SymbolError(ValueError):
 
 
 class Exchange(ABC):
-    """One exchange's candle endpoint, as exchanges.md describes it."""
+    """One exchange's candle endpoint, as docs/design/exchanges.md describes it."""
 
     name: str
     default_base_url: str

@@ -1,7 +1,8 @@
 """Binance spot klines: one ``GET /api/v3/klines`` request per window of up to 1000 candles.
 
 Why it exists: to turn a window into a klines request, a klines answer into the canonical candle
-frame, and a Binance error into the engine's error classes. API facts relied on (exchanges.md §1):
+frame, and a Binance error into the engine's error classes. API facts relied on
+(docs/design/exchanges.md §1):
 
 - ``symbol`` has no separator (``BTCUSDT``; legal range ``^[A-Z0-9-_.]{1,20}$``); ``interval`` is
   one of ``1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d`` (case-sensitive); ``startTime``/``endTime``

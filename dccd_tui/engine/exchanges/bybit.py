@@ -2,7 +2,7 @@
 
 Why it exists: to turn a window into a kline request, a Bybit answer into the canonical candle
 frame, and Bybit's errors (mostly HTTP 200 with ``retCode != 0``) into the engine's error
-classes. API facts relied on (exchanges.md §2):
+classes. API facts relied on (docs/design/exchanges.md §2):
 
 - ``category`` defaults to ``linear``, so ``spot`` is always sent; ``symbol`` is upper case with
   no separator (``BTCUSDT``); ``interval`` is minutes ``1 3 5 15 30 60 120 240 360 720`` or ``D``

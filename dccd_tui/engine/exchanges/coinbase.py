@@ -3,7 +3,7 @@
 Why it exists: to turn a window into a candles request, a Coinbase answer into the canonical
 candle frame, and Coinbase's ``{"message": ...}`` errors into the engine's error classes.
 This is the Coinbase *Exchange* API, not the Advanced Trade one (different paths and shapes).
-API facts relied on (exchanges.md §4):
+API facts relied on (docs/design/exchanges.md §4):
 
 - ``product_id`` is ``BTC-USD``, in the path; ``granularity`` is seconds, one of
   ``60 300 900 3600 21600 86400`` (anything else: HTTP 400 "Unsupported granularity").
@@ -21,11 +21,11 @@ API facts relied on (exchanges.md §4):
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
+from ..fmt import iso
 from ._common import (
     Adapter,
     classify_status,
@@ -45,11 +45,6 @@ if TYPE_CHECKING:
 
 _TRANSIENT_WORDS = ("maintenance", "cancel only", "cancel_only")
 DAY_S = 86400
-
-
-def iso(ms: int) -> str:
-    """Epoch ms -> ``2020-03-20T00:00:00Z`` (whole seconds: windows are span-aligned)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
 
 
 class Coinbase(Adapter):

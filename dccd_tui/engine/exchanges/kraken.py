@@ -3,7 +3,7 @@
 Why it exists: Kraken's ``/0/public/OHLC`` only serves the latest 720 bars, whatever ``since``
 says, so history has to be rebuilt from trades. This adapter pages the trades of one window by
 Kraken's nanosecond cursor and resamples them into candles of the job's span. API facts relied
-on (exchanges.md §5):
+on (docs/design/exchanges.md §5):
 
 - ``pair`` takes the altname: ``XBTUSD``. Kraken writes BTC as ``XBT`` and DOGE as ``XDG``. The
   answer is keyed by Kraken's own pair name (``pair=XBTUSD`` comes back as ``XXBTZUSD``), so the

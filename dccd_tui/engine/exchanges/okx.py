@@ -3,7 +3,7 @@
 Why it exists: to turn a window into history-candles requests, OKX answers into the canonical
 candle frame, and OKX's ``{"code": ..., "msg": ...}`` errors into the engine's error classes.
 ``/market/candles`` only serves the latest 1,440 bars, so a backfill uses history-candles.
-API facts relied on (exchanges.md §3):
+API facts relied on (docs/design/exchanges.md §3):
 
 - ``instId`` is ``BTC-USDT``; ``bar`` is ``1m 3m 5m 15m 30m 1H 2H 4H`` and, for 6h/12h/1d, the
   UTC-aligned ``6Hutc 12Hutc 1Dutc`` (plain ``6H``/``12H``/``1D`` open at Hong Kong time); no 8h.

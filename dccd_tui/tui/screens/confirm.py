@@ -1,7 +1,7 @@
 """A yes/no question in a modal; returns True only for an explicit yes.
 
 Escape answers "no": it is never the key that performs a destructive action, because over a
-laggy SSH link a bare Escape can be the first byte of an arrow key (textual-notes.md).
+laggy SSH link a bare Escape can be the first byte of an arrow key (docs/design/textual-notes.md).
 """
 
 from __future__ import annotations

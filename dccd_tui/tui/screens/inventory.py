@@ -12,7 +12,7 @@ whose manifest changed: one `stat` per series and tick decides), never on the UI
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
@@ -23,12 +23,22 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from ...engine.inventory import (SeriesReport, coverage_version, describe, inventory,
-                                 requested_range, series_report)
-from ...engine.state import Status
-from ...engine.text import safe_text
-from ...inventory import RIGHT, cells
+from ...engine import REPORT_RIGHT as RIGHT
+from ...engine import (
+    SeriesReport,
+    Status,
+    coverage_version,
+    describe,
+    requested_range,
+    safe_text,
+    series_report,
+)
+from ...engine import report_cells as cells
+from ...engine import take_inventory as inventory
 from ..widgets import CoverageView
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..app import DccdApp
 
 COLUMNS = (("series", "series"), ("job", "job"), ("cover", "cover"), ("missing", "missing"),
            ("failed", "failed"), ("gaps", "gaps"), ("longest", "longest gap"),
@@ -59,6 +69,10 @@ def sort_key(column: str, report: SeriesReport, job: str) -> Any:
 
 class InventoryScreen(Screen):
     """Full-screen inventory; Escape or `i` goes back to the jobs."""
+
+    if TYPE_CHECKING:  # typed access to the app (posting does ``cast("Posting", self.app)``)
+        @property
+        def app(self) -> DccdApp: ...
 
     BINDINGS = [
         Binding("s", "fetch", "Fetch missing",
@@ -153,7 +167,7 @@ class InventoryScreen(Screen):
         return "" if snap.status is Status.IDLE else snap.status.value
 
     def _styles(self) -> dict[str, Style]:
-        return getattr(self.app, "job_styles", {})
+        return self.app.job_styles
 
     def _cells(self, key: str) -> list[Text]:
         report = self.reports[key]

@@ -10,6 +10,8 @@ The coverage strip and chart of the highlighted series follow its manifest (see
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -18,18 +20,22 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
-from ...engine.backfill import fmt_duration
-from ...engine.inventory import requested_range
-from ...engine.models import fmt_ms
-from ...engine.state import JobSnapshot, Status
-from ...engine.text import safe_text
+from ...engine import (JobSnapshot, Status, fmt_duration, fmt_ms, requested_range,
+                      safe_text)
 from ..widgets import CoverageView, JobLog, JobTable, SummaryBar
 from ..widgets.summary import RequestRates, summary_text
 from .confirm import ConfirmModal
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..app import DccdApp
+
 
 class JobsScreen(Screen):
     """Bindings live here (not on the App) so that an open modal blocks them."""
+
+    if TYPE_CHECKING:  # typed access to the app (posting does ``cast("Posting", self.app)``)
+        @property
+        def app(self) -> DccdApp: ...
 
     BINDINGS = [
         Binding("s", "start", "Start", tooltip="Start the highlighted job"),

@@ -25,9 +25,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ...config import ConfigError, check_pair, offered_spans, parse_date
-from ...engine.exchanges import EXCHANGES
-from ...engine.models import LABEL_SPANS, parse_span, span_label
-from ...engine.text import safe_text
+from ...engine import EXCHANGES, LABEL_SPANS, parse_span, safe_text, span_label
 
 CheckFn = Callable[[dict[str, Any]], list[str]]
 CommitFn = Callable[[dict[str, Any]], None]

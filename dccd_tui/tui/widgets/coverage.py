@@ -28,11 +28,23 @@ from textual.containers import Vertical
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from ...engine.errors import StoreError
-from ...engine.inventory import (FAILED, GAP, MISSING, STORED, VOID, CoverageStrip, SeriesReport,
-                                 close_series, coverage_strip, coverage_version, series_report)
-from ...engine.models import Series, fmt_ms
-from ...engine.text import safe_text
+from ...engine import (
+    FAILED,
+    GAP,
+    MISSING,
+    STORED,
+    VOID,
+    CoverageStrip,
+    Series,
+    SeriesReport,
+    StoreError,
+    close_series,
+    coverage_strip,
+    coverage_version,
+    fmt_ms,
+    safe_text,
+    series_report,
+)
 
 GLYPHS = {STORED: "█", GAP: "▓", MISSING: "░", FAILED: "▒", VOID: "·"}
 STYLE_VARS = {STORED: "coverage-stored", GAP: "coverage-gap", MISSING: "coverage-missing",

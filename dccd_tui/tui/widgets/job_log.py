@@ -3,15 +3,14 @@
 It is refilled from the job's buffer when the highlight moves, and on each tick only the lines
 appended since the last tick are written, in one `write_lines` batch. Every line goes through
 `safe_text`: Textual's Log filters only \\x00-\\x14, so an ESC from an exchange message would
-otherwise reach the real terminal (textual-notes.md measured a pane title change).
+otherwise reach the real terminal (docs/design/textual-notes.md measured a pane title change).
 """
 
 from __future__ import annotations
 
 from textual.widgets import Log
 
-from ...engine.state import LOG_LINES, JobState
-from ...engine.text import safe_text
+from ...engine import LOG_LINES, JobState, safe_text
 
 
 class JobLog(Log):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.style import Style
 from textual.widgets import DataTable
 
-from ...engine.state import JobSnapshot
+from ...engine import JobSnapshot
 from ..cells import COLUMNS, Widths, column_width, header, layout, render_cell, row_values
 
 

@@ -13,7 +13,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from ...engine.state import JobSnapshot, Status
+from ...engine import JobSnapshot, Status
 
 RATE_WINDOW = 3.0  # seconds of samples behind a requests/s figure
 

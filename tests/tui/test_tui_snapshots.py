@@ -3,7 +3,7 @@
 The app runs on `FakeRunner` (the Runner interface over plain JobState objects) with a fixed
 clock; each test drives the job states in `run_before`. Log lines get a fixed time stamp. The
 data folder lives under tmp_path but no path is ever rendered, so the SVGs are stable.
-Regenerate with `pytest tests/test_tui_snapshots.py --snapshot-update` and review the report.
+Regenerate with `pytest tests/tui/test_tui_snapshots.py --snapshot-update` and review the report.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dccd_tui.config import save_config
 from dccd_tui.engine import state as state_module
 from dccd_tui.engine.state import Status
 from dccd_tui.tui.app import DccdApp
-from dccd_tui.tui.fake_runner import FakeRunner
+from .fake_runner import FakeRunner
 from dccd_tui.tui.themes import load_themes, theme_dirs
 
 JAN_2 = 1704153600000  # 2024-01-02 00:00 UTC

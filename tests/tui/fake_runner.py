@@ -1,9 +1,10 @@
-"""A runner that runs nothing: the `Runner` interface over plain `JobState` objects.
+"""A runner that runs nothing: the real `Runner` with its threads and HTTP taken out.
 
 Snapshot tests (and screenshots for docs) need the app in a chosen state without threads, the
 network or the wall clock. They build the app with `runner_factory=FakeRunner.factory(clock)`
 and then drive the `JobState`s directly (`set_status`, `note_window`, `add_log`, ...). Start
-and cancel only flip statuses; a dry run makes the engine's real plan as if nothing were stored.
+and cancel only flip statuses. A dry run is the real one (`Runner.dry_run`, the engine's
+planner) over a store that holds nothing, so the plan is what a first run would do.
 """
 
 from __future__ import annotations
@@ -11,33 +12,35 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..config import Config
-from ..engine.backfill import Plan, plan_job
-from ..engine.exchanges import get_exchange
-from ..engine.state import JobState, Status
-from ..engine.storage import Store
+from dccd_tui.engine import (
+    Config,
+    JobState,
+    Plan,
+    Runner,
+    Status,
+    get_exchange,
+    plan_job,
+    requests_per_exchange,
+)
 
 
 class _EmptyStore:
     """Coverage of a store that holds nothing: the whole range is missing."""
 
+    quarantined: list[str] = []
+
     def missing_intervals(self, start: int, end: int) -> list[tuple[int, int]]:
         return [(start, end)] if end > start else []
 
 
-class FakeRunner:
+class FakeRunner(Runner):
     def __init__(self, config: Config, *, base_urls: dict[str, str] | None = None,
                  on_finish: Callable[[str], None] | None = None,
                  clock: Callable[[], float] = lambda: 100.0, now: int | None = None):
-        self.config = config
-        self.clock = clock
-        self.now = now
-        self.on_finish = on_finish
-        self.store = Store(config.settings.data_path)  # read only: the coverage views show it
-        self.specs: dict[str, Any] = {}
+        self.clock = clock  # before Runner.__init__: its `_install` makes the states
         self.states: dict[str, JobState] = {}
+        super().__init__(config, now=now, on_finish=on_finish, base_urls=base_urls)
         self.opened = self.closed = False
-        self._install(config)
 
     @classmethod
     def factory(cls, clock: Callable[[], float] = lambda: 100.0, now: int | None = None):
@@ -57,10 +60,8 @@ class FakeRunner:
 
     def close(self, timeout: float = 10.0) -> None:
         self.cancel()
+        self._pool.shutdown(wait=False)
         self.closed = True
-
-    def keys(self) -> list[str]:
-        return list(self.specs)
 
     def is_active(self, key: str) -> bool:
         state = self.states.get(key)
@@ -84,34 +85,14 @@ class FakeRunner:
             self.states[key].set_status(Status.CANCELLED)
         return cancelled
 
-    def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Plan]:
-        plans: dict[str, Plan] = {}
-        for key in self._keys(keys):
-            if self.is_active(key):
-                continue
-            spec, state = self.specs[key], self.states[key]
-            state.reset(Status.IDLE)
-            rps = self.config.exchanges[spec.series.exchange].requests_per_second
-            plan = plan_job(spec.series, spec.start, spec.end, get_exchange(spec.series.exchange),
-                            _EmptyStore(), rps, self.now)
-            plans[key] = plan
-            state.set_total(len(plan.windows))
-            for line in plan.lines():
-                state.add_log(line)
-            state.set_status(Status.PLANNED)
-        return plans
+    def plan(self, key: str) -> Plan:
+        """The engine's plan, as if nothing were stored (`Runner.dry_run` calls it)."""
+        spec = self.specs[key]
+        rps = self.config.exchanges[spec.series.exchange].requests_per_second
+        return plan_job(spec.series, spec.start, spec.end, get_exchange(spec.series.exchange),
+                        _EmptyStore(), rps, self.now)
 
     def exchange_totals(self, plans: dict[str, Plan]) -> list[str]:
-        per: dict[str, int] = {}
-        for plan in plans.values():
-            per[plan.series.exchange] = per.get(plan.series.exchange, 0) + plan.requests
+        # Only the requests: a duration would depend on the budget, not on what is shown.
         return [f"{exchange}: {requests:,} requests for all its jobs"
-                for exchange, requests in sorted(per.items())]
-
-    def set_config(self, config: Config) -> tuple[list[str], list[str]]:
-        old = set(self.specs)
-        removed = [k for k in old if k not in {s.key for s in config.jobs}]
-        self.cancel(removed)
-        self.config = config
-        self._install(config)
-        return [k for k in self.specs if k not in old], removed
+                for exchange, requests in requests_per_exchange(plans.values()).items()]

@@ -17,26 +17,18 @@ from dccd_tui.engine.exchanges import get_exchange
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
-from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from .helpers import assert_equal_truth, make_config, ms, stored
+from ..helpers import FAST, assert_equal_truth, make_config, ms, stored
 
 
 def date(ms_: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms_ // 1000))
 
-FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
 NEW = {"binance": "NEW/USDT", "bybit": "NEW/USDT", "okx": "NEW/USDT", "coinbase": "NEW/USD",
        "kraken": "NEW/USD"}
 DAY = 86_400_000
 #: Requests the probe may send (OKX's binary search over 6 years of 1m is ~23, Coinbase ~19).
 PROBE_BUDGET = 30
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox(SandboxSettings(seed=7, budgets=FAST)) as sb:
-        yield sb
 
 
 @pytest.mark.parametrize("exchange", list(NEW))

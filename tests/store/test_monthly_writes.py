@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import polars as pl
 
-from dccd_tui.engine import storage
+from dccd_tui.engine.store import files as storage
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from .helpers import assert_equal_truth, make_config, ms, stored
+from ..helpers import assert_equal_truth, make_config, ms, stored
 
 
 def test_each_month_file_is_written_once(tmp_path, monkeypatch):
     written: list[str] = []
-    real = storage._write_parquet
+    real = storage.write_parquet
 
     def spy(table, path):
         written.append(path.name.split(storage.TMP_MARK)[0].lstrip("."))
         real(table, path)
 
-    monkeypatch.setattr(storage, "_write_parquet", spy)
+    monkeypatch.setattr(storage, "write_parquet", spy)
     start, end = "2024-01-20 00:00:00", "2024-04-10 00:00:00"
     with Sandbox(SandboxSettings(seed=7, budgets={"binance": None})) as sb:
         config = make_config(tmp_path, sb, [

@@ -14,7 +14,7 @@ from dccd_tui.config import ConfigError, load_config, save_config
 from dccd_tui.config_edit import ConfigChangedError, add_entry, edit_pairs, remove_entry
 from dccd_tui.user_state import load_state, state_path, update_state
 
-SHIPPED = Path(__file__).parent.parent / "config.toml"
+SHIPPED = Path(__file__).parents[2] / "config.toml"
 
 
 def shipped(tmp_path: Path, mode: int = 0o644) -> Path:
@@ -218,7 +218,7 @@ def test_broken_state_file_is_reported_once_and_ignored(text):
 
 async def test_broken_state_file_is_shown_once_and_the_app_starts(tmp_path):
     from dccd_tui.tui.app import DccdApp
-    from dccd_tui.tui.fake_runner import FakeRunner
+    from tests.tui.fake_runner import FakeRunner
 
     path = state_path()
     path.parent.mkdir(parents=True)

@@ -1,5 +1,5 @@
 """The sandbox exchange, over real HTTP: shapes, bounds, caps, errors, ground truth, gaps,
-rate limits, faults and determinism. The expectations come from shared/design/exchanges.md."""
+rate limits, faults and determinism. The expectations come from docs/design/exchanges.md."""
 
 from __future__ import annotations
 

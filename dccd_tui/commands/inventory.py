@@ -9,67 +9,14 @@ sequence.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine.text import safe_text
-
-EXIT_OK, EXIT_USAGE = 0, 2
-
-
-def _err(message: str) -> None:
-    print(f"dccd-tui: {safe_text(message)}", file=sys.stderr)
-
-
-def fmt_bytes(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
-
-
-def fmt_pct(report) -> str:
-    pct = report.coverage_pct
-    if pct is None:
-        return "-"
-    if pct >= 100.0 or report.complete:
-        return "100%"
-    return f"{min(pct, 99.9):.1f}%"  # never "100.0%" while something is missing
-
-
-def fmt_part(candles: int, ranges: int) -> str:
-    return "-" if not ranges else f"{candles:,} in {ranges}"
-
-
-def cells(report) -> dict[str, str]:
-    """The cells of one report by column key (the app's inventory view shows the same)."""
-    from .engine.inventory import fmt_span_ms
-    from .engine.models import fmt_ms
-
-    longest = report.longest_gap
-    name = f"{report.series.exchange} {report.series.pair} {report.series.label}"
-    return {
-        "series": safe_text(name + ("" if report.configured else " *"), 80),
-        "first": fmt_ms(report.first_ts),
-        "last": fmt_ms(report.last_ts),
-        "candles": f"{report.candles:,}",
-        "cover": fmt_pct(report),
-        "gaps": f"{len(report.gaps):,}" if report.gaps else "-",
-        "longest": "-" if longest is None else
-                   f"{fmt_span_ms(longest[1] - longest[0])} at {fmt_ms(longest[0])}",
-        "missing": fmt_part(report.missing_candles, len(report.missing)),
-        "failed": fmt_part(report.failed_candles, len(report.failed)),
-        "size": fmt_bytes(report.bytes),
-    }
-
-
-COLUMNS = {"series": "series", "first": "first candle", "last": "last candle",
-           "candles": "candles", "cover": "cover", "gaps": "gaps", "longest": "longest gap",
-           "missing": "missing", "failed": "failed", "size": "size"}
-"""Column key -> header, in the order of the printed table."""
-RIGHT = {"candles", "cover", "gaps", "missing", "failed", "size"}
+from ..engine import REPORT_COLUMNS as COLUMNS
+from ..engine import REPORT_RIGHT as RIGHT
+from ..engine import fmt_bytes, safe_text
+from ..engine import report_cells as cells
+from .output import EXIT_OK, EXIT_USAGE, config_path, err, err_config
 
 
 def row(report) -> list[str]:
@@ -94,7 +41,7 @@ def table(reports: Sequence) -> list[str]:
 
 def render(reports: Sequence, config_path: Path, data_path: Path) -> list[str]:
     """The whole text report: where, the table, then what is not stored, series by series."""
-    from .engine.inventory import describe
+    from ..engine import describe
 
     out = [f"inventory of {safe_text(data_path)} (config {safe_text(config_path)})"]
     if not reports:
@@ -125,37 +72,26 @@ def render(reports: Sequence, config_path: Path, data_path: Path) -> list[str]:
     return out
 
 
-def _demo_config() -> Path:
-    """The demo folder's config.toml, created as `--demo` creates it when it is not there."""
-    from .config import save_config
-    from .demo import demo_config_data, demo_folder
-
-    folder = demo_folder()
-    path = folder / "config.toml"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        save_config(path, demo_config_data())
-    return path
-
-
-def run_inventory(args) -> int:
+def run(args) -> int:
     """The `inventory` command: 0, or 2 on a config or store error (one message, no traceback)."""
-    from .config import ConfigError, load_config
-    from .engine.errors import StoreError
-    from .engine.inventory import inventory
+    from ..config import ConfigError, load_config
+    from ..engine import StoreError
+    from ..engine import take_inventory as inventory
 
     try:
         if getattr(args, "demo", False):
-            path = _demo_config()
+            from ..demo import demo_config_path
+
+            path = demo_config_path()
         else:
-            path = args.config if args.config is not None else Path("config.toml")
+            path = config_path(args)
         config = load_config(path)
         reports = inventory(config)
     except (ConfigError, StoreError) as exc:
-        _err(str(exc))
+        err_config(exc)
         return EXIT_USAGE
     except OSError as exc:
-        _err(f"cannot read the store: {exc}")
+        err(f"cannot read the store: {exc}")
         return EXIT_USAGE
     if args.json:
         doc = {"config": str(config.path), "data_path": str(config.settings.data_path),

@@ -53,7 +53,7 @@ def test_good_config_loads(tmp_path):
 
 
 def test_shipped_config_is_valid():
-    cfg = load_config(Path(__file__).parent.parent / "config.toml")
+    cfg = load_config(Path(__file__).parents[2] / "config.toml")
     exchanges = {j.series.exchange for j in cfg.jobs}
     assert exchanges == {"binance", "bybit", "okx", "coinbase", "kraken"}
     assert {j.series.label for j in cfg.jobs} == {"1m", "1h"}
@@ -201,3 +201,56 @@ def test_no_traceback_from_python_m(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "invalid TOML" in proc.stderr and "Traceback" not in proc.stderr
+
+
+EVERY_MISTAKE = """
+colour = "blue"
+
+[settings]
+max_parallel = 0
+ui_hz = 99
+timezone = "Mars/Olympus"
+
+[exchanges.binance]
+requests_per_second = -1
+
+[[histo_jobs]]
+exchange = "binance"
+pairs = ["BTC/USDT", "NOPE"]
+span = "7m"
+start = "2024-01-01"
+max_retries = 1000
+
+[[histo_jobs]]
+exchange = "okx"
+pairs = []
+span = "1h"
+retry_delay = -5
+"""
+
+
+def test_every_problem_of_a_file_is_reported(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, EVERY_MISTAKE)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    errors = info.value.errors
+    expected = [
+        "top level: key 'colour': unknown key",
+        "[settings]: key 'timezone': unknown time zone 'Mars/Olympus'",
+        "[settings]: key 'max_parallel': must be between 1 and 256",
+        "[settings]: key 'ui_hz': must be between 0.2 and 30",
+        "[exchanges.binance]: key 'requests_per_second': must be above 0",
+        "#1 (binance): key 'span'",
+        "#1 (binance): key 'max_retries': must be 0..100",
+        "#1 (binance): key 'pairs': ",
+        "#2 (okx): key 'pairs': the list is empty",
+        "#2 (okx): key 'retry_delay': must be 0..3600 seconds",
+    ]
+    assert len(errors) == len(expected), errors
+    for want, got in zip(expected, errors):
+        assert got.startswith("config.toml: ") and want in got, (want, got)
+    assert str(info.value) == "\n".join(errors)
+    # the CLI prints them all, one line each, and exits 2
+    assert main(["validate", "--config", str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"dccd-tui: {e}" for e in errors]

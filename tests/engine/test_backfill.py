@@ -15,17 +15,8 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from .helpers import PAIRS, assert_equal_truth, make_config, ms, stored
+from ..helpers import FAST, PAIRS, assert_equal_truth, make_config, ms, stored
 
-FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
-
-
-@pytest.fixture
-def sandbox():
-    sb = Sandbox(SandboxSettings(seed=7, budgets=FAST))
-    sb.start()
-    yield sb
-    sb.stop()
 
 
 def run_all(config, timeout=60.0) -> Runner:

@@ -22,12 +22,12 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from dccd_tui.engine import storage
+from dccd_tui.engine.store import files as storage
 from dccd_tui.engine.errors import StoreError
 from dccd_tui.engine.models import Series, candle_schema
-from dccd_tui.engine.storage import Store, holes, merge_ranges
+from dccd_tui.engine.store import Store, holes, merge_ranges
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MIN = 60_000
 HOUR = 3_600_000
 DAY = 86_400_000
@@ -275,7 +275,7 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(
     jan = ss.folder / "2024-01.parquet"
     old_bytes = jan.read_bytes()
 
-    monkeypatch.setattr(storage, "_write_parquet", _disk_full)
+    monkeypatch.setattr(storage, "write_parquet", _disk_full)
     with pytest.raises(StoreError) as info:
         ss.write(candles(start, 120, price=1.0), [(start, start + 120 * MIN)])
     msg = str(info.value)
@@ -291,14 +291,14 @@ def test_manifest_is_written_after_the_data(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     ss = Store(tmp_path).series(BTC)
     start = ms(2024, 2, 1)
-    real_write_bytes = storage._write_bytes
+    real_write_bytes = storage.write_bytes
 
     def manifest_fails(data: bytes, path: Path) -> None:
         if "_coverage.json" in path.name:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
         real_write_bytes(data, path)
 
-    monkeypatch.setattr(storage, "_write_bytes", manifest_fails)
+    monkeypatch.setattr(storage, "write_bytes", manifest_fails)
     with pytest.raises(StoreError, match="_coverage.json"):
         ss.write(candles(start, 10), [(start, start + 10 * MIN)])
     # the data is durable, but coverage (memory and disk) does not claim it
@@ -422,7 +422,7 @@ def test_corrupt_manifest_is_moved_aside(tmp_path: Path, content: bytes) -> None
 def test_quarantine_names_get_a_counter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import datetime, timezone
 
-    monkeypatch.setattr(storage, "_utc_now",
+    monkeypatch.setattr(storage, "utc_now",
                         lambda: datetime(2024, 7, 1, 12, 0, 0, tzinfo=timezone.utc))
     folder = sfolder(tmp_path)
     folder.mkdir(parents=True)
@@ -443,7 +443,7 @@ def test_quarantine_names_get_a_counter(tmp_path: Path, monkeypatch: pytest.Monk
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from dccd_tui.engine.storage import Store
+from dccd_tui.engine.store import Store
 lock = Store(Path(sys.argv[1])).lock()
 print("locked", flush=True)
 time.sleep(120)
@@ -593,7 +593,7 @@ def test_missing_intervals_over_1000_holes_is_fast(tmp_path: Path) -> None:
 
 
 def test_importing_storage_does_not_import_polars() -> None:
-    code = ("import sys, dccd_tui.engine.storage; "
+    code = ("import sys, dccd_tui.engine.store; "
             "assert 'polars' not in sys.modules and 'pyarrow' not in sys.modules")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)

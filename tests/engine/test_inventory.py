@@ -5,7 +5,6 @@ JSON, and the end-of-job summary line."""
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
@@ -18,22 +17,20 @@ from dccd_tui.engine.inventory import (FAILED, GAP, MISSING, STORED, VOID, close
                                        coverage_strip, inventory)
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
-from dccd_tui.engine.storage import Store
+from dccd_tui.engine.store import Store
 from dccd_tui.engine.state import Status
-from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from . import coverage_store as cs
-from .helpers import make_config, ms
+from .. import coverage_store as cs
+from ..helpers import UNLIMITED, make_config, ms
 
 FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
 MIN = 60_000
 BTC = Series("binance", "BTC/USDT", 60)
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox(SandboxSettings(seed=7, budgets={k: math.inf for k in FAST})) as sb:
-        yield sb
+@pytest.fixture
+def sandbox_budgets():
+    return UNLIMITED
 
 
 def clip(ranges, lo, hi):

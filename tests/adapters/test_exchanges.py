@@ -1,7 +1,7 @@
 """Offline tests of the five exchange adapters (dccd_tui.engine.exchanges).
 
 Every payload below is a literal body shaped like the real answers in
-/work/shared/design/exchanges.md (the docs' example rows are used verbatim). `fetch_window` is
+docs/design/exchanges.md (the docs' example rows are used verbatim). `fetch_window` is
 driven by a pure-Python fake `get` that serves from in-memory data, runs the adapter's own
 `raise_for_error` on every answer (as the engine's HTTP layer does) and records each call.
 No network, no sleeps, no disk.

@@ -21,13 +21,13 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 from dccd_tui.tui.app import DccdApp
-from dccd_tui.tui.fake_runner import FakeRunner
+from .fake_runner import FakeRunner
 from dccd_tui.tui.screens.inventory import InventoryScreen
 from dccd_tui.tui.widgets import CoverageView
 from dccd_tui.tui.widgets import coverage as coverage_module
 
-from . import coverage_store as cs
-from .helpers import make_config, ms
+from .. import coverage_store as cs
+from ..helpers import make_config, ms
 
 
 class Clock:

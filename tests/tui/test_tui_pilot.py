@@ -22,16 +22,16 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 from dccd_tui.tui.app import DccdApp, run_app
-from dccd_tui.tui.fake_runner import FakeRunner
+from .fake_runner import FakeRunner
 from dccd_tui.tui.screens.confirm import ConfirmModal
 from dccd_tui.tui.screens.pair_form import PairFormModal
 from dccd_tui.tui.widgets import JobLog, JobTable
 from dccd_tui.user_state import load_state
 
 try:
-    from .helpers import assert_equal_truth, make_config, ms, stored
+    from ..helpers import UNLIMITED, assert_equal_truth, make_config, ms, stored
 except ImportError:  # tests/ is not a package (pytest's default rootdir import mode)
-    from helpers import assert_equal_truth, make_config, ms, stored
+    from helpers import UNLIMITED, assert_equal_truth, make_config, ms, stored
 
 START, END = "2024-03-01 00:00:00", "2024-03-02 00:00:00"
 
@@ -43,11 +43,8 @@ def _env(monkeypatch):
 
 
 @pytest.fixture
-def sandbox():
-    budgets = {name: math.inf for name in ("binance", "bybit", "okx", "coinbase", "kraken")}
-    sb = Sandbox(SandboxSettings(seed=7, budgets=budgets)).start()
-    yield sb
-    sb.stop()
+def sandbox_budgets():
+    return UNLIMITED
 
 
 def job(exchange: str, pairs: list[str], start: str = START, end: str = END) -> dict:
@@ -479,7 +476,7 @@ def test_config_error_at_start_exits_2_with_the_message(tmp_path, capsys):
 
 # --- the shipped config.toml is the user's: comments, order and mode stay (issue 12) -------
 
-SHIPPED = Path(__file__).parent.parent / "config.toml"
+SHIPPED = Path(__file__).parents[2] / "config.toml"
 
 
 def shipped_copy(tmp_path: Path) -> Path:

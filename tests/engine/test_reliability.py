@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 from dccd_tui.cli import main
-from dccd_tui.engine import storage as storage_mod
+from dccd_tui.engine.store import files as storage_mod
 from dccd_tui.engine.exchanges import get_exchange
 from dccd_tui.engine.http import ExchangeClient
 from dccd_tui.engine.models import Series
@@ -29,10 +29,10 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import HOSTILE_TEXT, Sandbox, SandboxSettings
 
-from .helpers import PAIRS, SECOND_PAIRS, assert_equal_truth, make_config, ms, stored
+from ..helpers import PAIRS, SECOND_PAIRS, assert_equal_truth, make_config, ms, stored
 
 FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 # Every fault the sandbox can make, except the permanent hostile error (a test of its own).
 CHAOS_KINDS = ["latency_spike", "stall", "reset", "http_500", "rate_limit", "maintenance",
@@ -260,18 +260,18 @@ def test_full_disk_stops_the_job_with_a_clear_reason_and_files_stay_readable(tmp
              "start": "2024-01-01", "end": "2024-02-01"},
         ], rps=FAST)
         run(config)
-        real = storage_mod._write_bytes
+        real = storage_mod.write_bytes
 
         def full(data, path):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-        monkeypatch.setattr(storage_mod, "_write_bytes", full)
+        monkeypatch.setattr(storage_mod, "write_bytes", full)
         config2 = make_config(tmp_path, sb, [
             {"exchange": "bybit", "pairs": ["BTC/USDT"], "span": "1h",
              "start": "2024-01-01", "end": "2024-04-01"},
         ], rps=FAST)
         runner = run(config2)
-        monkeypatch.setattr(storage_mod, "_write_bytes", real)
+        monkeypatch.setattr(storage_mod, "write_bytes", real)
         snap = runner.snapshots()[0]
         assert snap.status is Status.FAILED
         assert "No space left on device" in snap.error

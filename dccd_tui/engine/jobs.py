@@ -1,0 +1,69 @@
+"""What the engine is asked to do: the jobs, the per-exchange settings and the run settings.
+
+These are engine types: the runner, the planner and the inventory take them, and nothing here
+knows where they came from. `dccd_tui.config` builds them from `config.toml` (and saves edits);
+a test or a script can build them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .models import Series
+
+__all__ = ["Config", "ExchangeSettings", "JobSpec", "Settings"]
+
+
+@dataclass(frozen=True)
+class ExchangeSettings:
+    """Where an exchange's API is and the request budget shared by all its jobs."""
+
+    base_url: str
+    requests_per_second: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run settings: the data folder, parallelism, the UI's refresh rate and HTTP timeout."""
+
+    data_path: Path
+    timezone: str = "UTC"
+    max_parallel: int = 4
+    ui_hz: float = 4.0
+    theme: str | None = None
+    request_timeout: float = 20.0
+    notify: bool = True  # bell + desktop notification when a run ends
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One series to backfill over [start, end); end None means "up to the last closed candle"."""
+
+    series: Series
+    start: int
+    end: int | None
+    max_retries: int = 3
+    retry_delay: float = 2.0
+    entry: int = 0  # index of the [[histo_jobs]] entry it came from
+
+    @property
+    def key(self) -> str:
+        return self.series.key
+
+
+@dataclass
+class Config:
+    """A whole validated run description: settings, exchanges and jobs (plus the file's data,
+    kept so that an edit can be saved back)."""
+
+    path: Path
+    settings: Settings
+    exchanges: dict[str, ExchangeSettings]
+    jobs: list[JobSpec]
+    raw: dict[str, Any]
+    duplicates: list[str] = field(default_factory=list)
+
+    def exchange(self, name: str) -> ExchangeSettings:
+        return self.exchanges[name]

@@ -1,0 +1,366 @@
+"""Month files: their names, the Parquet format they share, and how bytes reach the disk.
+
+Every month file has the same Arrow schema (`arrow_schema`: only the candle columns; exchange,
+pair and span come from the folder names), so ``polars.scan_parquet('<data>/ohlc/**/*.parquet',
+hive_partitioning=True)`` or DuckDB read the whole store as one table.
+
+Atomic writes: temp file in the same folder, flush + fsync, ``os.replace``, fsync the folder. A
+crash leaves the old file or the new one, never a truncated one. Temp names never end in
+``.parquet``, so a glob over the store never picks one up.
+
+polars and pyarrow are imported inside the functions that need them, so that importing the store
+stays cheap.
+"""
+
+from __future__ import annotations
+
+import calendar
+import errno
+import logging
+import os
+import re
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import StoreError
+from ..fmt import fmt_ms
+from ..models import CANDLE_COLUMNS
+from .ranges import Range
+
+if TYPE_CHECKING:  # pragma: no cover
+    import polars as pl
+    import pyarrow as pa
+
+log = logging.getLogger("dccd_tui.store")
+
+# Parquet is read and written on every job's thread, and pyarrow's default allocator (mimalloc)
+# keeps a heap per thread: with 50 jobs it held ~400 MB it no longer used (peak 796 -> 364 MB
+# with the system allocator, which hands freed memory back). pyarrow reads this when it loads
+# (Parquet's default properties capture the pool then); a user's own setting wins.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
+OHLC_DIR = "ohlc"
+TMP_MARK = ".tmp-"
+PARQUET_COMPRESSION = "zstd"
+
+MONTH_FILE = re.compile(r"^(\d{4})-(\d{2})\.parquet$")
+_TMP_FILE = re.compile(r"^\..+" + re.escape(TMP_MARK) + r"(\d+)-[0-9a-f]+$")
+_REQUIRED = ("ts", "open", "high", "low", "close", "volume")  # never null in a stored candle
+
+
+def month_start_ms(year: int, month: int) -> int:
+    return calendar.timegm((year, month, 1, 0, 0, 0)) * 1000
+
+
+def month_range(year: int, month: int) -> Range:
+    """``[first ms of the month, first ms of the next month)`` in UTC."""
+    ny, nm = (year + 1, 1) if month == 12 else (year, month + 1)
+    return month_start_ms(year, month), month_start_ms(ny, nm)
+
+
+def month_of(ms: int) -> tuple[int, int]:
+    dt = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+    return dt.year, dt.month
+
+
+def month_file_name(year: int, month: int) -> str:
+    return f"{year:04d}-{month:02d}.parquet"
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def reason(exc: BaseException) -> str:
+    """A short, one-line reason for an exception (the OS text when there is one)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= 240 else text[:237] + "..."
+
+
+def os_error(action: str, path: Path, exc: OSError) -> StoreError:
+    hint = ""
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        hint = " (the disk is full: free some space and run again; finished data is kept)"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        hint = " (check the permissions of the data folder)"
+    elif exc.errno == errno.EROFS:
+        hint = " (the file system is mounted read-only)"
+    return StoreError(f"cannot {action} {path}: {reason(exc)}{hint}")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some file systems cannot fsync a directory; nothing to gain there
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, it is just not ours
+        return True
+    return True
+
+
+_ARROW_SCHEMA: pa.Schema | None = None
+
+
+def arrow_schema() -> pa.Schema:
+    """The exact Arrow schema of every month file (identical everywhere, for the hive scan)."""
+    global _ARROW_SCHEMA
+    if _ARROW_SCHEMA is None:
+        import pyarrow as pa
+
+        def f64(name: str, nullable: bool = False) -> pa.Field:
+            return pa.field(name, pa.float64(), nullable=nullable)
+
+        _ARROW_SCHEMA = pa.schema([
+            pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
+            f64("open"), f64("high"), f64("low"), f64("close"), f64("volume"),
+            f64("quote_volume", nullable=True),
+            pa.field("trades", pa.int64(), nullable=True),
+        ])
+    return _ARROW_SCHEMA
+
+
+# The two functions that put bytes on disk. Module-level so that tests can make them fail
+# (disk full, permission denied) and check that nothing half-written survives.
+
+
+def write_bytes(data: bytes, path: Path) -> None:
+    """Create the NEW file `path` with `data`, flushed and fsynced before returning."""
+    with open(path, "xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Encode `table` (zstd, statistics on) and write it to the NEW file `path`, fsynced.
+
+    Encoding into memory first keeps OS errors (ENOSPC, EACCES, ...) as plain OSError with an
+    errno, instead of whatever the Parquet writer would wrap them in. A month is a few MB.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION, write_statistics=True)
+    write_bytes(sink.getvalue().to_pybytes(), path)
+
+
+class Unreadable(Exception):
+    """A file exists but cannot be parsed (or does not have the expected content)."""
+
+
+class FileInfo:
+    """What a month file's Parquet footer says: row count and ts range; `sig` is its stat."""
+
+    __slots__ = ("sig", "rows", "first_ts", "last_ts", "size")
+
+    def __init__(self, sig: tuple[int, int, int], rows: int, first_ts: int | None,
+                 last_ts: int | None, size: int):
+        self.sig = sig
+        self.rows = rows
+        self.first_ts = first_ts
+        self.last_ts = last_ts
+        self.size = size
+
+
+def stat_sig(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _check_schema(schema: pa.Schema) -> None:
+    expected = arrow_schema()
+    got = [(f.name, f.type) for f in schema]
+    want = [(f.name, f.type) for f in expected]
+    if got != want:
+        raise Unreadable(
+            "unexpected columns: "
+            + ", ".join(f"{n} {t}" for n, t in got)
+            + " (expected " + ", ".join(f"{n} {t}" for n, t in want) + ")"
+        )
+
+
+def read_footer(path: Path) -> FileInfo:
+    """Read only the Parquet footer of a month file (cheap). Raises Unreadable or OSError."""
+    import pyarrow.parquet as pq
+
+    with open(path, "rb") as fh:  # OSError here is an access problem, not corruption
+        sig = stat_sig(os.fstat(fh.fileno()))
+        try:
+            md = pq.read_metadata(fh)
+            _check_schema(md.schema.to_arrow_schema())
+        except Unreadable:
+            raise
+        except Exception as exc:  # ArrowInvalid, thrift errors (OSError), ...
+            raise Unreadable(reason(exc)) from exc
+        first: int | None = None
+        last: int | None = None
+        stats_ok = True
+        for i in range(md.num_row_groups):
+            rg = md.row_group(i)
+            if rg.num_rows == 0:
+                continue
+            st = rg.column(0).statistics
+            if st is None or not st.has_min_max:
+                stats_ok = False
+                break
+            lo, hi = int(st.min_raw), int(st.max_raw)
+            first = lo if first is None else min(first, lo)
+            last = hi if last is None else max(last, hi)
+        rows = md.num_rows
+        if not stats_ok:  # a file written without statistics: read the ts column only
+            try:
+                ts = pq.read_table(fh, columns=["ts"]).column(0).cast("int64")
+            except Exception as exc:
+                raise Unreadable(reason(exc)) from exc
+            vals = [v for v in ts.to_pylist() if v is not None]
+            first, last = (min(vals), max(vals)) if vals else (None, None)
+    return FileInfo(sig, rows, first, last, sig[1])
+
+
+def read_candles(path: Path) -> tuple[pl.DataFrame, tuple[int, int, int]]:
+    """Read a whole month file as the canonical frame. Raises Unreadable or OSError."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    with open(path, "rb") as fh:
+        sig = stat_sig(os.fstat(fh.fileno()))
+        try:
+            table = pq.read_table(fh)
+            _check_schema(table.schema)
+            frame = pl.from_arrow(table)
+        except Unreadable:
+            raise
+        except Exception as exc:
+            raise Unreadable(reason(exc)) from exc
+    assert isinstance(frame, pl.DataFrame)
+    return frame, sig
+
+
+
+def atomic_write(path: Path, writer: Callable[[Path], None]) -> None:
+    """Temp file in the same folder -> writer (flush + fsync) -> os.replace -> fsync folder."""
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise os_error("write", path, exc) from exc
+        raise
+    try:
+        fsync_dir(path.parent)
+    except OSError as exc:
+        raise os_error("write", path, exc) from exc
+
+
+def ensure_folder(folder: Path) -> None:
+    """Create `folder` (and its parents), making the new directory entries durable."""
+    if folder.is_dir():
+        return
+    missing = []
+    p = folder
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for created in reversed(missing):  # make the new directory entries durable
+            fsync_dir(created.parent)
+    except OSError as exc:
+        raise os_error("create the folder", folder, exc) from exc
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Delete temp files of writers that died mid-write (they are never user data)."""
+    for name in os.listdir(folder):
+        m = _TMP_FILE.match(name)
+        if not m:
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        try:
+            os.unlink(folder / name)
+            log.info("removed %s, left by a writer (pid %d) that stopped mid-write",
+                     folder / name, pid)
+        except OSError:
+            pass
+
+
+def normalize(candles: pl.DataFrame, span_ms: int, label: str) -> pl.DataFrame:
+    """Check and shape a frame into the canonical one: columns, dtypes, no nulls where
+    required, ts aligned to the span, one row per ts (the last one wins), ascending."""
+    import polars as pl
+
+    from ..models import candle_schema
+
+    missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
+    if missing:
+        raise ValueError(f"candle frame lacks column(s): {', '.join(missing)}")
+    frame = candles.select(CANDLE_COLUMNS)
+    ts_type = frame.schema["ts"]
+    if isinstance(ts_type, pl.Datetime) and ts_type.time_zone is None:
+        frame = frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+    elif isinstance(ts_type, pl.Datetime) and ts_type.time_zone != "UTC":
+        frame = frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
+    try:
+        frame = frame.cast(candle_schema())  # type: ignore[arg-type]
+    except Exception as exc:
+        raise ValueError(f"candle frame has wrong column types: {reason(exc)}") from exc
+    if frame.height == 0:
+        return frame
+    nulls = [c for c in _REQUIRED if frame[c].null_count()]
+    if nulls:
+        raise ValueError(f"candle frame has nulls in: {', '.join(nulls)}")
+    ms = frame["ts"].cast(pl.Int64)
+    bad = frame.filter((ms % span_ms) != 0)
+    if bad.height:
+        first_bad = int(bad["ts"].cast(pl.Int64)[0])
+        raise ValueError(
+            f"candle at {fmt_ms(first_bad)} ({first_bad}) is not aligned to the "
+            f"{label} span"
+        )
+    if not (ms.is_sorted() and ms.n_unique() == frame.height):
+        frame = frame.unique(subset="ts", keep="last", maintain_order=True).sort("ts")
+    return frame
+
+
+def month_files(folder: Path) -> list[tuple[int, int, Path]]:
+    """(year, month, path) of every month file in `folder`, oldest first."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise os_error("list", folder, exc) from exc
+    out = []
+    for name in names:
+        m = MONTH_FILE.match(name)
+        if m and 1 <= int(m.group(2)) <= 12:
+            out.append((int(m.group(1)), int(m.group(2)), folder / name))
+    out.sort()
+    return out

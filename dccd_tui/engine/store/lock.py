@@ -1,0 +1,116 @@
+"""The folder lock: one dccd-tui process at a time per data folder (``<data_path>/.dccd-tui.lock``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+from ..errors import StoreError
+from . import files
+
+LOCK_NAME = ".dccd-tui.lock"
+
+
+class StoreLock:
+    """An exclusive ``flock`` on ``<data_path>/.dccd-tui.lock``: one process per data folder.
+
+    The kernel drops the lock when the holding process dies, so a killed process never leaves a
+    stale lock behind. The file holds the holder's pid, host and start time for the message that
+    a second process gets. Use it as a context manager; `release()` is idempotent.
+    """
+
+    def __init__(self, path: Path, fd: int):
+        self.path = path
+        self._fd: int | None = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        import fcntl
+
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)  # the holder's details go with the lock
+        except OSError:
+            pass
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> StoreLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            self.release()
+        except Exception:
+            pass
+
+
+def _holder_text(fd: int) -> str:
+    try:
+        raw = os.pread(fd, 4096, 0)
+        info = json.loads(raw.decode("utf-8"))
+        pid = int(info["pid"])
+        since = str(info.get("since", "?"))
+        host = str(info.get("host", ""))
+    except Exception:
+        return "pid unknown"
+    where = f" on host {host}" if host and host != socket.gethostname() else ""
+    return f"pid {pid}{where}, since {since}"
+
+
+def take_lock(data_path: Path) -> StoreLock:
+    """Take the data folder `data_path` for this process, or raise StoreError saying who has it.
+
+    Creates the data folder if needed. The returned lock is already held; use it in a
+    ``with`` block (or call `release()`).
+    """
+    import fcntl
+
+    path = data_path / LOCK_NAME
+    try:
+        data_path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the data folder {data_path}: {files.reason(exc)}"
+        ) from exc
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write in the data folder {data_path} ({path}): {files.reason(exc)}"
+        ) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder_text(fd)
+        os.close(fd)
+        raise StoreError(
+            f"data folder {data_path} is in use by another dccd-tui ({holder}); "
+            "wait for it to finish or stop it, or use another data folder"
+        ) from None
+    except OSError as exc:
+        os.close(fd)
+        raise StoreError(f"cannot lock {path}: {files.reason(exc)}") from exc
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "since": files.utc_now().isoformat(timespec="seconds")}
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
+    except OSError as exc:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        raise files.os_error("write", path, exc) from exc
+    return StoreLock(path, fd)

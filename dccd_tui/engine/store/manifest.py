@@ -1,0 +1,98 @@
+"""The coverage manifest (``_coverage.json``) of one series: its format, parsed and written.
+
+It lists the ``[start, end)`` ranges fetched successfully (with or without candles: an
+exchange-side gap is covered, not re-downloaded forever), the windows that failed with their
+reason, and the exchange-side gaps. `SeriesStore` rewrites it atomically only after the Parquet
+files it vouches for are durable, so coverage never claims candles that are not on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from ..models import Series
+from . import files
+from .files import Unreadable, reason
+from .ranges import Failed, Range, merge_failed, merge_ranges
+
+MANIFEST_NAME = "_coverage.json"
+MANIFEST_VERSION = 1
+
+
+def parse_manifest(series: Series,
+                   raw: bytes) -> tuple[list[Range], list[Failed], list[Range] | None]:
+    """Validate a manifest's bytes for `series`: (coverage, failed windows, gaps or None).
+
+    Raises `Unreadable` (the caller moves the file aside) for anything not exactly right.
+    """
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Unreadable(f"not valid JSON: {reason(exc)}") from exc
+    if not isinstance(doc, dict):
+        raise Unreadable("not a JSON object")
+    if doc.get("version") != MANIFEST_VERSION:
+        raise Unreadable(f"unsupported version {doc.get('version')!r}")
+    s = series
+    for key, want in (("exchange", s.exchange), ("pair", s.pair), ("span", s.span)):
+        if doc.get(key) != want:
+            raise Unreadable(f"{key} is {doc.get(key)!r}, expected {want!r} for this folder")
+
+    def is_int(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    covered = doc.get("covered")
+    if not isinstance(covered, list):
+        raise Unreadable("'covered' is not a list")
+    ranges: list[Range] = []
+    for item in covered:
+        if not (isinstance(item, list) and len(item) == 2 and all(map(is_int, item))
+                and item[0] < item[1]):
+            raise Unreadable(f"bad covered range {item!r}")
+        ranges.append((item[0], item[1]))
+    failed_doc = doc.get("failed", [])
+    if not isinstance(failed_doc, list):
+        raise Unreadable("'failed' is not a list")
+    failed: list[Failed] = []
+    for item in failed_doc:
+        if not (isinstance(item, list) and len(item) == 3 and is_int(item[0])
+                and is_int(item[1]) and isinstance(item[2], str) and item[0] < item[1]):
+            raise Unreadable(f"bad failed window {item!r}")
+        failed.append((item[0], item[1], item[2]))
+    gaps: list[Range] | None = None  # absent in manifests written before gaps were kept
+    if "gaps" in doc:
+        if not isinstance(doc["gaps"], list):
+            raise Unreadable("'gaps' is not a list")
+        gaps = []
+        for item in doc["gaps"]:
+            if not (isinstance(item, list) and len(item) == 2 and all(map(is_int, item))
+                    and item[0] < item[1]):
+                raise Unreadable(f"bad gap range {item!r}")
+            gaps.append((item[0], item[1]))
+        gaps = merge_ranges(gaps)
+    return merge_ranges(ranges), merge_failed(failed), gaps
+
+
+def manifest_bytes(series: Series, covered: Sequence[Range], failed: Sequence[Failed],
+                   gaps: Sequence[Range] | None = None) -> bytes:
+    """The manifest's text: one range per line, so that a diff of two versions reads well."""
+    s = series
+    head = [
+        f'  "version": {MANIFEST_VERSION}',
+        f'  "exchange": {json.dumps(s.exchange)}',
+        f'  "pair": {json.dumps(s.pair)}',
+        f'  "span": {s.span}',
+    ]
+    cov = ",\n".join(f"    [{a}, {b}]" for a, b in covered)
+    fail = ",\n".join(f"    [{a}, {b}, {json.dumps(r)}]" for a, b, r in failed)
+    gap = ",\n".join(f"    [{a}, {b}]" for a, b in gaps or ())
+    body = ",\n".join(head + [
+        '  "covered": [' + (f"\n{cov}\n  " if cov else "") + "]",
+        '  "failed": [' + (f"\n{fail}\n  " if fail else "") + "]",
+    ] + ([] if gaps is None else [  # None: not known yet (an older manifest)
+        '  "gaps": [' + (f"\n{gap}\n  " if gap else "") + "]",
+    ]) + [
+        f'  "updated": {json.dumps(files.utc_now().isoformat(timespec="seconds"))}',
+    ])
+    return ("{\n" + body + "\n}\n").encode("utf-8")

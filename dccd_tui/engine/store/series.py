@@ -1,0 +1,499 @@
+"""One series (exchange, pair, span) in the store: its month files and its coverage manifest.
+
+Layout (a user-visible contract, see docs/design/architecture.md "Storage layout")::
+
+    <data_path>/ohlc/exchange=<name>/pair=<BASE>-<QUOTE>/span=<label>/<YYYY>-<MM>.parquet
+    <data_path>/ohlc/exchange=<name>/pair=<BASE>-<QUOTE>/span=<label>/_coverage.json
+
+- **Monthly files** keep every rewrite small: a save merges only into the months its candles
+  touch, so a backfill costs time linear in its candles.
+- **Data first, manifest second**: the manifest (`manifest.py`) is rewritten only after the
+  month files it vouches for are durable (`files.atomic_write`).
+- **Nothing unreadable is deleted or silently overwritten** (`quarantine.py`).
+
+Threads: one job thread writes a `SeriesStore` at a time while the UI thread may call
+`coverage()`, `stats()` or `read()`. File mutations are serialised by ``_file_lock``; the manifest
+state sits behind ``_state_lock`` (always taken after ``_file_lock``, never before) and getters
+return copies.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..models import Series
+from . import files
+from .files import (
+    MONTH_FILE,
+    FileInfo,
+    Unreadable,
+    arrow_schema,
+    month_file_name,
+    month_of,
+    month_range,
+    os_error,
+    read_candles,
+    read_footer,
+    stat_sig,
+)
+from .manifest import MANIFEST_NAME, manifest_bytes, parse_manifest
+from .quarantine import move_aside
+from .ranges import (
+    Failed,
+    Range,
+    gap_ranges,
+    holes,
+    merge_failed,
+    merge_ranges,
+    subtract_range,
+    subtract_ranges,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import polars as pl
+
+
+class SeriesStore:
+    """The monthly Parquet files and the coverage manifest of one (exchange, pair, span).
+
+    Creating one does no I/O. The first call that needs the store "opens" it: it loads and
+    validates the manifest, removes temp files left by dead processes and reads every month
+    file's footer; anything unreadable is moved aside and reported in `quarantined`.
+    """
+
+    def __init__(self, series: Series, folder: Path):
+        self.series = series
+        self.folder = folder
+        self.quarantined: list[str] = []
+        """Human messages about files moved aside (newest last)."""
+        self._span_ms = series.span * 1000
+        self._file_lock = threading.RLock()   # serialises file mutations (write, quarantine)
+        self._state_lock = threading.RLock()  # guards the manifest state below
+        self._opened = False
+        self._covered: list[Range] = []
+        self._failed: list[Failed] = []
+        # Exchange-side gaps (covered ranges without a candle); None: an older manifest
+        # without the key, computed from the data on first use (`gaps()`).
+        self._gaps: list[Range] | None = []
+        self._manifest_sig: tuple[int, int, int] | None = None
+        self._infos: dict[str, FileInfo] = {}
+
+    def __repr__(self) -> str:
+        return f"SeriesStore({self.series.key!r}, {str(self.folder)!r})"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / MANIFEST_NAME
+
+    # ---- public API -------------------------------------------------------------------------
+
+    def coverage(self) -> list[Range]:
+        """Merged, sorted ``[start, end)`` ms ranges fetched successfully (a copy)."""
+        self._sync()
+        with self._state_lock:
+            return list(self._covered)
+
+    def failed(self) -> list[Failed]:
+        """Windows that failed (start, end, reason), minus anything covered since (a copy)."""
+        self._sync()
+        with self._state_lock:
+            return list(self._failed)
+
+    def missing_intervals(self, start: int, end: int) -> list[Range]:
+        """``[start, end)`` minus the coverage: every hole, before, inside and after."""
+        self._sync()
+        with self._state_lock:
+            return holes(self._covered, int(start), int(end))
+
+    def gaps(self) -> list[Range]:
+        """Exchange-side gaps: merged parts of the coverage where the exchange had no candle
+        (maintenance, no trades, before a listing). Recorded at write time; for a manifest
+        written before gaps were recorded, computed once from the data (ts column only)."""
+        return self.coverage_state()[3]
+
+    def coverage_state(self) -> tuple[tuple[int, int, int] | None, list[Range], list[Failed],
+                                      list[Range]]:
+        """One consistent read: (version, coverage, failed windows, exchange-side gaps)."""
+        self._sync()
+        with self._state_lock:  # not the file lock: a reader never waits for a month write
+            if self._gaps is not None:
+                return (self._manifest_sig, list(self._covered), list(self._failed),
+                        list(self._gaps))
+        with self._file_lock, self._state_lock:
+            if self._gaps is None:
+                self._gaps = self._gaps_from_data(self._covered)
+            return self._manifest_sig, list(self._covered), list(self._failed), list(self._gaps)
+
+    def write(self, candles: pl.DataFrame, covered: Sequence[Sequence[int]]) -> int:
+        """Merge `candles` into the month files they touch, then add `covered` to the coverage.
+
+        Args:
+            candles: a frame with the canonical candle columns (others are ignored); it may be
+                empty. Candles with a ts already stored replace the stored ones.
+            covered: the ``[start, end)`` ranges that these candles complete, including parts
+                where the exchange had no candle (gaps); they are added to the manifest only
+                after every month file is durable. Their span slots without a candle (here
+                or already stored) replace the manifest's "gaps" over these ranges.
+
+        Returns:
+            The number of candles whose ts was not stored before.
+
+        Raises:
+            StoreError: a file could not be written (disk full, permission, read-only); the
+                previous file is intact and the coverage does not grow.
+            ValueError: the frame is not a valid candle frame (nulls, misaligned ts, ...).
+        """
+        ranges = merge_ranges(self._check_ranges(covered))
+        frame = files.normalize(candles, self._span_ms, self.series.label)
+        self._sync()
+        new = 0
+        with self._file_lock:
+            # before the months change: the footers still describe what was stored before
+            found = self._gaps_for(frame, ranges) if ranges else []
+            if frame.height:
+                files.ensure_folder(self.folder)
+                new = self._write_months(frame)
+            if ranges:
+                files.ensure_folder(self.folder)
+                with self._state_lock:
+                    covered_now = merge_ranges(self._covered + ranges)
+                    failed_now: list[Failed] = []
+                    for s, e, reason in self._failed:
+                        failed_now.extend((a, b, reason) for a, b in holes(covered_now, s, e))
+                    old_gaps = self._gaps
+                    if old_gaps is None:  # an older manifest: its gaps come from the data once
+                        old_gaps = self._gaps_from_data(subtract_ranges(self._covered, ranges))
+                    gaps_now = merge_ranges(subtract_ranges(old_gaps, ranges) + found)
+                    self._save_manifest(covered_now, failed_now, gaps_now)
+        return new
+
+    def record_failed(self, windows: Sequence[Sequence[Any]]) -> None:
+        """Remember windows that could not be fetched, with their reason (they stay missing).
+
+        A new failure replaces an older one over the same range; a part already covered is not
+        recorded.
+        """
+        items: list[Failed] = []
+        for w in windows:
+            s, e, reason = int(w[0]), int(w[1]), str(w[2])
+            if e > s:
+                items.append((s, e, reason))
+        if not items:
+            return
+        self._sync()
+        with self._file_lock, self._state_lock:
+            failed = list(self._failed)
+            for s, e, reason in items:
+                kept: list[Failed] = []
+                for fs, fe, fr in failed:
+                    kept.extend((a, b, fr) for a, b in subtract_range([(fs, fe)], s, e))
+                failed = kept
+                failed.extend((a, b, reason) for a, b in holes(self._covered, s, e))
+            files.ensure_folder(self.folder)
+            self._save_manifest(self._covered, merge_failed(failed))
+
+    def read(self, start: int | None = None, end: int | None = None) -> pl.DataFrame:
+        """The stored candles in ``[start, end)`` (None: unbounded), canonical and ascending."""
+        import polars as pl
+
+        from ..models import candle_schema, empty_candles
+
+        self._sync()
+        frames = []
+        for year, month, path in self._month_files():
+            lo, hi = month_range(year, month)
+            if (start is not None and hi <= start) or (end is not None and lo >= end):
+                continue
+            frame = self._read_month(path)
+            if frame is not None and frame.height:
+                frames.append(frame)
+        if not frames:
+            return empty_candles()
+        out = pl.concat(frames, how="vertical").cast(candle_schema())  # type: ignore[arg-type]
+        if start is not None or end is not None:
+            ms = pl.col("ts").cast(pl.Int64)
+            cond = pl.lit(True)
+            if start is not None:
+                cond = cond & (ms >= start)
+            if end is not None:
+                cond = cond & (ms < end)
+            out = out.filter(cond)
+        return out.sort("ts")
+
+    def stats(self) -> dict[str, Any]:
+        """first_ts / last_ts (ms or None), candles, bytes, files: from the Parquet footers only."""
+        self._sync()
+        first: int | None = None
+        last: int | None = None
+        rows = size = files = 0
+        for _year, _month, path in self._month_files():
+            info = self._info(path)
+            if info is None:
+                continue
+            files += 1
+            rows += info.rows
+            size += info.size
+            if info.first_ts is not None:
+                first = info.first_ts if first is None else min(first, info.first_ts)
+            if info.last_ts is not None:
+                last = info.last_ts if last is None else max(last, info.last_ts)
+        return {"first_ts": first, "last_ts": last, "candles": rows, "bytes": size,
+                "files": files}
+
+    # ---- opening and the manifest ------------------------------------------------------------
+
+    def _sync(self) -> None:
+        """Open on first use; later, reload the manifest if another process replaced it."""
+        if self._opened:
+            sig = self._stat_manifest()
+            if sig == self._manifest_sig:
+                return  # fast path: one stat, no lock
+        with self._file_lock, self._state_lock:
+            if not self._opened:
+                self._open()
+            elif self._stat_manifest() != self._manifest_sig:
+                self._load_manifest()
+
+    def _open(self) -> None:
+        self._load_manifest()
+        if self.folder.is_dir():
+            files.remove_stale_temps(self.folder)
+            for _year, _month, path in self._month_files():
+                self._info(path)  # reads the footer; quarantines what cannot be read
+        self._opened = True
+
+    def _stat_manifest(self) -> tuple[int, int, int] | None:
+        try:
+            return stat_sig(os.stat(self.manifest_path))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise os_error("read", self.manifest_path, exc) from exc
+
+    def _load_manifest(self) -> None:
+        path = self.manifest_path
+        try:
+            with open(path, "rb") as fh:
+                sig = stat_sig(os.fstat(fh.fileno()))
+                raw = fh.read()
+        except FileNotFoundError:
+            self._covered, self._failed, self._manifest_sig = [], [], None
+            self._gaps = []
+            return
+        except OSError as exc:
+            raise os_error("read", path, exc) from exc
+        try:
+            covered, failed, gaps = parse_manifest(self.series, raw)
+        except Unreadable as exc:
+            self._covered, self._failed, self._manifest_sig = [], [], None
+            self._gaps = []
+            self._quarantine(
+                path, str(exc),
+                "coverage starts again from empty: every range will be checked again "
+                "(the data files are kept and merged with new data)",
+            )
+            return
+        self._covered, self._failed, self._manifest_sig = covered, failed, sig
+        self._gaps = gaps
+
+    def _save_manifest(self, covered: list[Range], failed: list[Failed],
+                       gaps: list[Range] | None = None) -> None:
+        """Atomically write the manifest, then adopt it as the state (caller holds both locks).
+        `gaps` None keeps the current ones.
+
+        If the write fails the state is left as it was, so memory never claims more than disk.
+        """
+        if gaps is None:
+            gaps = self._gaps
+        data = manifest_bytes(self.series, covered, failed, gaps)
+        files.atomic_write(self.manifest_path, lambda tmp: files.write_bytes(data, tmp))
+        self._covered, self._failed, self._gaps = covered, failed, gaps
+        self._manifest_sig = self._stat_manifest()
+
+    def _quarantine(self, path: Path, reason: str, consequence: str) -> None:
+        self.quarantined.append(move_aside(path, reason, consequence, self.series))
+
+    def _month_files(self) -> list[tuple[int, int, Path]]:
+        return files.month_files(self.folder)
+
+    # ---- month files ----------------------------------------------------------------------
+
+    def _info(self, path: Path) -> FileInfo | None:
+        """Footer info of a month file (cached by stat); None if it vanished or was quarantined."""
+        for _attempt in range(3):
+            try:
+                sig = stat_sig(os.stat(path))
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise os_error("read", path, exc) from exc
+            cached = self._infos.get(path.name)
+            if cached is not None and cached.sig == sig:
+                return cached
+            try:
+                info = read_footer(path)
+            except FileNotFoundError:
+                return None
+            except Unreadable as exc:
+                if self._quarantine_month(path, sig, str(exc)):
+                    return None
+                continue  # the file changed under us: look again
+            except OSError as exc:
+                raise os_error("read", path, exc) from exc
+            self._infos[path.name] = info
+            return info
+        return None
+
+    # ---- exchange-side gaps -------------------------------------------------------------------
+
+    def _stored_ts(self, lo: int, hi: int) -> pl.Series:
+        """Sorted Int64 open times stored in ``[lo, hi)``: only months whose footer says they
+        hold candles there are read, and only their ts column."""
+        import polars as pl
+        import pyarrow.parquet as pq
+
+        parts = []
+        for year, month, path in self._month_files():
+            mlo, mhi = month_range(year, month)
+            if mhi <= lo or mlo >= hi:
+                continue
+            info = self._info(path)
+            if (info is None or not info.rows or info.first_ts is None or info.last_ts is None
+                    or info.last_ts < lo or info.first_ts >= hi):
+                continue
+            try:
+                column = pl.from_arrow(pq.read_table(path, columns=["ts"]))["ts"]
+            except Exception:  # vanished or unreadable: the next full read quarantines it
+                continue
+            parts.append(column.dt.epoch("ms"))
+        if not parts:
+            return pl.Series("ts", [], dtype=pl.Int64)
+        ts = pl.concat(parts)
+        return ts.filter((ts >= lo) & (ts < hi)).sort()
+
+    def _gaps_for(self, frame: pl.DataFrame, ranges: list[Range]) -> list[Range]:
+        """Gaps of `ranges`: slots with a candle neither in `frame` nor already stored."""
+        import polars as pl
+
+        ts = frame["ts"].dt.epoch("ms") if frame.height else pl.Series("ts", [], dtype=pl.Int64)
+        found = gap_ranges(ts, ranges, self._span_ms)
+        if found:
+            stored = self._stored_ts(found[0][0], found[-1][1])
+            if stored.len():  # e.g. a range fetched again after its manifest was lost
+                found = gap_ranges(pl.concat([ts, stored]).unique().sort(), ranges,
+                                   self._span_ms)
+        return found
+
+    def _gaps_from_data(self, covered: list[Range]) -> list[Range]:
+        """Gaps of `covered` from the stored candles (for manifests without "gaps")."""
+        if not covered:
+            return []
+        return gap_ranges(self._stored_ts(covered[0][0], covered[-1][1]), covered,
+                          self._span_ms)
+
+    def _read_month(self, path: Path) -> pl.DataFrame | None:
+        """The candles of one month file; None if it is absent or was quarantined."""
+        for _attempt in range(3):
+            try:
+                frame, sig = read_candles(path)
+            except FileNotFoundError:
+                return None
+            except Unreadable as exc:
+                try:
+                    sig = stat_sig(os.stat(path))
+                except FileNotFoundError:
+                    return None
+                if self._quarantine_month(path, sig, str(exc)):
+                    return None
+                continue
+            except OSError as exc:
+                raise os_error("read", path, exc) from exc
+            return frame
+        return None
+
+    def _quarantine_month(self, path: Path, sig: tuple[int, int, int], reason: str) -> bool:
+        """Move an unreadable month file aside and drop its month from the coverage.
+
+        Returns False (and does nothing) if the file changed since it was found unreadable,
+        e.g. a writer just replaced it with a good one.
+        """
+        with self._file_lock, self._state_lock:
+            try:
+                now = stat_sig(os.stat(path))
+            except FileNotFoundError:
+                return True
+            if now != sig:
+                return False
+            m = MONTH_FILE.match(path.name)
+            assert m is not None
+            year, month = int(m.group(1)), int(m.group(2))
+            self._quarantine(path, reason,
+                             f"{year:04d}-{month:02d} will be downloaded again")
+            self._infos.pop(path.name, None)
+            lo, hi = month_range(year, month)
+            if holes(self._covered, lo, hi) != [(lo, hi)]:  # some of it was covered
+                # Memory drops the month at once (its candles are gone whatever happens next);
+                # the manifest follows.
+                self._covered = subtract_range(self._covered, lo, hi)
+                if self._gaps is not None:
+                    self._gaps = subtract_range(self._gaps, lo, hi)
+                self._save_manifest(self._covered, self._failed)
+            return True
+
+    def _write_months(self, frame: pl.DataFrame) -> int:
+        """Merge a normalised frame into its month files, one month at a time."""
+        import polars as pl
+
+        ts = frame["ts"].cast(pl.Int64)
+        first, last = int(ts[0]), int(ts[-1])
+        year, month = month_of(first)
+        new = 0
+        while True:
+            lo, hi = month_range(year, month)
+            if lo > last:
+                break
+            a = int(ts.search_sorted(lo, side="left"))
+            b = int(ts.search_sorted(hi, side="left"))
+            if b > a:
+                new += self._merge_month(year, month, frame.slice(a, b - a))
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return new
+
+    def _merge_month(self, year: int, month: int, part: pl.DataFrame) -> int:
+        import polars as pl
+
+        path = self.folder / month_file_name(year, month)
+        existing = self._read_month(path) if path.exists() else None
+        if existing is None or existing.height == 0:
+            merged, new = part, part.height
+        else:
+            in_old = part["ts"].is_in(existing["ts"].implode())
+            dup = int(in_old.sum())
+            new = part.height - dup
+            if dup == part.height:
+                same = existing.filter(pl.col("ts").is_in(part["ts"].implode()))
+                if same.equals(part):
+                    return 0  # nothing changes: keep the file (and its mtime) as it is
+            if dup:
+                existing = existing.filter(~pl.col("ts").is_in(part["ts"].implode()))
+            merged = pl.concat([existing, part], how="vertical").sort("ts")
+        table = merged.to_arrow().cast(arrow_schema())
+        files.atomic_write(path, lambda tmp: files.write_parquet(table, tmp))
+        self._infos.pop(path.name, None)
+        return new
+
+    # ---- validation -----------------------------------------------------------------------
+
+    @staticmethod
+    def _check_ranges(covered: Sequence[Sequence[int]]) -> list[Range]:
+        out = []
+        for r in covered:
+            s, e = int(r[0]), int(r[1])
+            if e < s:
+                raise ValueError(f"covered range [{s}, {e}) ends before it starts")
+            out.append((s, e))
+        return out
