@@ -207,11 +207,11 @@ async def test_form_adds_and_removes_pairs_and_saves_a_valid_config(tmp_path, sa
         await pilot.pause()
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"eth/usdt")
+        await pilot.press(*"ethusdt")  # upper-cased as typed; glued: a suggestion, not saved
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, PairFormModal)
-        assert "upper-case" in str(app.screen.query_one("#reason-1").render())
+        assert "did you mean ETH/USDT?" in str(app.screen.query_one("#reason-1").render())
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, PairFormModal)
