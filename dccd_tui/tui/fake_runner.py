@@ -14,6 +14,7 @@ from typing import Any
 from ..config import Config
 from ..engine.backfill import Plan, plan_job
 from ..engine.exchanges import get_exchange
+from ..engine.runner import forget_outgrown
 from ..engine.state import JobState, Status
 from ..engine.storage import Store
 
@@ -90,15 +91,12 @@ class FakeRunner:
             if self.is_active(key):
                 continue
             spec, state = self.specs[key], self.states[key]
-            state.reset(Status.IDLE)
             rps = self.config.exchanges[spec.series.exchange].requests_per_second
             plan = plan_job(spec.series, spec.start, spec.end, get_exchange(spec.series.exchange),
                             _EmptyStore(), rps, self.now)
             plans[key] = plan
-            state.set_total(len(plan.windows))
-            for line in plan.lines():
+            for line in plan.lines():  # like the Runner: the plan goes to the log only
                 state.add_log(line)
-            state.set_status(Status.PLANNED)
         return plans
 
     def exchange_totals(self, plans: dict[str, Plan]) -> list[str]:
@@ -110,8 +108,10 @@ class FakeRunner:
 
     def set_config(self, config: Config) -> tuple[list[str], list[str]]:
         old = set(self.specs)
+        old_specs = dict(self.specs)
         removed = [k for k in old if k not in {s.key for s in config.jobs}]
         self.cancel(removed)
         self.config = config
         self._install(config)
+        forget_outgrown(self.states, old_specs, self.specs, self.is_active)
         return [k for k in self.specs if k not in old], removed

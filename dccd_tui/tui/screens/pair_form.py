@@ -165,6 +165,7 @@ class PairFormModal(ModalScreen[bool]):
             with VerticalScroll(id="pairs"):
                 for pair in self.pairs:
                     yield self._new_row(pair)
+            yield Static(Text(""), id="form-note")
             yield Static(Text(""), id="form-error")
             with Horizontal(id="form-buttons"):
                 yield Button("Add pair (^n)", id="add", compact=True)
@@ -238,7 +239,36 @@ class PairFormModal(ModalScreen[bool]):
                 f"{self.exchange} does not offer {self.span_label}")
             ok &= self._check_date("start", required=True)
             ok &= self._check_date("end", required=False)
+            self._show_merges()
         return ok
+
+    def existing_entries(self, pair: str) -> list[int]:
+        """Numbers (1-based) of the other entries that already hold this exchange/pair/span."""
+        span = LABEL_SPANS.get(self.span_label)
+        found = []
+        for i, table in enumerate(self.raw.get("histo_jobs", [])):
+            if i == self.entry or not isinstance(table, dict):
+                continue
+            try:
+                same_span = parse_span(table.get("span", "")) == span
+            except ValueError:
+                continue
+            if table.get("exchange") == self.exchange and same_span and \
+                    pair in [str(p) for p in table.get("pairs", [])]:
+                found.append(i + 1)
+        return found
+
+    def _show_merges(self) -> None:
+        """Say which new pairs join a series that another entry already has (config.py merges
+        them into one job over the union of both ranges, so that job's range grows)."""
+        notes = []
+        for row in self._rows():
+            entries = self.existing_entries(row.value) if row.value else []
+            if entries:
+                where = ", ".join(f"#{n}" for n in entries)
+                notes.append(f"{row.value} is already in [[histo_jobs]] {where}: it merges into "
+                             "that series, which then runs over the union of both ranges")
+        self.query_one("#form-note", Static).update(Text(safe_text("\n".join(notes), 600)))
 
     def _check_date(self, field: str, *, required: bool) -> bool:
         value = self.query_one(f"#{field}", Input).value.strip()
