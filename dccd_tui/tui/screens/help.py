@@ -55,7 +55,7 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll(id="help-body"):
                 for title, lines in self.sections:
                     yield Static(Text(title, style="bold underline"), classes="help-section")
-                    width = max((len(k) for k, _ in lines), default=0)
+                    width = min(7, max((len(k) for k, _ in lines), default=0))
                     for keys, text in lines:
                         line = Text(no_wrap=False)
                         line.append(f"{keys:<{width}}  ", style="bold")

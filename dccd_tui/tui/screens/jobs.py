@@ -400,7 +400,7 @@ class JobsScreen(Screen):
         from .pair_form import PairFormModal
 
         extra = [("^p", "Command palette: every action above, themes, reload, inventory"),
-                 ("↑ ↓ PgUp PgDn", "Move the highlight; the detail, coverage and log follow")]
+                 ("↑ ↓", "Move the highlight (PgUp PgDn too): detail, coverage and log follow")]
         self.app.push_screen(HelpScreen([
             ("Jobs", help_lines(self.BINDINGS) + extra),
             ("Pair form (e, n)", help_lines(PairFormModal.BINDINGS)),

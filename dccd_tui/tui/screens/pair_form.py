@@ -268,7 +268,9 @@ class PairFormModal(ModalScreen[bool]):
                 where = ", ".join(f"#{n}" for n in entries)
                 notes.append(f"{row.value} is already in [[histo_jobs]] {where}: it merges into "
                              "that series, which then runs over the union of both ranges")
-        self.query_one("#form-note", Static).update(Text(safe_text("\n".join(notes), 600)))
+        note = self.query_one("#form-note", Static)
+        note.update(Text(safe_text("\n".join(notes), 600)))
+        note.display = bool(notes)
 
     def _check_date(self, field: str, *, required: bool) -> bool:
         value = self.query_one(f"#{field}", Input).value.strip()

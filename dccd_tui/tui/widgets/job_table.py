@@ -40,11 +40,12 @@ class JobTable(DataTable):
         for column in COLUMNS:
             label = header(column)
             if self.sort_mark is not None and self.sort_mark[0] == column.key:
-                # the arrow takes the cell's gap (or its first cell): widths stay fixed
+                # the arrow follows the label, or takes its last cell: widths stay fixed
                 arrow = "▼" if self.sort_mark[1] else "▲"
                 plain = label.plain
-                label = Text(arrow + (plain.removeprefix(" ")),
-                             no_wrap=True, overflow="ellipsis", justify=label.justify)
+                room = column_width(column, self.widths)
+                plain = plain + arrow if len(plain) < room else plain[:room - 1] + arrow
+                label = Text(plain, no_wrap=True, justify=label.justify)
             self.add_column(label, width=column_width(column, self.widths), key=column.key)
 
     def set_jobs(self, snaps: list[tuple[str, JobSnapshot]]) -> None:
