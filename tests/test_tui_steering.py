@@ -317,3 +317,15 @@ async def test_at_60x20_the_footer_fits_without_stray_characters(tmp_path):
         actions = [getattr(w, "action", "") for w in shown]
         assert "help" in actions and "quit" in actions
         assert "command_palette" not in actions
+
+
+async def test_the_palette_keys_entry_opens_the_help_screen(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        commands = [c for c in app.get_system_commands(app.screen) if c.title == "Keys"]
+        assert len(commands) == 1
+        commands[0].callback()
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        titles = [c.title for c in app.get_system_commands(app.screen_stack[0])]
+        assert "Retry failed jobs" in titles and "Filter jobs" in titles

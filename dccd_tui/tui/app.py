@@ -320,8 +320,12 @@ class DccdApp(App[int]):
 
     # --- command palette -----------------------------------------------------------------
     def get_system_commands(self, screen: Screen):
-        yield from super().get_system_commands(screen)
         jobs = self._jobs_screen()
+        for command in super().get_system_commands(screen):
+            # Textual's own "Keys" panel is 30 columns wide and ignores Escape: ours replaces it
+            if command.title == "Keys" and jobs is not None:
+                continue
+            yield command
         if jobs is None:
             return
         yield SystemCommand("Start all jobs", "Queue every job that is not running",
