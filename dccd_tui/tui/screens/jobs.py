@@ -29,7 +29,7 @@ from ...engine.inventory import requested_range
 from ...engine.models import fmt_ms
 from ...engine.state import JobSnapshot, Status
 from ...engine.text import safe_text
-from ..cells import COLUMN_KEYS, fmt_eta
+from ..cells import COLUMN_KEYS, COLUMNS, column_width, fmt_eta
 from ..overall import overall
 from ..widgets import CoverageView, JobLog, JobTable, SummaryBar
 from ..widgets.footer import FittingFooter
@@ -176,8 +176,10 @@ class JobsScreen(Screen):
         others = 1 + 2 + 3 + 4  # footer, overall bar (summary may wrap), detail, least log
         others += self.query_one(CoverageView).outer_size.height or 3
         others += 1 if self.query_one("#filter").display else 0
+        # below 80 columns the table scrolls sideways: its scrollbar takes a line
+        wide = sum(column_width(c, table.widths) for c in COLUMNS) + 2 > (self.size.width or 80)
         table.styles.max_height = max(4, height - others)
-        table.styles.height = max(2, table.row_count + 1)
+        table.styles.height = max(2, table.row_count + 1 + (1 if wide else 0))
 
     def restyle(self) -> None:
         """The theme changed: rebuild every row with the new job colours."""
