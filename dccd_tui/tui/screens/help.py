@@ -7,6 +7,8 @@ F1 or `q` close it. It fits 80x24 and scrolls when the terminal is smaller.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,10 +30,12 @@ def key_label(key: str) -> str:
     return " ".join(names)
 
 
-def help_lines(bindings: list[Binding]) -> list[tuple[str, str]]:
-    """(keys, what they do) for each binding, in the screen's order."""
+def help_lines(bindings: Iterable[object]) -> list[tuple[str, str]]:
+    """(keys, what they do) for each `Binding` of a screen's BINDINGS, in its order."""
     lines = []
     for binding in bindings:
+        if not isinstance(binding, Binding):
+            continue  # this app declares every key as a Binding
         text = binding.tooltip or binding.description
         lines.append((key_label(binding.key), text))
     return lines
