@@ -163,20 +163,23 @@ async def test_f_jumps_to_the_next_failed_job_and_R_retries_only_the_failed(tmp_
 # --- the whole picture ---------------------------------------------------------------------
 
 def snap(exchange: str, done: int, total: int, started: float, status=Status.RUNNING,
-         finished: float | None = None) -> JobSnapshot:
+         finished: float | None = None, now: float = 200.0) -> JobSnapshot:
+    """A snapshot as the engine makes it: a running job's ETA is elapsed/done * left."""
+    eta = None
+    if status is Status.RUNNING and done:
+        eta = (now - started) / done * (total - done)
     return JobSnapshot(Series(exchange, "BTC/USD", 60), status, done, total, 0, 0, 0, 0, 0,
-                       None, 0.0, None, None, 0, started, finished)
+                       None, 0.0, eta, None, 0, started, finished)
 
 
 def test_the_overall_bar_weights_jobs_by_the_time_their_windows_take():
-    now = 200.0
     # Binance: 2 jobs done, 1,000 windows each at 0.05 s; Kraken: 2 jobs at 47 of 100 windows
     # after 100 s (about 2.1 s a window): by windows the run would be 95% done.
     snaps = [snap("binance", 1000, 1000, 100.0, Status.DONE, 150.0),
              snap("binance", 1000, 1000, 100.0, Status.DONE, 150.0),
              snap("kraken", 47, 100, 100.0), snap("kraken", 47, 100, 100.0)]
     by_windows = sum(s.windows_done for s in snaps) / sum(s.windows_total for s in snaps)
-    fraction, eta = overall(snaps, now)
+    fraction, eta = overall(snaps)
     assert by_windows > 0.95
     assert 0.5 < fraction < 0.7
     # each Kraken job has 53 windows left at 100/47 s: both run at once, about 113 s
@@ -184,8 +187,8 @@ def test_the_overall_bar_weights_jobs_by_the_time_their_windows_take():
 
 
 def test_the_overall_eta_is_unknown_before_any_window():
-    assert overall([snap("okx", 0, 10, 100.0, Status.QUEUED)], 120.0) == (0.0, None)
-    assert overall([], 1.0) == (0.0, None)
+    assert overall([snap("okx", 0, 10, 100.0, Status.QUEUED)]) == (0.0, None)
+    assert overall([]) == (0.0, None)
 
 
 async def test_the_overall_eta_sits_next_to_the_bar(tmp_path):

@@ -17,21 +17,30 @@ from collections.abc import Iterable
 from ..engine.state import JobSnapshot, Status
 
 
-def _pace(snap: JobSnapshot, now: float) -> float | None:
-    """Seconds per window measured on this job, or None before its first window."""
-    if snap.started is None or snap.windows_done <= 0:
+def _pace(snap: JobSnapshot) -> float | None:
+    """Seconds per window measured on this job, or None before its first window.
+
+    A running job's pace comes from its ETA (the engine's elapsed time over windows done), a
+    finished one's from its start and end; both are differences on the engine's own clock, so
+    this holds when the engine runs in another process.
+    """
+    if snap.windows_done <= 0:
         return None
-    end = snap.finished if snap.finished is not None and not snap.status.active else now
-    elapsed = max(0.0, end - snap.started)
-    return elapsed / snap.windows_done if elapsed > 0 else None
+    left = snap.windows_total - snap.windows_done
+    if snap.status is Status.RUNNING and snap.eta is not None and left > 0:
+        return snap.eta / left
+    if snap.started is not None and snap.finished is not None and not snap.status.active:
+        elapsed = snap.finished - snap.started
+        return elapsed / snap.windows_done if elapsed > 0 else None
+    return None
 
 
-def overall(snaps: Iterable[JobSnapshot], now: float) -> tuple[float, float | None]:
+def overall(snaps: Iterable[JobSnapshot]) -> tuple[float, float | None]:
     """(fraction done 0..1, ETA in seconds or None) of the jobs that have windows to do."""
     jobs = [s for s in snaps if s.windows_total > 0]
     if not jobs:
         return 0.0, None
-    paces = {id(s): _pace(s, now) for s in jobs}
+    paces = {id(s): _pace(s) for s in jobs}
     per_exchange: dict[str, list[float]] = {}
     for s in jobs:
         pace = paces[id(s)]

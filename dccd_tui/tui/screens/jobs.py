@@ -223,7 +223,7 @@ class JobsScreen(Screen):
                 changed = True
         if changed and (self.filter_words or self.sort_column is not None):
             self.apply_view()
-        fraction, eta = overall((s for _, s in snaps), self.app.clock())
+        fraction, eta = overall(s for _, s in snaps)
         self.query_one("#overall-bar", ProgressBar).update(progress=100.0 * fraction)
         eta_text = f"ETA {fmt_eta(eta)}" if eta is not None else ""
         if eta_text != self._eta_text:
