@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .backfill import Backfill, Plan, plan_job, requests_per_exchange
 from .exchanges import get_exchange
-from .fmt import fmt_duration, safe_text
+from .fmt import fmt_duration, fmt_ms, safe_text
 from .jobs import Config, JobSpec
 from .ratelimit import GateRegistry
 from .state import JobState, Status
@@ -23,6 +23,33 @@ from .store import Store
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
     from .http import ExchangeClient
+
+
+def range_grew(old: JobSpec, new: JobSpec) -> bool:
+    """True when `new` asks for candles outside `old`'s range (an earlier start, a later end)."""
+    if new.start < old.start:
+        return True
+    return old.end is not None and (new.end is None or new.end > old.end)
+
+
+def forget_outgrown(states: dict[str, JobState], old: dict[str, JobSpec],
+                    new: dict[str, JobSpec], active: Callable[[str], bool]) -> list[str]:
+    """Reset the state of each idle job whose range grew (a merged `[[histo_jobs]]` entry, an
+    edited start): its "done 100%" described the old range. Returns the keys reset."""
+    reset = []
+    for key, spec in new.items():
+        before = old.get(key)
+        if before is None or active(key) or not range_grew(before, spec):
+            continue
+        state = states[key]
+        if state.snapshot().status is Status.IDLE and not state.snapshot().windows_total:
+            continue  # nothing shown yet that could be stale
+        state.reset(Status.IDLE)
+        state.add_log(f"range is now {fmt_ms(spec.start)} -> "
+                      f"{fmt_ms(spec.end) if spec.end is not None else 'now'}: "
+                      "start the job to fetch what is missing")
+        reset.append(key)
+    return reset
 
 
 class Runner:
@@ -91,10 +118,12 @@ class Runner:
         """
         with self._lock:
             old = set(self.specs)
+            old_specs = dict(self.specs)
             removed = [k for k in self.specs if k not in {s.key for s in config.jobs}]
             self.cancel(removed)
             self.config = config
             self._install(config)
+            forget_outgrown(self.states, old_specs, self.specs, self.is_active)
             # A client whose URL or budget changed is replaced for jobs started from now on;
             # running jobs keep the one they hold, closed with the runner.
             for name, client in list(self._clients.items()):
@@ -204,24 +233,24 @@ class Runner:
                         self.store.series(spec.series), rps, self.now)
 
     def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Plan]:
-        """Plan the given jobs (all when None) without a single request; plans go to the logs."""
+        """Plan the given jobs (all when None) without a single request; plans go to the logs.
+
+        A dry run only reads: a job's status and counts stay what its last run left (a done
+        job stays done with its candle count), so the table never shows a plan as progress.
+        """
         plans: dict[str, Plan] = {}
         for key in list(self.specs) if keys is None else list(keys):
             if key not in self.specs or self.is_active(key):
                 continue
             state = self.states[key]
-            state.reset(Status.IDLE)
             try:
                 plan = self.plan(key)
             except Exception as exc:
                 state.add_log(f"dry run failed: {safe_text(exc, 500)}")
-                state.set_status(Status.FAILED, safe_text(exc, 500))
                 continue
             plans[key] = plan
-            state.set_total(len(plan.windows))
             for line in plan.lines():
                 state.add_log(line)
-            state.set_status(Status.PLANNED)
         return plans
 
     def exchange_totals(self, plans: dict[str, Plan]) -> list[str]:

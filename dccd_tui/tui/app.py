@@ -32,9 +32,11 @@ from ..config import Config, ConfigError, load_config, validate
 from ..config_edit import add_entry, edit_pairs, remove_entry
 from ..engine import JobState, Status, Store, StoreError, safe_text
 from ..user_state import load_state, update_state
+from .run_end import osc9, osc9_supported, run_summary
 from .screens.confirm import ConfirmModal
 from .screens.jobs import JobsScreen
 from .screens.pair_form import PairFormModal
+from .screens.plan_panel import PlanPanel, plan_rows
 from .themes import DEFAULT_THEME, job_styles, job_variable_defaults, load_themes, theme_dirs
 
 
@@ -115,6 +117,7 @@ class DccdApp(App[int]):
                                 else "textual-dark")
         self._saved_theme = self.theme
         self.job_styles: dict[str, Style] = self._compute_job_styles()
+        self.run_keys: set[str] = set()  # jobs started since the last "run finished" message
         for line in config.duplicates:
             self.startup_messages.append(("information", line))
 
@@ -183,6 +186,12 @@ class DccdApp(App[int]):
     def _job_finished_from_thread(self, key: str) -> None:
         self.post_message(JobFinished(key))
 
+    def start_jobs(self, keys: list[str] | None) -> list[str]:
+        """Start jobs through the runner and remember them as part of the current run."""
+        started = self.runner.start(keys)
+        self.run_keys.update(started)
+        return started
+
     def on_job_finished(self, message: JobFinished) -> None:
         screen = self._jobs_screen()
         if screen is not None and screen.is_mounted:
@@ -194,8 +203,27 @@ class DccdApp(App[int]):
         if snap.status is Status.FAILED:
             self.notify(f"{snap.series} failed: {safe_text(snap.error or '', 300)}",
                         severity="error", markup=False, timeout=8)
-        elif not self.runner.any_active():
-            self.notify("all started jobs have finished", markup=False, timeout=5)
+        if self.run_keys and not self.runner.any_active():
+            self.run_finished()
+
+    def run_finished(self) -> None:
+        """Once per run: every job started since the last one has ended (a `C` ends six jobs
+        at once, whose six JobFinished messages used to give six copies of this)."""
+        statuses = [self.runner.states[k].snapshot().status.value
+                    for k in sorted(self.run_keys) if k in self.runner.states]
+        self.run_keys.clear()
+        summary = run_summary(statuses)
+        self.notify(summary, markup=False, timeout=8)
+        if getattr(self.config.settings, "notify", True):
+            self.alert(f"dccd-tui: {summary}")
+
+    def alert(self, text: str) -> None:
+        """The terminal bell, and an OSC 9 desktop notification where the terminal has one;
+        written through the app's driver (never printed), and nothing when headless."""
+        driver = self._driver
+        if driver is None or self.is_headless:
+            return
+        driver.write("\a" + (osc9(text) if osc9_supported() else ""))
 
     # --- quitting ------------------------------------------------------------------------
     async def action_quit(self) -> None:
@@ -224,16 +252,17 @@ class DccdApp(App[int]):
 
     # --- dry run -------------------------------------------------------------------------
     def dry_run(self, keys: list[str] | None) -> None:
-        """Plan the jobs without a request; plans land in each job's log (the log pane)."""
+        """Plan the jobs without a request; plans land in each job's log (the log pane), and
+        the totals of a dry run of all jobs in a panel that stays until it is closed."""
         plans = self.runner.dry_run(keys)
         screen = self._jobs_screen()
         if screen is not None:
             screen.tick()
             screen.refresh_bindings()
         if keys is None:
-            lines = [f"dry run of {len(plans)} job(s), no request sent:"]
-            lines += self.runner.exchange_totals(plans) or ["nothing to fetch"]
-            self.notify("\n".join(lines), title="Dry run", markup=False, timeout=30)
+            budgets = {name: ex.requests_per_second for name, ex in self.config.exchanges.items()}
+            skipped = sum(1 for k in self.runner.keys() if self.runner.is_active(k))
+            self.push_screen(PlanPanel(plan_rows(plans, budgets), skipped=skipped))
 
     # --- config changes ------------------------------------------------------------------
     def _removed_active(self, config: Config) -> list[str]:
@@ -311,8 +340,12 @@ class DccdApp(App[int]):
 
     # --- command palette -----------------------------------------------------------------
     def get_system_commands(self, screen: Screen):
-        yield from super().get_system_commands(screen)
         jobs = self._jobs_screen()
+        for command in super().get_system_commands(screen):
+            # Textual's own "Keys" panel is 30 columns wide and ignores Escape: ours replaces it
+            if command.title == "Keys" and jobs is not None:
+                continue
+            yield command
         if jobs is None:
             return
         yield SystemCommand("Start all jobs", "Queue every job that is not running",
@@ -321,6 +354,13 @@ class DccdApp(App[int]):
                             jobs.action_cancel_all)
         yield SystemCommand("Dry run all jobs", "Plan every job without sending a request",
                             jobs.action_dry_run_all)
+        yield SystemCommand("Retry failed jobs", "Start again just the failed jobs (key R)",
+                            jobs.action_retry_failed)
+        yield SystemCommand("Next failed job", "Move to the next failed job (key f)",
+                            jobs.action_next_failed)
+        yield SystemCommand("Filter jobs", "Show only the rows that match (key /)",
+                            jobs.action_filter)
+        yield SystemCommand("Keys", "Every key, one line each (key ? or F1)", jobs.action_help)
         yield SystemCommand("Reload config", "Read config.toml again", self.reload_config)
         yield SystemCommand("Inventory", "Coverage, exchange gaps, missing and failed ranges "
                             "of every series (key i)", jobs.action_inventory)

@@ -162,12 +162,69 @@ def test_dry_run_plan(snap_compare, tmp_path):
     assert snap_compare(make_app(tmp_path), terminal_size=(100, 30), run_before=run_before)
 
 
-def test_dry_run_all_totals(snap_compare, tmp_path):
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_dry_run_all_totals(snap_compare, tmp_path, size):
+    """D: the totals in a panel that stays (per exchange and in total); no row changes."""
     async def run_before(pilot):
+        run_some(pilot.app)
+        await settle(pilot)
         await pilot.press("D")
+        await pilot.pause()
+
+    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_screen(snap_compare, tmp_path, size):
+    """? lists every key, one line each; the main footer is hidden under it."""
+    async def run_before(pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=run_before)
+
+
+def test_filtered_and_sorted(snap_compare, tmp_path):
+    """/ btc: only the matching rows; o o o o: sorted by status (failed first, arrow shown)."""
+    async def run_before(pilot):
+        run_some(pilot.app)
+        await settle(pilot)
+        await pilot.press("o", "o", "o", "o", "slash", *"btc")
         await settle(pilot)
 
-    assert snap_compare(make_app(tmp_path), terminal_size=(120, 40), run_before=run_before)
+    assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=run_before)
+
+
+TEN_JOBS = [{"exchange": "binance", "pairs": [f"A{i}/USDT" for i in range(7)], "span": "1m",
+             "start": "2024-01-01", "end": "2024-03-01"},
+            {"exchange": "kraken", "pairs": ["BTC/USD", "ETH/USD", "XRP/USD"], "span": "5m",
+             "start": "2023-06-01", "end": "2024-01-01"}]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20), (160, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_ten_jobs_layout(snap_compare, tmp_path, size):
+    """10 rows fit at 80x24 with a wrapped summary; long log lines wrap; the footer fits."""
+    async def run_before(pilot):
+        app = pilot.app
+        statuses = [Status.RUNNING, Status.QUEUED, Status.DONE, Status.FAILED, Status.CANCELLED]
+        for i, key in enumerate(app.runner.keys()):
+            state = app.runner.states[key]
+            state.reset(Status.QUEUED)
+            state.set_status(Status.RUNNING)
+            state.set_total(100)
+            for j in range(10 * i):
+                state.note_request()
+                state.note_window(JAN_2 + j * HOUR, candles=1000)
+            state.note_written(1000 * 10 * i)
+            state.set_status(statuses[i % 5], "HTTP 500 from the exchange" if i % 5 == 3
+                             else None)
+            state.add_log("start: 100 windows over 1 missing range(s); this line is long "
+                          "enough to wrap at eighty columns, it goes on and on")
+        app.runner.clock.t += 30
+        await settle(pilot)
+
+    assert snap_compare(make_app(tmp_path, jobs=TEN_JOBS), terminal_size=size,
+                        run_before=run_before)
 
 
 def test_form_with_validation_error(snap_compare, tmp_path):

@@ -319,7 +319,7 @@ class InventoryScreen(Screen):
             self.notify(f"{name}: nothing is missing in its requested range", markup=False,
                         timeout=4)
             return
-        runner.start([key])
+        self.app.start_jobs([key])
         self.notify(f"started {name}: it fetches {len(report.missing)} missing and "
                     f"{len(report.failed)} failed range(s)", markup=False, timeout=5)
         self.tick()

@@ -6,6 +6,12 @@ window; the tick copies snapshots, updates only the table cells that changed, ap
 highlighted job's new log lines in one batch, and refreshes the bindings when a status changed.
 The coverage strip and chart of the highlighted series follow its manifest (see
 `widgets/coverage.py`): redrawn only when the manifest changed, never by reading rows per tick.
+
+Finding a job: `/` filters the rows (exchange, pair, span, status; Escape clears), `o`/`O` sort
+by a column (or click its header), `f` jumps to the next failed job and `R` restarts just the
+failed ones. The filter and the order are applied again when a status changes, not every tick.
+At 80x24 the table gets its rows first: it is as tall as its rows, up to what leaves the other
+panes their least height, and the log takes what is left.
 """
 
 from __future__ import annotations
@@ -13,18 +19,49 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, ProgressBar, Static
+from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from ...engine import (JobSnapshot, Status, fmt_duration, fmt_ms, requested_range,
                       safe_text)
+from ..cells import COLUMN_KEYS, COLUMNS, column_width, fmt_eta
+from ..overall import overall
 from ..widgets import CoverageView, JobLog, JobTable, SummaryBar
+from ..widgets.footer import FittingFooter
 from ..widgets.summary import RequestRates, summary_text
 from .confirm import ConfirmModal
+from .help import HelpScreen, help_lines
+
+SORT_ORDER = list(COLUMN_KEYS)
+STATUS_RANK = {"failed": 0, "running": 1, "queued": 2, "cancelled": 3, "planned": 4, "idle": 5,
+               "done": 6}
+
+
+def sort_value(column: str, snap: JobSnapshot):
+    """What a column sorts by: numbers and dates, not the shown text."""
+    return {
+        "exchange": (snap.series.exchange, snap.series.pair, snap.series.span),
+        "pair": (snap.series.pair, snap.series.exchange, snap.series.span),
+        "span": (snap.series.span, snap.series.exchange, snap.series.pair),
+        "status": STATUS_RANK.get(snap.status.value, 9),
+        "bar": snap.progress,
+        "pct": snap.progress,
+        "candles": max(snap.received, snap.candles),
+        "speed": snap.speed,
+        "eta": snap.eta if snap.eta is not None else float("inf"),
+        "position": snap.position or 0,
+    }[column]
+
+
+def matches(snap: JobSnapshot, words: list[str]) -> bool:
+    """Every word of the filter is in the row's exchange, pair, span or status."""
+    series = snap.series
+    text = f"{series.exchange} {series.pair} {series.label} {snap.status.value}".lower()
+    return all(word in text for word in words)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..app import DccdApp
@@ -54,26 +91,47 @@ class JobsScreen(Screen):
         Binding("r", "reload", "Reload", show=False, tooltip="Read config.toml again"),
         Binding("i", "inventory", "Coverage",
                 tooltip="What is stored: coverage, exchange gaps, missing and failed ranges"),
+        Binding("slash", "filter", "Filter", key_display="/", show=False,
+                tooltip="Filter the rows by exchange, pair, span or status (esc clears)"),
+        Binding("o", "sort", "Sort", show=False,
+                tooltip="Sort by the next column (or click a column header)"),
+        Binding("O", "reverse", "Reverse", show=False, tooltip="Reverse the sort order"),
+        Binding("f", "next_failed", "Next failed", show=False,
+                tooltip="Move to the next failed job"),
+        Binding("R", "retry_failed", "Retry failed", show=False,
+                tooltip="Start again just the failed jobs"),
+        Binding("question_mark,f1", "help", "Help", key_display="?",
+                tooltip="This list of keys"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks first when jobs run)"),
     ]
 
     def compose(self) -> ComposeResult:
+        filter_input = Input(placeholder="filter: exchange, pair, span or status (esc clears)",
+                             id="filter", compact=True, select_on_focus=False)
+        filter_input.cursor_blink = False
+        filter_input.display = False
+        yield filter_input
         yield JobTable(id="jobs")
         yield Static(Text("No jobs configured: press n to add a [[histo_jobs]] entry."),
                      id="empty")
         with Horizontal(id="overall"):
             yield ProgressBar(total=100, show_eta=False, id="overall-bar")
+            yield Static(Text(""), id="overall-eta")
             yield SummaryBar(id="summary")
         yield Static(Text(""), id="detail")
         yield CoverageView(id="coverage")
         yield JobLog(id="log")
-        yield Footer(compact=True)
+        yield FittingFooter(compact=True)
 
     # --- setup ---------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.rates = RequestRates(self.app.clock)
         self._statuses: dict[str, Status] = {}
         self._detail: Text | None = None
+        self.filter_words: list[str] = []
+        self.sort_column: str | None = None  # None: config order
+        self.sort_reverse = False
+        self._eta_text = ""
         table = self.query_one(JobTable)
         table.styles_by_var = self.app.job_styles
         self.on_resize()
@@ -86,11 +144,48 @@ class JobsScreen(Screen):
         runner = self.app.runner
         snaps = [(key, runner.states[key].snapshot()) for key in runner.keys()]
         table = self.query_one(JobTable)
-        table.set_jobs(snaps)
+        table.set_jobs(self._view(snaps))
         self._statuses = {key: snap.status for key, snap in snaps}
         self.query_one("#empty").display = not snaps
+        self._fit_heights()
         self._show_log()
         self.tick()
+
+    def _view(self, snaps: list[tuple[str, JobSnapshot]]) -> list[tuple[str, JobSnapshot]]:
+        """The rows to show: filtered by the filter words, in the chosen order."""
+        rows = [(k, s) for k, s in snaps if matches(s, self.filter_words)]
+        if self.sort_column is not None:
+            column = self.sort_column
+            rows.sort(key=lambda item: sort_value(column, item[1]), reverse=self.sort_reverse)
+        elif self.sort_reverse:
+            rows.reverse()
+        return rows
+
+    def apply_view(self) -> None:
+        """Filter and sort the rows again (a filter typed, a sort chosen, a status changed)."""
+        runner = self.app.runner
+        snaps = [(key, runner.states[key].snapshot()) for key in runner.keys()]
+        rows = self._view(snaps)
+        table = self.query_one(JobTable)
+        mark = None if self.sort_column is None else (self.sort_column, self.sort_reverse)
+        if [k for k, _ in rows] != table.keys or mark != table.sort_mark:
+            table.sort_mark = mark
+            table.set_jobs(rows)
+            self._fit_heights()
+            self._show_log()
+
+    def _fit_heights(self) -> None:
+        """Give the table its rows first (header + one line per row), up to what leaves the
+        other panes their least height; the log (height 1fr) takes what is left."""
+        table = self.query_one(JobTable)
+        height = self.size.height or self.app.size.height
+        others = 1 + 2 + 3 + 4  # footer, overall bar (summary may wrap), detail, least log
+        others += self.query_one(CoverageView).outer_size.height or 3
+        others += 1 if self.query_one("#filter").display else 0
+        # below 80 columns the table scrolls sideways: its scrollbar takes a line
+        wide = sum(column_width(c, table.widths) for c in COLUMNS) + 2 > (self.size.width or 80)
+        table.styles.max_height = max(4, height - others)
+        table.styles.height = max(2, table.row_count + 1 + (1 if wide else 0))
 
     def restyle(self) -> None:
         """The theme changed: rebuild every row with the new job colours."""
@@ -105,6 +200,7 @@ class JobsScreen(Screen):
     def on_resize(self) -> None:
         width = self.size.width
         self.query_one(JobTable).fit(width)
+        self.call_after_refresh(self._fit_heights)
         # the overall bar grows on wide terminals (13 cells at 80 columns, at most 40)
         self.query_one("#overall-bar Bar").styles.width = max(12, min(40, width // 6))
         # the chart gets what the height allows: none below 24 lines, up to 3 on tall screens
@@ -119,20 +215,28 @@ class JobsScreen(Screen):
         table = self.query_one(JobTable)
         snaps: list[tuple[str, JobSnapshot]] = []
         changed = False
-        for key in table.keys:
+        shown = set(table.keys)
+        for key in runner.keys():
             state = runner.states.get(key)
             if state is None:
                 continue
             snap = state.snapshot()
             snaps.append((key, snap))
-            table.update_job(key, snap)
+            if key in shown:
+                table.update_job(key, snap)
             if self._statuses.get(key) is not snap.status:
                 self._statuses[key] = snap.status
                 changed = True
-        done = sum(s.windows_done for _, s in snaps if s.windows_total)
-        total = sum(s.windows_total for _, s in snaps)
-        self.query_one("#overall-bar", ProgressBar).update(
-            progress=100.0 * done / total if total else 0.0)
+        if changed and (self.filter_words or self.sort_column is not None):
+            self.apply_view()
+        fraction, eta = overall(s for _, s in snaps)
+        self.query_one("#overall-bar", ProgressBar).update(progress=100.0 * fraction)
+        eta_text = f"ETA {fmt_eta(eta)}" if eta is not None else ""
+        if eta_text != self._eta_text:
+            self._eta_text = eta_text
+            widget = self.query_one("#overall-eta", Static)
+            widget.update(Text(eta_text))
+            widget.display = bool(eta_text)
         rates = self.rates.sample(snaps)
         self.query_one(SummaryBar).show(summary_text([s for _, s in snaps], rates,
                                                      self.app.job_styles))
@@ -216,7 +320,13 @@ class JobsScreen(Screen):
             return True if runner.any_active() else None
         if action == "edit":
             return True if key else None
+        if action in ("next_failed", "retry_failed"):
+            return True if self._failed() else None
         return True
+
+    def _failed(self) -> list[str]:
+        runner = self.app.runner
+        return [k for k in runner.keys() if runner.states[k].snapshot().status is Status.FAILED]
 
     # --- actions -------------------------------------------------------------------------
     def _current(self) -> str | None:
@@ -225,11 +335,11 @@ class JobsScreen(Screen):
     def action_start(self) -> None:
         key = self._current()
         if key:
-            self.app.runner.start([key])
+            self.app.start_jobs([key])
             self._after_action()
 
     def action_start_all(self) -> None:
-        started = self.app.runner.start()
+        started = self.app.start_jobs(None)
         if started:
             self.notify(f"started {len(started)} job(s)", markup=False, timeout=3)
         self._after_action()
@@ -291,6 +401,104 @@ class JobsScreen(Screen):
 
     def action_quit(self) -> None:
         self.app.request_quit()
+
+    # --- help ----------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from .inventory import InventoryScreen
+        from .pair_form import PairFormModal
+
+        extra = [("^p", "Command palette: every action above, themes, reload, inventory"),
+                 ("↑ ↓", "Move the highlight (PgUp PgDn too): detail, coverage and log follow")]
+        self.app.push_screen(HelpScreen([
+            ("Jobs", help_lines(self.BINDINGS) + extra),
+            ("Pair form (e, n)", help_lines(PairFormModal.BINDINGS)),
+            ("Coverage view (i)", help_lines(InventoryScreen.BINDINGS)),
+        ]))
+
+    # --- finding a job -------------------------------------------------------------------
+    def action_filter(self) -> None:
+        widget = self.query_one("#filter", Input)
+        widget.display = True
+        widget.focus()
+        self._fit_heights()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_words = event.value.lower().split()
+        self.apply_view()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self._clear_filter()
+        else:
+            self.query_one(JobTable).focus()
+
+    def _clear_filter(self) -> None:
+        widget = self.query_one("#filter", Input)
+        widget.value = ""
+        widget.display = False
+        self.filter_words = []
+        self.apply_view()
+        self._fit_heights()
+        self.query_one(JobTable).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        # Escape clears the filter, from the filter field or from the table.
+        if event.key == "escape" and self.query_one("#filter").display:
+            event.stop()
+            self._clear_filter()
+
+    def action_sort(self) -> None:
+        i = SORT_ORDER.index(self.sort_column) + 1 if self.sort_column in SORT_ORDER else 0
+        self.sort_column = SORT_ORDER[i] if i < len(SORT_ORDER) else None
+        self.sort_reverse = False
+        self.apply_view()
+
+    def action_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.apply_view()
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        column = event.column_key.value
+        if column == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, False
+        self.apply_view()
+
+    def action_next_failed(self) -> None:
+        table = self.query_one(JobTable)
+        failed = set(self._failed())
+        keys = table.keys
+        if not failed or not keys:
+            return
+        here = keys.index(table.current_key) if table.current_key in keys else -1
+        for step in range(1, len(keys) + 1):
+            key = keys[(here + step) % len(keys)]
+            if key in failed:
+                table.move_cursor(row=(here + step) % len(keys))
+                return
+        self.notify("the failed jobs are hidden by the filter (esc clears it)", markup=False,
+                    timeout=4)
+
+    def action_retry_failed(self) -> None:
+        failed = self._failed()
+        if not failed:
+            return
+        started = self.app.start_jobs(failed)
+        self.notify(f"retrying {len(started)} failed job(s)", markup=False, timeout=3)
+        self._after_action()
+
+    # --- under a modal ---------------------------------------------------------------------
+    def on_screen_suspend(self) -> None:
+        # Under a modal the footer would list keys that do not work there: hide it (its line
+        # stays, so nothing under the modal moves).
+        self.query_one(FittingFooter).visible = False
+
+    def on_screen_resume(self) -> None:
+        self.query_one(FittingFooter).visible = True
 
     def _after_action(self) -> None:
         self.tick()

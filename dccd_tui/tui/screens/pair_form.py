@@ -2,8 +2,15 @@
 
 Every field is checked as it is typed, with the reason shown next to it (format BASE/QUOTE,
 duplicates, whether the exchange can map the pair, whether the span is offered: the engine's
-`check_pair`, the same rule the config loader applies). Save is refused while anything is
-invalid. The form never writes files itself: it builds the new TOML data and hands it to two
+`check_pair`, the same rule the config loader applies; plus `pair_hints`: a glued `BTCUSDT`
+and an unfinished quote such as `SOL/US` are refused with a suggestion). Save is refused while
+anything is invalid, and Save always checks the whole form first.
+
+A keystroke only checks its own row; the whole-form check runs once typing pauses
+(`FULL_CHECK_DELAY`). The pair inputs upper-case what is typed and run their own editing keys
+(Backspace, Delete, arrows) at once: Textual runs an Input's key bindings only after the key
+has bubbled up to the app, behind whatever the form is doing, while printable keys are inserted
+immediately, so a burst of Backspaces and letters used to land out of order. The form never writes files itself: it builds the new TOML data and hands it to two
 callbacks from the app, `check` (validate the whole config; name the running jobs that would
 be removed) and `commit` (cancel those, save config.toml atomically, make the table follow).
 Either may raise ConfigError, whose message is shown in the form, which then stays open with
@@ -26,6 +33,9 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from ...config import ConfigError, check_pair, offered_spans, parse_date
 from ...engine import EXCHANGES, LABEL_SPANS, parse_span, safe_text, span_label
+from ..pair_hints import quote_reason, split_glued
+
+FULL_CHECK_DELAY = 0.25  # seconds of quiet before the whole form is checked again
 
 CheckFn = Callable[[dict[str, Any]], list[str]]
 CommitFn = Callable[[dict[str, Any]], None]
@@ -38,6 +48,31 @@ def steady_input(value: str, **kwargs: Any) -> Input:
     return widget
 
 
+class PairInput(Input):
+    """An Input for one pair: upper-cases what is typed or pasted, edits in key order."""
+
+    def replace(self, text: str, start: int, end: int) -> None:
+        super().replace(text.upper(), start, end)
+
+    async def _on_key(self, event) -> None:
+        if not event.is_printable:
+            bindings = self._bindings.key_to_bindings.get(event.key)
+            if bindings:
+                event.stop()
+                event.prevent_default()
+                await self.run_action(bindings[0].action)
+                return
+        await super()._on_key(event)
+
+
+def pair_reason(exchange: str, value: str, span_secs: int | None) -> str | None:
+    """Why one (non-empty, non-duplicate) pair cannot be saved for `exchange`, or None."""
+    glued = split_glued(value)
+    if glued is not None:
+        return f"did you mean {glued}?"
+    return check_pair(exchange, value, span_secs) or quote_reason(value)
+
+
 class PairRow(Horizontal):
     """One pair: its input, a remove button and the reason it is invalid (if it is)."""
 
@@ -47,8 +82,10 @@ class PairRow(Horizontal):
         self.number = number
 
     def compose(self) -> ComposeResult:
-        yield steady_input(self.pair, placeholder="BASE/QUOTE", classes="pair-input",
-                           id=f"pair-{self.number}")
+        widget = PairInput(self.pair, placeholder="BASE/QUOTE", classes="pair-input",
+                           id=f"pair-{self.number}", compact=True, select_on_focus=False)
+        widget.cursor_blink = False
+        yield widget
         yield Button("remove", classes="remove", id=f"remove-{self.number}", compact=True)
         yield Static(Text(""), classes="reason", id=f"reason-{self.number}")
 
@@ -92,6 +129,7 @@ class PairFormModal(ModalScreen[bool]):
             self.span_label = str(span)
         self.pairs: list[str] = [str(p) for p in table.get("pairs", [])]
         self.start = table.get("start")
+        self._full_check: Any = None  # the pending debounced whole-form check (a Timer)
 
     # --- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -125,6 +163,7 @@ class PairFormModal(ModalScreen[bool]):
             with VerticalScroll(id="pairs"):
                 for pair in self.pairs:
                     yield self._new_row(pair)
+            yield Static(Text(""), id="form-note")
             yield Static(Text(""), id="form-error")
             with Horizontal(id="form-buttons"):
                 yield Button("Add pair (^n)", id="add", compact=True)
@@ -154,29 +193,82 @@ class PairFormModal(ModalScreen[bool]):
     def _rows(self) -> list[PairRow]:
         return list(self.query(PairRow))
 
+    def _row_reason(self, value: str, first: int | None) -> str | None:
+        """The reason for one row; `first` is the number of an earlier row with the same pair."""
+        if not value:
+            return "empty: type a pair such as BTC/USDT, or remove the row"
+        if first is not None:
+            return f"duplicate of pair {first}"
+        return pair_reason(self.exchange, value, LABEL_SPANS.get(self.span_label))
+
+    def check_row(self, row: PairRow) -> None:
+        """Check the one row that was just edited (what each keystroke pays for)."""
+        rows = self._rows()
+        if row not in rows:
+            return
+        value = row.value
+        index = rows.index(row)
+        first = next((i for i, other in enumerate(rows[:index], 1) if other.value == value),
+                     None)
+        row.set_reason(self._row_reason(value, first))
+
+    def schedule_full_check(self) -> None:
+        """Check the whole form once typing pauses (duplicates elsewhere, dates, span)."""
+        if self._full_check is not None:
+            self._full_check.stop()
+        self._full_check = self.set_timer(FULL_CHECK_DELAY, self.validate_all,
+                                          name="form-full-check")
+
     def validate_all(self) -> bool:
         """Check every field, show each reason next to its field; True when all are valid."""
         ok = True
-        span_secs = LABEL_SPANS.get(self.span_label)
         seen: dict[str, int] = {}
         for i, row in enumerate(self._rows(), 1):
             value = row.value
-            if not value:
-                reason = "empty: type a pair such as BTC/USDT, or remove the row"
-            elif value in seen:
-                reason = f"duplicate of pair {seen[value]}"
-            else:
-                reason = check_pair(self.exchange, value, span_secs)
+            reason = self._row_reason(value, seen.get(value) if value else None)
+            if value and value not in seen:
                 seen[value] = i
             row.set_reason(reason)
             ok &= reason is None
         if self.entry is None:
+            span_secs = LABEL_SPANS.get(self.span_label)
             ok &= self._check_field("span", None if span_secs in (
                 LABEL_SPANS.get(s) for s in offered_spans(self.exchange)) else
                 f"{self.exchange} does not offer {self.span_label}")
             ok &= self._check_date("start", required=True)
             ok &= self._check_date("end", required=False)
+            self._show_merges()
         return ok
+
+    def existing_entries(self, pair: str) -> list[int]:
+        """Numbers (1-based) of the other entries that already hold this exchange/pair/span."""
+        span = LABEL_SPANS.get(self.span_label)
+        found = []
+        for i, table in enumerate(self.raw.get("histo_jobs", [])):
+            if i == self.entry or not isinstance(table, dict):
+                continue
+            try:
+                same_span = parse_span(table.get("span", "")) == span
+            except ValueError:
+                continue
+            if table.get("exchange") == self.exchange and same_span and \
+                    pair in [str(p) for p in table.get("pairs", [])]:
+                found.append(i + 1)
+        return found
+
+    def _show_merges(self) -> None:
+        """Say which new pairs join a series that another entry already has (config.py merges
+        them into one job over the union of both ranges, so that job's range grows)."""
+        notes = []
+        for row in self._rows():
+            entries = self.existing_entries(row.value) if row.value else []
+            if entries:
+                where = ", ".join(f"#{n}" for n in entries)
+                notes.append(f"{row.value} is already in [[histo_jobs]] {where}: it merges into "
+                             "that series, which then runs over the union of both ranges")
+        note = self.query_one("#form-note", Static)
+        note.update(Text(safe_text("\n".join(notes), 600)))
+        note.display = bool(notes)
 
     def _check_date(self, field: str, *, required: bool) -> bool:
         value = self.query_one(f"#{field}", Input).value.strip()
@@ -198,7 +290,12 @@ class PairFormModal(ModalScreen[bool]):
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         self._error("")
-        self.validate_all()
+        row = event.input.parent
+        if isinstance(row, PairRow):
+            self.check_row(row)
+        elif event.input.id in ("start", "end"):
+            self._check_date(event.input.id, required=event.input.id == "start")
+        self.schedule_full_check()
 
     @on(Select.Changed, "#exchange")
     def _exchange_changed(self, event: Select.Changed) -> None:

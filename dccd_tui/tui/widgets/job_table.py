@@ -8,6 +8,7 @@ columns, so nothing reflows). It switches between an 80-column and a wide preset
 from __future__ import annotations
 
 from rich.style import Style
+from rich.text import Text
 from textual.widgets import DataTable
 
 from ...engine import JobSnapshot
@@ -32,12 +33,20 @@ class JobTable(DataTable):
         self._snaps: dict[str, JobSnapshot] = {}
         self._index: dict[str, int] = {}
         self._stale: set[str] = set()  # rows off screen whose cells wait for a scroll
+        self.sort_mark: tuple[str, bool] | None = None  # (column, reversed) shown in its header
 
     # --- building ------------------------------------------------------------------------
     def _build_columns(self) -> None:
         for column in COLUMNS:
-            self.add_column(header(column), width=column_width(column, self.widths),
-                            key=column.key)
+            label = header(column)
+            if self.sort_mark is not None and self.sort_mark[0] == column.key:
+                # the arrow follows the label, or takes its last cell: widths stay fixed
+                arrow = "▼" if self.sort_mark[1] else "▲"
+                plain = label.plain
+                room = column_width(column, self.widths)
+                plain = plain + arrow if len(plain) < room else plain[:room - 1] + arrow
+                label = Text(plain, no_wrap=True, justify=label.justify)
+            self.add_column(label, width=column_width(column, self.widths), key=column.key)
 
     def set_jobs(self, snaps: list[tuple[str, JobSnapshot]]) -> None:
         """Show exactly these jobs, in this order; the cursor stays on its job if it remains."""

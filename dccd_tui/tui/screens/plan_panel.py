@@ -1,0 +1,100 @@
+"""The dry-run totals panel (`D`): windows, requests and time at budget, per exchange and in
+total, in a table that stays until it is closed and scrolls when it is long.
+
+A dry run only reads (the runner puts each job's plan in its log and changes no row); this
+panel is where the totals of a `D` go, instead of a toast that hides half the screen and goes
+away. Jobs of one exchange share that exchange's request budget, so an exchange's time is its
+requests over its budget; exchanges run in parallel, so the total time is the longest of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from ...engine import fmt_duration, safe_text
+
+
+@dataclass
+class PlanRow:
+    name: str
+    jobs: int
+    windows: int
+    requests: int
+    seconds: float | None
+    floor: bool = False   # Kraken: the request count is a lower bound
+    rps: float | None = None
+
+
+def plan_rows(plans: dict[str, Any], budgets: dict[str, float]) -> list[PlanRow]:
+    """One row per exchange (sorted), then the total. `plans` are the engine's `Plan`s."""
+    per: dict[str, PlanRow] = {}
+    for plan in plans.values():
+        exchange = plan.series.exchange
+        row = per.setdefault(exchange, PlanRow(exchange, 0, 0, 0, None,
+                                               rps=budgets.get(exchange)))
+        row.jobs += 1
+        row.windows += len(plan.windows)
+        row.requests += plan.requests
+        row.floor |= bool(getattr(plan, "estimate_is_floor", False))
+    rows = []
+    for exchange in sorted(per):
+        row = per[exchange]
+        row.seconds = row.requests / row.rps if row.rps else None
+        rows.append(row)
+    total = PlanRow("total", sum(r.jobs for r in rows), sum(r.windows for r in rows),
+                    sum(r.requests for r in rows),
+                    max((r.seconds for r in rows if r.seconds is not None), default=0.0),
+                    floor=any(r.floor for r in rows))
+    return [*rows, total]
+
+
+class PlanPanel(ModalScreen[None]):
+    """The totals of one dry run; Escape or `q` closes it."""
+
+    BINDINGS = [Binding("escape,q,D", "close", "Close", show=False)]
+
+    def __init__(self, rows: list[PlanRow], skipped: int = 0) -> None:
+        super().__init__()
+        self.rows = rows
+        self.skipped = skipped
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="plan"):
+            yield Static(Text("Dry run: no request sent", style="bold"), id="plan-title")
+            yield DataTable(id="plan-table", cursor_type="row", zebra_stripes=False)
+            notes = [("time at budget: an exchange's jobs share its requests/s; exchanges run "
+                      "in parallel, so the total is the longest. Each job's plan is in its log.")]
+            if any(r.floor for r in self.rows):
+                notes.append("≥: Kraken pages trades, so its count is a lower bound.")
+            if self.skipped:
+                notes.append(f"{self.skipped} running job(s) were not planned.")
+            notes.append("esc closes")
+            yield Static(Text(safe_text(" ".join(notes), 600)), id="plan-notes")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in (("name", "exchange"), ("jobs", "jobs"), ("windows", "windows"),
+                           ("requests", "requests"), ("time", "time at budget")):
+            right = key != "name"
+            table.add_column(Text(label, justify="right" if right else "left"), key=key)
+        for row in self.rows:
+            style = "bold" if row.name == "total" else ""
+            rate = f" at {row.rps:g}/s" if row.rps else ""
+            time = "" if row.seconds is None else f"{fmt_duration(row.seconds)}{rate}"
+            requests = f"{'≥' if row.floor else ''}{row.requests:,}"
+            cells = [Text(row.name, style=style)]
+            cells += [Text(v, style=style, justify="right")
+                      for v in (f"{row.jobs:,}", f"{row.windows:,}", requests, time)]
+            table.add_row(*cells, key=row.name)
+        table.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

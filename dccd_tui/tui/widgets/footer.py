@@ -1,0 +1,57 @@
+"""The main screen's footer: the keys that fit, and never a half-drawn one.
+
+Textual's Footer lays all keys in one row and docks the palette key on the right over them, so
+on a narrow terminal (60 columns) the row is cut and the tail of a hidden key shows beside the
+palette key ("^p paletteg"). This footer drops the keys that do not fit, least needed first
+(`DROP_ORDER`), keeps `?` (the help screen lists every key) and shows the palette key only
+when there is room for it.
+"""
+
+from __future__ import annotations
+
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
+# Actions dropped first when the row is too narrow (the rest go from the right).
+DROP_ORDER = ("new_entry", "inventory", "edit", "filter", "start_all", "dry_run", "cancel")
+KEEP = ("help", "quit")
+PALETTE_WIDTH = 12  # "▏^p palette" and its padding
+
+
+def key_width(widget: FooterKey) -> int:
+    """Cells a compact footer key takes: `k Description` plus its right margin."""
+    return len(widget.key_display) + 1 + len(widget.description) + 1
+
+
+class FittingFooter(Footer):
+    """A compact Footer that shows only the keys that fit its width."""
+
+    def compose(self):
+        widgets = list(super().compose())
+        keys = [w for w in widgets if isinstance(w, FooterKey)
+                and not w.has_class("-command-palette")]
+        palette = [w for w in widgets if w.has_class("-command-palette")]
+        width = self.app.size.width if self.app.is_running else 80
+        if self.size.width:
+            width = self.size.width
+        needed = sum(key_width(w) for w in keys)
+        show_palette = bool(palette) and needed + PALETTE_WIDTH <= width
+        budget = width - (PALETTE_WIDTH if show_palette else 0)
+        dropped: set[int] = set()
+        order = [w for action in DROP_ORDER for w in keys if w.action == action]
+        order += [w for w in reversed(keys) if w.action not in DROP_ORDER and
+                  w.action not in KEEP]
+        for widget in order:
+            if needed <= budget:
+                break
+            dropped.add(id(widget))
+            needed -= key_width(widget)
+        for widget in widgets:
+            if widget in palette and not show_palette:
+                continue
+            if id(widget) in dropped:
+                continue
+            yield widget
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.recompose)

@@ -1,0 +1,138 @@
+"""The pair form under fast typing, and its forgiving input (issue 12, items 1 and 10).
+
+Runs on the FakeRunner: the form only needs the config file, never the network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual import events
+
+from dccd_tui.config import load_config, save_config
+from dccd_tui.tui.app import DccdApp
+from .fake_runner import FakeRunner
+from dccd_tui.tui.pair_hints import quote_reason, split_glued
+from dccd_tui.tui.screens.pair_form import PairFormModal
+
+
+def make_app(tmp_path: Path, pairs: list[str]) -> DccdApp:
+    data = {"settings": {"data_path": "data"},
+            "histo_jobs": [{"exchange": "binance", "pairs": pairs, "span": "1m",
+                            "start": "2024-01-01", "end": "2024-01-02"}]}
+    config = save_config(tmp_path / "config.toml", data)
+    return DccdApp(config, runner_factory=FakeRunner.factory(), theme_folders=[])
+
+
+def burst(app: DccdApp, *keys: str) -> None:
+    """Queue key events all at once, as a terminal delivers a fast typist's keys or a paste
+    of keystrokes (`pilot.press` waits for the app to go idle between keys)."""
+    for key in keys:
+        char = key if len(key) == 1 else None
+        name = {"/": "slash"}.get(key, key)
+        event = events.Key(name, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
+def reason(form: PairFormModal, n: int) -> str:
+    return str(form.query_one(f"#reason-{n}").render())
+
+
+async def open_form(pilot) -> PairFormModal:
+    await pilot.press("e")
+    await pilot.pause()
+    form = pilot.app.screen
+    assert isinstance(form, PairFormModal)
+    return form
+
+
+async def test_a_burst_of_backspaces_and_letters_lands_in_order(tmp_path):
+    app = make_app(tmp_path, ["BTC/USDT"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        field = form.query_one("#pair-0")
+        for attempt in range(6):
+            await pilot.press(*["backspace"] * 10, *"SOL/USDT")
+            assert field.value == "SOL/USDT", (attempt, field.value)
+            await pilot.press(*["backspace"] * 10, *"eth/btc")
+            assert field.value == "ETH/BTC", (attempt, field.value)
+            # mixed editing keys in the same burst
+            await pilot.press("home", "delete", "delete", "delete", *"sol", "end",
+                              "backspace", "backspace", "backspace", *"usdc")
+            assert field.value == "SOL/USDC", (attempt, field.value)
+        await pilot.pause(0.4)
+        assert reason(form, 0) == ""
+
+
+async def test_keys_queued_in_one_go_land_in_order(tmp_path):
+    app = make_app(tmp_path, ["BTC/USDT", "ETH/USDT", "XRP/USDT"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        field = form.query_one("#pair-0")
+        for attempt in range(8):
+            burst(app, *["backspace"] * 10, *"SOL/USDT")
+            await pilot.pause(0.05)
+            await pilot.pause()
+            assert field.value == "SOL/USDT", (attempt, field.value)
+            burst(app, *["backspace"] * 10, *"ada/btc")
+            await pilot.pause(0.05)
+            await pilot.pause()
+            assert field.value == "ADA/BTC", (attempt, field.value)
+
+
+async def test_an_unfinished_quote_is_red_and_cannot_be_saved(tmp_path):
+    app = make_app(tmp_path, ["BTC/USDT"])
+    path = app.config.path
+    before = path.read_bytes()
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        await pilot.press(*["backspace"] * 10, *"SOL/US")
+        await pilot.pause()
+        assert form.query_one("#pair-0").value == "SOL/US"
+        assert "did you mean SOL/USDT" in reason(form, 0)
+        assert form.query_one("#pair-0").has_class("-invalid")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is form
+        assert "Not saved" in str(form.query_one("#form-error").render())
+        assert path.read_bytes() == before
+
+
+async def test_typing_is_upper_cased_and_a_glued_pair_gets_a_suggestion(tmp_path):
+    app = make_app(tmp_path, ["BTC/USDT"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press(*"btcusdc")
+        await pilot.pause()
+        assert form.query_one("#pair-1").value == "BTCUSDC"
+        assert reason(form, 1) == "did you mean BTC/USDC?"
+        await pilot.press(*["backspace"] * 4, *"/usdc", "ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, PairFormModal)
+    assert load_config(app.config.path).raw["histo_jobs"][0]["pairs"] == ["BTC/USDT", "BTC/USDC"]
+
+
+async def test_a_duplicate_elsewhere_is_found_once_typing_pauses(tmp_path):
+    app = make_app(tmp_path, ["BTC/USDT", "ETH/USDT"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        await pilot.press(*["backspace"] * 8, *"eth/usdt")
+        await pilot.pause(0.5)  # the whole-form check is debounced
+        assert reason(form, 1) == "duplicate of pair 1"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("BTCUSDT", "BTC/USDT"), ("ETHBTC", "ETH/BTC"), ("SOLFDUSD", "SOL/FDUSD"),
+    ("XBTUSD", "XBT/USD"), ("BTC/USDT", None), ("USDT", None), ("BTC-USD", None)])
+def test_split_glued(text, expected):
+    assert split_glued(text) == expected
+
+
+def test_quote_reason():
+    assert quote_reason("BTC/USDT") is None
+    assert "SOL/USDT or SOL/USDC or SOL/USD?" in quote_reason("SOL/US")
+    assert "not a known quote asset" in quote_reason("SOL/QQQ")
