@@ -37,6 +37,7 @@ from ._common import (
 )
 from ._frames import (Row, check_row, decode_rows, fast_frame, first_ts, frame, to_float,
                       to_frame, to_int)
+from ._paging import fill_window
 from .base import Getter
 
 if TYPE_CHECKING:
@@ -67,14 +68,20 @@ class Binance(Adapter):
         count = self.check_window(span, start, end)
         if count == 0:
             return to_frame([])
-        params = {
-            "symbol": symbol,
-            "interval": self.interval(span),
-            "startTime": str(start),
-            "endTime": str(end - 1),
-            "limit": str(count),
-        }
-        return self._frame(get(PATH, params), span, start, end)
+        interval = self.interval(span)
+
+        def page(lo: int, hi: int) -> "pl.DataFrame":
+            params = {
+                "symbol": symbol,
+                "interval": interval,
+                "startTime": str(lo),
+                "endTime": str(hi - 1),
+                "limit": str((hi - lo) // (span * 1000)),
+            }
+            return self._frame(get(PATH, params), span, lo, hi)
+
+        # One request when the page is full; a short page is paged on (see `_paging`).
+        return fill_window(self.name, page, start, end, span)
 
     def first_candle(self, get: Getter, symbol: str, span: int, start: int,
                      end: int) -> int | None:
@@ -88,7 +95,10 @@ class Binance(Adapter):
             "endTime": str(end - 1),
             "limit": "1",
         }
-        return first_ts(self._frame(get(PATH, params), span, start, end))
+        # Anything but a candle inside the range (an empty page, a row outside it) is no
+        # proof of absence: `start` (know nothing) and the job walks its windows.
+        first = first_ts(self._frame(get(PATH, params), span, start, end))
+        return start if first is None else first
 
     def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
         return self._frame(body, span)

@@ -83,34 +83,21 @@ class Okx(Adapter):
         if count == 0:
             return to_frame([])
         bar = self.interval(span)
-        rows: list[Row] = []
-        after = end
-        # Pages needed at the smallest cap, plus slack for an inclusive `after`.
-        max_pages = count // SMALL_CAP + 3
-        for _ in range(max_pages):
+
+        def page(lo: int, hi: int) -> "pl.DataFrame":
             params = {
                 "instId": symbol,
                 "bar": bar,
-                "after": str(after),
-                "before": str(start - 1),
+                "after": str(hi),        # exclusive: records earlier than hi
+                "before": str(lo - 1),   # exclusive: records newer than lo - 1
                 "limit": str(self.request_limit),
             }
-            page, n_raw, oldest = self._request(get, params, span)
-            rows.extend(page)
-            if n_raw == 0 or oldest is None or oldest <= start:
-                break
-            if n_raw < min(self.request_limit, SMALL_CAP):
-                break  # a short page: the window holds nothing older
-            if oldest >= after:
-                raise TransientError(
-                    f"{self.name}: paging did not move back (after={after}, oldest row {oldest})"
-                )
-            after = oldest  # a capped page: keep going back inside the window
-        else:
-            raise TransientError(
-                f"{self.name}: window [{start}, {end}) still incomplete after {max_pages} pages"
-            )
-        return frame(rows, span, self.now_ms(), start, end)
+            rows, _, _ = self._request(get, params, span)
+            return frame(rows, span, self.now_ms(), lo, hi)
+
+        # A page holds at most `request_limit` rows, and OKX may cap it lower still: a short
+        # page is paged on (backward, from its oldest row) until a page comes back empty.
+        return fill_window(self.name, page, start, end, span)
 
     def _request(self, get: Getter, params: dict[str, str],
                  span: int) -> tuple[list[Row], int, int | None]:
