@@ -580,12 +580,14 @@ def test_okx_pages_backward_when_capped_at_100(inclusive_after: bool) -> None:
     assert all(params["before"] == str(T0 - 1) for _, params in get.calls)
 
 
-def test_okx_short_page_at_listing_needs_one_request() -> None:
+def test_okx_short_page_at_listing_is_confirmed_by_an_empty_page() -> None:
     okx = Okx(clock=clock(LATER))
     listing = T0 + 250 * MIN  # only 50 bars of the window exist
     get = FakeGet(okx, FakeOkx(listing, T0 + DAY, cap=100))
     df = okx.fetch_window(get, "BTC-USDT", 60, T0, T0 + 300 * MIN)
-    assert len(get.calls) == 1
+    # A short page is no proof: the part before its oldest row is asked once more (empty).
+    assert len(get.calls) == 2
+    assert get.calls[1][1]["after"] == str(listing)
     assert df.height == 50 and ts_ms(df)[0] == listing
 
 
@@ -920,12 +922,12 @@ def test_kraken_fetch_window_pages_and_resamples(span: int) -> None:
         assert df.height == 1 and df["trades"][0] == 2880 - 120
 
 
-def test_kraken_fetch_window_stops_on_short_page() -> None:
+def test_kraken_fetch_window_stops_on_an_empty_page_not_a_short_one() -> None:
     kraken = Kraken(clock=clock(LATER))
     trades = [((T0 + i * MIN) * 1_000_000, 100.0, 1.0) for i in range(10)]
     get = FakeGet(kraken, FakeKrakenTrades(trades))
     df = kraken.fetch_window(get, "XBTUSD", 60, T0, T0 + DAY)
-    assert len(get.calls) == 1
+    assert len(get.calls) == 2  # the short page, then the empty one that proves "now"
     assert df.height == 10
 
 

@@ -25,18 +25,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from .errors import (Cancelled, ExchangeError, PermanentError, RateLimitError, StoreError,
-                     TransientError)
+from .errors import (Cancelled, EngineError, ExchangeError, PermanentError, RateLimitError,
+                     StoreError, TransientError)
 from .exchanges.base import Exchange
-from .models import Series, Window, empty_candles, fmt_ms, last_closed_end
+from .models import (CLOSE_MARGIN_MS, Series, Window, empty_candles, fmt_ms, last_closed_end,
+                     now_ms)
 from .state import JobState, Status
 from .text import safe_text
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
     from .http import ExchangeClient
 
-FLUSH_CANDLES = 200_000   # flush the write buffer at this many candles ...
-FLUSH_SECONDS = 10.0      # ... or this often, or when a month is complete
+# Checkpoints: the write buffer is flushed when a month is complete, at this many candles (two
+# weeks of 1m: a kill loses at most that much work, and a month file is rewritten at most ~3
+# times) ...
+FLUSH_CANDLES = 20_000
+FLUSH_SECONDS = 10.0      # ... or this often
+# The trailing edge: the empty tail of a window that ends less than this long ago (or two spans,
+# if longer) is not covered, so the next run asks again. An exchange may publish its newest
+# bars late; an empty answer there is "not yet", not a gap.
+RECHECK_MS = 15 * 60_000
 RATE_LIMIT_EXTRA_TRIES = 5  # a rate-limit answer pauses the exchange; allow a few more tries
 LISTING_PROBE_WINDOWS = 4   # a missing start longer than this many windows: find the listing
 
@@ -108,8 +116,9 @@ class Plan:
 
 
 def plan_job(series: Series, start: int, end: int | None, adapter: Exchange, series_store,
-             rps: float, now: int | None = None) -> Plan:
-    end = last_closed_end(series.span, now) if end is None else min(end, last_closed_end(series.span, now))
+             rps: float, now: int | None = None, margin_ms: int = CLOSE_MARGIN_MS) -> Plan:
+    closed = last_closed_end(series.span, now, margin_ms)
+    end = closed if end is None else min(end, closed)
     if end <= start:
         missing: list[tuple[int, int]] = []
     else:
@@ -132,7 +141,8 @@ class Backfill:
     def __init__(self, series: Series, start: int, end: int | None, adapter: Exchange,
                  client: ExchangeClient, series_store, state: JobState, stop: threading.Event,
                  *, max_retries: int = 3, retry_delay: float = 2.0, now: int | None = None,
-                 flush_candles: int = FLUSH_CANDLES, flush_seconds: float = FLUSH_SECONDS):
+                 flush_candles: int = FLUSH_CANDLES, flush_seconds: float = FLUSH_SECONDS,
+                 close_margin_ms: int = CLOSE_MARGIN_MS, recheck_ms: int = RECHECK_MS):
         self.series = series
         self.start = start
         self.end = end
@@ -146,7 +156,11 @@ class Backfill:
         self.now = now
         self.flush_candles = flush_candles
         self.flush_seconds = flush_seconds
+        self.close_margin_ms = close_margin_ms
+        self.recheck_ms = recheck_ms
         self.symbol = adapter.symbol(series.pair)
+        self._finished = False
+        self._pause_seen = 0.0   # monotonic end of the last pause logged
         self._abort = threading.Event()   # stop set, or a permanent error: outstanding fetches end
         self._frames: list = []
         self._covered: list[tuple[int, int]] = []
@@ -172,8 +186,38 @@ class Backfill:
             time.sleep(min(0.1, left))
 
     def _fetch(self, window: Window):
-        return self._retrying(fmt_ms(window.start), lambda: self.adapter.fetch_window(
+        return self._retrying(fmt_ms(window.start), lambda: self._classified(
+            f"the window at {fmt_ms(window.start)}", self.adapter.fetch_window,
             self._get, self.symbol, self.series.span, window.start, window.end))
+
+    def _classified(self, what: str, fn, *args):
+        """`fn(*args)`; an error that is not the engine's own (a row polars cannot hold, a
+        value of the wrong type deep in a page) is a malformed answer: TransientError, so the
+        window is retried and, failing that, stays missing; it never ends the job unannounced."""
+        try:
+            return fn(*args)
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise TransientError(f"{self.adapter.name}: unusable answer for {what}: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+
+    def _now(self) -> int:
+        return now_ms() if self.now is None else self.now
+
+    def _watch_pause(self) -> None:
+        """Mirror the exchange's rate-limit pause into the job state (and log it once)."""
+        left = self.client.gate(self.symbol).paused_for()
+        if left > 0.05:
+            self.state.set_paused(left)
+            until = time.monotonic() + left
+            if until > self._pause_seen + 0.5:
+                self.state.add_log(f"rate limit: {self.adapter.name} is paused for "
+                                   f"{left:.0f}s (every job on it waits)")
+            self._pause_seen = until
+        elif self._pause_seen:
+            self.state.set_paused(0)
+            self._pause_seen = 0.0
 
     def _retrying(self, what: str, call):
         """`call()`, retried on transient errors with exponential backoff and jitter."""
@@ -218,16 +262,23 @@ class Backfill:
             return plan
         sent = self.state.snapshot().requests
         future = self.client.submit(self._retrying, "the listing probe", lambda: (
-            self.adapter.first_candle(self._get, self.symbol, span, lo, hi)))
+            self._classified("the listing probe", self.adapter.first_candle, self._get,
+                             self.symbol, span, lo, hi)))
         while not future.done():
             if self.stop.is_set():
                 return plan  # the window loop sees the stop at once and ends the job
             wait([future], timeout=0.1)
         try:
             first = future.result()
-            stop = hi if first is None else min(max(first, lo), hi)
-            if stop <= lo:
+            # Only "the first candle is at T, inside the range" is acted on. No candle found,
+            # a time outside the range or off the span's grid: unknown, walk the windows.
+            if first is None:
+                self.state.add_log(f"listing probe found no candle before {fmt_ms(hi)}: "
+                                   "not proof of absence, fetching every window")
                 return plan
+            if not lo < first < hi or first % (span * 1000):
+                return plan
+            stop = first
             self.store.write(empty_candles(), [(lo, stop)])
         except (ExchangeError, StoreError, Cancelled) as exc:
             self.state.add_log(f"listing probe failed, fetching every window: "
@@ -235,12 +286,11 @@ class Backfill:
             return plan
         sent = self.state.snapshot().requests - sent
         skipped = -(-(stop - lo) // self.adapter.window_ms(span))
-        what = (f"its first candle is at {fmt_ms(first)}" if first is not None
-                else f"it has no candle before {fmt_ms(hi)}")
+        what = f"its first candle is at {fmt_ms(first)}"
         self.state.add_log(f"nothing before the listing: {what}; {fmt_ms(lo)} -> {fmt_ms(stop)} "
                            f"is covered as empty ({skipped:,} windows skipped, {sent} requests)")
         plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
-                        self.client.rps, self.now)
+                        self.client.rps, self.now, self.close_margin_ms)
         self.state.set_total(len(plan.windows))
         return plan
 
@@ -295,7 +345,8 @@ class Backfill:
         state = self.state
         rps = self.client.rps
         self._report_quarantine()
-        plan = plan_job(self.series, self.start, self.end, self.adapter, self.store, rps, self.now)
+        plan = plan_job(self.series, self.start, self.end, self.adapter, self.store, rps, self.now,
+                        self.close_margin_ms)
         windows = plan.windows
         state.set_total(len(windows))
         state.set_status(Status.RUNNING)
@@ -317,6 +368,7 @@ class Backfill:
         span_ms = self.series.span * 1000
         stats = getattr(self.store, "stats", None)
         self._first_ts = stats().get("first_ts") if stats is not None else None
+        trailing_edge = self._now() - max(self.recheck_ms, 2 * span_ms)
         try:
             while idx < len(windows) or pending:
                 while idx < len(windows) and len(pending) < ahead:
@@ -328,6 +380,7 @@ class Backfill:
                     if self.stop.is_set():
                         raise Cancelled()
                     wait([future], timeout=0.1)
+                    self._watch_pause()
                 pending.popleft()
                 try:
                     frame = future.result()
@@ -338,18 +391,26 @@ class Backfill:
                     state.add_log(f"window {fmt_ms(window.start)} -> {fmt_ms(window.end)} failed "
                                   f"after retries: {reason}")
                     continue
+                covered_end = window.end
+                last = None
                 if frame.height:
                     self._frames.append(frame)
                     self._buffered += frame.height
-                    first = int(frame["ts"].dt.epoch("ms")[0])
+                    stamps = frame["ts"].dt.epoch("ms")
+                    first, last = int(stamps[0]), int(stamps[-1])
                     if self._first_ts is None or first < self._first_ts:
                         self._first_ts = first
+                if window.end > trailing_edge:
+                    # What the exchange has not published yet is no gap: the window's empty
+                    # tail near "now" stays missing, and the next run asks again.
+                    covered_end = window.start if last is None else last + span_ms
                 # Exchange-side gaps: empty slots after the series' first candle (before it,
                 # the pair was not listed yet: that void is no gap).
-                if self._first_ts is not None and self._first_ts < window.end:
-                    self._gaps += ((window.end - max(window.start, self._first_ts)) // span_ms
+                if self._first_ts is not None and self._first_ts < covered_end:
+                    self._gaps += ((covered_end - max(window.start, self._first_ts)) // span_ms
                                    - frame.height)
-                self._covered.append((window.start, window.end))
+                if covered_end > window.start:
+                    self._covered.append((window.start, covered_end))
                 state.note_window(window.end, candles=frame.height)
                 nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
                 self._maybe_flush(nxt)
@@ -374,17 +435,34 @@ class Backfill:
             state.set_status(Status.FAILED, reason)
         except StoreError as exc:
             self._abort.set()
+            self._finished = True  # the store refused a write: do not try another
             reason = safe_text(exc, 500)
             state.add_log(f"failed: {reason}")
             state.set_status(Status.FAILED, reason)
+        except BaseException:
+            # Anything else (a bug): keep what was downloaded before reporting the failure.
+            self._abort.set()
+            self._salvage()
+            raise
         finally:
             self._abort.set()
+            state.set_paused(0)
             for _, fut in pending:
                 fut.cancel()
         return plan
 
+    def _salvage(self) -> None:
+        """`_finish` on the way out of an unexpected error; its own failure is only logged."""
+        if self._finished:
+            return
+        try:
+            self._finish()
+        except Exception as exc:  # noqa: BLE001 (already failing: report, keep the first error)
+            self.state.add_log(f"could not save the buffer: {safe_text(exc, 300)}")
+
     def _finish(self) -> None:
         """Flush what is buffered and record failed windows (also on cancel and failure)."""
+        self._finished = True
         try:
             self._flush()
         finally:

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     import polars as pl
 
 
-def fill_window(who: str, fetch: "Callable[[int, int], pl.DataFrame]", start: int, end: int,
-                span: int) -> "pl.DataFrame":
+def fill_window(who: str, fetch: Callable[[int, int], pl.DataFrame], start: int, end: int,
+                span: int) -> pl.DataFrame:
     """Every candle of ``[start, end)``: `fetch(lo, hi)` returns the canonical frame of one page
     for ``[lo, hi)`` (rows outside dropped); the pages are merged, sorted and deduplicated.
 

@@ -74,7 +74,9 @@ class Exchange(ABC):
     def first_candle(self, get: Getter, symbol: str, span: int, start: int,
                      end: int) -> int | None:
         """A time ``t`` with no candle in ``[start, t)``: ideally the first candle's open time,
-        never later; None when there is no candle in ``[start, end)``.
+        never later; `start` when the answer is not clearly a candle inside the range (know
+        nothing); None when the exchange found no candle in ``[start, end)``, which the
+        backfill takes as "unknown" too: a probe may save requests, never prove absence.
 
         A backfill whose start lies before a pair's listing asks this first, with a handful of
         requests (a probe or a search, per exchange), instead of walking every empty window up

@@ -10,8 +10,9 @@ API facts relied on (exchanges.md §3):
 - ``after`` = "records earlier than" (exclusive upper bound), ``before`` = "records newer than"
   (exclusive lower bound): a window ``[start, end)`` asks ``after=end&before=start-1``.
 - ``limit``: the current docs say max 300, older docs and SDKs say 100 for history-candles. We ask
-  for 300. If a page comes back capped (at least 100 rows while older rows of the window are
-  still missing) we page backward inside the window with ``after=<oldest ts>``; if OKX answers
+  for 300. A page that does not reach the window's start (capped at 100, or at 50, or a gap)
+  is paged on backward with ``after=<oldest ts>`` until a page comes back empty: a short page is
+  no proof that the window holds nothing older (see `_paging`); if OKX answers
   ``51000`` about ``limit`` we ask for 100 from then on (for the rest of this adapter's life).
   Paging also works if ``after`` turns out to be inclusive (the repeated row is deduplicated).
 - Answer: ``{"code":"0","msg":"","data":[[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm],
@@ -43,6 +44,7 @@ from ._common import (
     try_json,
 )
 from ._frames import Row, check_row, frame, to_float, to_frame, to_int
+from ._paging import fill_window
 from .base import Getter
 
 if TYPE_CHECKING:
@@ -93,6 +95,10 @@ class Okx(Adapter):
                 "limit": str(self.request_limit),
             }
             rows, _, _ = self._request(get, params, span)
+            if rows and all(r[0] >= hi for r in rows):
+                # Only rows newer than `after`: the bound was ignored, paging cannot go on.
+                raise TransientError(f"{self.name}: paging did not move back (after={hi}, "
+                                     f"oldest row {min(r[0] for r in rows)})")
             return frame(rows, span, self.now_ms(), lo, hi)
 
         # A page holds at most `request_limit` rows, and OKX may cap it lower still: a short
