@@ -9,7 +9,15 @@ disk, so a crash or cancel can lose at most the buffer, never claim data it does
 
 Errors: transient ones are retried per window with exponential backoff and jitter, up to
 `max_retries`; then the window is recorded as failed and stays missing for the next run. A
-permanent error (unknown symbol, bad interval, other 4xx) stops the job at once.
+permanent error (unknown symbol, bad interval, other 4xx) stops the job at once. Any other error
+raised while fetching or parsing a window (a value polars cannot hold, a type deep in a page) is
+a malformed answer: transient. Whatever ends the job, the buffer is flushed first.
+
+The edges: a job ends at the last candle closed at least `models.CLOSE_MARGIN_MS` ago, and the
+empty tail of a window near "now" is not covered (not yet published is no gap), so the next
+run asks again. A listing probe may only skip time when it names a first candle inside the
+range. The buffer is checkpointed when a month is complete, every `FLUSH_CANDLES` candles and
+every `FLUSH_SECONDS`, so a kill loses little work.
 """
 
 from __future__ import annotations
