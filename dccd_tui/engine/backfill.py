@@ -340,8 +340,9 @@ class Backfill:
     def _maybe_flush(self, next_window: Window | None) -> None:
         """Flush at `flush_candles` (at most every `FLUSH_MIN_GAP` s) or every `flush_seconds`;
         and when the next window starts in a later month, flush the finished month(s) only, so
-        that a long backfill writes each month file once (a window straddling the month end would otherwise leave a stub of the
-        new month, read back and rewritten at the next flush)."""
+        that a long backfill writes each month file once (a window straddling the month end
+        would otherwise leave a stub of the new month, read back and rewritten at the next
+        flush)."""
         since = time.monotonic() - self._last_flush
         if (since >= self.flush_seconds
                 or (self._buffered >= self.flush_candles and since >= FLUSH_MIN_GAP)):
