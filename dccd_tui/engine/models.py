@@ -147,9 +147,10 @@ def align_up(ms: int, span: int) -> int:
 CLOSE_MARGIN_MS = 20_000
 
 
-def last_closed_end(span: int, now: int | None = None, margin_ms: int = CLOSE_MARGIN_MS) -> int:
+def last_closed_end(span: int, now: int | None = None, margin_ms: int = 0) -> int:
     """End (exclusive) of the last candle closed at least `margin_ms` ago: the open time of the
-    candle still running at ``now - margin_ms``."""
+    candle still running at ``now - margin_ms``. A backfill passes `CLOSE_MARGIN_MS`; reports
+    (inventory) use 0: what has closed by our clock."""
     return align_down((now_ms() if now is None else now) - margin_ms, span)
 
 
