@@ -580,14 +580,12 @@ def test_okx_pages_backward_when_capped_at_100(inclusive_after: bool) -> None:
     assert all(params["before"] == str(T0 - 1) for _, params in get.calls)
 
 
-def test_okx_short_page_at_listing_is_confirmed_by_an_empty_page() -> None:
+def test_okx_short_page_at_listing_needs_one_request() -> None:
     okx = Okx(clock=clock(LATER))
     listing = T0 + 250 * MIN  # only 50 bars of the window exist
     get = FakeGet(okx, FakeOkx(listing, T0 + DAY, cap=100))
     df = okx.fetch_window(get, "BTC-USDT", 60, T0, T0 + 300 * MIN)
-    # A short page is no proof: the part before its oldest row is asked once more (empty).
-    assert len(get.calls) == 2
-    assert get.calls[1][1]["after"] == str(listing)
+    assert len(get.calls) == 1
     assert df.height == 50 and ts_ms(df)[0] == listing
 
 

@@ -15,8 +15,10 @@ a malformed answer: transient. Whatever ends the job, the buffer is flushed firs
 
 The edges: a job ends at the last candle closed at least `models.CLOSE_MARGIN_MS` ago, and the
 empty tail of a window near "now" is not covered (not yet published is no gap), so the next
-run asks again. A listing probe may only skip time when it names a first candle inside the
-range. The buffer is checkpointed when a month is complete, every `FLUSH_CANDLES` candles and
+run asks again. A window whose candles stop short of its start or end (a page capped below
+its size, or a gap: the answer cannot tell) has that edge asked again, as a window of its own in
+a later pass, until it comes back empty. A listing probe may only skip time when it names a
+first candle inside the range. The buffer is checkpointed when a month is complete, every `FLUSH_CANDLES` candles and
 every `FLUSH_SECONDS`, so a kill loses little work.
 """
 
@@ -376,57 +378,22 @@ class Backfill:
         # 100 requests/s and 100 ms of latency 10 are busy, the rest absorbs a month's flush
         # or a stall (with 16, one Bybit job reached 88 % of its budget; 8 jobs 97 %).
         ahead = max(2, min(32, math.ceil(rps * 0.5) + 1))
-        pending: deque = deque()
-        idx = 0
         span_ms = self.series.span * 1000
         stats = getattr(self.store, "stats", None)
         self._first_ts = stats().get("first_ts") if stats is not None else None
         trailing_edge = self._now() - max(self.recheck_ms, 2 * span_ms)
+        pending: deque = deque()
         try:
-            while idx < len(windows) or pending:
-                while idx < len(windows) and len(pending) < ahead:
-                    w = windows[idx]
-                    pending.append((w, self.client.submit(self._fetch, w)))
-                    idx += 1
-                window, future = pending[0]
-                while not future.done():
-                    if self.stop.is_set():
-                        raise Cancelled()
-                    wait([future], timeout=0.1)
-                    self._watch_pause()
-                pending.popleft()
-                try:
-                    frame = future.result()
-                except TransientError as exc:
-                    reason = safe_text(exc, 300)
-                    self._failed.append((window.start, window.end, reason))
-                    state.note_window(window.end, failed=True)
-                    state.add_log(f"window {fmt_ms(window.start)} -> {fmt_ms(window.end)} failed "
-                                  f"after retries: {reason}")
-                    continue
-                covered_end = window.end
-                last = None
-                if frame.height:
-                    self._frames.append(frame)
-                    self._buffered += frame.height
-                    stamps = frame["ts"].dt.epoch("ms")
-                    first, last = int(stamps[0]), int(stamps[-1])
-                    if self._first_ts is None or first < self._first_ts:
-                        self._first_ts = first
-                if window.end > trailing_edge:
-                    # What the exchange has not published yet is no gap: the window's empty
-                    # tail near "now" stays missing, and the next run asks again.
-                    covered_end = window.start if last is None else last + span_ms
-                # Exchange-side gaps: empty slots after the series' first candle (before it,
-                # the pair was not listed yet: that void is no gap).
-                if self._first_ts is not None and self._first_ts < covered_end:
-                    self._gaps += ((covered_end - max(window.start, self._first_ts)) // span_ms
-                                   - frame.height)
-                if covered_end > window.start:
-                    self._covered.append((window.start, covered_end))
-                state.note_window(window.end, candles=frame.height)
-                nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
-                self._maybe_flush(nxt)
+            # Pass after pass: the edges that a window's candles did not reach (a short page
+            # or a gap, which one is unknown) are asked again as windows of their own, after
+            # the others so that they never hold up the pipeline, until they come back empty.
+            todo = windows
+            while todo:
+                edges = self._walk(todo, pending, ahead, trailing_edge)
+                if edges:
+                    self._flush()  # each pass writes in time order: start the next one clean
+                    state.set_total(state.snapshot().windows_total + len(edges))
+                todo = sorted(edges)
             self._finish()
             snap = state.snapshot()
             if self._failed:
@@ -472,6 +439,69 @@ class Backfill:
             self._finish()
         except Exception as exc:  # noqa: BLE001 (already failing: report, keep the first error)
             self.state.add_log(f"could not save the buffer: {safe_text(exc, 300)}")
+
+    def _walk(self, windows: list[Window], pending: deque, ahead: int,
+              trailing_edge: int) -> list[Window]:
+        """Fetch `windows` (sorted) with `ahead` in flight, buffer and cover what comes back;
+        return the edges to ask again (see `Exchange.complete_windows`)."""
+        state = self.state
+        span_ms = self.series.span * 1000
+        complete = self.adapter.complete_windows
+        edges: list[Window] = []
+        idx = 0
+        while idx < len(windows) or pending:
+            while idx < len(windows) and len(pending) < ahead:
+                w = windows[idx]
+                pending.append((w, self.client.submit(self._fetch, w)))
+                idx += 1
+            window, future = pending[0]
+            while not future.done():
+                if self.stop.is_set():
+                    raise Cancelled()
+                wait([future], timeout=0.1)
+                self._watch_pause()
+            pending.popleft()
+            try:
+                frame = future.result()
+            except TransientError as exc:
+                reason = safe_text(exc, 300)
+                self._failed.append((window.start, window.end, reason))
+                state.note_window(window.end, failed=True)
+                state.add_log(f"window {fmt_ms(window.start)} -> {fmt_ms(window.end)} failed "
+                              f"after retries: {reason}")
+                continue
+            lo, hi = window.start, window.end
+            if frame.height:
+                self._frames.append(frame)
+                self._buffered += frame.height
+                stamps = frame["ts"].dt.epoch("ms")
+                first, last = int(stamps[0]), int(stamps[-1])
+                if self._first_ts is None or first < self._first_ts:
+                    self._first_ts = first
+                # A page that stops short of an edge is no proof that the edge is empty.
+                if first > lo and not complete:
+                    edges.append(Window(lo, first))
+                    lo = first
+                if last + span_ms < hi:
+                    if hi > trailing_edge:
+                        # Near "now", what the exchange has not published yet is no gap: the
+                        # tail stays missing and the next run asks again.
+                        hi = last + span_ms
+                    elif not complete:
+                        edges.append(Window(last + span_ms, hi))
+                        hi = last + span_ms
+            elif hi > trailing_edge:
+                hi = lo  # nothing yet near "now": not a gap, asked again on the next run
+            # Exchange-side gaps: empty slots after the series' first candle (before it, the
+            # pair was not listed yet: that void is no gap).
+            if self._first_ts is not None and self._first_ts < hi:
+                self._gaps += (hi - max(lo, self._first_ts)) // span_ms - frame.height
+            if hi > lo:
+                self._covered.append((lo, hi))
+            state.note_window(window.end, candles=frame.height)
+            nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
+            self._maybe_flush(nxt)
+        return edges
 
     def _finish(self) -> None:
         """Flush what is buffered and record failed windows (also on cancel and failure)."""

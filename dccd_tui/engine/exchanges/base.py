@@ -42,6 +42,10 @@ class Exchange(ABC):
     page_limit: int
     #: True when the exchange counts its limit per pair (Kraken): one rate gate per pair.
     rate_limit_per_pair: bool = False
+    #: True when `fetch_window` itself pages on until an empty page or the window's end (Kraken's
+    #: trades). Otherwise a window whose candles do not reach its start or end may be a short
+    #: page, not a gap: the backfill asks for those edges again as windows of their own.
+    complete_windows: bool = False
 
     def symbol(self, pair: str) -> str:
         """Map ``BASE/QUOTE`` to the exchange's symbol; raise SymbolError if it cannot."""
@@ -60,7 +64,8 @@ class Exchange(ABC):
         """Fetch every closed candle with ``start <= ts < end`` (epoch ms, span-aligned).
 
         Returns the canonical frame, sorted ascending, ts unique and aligned, rows outside the
-        window dropped. An empty frame means the exchange has no candle there.
+        window dropped. An empty frame means the exchange has no candle there; a frame that
+        does not reach an edge of the window is no proof (see `complete_windows`).
         """
 
     @abstractmethod

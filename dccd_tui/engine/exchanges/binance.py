@@ -37,7 +37,6 @@ from ._common import (
 )
 from ._frames import (Row, check_row, decode_rows, fast_frame, first_ts, frame, to_float,
                       to_frame, to_int)
-from ._paging import fill_window
 from .base import Getter
 
 if TYPE_CHECKING:
@@ -68,20 +67,14 @@ class Binance(Adapter):
         count = self.check_window(span, start, end)
         if count == 0:
             return to_frame([])
-        interval = self.interval(span)
-
-        def page(lo: int, hi: int) -> "pl.DataFrame":
-            params = {
-                "symbol": symbol,
-                "interval": interval,
-                "startTime": str(lo),
-                "endTime": str(hi - 1),
-                "limit": str((hi - lo) // (span * 1000)),
-            }
-            return self._frame(get(PATH, params), span, lo, hi)
-
-        # One request when the page is full; a short page is paged on (see `_paging`).
-        return fill_window(self.name, page, start, end, span)
+        params = {
+            "symbol": symbol,
+            "interval": self.interval(span),
+            "startTime": str(start),
+            "endTime": str(end - 1),
+            "limit": str(count),
+        }
+        return self._frame(get(PATH, params), span, start, end)
 
     def first_candle(self, get: Getter, symbol: str, span: int, start: int,
                      end: int) -> int | None:

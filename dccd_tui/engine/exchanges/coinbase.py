@@ -38,7 +38,6 @@ from ._common import (
     try_json,
 )
 from ._frames import Row, check_row, frame, to_float, to_frame, to_int
-from ._paging import fill_window
 from .base import Getter
 
 if TYPE_CHECKING:
@@ -72,20 +71,14 @@ class Coinbase(Adapter):
         count = self.check_window(span, start, end)
         if count == 0:
             return to_frame([])
-        granularity = self.interval(span)
-        path = f"/products/{symbol}/candles"
-
-        def page(lo: int, hi: int) -> "pl.DataFrame":
-            params = {
-                "granularity": granularity,
-                "start": iso(lo),
-                # Both bounds count as buckets: n buckets end at lo + (n - 1) * granularity.
-                "end": iso(hi - span * 1000),
-            }
-            return frame(self._rows(get(path, params), span), span, self.now_ms(), lo, hi)
-
-        # One request when the page is full; a short page is paged on (see `_paging`).
-        return fill_window(self.name, page, start, end, span)
+        params = {
+            "granularity": self.interval(span),
+            "start": iso(start),
+            # Both bounds count as buckets: n buckets end at start + (n - 1) * granularity.
+            "end": iso(start + (count - 1) * span * 1000),
+        }
+        rows = self._rows(get(f"/products/{symbol}/candles", params), span)
+        return frame(rows, span, self.now_ms(), start, end)
 
     def first_candle(self, get: Getter, symbol: str, span: int, start: int,
                      end: int) -> int | None:

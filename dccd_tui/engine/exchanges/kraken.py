@@ -70,6 +70,7 @@ class Kraken(Adapter):
     default_rps = 0.9
     published_limit = "about 1 request per second per IP and pair (Trades and OHLC)"
     rate_limit_per_pair = True
+    complete_windows = True  # `fetch_window` pages until an empty page or past the window
     #: Trades can be resampled to any span the store knows (the labels are not sent).
     intervals = dict(SPAN_LABELS)
     spans = offered(intervals)

@@ -10,9 +10,8 @@ API facts relied on (exchanges.md §3):
 - ``after`` = "records earlier than" (exclusive upper bound), ``before`` = "records newer than"
   (exclusive lower bound): a window ``[start, end)`` asks ``after=end&before=start-1``.
 - ``limit``: the current docs say max 300, older docs and SDKs say 100 for history-candles. We ask
-  for 300. A page that does not reach the window's start (capped at 100, or at 50, or a gap)
-  is paged on backward with ``after=<oldest ts>`` until a page comes back empty: a short page is
-  no proof that the window holds nothing older (see `_paging`); if OKX answers
+  for 300. If a page comes back capped (at least 100 rows while older rows of the window are
+  still missing) we page backward inside the window with ``after=<oldest ts>``; if OKX answers
   ``51000`` about ``limit`` we ask for 100 from then on (for the rest of this adapter's life).
   Paging also works if ``after`` turns out to be inclusive (the repeated row is deduplicated).
 - Answer: ``{"code":"0","msg":"","data":[[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm],
@@ -44,7 +43,6 @@ from ._common import (
     try_json,
 )
 from ._frames import Row, check_row, frame, to_float, to_frame, to_int
-from ._paging import fill_window
 from .base import Getter
 
 if TYPE_CHECKING:
@@ -85,25 +83,34 @@ class Okx(Adapter):
         if count == 0:
             return to_frame([])
         bar = self.interval(span)
-
-        def page(lo: int, hi: int) -> "pl.DataFrame":
+        rows: list[Row] = []
+        after = end
+        # Pages needed at the smallest cap, plus slack for an inclusive `after`.
+        max_pages = count // SMALL_CAP + 3
+        for _ in range(max_pages):
             params = {
                 "instId": symbol,
                 "bar": bar,
-                "after": str(hi),        # exclusive: records earlier than hi
-                "before": str(lo - 1),   # exclusive: records newer than lo - 1
+                "after": str(after),
+                "before": str(start - 1),
                 "limit": str(self.request_limit),
             }
-            rows, _, _ = self._request(get, params, span)
-            if rows and all(r[0] >= hi for r in rows):
-                # Only rows newer than `after`: the bound was ignored, paging cannot go on.
-                raise TransientError(f"{self.name}: paging did not move back (after={hi}, "
-                                     f"oldest row {min(r[0] for r in rows)})")
-            return frame(rows, span, self.now_ms(), lo, hi)
-
-        # A page holds at most `request_limit` rows, and OKX may cap it lower still: a short
-        # page is paged on (backward, from its oldest row) until a page comes back empty.
-        return fill_window(self.name, page, start, end, span)
+            page, n_raw, oldest = self._request(get, params, span)
+            rows.extend(page)
+            if n_raw == 0 or oldest is None or oldest <= start:
+                break
+            if n_raw < min(self.request_limit, SMALL_CAP):
+                break  # a short page: the window holds nothing older
+            if oldest >= after:
+                raise TransientError(
+                    f"{self.name}: paging did not move back (after={after}, oldest row {oldest})"
+                )
+            after = oldest  # a capped page: keep going back inside the window
+        else:
+            raise TransientError(
+                f"{self.name}: window [{start}, {end}) still incomplete after {max_pages} pages"
+            )
+        return frame(rows, span, self.now_ms(), start, end)
 
     def _request(self, get: Getter, params: dict[str, str],
                  span: int) -> tuple[list[Row], int, int | None]:
