@@ -4,7 +4,9 @@ Every request goes through `ExchangeClient.get`: it reserves a slot from the exc
 gate, sends the request with a timeout (the seed had none, so a stalled socket hung a job for
 ever), and hands the answer to the adapter's `raise_for_error`, so the caller sees data or a
 classified error. It does not retry: the backfill loop decides that per window. A rate-limit
-answer pauses the whole exchange's gate before it is raised.
+answer pauses the whole exchange's gate before it is raised. A body is read as it streams in
+and abandoned past `max_body_bytes` (TransientError naming the size), and a redirect is never
+followed: it is a PermanentError naming its status and Location.
 
 Windows are fetched on a pool of threads per exchange (`submit`), so one job keeps several
 requests in flight and the job thread, which only waits on futures, notices a cancel within
