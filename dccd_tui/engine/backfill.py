@@ -9,7 +9,17 @@ disk, so a crash or cancel can lose at most the buffer, never claim data it does
 
 Errors: transient ones are retried per window with exponential backoff and jitter, up to
 `max_retries`; then the window is recorded as failed and stays missing for the next run. A
-permanent error (unknown symbol, bad interval, other 4xx) stops the job at once.
+permanent error (unknown symbol, bad interval, other 4xx) stops the job at once. Any other error
+raised while fetching or parsing a window (a value polars cannot hold, a type deep in a page) is
+a malformed answer: transient. Whatever ends the job, the buffer is flushed first.
+
+The edges: a job ends at the last candle closed at least `models.CLOSE_MARGIN_MS` ago, and the
+empty tail of a window near "now" is not covered (not yet published is no gap), so the next
+run asks again. A window whose candles stop short of its start or end (a page capped below
+its size, or a gap: the answer cannot tell) has that edge asked again, as a window of its own in
+a later pass, until it comes back empty. A listing probe may only skip time when it names a
+first candle inside the range. The buffer is checkpointed when a month is complete, every `FLUSH_CANDLES` candles and
+every `FLUSH_SECONDS`, so a kill loses little work.
 """
 
 from __future__ import annotations
@@ -25,19 +35,29 @@ from concurrent.futures import wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import (Cancelled, ExchangeError, PermanentError, RateLimitError, StoreError,
-                     TransientError)
+from .errors import (Cancelled, EngineError, ExchangeError, PermanentError, RateLimitError,
+                     StoreError, TransientError)
 from .exchanges.base import Exchange
 from .fmt import fmt_duration, fmt_ms, safe_text
-from .models import Series, Window, empty_candles, last_closed_end
+from .models import CLOSE_MARGIN_MS, Series, Window, empty_candles, last_closed_end, now_ms
 from .state import JobState, Status
 from .store import SeriesStorage, month_of
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
     from .http import ExchangeClient
 
-FLUSH_CANDLES = 200_000   # flush the write buffer at this many candles ...
-FLUSH_SECONDS = 10.0      # ... or this often, or when a month is complete
+# Checkpoints: the write buffer is flushed when a month is complete, at this many candles (two
+# weeks of 1m) ...
+FLUSH_CANDLES = 20_000
+FLUSH_SECONDS = 10.0      # ... or this often
+# ... but the candle count triggers no more often than this: a flush of a month not complete
+# rewrites its file, and at full speed (150,000 candles/s) a month completes every ~0.3 s
+# anyway. A slower job (OKX: ~2,400 candles/s) is checkpointed every ~8 s of work.
+FLUSH_MIN_GAP = 2.0
+# The trailing edge: the empty tail of a window that ends less than this long ago (or two spans,
+# if longer) is not covered, so the next run asks again. An exchange may publish its newest
+# bars late; an empty answer there is "not yet", not a gap.
+RECHECK_MS = 15 * 60_000
 RATE_LIMIT_EXTRA_TRIES = 5  # a rate-limit answer pauses the exchange; allow a few more tries
 LISTING_PROBE_WINDOWS = 4   # a missing start longer than this many windows: find the listing
 
@@ -99,8 +119,9 @@ def requests_per_exchange(plans: Iterable[Plan]) -> dict[str, int]:
 
 
 def plan_job(series: Series, start: int, end: int | None, adapter: Exchange,
-             series_store: SeriesStorage, rps: float, now: int | None = None) -> Plan:
-    end = last_closed_end(series.span, now) if end is None else min(end, last_closed_end(series.span, now))
+             series_store: SeriesStorage, rps: float, now: int | None = None, margin_ms: int = CLOSE_MARGIN_MS) -> Plan:
+    closed = last_closed_end(series.span, now, margin_ms)
+    end = closed if end is None else min(end, closed)
     if end <= start:
         missing: list[tuple[int, int]] = []
     else:
@@ -121,10 +142,10 @@ class Backfill:
     """Runs one job to its end, writing progress into `state`. Call `run()` on a worker thread."""
 
     def __init__(self, series: Series, start: int, end: int | None, adapter: Exchange,
-                 client: ExchangeClient, series_store: SeriesStorage, state: JobState,
-                 stop: threading.Event, *, max_retries: int = 3, retry_delay: float = 2.0,
-                 now: int | None = None,
-                 flush_candles: int = FLUSH_CANDLES, flush_seconds: float = FLUSH_SECONDS):
+                 client: ExchangeClient, series_store: SeriesStorage, state: JobState, stop: threading.Event,
+                 *, max_retries: int = 3, retry_delay: float = 2.0, now: int | None = None,
+                 flush_candles: int = FLUSH_CANDLES, flush_seconds: float = FLUSH_SECONDS,
+                 close_margin_ms: int = CLOSE_MARGIN_MS, recheck_ms: int = RECHECK_MS):
         self.series = series
         self.start = start
         self.end = end
@@ -138,7 +159,11 @@ class Backfill:
         self.now = now
         self.flush_candles = flush_candles
         self.flush_seconds = flush_seconds
+        self.close_margin_ms = close_margin_ms
+        self.recheck_ms = recheck_ms
         self.symbol = adapter.symbol(series.pair)
+        self._finished = False
+        self._pause_seen = 0.0   # monotonic end of the last pause logged
         self._abort = threading.Event()   # stop set, or a permanent error: outstanding fetches end
         self._frames: list = []
         self._covered: list[tuple[int, int]] = []
@@ -164,8 +189,38 @@ class Backfill:
             time.sleep(min(0.1, left))
 
     def _fetch(self, window: Window):
-        return self._retrying(fmt_ms(window.start), lambda: self.adapter.fetch_window(
+        return self._retrying(fmt_ms(window.start), lambda: self._classified(
+            f"the window at {fmt_ms(window.start)}", self.adapter.fetch_window,
             self._get, self.symbol, self.series.span, window.start, window.end))
+
+    def _classified(self, what: str, fn, *args):
+        """`fn(*args)`; an error that is not the engine's own (a row polars cannot hold, a
+        value of the wrong type deep in a page) is a malformed answer: TransientError, so the
+        window is retried and, failing that, stays missing; it never ends the job unannounced."""
+        try:
+            return fn(*args)
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise TransientError(f"{self.adapter.name}: unusable answer for {what}: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+
+    def _now(self) -> int:
+        return now_ms() if self.now is None else self.now
+
+    def _watch_pause(self) -> None:
+        """Mirror the exchange's rate-limit pause into the job state (and log it once)."""
+        left = self.client.gate(self.symbol).paused_for()
+        if left > 0.05:
+            self.state.set_paused(left)
+            until = time.monotonic() + left
+            if until > self._pause_seen + 0.5:
+                self.state.add_log(f"rate limit: {self.adapter.name} is paused for "
+                                   f"{left:.0f}s (every job on it waits)")
+            self._pause_seen = until
+        elif self._pause_seen:
+            self.state.set_paused(0)
+            self._pause_seen = 0.0
 
     def _retrying(self, what: str, call):
         """`call()`, retried on transient errors with exponential backoff and jitter."""
@@ -210,16 +265,23 @@ class Backfill:
             return plan
         sent = self.state.snapshot().requests
         future = self.client.submit(self._retrying, "the listing probe", lambda: (
-            self.adapter.first_candle(self._get, self.symbol, span, lo, hi)))
+            self._classified("the listing probe", self.adapter.first_candle, self._get,
+                             self.symbol, span, lo, hi)))
         while not future.done():
             if self.stop.is_set():
                 return plan  # the window loop sees the stop at once and ends the job
             wait([future], timeout=0.1)
         try:
             first = future.result()
-            stop = hi if first is None else min(max(first, lo), hi)
-            if stop <= lo:
+            # Only "the first candle is at T, inside the range" is acted on. No candle found,
+            # a time outside the range or off the span's grid: unknown, walk the windows.
+            if first is None:
+                self.state.add_log(f"listing probe found no candle before {fmt_ms(hi)}: "
+                                   "not proof of absence, fetching every window")
                 return plan
+            if not lo < first < hi or first % (span * 1000):
+                return plan
+            stop = first
             self.store.write(empty_candles(), [(lo, stop)])
         except (ExchangeError, StoreError, Cancelled) as exc:
             self.state.add_log(f"listing probe failed, fetching every window: "
@@ -227,12 +289,11 @@ class Backfill:
             return plan
         sent = self.state.snapshot().requests - sent
         skipped = -(-(stop - lo) // self.adapter.window_ms(span))
-        what = (f"its first candle is at {fmt_ms(first)}" if first is not None
-                else f"it has no candle before {fmt_ms(hi)}")
+        what = f"its first candle is at {fmt_ms(first)}"
         self.state.add_log(f"nothing before the listing: {what}; {fmt_ms(lo)} -> {fmt_ms(stop)} "
                            f"is covered as empty ({skipped:,} windows skipped, {sent} requests)")
         plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
-                        self.client.rps, self.now)
+                        self.client.rps, self.now, self.close_margin_ms)
         self.state.set_total(len(plan.windows))
         return plan
 
@@ -269,12 +330,14 @@ class Backfill:
         self._last_flush = time.monotonic()
 
     def _maybe_flush(self, next_window: Window | None) -> None:
-        """Flush at `flush_candles` or every `flush_seconds`; and when the next window starts in
-        a later month, flush the finished month(s) only, so that a long backfill writes each
-        month file once (a window straddling the month end would otherwise leave a stub of the
-        new month, read back and rewritten at the next flush)."""
-        if (self._buffered >= self.flush_candles
-                or time.monotonic() - self._last_flush >= self.flush_seconds):
+        """Flush at `flush_candles` (at most every `FLUSH_MIN_GAP` s) or every `flush_seconds`;
+        and when the next window starts in a later month, flush the finished month(s) only, so
+        that a long backfill writes each month file once (a window straddling the month end
+        would otherwise leave a stub of the new month, read back and rewritten at the next
+        flush)."""
+        since = time.monotonic() - self._last_flush
+        if (since >= self.flush_seconds
+                or (self._buffered >= self.flush_candles and since >= FLUSH_MIN_GAP)):
             self._flush()
         elif next_window is not None and self._covered:
             year, month = month_of(next_window.start)
@@ -288,10 +351,10 @@ class Backfill:
         plan = self._prepare()
         if not plan.windows:
             return plan
-        pending: deque = deque()
         state = self.state
+        pending: deque = deque()
         try:
-            self._pump(plan.windows, pending)
+            self._passes(plan.windows, pending)
             self._complete()
         except Cancelled:
             self._abort.set()
@@ -306,11 +369,18 @@ class Backfill:
             state.set_status(Status.FAILED, reason)
         except StoreError as exc:
             self._abort.set()
+            self._finished = True  # the store refused a write: do not try another
             reason = safe_text(exc, 500)
             state.add_log(f"failed: {reason}")
             state.set_status(Status.FAILED, reason)
+        except BaseException:
+            # Anything else (a bug): keep what was downloaded before reporting the failure.
+            self._abort.set()
+            self._salvage()
+            raise
         finally:
             self._abort.set()
+            state.set_paused(0)
             for _, fut in pending:
                 fut.cancel()
         return plan
@@ -320,7 +390,7 @@ class Backfill:
         state = self.state
         self._report_quarantine()
         plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
-                        self.client.rps, self.now)
+                        self.client.rps, self.now, self.close_margin_ms)
         state.set_total(len(plan.windows))
         state.set_status(Status.RUNNING)
         plan = self._skip_before_listing(plan)
@@ -335,56 +405,24 @@ class Backfill:
         self._first_ts = self.store.stats().get("first_ts")
         return plan
 
-    def _pump(self, windows: list[Window], pending: deque) -> None:
-        """Keep `ahead` windows in flight; take their answers in order; flush as they come."""
+    def _passes(self, windows: list[Window], pending: deque) -> None:
+        """Walk the windows, then the edges they did not reach, pass after pass."""
+        state = self.state
         # Enough windows in flight to cover ~0.5 s of latency at the budget, bounded: at
         # 100 requests/s and 100 ms of latency 10 are busy, the rest absorbs a month's flush
         # or a stall (with 16, one Bybit job reached 88 % of its budget; 8 jobs 97 %).
         ahead = max(2, min(32, math.ceil(self.client.rps * 0.5) + 1))
-        idx = 0
-        while idx < len(windows) or pending:
-            while idx < len(windows) and len(pending) < ahead:
-                w = windows[idx]
-                pending.append((w, self.client.submit(self._fetch, w)))
-                idx += 1
-            window, future = pending[0]
-            while not future.done():
-                if self.stop.is_set():
-                    raise Cancelled()
-                wait([future], timeout=0.1)
-            pending.popleft()
-            if not self._take(window, future):
-                continue
-            nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
-            self._maybe_flush(nxt)
-
-    def _take(self, window: Window, future) -> bool:
-        """Buffer one window's answer; False if it failed after its retries (noted, not fatal)."""
-        state = self.state
-        try:
-            frame = future.result()
-        except TransientError as exc:
-            reason = safe_text(exc, 300)
-            self._failed.append((window.start, window.end, reason))
-            state.note_window(window.end, failed=True)
-            state.add_log(f"window {fmt_ms(window.start)} -> {fmt_ms(window.end)} failed "
-                          f"after retries: {reason}")
-            return False
-        if frame.height:
-            self._frames.append(frame)
-            self._buffered += frame.height
-            first = int(frame["ts"].dt.epoch("ms")[0])
-            if self._first_ts is None or first < self._first_ts:
-                self._first_ts = first
-        # Exchange-side gaps: empty slots after the series' first candle (before it,
-        # the pair was not listed yet: that void is no gap).
-        if self._first_ts is not None and self._first_ts < window.end:
-            span_ms = self.series.span * 1000
-            self._gaps += ((window.end - max(window.start, self._first_ts)) // span_ms
-                           - frame.height)
-        self._covered.append((window.start, window.end))
-        state.note_window(window.end, candles=frame.height)
-        return True
+        trailing_edge = self._now() - max(self.recheck_ms, 2 * self.series.span * 1000)
+        # The edges that a window's candles did not reach (a short page or a gap, which one is
+        # unknown) are asked again as windows of their own, after the others so that they
+        # never hold up the pipeline, until they come back empty.
+        todo = windows
+        while todo:
+            edges = self._walk(todo, pending, ahead, trailing_edge)
+            if edges:
+                self._flush()  # each pass writes in time order: start the next one clean
+                state.set_total(state.snapshot().windows_total + len(edges))
+            todo = sorted(edges)
 
     def _complete(self) -> None:
         """Every window answered: flush, record failures, and say how it ended."""
@@ -398,8 +436,81 @@ class Backfill:
             state.set_status(Status.DONE)
         state.add_log(self.summary(snap))
 
+    def _salvage(self) -> None:
+        """`_finish` on the way out of an unexpected error; its own failure is only logged."""
+        if self._finished:
+            return
+        try:
+            self._finish()
+        except Exception as exc:  # noqa: BLE001 (already failing: report, keep the first error)
+            self.state.add_log(f"could not save the buffer: {safe_text(exc, 300)}")
+
+    def _walk(self, windows: list[Window], pending: deque, ahead: int,
+              trailing_edge: int) -> list[Window]:
+        """Fetch `windows` (sorted) with `ahead` in flight, buffer and cover what comes back;
+        return the edges to ask again (see `Exchange.complete_windows`)."""
+        state = self.state
+        span_ms = self.series.span * 1000
+        complete = self.adapter.complete_windows
+        edges: list[Window] = []
+        idx = 0
+        while idx < len(windows) or pending:
+            while idx < len(windows) and len(pending) < ahead:
+                w = windows[idx]
+                pending.append((w, self.client.submit(self._fetch, w)))
+                idx += 1
+            window, future = pending[0]
+            while not future.done():
+                if self.stop.is_set():
+                    raise Cancelled()
+                wait([future], timeout=0.1)
+                self._watch_pause()
+            pending.popleft()
+            try:
+                frame = future.result()
+            except TransientError as exc:
+                reason = safe_text(exc, 300)
+                self._failed.append((window.start, window.end, reason))
+                state.note_window(window.end, failed=True)
+                state.add_log(f"window {fmt_ms(window.start)} -> {fmt_ms(window.end)} failed "
+                              f"after retries: {reason}")
+                continue
+            lo, hi = window.start, window.end
+            if frame.height:
+                self._frames.append(frame)
+                self._buffered += frame.height
+                stamps = frame["ts"].dt.epoch("ms")
+                first, last = int(stamps[0]), int(stamps[-1])
+                if self._first_ts is None or first < self._first_ts:
+                    self._first_ts = first
+                # A page that stops short of an edge is no proof that the edge is empty.
+                if first > lo and not complete:
+                    edges.append(Window(lo, first))
+                    lo = first
+                if last + span_ms < hi:
+                    if hi > trailing_edge:
+                        # Near "now", what the exchange has not published yet is no gap: the
+                        # tail stays missing and the next run asks again.
+                        hi = last + span_ms
+                    elif not complete:
+                        edges.append(Window(last + span_ms, hi))
+                        hi = last + span_ms
+            elif hi > trailing_edge:
+                hi = lo  # nothing yet near "now": not a gap, asked again on the next run
+            # Exchange-side gaps: empty slots after the series' first candle (before it, the
+            # pair was not listed yet: that void is no gap).
+            if self._first_ts is not None and self._first_ts < hi:
+                self._gaps += (hi - max(lo, self._first_ts)) // span_ms - frame.height
+            if hi > lo:
+                self._covered.append((lo, hi))
+            state.note_window(window.end, candles=frame.height)
+            nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
+            self._maybe_flush(nxt)
+        return edges
+
     def _finish(self) -> None:
         """Flush what is buffered and record failed windows (also on cancel and failure)."""
+        self._finished = True
         try:
             self._flush()
         finally:

@@ -4,7 +4,9 @@ Every request goes through `ExchangeClient.get`: it reserves a slot from the exc
 gate, sends the request with a timeout (the seed had none, so a stalled socket hung a job for
 ever), and hands the answer to the adapter's `raise_for_error`, so the caller sees data or a
 classified error. It does not retry: the backfill loop decides that per window. A rate-limit
-answer pauses the whole exchange's gate before it is raised.
+answer pauses the whole exchange's gate before it is raised. A body is read as it streams in
+and abandoned past `max_body_bytes` (TransientError naming the size), and a redirect is never
+followed: it is a PermanentError naming its status and Location.
 
 Windows are fetched on a pool of threads per exchange (`submit`), so one job keeps several
 requests in flight and the job thread, which only waits on futures, notices a cancel within
@@ -19,7 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import httpx
 
-from .errors import RateLimitError, TransientError
+from .errors import PermanentError, RateLimitError, TransientError
+from .exchanges._common import clean_text
 from .exchanges.base import Exchange
 from .ratelimit import GateRegistry, RateGate
 
@@ -29,6 +32,9 @@ def make_timeout(seconds: float = 20.0) -> httpx.Timeout:
 
 
 DEFAULT_TIMEOUT = make_timeout()
+#: The largest answer body read, per request (a page of 1,000 candles is ~150 kB): a bigger one
+#: is abandoned as it streams in, so a runaway answer cannot take the process's memory with it.
+MAX_BODY_BYTES = 32 << 20
 USER_AGENT = "dccd-tui/0.1 (+historical candle backfill)"
 
 
@@ -36,8 +42,10 @@ class ExchangeClient:
     """Rate-gated, timed, classified GETs against one exchange's base URL."""
 
     def __init__(self, adapter: Exchange, base_url: str, rps: float, gates: GateRegistry,
-                 *, timeout: httpx.Timeout = DEFAULT_TIMEOUT, max_in_flight: int = 32):
+                 *, timeout: httpx.Timeout = DEFAULT_TIMEOUT, max_in_flight: int = 32,
+                 max_body_bytes: int | None = None):
         self.adapter = adapter
+        self.max_body_bytes = MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
         self.base_url = base_url.rstrip("/")
         self.rps = rps
         self.gates = gates
@@ -80,16 +88,42 @@ class ExchangeClient:
             self.requests += 1
         url = self.base_url + path
         try:
-            resp = self._http.get(url, params=params)
-            body = resp.read()
+            with self._http.stream("GET", url, params=params) as resp:
+                body = self._read(resp, path)
         except httpx.TimeoutException as exc:
             raise TransientError(f"{self.adapter.name}: timeout ({type(exc).__name__}) on {path}") from None
         except httpx.TransportError as exc:
             raise TransientError(f"{self.adapter.name}: connection error on {path}: {exc}") from None
         except httpx.HTTPError as exc:  # decoding problems etc.
             raise TransientError(f"{self.adapter.name}: HTTP error on {path}: {exc}") from None
+        if 300 <= resp.status_code < 400:
+            # Following a redirect could silently send the job to another host: say where it
+            # pointed and stop (a changed base_url is for the user to confirm in the config).
+            where = clean_text(resp.headers.get("Location") or "<no Location>", 200)
+            raise PermanentError(f"{self.adapter.name}: redirect {resp.status_code} to {where} "
+                                 f"on {path} (redirects are not followed; check base_url)",
+                                 status=resp.status_code)
         self.adapter.raise_for_error(resp.status_code, body, resp.headers)
         return body
+
+    def _read(self, resp: httpx.Response, path: str) -> bytes:
+        """The body of `resp`, or TransientError as soon as it grows past `max_body_bytes`."""
+        cap = self.max_body_bytes
+        declared = resp.headers.get("Content-Length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > cap:
+            raise self._too_big(path, f"{int(declared):,} bytes announced")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in resp.iter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise self._too_big(path, f"more than {size:,} bytes received")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_big(self, path: str, what: str) -> TransientError:
+        return TransientError(f"{self.adapter.name}: answer too large on {path}: {what}, "
+                              f"over the cap of {self.max_body_bytes:,} bytes (abandoned)")
 
     def submit(self, fn, *args) -> Future:
         """Run `fn(*args)` on this exchange's fetch threads (used for whole windows)."""

@@ -141,9 +141,18 @@ def align_up(ms: int, span: int) -> int:
     return -(-ms // step) * step
 
 
-def last_closed_end(span: int, now: int | None = None) -> int:
-    """End (exclusive) of the last closed candle: the open time of the candle still running."""
-    return align_down(now_ms() if now is None else now, span)
+#: A candle counts as closed only this long after its close time. An exchange whose clock is a
+#: few seconds behind ours, or that publishes a bar late, still serves the last minute as open
+#: (partial values, OKX ``confirm=0``) just after hh:mm:00 by our clock; asking for it then
+#: would store partial values or an empty slot.
+CLOSE_MARGIN_MS = 20_000
+
+
+def last_closed_end(span: int, now: int | None = None, margin_ms: int = 0) -> int:
+    """End (exclusive) of the last candle closed at least `margin_ms` ago: the open time of the
+    candle still running at ``now - margin_ms``. A backfill passes `CLOSE_MARGIN_MS`; reports
+    (inventory) use 0: what has closed by our clock."""
+    return align_down((now_ms() if now is None else now) - margin_ms, span)
 
 
 def ms_to_dt(ms: int) -> datetime:

@@ -56,6 +56,12 @@ class JobSnapshot:
     started: float | None
     finished: float | None
     received: int = 0      # candles fetched by this run (written or still in the write buffer)
+    # The exchange holds every request after a rate-limit answer: until when (same clock as
+    # `started`, i.e. time.monotonic() by default) and why; None when it is not paused.
+    # `paused_left` is the seconds left at the snapshot's instant (0.0 when not paused).
+    paused_until: float | None = None
+    paused_left: float = 0.0
+    pause_reason: str | None = None
 
     @property
     def progress(self) -> float:
@@ -86,6 +92,8 @@ class JobState:
     finished: float | None = None
     log: deque = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     log_seq: int = 0
+    paused_until: float | None = None
+    pause_reason: str | None = None
     _rate: deque = field(default_factory=lambda: deque(maxlen=64))  # (t, candles) samples
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -99,6 +107,7 @@ class JobState:
             self.position = None
             self.error = None
             self.started = self.finished = None
+            self.paused_until = self.pause_reason = None
             self._rate.clear()
 
     def set_status(self, status: Status, error: str | None = None) -> None:
@@ -112,6 +121,15 @@ class JobState:
                 self._rate.append((now, self.received))
             if status in (Status.DONE, Status.FAILED, Status.CANCELLED, Status.PLANNED):
                 self.finished = now
+
+    def set_paused(self, seconds: float, reason: str = "rate limit") -> None:
+        """The exchange holds this job's requests for `seconds` more (0: not paused)."""
+        with self._lock:
+            if seconds > 0:
+                self.paused_until = self.clock() + seconds
+                self.pause_reason = reason
+            else:
+                self.paused_until = self.pause_reason = None
 
     def set_total(self, windows: int) -> None:
         with self._lock:
@@ -162,18 +180,26 @@ class JobState:
                         break
                 if now > t0:
                     speed = (self.received - c0) / (now - t0)
+            paused_left = 0.0
+            paused_until = self.paused_until
+            if self.status is Status.RUNNING and paused_until is not None:
+                paused_left = max(0.0, paused_until - now)
+            if not paused_left:
+                paused_until = None
             eta = None
             if self.status is Status.RUNNING and self.started is not None and self.windows_done:
                 elapsed = now - self.started
                 left = self.windows_total - self.windows_done
-                eta = max(0.0, elapsed / self.windows_done * left)
+                # A pause is time the past pace does not include: add what is left of it.
+                eta = max(0.0, elapsed / self.windows_done * left) + paused_left
             return JobSnapshot(
                 series=self.series, status=self.status, windows_done=self.windows_done,
                 windows_total=self.windows_total, candles=self.candles, requests=self.requests,
                 retries=self.retries, failed_windows=self.failed_windows, gaps=self.gaps,
                 position=self.position, speed=speed, eta=eta, error=self.error,
                 log_seq=self.log_seq, started=self.started, finished=self.finished,
-                received=self.received,
+                received=self.received, paused_until=paused_until, paused_left=paused_left,
+                pause_reason=self.pause_reason if paused_until is not None else None,
             )
 
     def log_since(self, seq: int) -> tuple[list[str], int]:

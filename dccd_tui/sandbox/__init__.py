@@ -43,6 +43,10 @@ Choices where docs/design/exchanges.md is silent or unverified (each is a settin
   ``since`` as ``last``; OHLC up to 60-minute intervals is aggregated from the trades (a bar
   without trades is emitted with count 0 at the previous close), longer intervals come from the
   synthetic candle generator.
+- Edge cases a test can ask for (settings): an exchange clock that is off
+  (``clock_offset_ms``), late publication of the newest bars (``publish_delay_ms``), Bybit's
+  start-only probe answered with the newest bars (``bybit_start_only``), pages capped below the
+  documented size (``page_caps``); and fault kinds ``oversized``, ``redirect``, ``huge_count``.
 - Only the spans in the project's scope are served: Binance 1s-1d, Bybit 1-720 and D, OKX
   1m-4H plus 6H/12H/1D (both alignments), Coinbase its six, Kraken OHLC its nine; other values
   get each API's bad-interval error.

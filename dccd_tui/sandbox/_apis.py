@@ -20,6 +20,7 @@ from ._data import (
     H,
     L,
     MINUTE_MS,
+    N,
     TS,
     V,
     LRU,
@@ -75,6 +76,7 @@ class Ctx:
     data: list[FaultRule]
     plan: FaultPlan
     seed: int
+    publish_delay: int = 0
 
     def rng(self) -> random.Random:
         return random.Random(mix(key(self.seed, "datafault", self.exchange) ^ self.req_no))
@@ -236,6 +238,9 @@ def candle_page(
     """Apply the planned data faults to ``rows`` (ascending slots) and return the row strings in
     the exchange's order. ``lo_ts``/``hi_ts`` are the window's bounds in open time (inclusive),
     None when open-ended."""
+    if ctx.publish_delay:  # a late exchange: neither the open candle nor the newest closed ones
+        published = ctx.now_ms - ctx.publish_delay
+        rows = [r for r in rows if r[TS] + series.span <= published]
     if not ctx.data:
         frags = [r[FRAG] for r in rows]
         if descending:
@@ -280,6 +285,12 @@ def candle_page(
             closed_close = f'"{format(r[C], f".{series.pd}f")}"'
             frag = frag.replace(closed_close, '"NaN"', 1) if closed_close in frag else frag
         r[FRAG] = frag
+        rows[i] = tuple(r)
+    if rows and ctx.exchange == "binance" and ctx.wants("huge_count") and ctx.take("huge_count"):
+        i = rng.randrange(len(rows))
+        r = list(rows[i])
+        r[N] = 10**30
+        r[FRAG] = series.fmt(tuple(r[:FRAG]), r[TS] + s <= ctx.now_ms)
         rows[i] = tuple(r)
     frags = [r[FRAG] for r in rows]
     if descending:
@@ -387,6 +398,7 @@ class BinanceApi(Api):
         limit = 500 if bounds["limit"] is None else bounds["limit"]
         if not 1 <= limit <= 1000:
             return self.err(-1130, "Data sent for parameter 'limit' is not valid.")
+        limit = min(limit, self.settings.page_cap("binance") or limit)
         tz = params.get("timeZone")
         if tz not in (None, "", "0", "+0", "-0", "0:00", "+0:00", "00:00", "+00:00"):
             return self.err(-1130, "Data sent for parameter 'timeZone' is not valid.")
@@ -462,6 +474,7 @@ class BybitApi(Api):
                 return self.err(10001, f"params error: {name} is invalid")
             vals[name] = value
         limit = 200 if vals["limit"] is None else min(max(vals["limit"], 1), 1000)
+        limit = min(limit, self.settings.page_cap("bybit") or limit)
         start, end = vals["start"], vals["end"]
         series = self.world.series("bybit", market, span)
         now = ctx.now_ms
@@ -470,6 +483,8 @@ class BybitApi(Api):
         k_hi = k_open if end is None else min(k_open, series.slot_of(end))
         if start is not None and end is not None and start > end:
             rows: list = []
+        elif start is not None and end is None and self.settings.bybit_start_only == "newest":
+            rows = series.backward(k_lo, k_hi, limit, now)
         elif start is not None and (end is None or self.settings.bybit_overflow == "oldest"):
             rows = series.forward(k_lo, k_hi, limit, now)
         else:
@@ -537,7 +552,7 @@ class OkxApi(Api):
         limit = 100 if vals["limit"] is None else vals["limit"]
         if limit < 1 or (limit > cap and (limit > 300 or self.settings.okx_page_error)):
             return self.err(400, "51000", "Parameter limit error")
-        limit = min(limit, cap)
+        limit = min(limit, cap, self.settings.page_cap("okx") or limit)
         series = self.world.series("okx", market, span, offset)
         now = ctx.now_ms
         k_open = series.k_open(now)
@@ -627,6 +642,9 @@ class CoinbaseApi(Api):
         else:
             # The bucket containing `start` comes back too (it may precede start).
             rows = series.forward(series.slot_of(start), min(k_open, series.slot_of(end)), 302, now)
+            cap = self.settings.page_cap("coinbase")
+            if cap is not None and len(rows) > cap:
+                rows = rows[-cap:]  # newest first: a capped page keeps the newest buckets
             lo_ts, hi_ts = series.slot_ts(series.slot_of(start)), end
         frags = candle_page(rows, series, ctx, lo_ts, hi_ts, descending=True, allow_nan=False)
         return Answer(200, join_rows(frags).encode())
@@ -690,6 +708,7 @@ class KrakenApi(Api):
             if c is None:
                 return self.err("EGeneral:Invalid arguments")
             count = min(max(c, 1), 1000)
+        count = min(count, self.settings.page_cap("kraken") or count)
         since_text = params.get("since")
         since_ns: int | None = None
         if since_text:

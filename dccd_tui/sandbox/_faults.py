@@ -22,6 +22,9 @@ maintenance        Binance 503 -1001, Bybit 200 retCode 10016, OKX 503 50001,
 malformed_json     HTTP 200, JSON content type, a body that is cut mid-array (valid length)
 html_200           HTTP 200 with an HTML error page (text/html)
 truncated          Content-Length of the full answer, half the body sent, then the connection closes
+redirect           HTTP 302 with an empty body and ``Location: redirect_to`` (setting)
+oversized          the normal answer padded with blanks to ``oversized_bytes`` (4 MiB): valid
+                   JSON, but bigger than a client may want to hold (combines with data faults)
 duplicate_rows     some rows of the page appear twice
 out_of_order       the rows of the page are shuffled (never left in order when there are 2+ rows)
 outside_window     rows just outside the requested window are added (before / after it)
@@ -30,12 +33,14 @@ hostile_error      a permanent error answer (bad parameter) whose message is HOS
                    markup and terminal escape sequences, to test that clients show it literally
 bad_ohlc           one row is broken: high < low, or negative volume, or a "NaN" string
                    (Coinbase, whose values are JSON numbers, gets only the first two)
+huge_count         Binance only (the one candle API with a trade count): one row's trade count
+                   becomes 10**30, far outside any 64-bit integer
 =================  ===========================================================================
 
-Data faults (the last five) only alter the served page; ``ground_truth`` never changes. They
+Data faults (the last six) only alter the served page; ``ground_truth`` never changes. They
 fire only when they can apply (e.g. ``out_of_order`` needs two rows; a page that is an error
 answer takes no data fault); ``latency_spike`` combines with any other kind; of the other
-answer-changing kinds (stall ... html_200), the first matching rule wins.
+answer-changing kinds (stall ... redirect), the first matching rule wins.
 """
 
 from __future__ import annotations
@@ -49,16 +54,18 @@ from ._data import key, mix, unit
 from ._markets import EXCHANGES
 
 PRE_KINDS = frozenset({"latency_spike"})
+POST_KINDS = frozenset({"oversized"})  # alters the finished answer; combines with data faults
 ANSWER_KINDS = frozenset(
     {"stall", "reset", "http_500", "rate_limit", "maintenance", "malformed_json", "html_200", "truncated",
-     "hostile_error"}
+     "hostile_error", "redirect"}
 )
 
 # Markup that would crash a Rich renderer ("[/]"), a link, and escape sequences that would retitle
 # the terminal window (OSC 2), paint it red (SGR) and clear it (ED) if written raw.
 HOSTILE_TEXT = "bad [/] [link=https://evil.example]click[/link] \x1b]2;PWNED\x07 \x1b[31mRED\x1b[0m \x1b[2J end"
-DATA_KINDS = frozenset({"duplicate_rows", "out_of_order", "outside_window", "future_rows", "bad_ohlc"})
-KINDS = PRE_KINDS | ANSWER_KINDS | DATA_KINDS
+DATA_KINDS = frozenset({"duplicate_rows", "out_of_order", "outside_window", "future_rows", "bad_ohlc",
+                        "huge_count"})
+KINDS = PRE_KINDS | POST_KINDS | ANSWER_KINDS | DATA_KINDS
 
 
 @dataclass
@@ -77,6 +84,7 @@ class Decision:
     """The faults that apply to one request."""
 
     spike: bool = False
+    oversized: bool = False
     answer: str | None = None
     data: list[FaultRule] = field(default_factory=list)
 
@@ -157,6 +165,10 @@ class FaultPlan:
                     if d.spike:
                         continue
                     d.spike = True
+                elif rule.kind in POST_KINDS:
+                    if d.oversized:
+                        continue
+                    d.oversized = True
                 elif rule.kind in ANSWER_KINDS:
                     if d.answer is not None:
                         continue

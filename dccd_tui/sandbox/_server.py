@@ -344,16 +344,22 @@ class Sandbox:
             ans = api.html()
         elif kind == "hostile_error":
             ans = _hostile(exchange)
+        elif kind == "redirect":
+            ans = Answer(302, b"", "text/html", [("Location", self.settings.redirect_to)])
         elif not verdict.ok:
             ans = api.limited(verdict.kind, verdict.retry_after)
             limited = True
         else:
-            ctx = Ctx(self.now_ms(), exchange, req_no, decision.data, self.faults, self.settings.seed)
+            ctx = Ctx(self.now_ms(), exchange, req_no, decision.data, self.faults, self.settings.seed,
+                      self.settings.publish_delay_ms)
             try:
                 ans = self._serve(api, endpoint, args, params, ctx)
             except Exception:  # a sandbox bug: say so loudly, answer 500
                 traceback.print_exc()
                 ans = Answer(500, b"sandbox internal error (see its stderr)", "text/plain")
+        if decision.oversized and ans.status == 200:
+            pad = max(0, self.settings.oversized_bytes - len(ans.body))
+            ans = Answer(ans.status, ans.body + b" " * pad, ans.ctype, ans.headers)
         if limited:
             with self._lock:
                 self._limited[exchange] += 1

@@ -61,6 +61,29 @@ class SandboxSettings:
     client, sets the pace of a throughput run. Used only with a fixed `now_ms` (an answer then
     never changes) and never for a request that has a planned fault. 0 = off."""
 
+    clock_offset_ms: int = 0
+    """The sandbox's clock runs this many ms ahead of `now_ms` / the real clock (negative:
+    behind), as an exchange whose clock is off: it then serves a candle that is closed by the
+    client's clock as still open (partial values; OKX ``confirm=0``)."""
+    publish_delay_ms: int = 0
+    """Candle endpoints serve a candle only this many ms after it closed, and never the open
+    one: an exchange that publishes late (Kraken's trades are not delayed)."""
+    bybit_start_only: str = "oldest"
+    """Bybit, a request with `start` and no `end` (undocumented): 'oldest' serves the bars from
+    `start` on, 'newest' the newest bars (as if `start` were only a lower bound)."""
+    page_caps: dict[str, int] | None = None
+    """Most rows one candle page holds, per exchange (Kraken: trades per /Trades page), below
+    what the API documents: an exchange that quietly serves shorter pages than asked for.
+    Ascending APIs (Binance, Kraken) keep the oldest rows, the others the newest."""
+    oversized_bytes: int = 4 << 20
+    """Fault `oversized`: the answer's body is padded with blanks to this many bytes."""
+    redirect_to: str = "https://elsewhere.example/moved"
+    """Fault `redirect`: the Location of the 302 answer."""
+
+    def page_cap(self, exchange: str) -> int | None:
+        """The page cap of `exchange` (`page_caps`), None when it has none."""
+        return (self.page_caps or {}).get(exchange)
+
     def __post_init__(self) -> None:
         if self.budgets is not None:
             for name, value in self.budgets.items():
@@ -72,7 +95,17 @@ class SandboxSettings:
             raise ValueError("okx_page must be within 1..300 (100 or 300 in practice)")
         if self.bybit_overflow not in ("newest", "oldest"):
             raise ValueError("bybit_overflow must be 'newest' or 'oldest'")
+        if self.bybit_start_only not in ("newest", "oldest"):
+            raise ValueError("bybit_start_only must be 'newest' or 'oldest'")
+        for name, cap in (self.page_caps or {}).items():
+            if name not in EXCHANGES:
+                raise ValueError(f"page_caps: unknown exchange {name!r}")
+            if not (isinstance(cap, int) and cap >= 1):
+                raise ValueError(f"page_caps[{name!r}] must be a whole number >= 1")
+        if self.publish_delay_ms < 0:
+            raise ValueError("publish_delay_ms must be >= 0")
 
     def now(self) -> int:
         """The sandbox's "now" in epoch ms."""
-        return self.now_ms if self.now_ms is not None else int(time.time() * 1000)
+        now = self.now_ms if self.now_ms is not None else int(time.time() * 1000)
+        return now + self.clock_offset_ms

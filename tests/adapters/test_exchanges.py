@@ -920,12 +920,12 @@ def test_kraken_fetch_window_pages_and_resamples(span: int) -> None:
         assert df.height == 1 and df["trades"][0] == 2880 - 120
 
 
-def test_kraken_fetch_window_stops_on_short_page() -> None:
+def test_kraken_fetch_window_stops_on_an_empty_page_not_a_short_one() -> None:
     kraken = Kraken(clock=clock(LATER))
     trades = [((T0 + i * MIN) * 1_000_000, 100.0, 1.0) for i in range(10)]
     get = FakeGet(kraken, FakeKrakenTrades(trades))
     df = kraken.fetch_window(get, "XBTUSD", 60, T0, T0 + DAY)
-    assert len(get.calls) == 1
+    assert len(get.calls) == 2  # the short page, then the empty one that proves "now"
     assert df.height == 10
 
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import polars as pl
 
 Row = tuple[int, float, float, float, float, float, "float | None", "int | None"]
+#: The largest value of a 64-bit column (ts, trades): a bigger one cannot be stored.
+INT64_MAX = (1 << 63) - 1
 
 
 def to_float(value: object) -> float:
@@ -73,6 +75,10 @@ def check_row(who: str, row: Row, raw: object) -> None:
         problem = "negative volume"
     elif n is not None and n < 0:
         problem = "negative trade count"
+    elif n is not None and n > INT64_MAX:
+        problem = "trade count out of range"
+    elif not 0 <= _ts <= INT64_MAX:
+        problem = "time out of range"
     if problem:
         raise TransientError(f"{who}: malformed row in the answer ({problem}): "
                              f"{clean_text(str(raw), 200)}")

@@ -42,6 +42,10 @@ class Exchange(ABC):
     page_limit: int
     #: True when the exchange counts its limit per pair (Kraken): one rate gate per pair.
     rate_limit_per_pair: bool = False
+    #: True when `fetch_window` itself pages on until an empty page or the window's end (Kraken's
+    #: trades). Otherwise a window whose candles do not reach its start or end may be a short
+    #: page, not a gap: the backfill asks for those edges again as windows of their own.
+    complete_windows: bool = False
 
     def symbol(self, pair: str) -> str:
         """Map ``BASE/QUOTE`` to the exchange's symbol; raise SymbolError if it cannot."""
@@ -60,7 +64,8 @@ class Exchange(ABC):
         """Fetch every closed candle with ``start <= ts < end`` (epoch ms, span-aligned).
 
         Returns the canonical frame, sorted ascending, ts unique and aligned, rows outside the
-        window dropped. An empty frame means the exchange has no candle there.
+        window dropped. An empty frame means the exchange has no candle there; a frame that
+        does not reach an edge of the window is no proof (see `complete_windows`).
         """
 
     @abstractmethod
@@ -74,7 +79,9 @@ class Exchange(ABC):
     def first_candle(self, get: Getter, symbol: str, span: int, start: int,
                      end: int) -> int | None:
         """A time ``t`` with no candle in ``[start, t)``: ideally the first candle's open time,
-        never later; None when there is no candle in ``[start, end)``.
+        never later; `start` when the answer is not clearly a candle inside the range (know
+        nothing); None when the exchange found no candle in ``[start, end)``, which the
+        backfill takes as "unknown" too: a probe may save requests, never prove absence.
 
         A backfill whose start lies before a pair's listing asks this first, with a handful of
         requests (a probe or a search, per exchange), instead of walking every empty window up

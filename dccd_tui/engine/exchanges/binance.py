@@ -89,7 +89,10 @@ class Binance(Adapter):
             "endTime": str(end - 1),
             "limit": "1",
         }
-        return first_ts(self._frame(get(PATH, params), span, start, end))
+        # Anything but a candle inside the range (an empty page, a row outside it) is no
+        # proof of absence: `start` (know nothing) and the job walks its windows.
+        first = first_ts(self._frame(get(PATH, params), span, start, end))
+        return start if first is None else first
 
     def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
         return self._frame(body, span)

@@ -98,9 +98,11 @@ class Bybit(Adapter):
             "start": str(start),
             "limit": "1",
         }
+        # The probe is undocumented: an answer that is not a bar inside [start, end) (none, or
+        # the newest bar as some answers give) proves nothing; `start` = know nothing.
         first = first_ts(self._frame(get(PATH, params), span, start, end))
         if first is None or first <= start:
-            return first
+            return start
         check = {**params, "end": str(first - span * 1000)}
         if first_ts(self._frame(get(PATH, check), span, start, first)) is not None:
             return start

@@ -11,8 +11,9 @@ on (docs/design/exchanges.md §5):
 - ``since`` accepts a nanosecond cursor and is **exclusive**: the first request sends
   ``start * 1_000_000 - 1`` so that a trade exactly at ``start`` is included; each next request
   sends ``since=<result.last>`` (a string of ns). ``count`` is at most 1000; a page with fewer
-  rows means "now" was reached. Trades come **ascending** as ``[price str, volume str, time
-  float s, "b"|"s", "m"|"l", misc, trade_id?]`` (older answers have no trade_id).
+  rows is paged on all the same (only an empty page means "now" was reached). Trades come
+  **ascending** as ``[price str, volume str, time float s, "b"|"s", "m"|"l", misc, trade_id?]``
+  (older answers have no trade_id).
 - Candles: open = first price, high/low, close = last price, volume = sum of amounts,
   quote_volume = sum of price * amount, trades = count. A bucket without trades gives no candle.
   A window is one day (``span * ceil(86400 / span)``), a whole number of spans, so no candle is
@@ -69,6 +70,7 @@ class Kraken(Adapter):
     default_rps = 0.9
     published_limit = "about 1 request per second per IP and pair (Trades and OHLC)"
     rate_limit_per_pair = True
+    complete_windows = True  # `fetch_window` pages until an empty page or past the window
     #: Trades can be resampled to any span the store knows (the labels are not sent).
     intervals = dict(SPAN_LABELS)
     spans = offered(intervals)
@@ -95,8 +97,10 @@ class Kraken(Adapter):
             params = {"pair": symbol, "since": str(since), "count": str(TRADES_PER_PAGE)}
             page, n_raw, last = self._page(get(PATH, params), since)
             trades.extend(t for t in page if start <= t[0] < end)
-            if n_raw < TRADES_PER_PAGE or not page:
-                break  # a short page: this is "now"
+            if n_raw == 0 or not page:
+                break  # an empty page: no trade after the cursor yet
+            # A short page is no proof that "now" was reached (Kraken may serve fewer trades
+            # than `count`): only an empty page or a trade at or after `end` ends the window.
             if max(t[0] for t in page) >= end:
                 break  # the window is complete
             if last is None or last <= since:
