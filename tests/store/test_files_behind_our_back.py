@@ -135,3 +135,35 @@ def test_backfill_downloads_a_deleted_month_again(tmp_path: Path, sandbox, capsy
     assert sandbox.requests("binance") > before
     assert stored(data).height == full
     assert stored(data)["ts"].dt.epoch("ms").min() == ms("2024-01-01")
+
+
+def test_a_folder_in_place_of_a_month_is_moved_aside_once_and_fetched(tmp_path: Path,
+                                                                       sandbox) -> None:
+    """`2024-01.parquet` as a folder: moved aside like any unreadable month, reported once
+    (not a second time on stderr by the logging module), and downloaded again."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    config = make_config(tmp_path, sandbox, [
+        {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h",
+         "start": "2024-01-01", "end": "2024-03-01"},
+    ], rps=FAST)
+    assert main(["backfill", "--config", str(config.path)]) == 0
+    data = config.settings.data_path
+    full = stored(data).height
+    month = folder(data) / "2024-01.parquet"
+    month.unlink()
+    month.mkdir()
+    (month / "junk").write_bytes(b"x")
+    proc = subprocess.run([sys.executable, "-m", "dccd_tui", "backfill", "--config",
+                           str(config.path)], capture_output=True, text=True, timeout=120,
+                          cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    both = proc.stdout + proc.stderr
+    assert proc.returncode == 0, both
+    assert "Is a directory" not in both and "Traceback" not in both
+    assert both.count("2024-01.parquet could not be read (a folder, not a file)") == 1, both
+    assert month.is_file()
+    aside = [p for p in folder(data).iterdir() if p.name.startswith("2024-01.parquet.corrupt-")]
+    assert len(aside) == 1 and aside[0].is_dir()
+    assert stored(data).height == full
