@@ -172,9 +172,13 @@ def _settings(raw: Any, path: Path, problems: _Problems) -> Settings:
     problems.check(_check_keys, raw, SETTINGS_KEYS, path, "[settings]")
     where = "[settings]"
     get = problems.check
-    data_path = Path(raw["data_path"] if isinstance(raw.get("data_path"), str) else "data")
+    text = raw.get("data_path")
+    data_path = Path(text if isinstance(text, str) and "\x00" not in text else "data")
     if "data_path" in raw:
         get(_typed, raw, "data_path", (str,), path, where, "a folder path string")
+        if isinstance(text, str) and "\x00" in text:  # the OS refuses it at the first use
+            problems.messages.append(f"{_where(path, where, 'data_path')}: contains a NUL "
+                                     "character (\\x00), which no folder name can hold")
         data_path = data_path.expanduser()  # "~/x" is the home folder, not a folder named "~"
     if not data_path.is_absolute():
         data_path = path.parent / data_path
