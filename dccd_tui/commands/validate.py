@@ -22,8 +22,11 @@ def run(args) -> int:
     print(f"{safe_text(path)}: OK, {len(config.jobs)} series, "
           f"data in {safe_text(config.settings.data_path)}")
     for spec in config.jobs:
-        end = fmt_ms(spec.end) if spec.end is not None else "last closed candle"
-        print(f"  {spec.series}  {fmt_ms(spec.start)} -> {end}")
+        shown = []
+        for start, end in spec.ranges():
+            last = fmt_ms(end) if end is not None else "last closed candle"
+            shown.append(f"{fmt_ms(start)} -> {last}")
+        print(f"  {spec.series}  {', '.join(shown)}")
     for msg in config.duplicates:
         print(f"  note: {safe_text(msg)}")
     return EXIT_OK
