@@ -53,3 +53,18 @@ def test_overlapping_entries_still_run_as_one_range(tmp_path, sandbox):
                                              entry("2024-01-02", "2024-01-05")])
     (spec,) = config.jobs
     assert spec.parts == () and (spec.start, spec.end) == (ms("2024-01-01"), ms("2024-01-05"))
+
+
+def test_inventory_does_not_count_the_time_between_as_missing(tmp_path, sandbox, capsys):
+    config = make_config(tmp_path, sandbox, [entry("2024-01-01", "2024-01-03"),
+                                             entry("2024-02-01", "2024-02-02")], rps=FAST)
+    path = str(config.path)
+    assert main(["backfill", "--config", path]) == 0
+    capsys.readouterr()
+    assert main(["inventory", "--config", path, "--json"]) == 0
+    import json
+
+    (doc,) = json.loads(capsys.readouterr().out)["series"]
+    assert doc["missing"]["count"] == 0 and doc["coverage_pct"] == 100.0
+    assert doc["expected_candles"] == 72
+    assert [r["start"] for r in doc["not_requested"]] == ["2024-01-03T00:00:00Z"]
