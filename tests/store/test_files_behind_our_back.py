@@ -167,3 +167,13 @@ def test_a_folder_in_place_of_a_month_is_moved_aside_once_and_fetched(tmp_path: 
     aside = [p for p in folder(data).iterdir() if p.name.startswith("2024-01.parquet.corrupt-")]
     assert len(aside) == 1 and aside[0].is_dir()
     assert stored(data).height == full
+
+
+def test_a_month_deleted_while_the_store_is_open_is_planned_again(tmp_path: Path) -> None:
+    """A long TUI session keeps its store open: the planner's question finds the hole."""
+    ss = Store(tmp_path).series(BTC)
+    ss.write(hours(at(2024, 1), at(2024, 3)), [(at(2024, 1), at(2024, 3))])
+    assert ss.missing_intervals(at(2024, 1), at(2024, 3)) == []
+    (folder(tmp_path) / "2024-02.parquet").unlink()
+    assert ss.missing_intervals(at(2024, 1), at(2024, 3)) == [(at(2024, 2), at(2024, 3))]
+    assert "2024-02.parquet is missing" in ss.quarantined[-1]

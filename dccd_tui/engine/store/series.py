@@ -117,9 +117,14 @@ class SeriesStore:
             return list(self._failed)
 
     def missing_intervals(self, start: int, end: int) -> list[Range]:
-        """``[start, end)`` minus the coverage: every hole, before, inside and after."""
+        """``[start, end)`` minus the coverage: every hole, before, inside and after.
+
+        The planner asks this before every run: a month file deleted or replaced since the
+        store was opened (a long TUI session) leaves the coverage here (one stat per month).
+        """
         self._sync()
-        with self._state_lock:
+        with self._file_lock, self._state_lock:
+            self._reconcile()
             return holes(self._covered, int(start), int(end))
 
     def gaps(self) -> list[Range]:
