@@ -299,13 +299,20 @@ class SeriesStore:
         """
         if not self._covered:
             return
-        present = {path.name: path for _y, _m, path in self._month_files()}
         signs = dict(self._signs or {})
         dropped: list[tuple[int, int, str]] = []
         resigned = self._signs is None
-        for year, month in _months_of(self._covered):
+        if self._signs is None:  # an older manifest: every covered month, once
+            present = {path.name: path for _y, _m, path in self._month_files()}
+            months = _months_of(self._covered)
+        else:  # every month holding data was signed when written: one stat each
+            present = {name: self.folder / name for name in signs}
+            months = sorted(_month_of_name(name) for name in signs)
+        for year, month in months:
             name = month_file_name(year, month)
             lo, hi = month_range(year, month)
+            if holes(self._covered, lo, hi) == [(lo, hi)]:  # nothing covered there
+                continue
             path = present.get(name)
             known = signs.get(name)
             if path is None:
@@ -621,6 +628,12 @@ def _months_of(ranges: Sequence[Range]) -> list[tuple[int, int]]:
                 out.append((year, month))
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return out
+
+
+def _month_of_name(name: str) -> tuple[int, int]:
+    m = MONTH_FILE.match(name)
+    assert m is not None  # manifest.parse_manifest checks every signed name
+    return int(m.group(1)), int(m.group(2))
 
 
 def _sign(info: FileInfo) -> FileSign:
