@@ -24,7 +24,7 @@ class _Hostile(BaseHTTPRequestHandler):
     BODY = json.dumps({"code": -1121, "msg": "bad \x1b]2;PWNED\x07 symbol \u202eTDSU\u2066x"
                                              "\u2069\u200f"}).encode()
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.send_response(400)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(self.BODY)))
