@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .commands.output import EXIT_INTERRUPTED, err
+from .commands.output import EXIT_INTERRUPTED, err, pipe_safe_stdout
 
 COMMANDS = {"backfill": "backfill", "validate": "validate", "inventory": "inventory"}
 """Command name -> its module in `dccd_tui.commands` (no command: the TUI, `commands.tui`)."""
@@ -71,10 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    name = COMMANDS.get(args.command, "tui")
     try:
-        command = importlib.import_module(f".commands.{COMMANDS.get(args.command, 'tui')}",
-                                          __package__)
-        return command.run(args)
+        command = importlib.import_module(f".commands.{name}", __package__)
+        if name == "tui":  # the terminal belongs to Textual
+            return command.run(args)
+        with pipe_safe_stdout():
+            return command.run(args)
     except KeyboardInterrupt:
         err("interrupted")
         return EXIT_INTERRUPTED

@@ -172,9 +172,13 @@ def _settings(raw: Any, path: Path, problems: _Problems) -> Settings:
     problems.check(_check_keys, raw, SETTINGS_KEYS, path, "[settings]")
     where = "[settings]"
     get = problems.check
-    data_path = Path(raw["data_path"] if isinstance(raw.get("data_path"), str) else "data")
+    text = raw.get("data_path")
+    data_path = Path(text if isinstance(text, str) and "\x00" not in text else "data")
     if "data_path" in raw:
         get(_typed, raw, "data_path", (str,), path, where, "a folder path string")
+        if isinstance(text, str) and "\x00" in text:  # the OS refuses it at the first use
+            problems.messages.append(f"{_where(path, where, 'data_path')}: contains a NUL "
+                                     "character (\\x00), which no folder name can hold")
         data_path = data_path.expanduser()  # "~/x" is the home folder, not a folder named "~"
     if not data_path.is_absolute():
         data_path = path.parent / data_path
@@ -333,8 +337,23 @@ def _job_date(entry: dict, key: str, value: Any, tz: str, path: Path, where: str
         raise ConfigError(f"{_where(path, where, key)}: {exc}") from None
 
 
+def union_ranges(ranges: list[tuple[int, int | None]]) -> list[tuple[int, int | None]]:
+    """Sorted, disjoint ranges covering the same instants as `ranges` (end None: up to now)."""
+    out: list[tuple[int, int | None]] = []
+    for start, end in sorted(ranges, key=lambda r: r[0]):
+        if out:
+            last_start, last_end = out[-1]
+            if last_end is None or start <= last_end:  # overlaps or touches: one range
+                out[-1] = (last_start, None if last_end is None or end is None
+                           else max(last_end, end))
+                continue
+        out.append((start, end))
+    return out
+
+
 def _merge_jobs(specs: list[JobSpec]) -> tuple[list[JobSpec], list[str]]:
-    """One job per series: a series asked for twice runs once, over the union of the ranges."""
+    """One job per series: a series asked for twice runs once, over the union of the ranges
+    (ranges that do not touch stay apart: the time between them is not asked for)."""
     jobs: list[JobSpec] = []
     seen: dict[Series, int] = {}
     duplicates: list[str] = []
@@ -347,9 +366,10 @@ def _merge_jobs(specs: list[JobSpec]) -> tuple[list[JobSpec], list[str]]:
                 f"{series} appears in [[histo_jobs]] #{prev.entry + 1} and #{spec.entry + 1}; "
                 "it runs once, over the union of both ranges"
             )
-            merged_end = None if prev.end is None or spec.end is None else max(prev.end, spec.end)
-            jobs[first] = JobSpec(series, min(prev.start, spec.start), merged_end,
-                                  prev.max_retries, prev.retry_delay, prev.entry)
+            ranges = union_ranges(prev.ranges() + spec.ranges())
+            jobs[first] = JobSpec(series, ranges[0][0], ranges[-1][1], prev.max_retries,
+                                  prev.retry_delay, prev.entry,
+                                  tuple(ranges) if len(ranges) > 1 else ())
             continue
         seen[series] = len(jobs)
         jobs.append(spec)

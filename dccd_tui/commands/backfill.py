@@ -48,7 +48,9 @@ def _filter_jobs(config, args):
         e = align_up(end, j.series.span) if end is not None else j.end
         if e is not None and s >= e:
             raise ValueError(f"--start/--end: the start is not before the end for {j.series}")
-        out.append(replace(j, start=s, end=e))
+        # --start/--end name one range: it replaces the entries' ranges
+        out.append(replace(j, start=s, end=e, parts=() if (start, end) != (None, None)
+                           else j.parts))
     return out
 
 

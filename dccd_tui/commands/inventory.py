@@ -39,13 +39,16 @@ def table(reports: Sequence) -> list[str]:
     return [line(headers)] + [line(r) for r in rows]
 
 
-def render(reports: Sequence, config_path: Path, data_path: Path) -> list[str]:
-    """The whole text report: where, the table, then what is not stored, series by series."""
+def render(reports: Sequence, config_path: Path, data_path: Path,
+           messages: Sequence[str] = ()) -> list[str]:
+    """The whole text report: where, the table, then what is not stored, series by series;
+    `messages` (files found missing or unreadable, a read-only report) come last."""
     from ..engine import describe
 
     out = [f"inventory of {safe_text(data_path)} (config {safe_text(config_path)})"]
     if not reports:
         out.append("no series configured and nothing stored yet")
+        out.extend(safe_text(n, 600) for n in messages)
         return out
     out.append("")
     out.extend(table(reports))
@@ -69,14 +72,46 @@ def render(reports: Sequence, config_path: Path, data_path: Path) -> list[str]:
                "gaps: holes on the exchange side between the first and last candle")
     if any(not r.configured for r in reports):
         out.append("*: stored, but no job of the config asks for it (range: what is stored)")
+    if messages:
+        out.append("")
+        out.extend(safe_text(n, 600) for n in messages)
     return out
+
+
+def take_inventory(config) -> tuple[list, list[str]]:
+    """The reports, and the notes to print with them.
+
+    Opening a series can move an unreadable file aside or rewrite a manifest, so the data
+    folder is locked first; when another process (a running backfill) holds it, the store is
+    opened read-only: the report says what it finds and changes nothing.
+    """
+    from ..engine import Store
+    from ..engine import take_inventory as inventory
+
+    data_path = config.settings.data_path
+    notes: list[str] = []
+    lock = None
+    if data_path.is_dir():
+        store = Store(data_path)
+        lock = store.try_lock()
+        if lock is None:
+            store = Store(data_path, read_only=True)
+            notes.append(f"{data_path} is in use by another dccd-tui: this report is read-only "
+                         "(nothing is moved aside or rewritten)")
+    else:
+        store = Store(data_path, read_only=True)  # nothing stored: nothing to create
+    try:
+        reports = inventory(config, store=store)
+    finally:
+        if lock is not None:
+            lock.release()
+    return reports, store.quarantined() + notes
 
 
 def run(args) -> int:
     """The `inventory` command: 0, or 2 on a config or store error (one message, no traceback)."""
     from ..config import ConfigError, load_config
     from ..engine import StoreError
-    from ..engine import take_inventory as inventory
 
     try:
         if getattr(args, "demo", False):
@@ -86,7 +121,7 @@ def run(args) -> int:
         else:
             path = config_path(args)
         config = load_config(path)
-        reports = inventory(config)
+        reports, notes = take_inventory(config)
     except (ConfigError, StoreError) as exc:
         err_config(exc)
         return EXIT_USAGE
@@ -95,9 +130,9 @@ def run(args) -> int:
         return EXIT_USAGE
     if args.json:
         doc = {"config": str(config.path), "data_path": str(config.settings.data_path),
-               "series": [r.to_dict() for r in reports]}
+               "series": [r.to_dict() for r in reports], "notes": notes}
         # json.dumps escapes control characters: nothing from outside reaches the terminal raw
         print(json.dumps(doc, indent=2))
     else:
-        print("\n".join(render(reports, config.path, config.settings.data_path)))
+        print("\n".join(render(reports, config.path, config.settings.data_path, notes)))
     return EXIT_OK

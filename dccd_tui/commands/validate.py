@@ -1,4 +1,8 @@
-"""`dccd-tui validate`: check a config file and list its jobs."""
+"""`dccd-tui validate`: check a config file and list its jobs.
+
+Paths and notes come from the user's files: they go through `safe_text`, so that nothing in them
+reaches the terminal as an escape sequence or a bidirectional override.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from .output import EXIT_OK, EXIT_USAGE, config_path, err_config
 
 def run(args) -> int:
     from ..config import ConfigError, load_config
-    from ..engine import fmt_ms
+    from ..engine import fmt_ms, safe_text
 
     path = config_path(args)
     try:
@@ -15,10 +19,14 @@ def run(args) -> int:
     except ConfigError as exc:
         err_config(exc)
         return EXIT_USAGE
-    print(f"{path}: OK, {len(config.jobs)} series, data in {config.settings.data_path}")
+    print(f"{safe_text(path)}: OK, {len(config.jobs)} series, "
+          f"data in {safe_text(config.settings.data_path)}")
     for spec in config.jobs:
-        end = fmt_ms(spec.end) if spec.end is not None else "last closed candle"
-        print(f"  {spec.series}  {fmt_ms(spec.start)} -> {end}")
+        shown = []
+        for start, end in spec.ranges():
+            last = fmt_ms(end) if end is not None else "last closed candle"
+            shown.append(f"{fmt_ms(start)} -> {last}")
+        print(f"  {spec.series}  {', '.join(shown)}")
     for msg in config.duplicates:
-        print(f"  note: {msg}")
+        print(f"  note: {safe_text(msg)}")
     return EXIT_OK

@@ -30,7 +30,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -87,14 +87,20 @@ class Plan:
     stored: int            # candles already stored in the range (from coverage, approximate)
     estimate_is_floor: bool = False
     notes: list[str] = field(default_factory=list)
+    # The ranges asked for when there are several (config entries whose ranges do not touch):
+    # only they are planned, not the time between them. Empty: [start, end).
+    ranges: list[tuple[int, int]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        total = (self.end - self.start) // (self.series.span * 1000)
+        asked = self.ranges or [(self.start, self.end)]
+        total = sum(e - s for s, e in asked) // (self.series.span * 1000)
         missing_c = sum(e - s for s, e in self.missing) // (self.series.span * 1000)
         floor = "at least " if self.estimate_is_floor else ""
         out = [
             f"plan for {self.series}: {fmt_ms(self.start)} -> {fmt_ms(self.end)} UTC "
             f"({total:,} candles requested)",
+            *([f"  in {len(self.ranges)} ranges: " + ", ".join(
+                f"{fmt_ms(s)} -> {fmt_ms(e)}" for s, e in self.ranges)] if self.ranges else []),
             f"  already covered: {total - missing_c:,} candles; missing: {missing_c:,} candles "
             f"in {len(self.missing)} range(s)",
         ]
@@ -119,20 +125,30 @@ def requests_per_exchange(plans: Iterable[Plan]) -> dict[str, int]:
 
 
 def plan_job(series: Series, start: int, end: int | None, adapter: Exchange,
-             series_store: SeriesStorage, rps: float, now: int | None = None, margin_ms: int = CLOSE_MARGIN_MS) -> Plan:
+             series_store: SeriesStorage, rps: float, now: int | None = None,
+             margin_ms: int = CLOSE_MARGIN_MS,
+             ranges: Sequence[tuple[int, int | None]] = ()) -> Plan:
+    """What a job over [start, end) would fetch: the requested range minus the coverage. With
+    `ranges` (several disjoint ranges asked for), only they are requested, not the time between
+    them: missing = the ranges minus the coverage."""
     closed = last_closed_end(series.span, now, margin_ms)
     end = closed if end is None else min(end, closed)
     if end <= start:
         missing: list[tuple[int, int]] = []
     else:
         missing = series_store.missing_intervals(start, end)
+    asked = [(max(s, start), min(end, e if e is not None else end)) for s, e in ranges]
+    asked = [(s, e) for s, e in asked if e > s]
+    if ranges:
+        missing = [m for s, e in asked for m in series_store.missing_intervals(s, e)]
     windows = make_windows(missing, adapter.window_ms(series.span))
     requests = len(windows)
-    covered_ms = max(0, end - start) - sum(e - s for s, e in missing)
+    requested_ms = sum(e - s for s, e in asked) if ranges else max(0, end - start)
+    covered_ms = requested_ms - sum(e - s for s, e in missing)
     plan = Plan(series=series, start=start, end=max(end, start), missing=missing, windows=windows,
                 requests=requests, seconds=requests / rps if rps else 0.0, rps=rps,
                 stored=covered_ms // (series.span * 1000),
-                estimate_is_floor=adapter.name == "kraken")
+                estimate_is_floor=adapter.name == "kraken", ranges=asked if ranges else [])
     if adapter.name == "kraken" and windows:
         plan.notes.append("kraken candles are rebuilt from trades: one request per 1,000 trades")
     return plan
@@ -142,13 +158,16 @@ class Backfill:
     """Runs one job to its end, writing progress into `state`. Call `run()` on a worker thread."""
 
     def __init__(self, series: Series, start: int, end: int | None, adapter: Exchange,
-                 client: ExchangeClient, series_store: SeriesStorage, state: JobState, stop: threading.Event,
-                 *, max_retries: int = 3, retry_delay: float = 2.0, now: int | None = None,
+                 client: ExchangeClient, series_store: SeriesStorage, state: JobState,
+                 stop: threading.Event, *, max_retries: int = 3, retry_delay: float = 2.0,
+                 now: int | None = None,
                  flush_candles: int = FLUSH_CANDLES, flush_seconds: float = FLUSH_SECONDS,
-                 close_margin_ms: int = CLOSE_MARGIN_MS, recheck_ms: int = RECHECK_MS):
+                 close_margin_ms: int = CLOSE_MARGIN_MS, recheck_ms: int = RECHECK_MS,
+                 ranges: Sequence[tuple[int, int | None]] = ()):
         self.series = series
         self.start = start
         self.end = end
+        self.ranges = tuple(ranges)  # several disjoint ranges asked for (see `plan_job`)
         self.adapter = adapter
         self.client = client
         self.store = series_store
@@ -293,7 +312,7 @@ class Backfill:
         self.state.add_log(f"nothing before the listing: {what}; {fmt_ms(lo)} -> {fmt_ms(stop)} "
                            f"is covered as empty ({skipped:,} windows skipped, {sent} requests)")
         plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
-                        self.client.rps, self.now, self.close_margin_ms)
+                        self.client.rps, self.now, self.close_margin_ms, self.ranges)
         self.state.set_total(len(plan.windows))
         return plan
 
@@ -390,7 +409,7 @@ class Backfill:
         state = self.state
         self._report_quarantine()
         plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
-                        self.client.rps, self.now, self.close_margin_ms)
+                        self.client.rps, self.now, self.close_margin_ms, self.ranges)
         state.set_total(len(plan.windows))
         state.set_status(Status.RUNNING)
         plan = self._skip_before_listing(plan)

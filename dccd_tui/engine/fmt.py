@@ -2,10 +2,12 @@
 
 The UI and the CLI show the same figures (a job's ETA, a series' first candle, a store's size),
 so they format them here, once. Text from outside (exchange messages, pair names, paths) can carry
-terminal escape sequences or Rich markup: `safe_text` makes it inert for display (control
-characters become visible ``\\xNN`` escapes; the UI additionally wraps it in `rich.text.Text` so
-that markup is never parsed), `clean_text` for an error message (control characters become a
-space). Pure functions of the standard library: importing this module costs nothing.
+terminal escape sequences, bidirectional overrides or Rich markup: `safe_text` makes it inert
+for display (control characters become visible ``\\xNN`` escapes, bidirectional controls such as
+U+202E visible ``\\uNNNN`` ones, so that nothing can reorder what follows on screen; the UI
+additionally wraps it in `rich.text.Text` so that markup is never parsed). `clean_text` does the
+same for a one-line error message, where line breaks and tabs become one space. Pure functions of
+the standard library: importing this module costs nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+# Bidirectional embeddings, overrides, isolates and marks: shown as escapes, since on screen they
+# reorder the text around them (U+202E makes "exe.txt" read "txt.exe").
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}]")
+_UNSAFE = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{_BIDI}]")
+_BREAKS = re.compile(r"[\t\n\r]+")
 
 #: How much of an exchange message goes into an error message by default.
 MESSAGE_CHARS = 300
@@ -30,18 +36,24 @@ def safe_text(text: object, limit: int = 2000) -> str:
     s = str(text)
     if len(s) > limit:
         s = s[:limit] + f"... ({len(s) - limit} more characters)"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+    return _CONTROL.sub(_visible, s)
+
+
+def _visible(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def clean_text(text: str, limit: int = MESSAGE_CHARS) -> str:
-    """Make outside text safe to log: control characters become one space, long text is cut.
+    """Make outside text one safe line: line breaks and tabs become one space, other control
+    and bidirectional characters visible escapes (as `safe_text`), long text is cut.
 
-    The text stays plain data: nothing here escapes or adds markup; the UI shows it verbatim.
+    The text stays plain data: nothing here adds markup; the UI shows it verbatim.
     """
-    text = _CONTROL_RUN.sub(" ", text).strip()
+    text = _BREAKS.sub(" ", text).strip()
     if len(text) > limit:
         text = text[:limit].rstrip() + "..."
-    return text
+    return _UNSAFE.sub(_visible, text)
 
 
 # ---- times -----------------------------------------------------------------------------------

@@ -88,6 +88,7 @@ class SeriesReport:
     missing: list[Range] = field(default_factory=list)       # never fetched (not failed)
     failed: list[Failed] = field(default_factory=list)       # failed windows, within range
     version: Any = None       # the manifest's version when read (changes on every write)
+    between: list[Range] = field(default_factory=list)  # not asked for: between a job's ranges
 
     @property
     def span_ms(self) -> int:
@@ -95,16 +96,17 @@ class SeriesReport:
 
     @property
     def expected(self) -> int:
-        """Candle slots in the requested range."""
-        return slots(self.start, self.end, self.span_ms)
+        """Candle slots in the requested range (without the time between a job's ranges)."""
+        return slots(self.start, self.end, self.span_ms) - self._count(self.between)
 
     @property
     def coverage_pct(self) -> float | None:
         """Share of the requested range fetched successfully (gaps included), in percent."""
-        total = self.end - self.start
+        total = self.end - self.start - sum(e - s for s, e in self.between)
         if total <= 0:
             return None
-        return 100.0 * sum(e - s for s, e in self.covered) / total
+        asked = subtract_ranges(self.covered, self.between) if self.between else self.covered
+        return 100.0 * sum(e - s for s, e in asked) / total
 
     def _count(self, ranges: Iterable[Sequence[int]]) -> int:
         return sum(slots(r[0], r[1], self.span_ms) for r in ranges)
@@ -155,6 +157,7 @@ class SeriesReport:
             "span_seconds": self.series.span,
             "configured": self.configured,
             "requested": rng(self.start, self.end),
+            "not_requested": [rng(s, e) for s, e in self.between],
             "first_candle": iso(self.first_ts),
             "last_candle": iso(self.last_ts),
             "candles": self.candles,
@@ -179,8 +182,10 @@ class SeriesReport:
 
 
 def series_report(store: Store, series: Series, start: int | None = None,
-                  end: int | None = None, *, configured: bool = True) -> SeriesReport:
-    """The report of one series over ``[start, end)``.
+                  end: int | None = None, *, configured: bool = True,
+                  ranges: Sequence[tuple[int, int | None]] = ()) -> SeriesReport:
+    """The report of one series over ``[start, end)``; with `ranges` (a job asking for several
+    disjoint ranges), the time between them is not counted as missing.
 
     With start or end None (a stored series no job asks for), the range is what the series
     has: from its first covered, failed or stored instant to its last.
@@ -204,6 +209,11 @@ def series_report(store: Store, series: Series, start: int | None = None,
     cov = clip(covered, start, end)
     fail = [(max(s, start), min(e, end), r) for s, e, r in failed if min(e, end) > max(s, start)]
     missing = subtract_ranges(holes(cov, start, end), merge_ranges((s, e) for s, e, _ in fail))
+    asked = [(s, end if e is None else min(e, end)) for s, e in ranges]  # None: up to `end`
+    between = holes(merge_ranges(r for r in asked if r[1] > r[0]), start, end) if ranges else []
+    if between:
+        missing = subtract_ranges(missing, between)
+        fail = [(a, b, r) for s, e, r in fail for a, b in subtract_ranges([(s, e)], between)]
     empty = clip(gaps, start, end)
     if first is None or last is None:
         inside, before, after = [], empty, []
@@ -215,7 +225,7 @@ def series_report(store: Store, series: Series, start: int | None = None,
                         first_ts=first, last_ts=last, candles=stats["candles"],
                         bytes=stats["bytes"], files=stats["files"], covered=cov, gaps=inside,
                         before_first=before, after_last=after, missing=missing, failed=fail,
-                        version=version)
+                        version=version, between=between)
 
 
 def requested_range(spec: Any, now_ms: int | None = None) -> Range:
@@ -236,7 +246,7 @@ def inventory(config: Config, *, store: Store | None = None,
             continue
         seen.add(spec.series)
         start, end = requested_range(spec, now_ms)
-        out.append(series_report(store, spec.series, start, end))
+        out.append(series_report(store, spec.series, start, end, ranges=spec.parts))
     for series in store.stored_series():
         if series not in seen:
             out.append(series_report(store, series, configured=False))
@@ -336,7 +346,7 @@ def coverage_strip(report: SeriesReport, width: int) -> CoverageStrip:
     failed = _overlaps([(s, e) for s, e, _ in report.failed], edges)
     missing = _overlaps(report.missing, edges)
     gaps = _overlaps(report.gaps, edges)
-    empty = _overlaps(report.before_first + report.after_last, edges)
+    empty = _overlaps(report.before_first + report.after_last + report.between, edges)
     states = []
     for i in range(n):
         size = edges[i + 1] - edges[i]

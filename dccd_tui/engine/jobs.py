@@ -47,10 +47,18 @@ class JobSpec:
     max_retries: int = 3
     retry_delay: float = 2.0
     entry: int = 0  # index of the [[histo_jobs]] entry it came from
+    parts: tuple[tuple[int, int | None], ...] = ()
+    """The ranges asked for when entries of one series ask for ranges that do not touch (sorted,
+    disjoint; [start, end) is then their hull and the time between them is not fetched). Empty:
+    the one range [start, end)."""
 
     @property
     def key(self) -> str:
         return self.series.key
+
+    def ranges(self) -> list[tuple[int, int | None]]:
+        """The ranges asked for: `parts`, or [start, end)."""
+        return list(self.parts) or [(self.start, self.end)]
 
 
 @dataclass

@@ -190,7 +190,7 @@ class Runner:
             job = Backfill(spec.series, spec.start, spec.end, adapter,
                            self.client(spec.series.exchange), self.store.series(spec.series),
                            state, stop, max_retries=spec.max_retries,
-                           retry_delay=spec.retry_delay, now=self.now)
+                           retry_delay=spec.retry_delay, now=self.now, ranges=spec.parts)
             job.run()
         except Exception as exc:  # a bug or an unexpected failure: this job only
             reason = safe_text(f"{type(exc).__name__}: {exc}", 500)
@@ -230,7 +230,7 @@ class Runner:
         adapter = get_exchange(spec.series.exchange)
         rps = self.config.exchanges[spec.series.exchange].requests_per_second
         return plan_job(spec.series, spec.start, spec.end, adapter,
-                        self.store.series(spec.series), rps, self.now)
+                        self.store.series(spec.series), rps, self.now, ranges=spec.parts)
 
     def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Plan]:
         """Plan the given jobs (all when None) without a single request; plans go to the logs.

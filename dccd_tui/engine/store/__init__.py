@@ -22,6 +22,8 @@ cheap, which keeps the app's start-up fast.
 
 from __future__ import annotations
 
+import logging
+
 from .files import (
                     OHLC_DIR,
                     PARQUET_COMPRESSION,
@@ -39,6 +41,11 @@ from .protocol import SeriesStorage
 from .quarantine import CORRUPT_MARK
 from .ranges import Failed, Range, gap_ranges, holes, merge_ranges, subtract_range, subtract_ranges
 from .series import SeriesStore
+
+# What the store logs (files moved aside, months dropped from the coverage) also goes into
+# `SeriesStore.quarantined`, which the job's log and `inventory` report. Without a handler,
+# Python would print each warning to stderr a second time (and raw, over the TUI's screen).
+logging.getLogger("dccd_tui.store").addHandler(logging.NullHandler())
 
 __all__ = [
     "CORRUPT_MARK", "LOCK_NAME", "MANIFEST_NAME", "MANIFEST_VERSION", "OHLC_DIR",

@@ -20,10 +20,11 @@ import logging
 import os
 import re
 import secrets
+import stat
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import StoreError
 from ..fmt import fmt_ms
@@ -199,11 +200,24 @@ def _check_schema(schema: pa.Schema) -> None:
         )
 
 
+def _open_month(path: Path) -> BinaryIO:
+    """Open a month file for reading; a folder (or other non-file) in its place is Unreadable,
+    so that it is moved aside like any month that cannot be read."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - returned to the caller's with block
+    except IsADirectoryError as exc:
+        raise Unreadable("a folder, not a file") from exc
+    if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        fh.close()
+        raise Unreadable("not a regular file")
+    return fh
+
+
 def read_footer(path: Path) -> FileInfo:
     """Read only the Parquet footer of a month file (cheap). Raises Unreadable or OSError."""
     import pyarrow.parquet as pq
 
-    with open(path, "rb") as fh:  # OSError here is an access problem, not corruption
+    with _open_month(path) as fh:  # OSError here is an access problem, not corruption
         sig = stat_sig(os.fstat(fh.fileno()))
         try:
             md = pq.read_metadata(fh)
@@ -242,7 +256,7 @@ def read_candles(path: Path) -> tuple[pl.DataFrame, tuple[int, int, int]]:
     import polars as pl
     import pyarrow.parquet as pq
 
-    with open(path, "rb") as fh:
+    with _open_month(path) as fh:
         sig = stat_sig(os.fstat(fh.fileno()))
         try:
             table = pq.read_table(fh)

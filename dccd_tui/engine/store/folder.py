@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import StoreError
 from ..models import LABEL_SPANS, SPAN_LABELS, PairError, Series, parse_pair
 from .files import MONTH_FILE, OHLC_DIR, os_error
-from .lock import StoreLock, take_lock
+from .lock import StoreBusy, StoreLock, take_lock
 from .manifest import MANIFEST_NAME
 from .series import SeriesStore
 
@@ -24,8 +24,10 @@ _EXCHANGE_BAD = re.compile(r"[/\\=\x00-\x1f\x7f]")
 class Store:
     """The data folder: the lock, and one `SeriesStore` per series (cached)."""
 
-    def __init__(self, data_path: Path):
+    def __init__(self, data_path: Path, *, read_only: bool = False):
         self.data_path = Path(data_path).expanduser()
+        self.read_only = read_only
+        """Nothing moved aside or rewritten, only reported (another process holds the lock)."""
         self.ohlc = self.data_path / OHLC_DIR
         self._series: dict[Series, SeriesStore] = {}
         self._folders: dict[Series, Path] = {}  # checked folders (a UI tick asks every time)
@@ -41,6 +43,14 @@ class Store:
         ``with`` block (or call `release()`).
         """
         return take_lock(self.data_path)
+
+    def try_lock(self) -> StoreLock | None:
+        """Like `lock`, but None when another process holds the folder (StoreError for any
+        other problem)."""
+        try:
+            return take_lock(self.data_path)
+        except StoreBusy:
+            return None
 
     def series_folder(self, series: Series) -> Path:
         """The folder of a series, checked to stay inside ``<data_path>/ohlc`` (checked once:
@@ -70,7 +80,7 @@ class Store:
         with self._lock:
             found = self._series.get(series)
             if found is None:
-                found = SeriesStore(series, self.series_folder(series))
+                found = SeriesStore(series, self.series_folder(series), read_only=self.read_only)
                 self._series[series] = found
             return found
 

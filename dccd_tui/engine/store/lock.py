@@ -1,4 +1,8 @@
 """The folder lock: one dccd-tui process at a time per data folder (``<data_path>/.dccd-tui.lock``).
+
+Two data folders can share one store: ``ohlc/`` may be a symlink to the same folder. The lock
+therefore also takes ``<resolved ohlc>/.dccd-tui.lock``, on the folder the files really live in,
+so that two processes never write the same month files whatever path led them there.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from . import files
 LOCK_NAME = ".dccd-tui.lock"
 
 
+class StoreBusy(StoreError):
+    """Another process holds the data folder (or the store folder it resolves to)."""
+
+
 class StoreLock:
     """An exclusive ``flock`` on ``<data_path>/.dccd-tui.lock``: one process per data folder.
 
@@ -22,9 +30,10 @@ class StoreLock:
     a second process gets. Use it as a context manager; `release()` is idempotent.
     """
 
-    def __init__(self, path: Path, fd: int):
+    def __init__(self, path: Path, fd: int, more: tuple[int, ...] = ()):
         self.path = path
         self._fd: int | None = fd
+        self._more = more  # the lock on the resolved store folder
 
     @property
     def held(self) -> bool:
@@ -36,14 +45,15 @@ class StoreLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        try:
-            os.ftruncate(fd, 0)  # the holder's details go with the lock
-        except OSError:
-            pass
-        try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        for each in (*self._more, fd):
+            try:
+                os.ftruncate(each, 0)  # the holder's details go with the lock
+            except OSError:
+                pass
+            try:
+                fcntl.flock(each, fcntl.LOCK_UN)
+            finally:
+                os.close(each)
 
     def __enter__(self) -> StoreLock:
         return self
@@ -72,20 +82,52 @@ def _holder_text(fd: int) -> str:
 
 
 def take_lock(data_path: Path) -> StoreLock:
-    """Take the data folder `data_path` for this process, or raise StoreError saying who has it.
+    """Take the data folder `data_path` for this process, or raise StoreError saying who has it
+    (`StoreBusy` when another process does).
 
-    Creates the data folder if needed. The returned lock is already held; use it in a
-    ``with`` block (or call `release()`).
+    Creates the data folder and its ``ohlc`` folder if needed. The returned lock is already
+    held; use it in a ``with`` block (or call `release()`).
     """
-    import fcntl
-
-    path = data_path / LOCK_NAME
     try:
         data_path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(
             f"cannot create the data folder {data_path}: {files.reason(exc)}"
         ) from exc
+    fd = _flock(data_path / LOCK_NAME, f"data folder {data_path}")
+    ohlc = data_path / files.OHLC_DIR
+    try:
+        try:
+            ohlc.mkdir(exist_ok=True)
+            real = ohlc.resolve(strict=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder {ohlc}: {files.reason(exc)}") from exc
+        if real == data_path.resolve():  # ohlc -> the data folder itself: one lock is enough
+            return StoreLock(data_path / LOCK_NAME, fd)
+        more = _flock(real / LOCK_NAME, f"store folder {real} (the ohlc folder of {data_path})")
+    except BaseException:
+        _unlock(fd)
+        raise
+    return StoreLock(data_path / LOCK_NAME, fd, (more,))
+
+
+def _unlock(fd: int) -> None:
+    import fcntl
+
+    try:
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _flock(path: Path, what: str) -> int:
+    """An fd holding an exclusive flock on `path`, with this process's details written in it."""
+    import fcntl
+
+    data_path = path.parent
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
     except OSError as exc:
@@ -97,8 +139,8 @@ def take_lock(data_path: Path) -> StoreLock:
     except BlockingIOError:
         holder = _holder_text(fd)
         os.close(fd)
-        raise StoreError(
-            f"data folder {data_path} is in use by another dccd-tui ({holder}); "
+        raise StoreBusy(
+            f"{what} is in use by another dccd-tui ({holder}); "
             "wait for it to finish or stop it, or use another data folder"
         ) from None
     except OSError as exc:
@@ -113,4 +155,4 @@ def take_lock(data_path: Path) -> StoreLock:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
         raise files.os_error("write", path, exc) from exc
-    return StoreLock(path, fd)
+    return fd

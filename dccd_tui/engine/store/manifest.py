@@ -19,10 +19,14 @@ from .ranges import Failed, Range, merge_failed, merge_ranges
 MANIFEST_NAME = "_coverage.json"
 MANIFEST_VERSION = 1
 
+FileSign = tuple[int, int, int, int | None, int | None]
+"""A month file's signature: (size, mtime_ns, rows, first ts, last ts)."""
 
-def parse_manifest(series: Series,
-                   raw: bytes) -> tuple[list[Range], list[Failed], list[Range] | None]:
-    """Validate a manifest's bytes for `series`: (coverage, failed windows, gaps or None).
+
+def parse_manifest(series: Series, raw: bytes) -> tuple[
+        list[Range], list[Failed], list[Range] | None, dict[str, FileSign] | None]:
+    """Validate a manifest's bytes for `series`: (coverage, failed windows, gaps or None,
+    month-file signatures or None).
 
     Raises `Unreadable` (the caller moves the file aside) for anything not exactly right.
     """
@@ -71,11 +75,23 @@ def parse_manifest(series: Series,
                 raise Unreadable(f"bad gap range {item!r}")
             gaps.append((item[0], item[1]))
         gaps = merge_ranges(gaps)
-    return merge_ranges(ranges), merge_failed(failed), gaps
+    signs: dict[str, FileSign] | None = None  # absent in manifests written before signatures
+    if "files" in doc:
+        if not isinstance(doc["files"], dict):
+            raise Unreadable("'files' is not an object")
+        signs = {}
+        for name, item in doc["files"].items():
+            if not (files.MONTH_FILE.match(name) and isinstance(item, list) and len(item) == 5
+                    and all(map(is_int, item[:3]))
+                    and all(v is None or is_int(v) for v in item[3:])):
+                raise Unreadable(f"bad file signature {name!r}: {item!r}")
+            signs[name] = (item[0], item[1], item[2], item[3], item[4])
+    return merge_ranges(ranges), merge_failed(failed), gaps, signs
 
 
 def manifest_bytes(series: Series, covered: Sequence[Range], failed: Sequence[Failed],
-                   gaps: Sequence[Range] | None = None) -> bytes:
+                   gaps: Sequence[Range] | None = None,
+                   signs: dict[str, FileSign] | None = None) -> bytes:
     """The manifest's text: one range per line, so that a diff of two versions reads well."""
     s = series
     head = [
@@ -87,11 +103,19 @@ def manifest_bytes(series: Series, covered: Sequence[Range], failed: Sequence[Fa
     cov = ",\n".join(f"    [{a}, {b}]" for a, b in covered)
     fail = ",\n".join(f"    [{a}, {b}, {json.dumps(r)}]" for a, b, r in failed)
     gap = ",\n".join(f"    [{a}, {b}]" for a, b in gaps or ())
+
+    def num(v: int | None) -> str:
+        return "null" if v is None else str(v)
+
+    sign = ",\n".join(f"    {json.dumps(name)}: [{', '.join(map(num, sig))}]"
+                      for name, sig in sorted((signs or {}).items()))
     body = ",\n".join(head + [
         '  "covered": [' + (f"\n{cov}\n  " if cov else "") + "]",
         '  "failed": [' + (f"\n{fail}\n  " if fail else "") + "]",
     ] + ([] if gaps is None else [  # None: not known yet (an older manifest)
         '  "gaps": [' + (f"\n{gap}\n  " if gap else "") + "]",
+    ]) + ([] if signs is None else [
+        '  "files": {' + (f"\n{sign}\n  " if sign else "") + "}",
     ]) + [
         f'  "updated": {json.dumps(files.utc_now().isoformat(timespec="seconds"))}',
     ])

@@ -10,6 +10,11 @@ Layout (a user-visible contract, see docs/design/architecture.md "Storage layout
 - **Data first, manifest second**: the manifest (`manifest.py`) is rewritten only after the
   month files it vouches for are durable (`files.atomic_write`).
 - **Nothing unreadable is deleted or silently overwritten** (`quarantine.py`).
+- **Coverage follows the files**: the manifest signs each month file it vouches for; on open a
+  month whose file is gone or no longer holds what was signed leaves the coverage (`_reconcile`),
+  is reported in `quarantined` and is fetched again.
+- **Read-only** (`read_only=True`, e.g. `inventory` while another process holds the lock):
+  nothing is moved, deleted or rewritten; what would be is only reported.
 
 Threads: one job thread writes a `SeriesStore` at a time while the UI thread may call
 `coverage()`, `stats()` or `read()`. File mutations are serialised by ``_file_lock``; the manifest
@@ -19,6 +24,7 @@ return copies.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -40,7 +46,7 @@ from .files import (
     read_footer,
     stat_sig,
 )
-from .manifest import MANIFEST_NAME, manifest_bytes, parse_manifest
+from .manifest import MANIFEST_NAME, FileSign, manifest_bytes, parse_manifest
 from .quarantine import move_aside
 from .ranges import (
     Failed,
@@ -56,6 +62,8 @@ from .ranges import (
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
+log = logging.getLogger("dccd_tui.store")
+
 
 class SeriesStore:
     """The monthly Parquet files and the coverage manifest of one (exchange, pair, span).
@@ -65,11 +73,12 @@ class SeriesStore:
     file's footer; anything unreadable is moved aside and reported in `quarantined`.
     """
 
-    def __init__(self, series: Series, folder: Path):
+    def __init__(self, series: Series, folder: Path, *, read_only: bool = False):
         self.series = series
         self.folder = folder
+        self.read_only = read_only
         self.quarantined: list[str] = []
-        """Human messages about files moved aside (newest last)."""
+        """Human messages about files moved aside or found missing (newest last)."""
         self._span_ms = series.span * 1000
         self._file_lock = threading.RLock()   # serialises file mutations (write, quarantine)
         self._state_lock = threading.RLock()  # guards the manifest state below
@@ -81,6 +90,10 @@ class SeriesStore:
         self._gaps: list[Range] | None = []
         self._manifest_sig: tuple[int, int, int] | None = None
         self._infos: dict[str, FileInfo] = {}
+        # Month-file signatures (manifest.FileSign) by file name; None: an older manifest
+        # without them (signed on first open).
+        self._signs: dict[str, FileSign] | None = {}
+        self._reported: set[str] = set()
 
     def __repr__(self) -> str:
         return f"SeriesStore({self.series.key!r}, {str(self.folder)!r})"
@@ -104,9 +117,14 @@ class SeriesStore:
             return list(self._failed)
 
     def missing_intervals(self, start: int, end: int) -> list[Range]:
-        """``[start, end)`` minus the coverage: every hole, before, inside and after."""
+        """``[start, end)`` minus the coverage: every hole, before, inside and after.
+
+        The planner asks this before every run: a month file deleted or replaced since the
+        store was opened (a long TUI session) leaves the coverage here (one stat per month).
+        """
         self._sync()
-        with self._state_lock:
+        with self._file_lock, self._state_lock:
+            self._reconcile()
             return holes(self._covered, int(start), int(end))
 
     def gaps(self) -> list[Range]:
@@ -257,14 +275,88 @@ class SeriesStore:
                 self._open()
             elif self._stat_manifest() != self._manifest_sig:
                 self._load_manifest()
+                self._reconcile()
 
     def _open(self) -> None:
         self._load_manifest()
         if self.folder.is_dir():
-            files.remove_stale_temps(self.folder)
+            if not self.read_only:
+                files.remove_stale_temps(self.folder)
             for _year, _month, path in self._month_files():
                 self._info(path)  # reads the footer; quarantines what cannot be read
+        self._reconcile()
         self._opened = True
+
+    def _reconcile(self) -> None:
+        """Drop from the coverage every month whose data file was removed or replaced behind
+        the store's back (caller holds both locks); sign files not signed yet.
+
+        A signed file whose size and mtime still match is trusted (one stat). One that changed
+        is kept if its footer still holds at least what was signed (rows, first and last ts):
+        a copy of the folder, or our own write that a crash kept out of the manifest. An
+        unsigned month (an older manifest) with no file is dropped unless its covered part is
+        all exchange-side gaps.
+        """
+        if not self._covered:
+            return
+        signs = dict(self._signs or {})
+        dropped: list[tuple[int, int, str]] = []
+        resigned = self._signs is None
+        if self._signs is None:  # an older manifest: every covered month, once
+            present = {path.name: path for _y, _m, path in self._month_files()}
+            months = _months_of(self._covered)
+        else:  # every month holding data was signed when written: one stat each
+            present = {name: self.folder / name for name in signs}
+            months = sorted(_month_of_name(name) for name in signs)
+        for year, month in months:
+            name = month_file_name(year, month)
+            lo, hi = month_range(year, month)
+            if holes(self._covered, lo, hi) == [(lo, hi)]:  # nothing covered there
+                continue
+            path = present.get(name)
+            known = signs.get(name)
+            if path is None:
+                inside = [(max(a, lo), min(b, hi)) for a, b in self._covered if a < hi and b > lo]
+                if known is None and (self._gaps is None
+                                      or not subtract_ranges(inside, self._gaps)):
+                    continue  # nothing signed there and nothing but exchange-side gaps
+                signs.pop(name, None)
+                dropped.append((lo, hi, f"{self.folder / name} is missing"))
+                continue
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                signs.pop(name, None)
+                dropped.append((lo, hi, f"{self.folder / name} is missing"))
+                continue
+            except OSError as exc:
+                raise os_error("read", path, exc) from exc
+            if known is not None and (st.st_size, st.st_mtime_ns) == known[:2]:
+                continue
+            info = self._info(path)
+            if info is None:  # quarantined (its month already left the coverage) or vanished
+                signs.pop(name, None)
+                continue
+            if known is None or _holds(info, known):
+                signs[name] = _sign(info)
+                resigned = True
+                continue
+            signs.pop(name, None)
+            why = f"{path} was replaced ({info.rows:,} candles where {known[2]:,} were written)"
+            dropped.append((lo, hi, why))
+        if not dropped and not resigned:
+            return
+        covered, gaps = self._covered, self._gaps
+        for lo, hi, why in dropped:
+            covered = subtract_range(covered, lo, hi)
+            if gaps is not None:
+                gaps = subtract_range(gaps, lo, hi)
+            year, month = month_of(lo)
+            self._report(f"{self.series}: {why}; {year:04d}-{month:02d} leaves the coverage "
+                         "and will be downloaded again")
+        failed = [f for f in self._failed if holes(covered, f[0], f[1])]
+        self._signs = signs
+        self._save_manifest(covered, failed, gaps)
 
     def _stat_manifest(self) -> tuple[int, int, int] | None:
         try:
@@ -287,10 +379,11 @@ class SeriesStore:
         except OSError as exc:
             raise os_error("read", path, exc) from exc
         try:
-            covered, failed, gaps = parse_manifest(self.series, raw)
+            covered, failed, gaps, signs = parse_manifest(self.series, raw)
         except Unreadable as exc:
             self._covered, self._failed, self._manifest_sig = [], [], None
             self._gaps = []
+            self._signs = {}
             self._quarantine(
                 path, str(exc),
                 "coverage starts again from empty: every range will be checked again "
@@ -299,6 +392,7 @@ class SeriesStore:
             return
         self._covered, self._failed, self._manifest_sig = covered, failed, sig
         self._gaps = gaps
+        self._signs = signs
 
     def _save_manifest(self, covered: list[Range], failed: list[Failed],
                        gaps: list[Range] | None = None) -> None:
@@ -309,12 +403,27 @@ class SeriesStore:
         """
         if gaps is None:
             gaps = self._gaps
-        data = manifest_bytes(self.series, covered, failed, gaps)
+        if self.read_only:  # memory only: what the files say, nothing written
+            self._covered, self._failed, self._gaps = covered, failed, gaps
+            return
+        data = manifest_bytes(self.series, covered, failed, gaps, self._signs or {})
         files.atomic_write(self.manifest_path, lambda tmp: files.write_bytes(data, tmp))
         self._covered, self._failed, self._gaps = covered, failed, gaps
         self._manifest_sig = self._stat_manifest()
 
+    def _report(self, msg: str) -> None:
+        if msg in self._reported:  # read-only: the same file is found again on every read
+            return
+        self._reported.add(msg)
+        log.warning(msg)
+        self.quarantined.append(msg)
+
     def _quarantine(self, path: Path, reason: str, consequence: str) -> None:
+        if self.read_only:
+            self._report(f"{self.series}: {path} could not be read ({reason}); left in place "
+                         "(another dccd-tui holds the data folder: it is moved aside by the "
+                         "next run that takes the folder)")
+            return
         self.quarantined.append(move_aside(path, reason, consequence, self.series))
 
     def _month_files(self) -> list[tuple[int, int, Path]]:
@@ -434,6 +543,8 @@ class SeriesStore:
             self._quarantine(path, reason,
                              f"{year:04d}-{month:02d} will be downloaded again")
             self._infos.pop(path.name, None)
+            if self._signs is not None:
+                self._signs.pop(path.name, None)
             lo, hi = month_range(year, month)
             if holes(self._covered, lo, hi) != [(lo, hi)]:  # some of it was covered
                 # Memory drops the month at once (its candles are gone whatever happens next);
@@ -484,6 +595,14 @@ class SeriesStore:
         table = merged.to_arrow().cast(arrow_schema())
         files.atomic_write(path, lambda tmp: files.write_parquet(table, tmp))
         self._infos.pop(path.name, None)
+        # Signed by a stat right after the write; the manifest saved next carries it.
+        ts = merged["ts"].dt.epoch("ms")
+        st = os.stat(path)
+        with self._state_lock:
+            if self._signs is None:
+                self._signs = {}
+            self._signs[path.name] = (st.st_size, st.st_mtime_ns, merged.height,
+                                      int(ts[0]), int(ts[-1]))
         return new
 
     # ---- validation -----------------------------------------------------------------------
@@ -497,3 +616,36 @@ class SeriesStore:
                 raise ValueError(f"covered range [{s}, {e}) ends before it starts")
             out.append((s, e))
         return out
+
+
+def _months_of(ranges: Sequence[Range]) -> list[tuple[int, int]]:
+    """(year, month) of every month that `ranges` touch, oldest first."""
+    out: list[tuple[int, int]] = []
+    for start, end in ranges:
+        year, month = month_of(start)
+        while month_range(year, month)[0] < end:
+            if not out or out[-1] < (year, month):
+                out.append((year, month))
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def _month_of_name(name: str) -> tuple[int, int]:
+    m = MONTH_FILE.match(name)
+    assert m is not None  # manifest.parse_manifest checks every signed name
+    return int(m.group(1)), int(m.group(2))
+
+
+def _sign(info: FileInfo) -> FileSign:
+    return (info.size, info.sig[0], info.rows, info.first_ts, info.last_ts)
+
+
+def _holds(info: FileInfo, known: FileSign) -> bool:
+    """Whether a month file still holds at least what was signed: as many rows or more, and
+    the signed first and last ts within its own."""
+    _size, _mtime, rows, first, last = known
+    if info.rows < rows:
+        return False
+    if first is not None and (info.first_ts is None or info.first_ts > first):
+        return False
+    return not (last is not None and (info.last_ts is None or info.last_ts < last))

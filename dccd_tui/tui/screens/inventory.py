@@ -132,7 +132,8 @@ class InventoryScreen(Screen):
                 spec = app.runner.specs.get(key)
                 if spec is not None:
                     start, end = requested_range(spec, app.now_ms)
-                    reports.append(series_report(store, spec.series, start, end))
+                    reports.append(series_report(store, spec.series, start, end,
+                                                 ranges=spec.parts))
                 elif old is not None:
                     reports.append(series_report(store, old.series, configured=False))
         if get_current_worker().is_cancelled:
