@@ -24,7 +24,8 @@ for _module, _names in {
     "models": ("Series", "Window", "SpanError", "PairError", "LABEL_SPANS", "SPAN_LABELS",
                "parse_span", "span_label", "parse_pair", "align_down", "align_up",
                "last_closed_end", "now_ms"),
-    "fmt": ("safe_text", "clean_text", "fmt_ms", "iso", "fmt_duration", "fmt_span_ms",
+    "fmt": ("safe_text", "clean_text", "fmt_ms", "iso", "fmt_duration", "fmt_eta", "fmt_plural",
+            "fmt_span_ms",
             "fmt_bytes", "fmt_pct", "fmt_part", "report_cells", "REPORT_COLUMNS",
             "REPORT_RIGHT"),
     "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec"),
@@ -53,9 +54,9 @@ __all__ = [
     "REPORT_COLUMNS", "REPORT_RIGHT", "RateLimitError", "Runner", "SPAN_LABELS", "STORED",
     "Series", "SeriesReport", "Settings", "SpanError", "Status", "Store", "StoreError",
     "SymbolError", "TransientError", "VOID", "Window", "align_down", "align_up", "clean_text",
-    "close_series", "coverage_strip", "coverage_version", "describe", "fmt_bytes", "fmt_duration",
-    "fmt_ms", "fmt_part", "fmt_pct", "fmt_span_ms", "get_exchange", "iso", "last_closed_end",
-    "now_ms", "parse_pair", "parse_span", "plan_job", "report_cells", "requested_range",
+    "close_series", "coverage_strip", "coverage_version", "describe", "fmt_bytes", "fmt_plural",
+    "fmt_duration", "fmt_eta", "fmt_ms", "fmt_part", "fmt_pct", "fmt_span_ms", "get_exchange",
+    "iso", "last_closed_end", "now_ms", "parse_pair", "parse_span", "plan_job", "report_cells", "requested_range",
     "requests_per_exchange", "safe_text", "series_report", "span_label", "take_inventory",
 ]
 
@@ -80,8 +81,9 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
                          StoreError, TransientError)
     from .exchanges import EXCHANGES, get_exchange
     from .exchanges.base import SymbolError
-    from .fmt import (REPORT_COLUMNS, REPORT_RIGHT, clean_text, fmt_bytes, fmt_duration, fmt_ms,
-                      fmt_part, fmt_pct, fmt_span_ms, iso, report_cells, safe_text)
+    from .fmt import (REPORT_COLUMNS, REPORT_RIGHT, clean_text, fmt_bytes, fmt_plural,
+                      fmt_duration, fmt_eta, fmt_ms, fmt_part, fmt_pct, fmt_span_ms, iso,
+                      report_cells, safe_text)
     from .inventory import (CELL_STATES, FAILED, GAP, MISSING, STORED, VOID, CoverageStrip,
                             SeriesReport, close_series, coverage_strip, coverage_version,
                             describe, requested_range, series_report)

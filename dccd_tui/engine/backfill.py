@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from .errors import (Cancelled, ExchangeError, PermanentError, RateLimitError, StoreError,
                      TransientError)
 from .exchanges.base import Exchange
-from .fmt import fmt_duration, fmt_ms, safe_text
+from .fmt import fmt_plural, fmt_duration, fmt_ms, safe_text
 from .models import Series, Window, empty_candles, last_closed_end
 from .state import JobState, Status
 from .store import SeriesStorage, month_of
@@ -74,16 +74,17 @@ class Plan:
         floor = "at least " if self.estimate_is_floor else ""
         out = [
             f"plan for {self.series}: {fmt_ms(self.start)} -> {fmt_ms(self.end)} UTC "
-            f"({total:,} candles requested)",
-            f"  already covered: {total - missing_c:,} candles; missing: {missing_c:,} candles "
-            f"in {len(self.missing)} range(s)",
+            f"({fmt_plural(total, 'candle')} requested)",
+            f"  already covered: {fmt_plural(total - missing_c, 'candle')}; missing: "
+            f"{fmt_plural(missing_c, 'candle')} in {fmt_plural(len(self.missing), 'range')}",
         ]
         for s, e in self.missing[:10]:
             out.append(f"    missing {fmt_ms(s)} -> {fmt_ms(e)}")
         if len(self.missing) > 10:
-            out.append(f"    ... and {len(self.missing) - 10} more ranges")
+            out.append(f"    ... and {fmt_plural(len(self.missing) - 10, 'more range')}")
         out.append(
-            f"  {len(self.windows):,} windows, {floor}{self.requests:,} requests, "
+            f"  {fmt_plural(len(self.windows), 'window')}, {floor}"
+            f"{fmt_plural(self.requests, 'request')}, "
             f"about {fmt_duration(self.seconds)} at {self.rps:g} requests/s"
         )
         out.extend(f"  {n}" for n in self.notes)
@@ -187,7 +188,7 @@ class Backfill:
                 if isinstance(exc, RateLimitError):
                     delay = min(delay, 1.0)  # the gate already holds the whole exchange
                 self.state.add_log(
-                    f"retry {attempt}/{limit} of {what} in {delay:.1f}s: "
+                    f"retry {attempt}/{limit} of {what} in {fmt_duration(delay)}: "
                     f"{safe_text(exc, 300)}"
                 )
                 self._sleep(delay)
@@ -230,7 +231,8 @@ class Backfill:
         what = (f"its first candle is at {fmt_ms(first)}" if first is not None
                 else f"it has no candle before {fmt_ms(hi)}")
         self.state.add_log(f"nothing before the listing: {what}; {fmt_ms(lo)} -> {fmt_ms(stop)} "
-                           f"is covered as empty ({skipped:,} windows skipped, {sent} requests)")
+                           f"is covered as empty ({fmt_plural(skipped, 'window')} skipped, "
+                           f"{fmt_plural(sent, 'request')})")
         plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
                         self.client.rps, self.now)
         self.state.set_total(len(plan.windows))
@@ -330,8 +332,9 @@ class Backfill:
                           f"{fmt_ms(plan.end)} is complete")
             state.set_status(Status.DONE)
             return plan
-        state.add_log(f"start {self.series}: {len(windows):,} windows over {len(plan.missing)} "
-                      f"missing range(s), {fmt_ms(plan.start)} -> {fmt_ms(plan.end)}")
+        state.add_log(f"start {self.series}: {fmt_plural(len(windows), 'window')} over "
+                      f"{fmt_plural(len(plan.missing), 'missing range')}, {fmt_ms(plan.start)} -> "
+                      f"{fmt_ms(plan.end)}")
         self._first_ts = self.store.stats().get("first_ts")
         return plan
 
@@ -392,7 +395,7 @@ class Backfill:
         self._finish()
         snap = state.snapshot()
         if self._failed:
-            state.set_status(Status.FAILED, f"{len(self._failed)} window(s) failed; "
+            state.set_status(Status.FAILED, f"{fmt_plural(len(self._failed), 'window')} failed; "
                              "they stay missing and are fetched again on the next run")
         else:
             state.set_status(Status.DONE)
@@ -407,11 +410,11 @@ class Backfill:
                 self.store.record_failed(self._failed)
 
     def summary(self, snap) -> str:
-        text = (f"summary {self.series}: {snap.candles:,} candles written, "
-                f"{snap.gaps:,} missing on the exchange side (gaps after the first candle), "
-                f"{len(self._failed)} failed window(s)")
+        text = (f"summary {self.series}: {fmt_plural(snap.candles, 'candle')} written, "
+                f"{fmt_plural(snap.gaps, 'candle')} in exchange gaps, "
+                f"{fmt_plural(len(self._failed), 'failed window')}")
         if self._failed:
             where = ", ".join(f"{fmt_ms(s)}->{fmt_ms(e)}" for s, e, _ in self._failed[:3])
-            more = f" and {len(self._failed) - 3} more" if len(self._failed) > 3 else ""
+            more = f" and {len(self._failed) - 3:,} more" if len(self._failed) > 3 else ""
             text += f" ({where}{more}); they will be fetched again on the next run"
         return text

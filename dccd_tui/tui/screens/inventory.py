@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..app import DccdApp
 
 COLUMNS = (("series", "series"), ("job", "job"), ("cover", "cover"), ("missing", "missing"),
-           ("failed", "failed"), ("gaps", "gaps"), ("longest", "longest gap"),
+           ("failed", "failed"), ("gaps", "exch. gaps"), ("longest", "longest gap"),
            ("candles", "candles"), ("size", "size"), ("first", "first candle"),
            ("last", "last candle"))
 LABELS = dict(COLUMNS)
@@ -248,7 +248,7 @@ class InventoryScreen(Screen):
                          "to fetch (add a [[histo_jobs]] entry with n on the main screen)")
         elif not lines:
             lines.append("complete: every candle of the requested range is stored or is an "
-                         "exchange-side gap")
+                         "exchange gap")
         notes.update(Text("\n".join(safe_text(line, 300) for line in lines), no_wrap=False))
 
     @on(DataTable.RowHighlighted)

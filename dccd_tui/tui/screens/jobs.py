@@ -20,7 +20,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
-from ...engine import (JobSnapshot, Status, fmt_duration, fmt_ms, requested_range,
+from ...engine import (JobSnapshot, Status, fmt_eta, fmt_ms, fmt_plural, requested_range,
                       safe_text)
 from ..widgets import CoverageView, JobLog, JobTable, SummaryBar
 from ..widgets.summary import RequestRates, summary_text
@@ -152,20 +152,20 @@ class JobsScreen(Screen):
             text.append(str(snap.series), style="bold")
             text.append("  ")
             text.append(snap.status.value, style=styles.get(f"job-{snap.status.value}", ""))
-            parts = [f"{snap.windows_done:,}/{snap.windows_total:,} windows",
-                     f"{snap.requests:,} requests"]
+            parts = [f"{snap.windows_done:,}/{fmt_plural(snap.windows_total, 'window')}",
+                     fmt_plural(snap.requests, "request")]
             if snap.received or snap.candles:
                 parts.append(f"{snap.candles:,} written")
             if snap.retries:
-                parts.append(f"{snap.retries:,} retries")
-            if snap.gaps:
-                parts.append(f"{snap.gaps:,} gaps")
+                parts.append(fmt_plural(snap.retries, "retry", "retries"))
+            if snap.gaps:  # candles the exchange has none for (after the first candle)
+                parts.append(f"{fmt_plural(snap.gaps, 'candle')} in exchange gaps")
             if snap.failed_windows:
-                parts.append(f"{snap.failed_windows:,} failed windows")
+                parts.append(fmt_plural(snap.failed_windows, "failed window"))
             if snap.position is not None:
                 parts.append(f"reached {fmt_ms(snap.position)}")
             if snap.status is Status.RUNNING and snap.eta is not None:
-                parts.append(f"ETA {fmt_duration(snap.eta)}")
+                parts.append(f"ETA {fmt_eta(snap.eta)}")
             text.append("  " + " · ".join(parts))
             if snap.error:
                 text.append("\n")
