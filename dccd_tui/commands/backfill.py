@@ -53,11 +53,11 @@ def _filter_jobs(config, args):
 
 
 def _progress_line(snap) -> str:
-    from ..engine import fmt_duration, fmt_ms
+    from ..engine import fmt_eta, fmt_ms
 
     return (f"  {snap.series!s:<28} {snap.progress * 100:5.1f}%  "
             f"{snap.windows_done:,}/{snap.windows_total:,} windows  {snap.candles:,} candles  "
-            f"{snap.speed:,.0f}/s  ETA {fmt_duration(snap.eta)}  at {fmt_ms(snap.position)}")
+            f"{snap.speed:,.0f}/s  ETA {fmt_eta(snap.eta)}  at {fmt_ms(snap.position)}")
 
 
 def run(args) -> int:
@@ -193,13 +193,14 @@ def _print_progress(runner) -> None:
 
 def _summary(runner, took: float, interrupted: bool) -> int:
     """The closing lines, and the exit code they mean."""
-    from ..engine import Status, safe_text
+    from ..engine import Status, fmt_duration, fmt_plural, safe_text
 
     snaps = runner.snapshots()
     total = sum(s.candles for s in snaps)
     failed = [s for s in snaps if s.status is Status.FAILED]
     cancelled = [s for s in snaps if s.status is Status.CANCELLED]
-    print(f"finished in {took:.1f}s: {len(snaps)} job(s), {total:,} candles written, "
+    print(f"finished in {fmt_duration(took)}: {fmt_plural(len(snaps), 'job')}, "
+          f"{fmt_plural(total, 'candle')} written, "
           f"{len(failed)} failed, {len(cancelled)} cancelled")
     for snap in failed:
         print(f"  FAILED {snap.series}: {safe_text(snap.error or '')}")

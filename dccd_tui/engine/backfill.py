@@ -272,7 +272,7 @@ class Backfill:
 
     def _maybe_flush(self, next_window: Window | None) -> None:
         """Flush at `flush_candles` or every `flush_seconds`; and when the next window starts in
-        a later month, flush the finished month(s) only, so that a long backfill writes each
+        a later month, flush the finished months only, so that a long backfill writes each
         month file once (a window straddling the month end would otherwise leave a stub of the
         new month, read back and rewritten at the next flush)."""
         if (self._buffered >= self.flush_candles

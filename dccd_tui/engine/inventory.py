@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
-from .fmt import fmt_plural, fmt_ms, fmt_span_ms, iso  # noqa: F401  (iso, fmt_span_ms: part of this API)
+from .fmt import fmt_ms, fmt_plural, fmt_span_ms, iso  # noqa: F401  (iso, fmt_span_ms: part of this API)
 from .models import Series, last_closed_end
 from .store import MANIFEST_NAME, Failed, Range, Store, holes, merge_ranges, subtract_ranges
 

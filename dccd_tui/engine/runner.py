@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .backfill import Backfill, Plan, plan_job, requests_per_exchange
 from .exchanges import get_exchange
-from .fmt import fmt_plural, fmt_duration, safe_text
+from .fmt import fmt_duration, fmt_plural, safe_text
 from .jobs import Config, JobSpec
 from .ratelimit import GateRegistry
 from .state import JobState, Status

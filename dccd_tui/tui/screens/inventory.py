@@ -29,6 +29,7 @@ from ...engine import (
     Status,
     coverage_version,
     describe,
+    fmt_plural,
     requested_range,
     safe_text,
     series_report,
@@ -321,7 +322,8 @@ class InventoryScreen(Screen):
             return
         runner.start([key])
         self.notify(f"started {name}: it fetches {len(report.missing)} missing and "
-                    f"{len(report.failed)} failed range(s)", markup=False, timeout=5)
+                    f"{fmt_plural(len(report.failed), 'failed range')}", markup=False,
+                    timeout=5)
         self.tick()
         self.refresh_bindings()
 

@@ -231,7 +231,7 @@ class JobsScreen(Screen):
     def action_start_all(self) -> None:
         started = self.app.runner.start()
         if started:
-            self.notify(f"started {len(started)} job(s)", markup=False, timeout=3)
+            self.notify(f"started {fmt_plural(len(started), 'job')}", markup=False, timeout=3)
         self._after_action()
 
     def action_dry_run(self) -> None:
@@ -270,7 +270,8 @@ class JobsScreen(Screen):
 
         self.app.push_screen(ConfirmModal(
             "Cancel all jobs?",
-            f"Cancel all {len(active)} queued or running job(s)? What they downloaded is kept.",
+            f"Cancel {fmt_plural(len(active), 'queued or running job')}? "
+            "What they downloaded is kept.",
             yes="Cancel all", no="Keep running"), answered)
 
     def action_edit(self) -> None:
