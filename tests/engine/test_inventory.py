@@ -172,7 +172,7 @@ def test_inventory_numbers_on_a_backfilled_store(tmp_path, sandbox, capsys):
     first, last = int(truth["ts"][0]), int(truth["ts"][-1])
     gaps = clip(sandbox.gaps("binance", "BTC/USDT", 60, start, ms("2024-03-03")), first, last + MIN)
     assert gaps, "the sandbox has maintenance gaps in these days"
-    line = next(li for li in out.splitlines() if "summary binance BTC/USDT 1m" in li)
+    line = next(li for li in out.splitlines() if " done binance BTC/USDT 1m: " in li)
     assert f"{truth.height:,} candles written" in line
     assert f"{fmt_plural(slots(gaps), 'candle')} in exchange gaps" in line
     assert "0 failed windows" in line
@@ -184,7 +184,7 @@ def test_inventory_numbers_on_a_backfilled_store(tmp_path, sandbox, capsys):
     finally:
         sandbox.faults.clear()
     out = capsys.readouterr().out
-    line = next(li for li in out.splitlines() if "summary binance BTC/USDT 1m" in li)
+    line = next(li for li in out.splitlines() if " FAILED binance BTC/USDT 1m: " in li)
     assert "2 failed windows (2024-03-04 00:00->2024-03-04 16:40, " in line
     assert "they will be fetched again on the next run" in line
 
