@@ -124,7 +124,7 @@ def _dry_run(runner, out) -> int:
     from ..engine import requests_per_exchange, safe_text
 
     plans = runner.dry_run()
-    for key in runner.keys():
+    for key in runner.keys():  # noqa: SIM118  (Runner.keys() is a method, not a dict)
         plan = plans.get(key)
         state = runner.states[key]
         error = None if plan is not None else safe_text(state.snapshot().error or "unknown")
@@ -162,7 +162,7 @@ def _run(runner, progress_every: float, out) -> int:
 def _follow(runner, progress_every: float, interrupted: threading.Event, out) -> None:
     """Report status changes, log lines and ended jobs as they come, and progress every
     `progress_every` s."""
-    seqs = {k: 0 for k in runner.keys()}
+    seqs = {k: 0 for k in runner.keys()}  # noqa: SIM118  (a Runner, not a dict)
     statuses: dict = {}
     ended: set = set()
     last_progress = time.monotonic()
@@ -173,7 +173,7 @@ def _follow(runner, progress_every: float, interrupted: threading.Event, out) ->
             runner.cancel()
             cancel_sent = True
         done = runner.wait(timeout=0.25)
-        for key in runner.keys():
+        for key in runner.keys():  # noqa: SIM118  (Runner.keys() is a method, not a dict)
             _report_news(runner.states[key], key, seqs, statuses, ended, out)
         if done:
             break
