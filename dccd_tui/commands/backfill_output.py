@@ -44,7 +44,7 @@ def job_line(snap: JobSnapshot, log_lines: list[str]) -> str:
     rest = engine_summary(snap.series, log_lines)
     if rest is None:
         if snap.status is Status.CANCELLED:
-            rest = f"cancelled; {fmt_plural(snap.candles, 'candle')} written are kept"
+            rest = f"{fmt_plural(snap.candles, 'candle')} written, kept"
         elif snap.error:
             rest = snap.error
         else:

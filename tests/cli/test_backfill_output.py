@@ -75,7 +75,8 @@ def test_verbose_prints_every_status_change_and_log_line(tmp_path, sandbox, caps
 
 
 def test_json_is_one_object_per_line_with_stable_keys(tmp_path, capfd):
-    with Sandbox(SandboxSettings(seed=7, budgets=FAST, latency=0.05)) as sb:
+    # each answer takes 0.6 s, so the bybit jobs run across several 0.25 s polls: progress shows
+    with Sandbox(SandboxSettings(seed=7, budgets=FAST, latency=0.6)) as sb:
         sb.faults.add("okx", "hostile_error", rate=1.0)
         config = make_config(tmp_path, sb, JOBS + [
             {"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1h", "start": "2024-01-01",
