@@ -70,8 +70,9 @@ def fmt_duration(seconds: float | None) -> str:
     ``2.5s`` (a retry delay, a short plan), never as ``0s`` for half a second."""
     if seconds is None:
         return "-"
+    seconds = max(0.0, seconds)
     if seconds < 10 and round(seconds, 1) != round(seconds):
-        return f"{max(seconds, 0.0):.1f}s"
+        return f"{seconds:.1f}s"
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds}s"

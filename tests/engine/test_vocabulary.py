@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("seconds, text", [
-    (None, "-"), (0, "0s"), (0.5, "0.5s"), (2.0, "2s"), (2.37, "2.4s"), (45, "45s"),
+    (None, "-"), (-3, "0s"), (0, "0s"), (0.5, "0.5s"), (2.0, "2s"), (2.37, "2.4s"), (45, "45s"),
     (59.6, "1m00s"), (107, "1m47s"), (185, "3m05s"), (3600, "1h00m"), (7500, "2h05m"),
     (86400 + 4 * 3600, "1d04h"), (3 * 86400 + 4 * 3600 + 59, "3d04h"),
 ])
@@ -53,7 +53,7 @@ def test_plurals_agree():
 OLD_FORMS = [
     (re.compile(r"\b(?:job|window|range|gap|request|candle|entr|month|column|retr|pair|file)"
                 r"(?:\(s\)|\(ies\)|y\(ies\))"), "a '(s)' plural: use fmt_plural"),
-    (re.compile(r"\{(?!max\(seconds)[^{}]*:\.\d?f\}s\b"), "seconds printed by hand: use fmt_duration"),
+    (re.compile(r"\{[^{}]*:\.\d?f\}s\b"), "seconds printed by hand: use fmt_duration"),
     (re.compile(r"missing on the exchange side"), "'missing' is for what is not fetched yet"),
     (re.compile(r"\{[^{}]*\} (?:requests|windows|retries|gaps)\b\""),
      "a count with a fixed plural: use fmt_plural"),
@@ -70,6 +70,8 @@ def test_no_old_forms_in_the_package_or_the_readme():
             if stripped.startswith("#") or '"""' in stripped:
                 continue
             for pattern, why in OLD_FORMS:
+                if path.name == "fmt.py" and "fmt_duration" in why:
+                    continue  # the one place that formats seconds by hand
                 if pattern.search(line):
                     found.append(f"{path.relative_to(ROOT)}:{lineno}: {why}: {stripped}")
     assert not found, "\n".join(found)
