@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
 from . import __version__
-from .commands.output import EXIT_INTERRUPTED, err, pipe_safe_stdout
+from .commands.output import EXIT_INTERRUPTED, EXIT_OK, err, pipe_safe_stdout
 
 COMMANDS = {"backfill": "backfill", "validate": "validate", "inventory": "inventory"}
 """Command name -> its module in `dccd_tui.commands` (no command: the TUI, `commands.tui`)."""
@@ -57,9 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--demo", action="store_true", help="use the offline sandbox and demo config")
     bf.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS",
                     help="seconds between progress lines (default 5)")
+    loud = bf.add_mutually_exclusive_group()
+    loud.add_argument("--quiet", "-q", action="store_true",
+                      help="print only failures and the closing summary")
+    loud.add_argument("--verbose", "-v", action="store_true",
+                      help="print every status change and log line of every job")
+    loud.add_argument("--json", action="store_true",
+                      help="one JSON object per line (progress events, a final summary)")
 
     va = sub.add_parser("validate", help="check a config file and list its jobs")
     _add_config(va)
+    va.add_argument("--demo", action="store_true", help="check the demo config")
 
     inv = sub.add_parser("inventory", help="what is stored: coverage, gaps and missing ranges")
     _add_config(inv)
@@ -81,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `dccd-tui inventory | head`: the reader has gone, nothing to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's final flush is quiet
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

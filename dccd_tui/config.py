@@ -34,6 +34,7 @@ from .engine import (
     parse_pair,
     parse_span,
     span_label,
+    suggest_pair,
 )
 
 DEFAULT_START = "2020-01-01 00:00:00"
@@ -308,7 +309,9 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
             parse_pair(pair)
             adapter.symbol(pair)
         except (PairError, SymbolError) as exc:
-            problems.messages.append(f"{_where(path, where, 'pairs')}: {exc}")
+            hint = suggest_pair(pair)
+            guess = f"; did you mean {hint}?" if hint else ""
+            problems.messages.append(f"{_where(path, where, 'pairs')}: {exc}{guess}")
     if problems.messages:
         raise ConfigError(problems.messages)
     assert span is not None and start is not None

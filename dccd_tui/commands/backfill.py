@@ -1,4 +1,7 @@
-"""`dccd-tui backfill`: run the configured jobs headless, printing progress (or only the plan).
+"""`dccd-tui backfill`: run the configured jobs headless, reporting progress (or only the plan).
+
+What is printed, and how (`--quiet`, `--verbose`, `--json`), is `backfill_output`'s business;
+this module filters the jobs, runs them, follows them and turns the outcome into an exit code.
 
 Exit codes: 0 every job completed, 1 a job failed or was cancelled, 2 a usage or config error (or
 the data folder is locked), 130 interrupted (what was downloaded is kept).
@@ -10,7 +13,16 @@ import signal
 import threading
 import time
 
-from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, config_path, err, err_config
+from .output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    config_path,
+    err,
+    err_config,
+    warn_config,
+)
 
 
 def _filter_jobs(config, args):
@@ -54,32 +66,35 @@ def _filter_jobs(config, args):
     return out
 
 
-def _progress_line(snap) -> str:
-    from ..engine import fmt_duration, fmt_ms
-
-    return (f"  {snap.series!s:<28} {snap.progress * 100:5.1f}%  "
-            f"{snap.windows_done:,}/{snap.windows_total:,} windows  {snap.candles:,} candles  "
-            f"{snap.speed:,.0f}/s  ETA {fmt_duration(snap.eta)}  at {fmt_ms(snap.position)}")
-
-
 def run(args) -> int:
     from ..demo import config_source
+    from .backfill_output import reporter
 
+    out = reporter(args)
     with config_source(config_path(args), args.demo) as (path, demo):
         base_urls = None
         if demo is not None:
             base_urls = demo.base_urls
-            print(f"demo: sandbox exchange on {demo.base_urls['binance'].rsplit('/', 1)[0]}, "
-                  f"config {path}")
-        return _backfill(args, path, base_urls)
+            out.note(f"demo: sandbox exchange on {demo.base_urls['binance'].rsplit('/', 1)[0]}, "
+                     f"config {path}")
+        return _backfill(args, path, base_urls, out)
 
 
-def _backfill(args, path, base_urls) -> int:
+def _backfill(args, path, base_urls, out) -> int:
     from ..config import ConfigError, load_config
-    from ..engine import Runner, StoreError, safe_text
+    from ..engine import Runner, StoreError
+    from .backfill_output import result_of
 
     try:
         config = load_config(path)
+        if not config.jobs:  # valid, but nothing to run: a warning, not an error
+            warn_config(config)
+            out.start(config.path, 0, base_urls is not None)
+            if args.dry_run:
+                out.dry_run_end([], {})
+            else:
+                out.summary(result_of([], 0.0, False, EXIT_OK), [])
+            return EXIT_OK
         jobs = _filter_jobs(config, args)
     except ConfigError as exc:
         err_config(exc)
@@ -88,7 +103,7 @@ def _backfill(args, path, base_urls) -> int:
         err(str(exc))
         return EXIT_USAGE
     for msg in config.duplicates:
-        print(f"note: {safe_text(msg)}")
+        out.note(f"note: {msg}")
     from dataclasses import replace
 
     config = replace(config, jobs=jobs)
@@ -98,35 +113,35 @@ def _backfill(args, path, base_urls) -> int:
     except StoreError as exc:
         err(str(exc))
         return EXIT_USAGE
+    out.start(config.path, len(jobs), base_urls is not None)
     try:
         if args.dry_run:
-            return _dry_run(runner)
-        return _run(runner, args.progress_every)
+            return _dry_run(runner, out)
+        return _run(runner, args.progress_every, out)
     finally:
         runner.close()
 
 
-def _dry_run(runner) -> int:
-    from ..engine import safe_text
+def _dry_run(runner, out) -> int:
+    from ..engine import requests_per_exchange, safe_text
 
     plans = runner.dry_run()
-    for key in runner.keys():
+    for key in runner.keys():  # noqa: SIM118  (Runner.keys() is a method, not a dict)
         plan = plans.get(key)
-        if plan is not None:
-            lines = plan.lines()
-        else:  # the plan could not be made: the job's state says why
-            error = runner.states[key].snapshot().error
-            lines = [f"dry run failed: {error}"] if error else []
-        for line in lines:
-            print(safe_text(line))
-    for line in runner.exchange_totals(plans):
-        print(safe_text(line))
-    print("dry run: no request was sent")
+        state = runner.states[key]
+        error = None if plan is not None else safe_text(state.snapshot().error or "unknown")
+        out.plan(state.series, plan, error)
+    totals = {}
+    for exchange, requests in requests_per_exchange(plans.values()).items():
+        rps = runner.config.exchanges[exchange].requests_per_second
+        totals[exchange] = {"requests": requests, "requests_per_second": rps,
+                            "seconds": round(requests / rps, 1)}
+    out.dry_run_end(runner.exchange_totals(plans), totals)
     return EXIT_OK
 
 
-def _run(runner, progress_every: float) -> int:
-    """Start every job, print what happens until they end (Ctrl-C cancels), then a summary."""
+def _run(runner, progress_every: float, out) -> int:
+    """Start every job, report what happens until they end (Ctrl-C cancels), then a summary."""
     interrupted = threading.Event()
 
     def on_sigint(signum, frame):
@@ -139,72 +154,65 @@ def _run(runner, progress_every: float) -> int:
     started = time.monotonic()
     try:
         runner.start()
-        _follow(runner, progress_every, interrupted)
+        _follow(runner, progress_every, interrupted, out)
     finally:
         signal.signal(signal.SIGINT, old)
         signal.signal(signal.SIGTERM, old_term)
-    return _summary(runner, time.monotonic() - started, interrupted.is_set())
+    return _summary(runner, time.monotonic() - started, interrupted.is_set(), out)
 
 
-def _follow(runner, progress_every: float, interrupted: threading.Event) -> None:
-    """Print status changes and log lines as they come, and progress every `progress_every` s."""
-    seqs = {k: 0 for k in runner.keys()}
+def _follow(runner, progress_every: float, interrupted: threading.Event, out) -> None:
+    """Report status changes, log lines and ended jobs as they come, and progress every
+    `progress_every` s."""
+    seqs = {k: 0 for k in runner.keys()}  # noqa: SIM118  (a Runner, not a dict)
     statuses: dict = {}
+    ended: set = set()
     last_progress = time.monotonic()
     cancel_sent = False
     while True:
         if interrupted.is_set() and not cancel_sent:
-            print("interrupted: cancelling; what was downloaded is kept", flush=True)
+            out.interrupted()
             runner.cancel()
             cancel_sent = True
         done = runner.wait(timeout=0.25)
-        for key in runner.keys():
-            _print_news(runner.states[key], key, seqs, statuses)
+        for key in runner.keys():  # noqa: SIM118  (Runner.keys() is a method, not a dict)
+            _report_news(runner.states[key], key, seqs, statuses, ended, out)
         if done:
             break
         if time.monotonic() - last_progress >= progress_every:
             last_progress = time.monotonic()
-            _print_progress(runner)
+            out.progress(runner.snapshots())
 
 
-def _print_news(state, key: str, seqs: dict, statuses: dict) -> None:
-    """A job's new status (with its error when it failed) and its new log lines."""
-    from ..engine import Status, safe_text
+def _report_news(state, key: str, seqs: dict, statuses: dict, ended: set, out) -> None:
+    """A job's new status, its new log lines, and its closing line once it has ended."""
+    from .backfill_output import FINAL
 
     lines, seqs[key] = state.log_since(seqs[key])
     snap = state.snapshot()
     if statuses.get(key) is not snap.status:
         statuses[key] = snap.status
-        show_error = snap.error and snap.status is Status.FAILED
-        extra = f": {safe_text(snap.error)}" if show_error else ""
-        print(f"{time.strftime('%H:%M:%S')} {snap.series} -> "
-              f"{snap.status.value}{extra}", flush=True)
-    for line in lines:
-        print(f"{safe_text(line)}  [{snap.series}]", flush=True)
+        out.status(snap)
+    if lines:
+        out.log(snap, lines)
+    if snap.status in FINAL and key not in ended:
+        ended.add(key)
+        out.job_end(snap, state.log_lines())
+    elif snap.status not in FINAL:
+        ended.discard(key)
 
 
-def _print_progress(runner) -> None:
+def _summary(runner, took: float, interrupted: bool, out) -> int:
+    """The closing line, and the exit code it means."""
     from ..engine import Status
-
-    running = [s for s in runner.snapshots() if s.status is Status.RUNNING]
-    if running:
-        print(f"{time.strftime('%H:%M:%S')} progress:", flush=True)
-        for snap in running:
-            print(_progress_line(snap), flush=True)
-
-
-def _summary(runner, took: float, interrupted: bool) -> int:
-    """The closing lines, and the exit code they mean."""
-    from ..engine import Status, safe_text
+    from .backfill_output import result_of
 
     snaps = runner.snapshots()
-    total = sum(s.candles for s in snaps)
-    failed = [s for s in snaps if s.status is Status.FAILED]
-    cancelled = [s for s in snaps if s.status is Status.CANCELLED]
-    print(f"finished in {took:.1f}s: {len(snaps)} job(s), {total:,} candles written, "
-          f"{len(failed)} failed, {len(cancelled)} cancelled")
-    for snap in failed:
-        print(f"  FAILED {snap.series}: {safe_text(snap.error or '')}")
+    failed = any(s.status is Status.FAILED for s in snaps)
+    cancelled = any(s.status is Status.CANCELLED for s in snaps)
     if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_FAILED if failed or cancelled else EXIT_OK
+        code = EXIT_INTERRUPTED
+    else:
+        code = EXIT_FAILED if failed or cancelled else EXIT_OK
+    out.summary(result_of(snaps, took, interrupted, code), snaps)
+    return code

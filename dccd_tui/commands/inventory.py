@@ -1,5 +1,9 @@
 """`dccd-tui inventory`: what the store holds, printed as a table (or JSON for scripts).
 
+The table fits the terminal: at narrow widths the least important columns are left out (and
+named below the table), dates lose their time of day, and long notes wrap. Output to a file or a
+pipe (no terminal, no $COLUMNS) gets the whole table; `--json` is never cut.
+
 The figures come from `dccd_tui.engine.inventory` (the coverage manifests and the Parquet
 footers); this module only prints them. Everything that came from outside (folder names, failure
 reasons from exchanges) goes through `safe_text`, so nothing can reach the terminal as an escape
@@ -9,12 +13,16 @@ sequence.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..engine import REPORT_COLUMNS as COLUMNS
 from ..engine import REPORT_RIGHT as RIGHT
-from ..engine import fmt_bytes, safe_text
+from ..engine import fmt_bytes, fmt_plural, safe_text
 from ..engine import report_cells as cells
 from .output import EXIT_OK, EXIT_USAGE, config_path, err, err_config
 
@@ -24,40 +32,85 @@ def row(report) -> list[str]:
     return [values[key] for key in COLUMNS]
 
 
-def table(reports: Sequence) -> list[str]:
-    """Aligned text lines: a header, one row per series."""
-    rows = [row(r) for r in reports]
-    headers = list(COLUMNS.values())
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
+# How the table is made narrower, step by step, until it fits the terminal: the least important
+# columns go first; the series, its cover and what is missing always stay.
+NARROWER = ("longest", "dates", "size", "first", "gaps", "candles", "last", "failed")
+SHORT_HEADERS = {"first": "first", "last": "last", "gaps": "exch. gaps"}  # once "dates" is done
+SERIES_MIN = 14
+
+
+def terminal_width() -> int | None:
+    """The width to fit the table to: the terminal's (or $COLUMNS), None when the output is not
+    a terminal and $COLUMNS is not set (a file or a pipe gets the whole table)."""
+    if "COLUMNS" not in os.environ and not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def table(reports: Sequence, width: int | None = None) -> tuple[list[str], list[str]]:
+    """Aligned text lines (a header, one row per series) at most `width` wide when it can, and
+    the headers of the columns left out to fit."""
+    full = [cells(r) for r in reports]
+    steps = [step for step in NARROWER if width]
+    for n in range(len(steps) + 1):
+        done = steps[:n]
+        keys = [k for k in COLUMNS if k not in done]
+        short = "dates" in done
+        headers = [SHORT_HEADERS.get(k, COLUMNS[k]) if short else COLUMNS[k] for k in keys]
+        rows = [[v[k][:10] if short and k in ("first", "last") else v[k] for k in keys]
+                for v in full]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+                  for i, h in enumerate(headers)]
+        if not width or sum(widths) + 2 * (len(widths) - 1) <= width:
+            break
+    if width:  # still too wide: the series names give way (never below SERIES_MIN)
+        over = sum(widths) + 2 * (len(widths) - 1) - width
+        if over > 0 and widths[0] > SERIES_MIN:
+            widths[0] = max(SERIES_MIN, widths[0] - over)
+            rows = [[_cut(r[0], widths[0]), *r[1:]] for r in rows]
 
     def line(values: Sequence[str]) -> str:
         parts = [v.rjust(w) if key in RIGHT else v.ljust(w)
-                 for v, w, key in zip(values, widths, COLUMNS)]
+                 for v, w, key in zip(values, widths, keys)]
         return "  ".join(parts).rstrip()
 
-    return [line(headers)] + [line(r) for r in rows]
+    hidden = [COLUMNS[k] for k in COLUMNS if k not in keys]
+    return [line(headers)] + [line(r) for r in rows], hidden
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _wrap(text: str, width: int | None, indent: str = "") -> list[str]:
+    if not width or len(text) <= width:
+        return [text]
+    return textwrap.wrap(text, width, initial_indent="", subsequent_indent=indent + "  ",
+                         break_long_words=False, break_on_hyphens=False) or [text]
 
 
 def render(reports: Sequence, config_path: Path, data_path: Path,
-           messages: Sequence[str] = ()) -> list[str]:
+           messages: Sequence[str] = (), width: int | None = None) -> list[str]:
     """The whole text report: where, the table, then what is not stored, series by series;
-    `messages` (files found missing or unreadable, a read-only report) come last."""
+    `messages` (files found missing or unreadable, a read-only report) come last; fitted to
+    `width` columns when given (None: as wide as the table is)."""
     from ..engine import describe
 
-    out = [f"inventory of {safe_text(data_path)} (config {safe_text(config_path)})"]
+    out = _wrap(f"inventory of {safe_text(data_path)} (config {safe_text(config_path)})", width)
     if not reports:
         out.append("no series configured and nothing stored yet")
         out.extend(safe_text(n, 600) for n in messages)
         return out
     out.append("")
-    out.extend(table(reports))
+    lines, hidden = table(reports, width)
+    out.extend(lines)
     notes = []
     for r in reports:
-        lines = describe(r, gaps=False)  # the table has them
-        if lines:
+        described = describe(r, gaps=False)  # the table has them
+        if described:
             notes.append(f"{safe_text(r.series, 80)}:")
-            notes.extend(f"  {safe_text(text, 400)}" for text in lines)
+            for text in described:
+                notes.extend(_wrap(f"  {safe_text(text, 400)}", width, "  "))
     if notes:
         out.append("")
         out.extend(notes)
@@ -65,16 +118,23 @@ def render(reports: Sequence, config_path: Path, data_path: Path,
     size = sum(r.bytes for r in reports)
     incomplete = sum(1 for r in reports if r.configured and not r.complete)
     out.append("")
-    out.append(f"{len(reports)} series, {total:,} candles, {fmt_bytes(size)}; "
-               f"{incomplete} configured series incomplete"
-               + (" (run their jobs to fetch what is missing)" if incomplete else ""))
-    out.append("cover: share of the requested range fetched (exchange gaps included); "
-               "gaps: holes on the exchange side between the first and last candle")
+    out.extend(_wrap(
+        f"{fmt_plural(len(reports), 'series', 'series')}, {fmt_plural(total, 'candle')}, "
+        f"{fmt_bytes(size)}; {incomplete} configured series incomplete"
+        + (" (run their jobs to fetch what is missing)" if incomplete else ""), width))
+    out.extend(_wrap("cover: share of the requested range fetched (exchange gaps included); "
+                     "exchange gaps: ranges between the first and last candle where the exchange "
+                     "has no candles; missing: not fetched yet", width))
     if any(not r.configured for r in reports):
-        out.append("*: stored, but no job of the config asks for it (range: what is stored)")
+        out.extend(_wrap("*: stored, but no job of the config asks for it (range: what is "
+                         "stored)", width))
+    if hidden:
+        out.extend(_wrap(f"not shown at this width: {', '.join(hidden)} (widen the terminal, or "
+                         "use --json)", width))
     if messages:
         out.append("")
-        out.extend(safe_text(n, 600) for n in messages)
+        for n in messages:
+            out.extend(_wrap(safe_text(n, 600), width))
     return out
 
 
@@ -134,5 +194,6 @@ def run(args) -> int:
         # json.dumps escapes control characters: nothing from outside reaches the terminal raw
         print(json.dumps(doc, indent=2))
     else:
-        print("\n".join(render(reports, config.path, config.settings.data_path, notes)))
+        print("\n".join(render(reports, config.path, config.settings.data_path, notes,
+                               terminal_width())))
     return EXIT_OK

@@ -23,6 +23,20 @@ def err(message: str) -> None:
     print(f"dccd-tui: {safe_text(message)}", file=sys.stderr)
 
 
+def warn(message: str) -> None:
+    """A warning: one line on stderr, made safe; the exit code does not change."""
+    from ..engine import safe_text
+
+    print(f"dccd-tui: warning: {safe_text(message)}", file=sys.stderr)
+
+
+def warn_config(config) -> None:
+    """What is valid but probably not meant: a config without any job."""
+    if not config.jobs:
+        warn(f"{config.path}: no [[histo_jobs]] entry, so there is nothing to download (add one "
+             "to the file, or press n in the app)")
+
+
 def config_path(args) -> Path:
     return args.config if args.config is not None else Path("config.toml")
 

@@ -24,11 +24,13 @@ for _module, _names in {
     "models": ("Series", "Window", "SpanError", "PairError", "LABEL_SPANS", "SPAN_LABELS",
                "parse_span", "span_label", "parse_pair", "align_down", "align_up",
                "last_closed_end", "now_ms"),
-    "fmt": ("safe_text", "clean_text", "fmt_ms", "iso", "fmt_duration", "fmt_span_ms",
+    "fmt": ("safe_text", "clean_text", "fmt_ms", "iso", "fmt_duration", "fmt_eta", "fmt_plural",
+            "fmt_span_ms",
             "fmt_bytes", "fmt_pct", "fmt_part", "report_cells", "REPORT_COLUMNS",
             "REPORT_RIGHT"),
+    "pair_hint": ("suggest_pair", "QUOTE_ASSETS"),
     "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec"),
-    "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES"),
+    "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES", "LOG_WARNING"),
     "backfill": ("Plan", "plan_job", "requests_per_exchange"),
     "runner": ("Runner",),
     "exchanges": ("EXCHANGES", "get_exchange"),
@@ -49,14 +51,15 @@ _HOMES.update({name: module for name, (module, _attr) in _RENAMED.items()})
 __all__ = [
     "CELL_STATES", "Cancelled", "Config", "CoverageStrip", "EXCHANGES", "EngineError",
     "ExchangeError", "ExchangeSettings", "FAILED", "GAP", "JobSnapshot", "JobSpec", "JobState",
-    "LABEL_SPANS", "LOG_LINES", "MISSING", "PairError", "PermanentError", "Plan",
-    "REPORT_COLUMNS", "REPORT_RIGHT", "RateLimitError", "Runner", "SPAN_LABELS", "STORED",
-    "Series", "SeriesReport", "Settings", "SpanError", "Status", "Store", "StoreError",
-    "SymbolError", "TransientError", "VOID", "Window", "align_down", "align_up", "clean_text",
-    "close_series", "coverage_strip", "coverage_version", "describe", "fmt_bytes", "fmt_duration",
-    "fmt_ms", "fmt_part", "fmt_pct", "fmt_span_ms", "get_exchange", "iso", "last_closed_end",
-    "now_ms", "parse_pair", "parse_span", "plan_job", "report_cells", "requested_range",
-    "requests_per_exchange", "safe_text", "series_report", "span_label", "take_inventory",
+    "LABEL_SPANS", "LOG_LINES", "LOG_WARNING", "MISSING", "PairError", "PermanentError", "Plan", "QUOTE_ASSETS",
+    "REPORT_COLUMNS", "REPORT_RIGHT", "RateLimitError", "Runner", "SPAN_LABELS", "STORED", "Series",
+    "SeriesReport", "Settings", "SpanError", "Status", "Store", "StoreError", "SymbolError",
+    "TransientError", "VOID", "Window", "align_down", "align_up", "clean_text", "close_series",
+    "coverage_strip", "coverage_version", "describe", "fmt_bytes", "fmt_duration", "fmt_eta",
+    "fmt_ms", "fmt_part", "fmt_pct", "fmt_plural", "fmt_span_ms", "get_exchange", "iso",
+    "last_closed_end", "now_ms", "parse_pair", "parse_span", "plan_job", "report_cells",
+    "requested_range", "requests_per_exchange", "safe_text", "series_report", "span_label",
+    "suggest_pair", "take_inventory"
 ]
 
 
@@ -76,20 +79,67 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .backfill import Plan, plan_job, requests_per_exchange
-    from .errors import (Cancelled, EngineError, ExchangeError, PermanentError, RateLimitError,
-                         StoreError, TransientError)
+    from .errors import (
+        Cancelled,
+        EngineError,
+        ExchangeError,
+        PermanentError,
+        RateLimitError,
+        StoreError,
+        TransientError,
+    )
     from .exchanges import EXCHANGES, get_exchange
     from .exchanges.base import SymbolError
-    from .fmt import (REPORT_COLUMNS, REPORT_RIGHT, clean_text, fmt_bytes, fmt_duration, fmt_ms,
-                      fmt_part, fmt_pct, fmt_span_ms, iso, report_cells, safe_text)
-    from .inventory import (CELL_STATES, FAILED, GAP, MISSING, STORED, VOID, CoverageStrip,
-                            SeriesReport, close_series, coverage_strip, coverage_version,
-                            describe, requested_range, series_report)
+    from .fmt import (
+        REPORT_COLUMNS,
+        REPORT_RIGHT,
+        clean_text,
+        fmt_bytes,
+        fmt_duration,
+        fmt_eta,
+        fmt_ms,
+        fmt_part,
+        fmt_pct,
+        fmt_plural,
+        fmt_span_ms,
+        iso,
+        report_cells,
+        safe_text,
+    )
+    from .inventory import (
+        CELL_STATES,
+        FAILED,
+        GAP,
+        MISSING,
+        STORED,
+        VOID,
+        CoverageStrip,
+        SeriesReport,
+        close_series,
+        coverage_strip,
+        coverage_version,
+        describe,
+        requested_range,
+        series_report,
+    )
     from .inventory import inventory as take_inventory
     from .jobs import Config, ExchangeSettings, JobSpec, Settings
-    from .models import (LABEL_SPANS, SPAN_LABELS, PairError, Series, SpanError, Window,
-                         align_down, align_up, last_closed_end, now_ms, parse_pair, parse_span,
-                         span_label)
+    from .models import (
+        LABEL_SPANS,
+        SPAN_LABELS,
+        PairError,
+        Series,
+        SpanError,
+        Window,
+        align_down,
+        align_up,
+        last_closed_end,
+        now_ms,
+        parse_pair,
+        parse_span,
+        span_label,
+    )
+    from .pair_hint import QUOTE_ASSETS, suggest_pair
     from .runner import Runner
-    from .state import LOG_LINES, JobSnapshot, JobState, Status
+    from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Status
     from .store import Store

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING
 from .errors import (Cancelled, EngineError, ExchangeError, PermanentError, RateLimitError,
                      StoreError, TransientError)
 from .exchanges.base import Exchange
-from .fmt import fmt_duration, fmt_ms, safe_text
+from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
 from .models import CLOSE_MARGIN_MS, Series, Window, empty_candles, last_closed_end, now_ms
-from .state import JobState, Status
+from .state import LOG_WARNING, JobState, Status
 from .store import SeriesStorage, month_of
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
@@ -98,18 +98,19 @@ class Plan:
         floor = "at least " if self.estimate_is_floor else ""
         out = [
             f"plan for {self.series}: {fmt_ms(self.start)} -> {fmt_ms(self.end)} UTC "
-            f"({total:,} candles requested)",
+            f"({fmt_plural(total, 'candle')} requested)",
             *([f"  in {len(self.ranges)} ranges: " + ", ".join(
                 f"{fmt_ms(s)} -> {fmt_ms(e)}" for s, e in self.ranges)] if self.ranges else []),
-            f"  already covered: {total - missing_c:,} candles; missing: {missing_c:,} candles "
-            f"in {len(self.missing)} range(s)",
+            f"  already covered: {fmt_plural(total - missing_c, 'candle')}; missing: "
+            f"{fmt_plural(missing_c, 'candle')} in {fmt_plural(len(self.missing), 'range')}",
         ]
         for s, e in self.missing[:10]:
             out.append(f"    missing {fmt_ms(s)} -> {fmt_ms(e)}")
         if len(self.missing) > 10:
-            out.append(f"    ... and {len(self.missing) - 10} more ranges")
+            out.append(f"    ... and {fmt_plural(len(self.missing) - 10, 'more range')}")
         out.append(
-            f"  {len(self.windows):,} windows, {floor}{self.requests:,} requests, "
+            f"  {fmt_plural(len(self.windows), 'window')}, {floor}"
+            f"{fmt_plural(self.requests, 'request')}, "
             f"about {fmt_duration(self.seconds)} at {self.rps:g} requests/s"
         )
         out.extend(f"  {n}" for n in self.notes)
@@ -235,7 +236,7 @@ class Backfill:
             until = time.monotonic() + left
             if until > self._pause_seen + 0.5:
                 self.state.add_log(f"rate limit: {self.adapter.name} is paused for "
-                                   f"{left:.0f}s (every job on it waits)")
+                                   f"{fmt_duration(left)} (every job on it waits)")
             self._pause_seen = until
         elif self._pause_seen:
             self.state.set_paused(0)
@@ -261,7 +262,7 @@ class Backfill:
                 if isinstance(exc, RateLimitError):
                     delay = min(delay, 1.0)  # the gate already holds the whole exchange
                 self.state.add_log(
-                    f"retry {attempt}/{limit} of {what} in {delay:.1f}s: "
+                    f"retry {attempt}/{limit} of {what} in {fmt_duration(delay)}: "
                     f"{safe_text(exc, 300)}"
                 )
                 self._sleep(delay)
@@ -310,17 +311,19 @@ class Backfill:
         skipped = -(-(stop - lo) // self.adapter.window_ms(span))
         what = f"its first candle is at {fmt_ms(first)}"
         self.state.add_log(f"nothing before the listing: {what}; {fmt_ms(lo)} -> {fmt_ms(stop)} "
-                           f"is covered as empty ({skipped:,} windows skipped, {sent} requests)")
+                           f"is covered as empty ({fmt_plural(skipped, 'window')} skipped, "
+                           f"{fmt_plural(sent, 'request')})")
         plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
                         self.client.rps, self.now, self.close_margin_ms, self.ranges)
         self.state.set_total(len(plan.windows))
         return plan
 
     def _report_quarantine(self) -> None:
-        """Files found unreadable were moved aside (never deleted): say so in the job's log."""
+        """Files found unreadable were moved aside (never deleted): say so in the job's log, as a
+        warning that the headless output shows at every level."""
         quarantined = self.store.quarantined
         while quarantined:
-            self.state.add_log(safe_text(quarantined.pop(0), 600))
+            self.state.add_log(f"{LOG_WARNING}{safe_text(quarantined.pop(0), 600)}")
 
     # --- buffer ----------------------------------------------------------------------
     def _flush(self, before: int | None = None) -> None:
@@ -350,7 +353,7 @@ class Backfill:
 
     def _maybe_flush(self, next_window: Window | None) -> None:
         """Flush at `flush_candles` (at most every `FLUSH_MIN_GAP` s) or every `flush_seconds`;
-        and when the next window starts in a later month, flush the finished month(s) only, so
+        and when the next window starts in a later month, flush the finished months only, so
         that a long backfill writes each month file once (a window straddling the month end
         would otherwise leave a stub of the new month, read back and rewritten at the next
         flush)."""
@@ -419,8 +422,9 @@ class Backfill:
                           f"{fmt_ms(plan.end)} is complete")
             state.set_status(Status.DONE)
             return plan
-        state.add_log(f"start {self.series}: {len(windows):,} windows over {len(plan.missing)} "
-                      f"missing range(s), {fmt_ms(plan.start)} -> {fmt_ms(plan.end)}")
+        state.add_log(f"start {self.series}: {fmt_plural(len(windows), 'window')} over "
+                      f"{fmt_plural(len(plan.missing), 'missing range')}, {fmt_ms(plan.start)} -> "
+                      f"{fmt_ms(plan.end)}")
         self._first_ts = self.store.stats().get("first_ts")
         return plan
 
@@ -449,7 +453,7 @@ class Backfill:
         self._finish()
         snap = state.snapshot()
         if self._failed:
-            state.set_status(Status.FAILED, f"{len(self._failed)} window(s) failed; "
+            state.set_status(Status.FAILED, f"{fmt_plural(len(self._failed), 'window')} failed; "
                              "they stay missing and are fetched again on the next run")
         else:
             state.set_status(Status.DONE)
@@ -537,11 +541,11 @@ class Backfill:
                 self.store.record_failed(self._failed)
 
     def summary(self, snap) -> str:
-        text = (f"summary {self.series}: {snap.candles:,} candles written, "
-                f"{snap.gaps:,} missing on the exchange side (gaps after the first candle), "
-                f"{len(self._failed)} failed window(s)")
+        text = (f"summary {self.series}: {fmt_plural(snap.candles, 'candle')} written, "
+                f"{fmt_plural(snap.gaps, 'candle')} in exchange gaps, "
+                f"{fmt_plural(len(self._failed), 'failed window')}")
         if self._failed:
             where = ", ".join(f"{fmt_ms(s)}->{fmt_ms(e)}" for s, e, _ in self._failed[:3])
-            more = f" and {len(self._failed) - 3} more" if len(self._failed) > 3 else ""
+            more = f" and {len(self._failed) - 3:,} more" if len(self._failed) > 3 else ""
             text += f" ({where}{more}); they will be fetched again on the next run"
         return text

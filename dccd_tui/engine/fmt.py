@@ -77,9 +77,14 @@ def iso(ms: int | None) -> str | None:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    """Seconds as ``45s``, ``3m05s``, ``2h05m``, ``3d04h`` (or ``-``)."""
+    """The one duration format of the project (table, detail line, log, CLI, README):
+    ``45s``, ``3m05s``, ``2h05m``, ``3d04h`` (or ``-``). Under 10 s a fraction shows as
+    ``2.5s`` (a retry delay, a short plan), never as ``0s`` for half a second."""
     if seconds is None:
         return "-"
+    seconds = max(0.0, seconds)
+    if seconds < 10 and round(seconds, 1) != round(seconds):
+        return f"{seconds:.1f}s"
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds}s"
@@ -90,16 +95,28 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
+def fmt_eta(seconds: float | None) -> str:
+    """An ETA in the format of `fmt_duration`, made coarse (5 s steps under 2 minutes, whole
+    minutes under an hour): it is an estimate, and a figure that changes on every tick only
+    costs redraws and bandwidth. The table, the detail line and the CLI all show this one."""
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return fmt_duration(round(seconds / 5) * 5)
+    if seconds < 3600:
+        return fmt_duration(round(seconds / 60) * 60)
+    return fmt_duration(seconds)
+
+
 def fmt_span_ms(ms: int) -> str:
-    """A duration in ms: ``45m``, ``2h05m``, ``3d04h``."""
-    minutes = ms // 60_000
-    if minutes < 60:
-        return f"{minutes}m" if minutes or not ms else f"{ms // 1000}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
+    """A duration given in ms, in the format of `fmt_duration` (``45m00s``, ``2h05m``)."""
+    return fmt_duration(ms / 1000)
+
+
+def fmt_plural(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun agreed: ``1 request``, ``2 requests``, ``1,000 windows``,
+    ``1 entry`` / ``3 entries`` (give `plural` when it is not `noun` + "s")."""
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
 
 
 # ---- sizes and an inventory report's cells ---------------------------------------------------
@@ -127,7 +144,7 @@ def fmt_part(candles: int, ranges: int) -> str:
 
 
 REPORT_COLUMNS = {"series": "series", "first": "first candle", "last": "last candle",
-                  "candles": "candles", "cover": "cover", "gaps": "gaps",
+                  "candles": "candles", "cover": "cover", "gaps": "exchange gaps",
                   "longest": "longest gap", "missing": "missing", "failed": "failed",
                   "size": "size"}
 """Column key -> header of an inventory table, in order (the CLI prints it, the UI shows it)."""

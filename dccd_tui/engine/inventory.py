@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
-from .fmt import fmt_ms, fmt_span_ms, iso  # noqa: F401  (iso, fmt_span_ms: part of this API)
+from .fmt import fmt_ms, fmt_plural, fmt_span_ms, iso  # noqa: F401  (iso, fmt_span_ms: part of this API)
 from .models import Series, last_closed_end
 from .store import MANIFEST_NAME, Failed, Range, Store, holes, merge_ranges, subtract_ranges
 
@@ -423,25 +423,26 @@ def describe(report: SeriesReport, limit: int = 5, gaps: bool = True) -> list[st
     lines = []
     if gaps and report.gaps:
         lo, hi = report.longest_gap  # type: ignore[misc]
-        lines.append(f"{len(report.gaps):,} exchange gap(s), {report.gap_candles:,} candles; "
+        lines.append(f"{fmt_plural(len(report.gaps), 'exchange gap')}, "
+                     f"{fmt_plural(report.gap_candles, 'candle')}; "
                      f"longest {fmt_span_ms(hi - lo)} from {fmt_ms(lo)} to {fmt_ms(hi)}")
     if report.before_first:
         lo, hi = report.before_first[0][0], report.before_first[-1][1]
         lines.append(f"nothing on the exchange from {fmt_ms(lo)} to the first candle at "
-                     f"{fmt_ms(hi)} (not listed yet, or a gap at the start of the range)")
+                     f"{fmt_ms(hi)} (not listed yet, or an exchange gap at the start of the range)")
     if report.after_last:
         lo, hi = report.after_last[0][0], report.after_last[-1][1]
         lines.append(f"nothing on the exchange after the last candle, from {fmt_ms(lo)} to "
-                     f"{fmt_ms(hi)} (delisted, or a gap at the end of the range)")
+                     f"{fmt_ms(hi)} (delisted, or an exchange gap at the end of the range)")
     for s, e, reason in report.failed[:limit]:
         lines.append(f"failed {fmt_ms(s)} -> {fmt_ms(e)}: {reason}")
     if len(report.failed) > limit:
-        lines.append(f"... and {len(report.failed) - limit} more failed range(s)")
+        lines.append(f"... and {fmt_plural(len(report.failed) - limit, 'more failed range')}")
     for s, e in report.missing[:limit]:
-        lines.append(f"missing {fmt_ms(s)} -> {fmt_ms(e)} ({slots(s, e, report.span_ms):,} "
-                     "candles, not fetched yet)")
+        lines.append(f"missing {fmt_ms(s)} -> {fmt_ms(e)} "
+                     f"({fmt_plural(slots(s, e, report.span_ms), 'candle')}, not fetched yet)")
     if len(report.missing) > limit:
-        lines.append(f"... and {len(report.missing) - limit} more missing range(s)")
+        lines.append(f"... and {fmt_plural(len(report.missing) - limit, 'more missing range')}")
     if report.failed or report.missing:
         lines.append("the series' job fetches the missing and failed ranges when it runs")
     return lines

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .backfill import Backfill, Plan, plan_job, requests_per_exchange
 from .exchanges import get_exchange
-from .fmt import fmt_duration, fmt_ms, safe_text
+from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
 from .jobs import Config, JobSpec
 from .ratelimit import GateRegistry
 from .state import JobState, Status
@@ -258,6 +258,6 @@ class Runner:
         lines = []
         for exchange, requests in requests_per_exchange(plans.values()).items():
             rps = self.config.exchanges[exchange].requests_per_second
-            lines.append(f"{exchange}: {requests:,} requests for all its jobs, about "
+            lines.append(f"{exchange}: {fmt_plural(requests, 'request')} for all its jobs, about "
                          f"{fmt_duration(requests / rps)} at its shared budget of {rps:g}/s")
         return lines

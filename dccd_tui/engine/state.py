@@ -33,6 +33,7 @@ class Status(str, Enum):
 
 
 LOG_LINES = 2000  # bounded history per job
+LOG_WARNING = "warning: "  # starts the log lines a user must see even in quiet output
 
 
 @dataclass(frozen=True)

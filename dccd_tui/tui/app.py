@@ -30,7 +30,7 @@ from textual.screen import Screen
 
 from ..config import Config, ConfigError, load_config, validate
 from ..config_edit import add_entry, edit_pairs, remove_entry
-from ..engine import JobState, Status, Store, StoreError, safe_text
+from ..engine import JobState, Status, Store, StoreError, fmt_plural, safe_text
 from ..user_state import load_state, update_state
 from .run_end import osc9, osc9_supported, run_summary
 from .screens.confirm import ConfirmModal
@@ -242,7 +242,7 @@ class DccdApp(App[int]):
                 self.run_worker(self._close_and_exit(), exclusive=True, group="quit")
 
         self.push_screen(ConfirmModal(
-            "Quit?", f"{len(active)} job(s) are queued or running. Quit anyway? They are "
+            "Quit?", f"{fmt_plural(len(active), 'job')} queued or running. Quit anyway? They are "
                      "cancelled and what they downloaded is saved.",
             yes="Quit", no="Stay"), answered)
 
@@ -280,7 +280,8 @@ class DccdApp(App[int]):
         if screen is not None:
             screen.load_jobs()
             screen.refresh_bindings()
-        self.notify(f"{config.path.name}: {len(added)} job(s) added, {len(removed)} removed",
+        self.notify(f"{config.path.name}: {fmt_plural(len(added), 'job')} added, "
+                    f"{len(removed)} removed",
                     markup=False, timeout=4)
 
     def open_form(self, entry: int | None) -> None:
@@ -334,7 +335,7 @@ class DccdApp(App[int]):
 
         names = ", ".join(str(self.runner.states[k].series) for k in removed[:5])
         self.push_screen(ConfirmModal(
-            "Reload config?", f"The new config no longer has {len(removed)} running job(s): "
+            "Reload config?", f"The new config no longer has {fmt_plural(len(removed), 'running job')}: "
                               f"{names}. Cancel them and reload? What they downloaded is kept.",
             yes="Cancel them and reload", no="Keep the old config"), answered)
 

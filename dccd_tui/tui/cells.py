@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 
-from ..engine import JobSnapshot, Status, fmt_duration, fmt_ms, safe_text
+from ..engine import JobSnapshot, Status, fmt_eta, fmt_ms, safe_text
 
 
 @dataclass(frozen=True)
@@ -97,16 +97,6 @@ def fmt_count(n: int, compact: bool) -> str:
     if n < 1_000_000_000:
         return f"{n / 1e6:.0f}M"
     return f"{n / 1e9:.1f}G"
-
-
-def fmt_eta(seconds: float) -> str:
-    """A coarse ETA (5 s steps under 2 minutes, whole minutes under an hour): it is an estimate,
-    and a figure that changes on every tick only costs redraws and bandwidth."""
-    if seconds < 120:
-        return f"{int(round(seconds / 5) * 5)}s"
-    if seconds < 3600:
-        return f"{int(round(seconds / 60))}m"
-    return fmt_duration(seconds)
 
 
 def fmt_speed(speed: float) -> str:

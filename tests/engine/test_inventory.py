@@ -15,6 +15,7 @@ from dccd_tui.cli import main
 from dccd_tui.config import load_config
 from dccd_tui.engine.inventory import (FAILED, GAP, MISSING, STORED, VOID, close_series,
                                        coverage_strip, inventory)
+from dccd_tui.engine.fmt import fmt_plural
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.store import Store
@@ -171,10 +172,10 @@ def test_inventory_numbers_on_a_backfilled_store(tmp_path, sandbox, capsys):
     first, last = int(truth["ts"][0]), int(truth["ts"][-1])
     gaps = clip(sandbox.gaps("binance", "BTC/USDT", 60, start, ms("2024-03-03")), first, last + MIN)
     assert gaps, "the sandbox has maintenance gaps in these days"
-    line = next(li for li in out.splitlines() if "summary binance BTC/USDT 1m" in li)
+    line = next(li for li in out.splitlines() if " done binance BTC/USDT 1m: " in li)
     assert f"{truth.height:,} candles written" in line
-    assert f"{slots(gaps):,} missing on the exchange side" in line
-    assert "0 failed window(s)" in line
+    assert f"{fmt_plural(slots(gaps), 'candle')} in exchange gaps" in line
+    assert "0 failed windows" in line
     # 2. 03-04 -> 03-05 fails: every answer is a 500 and no retry is allowed
     sandbox.faults.add("binance", "http_500", rate=1.0)
     try:
@@ -183,8 +184,8 @@ def test_inventory_numbers_on_a_backfilled_store(tmp_path, sandbox, capsys):
     finally:
         sandbox.faults.clear()
     out = capsys.readouterr().out
-    line = next(li for li in out.splitlines() if "summary binance BTC/USDT 1m" in li)
-    assert "2 failed window(s) (2024-03-04 00:00->2024-03-04 16:40, " in line
+    line = next(li for li in out.splitlines() if " FAILED binance BTC/USDT 1m: " in li)
+    assert "2 failed windows (2024-03-04 00:00->2024-03-04 16:40, " in line
     assert "they will be fetched again on the next run" in line
 
     # 3. the report
@@ -274,7 +275,7 @@ def test_before_the_listing_is_no_exchange_gap(tmp_path, sandbox):
     # the job's summary counts the gaps inside the data, not the days before the listing
     assert snap.gaps == report.gap_candles + report.after_last_candles
     summary = [li for li in runner.states[snap.series.key].log_lines() if "summary" in li][-1]
-    assert f"{snap.gaps:,} missing on the exchange side" in summary
+    assert f"{fmt_plural(snap.gaps, 'candle')} in exchange gaps" in summary
     strip = coverage_strip(report, 40)
     assert strip.states[0] == VOID and strip.states[-1] in (STORED, GAP)
 

@@ -74,7 +74,7 @@ def run_some(app: DccdApp) -> None:
     running.reset(Status.QUEUED)
     running.set_status(Status.RUNNING)
     running.set_total(120)
-    running.add_log("start binance BTC/USDT 1m: 120 windows over 1 missing range(s)")
+    running.add_log("start binance BTC/USDT 1m: 120 windows over 1 missing range")
     for i in range(50):
         running.note_request()
         running.note_window(JAN_2 + (i + 1) * HOUR, candles=1_000)

@@ -202,7 +202,7 @@ async def test_the_overall_eta_sits_next_to_the_bar(tmp_path):
         app.runner.clock.t += 50  # 2 s a window: 75 windows left, 150 s
         app.screen.tick()
         await pilot.pause()
-        assert str(app.screen.query_one("#overall-eta").render()) == "ETA 2m"
+        assert str(app.screen.query_one("#overall-eta").render()) == "ETA 2m00s"
 
 
 async def test_D_puts_the_totals_in_a_panel_that_stays(tmp_path):

@@ -334,7 +334,7 @@ def normalize(candles: pl.DataFrame, span_ms: int, label: str) -> pl.DataFrame:
 
     missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
     if missing:
-        raise ValueError(f"candle frame lacks column(s): {', '.join(missing)}")
+        raise ValueError(f"candle frame lacks columns: {', '.join(missing)}")
     frame = candles.select(CANDLE_COLUMNS)
     ts_type = frame.schema["ts"]
     if isinstance(ts_type, pl.Datetime) and ts_type.time_zone is None:

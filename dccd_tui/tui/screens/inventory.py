@@ -29,6 +29,7 @@ from ...engine import (
     Status,
     coverage_version,
     describe,
+    fmt_plural,
     requested_range,
     safe_text,
     series_report,
@@ -41,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..app import DccdApp
 
 COLUMNS = (("series", "series"), ("job", "job"), ("cover", "cover"), ("missing", "missing"),
-           ("failed", "failed"), ("gaps", "gaps"), ("longest", "longest gap"),
+           ("failed", "failed"), ("gaps", "exch. gaps"), ("longest", "longest gap"),
            ("candles", "candles"), ("size", "size"), ("first", "first candle"),
            ("last", "last candle"))
 LABELS = dict(COLUMNS)
@@ -249,7 +250,7 @@ class InventoryScreen(Screen):
                          "to fetch (add a [[histo_jobs]] entry with n on the main screen)")
         elif not lines:
             lines.append("complete: every candle of the requested range is stored or is an "
-                         "exchange-side gap")
+                         "exchange gap")
         notes.update(Text("\n".join(safe_text(line, 300) for line in lines), no_wrap=False))
 
     @on(DataTable.RowHighlighted)
@@ -322,7 +323,8 @@ class InventoryScreen(Screen):
             return
         self.app.start_jobs([key])
         self.notify(f"started {name}: it fetches {len(report.missing)} missing and "
-                    f"{len(report.failed)} failed range(s)", markup=False, timeout=5)
+                    f"{fmt_plural(len(report.failed), 'failed range')}", markup=False,
+                    timeout=5)
         self.tick()
         self.refresh_bindings()
 

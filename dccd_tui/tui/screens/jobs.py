@@ -26,9 +26,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
-from ...engine import (JobSnapshot, Status, fmt_duration, fmt_ms, requested_range,
+from ...engine import (JobSnapshot, Status, fmt_eta, fmt_ms, fmt_plural, requested_range,
                       safe_text)
-from ..cells import COLUMN_KEYS, COLUMNS, column_width, fmt_eta
+from ..cells import COLUMN_KEYS, COLUMNS, column_width
 from ..overall import overall
 from ..widgets import CoverageView, JobLog, JobTable, SummaryBar
 from ..widgets.footer import FittingFooter
@@ -256,20 +256,20 @@ class JobsScreen(Screen):
             text.append(str(snap.series), style="bold")
             text.append("  ")
             text.append(snap.status.value, style=styles.get(f"job-{snap.status.value}", ""))
-            parts = [f"{snap.windows_done:,}/{snap.windows_total:,} windows",
-                     f"{snap.requests:,} requests"]
+            parts = [f"{snap.windows_done:,}/{fmt_plural(snap.windows_total, 'window')}",
+                     fmt_plural(snap.requests, "request")]
             if snap.received or snap.candles:
                 parts.append(f"{snap.candles:,} written")
             if snap.retries:
-                parts.append(f"{snap.retries:,} retries")
-            if snap.gaps:
-                parts.append(f"{snap.gaps:,} gaps")
+                parts.append(fmt_plural(snap.retries, "retry", "retries"))
+            if snap.gaps:  # candles the exchange has none for (after the first candle)
+                parts.append(f"{fmt_plural(snap.gaps, 'candle')} in exchange gaps")
             if snap.failed_windows:
-                parts.append(f"{snap.failed_windows:,} failed windows")
+                parts.append(fmt_plural(snap.failed_windows, "failed window"))
             if snap.position is not None:
                 parts.append(f"reached {fmt_ms(snap.position)}")
             if snap.status is Status.RUNNING and snap.eta is not None:
-                parts.append(f"ETA {fmt_duration(snap.eta)}")
+                parts.append(f"ETA {fmt_eta(snap.eta)}")
             text.append("  " + " · ".join(parts))
             if snap.error:
                 text.append("\n")
@@ -341,7 +341,7 @@ class JobsScreen(Screen):
     def action_start_all(self) -> None:
         started = self.app.start_jobs(None)
         if started:
-            self.notify(f"started {len(started)} job(s)", markup=False, timeout=3)
+            self.notify(f"started {fmt_plural(len(started), 'job')}", markup=False, timeout=3)
         self._after_action()
 
     def action_dry_run(self) -> None:
@@ -380,7 +380,8 @@ class JobsScreen(Screen):
 
         self.app.push_screen(ConfirmModal(
             "Cancel all jobs?",
-            f"Cancel all {len(active)} queued or running job(s)? What they downloaded is kept.",
+            f"Cancel {fmt_plural(len(active), 'queued or running job')}? "
+            "What they downloaded is kept.",
             yes="Cancel all", no="Keep running"), answered)
 
     def action_edit(self) -> None:
@@ -488,7 +489,7 @@ class JobsScreen(Screen):
         if not failed:
             return
         started = self.app.start_jobs(failed)
-        self.notify(f"retrying {len(started)} failed job(s)", markup=False, timeout=3)
+        self.notify(f"retrying {fmt_plural(len(started), 'failed job')}", markup=False, timeout=3)
         self._after_action()
 
     # --- under a modal ---------------------------------------------------------------------

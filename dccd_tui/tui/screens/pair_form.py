@@ -32,7 +32,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ...config import ConfigError, check_pair, offered_spans, parse_date
-from ...engine import EXCHANGES, LABEL_SPANS, parse_span, safe_text, span_label
+from ...engine import EXCHANGES, LABEL_SPANS, fmt_plural, parse_span, safe_text, span_label
 from ..pair_hints import quote_reason, split_glued
 
 FULL_CHECK_DELAY = 0.25  # seconds of quiet before the whole form is checked again
@@ -373,7 +373,7 @@ class PairFormModal(ModalScreen[bool]):
             from .confirm import ConfirmModal
 
             names = ", ".join(removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
-            question = (f"Saving removes {len(removed)} running job(s): {names}.\n"
+            question = (f"Saving removes {fmt_plural(len(removed), 'running job')}: {names}.\n"
                         "They are cancelled first; what they downloaded is kept.")
 
             def answered(yes: bool | None) -> None:

@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from ...engine import fmt_duration, safe_text
+from ...engine import fmt_duration, fmt_plural, safe_text
 
 
 @dataclass
@@ -75,7 +75,7 @@ class PlanPanel(ModalScreen[None]):
             if any(r.floor for r in self.rows):
                 notes.append("≥: Kraken pages trades, so its count is a lower bound.")
             if self.skipped:
-                notes.append(f"{self.skipped} running job(s) were not planned.")
+                notes.append(f"not planned (running): {fmt_plural(self.skipped, 'job')}.")
             notes.append("esc closes")
             yield Static(Text(safe_text(" ".join(notes), 600)), id="plan-notes")
 

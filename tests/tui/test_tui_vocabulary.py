@@ -1,0 +1,40 @@
+"""The jobs table and the detail line under it say the same thing the same way (issue 12 #9)."""
+
+from __future__ import annotations
+
+import re
+
+from dccd_tui.engine import JobSnapshot, Series, Status
+from dccd_tui.tui.cells import layout, row_values
+
+from .test_tui_snapshots import make_app, settle
+
+
+def _snap(**kw) -> JobSnapshot:
+    base = {"series": Series("binance", "BTC/USDT", 60), "status": Status.RUNNING,
+            "windows_done": 50, "windows_total": 120, "candles": 50_000, "requests": 1,
+            "retries": 1, "failed_windows": 1, "gaps": 1, "position": None, "speed": 100.0,
+            "eta": 107.0, "error": None, "log_seq": 0, "started": 0.0, "finished": None,
+            "received": 50_000}
+    return JobSnapshot(**{**base, **kw})
+
+
+def test_the_table_shows_the_eta_as_the_detail_line_does():
+    assert row_values(_snap(), layout(120))["eta"] == ("1m45s",)  # not "105s"
+    assert row_values(_snap(eta=28.0), layout(120))["eta"] == ("30s",)
+
+
+async def test_the_detail_line_agrees_with_the_table_and_its_plurals(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        screen._update_detail(_snap())
+        text = screen._detail.plain
+        assert "ETA 1m45s" in text
+        assert "1 request ·" in text and "1 retry" in text and "1 failed window" in text
+        assert "1 candle in exchange gaps" in text and not re.search(r"\d gaps", text)
+        screen._update_detail(_snap(requests=2, retries=3, failed_windows=2, gaps=5))
+        text = screen._detail.plain
+        assert "2 requests" in text and "3 retries" in text and "2 failed windows" in text
+        assert "5 candles in exchange gaps" in text
