@@ -35,8 +35,9 @@ from .engine.models import (
 DEFAULT_START = "2020-01-01 00:00:00"
 
 SETTINGS_KEYS = ("data_path", "timezone", "max_parallel", "ui_hz", "theme", "request_timeout")
-EXCHANGE_KEYS = ("base_url", "requests_per_second")
-JOB_KEYS = ("exchange", "pairs", "span", "start", "end", "max_retries", "retry_delay")
+EXCHANGE_KEYS = ("base_url", "requests_per_second", "archive", "archive_url", "archive_parallel")
+ARCHIVE_KEYS = ("archive", "archive_url", "archive_parallel")  # Binance only (issue 13)
+JOB_KEYS = ("exchange", "pairs", "span", "start", "end", "max_retries", "retry_delay", "archive")
 TOP_KEYS = ("settings", "exchanges", "histo_jobs")
 
 
@@ -48,6 +49,10 @@ class ConfigError(ValueError):
 class ExchangeSettings:
     base_url: str
     requests_per_second: float
+    # The public kline archive (Binance only, issue 13): used when `archive` and a job allow it.
+    archive: bool = False
+    archive_url: str | None = None
+    archive_parallel: int = 4
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class JobSpec:
     max_retries: int = 3
     retry_delay: float = 2.0
     entry: int = 0  # index of the [[histo_jobs]] entry it came from
+    archive: bool = True  # False: this job never uses the exchange's public archive
 
     @property
     def key(self) -> str:
@@ -163,15 +169,46 @@ def offered_spans(exchange: str) -> list[str]:
     return [span_label(s) for s in sorted(get_exchange(exchange).spans)]
 
 
-def _validate_base_url(url: Any, path: Path, entry: str) -> str:
+def _validate_base_url(url: Any, path: Path, entry: str, key: str = "base_url") -> str:
     if not isinstance(url, str):
-        raise ConfigError(f"{_where(path, entry, 'base_url')}: expected a URL string, got {url!r}")
+        raise ConfigError(f"{_where(path, entry, key)}: expected a URL string, got {url!r}")
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ConfigError(
-            f"{_where(path, entry, 'base_url')}: {url!r} is not an http:// or https:// URL"
+            f"{_where(path, entry, key)}: {url!r} is not an http:// or https:// URL"
         )
     return url.rstrip("/")
+
+
+# --- the public archive (issue 13) ---------------------------------------------------------
+
+def _default_exchange_settings(name: str) -> ExchangeSettings:
+    adapter = get_exchange(name)
+    if name == "binance":
+        from .engine.archive import DEFAULT_ARCHIVE_URL
+
+        return ExchangeSettings(adapter.default_base_url, adapter.default_rps, True,
+                                DEFAULT_ARCHIVE_URL, 4)
+    return ExchangeSettings(adapter.default_base_url, adapter.default_rps)
+
+
+def _archive_settings(name: str, table: dict, path: Path, where: str,
+                      base: ExchangeSettings) -> tuple[bool, str | None, int]:
+    """`archive`, `archive_url`, `archive_parallel` of an [exchanges.<name>] table."""
+    for key in ARCHIVE_KEYS:
+        if key in table and name != "binance":
+            raise ConfigError(f"{_where(path, where, key)}: only binance has a public archive")
+    archive, url, parallel = base.archive, base.archive_url, base.archive_parallel
+    if "archive" in table:
+        archive = _typed(table, "archive", (bool,), path, where, "true or false")
+    if "archive_url" in table:
+        url = _validate_base_url(table["archive_url"], path, where, "archive_url")
+    if "archive_parallel" in table:
+        parallel = _typed(table, "archive_parallel", (int,), path, where, "a whole number")
+        if not 1 <= parallel <= 32:
+            raise ConfigError(f"{_where(path, where, 'archive_parallel')}: must be between 1 "
+                              "and 32")
+    return archive, url, parallel
 
 
 def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> Config:
@@ -224,8 +261,7 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
         raise ConfigError(f"{path.name}: [exchanges] must be a table of [exchanges.<name>]")
     exchanges: dict[str, ExchangeSettings] = {}
     for name in EXCHANGES:
-        adapter = get_exchange(name)
-        exchanges[name] = ExchangeSettings(adapter.default_base_url, adapter.default_rps)
+        exchanges[name] = _default_exchange_settings(name)
     for name, table in raw_ex.items():
         where = f"[exchanges.{name}]"
         if name not in EXCHANGES:
@@ -244,7 +280,8 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
                 raise ConfigError(
                     f"{_where(path, where, 'requests_per_second')}: must be above 0 (and at most 10000)"
                 )
-        exchanges[name] = ExchangeSettings(url, rps)
+        exchanges[name] = ExchangeSettings(url, rps, *_archive_settings(name, table, path, where,
+                                                                        base))
 
     raw_jobs = data.get("histo_jobs", [])
     if not isinstance(raw_jobs, list):
@@ -310,6 +347,12 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
             delay = float(_typed(entry, "retry_delay", (int, float), path, where, "seconds"))
             if not 0 <= delay <= 3600:
                 raise ConfigError(f"{_where(path, where, 'retry_delay')}: must be 0..3600 seconds")
+        archive = True
+        if "archive" in entry:
+            archive = _typed(entry, "archive", (bool,), path, where, "true or false")
+            if exchange != "binance":
+                raise ConfigError(f"{_where(path, where, 'archive')}: only binance has a "
+                                  "public archive")
         for pair in pairs:
             if not isinstance(pair, str):
                 raise ConfigError(f"{_where(path, where, 'pairs')}: {pair!r} is not a string")
@@ -320,7 +363,8 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
                 raise ConfigError(f"{_where(path, where, 'pairs')}: {exc}") from None
             series = Series(exchange, pair, span)
             spec = JobSpec(series, align_down(start, span),
-                           None if end is None else align_up(end, span), retries, delay, i)
+                           None if end is None else align_up(end, span), retries, delay, i,
+                           archive)
             if series in seen:
                 first = seen[series]
                 prev = jobs[first]
@@ -330,7 +374,8 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
                 )
                 merged_end = None if prev.end is None or spec.end is None else max(prev.end, spec.end)
                 jobs[first] = JobSpec(series, min(prev.start, spec.start), merged_end,
-                                      prev.max_retries, prev.retry_delay, prev.entry)
+                                      prev.max_retries, prev.retry_delay, prev.entry,
+                                      prev.archive and spec.archive)
                 continue
             seen[series] = len(jobs)
             jobs.append(spec)

@@ -132,7 +132,8 @@ class Backfill:
     def __init__(self, series: Series, start: int, end: int | None, adapter: Exchange,
                  client: ExchangeClient, series_store, state: JobState, stop: threading.Event,
                  *, max_retries: int = 3, retry_delay: float = 2.0, now: int | None = None,
-                 flush_candles: int = FLUSH_CANDLES, flush_seconds: float = FLUSH_SECONDS):
+                 flush_candles: int = FLUSH_CANDLES, flush_seconds: float = FLUSH_SECONDS,
+                 archive=None):
         self.series = series
         self.start = start
         self.end = end
@@ -146,6 +147,8 @@ class Backfill:
         self.now = now
         self.flush_candles = flush_candles
         self.flush_seconds = flush_seconds
+        # issue 13: an `engine.archive.ArchiveClient` when this job may use the public archive
+        self.archive = archive
         self.symbol = adapter.symbol(series.pair)
         self._abort = threading.Event()   # stop set, or a permanent error: outstanding fetches end
         self._frames: list = []
@@ -300,6 +303,13 @@ class Backfill:
         state.set_total(len(windows))
         state.set_status(Status.RUNNING)
         plan = self._skip_before_listing(plan)
+        if self.archive is not None and plan.windows:  # issue 13: archive files first
+            from .archive.fast_path import run_archive
+
+            archived = run_archive(self, plan, self.archive)
+            if archived is None:  # cancelled or failed there; the state says which
+                return plan
+            plan = archived
         windows = plan.windows
         if not windows:
             state.add_log(f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
