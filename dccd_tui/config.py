@@ -194,11 +194,19 @@ def _default_exchange_settings(name: str) -> ExchangeSettings:
 
 def _archive_settings(name: str, table: dict, path: Path, where: str,
                       base: ExchangeSettings) -> tuple[bool, str | None, int]:
-    """`archive`, `archive_url`, `archive_parallel` of an [exchanges.<name>] table."""
+    """`archive`, `archive_url`, `archive_parallel` of an [exchanges.<name>] table.
+
+    With a `base_url` of its own (a proxy, a test server) and no `archive_url`, the archive is
+    off: candles from the real archive would not be what that API serves.
+    """
     for key in ARCHIVE_KEYS:
         if key in table and name != "binance":
             raise ConfigError(f"{_where(path, where, key)}: only binance has a public archive")
     archive, url, parallel = base.archive, base.archive_url, base.archive_parallel
+    own_api = "base_url" in table and (str(table["base_url"]).rstrip("/")
+                                       != get_exchange(name).default_base_url)
+    if own_api and "archive_url" not in table:
+        url = None
     if "archive" in table:
         archive = _typed(table, "archive", (bool,), path, where, "true or false")
     if "archive_url" in table:

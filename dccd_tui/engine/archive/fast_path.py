@@ -172,10 +172,10 @@ def _consume(job: Backfill, files: list[ArchiveFile], client: ArchiveClient, sym
             downloads.append((f, client.submit(_download, job, client, f, symbol, interval)))
             idx += 1
         # finish the oldest file when its holes are answered, or when nothing else can move
-        if finishing and (all(fut.done() for fut in finishing[0].futures) or not downloads
+        if finishing and (all(fut.done() for _, fut in finishing[0].futures) or not downloads
                           or len(finishing) >= 4 * ahead):
             item = finishing.popleft()
-            wait_for(item.futures)
+            wait_for([fut for _, fut in item.futures])
             _store(job, item, stats)
             continue
         f, future = downloads.popleft()
