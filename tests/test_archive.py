@@ -303,3 +303,50 @@ def test_demo_points_the_archive_at_the_sandbox(tmp_path):
         assert demo.base_urls["binance:archive"] == demo.sandbox.archive_url()
     finally:
         demo.close()
+
+
+@pytest.mark.slow
+def test_sigkill_in_the_middle_of_archive_downloads_resumes_to_the_same_store(tmp_path):
+    """A headless backfill killed -9 while it downloads archive files: every file on disk reads,
+    the coverage claims nothing that is not stored, and the next run completes the store without
+    downloading again what is stored."""
+    from .test_reliability import _check_store_consistent
+
+    start, end = "2024-01-01", "2025-01-01"  # twelve monthly files
+    months = 12
+    # Slow archive answers, one connection: kills land among the downloads.
+    with Sandbox(SandboxSettings(seed=7, budgets={"binance": 200}, latency=0.3)) as sandbox:
+        config = config_for(tmp_path, sandbox, start=start, end=end,
+                            extra={"archive_parallel": 1})
+        data = config.settings.data_path
+        cmd = [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        kills = 0
+        for delay in (2.0, 2.5, 3.0, 2.5, 3.0, 3.5):
+            before = sandbox.archive.requests
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    env=env)
+            time.sleep(delay)
+            if proc.poll() is not None:
+                proc.stderr.close()
+                break
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            proc.stderr.close()
+            if sandbox.archive.requests > before:  # it was downloading when it died
+                kills += 1
+            _check_store_consistent(data, sandbox, [SERIES], ms(start), ms(end))
+            if len(list(data.rglob("*.parquet"))) >= months - 2:
+                break
+        assert kills >= 2
+        stored_months = len(list(data.rglob("*.parquet")))
+        sandbox.archive.reset_counters()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        # resumed: the months already stored (and covered) were not downloaded again
+        assert sandbox.archive.requests <= 2 * (months - stored_months) + 2 * 2
+        _check_store_consistent(data, sandbox, [SERIES], ms(start), ms(end))
+        truth = sandbox.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
+        assert_equal_truth(stored(data).drop("exchange", "pair", "span"), truth)
+        gaps = Runner(config).store.series(SERIES).gaps()
+        assert gaps == sandbox.gaps("binance", "BTC/USDT", 60, ms(start), ms(end))
