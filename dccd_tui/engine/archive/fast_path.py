@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from concurrent.futures import wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from ..errors import Cancelled, PermanentError, StoreError, TransientError
@@ -151,60 +151,115 @@ def _download(job: Backfill, client: ArchiveClient, f: ArchiveFile, symbol: str,
 
 def _consume(job: Backfill, files: list[ArchiveFile], client: ArchiveClient, symbol: str,
              interval: str, stats: _Stats) -> None:
-    """Downloads run `2 * parallel` files ahead; files are finished (stored) in order once
-    the REST answers on their holes are in."""
-    state = job.state
-    span_ms = job.series.span * 1000
-    ahead = max(2, 2 * client.parallel)
-    downloads: deque = deque()
-    finishing: deque[_Done] = deque()
-    idx = 0
+    _Pipeline(job, files, client, symbol, interval, stats).run()
 
-    def wait_for(futures) -> None:
-        while not all(fut.done() for fut in futures):
+
+class _Pipeline:
+    """Downloads run `2 * parallel` files ahead; files are stored in order once the REST
+    answers on their holes are in.
+
+    The REST checks of the holes share the exchange's rate budget and are what takes longest,
+    so a downloaded file has its holes submitted before anything else is done, and the store
+    writes run on a thread of their own (one at a time, in order): the rate gate stays busy
+    from the first file to the last. At most `ahead` files wait for their holes, and two for
+    the store, which bounds the memory.
+    """
+
+    def __init__(self, job: Backfill, files: list[ArchiveFile], client: ArchiveClient,
+                 symbol: str, interval: str, stats: _Stats):
+        self.job, self.files, self.client = job, files, client
+        self.symbol, self.interval, self.stats = symbol, interval, stats
+        self.span_ms = job.series.span * 1000
+        self.ahead = max(2, 2 * client.parallel)
+        self.downloads: deque = deque()
+        self.finishing: deque[_Done] = deque()
+        self.writes: deque = deque()
+        self.idx = 0
+
+    def top_up(self) -> None:
+        while self.idx < len(self.files) and len(self.downloads) < self.ahead:
+            f = self.files[self.idx]
+            self.downloads.append((f, self.client.submit(
+                _download, self.job, self.client, f, self.symbol, self.interval)))
+            self.idx += 1
+
+    def collect_writes(self, block: bool) -> None:
+        """Finished writes (all of them with `block`); a StoreError ends the job."""
+        while self.writes and (block or self.writes[0].done()):
+            self.writes.popleft().result()
+
+    def run(self) -> None:
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-write")
+        try:
+            self._loop(writer)
+            self.collect_writes(True)
+        finally:
+            for w in self.writes:  # a write in progress ends (it is atomic) before the job
+                w.exception()
+            writer.shutdown(wait=True)
+
+    def _loop(self, writer: ThreadPoolExecutor) -> None:
+        job, downloads, finishing, writes = self.job, self.downloads, self.finishing, self.writes
+        self.top_up()
+        while downloads or finishing:
             if job.stop.is_set():
                 raise Cancelled()
-            wait(futures, timeout=0.1)
+            self.collect_writes(False)
+            # 1. every download that is in (in order), while few files wait for their holes
+            moved = False
+            while downloads and downloads[0][1].done() and len(finishing) < self.ahead:
+                f, future = downloads.popleft()
+                item = _received(job, f, future, self.symbol, self.interval, self.span_ms,
+                                 self.stats)
+                if item is not None:
+                    finishing.append(item)
+                self.top_up()
+                moved = True
+            # 2. the oldest file whose holes are answered goes to the store
+            if (finishing and len(writes) < 2
+                    and all(fut.done() for _, fut in finishing[0].futures)):
+                writes.append(writer.submit(_store, job, finishing.popleft(), self.stats))
+                continue
+            if moved:
+                continue
+            # 3. nothing to do: wait for the next download, the oldest file's holes, a write
+            waiting = [fut for _, fut in finishing[0].futures] if finishing else []
+            if downloads and len(finishing) < self.ahead:
+                waiting.append(downloads[0][1])
+            if writes:
+                waiting.append(writes[0])
+            wait(waiting, timeout=0.1, return_when=FIRST_COMPLETED)
 
-    while idx < len(files) or downloads or finishing:
-        while idx < len(files) and len(downloads) < ahead:
-            f = files[idx]
-            downloads.append((f, client.submit(_download, job, client, f, symbol, interval)))
-            idx += 1
-        # finish the oldest file when its holes are answered, or when nothing else can move
-        if finishing and (all(fut.done() for _, fut in finishing[0].futures) or not downloads
-                          or len(finishing) >= 4 * ahead):
-            item = finishing.popleft()
-            wait_for([fut for _, fut in item.futures])
-            _store(job, item, stats)
-            continue
-        f, future = downloads.popleft()
-        wait_for([future])
-        name = f.name(symbol, interval)
-        try:
-            got = future.result()
-        except TransientError as exc:
-            stats.failed += 1
-            state.note_window(f.end, failed=False)
-            state.add_log(f"archive: {name} not stored: {safe_text(exc, 300)}; its range "
+
+def _received(job: Backfill, f: ArchiveFile, future, symbol: str, interval: str,
+              span_ms: int, stats: _Stats) -> _Done | None:
+    """A finished download: log a file not used, or submit the REST checks of its holes."""
+    name = f.name(symbol, interval)
+    try:
+        got = future.result()
+    except TransientError as exc:
+        stats.failed += 1
+        job.state.note_window(f.end)
+        job.state.add_log(f"archive: {name} not stored: {safe_text(exc, 300)}; its range "
                           f"goes to REST")
-            continue
-        if got is None:
-            stats.absent += 1
-            state.note_window(f.end)
-            continue
-        frame, size = got
-        stats.bytes += size
-        found = holes(frame, f.start, f.end, span_ms)
-        futures = []
-        for a, b in found:
-            t = a
-            while t < b:  # one REST window per page of a long hole
-                w = Window(t, min(b, t + job.adapter.window_ms(job.series.span)))
-                futures.append((w, job.client.submit(job._fetch, w)))
-                t = w.end
-        stats.holes += len(found)
-        finishing.append(_Done(f, frame, found, futures, size))
+        return None
+    if got is None:
+        stats.absent += 1
+        job.state.note_window(f.end)
+        return None
+    frame, size = got
+    stats.bytes += size
+    found = holes(frame, f.start, f.end, span_ms)
+    futures = []
+    window_ms = job.adapter.window_ms(job.series.span)
+    for a, b in found:
+        t = a
+        while t < b:  # one REST window per page of a long hole
+            w = Window(t, min(b, t + window_ms))
+            futures.append((w, job.client.submit(job._fetch, w)))
+            t = w.end
+    stats.holes += len(found)
+    return _Done(f, frame, found, futures, size)
 
 
 def _store(job: Backfill, item: _Done, stats: _Stats) -> None:
