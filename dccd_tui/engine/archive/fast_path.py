@@ -228,7 +228,9 @@ class _Pipeline:
                 waiting.append(downloads[0][1])
             if writes:
                 waiting.append(writes[0])
-            wait(waiting, timeout=0.1, return_when=FIRST_COMPLETED)
+            # (only futures still running: a finished one would end the wait at once)
+            wait([w for w in waiting if not w.done()], timeout=0.1,
+                 return_when=FIRST_COMPLETED)
 
 
 def _received(job: Backfill, f: ArchiveFile, future, symbol: str, interval: str,
