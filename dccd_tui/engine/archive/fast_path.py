@@ -27,6 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from ..errors import Cancelled, PermanentError, StoreError, TransientError
+from ..exchanges.binance import Binance
 from ..models import Window, fmt_ms
 from ..state import Status
 from ..text import safe_text
@@ -77,7 +78,7 @@ def run_archive(job: Backfill, plan: Plan, client: ArchiveClient) -> Plan | None
     if not split.files:
         return plan
     span = job.series.span
-    interval = job.adapter.interval(span)
+    interval = Binance.intervals[span]  # the archive names files by Binance's intervals
     symbol = job.symbol
     n_month = sum(f.kind == "monthly" for f in split.files)
     state.set_total(len(split.files) + len(plan.windows))
