@@ -350,3 +350,22 @@ def test_sigkill_in_the_middle_of_archive_downloads_resumes_to_the_same_store(tm
         assert_equal_truth(stored(data).drop("exchange", "pair", "span"), truth)
         gaps = Runner(config).store.series(SERIES).gaps()
         assert gaps == sandbox.gaps("binance", "BTC/USDT", 60, ms(start), ms(end))
+
+
+def test_holes_close_together_share_one_rest_request_1h(tmp_path, sb):
+    """1h candles: a month's holes fit in one page of 1000 hours, so one REST request checks
+    them all, and the store is still the REST store."""
+    start, end = "2024-06-01", "2025-01-01"
+    series = Series("binance", "BTC/USDT", 3600)
+    arch = run(config_for(tmp_path / "arch", sb, start=start, end=end,
+                          job_extra={"span": "1h"}))
+    sent = sb.requests("binance")
+    sb.reset_counters()
+    rest = run(config_for(tmp_path / "rest", sb, start=start, end=end, archive=False,
+                          job_extra={"span": "1h"}))
+    a, r = arch.store.series(series), rest.store.series(series)
+    assert stored(tmp_path / "arch" / "data").sort("ts").equals(
+        stored(tmp_path / "rest" / "data").sort("ts"))
+    assert (a.coverage(), a.gaps()) == (r.coverage(), r.gaps())
+    assert len(a.gaps()) > 20  # many holes ...
+    assert sent <= 7 + 2  # ... checked with one request per monthly file (and the probe)

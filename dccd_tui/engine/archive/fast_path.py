@@ -55,6 +55,22 @@ def holes(frame: pl.DataFrame, start: int, end: int, span_ms: int) -> list[tuple
     return [(int(edges[i]) + span_ms, int(edges[i + 1])) for i in idx.to_list()]
 
 
+def hole_windows(found: list[tuple[int, int]], window_ms: int) -> list[Window]:
+    """REST windows that cover the holes: one page per hole, or one for several holes that
+    fit in one page together (a page answers every slot between them too), a long hole cut
+    into pages."""
+    out: list[Window] = []
+    for a, b in found:
+        if out and b - out[-1].start <= window_ms:
+            out[-1] = Window(out[-1].start, b)
+            continue
+        t = a
+        while t < b:
+            out.append(Window(t, min(b, t + window_ms)))
+            t = out[-1].end
+    return out
+
+
 class _Done:
     """One file, downloaded and parsed (or not), waiting for the REST answers on its holes."""
 
@@ -253,14 +269,8 @@ def _received(job: Backfill, f: ArchiveFile, future, symbol: str, interval: str,
     frame, size = got
     stats.bytes += size
     found = holes(frame, f.start, f.end, span_ms)
-    futures = []
-    window_ms = job.adapter.window_ms(job.series.span)
-    for a, b in found:
-        t = a
-        while t < b:  # one REST window per page of a long hole
-            w = Window(t, min(b, t + window_ms))
-            futures.append((w, job.client.submit(job._fetch, w)))
-            t = w.end
+    futures = [(w, job.client.submit(job._fetch, w))
+               for w in hole_windows(found, job.adapter.window_ms(job.series.span))]
     stats.holes += len(found)
     return _Done(f, frame, found, futures, size)
 
@@ -282,8 +292,13 @@ def _store(job: Backfill, item: _Done, stats: _Stats) -> None:
                               f"{fmt_ms(w.end)} failed: {safe_text(exc, 200)}; fetched again "
                               "below")
             continue
-        if page.height:
-            parts.append(page)
+        if page.height:  # only the holes: the file's own rows stand where it has them
+            ts = page["ts"].dt.epoch("ms")
+            inside = pl.Series([False] * page.height)
+            for a, b in item.holes:
+                if a < w.end and b > w.start:
+                    inside = inside | ts.is_between(a, b, closed="left")
+            parts.append(page.filter(inside))
     frame = pl.concat(parts, how="vertical").sort("ts") if len(parts) > 1 else item.frame
     covered = _subtract([(item.file.start, item.file.end)], failed)
     new = job.store.write(frame, covered)
