@@ -278,7 +278,7 @@ class Sandbox:
         if maintenance_only:
             owner = self.world.trades(market) if exchange == "kraken" else self.world.series(exchange, market, span_ms)
             missing: set[int] = set()
-            for g0, g1 in maintenance_blocks(owner.gkey, lo, hi):
+            for g0, g1 in maintenance_blocks(owner.gkey, lo, hi, owner.gap_share):
                 ts = -(-g0 // span_ms) * span_ms  # bars whose open time is in [g0, g1)
                 while ts < g1 and ts < hi:
                     if ts >= lo:
