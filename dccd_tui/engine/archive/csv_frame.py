@@ -50,13 +50,53 @@ def parse_archive_csv(csv: bytes, span: int, start: int, end: int,
     if not csv.strip():
         return pl.DataFrame(schema=schema)
     header = has_header(csv)
+    typed = _read_typed(csv, header)
+    if typed is None:
+        typed = _read_text(csv, header, what)
+    if typed.height == 0:
+        return pl.DataFrame(schema=schema)
+    # The unit, per file: every open time in ms, or every one in us; a mix is not trusted.
+    ts = typed["ts"]
+    in_us = ts >= US_THRESHOLD
+    if in_us.any():
+        if not in_us.all():
+            raise TransientError(f"{what}: open times mix milliseconds and microseconds")
+        typed = typed.with_columns(pl.col("ts") // 1000, pl.col("close_time") // 1000)
+    _check(typed, span, start, end, what, header)
+    return typed.sort("ts").select(pl.col("ts").cast(schema["ts"]), *CANDLE_COLUMNS[1:])
+
+
+def _read_typed(csv: bytes, header: bool) -> pl.DataFrame | None:
+    """The usual case, parsed by polars straight into numbers; None when anything is off (a
+    value that does not parse, a row of another width): `_read_text` then finds and words it."""
+    import polars as pl
+
+    schema = {n: (pl.Float64 if n in _FLOATS else pl.Int64) for n in _NAMES}
+    schema.update({"taker_buy_volume": pl.String, "taker_buy_quote_volume": pl.String,
+                   "ignore": pl.String})
+    try:
+        frame = pl.read_csv(io.BytesIO(csv), has_header=False, skip_rows=1 if header else 0,
+                            schema=schema, truncate_ragged_lines=False)
+    except pl.exceptions.PolarsError:
+        return None
+    frame = frame.select(_NAMES)
+    if frame.null_count().sum_horizontal().item():
+        return None
+    return frame
+
+
+def _read_text(csv: bytes, header: bool, what: str) -> pl.DataFrame:
+    """Every value as text first, so that the first one that does not parse can be named."""
+    import polars as pl
+
     try:
         raw = pl.read_csv(io.BytesIO(csv), has_header=False, skip_rows=1 if header else 0,
                           infer_schema=False, truncate_ragged_lines=False)
     except pl.exceptions.PolarsError as exc:
         raise TransientError(f"{what}: unreadable CSV: {clean_text(str(exc), 200)}") from None
     if raw.height == 0:
-        return pl.DataFrame(schema=schema)
+        return pl.DataFrame(schema={n: (pl.Float64 if n in _FLOATS else pl.Int64)
+                                    for n in _NAMES})
     if raw.width < len(_NAMES):
         raise TransientError(f"{what}: {raw.width} columns, expected at least {len(_NAMES)}")
     raw = raw.select(raw.columns[:len(_NAMES)])
@@ -69,15 +109,7 @@ def parse_archive_csv(csv: bytes, span: int, start: int, end: int,
         row = int(bad["row"][0])
         raise TransientError(f"{what}: row {row + 1 + header} does not parse: "
                              f"{clean_text(','.join(raw.row(row)), 200)}")
-    # The unit, per file: every open time in ms, or every one in us; a mix is not trusted.
-    ts = typed["ts"]
-    in_us = ts >= US_THRESHOLD
-    if in_us.any():
-        if not in_us.all():
-            raise TransientError(f"{what}: open times mix milliseconds and microseconds")
-        typed = typed.with_columns(pl.col("ts") // 1000, pl.col("close_time") // 1000)
-    _check(typed, span, start, end, what, header)
-    return typed.sort("ts").select(pl.col("ts").cast(schema["ts"]), *CANDLE_COLUMNS[1:])
+    return typed
 
 
 def _check(frame: pl.DataFrame, span: int, start: int, end: int, what: str,
