@@ -154,7 +154,11 @@ def write_config(folder: Path, jobs: list[dict], *, urls: dict[str, str],
 
     exchanges = {}
     for name, url in urls.items():
+        if name.endswith(":archive"):  # the archive host (issue 13): see below
+            continue
         table: dict = {"base_url": url}
+        if name == "binance" and "binance:archive" in urls:
+            table["archive_url"] = urls["binance:archive"]
         if rps and name in rps:
             table["requests_per_second"] = float(rps[name])
         exchanges[name] = table

@@ -6,6 +6,8 @@
     stats   -> {"requests": {exchange: n}, "rate_limited": {exchange: n}}
     reset   -> zero the counters and forget every rate-limit window (a fresh phase)
     budgets {"binance": 40, ...}  -> enforce these budgets from now on (and reset as above)
+    archive_prebuild {"symbol": "BTCUSDT", "interval": "1m", "periods": [["monthly", "2024-01"]]}
+            -> build those archive files now (issue 13; a real archive serves static files)
     quit    -> stop (so does end of input)
 
 A separate process keeps the fake exchange's Python work (generating and formatting candles) off
@@ -39,15 +41,23 @@ def main() -> int:
         for line in sys.stdin:
             cmd = line.strip()
             if cmd == "stats":
-                out = {"requests": sb.requests(), "rate_limited": sb.rate_limited()}
+                out = {"requests": sb.requests(), "rate_limited": sb.rate_limited(),
+                       "archive": {"requests": sb.archive.requests,
+                                   "bytes": sb.archive.bytes_served}}
             elif cmd == "reset":
                 sb.reset_counters()
                 sb.reset_limits()
+                sb.archive.reset_counters()
                 out = {"ok": True}
             elif cmd.startswith("budgets "):
                 sb.settings.budgets = _budgets(json.loads(cmd[len("budgets "):]))
                 sb.reset_counters()
                 sb.reset_limits()  # new limiters, built from the new budgets
+                out = {"ok": True}
+            elif cmd.startswith("archive_prebuild "):
+                job = json.loads(cmd[len("archive_prebuild "):])
+                sb.archive.prebuild(job["symbol"], job["interval"],
+                                    [tuple(p) for p in job["periods"]])
                 out = {"ok": True}
             elif cmd == "quit":
                 break

@@ -41,8 +41,9 @@ DEFAULT_START = "2020-01-01 00:00:00"
 
 SETTINGS_KEYS = ("data_path", "timezone", "max_parallel", "ui_hz", "theme", "request_timeout",
                  "notify")
-EXCHANGE_KEYS = ("base_url", "requests_per_second")
-JOB_KEYS = ("exchange", "pairs", "span", "start", "end", "max_retries", "retry_delay")
+EXCHANGE_KEYS = ("base_url", "requests_per_second", "archive", "archive_url", "archive_parallel")
+ARCHIVE_KEYS = ("archive", "archive_url", "archive_parallel")  # Binance only
+JOB_KEYS = ("exchange", "pairs", "span", "start", "end", "max_retries", "retry_delay", "archive")
 TOP_KEYS = ("settings", "exchanges", "histo_jobs")
 
 
@@ -130,15 +131,54 @@ def offered_spans(exchange: str) -> list[str]:
     return [span_label(s) for s in sorted(get_exchange(exchange).spans)]
 
 
-def _validate_base_url(url: Any, path: Path, entry: str) -> str:
+def _validate_base_url(url: Any, path: Path, entry: str, key: str = "base_url") -> str:
     if not isinstance(url, str):
-        raise ConfigError(f"{_where(path, entry, 'base_url')}: expected a URL string, got {url!r}")
+        raise ConfigError(f"{_where(path, entry, key)}: expected a URL string, got {url!r}")
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ConfigError(
-            f"{_where(path, entry, 'base_url')}: {url!r} is not an http:// or https:// URL"
+            f"{_where(path, entry, key)}: {url!r} is not an http:// or https:// URL"
         )
     return url.rstrip("/")
+
+
+# --- the public archive (Binance) ---------------------------------------------------------
+
+def _default_exchange_settings(name: str) -> ExchangeSettings:
+    adapter = get_exchange(name)
+    if name == "binance":
+        from .engine import DEFAULT_ARCHIVE_URL
+
+        return ExchangeSettings(adapter.default_base_url, adapter.default_rps, True,
+                                DEFAULT_ARCHIVE_URL, 4)
+    return ExchangeSettings(adapter.default_base_url, adapter.default_rps)
+
+
+def _archive_settings(name: str, table: dict, path: Path, where: str,
+                      base: ExchangeSettings) -> tuple[bool, str | None, int]:
+    """`archive`, `archive_url`, `archive_parallel` of an [exchanges.<name>] table.
+
+    With a `base_url` of its own (a proxy, a test server) and no `archive_url`, the archive is
+    off: candles from the real archive would not be what that API serves.
+    """
+    for key in ARCHIVE_KEYS:
+        if key in table and name != "binance":
+            raise ConfigError(f"{_where(path, where, key)}: only binance has a public archive")
+    archive, url, parallel = base.archive, base.archive_url, base.archive_parallel
+    own_api = "base_url" in table and (str(table["base_url"]).rstrip("/")
+                                       != get_exchange(name).default_base_url)
+    if own_api and "archive_url" not in table:
+        url = None
+    if "archive" in table:
+        archive = _typed(table, "archive", (bool,), path, where, "true or false")
+    if "archive_url" in table:
+        url = _validate_base_url(table["archive_url"], path, where, "archive_url")
+    if "archive_parallel" in table:
+        parallel = _typed(table, "archive_parallel", (int,), path, where, "a whole number")
+        if not 1 <= parallel <= 32:
+            raise ConfigError(f"{_where(path, where, 'archive_parallel')}: must be between 1 "
+                              "and 32")
+    return archive, url, parallel
 
 
 class _Problems:
@@ -223,8 +263,7 @@ def _exchanges(raw: Any, path: Path, problems: _Problems) -> dict[str, ExchangeS
         raise ConfigError(f"{path.name}: [exchanges] must be a table of [exchanges.<name>]")
     exchanges: dict[str, ExchangeSettings] = {}
     for name in EXCHANGES:
-        adapter = get_exchange(name)
-        exchanges[name] = ExchangeSettings(adapter.default_base_url, adapter.default_rps)
+        exchanges[name] = _default_exchange_settings(name)
     for name, table in raw.items():
         problems.check(_exchange, name, table, path, exchanges)
     return exchanges
@@ -249,7 +288,9 @@ def _exchange(name: str, table: Any, path: Path, exchanges: dict[str, ExchangeSe
         rps = problems.check(_bounded, table, "requests_per_second", (int, float), path, where,
                              "a number", lambda v: 0 < v <= 10_000,
                              "must be above 0 (and at most 10000)", default=rps)
-    exchanges[name] = ExchangeSettings(url, rps)
+    archive = problems.check(_archive_settings, name, table, path, where, base,
+                             default=(base.archive, base.archive_url, base.archive_parallel))
+    exchanges[name] = ExchangeSettings(url, rps, *archive)
     if problems.messages:
         raise ConfigError(problems.messages)
 
@@ -301,6 +342,13 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
         delay = problems.check(_bounded, entry, "retry_delay", (int, float), path, where,
                                "seconds", lambda v: 0 <= v <= 3600, "must be 0..3600 seconds",
                                default=2.0)
+    archive = True
+    if "archive" in entry:
+        archive = problems.check(_typed, entry, "archive", (bool,), path, where, "true or false",
+                                 default=True)
+        if exchange != "binance":
+            problems.messages.append(f"{_where(path, where, 'archive')}: only binance has a "
+                                     "public archive")
     for pair in pairs:
         if not isinstance(pair, str):
             problems.messages.append(f"{_where(path, where, 'pairs')}: {pair!r} is not a string")
@@ -316,7 +364,8 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
         raise ConfigError(problems.messages)
     assert span is not None and start is not None
     return [JobSpec(Series(exchange, pair, span), align_down(start, span),
-                    None if end is None else align_up(end, span), retries, delay, i)
+                    None if end is None else align_up(end, span), retries, delay, i,
+                    archive=archive)
             for pair in pairs]
 
 
@@ -372,7 +421,8 @@ def _merge_jobs(specs: list[JobSpec]) -> tuple[list[JobSpec], list[str]]:
             ranges = union_ranges(prev.ranges() + spec.ranges())
             jobs[first] = JobSpec(series, ranges[0][0], ranges[-1][1], prev.max_retries,
                                   prev.retry_delay, prev.entry,
-                                  tuple(ranges) if len(ranges) > 1 else ())
+                                  tuple(ranges) if len(ranges) > 1 else (),
+                                  prev.archive and spec.archive)
             continue
         seen[series] = len(jobs)
         jobs.append(spec)

@@ -84,6 +84,7 @@ def start_demo(folder: Path | None = None) -> DemoEnv:
     sandbox = Sandbox(SandboxSettings(seed=7, latency=DEMO_LATENCY))
     sandbox.start()
     urls = {name: sandbox.base_url(name) for name in EXCHANGES}
+    urls["binance:archive"] = sandbox.archive_url()  # the archive fast path (issue 13)
     return DemoEnv(folder=folder, config_path=config_path, base_urls=urls, sandbox=sandbox)
 
 

@@ -29,6 +29,7 @@ for _module, _names in {
             "fmt_bytes", "fmt_pct", "fmt_part", "report_cells", "REPORT_COLUMNS",
             "REPORT_RIGHT"),
     "pair_hint": ("suggest_pair", "QUOTE_ASSETS"),
+    "archive.layout": ("DEFAULT_ARCHIVE_URL",),
     "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec"),
     "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES", "LOG_WARNING"),
     "backfill": ("Plan", "plan_job", "requests_per_exchange"),
@@ -49,7 +50,7 @@ _RENAMED = {"take_inventory": ("inventory", "inventory")}
 _HOMES.update({name: module for name, (module, _attr) in _RENAMED.items()})
 
 __all__ = [
-    "CELL_STATES", "Cancelled", "Config", "CoverageStrip", "EXCHANGES", "EngineError",
+    "CELL_STATES", "Cancelled", "Config", "CoverageStrip", "DEFAULT_ARCHIVE_URL", "EXCHANGES", "EngineError",
     "ExchangeError", "ExchangeSettings", "FAILED", "GAP", "JobSnapshot", "JobSpec", "JobState",
     "LABEL_SPANS", "LOG_LINES", "LOG_WARNING", "MISSING", "PairError", "PermanentError", "Plan", "QUOTE_ASSETS",
     "REPORT_COLUMNS", "REPORT_RIGHT", "RateLimitError", "Runner", "SPAN_LABELS", "STORED", "Series",
@@ -78,6 +79,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
+    from .archive.layout import DEFAULT_ARCHIVE_URL
     from .backfill import Plan, plan_job, requests_per_exchange
     from .errors import (
         Cancelled,

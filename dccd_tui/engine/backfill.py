@@ -44,6 +44,7 @@ from .state import LOG_WARNING, JobState, Status
 from .store import SeriesStorage, month_of
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
+    from .archive.download import ArchiveClient
     from .http import ExchangeClient
 
 # Checkpoints: the write buffer is flushed when a month is complete, at this many candles (two
@@ -164,7 +165,8 @@ class Backfill:
                  now: int | None = None,
                  flush_candles: int = FLUSH_CANDLES, flush_seconds: float = FLUSH_SECONDS,
                  close_margin_ms: int = CLOSE_MARGIN_MS, recheck_ms: int = RECHECK_MS,
-                 ranges: Sequence[tuple[int, int | None]] = ()):
+                 ranges: Sequence[tuple[int, int | None]] = (),
+                 archive: ArchiveClient | None = None):
         self.series = series
         self.start = start
         self.end = end
@@ -181,6 +183,8 @@ class Backfill:
         self.flush_seconds = flush_seconds
         self.close_margin_ms = close_margin_ms
         self.recheck_ms = recheck_ms
+        # An `engine.archive.ArchiveClient` when this job may use the public archive
+        self.archive = archive
         self.symbol = adapter.symbol(series.pair)
         self._finished = False
         self._pause_seen = 0.0   # monotonic end of the last pause logged
@@ -370,8 +374,8 @@ class Backfill:
     # --- the job -----------------------------------------------------------------------
     def run(self) -> Plan:
         """Plan, fetch the windows (a few in flight), write them; the state says how it went."""
-        plan = self._prepare()
-        if not plan.windows:
+        plan, go = self._prepare()
+        if not go:
             return plan
         state = self.state
         pending: deque = deque()
@@ -407,8 +411,10 @@ class Backfill:
                 fut.cancel()
         return plan
 
-    def _prepare(self) -> Plan:
-        """The job's plan, without what lies before the listing; DONE at once when empty."""
+    def _prepare(self) -> tuple[Plan, bool]:
+        """The job's plan, without what lies before the listing and without what the public
+        archive gave; (plan, False) when the job has already ended (nothing left, or the
+        archive phase was cancelled or failed: the state says which)."""
         state = self.state
         self._report_quarantine()
         plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
@@ -416,17 +422,24 @@ class Backfill:
         state.set_total(len(plan.windows))
         state.set_status(Status.RUNNING)
         plan = self._skip_before_listing(plan)
+        if self.archive is not None and plan.windows:  # whole months and days from the archive
+            from .archive.fast_path import run_archive
+
+            archived = run_archive(self, plan, self.archive)
+            if archived is None:
+                return plan, False
+            plan = archived
         windows = plan.windows
         if not windows:
             state.add_log(f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
                           f"{fmt_ms(plan.end)} is complete")
             state.set_status(Status.DONE)
-            return plan
+            return plan, False
         state.add_log(f"start {self.series}: {fmt_plural(len(windows), 'window')} over "
                       f"{fmt_plural(len(plan.missing), 'missing range')}, {fmt_ms(plan.start)} -> "
                       f"{fmt_ms(plan.end)}")
         self._first_ts = self.store.stats().get("first_ts")
-        return plan
+        return plan, True
 
     def _passes(self, windows: list[Window], pending: deque) -> None:
         """Walk the windows, then the edges they did not reach, pass after pass."""

@@ -22,6 +22,10 @@ class ExchangeSettings:
 
     base_url: str
     requests_per_second: float
+    # The public kline archive (Binance only): used when `archive` and a job allow it.
+    archive: bool = False
+    archive_url: str | None = None
+    archive_parallel: int = 4
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class JobSpec:
     """The ranges asked for when entries of one series ask for ranges that do not touch (sorted,
     disjoint; [start, end) is then their hull and the time between them is not fetched). Empty:
     the one range [start, end)."""
+    archive: bool = True  # False: this job never uses the exchange's public archive
 
     @property
     def key(self) -> str:

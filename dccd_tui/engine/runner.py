@@ -67,6 +67,7 @@ class Runner:
         self._lock = threading.RLock()
         self._clients: dict[str, ExchangeClient] = {}
         self._retired: list[ExchangeClient] = []
+        self._archive = None  # issue 13: one archive client (own connection pool), made lazily
         self._stops: dict[str, threading.Event] = {}
         self._futures: dict[str, Future] = {}
         self._pool = ThreadPoolExecutor(max_workers=config.settings.max_parallel,
@@ -95,6 +96,9 @@ class Runner:
                 client.close()
             self._clients.clear()
             self._retired.clear()
+            if self._archive is not None:
+                self._archive.close()
+                self._archive = None
         if self._store_lock is not None:
             self._store_lock.__exit__(None, None, None)
             self._store_lock = None
@@ -149,6 +153,31 @@ class Runner:
                 self._clients[exchange] = client
             return client
 
+    # --- the public archive (issue 13) ----------------------------------------------------------
+    def archive_url(self, spec: JobSpec) -> str | None:
+        """Where this job's archive files come from, or None when it does not use one."""
+        settings = self.config.exchanges[spec.series.exchange]
+        if not (spec.archive and settings.archive and settings.archive_url):
+            return None
+        return self.base_urls.get(f"{spec.series.exchange}:archive", settings.archive_url)
+
+    def archive_client(self, spec: JobSpec):
+        url = self.archive_url(spec)
+        if url is None:
+            return None
+        with self._lock:
+            client = self._archive
+            if client is None or client.base_url != url.rstrip("/"):
+                from .archive.download import ArchiveClient
+
+                settings = self.config.exchanges[spec.series.exchange]
+                client = ArchiveClient(url, settings.archive_parallel,
+                                       timeout=self.config.settings.request_timeout)
+                if self._archive is not None:
+                    self._retired.append(self._archive)
+                self._archive = client
+            return client
+
     # --- queries -------------------------------------------------------------------------
     def keys(self) -> list[str]:
         return list(self.specs)
@@ -190,7 +219,8 @@ class Runner:
             job = Backfill(spec.series, spec.start, spec.end, adapter,
                            self.client(spec.series.exchange), self.store.series(spec.series),
                            state, stop, max_retries=spec.max_retries,
-                           retry_delay=spec.retry_delay, now=self.now, ranges=spec.parts)
+                           retry_delay=spec.retry_delay, now=self.now, ranges=spec.parts,
+                           archive=self.archive_client(spec))
             job.run()
         except Exception as exc:  # a bug or an unexpected failure: this job only
             reason = safe_text(f"{type(exc).__name__}: {exc}", 500)
@@ -229,8 +259,19 @@ class Runner:
         spec = self.specs[key]
         adapter = get_exchange(spec.series.exchange)
         rps = self.config.exchanges[spec.series.exchange].requests_per_second
-        return plan_job(spec.series, spec.start, spec.end, adapter,
+        plan = plan_job(spec.series, spec.start, spec.end, adapter,
                         self.store.series(spec.series), rps, self.now, ranges=spec.parts)
+        url = self.archive_url(spec)
+        if url is not None:  # whole months and days come from the archive
+            from urllib.parse import urlsplit
+
+            from .archive import add_archive_plan
+
+            settings = self.config.exchanges[spec.series.exchange]
+            plan = add_archive_plan(plan, adapter.window_ms(spec.series.span),
+                                    settings.archive_parallel, urlsplit(url).netloc or url,
+                                    self.now)
+        return plan
 
     def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Plan]:
         """Plan the given jobs (all when None) without a single request; plans go to the logs.

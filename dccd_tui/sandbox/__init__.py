@@ -8,6 +8,8 @@ exchange under a path prefix, so an engine's base_url is ``http://127.0.0.1:PORT
 - ``/okx/api/v5/market/history-candles`` and ``/okx/api/v5/market/candles`` (latest 1,440 bars)
 - ``/coinbase/products/{product_id}/candles``
 - ``/kraken/0/public/Trades`` and ``/kraken/0/public/OHLC`` (latest 720 bars + the open one)
+- ``/binance-archive/data/spot/{monthly,daily}/klines/...`` Binance's public kline archive
+  (zips + ``.CHECKSUM``, from the same candles as the klines endpoint; see `_archive`)
 
 It is written from ``docs/design/exchanges.md`` alone and imports nothing from
 ``dccd_tui.engine``, so that the engine and its test double cannot share one misreading of an API.

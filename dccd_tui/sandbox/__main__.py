@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name in EXCHANGES:
         print(f"{name:<9} {sb.base_url(name)}")
+    print(f"{'archive':<9} {sb.archive_url()}  (Binance's public kline archive)")
     print("serving; Ctrl-C to stop", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -211,6 +211,7 @@ class World:
                         missing_rate=self.settings.coinbase_missing if exchange == "coinbase" else 0.0,
                         vol_scale=VOL_SCALE[exchange],
                         cache=self.candle_cache,
+                        gap_share=self.settings.maintenance_share,
                     )
                     self._series[k] = got
         return got
@@ -222,7 +223,8 @@ class World:
                 got = self._trades.get(market.pair)
                 if got is None:
                     got = self._trades[market.pair] = TradeSeries(
-                        self.seed, market, self.listing(market), self.trade_cache
+                        self.seed, market, self.listing(market), self.trade_cache,
+                        gap_share=self.settings.maintenance_share,
                     )
         return got
 

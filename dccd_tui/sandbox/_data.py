@@ -18,7 +18,8 @@ Price
 Exchange-side gaps (the maintenance rule)
     Time is cut into 3-day epochs aligned to 1970-01-01. For each epoch ``k`` of each
     (seed, exchange, pair), ``h = mix(gap_key ^ k)``; if ``h & 0xFF < 179`` (about 70 % of
-    epochs) there is one maintenance block, starting ``(h >> 8) % 4200`` minutes into the epoch
+    epochs; `SandboxSettings.maintenance_share` sets the 179) there is one maintenance block,
+    starting ``(h >> 8) % 4200`` minutes into the epoch
     and lasting ``5 + (h >> 40) % 116`` minutes (5-120 min, minute-aligned, never across epochs).
     A candle of ANY span whose open time falls inside a block does not exist, and Kraken has no
     trade inside a block. Coinbase also drops each other bucket with probability
@@ -152,14 +153,16 @@ class PriceModel:
         return self.level * math.exp(s) * (1.0 + ((x >> 11) * _U53 - 0.5) * 0.001)
 
 
-def maintenance_blocks(gkey: int, lo_ms: int, hi_ms: int) -> list[tuple[int, int]]:
-    """The maintenance blocks ``[g0, g1)`` of a (seed, exchange, pair) that overlap ``[lo, hi)``."""
+def maintenance_blocks(gkey: int, lo_ms: int, hi_ms: int,
+                       share: int = 179) -> list[tuple[int, int]]:
+    """The maintenance blocks ``[g0, g1)`` of a (seed, exchange, pair) that overlap ``[lo, hi)``;
+    `share`: epochs with a block, out of 256 (`SandboxSettings.maintenance_share`)."""
     out: list[tuple[int, int]] = []
     if hi_ms <= lo_ms:
         return out
     for k in range(lo_ms // EPOCH_MS, (hi_ms - 1) // EPOCH_MS + 1):
         h = mix(gkey ^ (k & M64))
-        if (h & 0xFF) >= 179:
+        if (h & 0xFF) >= share:
             continue
         g0 = k * EPOCH_MS + ((h >> 8) % (EPOCH_MIN - 120)) * MINUTE_MS
         g1 = g0 + (5 + (h >> 40) % 116) * MINUTE_MS
@@ -203,8 +206,10 @@ class CandleSeries:
         missing_rate: float = 0.0,
         vol_scale: float = 1.0,
         cache: LRU | None = None,
+        gap_share: int = 179,
     ) -> None:
         self.exchange = exchange
+        self.gap_share = gap_share
         self.market = market
         self.listing_ms = listing_ms
         self.span = span_ms
@@ -267,7 +272,7 @@ class CandleSeries:
         i0 = max(0, self.k_first - k0)
         if i0 >= BLOCK:
             return out
-        blocks = maintenance_blocks(self.gkey, t0, t0 + BLOCK * s)
+        blocks = maintenance_blocks(self.gkey, t0, t0 + BLOCK * s, self.gap_share)
         miss = self.missing_rate
         fmt = self.fmt
         ps, vsc = self.ps, self.vsc
@@ -427,7 +432,7 @@ class CandleSeries:
         return self.forward(k_lo, k_hi, 1 << 62, now_ms)
 
     def maintenance(self, lo_ms: int, hi_ms: int) -> list[tuple[int, int]]:
-        return maintenance_blocks(self.gkey, lo_ms, hi_ms)
+        return maintenance_blocks(self.gkey, lo_ms, hi_ms, self.gap_share)
 
 
 # A trade: (time_ns, price, volume, side, order_type, trade_id)
@@ -451,8 +456,10 @@ def _count(h: int) -> int:
 class TradeSeries:
     """Kraken's trades of one pair, random access by minute (blocks of 1000 minutes)."""
 
-    def __init__(self, seed: int, market: Market, listing_ms: int, cache: LRU | None = None) -> None:
+    def __init__(self, seed: int, market: Market, listing_ms: int, cache: LRU | None = None,
+                 gap_share: int = 179) -> None:
         self.market = market
+        self.gap_share = gap_share
         self.pd = market.profile.price_dec
         self.ps = 10.0**self.pd
         self.tsz = market.profile.trade_size
@@ -497,7 +504,8 @@ class TradeSeries:
         m0 = b * BLOCK
         trades: list = []
         if m0 + BLOCK > self.m_first:
-            blocks = maintenance_blocks(self.gkey, m0 * MINUTE_MS, (m0 + BLOCK) * MINUTE_MS)
+            blocks = maintenance_blocks(self.gkey, m0 * MINUTE_MS, (m0 + BLOCK) * MINUTE_MS,
+                                        self.gap_share)
             for m in range(max(m0, self.m_first), m0 + BLOCK):
                 self._minute(m, blocks, trades)
         return trades, [t[0] for t in trades]

@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from ._apis import API_CLASSES, Answer, Api, Ctx, World, janswer
+from ._archive import PREFIX as ARCHIVE_PREFIX
+from ._archive import Archive
 from ._data import aggregate, maintenance_blocks
 from ._faults import HOSTILE_TEXT, FaultPlan
 from ._limits import Limiters
@@ -83,6 +85,7 @@ class Sandbox:
         self.world = World(self.settings)
         self.faults = FaultPlan(self.settings.seed)
         self.apis: dict[str, Api] = {name: cls(self.world) for name, cls in API_CLASSES.items()}
+        self.archive = Archive(self.world)  # Binance's public kline archive (issue 13)
         self._limiters = Limiters(self.settings, self.settings.clock)
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()
@@ -144,6 +147,10 @@ class Sandbox:
         if exchange not in EXCHANGES:
             raise KeyError(f"unknown exchange {exchange!r}")
         return f"http://{self.settings.host}:{self.port}/{exchange}"
+
+    def archive_url(self) -> str:
+        """The engine's ``archive_url`` for Binance: ``http://127.0.0.1:PORT/binance-archive``."""
+        return f"http://{self.settings.host}:{self.port}{ARCHIVE_PREFIX}"
 
     # -- counters -----------------------------------------------------------------------------
     def requests(self, exchange: str | None = None):
@@ -271,7 +278,7 @@ class Sandbox:
         if maintenance_only:
             owner = self.world.trades(market) if exchange == "kraken" else self.world.series(exchange, market, span_ms)
             missing: set[int] = set()
-            for g0, g1 in maintenance_blocks(owner.gkey, lo, hi):
+            for g0, g1 in maintenance_blocks(owner.gkey, lo, hi, owner.gap_share):
                 ts = -(-g0 // span_ms) * span_ms  # bars whose open time is in [g0, g1)
                 while ts < g1 and ts < hi:
                     if ts >= lo:
@@ -304,6 +311,11 @@ class Sandbox:
 
     def _handle(self, h: _Handler) -> None:
         url = urlsplit(h.path)
+        if url.path.startswith(ARCHIVE_PREFIX + "/"):  # the archive host: no rate limit
+            if self.settings.latency > 0:
+                time.sleep(self.settings.latency)
+            self._send(h, self.archive.serve(url.path[len(ARCHIVE_PREFIX):]))
+            return
         parts = url.path.split("/", 2)
         exchange = parts[1] if len(parts) > 1 else ""
         api = self.apis.get(exchange)

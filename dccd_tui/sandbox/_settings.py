@@ -47,6 +47,10 @@ class SandboxSettings:
     kraken_lockout: float = 3.0
     """Kraken: seconds a pair stays refused after a refused request (each refused request
     restarts it)."""
+    maintenance_share: int = 179
+    """3-day epochs with one maintenance block (no candle of any span), out of 256 (~70 %). The
+    default is far denser than real exchanges (a few gaps a year); bench/archive.py also runs at
+    a realistic density, since the archive path asks REST about every hole."""
     coinbase_missing: float = 0.01
     """Coinbase: share of buckets dropped as 'no ticks'."""
     spike_seconds: float = 2.0
@@ -93,6 +97,8 @@ class SandboxSettings:
                     raise ValueError(f"budgets[{name!r}] must be > 0 (or None for no limit)")
         if not 1 <= self.okx_page <= 300:
             raise ValueError("okx_page must be within 1..300 (100 or 300 in practice)")
+        if not 0 <= self.maintenance_share <= 256:
+            raise ValueError("maintenance_share must be within 0..256")
         if self.bybit_overflow not in ("newest", "oldest"):
             raise ValueError("bybit_overflow must be 'newest' or 'oldest'")
         if self.bybit_start_only not in ("newest", "oldest"):

@@ -1,0 +1,334 @@
+"""The archive phase of one Binance backfill: files first, holes asked of REST, then REST.
+
+Why it exists: `Backfill.run` calls `run_archive` once, after the listing probe and before its
+window loop. Whole ended months and days of the missing ranges are downloaded (on the archive
+client's own bounded pool), verified and parsed in parallel and consumed in order. For each
+file:
+
+- a 404: the archive lacks it; its range stays missing and the window loop fetches it by REST;
+- a file that fails verification or the REST page checks, after `max_retries` retries with
+  backoff: nothing from it is stored; its range stays missing and goes to REST too;
+- otherwise every hole of the file (a slot without a row) is asked of REST, on the exchange's
+  own fetch threads and rate gate. An archive file may be short (maintenance, a lost day), so
+  its word alone never makes a gap: the store receives the file's candles plus whatever REST
+  has in the holes, with the file's whole range as covered, and the store records as a gap
+  only the slots that neither had. A hole whose REST request failed stays missing.
+
+The window loop then re-plans from the store's coverage, so today, the partial days and
+anything the archive did not deliver are fetched exactly as without the archive. The result is
+the store a REST-only run would have built.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING
+
+from ..errors import Cancelled, PermanentError, StoreError, TransientError
+from ..exchanges.binance import Binance
+from ..fmt import fmt_ms, fmt_plural, safe_text
+from ..models import Window
+from ..state import Status
+from .csv_frame import parse_archive_csv
+from .download import ArchiveClient
+from .layout import ArchiveFile, split_missing
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..backfill import Backfill, Plan
+
+
+def holes(frame: pl.DataFrame, start: int, end: int, span_ms: int) -> list[tuple[int, int]]:
+    """The ``[a, b)`` runs of slots in ``[start, end)`` without a row in `frame` (sorted ts)."""
+    import polars as pl
+
+    if frame.height == 0:
+        return [(start, end)] if end > start else []
+    ts = frame["ts"].dt.epoch("ms")
+    edges = pl.concat([pl.Series([start - span_ms], dtype=pl.Int64), ts,
+                       pl.Series([end], dtype=pl.Int64)])
+    step = edges.diff().slice(1)
+    idx = (step > span_ms).arg_true()
+    return [(int(edges[i]) + span_ms, int(edges[i + 1])) for i in idx.to_list()]
+
+
+def hole_windows(found: list[tuple[int, int]], window_ms: int) -> list[Window]:
+    """REST windows that cover the holes: one page per hole, or one for several holes that
+    fit in one page together (a page answers every slot between them too), a long hole cut
+    into pages."""
+    out: list[Window] = []
+    for a, b in found:
+        if out and b - out[-1].start <= window_ms:
+            out[-1] = Window(out[-1].start, b)
+            continue
+        t = a
+        while t < b:
+            out.append(Window(t, min(b, t + window_ms)))
+            t = out[-1].end
+    return out
+
+
+class _Done:
+    """One file, downloaded and parsed (or not), waiting for the REST answers on its holes."""
+
+    def __init__(self, f: ArchiveFile, frame, holes_: list, futures: list, size: int):
+        self.file = f
+        self.frame = frame
+        self.holes = holes_
+        self.futures = futures
+        self.size = size
+
+
+def run_archive(job: Backfill, plan: Plan, client: ArchiveClient) -> Plan | None:
+    """Serve what the archive can of `plan`; return the re-made plan for the window loop, or
+    None when the job ended here (cancelled, a permanent error, the store failed: the job's
+    state says which)."""
+    from ..backfill import plan_job
+
+    state = job.state
+    now = job.now if job.now is not None else int(time.time() * 1000)
+    split = split_missing(plan.missing, now)
+    if not split.files:
+        return plan
+    span = job.series.span
+    interval = Binance.intervals[span]  # the archive names files by Binance's intervals
+    symbol = job.symbol
+    n_month = sum(f.kind == "monthly" for f in split.files)
+    state.set_total(len(split.files) + len(plan.windows))
+    state.add_log(f"archive: {n_month} monthly and "
+                  f"{fmt_plural(len(split.files) - n_month, 'daily file')} "
+                  f"from {safe_text(client.base_url, 200)}, each checked against its "
+                  f"SHA-256; REST for the rest")
+    job._first_ts = job.store.stats().get("first_ts")
+    try:
+        stats = _Stats()
+        _consume(job, split.files, client, symbol, interval, stats)
+    except Cancelled:
+        job._abort.set()
+        state.add_log(f"cancelled; {state.snapshot().candles:,} candles written are kept")
+        state.set_status(Status.CANCELLED)
+        return None
+    except PermanentError as exc:
+        job._abort.set()
+        reason = safe_text(exc, 500)
+        state.add_log(f"failed: {reason}")
+        state.set_status(Status.FAILED, reason)
+        return None
+    except StoreError as exc:
+        job._abort.set()
+        reason = safe_text(exc, 500)
+        state.add_log(f"failed: {reason}")
+        state.set_status(Status.FAILED, reason)
+        return None
+    state.add_log(stats.summary())
+    plan = plan_job(job.series, job.start, job.end, job.adapter, job.store, job.client.rps,
+                    job.now, job.close_margin_ms, job.ranges)
+    done = state.snapshot().windows_done
+    state.set_total(done + len(plan.windows))
+    return plan
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.stored = self.absent = self.failed = self.holes = self.hole_fail = 0
+        self.bytes = 0
+
+    def summary(self) -> str:
+        text = (f"archive: {fmt_plural(self.stored, 'file')} stored ({self.bytes / 1e6:,.1f} MB of zips), "
+                f"{fmt_plural(self.holes, 'hole')} asked of REST")
+        if self.hole_fail:
+            text += f" ({self.hole_fail} failed, fetched again below)"
+        if self.absent:
+            text += f"; {fmt_plural(self.absent, 'file')} not in the archive"
+        if self.failed:
+            text += f"; {fmt_plural(self.failed, 'file')} failed verification, not stored"
+        if self.absent or self.failed:
+            text += ": their ranges go to REST"
+        return text
+
+
+def _download(job: Backfill, client: ArchiveClient, f: ArchiveFile, symbol: str,
+              interval: str):
+    """Download, verify and parse one file (retried); None when the archive lacks it."""
+    name = f.name(symbol, interval)
+
+    def attempt():
+        got = client.fetch_csv(f, symbol, interval, job._abort)
+        if got is None:
+            return None
+        csv, size = got
+        frame = parse_archive_csv(csv, job.series.span, f.start, f.end, f"archive: {name}")
+        return frame, size
+
+    return job._retrying(f"archive {name}", attempt)
+
+
+def _consume(job: Backfill, files: list[ArchiveFile], client: ArchiveClient, symbol: str,
+             interval: str, stats: _Stats) -> None:
+    _Pipeline(job, files, client, symbol, interval, stats).run()
+
+
+class _Pipeline:
+    """Downloads run `2 * parallel` files ahead; files are stored in order once the REST
+    answers on their holes are in.
+
+    The REST checks of the holes share the exchange's rate budget and are what takes longest,
+    so a downloaded file has its holes submitted before anything else is done, and the store
+    writes run on a thread of their own (one at a time, in order): the rate gate stays busy
+    from the first file to the last. At most `ahead` files wait for their holes, and two for
+    the store, which bounds the memory.
+    """
+
+    def __init__(self, job: Backfill, files: list[ArchiveFile], client: ArchiveClient,
+                 symbol: str, interval: str, stats: _Stats):
+        self.job, self.files, self.client = job, files, client
+        self.symbol, self.interval, self.stats = symbol, interval, stats
+        self.span_ms = job.series.span * 1000
+        self.ahead = max(2, 2 * client.parallel)
+        self.downloads: deque = deque()
+        self.finishing: deque[_Done] = deque()
+        self.writes: deque = deque()
+        self.idx = 0
+
+    def top_up(self) -> None:
+        while self.idx < len(self.files) and len(self.downloads) < self.ahead:
+            f = self.files[self.idx]
+            self.downloads.append((f, self.client.submit(
+                _download, self.job, self.client, f, self.symbol, self.interval)))
+            self.idx += 1
+
+    def collect_writes(self, block: bool) -> None:
+        """Finished writes (all of them with `block`); a StoreError ends the job."""
+        while self.writes and (block or self.writes[0].done()):
+            self.writes.popleft().result()
+
+    def run(self) -> None:
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-write")
+        try:
+            self._loop(writer)
+            self.collect_writes(True)
+        finally:
+            for w in self.writes:  # a write in progress ends (it is atomic) before the job
+                w.exception()
+            writer.shutdown(wait=True)
+
+    def _loop(self, writer: ThreadPoolExecutor) -> None:
+        job, downloads, finishing, writes = self.job, self.downloads, self.finishing, self.writes
+        self.top_up()
+        while downloads or finishing:
+            if job.stop.is_set():
+                raise Cancelled()
+            self.collect_writes(False)
+            # 1. every download that is in (in order), while few files wait for their holes
+            moved = False
+            while downloads and downloads[0][1].done() and len(finishing) < self.ahead:
+                f, future = downloads.popleft()
+                item = _received(job, f, future, self.symbol, self.interval, self.span_ms,
+                                 self.stats)
+                if item is not None:
+                    finishing.append(item)
+                self.top_up()
+                moved = True
+            # 2. the oldest file whose holes are answered goes to the store
+            if (finishing and len(writes) < 2
+                    and all(fut.done() for _, fut in finishing[0].futures)):
+                writes.append(writer.submit(_store, job, finishing.popleft(), self.stats))
+                continue
+            if moved:
+                continue
+            # 3. nothing to do: wait for the next download, the oldest file's holes, a write
+            waiting = [fut for _, fut in finishing[0].futures] if finishing else []
+            if downloads and len(finishing) < self.ahead:
+                waiting.append(downloads[0][1])
+            if writes:
+                waiting.append(writes[0])
+            # (only futures still running: a finished one would end the wait at once)
+            wait([w for w in waiting if not w.done()], timeout=0.1,
+                 return_when=FIRST_COMPLETED)
+
+
+def _received(job: Backfill, f: ArchiveFile, future, symbol: str, interval: str,
+              span_ms: int, stats: _Stats) -> _Done | None:
+    """A finished download: log a file not used, or submit the REST checks of its holes."""
+    name = f.name(symbol, interval)
+    try:
+        got = future.result()
+    except TransientError as exc:
+        stats.failed += 1
+        job.state.note_window(f.end)
+        job.state.add_log(f"archive: {name} not stored: {safe_text(exc, 300)}; its range "
+                          f"goes to REST")
+        return None
+    if got is None:
+        stats.absent += 1
+        job.state.note_window(f.end)
+        return None
+    frame, size = got
+    stats.bytes += size
+    found = holes(frame, f.start, f.end, span_ms)
+    futures = [(w, job.client.submit(job._fetch, w))
+               for w in hole_windows(found, job.adapter.window_ms(job.series.span))]
+    stats.holes += len(found)
+    return _Done(f, frame, found, futures, size)
+
+
+def _store(job: Backfill, item: _Done, stats: _Stats) -> None:
+    """The file's candles + what REST has in its holes, covered over the file's range minus
+    the holes REST could not answer."""
+    import polars as pl
+
+    parts = [item.frame]
+    failed: list[tuple[int, int]] = []
+    for w, fut in item.futures:
+        try:
+            page = fut.result()
+        except TransientError as exc:  # PermanentError, Cancelled: the job ends (run_archive)
+            stats.hole_fail += 1
+            failed.append((w.start, w.end))
+            job.state.add_log(f"archive: REST check of the hole {fmt_ms(w.start)} -> "
+                              f"{fmt_ms(w.end)} failed: {safe_text(exc, 200)}; fetched again "
+                              "below")
+            continue
+        if page.height:  # only the holes: the file's own rows stand where it has them
+            ts = page["ts"].dt.epoch("ms")
+            inside = pl.Series([False] * page.height)
+            for a, b in item.holes:
+                if a < w.end and b > w.start:
+                    inside = inside | ts.is_between(a, b, closed="left")
+            parts.append(page.filter(inside))
+    frame = pl.concat(parts, how="vertical").sort("ts") if len(parts) > 1 else item.frame
+    covered = _subtract([(item.file.start, item.file.end)], failed)
+    new = job.store.write(frame, covered)
+    # Exchange-side gaps for the job's counters, as the window loop counts them: empty slots
+    # after the series' first candle (before it the pair was not listed yet).
+    span_ms = job.series.span * 1000
+    if frame.height:
+        first = int(frame["ts"].dt.epoch("ms")[0])
+        if job._first_ts is None or first < job._first_ts:
+            job._first_ts = first
+    gaps = 0
+    if job._first_ts is not None:
+        slots = sum(max(0, e - max(s, job._first_ts)) for s, e in covered) // span_ms
+        gaps = max(0, slots - frame.height)
+    job.state.note_written(new, gaps)
+    job.state.note_window(item.file.end, candles=frame.height)
+    stats.stored += 1
+
+
+def _subtract(ranges: list[tuple[int, int]], cut: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = list(ranges)
+    for a, b in cut:
+        nxt = []
+        for s, e in out:
+            if b <= s or a >= e:
+                nxt.append((s, e))
+                continue
+            if s < a:
+                nxt.append((s, a))
+            if b < e:
+                nxt.append((b, e))
+        out = nxt
+    return out

@@ -1,0 +1,375 @@
+"""Binance's public archive as a fast path (issue 13), against the sandbox's archive host.
+
+The sandbox serves the archive from the same candles as its REST API, so the archive path and
+the REST path must build the very same store: same candles, same values, same coverage, same
+gaps. Each archive defect (corrupt zip, wrong or missing checksum, missing file, short file) is
+injected and must be handled without storing anything unverified."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from dccd_tui.config import ConfigError, save_config
+from dccd_tui.engine.archive import split_missing
+from dccd_tui.engine.archive.csv_frame import parse_archive_csv
+from dccd_tui.engine.archive.download import verify_zip
+from dccd_tui.engine.errors import TransientError
+from dccd_tui.engine.exchanges import EXCHANGES
+from dccd_tui.engine.models import Series
+from dccd_tui.engine.runner import Runner
+from dccd_tui.engine.state import Status
+from dccd_tui.sandbox import Sandbox, SandboxSettings
+
+from ..helpers import assert_equal_truth, ms, stored
+
+FAST = {"binance": 200}
+NOW = ms("2025-02-04 12:34:00")
+# Two monthly files (December in ms, January in us), three daily files, and REST for the rest.
+START, END = "2024-12-01", "2025-02-04 06:00:00"
+SERIES = Series("binance", "BTC/USDT", 60)
+
+
+def config_for(tmp: Path, sb: Sandbox, *, archive: bool = True, start=START, end=END,
+               folder: str = "data", extra: dict | None = None, job_extra: dict | None = None):
+    exchanges = {name: {"base_url": sb.base_url(name)} for name in EXCHANGES}
+    exchanges["binance"].update({"requests_per_second": 200, "archive_url": sb.archive_url(),
+                                 "archive": archive, **(extra or {})})
+    job = {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": start,
+           "max_retries": 2, "retry_delay": 0.05, **(job_extra or {})}
+    if end is not None:
+        job["end"] = end
+    tmp.mkdir(parents=True, exist_ok=True)
+    return save_config(tmp / "config.toml", {"settings": {"data_path": folder},
+                                              "exchanges": exchanges, "histo_jobs": [job]})
+
+
+def run(config) -> Runner:
+    runner = Runner(config, now=NOW).open()
+    try:
+        runner.start()
+        assert runner.wait(120), "the job did not finish in time"
+    finally:
+        runner.close()
+    return runner
+
+
+def store_picture(runner: Runner) -> tuple:
+    s = runner.store.series(SERIES)
+    return s.coverage(), s.gaps(), s.failed()
+
+
+@pytest.fixture
+def sb():
+    with Sandbox(SandboxSettings(seed=7, budgets=FAST, now_ms=NOW)) as sandbox:
+        yield sandbox
+
+
+def test_archive_and_rest_build_the_same_store(tmp_path, sb):
+    rest = run(config_for(tmp_path / "rest", sb, archive=False))
+    rest_requests = sb.requests("binance")
+    assert sb.archive.requests == 0
+    sb.reset_counters()
+    arch = run(config_for(tmp_path / "arch", sb))
+    snap = arch.states[SERIES.key].snapshot()
+    assert snap.status is Status.DONE, snap.error
+    assert sb.archive.requests == 2 * 5  # 2 monthly + 3 daily zips, each with its .CHECKSUM
+    # REST only for the holes of the files and the last 6 hours: far fewer requests
+    assert sb.requests("binance") < rest_requests / 4, (sb.requests("binance"), rest_requests)
+    a = stored(tmp_path / "arch" / "data").sort("ts")
+    r = stored(tmp_path / "rest" / "data").sort("ts")
+    assert a.height > 90_000
+    assert a.equals(r)
+    assert store_picture(arch) == store_picture(rest)
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(START), ms(END))
+    assert_equal_truth(a.drop("exchange", "pair", "span"), truth)
+    # µs timestamps of 2025 were read as such: nothing lands in 1970 or the far future
+    assert int(a["ts"].dt.epoch("ms").min()) == ms(START)
+    assert int(a["ts"].dt.epoch("ms").max()) < ms(END)
+
+
+@pytest.mark.parametrize("header", ["always", "never"])
+def test_files_with_and_without_header(tmp_path, sb, header):
+    sb.archive.header = header
+    runner = run(config_for(tmp_path, sb, start="2025-01-01", end="2025-02-03"))
+    assert runner.states[SERIES.key].snapshot().status is Status.DONE
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms("2025-01-01"), ms("2025-02-03"))
+    assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
+
+
+@pytest.mark.parametrize("kind", ["corrupt_zip", "bad_checksum", "no_checksum"])
+def test_a_file_failing_verification_is_never_stored_and_goes_to_rest(tmp_path, sb, kind):
+    sb.archive.add_fault(kind, "2025-01")  # for good: every retry fails too
+    runner = run(config_for(tmp_path, sb))
+    state = runner.states[SERIES.key]
+    assert state.snapshot().status is Status.DONE, state.snapshot().error
+    log = "\n".join(state.log_lines())
+    assert "BTCUSDT-1m-2025-01.zip not stored" in log
+    # January came from REST, in full, and matches the truth
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(START), ms(END))
+    assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
+
+
+def test_a_transient_bad_file_is_retried_then_used(tmp_path, sb):
+    sb.archive.add_fault("corrupt_zip", "2024-12", times=1)
+    runner = run(config_for(tmp_path, sb))
+    state = runner.states[SERIES.key]
+    assert state.snapshot().status is Status.DONE
+    assert state.snapshot().retries >= 1
+    assert sb.requests("binance") < 300  # December was not fetched by REST
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(START), ms(END))
+    assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
+
+
+def test_nothing_unverified_is_stored_when_rest_cannot_fill_in(tmp_path, sb):
+    """The archive file of January is corrupt and REST fails for good: January stays missing
+    (failed, fetched again next run), with not one candle of it on disk."""
+    sb.archive.add_fault("corrupt_zip", "2025-01")
+    runner = Runner(config_for(tmp_path, sb, start="2025-01-01", end="2025-02-01"), now=NOW)
+    sb.faults.add("binance", "http_500", rate=1.0)
+    runner.open()
+    try:
+        runner.start()
+        assert runner.wait(60)
+    finally:
+        runner.close()
+    assert runner.states[SERIES.key].snapshot().status is Status.FAILED
+    data = tmp_path / "data"
+    files = list(data.rglob("*.parquet"))
+    assert not files or stored(data).height == 0
+    assert runner.store.series(SERIES).coverage() == []
+
+
+def test_a_missing_month_goes_to_rest(tmp_path, sb):
+    sb.archive.add_fault("missing", "2024-12")
+    runner = run(config_for(tmp_path, sb))
+    assert runner.states[SERIES.key].snapshot().status is Status.DONE
+    assert sb.requests("binance") > 44  # December by REST: 45 windows of 1000 minutes
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(START), ms(END))
+    assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
+
+
+def test_a_short_month_is_completed_by_rest_and_makes_no_false_gap(tmp_path, sb):
+    sb.archive.add_fault("short", "2024-12")
+    sb.archive.add_fault("short", "2025-02-02")
+    arch = run(config_for(tmp_path / "arch", sb))
+    rest = run(config_for(tmp_path / "rest", sb, archive=False))
+    a = stored(tmp_path / "arch" / "data").sort("ts")
+    assert a.equals(stored(tmp_path / "rest" / "data").sort("ts"))
+    assert store_picture(arch) == store_picture(rest)
+    # the six hours the file lacked are on disk (REST had them), not recorded as a gap
+    hole = (ms("2024-12-02 06:00"), ms("2024-12-02 12:00"))
+    ts = a["ts"].dt.epoch("ms")
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, *hole)
+    assert truth.height > 300
+    assert ts.is_between(hole[0], hole[1], closed="left").sum() == truth.height
+    for g0, g1 in arch.store.series(SERIES).gaps():
+        assert g1 <= hole[0] or g0 >= hole[1] or truth.height == 0
+
+
+def test_real_exchange_gaps_are_recorded_once_rest_agrees(tmp_path, sb):
+    runner = run(config_for(tmp_path, sb, start="2024-12-01", end="2025-01-01"))
+    gaps = runner.store.series(SERIES).gaps()
+    want = sb.gaps("binance", "BTC/USDT", 60, ms("2024-12-01"), ms("2025-01-01"))
+    assert gaps == want and len(want) > 3
+
+
+def test_dry_run_sends_no_request_to_either_host(tmp_path, sb, capsys):
+    from dccd_tui.cli import main
+
+    config = config_for(tmp_path, sb, end=None)
+    code = main(["backfill", "--config", str(config.path), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert sb.requests("binance") == 0 and sb.archive.requests == 0
+    assert "archive (127.0.0.1:" in out and "monthly" in out and "daily" in out
+    assert "bytes unknown until downloaded" in out
+    assert "REST:" in out
+
+
+def test_split_of_a_plan():
+    now = ms("2025-02-04 12:34:00")
+    split = split_missing([(ms("2024-11-15 10:00"), now - now % 60_000)], now)
+    kinds = [(f.kind, f.period) for f in split.files]
+    assert kinds[:3] == [("daily", "2024-11-16"), ("daily", "2024-11-17"),
+                         ("daily", "2024-11-18")]
+    assert ("monthly", "2024-12") in kinds and ("monthly", "2025-01") in kinds
+    assert kinds[-3:] == [("daily", "2025-02-01"), ("daily", "2025-02-02"),
+                          ("daily", "2025-02-03")]
+    assert split.rest == [(ms("2024-11-15 10:00"), ms("2024-11-16")),
+                          (ms("2025-02-04"), now - now % 60_000)]
+
+
+def _zip(name: str, csv: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(name.replace(".zip", ".csv"), csv)
+    return buf.getvalue()
+
+
+def test_verify_zip_checks_hash_name_and_zip():
+    body = _zip("X-1m-2024-01.zip", b"1,2\n")
+    good = f"{hashlib.sha256(body).hexdigest()}  X-1m-2024-01.zip\n".encode()
+    assert verify_zip(body, good, "X-1m-2024-01.zip") == b"1,2\n"
+    with pytest.raises(TransientError, match="fails its checksum"):
+        verify_zip(body + b"x", good, "X-1m-2024-01.zip")
+    with pytest.raises(TransientError, match="names another file"):
+        verify_zip(body, good.replace(b"2024-01", b"2024-02"), "X-1m-2024-01.zip")
+    with pytest.raises(TransientError, match="is not"):
+        verify_zip(body, b"nonsense", "X-1m-2024-01.zip")
+    junk = b"PK" + b"\x00" * 50
+    junk_sum = f"{hashlib.sha256(junk).hexdigest()}  X-1m-2024-01.zip".encode()
+    with pytest.raises(TransientError, match="not a valid zip"):
+        verify_zip(junk, junk_sum, "X-1m-2024-01.zip")
+
+
+ROW = "{t},100.0,101.0,99.0,100.5,2.0,{c},200.0,7,1.0,100.0,0\n"
+
+
+def _csv(times, unit=1, header=False) -> bytes:
+    text = "open_time,open,high,low,close,volume,close_time,quote_volume,count,a,b,c\n" \
+        if header else ""
+    for t in times:
+        text += ROW.format(t=t * unit, c=(t + 59_999) * unit + (999 if unit > 1 else 0))
+    return text.encode()
+
+
+def test_csv_header_and_time_unit_are_detected_per_file():
+    lo = ms("2025-01-01")
+    times = [lo, lo + 60_000, lo + 180_000]
+    for unit in (1, 1000):
+        for header in (False, True):
+            frame = parse_archive_csv(_csv(times, unit, header), 60, lo, lo + 86_400_000, "f")
+            assert frame["ts"].dt.epoch("ms").to_list() == times
+            assert frame["trades"].to_list() == [7, 7, 7]
+            assert frame["quote_volume"].to_list() == [200.0] * 3
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda lo: _csv([lo + 1]), "not aligned"),
+    (lambda lo: _csv([lo - 60_000]), "outside"),
+    (lambda lo: _csv([lo, lo]), "duplicate"),
+    (lambda lo: _csv([lo]) + _csv([lo + 60_000], 1000), "mix"),
+    (lambda lo: _csv([lo]).replace(b"101.0", b"98.0"), "high < low"),
+    (lambda lo: _csv([lo]).replace(b"100.5", b"abc"), "does not parse"),
+])
+def test_csv_checks_as_for_a_rest_page(bad, match):
+    lo = ms("2024-06-01")
+    with pytest.raises(TransientError, match=match):
+        parse_archive_csv(bad(lo), 60, lo, lo + 86_400_000, "f")
+
+
+def test_config_keys_and_their_errors(tmp_path):
+    base = {"histo_jobs": [{"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m"}]}
+    cfg = save_config(tmp_path / "a.toml", base)
+    b = cfg.exchanges["binance"]
+    assert (b.archive, b.archive_url, b.archive_parallel) == (True, "https://data.binance.vision", 4)
+    assert cfg.jobs[0].archive is True
+    off = json.loads(json.dumps(base))
+    off["histo_jobs"][0]["archive"] = False
+    assert save_config(tmp_path / "b.toml", off).jobs[0].archive is False
+    for table, message in [
+        ({"binance": {"archive_parallel": 0}}, "key 'archive_parallel': must be between 1"),
+        ({"binance": {"archive_url": "ftp://x"}}, "key 'archive_url': 'ftp://x' is not"),
+        ({"binance": {"archive": "yes"}}, "key 'archive': expected true or false"),
+        ({"okx": {"archive": True}}, "[exchanges.okx]: key 'archive': only binance"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            save_config(tmp_path / "c.toml", {**base, "exchanges": table})
+        assert message in str(err.value)
+    bad_job = json.loads(json.dumps(base))
+    bad_job["histo_jobs"].append({"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1m",
+                                  "archive": True})
+    with pytest.raises(ConfigError, match="key 'archive': only binance"):
+        save_config(tmp_path / "d.toml", bad_job)
+
+
+def test_demo_points_the_archive_at_the_sandbox(tmp_path):
+    from dccd_tui.demo import start_demo
+
+    demo = start_demo(tmp_path / "demo")
+    try:
+        assert demo.base_urls["binance:archive"] == demo.sandbox.archive_url()
+    finally:
+        demo.close()
+
+
+@pytest.mark.slow
+def test_sigkill_in_the_middle_of_archive_downloads_resumes_to_the_same_store(tmp_path):
+    """A headless backfill killed -9 while it downloads archive files: every file on disk reads,
+    the coverage claims nothing that is not stored, and the next run completes the store without
+    downloading again what is stored."""
+    from .test_reliability import _check_store_consistent
+
+    start, end = "2024-01-01", "2025-01-01"  # twelve monthly files
+    months = 12
+    # Slow archive answers, one connection: kills land among the downloads.
+    with Sandbox(SandboxSettings(seed=7, budgets={"binance": 200}, latency=0.3)) as sandbox:
+        config = config_for(tmp_path, sandbox, start=start, end=end,
+                            extra={"archive_parallel": 1})
+        data = config.settings.data_path
+        cmd = [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        kills = 0
+        for delay in (0.3, 1.0, 0.6, 1.5, 0.4, 1.2):
+            before = sandbox.archive.requests
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    env=env)
+            deadline = time.monotonic() + 60
+            # kill only once it is downloading (start-up time varies on a busy machine)
+            while (sandbox.archive.requests == before and proc.poll() is None
+                   and time.monotonic() < deadline):
+                time.sleep(0.05)
+            time.sleep(delay)
+            if proc.poll() is not None:
+                proc.stderr.close()
+                break
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            proc.stderr.close()
+            kills += 1
+            _check_store_consistent(data, sandbox, [SERIES], ms(start), ms(end))
+            if len(list(data.rglob("*.parquet"))) >= months - 2:
+                break
+        assert kills >= 2
+        stored_months = len(list(data.rglob("*.parquet")))
+        sandbox.archive.reset_counters()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env,
+                              check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        # resumed: the months already stored (and covered) were not downloaded again
+        assert sandbox.archive.requests <= 2 * (months - stored_months) + 2 * 2
+        _check_store_consistent(data, sandbox, [SERIES], ms(start), ms(end))
+        truth = sandbox.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
+        assert_equal_truth(stored(data).drop("exchange", "pair", "span"), truth)
+        gaps = Runner(config).store.series(SERIES).gaps()
+        assert gaps == sandbox.gaps("binance", "BTC/USDT", 60, ms(start), ms(end))
+
+
+def test_holes_close_together_share_one_rest_request_1h(tmp_path, sb):
+    """1h candles: a month's holes fit in one page of 1000 hours, so one REST request checks
+    them all, and the store is still the REST store."""
+    start, end = "2024-06-01", "2025-01-01"
+    series = Series("binance", "BTC/USDT", 3600)
+    arch = run(config_for(tmp_path / "arch", sb, start=start, end=end,
+                          job_extra={"span": "1h"}))
+    sent = sb.requests("binance")
+    sb.reset_counters()
+    rest = run(config_for(tmp_path / "rest", sb, start=start, end=end, archive=False,
+                          job_extra={"span": "1h"}))
+    a, r = arch.store.series(series), rest.store.series(series)
+    assert stored(tmp_path / "arch" / "data").sort("ts").equals(
+        stored(tmp_path / "rest" / "data").sort("ts"))
+    assert (a.coverage(), a.gaps()) == (r.coverage(), r.gaps())
+    assert len(a.gaps()) > 20  # many holes ...
+    assert sent <= 7 + 2  # ... checked with one request per monthly file (and the probe)
