@@ -34,7 +34,8 @@ from .engine.models import (
 
 DEFAULT_START = "2020-01-01 00:00:00"
 
-SETTINGS_KEYS = ("data_path", "timezone", "max_parallel", "ui_hz", "theme", "request_timeout")
+SETTINGS_KEYS = ("data_path", "timezone", "max_parallel", "ui_hz", "theme", "request_timeout",
+                 "engine_idle_exit")
 EXCHANGE_KEYS = ("base_url", "requests_per_second")
 JOB_KEYS = ("exchange", "pairs", "span", "start", "end", "max_retries", "retry_delay")
 TOP_KEYS = ("settings", "exchanges", "histo_jobs")
@@ -58,6 +59,7 @@ class Settings:
     ui_hz: float = 4.0
     theme: str | None = None
     request_timeout: float = 20.0
+    engine_idle_exit: float = 600.0  # seconds with no job and no client before the engine exits
 
 
 @dataclass(frozen=True)
@@ -216,8 +218,16 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
                                        "a number of seconds"))
         if not 0.5 <= request_timeout <= 600:
             raise ConfigError(f"{_where(path, where, 'request_timeout')}: must be 0.5..600 seconds")
+    # --- engine_idle_exit (issue 10): seconds, 0 = never -------------------------------------
+    engine_idle_exit = 600.0
+    if "engine_idle_exit" in raw_settings:
+        engine_idle_exit = float(_typed(raw_settings, "engine_idle_exit", (int, float), path,
+                                        where, "a number of seconds (0: never)"))
+        if engine_idle_exit < 0:
+            raise ConfigError(f"{_where(path, where, 'engine_idle_exit')}: must be >= 0 seconds")
     settings = Settings(data_path=data_path, timezone=tz, max_parallel=max_parallel,
-                        ui_hz=ui_hz, theme=theme, request_timeout=request_timeout)
+                        ui_hz=ui_hz, theme=theme, request_timeout=request_timeout,
+                        engine_idle_exit=engine_idle_exit)
 
     raw_ex = data.get("exchanges", {})
     if not isinstance(raw_ex, dict):
