@@ -26,8 +26,9 @@ def _err(message: str) -> None:
     print(f"dccd-tui: {safe_text(message)}", file=sys.stderr)
 
 
-def _add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=None,
+def _add_config(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # A subcommand's --config must not reset one given before the subcommand: SUPPRESS.
+    p.add_argument("--config", type=Path, default=None if top else argparse.SUPPRESS,
                    help="config file (default: ./config.toml)")
 
 
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "downloads live in a terminal UI.",
     )
     parser.add_argument("--version", action="version", version=f"dccd-tui {__version__}")
-    _add_config(parser)
+    _add_config(parser, top=True)
     parser.add_argument("--demo", action="store_true",
                         help="run offline against the built-in sandbox exchange with a demo config")
     parser.add_argument("--theme", default=None, help="colour theme (see themes/)")
@@ -68,6 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(inv)
     inv.add_argument("--json", action="store_true", help="print JSON for scripts")
     inv.add_argument("--demo", action="store_true", help="the demo folder's store")
+
+    # --- the engine process (issue 10): dccd_tui/daemon/commands.py ---------------------------
+    st = sub.add_parser("status", help="the engine serving the data folder: jobs and progress")
+    _add_config(st)
+    st.add_argument("--json", action="store_true", help="print JSON for scripts")
+    eng = sub.add_parser("engine", help="control the engine process of the data folder")
+    _add_config(eng)
+    eng_sub = eng.add_subparsers(dest="engine_command", metavar="ACTION", required=True)
+    es = eng_sub.add_parser("stop", help="stop the engine (running jobs are cancelled and saved)")
+    _add_config(es)
+    er = eng_sub.add_parser("run", help="run the engine in the foreground (Ctrl-C stops it)")
+    _add_config(er)
+    bf.add_argument("--standalone", action="store_true",
+                    help="never hand the jobs to a running engine (fail if one holds the folder)")
     return parser
 
 
@@ -179,6 +194,14 @@ def cmd_backfill(args) -> int:
             print(f"note: {safe_text(msg)}")
         from dataclasses import replace
 
+        # --- issue 10: an engine serving the folder runs the jobs; we follow them ---------
+        if demo is None and not args.standalone:
+            from .daemon.commands import backfill_via_engine
+
+            code = backfill_via_engine(config, jobs, dry_run=args.dry_run,
+                                       progress_every=args.progress_every)
+            if code is not None:
+                return code
         config = replace(config, jobs=jobs)
         runner = Runner(config, base_urls=base_urls)
         try:
@@ -287,10 +310,23 @@ def cmd_inventory(args) -> int:
 # --- TUI ----------------------------------------------------------------------------------
 
 def cmd_tui(args) -> int:
-    from .tui.app import run_app
+    # issue 10: the app attaches to the data folder's engine process (started if needed)
+    from .daemon.commands import run_tui
 
-    return run_app(_config_path(args), demo=args.demo, theme=args.theme, ui_hz=args.ui_hz,
+    return run_tui(_config_path(args), demo=args.demo, theme=args.theme, ui_hz=args.ui_hz,
                    mouse=not args.no_mouse)
+
+
+def cmd_engine(args) -> int:
+    from .daemon import commands
+
+    if args.command == "status":
+        return commands.cmd_status(_config_path(args), as_json=args.json)
+    if args.engine_command == "stop":
+        return commands.cmd_engine_stop(_config_path(args))
+    from .daemon.__main__ import main as engine_main
+
+    return engine_main(["--config", str(_config_path(args))])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_validate(args)
         if args.command == "inventory":
             return cmd_inventory(args)
+        if args.command in ("status", "engine"):
+            return cmd_engine(args)
         return cmd_tui(args)
     except KeyboardInterrupt:
         _err("interrupted")

@@ -135,7 +135,8 @@ class Connection:
             return
         request_id = message.get("id")
         op = message.get("op")
-        if op != "hello" and not self.hello:
+        # `stop` needs no hello: a client of another version can always stop this engine.
+        if op not in ("hello", "stop") and not self.hello:
             self.send(error_reply(request_id, "say hello first (op \"hello\" with \"protocol\")"))
             return
         handler = getattr(self.server, f"op_{op}", None) if isinstance(op, str) else None
@@ -255,6 +256,16 @@ class EngineServer:
         self._number = 0
         self._listener: socket.socket | None = None
         self.last_busy = time.monotonic()
+        # `start` may narrow a job's range (backfill --start/--end through the engine); the
+        # config's spec comes back when that run ends, so the next run is the configured one.
+        self._overridden: dict[str, Any] = {}
+        runner.on_finish = self._job_finished
+
+    def _job_finished(self, key: str) -> None:
+        with self._lock:
+            original = self._overridden.pop(key, None)
+        if original is not None and self.runner.specs.get(key) is not None:
+            self.runner.specs[key] = original
 
     # --- starting ---------------------------------------------------------------------------
     def bind(self) -> None:
@@ -462,6 +473,8 @@ class EngineServer:
                 continue
             start = int(value.get("start", spec.start))
             end = value.get("end", spec.end)
+            with self._lock:
+                self._overridden.setdefault(key, spec)
             self.runner.specs[key] = replace(spec, start=start,
                                              end=None if end is None else int(end))
         started = self.runner.start(keys)

@@ -75,8 +75,11 @@ class EngineClient:
         self._pending_lock = threading.Lock()
 
     # --- connecting ---------------------------------------------------------------------------
-    def connect(self) -> dict[str, Any]:
-        """Connect and say hello; returns the engine's info (VersionMismatch, EngineError)."""
+    def connect(self, *, hello: bool = True) -> dict[str, Any]:
+        """Connect and say hello; returns the engine's info (VersionMismatch, EngineError).
+
+        Without `hello`, only `stop` is allowed: what a client of another version may send.
+        """
         check_socket_owner(self.socket_path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
@@ -89,6 +92,9 @@ class EngineClient:
         sock.settimeout(None)
         self._sock = sock
         threading.Thread(target=self._read, daemon=True, name="engine-reader").start()
+        if not hello:
+            self.info = {"pid": None}
+            return self.info
         reply = self._request({"op": "hello", "protocol": self.protocol, "client": self.name},
                               check=False)
         if not reply.get("ok"):

@@ -31,6 +31,7 @@ from ..config import Config, ConfigError, load_config, save_config, validate
 from ..engine.errors import StoreError
 from ..engine.state import JobState, Status
 from ..engine.text import safe_text
+from . import engine_link
 from .screens.confirm import ConfirmModal
 from .screens.jobs import JobsScreen
 from .screens.pair_form import PairFormModal
@@ -94,6 +95,7 @@ class DccdApp(App[int]):
         self.runner: RunnerLike = (runner_factory or default_runner)(
             config, base_urls=base_urls, on_finish=self._job_finished_from_thread)
         self.startup_messages: list[tuple[str, str]] = []  # (severity, text), shown at mount
+        self.detached_active = 0  # jobs left running in the engine by a detach (issue 10)
         themes, errors = load_themes(theme_folders if theme_folders is not None
                                      else theme_dirs(config.path))
         for item in themes:
@@ -155,11 +157,17 @@ class DccdApp(App[int]):
         return JobsScreen()
 
     def on_mount(self) -> None:
+        from ..engine.client import EngineError
+
         try:
             self.runner.open()
-        except StoreError as exc:
+        except (StoreError, EngineError) as exc:
             self.exit(return_code=2, message=Text(f"dccd-tui: {safe_text(exc)}"))
             return
+        # --- engine process (issue 10): the reader thread reports a lost engine ---------
+        if engine_link.is_remote(self.runner):
+            self.runner.on_lost = lambda reason: self.post_message(  # type: ignore[attr-defined]
+                engine_link.EngineLost(reason))
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         for severity, text in self.startup_messages:
             self.notify(text, severity=severity, markup=False, timeout=10)  # type: ignore[arg-type]
@@ -202,6 +210,9 @@ class DccdApp(App[int]):
         if not active:
             self.run_worker(self._close_and_exit(), exclusive=True, group="quit")
             return
+        if engine_link.is_remote(self.runner):  # issue 10: detach (default) or stop the jobs
+            engine_link.ask_leave(self, active)
+            return
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -212,6 +223,9 @@ class DccdApp(App[int]):
             "Quit?", f"{len(active)} job(s) are queued or running. Quit anyway? They are "
                      "cancelled and what they downloaded is saved.",
             yes="Quit", no="Stay"), answered)
+
+    def on_engine_lost(self, message: engine_link.EngineLost) -> None:
+        engine_link.engine_lost(self, message.reason)
 
     async def _close_and_exit(self) -> None:
         await asyncio.to_thread(self.runner.close)
