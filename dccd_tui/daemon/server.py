@@ -504,6 +504,8 @@ class EngineServer:
                                           "engine and start it on the new folder"}
         keep = {spec.key for spec in config.jobs}
         self.runner.cancel([k for k in self.runner.keys() if k not in keep])
+        with self._lock:
+            self._overridden.clear()  # the reloaded config's specs are the ones to keep
         added, removed = self.runner.set_config(config)
         log.info("config reloaded: %d job(s) added, %d removed", len(added), len(removed))
         return {"added": added, "removed": removed}
