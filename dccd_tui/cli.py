@@ -195,7 +195,7 @@ def cmd_backfill(args) -> int:
         from dataclasses import replace
 
         # --- issue 10: an engine serving the folder runs the jobs; we follow them ---------
-        if demo is None and not args.standalone:
+        if not args.standalone:
             from .daemon.commands import backfill_via_engine
 
             code = backfill_via_engine(config, jobs, dry_run=args.dry_run,

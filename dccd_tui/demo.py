@@ -1,4 +1,4 @@
-"""`--demo`: the whole app offline, against the in-process sandbox exchange.
+"""`--demo`: the whole app offline, against the sandbox exchange in a process of its own.
 
 A new user without internet access (or without wanting to hit real exchanges yet) gets a demo
 folder with its own config.toml and data, and every exchange pointed at a local sandbox that
@@ -61,17 +61,19 @@ class DemoEnv:
 
 
 def start_demo(folder: Path | None = None) -> DemoEnv:
-    """Start the sandbox and make sure the demo folder has a config; return where things are."""
+    """Start the sandbox and make sure the demo folder has a config; return where things are.
+
+    The sandbox runs in its own process (dccd_tui/daemon/sandbox_proc.py), like a real
+    exchange: its Python work never competes with the jobs for the interpreter.
+    """
     from .config import save_config
-    from .engine.exchanges import EXCHANGES
-    from .sandbox import Sandbox, SandboxSettings
+    from .daemon.sandbox_proc import SandboxProcess
 
     folder = folder or demo_folder()
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "config.toml"
     if not config_path.exists():
         save_config(config_path, demo_config_data())
-    sandbox = Sandbox(SandboxSettings(seed=7, latency=DEMO_LATENCY))
-    sandbox.start()
-    urls = {name: sandbox.base_url(name) for name in EXCHANGES}
-    return DemoEnv(folder=folder, config_path=config_path, base_urls=urls, sandbox=sandbox)
+    sandbox = SandboxProcess.start(seed=7, latency_ms=DEMO_LATENCY * 1000)
+    return DemoEnv(folder=folder, config_path=config_path, base_urls=dict(sandbox.base_urls),
+                   sandbox=sandbox)

@@ -63,11 +63,15 @@ def spawn_engine(config_path: Path, place: EnginePlace, *, base_urls: dict[str, 
         cmd.append("--sandbox")
     if idle_exit is not None:
         cmd += ["--idle-exit", str(idle_exit)]
+    # The engine runs this very dccd_tui (cwd is / so that it pins no folder).
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)}
     size_before = place.log_file.stat().st_size if place.log_file.exists() else 0
     fd = os.open(place.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                                start_new_session=True, close_fds=True, cwd="/")
+                                start_new_session=True, close_fds=True, cwd="/", env=env)
     finally:
         os.close(fd)
     deadline = time.monotonic() + wait
