@@ -402,3 +402,28 @@ def test_engine_stop_cancels_running_jobs_and_keeps_what_they_wrote(tmp_path, sa
     assert not place.socket.exists()
     frame = stored(config.settings.data_path)
     assert frame.height >= 2 * 2 * 1000  # what the cancelled jobs fetched was flushed
+
+
+def test_reload_through_the_engine_adds_jobs_and_refuses_a_broken_config(tmp_path, sandbox,
+                                                                         engines):
+    import copy
+
+    from dccd_tui.config import save_config
+    from dccd_tui.engine.client import EngineError
+
+    config = _config(tmp_path, sandbox, pairs=("BTC/USDT",))
+    place = engines.start(config)
+    runner = engines.runner(place, config)
+    assert runner.keys() == [config.jobs[0].key]
+    data = copy.deepcopy(config.raw)
+    data["histo_jobs"][0]["pairs"] = ["BTC/USDT", "ETH/USDT"]
+    new = save_config(config.path, data)  # what the pair form does
+    assert len(new.jobs) == 2
+    added, removed = runner.set_config(new)
+    assert added == [new.jobs[1].key] and removed == []
+    status = engines.client(place).request("status")
+    assert sorted(status["jobs"]) == sorted(spec.key for spec in new.jobs)
+    config.path.write_text("[settings]\nmax_parallel = 0\n")
+    with pytest.raises(EngineError, match="max_parallel"):
+        runner.set_config(new)
+    runner.close()
