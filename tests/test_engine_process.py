@@ -372,7 +372,7 @@ def test_backfill_hands_its_jobs_to_the_engine_and_follows_them(tmp_path, sandbo
 
 
 def test_ctrl_c_of_a_handed_over_backfill_cancels_only_its_own_jobs(tmp_path, sandbox, engines):
-    config = _config(tmp_path, sandbox, rps={"binance": 6.0})
+    config = _config(tmp_path, sandbox, rps={"binance": 3.0})  # ETH runs >= 20 s
     place = engines.start(config)
     ui = engines.runner(place, config)
     eth, btc = config.jobs[1].key, config.jobs[0].key

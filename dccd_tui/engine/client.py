@@ -273,6 +273,9 @@ class RemoteRunner:
         self.config = config
         self.on_finish = on_finish
         self.on_lost: Callable[[str], None] | None = None
+        # A refused command (the engine's text); the app shows it. Without it, commands raise.
+        self.on_error: Callable[[str], None] | None = None
+        self.engine_keys: list[str] = []  # the engine's jobs, in its order (from updates)
         self.hz = hz
         self.reconnect_with = reconnect
         self.lost: str | None = None
@@ -310,11 +313,24 @@ class RemoteRunner:
         return self._store
 
     # --- lifecycle ----------------------------------------------------------------------------
-    def open(self) -> "RemoteRunner":
-        """Subscribe and wait (briefly) for the first full update: the table starts complete."""
+    def open(self) -> RemoteRunner:
+        """Subscribe and wait (briefly) for the first full update: the table starts complete.
+
+        When config.toml changed since the engine read it (other jobs), the engine reloads it,
+        unless that would cancel a running job: then the engine's jobs stay, and the app shows
+        what the engine runs.
+        """
         self._first.clear()
         self.client.request("subscribe", hz=self.hz, history=HISTORY_LINES)
         self._first.wait(2.0)
+        theirs, ours = set(self.engine_keys), set(self.specs)
+        if self.engine_keys and theirs != ours:
+            gone = [k for k in theirs - ours if self.is_active(k)]
+            if not gone:
+                self.client.request("reload")
+            elif self.on_error is not None:
+                self.on_error(f"the engine runs {len(gone)} job(s) that config.toml no longer "
+                              "has; reload the config (r) to cancel them")
         return self
 
     def close(self, timeout: float = 10.0) -> None:
@@ -341,6 +357,8 @@ class RemoteRunner:
     # --- updates (reader thread) --------------------------------------------------------------
     def _on_update(self, message: dict[str, Any]) -> None:
         finished: list[str] = []
+        if message.get("order"):
+            self.engine_keys = list(message["order"])
         rows = message.get("rows") or {}
         added = [k for k in rows if k not in self.states]
         if added:  # a job the engine has and this config does not (yet): show it anyway
@@ -396,9 +414,23 @@ class RemoteRunner:
     def _keys(keys: Iterable[str] | None) -> list[str] | None:
         return None if keys is None else list(keys)
 
+    def _call(self, op: str, **fields: Any) -> dict[str, Any]:
+        """One command; a refusal goes to `on_error` (when set) instead of raising in the UI."""
+        try:
+            return self.client.request(op, **fields)
+        except EngineGone:
+            if self.on_error is None:
+                raise
+            return {}  # the reader thread reports the lost engine (on_lost)
+        except EngineError as exc:
+            if self.on_error is None:
+                raise
+            self.on_error(f"{op}: {exc}")
+            return {}
+
     def start(self, keys: Iterable[str] | None = None, *,
               overrides: dict[str, dict] | None = None) -> list[str]:
-        reply = self.client.request("start", keys=self._keys(keys), overrides=overrides or {})
+        reply = self._call("start", keys=self._keys(keys), overrides=overrides or {})
         started = list(reply.get("started", []))
         for key in started:
             state = self.states.get(key)
@@ -407,11 +439,11 @@ class RemoteRunner:
         return started
 
     def cancel(self, keys: Iterable[str] | None = None) -> list[str]:
-        reply = self.client.request("cancel", keys=self._keys(keys))
+        reply = self._call("cancel", keys=self._keys(keys))
         return list(reply.get("cancelled", []))
 
     def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Any]:
-        reply = self.client.request("dry_run", keys=self._keys(keys))
+        reply = self._call("dry_run", keys=self._keys(keys))
         plans = RemotePlans((key, None) for key in reply.get("planned", []))
         plans.totals = list(reply.get("totals", []))
         return plans
@@ -421,7 +453,7 @@ class RemoteRunner:
 
     def set_config(self, config: Any) -> tuple[list[str], list[str]]:
         """The app saved or re-read config.toml: the engine reloads the same file."""
-        reply = self.client.request("reload")
+        self._call("reload")
         old = set(self.specs)
         self.config = config
         self._install(config)
@@ -429,5 +461,4 @@ class RemoteRunner:
         self.states = {k: v for k, v in self.states.items() if k in keep}
         added = [k for k in self.specs if k not in old]
         removed = [k for k in old if k not in keep]
-        del reply
         return added, removed

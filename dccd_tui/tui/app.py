@@ -159,15 +159,14 @@ class DccdApp(App[int]):
     def on_mount(self) -> None:
         from ..engine.client import EngineError
 
+        # --- engine process (issue 10): a lost engine and refused commands are reported --
+        if engine_link.is_remote(self.runner):
+            engine_link.wire(self)
         try:
             self.runner.open()
         except (StoreError, EngineError) as exc:
             self.exit(return_code=2, message=Text(f"dccd-tui: {safe_text(exc)}"))
             return
-        # --- engine process (issue 10): the reader thread reports a lost engine ---------
-        if engine_link.is_remote(self.runner):
-            self.runner.on_lost = lambda reason: self.post_message(  # type: ignore[attr-defined]
-                engine_link.EngineLost(reason))
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         for severity, text in self.startup_messages:
             self.notify(text, severity=severity, markup=False, timeout=10)  # type: ignore[arg-type]
@@ -226,6 +225,9 @@ class DccdApp(App[int]):
 
     def on_engine_lost(self, message: engine_link.EngineLost) -> None:
         engine_link.engine_lost(self, message.reason)
+
+    def on_engine_notice(self, message: engine_link.EngineNotice) -> None:
+        engine_link.show_notice(self, message.text)
 
     async def _close_and_exit(self) -> None:
         await asyncio.to_thread(self.runner.close)

@@ -39,6 +39,26 @@ class EngineLost(Message):
         self.reason = reason
 
 
+class EngineNotice(Message):
+    """A command the engine refused (its text), posted from whichever thread sent it."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+def wire(app: DccdApp) -> None:
+    """Route the remote runner's reports to the app, as messages (thread-safe)."""
+    runner: Any = app.runner
+    runner.on_lost = lambda reason: app.post_message(EngineLost(reason))
+    runner.on_error = lambda text: app.post_message(EngineNotice(text))
+
+
+def show_notice(app: DccdApp, text: str) -> None:
+    app.notify(safe_text(text, 500), title="Engine", severity="warning", markup=False,
+               timeout=10)
+
+
 class LeaveModal(ModalScreen[str]):
     """Leave with jobs running: "detach" (default), "stop" (cancel them, then quit) or "stay"."""
 
