@@ -306,7 +306,10 @@ def _follow(client, config, jobs: list, *, dry_run: bool, progress_every: float)
             if runner.lost is not None:
                 _err(f"the engine stopped: {runner.lost}")
                 return EXIT_INTERRUPTED if interrupted.is_set() else EXIT_FAILED
-            if not any(runner.is_active(k) for k in keys):
+            # After Ctrl-C, only the jobs this command started are waited for (they flush);
+            # the ones another client started keep running without us.
+            waiting = submitted if interrupted.is_set() else keys
+            if not any(runner.is_active(k) for k in waiting):
                 break
             if time.monotonic() - last_progress >= progress_every:
                 last_progress = time.monotonic()
