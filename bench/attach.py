@@ -27,8 +27,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (DAY_MS, NEW_PAIR, NOW_MS, PAIRS, ROOT, SandboxProcess, cpu_seconds, figure,
-                     info, iso, write_config)
+from _common import (
+    DAY_MS,
+    NEW_PAIR,
+    NOW_MS,
+    PAIRS,
+    ROOT,
+    SandboxProcess,
+    cpu_seconds,
+    figure,
+    info,
+    iso,
+    write_config,
+)
 from _pty import PtyProcess
 
 

@@ -34,7 +34,7 @@ class SandboxProcess:
         return self.proc.pid
 
     @classmethod
-    def start(cls, *, seed: int = 7, latency_ms: float | None = None) -> "SandboxProcess":
+    def start(cls, *, seed: int = 7, latency_ms: float | None = None) -> SandboxProcess:
         from ..demo import DEMO_LATENCY
 
         latency_ms = DEMO_LATENCY * 1000 if latency_ms is None else latency_ms

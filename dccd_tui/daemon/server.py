@@ -37,7 +37,6 @@ from ..engine.protocol import (
     snapshot_row,
 )
 from ..engine.socketpath import EnginePlace, engine_place, prepare
-from ..engine.state import Status
 from ..engine.text import safe_text
 
 log = logging.getLogger("dccd_tui.engine")
@@ -79,7 +78,7 @@ def socket_alive(path: os.PathLike | str, timeout: float = 1.0) -> bool:
 class Connection:
     """One attached client: its socket, its send lock and its subscription."""
 
-    def __init__(self, server: "EngineServer", sock: socket.socket, number: int) -> None:
+    def __init__(self, server: EngineServer, sock: socket.socket, number: int) -> None:
         self.server = server
         self.sock = sock
         self.number = number
@@ -88,6 +87,7 @@ class Connection:
         self.closed = threading.Event()
         self.sub_hz = 0.0
         self.sub_stop: threading.Event | None = None
+        self.push_lock = threading.Lock()     # one push at a time (subscribe vs. the pusher)
         self.sent: dict[str, dict] = {}       # the rows this client holds
         self.log_sent: dict[str, int] = {}    # the log seq it holds, per job
 
@@ -174,7 +174,8 @@ class Connection:
         if self.sub_stop is not None:
             self.sub_stop.set()
         self.sub_hz = min(30.0, max(0.2, hz))
-        self.sent = {}
+        with self.push_lock:
+            self.sent = {}
         runner = self.server.runner
         self.log_sent = {}
         for key, state in list(runner.states.items()):
@@ -191,6 +192,10 @@ class Connection:
             self.push()
 
     def push(self) -> None:
+        with self.push_lock:
+            self._push()
+
+    def _push(self) -> None:
         runner = self.server.runner
         offset = self.server.clock_offset
         rows: dict[str, dict] = {}
@@ -431,7 +436,6 @@ class EngineServer:
         history = int(msg.get("history", HISTORY_LINES))
         conn.send({"id": msg.get("id"), "ok": True, "hz": min(30.0, max(0.2, hz))})
         conn.subscribe(hz, max(0, history))
-        return None
 
     def op_unsubscribe(self, conn: Connection, msg: dict) -> dict:
         if conn.sub_stop is not None:
