@@ -147,3 +147,14 @@ async def test_a_killed_engine_is_reported_and_restarted_from_the_ui(tmp_path, s
         truth = sandbox.ground_truth(s.exchange, s.pair, s.span, ms("2024-03-01"),
                                      ms("2024-03-05"))
         assert_equal_truth(part.drop("exchange", "pair", "span"), truth)
+
+
+def test_snapshot_attached_to_an_idle_engine(tmp_path, sandbox, engines, snap_compare,
+                                            monkeypatch):
+    """The first frame of an app attached to a real engine: every job row, nothing running."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TEXTUAL_THEME", raising=False)
+    config = _config(tmp_path, sandbox)
+    place = engines.start(config)
+    app = _app(engines, place, config)
+    assert snap_compare(app, terminal_size=(80, 24))
