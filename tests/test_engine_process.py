@@ -427,3 +427,35 @@ def test_reload_through_the_engine_adds_jobs_and_refuses_a_broken_config(tmp_pat
     with pytest.raises(EngineError, match="max_parallel"):
         runner.set_config(new)
     runner.close()
+
+
+def test_a_data_folder_too_deep_for_a_socket_path_uses_the_runtime_folder(tmp_path, sandbox,
+                                                                          engines, monkeypatch):
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    config = _config(deep, sandbox)
+    place = engine_place(config.settings.data_path)
+    assert place.socket.parent == runtime and place.socket.name.startswith("dccd-tui-")
+    assert place.folder == config.settings.data_path.resolve() / ".engine"  # log, pid stay
+    engines.start(config)
+    client = engines.client(place)
+    assert client.request("status")["data_path"] == str(place.data_path)
+    client.close()
+
+
+def test_the_engine_log_is_rotated_past_its_bound(tmp_path):
+    log = tmp_path / "engine.log"
+    code = ("import os,sys\n"
+            "from dccd_tui.daemon.server import rotate_log\n"
+            "fd=os.open(sys.argv[1], os.O_WRONLY|os.O_CREAT|os.O_APPEND, 0o600)\n"
+            "os.dup2(fd, 2)\n"
+            "for i in range(3):\n"
+            "    os.write(2, b'x' * 600 + b'\\n')\n"
+            "    rotate_log(sys.argv[1], limit=1000)\n"
+            "os.write(2, b'last line\\n')\n")
+    subprocess.run([sys.executable, "-c", code, str(log)], check=True, timeout=30)
+    assert log.stat().st_size < 1000 and log.read_text().endswith("last line\n")
+    assert (tmp_path / "engine.log.1").stat().st_size >= 1000
