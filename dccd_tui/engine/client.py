@@ -280,7 +280,7 @@ class RemoteRunner:
         self.reconnect_with = reconnect
         self.lost: str | None = None
         self.now = None
-        self._store = None
+        self._store: Any = None
         self.specs: dict[str, Any] = {}
         self.states: dict[str, RemoteJobState] = {}
         self._install(config)
@@ -374,9 +374,9 @@ class RemoteRunner:
             if before.active and not snap.status.active:
                 finished.append(key)
         for key, (seq, lines) in (message.get("logs") or {}).items():
-            state = self.states.get(key)
-            if state is not None:
-                state.add_lines(int(seq), lines)
+            target = self.states.get(key)
+            if target is not None:
+                target.add_lines(int(seq), lines)
         self._first.set()
         if self.on_finish is not None:
             for key in finished:

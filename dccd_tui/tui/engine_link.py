@@ -149,7 +149,8 @@ def engine_lost(app: DccdApp, reason: str) -> None:
 
 async def _restart(app: DccdApp) -> None:
     try:
-        resumed = await asyncio.to_thread(app.runner.reconnect)
+        runner: Any = app.runner
+        resumed = await asyncio.to_thread(runner.reconnect)
     except Exception as exc:  # the restart failed: say why, keep the UI
         app.notify(f"engine not restarted: {safe_text(exc, 300)}", severity="error",
                    markup=False, timeout=15)
