@@ -23,6 +23,7 @@ from ...engine.inventory import requested_range
 from ...engine.models import fmt_ms
 from ...engine.state import JobSnapshot, Status
 from ...engine.text import safe_text
+from ..quiet_update import update_static
 from ..widgets import CoverageView, JobLog, JobTable, SummaryBar
 from ..widgets.summary import RequestRates, summary_text
 from .confirm import ConfirmModal
@@ -166,7 +167,7 @@ class JobsScreen(Screen):
                 text.append(safe_text(snap.error, 500), style=styles.get("job-failed", ""))
         if self._detail is None or text.plain != self._detail.plain or text.spans != self._detail.spans:
             self._detail = text
-            self.query_one("#detail", Static).update(text)
+            update_static(self.query_one("#detail", Static), text)  # no relayout per tick
 
     def _follow_coverage(self, key: str | None) -> None:
         """Point the coverage view at the highlighted job's series and requested range."""
