@@ -183,7 +183,9 @@ class JobsScreen(Screen):
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_log()
-        self._follow_coverage(self.query_one(JobTable).current_key)
+        # The coverage view reads the store (manifest, Parquet footers): the log and the
+        # detail line reach the screen first, the coverage a frame later.
+        self.call_after_refresh(self._follow_coverage, self.query_one(JobTable).current_key)
         self.refresh_bindings()
 
     def _show_log(self) -> None:
