@@ -459,3 +459,13 @@ def test_the_engine_log_is_rotated_past_its_bound(tmp_path):
     subprocess.run([sys.executable, "-c", code, str(log)], check=True, timeout=30)
     assert log.stat().st_size < 1000 and log.read_text().endswith("last line\n")
     assert (tmp_path / "engine.log.1").stat().st_size >= 1000
+
+
+def test_engine_idle_exit_setting_is_read_and_checked(tmp_path, sandbox):
+    from dccd_tui.config import ConfigError
+
+    config = _config(tmp_path, sandbox, engine_idle_exit=90)
+    assert config.settings.engine_idle_exit == 90.0
+    assert _config(tmp_path, sandbox).settings.engine_idle_exit == 600.0
+    with pytest.raises(ConfigError, match="engine_idle_exit"):
+        _config(tmp_path, sandbox, engine_idle_exit=-1)
