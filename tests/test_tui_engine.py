@@ -121,7 +121,7 @@ async def test_quit_and_stop_cancels_the_jobs(tmp_path, sandbox, engines):
 
 
 async def test_a_killed_engine_is_reported_and_restarted_from_the_ui(tmp_path, sandbox, engines):
-    config = _config(tmp_path, sandbox, rps=20.0)
+    config = _config(tmp_path, sandbox, rps=4.0)  # 12 windows: still running at the kill
     place = engines.start(config)
 
     def reconnect():
@@ -132,6 +132,7 @@ async def test_a_killed_engine_is_reported_and_restarted_from_the_ui(tmp_path, s
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("a")
         await _wait(pilot, lambda: all(s.windows_done >= 1 for s in app.runner.snapshots()))
+        assert app.runner.any_active()
         os.kill(engines.pid(place), signal.SIGKILL)
         t0 = time.monotonic()
         await _wait(pilot, lambda: isinstance(app.screen, ConfirmModal), 5)
