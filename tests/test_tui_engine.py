@@ -159,3 +159,17 @@ def test_snapshot_attached_to_an_idle_engine(tmp_path, sandbox, engines, snap_co
     place = engines.start(config)
     app = _app(engines, place, config)
     assert snap_compare(app, terminal_size=(80, 24))
+
+
+async def test_a_key_on_a_dead_engine_offers_the_restart_again(tmp_path, sandbox, engines):
+    config = _config(tmp_path, sandbox)
+    place = engines.start(config)
+    app = _app(engines, place, config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        os.kill(engines.pid(place), signal.SIGKILL)
+        await _wait(pilot, lambda: isinstance(app.screen, ConfirmModal), 5)
+        await pilot.press("n")  # not now
+        await _wait(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        await pilot.press("s")  # start on a dead engine: no crash, the offer comes back
+        await _wait(pilot, lambda: isinstance(app.screen, ConfirmModal), 5)
+        assert app.is_running

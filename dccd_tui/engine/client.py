@@ -418,10 +418,14 @@ class RemoteRunner:
         """One command; a refusal goes to `on_error` (when set) instead of raising in the UI."""
         try:
             return self.client.request(op, **fields)
-        except EngineGone:
+        except EngineGone as exc:
             if self.on_error is None:
                 raise
-            return {}  # the reader thread reports the lost engine (on_lost)
+            if self.lost is not None and self.on_lost is not None:
+                self.on_lost(self.lost)  # a key on a dead engine offers the restart again
+            else:
+                self.on_error(f"{op}: {exc}")
+            return {}
         except EngineError as exc:
             if self.on_error is None:
                 raise
