@@ -185,7 +185,8 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
             line += (f" {snap.progress * 100:5.1f}%  {snap.windows_done:,}/"
                      f"{snap.windows_total:,} windows  {snap.candles:,} candles")
         if snap.status.active:
-            line += f"  {snap.speed:,.0f}/s  ETA {fmt_duration(snap.eta)}  at {fmt_ms(snap.position)}"
+            line += (f"  {snap.speed:,.0f}/s  ETA {fmt_duration(snap.eta)}  "
+                     f"at {fmt_ms(snap.position)}")
         print(line)
     return EXIT_OK
 
