@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -43,6 +44,7 @@ def main() -> int:
                 t = proc.wait_for(b"binance", timeout=20)
             finally:
                 proc.stop()
+                _stop_engine(Path(tmp) / "config.toml")
             if t is None:
                 raise SystemExit("no frame with a job row within 20 s")
             times.append(t - proc.t_start)
@@ -52,6 +54,13 @@ def main() -> int:
     ok = figure("start-up, process start to the first frame of dccd-tui --demo",
                 f"{med:.3f} s", f"< {args.target:.1f} s", med < args.target)
     return 0 if ok else 1
+
+
+def _stop_engine(config_path: Path) -> None:
+    """`dccd-tui --demo` started the demo's engine (detached, issue 10): stop it."""
+    subprocess.run([sys.executable, "-m", "dccd_tui", "--config", str(config_path), "engine",
+                    "stop"], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                   capture_output=True, timeout=60)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The `dccd-tui` command: argument parsing and dispatch to `dccd_tui.commands`.
 
-The TUI by default, plus `backfill`, `validate` and `inventory` (one module each in
+The TUI by default (attached to the data folder's engine process), plus `backfill`,
+`validate`, `inventory`, `status` and `engine stop|run` (one module each in
 `dccd_tui/commands/`).
 
 Exit codes are a contract for scripts: 0 every job completed, 1 a job failed, 2 a usage or
@@ -20,12 +21,14 @@ from pathlib import Path
 from . import __version__
 from .commands.output import EXIT_INTERRUPTED, EXIT_OK, err, pipe_safe_stdout
 
-COMMANDS = {"backfill": "backfill", "validate": "validate", "inventory": "inventory"}
+COMMANDS = {"backfill": "backfill", "validate": "validate", "inventory": "inventory",
+            "status": "engine", "engine": "engine"}
 """Command name -> its module in `dccd_tui.commands` (no command: the TUI, `commands.tui`)."""
 
 
-def _add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=None,
+def _add_config(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # A subcommand's --config must not reset one given before the subcommand: SUPPRESS.
+    p.add_argument("--config", type=Path, default=None if top else argparse.SUPPRESS,
                    help="config file (default: ./config.toml)")
 
 
@@ -36,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "downloads live in a terminal UI.",
     )
     parser.add_argument("--version", action="version", version=f"dccd-tui {__version__}")
-    _add_config(parser)
+    _add_config(parser, top=True)
     parser.add_argument("--demo", action="store_true",
                         help="run offline against the built-in sandbox exchange with a demo config")
     parser.add_argument("--theme", default=None, help="colour theme (see themes/)")
@@ -58,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--demo", action="store_true", help="use the offline sandbox and demo config")
     bf.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS",
                     help="seconds between progress lines (default 5)")
+    bf.add_argument("--standalone", action="store_true",
+                    help="never hand the jobs to a running engine (fail if one holds the folder)")
     loud = bf.add_mutually_exclusive_group()
     loud.add_argument("--quiet", "-q", action="store_true",
                       help="print only failures and the closing summary")
@@ -74,6 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(inv)
     inv.add_argument("--json", action="store_true", help="print JSON for scripts")
     inv.add_argument("--demo", action="store_true", help="the demo folder's store")
+
+    # The engine process of the data folder (dccd_tui/daemon/)
+    st = sub.add_parser("status", help="the engine serving the data folder: jobs and progress")
+    _add_config(st)
+    st.add_argument("--json", action="store_true", help="print JSON for scripts")
+    eng = sub.add_parser("engine", help="control the engine process of the data folder")
+    _add_config(eng)
+    eng_sub = eng.add_subparsers(dest="engine_command", metavar="ACTION", required=True)
+    es = eng_sub.add_parser("stop", help="stop the engine (running jobs are cancelled and saved)")
+    _add_config(es)
+    er = eng_sub.add_parser("run", help="run the engine in the foreground (Ctrl-C stops it)")
+    _add_config(er)
     return parser
 
 

@@ -40,7 +40,7 @@ from .engine import (
 DEFAULT_START = "2020-01-01 00:00:00"
 
 SETTINGS_KEYS = ("data_path", "timezone", "max_parallel", "ui_hz", "theme", "request_timeout",
-                 "notify")
+                 "notify", "engine_idle_exit")
 EXCHANGE_KEYS = ("base_url", "requests_per_second", "archive", "archive_url", "archive_parallel")
 ARCHIVE_KEYS = ("archive", "archive_url", "archive_parallel")  # Binance only
 JOB_KEYS = ("exchange", "pairs", "span", "start", "end", "max_retries", "retry_delay", "archive")
@@ -245,8 +245,14 @@ def _settings(raw: Any, path: Path, problems: _Problems) -> Settings:
     notify = True
     if "notify" in raw:
         notify = get(_typed, raw, "notify", (bool,), path, where, "true or false", default=True)
+    engine_idle_exit = 600.0  # seconds with no job and no client before the engine exits
+    if "engine_idle_exit" in raw:
+        engine_idle_exit = get(_bounded, raw, "engine_idle_exit", (int, float), path, where,
+                               "a number of seconds (0: never)", lambda v: v >= 0,
+                               "must be >= 0 seconds", default=600.0)
     return Settings(data_path=data_path, timezone=tz, max_parallel=max_parallel,
-                    ui_hz=ui_hz, theme=theme, request_timeout=request_timeout, notify=notify)
+                    ui_hz=ui_hz, theme=theme, request_timeout=request_timeout, notify=notify,
+                    engine_idle_exit=engine_idle_exit)
 
 
 def _timezone(raw: dict, path: Path, where: str) -> str:

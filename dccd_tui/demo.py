@@ -1,4 +1,4 @@
-"""`--demo`: the whole app offline, against the in-process sandbox exchange.
+"""`--demo`: the whole app offline, against the sandbox exchange in a process of its own.
 
 A new user without internet access (or without wanting to hit real exchanges yet) gets a demo
 folder with its own config.toml and data, and every exchange pointed at a local sandbox that
@@ -14,6 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .sandbox.process import SandboxProcess
 
 DEMO_PAIRS = {
     "binance": ["BTC/USDT", "ETH/USDT"],
@@ -56,7 +60,7 @@ class DemoEnv:
     folder: Path
     config_path: Path
     base_urls: dict[str, str]
-    sandbox: object
+    sandbox: SandboxProcess
 
     def close(self) -> None:
         self.sandbox.stop()
@@ -75,17 +79,27 @@ def demo_config_path(folder: Path | None = None) -> Path:
 
 
 def start_demo(folder: Path | None = None) -> DemoEnv:
-    """Start the sandbox and make sure the demo folder has a config; return where things are."""
-    from .engine import EXCHANGES
-    from .sandbox import Sandbox, SandboxSettings
+    """Start the sandbox and make sure the demo folder has a config; return where things are.
 
+    The sandbox runs in its own process (dccd_tui/sandbox/process.py), like a real
+    exchange: its Python work never competes with the jobs for the interpreter.
+    """
     folder = folder or demo_folder()
     config_path = demo_config_path(folder)
-    sandbox = Sandbox(SandboxSettings(seed=7, latency=DEMO_LATENCY))
-    sandbox.start()
-    urls = {name: sandbox.base_url(name) for name in EXCHANGES}
-    urls["binance:archive"] = sandbox.archive_url()  # the archive fast path (issue 13)
+    sandbox, urls = start_sandbox()
     return DemoEnv(folder=folder, config_path=config_path, base_urls=urls, sandbox=sandbox)
+
+
+def start_sandbox() -> tuple[SandboxProcess, dict[str, str]]:
+    """The sandbox process and the runner's `base_urls` that point every exchange (and the
+    Binance archive) at it: used by `start_demo` and by an engine started for the demo."""
+    from .sandbox.process import SandboxProcess
+
+    sandbox = SandboxProcess.start(seed=7, latency_ms=DEMO_LATENCY * 1000)
+    urls = dict(sandbox.base_urls)
+    if "archive" in urls:  # the Binance archive fast path
+        urls["binance:archive"] = urls.pop("archive")
+    return sandbox, urls
 
 
 @contextmanager

@@ -1,10 +1,11 @@
 """The walls of the house, checked over the real import graph of every module.
 
-Layers, top to bottom: the CLI (`cli`, `commands`) and the TUI (`tui`), then `demo` and `config`,
-then the engine's front door (`dccd_tui.engine`) and its rooms; the sandbox stands apart.
+Layers, top to bottom: the CLI (`cli`, `commands`) and the TUI (`tui`), then the engine
+process's host (`daemon`: the socket server around the runner), `demo` and `config`, then the engine's
+front door (`dccd_tui.engine`) and its rooms; the sandbox stands apart.
 
 - The engine never imports the UI (textual, rich, `dccd_tui.tui`), nor `dccd_tui.config`,
-  `dccd_tui.commands`, `dccd_tui.cli` or `dccd_tui.demo`: it takes its inputs as engine types.
+  `dccd_tui.commands`, `dccd_tui.cli`, `dccd_tui.demo` or `dccd_tui.daemon`: it takes its inputs as engine types.
 - The sandbox never imports the engine (it must not share a bug with the code it tests).
 - Everything above the engine imports it only through its front door, `dccd_tui.engine`.
 
@@ -28,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "dccd_tui"
 
 ENGINE_MUST_NOT_IMPORT = ("textual", "rich", "dccd_tui.tui", "dccd_tui.config",
-                          "dccd_tui.commands", "dccd_tui.cli", "dccd_tui.demo")
+                          "dccd_tui.commands", "dccd_tui.cli", "dccd_tui.demo", "dccd_tui.daemon")
 SANDBOX_MUST_NOT_IMPORT = ("dccd_tui.engine", "dccd_tui.config", "dccd_tui.tui")
 ABOVE_THE_ENGINE = ("dccd_tui.tui", "dccd_tui.commands", "dccd_tui.cli", "dccd_tui.config",
-                    "dccd_tui.demo", "dccd_tui.__main__")
+                    "dccd_tui.demo", "dccd_tui.daemon", "dccd_tui.__main__")
 
 
 def module_name(path: Path) -> str:

@@ -104,6 +104,13 @@ def _backfill(args, path, base_urls, out) -> int:
         return EXIT_USAGE
     for msg in config.duplicates:
         out.note(f"note: {msg}")
+    if not args.standalone:  # an engine serving the folder runs the jobs; this follows them
+        from .attach import backfill_via_engine
+
+        code = backfill_via_engine(config, jobs, dry_run=args.dry_run,
+                                   progress_every=args.progress_every)
+        if code is not None:
+            return code
     from dataclasses import replace
 
     config = replace(config, jobs=jobs)

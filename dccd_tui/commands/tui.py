@@ -6,7 +6,8 @@ from .output import config_path
 
 
 def run(args) -> int:
-    from ..tui.app import run_app
+    # The app attaches to the data folder's engine process (started, detached, if needed).
+    from .attach import run_tui
 
-    return run_app(config_path(args), demo=args.demo, theme=args.theme, ui_hz=args.ui_hz,
+    return run_tui(config_path(args), demo=args.demo, theme=args.theme, ui_hz=args.ui_hz,
                    mouse=not args.no_mouse)

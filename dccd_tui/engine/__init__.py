@@ -30,6 +30,9 @@ for _module, _names in {
             "REPORT_RIGHT"),
     "pair_hint": ("suggest_pair", "QUOTE_ASSETS"),
     "archive.layout": ("DEFAULT_ARCHIVE_URL",),
+    "client": ("EngineClient", "RemoteRunner", "LinkError", "EngineGone", "VersionMismatch",),
+    "protocol": ("PROTOCOL_VERSION", "MAX_MESSAGE", "HISTORY_LINES", "LineReader", "ProtocolError", "decode", "encode", "error_reply", "snapshot_row", "row_snapshot",),
+    "socketpath": ("EnginePlace", "SocketPlaceError", "engine_place", "prepare",),
     "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec"),
     "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES", "LOG_WARNING"),
     "backfill": ("Plan", "plan_job", "requests_per_exchange"),
@@ -50,17 +53,20 @@ _RENAMED = {"take_inventory": ("inventory", "inventory")}
 _HOMES.update({name: module for name, (module, _attr) in _RENAMED.items()})
 
 __all__ = [
-    "CELL_STATES", "Cancelled", "Config", "CoverageStrip", "DEFAULT_ARCHIVE_URL", "EXCHANGES", "EngineError",
-    "ExchangeError", "ExchangeSettings", "FAILED", "GAP", "JobSnapshot", "JobSpec", "JobState",
-    "LABEL_SPANS", "LOG_LINES", "LOG_WARNING", "MISSING", "PairError", "PermanentError", "Plan", "QUOTE_ASSETS",
-    "REPORT_COLUMNS", "REPORT_RIGHT", "RateLimitError", "Runner", "SPAN_LABELS", "STORED", "Series",
-    "SeriesReport", "Settings", "SpanError", "Status", "Store", "StoreError", "SymbolError",
-    "TransientError", "VOID", "Window", "align_down", "align_up", "clean_text", "close_series",
-    "coverage_strip", "coverage_version", "describe", "fmt_bytes", "fmt_duration", "fmt_eta",
-    "fmt_ms", "fmt_part", "fmt_pct", "fmt_plural", "fmt_span_ms", "get_exchange", "iso",
-    "last_closed_end", "now_ms", "parse_pair", "parse_span", "plan_job", "report_cells",
-    "requested_range", "requests_per_exchange", "safe_text", "series_report", "span_label",
-    "suggest_pair", "take_inventory"
+    "CELL_STATES", "Cancelled", "Config", "CoverageStrip", "DEFAULT_ARCHIVE_URL", "EXCHANGES",
+    "EngineClient", "EngineError", "EngineGone", "EnginePlace", "ExchangeError",
+    "ExchangeSettings", "FAILED", "GAP", "HISTORY_LINES", "JobSnapshot", "JobSpec", "JobState",
+    "LABEL_SPANS", "LOG_LINES", "LOG_WARNING", "LineReader", "LinkError", "MAX_MESSAGE", "MISSING",
+    "PROTOCOL_VERSION", "PairError", "PermanentError", "Plan", "ProtocolError", "QUOTE_ASSETS",
+    "REPORT_COLUMNS", "REPORT_RIGHT", "RateLimitError", "RemoteRunner", "Runner", "SPAN_LABELS",
+    "STORED", "Series", "SeriesReport", "Settings", "SocketPlaceError", "SpanError", "Status",
+    "Store", "StoreError", "SymbolError", "TransientError", "VOID", "VersionMismatch", "Window",
+    "align_down", "align_up", "clean_text", "close_series", "coverage_strip", "coverage_version",
+    "decode", "describe", "encode", "engine_place", "error_reply", "fmt_bytes", "fmt_duration",
+    "fmt_eta", "fmt_ms", "fmt_part", "fmt_pct", "fmt_plural", "fmt_span_ms", "get_exchange", "iso",
+    "last_closed_end", "now_ms", "parse_pair", "parse_span", "plan_job", "prepare", "report_cells",
+    "requested_range", "requests_per_exchange", "row_snapshot", "safe_text", "series_report",
+    "snapshot_row", "span_label", "suggest_pair", "take_inventory"
 ]
 
 
@@ -80,6 +86,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .archive.layout import DEFAULT_ARCHIVE_URL
+    from .client import EngineClient, EngineGone, LinkError, RemoteRunner, VersionMismatch
+    from .protocol import HISTORY_LINES, LineReader, MAX_MESSAGE, PROTOCOL_VERSION, ProtocolError, decode, encode, error_reply, row_snapshot, snapshot_row
+    from .socketpath import EnginePlace, SocketPlaceError, engine_place, prepare
     from .backfill import Plan, plan_job, requests_per_exchange
     from .errors import (
         Cancelled,

@@ -39,6 +39,7 @@ class Settings:
     theme: str | None = None
     request_timeout: float = 20.0
     notify: bool = True  # bell + desktop notification when a run ends
+    engine_idle_exit: float = 600.0  # seconds with no job and no client before the engine exits
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from ..config_edit import add_entry, edit_pairs, remove_entry
 from ..engine import JobState, Status, Store, StoreError, fmt_plural, safe_text
 from ..user_state import load_state, update_state
 from .run_end import osc9, osc9_supported, run_summary
+from . import engine_link
 from .screens.confirm import ConfirmModal
 from .screens.jobs import JobsScreen
 from .screens.pair_form import PairFormModal
@@ -98,6 +99,7 @@ class DccdApp(App[int]):
         self.runner: RunnerLike = (runner_factory or default_runner)(
             config, base_urls=base_urls, on_finish=self._job_finished_from_thread)
         self.startup_messages: list[tuple[str, str]] = []  # (severity, text), shown at mount
+        self.detached_active = 0  # jobs left running in the engine by a detach (issue 10)
         themes, errors = load_themes(theme_folders if theme_folders is not None
                                      else theme_dirs(config.path))
         for item in themes:
@@ -163,9 +165,14 @@ class DccdApp(App[int]):
         return JobsScreen()
 
     def on_mount(self) -> None:
+        from ..engine import LinkError
+
+        # --- engine process (issue 10): a lost engine and refused commands are reported --
+        if engine_link.is_remote(self.runner):
+            engine_link.wire(self)
         try:
             self.runner.open()
-        except StoreError as exc:
+        except (StoreError, LinkError) as exc:
             self.exit(return_code=2, message=Text(f"dccd-tui: {safe_text(exc)}"))
             return
         self.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -235,6 +242,9 @@ class DccdApp(App[int]):
         if not active:
             self.run_worker(self._close_and_exit(), exclusive=True, group="quit")
             return
+        if engine_link.is_remote(self.runner):  # issue 10: detach (default) or stop the jobs
+            engine_link.ask_leave(self, active)
+            return
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -245,6 +255,12 @@ class DccdApp(App[int]):
             "Quit?", f"{fmt_plural(len(active), 'job')} queued or running. Quit anyway? They are "
                      "cancelled and what they downloaded is saved.",
             yes="Quit", no="Stay"), answered)
+
+    def on_engine_lost(self, message: engine_link.EngineLost) -> None:
+        engine_link.engine_lost(self, message.reason)
+
+    def on_engine_notice(self, message: engine_link.EngineNotice) -> None:
+        engine_link.show_notice(self, message.text)
 
     async def _close_and_exit(self) -> None:
         await asyncio.to_thread(self.runner.close)

@@ -30,6 +30,7 @@ from ...engine import (JobSnapshot, Status, fmt_eta, fmt_ms, fmt_plural, request
                       safe_text)
 from ..cells import COLUMN_KEYS, COLUMNS, column_width
 from ..overall import overall
+from ..quiet_update import update_static
 from ..widgets import CoverageView, JobLog, JobTable, SummaryBar
 from ..widgets.footer import FittingFooter
 from ..widgets.summary import RequestRates, summary_text
@@ -276,7 +277,7 @@ class JobsScreen(Screen):
                 text.append(safe_text(snap.error, 500), style=styles.get("job-failed", ""))
         if self._detail is None or text.plain != self._detail.plain or text.spans != self._detail.spans:
             self._detail = text
-            self.query_one("#detail", Static).update(text)
+            update_static(self.query_one("#detail", Static), text)  # no relayout per tick
 
     def _follow_coverage(self, key: str | None) -> None:
         """Point the coverage view at the highlighted job's series and requested range."""
@@ -292,7 +293,9 @@ class JobsScreen(Screen):
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_log()
-        self._follow_coverage(self.query_one(JobTable).current_key)
+        # The coverage view reads the store (manifest, Parquet footers): the log and the
+        # detail line reach the screen first, the coverage a frame later.
+        self.call_after_refresh(self._follow_coverage, self.query_one(JobTable).current_key)
         self.refresh_bindings()
 
     def _show_log(self) -> None:

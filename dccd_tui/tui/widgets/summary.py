@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ...engine import JobSnapshot, Status
+from ..quiet_update import update_static
 
 RATE_WINDOW = 3.0  # seconds of samples behind a requests/s figure
 
@@ -77,4 +78,4 @@ class SummaryBar(Static):
     def show(self, text: Text, style_key: object = None) -> None:
         if text.plain != self._plain or style_key != self._style_key:
             self._plain, self._style_key = text.plain, style_key
-            self.update(text)
+            update_static(self, text)  # no relayout per tick

@@ -1,0 +1,22 @@
+"""`dccd-tui status` and `dccd-tui engine stop|run`: the engine process of the data folder.
+
+The work is done in `dccd_tui/commands/attach.py` (which speaks the engine protocol); this module
+only maps the parsed arguments onto it.
+"""
+
+from __future__ import annotations
+
+from .output import config_path
+
+
+def run(args) -> int:
+    from . import attach as commands
+
+    path = config_path(args)
+    if args.command == "status":
+        return commands.cmd_status(path, as_json=args.json)
+    if args.engine_command == "stop":
+        return commands.cmd_engine_stop(path)
+    from ..daemon.__main__ import main as engine_main
+
+    return engine_main(["--config", str(path)])

@@ -1,0 +1,114 @@
+"""``python -m dccd_tui.daemon --config FILE``: run the engine of FILE's data folder.
+
+In the foreground by default (Ctrl-C stops it, cancelling jobs after they flush). `dccd-tui`
+starts it detached through dccd_tui/daemon/spawn.py, with `--log-file` so that its output goes
+to a size-bounded file in the data folder. Exit codes: 0 stopped, 2 config error or the folder
+is in use / unsafe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+
+def _base_url(text: str) -> tuple[str, str]:
+    name, sep, url = text.partition("=")
+    if not sep or not url:
+        raise argparse.ArgumentTypeError("expected EXCHANGE=URL")
+    return name.strip().lower(), url.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dccd_tui.daemon", description=__doc__)
+    p.add_argument("--config", type=Path, required=True, help="config file")
+    p.add_argument("--base-url", type=_base_url, action="append", default=[],
+                   metavar="EXCHANGE=URL", help="point an exchange at another server (tests)")
+    p.add_argument("--sandbox", action="store_true",
+                   help="start the sandbox exchange in its own process and use it (the demo)")
+    p.add_argument("--log-file", type=Path, default=None,
+                   help="send output to this file, rotated at 1 MiB (detached engines)")
+    p.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
+                   help="override [settings] engine_idle_exit (0: never)")
+    return p
+
+
+def _redirect(log_file: Path) -> None:
+    from .server import rotate_log
+
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    rotate_log(log_file)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.log_file is not None:
+        _redirect(args.log_file)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    log = logging.getLogger("dccd_tui.engine")
+    # One line per HTTP request would fill the bounded log with nothing the user needs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # A detached engine outlives the terminal that started it: the hang-up is not for it.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    from ..config import ConfigError, load_config
+    from ..engine import StoreError
+    from ..engine import Runner
+    from .server import EngineServer, EngineStartError
+
+    config_path = args.config.expanduser().resolve()
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        print(f"dccd-tui engine: {exc}", file=sys.stderr)
+        return 2
+    base_urls = dict(args.base_url)
+    sandbox = None
+    if args.sandbox:
+        from ..demo import start_sandbox
+
+        sandbox, urls = start_sandbox()
+        base_urls = {**urls, **base_urls}
+        log.info("sandbox exchange in process %d", sandbox.pid)
+    runner = Runner(config, base_urls=base_urls)
+    try:
+        runner.open()
+    except StoreError as exc:
+        log.error("%s", exc)
+        print(f"dccd-tui engine: {exc}", file=sys.stderr)
+        if sandbox is not None:
+            sandbox.stop()
+        return 2
+    idle = args.idle_exit if args.idle_exit is not None else \
+        getattr(config.settings, "engine_idle_exit", 600.0)
+    server = EngineServer(runner, config_path, load_config=load_config, idle_exit=idle,
+                          log_file=args.log_file,
+                          on_stop=sandbox.stop if sandbox is not None else None)
+    try:
+        server.bind()
+    except (EngineStartError, OSError) as exc:
+        log.error("%s", exc)
+        print(f"dccd-tui engine: {exc}", file=sys.stderr)
+        runner.close()
+        if sandbox is not None:
+            sandbox.stop()
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGINT, lambda *_: server.stop())
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Find the engine that serves a data folder, or start one detached, and connect to it.
+
+Detached means: a new session (no controlling terminal, so the hang-up of an SSH link or a
+closed terminal never reaches it), stdin from /dev/null, output to `<data>/.engine/engine.log`
+(rotated at 1 MiB by the engine). A socket whose engine is gone (connection refused) is stale:
+the new engine replaces it. A client and an engine of different protocol versions never talk
+past each other: `VersionMismatch` carries the engine's answer so the caller can explain it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..engine import EngineClient, LinkError, VersionMismatch
+from ..engine import EnginePlace, SocketPlaceError, engine_place, prepare
+from .server import socket_alive
+
+
+class ConfigMismatch(LinkError):
+    """The folder's engine runs another config file than the one asked for."""
+
+
+def find_engine(place: EnginePlace, *, timeout: float = 10.0) -> EngineClient | None:
+    """A connected client of the engine serving `place`, or None when none is running.
+
+    Raises SocketPlaceError (unsafe folder or socket), VersionMismatch, LinkError.
+    """
+    prepare(place, create=False)
+    if not place.socket.exists() or not socket_alive(place.socket):
+        return None
+    client = EngineClient(place.socket, timeout=timeout)
+    client.connect()
+    return client
+
+
+def check_config(client: EngineClient, config_path: Path) -> None:
+    theirs = client.info.get("config")
+    if theirs is not None and Path(theirs) != Path(config_path).expanduser().resolve():
+        client.close()
+        raise ConfigMismatch(
+            f"the engine (pid {client.info.get('pid')}) serving {client.info.get('data_path')} "
+            f"runs the config {theirs}, not {Path(config_path).expanduser().resolve()}. Use that "
+            f"config (--config {theirs}), or stop it first: dccd-tui --config {theirs} engine stop")
+
+
+def spawn_engine(config_path: Path, place: EnginePlace, *, base_urls: dict[str, str] | None = None,
+                 sandbox: bool = False, idle_exit: float | None = None,
+                 wait: float = 15.0) -> subprocess.Popen:
+    """Start an engine detached and wait until its socket answers (LinkError if it fails)."""
+    try:
+        prepare(place, create=True)
+    except SocketPlaceError as exc:
+        raise LinkError(str(exc)) from None
+    cmd = [sys.executable, "-m", "dccd_tui.daemon", "--config",
+           str(Path(config_path).expanduser().resolve()), "--log-file", str(place.log_file)]
+    for name, url in (base_urls or {}).items():
+        cmd += ["--base-url", f"{name}={url}"]
+    if sandbox:
+        cmd.append("--sandbox")
+    if idle_exit is not None:
+        cmd += ["--idle-exit", str(idle_exit)]
+    # The engine runs this very dccd_tui (cwd is / so that it pins no folder).
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)}
+    size_before = place.log_file.stat().st_size if place.log_file.exists() else 0
+    fd = os.open(place.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
+                                start_new_session=True, close_fds=True, cwd="/", env=env)
+    finally:
+        os.close(fd)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if place.socket.exists() and socket_alive(place.socket, timeout=0.5):
+            return proc
+        if proc.poll() is not None:
+            # It may have lost a race to another engine that did start: that one serves us.
+            time.sleep(0.2)
+            if place.socket.exists() and socket_alive(place.socket, timeout=0.5):
+                return proc
+            raise LinkError(f"the engine did not start: {_log_tail(place, size_before)}")
+        time.sleep(0.05)
+    raise LinkError(f"the engine did not answer within {wait:g} s; see {place.log_file}")
+
+
+def _log_tail(place: EnginePlace, offset: int) -> str:
+    try:
+        with open(place.log_file, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return f"see {place.log_file}"
+    lines = [line for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "dccd-tui engine:" in line:
+            return line.split("dccd-tui engine:", 1)[1].strip()
+    return lines[-1] if lines else f"see {place.log_file}"
+
+
+def attach(config_path: Path, data_path: Path, *, base_urls: dict[str, str] | None = None,
+           sandbox: bool = False, spawn: bool = True,
+           idle_exit: float | None = None) -> tuple[EngineClient | None, bool]:
+    """(client, spawned): the engine of `data_path`, started when `spawn` and none runs.
+
+    Raises ConfigMismatch, VersionMismatch, SocketPlaceError or LinkError with a message.
+    """
+    place = engine_place(data_path)
+    client = find_engine(place)
+    if client is not None:
+        check_config(client, config_path)
+        return client, False
+    if not spawn:
+        return None, False
+    spawn_engine(config_path, place, base_urls=base_urls, sandbox=sandbox, idle_exit=idle_exit)
+    client = EngineClient(place.socket)
+    client.connect()
+    check_config(client, config_path)
+    return client, True
+
+
+def stop_engine(client: EngineClient, wait: float = 30.0) -> list[str]:
+    """Ask the engine to stop (its jobs are cancelled and flush); wait until it is gone."""
+    reply = client.request("stop")
+    pid = client.info.get("pid")
+    socket_path = client.socket_path
+    client.close()
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if not socket_path.exists() and (pid is None or not _alive(int(pid))):
+            break
+        time.sleep(0.05)
+    return list(reply.get("cancelled", []))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True
+
+
+__all__ = ["ConfigMismatch", "VersionMismatch", "attach", "find_engine", "spawn_engine",
+           "stop_engine"]

@@ -1,0 +1,175 @@
+"""Pilot tests: the real app attached to a real engine process (dccd_tui/daemon), as `dccd-tui`
+runs it, against the sandbox exchange. The other Pilot tests drive an in-process runner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from dccd_tui.engine.client import RemoteRunner
+from dccd_tui.engine.state import Status
+from dccd_tui.sandbox import Sandbox, SandboxSettings
+from dccd_tui.tui.app import DccdApp
+from dccd_tui.tui.engine_link import LeaveModal
+from dccd_tui.tui.screens.confirm import ConfirmModal
+from dccd_tui.tui.widgets import JobLog, JobTable
+
+from ..engine_helpers import Engines
+from ..helpers import assert_equal_truth, make_config, ms, stored
+
+
+@pytest.fixture
+def engines():
+    e = Engines()
+    yield e
+    e.stop_all()
+
+
+@pytest.fixture
+def sandbox():
+    with Sandbox(SandboxSettings(seed=7, latency=0.005)) as sb:
+        yield sb
+
+
+def _config(tmp_path, sb, rps=200.0):
+    return make_config(tmp_path, sb, [
+        {"exchange": "binance", "pairs": ["BTC/USDT", "ETH/USDT"], "span": "1m",
+         "start": "2024-03-01", "end": "2024-03-05"},
+    ], rps={"binance": rps})
+
+
+def _app(engines, place, config, **kwargs) -> DccdApp:
+    client = engines.client(place)
+
+    def factory(cfg, *, base_urls=None, on_finish=None):
+        return RemoteRunner(client, cfg, on_finish=on_finish, hz=4.0, **kwargs)
+
+    return DccdApp(config, runner_factory=factory, theme_folders=[])
+
+
+async def _wait(pilot, predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.05)
+
+
+def _cell(app, key, column) -> str:
+    return app.screen.query_one(JobTable).get_cell(key, column).plain.strip()
+
+
+async def test_attach_shows_the_jobs_and_a_started_job_completes(tmp_path, sandbox, engines):
+    config = _config(tmp_path, sandbox)
+    place = engines.start(config)
+    app = _app(engines, place, config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one(JobTable)
+        assert table.keys == [spec.key for spec in config.jobs]
+        key = config.jobs[0].key
+        assert _cell(app, key, "status") == "idle"
+        await pilot.press("s")  # start the highlighted job, in the engine
+        await _wait(pilot, lambda: app.runner.states[key].snapshot().status is Status.DONE)
+        app.screen.tick()
+        assert _cell(app, key, "status") == "done"
+        assert _cell(app, key, "pct") == "100%"
+        log = app.screen.query_one(JobLog)
+        await _wait(pilot, lambda: any("summary" in line for line in log.lines))
+        assert app.runner.states[config.jobs[1].key].snapshot().status is Status.IDLE
+    s = config.jobs[0].series
+    frame = stored(config.settings.data_path)
+    truth = sandbox.ground_truth(s.exchange, s.pair, s.span, ms("2024-03-01"), ms("2024-03-05"))
+    assert_equal_truth(frame.drop("exchange", "pair", "span"), truth)
+
+
+async def test_quit_with_jobs_running_detaches_by_default(tmp_path, sandbox, engines):
+    config = _config(tmp_path, sandbox, rps=3.0)
+    place = engines.start(config)
+    app = _app(engines, place, config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        await _wait(pilot, lambda: app.runner.any_active())
+        await pilot.press("q")
+        await _wait(pilot, lambda: isinstance(app.screen, LeaveModal))
+        await pilot.press("enter")  # the focused, default answer: detach
+        await _wait(pilot, lambda: not app.is_running, 10)
+    assert app.detached_active == 2
+    watcher = engines.runner(place, config)
+    assert watcher.any_active()  # the jobs outlived the UI
+    watcher.cancel()
+    watcher.close()
+
+
+async def test_quit_and_stop_cancels_the_jobs(tmp_path, sandbox, engines):
+    config = _config(tmp_path, sandbox, rps=3.0)
+    place = engines.start(config)
+    app = _app(engines, place, config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        await _wait(pilot, lambda: app.runner.any_active())
+        await pilot.press("q")
+        await _wait(pilot, lambda: isinstance(app.screen, LeaveModal))
+        await pilot.press("s")
+        await _wait(pilot, lambda: not app.is_running, 15)
+    watcher = engines.runner(place, config)
+    assert not watcher.any_active()
+    assert {s.status for s in watcher.snapshots()} == {Status.CANCELLED}
+    watcher.close()
+
+
+async def test_a_killed_engine_is_reported_and_restarted_from_the_ui(tmp_path, sandbox, engines):
+    config = _config(tmp_path, sandbox, rps=4.0)  # 12 windows: still running at the kill
+    place = engines.start(config)
+
+    def reconnect():
+        engines.start(config)
+        return engines.client(place)
+
+    app = _app(engines, place, config, reconnect=reconnect)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        await _wait(pilot, lambda: all(s.windows_done >= 1 for s in app.runner.snapshots()))
+        assert app.runner.any_active()
+        os.kill(engines.pid(place), signal.SIGKILL)
+        t0 = time.monotonic()
+        await _wait(pilot, lambda: isinstance(app.screen, ConfirmModal), 5)
+        assert time.monotonic() - t0 < 1.0
+        await pilot.press("y")  # restart
+        await _wait(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        await _wait(pilot, lambda: all(s.status is Status.DONE for s in app.runner.snapshots()),
+                    60)
+    frame = stored(config.settings.data_path)
+    for spec in config.jobs:
+        s = spec.series
+        part = frame.filter(frame["pair"] == s.pair.replace("/", "-"))
+        truth = sandbox.ground_truth(s.exchange, s.pair, s.span, ms("2024-03-01"),
+                                     ms("2024-03-05"))
+        assert_equal_truth(part.drop("exchange", "pair", "span"), truth)
+
+
+def test_snapshot_attached_to_an_idle_engine(tmp_path, sandbox, engines, snap_compare,
+                                            monkeypatch):
+    """The first frame of an app attached to a real engine: every job row, nothing running."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TEXTUAL_THEME", raising=False)
+    config = _config(tmp_path, sandbox)
+    place = engines.start(config)
+    app = _app(engines, place, config)
+    assert snap_compare(app, terminal_size=(80, 24))
+
+
+async def test_a_key_on_a_dead_engine_offers_the_restart_again(tmp_path, sandbox, engines):
+    config = _config(tmp_path, sandbox)
+    place = engines.start(config)
+    app = _app(engines, place, config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        os.kill(engines.pid(place), signal.SIGKILL)
+        await _wait(pilot, lambda: isinstance(app.screen, ConfirmModal), 5)
+        await pilot.press("n")  # not now
+        await _wait(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        await pilot.press("s")  # start on a dead engine: no crash, the offer comes back
+        await _wait(pilot, lambda: isinstance(app.screen, ConfirmModal), 5)
+        assert app.is_running
