@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
@@ -54,6 +54,10 @@ def fmt_ms(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
+@overload
+def iso(ms: int) -> str: ...
+@overload
+def iso(ms: None) -> None: ...
 def iso(ms: int | None) -> str | None:
     """Epoch ms -> ``2020-03-20T00:00:00Z`` (whole seconds, UTC); None stays None."""
     if ms is None:

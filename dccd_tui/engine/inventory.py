@@ -106,7 +106,7 @@ class SeriesReport:
             return None
         return 100.0 * sum(e - s for s, e in self.covered) / total
 
-    def _count(self, ranges: Iterable[Sequence[int]]) -> int:
+    def _count(self, ranges: Iterable[Range] | Iterable[Failed]) -> int:
         return sum(slots(r[0], r[1], self.span_ms) for r in ranges)
 
     @property

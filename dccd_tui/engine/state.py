@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -70,7 +71,7 @@ class JobState:
     """Mutable, lock-protected progress of one job. Workers call the `note_*` methods."""
 
     series: Series
-    clock: callable = time.monotonic
+    clock: Callable[[], float] = time.monotonic
     status: Status = Status.IDLE
     windows_done: int = 0
     windows_total: int = 0

@@ -621,7 +621,7 @@ class CoinbaseApi(Api):
                     400,
                     "granularity too small for the requested time range. Count of aggregations requested exceeds 300",
                 )
-        if start is None:
+        if start is None or end is None:  # both set or both None (checked above)
             rows = series.backward(FAR_PAST, k_open, 300, now)
             lo_ts = hi_ts = None
         else:
@@ -819,9 +819,9 @@ class KrakenApi(Api):
         rows = list(committed)
         trades = self.world.trades(market)
         open_trades = trades.between(k_open * span, now + 1)
-        bar = aggregate(open_trades, span)
-        if bar:
-            vals = bar[0] + (0.0,)
+        open_bars = aggregate(open_trades, span)
+        if open_bars:
+            vals = open_bars[0] + (0.0,)
         elif rows or open_trades:
             p = rows[-1][4] if rows else 0.0
             vals = (k_open * span, p, p, p, p, 0.0, 0.0, 0, 0.0)

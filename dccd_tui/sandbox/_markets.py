@@ -77,17 +77,19 @@ class Market:
         return PROFILES[profile_key(self.pair)]
 
 
-def _table(rows: list[tuple[str, str, str | int]], kraken: bool = False) -> dict[str, Market]:
-    out: dict[str, Market] = {}
-    for row in rows:
-        if kraken:
-            pair, altname, key, listed = row  # type: ignore[misc]
-        else:
-            pair, altname, listed = row  # type: ignore[misc]
-            key = altname
-        listing = listed if isinstance(listed, int) else _utc(listed)
-        out[pair] = Market(pair, altname, listing, key)
-    return out
+def _market(pair: str, symbol: str, result_key: str, listed: str | int) -> Market:
+    listing = listed if isinstance(listed, int) else _utc(listed)
+    return Market(pair, symbol, listing, result_key)
+
+
+def _table(rows: list[tuple[str, str, str | int]]) -> dict[str, Market]:
+    """Rows of (pair, symbol, listing as ISO text or epoch ms)."""
+    return {pair: _market(pair, symbol, symbol, listed) for pair, symbol, listed in rows}
+
+
+def _kraken_table(rows: list[tuple[str, str, str, str | int]]) -> dict[str, Market]:
+    """Rows of (pair, altname, result key, listing as ISO text or epoch ms)."""
+    return {pair: _market(pair, alt, key, listed) for pair, alt, key, listed in rows}
 
 
 MARKETS: dict[str, dict[str, Market]] = {
@@ -139,7 +141,7 @@ MARKETS: dict[str, dict[str, Market]] = {
         ("ETH/BTC", "ETH-BTC", "2016-05-18T00:00"),
         ("NEW/USD", "NEW-USD", NEW_LISTING),
     ]),
-    "kraken": _table([
+    "kraken": _kraken_table([
         ("BTC/USD", "XBTUSD", "XXBTZUSD", "2013-10-06T21:34"),
         ("ETH/USD", "ETHUSD", "XETHZUSD", "2015-08-07T12:00"),
         ("LTC/USD", "LTCUSD", "XLTCZUSD", "2013-10-25T10:00"),
@@ -150,7 +152,7 @@ MARKETS: dict[str, dict[str, Market]] = {
         ("BTC/EUR", "XBTEUR", "XXBTZEUR", "2013-09-10T10:00"),
         ("ETH/BTC", "ETHXBT", "XETHXXBT", "2015-08-07T12:00"),
         ("NEW/USD", "NEWUSD", "NEWUSD", NEW_LISTING),
-    ], kraken=True),
+    ]),
 }
 
 EXCHANGES: tuple[str, ...] = tuple(MARKETS)

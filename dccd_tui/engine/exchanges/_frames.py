@@ -144,7 +144,8 @@ def decode_rows(body: bytes, width: int, path: tuple[str, ...] = ()) -> "list[pl
         if outer.list.len()[0] == 0:
             return [pl.Series(str(i), [], dtype=pl.String) for i in range(width)]
         rows = outer.explode()
-        if rows.null_count() or rows.list.len().min() < width:
+        shortest = rows.list.len().min()  # an int: there is at least one row, none of them null
+        if rows.null_count() or not isinstance(shortest, int) or shortest < width:
             return None
         table = pl.DataFrame({"row": rows}).select(
             pl.col("row").list.get(i).alias(str(i)) for i in range(width))
@@ -250,4 +251,5 @@ def first_ts(candles: "pl.DataFrame") -> int | None:
 
     if candles.height == 0:
         return None
-    return int(candles["ts"].cast(pl.Int64).min())
+    first = candles["ts"].cast(pl.Int64).min()
+    return first if isinstance(first, int) else None  # None only for an all-null column

@@ -328,7 +328,7 @@ def normalize(candles: pl.DataFrame, span_ms: int, label: str) -> pl.DataFrame:
     elif isinstance(ts_type, pl.Datetime) and ts_type.time_zone != "UTC":
         frame = frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
     try:
-        frame = frame.cast(candle_schema())  # type: ignore[arg-type]
+        frame = frame.cast(candle_schema())
     except Exception as exc:
         raise ValueError(f"candle frame has wrong column types: {reason(exc)}") from exc
     if frame.height == 0:

@@ -23,7 +23,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..models import Series
 from . import files
@@ -213,7 +213,7 @@ class SeriesStore:
                 frames.append(frame)
         if not frames:
             return empty_candles()
-        out = pl.concat(frames, how="vertical").cast(candle_schema())  # type: ignore[arg-type]
+        out = pl.concat(frames, how="vertical").cast(candle_schema())
         if start is not None or end is not None:
             ms = pl.col("ts").cast(pl.Int64)
             cond = pl.lit(True)
@@ -366,7 +366,10 @@ class SeriesStore:
                     or info.last_ts < lo or info.first_ts >= hi):
                 continue
             try:
-                column = pl.from_arrow(pq.read_table(path, columns=["ts"]))["ts"]
+                # A pyarrow Table always converts to a DataFrame; polars cannot tell from
+                # pyarrow's (absent) types, hence the cast.
+                table = pq.read_table(path, columns=["ts"])
+                column = cast(pl.DataFrame, pl.from_arrow(table))["ts"]
             except Exception:  # vanished or unreadable: the next full read quarantines it
                 continue
             parts.append(column.dt.epoch("ms"))
