@@ -62,6 +62,20 @@ _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%dT%H
                  "%Y-%m-%dT%H:%M")
 
 
+def _parse_date_text(value: str) -> datetime:
+    text = value.strip()
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    raise ValueError(f"{value!r} is not a date such as \"2024-01-31\" or \"2024-01-31 12:00:00\"")
+
+
 def parse_date(value: Any, tz: str = "UTC") -> int:
     """Read a date (string, TOML datetime or date) as epoch ms; naive values are in `tz`."""
     if isinstance(value, datetime):
@@ -69,19 +83,7 @@ def parse_date(value: Any, tz: str = "UTC") -> int:
     elif hasattr(value, "year") and hasattr(value, "month") and not isinstance(value, str):
         dt = datetime(value.year, value.month, value.day)
     elif isinstance(value, str):
-        text = value.strip()
-        dt = None
-        try:
-            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            for fmt in _DATE_FORMATS:
-                try:
-                    dt = datetime.strptime(text, fmt)
-                    break
-                except ValueError:
-                    continue
-        if dt is None:
-            raise ValueError(f"{value!r} is not a date such as \"2024-01-31\" or \"2024-01-31 12:00:00\"")
+        dt = _parse_date_text(value)
     else:
         raise ValueError(f"{value!r} is not a date string")
     if dt.tzinfo is None:

@@ -14,6 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the sandbox is imported only when the demo starts
+    from .sandbox import Sandbox
 
 DEMO_PAIRS = {
     "binance": ["BTC/USDT", "ETH/USDT"],
@@ -56,7 +60,7 @@ class DemoEnv:
     folder: Path
     config_path: Path
     base_urls: dict[str, str]
-    sandbox: object
+    sandbox: Sandbox
 
     def close(self) -> None:
         self.sandbox.stop()

@@ -19,7 +19,7 @@ from .fmt import fmt_duration, fmt_ms, safe_text
 from .jobs import Config, JobSpec
 from .ratelimit import GateRegistry
 from .state import JobState, Status
-from .store import Store
+from .store import Store, StoreLock
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
     from .http import ExchangeClient
@@ -71,7 +71,7 @@ class Runner:
         self._futures: dict[str, Future] = {}
         self._pool = ThreadPoolExecutor(max_workers=config.settings.max_parallel,
                                         thread_name_prefix="job")
-        self._store_lock = None
+        self._store_lock: StoreLock | None = None
         self.specs: dict[str, JobSpec] = {}
         self.states: dict[str, JobState] = {}
         self._install(config)

@@ -38,6 +38,8 @@ from ...engine import take_inventory as inventory
 from ..widgets import CoverageView
 
 if TYPE_CHECKING:  # pragma: no cover
+    from textual import getters
+
     from ..app import DccdApp
 
 COLUMNS = (("series", "series"), ("job", "job"), ("cover", "cover"), ("missing", "missing"),
@@ -70,9 +72,8 @@ def sort_key(column: str, report: SeriesReport, job: str) -> Any:
 class InventoryScreen(Screen):
     """Full-screen inventory; Escape or `i` goes back to the jobs."""
 
-    if TYPE_CHECKING:  # typed access to the app (posting does ``cast("Posting", self.app)``)
-        @property
-        def app(self) -> DccdApp: ...
+    if TYPE_CHECKING:  # typed access to the app, the way textual.getters.app documents it
+        app = getters.app(DccdApp)
 
     BINDINGS = [
         Binding("s", "fetch", "Fetch missing",

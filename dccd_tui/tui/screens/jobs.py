@@ -64,15 +64,16 @@ def matches(snap: JobSnapshot, words: list[str]) -> bool:
     return all(word in text for word in words)
 
 if TYPE_CHECKING:  # pragma: no cover
+    from textual import getters
+
     from ..app import DccdApp
 
 
 class JobsScreen(Screen):
     """Bindings live here (not on the App) so that an open modal blocks them."""
 
-    if TYPE_CHECKING:  # typed access to the app (posting does ``cast("Posting", self.app)``)
-        @property
-        def app(self) -> DccdApp: ...
+    if TYPE_CHECKING:  # typed access to the app, the way textual.getters.app documents it
+        app = getters.app(DccdApp)
 
     BINDINGS = [
         Binding("s", "start", "Start", tooltip="Start the highlighted job"),
@@ -240,7 +241,8 @@ class JobsScreen(Screen):
         rates = self.rates.sample(snaps)
         self.query_one(SummaryBar).show(summary_text([s for _, s in snaps], rates,
                                                      self.app.job_styles))
-        self._update_detail(dict(snaps).get(table.current_key))
+        current = table.current_key
+        self._update_detail(dict(snaps).get(current) if current is not None else None)
         if self.is_current:  # under the inventory view it waits: that view has its own
             self._follow_coverage(table.current_key)
         self.query_one(JobLog).poll()

@@ -98,8 +98,8 @@ class PairRow(Horizontal):
     def set_reason(self, reason: str | None) -> None:
         for widget in self.query(Input):
             widget.set_class(bool(reason), "-invalid")
-        for widget in self.query(".reason").results(Static):
-            widget.update(Text(safe_text(reason or "", 200)))
+        for label in self.query(".reason").results(Static):
+            label.update(Text(safe_text(reason or "", 200)))
 
 
 class PairFormModal(ModalScreen[bool]):

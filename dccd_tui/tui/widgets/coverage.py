@@ -269,9 +269,9 @@ class CoverageView(Vertical):
         store, series, start, end = self._target
         points = self._strip_chars
         if not report.candles:
-            key = (series, start, end, points, self.chart_rows, 0, None)
-            if key != self._chart_key:
-                self._chart_key, self._chart = key, None
+            empty = (series, start, end, points, self.chart_rows, 0, None)
+            if empty != self._chart_key:
+                self._chart_key, self._chart = empty, None
                 self.query_one("#cov-chart", Static).update(
                     Text("close".rjust(DATE) + " no candles stored yet", style="dim",
                          no_wrap=True))

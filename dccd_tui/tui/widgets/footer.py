@@ -9,6 +9,7 @@ when there is room for it.
 
 from __future__ import annotations
 
+from textual.app import ComposeResult
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -26,7 +27,7 @@ def key_width(widget: FooterKey) -> int:
 class FittingFooter(Footer):
     """A compact Footer that shows only the keys that fit its width."""
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         widgets = list(super().compose())
         keys = [w for w in widgets if isinstance(w, FooterKey)
                 and not w.has_class("-command-palette")]
@@ -41,11 +42,11 @@ class FittingFooter(Footer):
         order = [w for action in DROP_ORDER for w in keys if w.action == action]
         order += [w for w in reversed(keys) if w.action not in DROP_ORDER and
                   w.action not in KEEP]
-        for widget in order:
+        for key in order:
             if needed <= budget:
                 break
-            dropped.add(id(widget))
-            needed -= key_width(widget)
+            dropped.add(id(key))
+            needed -= key_width(key)
         for widget in widgets:
             if widget in palette and not show_palette:
                 continue
