@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 from _common import DAY_MS, NOW_MS, PAIRS, SandboxProcess, figure, info, iso, write_config
@@ -91,7 +92,7 @@ def steady_rate(samples: list[tuple[float, int]], lo: float = 0.1, hi: float = 0
     total = samples[-1][1]
 
     def when(n: float) -> float:  # first time the count reached n (linear between samples)
-        for (t0, c0), (t1, c1) in zip(samples, samples[1:]):
+        for (t0, c0), (t1, c1) in pairwise(samples):
             if c1 >= n:
                 return t1 if c1 == c0 else t0 + (t1 - t0) * (n - c0) / (c1 - c0)
         return samples[-1][0]

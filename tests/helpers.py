@@ -73,9 +73,10 @@ def assert_equal_truth(got: pl.DataFrame, truth: pl.DataFrame) -> None:
     assert got["ts"].to_list() == truth["ts"].to_list()
     for col in ("open", "high", "low", "close", "volume"):
         a, b = got[col].to_list(), truth[col].cast(pl.Float64).to_list()
-        assert all(abs(x - y) <= 1e-9 * max(1.0, abs(y)) for x, y in zip(a, b)), col
+        assert all(abs(x - y) <= 1e-9 * max(1.0, abs(y)) for x, y in zip(a, b, strict=True)), col
     for col in ("quote_volume", "trades"):
         a = got[col].to_list()
         b = truth[col].to_list()
         assert [x is None for x in a] == [y is None for y in b], col
-        assert all(x is None or abs(x - y) <= 1e-6 * max(1.0, abs(y)) for x, y in zip(a, b)), col
+        assert all(x is None or abs(x - y) <= 1e-6 * max(1.0, abs(y))
+                   for x, y in zip(a, b, strict=True)), col

@@ -33,7 +33,7 @@ def table(reports: Sequence) -> list[str]:
 
     def line(values: Sequence[str]) -> str:
         parts = [v.rjust(w) if key in RIGHT else v.ljust(w)
-                 for v, w, key in zip(values, widths, COLUMNS)]
+                 for v, w, key in zip(values, widths, COLUMNS, strict=True)]
         return "  ".join(parts).rstrip()
 
     return [line(headers)] + [line(r) for r in rows]

@@ -401,7 +401,7 @@ def close_series(store: Store, series: Series, start: int, end: int,
     except Exception:  # a file replaced or quarantined meanwhile: no chart this time
         return [None] * points
     out: list[float | None] = [None] * points
-    for b, close in zip(frame["b"].to_list(), frame["close"].to_list()):
+    for b, close in zip(frame["b"].to_list(), frame["close"].to_list(), strict=True):
         if 0 <= b < points:
             out[b] = close
     return out

@@ -13,13 +13,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from .fmt import fmt_ms
 from .models import Series
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     IDLE = "idle"
     QUEUED = "queued"
     PLANNED = "planned"    # a dry run finished: the plan is in the log

@@ -133,7 +133,7 @@ def _okx_fmt(span: int, pd: int, vd: int):
 
 def _coinbase_fmt(span: int, pd: int, vd: int):
     def fmt(r: tuple, closed: bool) -> str:
-        return "[%d,%r,%r,%r,%r,%r]" % (r[0] // 1000, r[3], r[2], r[1], r[4], r[5])
+        return f"[{r[0] // 1000:d},{r[3]!r},{r[2]!r},{r[1]!r},{r[4]!r},{r[5]!r}]"
 
     return fmt
 

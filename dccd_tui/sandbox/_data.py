@@ -179,7 +179,7 @@ def _in_blocks(ts: int, blocks: list[tuple[int, int]]) -> bool:
 # fragment). `fragment` is the row as the exchange serves it, pre-rendered (closed form); the
 # taker fraction only feeds Binance's taker-buy columns.
 Slot = tuple
-TS, O, H, L, C, V, QV, N, TF, FRAG = range(10)
+TS, OP, H, L, C, V, QV, N, TF, FRAG = range(10)  # OP: open (E741 forbids a bare O)
 
 Formatter = Callable[[tuple, bool], str]
 
@@ -349,11 +349,11 @@ class CandleSeries:
         ts = slot[TS]
         frac = min(max((now_ms - ts) / self.span, 0.0), 1.0)
         ps = self.ps
-        o = slot[O]
+        o = slot[OP]
         c = q(self.price.at(now_ms), ps)
         top, bot = max(o, c), min(o, c)
-        hh = q(top + (slot[H] - max(slot[O], slot[C])) * frac, ps)
-        ll = q(bot - (min(slot[O], slot[C]) - slot[L]) * frac, ps)
+        hh = q(top + (slot[H] - max(slot[OP], slot[C])) * frac, ps)
+        ll = q(bot - (min(slot[OP], slot[C]) - slot[L]) * frac, ps)
         hh, ll = max(hh, top), min(ll, bot)
         v = q(slot[V] * frac, self.vsc)
         qv = q(v * (hh + ll) / 2.0, 1e4)

@@ -234,7 +234,7 @@ class Sandbox:
         rows = self._rows(exchange, pair, span, start_ms, end_ms)
         has_qv = exchange not in ("coinbase",)
         has_n = exchange in ("binance", "kraken")
-        cols = list(zip(*rows)) if rows else [()] * 8
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 8
         return pl.DataFrame(
             {
                 "ts": pl.Series("ts", cols[0], dtype=pl.Int64),

@@ -247,7 +247,7 @@ def test_every_problem_of_a_file_is_reported(tmp_path: Path, capsys) -> None:
         "#2 (okx): key 'retry_delay': must be 0..3600 seconds",
     ]
     assert len(errors) == len(expected), errors
-    for want, got in zip(expected, errors):
+    for want, got in zip(expected, errors, strict=True):
         assert got.startswith("config.toml: ") and want in got, (want, got)
     assert str(info.value) == "\n".join(errors)
     # the CLI prints them all, one line each, and exits 2

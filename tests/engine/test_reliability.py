@@ -27,7 +27,7 @@ from dccd_tui.engine.models import Series
 from dccd_tui.engine.ratelimit import GateRegistry
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
-from dccd_tui.sandbox import HOSTILE_TEXT, Sandbox, SandboxSettings
+from dccd_tui.sandbox import Sandbox, SandboxSettings
 
 from ..helpers import PAIRS, SECOND_PAIRS, assert_equal_truth, make_config, ms, stored
 

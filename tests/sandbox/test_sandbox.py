@@ -92,8 +92,8 @@ def test_binance_shape_default_limit_and_open_bar(sb, client):
         assert len(row) == 12
         assert [type(x) for x in row] == [int, str, str, str, str, str, int, str, int, str, str, str]
         assert row[6] == row[0] + MIN - 1 and row[11] == "0"
-        o, h, l, c, v = map(float, row[1:6])
-        assert l <= min(o, c) <= max(o, c) <= h and v >= 0
+        o, h, low, c, v = map(float, row[1:6])
+        assert low <= min(o, c) <= max(o, c) <= h and v >= 0
     ts = [row[0] for row in rows]
     assert ts == sorted(ts) and len(set(ts)) == len(ts)
     assert rows[-1][6] > NOW >= rows[-1][0]  # the open bar comes last

@@ -102,9 +102,9 @@ def to_frame(rows: Sequence[Row]) -> "pl.DataFrame":
     from ..models import CANDLE_COLUMNS, candle_schema
 
     schema = candle_schema()
-    columns = list(zip(*rows)) if rows else [() for _ in CANDLE_COLUMNS]
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in CANDLE_COLUMNS]
     data = {}
-    for name, values in zip(CANDLE_COLUMNS, columns):
+    for name, values in zip(CANDLE_COLUMNS, columns, strict=True):
         if name == "ts":
             data[name] = pl.Series(name, list(values), dtype=pl.Int64).cast(schema["ts"])
         else:
@@ -241,7 +241,7 @@ def resample_trades(trades: Sequence[tuple[int, float, float]], span: int) -> li
 def _candle(bucket: int, prices: list[float], amounts: list[float]) -> Row:
     return (
         bucket, prices[0], max(prices), min(prices), prices[-1], math.fsum(amounts),
-        math.fsum(p * a for p, a in zip(prices, amounts)), len(prices),
+        math.fsum(p * a for p, a in zip(prices, amounts, strict=True)), len(prices),
     )
 
 
