@@ -411,8 +411,9 @@ def describe(report: SeriesReport, limit: int = 5, gaps: bool = True) -> list[st
     """Human lines about what is not stored: missing and failed ranges, voids, and (with
     `gaps`) the exchange-side gaps."""
     lines = []
-    if gaps and report.gaps:
-        lo, hi = report.longest_gap  # type: ignore[misc]
+    longest = report.longest_gap if gaps else None  # None when there is no gap
+    if longest is not None:
+        lo, hi = longest
         lines.append(f"{len(report.gaps):,} exchange gap(s), {report.gap_candles:,} candles; "
                      f"longest {fmt_span_ms(hi - lo)} from {fmt_ms(lo)} to {fmt_ms(hi)}")
     if report.before_first:

@@ -26,6 +26,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from ..config import Config, ConfigError, load_config, validate
@@ -97,7 +98,7 @@ class DccdApp(App[int]):
         self.ui_hz = min(30.0, max(0.2, float(hz)))
         self.runner: RunnerLike = (runner_factory or default_runner)(
             config, base_urls=base_urls, on_finish=self._job_finished_from_thread)
-        self.startup_messages: list[tuple[str, str]] = []  # (severity, text), shown at mount
+        self.startup_messages: list[tuple[SeverityLevel, str]] = []  # shown at mount
         themes, errors = load_themes(theme_folders if theme_folders is not None
                                      else theme_dirs(config.path))
         for item in themes:
@@ -170,7 +171,7 @@ class DccdApp(App[int]):
             return
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         for severity, text in self.startup_messages:
-            self.notify(text, severity=severity, markup=False, timeout=10)  # type: ignore[arg-type]
+            self.notify(text, severity=severity, markup=False, timeout=10)
 
     def on_unmount(self) -> None:
         # A no-op when the quit path already closed it; otherwise (ctrl+c, an error) it cancels

@@ -126,8 +126,11 @@ async def test_inventory_rows_sort_and_stored_only_series_offer_nothing(tmp_path
         screen = app.screen
         assert isinstance(screen, InventoryScreen)
         table = screen.query_one("#inv-table")
-        keys = lambda: [table.coordinate_to_cell_key((i, 0)).row_key.value  # noqa: E731
-                        for i in range(table.row_count)]
+
+        def keys() -> list[str | None]:
+            return [table.coordinate_to_cell_key((i, 0)).row_key.value
+                    for i in range(table.row_count)]
+
         assert keys() == ["binance:BTC/USDT:1m", "binance:ETH/USDT:1m", "okx:BTC/USDT:1h",
                           "bybit:BTC/USDT:1h"]
         assert table.get_cell("binance:BTC/USDT:1m", "cover").plain == "31.7%"

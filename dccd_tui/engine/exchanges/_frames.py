@@ -222,19 +222,19 @@ def resample_trades(trades: Sequence[tuple[int, float, float]], span: int) -> li
     """
     span_ms = span * 1000
     out: list[Row] = []
-    bucket = None
+    bucket: int | None = None  # set with the first trade
     prices: list[float] = []
     amounts: list[float] = []
     for t, price, amount in sorted(trades, key=lambda trade: trade[0]):  # stable
         b = t - t % span_ms
         if b != bucket:
-            if prices:
-                out.append(_candle(bucket, prices, amounts))  # type: ignore[arg-type]
+            if prices and bucket is not None:
+                out.append(_candle(bucket, prices, amounts))
             bucket, prices, amounts = b, [], []
         prices.append(price)
         amounts.append(amount)
-    if prices:
-        out.append(_candle(bucket, prices, amounts))  # type: ignore[arg-type]
+    if prices and bucket is not None:
+        out.append(_candle(bucket, prices, amounts))
     return out
 
 
