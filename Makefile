@@ -15,7 +15,8 @@ lint:
 test:
 	env -u NO_COLOR -u TEXTUAL_THEME python -m pytest -q
 
-## format: rewrite the tree the way `ruff format --check` wants it, and apply safe lint fixes
+## format: apply ruff's safe lint fixes, then format (in this order: a fix such as UP017's
+## shorter `UTC` can change how a line is formatted)
 format:
-	ruff format .
 	ruff check --fix .
+	ruff format .
