@@ -39,17 +39,22 @@ def main() -> int:
     statuses: dict[str, int] = {}
     for s in snaps:
         statuses[s.status.value] = statuses.get(s.status.value, 0) + 1
-    print(json.dumps({
-        "seconds": seconds,
-        "process_seconds": time.perf_counter() - t_process,
-        "candles": sum(s.candles for s in snaps),
-        "requests": sum(s.requests for s in snaps),
-        "retries": sum(s.retries for s in snaps),
-        "statuses": statuses,
-        "errors": [s.error for s in snaps if s.error][:5],
-        "cpu": cpu,
-        "peak_rss_mb": peak_rss_mb(),
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "process_seconds": time.perf_counter() - t_process,
+                "candles": sum(s.candles for s in snaps),
+                "requests": sum(s.requests for s in snaps),
+                "retries": sum(s.retries for s in snaps),
+                "statuses": statuses,
+                "errors": [s.error for s in snaps if s.error][:5],
+                "cpu": cpu,
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

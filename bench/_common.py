@@ -25,19 +25,69 @@ MIN_MS = 60_000
 NOW_MS = 1_780_272_000_000
 
 PAIRS = {  # pairs listed on each sandbox exchange for years (not NEW/*)
-    "binance": ["BTC/USDT", "ETH/USDT", "LTC/USDT", "ADA/USDT", "XRP/USDT", "DOGE/USDT",
-                "SOL/USDT", "ETH/BTC", "BTC/EUR"],
-    "bybit": ["BTC/USDT", "ETH/USDT", "XRP/USDT", "DOGE/USDT", "LTC/USDT", "ADA/USDT",
-              "SOL/USDT", "ETH/BTC", "BTC/EUR"],
-    "okx": ["BTC/USDT", "ETH/USDT", "LTC/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT", "SOL/USDT",
-            "ETH/BTC", "BTC/EUR"],
-    "coinbase": ["BTC/USD", "ETH/USD", "LTC/USD", "XRP/USD", "ADA/USD", "DOGE/USD", "SOL/USD",
-                 "BTC/EUR", "ETH/BTC"],
-    "kraken": ["BTC/USD", "ETH/USD", "LTC/USD", "XRP/USD", "DOGE/USD", "ADA/USD", "SOL/USD",
-               "BTC/EUR", "ETH/BTC"],
+    "binance": [
+        "BTC/USDT",
+        "ETH/USDT",
+        "LTC/USDT",
+        "ADA/USDT",
+        "XRP/USDT",
+        "DOGE/USDT",
+        "SOL/USDT",
+        "ETH/BTC",
+        "BTC/EUR",
+    ],
+    "bybit": [
+        "BTC/USDT",
+        "ETH/USDT",
+        "XRP/USDT",
+        "DOGE/USDT",
+        "LTC/USDT",
+        "ADA/USDT",
+        "SOL/USDT",
+        "ETH/BTC",
+        "BTC/EUR",
+    ],
+    "okx": [
+        "BTC/USDT",
+        "ETH/USDT",
+        "LTC/USDT",
+        "XRP/USDT",
+        "ADA/USDT",
+        "DOGE/USDT",
+        "SOL/USDT",
+        "ETH/BTC",
+        "BTC/EUR",
+    ],
+    "coinbase": [
+        "BTC/USD",
+        "ETH/USD",
+        "LTC/USD",
+        "XRP/USD",
+        "ADA/USD",
+        "DOGE/USD",
+        "SOL/USD",
+        "BTC/EUR",
+        "ETH/BTC",
+    ],
+    "kraken": [
+        "BTC/USD",
+        "ETH/USD",
+        "LTC/USD",
+        "XRP/USD",
+        "DOGE/USD",
+        "ADA/USD",
+        "SOL/USD",
+        "BTC/EUR",
+        "ETH/BTC",
+    ],
 }
-NEW_PAIR = {"binance": "NEW/USDT", "bybit": "NEW/USDT", "okx": "NEW/USDT",
-            "coinbase": "NEW/USD", "kraken": "NEW/USD"}
+NEW_PAIR = {
+    "binance": "NEW/USDT",
+    "bybit": "NEW/USDT",
+    "okx": "NEW/USDT",
+    "coinbase": "NEW/USD",
+    "kraken": "NEW/USD",
+}
 
 
 def figure(name: str, value: str, target: str, ok: bool | None) -> bool:
@@ -93,11 +143,15 @@ class SandboxProcess:
         self.proc: subprocess.Popen | None = None
         self.port = 0
 
-    def __enter__(self) -> "SandboxProcess":
+    def __enter__(self) -> SandboxProcess:
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "_sandbox_proc.py"), json.dumps(self.settings)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-            preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None,
+        )
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("the sandbox process did not start (see its stderr)")
@@ -146,9 +200,15 @@ class SandboxProcess:
         return cpu_seconds(self.pid)
 
 
-def write_config(folder: Path, jobs: list[dict], *, urls: dict[str, str],
-                 rps: dict[str, float] | None = None, max_parallel: int = 8,
-                 extra_settings: dict | None = None):
+def write_config(
+    folder: Path,
+    jobs: list[dict],
+    *,
+    urls: dict[str, str],
+    rps: dict[str, float] | None = None,
+    max_parallel: int = 8,
+    extra_settings: dict | None = None,
+):
     """A config.toml in `folder` whose exchanges point at the sandbox; returns the Config."""
     from dccd_tui.config import save_config
 

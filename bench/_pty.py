@@ -19,14 +19,29 @@ import time
 
 
 class PtyProcess:
-    def __init__(self, argv: list[str], *, cols: int = 80, rows: int = 24,
-                 env: dict[str, str] | None = None, cwd: str | None = None):
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        cols: int = 80,
+        rows: int = 24,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+    ):
         self.t_start = time.perf_counter()
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.master = master
-        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
-                                     env=env, cwd=cwd, start_new_session=True, close_fds=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
         os.close(slave)
         self.chunks: list[tuple[float, bytes]] = []
         self._lock = threading.Lock()

@@ -41,23 +41,26 @@ def main() -> int:
         for line in sys.stdin:
             cmd = line.strip()
             if cmd == "stats":
-                out = {"requests": sb.requests(), "rate_limited": sb.rate_limited(),
-                       "archive": {"requests": sb.archive.requests,
-                                   "bytes": sb.archive.bytes_served}}
+                out = {
+                    "requests": sb.requests(),
+                    "rate_limited": sb.rate_limited(),
+                    "archive": {"requests": sb.archive.requests, "bytes": sb.archive.bytes_served},
+                }
             elif cmd == "reset":
                 sb.reset_counters()
                 sb.reset_limits()
                 sb.archive.reset_counters()
                 out = {"ok": True}
             elif cmd.startswith("budgets "):
-                sb.settings.budgets = _budgets(json.loads(cmd[len("budgets "):]))
+                sb.settings.budgets = _budgets(json.loads(cmd[len("budgets ") :]))
                 sb.reset_counters()
                 sb.reset_limits()  # new limiters, built from the new budgets
                 out = {"ok": True}
             elif cmd.startswith("archive_prebuild "):
-                job = json.loads(cmd[len("archive_prebuild "):])
-                sb.archive.prebuild(job["symbol"], job["interval"],
-                                    [tuple(p) for p in job["periods"]])
+                job = json.loads(cmd[len("archive_prebuild ") :])
+                sb.archive.prebuild(
+                    job["symbol"], job["interval"], [tuple(p) for p in job["periods"]]
+                )
                 out = {"ok": True}
             elif cmd == "quit":
                 break

@@ -59,8 +59,12 @@ def run_pass(folder: Path, sb: SandboxProcess, jobs: list[dict], archive: bool) 
         jobs = [{**j, "archive": False} for j in jobs]
         config = write_config(folder, jobs, urls=urls)
     sb.reset()
-    out = subprocess.run([sys.executable, str(HERE / "_client_pass.py"), str(config.path)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, str(HERE / "_client_pass.py"), str(config.path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise SystemExit(f"client pass failed:\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -77,8 +81,11 @@ def picture(folder: Path):
     from dccd_tui.engine.models import Series
     from dccd_tui.engine.storage import Store
 
-    frame = pl.scan_parquet(str(folder / "data" / "ohlc" / "**" / "*.parquet"),
-                            hive_partitioning=True).collect().sort("ts")
+    frame = (
+        pl.scan_parquet(str(folder / "data" / "ohlc" / "**" / "*.parquet"), hive_partitioning=True)
+        .collect()
+        .sort("ts")
+    )
     s = Store(folder / "data").series(Series("binance", "BTC/USDT", 60))
     return frame, s.coverage(), s.gaps()
 
@@ -89,20 +96,40 @@ def compare(args, share: int, label: str) -> bool:
     periods = months_before(end, args.months)
     y, m = (int(x) for x in periods[0].split("-"))
     start = calendar.timegm((y, m, 1, 0, 0, 0)) * 1000
-    jobs = [{"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m",
-             "start": iso(start), "end": iso(end)}]
+    jobs = [
+        {
+            "exchange": "binance",
+            "pairs": ["BTC/USDT"],
+            "span": "1m",
+            "start": iso(start),
+            "end": iso(end),
+        }
+    ]
     ok = True
     info(f"--- {label}: maintenance blocks in {share} of 256 3-day epochs ---")
-    with SandboxProcess(latency=args.latency, maintenance_share=share) as sb, \
-            tempfile.TemporaryDirectory(prefix="dccd-bench-archive-") as tmp:
+    with (
+        SandboxProcess(latency=args.latency, maintenance_share=share) as sb,
+        tempfile.TemporaryDirectory(prefix="dccd-bench-archive-") as tmp,
+    ):
         t0 = time.perf_counter()
-        sb._call("archive_prebuild " + json.dumps({
-            "symbol": "BTCUSDT", "interval": "1m",
-            "periods": [["monthly", period] for period in periods]}))
-        info(f"{args.months} monthly archive files of BTCUSDT 1m built in the sandbox in "
-             f"{time.perf_counter() - t0:.1f} s (before the clock starts)")
-        info(f"range {iso(start)} -> {iso(end)} UTC, {(end - start) // 60_000:,} minutes, "
-             f"{args.latency * 1000:.0f} ms latency, REST at the default 40 requests/s")
+        sb._call(
+            "archive_prebuild "
+            + json.dumps(
+                {
+                    "symbol": "BTCUSDT",
+                    "interval": "1m",
+                    "periods": [["monthly", period] for period in periods],
+                }
+            )
+        )
+        info(
+            f"{args.months} monthly archive files of BTCUSDT 1m built in the sandbox in "
+            f"{time.perf_counter() - t0:.1f} s (before the clock starts)"
+        )
+        info(
+            f"range {iso(start)} -> {iso(end)} UTC, {(end - start) // 60_000:,} minutes, "
+            f"{args.latency * 1000:.0f} ms latency, REST at the default 40 requests/s"
+        )
         arch = run_pass(Path(tmp) / "archive", sb, jobs, archive=True)
         rest_jobs = jobs
         scale = 1.0
@@ -114,48 +141,72 @@ def compare(args, share: int, label: str) -> bool:
             scale = (end - start) / (end - rstart)
         rest = run_pass(Path(tmp) / "rest", sb, rest_jobs, archive=False)
         a_arch = arch["sandbox"]["archive"]
-        info(f"archive path: {arch['seconds']:.2f} s; {a_arch['requests']} archive requests "
-             f"({a_arch['bytes'] / 1e6:.1f} MB), {arch['requests']:,} REST requests (holes "
-             f"checked), {arch['candles']:,} candles, client CPU {arch['cpu']:.1f} s, "
-             f"peak RSS {arch['peak_rss_mb']:.0f} MB")
-        info(f"REST path:    {rest['seconds']:.2f} s; {rest['requests']:,} REST requests, "
-             f"{rest['candles']:,} candles, client CPU {rest['cpu']:.1f} s, peak RSS "
-             f"{rest['peak_rss_mb']:.0f} MB")
+        info(
+            f"archive path: {arch['seconds']:.2f} s; {a_arch['requests']} archive requests "
+            f"({a_arch['bytes'] / 1e6:.1f} MB), {arch['requests']:,} REST requests (holes "
+            f"checked), {arch['candles']:,} candles, client CPU {arch['cpu']:.1f} s, "
+            f"peak RSS {arch['peak_rss_mb']:.0f} MB"
+        )
+        info(
+            f"REST path:    {rest['seconds']:.2f} s; {rest['requests']:,} REST requests, "
+            f"{rest['candles']:,} candles, client CPU {rest['cpu']:.1f} s, peak RSS "
+            f"{rest['peak_rss_mb']:.0f} MB"
+        )
         rest_seconds = rest["seconds"] * scale
         if scale != 1.0:
-            info(f"REST measured on {args.rest_months} months, extrapolated linearly x"
-                 f"{scale:.2f} to {rest_seconds:.1f} s")
-        info(f"floor of the archive path: {arch['requests']} hole checks at 40 requests/s = "
-             f"{arch['requests'] / 40.0:.1f} s")
+            info(
+                f"REST measured on {args.rest_months} months, extrapolated linearly x"
+                f"{scale:.2f} to {rest_seconds:.1f} s"
+            )
+        info(
+            f"floor of the archive path: {arch['requests']} hole checks at 40 requests/s = "
+            f"{arch['requests'] / 40.0:.1f} s"
+        )
         ratio = rest_seconds / arch["seconds"]
-        ok &= figure(f"archive path vs REST, {args.months} months of Binance BTC/USDT 1m, "
-                     f"{label}",
-                     f"{ratio:.1f}x faster ({arch['seconds']:.1f} s vs {rest_seconds:.1f} s)",
-                     ">= 8x", ratio >= 8)
+        ok &= figure(
+            f"archive path vs REST, {args.months} months of Binance BTC/USDT 1m, {label}",
+            f"{ratio:.1f}x faster ({arch['seconds']:.1f} s vs {rest_seconds:.1f} s)",
+            ">= 8x",
+            ratio >= 8,
+        )
         peak = max(arch["peak_rss_mb"], rest["peak_rss_mb"])
-        ok &= figure(f"peak memory of the app process (archive path), {label}",
-                     f"{arch['peak_rss_mb']:.0f} MB (REST path {rest['peak_rss_mb']:.0f} MB)",
-                     "< 400 MB", peak < 400)
+        ok &= figure(
+            f"peak memory of the app process (archive path), {label}",
+            f"{arch['peak_rss_mb']:.0f} MB (REST path {rest['peak_rss_mb']:.0f} MB)",
+            "< 400 MB",
+            peak < 400,
+        )
         if scale == 1.0:
             fa, ca, ga = picture(arch["folder"])
             fr, cr, gr = picture(rest["folder"])
             same = fa.equals(fr) and ca == cr and ga == gr
-            ok &= figure(f"archive store equals the REST store (candles, values, coverage, "
-                         f"gaps), {label}", f"{'yes' if same else 'NO'} ({fa.height:,} "
-                         f"candles, {len(ga)} gaps)", "yes", same)
+            ok &= figure(
+                f"archive store equals the REST store (candles, values, coverage, gaps), {label}",
+                f"{'yes' if same else 'NO'} ({fa.height:,} candles, {len(ga)} gaps)",
+                "yes",
+                same,
+            )
     return ok
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--months", type=int, default=48, help="whole months before 2026-06-01")
-    p.add_argument("--rest-months", type=int, default=None,
-                   help="measure REST on fewer months and extrapolate (default: the same range)")
+    p.add_argument(
+        "--rest-months",
+        type=int,
+        default=None,
+        help="measure REST on fewer months and extrapolate (default: the same range)",
+    )
     p.add_argument("--latency", type=float, default=0.05)
-    p.add_argument("--realistic-share", type=int, default=8,
-                   help="a second run with this many of 256 epochs having a maintenance block "
-                        "(0: skip it)")
+    p.add_argument(
+        "--realistic-share",
+        type=int,
+        default=8,
+        help="a second run with this many of 256 epochs having a maintenance block (0: skip it)",
+    )
     args = p.parse_args()
     ok = compare(args, 179, "sandbox default gaps")
     if args.realistic_share:

@@ -49,8 +49,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--rps", type=float, default=0.5, help="budget per exchange")
@@ -64,13 +65,18 @@ def main() -> int:
     end = NOW_MS - NOW_MS % DAY_MS - 30 * DAY_MS
     start = end - 2 * 365 * DAY_MS
     pairs = {ex: PAIRS[ex] + [NEW_PAIR[ex]] for ex in PAIRS}
-    jobs = [{"exchange": ex, "pairs": pairs[ex], "span": "1m", "start": iso(start),
-             "end": iso(end)} for ex in PAIRS]
+    jobs = [
+        {"exchange": ex, "pairs": pairs[ex], "span": "1m", "start": iso(start), "end": iso(end)}
+        for ex in PAIRS
+    ]
     ok = True
-    with SandboxProcess(latency=0.05) as sb, \
-            tempfile.TemporaryDirectory(prefix="dccd-bench-") as tmp:
-        config = write_config(Path(tmp), jobs, urls=sb.urls(),
-                              rps={ex: args.rps for ex in PAIRS}, max_parallel=50)
+    with (
+        SandboxProcess(latency=0.05) as sb,
+        tempfile.TemporaryDirectory(prefix="dccd-bench-") as tmp,
+    ):
+        config = write_config(
+            Path(tmp), jobs, urls=sb.urls(), rps={ex: args.rps for ex in PAIRS}, max_parallel=50
+        )
         place = engine_place(config.settings.data_path)
         spawn_engine(config.path, place)
         pid = int(place.pid_file.read_text())
@@ -95,18 +101,29 @@ def main() -> int:
             time.sleep(args.seconds)
             watched_cpu = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
             watcher.close()
-            ok &= figure("engine CPU, 50 jobs waiting on the rate gate, no client",
-                         f"{idle_cpu * 100:.1f}% of a core", "< 10%", idle_cpu < 0.10)
-            ok &= figure("engine CPU, 50 jobs waiting on the rate gate, one client at 4 Hz",
-                         f"{watched_cpu * 100:.1f}% of a core", "< 10%", watched_cpu < 0.10)
+            ok &= figure(
+                "engine CPU, 50 jobs waiting on the rate gate, no client",
+                f"{idle_cpu * 100:.1f}% of a core",
+                "< 10%",
+                idle_cpu < 0.10,
+            )
+            ok &= figure(
+                "engine CPU, 50 jobs waiting on the rate gate, one client at 4 Hz",
+                f"{watched_cpu * 100:.1f}% of a core",
+                "< 10%",
+                watched_cpu < 0.10,
+            )
 
             env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
             env.pop("NO_COLOR", None)
             env.pop("TEXTUAL_THEME", None)
             times = []
             for _ in range(args.runs):
-                app = PtyProcess([sys.executable, "-m", "dccd_tui", "--config", str(config.path)],
-                                 env=env, cwd=tmp)
+                app = PtyProcess(
+                    [sys.executable, "-m", "dccd_tui", "--config", str(config.path)],
+                    env=env,
+                    cwd=tmp,
+                )
                 try:
                     seen = app.wait_for(b"running", timeout=20)
                     if seen is not None:
@@ -115,9 +132,12 @@ def main() -> int:
                     app.stop()
                 time.sleep(0.5)
             info("attach runs: " + ", ".join(f"{t * 1e3:.0f} ms" for t in times))
-            ok &= figure("attach to an engine running 50 jobs: first full frame (median)",
-                         f"{pct(times, .5) * 1e3:.0f} ms", "< 600 ms",
-                         len(times) == args.runs and pct(times, .5) < 0.6)
+            ok &= figure(
+                "attach to an engine running 50 jobs: first full frame (median)",
+                f"{pct(times, 0.5) * 1e3:.0f} ms",
+                "< 600 ms",
+                len(times) == args.runs and pct(times, 0.5) < 0.6,
+            )
         finally:
             client = EngineClient(place.socket)
             client.connect()

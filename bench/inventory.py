@@ -85,11 +85,19 @@ def build_series(args: tuple[str, int, str, int, int]) -> int:
                 ts = ts.filter((ts < g0) | (ts >= g1))
         n = ts.len()
         close = 100.0 + (ts - start).cast(pl.Float64) / 1e9 + index
-        frame = pl.DataFrame({
-            "ts": ts.cast(pl.Datetime("ms", "UTC")), "open": close, "high": close + 1.0,
-            "low": close - 1.0, "close": close, "volume": pl.repeat(1.5, n, eager=True),
-            "quote_volume": close * 1.5, "trades": pl.repeat(3, n, eager=True, dtype=pl.Int64),
-        }, schema=candle_schema())
+        frame = pl.DataFrame(
+            {
+                "ts": ts.cast(pl.Datetime("ms", "UTC")),
+                "open": close,
+                "high": close + 1.0,
+                "low": close - 1.0,
+                "close": close,
+                "volume": pl.repeat(1.5, n, eager=True),
+                "quote_volume": close * 1.5,
+                "trades": pl.repeat(3, n, eager=True, dtype=pl.Int64),
+            },
+            schema=candle_schema(),
+        )
         written += ss.write(frame, [(lo, hi)])
     if last:  # the first 1,000 minutes of the missing month failed, the rest never fetched
         mid = months[len(months) // 2]
@@ -101,11 +109,21 @@ def build(folder: Path, start: int, end: int) -> None:
     from dccd_tui.config import save_config
 
     data = folder / "data"
-    save_config(folder / "config.toml", {
-        "settings": {"data_path": "data"},
-        "histo_jobs": [{"exchange": "binance", "pairs": PAIRS, "span": "1m",
-                        "start": iso(start), "end": iso(end)}],
-    })
+    save_config(
+        folder / "config.toml",
+        {
+            "settings": {"data_path": "data"},
+            "histo_jobs": [
+                {
+                    "exchange": "binance",
+                    "pairs": PAIRS,
+                    "span": "1m",
+                    "start": iso(start),
+                    "end": iso(end),
+                }
+            ],
+        },
+    )
     t0 = time.perf_counter()
     tasks = [(str(data), i, pair, start, end) for i, pair in enumerate(PAIRS)]
     with ProcessPoolExecutor() as pool:
@@ -115,8 +133,12 @@ def build(folder: Path, start: int, end: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="build the store in this folder and keep it (reused when present)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="build the store in this folder and keep it (reused when present)",
+    )
     args = parser.parse_args()
     end = NOW_MS - NOW_MS % DAY_MS
     start = end - YEARS * 365 * DAY_MS
@@ -141,17 +163,32 @@ def main() -> int:
         candles = sum(r.candles for r in reports)
         gaps = sum(len(r.gaps) for r in reports)
         size = sum(r.bytes for r in reports)
-        info(f"{len(reports)} series, {candles:,} candles, {gaps:,} exchange gaps, "
-             f"{size / 1e9:.2f} GB; runs {', '.join(f'{r:.2f}' for r in runs)} s")
+        info(
+            f"{len(reports)} series, {candles:,} candles, {gaps:,} exchange gaps, "
+            f"{size / 1e9:.2f} GB; runs {', '.join(f'{r:.2f}' for r in runs)} s"
+        )
         last = reports[-1]
-        info(f"last series: {last.coverage_pct:.2f}% covered, {len(last.missing)} missing "
-             f"range(s), {len(last.failed)} failed")
+        info(
+            f"last series: {last.coverage_pct:.2f}% covered, {len(last.missing)} missing "
+            f"range(s), {len(last.failed)} failed"
+        )
         ok = len(reports) == SERIES and all(r.candles > 2_000_000 for r in reports)
         ok = ok and len(last.missing) == 1 and len(last.failed) == 1
-        figure("inventory() of 50 series x 4 years of 1m", f"{engine_s:.2f} s", f"{TARGET_S:g} s",
-               engine_s < TARGET_S and ok)
-        cmd = [sys.executable, "-m", "dccd_tui", "inventory", "--config",
-               str(folder / "config.toml"), "--json"]
+        figure(
+            "inventory() of 50 series x 4 years of 1m",
+            f"{engine_s:.2f} s",
+            f"{TARGET_S:g} s",
+            engine_s < TARGET_S and ok,
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "dccd_tui",
+            "inventory",
+            "--config",
+            str(folder / "config.toml"),
+            "--json",
+        ]
         walls = []
         for _ in range(2):
             t0 = time.perf_counter()
@@ -162,8 +199,12 @@ def main() -> int:
                 return 1
         doc = json.loads(proc.stdout)
         same = len(doc["series"]) == SERIES
-        figure("dccd-tui inventory --json, whole command", f"{min(walls):.2f} s",
-               f"{TARGET_S:g} s", min(walls) < TARGET_S and same)
+        figure(
+            "dccd-tui inventory --json, whole command",
+            f"{min(walls):.2f} s",
+            f"{TARGET_S:g} s",
+            min(walls) < TARGET_S and same,
+        )
         return 0
     finally:
         if args.keep is None:

@@ -33,33 +33,58 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--days", type=int, default=365)
     p.add_argument("--target-mb", type=float, default=1024.0)
     args = p.parse_args()
     end = NOW_MS - NOW_MS % DAY_MS
     start = end - args.days * DAY_MS
-    jobs = [{"exchange": ex, "pairs": PAIRS[ex] + [NEW_PAIR[ex]], "span": "1m",
-             "start": iso(start), "end": iso(end)} for ex in PAIRS]
+    jobs = [
+        {
+            "exchange": ex,
+            "pairs": PAIRS[ex] + [NEW_PAIR[ex]],
+            "span": "1m",
+            "start": iso(start),
+            "end": iso(end),
+        }
+        for ex in PAIRS
+    ]
     n_jobs = sum(len(j["pairs"]) for j in jobs)
-    with SandboxProcess(latency=0.0, budgets={e: None for e in PAIRS}) as sb, \
-            tempfile.TemporaryDirectory(prefix="dccd-bench-") as tmp:
-        config = write_config(Path(tmp), jobs, urls=sb.urls(),
-                              rps={e: 10_000 for e in PAIRS}, max_parallel=n_jobs)
+    with (
+        SandboxProcess(latency=0.0, budgets={e: None for e in PAIRS}) as sb,
+        tempfile.TemporaryDirectory(prefix="dccd-bench-") as tmp,
+    ):
+        config = write_config(
+            Path(tmp), jobs, urls=sb.urls(), rps={e: 10_000 for e in PAIRS}, max_parallel=n_jobs
+        )
         cpu0 = sb.cpu()
-        out = subprocess.run([sys.executable, str(HERE / "_client_pass.py"), str(config.path)],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, str(HERE / "_client_pass.py"), str(config.path)],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode != 0:
             raise SystemExit(f"client pass failed:\n{out.stderr[-3000:]}")
         res = json.loads(out.stdout.strip().splitlines()[-1])
         sandbox_cpu = sb.cpu() - cpu0
-    info(f"{n_jobs} jobs of {args.days} days of 1m: {res['candles']:,} candles written, "
-         f"{res['requests']:,} requests in {res['seconds']:.0f} s (sandbox CPU {sandbox_cpu:.0f} s, "
-         f"app CPU {res['cpu']:.0f} s); jobs: {res['statuses']}")
+    info(
+        f"{n_jobs} jobs of {args.days} days of 1m: {res['candles']:,} candles written, "
+        f"{res['requests']:,} requests in {res['seconds']:.0f} s (sandbox CPU {sandbox_cpu:.0f} s, "
+        f"app CPU {res['cpu']:.0f} s); jobs: {res['statuses']}"
+    )
     good = res["statuses"] == {"done": n_jobs} and res["peak_rss_mb"] < args.target_mb
-    return 0 if figure(f"peak memory, {n_jobs} jobs of {args.days} days of 1m at once",
-                       f"{res['peak_rss_mb']:.0f} MB", f"< {args.target_mb:.0f} MB", good) else 1
+    return (
+        0
+        if figure(
+            f"peak memory, {n_jobs} jobs of {args.days} days of 1m at once",
+            f"{res['peak_rss_mb']:.0f} MB",
+            f"< {args.target_mb:.0f} MB",
+            good,
+        )
+        else 1
+    )
 
 
 if __name__ == "__main__":

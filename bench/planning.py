@@ -39,16 +39,24 @@ def synthetic(start: int, end: int, span_ms: int = MIN_MS):
 
     ts = pl.int_range(start, end, span_ms, eager=True, dtype=pl.Int64)
     price = 100.0 + (ts % 86_400_000).cast(pl.Float64) / 1e6
-    return pl.DataFrame({
-        "ts": ts.cast(pl.Datetime("ms", "UTC")), "open": price, "high": price + 1.0,
-        "low": price - 1.0, "close": price, "volume": pl.Series([1.0] * len(ts)),
-        "quote_volume": price, "trades": pl.Series([3] * len(ts), dtype=pl.Int64),
-    })
+    return pl.DataFrame(
+        {
+            "ts": ts.cast(pl.Datetime("ms", "UTC")),
+            "open": price,
+            "high": price + 1.0,
+            "low": price - 1.0,
+            "close": price,
+            "volume": pl.Series([1.0] * len(ts)),
+            "quote_volume": price,
+            "trades": pl.Series([3] * len(ts), dtype=pl.Int64),
+        }
+    )
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--holes", type=int, default=1000)
     p.add_argument("--years", type=int, default=4)
     p.add_argument("--series", type=int, default=50)
@@ -80,8 +88,10 @@ def main() -> int:
         covered = holes(cuts, start, end)  # the complement of the holes
         t = time.perf_counter()
         Store(data).series(series).write(synthetic(start, end), covered)
-        info(f"setup: {args.years} years of 1m ({(end - start) // MIN_MS:,} candles) with "
-             f"{len(cuts):,} holes written in {time.perf_counter() - t:.1f} s")
+        info(
+            f"setup: {args.years} years of 1m ({(end - start) // MIN_MS:,} candles) with "
+            f"{len(cuts):,} holes written in {time.perf_counter() - t:.1f} s"
+        )
 
         cold, warm, plans = [], [], []
         for _ in range(args.repeat):
@@ -97,13 +107,19 @@ def main() -> int:
             plans.append(time.perf_counter() - t)
         assert missing == cuts, "the missing intervals are the holes"
         med = sorted(cold)[len(cold) // 2]
-        info(f"{len(missing):,} missing intervals -> {len(plan.windows):,} windows; open + "
-             f"missing: median {med * 1e3:.1f} ms; on the open series "
-             f"{sorted(warm)[len(warm) // 2] * 1e3:.2f} ms; whole plan "
-             f"{sorted(plans)[len(plans) // 2] * 1e3:.1f} ms")
-        ok &= figure(f"missing intervals, {args.years} years of 1m with {len(missing):,} holes "
-                     "(fresh store: manifest + footers)", f"{med * 1e3:.1f} ms", "< 100 ms",
-                     med < 0.1)
+        info(
+            f"{len(missing):,} missing intervals -> {len(plan.windows):,} windows; open + "
+            f"missing: median {med * 1e3:.1f} ms; on the open series "
+            f"{sorted(warm)[len(warm) // 2] * 1e3:.2f} ms; whole plan "
+            f"{sorted(plans)[len(plans) // 2] * 1e3:.1f} ms"
+        )
+        ok &= figure(
+            f"missing intervals, {args.years} years of 1m with {len(missing):,} holes "
+            "(fresh store: manifest + footers)",
+            f"{med * 1e3:.1f} ms",
+            "< 100 ms",
+            med < 0.1,
+        )
 
         # --- 2. rerun of 50 complete series --------------------------------------------------
         folder = Path(tmp) / "rerun"
@@ -113,38 +129,57 @@ def main() -> int:
         bases = ["BTC", "ETH", "LTC", "ADA", "XRP", "DOGE", "SOL", "DOT", "LINK", "AVAX"]
         quote = {"coinbase": "USD", "kraken": "USD"}
         chosen = [(ex, f"{b}/{quote.get(ex, 'USDT')}") for b in bases for ex in PAIRS]
-        chosen = chosen[:args.series]
+        chosen = chosen[: args.series]
         t = time.perf_counter()
         store = Store(folder / "data")
         frame = synthetic(r_start, r_end)
         for ex, pair in chosen:
             store.series(Series(ex, pair, 60)).write(frame, [(r_start, r_end)])
-        info(f"setup: {len(chosen)} complete series of {args.rerun_days} days of 1m written in "
-             f"{time.perf_counter() - t:.1f} s")
+        info(
+            f"setup: {len(chosen)} complete series of {args.rerun_days} days of 1m written in "
+            f"{time.perf_counter() - t:.1f} s"
+        )
         with SandboxProcess(latency=0.0) as sb:
             by_exchange: dict[str, list[str]] = {}
             for ex, pair in chosen:
                 by_exchange.setdefault(ex, []).append(pair)
-            jobs = [{"exchange": ex, "pairs": pairs, "span": "1m", "start": iso(r_start),
-                     "end": iso(r_end)} for ex, pairs in by_exchange.items()]
+            jobs = [
+                {
+                    "exchange": ex,
+                    "pairs": pairs,
+                    "span": "1m",
+                    "start": iso(r_start),
+                    "end": iso(r_end),
+                }
+                for ex, pairs in by_exchange.items()
+            ]
             config = write_config(folder, jobs, urls=sb.urls(), max_parallel=10)
             env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
             runs = []
             for _ in range(3):
                 t = time.perf_counter()
-                out = subprocess.run([sys.executable, "-m", "dccd_tui", "backfill", "--config",
-                                      str(config.path)], capture_output=True, text=True, env=env)
+                out = subprocess.run(
+                    [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                )
                 runs.append(time.perf_counter() - t)
                 if out.returncode != 0:
                     print(out.stdout[-2000:], out.stderr[-2000:])
                     raise SystemExit("the rerun failed")
             sent = sum(sb.stats()["requests"].values())
         med = sorted(runs)[1]
-        info(f"rerun wall times: {', '.join(f'{r:.2f} s' for r in runs)}; last line: "
-             f"{out.stdout.strip().splitlines()[-1]}")
-        ok &= figure(f"rerun of {len(chosen)} complete series (dccd-tui backfill, whole process)",
-                     f"{med:.2f} s, {sent} requests", "< 2 s, 0 requests",
-                     med < 2.0 and sent == 0)
+        info(
+            f"rerun wall times: {', '.join(f'{r:.2f} s' for r in runs)}; last line: "
+            f"{out.stdout.strip().splitlines()[-1]}"
+        )
+        ok &= figure(
+            f"rerun of {len(chosen)} complete series (dccd-tui backfill, whole process)",
+            f"{med:.2f} s, {sent} requests",
+            "< 2 s, 0 requests",
+            med < 2.0 and sent == 0,
+        )
     return 0 if ok else 1
 
 

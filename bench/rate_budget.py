@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 from _common import DAY_MS, NOW_MS, PAIRS, SandboxProcess, figure, info, iso, write_config
@@ -44,8 +45,9 @@ from _common import DAY_MS, NOW_MS, PAIRS, SandboxProcess, figure, info, iso, wr
 DEFAULT_BUDGETS = {"binance": 40.0, "bybit": 100.0, "okx": 9.0, "coinbase": 8.0, "kraken": 5.0}
 
 
-def run_jobs(folder: Path, sb: SandboxProcess, exchange: str, pairs: list[str], per_job: int,
-             rps: float) -> dict:
+def run_jobs(
+    folder: Path, sb: SandboxProcess, exchange: str, pairs: list[str], per_job: int, rps: float
+) -> dict:
     """Run one job of `per_job` windows per pair and sample the requests sent over time."""
     from dccd_tui.engine.exchanges import get_exchange
     from dccd_tui.engine.runner import Runner
@@ -53,10 +55,19 @@ def run_jobs(folder: Path, sb: SandboxProcess, exchange: str, pairs: list[str], 
     window = get_exchange(exchange).window_ms(60)
     end = NOW_MS - NOW_MS % DAY_MS - 30 * DAY_MS
     start = end - per_job * window
-    jobs = [{"exchange": exchange, "pairs": pairs, "span": "1m", "start": iso(start),
-             "end": iso(end), "max_retries": 0}]
-    config = write_config(folder, jobs, urls=sb.urls(), rps={exchange: rps},
-                          max_parallel=len(pairs))
+    jobs = [
+        {
+            "exchange": exchange,
+            "pairs": pairs,
+            "span": "1m",
+            "start": iso(start),
+            "end": iso(end),
+            "max_retries": 0,
+        }
+    ]
+    config = write_config(
+        folder, jobs, urls=sb.urls(), rps={exchange: rps}, max_parallel=len(pairs)
+    )
     runner = Runner(config, now=NOW_MS)
     runner.open()
     samples: list[tuple[float, int]] = []
@@ -80,10 +91,14 @@ def run_jobs(folder: Path, sb: SandboxProcess, exchange: str, pairs: list[str], 
         runner.close()
     snaps = runner.snapshots()
     samples.append((time.perf_counter(), sum(s.requests for s in snaps)))
-    return {"samples": samples, "seconds": seconds, "requests": samples[-1][1],
-            "retries": sum(s.retries for s in snaps),
-            "statuses": sorted({s.status.value for s in snaps}),
-            "errors": [s.error for s in snaps if s.error][:3]}
+    return {
+        "samples": samples,
+        "seconds": seconds,
+        "requests": samples[-1][1],
+        "retries": sum(s.retries for s in snaps),
+        "statuses": sorted({s.status.value for s in snaps}),
+        "errors": [s.error for s in snaps if s.error][:3],
+    }
 
 
 def steady_rate(samples: list[tuple[float, int]], lo: float = 0.1, hi: float = 0.9) -> float:
@@ -91,7 +106,7 @@ def steady_rate(samples: list[tuple[float, int]], lo: float = 0.1, hi: float = 0
     total = samples[-1][1]
 
     def when(n: float) -> float:  # first time the count reached n (linear between samples)
-        for (t0, c0), (t1, c1) in zip(samples, samples[1:]):
+        for (t0, c0), (t1, c1) in pairwise(samples):
             if c1 >= n:
                 return t1 if c1 == c0 else t0 + (t1 - t0) * (n - c0) / (c1 - c0)
         return samples[-1][0]
@@ -101,16 +116,26 @@ def steady_rate(samples: list[tuple[float, int]], lo: float = 0.1, hi: float = 0
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--exchanges", default="binance,bybit,okx,coinbase,kraken")
     p.add_argument("--windows", type=int, default=1000, help="windows of each phase")
-    p.add_argument("--kraken-windows", type=int, default=100,
-                   help="Kraken's windows per phase (one day of trades each, ~3 requests)")
+    p.add_argument(
+        "--kraken-windows",
+        type=int,
+        default=100,
+        help="Kraken's windows per phase (one day of trades each, ~3 requests)",
+    )
     p.add_argument("--jobs", type=int, default=8, help="jobs of the second phase")
-    p.add_argument("--budget", action="append", default=[], metavar="EXCHANGE=RPS",
-                   help="the budget of an exchange, in client and sandbox alike "
-                        "(default: the app's defaults; Kraken 5 per pair)")
+    p.add_argument(
+        "--budget",
+        action="append",
+        default=[],
+        metavar="EXCHANGE=RPS",
+        help="the budget of an exchange, in client and sandbox alike "
+        "(default: the app's defaults; Kraken 5 per pair)",
+    )
     p.add_argument("--latency-ms", type=float, default=100.0)
     p.add_argument("--quick", action="store_true", help="300 windows a phase (Kraken 30)")
     p.add_argument("--target", type=float, default=0.90, help="share of the budget to reach")
@@ -126,14 +151,22 @@ def main() -> int:
     # Kraken's real bucket (~1/s, burst 2) leaves ~2 s of slack for network jitter; at a raised
     # budget the burst keeps those 2 s (at 5/s: 10), or 0.4 s of jitter would trip it.
     kraken_burst = max(2.0, 2.0 * budgets["kraken"])
-    with SandboxProcess(latency=args.latency_ms / 1000, answer_cache_mb=600,
-                        budgets={e: None for e in PAIRS}, kraken_burst=kraken_burst) as sb, \
-            tempfile.TemporaryDirectory(prefix="dccd-bench-") as tmp:
+    with (
+        SandboxProcess(
+            latency=args.latency_ms / 1000,
+            answer_cache_mb=600,
+            budgets={e: None for e in PAIRS},
+            kraken_burst=kraken_burst,
+        ) as sb,
+        tempfile.TemporaryDirectory(prefix="dccd-bench-") as tmp,
+    ):
         for exchange in exchanges:
             budget = budgets[exchange]
             windows = args.kraken_windows if exchange == "kraken" else args.windows
-            for label, pairs in (("1 job", PAIRS[exchange][:1]),
-                                 (f"{args.jobs} jobs", PAIRS[exchange][:args.jobs])):
+            for label, pairs in (
+                ("1 job", PAIRS[exchange][:1]),
+                (f"{args.jobs} jobs", PAIRS[exchange][: args.jobs]),
+            ):
                 # The shared budget is split between the jobs; Kraken's is per pair, so each of
                 # its jobs is as long as the single one.
                 per_job = windows if exchange == "kraken" else max(1, windows // len(pairs))
@@ -148,14 +181,19 @@ def main() -> int:
                 rate = steady_rate(res["samples"])
                 share = rate / allowed
                 unit = " per pair" if exchange == "kraken" else ""
-                info(f"{exchange} {label}: {res['requests']:,} requests in "
-                     f"{res['seconds']:.1f} s, sandbox received {stats['requests'][exchange]:,}, "
-                     f"retries {res['retries']}, jobs {','.join(res['statuses'])}")
+                info(
+                    f"{exchange} {label}: {res['requests']:,} requests in "
+                    f"{res['seconds']:.1f} s, sandbox received {stats['requests'][exchange]:,}, "
+                    f"retries {res['retries']}, jobs {','.join(res['statuses'])}"
+                )
                 good = share >= args.target and limited == 0 and res["statuses"] == ["done"]
-                ok &= figure(f"rate budget, {exchange}, {label}",
-                             f"{rate:.2f} req/s = {share:.1%} of {allowed:g} "
-                             f"({budget:g}{unit}); {limited} rate-limit answers",
-                             f">= {args.target:.0%} of the budget, 0 rate-limit answers", good)
+                ok &= figure(
+                    f"rate budget, {exchange}, {label}",
+                    f"{rate:.2f} req/s = {share:.1%} of {allowed:g} "
+                    f"({budget:g}{unit}); {limited} rate-limit answers",
+                    f">= {args.target:.0%} of the budget, 0 rate-limit answers",
+                    good,
+                )
     return 0 if ok else 1
 
 

@@ -26,20 +26,26 @@ from _pty import PtyProcess
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--target", type=float, default=1.0)
     args = p.parse_args()
     times = []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="dccd-bench-") as tmp:
-            env = {**os.environ, "TERM": "xterm-256color", "DCCD_TUI_DEMO_DIR": tmp,
-                   "PYTHONPATH": str(ROOT)}
+            env = {
+                **os.environ,
+                "TERM": "xterm-256color",
+                "DCCD_TUI_DEMO_DIR": tmp,
+                "PYTHONPATH": str(ROOT),
+            }
             env.pop("NO_COLOR", None)
             env.pop("TEXTUAL_THEME", None)
-            proc = PtyProcess([sys.executable, "-m", "dccd_tui", "--demo"], env=env,
-                              cwd=str(Path(tmp)))
+            proc = PtyProcess(
+                [sys.executable, "-m", "dccd_tui", "--demo"], env=env, cwd=str(Path(tmp))
+            )
             try:
                 t = proc.wait_for(b"binance", timeout=20)
             finally:
@@ -51,16 +57,23 @@ def main() -> int:
     times.sort()
     med = times[len(times) // 2]
     info("runs: " + ", ".join(f"{x:.3f} s" for x in times))
-    ok = figure("start-up, process start to the first frame of dccd-tui --demo",
-                f"{med:.3f} s", f"< {args.target:.1f} s", med < args.target)
+    ok = figure(
+        "start-up, process start to the first frame of dccd-tui --demo",
+        f"{med:.3f} s",
+        f"< {args.target:.1f} s",
+        med < args.target,
+    )
     return 0 if ok else 1
 
 
 def _stop_engine(config_path: Path) -> None:
     """`dccd-tui --demo` started the demo's engine (detached, issue 10): stop it."""
-    subprocess.run([sys.executable, "-m", "dccd_tui", "--config", str(config_path), "engine",
-                    "stop"], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "dccd_tui", "--config", str(config_path), "engine", "stop"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        timeout=60,
+    )
 
 
 if __name__ == "__main__":

@@ -35,12 +35,17 @@ HERE = Path(__file__).resolve().parent
 
 
 def run_pass(folder: Path, sb: SandboxProcess, pair: str, start: int, end: int) -> dict:
-    jobs = [{"exchange": "binance", "pairs": [pair], "span": "1m",
-             "start": iso(start), "end": iso(end)}]
+    jobs = [
+        {"exchange": "binance", "pairs": [pair], "span": "1m", "start": iso(start), "end": iso(end)}
+    ]
     config = write_config(folder, jobs, urls=sb.urls(), rps={"binance": 10_000})
     cpu0 = sb.cpu()
-    out = subprocess.run([sys.executable, str(HERE / "_client_pass.py"), str(config.path)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, str(HERE / "_client_pass.py"), str(config.path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise SystemExit(f"client pass failed:\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -54,20 +59,39 @@ def run_pass(folder: Path, sb: SandboxProcess, pair: str, start: int, end: int) 
 def stored(folder: Path):
     import polars as pl
 
-    frame = pl.scan_parquet(str(folder / "data" / "ohlc" / "**" / "*.parquet"),
-                            hive_partitioning=True).collect()
-    return frame.select(pl.col("ts").dt.epoch("ms").alias("ts"), "open", "high", "low", "close",
-                        "volume", "quote_volume", "trades").sort("ts")
+    frame = pl.scan_parquet(
+        str(folder / "data" / "ohlc" / "**" / "*.parquet"), hive_partitioning=True
+    ).collect()
+    return frame.select(
+        pl.col("ts").dt.epoch("ms").alias("ts"),
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trades",
+    ).sort("ts")
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--years", default="1,4", help="comma separated, e.g. 1,4 (default) or 1")
     p.add_argument("--pair", default="BTC/USDT")
-    p.add_argument("--cache-mb", type=float, default=450.0,
-                   help="sandbox answer cache (4 years of Binance 1m answers are ~290 MB)")
-    p.add_argument("--repeat", type=int, default=3,
-                   help="warm passes per range; the median is reported (the machine may be shared)")
+    p.add_argument(
+        "--cache-mb",
+        type=float,
+        default=450.0,
+        help="sandbox answer cache (4 years of Binance 1m answers are ~290 MB)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="warm passes per range; the median is reported (the machine may be shared)",
+    )
     p.add_argument("--no-verify", action="store_true", help="skip the ground-truth comparison")
     p.add_argument("--target", type=float, default=100_000.0, help="candles/s for one year")
     args = p.parse_args()
@@ -75,43 +99,64 @@ def main() -> int:
     end = NOW_MS - NOW_MS % DAY_MS
     ok = True
     results: dict[int, dict] = {}
-    with SandboxProcess(latency=0.0, budgets={"binance": None},
-                        answer_cache_mb=args.cache_mb) as sb, \
-            tempfile.TemporaryDirectory(prefix="dccd-bench-") as tmp:
+    with (
+        SandboxProcess(latency=0.0, budgets={"binance": None}, answer_cache_mb=args.cache_mb) as sb,
+        tempfile.TemporaryDirectory(prefix="dccd-bench-") as tmp,
+    ):
         for y in years:
             start = end - y * 365 * DAY_MS
             n = (end - start) // 60_000
             cold = run_pass(Path(tmp) / f"cold-{y}", sb, args.pair, start, end)
-            passes = [run_pass(Path(tmp) / f"warm-{y}-{i}", sb, args.pair, start, end)
-                      for i in range(args.repeat)]
+            passes = [
+                run_pass(Path(tmp) / f"warm-{y}-{i}", sb, args.pair, start, end)
+                for i in range(args.repeat)
+            ]
             passes.sort(key=lambda r: r["seconds"])
             warm = passes[len(passes) // 2]  # the median pass
             Path(warm["folder"]).rename(Path(tmp) / f"warm-{y}")
             results[y] = warm
             if len(passes) > 1:
-                info(f"  {len(passes)} warm passes: " + ", ".join(
-                    f"{r['seconds']:.2f} s ({r['peak_rss_mb']:.0f} MB)" for r in passes)
-                     + " (the median is reported)")
-            info(f"{y} year(s), {n:,} minutes, {warm['candles']:,} candles stored, "
-                 f"{warm['requests']:,} requests")
-            info(f"  cold pass (sandbox generating): {cold['seconds']:.2f} s = "
-                 f"{cold['candles'] / cold['seconds']:,.0f} candles/s; sandbox CPU "
-                 f"{cold['sandbox_cpu']:.1f} s, client CPU {cold['cpu']:.1f} s")
-            info(f"  warm pass (sandbox answering from its cache): {warm['seconds']:.2f} s; "
-                 f"client CPU {warm['cpu']:.1f} s ({warm['cpu'] / warm['candles'] * 1e6:.1f} us "
-                 f"a candle), sandbox CPU {warm['sandbox_cpu']:.1f} s")
+                info(
+                    f"  {len(passes)} warm passes: "
+                    + ", ".join(f"{r['seconds']:.2f} s ({r['peak_rss_mb']:.0f} MB)" for r in passes)
+                    + " (the median is reported)"
+                )
+            info(
+                f"{y} year(s), {n:,} minutes, {warm['candles']:,} candles stored, "
+                f"{warm['requests']:,} requests"
+            )
+            info(
+                f"  cold pass (sandbox generating): {cold['seconds']:.2f} s = "
+                f"{cold['candles'] / cold['seconds']:,.0f} candles/s; sandbox CPU "
+                f"{cold['sandbox_cpu']:.1f} s, client CPU {cold['cpu']:.1f} s"
+            )
+            info(
+                f"  warm pass (sandbox answering from its cache): {warm['seconds']:.2f} s; "
+                f"client CPU {warm['cpu']:.1f} s ({warm['cpu'] / warm['candles'] * 1e6:.1f} us "
+                f"a candle), sandbox CPU {warm['sandbox_cpu']:.1f} s"
+            )
             rate = warm["candles"] / warm["seconds"]
             if y == 1:
-                ok &= figure("throughput, 1 year of Binance 1m end to end",
-                             f"{rate:,.0f} candles/s ({warm['seconds']:.2f} s)",
-                             f">= {args.target:,.0f} candles/s", rate >= args.target)
+                ok &= figure(
+                    "throughput, 1 year of Binance 1m end to end",
+                    f"{rate:,.0f} candles/s ({warm['seconds']:.2f} s)",
+                    f">= {args.target:,.0f} candles/s",
+                    rate >= args.target,
+                )
             else:
-                figure(f"throughput, {y} years", f"{rate:,.0f} candles/s "
-                       f"({warm['seconds']:.2f} s)", "information", None)
+                figure(
+                    f"throughput, {y} years",
+                    f"{rate:,.0f} candles/s ({warm['seconds']:.2f} s)",
+                    "information",
+                    None,
+                )
             if y == max(years) and y > 1:
-                ok &= figure(f"peak memory of the app process, {y} years",
-                             f"{warm['peak_rss_mb']:.0f} MB", "< 400 MB",
-                             warm["peak_rss_mb"] < 400)
+                ok &= figure(
+                    f"peak memory of the app process, {y} years",
+                    f"{warm['peak_rss_mb']:.0f} MB",
+                    "< 400 MB",
+                    warm["peak_rss_mb"] < 400,
+                )
             else:
                 info(f"  peak memory of the app process: {warm['peak_rss_mb']:.0f} MB")
             if not args.no_verify:
@@ -120,10 +165,15 @@ def main() -> int:
                     from dccd_tui.sandbox import Sandbox, SandboxSettings
 
                     truth = Sandbox(SandboxSettings(now_ms=NOW_MS)).ground_truth(
-                        "binance", args.pair, 60, start, end)
+                        "binance", args.pair, 60, start, end
+                    )
                     same = got.height == truth.height and got.equals(truth.select(got.columns))
-                    ok &= figure("stored candles equal the ground truth (1 year)",
-                                 "yes" if same else "NO", "yes", same)
+                    ok &= figure(
+                        "stored candles equal the ground truth (1 year)",
+                        "yes" if same else "NO",
+                        "yes",
+                        same,
+                    )
                 else:
                     dup = got["ts"].is_duplicated().any()
                     one = Path(tmp) / "warm-1"
@@ -133,13 +183,21 @@ def main() -> int:
                         tail = got.filter(got["ts"] >= last["ts"].min())
                         same_tail = tail.equals(last)
                     good = not dup and same_tail
-                    ok &= figure(f"{y}-year store: no duplicate, last year equal to the 1-year "
-                                 "store", "yes" if good else "NO", "yes", good)
+                    ok &= figure(
+                        f"{y}-year store: no duplicate, last year equal to the 1-year store",
+                        "yes" if good else "NO",
+                        "yes",
+                        good,
+                    )
         if 1 in results and len(years) > 1:
             y = max(years)
             ratio = results[y]["seconds"] / results[1]["seconds"]
-            ok &= figure(f"time of {y} years / time of 1 year", f"{ratio:.2f}",
-                         f"<= {1.1 * y:.1f} (linear)", ratio <= 1.1 * y)
+            ok &= figure(
+                f"time of {y} years / time of 1 year",
+                f"{ratio:.2f}",
+                f"<= {1.1 * y:.1f} (linear)",
+                ratio <= 1.1 * y,
+            )
     return 0 if ok else 1
 
 

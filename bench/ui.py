@@ -39,8 +39,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (DAY_MS, NEW_PAIR, NOW_MS, PAIRS, ROOT, SandboxProcess, cpu_seconds, figure,
-                     info, iso, write_config)
+from _common import (
+    DAY_MS,
+    NEW_PAIR,
+    NOW_MS,
+    PAIRS,
+    ROOT,
+    SandboxProcess,
+    cpu_seconds,
+    figure,
+    info,
+    iso,
+    write_config,
+)
 from _pty import PtyProcess
 
 HERE = Path(__file__).resolve().parent
@@ -52,35 +63,53 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--seconds", type=float, default=30.0, help="the bytes phase")
     p.add_argument("--keys", type=int, default=40, help="key presses in the key phase")
     p.add_argument("--settle", type=float, default=5.0)
     p.add_argument("--ui-hz", type=float, default=None, help="default: the config's (4)")
-    p.add_argument("--per-exchange", type=int, default=10,
-                   help="jobs per exchange (5 exchanges): 10 = 50 jobs, 2 = 10 jobs")
+    p.add_argument(
+        "--per-exchange",
+        type=int,
+        default=10,
+        help="jobs per exchange (5 exchanges): 10 = 50 jobs, 2 = 10 jobs",
+    )
     p.add_argument("--latency-ms", type=float, default=100.0)
-    p.add_argument("--sandbox-nice", type=int, default=19,
-                   help="the sandbox's niceness: a remote exchange takes no CPU from the app, "
-                        "while the pure-Python sandbox needs ~1.7 cores at these rates")
+    p.add_argument(
+        "--sandbox-nice",
+        type=int,
+        default=19,
+        help="the sandbox's niceness: a remote exchange takes no CPU from the app, "
+        "while the pure-Python sandbox needs ~1.7 cores at these rates",
+    )
     args = p.parse_args()
 
     from dccd_tui.engine.models import Series
 
     end = NOW_MS - NOW_MS % DAY_MS - 30 * DAY_MS
     start = end - 2 * 365 * DAY_MS
-    pairs = {ex: (PAIRS[ex] + [NEW_PAIR[ex]])[:args.per_exchange] for ex in PAIRS}
-    jobs = [{"exchange": ex, "pairs": pairs[ex], "span": "1m", "start": iso(start),
-             "end": iso(end)} for ex in PAIRS]
+    pairs = {ex: (PAIRS[ex] + [NEW_PAIR[ex]])[: args.per_exchange] for ex in PAIRS}
+    jobs = [
+        {"exchange": ex, "pairs": pairs[ex], "span": "1m", "start": iso(start), "end": iso(end)}
+        for ex in PAIRS
+    ]
     order = [str(Series(ex, pair, 60)) for ex in PAIRS for pair in pairs[ex]]
     ok = True
-    with SandboxProcess(latency=args.latency_ms / 1000, nice=args.sandbox_nice) as sb, \
-            tempfile.TemporaryDirectory(prefix="dccd-bench-") as tmp:
+    with (
+        SandboxProcess(latency=args.latency_ms / 1000, nice=args.sandbox_nice) as sb,
+        tempfile.TemporaryDirectory(prefix="dccd-bench-") as tmp,
+    ):
         config = write_config(Path(tmp), jobs, urls=sb.urls(), max_parallel=len(order))
         lag_file = Path(tmp) / "lag.txt"
-        env = {**os.environ, "TERM": "xterm-256color", "DCCD_BENCH_LAG_FILE": str(lag_file),
-               "PYTHONPATH": str(ROOT), "DCCD_BENCH_TIME_UI": "1"}
+        env = {
+            **os.environ,
+            "TERM": "xterm-256color",
+            "DCCD_BENCH_LAG_FILE": str(lag_file),
+            "PYTHONPATH": str(ROOT),
+            "DCCD_BENCH_TIME_UI": "1",
+        }
         env.pop("NO_COLOR", None)
         env.pop("TEXTUAL_THEME", None)
         argv = [sys.executable, str(HERE / "_ui_app.py"), "--config", str(config.path)]
@@ -123,6 +152,7 @@ def main() -> int:
             app.stop()
             _stop_engine(config)
         stats = sb.stats()
+
         def samples(path: Path) -> list[float]:
             if not path.exists():
                 return []
@@ -132,30 +162,62 @@ def main() -> int:
         lags = samples(lag_file)
         ticks = samples(lag_file.with_name(lag_file.name + ".tick"))
         highlights = samples(lag_file.with_name(lag_file.name + ".highlight"))
-    info(f"UI thread work: tick p50 {pct(ticks, .5) * 1e3:.1f} ms, p99 {pct(ticks, .99) * 1e3:.1f} ms "
-         f"({len(ticks)} ticks); highlight handler p50 {pct(highlights, .5) * 1e3:.1f} ms, "
-         f"max {max(highlights, default=0) * 1e3:.1f} ms")
-    info(f"sandbox: {sum(stats['requests'].values()):,} requests, rate-limit answers "
-         f"{stats['rate_limited']}")
-    info(f"loop lag over {t2 - t0:.0f} s ({len(lags):,} samples): p50 {pct(lags, .5) * 1e3:.1f} ms, "
-         f"p99 {pct(lags, .99) * 1e3:.1f} ms, max {max(lags, default=0) * 1e3:.1f} ms")
+    info(
+        f"UI thread work: tick p50 {pct(ticks, 0.5) * 1e3:.1f} ms, p99 {pct(ticks, 0.99) * 1e3:.1f} ms "
+        f"({len(ticks)} ticks); highlight handler p50 {pct(highlights, 0.5) * 1e3:.1f} ms, "
+        f"max {max(highlights, default=0) * 1e3:.1f} ms"
+    )
+    info(
+        f"sandbox: {sum(stats['requests'].values()):,} requests, rate-limit answers "
+        f"{stats['rate_limited']}"
+    )
+    info(
+        f"loop lag over {t2 - t0:.0f} s ({len(lags):,} samples): p50 {pct(lags, 0.5) * 1e3:.1f} ms, "
+        f"p99 {pct(lags, 0.99) * 1e3:.1f} ms, max {max(lags, default=0) * 1e3:.1f} ms"
+    )
     n = len(order)
-    ok &= figure(f"UI loop lag p99, {n} jobs running in the engine",
-                 f"{pct(lags, .99) * 1e3:.1f} ms", "< 30 ms", bool(lags) and pct(lags, .99) < 0.030)
-    info(f"key press -> screen: {len(latencies)} measured, {missed} not seen within 3 s; "
-         f"p50 {pct(latencies, .5) * 1e3:.0f} ms, max {max(latencies, default=0) * 1e3:.0f} ms")
-    ok &= figure("key press to screen p50", f"{pct(latencies, .5) * 1e3:.0f} ms", "< 40 ms",
-                 not missed and bool(latencies) and pct(latencies, .5) < 0.040)
-    ok &= figure("key press to screen p99", f"{pct(latencies, .99) * 1e3:.0f} ms", "< 100 ms",
-                 not missed and bool(latencies) and pct(latencies, .99) < 0.100)
+    ok &= figure(
+        f"UI loop lag p99, {n} jobs running in the engine",
+        f"{pct(lags, 0.99) * 1e3:.1f} ms",
+        "< 30 ms",
+        bool(lags) and pct(lags, 0.99) < 0.030,
+    )
+    info(
+        f"key press -> screen: {len(latencies)} measured, {missed} not seen within 3 s; "
+        f"p50 {pct(latencies, 0.5) * 1e3:.0f} ms, max {max(latencies, default=0) * 1e3:.0f} ms"
+    )
+    ok &= figure(
+        "key press to screen p50",
+        f"{pct(latencies, 0.5) * 1e3:.0f} ms",
+        "< 40 ms",
+        not missed and bool(latencies) and pct(latencies, 0.5) < 0.040,
+    )
+    ok &= figure(
+        "key press to screen p99",
+        f"{pct(latencies, 0.99) * 1e3:.0f} ms",
+        "< 100 ms",
+        not missed and bool(latencies) and pct(latencies, 0.99) < 0.100,
+    )
     hz = args.ui_hz if args.ui_hz is not None else config.settings.ui_hz
     limit = 8 if hz <= 2 else 15
-    ok &= figure(f"bytes to the terminal, 80x24, {n} jobs, ui_hz {hz:g}", f"{rate:.1f} KiB/s",
-                 f"< {limit} KiB/s", rate < limit)
-    ok &= figure("UI process memory (VmRSS at the end; peak VmHWM)",
-                 f"{rss:.0f} MB (peak {hwm:.0f} MB)", "< 150 MB", hwm < 150)
-    figure(f"engine CPU over the bytes phase ({n} jobs downloading)",
-           f"{engine_cpu * 100:.0f}% of a core", "(info)", None)
+    ok &= figure(
+        f"bytes to the terminal, 80x24, {n} jobs, ui_hz {hz:g}",
+        f"{rate:.1f} KiB/s",
+        f"< {limit} KiB/s",
+        rate < limit,
+    )
+    ok &= figure(
+        "UI process memory (VmRSS at the end; peak VmHWM)",
+        f"{rss:.0f} MB (peak {hwm:.0f} MB)",
+        "< 150 MB",
+        hwm < 150,
+    )
+    figure(
+        f"engine CPU over the bytes phase ({n} jobs downloading)",
+        f"{engine_cpu * 100:.0f}% of a core",
+        "(info)",
+        None,
+    )
     return 0 if ok else 1
 
 

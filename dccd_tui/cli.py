@@ -21,55 +21,95 @@ from pathlib import Path
 from . import __version__
 from .commands.output import EXIT_INTERRUPTED, EXIT_OK, err, pipe_safe_stdout
 
-COMMANDS = {"backfill": "backfill", "validate": "validate", "inventory": "inventory",
-            "status": "engine", "engine": "engine"}
+COMMANDS = {
+    "backfill": "backfill",
+    "validate": "validate",
+    "inventory": "inventory",
+    "status": "engine",
+    "engine": "engine",
+}
 """Command name -> its module in `dccd_tui.commands` (no command: the TUI, `commands.tui`)."""
 
 
 def _add_config(p: argparse.ArgumentParser, *, top: bool = False) -> None:
     # A subcommand's --config must not reset one given before the subcommand: SUPPRESS.
-    p.add_argument("--config", type=Path, default=None if top else argparse.SUPPRESS,
-                   help="config file (default: ./config.toml)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None if top else argparse.SUPPRESS,
+        help="config file (default: ./config.toml)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dccd-tui",
         description="Backfill historical crypto OHLC candles into Parquet, and watch the "
-                    "downloads live in a terminal UI.",
+        "downloads live in a terminal UI.",
     )
     parser.add_argument("--version", action="version", version=f"dccd-tui {__version__}")
     _add_config(parser, top=True)
-    parser.add_argument("--demo", action="store_true",
-                        help="run offline against the built-in sandbox exchange with a demo config")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run offline against the built-in sandbox exchange with a demo config",
+    )
     parser.add_argument("--theme", default=None, help="colour theme (see themes/)")
-    parser.add_argument("--ui-hz", type=float, default=None,
-                        help="UI refresh rate (default from config, 4; lower is kinder to SSH)")
-    parser.add_argument("--no-mouse", action="store_true",
-                        help="leave the mouse to the terminal (native selection and copy)")
+    parser.add_argument(
+        "--ui-hz",
+        type=float,
+        default=None,
+        help="UI refresh rate (default from config, 4; lower is kinder to SSH)",
+    )
+    parser.add_argument(
+        "--no-mouse",
+        action="store_true",
+        help="leave the mouse to the terminal (native selection and copy)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     bf = sub.add_parser("backfill", help="run the configured jobs headless, printing progress")
     _add_config(bf)
     bf.add_argument("--exchange", default=None, help="only jobs of this exchange")
-    bf.add_argument("--pairs", default=None, help="only these pairs, comma separated (BTC/USDT,ETH/USDT)")
+    bf.add_argument(
+        "--pairs", default=None, help="only these pairs, comma separated (BTC/USDT,ETH/USDT)"
+    )
     bf.add_argument("--span", default=None, help="only jobs of this span (1m, 1h, ...)")
     bf.add_argument("--start", default=None, help="override the start date of the matching jobs")
     bf.add_argument("--end", default=None, help="override the end date of the matching jobs")
-    bf.add_argument("--dry-run", action="store_true",
-                    help="print the plan (missing ranges, windows, requests, time); send no request")
+    bf.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (missing ranges, windows, requests, time); send no request",
+    )
     bf.add_argument("--demo", action="store_true", help="use the offline sandbox and demo config")
-    bf.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS",
-                    help="seconds between progress lines (default 5)")
-    bf.add_argument("--standalone", action="store_true",
-                    help="never hand the jobs to a running engine (fail if one holds the folder)")
+    bf.add_argument(
+        "--progress-every",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between progress lines (default 5)",
+    )
+    bf.add_argument(
+        "--standalone",
+        action="store_true",
+        help="never hand the jobs to a running engine (fail if one holds the folder)",
+    )
     loud = bf.add_mutually_exclusive_group()
-    loud.add_argument("--quiet", "-q", action="store_true",
-                      help="print only failures and the closing summary")
-    loud.add_argument("--verbose", "-v", action="store_true",
-                      help="print every status change and log line of every job")
-    loud.add_argument("--json", action="store_true",
-                      help="one JSON object per line (progress events, a final summary)")
+    loud.add_argument(
+        "--quiet", "-q", action="store_true", help="print only failures and the closing summary"
+    )
+    loud.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="print every status change and log line of every job",
+    )
+    loud.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line (progress events, a final summary)",
+    )
 
     va = sub.add_parser("validate", help="check a config file and list its jobs")
     _add_config(va)

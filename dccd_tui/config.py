@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,8 +39,16 @@ from .engine import (
 
 DEFAULT_START = "2020-01-01 00:00:00"
 
-SETTINGS_KEYS = ("data_path", "timezone", "max_parallel", "ui_hz", "theme", "request_timeout",
-                 "notify", "engine_idle_exit")
+SETTINGS_KEYS = (
+    "data_path",
+    "timezone",
+    "max_parallel",
+    "ui_hz",
+    "theme",
+    "request_timeout",
+    "notify",
+    "engine_idle_exit",
+)
 EXCHANGE_KEYS = ("base_url", "requests_per_second", "archive", "archive_url", "archive_parallel")
 ARCHIVE_KEYS = ("archive", "archive_url", "archive_parallel")  # Binance only
 JOB_KEYS = ("exchange", "pairs", "span", "start", "end", "max_retries", "retry_delay", "archive")
@@ -60,8 +68,27 @@ class ConfigError(ValueError):
 
 # --- dates --------------------------------------------------------------------------------
 
-_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",
-                 "%Y-%m-%dT%H:%M")
+_DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+)
+
+
+def _parse_date_text(value: str) -> datetime:
+    text = value.strip()
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    raise ValueError(f'{value!r} is not a date such as "2024-01-31" or "2024-01-31 12:00:00"')
 
 
 def parse_date(value: Any, tz: str = "UTC") -> int:
@@ -71,19 +98,7 @@ def parse_date(value: Any, tz: str = "UTC") -> int:
     elif hasattr(value, "year") and hasattr(value, "month") and not isinstance(value, str):
         dt = datetime(value.year, value.month, value.day)
     elif isinstance(value, str):
-        text = value.strip()
-        dt = None
-        try:
-            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            for fmt in _DATE_FORMATS:
-                try:
-                    dt = datetime.strptime(text, fmt)
-                    break
-                except ValueError:
-                    continue
-        if dt is None:
-            raise ValueError(f"{value!r} is not a date such as \"2024-01-31\" or \"2024-01-31 12:00:00\"")
+        dt = _parse_date_text(value)
     else:
         raise ValueError(f"{value!r} is not a date string")
     if dt.tzinfo is None:
@@ -93,13 +108,17 @@ def parse_date(value: Any, tz: str = "UTC") -> int:
 
 # --- validation ---------------------------------------------------------------------------
 
+
 def _where(path: Path, entry: str, key: str | None = None) -> str:
     return f"{path.name}: {entry}" + (f": key '{key}'" if key else "")
 
 
 def _check_keys(table: dict, allowed: tuple[str, ...], path: Path, entry: str) -> None:
-    unknown = [f"{_where(path, entry, str(key))}: unknown key (allowed: {', '.join(allowed)})"
-               for key in table if key not in allowed]
+    unknown = [
+        f"{_where(path, entry, str(key))}: unknown key (allowed: {', '.join(allowed)})"
+        for key in table
+        if key not in allowed
+    ]
     if unknown:
         raise ConfigError(unknown)
 
@@ -136,26 +155,27 @@ def _validate_base_url(url: Any, path: Path, entry: str, key: str = "base_url") 
         raise ConfigError(f"{_where(path, entry, key)}: expected a URL string, got {url!r}")
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ConfigError(
-            f"{_where(path, entry, key)}: {url!r} is not an http:// or https:// URL"
-        )
+        raise ConfigError(f"{_where(path, entry, key)}: {url!r} is not an http:// or https:// URL")
     return url.rstrip("/")
 
 
 # --- the public archive (Binance) ---------------------------------------------------------
+
 
 def _default_exchange_settings(name: str) -> ExchangeSettings:
     adapter = get_exchange(name)
     if name == "binance":
         from .engine import DEFAULT_ARCHIVE_URL
 
-        return ExchangeSettings(adapter.default_base_url, adapter.default_rps, True,
-                                DEFAULT_ARCHIVE_URL, 4)
+        return ExchangeSettings(
+            adapter.default_base_url, adapter.default_rps, True, DEFAULT_ARCHIVE_URL, 4
+        )
     return ExchangeSettings(adapter.default_base_url, adapter.default_rps)
 
 
-def _archive_settings(name: str, table: dict, path: Path, where: str,
-                      base: ExchangeSettings) -> tuple[bool, str | None, int]:
+def _archive_settings(
+    name: str, table: dict, path: Path, where: str, base: ExchangeSettings
+) -> tuple[bool, str | None, int]:
     """`archive`, `archive_url`, `archive_parallel` of an [exchanges.<name>] table.
 
     With a `base_url` of its own (a proxy, a test server) and no `archive_url`, the archive is
@@ -165,8 +185,9 @@ def _archive_settings(name: str, table: dict, path: Path, where: str,
         if key in table and name != "binance":
             raise ConfigError(f"{_where(path, where, key)}: only binance has a public archive")
     archive, url, parallel = base.archive, base.archive_url, base.archive_parallel
-    own_api = "base_url" in table and (str(table["base_url"]).rstrip("/")
-                                       != get_exchange(name).default_base_url)
+    own_api = "base_url" in table and (
+        str(table["base_url"]).rstrip("/") != get_exchange(name).default_base_url
+    )
     if own_api and "archive_url" not in table:
         url = None
     if "archive" in table:
@@ -176,8 +197,9 @@ def _archive_settings(name: str, table: dict, path: Path, where: str,
     if "archive_parallel" in table:
         parallel = _typed(table, "archive_parallel", (int,), path, where, "a whole number")
         if not 1 <= parallel <= 32:
-            raise ConfigError(f"{_where(path, where, 'archive_parallel')}: must be between 1 "
-                              "and 32")
+            raise ConfigError(
+                f"{_where(path, where, 'archive_parallel')}: must be between 1 and 32"
+            )
     return archive, url, parallel
 
 
@@ -196,8 +218,16 @@ class _Problems:
             return default
 
 
-def _bounded(table: dict, key: str, types: tuple[type, ...], path: Path, where: str, what: str,
-             ok: Callable[[Any], bool], rule: str) -> Any:
+def _bounded(
+    table: dict,
+    key: str,
+    types: tuple[type, ...],
+    path: Path,
+    where: str,
+    what: str,
+    ok: Callable[[Any], bool],
+    rule: str,
+) -> Any:
     """A number of `table` of the right type that passes `ok`, else ConfigError "`key`: `rule`"."""
     value = _typed(table, key, types, path, where, what)
     if float in types:
@@ -218,8 +248,10 @@ def _settings(raw: Any, path: Path, problems: _Problems) -> Settings:
     if "data_path" in raw:
         get(_typed, raw, "data_path", (str,), path, where, "a folder path string")
         if isinstance(text, str) and "\x00" in text:  # the OS refuses it at the first use
-            problems.messages.append(f"{_where(path, where, 'data_path')}: contains a NUL "
-                                     "character (\\x00), which no folder name can hold")
+            problems.messages.append(
+                f"{_where(path, where, 'data_path')}: contains a NUL "
+                "character (\\x00), which no folder name can hold"
+            )
         data_path = data_path.expanduser()  # "~/x" is the home folder, not a folder named "~"
     if not data_path.is_absolute():
         data_path = path.parent / data_path
@@ -228,35 +260,80 @@ def _settings(raw: Any, path: Path, problems: _Problems) -> Settings:
         tz = get(_timezone, raw, path, where, default="UTC")
     max_parallel = 4
     if "max_parallel" in raw:
-        max_parallel = get(_bounded, raw, "max_parallel", (int,), path, where, "a whole number",
-                           lambda v: 1 <= v <= 256, "must be between 1 and 256", default=4)
+        max_parallel = get(
+            _bounded,
+            raw,
+            "max_parallel",
+            (int,),
+            path,
+            where,
+            "a whole number",
+            lambda v: 1 <= v <= 256,
+            "must be between 1 and 256",
+            default=4,
+        )
     ui_hz = 4.0
     if "ui_hz" in raw:
-        ui_hz = get(_bounded, raw, "ui_hz", (int, float), path, where, "a number",
-                    lambda v: 0.2 <= v <= 30, "must be between 0.2 and 30", default=4.0)
+        ui_hz = get(
+            _bounded,
+            raw,
+            "ui_hz",
+            (int, float),
+            path,
+            where,
+            "a number",
+            lambda v: 0.2 <= v <= 30,
+            "must be between 0.2 and 30",
+            default=4.0,
+        )
     theme = None
     if "theme" in raw:
         theme = get(_typed, raw, "theme", (str,), path, where, "a theme name")
     request_timeout = 20.0
     if "request_timeout" in raw:
-        request_timeout = get(_bounded, raw, "request_timeout", (int, float), path, where,
-                              "a number of seconds", lambda v: 0.5 <= v <= 600,
-                              "must be 0.5..600 seconds", default=20.0)
+        request_timeout = get(
+            _bounded,
+            raw,
+            "request_timeout",
+            (int, float),
+            path,
+            where,
+            "a number of seconds",
+            lambda v: 0.5 <= v <= 600,
+            "must be 0.5..600 seconds",
+            default=20.0,
+        )
     notify = True
     if "notify" in raw:
         notify = get(_typed, raw, "notify", (bool,), path, where, "true or false", default=True)
     engine_idle_exit = 600.0  # seconds with no job and no client before the engine exits
     if "engine_idle_exit" in raw:
-        engine_idle_exit = get(_bounded, raw, "engine_idle_exit", (int, float), path, where,
-                               "a number of seconds (0: never)", lambda v: v >= 0,
-                               "must be >= 0 seconds", default=600.0)
-    return Settings(data_path=data_path, timezone=tz, max_parallel=max_parallel,
-                    ui_hz=ui_hz, theme=theme, request_timeout=request_timeout, notify=notify,
-                    engine_idle_exit=engine_idle_exit)
+        engine_idle_exit = get(
+            _bounded,
+            raw,
+            "engine_idle_exit",
+            (int, float),
+            path,
+            where,
+            "a number of seconds (0: never)",
+            lambda v: v >= 0,
+            "must be >= 0 seconds",
+            default=600.0,
+        )
+    return Settings(
+        data_path=data_path,
+        timezone=tz,
+        max_parallel=max_parallel,
+        ui_hz=ui_hz,
+        theme=theme,
+        request_timeout=request_timeout,
+        notify=notify,
+        engine_idle_exit=engine_idle_exit,
+    )
 
 
 def _timezone(raw: dict, path: Path, where: str) -> str:
-    tz = _typed(raw, "timezone", (str,), path, where, "a time zone name such as \"UTC\"")
+    tz = _typed(raw, "timezone", (str,), path, where, 'a time zone name such as "UTC"')
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
@@ -291,11 +368,27 @@ def _exchange(name: str, table: Any, path: Path, exchanges: dict[str, ExchangeSe
         url = problems.check(_validate_base_url, table["base_url"], path, where, default=url)
     rps = base.requests_per_second
     if "requests_per_second" in table:
-        rps = problems.check(_bounded, table, "requests_per_second", (int, float), path, where,
-                             "a number", lambda v: 0 < v <= 10_000,
-                             "must be above 0 (and at most 10000)", default=rps)
-    archive = problems.check(_archive_settings, name, table, path, where, base,
-                             default=(base.archive, base.archive_url, base.archive_parallel))
+        rps = problems.check(
+            _bounded,
+            table,
+            "requests_per_second",
+            (int, float),
+            path,
+            where,
+            "a number",
+            lambda v: 0 < v <= 10_000,
+            "must be above 0 (and at most 10000)",
+            default=rps,
+        )
+    archive = problems.check(
+        _archive_settings,
+        name,
+        table,
+        path,
+        where,
+        base,
+        default=(base.archive, base.archive_url, base.archive_parallel),
+    )
     exchanges[name] = ExchangeSettings(url, rps, *archive)
     if problems.messages:
         raise ConfigError(problems.messages)
@@ -319,13 +412,16 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
     if exchange is None:
         raise ConfigError(problems.messages)
     if exchange not in EXCHANGES:
-        problems.messages.append(f"{_where(path, where, 'exchange')}: unknown exchange "
-                                 f"{exchange!r} (known: {', '.join(EXCHANGES)})")
+        problems.messages.append(
+            f"{_where(path, where, 'exchange')}: unknown exchange "
+            f"{exchange!r} (known: {', '.join(EXCHANGES)})"
+        )
         raise ConfigError(problems.messages)
     adapter = get_exchange(exchange)
     span = problems.check(_job_span, entry, exchange, path, where)
-    pairs = problems.check(_typed, entry, "pairs", (list,), path, where,
-                           "a list of \"BASE/QUOTE\" strings", default=[])
+    pairs = problems.check(
+        _typed, entry, "pairs", (list,), path, where, 'a list of "BASE/QUOTE" strings', default=[]
+    )
     if "pairs" in entry and isinstance(entry["pairs"], list) and not pairs:
         problems.messages.append(f"{_where(path, where, 'pairs')}: the list is empty")
     start_raw = entry.get("start", DEFAULT_START)
@@ -336,25 +432,47 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
     if start is not None and start >= now_ms:
         problems.messages.append(f"{_where(path, where, 'start')}: {start_raw!s} is in the future")
     elif start is not None and end is not None and start >= end:
-        problems.messages.append(f"{_where(path, where, 'start')}: start {start_raw!s} is not "
-                                 f"before end {entry['end']!s}")
+        problems.messages.append(
+            f"{_where(path, where, 'start')}: start {start_raw!s} is not "
+            f"before end {entry['end']!s}"
+        )
     retries = 3
     if "max_retries" in entry:
-        retries = problems.check(_bounded, entry, "max_retries", (int,), path, where,
-                                 "a whole number", lambda v: 0 <= v <= 100, "must be 0..100",
-                                 default=3)
+        retries = problems.check(
+            _bounded,
+            entry,
+            "max_retries",
+            (int,),
+            path,
+            where,
+            "a whole number",
+            lambda v: 0 <= v <= 100,
+            "must be 0..100",
+            default=3,
+        )
     delay = 2.0
     if "retry_delay" in entry:
-        delay = problems.check(_bounded, entry, "retry_delay", (int, float), path, where,
-                               "seconds", lambda v: 0 <= v <= 3600, "must be 0..3600 seconds",
-                               default=2.0)
+        delay = problems.check(
+            _bounded,
+            entry,
+            "retry_delay",
+            (int, float),
+            path,
+            where,
+            "seconds",
+            lambda v: 0 <= v <= 3600,
+            "must be 0..3600 seconds",
+            default=2.0,
+        )
     archive = True
     if "archive" in entry:
-        archive = problems.check(_typed, entry, "archive", (bool,), path, where, "true or false",
-                                 default=True)
+        archive = problems.check(
+            _typed, entry, "archive", (bool,), path, where, "true or false", default=True
+        )
         if exchange != "binance":
-            problems.messages.append(f"{_where(path, where, 'archive')}: only binance has a "
-                                     "public archive")
+            problems.messages.append(
+                f"{_where(path, where, 'archive')}: only binance has a public archive"
+            )
     for pair in pairs:
         if not isinstance(pair, str):
             problems.messages.append(f"{_where(path, where, 'pairs')}: {pair!r} is not a string")
@@ -369,10 +487,18 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
     if problems.messages:
         raise ConfigError(problems.messages)
     assert span is not None and start is not None
-    return [JobSpec(Series(exchange, pair, span), align_down(start, span),
-                    None if end is None else align_up(end, span), retries, delay, i,
-                    archive=archive)
-            for pair in pairs]
+    return [
+        JobSpec(
+            Series(exchange, pair, span),
+            align_down(start, span),
+            None if end is None else align_up(end, span),
+            retries,
+            delay,
+            i,
+            archive=archive,
+        )
+        for pair in pairs
+    ]
 
 
 def _job_span(entry: dict, exchange: str, path: Path, where: str) -> int:
@@ -402,8 +528,10 @@ def union_ranges(ranges: list[tuple[int, int | None]]) -> list[tuple[int, int | 
         if out:
             last_start, last_end = out[-1]
             if last_end is None or start <= last_end:  # overlaps or touches: one range
-                out[-1] = (last_start, None if last_end is None or end is None
-                           else max(last_end, end))
+                out[-1] = (
+                    last_start,
+                    None if last_end is None or end is None else max(last_end, end),
+                )
                 continue
         out.append((start, end))
     return out
@@ -425,10 +553,16 @@ def _merge_jobs(specs: list[JobSpec]) -> tuple[list[JobSpec], list[str]]:
                 "it runs once, over the union of both ranges"
             )
             ranges = union_ranges(prev.ranges() + spec.ranges())
-            jobs[first] = JobSpec(series, ranges[0][0], ranges[-1][1], prev.max_retries,
-                                  prev.retry_delay, prev.entry,
-                                  tuple(ranges) if len(ranges) > 1 else (),
-                                  prev.archive and spec.archive)
+            jobs[first] = JobSpec(
+                series,
+                ranges[0][0],
+                ranges[-1][1],
+                prev.max_retries,
+                prev.retry_delay,
+                prev.entry,
+                tuple(ranges) if len(ranges) > 1 else (),
+                prev.archive and spec.archive,
+            )
             continue
         seen[series] = len(jobs)
         jobs.append(spec)
@@ -448,18 +582,25 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
     specs: list[JobSpec] = []
     if not isinstance(raw_jobs, list):
         problems.messages.append(
-            f"{path.name}: histo_jobs must be an array of tables ([[histo_jobs]])")
+            f"{path.name}: histo_jobs must be an array of tables ([[histo_jobs]])"
+        )
         raw_jobs = []
     if now_ms is None:
-        now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
     tz = settings.timezone if settings is not None else "UTC"
     for i, entry in enumerate(raw_jobs):
         specs.extend(problems.check(_job_entry, i, entry, path, tz, now_ms, default=[]))
     if problems.messages:
         raise ConfigError(problems.messages)
     jobs, duplicates = _merge_jobs(specs)
-    return Config(path=path, settings=settings, exchanges=exchanges, jobs=jobs, raw=data,
-                  duplicates=duplicates)
+    return Config(
+        path=path,
+        settings=settings,
+        exchanges=exchanges,
+        jobs=jobs,
+        raw=data,
+        duplicates=duplicates,
+    )
 
 
 def load_config(path: str | os.PathLike) -> Config:
@@ -481,6 +622,7 @@ def load_config(path: str | os.PathLike) -> Config:
 
 
 # --- saving -------------------------------------------------------------------------------
+
 
 def save_config(path: str | os.PathLike, data: dict[str, Any]) -> Config:
     """Validate `data`, then make `path` hold it: edited in place with tomlkit when it exists, so

@@ -54,7 +54,7 @@ class ConfigChangedError(ConfigError):
 def split_bom(raw: bytes) -> tuple[bytes, str]:
     """(the byte-order mark or b"", the text after it). Raises ConfigError on non-UTF-8."""
     bom = BOM if raw.startswith(BOM) else b""
-    return bom, raw[len(bom):].decode("utf-8")
+    return bom, raw[len(bom) :].decode("utf-8")
 
 
 def _digest(raw: bytes) -> str:
@@ -62,6 +62,7 @@ def _digest(raw: bytes) -> str:
 
 
 # --- bringing a tomlkit document to given data, changing as little as possible ------------
+
 
 def _plain(value: Any) -> Any:
     """Data as tomllib gives it (tuples as lists), for comparisons."""
@@ -164,6 +165,7 @@ def _sync_aot(aot: AoT, values: list[dict[str, Any]]) -> None:
 
 # --- reading and writing ------------------------------------------------------------------
 
+
 def _read(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
@@ -206,20 +208,26 @@ def _write(path: Path, old: bytes | None, new: bytes) -> None:
     try:
         ours = old is not None and state.written_configs.get(str(target)) == _digest(old)
         if old is not None and old != new and not ours:
-            write_atomic(target.with_name(target.name + ".bak"), old,
-                             mode=os.stat(target).st_mode & 0o7777)
+            write_atomic(
+                target.with_name(target.name + ".bak"), old, mode=os.stat(target).st_mode & 0o7777
+            )
         write_atomic(target, new)
     except OSError as exc:
-        raise ConfigError(f"{path}: could not be saved ({exc.strerror or exc}); "
-                          "the old file is unchanged") from None
+        raise ConfigError(
+            f"{path}: could not be saved ({exc.strerror or exc}); the old file is unchanged"
+        ) from None
     try:
         update_state(written=(target, _digest(new)))
     except OSError:
         pass  # then the next save keeps this version as .bak: the safe side
 
 
-def _apply(path: str | os.PathLike, change: Callable[[dict[str, Any]], dict[str, Any]], *,
-           based_on: dict[str, Any] | None) -> Config:
+def _apply(
+    path: str | os.PathLike,
+    change: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    based_on: dict[str, Any] | None,
+) -> Config:
     path = Path(path)
     raw = _read(path)
     if raw is None:
@@ -233,7 +241,8 @@ def _apply(path: str | os.PathLike, change: Callable[[dict[str, Any]], dict[str,
     if based_on is not None and current != _plain(based_on):
         raise ConfigChangedError(
             f"{path.name} was changed on disk since it was loaded; not saved, so those changes "
-            "stay. Reload it (Reload config in the palette) and make the edit again.")
+            "stay. Reload it (Reload config in the palette) and make the edit again."
+        )
     data = _plain(change(copy.deepcopy(current)))
     config = validate(data, path)
     _sync_table(doc, data)
@@ -256,8 +265,9 @@ def _entry(data: dict[str, Any], index: int, path: Path) -> dict[str, Any]:
     return jobs[index]
 
 
-def edit_pairs(path: str | os.PathLike, index: int, pairs: list[str], *,
-               based_on: dict[str, Any] | None = None) -> Config:
+def edit_pairs(
+    path: str | os.PathLike, index: int, pairs: list[str], *, based_on: dict[str, Any] | None = None
+) -> Config:
     """Set the pairs of [[histo_jobs]] entry `index` (0-based)."""
 
     def change(data: dict[str, Any]) -> dict[str, Any]:
@@ -267,8 +277,9 @@ def edit_pairs(path: str | os.PathLike, index: int, pairs: list[str], *,
     return _apply(path, change, based_on=based_on)
 
 
-def remove_entry(path: str | os.PathLike, index: int, *,
-                 based_on: dict[str, Any] | None = None) -> Config:
+def remove_entry(
+    path: str | os.PathLike, index: int, *, based_on: dict[str, Any] | None = None
+) -> Config:
     """Remove [[histo_jobs]] entry `index` (0-based); the others stay as written."""
 
     def change(data: dict[str, Any]) -> dict[str, Any]:
@@ -279,8 +290,9 @@ def remove_entry(path: str | os.PathLike, index: int, *,
     return _apply(path, change, based_on=based_on)
 
 
-def add_entry(path: str | os.PathLike, entry: dict[str, Any], *,
-              based_on: dict[str, Any] | None = None) -> Config:
+def add_entry(
+    path: str | os.PathLike, entry: dict[str, Any], *, based_on: dict[str, Any] | None = None
+) -> Config:
     """Append a [[histo_jobs]] entry after the others."""
 
     def change(data: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,15 +41,19 @@ def demo_folder() -> Path:
 
 
 def demo_config_data(today: datetime | None = None) -> dict:
-    today = (today or datetime.now(timezone.utc)).replace(hour=0, minute=0, second=0,
-                                                           microsecond=0)
+    today = (today or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=DEMO_DAYS)
     fmt = "%Y-%m-%d %H:%M:%S"
     return {
         "settings": {"data_path": "data", "timezone": "UTC", "max_parallel": 10, "ui_hz": 4},
         "histo_jobs": [
-            {"exchange": ex, "pairs": pairs, "span": "1m", "start": start.strftime(fmt),
-             "end": today.strftime(fmt)}
+            {
+                "exchange": ex,
+                "pairs": pairs,
+                "span": "1m",
+                "start": start.strftime(fmt),
+                "end": today.strftime(fmt),
+            }
             for ex, pairs in DEMO_PAIRS.items()
         ],
     }

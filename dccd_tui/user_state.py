@@ -96,8 +96,9 @@ def _dump(state: UserState) -> bytes:
     return doc.as_string().encode("utf-8")
 
 
-def update_state(path: Path | None = None, *, theme: str | None = None,
-                 written: tuple[Path, str] | None = None) -> None:
+def update_state(
+    path: Path | None = None, *, theme: str | None = None, written: tuple[Path, str] | None = None
+) -> None:
     """Change the theme and/or record the sha256 of a config the app wrote. Raises OSError."""
     path = path or state_path()
     try:

@@ -47,28 +47,56 @@ ETH_GAPS = [(ms(2024, 2, 14, 6), ms(2024, 2, 14, 7, 30))]
 
 def candles(start: int, end: int, span_ms: int, gaps=(), level: float = 40_000.0) -> pl.DataFrame:
     ts = [t for t in range(start, end, span_ms) if not any(a <= t < b for a, b in gaps)]
-    close = [level * (1 + 0.08 * math.sin(t / (9 * DAY)) + 0.02 * math.sin(t / (11 * HOUR)))
-             for t in ts]
+    close = [
+        level * (1 + 0.08 * math.sin(t / (9 * DAY)) + 0.02 * math.sin(t / (11 * HOUR))) for t in ts
+    ]
     n = len(ts)
-    return pl.DataFrame({
-        "ts": pl.Series(ts, dtype=pl.Int64).cast(pl.Datetime("ms", "UTC")),
-        "open": close, "high": [c * 1.001 for c in close], "low": [c * 0.999 for c in close],
-        "close": close, "volume": [1.0] * n, "quote_volume": close, "trades": [3] * n,
-    }, schema=candle_schema())
+    return pl.DataFrame(
+        {
+            "ts": pl.Series(ts, dtype=pl.Int64).cast(pl.Datetime("ms", "UTC")),
+            "open": close,
+            "high": [c * 1.001 for c in close],
+            "low": [c * 0.999 for c in close],
+            "close": close,
+            "volume": [1.0] * n,
+            "quote_volume": close,
+            "trades": [3] * n,
+        },
+        schema=candle_schema(),
+    )
 
 
 def write_config(folder: Path, *, stored_only_job: bool = False):
     jobs = [
-        {"exchange": "binance", "pairs": ["BTC/USDT", "ETH/USDT"], "span": "1m",
-         "start": "2024-01-01", "end": "2024-03-01"},
-        {"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1h",
-         "start": "2024-01-01", "end": "2024-03-01"},
+        {
+            "exchange": "binance",
+            "pairs": ["BTC/USDT", "ETH/USDT"],
+            "span": "1m",
+            "start": "2024-01-01",
+            "end": "2024-03-01",
+        },
+        {
+            "exchange": "okx",
+            "pairs": ["BTC/USDT"],
+            "span": "1h",
+            "start": "2024-01-01",
+            "end": "2024-03-01",
+        },
     ]
     if stored_only_job:
-        jobs.append({"exchange": "bybit", "pairs": ["BTC/USDT"], "span": "1h",
-                     "start": "2024-02-01", "end": "2024-02-08"})
-    return save_config(folder / "config.toml",
-                       {"settings": {"data_path": "data", "max_parallel": 4}, "histo_jobs": jobs})
+        jobs.append(
+            {
+                "exchange": "bybit",
+                "pairs": ["BTC/USDT"],
+                "span": "1h",
+                "start": "2024-02-01",
+                "end": "2024-02-08",
+            }
+        )
+    return save_config(
+        folder / "config.toml",
+        {"settings": {"data_path": "data", "max_parallel": 4}, "histo_jobs": jobs},
+    )
 
 
 def build_store(data_path: Path) -> Store:

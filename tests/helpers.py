@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -32,11 +32,18 @@ UNLIMITED = {name: math.inf for name in FAST}
 
 
 def ms(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
 
 
-def make_config(tmp_path: Path, sandbox, jobs: list[dict], *, rps: dict[str, float] | None = None,
-                max_parallel: int = 4, settings: dict | None = None) -> Config:
+def make_config(
+    tmp_path: Path,
+    sandbox,
+    jobs: list[dict],
+    *,
+    rps: dict[str, float] | None = None,
+    max_parallel: int = 4,
+    settings: dict | None = None,
+) -> Config:
     """Write a config.toml in tmp_path whose exchanges all point at `sandbox`."""
     exchanges = {}
     for name in EXCHANGES:
@@ -54,15 +61,22 @@ def make_config(tmp_path: Path, sandbox, jobs: list[dict], *, rps: dict[str, flo
 
 def stored(data_path: Path) -> pl.DataFrame:
     """The whole store read as one table, exactly as a user would."""
-    return pl.scan_parquet(str(data_path / "ohlc" / "**" / "*.parquet"),
-                           hive_partitioning=True).collect()
+    return pl.scan_parquet(
+        str(data_path / "ohlc" / "**" / "*.parquet"), hive_partitioning=True
+    ).collect()
 
 
 def as_truth_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """A stored canonical frame with ts as epoch-ms Int64, comparable to sandbox ground truth."""
     return frame.select(
         pl.col("ts").dt.epoch("ms").cast(pl.Int64).alias("ts"),
-        "open", "high", "low", "close", "volume", "quote_volume", "trades",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trades",
     ).sort("ts")
 
 
@@ -73,9 +87,11 @@ def assert_equal_truth(got: pl.DataFrame, truth: pl.DataFrame) -> None:
     assert got["ts"].to_list() == truth["ts"].to_list()
     for col in ("open", "high", "low", "close", "volume"):
         a, b = got[col].to_list(), truth[col].cast(pl.Float64).to_list()
-        assert all(abs(x - y) <= 1e-9 * max(1.0, abs(y)) for x, y in zip(a, b)), col
+        assert all(abs(x - y) <= 1e-9 * max(1.0, abs(y)) for x, y in zip(a, b, strict=True)), col
     for col in ("quote_volume", "trades"):
         a = got[col].to_list()
         b = truth[col].to_list()
         assert [x is None for x in a] == [y is None for y in b], col
-        assert all(x is None or abs(x - y) <= 1e-6 * max(1.0, abs(y)) for x, y in zip(a, b)), col
+        assert all(
+            x is None or abs(x - y) <= 1e-6 * max(1.0, abs(y)) for x, y in zip(a, b, strict=True)
+        ), col

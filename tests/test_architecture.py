@@ -28,11 +28,26 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "dccd_tui"
 
-ENGINE_MUST_NOT_IMPORT = ("textual", "rich", "dccd_tui.tui", "dccd_tui.config",
-                          "dccd_tui.commands", "dccd_tui.cli", "dccd_tui.demo", "dccd_tui.daemon")
+ENGINE_MUST_NOT_IMPORT = (
+    "textual",
+    "rich",
+    "dccd_tui.tui",
+    "dccd_tui.config",
+    "dccd_tui.commands",
+    "dccd_tui.cli",
+    "dccd_tui.demo",
+    "dccd_tui.daemon",
+)
 SANDBOX_MUST_NOT_IMPORT = ("dccd_tui.engine", "dccd_tui.config", "dccd_tui.tui")
-ABOVE_THE_ENGINE = ("dccd_tui.tui", "dccd_tui.commands", "dccd_tui.cli", "dccd_tui.config",
-                    "dccd_tui.demo", "dccd_tui.daemon", "dccd_tui.__main__")
+ABOVE_THE_ENGINE = (
+    "dccd_tui.tui",
+    "dccd_tui.commands",
+    "dccd_tui.cli",
+    "dccd_tui.config",
+    "dccd_tui.demo",
+    "dccd_tui.daemon",
+    "dccd_tui.__main__",
+)
 
 
 def module_name(path: Path) -> str:
@@ -98,7 +113,7 @@ def test_import_graph() -> None:
                 import dccd_tui.engine as front_door
 
                 front_door_names = set(front_door.__all__)
-            name = target[len("dccd_tui.engine."):]
+            name = target[len("dccd_tui.engine.") :]
             if name not in front_door_names:
                 bad.append(f"{where}: go through the front door (`dccd_tui.engine`)")
     assert not bad, "\n".join(bad)
@@ -115,19 +130,25 @@ def test_engine_loads_no_ui() -> None:
         "print(','.join(bad))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     assert out.stdout.strip() == ""
 
 
-@pytest.mark.skipif(importlib.util.find_spec("importlinter") is None,
-                    reason="import-linter is a dev tool (pip install -e '.[dev]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("importlinter") is None,
+    reason="import-linter is a dev tool (pip install -e '.[dev]')",
+)
 def test_import_contracts() -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    code = ("import sys; from importlinter.cli import lint_imports; "
-            "sys.exit(lint_imports(config_filename='pyproject.toml'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=ROOT, env=env)
+    code = (
+        "import sys; from importlinter.cli import lint_imports; "
+        "sys.exit(lint_imports(config_filename='pyproject.toml'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -40,27 +40,37 @@ def _mismatch_text(exc) -> str:
     from ..engine import PROTOCOL_VERSION
 
     info = exc.info
-    return (f"the engine (pid {info.get('pid')}) is dccd-tui {info.get('engine')} speaking "
-            f"protocol {info.get('protocol')}; this is dccd-tui {__version__} speaking protocol "
-            f"{PROTOCOL_VERSION}. They cannot work together.")
+    return (
+        f"the engine (pid {info.get('pid')}) is dccd-tui {info.get('engine')} speaking "
+        f"protocol {info.get('protocol')}; this is dccd-tui {__version__} speaking protocol "
+        f"{PROTOCOL_VERSION}. They cannot work together."
+    )
 
 
 def _restart_old(exc, place) -> bool:
     """Stop an engine of another version (only when no job runs and the user agrees)."""
-    from ..engine import EngineClient
     from ..daemon.spawn import _alive
+    from ..engine import EngineClient
 
     info = exc.info
     if info.get("active"):
-        _err(_mismatch_text(exc) + f" It is running {fmt_plural(int(info.get('active') or 0), 'job')}: let them finish"
-             f", then stop it (`dccd-tui engine stop` of that version) and start again.")
+        _err(
+            _mismatch_text(exc)
+            + f" It is running {fmt_plural(int(info.get('active') or 0), 'job')}: let them finish"
+            f", then stop it (`dccd-tui engine stop` of that version) and start again."
+        )
         return False
     if not sys.stdin.isatty():
-        _err(_mismatch_text(exc) + " No job runs in it: stop it with `dccd-tui engine stop` "
-             "and start again.")
+        _err(
+            _mismatch_text(exc) + " No job runs in it: stop it with `dccd-tui engine stop` "
+            "and start again."
+        )
         return False
-    answer = input(f"{_mismatch_text(exc)} No job runs in it. Restart it with this "
-                   "version? [Y/n] ").strip().lower()
+    answer = (
+        input(f"{_mismatch_text(exc)} No job runs in it. Restart it with this version? [Y/n] ")
+        .strip()
+        .lower()
+    )
     if answer not in ("", "y", "yes"):
         return False
     client = EngineClient(place.socket)
@@ -76,9 +86,8 @@ def _restart_old(exc, place) -> bool:
 
 def connect_engine(config, *, sandbox: bool = False, spawn: bool = True):
     """(client, spawned) for config's folder, or an exit code after a printed message."""
-    from ..engine import LinkError, VersionMismatch
-    from ..engine import SocketPlaceError, engine_place
     from ..daemon.spawn import attach
+    from ..engine import LinkError, SocketPlaceError, VersionMismatch, engine_place
 
     for _ in range(2):
         try:
@@ -96,8 +105,15 @@ def connect_engine(config, *, sandbox: bool = False, spawn: bool = True):
 
 # --- the TUI -----------------------------------------------------------------------------------
 
-def run_tui(config_path: Path, *, demo: bool = False, theme: str | None = None,
-            ui_hz: float | None = None, mouse: bool = True) -> int:
+
+def run_tui(
+    config_path: Path,
+    *,
+    demo: bool = False,
+    theme: str | None = None,
+    ui_hz: float | None = None,
+    mouse: bool = True,
+) -> int:
     """Attach the app to the folder's engine (starting it detached if needed)."""
     if demo:
         from ..demo import demo_config_path
@@ -129,16 +145,18 @@ def run_tui(config_path: Path, *, demo: bool = False, theme: str | None = None,
     app = DccdApp(config, runner_factory=factory, theme=theme, ui_hz=ui_hz, demo=demo)
     app.run(mouse=mouse)
     if app.detached_active:
-        print(f"detached: {fmt_plural(app.detached_active, 'job')} keep running in the engine (pid "
-              f"{client.info.get('pid')}). Run dccd-tui again to attach; dccd-tui status to look.")
+        print(
+            f"detached: {fmt_plural(app.detached_active, 'job')} keep running in the engine (pid "
+            f"{client.info.get('pid')}). Run dccd-tui again to attach; dccd-tui status to look."
+        )
     return app.return_code or 0
 
 
 # --- status and engine stop --------------------------------------------------------------------
 
+
 def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
-    from ..engine import fmt_ms
-    from ..engine import row_snapshot
+    from ..engine import fmt_ms, row_snapshot
 
     config = _load(config_path)
     if config is None:
@@ -149,8 +167,11 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
     client, _ = got
     if client is None:
         if as_json:
-            print(json.dumps({"running": False,
-                              "data_path": str(config.settings.data_path.resolve())}))
+            print(
+                json.dumps(
+                    {"running": False, "data_path": str(config.settings.data_path.resolve())}
+                )
+            )
         else:
             print(f"no engine serves {config.settings.data_path.resolve()}")
         return EXIT_FAILED
@@ -168,20 +189,25 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
     counts: dict[str, int] = {}
     for snap in snaps:
         counts[snap.status.value] = counts.get(snap.status.value, 0) + 1
-    print(f"engine pid {status['pid']}, dccd-tui {status['engine']} (protocol "
-          f"{status['protocol']}), up {fmt_duration(status['uptime'])}, "
-          f"{fmt_plural(status['clients'] - 1, 'other client')} attached")
+    print(
+        f"engine pid {status['pid']}, dccd-tui {status['engine']} (protocol "
+        f"{status['protocol']}), up {fmt_duration(status['uptime'])}, "
+        f"{fmt_plural(status['clients'] - 1, 'other client')} attached"
+    )
     print(f"config {status['config']}")
     print(f"data   {status['data_path']}")
     print("jobs:  " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
     for snap in snaps:
         line = f"  {snap.series!s:<28} {snap.status.value:<9}"
         if snap.windows_total:
-            line += (f" {snap.progress * 100:5.1f}%  {snap.windows_done:,}/"
-                     f"{snap.windows_total:,} windows  {snap.candles:,} candles")
+            line += (
+                f" {snap.progress * 100:5.1f}%  {snap.windows_done:,}/"
+                f"{snap.windows_total:,} windows  {snap.candles:,} candles"
+            )
         if snap.status.active:
-            line += (f"  {snap.speed:,.0f}/s  ETA {fmt_duration(snap.eta)}  "
-                     f"at {fmt_ms(snap.position)}")
+            line += (
+                f"  {snap.speed:,.0f}/s  ETA {fmt_duration(snap.eta)}  at {fmt_ms(snap.position)}"
+            )
         print(line)
     return EXIT_OK
 
@@ -201,18 +227,21 @@ def cmd_engine_stop(config_path: Path) -> int:
         return EXIT_OK
     pid = client.info.get("pid")
     cancelled = stop_engine(client)
-    extra = (f"; {fmt_plural(len(cancelled), 'job')} cancelled, what they downloaded is saved"
-             if cancelled else "")
+    extra = (
+        f"; {fmt_plural(len(cancelled), 'job')} cancelled, what they downloaded is saved"
+        if cancelled
+        else ""
+    )
     print(f"engine (pid {pid}) stopped{extra}")
     return EXIT_OK
 
 
 # --- backfill through a running engine ---------------------------------------------------------
 
+
 def backfill_via_engine(config, jobs: list, *, dry_run: bool, progress_every: float) -> int | None:
     """Hand `jobs` to the engine serving config's folder and follow them; None: no engine."""
-    from ..engine import LinkError
-    from ..engine import engine_place
+    from ..engine import LinkError, engine_place
 
     if not engine_place(config.settings.data_path).socket.exists():
         return None
@@ -222,8 +251,11 @@ def backfill_via_engine(config, jobs: list, *, dry_run: bool, progress_every: fl
     client, _ = got
     if client is None:
         return None
-    print(f"an engine (pid {client.info.get('pid')}) serves {client.info.get('data_path')}: "
-          "the jobs run there", flush=True)
+    print(
+        f"an engine (pid {client.info.get('pid')}) serves {client.info.get('data_path')}: "
+        "the jobs run there",
+        flush=True,
+    )
     try:
         return _follow(client, config, jobs, dry_run=dry_run, progress_every=progress_every)
     except LinkError as exc:
@@ -234,9 +266,7 @@ def backfill_via_engine(config, jobs: list, *, dry_run: bool, progress_every: fl
 
 
 def _follow(client, config, jobs: list, *, dry_run: bool, progress_every: float) -> int:
-    from ..engine import RemoteRunner
-    from ..engine import Status
-    from ..engine import safe_text
+    from ..engine import RemoteRunner, Status, safe_text
 
     keys = [spec.key for spec in jobs]
     runner = RemoteRunner(client, config, hz=4.0)
@@ -274,16 +304,22 @@ def _follow(client, config, jobs: list, *, dry_run: bool, progress_every: float)
         submitted = runner.start(keys, overrides=overrides)
         already = [k for k in keys if k not in submitted and runner.is_active(k)]
         if already:
-            print(f"{fmt_plural(len(already), 'job')} already running in the engine: following them "
-                  "(Ctrl-C leaves them running)", flush=True)
+            print(
+                f"{fmt_plural(len(already), 'job')} already running in the engine: following them "
+                "(Ctrl-C leaves them running)",
+                flush=True,
+            )
         seqs = {k: runner.states[k].snapshot().log_seq for k in keys}
         statuses: dict[str, Status] = {}
         cancel_sent = False
         last_progress = time.monotonic()
         while True:
             if interrupted.is_set() and not cancel_sent:
-                print("interrupted: cancelling the jobs this command started; what was "
-                      "downloaded is kept", flush=True)
+                print(
+                    "interrupted: cancelling the jobs this command started; what was "
+                    "downloaded is kept",
+                    flush=True,
+                )
                 runner.cancel(submitted)
                 cancel_sent = True
             time.sleep(0.25)
@@ -293,10 +329,15 @@ def _follow(client, config, jobs: list, *, dry_run: bool, progress_every: float)
                 snap = state.snapshot()
                 if statuses.get(key) is not snap.status:
                     statuses[key] = snap.status
-                    extra = (f": {safe_text(snap.error)}" if snap.error and
-                             snap.status is Status.FAILED else "")
-                    print(f"{time.strftime('%H:%M:%S')} {snap.series} -> {snap.status.value}"
-                          f"{extra}", flush=True)
+                    extra = (
+                        f": {safe_text(snap.error)}"
+                        if snap.error and snap.status is Status.FAILED
+                        else ""
+                    )
+                    print(
+                        f"{time.strftime('%H:%M:%S')} {snap.series} -> {snap.status.value}{extra}",
+                        flush=True,
+                    )
                 for line in lines:
                     print(f"{safe_text(line)}  [{snap.series}]", flush=True)
             if runner.lost is not None:
@@ -324,12 +365,13 @@ def _follow(client, config, jobs: list, *, dry_run: bool, progress_every: float)
     took = time.monotonic() - started_at
     failed = [s for s in snaps if s.status is Status.FAILED]
     cancelled = [s for s in snaps if s.status is Status.CANCELLED]
-    print(f"finished in {fmt_duration(took)}: {fmt_plural(len(snaps), 'job')}, "
-          f"{sum(s.candles for s in snaps):,} "
-          f"candles written, {len(failed)} failed, {len(cancelled)} cancelled")
+    print(
+        f"finished in {fmt_duration(took)}: {fmt_plural(len(snaps), 'job')}, "
+        f"{sum(s.candles for s in snaps):,} "
+        f"candles written, {len(failed)} failed, {len(cancelled)} cancelled"
+    )
     for snap in failed:
         print(f"  FAILED {snap.series}: {safe_text(snap.error or '')}")
     if interrupted.is_set():
         return EXIT_INTERRUPTED
     return EXIT_FAILED if failed or cancelled else EXIT_OK
-

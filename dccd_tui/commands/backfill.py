@@ -45,8 +45,11 @@ def _filter_jobs(config, args):
             raise ValueError(f"--span: {exc}") from None
         jobs = [j for j in jobs if j.series.span == span]
     if not jobs:
-        what = " ".join(f"--{k} {v}" for k, v in (("exchange", args.exchange),
-                                                  ("pairs", args.pairs), ("span", args.span)) if v)
+        what = " ".join(
+            f"--{k} {v}"
+            for k, v in (("exchange", args.exchange), ("pairs", args.pairs), ("span", args.span))
+            if v
+        )
         raise ValueError(f"no job in {config.path.name} matches {what}")
     tz = config.settings.timezone
     try:
@@ -61,8 +64,9 @@ def _filter_jobs(config, args):
         if e is not None and s >= e:
             raise ValueError(f"--start/--end: the start is not before the end for {j.series}")
         # --start/--end name one range: it replaces the entries' ranges
-        out.append(replace(j, start=s, end=e, parts=() if (start, end) != (None, None)
-                           else j.parts))
+        out.append(
+            replace(j, start=s, end=e, parts=() if (start, end) != (None, None) else j.parts)
+        )
     return out
 
 
@@ -75,8 +79,10 @@ def run(args) -> int:
         base_urls = None
         if demo is not None:
             base_urls = demo.base_urls
-            out.note(f"demo: sandbox exchange on {demo.base_urls['binance'].rsplit('/', 1)[0]}, "
-                     f"config {path}")
+            out.note(
+                f"demo: sandbox exchange on {demo.base_urls['binance'].rsplit('/', 1)[0]}, "
+                f"config {path}"
+            )
         return _backfill(args, path, base_urls, out)
 
 
@@ -107,8 +113,9 @@ def _backfill(args, path, base_urls, out) -> int:
     if not args.standalone:  # an engine serving the folder runs the jobs; this follows them
         from .attach import backfill_via_engine
 
-        code = backfill_via_engine(config, jobs, dry_run=args.dry_run,
-                                   progress_every=args.progress_every)
+        code = backfill_via_engine(
+            config, jobs, dry_run=args.dry_run, progress_every=args.progress_every
+        )
         if code is not None:
             return code
     from dataclasses import replace
@@ -141,8 +148,11 @@ def _dry_run(runner, out) -> int:
     totals = {}
     for exchange, requests in requests_per_exchange(plans.values()).items():
         rps = runner.config.exchanges[exchange].requests_per_second
-        totals[exchange] = {"requests": requests, "requests_per_second": rps,
-                            "seconds": round(requests / rps, 1)}
+        totals[exchange] = {
+            "requests": requests,
+            "requests_per_second": rps,
+            "seconds": round(requests / rps, 1),
+        }
     out.dry_run_end(runner.exchange_totals(plans), totals)
     return EXIT_OK
 

@@ -17,15 +17,29 @@ import sys
 import time
 from typing import Any
 
-from ..engine import LOG_WARNING, JobSnapshot, Status, fmt_duration, fmt_eta, fmt_ms, fmt_plural, iso, safe_text
+from ..engine import (
+    LOG_WARNING,
+    JobSnapshot,
+    Status,
+    fmt_duration,
+    fmt_eta,
+    fmt_ms,
+    fmt_plural,
+    iso,
+    safe_text,
+)
 
 FINAL = (Status.DONE, Status.FAILED, Status.CANCELLED)
 
 
 def did_something(snap: JobSnapshot) -> bool:
     """False for a job that ended done without a window to fetch (its range was complete)."""
-    return (snap.status is not Status.DONE or snap.windows_total > 0 or snap.candles > 0
-            or snap.requests > 0)
+    return (
+        snap.status is not Status.DONE
+        or snap.windows_total > 0
+        or snap.candles > 0
+        or snap.requests > 0
+    )
 
 
 def engine_summary(series, log_lines: list[str]) -> str | None:
@@ -34,7 +48,7 @@ def engine_summary(series, log_lines: list[str]) -> str | None:
     for line in reversed(log_lines):
         at = line.find(mark)
         if at >= 0:
-            return line[at + len(mark):]
+            return line[at + len(mark) :]
     return None
 
 
@@ -55,31 +69,44 @@ def job_line(snap: JobSnapshot, log_lines: list[str]) -> str:
 
 
 def progress_line(snap: JobSnapshot) -> str:
-    return (f"{time.strftime('%H:%M:%S')} {snap.series!s:<24} {snap.progress * 100:5.1f}%  "
-            f"{snap.windows_done:,}/{fmt_plural(snap.windows_total, 'window')}  "
-            f"{max(snap.received, snap.candles):,} fetched  {snap.speed:,.0f} candles/s  "
-            f"ETA {fmt_eta(snap.eta)}  reached {fmt_ms(snap.position)}")
+    return (
+        f"{time.strftime('%H:%M:%S')} {snap.series!s:<24} {snap.progress * 100:5.1f}%  "
+        f"{snap.windows_done:,}/{fmt_plural(snap.windows_total, 'window')}  "
+        f"{max(snap.received, snap.candles):,} fetched  {snap.speed:,.0f} candles/s  "
+        f"ETA {fmt_eta(snap.eta)}  reached {fmt_ms(snap.position)}"
+    )
 
 
 def summary_line(result: dict[str, Any]) -> str:
-    return (f"finished in {fmt_duration(result['seconds'])}: {fmt_plural(result['jobs'], 'job')} "
-            f"({result['fetched']} fetched, {result['complete']} already complete, "
-            f"{result['failed']} failed, {result['cancelled']} cancelled), "
-            f"{fmt_plural(result['candles'], 'candle')} written, "
-            f"{fmt_plural(result['requests'], 'request')}")
+    return (
+        f"finished in {fmt_duration(result['seconds'])}: {fmt_plural(result['jobs'], 'job')} "
+        f"({result['fetched']} fetched, {result['complete']} already complete, "
+        f"{result['failed']} failed, {result['cancelled']} cancelled), "
+        f"{fmt_plural(result['candles'], 'candle')} written, "
+        f"{fmt_plural(result['requests'], 'request')}"
+    )
 
 
-def result_of(snaps: list[JobSnapshot], seconds: float, interrupted: bool,
-              exit_code: int) -> dict[str, Any]:
+def result_of(
+    snaps: list[JobSnapshot], seconds: float, interrupted: bool, exit_code: int
+) -> dict[str, Any]:
     """The figures of the closing summary (the text line and the JSON event share them)."""
     failed = sum(1 for s in snaps if s.status is Status.FAILED)
     cancelled = sum(1 for s in snaps if s.status is Status.CANCELLED)
     fetched = sum(1 for s in snaps if s.status is Status.DONE and did_something(s))
     complete = sum(1 for s in snaps if s.status is Status.DONE and not did_something(s))
-    return {"seconds": round(seconds, 3), "jobs": len(snaps), "fetched": fetched,
-            "complete": complete, "failed": failed, "cancelled": cancelled,
-            "candles": sum(s.candles for s in snaps), "requests": sum(s.requests for s in snaps),
-            "interrupted": interrupted, "exit_code": exit_code}
+    return {
+        "seconds": round(seconds, 3),
+        "jobs": len(snaps),
+        "fetched": fetched,
+        "complete": complete,
+        "failed": failed,
+        "cancelled": cancelled,
+        "candles": sum(s.candles for s in snaps),
+        "requests": sum(s.requests for s in snaps),
+        "interrupted": interrupted,
+        "exit_code": exit_code,
+    }
 
 
 class TextReporter:
@@ -100,8 +127,9 @@ class TextReporter:
 
     def status(self, snap: JobSnapshot) -> None:
         if self.level == "verbose":
-            extra = f": {safe_text(snap.error)}" if snap.error and snap.status is Status.FAILED \
-                else ""
+            extra = (
+                f": {safe_text(snap.error)}" if snap.error and snap.status is Status.FAILED else ""
+            )
             self._print(f"{time.strftime('%H:%M:%S')} {snap.series} -> {snap.status.value}{extra}")
 
     def log(self, snap: JobSnapshot, lines: list[str]) -> None:
@@ -160,8 +188,11 @@ class JsonReporter:
     def _emit(self, event: str, **fields: Any) -> None:
         doc = {"event": event, "time": iso(int(time.time() * 1000)), **fields}
         # ensure_ascii: control characters (ESC, BEL, ...) and non-ASCII become \u escapes
-        print(json.dumps(doc, ensure_ascii=True, allow_nan=False), file=self.stream or sys.stdout,
-              flush=True)
+        print(
+            json.dumps(doc, ensure_ascii=True, allow_nan=False),
+            file=self.stream or sys.stdout,
+            flush=True,
+        )
 
     def note(self, text: str) -> None:
         self._emit("note", message=text)
@@ -181,19 +212,34 @@ class JsonReporter:
     def progress(self, snaps: list[JobSnapshot]) -> None:
         for snap in snaps:
             if snap.status is Status.RUNNING:
-                self._emit("progress", **_job(snap.series), status=snap.status.value,
-                           progress=round(snap.progress, 4), windows_done=snap.windows_done,
-                           windows_total=snap.windows_total, candles=snap.candles,
-                           requests=snap.requests, speed=round(snap.speed, 1),
-                           eta_seconds=None if snap.eta is None else round(snap.eta, 1),
-                           reached=iso(snap.position))
+                self._emit(
+                    "progress",
+                    **_job(snap.series),
+                    status=snap.status.value,
+                    progress=round(snap.progress, 4),
+                    windows_done=snap.windows_done,
+                    windows_total=snap.windows_total,
+                    candles=snap.candles,
+                    requests=snap.requests,
+                    speed=round(snap.speed, 1),
+                    eta_seconds=None if snap.eta is None else round(snap.eta, 1),
+                    reached=iso(snap.position),
+                )
 
     def job_end(self, snap: JobSnapshot, log_lines: list[str]) -> None:
-        self._emit("job", **_job(snap.series), status=snap.status.value,
-                   did_something=did_something(snap), candles=snap.candles,
-                   requests=snap.requests, retries=snap.retries,
-                   exchange_gap_candles=snap.gaps, failed_windows=snap.failed_windows,
-                   error=snap.error, summary=engine_summary(snap.series, log_lines))
+        self._emit(
+            "job",
+            **_job(snap.series),
+            status=snap.status.value,
+            did_something=did_something(snap),
+            candles=snap.candles,
+            requests=snap.requests,
+            retries=snap.retries,
+            exchange_gap_candles=snap.gaps,
+            failed_windows=snap.failed_windows,
+            error=snap.error,
+            summary=engine_summary(snap.series, log_lines),
+        )
 
     def interrupted(self) -> None:
         self._emit("interrupted", message="cancelling; what was downloaded is kept")
@@ -207,11 +253,21 @@ class JsonReporter:
             return
         span_ms = series.span * 1000
         missing = sum(e - s for s, e in plan.missing) // span_ms
-        self._emit("plan", **_job(series), error=None, start=iso(plan.start), end=iso(plan.end),
-                   requested_candles=(plan.end - plan.start) // span_ms, missing_candles=missing,
-                   missing_ranges=len(plan.missing), windows=len(plan.windows),
-                   requests=plan.requests, requests_at_least=plan.estimate_is_floor,
-                   seconds=round(plan.seconds, 1), requests_per_second=plan.rps)
+        self._emit(
+            "plan",
+            **_job(series),
+            error=None,
+            start=iso(plan.start),
+            end=iso(plan.end),
+            requested_candles=(plan.end - plan.start) // span_ms,
+            missing_candles=missing,
+            missing_ranges=len(plan.missing),
+            windows=len(plan.windows),
+            requests=plan.requests,
+            requests_at_least=plan.estimate_is_floor,
+            seconds=round(plan.seconds, 1),
+            requests_per_second=plan.rps,
+        )
 
     def dry_run_end(self, totals: list[str], exchanges: dict[str, dict]) -> None:
         self._emit("dry_run", exchanges=exchanges, requests_sent=0)

@@ -57,10 +57,13 @@ def table(reports: Sequence, width: int | None = None) -> tuple[list[str], list[
         keys = [k for k in COLUMNS if k not in done]
         short = "dates" in done
         headers = [SHORT_HEADERS.get(k, COLUMNS[k]) if short else COLUMNS[k] for k in keys]
-        rows = [[v[k][:10] if short and k in ("first", "last") else v[k] for k in keys]
-                for v in full]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-                  for i, h in enumerate(headers)]
+        rows = [
+            [v[k][:10] if short and k in ("first", "last") else v[k] for k in keys] for v in full
+        ]
+        widths = [
+            max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+            for i, h in enumerate(headers)
+        ]
         if not width or sum(widths) + 2 * (len(widths) - 1) <= width:
             break
     if width:  # still too wide: the series names give way (never below SERIES_MIN)
@@ -70,8 +73,10 @@ def table(reports: Sequence, width: int | None = None) -> tuple[list[str], list[
             rows = [[_cut(r[0], widths[0]), *r[1:]] for r in rows]
 
     def line(values: Sequence[str]) -> str:
-        parts = [v.rjust(w) if key in RIGHT else v.ljust(w)
-                 for v, w, key in zip(values, widths, keys)]
+        parts = [
+            v.rjust(w) if key in RIGHT else v.ljust(w)
+            for v, w, key in zip(values, widths, keys, strict=True)
+        ]
         return "  ".join(parts).rstrip()
 
     hidden = [COLUMNS[k] for k in COLUMNS if k not in keys]
@@ -79,18 +84,29 @@ def table(reports: Sequence, width: int | None = None) -> tuple[list[str], list[
 
 
 def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 3] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _wrap(text: str, width: int | None, indent: str = "") -> list[str]:
     if not width or len(text) <= width:
         return [text]
-    return textwrap.wrap(text, width, initial_indent="", subsequent_indent=indent + "  ",
-                         break_long_words=False, break_on_hyphens=False) or [text]
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent="",
+        subsequent_indent=indent + "  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [text]
 
 
-def render(reports: Sequence, config_path: Path, data_path: Path,
-           messages: Sequence[str] = (), width: int | None = None) -> list[str]:
+def render(
+    reports: Sequence,
+    config_path: Path,
+    data_path: Path,
+    messages: Sequence[str] = (),
+    width: int | None = None,
+) -> list[str]:
     """The whole text report: where, the table, then what is not stored, series by series;
     `messages` (files found missing or unreadable, a read-only report) come last; fitted to
     `width` columns when given (None: as wide as the table is)."""
@@ -118,19 +134,33 @@ def render(reports: Sequence, config_path: Path, data_path: Path,
     size = sum(r.bytes for r in reports)
     incomplete = sum(1 for r in reports if r.configured and not r.complete)
     out.append("")
-    out.extend(_wrap(
-        f"{fmt_plural(len(reports), 'series', 'series')}, {fmt_plural(total, 'candle')}, "
-        f"{fmt_bytes(size)}; {incomplete} configured series incomplete"
-        + (" (run their jobs to fetch what is missing)" if incomplete else ""), width))
-    out.extend(_wrap("cover: share of the requested range fetched (exchange gaps included); "
-                     "exchange gaps: ranges between the first and last candle where the exchange "
-                     "has no candles; missing: not fetched yet", width))
+    out.extend(
+        _wrap(
+            f"{fmt_plural(len(reports), 'series', 'series')}, {fmt_plural(total, 'candle')}, "
+            f"{fmt_bytes(size)}; {incomplete} configured series incomplete"
+            + (" (run their jobs to fetch what is missing)" if incomplete else ""),
+            width,
+        )
+    )
+    out.extend(
+        _wrap(
+            "cover: share of the requested range fetched (exchange gaps included); "
+            "exchange gaps: ranges between the first and last candle where the exchange "
+            "has no candles; missing: not fetched yet",
+            width,
+        )
+    )
     if any(not r.configured for r in reports):
-        out.extend(_wrap("*: stored, but no job of the config asks for it (range: what is "
-                         "stored)", width))
+        out.extend(
+            _wrap("*: stored, but no job of the config asks for it (range: what is stored)", width)
+        )
     if hidden:
-        out.extend(_wrap(f"not shown at this width: {', '.join(hidden)} (widen the terminal, or "
-                         "use --json)", width))
+        out.extend(
+            _wrap(
+                f"not shown at this width: {', '.join(hidden)} (widen the terminal, or use --json)",
+                width,
+            )
+        )
     if messages:
         out.append("")
         for n in messages:
@@ -156,8 +186,10 @@ def take_inventory(config) -> tuple[list, list[str]]:
         lock = store.try_lock()
         if lock is None:
             store = Store(data_path, read_only=True)
-            notes.append(f"{data_path} is in use by another dccd-tui: this report is read-only "
-                         "(nothing is moved aside or rewritten)")
+            notes.append(
+                f"{data_path} is in use by another dccd-tui: this report is read-only "
+                "(nothing is moved aside or rewritten)"
+            )
     else:
         store = Store(data_path, read_only=True)  # nothing stored: nothing to create
     try:
@@ -189,11 +221,18 @@ def run(args) -> int:
         err(f"cannot read the store: {exc}")
         return EXIT_USAGE
     if args.json:
-        doc = {"config": str(config.path), "data_path": str(config.settings.data_path),
-               "series": [r.to_dict() for r in reports], "notes": notes}
+        doc = {
+            "config": str(config.path),
+            "data_path": str(config.settings.data_path),
+            "series": [r.to_dict() for r in reports],
+            "notes": notes,
+        }
         # json.dumps escapes control characters: nothing from outside reaches the terminal raw
         print(json.dumps(doc, indent=2))
     else:
-        print("\n".join(render(reports, config.path, config.settings.data_path, notes,
-                               terminal_width())))
+        print(
+            "\n".join(
+                render(reports, config.path, config.settings.data_path, notes, terminal_width())
+            )
+        )
     return EXIT_OK

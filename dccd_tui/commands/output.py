@@ -33,8 +33,10 @@ def warn(message: str) -> None:
 def warn_config(config) -> None:
     """What is valid but probably not meant: a config without any job."""
     if not config.jobs:
-        warn(f"{config.path}: no [[histo_jobs]] entry, so there is nothing to download (add one "
-             "to the file, or press n in the app)")
+        warn(
+            f"{config.path}: no [[histo_jobs]] entry, so there is nothing to download (add one "
+            "to the file, or press n in the app)"
+        )
 
 
 def config_path(args) -> Path:

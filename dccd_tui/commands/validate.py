@@ -26,8 +26,10 @@ def run(args) -> int:
     except ConfigError as exc:
         err_config(exc)
         return EXIT_USAGE
-    print(f"{safe_text(path)}: OK, {fmt_plural(len(config.jobs), 'series', 'series')}, "
-          f"data in {safe_text(config.settings.data_path)}")
+    print(
+        f"{safe_text(path)}: OK, {fmt_plural(len(config.jobs), 'series', 'series')}, "
+        f"data in {safe_text(config.settings.data_path)}"
+    )
     for spec in config.jobs:
         shown = []
         for start, end in spec.ranges():
@@ -38,4 +40,3 @@ def run(args) -> int:
         print(f"  note: {safe_text(msg)}")
     warn_config(config)
     return EXIT_OK
-

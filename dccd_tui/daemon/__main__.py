@@ -26,14 +26,32 @@ def _base_url(text: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dccd_tui.daemon", description=__doc__)
     p.add_argument("--config", type=Path, required=True, help="config file")
-    p.add_argument("--base-url", type=_base_url, action="append", default=[],
-                   metavar="EXCHANGE=URL", help="point an exchange at another server (tests)")
-    p.add_argument("--sandbox", action="store_true",
-                   help="start the sandbox exchange in its own process and use it (the demo)")
-    p.add_argument("--log-file", type=Path, default=None,
-                   help="send output to this file, rotated at 1 MiB (detached engines)")
-    p.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
-                   help="override [settings] engine_idle_exit (0: never)")
+    p.add_argument(
+        "--base-url",
+        type=_base_url,
+        action="append",
+        default=[],
+        metavar="EXCHANGE=URL",
+        help="point an exchange at another server (tests)",
+    )
+    p.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start the sandbox exchange in its own process and use it (the demo)",
+    )
+    p.add_argument(
+        "--log-file",
+        type=Path,
+        default=None,
+        help="send output to this file, rotated at 1 MiB (detached engines)",
+    )
+    p.add_argument(
+        "--idle-exit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="override [settings] engine_idle_exit (0: never)",
+    )
     return p
 
 
@@ -52,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.log_file is not None:
         _redirect(args.log_file)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
     log = logging.getLogger("dccd_tui.engine")
     # One line per HTTP request would fill the bounded log with nothing the user needs.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -62,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     from ..config import ConfigError, load_config
-    from ..engine import StoreError
-    from ..engine import Runner
+    from ..engine import Runner, StoreError
     from .server import EngineServer, EngineStartError
 
     config_path = args.config.expanduser().resolve()
@@ -90,11 +108,19 @@ def main(argv: list[str] | None = None) -> int:
         if sandbox is not None:
             sandbox.stop()
         return 2
-    idle = args.idle_exit if args.idle_exit is not None else \
-        getattr(config.settings, "engine_idle_exit", 600.0)
-    server = EngineServer(runner, config_path, load_config=load_config, idle_exit=idle,
-                          log_file=args.log_file,
-                          on_stop=sandbox.stop if sandbox is not None else None)
+    idle = (
+        args.idle_exit
+        if args.idle_exit is not None
+        else getattr(config.settings, "engine_idle_exit", 600.0)
+    )
+    server = EngineServer(
+        runner,
+        config_path,
+        load_config=load_config,
+        idle_exit=idle,
+        log_file=args.log_file,
+        on_stop=sandbox.stop if sandbox is not None else None,
+    )
     try:
         server.bind()
     except (EngineStartError, OSError) as exc:

@@ -29,15 +29,18 @@ from ..engine import (
     HISTORY_LINES,
     MAX_MESSAGE,
     PROTOCOL_VERSION,
+    EnginePlace,
     LineReader,
     ProtocolError,
     decode,
     encode,
+    engine_place,
     error_reply,
+    fmt_plural,
+    prepare,
+    safe_text,
     snapshot_row,
 )
-from ..engine import EnginePlace, engine_place, prepare
-from ..engine import fmt_plural, safe_text
 
 log = logging.getLogger("dccd_tui.engine")
 
@@ -87,9 +90,9 @@ class Connection:
         self.closed = threading.Event()
         self.sub_hz = 0.0
         self.sub_stop: threading.Event | None = None
-        self.push_lock = threading.Lock()     # one push at a time (subscribe vs. the pusher)
-        self.sent: dict[str, dict] = {}       # the rows this client holds
-        self.log_sent: dict[str, int] = {}    # the log seq it holds, per job
+        self.push_lock = threading.Lock()  # one push at a time (subscribe vs. the pusher)
+        self.sent: dict[str, dict] = {}  # the rows this client holds
+        self.log_sent: dict[str, int] = {}  # the log seq it holds, per job
 
     def send(self, message: dict[str, Any]) -> bool:
         try:
@@ -117,10 +120,15 @@ class Connection:
                     break
                 for line in reader.feed(data):
                     if line is None:
-                        log.warning("client %d: message over %d bytes refused", self.number,
-                                    MAX_MESSAGE)
-                        self.send(error_reply(None, f"message too large (limit {MAX_MESSAGE} "
-                                                    "bytes); it was skipped"))
+                        log.warning(
+                            "client %d: message over %d bytes refused", self.number, MAX_MESSAGE
+                        )
+                        self.send(
+                            error_reply(
+                                None,
+                                f"message too large (limit {MAX_MESSAGE} bytes); it was skipped",
+                            )
+                        )
                         continue
                     self.handle_line(line)
         finally:
@@ -137,7 +145,7 @@ class Connection:
         op = message.get("op")
         # `stop` needs no hello: a client of another version can always stop this engine.
         if op not in ("hello", "stop") and not self.hello:
-            self.send(error_reply(request_id, "say hello first (op \"hello\" with \"protocol\")"))
+            self.send(error_reply(request_id, 'say hello first (op "hello" with "protocol")'))
             return
         handler = getattr(self.server, f"op_{op}", None) if isinstance(op, str) else None
         if handler is None:
@@ -183,8 +191,9 @@ class Connection:
         stop = threading.Event()
         self.sub_stop = stop
         self.push()  # the first, full update goes out at once: attach shows everything
-        threading.Thread(target=self._pusher, args=(stop,), daemon=True,
-                         name=f"push-{self.number}").start()
+        threading.Thread(
+            target=self._pusher, args=(stop,), daemon=True, name=f"push-{self.number}"
+        ).start()
 
     def _pusher(self, stop: threading.Event) -> None:
         period = 1.0 / self.sub_hz
@@ -230,8 +239,15 @@ class Connection:
                 size = 0
             chunks[-1][key] = [seq, lines]
             size += weight
-        self.send({"op": "update", "order": list(states), "rows": rows, "logs": chunks[0],
-                   "removed": removed})
+        self.send(
+            {
+                "op": "update",
+                "order": list(states),
+                "rows": rows,
+                "logs": chunks[0],
+                "removed": removed,
+            }
+        )
         for chunk in chunks[1:]:
             self.send({"op": "update", "order": [], "rows": {}, "logs": chunk, "removed": []})
 
@@ -239,11 +255,17 @@ class Connection:
 class EngineServer:
     """Serve `runner` on the socket of its data folder until stopped or idle."""
 
-    def __init__(self, runner: Any, config_path: os.PathLike | str, *,
-                 load_config: Callable[[Any], Any], idle_exit: float = 600.0,
-                 allowed_uid: Callable[[int | None], bool] | None = None,
-                 log_file: os.PathLike | str | None = None,
-                 on_stop: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        runner: Any,
+        config_path: os.PathLike | str,
+        *,
+        load_config: Callable[[Any], Any],
+        idle_exit: float = 600.0,
+        allowed_uid: Callable[[int | None], bool] | None = None,
+        log_file: os.PathLike | str | None = None,
+        on_stop: Callable[[], None] | None = None,
+    ) -> None:
         self.runner = runner
         self.config_path = str(config_path)
         self.load_config = load_config
@@ -300,9 +322,15 @@ class EngineServer:
 
     def serve_forever(self) -> None:
         assert self._listener is not None, "bind() first"
-        log.info("engine %s (protocol %d) pid %d serving %s on %s; config %s", __version__,
-                 PROTOCOL_VERSION, os.getpid(), self.place.data_path, self.place.socket,
-                 self.config_path)
+        log.info(
+            "engine %s (protocol %d) pid %d serving %s on %s; config %s",
+            __version__,
+            PROTOCOL_VERSION,
+            os.getpid(),
+            self.place.data_path,
+            self.place.socket,
+            self.config_path,
+        )
         last_rotate = 0.0
         try:
             while not self._stop.is_set():
@@ -337,11 +365,21 @@ class EngineServer:
             self._number += 1
             number = self._number
         if not self.allowed_uid(uid):
-            log.warning("client %d refused: peer uid %s is not the engine's uid %d", number, uid,
-                        os.getuid())
+            log.warning(
+                "client %d refused: peer uid %s is not the engine's uid %d",
+                number,
+                uid,
+                os.getuid(),
+            )
             try:
-                sock.sendall(encode(error_reply(
-                    None, f"refused: this engine serves uid {os.getuid()} only (you are {uid})")))
+                sock.sendall(
+                    encode(
+                        error_reply(
+                            None,
+                            f"refused: this engine serves uid {os.getuid()} only (you are {uid})",
+                        )
+                    )
+                )
             except OSError:
                 pass
             sock.close()
@@ -404,20 +442,33 @@ class EngineServer:
 
     # --- ops (each returns the reply, or None when it answered itself) -----------------------
     def _info(self) -> dict[str, Any]:
-        return {"protocol": PROTOCOL_VERSION, "engine": __version__, "pid": os.getpid(),
-                "config": self.config_path, "data_path": str(self.place.data_path),
-                "active": sum(1 for k in self.runner.keys() if self.runner.is_active(k))}
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "engine": __version__,
+            "pid": os.getpid(),
+            "config": self.config_path,
+            "data_path": str(self.place.data_path),
+            "active": sum(1 for k in self.runner.keys() if self.runner.is_active(k)),
+        }
 
     def op_hello(self, conn: Connection, msg: dict) -> dict:
         info = self._info()
         theirs = msg.get("protocol")
         if theirs != PROTOCOL_VERSION:
-            log.warning("client %d speaks protocol %r (%s), engine speaks %d: refused",
-                        conn.number, theirs, safe_text(str(msg.get("client")), 60),
-                        PROTOCOL_VERSION)
-            return {**info, "ok": False, "mismatch": True,
-                    "error": f"version mismatch: the engine is dccd-tui {__version__} speaking "
-                             f"protocol {PROTOCOL_VERSION}, the client speaks protocol {theirs!r}"}
+            log.warning(
+                "client %d speaks protocol %r (%s), engine speaks %d: refused",
+                conn.number,
+                theirs,
+                safe_text(str(msg.get("client")), 60),
+                PROTOCOL_VERSION,
+            )
+            return {
+                **info,
+                "ok": False,
+                "mismatch": True,
+                "error": f"version mismatch: the engine is dccd-tui {__version__} speaking "
+                f"protocol {PROTOCOL_VERSION}, the client speaks protocol {theirs!r}",
+            }
         conn.hello = True
         log.info("client %d attached (%s)", conn.number, safe_text(str(msg.get("client")), 60))
         return info
@@ -426,10 +477,17 @@ class EngineServer:
         info = self._info()
         with self._lock:
             clients = len(self._conns)
-        rows = {key: snapshot_row(state.snapshot(), self.clock_offset)
-                for key, state in list(self.runner.states.items())}
-        return {**info, "clients": clients, "uptime": round(time.monotonic() - self.started, 1),
-                "idle_exit": self.idle_exit, "jobs": rows}
+        rows = {
+            key: snapshot_row(state.snapshot(), self.clock_offset)
+            for key, state in list(self.runner.states.items())
+        }
+        return {
+            **info,
+            "clients": clients,
+            "uptime": round(time.monotonic() - self.started, 1),
+            "idle_exit": self.idle_exit,
+            "jobs": rows,
+        }
 
     def op_subscribe(self, conn: Connection, msg: dict) -> None:
         hz = float(msg.get("hz", 4.0))
@@ -479,8 +537,9 @@ class EngineServer:
             end = value.get("end", spec.end)
             with self._lock:
                 self._overridden.setdefault(key, spec)
-            self.runner.specs[key] = replace(spec, start=start,
-                                             end=None if end is None else int(end))
+            self.runner.specs[key] = replace(
+                spec, start=start, end=None if end is None else int(end)
+            )
         started = self.runner.start(keys)
         if started:
             log.info("client %d started %s", conn.number, fmt_plural(len(started), "job"))
@@ -496,11 +555,19 @@ class EngineServer:
         plans = self.runner.dry_run(self._keys(msg))
         # "plans": what a client's plan panel shows per job (the whole plan stays in the job's
         # log, which the client reads like any other log line).
-        summary = {key: {"windows": len(plan.windows), "requests": plan.requests,
-                         "estimate_is_floor": plan.estimate_is_floor}
-                   for key, plan in plans.items()}
-        return {"planned": list(plans), "plans": summary,
-                "totals": self.runner.exchange_totals(plans)}
+        summary = {
+            key: {
+                "windows": len(plan.windows),
+                "requests": plan.requests,
+                "estimate_is_floor": plan.estimate_is_floor,
+            }
+            for key, plan in plans.items()
+        }
+        return {
+            "planned": list(plans),
+            "plans": summary,
+            "totals": self.runner.exchange_totals(plans),
+        }
 
     def op_reload(self, conn: Connection, msg: dict) -> dict:
         from ..config import ConfigError
@@ -510,21 +577,28 @@ class EngineServer:
         except ConfigError as exc:
             return {"ok": False, "error": f"config not reloaded: {safe_text(exc)}"}
         if config.settings.data_path.resolve() != self.place.data_path:
-            return {"ok": False, "error": "config not reloaded: its data_path changed; stop the "
-                                          "engine and start it on the new folder"}
+            return {
+                "ok": False,
+                "error": "config not reloaded: its data_path changed; stop the "
+                "engine and start it on the new folder",
+            }
         keep = {spec.key for spec in config.jobs}
         self.runner.cancel([k for k in self.runner.keys() if k not in keep])
         with self._lock:
             self._overridden.clear()  # the reloaded config's specs are the ones to keep
         added, removed = self.runner.set_config(config)
-        log.info("config reloaded: %s added, %d removed", fmt_plural(len(added), "job"),
-                 len(removed))
+        log.info(
+            "config reloaded: %s added, %d removed", fmt_plural(len(added), "job"), len(removed)
+        )
         return {"added": added, "removed": removed}
 
     def op_stop(self, conn: Connection, msg: dict) -> dict:
         active = [k for k in self.runner.keys() if self.runner.is_active(k)]
-        log.info("client %d asked the engine to stop (running, now cancelled: %s)",
-                 conn.number, fmt_plural(len(active), "job"))
+        log.info(
+            "client %d asked the engine to stop (running, now cancelled: %s)",
+            conn.number,
+            fmt_plural(len(active), "job"),
+        )
         threading.Thread(target=self.stop, daemon=True).start()
         return {"cancelled": active}
 

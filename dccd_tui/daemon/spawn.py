@@ -15,8 +15,15 @@ import sys
 import time
 from pathlib import Path
 
-from ..engine import EngineClient, LinkError, VersionMismatch
-from ..engine import EnginePlace, SocketPlaceError, engine_place, prepare
+from ..engine import (
+    EngineClient,
+    EnginePlace,
+    LinkError,
+    SocketPlaceError,
+    VersionMismatch,
+    engine_place,
+    prepare,
+)
 from .server import socket_alive
 
 
@@ -44,19 +51,33 @@ def check_config(client: EngineClient, config_path: Path) -> None:
         raise ConfigMismatch(
             f"the engine (pid {client.info.get('pid')}) serving {client.info.get('data_path')} "
             f"runs the config {theirs}, not {Path(config_path).expanduser().resolve()}. Use that "
-            f"config (--config {theirs}), or stop it first: dccd-tui --config {theirs} engine stop")
+            f"config (--config {theirs}), or stop it first: dccd-tui --config {theirs} engine stop"
+        )
 
 
-def spawn_engine(config_path: Path, place: EnginePlace, *, base_urls: dict[str, str] | None = None,
-                 sandbox: bool = False, idle_exit: float | None = None,
-                 wait: float = 15.0) -> subprocess.Popen:
+def spawn_engine(
+    config_path: Path,
+    place: EnginePlace,
+    *,
+    base_urls: dict[str, str] | None = None,
+    sandbox: bool = False,
+    idle_exit: float | None = None,
+    wait: float = 15.0,
+) -> subprocess.Popen:
     """Start an engine detached and wait until its socket answers (LinkError if it fails)."""
     try:
         prepare(place, create=True)
     except SocketPlaceError as exc:
         raise LinkError(str(exc)) from None
-    cmd = [sys.executable, "-m", "dccd_tui.daemon", "--config",
-           str(Path(config_path).expanduser().resolve()), "--log-file", str(place.log_file)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dccd_tui.daemon",
+        "--config",
+        str(Path(config_path).expanduser().resolve()),
+        "--log-file",
+        str(place.log_file),
+    ]
     for name, url in (base_urls or {}).items():
         cmd += ["--base-url", f"{name}={url}"]
     if sandbox:
@@ -65,13 +86,25 @@ def spawn_engine(config_path: Path, place: EnginePlace, *, base_urls: dict[str, 
         cmd += ["--idle-exit", str(idle_exit)]
     # The engine runs this very dccd_tui (cwd is / so that it pins no folder).
     package_root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p
+        ),
+    }
     size_before = place.log_file.stat().st_size if place.log_file.exists() else 0
     fd = os.open(place.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                                start_new_session=True, close_fds=True, cwd="/", env=env)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=fd,
+            start_new_session=True,
+            close_fds=True,
+            cwd="/",
+            env=env,
+        )
     finally:
         os.close(fd)
     deadline = time.monotonic() + wait
@@ -102,9 +135,15 @@ def _log_tail(place: EnginePlace, offset: int) -> str:
     return lines[-1] if lines else f"see {place.log_file}"
 
 
-def attach(config_path: Path, data_path: Path, *, base_urls: dict[str, str] | None = None,
-           sandbox: bool = False, spawn: bool = True,
-           idle_exit: float | None = None) -> tuple[EngineClient | None, bool]:
+def attach(
+    config_path: Path,
+    data_path: Path,
+    *,
+    base_urls: dict[str, str] | None = None,
+    sandbox: bool = False,
+    spawn: bool = True,
+    idle_exit: float | None = None,
+) -> tuple[EngineClient | None, bool]:
     """(client, spawned): the engine of `data_path`, started when `spawn` and none runs.
 
     Raises ConfigMismatch, VersionMismatch, SocketPlaceError or LinkError with a message.
@@ -152,5 +191,11 @@ def _alive(pid: int) -> bool:
         return True
 
 
-__all__ = ["ConfigMismatch", "VersionMismatch", "attach", "find_engine", "spawn_engine",
-           "stop_engine"]
+__all__ = [
+    "ConfigMismatch",
+    "VersionMismatch",
+    "attach",
+    "find_engine",
+    "spawn_engine",
+    "stop_engine",
+]

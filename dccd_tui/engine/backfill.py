@@ -35,8 +35,15 @@ from concurrent.futures import wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import (Cancelled, EngineError, ExchangeError, PermanentError, RateLimitError,
-                     StoreError, TransientError)
+from .errors import (
+    Cancelled,
+    EngineError,
+    ExchangeError,
+    PermanentError,
+    RateLimitError,
+    StoreError,
+    TransientError,
+)
 from .exchanges.base import Exchange
 from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
 from .models import CLOSE_MARGIN_MS, Series, Window, empty_candles, last_closed_end, now_ms
@@ -50,7 +57,7 @@ if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fas
 # Checkpoints: the write buffer is flushed when a month is complete, at this many candles (two
 # weeks of 1m) ...
 FLUSH_CANDLES = 20_000
-FLUSH_SECONDS = 10.0      # ... or this often
+FLUSH_SECONDS = 10.0  # ... or this often
 # ... but the candle count triggers no more often than this: a flush of a month not complete
 # rewrites its file, and at full speed (150,000 candles/s) a month completes every ~0.3 s
 # anyway. A slower job (OKX: ~2,400 candles/s) is checkpointed every ~8 s of work.
@@ -60,7 +67,7 @@ FLUSH_MIN_GAP = 2.0
 # bars late; an empty answer there is "not yet", not a gap.
 RECHECK_MS = 15 * 60_000
 RATE_LIMIT_EXTRA_TRIES = 5  # a rate-limit answer pauses the exchange; allow a few more tries
-LISTING_PROBE_WINDOWS = 4   # a missing start longer than this many windows: find the listing
+LISTING_PROBE_WINDOWS = 4  # a missing start longer than this many windows: find the listing
 
 
 def make_windows(missing: list[tuple[int, int]], window_ms: int) -> list[Window]:
@@ -82,10 +89,10 @@ class Plan:
     end: int
     missing: list[tuple[int, int]]
     windows: list[Window]
-    requests: int          # estimated requests (Kraken: at least one per window)
-    seconds: float         # at the exchange's budget, this job alone
+    requests: int  # estimated requests (Kraken: at least one per window)
+    seconds: float  # at the exchange's budget, this job alone
     rps: float
-    stored: int            # candles already stored in the range (from coverage, approximate)
+    stored: int  # candles already stored in the range (from coverage, approximate)
     estimate_is_floor: bool = False
     notes: list[str] = field(default_factory=list)
     # The ranges asked for when there are several (config entries whose ranges do not touch):
@@ -100,8 +107,14 @@ class Plan:
         out = [
             f"plan for {self.series}: {fmt_ms(self.start)} -> {fmt_ms(self.end)} UTC "
             f"({fmt_plural(total, 'candle')} requested)",
-            *([f"  in {len(self.ranges)} ranges: " + ", ".join(
-                f"{fmt_ms(s)} -> {fmt_ms(e)}" for s, e in self.ranges)] if self.ranges else []),
+            *(
+                [
+                    f"  in {len(self.ranges)} ranges: "
+                    + ", ".join(f"{fmt_ms(s)} -> {fmt_ms(e)}" for s, e in self.ranges)
+                ]
+                if self.ranges
+                else []
+            ),
             f"  already covered: {fmt_plural(total - missing_c, 'candle')}; missing: "
             f"{fmt_plural(missing_c, 'candle')} in {fmt_plural(len(self.missing), 'range')}",
         ]
@@ -126,10 +139,17 @@ def requests_per_exchange(plans: Iterable[Plan]) -> dict[str, int]:
     return dict(sorted(per.items()))
 
 
-def plan_job(series: Series, start: int, end: int | None, adapter: Exchange,
-             series_store: SeriesStorage, rps: float, now: int | None = None,
-             margin_ms: int = CLOSE_MARGIN_MS,
-             ranges: Sequence[tuple[int, int | None]] = ()) -> Plan:
+def plan_job(
+    series: Series,
+    start: int,
+    end: int | None,
+    adapter: Exchange,
+    series_store: SeriesStorage,
+    rps: float,
+    now: int | None = None,
+    margin_ms: int = CLOSE_MARGIN_MS,
+    ranges: Sequence[tuple[int, int | None]] = (),
+) -> Plan:
     """What a job over [start, end) would fetch: the requested range minus the coverage. With
     `ranges` (several disjoint ranges asked for), only they are requested, not the time between
     them: missing = the ranges minus the coverage."""
@@ -147,10 +167,19 @@ def plan_job(series: Series, start: int, end: int | None, adapter: Exchange,
     requests = len(windows)
     requested_ms = sum(e - s for s, e in asked) if ranges else max(0, end - start)
     covered_ms = requested_ms - sum(e - s for s, e in missing)
-    plan = Plan(series=series, start=start, end=max(end, start), missing=missing, windows=windows,
-                requests=requests, seconds=requests / rps if rps else 0.0, rps=rps,
-                stored=covered_ms // (series.span * 1000),
-                estimate_is_floor=adapter.name == "kraken", ranges=asked if ranges else [])
+    plan = Plan(
+        series=series,
+        start=start,
+        end=max(end, start),
+        missing=missing,
+        windows=windows,
+        requests=requests,
+        seconds=requests / rps if rps else 0.0,
+        rps=rps,
+        stored=covered_ms // (series.span * 1000),
+        estimate_is_floor=adapter.name == "kraken",
+        ranges=asked if ranges else [],
+    )
     if adapter.name == "kraken" and windows:
         plan.notes.append("kraken candles are rebuilt from trades: one request per 1,000 trades")
     return plan
@@ -159,14 +188,27 @@ def plan_job(series: Series, start: int, end: int | None, adapter: Exchange,
 class Backfill:
     """Runs one job to its end, writing progress into `state`. Call `run()` on a worker thread."""
 
-    def __init__(self, series: Series, start: int, end: int | None, adapter: Exchange,
-                 client: ExchangeClient, series_store: SeriesStorage, state: JobState,
-                 stop: threading.Event, *, max_retries: int = 3, retry_delay: float = 2.0,
-                 now: int | None = None,
-                 flush_candles: int = FLUSH_CANDLES, flush_seconds: float = FLUSH_SECONDS,
-                 close_margin_ms: int = CLOSE_MARGIN_MS, recheck_ms: int = RECHECK_MS,
-                 ranges: Sequence[tuple[int, int | None]] = (),
-                 archive: ArchiveClient | None = None):
+    def __init__(
+        self,
+        series: Series,
+        start: int,
+        end: int | None,
+        adapter: Exchange,
+        client: ExchangeClient,
+        series_store: SeriesStorage,
+        state: JobState,
+        stop: threading.Event,
+        *,
+        max_retries: int = 3,
+        retry_delay: float = 2.0,
+        now: int | None = None,
+        flush_candles: int = FLUSH_CANDLES,
+        flush_seconds: float = FLUSH_SECONDS,
+        close_margin_ms: int = CLOSE_MARGIN_MS,
+        recheck_ms: int = RECHECK_MS,
+        ranges: Sequence[tuple[int, int | None]] = (),
+        archive: ArchiveClient | None = None,
+    ):
         self.series = series
         self.start = start
         self.end = end
@@ -187,8 +229,8 @@ class Backfill:
         self.archive = archive
         self.symbol = adapter.symbol(series.pair)
         self._finished = False
-        self._pause_seen = 0.0   # monotonic end of the last pause logged
-        self._abort = threading.Event()   # stop set, or a permanent error: outstanding fetches end
+        self._pause_seen = 0.0  # monotonic end of the last pause logged
+        self._abort = threading.Event()  # stop set, or a permanent error: outstanding fetches end
         self._frames: list = []
         self._covered: list[tuple[int, int]] = []
         self._buffered = 0
@@ -199,8 +241,9 @@ class Backfill:
 
     # --- one window ------------------------------------------------------------------
     def _get(self, path, params):
-        return self.client.get(path, params, symbol=self.symbol, cancel=self._abort,
-                               on_request=self.state.note_request)
+        return self.client.get(
+            path, params, symbol=self.symbol, cancel=self._abort, on_request=self.state.note_request
+        )
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -213,9 +256,18 @@ class Backfill:
             time.sleep(min(0.1, left))
 
     def _fetch(self, window: Window):
-        return self._retrying(fmt_ms(window.start), lambda: self._classified(
-            f"the window at {fmt_ms(window.start)}", self.adapter.fetch_window,
-            self._get, self.symbol, self.series.span, window.start, window.end))
+        return self._retrying(
+            fmt_ms(window.start),
+            lambda: self._classified(
+                f"the window at {fmt_ms(window.start)}",
+                self.adapter.fetch_window,
+                self._get,
+                self.symbol,
+                self.series.span,
+                window.start,
+                window.end,
+            ),
+        )
 
     def _classified(self, what: str, fn, *args):
         """`fn(*args)`; an error that is not the engine's own (a row polars cannot hold, a
@@ -226,8 +278,9 @@ class Backfill:
         except EngineError:
             raise
         except Exception as exc:
-            raise TransientError(f"{self.adapter.name}: unusable answer for {what}: "
-                                 f"{type(exc).__name__}: {exc}") from exc
+            raise TransientError(
+                f"{self.adapter.name}: unusable answer for {what}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _now(self) -> int:
         return now_ms() if self.now is None else self.now
@@ -239,8 +292,10 @@ class Backfill:
             self.state.set_paused(left)
             until = time.monotonic() + left
             if until > self._pause_seen + 0.5:
-                self.state.add_log(f"rate limit: {self.adapter.name} is paused for "
-                                   f"{fmt_duration(left)} (every job on it waits)")
+                self.state.add_log(
+                    f"rate limit: {self.adapter.name} is paused for "
+                    f"{fmt_duration(left)} (every job on it waits)"
+                )
             self._pause_seen = until
         elif self._pause_seen:
             self.state.set_paused(0)
@@ -258,7 +313,9 @@ class Backfill:
                 raise
             except TransientError as exc:
                 attempt += 1
-                limit = self.max_retries + (RATE_LIMIT_EXTRA_TRIES if isinstance(exc, RateLimitError) else 0)
+                limit = self.max_retries + (
+                    RATE_LIMIT_EXTRA_TRIES if isinstance(exc, RateLimitError) else 0
+                )
                 if attempt > limit:
                     raise
                 self.state.note_retry()
@@ -288,9 +345,13 @@ class Backfill:
         if lo != plan.start or hi - lo <= LISTING_PROBE_WINDOWS * self.adapter.window_ms(span):
             return plan
         sent = self.state.snapshot().requests
-        future = self.client.submit(self._retrying, "the listing probe", lambda: (
-            self._classified("the listing probe", self.adapter.first_candle, self._get,
-                             self.symbol, span, lo, hi)))
+        future = self.client.submit(
+            self._retrying,
+            "the listing probe",
+            lambda: self._classified(
+                "the listing probe", self.adapter.first_candle, self._get, self.symbol, span, lo, hi
+            ),
+        )
         while not future.done():
             if self.stop.is_set():
                 return plan  # the window loop sees the stop at once and ends the job
@@ -300,25 +361,39 @@ class Backfill:
             # Only "the first candle is at T, inside the range" is acted on. No candle found,
             # a time outside the range or off the span's grid: unknown, walk the windows.
             if first is None:
-                self.state.add_log(f"listing probe found no candle before {fmt_ms(hi)}: "
-                                   "not proof of absence, fetching every window")
+                self.state.add_log(
+                    f"listing probe found no candle before {fmt_ms(hi)}: "
+                    "not proof of absence, fetching every window"
+                )
                 return plan
             if not lo < first < hi or first % (span * 1000):
                 return plan
             stop = first
             self.store.write(empty_candles(), [(lo, stop)])
         except (ExchangeError, StoreError, Cancelled) as exc:
-            self.state.add_log(f"listing probe failed, fetching every window: "
-                               f"{safe_text(exc, 300)}")
+            self.state.add_log(
+                f"listing probe failed, fetching every window: {safe_text(exc, 300)}"
+            )
             return plan
         sent = self.state.snapshot().requests - sent
         skipped = -(-(stop - lo) // self.adapter.window_ms(span))
         what = f"its first candle is at {fmt_ms(first)}"
-        self.state.add_log(f"nothing before the listing: {what}; {fmt_ms(lo)} -> {fmt_ms(stop)} "
-                           f"is covered as empty ({fmt_plural(skipped, 'window')} skipped, "
-                           f"{fmt_plural(sent, 'request')})")
-        plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
-                        self.client.rps, self.now, self.close_margin_ms, self.ranges)
+        self.state.add_log(
+            f"nothing before the listing: {what}; {fmt_ms(lo)} -> {fmt_ms(stop)} "
+            f"is covered as empty ({fmt_plural(skipped, 'window')} skipped, "
+            f"{fmt_plural(sent, 'request')})"
+        )
+        plan = plan_job(
+            self.series,
+            self.start,
+            self.end,
+            self.adapter,
+            self.store,
+            self.client.rps,
+            self.now,
+            self.close_margin_ms,
+            self.ranges,
+        )
         self.state.set_total(len(plan.windows))
         return plan
 
@@ -362,8 +437,9 @@ class Backfill:
         would otherwise leave a stub of the new month, read back and rewritten at the next
         flush)."""
         since = time.monotonic() - self._last_flush
-        if (since >= self.flush_seconds
-                or (self._buffered >= self.flush_candles and since >= FLUSH_MIN_GAP)):
+        if since >= self.flush_seconds or (
+            self._buffered >= self.flush_candles and since >= FLUSH_MIN_GAP
+        ):
             self._flush()
         elif next_window is not None and self._covered:
             year, month = month_of(next_window.start)
@@ -417,8 +493,17 @@ class Backfill:
         archive phase was cancelled or failed: the state says which)."""
         state = self.state
         self._report_quarantine()
-        plan = plan_job(self.series, self.start, self.end, self.adapter, self.store,
-                        self.client.rps, self.now, self.close_margin_ms, self.ranges)
+        plan = plan_job(
+            self.series,
+            self.start,
+            self.end,
+            self.adapter,
+            self.store,
+            self.client.rps,
+            self.now,
+            self.close_margin_ms,
+            self.ranges,
+        )
         state.set_total(len(plan.windows))
         state.set_status(Status.RUNNING)
         plan = self._skip_before_listing(plan)
@@ -431,13 +516,17 @@ class Backfill:
             plan = archived
         windows = plan.windows
         if not windows:
-            state.add_log(f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
-                          f"{fmt_ms(plan.end)} is complete")
+            state.add_log(
+                f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
+                f"{fmt_ms(plan.end)} is complete"
+            )
             state.set_status(Status.DONE)
             return plan, False
-        state.add_log(f"start {self.series}: {fmt_plural(len(windows), 'window')} over "
-                      f"{fmt_plural(len(plan.missing), 'missing range')}, {fmt_ms(plan.start)} -> "
-                      f"{fmt_ms(plan.end)}")
+        state.add_log(
+            f"start {self.series}: {fmt_plural(len(windows), 'window')} over "
+            f"{fmt_plural(len(plan.missing), 'missing range')}, {fmt_ms(plan.start)} -> "
+            f"{fmt_ms(plan.end)}"
+        )
         self._first_ts = self.store.stats().get("first_ts")
         return plan, True
 
@@ -466,8 +555,11 @@ class Backfill:
         self._finish()
         snap = state.snapshot()
         if self._failed:
-            state.set_status(Status.FAILED, f"{fmt_plural(len(self._failed), 'window')} failed; "
-                             "they stay missing and are fetched again on the next run")
+            state.set_status(
+                Status.FAILED,
+                f"{fmt_plural(len(self._failed), 'window')} failed; "
+                "they stay missing and are fetched again on the next run",
+            )
         else:
             state.set_status(Status.DONE)
         state.add_log(self.summary(snap))
@@ -481,8 +573,9 @@ class Backfill:
         except Exception as exc:  # noqa: BLE001 (already failing: report, keep the first error)
             self.state.add_log(f"could not save the buffer: {safe_text(exc, 300)}")
 
-    def _walk(self, windows: list[Window], pending: deque, ahead: int,
-              trailing_edge: int) -> list[Window]:
+    def _walk(
+        self, windows: list[Window], pending: deque, ahead: int, trailing_edge: int
+    ) -> list[Window]:
         """Fetch `windows` (sorted) with `ahead` in flight, buffer and cover what comes back;
         return the edges to ask again (see `Exchange.complete_windows`)."""
         state = self.state
@@ -508,8 +601,10 @@ class Backfill:
                 reason = safe_text(exc, 300)
                 self._failed.append((window.start, window.end, reason))
                 state.note_window(window.end, failed=True)
-                state.add_log(f"window {fmt_ms(window.start)} -> {fmt_ms(window.end)} failed "
-                              f"after retries: {reason}")
+                state.add_log(
+                    f"window {fmt_ms(window.start)} -> {fmt_ms(window.end)} failed "
+                    f"after retries: {reason}"
+                )
                 continue
             lo, hi = window.start, window.end
             if frame.height:
@@ -554,9 +649,11 @@ class Backfill:
                 self.store.record_failed(self._failed)
 
     def summary(self, snap) -> str:
-        text = (f"summary {self.series}: {fmt_plural(snap.candles, 'candle')} written, "
-                f"{fmt_plural(snap.gaps, 'candle')} in exchange gaps, "
-                f"{fmt_plural(len(self._failed), 'failed window')}")
+        text = (
+            f"summary {self.series}: {fmt_plural(snap.candles, 'candle')} written, "
+            f"{fmt_plural(snap.gaps, 'candle')} in exchange gaps, "
+            f"{fmt_plural(len(self._failed), 'failed window')}"
+        )
         if self._failed:
             where = ", ".join(f"{fmt_ms(s)}->{fmt_ms(e)}" for s, e, _ in self._failed[:3])
             more = f" and {len(self._failed) - 3:,} more" if len(self._failed) > 3 else ""

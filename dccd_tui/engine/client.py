@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .fmt import fmt_plural
+from .models import Series
 from .protocol import (
     HISTORY_LINES,
     MAX_MESSAGE,
@@ -35,8 +37,6 @@ from .protocol import (
     row_snapshot,
 )
 from .socketpath import check_socket_owner
-from .fmt import fmt_plural
-from .models import Series
 from .state import LOG_LINES, JobSnapshot, Status
 
 
@@ -59,8 +59,14 @@ class VersionMismatch(LinkError):
 class EngineClient:
     """One connection to an engine: `request()` from any thread, pushed updates to a callback."""
 
-    def __init__(self, socket_path: os.PathLike | str, *, timeout: float = 10.0,
-                 protocol: int = PROTOCOL_VERSION, name: str = f"dccd-tui {__version__}") -> None:
+    def __init__(
+        self,
+        socket_path: os.PathLike | str,
+        *,
+        timeout: float = 10.0,
+        protocol: int = PROTOCOL_VERSION,
+        name: str = f"dccd-tui {__version__}",
+    ) -> None:
         self.socket_path = Path(socket_path)
         self.timeout = timeout
         self.protocol = protocol
@@ -89,16 +95,18 @@ class EngineClient:
             sock.connect(os.fspath(self.socket_path))
         except OSError as exc:
             sock.close()
-            raise LinkError(f"cannot connect to {self.socket_path}: "
-                              f"{exc.strerror or exc}") from None
+            raise LinkError(
+                f"cannot connect to {self.socket_path}: {exc.strerror or exc}"
+            ) from None
         sock.settimeout(None)
         self._sock = sock
         threading.Thread(target=self._read, daemon=True, name="engine-reader").start()
         if not hello:
             self.info = {"pid": None}
             return self.info
-        reply = self._request({"op": "hello", "protocol": self.protocol, "client": self.name},
-                              check=False)
+        reply = self._request(
+            {"op": "hello", "protocol": self.protocol, "client": self.name}, check=False
+        )
         if not reply.get("ok"):
             self.close()
             if reply.get("mismatch"):
@@ -136,8 +144,9 @@ class EngineClient:
             with self._send_lock:
                 sock.sendall(data)
             if not slot[0].wait(self.timeout):
-                raise LinkError(f"the engine did not answer {message.get('op')!r} within "
-                                  f"{self.timeout:g} s")
+                raise LinkError(
+                    f"the engine did not answer {message.get('op')!r} within {self.timeout:g} s"
+                )
         except OSError as exc:
             raise EngineGone(f"lost the engine: {exc}") from None
         finally:
@@ -178,7 +187,7 @@ class EngineClient:
                     if message.get("op") == "bye":
                         reason = str(message.get("reason", reason))
         finally:
-            self.gone = (self.last_error if self.last_error and not self.info else reason)
+            self.gone = self.last_error if self.last_error and not self.info else reason
             with self._pending_lock:
                 slots = list(self._pending.values())
             for slot in slots:
@@ -243,7 +252,7 @@ class RemoteJobState:
             new = self.log_seq - seq
             if new <= 0:
                 return [], self.log_seq
-            return list(self.log)[-min(new, len(self.log)):], self.log_seq
+            return list(self.log)[-min(new, len(self.log)) :], self.log_seq
 
     def log_lines(self) -> list[str]:
         with self._lock:
@@ -251,10 +260,24 @@ class RemoteJobState:
 
 
 def _idle(series: Any) -> JobSnapshot:
-    return JobSnapshot(series=series, status=Status.IDLE, windows_done=0, windows_total=0,
-                       candles=0, requests=0, retries=0, failed_windows=0, gaps=0,
-                       position=None, speed=0.0, eta=None, error=None, log_seq=0,
-                       started=None, finished=None)
+    return JobSnapshot(
+        series=series,
+        status=Status.IDLE,
+        windows_done=0,
+        windows_total=0,
+        candles=0,
+        requests=0,
+        retries=0,
+        failed_windows=0,
+        gaps=0,
+        position=None,
+        speed=0.0,
+        eta=None,
+        error=None,
+        log_seq=0,
+        started=None,
+        finished=None,
+    )
 
 
 @dataclass(frozen=True)
@@ -278,10 +301,16 @@ class RemoteRunner:
 
     remote = True
 
-    def __init__(self, client: EngineClient, config: Any, *,
-                 on_finish: Callable[[str], None] | None = None, hz: float = 4.0,
-                 reconnect: Callable[[], EngineClient] | None = None,
-                 base_urls: Any = None) -> None:
+    def __init__(
+        self,
+        client: EngineClient,
+        config: Any,
+        *,
+        on_finish: Callable[[str], None] | None = None,
+        hz: float = 4.0,
+        reconnect: Callable[[], EngineClient] | None = None,
+        base_urls: Any = None,
+    ) -> None:
         self.config = config
         self.on_finish = on_finish
         self.on_lost: Callable[[str], None] | None = None
@@ -342,8 +371,10 @@ class RemoteRunner:
             if not gone:
                 self.client.request("reload")
             elif self.on_error is not None:
-                self.on_error(f"the engine runs {fmt_plural(len(gone), 'job')} that config.toml no longer "
-                              "has; reload the config (r) to cancel them")
+                self.on_error(
+                    f"the engine runs {fmt_plural(len(gone), 'job')} that config.toml no longer "
+                    "has; reload the config (r) to cancel them"
+                )
         return self
 
     def close(self, timeout: float = 10.0) -> None:
@@ -404,8 +435,11 @@ class RemoteRunner:
         for state in self.states.values():  # nothing runs any more: do not show it running
             snap = state._snap
             if snap.status.active:
-                state.apply(replace(snap, status=Status.FAILED, speed=0.0, eta=None,
-                                    error="the engine stopped"))
+                state.apply(
+                    replace(
+                        snap, status=Status.FAILED, speed=0.0, eta=None, error="the engine stopped"
+                    )
+                )
         if self.on_lost is not None:
             self.on_lost(reason)
 
@@ -445,8 +479,9 @@ class RemoteRunner:
             self.on_error(f"{op}: {exc}")
             return {}
 
-    def start(self, keys: Iterable[str] | None = None, *,
-              overrides: dict[str, dict] | None = None) -> list[str]:
+    def start(
+        self, keys: Iterable[str] | None = None, *, overrides: dict[str, dict] | None = None
+    ) -> list[str]:
         reply = self._call("start", keys=self._keys(keys), overrides=overrides or {})
         started = list(reply.get("started", []))
         for key in started:
@@ -466,9 +501,12 @@ class RemoteRunner:
         for key in reply.get("planned", []):
             spec, row = self.specs.get(key), summary.get(key) or {}
             if spec is not None:
-                plans[key] = RemotePlan(spec.series, range(int(row.get("windows", 0))),
-                                        int(row.get("requests", 0)),
-                                        bool(row.get("estimate_is_floor", False)))
+                plans[key] = RemotePlan(
+                    spec.series,
+                    range(int(row.get("windows", 0))),
+                    int(row.get("requests", 0)),
+                    bool(row.get("estimate_is_floor", False)),
+                )
         plans.totals = list(reply.get("totals", []))
         return plans
 

@@ -32,8 +32,15 @@ class TransientError(ExchangeError):
 class RateLimitError(TransientError):
     """The exchange says we went too fast. `retry_after` is seconds (None: use a backoff)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, ban: bool = False,
-                 status: int | None = None, code: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        ban: bool = False,
+        status: int | None = None,
+        code: str | None = None,
+    ):
         super().__init__(message, status=status, code=code)
         self.retry_after = retry_after
         self.ban = ban

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, overload
 
 # Bidirectional embeddings, overrides, isolates and marks: shown as escapes, since on screen they
 # reorder the text around them (U+202E makes "exe.txt" read "txt.exe").
@@ -63,9 +63,13 @@ def fmt_ms(ms: int | None) -> str:
     """Render epoch ms as ``2024-01-31 23:59`` UTC (or ``-``), for logs and tables."""
     if ms is None:
         return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
+@overload
+def iso(ms: int) -> str: ...
+@overload
+def iso(ms: None) -> None: ...
 def iso(ms: int | None) -> str | None:
     """Epoch ms -> ``2020-03-20T00:00:00Z`` (whole seconds, UTC); None stays None."""
     if ms is None:
@@ -143,10 +147,18 @@ def fmt_part(candles: int, ranges: int) -> str:
     return "-" if not ranges else f"{candles:,} in {ranges}"
 
 
-REPORT_COLUMNS = {"series": "series", "first": "first candle", "last": "last candle",
-                  "candles": "candles", "cover": "cover", "gaps": "exchange gaps",
-                  "longest": "longest gap", "missing": "missing", "failed": "failed",
-                  "size": "size"}
+REPORT_COLUMNS = {
+    "series": "series",
+    "first": "first candle",
+    "last": "last candle",
+    "candles": "candles",
+    "cover": "cover",
+    "gaps": "exchange gaps",
+    "longest": "longest gap",
+    "missing": "missing",
+    "failed": "failed",
+    "size": "size",
+}
 """Column key -> header of an inventory table, in order (the CLI prints it, the UI shows it)."""
 REPORT_RIGHT = {"candles", "cover", "gaps", "missing", "failed", "size"}
 """The columns aligned right."""
@@ -163,8 +175,9 @@ def report_cells(report: Any) -> dict[str, str]:
         "candles": f"{report.candles:,}",
         "cover": fmt_pct(report),
         "gaps": f"{len(report.gaps):,}" if report.gaps else "-",
-        "longest": "-" if longest is None else
-                   f"{fmt_span_ms(longest[1] - longest[0])} at {fmt_ms(longest[0])}",
+        "longest": "-"
+        if longest is None
+        else f"{fmt_span_ms(longest[1] - longest[0])} at {fmt_ms(longest[0])}",
         "missing": fmt_part(report.missing_candles, len(report.missing)),
         "failed": fmt_part(report.failed_candles, len(report.failed)),
         "size": fmt_bytes(report.bytes),

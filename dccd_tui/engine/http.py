@@ -26,6 +26,7 @@ from .exchanges._common import clean_text
 from .exchanges.base import Exchange
 from .ratelimit import GateRegistry, RateGate
 
+
 def make_timeout(seconds: float = 20.0) -> httpx.Timeout:
     """Every request has a deadline: a stalled socket is abandoned after `seconds` of silence."""
     return httpx.Timeout(connect=min(5.0, seconds), read=seconds, write=seconds, pool=seconds + 10)
@@ -41,9 +42,17 @@ USER_AGENT = "dccd-tui/0.1 (+historical candle backfill)"
 class ExchangeClient:
     """Rate-gated, timed, classified GETs against one exchange's base URL."""
 
-    def __init__(self, adapter: Exchange, base_url: str, rps: float, gates: GateRegistry,
-                 *, timeout: httpx.Timeout = DEFAULT_TIMEOUT, max_in_flight: int = 32,
-                 max_body_bytes: int | None = None):
+    def __init__(
+        self,
+        adapter: Exchange,
+        base_url: str,
+        rps: float,
+        gates: GateRegistry,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        max_in_flight: int = 32,
+        max_body_bytes: int | None = None,
+    ):
         self.adapter = adapter
         self.max_body_bytes = MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
         self.base_url = base_url.rstrip("/")
@@ -53,12 +62,14 @@ class ExchangeClient:
         self._http = httpx.Client(
             timeout=timeout,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            limits=httpx.Limits(max_connections=max_in_flight,
-                                max_keepalive_connections=max_in_flight),
+            limits=httpx.Limits(
+                max_connections=max_in_flight, max_keepalive_connections=max_in_flight
+            ),
             follow_redirects=False,
         )
-        self._pool = ThreadPoolExecutor(max_workers=max_in_flight,
-                                        thread_name_prefix=f"fetch-{adapter.name}")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_in_flight, thread_name_prefix=f"fetch-{adapter.name}"
+        )
         self._lock = threading.Lock()
         self.requests = 0
         self.rate_limited = 0
@@ -67,8 +78,15 @@ class ExchangeClient:
         pair = symbol if self.adapter.rate_limit_per_pair else ""
         return self.gates.get(self.adapter.name, self.rps, pair)
 
-    def get(self, path: str, params: Mapping[str, str], *, symbol: str = "",
-            cancel: threading.Event | None = None, on_request=None) -> bytes:
+    def get(
+        self,
+        path: str,
+        params: Mapping[str, str],
+        *,
+        symbol: str = "",
+        cancel: threading.Event | None = None,
+        on_request=None,
+    ) -> bytes:
         """One gated GET; returns the body of a data answer or raises a classified error."""
         gate = self.gate(symbol)
         gate.acquire(cancel)
@@ -91,18 +109,24 @@ class ExchangeClient:
             with self._http.stream("GET", url, params=params) as resp:
                 body = self._read(resp, path)
         except httpx.TimeoutException as exc:
-            raise TransientError(f"{self.adapter.name}: timeout ({type(exc).__name__}) on {path}") from None
+            raise TransientError(
+                f"{self.adapter.name}: timeout ({type(exc).__name__}) on {path}"
+            ) from None
         except httpx.TransportError as exc:
-            raise TransientError(f"{self.adapter.name}: connection error on {path}: {exc}") from None
+            raise TransientError(
+                f"{self.adapter.name}: connection error on {path}: {exc}"
+            ) from None
         except httpx.HTTPError as exc:  # decoding problems etc.
             raise TransientError(f"{self.adapter.name}: HTTP error on {path}: {exc}") from None
         if 300 <= resp.status_code < 400:
             # Following a redirect could silently send the job to another host: say where it
             # pointed and stop (a changed base_url is for the user to confirm in the config).
             where = clean_text(resp.headers.get("Location") or "<no Location>", 200)
-            raise PermanentError(f"{self.adapter.name}: redirect {resp.status_code} to {where} "
-                                 f"on {path} (redirects are not followed; check base_url)",
-                                 status=resp.status_code)
+            raise PermanentError(
+                f"{self.adapter.name}: redirect {resp.status_code} to {where} "
+                f"on {path} (redirects are not followed; check base_url)",
+                status=resp.status_code,
+            )
         self.adapter.raise_for_error(resp.status_code, body, resp.headers)
         return body
 
@@ -122,8 +146,10 @@ class ExchangeClient:
         return b"".join(chunks)
 
     def _too_big(self, path: str, what: str) -> TransientError:
-        return TransientError(f"{self.adapter.name}: answer too large on {path}: {what}, "
-                              f"over the cap of {self.max_body_bytes:,} bytes (abandoned)")
+        return TransientError(
+            f"{self.adapter.name}: answer too large on {path}: {what}, "
+            f"over the cap of {self.max_body_bytes:,} bytes (abandoned)"
+        )
 
     def submit(self, fn, *args) -> Future:
         """Run `fn(*args)` on this exchange's fetch threads (used for whole windows)."""

@@ -25,7 +25,7 @@ import calendar
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
@@ -73,21 +73,21 @@ class SeriesReport:
     """Coverage of one series over its requested range ``[start, end)`` (epoch ms)."""
 
     series: Series
-    configured: bool          # a job of the config asks for it (else: found in the store only)
+    configured: bool  # a job of the config asks for it (else: found in the store only)
     start: int
     end: int
-    first_ts: int | None      # first and last stored candle (whole series, from the footers)
+    first_ts: int | None  # first and last stored candle (whole series, from the footers)
     last_ts: int | None
-    candles: int              # candles stored (whole series)
-    bytes: int                # size of its month files
+    candles: int  # candles stored (whole series)
+    bytes: int  # size of its month files
     files: int
-    covered: list[Range] = field(default_factory=list)       # fetched, within [start, end)
-    gaps: list[Range] = field(default_factory=list)          # exchange gaps inside the data
+    covered: list[Range] = field(default_factory=list)  # fetched, within [start, end)
+    gaps: list[Range] = field(default_factory=list)  # exchange gaps inside the data
     before_first: list[Range] = field(default_factory=list)  # covered, empty, before 1st candle
-    after_last: list[Range] = field(default_factory=list)    # covered, empty, after last candle
-    missing: list[Range] = field(default_factory=list)       # never fetched (not failed)
-    failed: list[Failed] = field(default_factory=list)       # failed windows, within range
-    version: Any = None       # the manifest's version when read (changes on every write)
+    after_last: list[Range] = field(default_factory=list)  # covered, empty, after last candle
+    missing: list[Range] = field(default_factory=list)  # never fetched (not failed)
+    failed: list[Failed] = field(default_factory=list)  # failed windows, within range
+    version: Any = None  # the manifest's version when read (changes on every write)
     between: list[Range] = field(default_factory=list)  # not asked for: between a job's ranges
 
     @property
@@ -108,7 +108,7 @@ class SeriesReport:
         asked = subtract_ranges(self.covered, self.between) if self.between else self.covered
         return 100.0 * sum(e - s for s, e in asked) / total
 
-    def _count(self, ranges: Iterable[Sequence[int]]) -> int:
+    def _count(self, ranges: Iterable[Range] | Iterable[Failed]) -> int:
         return sum(slots(r[0], r[1], self.span_ms) for r in ranges)
 
     @property
@@ -145,8 +145,13 @@ class SeriesReport:
         """A JSON-ready dict (times as ISO-8601 UTC strings and as epoch ms)."""
 
         def rng(s: int, e: int) -> dict[str, Any]:
-            return {"start": iso(s), "end": iso(e), "start_ms": s, "end_ms": e,
-                    "candles": slots(s, e, self.span_ms)}
+            return {
+                "start": iso(s),
+                "end": iso(e),
+                "start_ms": s,
+                "end_ms": e,
+                "candles": slots(s, e, self.span_ms),
+            }
 
         longest = self.longest_gap
         pct = self.coverage_pct
@@ -168,22 +173,38 @@ class SeriesReport:
                 "candles": self.gap_candles,
                 "longest": None if longest is None else rng(*longest),
             },
-            "before_first_candle": {"candles": self.before_first_candles,
-                                    "ranges": [rng(s, e) for s, e in self.before_first]},
-            "after_last_candle": {"candles": self.after_last_candles,
-                                  "ranges": [rng(s, e) for s, e in self.after_last]},
-            "missing": {"count": len(self.missing), "candles": self.missing_candles,
-                        "ranges": [rng(s, e) for s, e in self.missing]},
-            "failed": {"count": len(self.failed), "candles": self.failed_candles,
-                       "ranges": [{**rng(s, e), "reason": r} for s, e, r in self.failed]},
+            "before_first_candle": {
+                "candles": self.before_first_candles,
+                "ranges": [rng(s, e) for s, e in self.before_first],
+            },
+            "after_last_candle": {
+                "candles": self.after_last_candles,
+                "ranges": [rng(s, e) for s, e in self.after_last],
+            },
+            "missing": {
+                "count": len(self.missing),
+                "candles": self.missing_candles,
+                "ranges": [rng(s, e) for s, e in self.missing],
+            },
+            "failed": {
+                "count": len(self.failed),
+                "candles": self.failed_candles,
+                "ranges": [{**rng(s, e), "reason": r} for s, e, r in self.failed],
+            },
             "bytes": self.bytes,
             "files": self.files,
         }
 
 
-def series_report(store: Store, series: Series, start: int | None = None,
-                  end: int | None = None, *, configured: bool = True,
-                  ranges: Sequence[tuple[int, int | None]] = ()) -> SeriesReport:
+def series_report(
+    store: Store,
+    series: Series,
+    start: int | None = None,
+    end: int | None = None,
+    *,
+    configured: bool = True,
+    ranges: Sequence[tuple[int, int | None]] = (),
+) -> SeriesReport:
     """The report of one series over ``[start, end)``; with `ranges` (a job asking for several
     disjoint ranges), the time between them is not counted as missing.
 
@@ -221,11 +242,25 @@ def series_report(store: Store, series: Series, start: int | None = None,
         inside = clip(empty, first, last + span_ms)
         before = clip(empty, start, first)
         after = clip(empty, last + span_ms, end)
-    return SeriesReport(series=series, configured=configured, start=start, end=end,
-                        first_ts=first, last_ts=last, candles=stats["candles"],
-                        bytes=stats["bytes"], files=stats["files"], covered=cov, gaps=inside,
-                        before_first=before, after_last=after, missing=missing, failed=fail,
-                        version=version, between=between)
+    return SeriesReport(
+        series=series,
+        configured=configured,
+        start=start,
+        end=end,
+        first_ts=first,
+        last_ts=last,
+        candles=stats["candles"],
+        bytes=stats["bytes"],
+        files=stats["files"],
+        covered=cov,
+        gaps=inside,
+        before_first=before,
+        after_last=after,
+        missing=missing,
+        failed=fail,
+        version=version,
+        between=between,
+    )
 
 
 def requested_range(spec: Any, now_ms: int | None = None) -> Range:
@@ -235,8 +270,9 @@ def requested_range(spec: Any, now_ms: int | None = None) -> Range:
     return spec.start, max(end, spec.start)
 
 
-def inventory(config: Config, *, store: Store | None = None,
-              now_ms: int | None = None) -> list[SeriesReport]:
+def inventory(
+    config: Config, *, store: Store | None = None, now_ms: int | None = None
+) -> list[SeriesReport]:
     """One report per configured series (config order), then per stored series not configured."""
     store = store or Store(config.settings.data_path)
     out: list[SeriesReport] = []
@@ -274,7 +310,7 @@ GAP_SHARE = 0.01  # a cell shows as an exchange gap when gaps fill at least 1 % 
 
 
 def _add_months(ms: int, n: int) -> int:
-    d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    d = datetime.fromtimestamp(ms / 1000, tz=UTC)
     m = d.month - 1 + n
     return calendar.timegm((d.year + m // 12, m % 12 + 1, 1, 0, 0, 0)) * 1000
 
@@ -286,7 +322,7 @@ def _floor(ms: int, unit: str) -> int:
         return ms - ms % DAY_MS
     if unit == "week":  # Monday 00:00 UTC (1970-01-05 was a Monday)
         return ms - (ms - 4 * DAY_MS) % (7 * DAY_MS)
-    d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    d = datetime.fromtimestamp(ms / 1000, tz=UTC)
     month = d.month if unit == "month" else (1 if unit == "year" else (d.month - 1) // 3 * 3 + 1)
     return calendar.timegm((d.year, month, 1, 0, 0, 0)) * 1000
 
@@ -313,8 +349,8 @@ def cell_edges(start: int, end: int, unit: str) -> list[int]:
 class CoverageStrip:
     """The requested range cut into calendar cells, each with one state (`CELL_STATES`)."""
 
-    unit: str                 # "hour", "day", "week", "month", "quarter", "year"
-    edges: list[int]          # len(states) + 1 cell edges, ms
+    unit: str  # "hour", "day", "week", "month", "quarter", "year"
+    edges: list[int]  # len(states) + 1 cell edges, ms
     states: list[str]
 
     def __len__(self) -> int:
@@ -382,8 +418,9 @@ def _overlaps(ranges: Sequence[Sequence[int]], edges: list[int]) -> list[int]:
 # --------------------------------------------------------------------------------------------
 
 
-def close_series(store: Store, series: Series, start: int, end: int,
-                 points: int) -> list[float | None]:
+def close_series(
+    store: Store, series: Series, start: int, end: int, points: int
+) -> list[float | None]:
     """The last stored close in each of `points` equal slices of ``[start, end)``; None for a
     slice without candles. Reads only the ts and close columns of the months in range, lazily
     (polars), so it stays cheap for years of 1m candles; call it off the UI thread."""
@@ -392,9 +429,12 @@ def close_series(store: Store, series: Series, start: int, end: int,
     import polars as pl
 
     ss = store.series(series)
-    files = [str(path) for year, month, path in ss._month_files()
-             if calendar.timegm((year, month, 1, 0, 0, 0)) * 1000 < end
-             and _add_months(calendar.timegm((year, month, 1, 0, 0, 0)) * 1000, 1) > start]
+    files = [
+        str(path)
+        for year, month, path in ss._month_files()
+        if calendar.timegm((year, month, 1, 0, 0, 0)) * 1000 < end
+        and _add_months(calendar.timegm((year, month, 1, 0, 0, 0)) * 1000, 1) > start
+    ]
     if not files:
         return [None] * points
     width = -(-(end - start) // points)
@@ -411,7 +451,7 @@ def close_series(store: Store, series: Series, start: int, end: int,
     except Exception:  # a file replaced or quarantined meanwhile: no chart this time
         return [None] * points
     out: list[float | None] = [None] * points
-    for b, close in zip(frame["b"].to_list(), frame["close"].to_list()):
+    for b, close in zip(frame["b"].to_list(), frame["close"].to_list(), strict=True):
         if 0 <= b < points:
             out[b] = close
     return out
@@ -421,26 +461,35 @@ def describe(report: SeriesReport, limit: int = 5, gaps: bool = True) -> list[st
     """Human lines about what is not stored: missing and failed ranges, voids, and (with
     `gaps`) the exchange-side gaps."""
     lines = []
-    if gaps and report.gaps:
-        lo, hi = report.longest_gap  # type: ignore[misc]
-        lines.append(f"{fmt_plural(len(report.gaps), 'exchange gap')}, "
-                     f"{fmt_plural(report.gap_candles, 'candle')}; "
-                     f"longest {fmt_span_ms(hi - lo)} from {fmt_ms(lo)} to {fmt_ms(hi)}")
+    longest = report.longest_gap if gaps else None  # None when there is no gap
+    if longest is not None:
+        lo, hi = longest
+        lines.append(
+            f"{fmt_plural(len(report.gaps), 'exchange gap')}, "
+            f"{fmt_plural(report.gap_candles, 'candle')}; "
+            f"longest {fmt_span_ms(hi - lo)} from {fmt_ms(lo)} to {fmt_ms(hi)}"
+        )
     if report.before_first:
         lo, hi = report.before_first[0][0], report.before_first[-1][1]
-        lines.append(f"nothing on the exchange from {fmt_ms(lo)} to the first candle at "
-                     f"{fmt_ms(hi)} (not listed yet, or an exchange gap at the start of the range)")
+        lines.append(
+            f"nothing on the exchange from {fmt_ms(lo)} to the first candle at "
+            f"{fmt_ms(hi)} (not listed yet, or an exchange gap at the start of the range)"
+        )
     if report.after_last:
         lo, hi = report.after_last[0][0], report.after_last[-1][1]
-        lines.append(f"nothing on the exchange after the last candle, from {fmt_ms(lo)} to "
-                     f"{fmt_ms(hi)} (delisted, or an exchange gap at the end of the range)")
+        lines.append(
+            f"nothing on the exchange after the last candle, from {fmt_ms(lo)} to "
+            f"{fmt_ms(hi)} (delisted, or an exchange gap at the end of the range)"
+        )
     for s, e, reason in report.failed[:limit]:
         lines.append(f"failed {fmt_ms(s)} -> {fmt_ms(e)}: {reason}")
     if len(report.failed) > limit:
         lines.append(f"... and {fmt_plural(len(report.failed) - limit, 'more failed range')}")
     for s, e in report.missing[:limit]:
-        lines.append(f"missing {fmt_ms(s)} -> {fmt_ms(e)} "
-                     f"({fmt_plural(slots(s, e, report.span_ms), 'candle')}, not fetched yet)")
+        lines.append(
+            f"missing {fmt_ms(s)} -> {fmt_ms(e)} "
+            f"({fmt_plural(slots(s, e, report.span_ms), 'candle')}, not fetched yet)"
+        )
     if len(report.missing) > limit:
         lines.append(f"... and {fmt_plural(len(report.missing) - limit, 'more missing range')}")
     if report.failed or report.missing:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # The spans this project stores, in seconds, with the folder label that the store uses.
 # Longer spans open on exchange-specific boundaries (weeks, months) and are out of scope.
@@ -32,7 +32,14 @@ LABEL_SPANS: dict[str, int] = {label: secs for secs, label in SPAN_LABELS.items(
 # are
 # built lazily by `candle_schema()` so that importing this module stays cheap.
 CANDLE_COLUMNS: tuple[str, ...] = (
-    "ts", "open", "high", "low", "close", "volume", "quote_volume", "trades",
+    "ts",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trades",
 )
 
 _PAIR_PART = re.compile(r"^[A-Z0-9]{1,15}$")
@@ -53,9 +60,7 @@ def parse_span(value: int | str) -> int:
     elif isinstance(value, str) and value.strip() in LABEL_SPANS:
         return LABEL_SPANS[value.strip()]
     else:
-        raise SpanError(
-            f"span {value!r} is not one of {', '.join(LABEL_SPANS)} (or their seconds)"
-        )
+        raise SpanError(f"span {value!r} is not one of {', '.join(LABEL_SPANS)} (or their seconds)")
     if secs not in SPAN_LABELS:
         raise SpanError(
             f"span {value!r} is not one of {', '.join(str(s) for s in SPAN_LABELS)} seconds"
@@ -127,7 +132,7 @@ class Window:
 
 
 def now_ms() -> int:
-    return int(datetime.now(timezone.utc).timestamp() * 1000)
+    return int(datetime.now(UTC).timestamp() * 1000)
 
 
 def align_down(ms: int, span: int) -> int:
@@ -156,7 +161,7 @@ def last_closed_end(span: int, now: int | None = None, margin_ms: int = 0) -> in
 
 
 def ms_to_dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def candle_schema():

@@ -13,8 +13,29 @@ import re
 
 from .models import PairError, parse_pair
 
-QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "USD", "EUR", "GBP",
-                "JPY", "AUD", "CAD", "CHF", "TRY", "BRL", "BTC", "XBT", "ETH", "BNB", "SOL")
+QUOTE_ASSETS = (
+    "FDUSD",
+    "USDT",
+    "USDC",
+    "BUSD",
+    "TUSD",
+    "USDP",
+    "DAI",
+    "USD",
+    "EUR",
+    "GBP",
+    "JPY",
+    "AUD",
+    "CAD",
+    "CHF",
+    "TRY",
+    "BRL",
+    "BTC",
+    "XBT",
+    "ETH",
+    "BNB",
+    "SOL",
+)
 """Quote assets a pair without a separator is split on, the longest matching suffix first."""
 
 _SEPARATED = re.compile(r"([A-Z0-9]+)\s*[/\-_:. ]\s*([A-Z0-9]+)")
@@ -33,7 +54,7 @@ def suggest_pair(text: object) -> str | None:
     elif _RUN.fullmatch(s):
         for quote in sorted(QUOTE_ASSETS, key=len, reverse=True):
             if s.endswith(quote) and len(s) > len(quote):
-                guess = f"{s[:-len(quote)]}/{quote}"
+                guess = f"{s[: -len(quote)]}/{quote}"
                 break
     if guess is None or guess == text:
         return None

@@ -23,10 +23,20 @@ from .state import JobSnapshot, Status
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE = 1 << 20  # 1 MiB per line; a longer line gets an error reply and is skipped
-HISTORY_LINES = 500    # log lines per job sent when a client subscribes (bounded history)
+HISTORY_LINES = 500  # log lines per job sent when a client subscribes (bounded history)
 
-OPS = ("hello", "subscribe", "unsubscribe", "status", "log", "start", "cancel", "dry_run",
-       "reload", "stop")
+OPS = (
+    "hello",
+    "subscribe",
+    "unsubscribe",
+    "status",
+    "log",
+    "start",
+    "cancel",
+    "dry_run",
+    "reload",
+    "stop",
+)
 
 
 class ProtocolError(ValueError):
@@ -84,7 +94,7 @@ class LineReader:
                     self._buf.clear()
                 return out
             line = bytes(self._buf[:nl])
-            del self._buf[:nl + 1]
+            del self._buf[: nl + 1]
             if self._skipping:  # the tail of an oversized line
                 self._skipping = False
                 continue
@@ -97,9 +107,24 @@ class LineReader:
 
 # --- job rows --------------------------------------------------------------------------------
 
-ROW_FIELDS = ("status", "windows_done", "windows_total", "candles", "received", "requests",
-              "retries", "failed_windows", "gaps", "position", "speed", "eta", "error",
-              "log_seq", "started_at", "finished_at")
+ROW_FIELDS = (
+    "status",
+    "windows_done",
+    "windows_total",
+    "candles",
+    "received",
+    "requests",
+    "retries",
+    "failed_windows",
+    "gaps",
+    "position",
+    "speed",
+    "eta",
+    "error",
+    "log_seq",
+    "started_at",
+    "finished_at",
+)
 
 
 def snapshot_row(snap: JobSnapshot, offset: float) -> dict[str, Any]:
@@ -111,12 +136,20 @@ def snapshot_row(snap: JobSnapshot, offset: float) -> dict[str, Any]:
     """
     return {
         "series": [snap.series.exchange, snap.series.pair, snap.series.span],
-        "status": snap.status.value, "windows_done": snap.windows_done,
-        "windows_total": snap.windows_total, "candles": snap.candles, "received": snap.received,
-        "requests": snap.requests, "retries": snap.retries,
-        "failed_windows": snap.failed_windows, "gaps": snap.gaps, "position": snap.position,
-        "speed": round(snap.speed, 1), "eta": None if snap.eta is None else round(snap.eta, 1),
-        "error": snap.error, "log_seq": snap.log_seq,
+        "status": snap.status.value,
+        "windows_done": snap.windows_done,
+        "windows_total": snap.windows_total,
+        "candles": snap.candles,
+        "received": snap.received,
+        "requests": snap.requests,
+        "retries": snap.retries,
+        "failed_windows": snap.failed_windows,
+        "gaps": snap.gaps,
+        "position": snap.position,
+        "speed": round(snap.speed, 1),
+        "eta": None if snap.eta is None else round(snap.eta, 1),
+        "error": snap.error,
+        "log_seq": snap.log_seq,
         "started_at": None if snap.started is None else round(snap.started + offset, 3),
         "finished_at": None if snap.finished is None else round(snap.finished + offset, 3),
     }
@@ -127,12 +160,20 @@ def row_snapshot(row: dict[str, Any], offset: float) -> JobSnapshot:
     exchange, pair, span = row["series"]
     started, finished = row.get("started_at"), row.get("finished_at")
     return JobSnapshot(
-        series=Series(str(exchange), str(pair), int(span)), status=Status(row["status"]),
-        windows_done=int(row["windows_done"]), windows_total=int(row["windows_total"]),
-        candles=int(row["candles"]), requests=int(row["requests"]),
-        retries=int(row["retries"]), failed_windows=int(row["failed_windows"]),
-        gaps=int(row["gaps"]), position=row.get("position"), speed=float(row["speed"]),
-        eta=row.get("eta"), error=row.get("error"), log_seq=int(row["log_seq"]),
+        series=Series(str(exchange), str(pair), int(span)),
+        status=Status(row["status"]),
+        windows_done=int(row["windows_done"]),
+        windows_total=int(row["windows_total"]),
+        candles=int(row["candles"]),
+        requests=int(row["requests"]),
+        retries=int(row["retries"]),
+        failed_windows=int(row["failed_windows"]),
+        gaps=int(row["gaps"]),
+        position=row.get("position"),
+        speed=float(row["speed"]),
+        eta=row.get("eta"),
+        error=row.get("error"),
+        log_seq=int(row["log_seq"]),
         started=None if started is None else float(started) - offset,
         finished=None if finished is None else float(finished) - offset,
         received=int(row.get("received", 0)),

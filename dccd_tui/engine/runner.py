@@ -19,7 +19,7 @@ from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
 from .jobs import Config, JobSpec
 from .ratelimit import GateRegistry
 from .state import JobState, Status
-from .store import Store
+from .store import Store, StoreLock
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
     from .http import ExchangeClient
@@ -32,8 +32,12 @@ def range_grew(old: JobSpec, new: JobSpec) -> bool:
     return old.end is not None and (new.end is None or new.end > old.end)
 
 
-def forget_outgrown(states: dict[str, JobState], old: dict[str, JobSpec],
-                    new: dict[str, JobSpec], active: Callable[[str], bool]) -> list[str]:
+def forget_outgrown(
+    states: dict[str, JobState],
+    old: dict[str, JobSpec],
+    new: dict[str, JobSpec],
+    active: Callable[[str], bool],
+) -> list[str]:
     """Reset the state of each idle job whose range grew (a merged `[[histo_jobs]]` entry, an
     edited start): its "done 100%" described the old range. Returns the keys reset."""
     reset = []
@@ -45,9 +49,11 @@ def forget_outgrown(states: dict[str, JobState], old: dict[str, JobSpec],
         if state.snapshot().status is Status.IDLE and not state.snapshot().windows_total:
             continue  # nothing shown yet that could be stale
         state.reset(Status.IDLE)
-        state.add_log(f"range is now {fmt_ms(spec.start)} -> "
-                      f"{fmt_ms(spec.end) if spec.end is not None else 'now'}: "
-                      "start the job to fetch what is missing")
+        state.add_log(
+            f"range is now {fmt_ms(spec.start)} -> "
+            f"{fmt_ms(spec.end) if spec.end is not None else 'now'}: "
+            "start the job to fetch what is missing"
+        )
         reset.append(key)
     return reset
 
@@ -55,9 +61,14 @@ def forget_outgrown(states: dict[str, JobState], old: dict[str, JobSpec],
 class Runner:
     """Jobs of one config: start, cancel, dry-run, and read their states from any thread."""
 
-    def __init__(self, config: Config, *, now: int | None = None,
-                 on_finish: Callable[[str], None] | None = None,
-                 base_urls: dict[str, str] | None = None):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        now: int | None = None,
+        on_finish: Callable[[str], None] | None = None,
+        base_urls: dict[str, str] | None = None,
+    ):
         self.config = config
         self.now = now
         self.on_finish = on_finish
@@ -70,15 +81,16 @@ class Runner:
         self._archive = None  # issue 13: one archive client (own connection pool), made lazily
         self._stops: dict[str, threading.Event] = {}
         self._futures: dict[str, Future] = {}
-        self._pool = ThreadPoolExecutor(max_workers=config.settings.max_parallel,
-                                        thread_name_prefix="job")
-        self._store_lock = None
+        self._pool = ThreadPoolExecutor(
+            max_workers=config.settings.max_parallel, thread_name_prefix="job"
+        )
+        self._store_lock: StoreLock | None = None
         self.specs: dict[str, JobSpec] = {}
         self.states: dict[str, JobState] = {}
         self._install(config)
 
     # --- lifecycle -----------------------------------------------------------------------
-    def open(self) -> "Runner":
+    def open(self) -> Runner:
         """Take the data folder's lock (StoreError if another process holds it)."""
         if self._store_lock is None:
             lock = self.store.lock()
@@ -103,7 +115,7 @@ class Runner:
             self._store_lock.__exit__(None, None, None)
             self._store_lock = None
 
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         return self.open()
 
     def __exit__(self, *exc) -> None:
@@ -148,8 +160,12 @@ class Runner:
                 settings = self.config.exchanges[exchange]
                 url = self.base_urls.get(exchange, settings.base_url)
                 client = ExchangeClient(
-                    get_exchange(exchange), url, settings.requests_per_second, self.gates,
-                    timeout=make_timeout(self.config.settings.request_timeout))
+                    get_exchange(exchange),
+                    url,
+                    settings.requests_per_second,
+                    self.gates,
+                    timeout=make_timeout(self.config.settings.request_timeout),
+                )
                 self._clients[exchange] = client
             return client
 
@@ -171,8 +187,9 @@ class Runner:
                 from .archive.download import ArchiveClient
 
                 settings = self.config.exchanges[spec.series.exchange]
-                client = ArchiveClient(url, settings.archive_parallel,
-                                       timeout=self.config.settings.request_timeout)
+                client = ArchiveClient(
+                    url, settings.archive_parallel, timeout=self.config.settings.request_timeout
+                )
                 if self._archive is not None:
                     self._retired.append(self._archive)
                 self._archive = client
@@ -216,11 +233,21 @@ class Runner:
                 state.set_status(Status.CANCELLED)
                 return
             adapter = get_exchange(spec.series.exchange)
-            job = Backfill(spec.series, spec.start, spec.end, adapter,
-                           self.client(spec.series.exchange), self.store.series(spec.series),
-                           state, stop, max_retries=spec.max_retries,
-                           retry_delay=spec.retry_delay, now=self.now, ranges=spec.parts,
-                           archive=self.archive_client(spec))
+            job = Backfill(
+                spec.series,
+                spec.start,
+                spec.end,
+                adapter,
+                self.client(spec.series.exchange),
+                self.store.series(spec.series),
+                state,
+                stop,
+                max_retries=spec.max_retries,
+                retry_delay=spec.retry_delay,
+                now=self.now,
+                ranges=spec.parts,
+                archive=self.archive_client(spec),
+            )
             job.run()
         except Exception as exc:  # a bug or an unexpected failure: this job only
             reason = safe_text(f"{type(exc).__name__}: {exc}", 500)
@@ -259,8 +286,16 @@ class Runner:
         spec = self.specs[key]
         adapter = get_exchange(spec.series.exchange)
         rps = self.config.exchanges[spec.series.exchange].requests_per_second
-        plan = plan_job(spec.series, spec.start, spec.end, adapter,
-                        self.store.series(spec.series), rps, self.now, ranges=spec.parts)
+        plan = plan_job(
+            spec.series,
+            spec.start,
+            spec.end,
+            adapter,
+            self.store.series(spec.series),
+            rps,
+            self.now,
+            ranges=spec.parts,
+        )
         url = self.archive_url(spec)
         if url is not None:  # whole months and days come from the archive
             from urllib.parse import urlsplit
@@ -268,9 +303,13 @@ class Runner:
             from .archive import add_archive_plan
 
             settings = self.config.exchanges[spec.series.exchange]
-            plan = add_archive_plan(plan, adapter.window_ms(spec.series.span),
-                                    settings.archive_parallel, urlsplit(url).netloc or url,
-                                    self.now)
+            plan = add_archive_plan(
+                plan,
+                adapter.window_ms(spec.series.span),
+                settings.archive_parallel,
+                urlsplit(url).netloc or url,
+                self.now,
+            )
         return plan
 
     def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Plan]:
@@ -299,6 +338,8 @@ class Runner:
         lines = []
         for exchange, requests in requests_per_exchange(plans.values()).items():
             rps = self.config.exchanges[exchange].requests_per_second
-            lines.append(f"{exchange}: {fmt_plural(requests, 'request')} for all its jobs, about "
-                         f"{fmt_duration(requests / rps)} at its shared budget of {rps:g}/s")
+            lines.append(
+                f"{exchange}: {fmt_plural(requests, 'request')} for all its jobs, about "
+                f"{fmt_duration(requests / rps)} at its shared budget of {rps:g}/s"
+            )
         return lines

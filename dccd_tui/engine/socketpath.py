@@ -29,9 +29,9 @@ class SocketPlaceError(RuntimeError):
 
 @dataclass(frozen=True)
 class EnginePlace:
-    data_path: Path   # the resolved data folder
-    folder: Path      # <data>/.engine: log and pid file (and the socket when it fits)
-    socket: Path      # the socket path (in `folder`, or in the runtime folder)
+    data_path: Path  # the resolved data folder
+    folder: Path  # <data>/.engine: log and pid file (and the socket when it fits)
+    socket: Path  # the socket path (in `folder`, or in the runtime folder)
 
     @property
     def log_file(self) -> Path:
@@ -73,11 +73,13 @@ def check_private_dir(folder: Path, *, create: bool) -> None:
     if st.st_uid != os.getuid():
         raise SocketPlaceError(
             f"{folder} belongs to uid {st.st_uid}, not to you (uid {os.getuid()}): refusing to "
-            "use an engine folder of another user")
+            "use an engine folder of another user"
+        )
     if stat.S_IMODE(st.st_mode) & 0o077:
         raise SocketPlaceError(
             f"{folder} has mode {stat.S_IMODE(st.st_mode):04o}; the engine folder must be "
-            f"private (0700). Fix it with: chmod 700 {folder}")
+            f"private (0700). Fix it with: chmod 700 {folder}"
+        )
 
 
 def check_socket_owner(sock: Path) -> None:
@@ -90,7 +92,8 @@ def check_socket_owner(sock: Path) -> None:
         raise SocketPlaceError(f"{sock} exists and is not a socket; remove it")
     if st.st_uid != os.getuid():
         raise SocketPlaceError(
-            f"{sock} was made by uid {st.st_uid}, not by you (uid {os.getuid()}): refusing it")
+            f"{sock} was made by uid {st.st_uid}, not by you (uid {os.getuid()}): refusing it"
+        )
 
 
 def prepare(place: EnginePlace, *, create: bool) -> None:

@@ -11,17 +11,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from .fmt import fmt_ms
 from .models import Series
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     IDLE = "idle"
     QUEUED = "queued"
-    PLANNED = "planned"    # a dry run finished: the plan is in the log
+    PLANNED = "planned"  # a dry run finished: the plan is in the log
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
@@ -44,19 +45,19 @@ class JobSnapshot:
     status: Status
     windows_done: int
     windows_total: int
-    candles: int           # candles written to disk by this run
+    candles: int  # candles written to disk by this run
     requests: int
     retries: int
     failed_windows: int
-    gaps: int              # candles the exchange did not have inside fetched windows
-    position: int | None   # ms of the newest window finished (the "date reached")
-    speed: float           # candles fetched per second over the last ~10 s
-    eta: float | None      # seconds left, None while unknown
+    gaps: int  # candles the exchange did not have inside fetched windows
+    position: int | None  # ms of the newest window finished (the "date reached")
+    speed: float  # candles fetched per second over the last ~10 s
+    eta: float | None  # seconds left, None while unknown
     error: str | None
-    log_seq: int           # total log lines ever appended; lets a reader fetch only new ones
+    log_seq: int  # total log lines ever appended; lets a reader fetch only new ones
     started: float | None
     finished: float | None
-    received: int = 0      # candles fetched by this run (written or still in the write buffer)
+    received: int = 0  # candles fetched by this run (written or still in the write buffer)
     # The exchange holds every request after a rate-limit answer: until when (same clock as
     # `started`, i.e. time.monotonic() by default) and why; None when it is not paused.
     # `paused_left` is the seconds left at the snapshot's instant (0.0 when not paused).
@@ -77,7 +78,7 @@ class JobState:
     """Mutable, lock-protected progress of one job. Workers call the `note_*` methods."""
 
     series: Series
-    clock: callable = time.monotonic
+    clock: Callable[[], float] = time.monotonic
     status: Status = Status.IDLE
     windows_done: int = 0
     windows_total: int = 0
@@ -194,12 +195,25 @@ class JobState:
                 # A pause is time the past pace does not include: add what is left of it.
                 eta = max(0.0, elapsed / self.windows_done * left) + paused_left
             return JobSnapshot(
-                series=self.series, status=self.status, windows_done=self.windows_done,
-                windows_total=self.windows_total, candles=self.candles, requests=self.requests,
-                retries=self.retries, failed_windows=self.failed_windows, gaps=self.gaps,
-                position=self.position, speed=speed, eta=eta, error=self.error,
-                log_seq=self.log_seq, started=self.started, finished=self.finished,
-                received=self.received, paused_until=paused_until, paused_left=paused_left,
+                series=self.series,
+                status=self.status,
+                windows_done=self.windows_done,
+                windows_total=self.windows_total,
+                candles=self.candles,
+                requests=self.requests,
+                retries=self.retries,
+                failed_windows=self.failed_windows,
+                gaps=self.gaps,
+                position=self.position,
+                speed=speed,
+                eta=eta,
+                error=self.error,
+                log_seq=self.log_seq,
+                started=self.started,
+                finished=self.finished,
+                received=self.received,
+                paused_until=paused_until,
+                paused_left=paused_left,
                 pause_reason=self.pause_reason if paused_until is not None else None,
             )
 
@@ -209,7 +223,7 @@ class JobState:
             new = self.log_seq - seq
             if new <= 0:
                 return [], self.log_seq
-            lines = list(self.log)[-min(new, len(self.log)):]
+            lines = list(self.log)[-min(new, len(self.log)) :]
             return lines, self.log_seq
 
     def log_lines(self) -> list[str]:

@@ -57,8 +57,8 @@ Only the standard library is needed to serve; ``ground_truth`` returns a polars 
 imports polars when called.
 """
 
-from ._faults import KINDS as FAULT_KINDS
 from ._faults import HOSTILE_TEXT, FaultPlan
+from ._faults import KINDS as FAULT_KINDS
 from ._markets import EXCHANGES
 from ._server import Sandbox
 from ._settings import SandboxSettings

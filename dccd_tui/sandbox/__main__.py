@@ -15,13 +15,17 @@ from ._settings import SandboxSettings
 def _budget(text: str) -> tuple[str, float | None]:
     name, sep, value = text.partition("=")
     if not sep or name not in EXCHANGES:
-        raise argparse.ArgumentTypeError(f"expected EXCHANGE=RPS with EXCHANGE one of {', '.join(EXCHANGES)}")
+        raise argparse.ArgumentTypeError(
+            f"expected EXCHANGE=RPS with EXCHANGE one of {', '.join(EXCHANGES)}"
+        )
     if value.lower() in ("none", "off", "inf", "unlimited"):
         return name, None
     try:
         rps = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of requests per second") from None
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a number of requests per second"
+        ) from None
     if rps <= 0:
         raise argparse.ArgumentTypeError("a budget must be > 0 (or 'none' for no limit)")
     return name, rps
@@ -29,19 +33,33 @@ def _budget(text: str) -> tuple[str, float | None]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m dccd_tui.sandbox", description=__doc__)
-    p.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0 = any free port)")
+    p.add_argument(
+        "--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0 = any free port)"
+    )
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
-    p.add_argument("--okx-page", type=int, default=300, choices=(100, 300), help="OKX history-candles max page")
-    p.add_argument("--now-ms", type=int, default=None, help="a fixed 'now' (epoch ms) instead of the clock")
     p.add_argument(
-        "--budget", type=_budget, action="append", default=[], metavar="EXCHANGE=RPS",
+        "--okx-page", type=int, default=300, choices=(100, 300), help="OKX history-candles max page"
+    )
+    p.add_argument(
+        "--now-ms", type=int, default=None, help="a fixed 'now' (epoch ms) instead of the clock"
+    )
+    p.add_argument(
+        "--budget",
+        type=_budget,
+        action="append",
+        default=[],
+        metavar="EXCHANGE=RPS",
         help="enforced requests/s for one exchange (repeatable; 'none' = unlimited); default: published limits",
     )
     args = p.parse_args(argv)
     settings = SandboxSettings(
-        seed=args.seed, latency=args.latency_ms / 1000.0, okx_page=args.okx_page, now_ms=args.now_ms,
-        budgets=dict(args.budget) or None, port=args.port,
+        seed=args.seed,
+        latency=args.latency_ms / 1000.0,
+        okx_page=args.okx_page,
+        now_ms=args.now_ms,
+        budgets=dict(args.budget) or None,
+        port=args.port,
     )
     try:
         sb = Sandbox(settings).start()

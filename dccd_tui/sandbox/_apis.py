@@ -12,20 +12,20 @@ import random
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ._data import (
-    C,
     FRAG,
+    LRU,
+    MINUTE_MS,
+    TS,
+    C,
+    CandleSeries,
     H,
     L,
-    MINUTE_MS,
     N,
-    TS,
-    V,
-    LRU,
-    CandleSeries,
     TradeSeries,
+    V,
     aggregate,
     key,
     mix,
@@ -108,7 +108,19 @@ def _binance_fmt(span: int, pd: int, vd: int):
 
     def fmt(r: tuple, closed: bool) -> str:
         tf = r[8]
-        return tmpl % (r[0], r[1], r[2], r[3], r[4], r[5], r[0] + last, r[6], r[7], r[5] * tf, r[6] * tf)
+        return tmpl % (
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[0] + last,
+            r[6],
+            r[7],
+            r[5] * tf,
+            r[6] * tf,
+        )
 
     return fmt
 
@@ -135,7 +147,7 @@ def _okx_fmt(span: int, pd: int, vd: int):
 
 def _coinbase_fmt(span: int, pd: int, vd: int):
     def fmt(r: tuple, closed: bool) -> str:
-        return "[%d,%r,%r,%r,%r,%r]" % (r[0] // 1000, r[3], r[2], r[1], r[4], r[5])
+        return f"[{r[0] // 1000:d},{r[3]!r},{r[2]!r},{r[1]!r},{r[4]!r},{r[5]!r}]"
 
     return fmt
 
@@ -197,7 +209,9 @@ class World:
         except KeyError:
             raise KeyError(f"{exchange} has no pair {pair!r} in the sandbox") from None
 
-    def series(self, exchange: str, market: Market, span_ms: int, offset_ms: int = 0) -> CandleSeries:
+    def series(
+        self, exchange: str, market: Market, span_ms: int, offset_ms: int = 0
+    ) -> CandleSeries:
         k = (exchange, market.pair, span_ms, offset_ms % span_ms)
         got = self._series.get(k)
         if got is None:
@@ -206,9 +220,16 @@ class World:
                 if got is None:
                     prof = market.profile
                     got = CandleSeries(
-                        self.seed, exchange, market, self.listing(market), span_ms, offset_ms,
+                        self.seed,
+                        exchange,
+                        market,
+                        self.listing(market),
+                        span_ms,
+                        offset_ms,
                         FORMATTERS[exchange](span_ms, prof.price_dec, prof.vol_dec),
-                        missing_rate=self.settings.coinbase_missing if exchange == "coinbase" else 0.0,
+                        missing_rate=self.settings.coinbase_missing
+                        if exchange == "coinbase"
+                        else 0.0,
                         vol_scale=VOL_SCALE[exchange],
                         cache=self.candle_cache,
                         gap_share=self.settings.maintenance_share,
@@ -223,7 +244,10 @@ class World:
                 got = self._trades.get(market.pair)
                 if got is None:
                     got = self._trades[market.pair] = TradeSeries(
-                        self.seed, market, self.listing(market), self.trade_cache,
+                        self.seed,
+                        market,
+                        self.listing(market),
+                        self.trade_cache,
                         gap_share=self.settings.maintenance_share,
                     )
         return got
@@ -234,8 +258,13 @@ class World:
 
 
 def candle_page(
-    rows: list, series: CandleSeries, ctx: Ctx, lo_ts: int | None, hi_ts: int | None,
-    descending: bool, allow_nan: bool = True,
+    rows: list,
+    series: CandleSeries,
+    ctx: Ctx,
+    lo_ts: int | None,
+    hi_ts: int | None,
+    descending: bool,
+    allow_nan: bool = True,
 ) -> list[str]:
     """Apply the planned data faults to ``rows`` (ascending slots) and return the row strings in
     the exchange's order. ``lo_ts``/``hi_ts`` are the window's bounds in open time (inclusive),
@@ -269,13 +298,17 @@ def candle_page(
         rows.extend(series.raw(series.slot_ts(k_open + i)) for i in (1, 2 + rng.randrange(3)))
         rows.sort(key=lambda r: r[TS])
     if rows and ctx.wants("duplicate_rows") and ctx.take("duplicate_rows"):
-        picks = sorted(rng.sample(range(len(rows)), min(len(rows), 1 + rng.randrange(3))), reverse=True)
+        picks = sorted(
+            rng.sample(range(len(rows)), min(len(rows), 1 + rng.randrange(3))), reverse=True
+        )
         for i in picks:
             rows.insert(i, rows[i])
     if rows and ctx.wants("bad_ohlc") and ctx.take("bad_ohlc"):
         i = rng.randrange(len(rows))
         r = list(rows[i])
-        variant = rng.choice(("high_low", "negative_volume", "nan") if allow_nan else ("high_low", "negative_volume"))
+        variant = rng.choice(
+            ("high_low", "negative_volume", "nan") if allow_nan else ("high_low", "negative_volume")
+        )
         if variant == "high_low":
             r[H], r[L] = r[L], r[H]
             if r[H] >= r[L]:
@@ -356,9 +389,19 @@ def _retry(seconds: float) -> str:
 
 # -- Binance ----------------------------------------------------------------------------------
 BINANCE_INTERVALS = {
-    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": HOUR_MS, "2h": 2 * HOUR_MS, "4h": 4 * HOUR_MS, "6h": 6 * HOUR_MS, "8h": 8 * HOUR_MS,
-    "12h": 12 * HOUR_MS, "1d": 24 * HOUR_MS,
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": HOUR_MS,
+    "2h": 2 * HOUR_MS,
+    "4h": 4 * HOUR_MS,
+    "6h": 6 * HOUR_MS,
+    "8h": 8 * HOUR_MS,
+    "12h": 12 * HOUR_MS,
+    "1d": 24 * HOUR_MS,
 }
 
 
@@ -373,13 +416,17 @@ class BinanceApi(Api):
     def serve(self, endpoint, args, params, ctx) -> Answer:
         symbol = params.get("symbol")
         if not symbol:
-            return self.err(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+            return self.err(
+                -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
+            )
         market = self.by_symbol.get(symbol)
         if market is None:
             return self.err(-1121, "Invalid symbol.")
         interval = params.get("interval")
         if not interval:
-            return self.err(-1102, "Mandatory parameter 'interval' was not sent, was empty/null, or malformed.")
+            return self.err(
+                -1102, "Mandatory parameter 'interval' was not sent, was empty/null, or malformed."
+            )
         span = BINANCE_INTERVALS.get(interval)
         if span is None:
             return self.err(-1120, "Invalid interval.")
@@ -392,7 +439,8 @@ class BinanceApi(Api):
             value = uint(text)
             if value is None:
                 return self.err(
-                    -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'."
+                    -1100,
+                    f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
                 )
             if name != "limit" and value >= 10**15:  # microseconds (accepted since 2024-12-17)
                 value //= 1000
@@ -423,25 +471,52 @@ class BinanceApi(Api):
         headers = [("Retry-After", _retry(retry_after))]
         if kind == "ban":
             until = self.world.now() + int(retry_after * 1000)
-            return janswer(418, {"code": -1003, "msg": (
-                f"Way too much request weight used; IP banned until {until}. "
-                "Please use WebSocket Streams for live updates to avoid bans.")}, headers)
+            return janswer(
+                418,
+                {
+                    "code": -1003,
+                    "msg": (
+                        f"Way too much request weight used; IP banned until {until}. "
+                        "Please use WebSocket Streams for live updates to avoid bans."
+                    ),
+                },
+                headers,
+            )
         budget = (self.settings.budgets or {}).get("binance", 50.0) or 50.0
-        return janswer(429, {"code": -1003, "msg": (
-            f"Too much request weight used; current limit is {int(round(2 * budget * 60))} request weight per 1 MINUTE. "
-            "Please use WebSocket Streams for live updates to avoid polling the API.")}, headers)
+        return janswer(
+            429,
+            {
+                "code": -1003,
+                "msg": (
+                    f"Too much request weight used; current limit is {int(round(2 * budget * 60))} request weight per 1 MINUTE. "
+                    "Please use WebSocket Streams for live updates to avoid polling the API."
+                ),
+            },
+            headers,
+        )
 
     def http_500(self) -> Answer:
         return self.err(-1000, "An unknown error occured while processing the request.", 500)
 
     def maintenance(self) -> Answer:
-        return self.err(-1001, "Internal error; unable to process your request. Please try again.", 503)
+        return self.err(
+            -1001, "Internal error; unable to process your request. Please try again.", 503
+        )
 
 
 # -- Bybit ------------------------------------------------------------------------------------
 BYBIT_INTERVALS = {
-    "1": 60_000, "3": 180_000, "5": 300_000, "15": 900_000, "30": 1_800_000, "60": HOUR_MS,
-    "120": 2 * HOUR_MS, "240": 4 * HOUR_MS, "360": 6 * HOUR_MS, "720": 12 * HOUR_MS, "D": 24 * HOUR_MS,
+    "1": 60_000,
+    "3": 180_000,
+    "5": 300_000,
+    "15": 900_000,
+    "30": 1_800_000,
+    "60": HOUR_MS,
+    "120": 2 * HOUR_MS,
+    "240": 4 * HOUR_MS,
+    "360": 6 * HOUR_MS,
+    "720": 12 * HOUR_MS,
+    "D": 24 * HOUR_MS,
 }
 
 
@@ -450,12 +525,23 @@ class BybitApi(Api):
     endpoints = {"/v5/market/kline": "kline"}
 
     def err(self, code: int, msg: str) -> Answer:
-        return janswer(200, {"retCode": code, "retMsg": msg, "result": {}, "retExtInfo": {}, "time": self.world.now()})
+        return janswer(
+            200,
+            {
+                "retCode": code,
+                "retMsg": msg,
+                "result": {},
+                "retExtInfo": {},
+                "time": self.world.now(),
+            },
+        )
 
     def serve(self, endpoint, args, params, ctx) -> Answer:
         category = params.get("category") or "linear"
         if category != "spot":
-            return self.err(10001, f"params error: category {category} is not served by the sandbox (spot only)")
+            return self.err(
+                10001, f"params error: category {category} is not served by the sandbox (spot only)"
+            )
         symbol = params.get("symbol")
         if not symbol:
             return self.err(10001, "params error: symbol is invalid")
@@ -494,8 +580,13 @@ class BybitApi(Api):
         lo_ts = None if start is None else series.slot_ts(series.slot_of(start))
         frags = candle_page(rows, series, ctx, lo_ts, end, descending=True)
         body = (
-            '{"retCode":0,"retMsg":"OK","result":{"category":"spot","symbol":' + json.dumps(symbol)
-            + ',"list":' + join_rows(frags) + '},"retExtInfo":{},"time":' + str(self.world.now()) + "}"
+            '{"retCode":0,"retMsg":"OK","result":{"category":"spot","symbol":'
+            + json.dumps(symbol)
+            + ',"list":'
+            + join_rows(frags)
+            + '},"retExtInfo":{},"time":'
+            + str(self.world.now())
+            + "}"
         )
         return Answer(200, body.encode())
 
@@ -504,7 +595,9 @@ class BybitApi(Api):
         return Answer(403, b"access too frequent", "text/plain; charset=utf-8", headers)
 
     def http_500(self) -> Answer:
-        return Answer(500, b"<html><body><h1>500 Internal Server Error</h1></body></html>", "text/html")
+        return Answer(
+            500, b"<html><body><h1>500 Internal Server Error</h1></body></html>", "text/html"
+        )
 
     def maintenance(self) -> Answer:
         return self.err(10016, "Server error.")
@@ -513,11 +606,21 @@ class BybitApi(Api):
 # -- OKX --------------------------------------------------------------------------------------
 _HK = -8 * HOUR_MS  # UTC+8 midnight = 16:00 UTC
 OKX_BARS = {
-    "1m": (60_000, 0), "3m": (180_000, 0), "5m": (300_000, 0), "15m": (900_000, 0),
-    "30m": (1_800_000, 0), "1H": (HOUR_MS, 0), "2H": (2 * HOUR_MS, 0), "4H": (4 * HOUR_MS, 0),
-    "6Hutc": (6 * HOUR_MS, 0), "12Hutc": (12 * HOUR_MS, 0), "1Dutc": (24 * HOUR_MS, 0),
+    "1m": (60_000, 0),
+    "3m": (180_000, 0),
+    "5m": (300_000, 0),
+    "15m": (900_000, 0),
+    "30m": (1_800_000, 0),
+    "1H": (HOUR_MS, 0),
+    "2H": (2 * HOUR_MS, 0),
+    "4H": (4 * HOUR_MS, 0),
+    "6Hutc": (6 * HOUR_MS, 0),
+    "12Hutc": (12 * HOUR_MS, 0),
+    "1Dutc": (24 * HOUR_MS, 0),
     # Hong-Kong-aligned (UTC+8) bars
-    "6H": (6 * HOUR_MS, _HK), "12H": (12 * HOUR_MS, _HK), "1D": (24 * HOUR_MS, _HK),
+    "6H": (6 * HOUR_MS, _HK),
+    "12H": (12 * HOUR_MS, _HK),
+    "1D": (24 * HOUR_MS, _HK),
 }
 
 
@@ -535,7 +638,9 @@ class OkxApi(Api):
             return self.err(400, "50014", "Parameter instId can not be empty.")
         market = self.by_symbol.get(inst)
         if market is None:
-            return self.err(200, "51001", "Instrument ID, Instrument ID code or Spread ID doesn't exist.")
+            return self.err(
+                200, "51001", "Instrument ID, Instrument ID code or Spread ID doesn't exist."
+            )
         bar = OKX_BARS.get(params.get("bar") or "1m")
         if bar is None:
             return self.err(400, "51000", "Parameter bar error")
@@ -596,7 +701,7 @@ def parse_time(text: str) -> int | None:
     except ValueError:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(round(dt.timestamp() * 1000))
 
 
@@ -638,7 +743,7 @@ class CoinbaseApi(Api):
                     400,
                     "granularity too small for the requested time range. Count of aggregations requested exceeds 300",
                 )
-        if start is None:
+        if start is None or end is None:  # both set or both None (checked above)
             rows = series.backward(FAR_PAST, k_open, 300, now)
             lo_ts = hi_ts = None
         else:
@@ -735,8 +840,13 @@ class KrakenApi(Api):
             for t in rows
         ]
         body = (
-            '{"error":[],"result":{' + json.dumps(market.result_key) + ":" + join_rows(frags)
-            + ',"last":"' + str(last) + '"}}'
+            '{"error":[],"result":{'
+            + json.dumps(market.result_key)
+            + ":"
+            + join_rows(frags)
+            + ',"last":"'
+            + str(last)
+            + '"}}'
         )
         return Answer(200, body.encode())
 
@@ -753,7 +863,16 @@ class KrakenApi(Api):
                 rows.insert(0, (t, p, 0.01, "b", "l", 1 + rng.randrange(10**6)))
         if ctx.wants("future_rows") and ctx.take("future_rows"):
             for i in (1, 2):
-                rows.append((now_ns + i * 30_000_000_000 + rng.randrange(10**9), p, 0.02, "s", "m", 10**12 + i))
+                rows.append(
+                    (
+                        now_ns + i * 30_000_000_000 + rng.randrange(10**9),
+                        p,
+                        0.02,
+                        "s",
+                        "m",
+                        10**12 + i,
+                    )
+                )
         if rows and ctx.wants("duplicate_rows") and ctx.take("duplicate_rows"):
             i = rng.randrange(len(rows))
             rows.insert(i, rows[i])
@@ -799,15 +918,28 @@ class KrakenApi(Api):
             if rows and rows[-1][TS] + span > now and (not keep or keep[-1] is not rows[-1]):
                 keep.append(rows[-1])  # the open bar is always present
             rows = keep
-        frags = candle_page(rows, series, ctx, None if since_s is None else since_s * 1000 + 1, None,
-                            descending=False)
+        frags = candle_page(
+            rows,
+            series,
+            ctx,
+            None if since_s is None else since_s * 1000 + 1,
+            None,
+            descending=False,
+        )
         body = (
-            '{"error":[],"result":{' + json.dumps(market.result_key) + ":" + join_rows(frags)
-            + ',"last":' + str(last) + "}}"
+            '{"error":[],"result":{'
+            + json.dumps(market.result_key)
+            + ":"
+            + join_rows(frags)
+            + ',"last":'
+            + str(last)
+            + "}}"
         )
         return Answer(200, body.encode())
 
-    def _ohlc_from_trades(self, market: Market, series: CandleSeries, span: int, k_open: int, now: int) -> list:
+    def _ohlc_from_trades(
+        self, market: Market, series: CandleSeries, span: int, k_open: int, now: int
+    ) -> list:
         """The latest 720 committed bars plus the open one, aggregated from the trades; bars
         without trades are emitted with count 0 at the previous close (Kraken does that)."""
         fmt = series.fmt
@@ -840,9 +972,9 @@ class KrakenApi(Api):
         rows = list(committed)
         trades = self.world.trades(market)
         open_trades = trades.between(k_open * span, now + 1)
-        bar = aggregate(open_trades, span)
-        if bar:
-            vals = bar[0] + (0.0,)
+        open_bars = aggregate(open_trades, span)
+        if open_bars:
+            vals = open_bars[0] + (0.0,)
         elif rows or open_trades:
             p = rows[-1][4] if rows else 0.0
             vals = (k_open * span, p, p, p, p, 0.0, 0.0, 0, 0.0)
@@ -862,5 +994,10 @@ class KrakenApi(Api):
         return self.err("EService:Unavailable")
 
 
-API_CLASSES = {"binance": BinanceApi, "bybit": BybitApi, "okx": OkxApi, "coinbase": CoinbaseApi, "kraken": KrakenApi}
-
+API_CLASSES = {
+    "binance": BinanceApi,
+    "bybit": BybitApi,
+    "okx": OkxApi,
+    "coinbase": CoinbaseApi,
+    "kraken": KrakenApi,
+}

@@ -43,9 +43,12 @@ DAY_MS = 86_400_000
 FAULTS = ("corrupt_zip", "bad_checksum", "no_checksum", "missing", "short")
 _PATH = re.compile(
     r"^/data/spot/(monthly|daily)/klines/([A-Z0-9]{1,20})/([0-9a-z]{2,3})/"
-    r"\2-\3-(\d{4})-(\d{2})(?:-(\d{2}))?\.zip(\.CHECKSUM)?$")
-HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,"
-          "taker_buy_volume,taker_buy_quote_volume,ignore\n")
+    r"\2-\3-(\d{4})-(\d{2})(?:-(\d{2}))?\.zip(\.CHECKSUM)?$"
+)
+HEADER = (
+    "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+    "taker_buy_volume,taker_buy_quote_volume,ignore\n"
+)
 
 
 def _text(status: int, text: str) -> Answer:
@@ -105,8 +108,9 @@ class Archive:
         ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
         return start, calendar.timegm((ny, nm, 1, 0, 0, 0)) * 1000
 
-    def csv(self, symbol: str, interval: str, start: int, end: int, name: str,
-            short: bool = False) -> bytes:
+    def csv(
+        self, symbol: str, interval: str, start: int, end: int, name: str, short: bool = False
+    ) -> bytes:
         """The CSV of one file: the klines rows the REST API serves for ``[start, end)``."""
         market = self.by_symbol[symbol]
         series = self.world.series("binance", market, BINANCE_INTERVALS[interval])
@@ -136,8 +140,9 @@ class Archive:
             return self.header == "always"
         return hashlib.blake2b(name.encode(), digest_size=1).digest()[0] & 1 == 1
 
-    def build(self, symbol: str, interval: str, kind: str, period: str,
-              short: bool = False) -> tuple[bytes, bytes]:
+    def build(
+        self, symbol: str, interval: str, kind: str, period: str, short: bool = False
+    ) -> tuple[bytes, bytes]:
         """(zip bytes, .CHECKSUM text) of one file, from the cache when it is there."""
         k = (symbol, interval, kind, period, short)
         with self._lock:

@@ -153,8 +153,9 @@ class PriceModel:
         return self.level * math.exp(s) * (1.0 + ((x >> 11) * _U53 - 0.5) * 0.001)
 
 
-def maintenance_blocks(gkey: int, lo_ms: int, hi_ms: int,
-                       share: int = 179) -> list[tuple[int, int]]:
+def maintenance_blocks(
+    gkey: int, lo_ms: int, hi_ms: int, share: int = 179
+) -> list[tuple[int, int]]:
     """The maintenance blocks ``[g0, g1)`` of a (seed, exchange, pair) that overlap ``[lo, hi)``;
     `share`: epochs with a block, out of 256 (`SandboxSettings.maintenance_share`)."""
     out: list[tuple[int, int]] = []
@@ -182,7 +183,7 @@ def _in_blocks(ts: int, blocks: list[tuple[int, int]]) -> bool:
 # fragment). `fragment` is the row as the exchange serves it, pre-rendered (closed form); the
 # taker fraction only feeds Binance's taker-buy columns.
 Slot = tuple
-TS, O, H, L, C, V, QV, N, TF, FRAG = range(10)
+TS, OP, H, L, C, V, QV, N, TF, FRAG = range(10)  # OP: open (E741 forbids a bare O)
 
 Formatter = Callable[[tuple, bool], str]
 
@@ -288,9 +289,16 @@ class CandleSeries:
 
         def price(t: int) -> float:
             x = ((nkey ^ t) * _MUL) & M64
-            return level * exp(
-                a0 * sin(w0 * t + p0) + a1 * sin(w1 * t + p1) + a2 * sin(w2 * t + p2) + a3 * sin(w3 * t + p3)
-            ) * (1.0 + ((x >> 11) * _U53 - 0.5) * 0.001)
+            return (
+                level
+                * exp(
+                    a0 * sin(w0 * t + p0)
+                    + a1 * sin(w1 * t + p1)
+                    + a2 * sin(w2 * t + p2)
+                    + a3 * sin(w3 * t + p3)
+                )
+                * (1.0 + ((x >> 11) * _U53 - 0.5) * 0.001)
+            )
 
         ts = t0 + i0 * s
         c = int(price(ts) * ps + 0.5) / ps
@@ -324,7 +332,13 @@ class CandleSeries:
                 v = vmin
             qv = int(v * (ll + (hh - ll) * (0.3 + 0.4 * (h >> 48) * _INV16)) * 1e4 + 0.5) / 1e4
             vals = (
-                ts, o, hh, ll, c, v, qv,
+                ts,
+                o,
+                hh,
+                ll,
+                c,
+                v,
+                qv,
                 int(v / tsz * (0.5 + (h2 & 0xFFFF) * _INV16)) + 1,
                 0.3 + 0.4 * ((h2 >> 16) & 0xFFFF) * _INV16,
             )
@@ -354,11 +368,11 @@ class CandleSeries:
         ts = slot[TS]
         frac = min(max((now_ms - ts) / self.span, 0.0), 1.0)
         ps = self.ps
-        o = slot[O]
+        o = slot[OP]
         c = q(self.price.at(now_ms), ps)
         top, bot = max(o, c), min(o, c)
-        hh = q(top + (slot[H] - max(slot[O], slot[C])) * frac, ps)
-        ll = q(bot - (min(slot[O], slot[C]) - slot[L]) * frac, ps)
+        hh = q(top + (slot[H] - max(slot[OP], slot[C])) * frac, ps)
+        ll = q(bot - (min(slot[OP], slot[C]) - slot[L]) * frac, ps)
         hh, ll = max(hh, top), min(ll, bot)
         v = q(slot[V] * frac, self.vsc)
         qv = q(v * (hh + ll) / 2.0, 1e4)
@@ -456,8 +470,14 @@ def _count(h: int) -> int:
 class TradeSeries:
     """Kraken's trades of one pair, random access by minute (blocks of 1000 minutes)."""
 
-    def __init__(self, seed: int, market: Market, listing_ms: int, cache: LRU | None = None,
-                 gap_share: int = 179) -> None:
+    def __init__(
+        self,
+        seed: int,
+        market: Market,
+        listing_ms: int,
+        cache: LRU | None = None,
+        gap_share: int = 179,
+    ) -> None:
         self.market = market
         self.gap_share = gap_share
         self.pd = market.profile.price_dec
@@ -491,21 +511,24 @@ class TradeSeries:
             vol = q(self.tsz * (0.02 + 3.0 * u * u * u), 1e8)
             if vol <= 0.0:
                 vol = 1e-8
-            out.append((
-                base_ns + off_us * 1000,
-                q(at(t_ms + off_us // 1000), ps),
-                vol,
-                "b" if hj & 1 else "s",
-                "l" if (hj >> 1) & 7 == 0 else "m",
-                m * 5 + j + 1,
-            ))
+            out.append(
+                (
+                    base_ns + off_us * 1000,
+                    q(at(t_ms + off_us // 1000), ps),
+                    vol,
+                    "b" if hj & 1 else "s",
+                    "l" if (hj >> 1) & 7 == 0 else "m",
+                    m * 5 + j + 1,
+                )
+            )
 
     def _generate(self, b: int) -> tuple[list, list]:
         m0 = b * BLOCK
         trades: list = []
         if m0 + BLOCK > self.m_first:
-            blocks = maintenance_blocks(self.gkey, m0 * MINUTE_MS, (m0 + BLOCK) * MINUTE_MS,
-                                        self.gap_share)
+            blocks = maintenance_blocks(
+                self.gkey, m0 * MINUTE_MS, (m0 + BLOCK) * MINUTE_MS, self.gap_share
+            )
             for m in range(max(m0, self.m_first), m0 + BLOCK):
                 self._minute(m, blocks, trades)
         return trades, [t[0] for t in trades]

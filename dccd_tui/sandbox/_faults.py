@@ -56,15 +56,26 @@ from ._markets import EXCHANGES
 PRE_KINDS = frozenset({"latency_spike"})
 POST_KINDS = frozenset({"oversized"})  # alters the finished answer; combines with data faults
 ANSWER_KINDS = frozenset(
-    {"stall", "reset", "http_500", "rate_limit", "maintenance", "malformed_json", "html_200", "truncated",
-     "hostile_error", "redirect"}
+    {
+        "stall",
+        "reset",
+        "http_500",
+        "rate_limit",
+        "maintenance",
+        "malformed_json",
+        "html_200",
+        "truncated",
+        "hostile_error",
+        "redirect",
+    }
 )
 
 # Markup that would crash a Rich renderer ("[/]"), a link, and escape sequences that would retitle
 # the terminal window (OSC 2), paint it red (SGR) and clear it (ED) if written raw.
 HOSTILE_TEXT = "bad [/] [link=https://evil.example]click[/link] \x1b]2;PWNED\x07 \x1b[31mRED\x1b[0m \x1b[2J end"
-DATA_KINDS = frozenset({"duplicate_rows", "out_of_order", "outside_window", "future_rows", "bad_ohlc",
-                        "huge_count"})
+DATA_KINDS = frozenset(
+    {"duplicate_rows", "out_of_order", "outside_window", "future_rows", "bad_ohlc", "huge_count"}
+)
 KINDS = PRE_KINDS | POST_KINDS | ANSWER_KINDS | DATA_KINDS
 
 
@@ -117,7 +128,9 @@ class FaultPlan:
         if at_set is not None and any(n < 1 for n in at_set):
             raise ValueError("request numbers in `at` are 1-based")
         with self._lock:
-            rule = FaultRule(exchange, kind, rate, at_set, count, key=key(self._seed, "fault", len(self._rules)))
+            rule = FaultRule(
+                exchange, kind, rate, at_set, count, key=key(self._seed, "fault", len(self._rules))
+            )
             self._rules.append(rule)
         return rule
 
@@ -135,7 +148,8 @@ class FaultPlan:
         """How many faults were injected (filtered by exchange and/or kind)."""
         with self._lock:
             return sum(
-                n for (ex, k), n in self._injected.items()
+                n
+                for (ex, k), n in self._injected.items()
                 if (exchange is None or ex == exchange) and (kind is None or k == kind)
             )
 

@@ -215,7 +215,9 @@ class Limiters:
 
         self.clock = clock
         self._lock = threading.Lock()
-        self.binance = BinanceLimiter(pick("binance"), settings.ban_seconds, settings.binance_ban_after)
+        self.binance = BinanceLimiter(
+            pick("binance"), settings.ban_seconds, settings.binance_ban_after
+        )
         self.bybit = BybitLimiter(pick("bybit"), settings.bybit_lockout)
         self.okx = OkxLimiter(pick("okx"))
         self.coinbase = CoinbaseLimiter(pick("coinbase"))

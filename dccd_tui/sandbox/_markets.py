@@ -12,7 +12,7 @@ Kraken has two names per pair: the *altname* that requests take (``XBTUSD``, whi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 DAY_MS = 86_400_000
 NEW_LISTING = -1
@@ -20,7 +20,7 @@ NEW_LISTING = -1
 
 
 def _utc(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
 
 
 @dataclass(frozen=True)
@@ -77,80 +77,92 @@ class Market:
         return PROFILES[profile_key(self.pair)]
 
 
-def _table(rows: list[tuple[str, str, str | int]], kraken: bool = False) -> dict[str, Market]:
-    out: dict[str, Market] = {}
-    for row in rows:
-        if kraken:
-            pair, altname, key, listed = row  # type: ignore[misc]
-        else:
-            pair, altname, listed = row  # type: ignore[misc]
-            key = altname
-        listing = listed if isinstance(listed, int) else _utc(listed)
-        out[pair] = Market(pair, altname, listing, key)
-    return out
+def _market(pair: str, symbol: str, result_key: str, listed: str | int) -> Market:
+    listing = listed if isinstance(listed, int) else _utc(listed)
+    return Market(pair, symbol, listing, result_key)
+
+
+def _table(rows: list[tuple[str, str, str | int]]) -> dict[str, Market]:
+    """Rows of (pair, symbol, listing as ISO text or epoch ms)."""
+    return {pair: _market(pair, symbol, symbol, listed) for pair, symbol, listed in rows}
+
+
+def _kraken_table(rows: list[tuple[str, str, str, str | int]]) -> dict[str, Market]:
+    """Rows of (pair, altname, result key, listing as ISO text or epoch ms)."""
+    return {pair: _market(pair, alt, key, listed) for pair, alt, key, listed in rows}
 
 
 MARKETS: dict[str, dict[str, Market]] = {
-    "binance": _table([
-        ("BTC/USDT", "BTCUSDT", "2017-08-17T04:00"),
-        ("ETH/USDT", "ETHUSDT", "2017-08-17T04:00"),
-        ("LTC/USDT", "LTCUSDT", "2017-12-13T03:30"),
-        ("ADA/USDT", "ADAUSDT", "2018-04-17T04:00"),
-        ("XRP/USDT", "XRPUSDT", "2018-05-04T08:00"),
-        ("DOGE/USDT", "DOGEUSDT", "2019-07-05T12:00"),
-        ("SOL/USDT", "SOLUSDT", "2020-08-11T06:00"),
-        ("ETH/BTC", "ETHBTC", "2017-07-14T04:00"),
-        ("BTC/EUR", "BTCEUR", "2020-01-03T08:00"),
-        ("NEW/USDT", "NEWUSDT", NEW_LISTING),
-    ]),
-    "bybit": _table([
-        ("BTC/USDT", "BTCUSDT", "2021-07-05T12:00"),
-        ("ETH/USDT", "ETHUSDT", "2021-07-05T12:00"),
-        ("XRP/USDT", "XRPUSDT", "2021-07-05T12:00"),
-        ("DOGE/USDT", "DOGEUSDT", "2021-07-05T12:00"),
-        ("LTC/USDT", "LTCUSDT", "2021-07-08T10:00"),
-        ("ADA/USDT", "ADAUSDT", "2021-07-15T10:00"),
-        ("SOL/USDT", "SOLUSDT", "2021-07-15T10:00"),
-        ("ETH/BTC", "ETHBTC", "2022-03-01T10:00"),
-        ("BTC/EUR", "BTCEUR", "2023-03-01T10:00"),
-        ("NEW/USDT", "NEWUSDT", NEW_LISTING),
-    ]),
-    "okx": _table([
-        ("BTC/USDT", "BTC-USDT", "2018-01-11T08:00"),
-        ("ETH/USDT", "ETH-USDT", "2018-01-11T08:00"),
-        ("LTC/USDT", "LTC-USDT", "2018-01-11T08:00"),
-        ("XRP/USDT", "XRP-USDT", "2018-01-11T08:00"),
-        ("ADA/USDT", "ADA-USDT", "2018-06-20T08:00"),
-        ("DOGE/USDT", "DOGE-USDT", "2019-12-17T08:00"),
-        ("SOL/USDT", "SOL-USDT", "2020-09-15T08:00"),
-        ("ETH/BTC", "ETH-BTC", "2018-01-11T08:00"),
-        ("BTC/EUR", "BTC-EUR", "2023-04-20T08:00"),
-        ("NEW/USDT", "NEW-USDT", NEW_LISTING),
-    ]),
-    "coinbase": _table([
-        ("BTC/USD", "BTC-USD", "2015-07-20T22:00"),
-        ("ETH/USD", "ETH-USD", "2016-05-18T00:00"),
-        ("LTC/USD", "LTC-USD", "2016-08-17T00:00"),
-        ("XRP/USD", "XRP-USD", "2019-02-25T17:00"),
-        ("ADA/USD", "ADA-USD", "2021-03-18T16:00"),
-        ("DOGE/USD", "DOGE-USD", "2021-06-03T16:00"),
-        ("SOL/USD", "SOL-USD", "2021-06-17T16:00"),
-        ("BTC/EUR", "BTC-EUR", "2015-04-23T01:00"),
-        ("ETH/BTC", "ETH-BTC", "2016-05-18T00:00"),
-        ("NEW/USD", "NEW-USD", NEW_LISTING),
-    ]),
-    "kraken": _table([
-        ("BTC/USD", "XBTUSD", "XXBTZUSD", "2013-10-06T21:34"),
-        ("ETH/USD", "ETHUSD", "XETHZUSD", "2015-08-07T12:00"),
-        ("LTC/USD", "LTCUSD", "XLTCZUSD", "2013-10-25T10:00"),
-        ("XRP/USD", "XRPUSD", "XXRPZUSD", "2017-05-18T10:00"),
-        ("DOGE/USD", "XDGUSD", "XDGUSD", "2019-04-17T10:00"),
-        ("ADA/USD", "ADAUSD", "ADAUSD", "2018-09-27T10:00"),
-        ("SOL/USD", "SOLUSD", "SOLUSD", "2021-06-17T14:00"),
-        ("BTC/EUR", "XBTEUR", "XXBTZEUR", "2013-09-10T10:00"),
-        ("ETH/BTC", "ETHXBT", "XETHXXBT", "2015-08-07T12:00"),
-        ("NEW/USD", "NEWUSD", "NEWUSD", NEW_LISTING),
-    ], kraken=True),
+    "binance": _table(
+        [
+            ("BTC/USDT", "BTCUSDT", "2017-08-17T04:00"),
+            ("ETH/USDT", "ETHUSDT", "2017-08-17T04:00"),
+            ("LTC/USDT", "LTCUSDT", "2017-12-13T03:30"),
+            ("ADA/USDT", "ADAUSDT", "2018-04-17T04:00"),
+            ("XRP/USDT", "XRPUSDT", "2018-05-04T08:00"),
+            ("DOGE/USDT", "DOGEUSDT", "2019-07-05T12:00"),
+            ("SOL/USDT", "SOLUSDT", "2020-08-11T06:00"),
+            ("ETH/BTC", "ETHBTC", "2017-07-14T04:00"),
+            ("BTC/EUR", "BTCEUR", "2020-01-03T08:00"),
+            ("NEW/USDT", "NEWUSDT", NEW_LISTING),
+        ]
+    ),
+    "bybit": _table(
+        [
+            ("BTC/USDT", "BTCUSDT", "2021-07-05T12:00"),
+            ("ETH/USDT", "ETHUSDT", "2021-07-05T12:00"),
+            ("XRP/USDT", "XRPUSDT", "2021-07-05T12:00"),
+            ("DOGE/USDT", "DOGEUSDT", "2021-07-05T12:00"),
+            ("LTC/USDT", "LTCUSDT", "2021-07-08T10:00"),
+            ("ADA/USDT", "ADAUSDT", "2021-07-15T10:00"),
+            ("SOL/USDT", "SOLUSDT", "2021-07-15T10:00"),
+            ("ETH/BTC", "ETHBTC", "2022-03-01T10:00"),
+            ("BTC/EUR", "BTCEUR", "2023-03-01T10:00"),
+            ("NEW/USDT", "NEWUSDT", NEW_LISTING),
+        ]
+    ),
+    "okx": _table(
+        [
+            ("BTC/USDT", "BTC-USDT", "2018-01-11T08:00"),
+            ("ETH/USDT", "ETH-USDT", "2018-01-11T08:00"),
+            ("LTC/USDT", "LTC-USDT", "2018-01-11T08:00"),
+            ("XRP/USDT", "XRP-USDT", "2018-01-11T08:00"),
+            ("ADA/USDT", "ADA-USDT", "2018-06-20T08:00"),
+            ("DOGE/USDT", "DOGE-USDT", "2019-12-17T08:00"),
+            ("SOL/USDT", "SOL-USDT", "2020-09-15T08:00"),
+            ("ETH/BTC", "ETH-BTC", "2018-01-11T08:00"),
+            ("BTC/EUR", "BTC-EUR", "2023-04-20T08:00"),
+            ("NEW/USDT", "NEW-USDT", NEW_LISTING),
+        ]
+    ),
+    "coinbase": _table(
+        [
+            ("BTC/USD", "BTC-USD", "2015-07-20T22:00"),
+            ("ETH/USD", "ETH-USD", "2016-05-18T00:00"),
+            ("LTC/USD", "LTC-USD", "2016-08-17T00:00"),
+            ("XRP/USD", "XRP-USD", "2019-02-25T17:00"),
+            ("ADA/USD", "ADA-USD", "2021-03-18T16:00"),
+            ("DOGE/USD", "DOGE-USD", "2021-06-03T16:00"),
+            ("SOL/USD", "SOL-USD", "2021-06-17T16:00"),
+            ("BTC/EUR", "BTC-EUR", "2015-04-23T01:00"),
+            ("ETH/BTC", "ETH-BTC", "2016-05-18T00:00"),
+            ("NEW/USD", "NEW-USD", NEW_LISTING),
+        ]
+    ),
+    "kraken": _kraken_table(
+        [
+            ("BTC/USD", "XBTUSD", "XXBTZUSD", "2013-10-06T21:34"),
+            ("ETH/USD", "ETHUSD", "XETHZUSD", "2015-08-07T12:00"),
+            ("LTC/USD", "LTCUSD", "XLTCZUSD", "2013-10-25T10:00"),
+            ("XRP/USD", "XRPUSD", "XXRPZUSD", "2017-05-18T10:00"),
+            ("DOGE/USD", "XDGUSD", "XDGUSD", "2019-04-17T10:00"),
+            ("ADA/USD", "ADAUSD", "ADAUSD", "2018-09-27T10:00"),
+            ("SOL/USD", "SOLUSD", "SOLUSD", "2021-06-17T14:00"),
+            ("BTC/EUR", "XBTEUR", "XXBTZEUR", "2013-09-10T10:00"),
+            ("ETH/BTC", "ETHXBT", "XETHXXBT", "2015-08-07T12:00"),
+            ("NEW/USD", "NEWUSD", "NEWUSD", NEW_LISTING),
+        ]
+    ),
 }
 
 EXCHANGES: tuple[str, ...] = tuple(MARKETS)

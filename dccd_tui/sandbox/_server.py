@@ -29,7 +29,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
-    sandbox: "Sandbox"
+    sandbox: Sandbox
 
     def handle_error(self, request, client_address) -> None:
         exc = sys.exc_info()[1]
@@ -98,7 +98,7 @@ class Sandbox:
         self._answer_bytes = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         if self._server is not None:
             return self
         self._stopping.clear()
@@ -106,7 +106,10 @@ class Sandbox:
         server.sandbox = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="dccd-sandbox", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="dccd-sandbox",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -130,7 +133,7 @@ class Sandbox:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -208,9 +211,13 @@ class Sandbox:
         }
         if exchange == "kraken":
             if span < 60 or span % 60:
-                raise ValueError(f"kraken candles are built from trades: span must be a multiple of 60 s, not {span}")
+                raise ValueError(
+                    f"kraken candles are built from trades: span must be a multiple of 60 s, not {span}"
+                )
         elif span not in ok[exchange]:
-            raise ValueError(f"{exchange} has no {span} s candles (it offers {sorted(ok[exchange])})")
+            raise ValueError(
+                f"{exchange} has no {span} s candles (it offers {sorted(ok[exchange])})"
+            )
         return span * 1000
 
     def _rows(self, exchange: str, pair: str, span: int, start_ms: int, end_ms: int) -> list[tuple]:
@@ -223,7 +230,9 @@ class Sandbox:
             k_hi = min(-(-end_ms // span_ms), now // span_ms)  # exclusive; bars must be closed
             if k_hi <= k_lo:
                 return []
-            return aggregate(self.world.trades(market).between(k_lo * span_ms, k_hi * span_ms), span_ms)
+            return aggregate(
+                self.world.trades(market).between(k_lo * span_ms, k_hi * span_ms), span_ms
+            )
         series = self.world.series(exchange, market, span_ms)
         return [r[:8] for r in series.closed(start_ms, end_ms, now)]
 
@@ -241,7 +250,7 @@ class Sandbox:
         rows = self._rows(exchange, pair, span, start_ms, end_ms)
         has_qv = exchange not in ("coinbase",)
         has_n = exchange in ("binance", "kraken")
-        cols = list(zip(*rows)) if rows else [()] * 8
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 8
         return pl.DataFrame(
             {
                 "ts": pl.Series("ts", cols[0], dtype=pl.Int64),
@@ -250,13 +259,23 @@ class Sandbox:
                 "low": pl.Series("low", cols[3], dtype=pl.Float64),
                 "close": pl.Series("close", cols[4], dtype=pl.Float64),
                 "volume": pl.Series("volume", cols[5], dtype=pl.Float64),
-                "quote_volume": pl.Series("quote_volume", cols[6] if has_qv else [None] * len(rows), dtype=pl.Float64),
-                "trades": pl.Series("trades", cols[7] if has_n else [None] * len(rows), dtype=pl.Int64),
+                "quote_volume": pl.Series(
+                    "quote_volume", cols[6] if has_qv else [None] * len(rows), dtype=pl.Float64
+                ),
+                "trades": pl.Series(
+                    "trades", cols[7] if has_n else [None] * len(rows), dtype=pl.Int64
+                ),
             }
         )
 
     def gaps(
-        self, exchange: str, pair: str, span: int, start_ms: int, end_ms: int, maintenance_only: bool = False
+        self,
+        exchange: str,
+        pair: str,
+        span: int,
+        start_ms: int,
+        end_ms: int,
+        maintenance_only: bool = False,
     ) -> list[tuple[int, int]]:
         """Exchange-side gaps in ``[start_ms, end_ms)``: maximal runs of missing bars, as
         ``(first missing open time, end of the last missing bar)`` clipped to the range.
@@ -276,7 +295,11 @@ class Sandbox:
         if hi <= lo:
             return []
         if maintenance_only:
-            owner = self.world.trades(market) if exchange == "kraken" else self.world.series(exchange, market, span_ms)
+            owner = (
+                self.world.trades(market)
+                if exchange == "kraken"
+                else self.world.series(exchange, market, span_ms)
+            )
             missing: set[int] = set()
             for g0, g1 in maintenance_blocks(owner.gkey, lo, hi, owner.gap_share):
                 ts = -(-g0 // span_ms) * span_ms  # bars whose open time is in [g0, g1)
@@ -314,7 +337,7 @@ class Sandbox:
         if url.path.startswith(ARCHIVE_PREFIX + "/"):  # the archive host: no rate limit
             if self.settings.latency > 0:
                 time.sleep(self.settings.latency)
-            self._send(h, self.archive.serve(url.path[len(ARCHIVE_PREFIX):]))
+            self._send(h, self.archive.serve(url.path[len(ARCHIVE_PREFIX) :]))
             return
         parts = url.path.split("/", 2)
         exchange = parts[1] if len(parts) > 1 else ""
@@ -362,8 +385,15 @@ class Sandbox:
             ans = api.limited(verdict.kind, verdict.retry_after)
             limited = True
         else:
-            ctx = Ctx(self.now_ms(), exchange, req_no, decision.data, self.faults, self.settings.seed,
-                      self.settings.publish_delay_ms)
+            ctx = Ctx(
+                self.now_ms(),
+                exchange,
+                req_no,
+                decision.data,
+                self.faults,
+                self.settings.seed,
+                self.settings.publish_delay_ms,
+            )
             try:
                 ans = self._serve(api, endpoint, args, params, ctx)
             except Exception:  # a sandbox bug: say so loudly, answer 500
@@ -444,14 +474,21 @@ class Sandbox:
             pass
 
 
-
 def _hostile(exchange: str) -> Answer:
     """Each exchange's bad-parameter answer, carrying HOSTILE_TEXT as its message."""
     if exchange == "binance":
         return janswer(400, {"code": -1100, "msg": HOSTILE_TEXT})
     if exchange == "bybit":
-        return janswer(200, {"retCode": 10001, "retMsg": HOSTILE_TEXT, "result": {}, "retExtInfo": {},
-                             "time": int(time.time() * 1000)})
+        return janswer(
+            200,
+            {
+                "retCode": 10001,
+                "retMsg": HOSTILE_TEXT,
+                "result": {},
+                "retExtInfo": {},
+                "time": int(time.time() * 1000),
+            },
+        )
     if exchange == "okx":
         return janswer(400, {"code": "51000", "msg": HOSTILE_TEXT, "data": []})
     if exchange == "coinbase":

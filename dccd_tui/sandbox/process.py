@@ -36,10 +36,22 @@ class SandboxProcess:
     @classmethod
     def start(cls, *, seed: int = 7, latency_ms: float = 20.0) -> SandboxProcess:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dccd_tui.sandbox", "--port", "0", "--seed", str(seed),
-             "--latency-ms", str(latency_ms)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
-            preexec_fn=_die_with_parent)
+            [
+                sys.executable,
+                "-m",
+                "dccd_tui.sandbox",
+                "--port",
+                "0",
+                "--seed",
+                str(seed),
+                "--latency-ms",
+                str(latency_ms),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=_die_with_parent,
+        )
         urls: dict[str, str] = {}
         assert proc.stdout is not None
         for line in proc.stdout:

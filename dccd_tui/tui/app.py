@@ -26,14 +26,15 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from ..config import Config, ConfigError, load_config, validate
 from ..config_edit import add_entry, edit_pairs, remove_entry
 from ..engine import JobState, Status, Store, StoreError, fmt_plural, safe_text
 from ..user_state import load_state, update_state
-from .run_end import osc9, osc9_supported, run_summary
 from . import engine_link
+from .run_end import osc9, osc9_supported, run_summary
 from .screens.confirm import ConfirmModal
 from .screens.jobs import JobsScreen
 from .screens.pair_form import PairFormModal
@@ -64,8 +65,9 @@ class RunnerLike(Protocol):
 RunnerFactory = Callable[..., RunnerLike]
 
 
-def default_runner(config: Config, *, base_urls: dict[str, str] | None,
-                   on_finish: Callable[[str], None]) -> RunnerLike:
+def default_runner(
+    config: Config, *, base_urls: dict[str, str] | None, on_finish: Callable[[str], None]
+) -> RunnerLike:
     from ..engine import Runner
 
     return Runner(config, base_urls=base_urls, on_finish=on_finish)
@@ -85,11 +87,18 @@ class DccdApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "dccd-tui"
 
-    def __init__(self, config: Config, *, base_urls: dict[str, str] | None = None,
-                 runner_factory: RunnerFactory | None = None,
-                 clock: Callable[[], float] = time.monotonic, ui_hz: float | None = None,
-                 theme: str | None = None, theme_folders: list[Path] | None = None,
-                 demo: bool = False) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        base_urls: dict[str, str] | None = None,
+        runner_factory: RunnerFactory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        ui_hz: float | None = None,
+        theme: str | None = None,
+        theme_folders: list[Path] | None = None,
+        demo: bool = False,
+    ) -> None:
         super().__init__()
         self.config = config
         self.clock = clock
@@ -97,11 +106,13 @@ class DccdApp(App[int]):
         hz = ui_hz if ui_hz is not None else config.settings.ui_hz
         self.ui_hz = min(30.0, max(0.2, float(hz)))
         self.runner: RunnerLike = (runner_factory or default_runner)(
-            config, base_urls=base_urls, on_finish=self._job_finished_from_thread)
-        self.startup_messages: list[tuple[str, str]] = []  # (severity, text), shown at mount
-        self.detached_active = 0  # jobs left running in the engine by a detach (issue 10)
-        themes, errors = load_themes(theme_folders if theme_folders is not None
-                                     else theme_dirs(config.path))
+            config, base_urls=base_urls, on_finish=self._job_finished_from_thread
+        )
+        self.startup_messages: list[tuple[SeverityLevel, str]] = []  # shown at mount
+        self.detached_active = 0  # jobs left running in the engine by a detach
+        themes, errors = load_themes(
+            theme_folders if theme_folders is not None else theme_dirs(config.path)
+        )
         for item in themes:
             self.register_theme(item)
         for error in errors:
@@ -111,12 +122,17 @@ class DccdApp(App[int]):
             self.startup_messages.append(("warning", f"state file: {problem}"))
         wanted = theme or state.theme or config.settings.theme
         if wanted and wanted not in self.available_themes:
-            self.startup_messages.append((
-                "warning", f"unknown theme {wanted!r}; available: "
-                           f"{', '.join(sorted(self.available_themes))}"))
+            self.startup_messages.append(
+                (
+                    "warning",
+                    f"unknown theme {wanted!r}; available: "
+                    f"{', '.join(sorted(self.available_themes))}",
+                )
+            )
             wanted = None
-        self.theme = wanted or (DEFAULT_THEME if DEFAULT_THEME in self.available_themes
-                                else "textual-dark")
+        self.theme = wanted or (
+            DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        )
         self._saved_theme = self.theme
         self.job_styles: dict[str, Style] = self._compute_job_styles()
         self.run_keys: set[str] = set()  # jobs started since the last "run finished" message
@@ -157,8 +173,11 @@ class DccdApp(App[int]):
         try:
             update_state(theme=name)
         except OSError as exc:
-            self.notify(f"theme not saved: {safe_text(exc.strerror or exc)}",
-                        severity="warning", markup=False)
+            self.notify(
+                f"theme not saved: {safe_text(exc.strerror or exc)}",
+                severity="warning",
+                markup=False,
+            )
 
     # --- lifecycle -----------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -177,7 +196,7 @@ class DccdApp(App[int]):
             return
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         for severity, text in self.startup_messages:
-            self.notify(text, severity=severity, markup=False, timeout=10)  # type: ignore[arg-type]
+            self.notify(text, severity=severity, markup=False, timeout=10)
 
     def on_unmount(self) -> None:
         # A no-op when the quit path already closed it; otherwise (ctrl+c, an error) it cancels
@@ -208,16 +227,23 @@ class DccdApp(App[int]):
             return
         snap = state.snapshot()
         if snap.status is Status.FAILED:
-            self.notify(f"{snap.series} failed: {safe_text(snap.error or '', 300)}",
-                        severity="error", markup=False, timeout=8)
+            self.notify(
+                f"{snap.series} failed: {safe_text(snap.error or '', 300)}",
+                severity="error",
+                markup=False,
+                timeout=8,
+            )
         if self.run_keys and not self.runner.any_active():
             self.run_finished()
 
     def run_finished(self) -> None:
         """Once per run: every job started since the last one has ended (a `C` ends six jobs
         at once, whose six JobFinished messages used to give six copies of this)."""
-        statuses = [self.runner.states[k].snapshot().status.value
-                    for k in sorted(self.run_keys) if k in self.runner.states]
+        statuses = [
+            self.runner.states[k].snapshot().status.value
+            for k in sorted(self.run_keys)
+            if k in self.runner.states
+        ]
         self.run_keys.clear()
         summary = run_summary(statuses)
         self.notify(summary, markup=False, timeout=8)
@@ -251,10 +277,16 @@ class DccdApp(App[int]):
                 self.notify("cancelling jobs and saving what they downloaded...", markup=False)
                 self.run_worker(self._close_and_exit(), exclusive=True, group="quit")
 
-        self.push_screen(ConfirmModal(
-            "Quit?", f"{fmt_plural(len(active), 'job')} queued or running. Quit anyway? They are "
-                     "cancelled and what they downloaded is saved.",
-            yes="Quit", no="Stay"), answered)
+        self.push_screen(
+            ConfirmModal(
+                "Quit?",
+                f"{fmt_plural(len(active), 'job')} queued or running. Quit anyway? They are "
+                "cancelled and what they downloaded is saved.",
+                yes="Quit",
+                no="Stay",
+            ),
+            answered,
+        )
 
     def on_engine_lost(self, message: engine_link.EngineLost) -> None:
         engine_link.engine_lost(self, message.reason)
@@ -296,9 +328,11 @@ class DccdApp(App[int]):
         if screen is not None:
             screen.load_jobs()
             screen.refresh_bindings()
-        self.notify(f"{config.path.name}: {fmt_plural(len(added), 'job')} added, "
-                    f"{len(removed)} removed",
-                    markup=False, timeout=4)
+        self.notify(
+            f"{config.path.name}: {fmt_plural(len(added), 'job')} added, {len(removed)} removed",
+            markup=False,
+            timeout=4,
+        )
 
     def open_form(self, entry: int | None) -> None:
         """The pair form for [[histo_jobs]] entry `entry` (None: a new entry)."""
@@ -314,8 +348,15 @@ class DccdApp(App[int]):
                 self.runner.cancel(removed_active)
             self.adopt_config(self._save_form_edit(entry, data))
 
-        self.push_screen(PairFormModal(self.config.raw, entry, check=check, commit=commit,
-                                       timezone=self.config.settings.timezone))
+        self.push_screen(
+            PairFormModal(
+                self.config.raw,
+                entry,
+                check=check,
+                commit=commit,
+                timezone=self.config.settings.timezone,
+            )
+        )
 
     def _save_form_edit(self, entry: int | None, data: dict[str, Any]) -> Config:
         """Write what the form changed as one targeted edit of config.toml (comments stay).
@@ -337,8 +378,13 @@ class DccdApp(App[int]):
         try:
             config = load_config(self.config.path)
         except ConfigError as exc:
-            self.notify(f"{safe_text(exc)}\nThe previous configuration stays in use.",
-                        title="Config not reloaded", severity="error", markup=False, timeout=15)
+            self.notify(
+                f"{safe_text(exc)}\nThe previous configuration stays in use.",
+                title="Config not reloaded",
+                severity="error",
+                markup=False,
+                timeout=15,
+            )
             return
         removed = self._removed_active(config)
         if not removed:
@@ -350,10 +396,16 @@ class DccdApp(App[int]):
                 self.adopt_config(config)
 
         names = ", ".join(str(self.runner.states[k].series) for k in removed[:5])
-        self.push_screen(ConfirmModal(
-            "Reload config?", f"The new config no longer has {fmt_plural(len(removed), 'running job')}: "
-                              f"{names}. Cancel them and reload? What they downloaded is kept.",
-            yes="Cancel them and reload", no="Keep the old config"), answered)
+        self.push_screen(
+            ConfirmModal(
+                "Reload config?",
+                f"The new config no longer has {fmt_plural(len(removed), 'running job')}: "
+                f"{names}. Cancel them and reload? What they downloaded is kept.",
+                yes="Cancel them and reload",
+                no="Keep the old config",
+            ),
+            answered,
+        )
 
     # --- command palette -----------------------------------------------------------------
     def get_system_commands(self, screen: Screen):
@@ -365,28 +417,48 @@ class DccdApp(App[int]):
             yield command
         if jobs is None:
             return
-        yield SystemCommand("Start all jobs", "Queue every job that is not running",
-                            jobs.action_start_all)
-        yield SystemCommand("Cancel all jobs", "Cancel every queued or running job (asks first)",
-                            jobs.action_cancel_all)
-        yield SystemCommand("Dry run all jobs", "Plan every job without sending a request",
-                            jobs.action_dry_run_all)
-        yield SystemCommand("Retry failed jobs", "Start again just the failed jobs (key R)",
-                            jobs.action_retry_failed)
-        yield SystemCommand("Next failed job", "Move to the next failed job (key f)",
-                            jobs.action_next_failed)
-        yield SystemCommand("Filter jobs", "Show only the rows that match (key /)",
-                            jobs.action_filter)
+        yield SystemCommand(
+            "Start all jobs", "Queue every job that is not running", jobs.action_start_all
+        )
+        yield SystemCommand(
+            "Cancel all jobs",
+            "Cancel every queued or running job (asks first)",
+            jobs.action_cancel_all,
+        )
+        yield SystemCommand(
+            "Dry run all jobs", "Plan every job without sending a request", jobs.action_dry_run_all
+        )
+        yield SystemCommand(
+            "Retry failed jobs",
+            "Start again just the failed jobs (key R)",
+            jobs.action_retry_failed,
+        )
+        yield SystemCommand(
+            "Next failed job", "Move to the next failed job (key f)", jobs.action_next_failed
+        )
+        yield SystemCommand(
+            "Filter jobs", "Show only the rows that match (key /)", jobs.action_filter
+        )
         yield SystemCommand("Keys", "Every key, one line each (key ? or F1)", jobs.action_help)
         yield SystemCommand("Reload config", "Read config.toml again", self.reload_config)
-        yield SystemCommand("Inventory", "Coverage, exchange gaps, missing and failed ranges "
-                            "of every series (key i)", jobs.action_inventory)
-        yield SystemCommand("New [[histo_jobs]] entry", "Add an exchange, span and pairs",
-                            jobs.action_new_entry)
+        yield SystemCommand(
+            "Inventory",
+            "Coverage, exchange gaps, missing and failed ranges of every series (key i)",
+            jobs.action_inventory,
+        )
+        yield SystemCommand(
+            "New [[histo_jobs]] entry", "Add an exchange, span and pairs", jobs.action_new_entry
+        )
 
 
-def run_app(config_path: Path, *, demo: bool = False, theme: str | None = None,
-            ui_hz: float | None = None, mouse: bool = True) -> int:
+def run_app(
+    config_path: Path,
+    *,
+    demo: bool = False,
+    theme: str | None = None,
+    ui_hz: float | None = None,
+    mouse: bool = True,
+) -> int:
     """Run the TUI on `config_path` (or the demo); return the process exit code."""
     from ..demo import config_source
 

@@ -24,10 +24,10 @@ from ..engine import JobSnapshot, Status, fmt_eta, fmt_ms, safe_text
 class Column:
     key: str
     label: str
-    min: int        # content width (without the gap) at 80 columns
-    max: int        # ... the most it grows to on a wide terminal
+    min: int  # content width (without the gap) at 80 columns
+    max: int  # ... the most it grows to on a wide terminal
     right: bool = False
-    gap: int = 1    # blank cells on the left (the first column has none)
+    gap: int = 1  # blank cells on the left (the first column has none)
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -43,12 +43,19 @@ COLUMNS: tuple[Column, ...] = (
     Column("position", "reached", 10, 60),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
-FULL_DATE = 16    # "2024-01-31 23:59": below this the reached column shows the date only
-FULL_COUNT = 11   # "123,456,789": below this candle counts are abbreviated (123k)
+FULL_DATE = 16  # "2024-01-31 23:59": below this the reached column shows the date only
+FULL_COUNT = 11  # "123,456,789": below this candle counts are abbreviated (123k)
 
 # Where spare width goes, in order: (column, grow it up to this content width).
-_GROWTH = (("position", FULL_DATE), ("candles", FULL_COUNT), ("pair", 12), ("speed", 7),
-           ("bar", 20), ("bar", 30), ("position", 60))
+_GROWTH = (
+    ("position", FULL_DATE),
+    ("candles", FULL_COUNT),
+    ("pair", 12),
+    ("speed", 7),
+    ("bar", 20),
+    ("bar", 30),
+    ("position", 60),
+)
 
 Widths = dict[str, int]
 
@@ -65,7 +72,11 @@ def layout(width: int) -> Widths:
         if spare <= 0:
             break
         grow = min(spare, max(0, target - widths[key]))
-        if key in ("position", "candles") and target in (FULL_DATE, FULL_COUNT) and grow < target - widths[key]:
+        if (
+            key in ("position", "candles")
+            and target in (FULL_DATE, FULL_COUNT)
+            and grow < target - widths[key]
+        ):
             continue  # a half-grown date or count column is no better than the short one
         widths[key] += grow
         spare -= grow
@@ -81,8 +92,13 @@ def header(column: Column) -> Text:
 
 
 def _cell(value: str, right: bool = False, style: Style | str = "", gap: int = 1) -> Text:
-    return Text(" " * gap + value, style=style, no_wrap=True, overflow="ellipsis",
-                justify="right" if right else "left")
+    return Text(
+        " " * gap + value,
+        style=style,
+        no_wrap=True,
+        overflow="ellipsis",
+        justify="right" if right else "left",
+    )
 
 
 def fmt_count(n: int, compact: bool) -> str:
@@ -157,8 +173,11 @@ def row_values(snap: JobSnapshot, widths: Widths) -> dict[str, tuple]:
         "bar": (status.value, int(progress * bar_cells * 2), bar_cells),
         "pct": (pct,),
         # Candles fetched by this run: the written count trails it by one buffer flush.
-        "candles": (fmt_count(max(snap.received, snap.candles), compact)
-                    if snap.candles or status not in (Status.IDLE, Status.PLANNED) else "",),
+        "candles": (
+            fmt_count(max(snap.received, snap.candles), compact)
+            if snap.candles or status not in (Status.IDLE, Status.PLANNED)
+            else "",
+        ),
         "speed": (fmt_speed(snap.speed) if status is Status.RUNNING else "",),
         "eta": (fmt_eta(snap.eta) if active and snap.eta is not None else "",),
         "position": reached,
@@ -172,9 +191,14 @@ def render_cell(key: str, value: tuple, styles: dict[str, Style]) -> Text:
     if key == "bar":
         status, halves, width = value
         text = Text(" ", no_wrap=True)
-        text.append_text(bar_text(halves / (width * 2), width,
-                                  styles.get(f"job-{status}", Style()),
-                                  styles.get("job-bar-back", Style(dim=True))))
+        text.append_text(
+            bar_text(
+                halves / (width * 2),
+                width,
+                styles.get(f"job-{status}", Style()),
+                styles.get("job-bar-back", Style(dim=True)),
+            )
+        )
         return text
     if key == "position":
         kind, shown = value

@@ -55,8 +55,7 @@ def wire(app: DccdApp) -> None:
 
 
 def show_notice(app: DccdApp, text: str) -> None:
-    app.notify(safe_text(text, 500), title="Engine", severity="warning", markup=False,
-               timeout=10)
+    app.notify(safe_text(text, 500), title="Engine", severity="warning", markup=False, timeout=10)
 
 
 class LeaveModal(ModalScreen[str]):
@@ -76,10 +75,14 @@ class LeaveModal(ModalScreen[str]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(Text("Leave?", style="bold"), id="dialog-title")
-            yield Static(Text(
-                f"{fmt_plural(self.active, 'job')} queued or running in the engine. Detach: they keep "
-                "running and `dccd-tui` shows them again. Stop: they are cancelled and what "
-                "they downloaded is saved."), id="question")
+            yield Static(
+                Text(
+                    f"{fmt_plural(self.active, 'job')} queued or running in the engine. Detach: they keep "
+                    "running and `dccd-tui` shows them again. Stop: they are cancelled and what "
+                    "they downloaded is saved."
+                ),
+                id="question",
+            )
             with Horizontal(id="buttons"):
                 yield Button("Detach (d)", id="detach", variant="primary", compact=True)
                 yield Button("Stop jobs and quit (s)", id="stop", variant="error", compact=True)
@@ -135,16 +138,25 @@ def engine_lost(app: DccdApp, reason: str) -> None:
         screen.tick()
         screen.refresh_bindings()
     resumable = len(getattr(runner, "_active_at_loss", []))
-    what = (f" Running before: {fmt_plural(resumable, 'job')}, resumed from the store." if resumable
-            else "")
+    what = (
+        f" Running before: {fmt_plural(resumable, 'job')}, resumed from the store."
+        if resumable
+        else ""
+    )
 
     def answered(yes: bool | None) -> None:
         if yes:
             app.run_worker(_restart(app), exclusive=True, group="engine")
 
-    app.push_screen(ConfirmModal(
-        "Engine stopped", f"The engine process stopped ({safe_text(reason, 200)}). Restart "
-                          f"it?{what}", yes="Restart engine", no="Not now"), answered)
+    app.push_screen(
+        ConfirmModal(
+            "Engine stopped",
+            f"The engine process stopped ({safe_text(reason, 200)}). Restart it?{what}",
+            yes="Restart engine",
+            no="Not now",
+        ),
+        answered,
+    )
 
 
 async def _restart(app: DccdApp) -> None:
@@ -152,11 +164,17 @@ async def _restart(app: DccdApp) -> None:
         runner: Any = app.runner
         resumed = await asyncio.to_thread(runner.reconnect)
     except Exception as exc:  # the restart failed: say why, keep the UI
-        app.notify(f"engine not restarted: {safe_text(exc, 300)}", severity="error",
-                   markup=False, timeout=15)
+        app.notify(
+            f"engine not restarted: {safe_text(exc, 300)}",
+            severity="error",
+            markup=False,
+            timeout=15,
+        )
         return
     screen = app._jobs_screen()
     if screen is not None:
         screen.load_jobs()
         screen.refresh_bindings()
-    app.notify(f"engine restarted; {fmt_plural(len(resumed), 'job')} resumed", markup=False, timeout=5)
+    app.notify(
+        f"engine restarted; {fmt_plural(len(resumed), 'job')} resumed", markup=False, timeout=5
+    )

@@ -12,9 +12,44 @@ from __future__ import annotations
 # Most used first: a glued pair splits at the first quote that ends it, so XBTUSD is XBT/USD
 # (not XB/TUSD), and FDUSD is tried before USD.
 QUOTE_ASSETS: tuple[str, ...] = (
-    "USDT", "USDC", "FDUSD", "USD", "EUR", "BTC", "ETH", "XBT", "BNB", "DAI", "USDE", "PYUSD",
-    "EURC", "EURI", "GBP", "JPY", "TRY", "BRL", "AUD", "CAD", "CHF", "KRW", "MXN", "PLN", "ZAR",
-    "UAH", "ARS", "IDR", "RUB", "COP", "CZK", "SOL", "XRP", "DOGE", "TRX", "DOT", "BUSD", "TUSD",
+    "USDT",
+    "USDC",
+    "FDUSD",
+    "USD",
+    "EUR",
+    "BTC",
+    "ETH",
+    "XBT",
+    "BNB",
+    "DAI",
+    "USDE",
+    "PYUSD",
+    "EURC",
+    "EURI",
+    "GBP",
+    "JPY",
+    "TRY",
+    "BRL",
+    "AUD",
+    "CAD",
+    "CHF",
+    "KRW",
+    "MXN",
+    "PLN",
+    "ZAR",
+    "UAH",
+    "ARS",
+    "IDR",
+    "RUB",
+    "COP",
+    "CZK",
+    "SOL",
+    "XRP",
+    "DOGE",
+    "TRX",
+    "DOT",
+    "BUSD",
+    "TUSD",
 )
 SHOWN_QUOTES = "USDT, USDC, USD, EUR, BTC, ETH, ..."
 
@@ -25,7 +60,7 @@ def split_glued(text: str) -> str | None:
         return None
     for quote in QUOTE_ASSETS:
         if text.endswith(quote) and len(text) > len(quote):
-            return f"{text[:-len(quote)]}/{quote}"
+            return f"{text[: -len(quote)]}/{quote}"
     return None
 
 

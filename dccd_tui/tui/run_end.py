@@ -23,8 +23,9 @@ def osc9_supported(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
     if env.get("TMUX"):
         return False  # tmux drops unknown OSCs unless passthrough is on; the bell still works
-    return env.get("TERM_PROGRAM", "") in OSC9_TERMINALS or \
-        any(env.get("TERM", "").startswith(t) for t in OSC9_TERMS)
+    return env.get("TERM_PROGRAM", "") in OSC9_TERMINALS or any(
+        env.get("TERM", "").startswith(t) for t in OSC9_TERMS
+    )
 
 
 def osc9_text(text: str, limit: int = 200) -> str:

@@ -59,8 +59,19 @@ DEFAULT_THEME = "dccd-dark"
 """Used when neither `--theme` nor `[settings] theme` names one (and the file loaded)."""
 
 _THEME_FIELDS = {f.name for f in fields(Theme)}
-_COLOR_FIELDS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground",
-                 "background", "surface", "panel", "boost")
+_COLOR_FIELDS = (
+    "primary",
+    "secondary",
+    "warning",
+    "error",
+    "success",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
+)
 
 
 class ThemeFileError(ValueError):
@@ -75,8 +86,10 @@ def theme_dirs(config_path: Path | None) -> list[Path]:
     """
     # A source checkout or editable install has themes/ beside the package; a regular install
     # puts them in <prefix>/share/dccd-tui/themes (pyproject data-files).
-    dirs = [Path(sys.prefix) / "share" / "dccd-tui" / "themes",
-            Path(dccd_tui.__file__).resolve().parent.parent / "themes"]
+    dirs = [
+        Path(sys.prefix) / "share" / "dccd-tui" / "themes",
+        Path(dccd_tui.__file__).resolve().parent.parent / "themes",
+    ]
     if config_path is not None:
         local = Path(config_path).resolve().parent / "themes"
         if local not in dirs:
@@ -114,7 +127,7 @@ def load_theme_file(path: Path) -> Theme:
             raise ThemeFileError(f"{name}: key {key!r} must be a number, not {data[key]!r}")
     variables = data.get("variables", {})
     if not isinstance(variables, dict):
-        raise ThemeFileError(f"{name}: [variables] must be a table of name = \"colour\"")
+        raise ThemeFileError(f'{name}: [variables] must be a table of name = "colour"')
     for key, value in variables.items():
         if not isinstance(value, str):
             raise ThemeFileError(f"{name}: [variables] {key!r} must be a string, not {value!r}")
@@ -147,7 +160,7 @@ def _check_colour(file: str, key: str, value: object) -> None:
         Color.parse(value)
     except ColorParseError:
         raise ThemeFileError(
-            f"{file}: key {key!r}: {value!r} is not a colour (e.g. \"#3d9be9\" or \"ansi_blue\")"
+            f'{file}: key {key!r}: {value!r} is not a colour (e.g. "#3d9be9" or "ansi_blue")'
         ) from None
 
 
@@ -167,7 +180,9 @@ def load_themes(dirs: list[Path]) -> tuple[list[Theme], list[str]]:
 def job_variable_defaults(theme: Theme) -> dict[str, str]:
     """Defaults for the job colours under `theme`: its own semantic colours."""
     generated = theme.to_color_system().generate()
-    return {var: generated.get(source, generated["foreground"]) for var, source in _FALLBACK.items()}
+    return {
+        var: generated.get(source, generated["foreground"]) for var, source in _FALLBACK.items()
+    }
 
 
 def resolve_colour(value: str, background: str | None) -> RichColor | None:

@@ -145,7 +145,12 @@ def test_spans() -> None:
 def test_okx_uses_utc_aligned_bars() -> None:
     okx = Okx()
     assert [okx.interval(s) for s in (3600, 14400, 21600, 43200, 86400)] == [
-        "1H", "4H", "6Hutc", "12Hutc", "1Dutc"]
+        "1H",
+        "4H",
+        "6Hutc",
+        "12Hutc",
+        "1Dutc",
+    ]
 
 
 def test_span_not_offered_is_permanent() -> None:
@@ -232,7 +237,11 @@ def test_binance_parse_doc_row() -> None:
     assert ts_ms(df) == [1672981200000, 1672984800000]
     first = df.row(0, named=True)
     assert (first["open"], first["high"], first["low"], first["close"]) == (
-        16823.24, 16823.63, 16792.12, 16810.18)
+        16823.24,
+        16823.63,
+        16792.12,
+        16810.18,
+    )
     assert first["volume"] == 6230.44034
     assert first["quote_volume"] == 104737787.3657063
     assert first["trades"] == 162086
@@ -266,10 +275,11 @@ def test_binance_empty_answer() -> None:
     ("row", "problem"),
     [
         ('[1672981200000,"1","1","2","1","1",1672984799999,"1",1,"0","0","0"]', "high < low"),
-        ('[1672981200000,"1","2","1","3","1",1672984799999,"1",1,"0","0","0"]',
-         "open/close outside"),
-        ('[1672981200000,"1","2","1","1","-1",1672984799999,"1",1,"0","0","0"]',
-         "negative volume"),
+        (
+            '[1672981200000,"1","2","1","3","1",1672984799999,"1",1,"0","0","0"]',
+            "open/close outside",
+        ),
+        ('[1672981200000,"1","2","1","1","-1",1672984799999,"1",1,"0","0","0"]', "negative volume"),
         ('[1672981200000,"NaN","2","1","1","1",1672984799999,"1",1,"0","0","0"]', "NaN"),
         ('[1672981200000,"1","inf","1","1","1",1672984799999,"1",1,"0","0","0"]', "infinite"),
         # not a number, truncated row, not a row
@@ -311,9 +321,18 @@ def test_binance_fetch_window_params_and_bounds() -> None:
     start, end = 1672981200000, 1672981200000 + HOUR  # one 1h candle
     get = FakeGet(binance, lambda p, q: (200, f"[{BINANCE_ROW},{BINANCE_ROW2}]"))
     df = binance.fetch_window(get, "BTCUSDT", 3600, start, end)
-    assert get.calls == [("/api/v3/klines", {
-        "symbol": "BTCUSDT", "interval": "1h", "startTime": str(start),
-        "endTime": str(end - 1), "limit": "1"})]
+    assert get.calls == [
+        (
+            "/api/v3/klines",
+            {
+                "symbol": "BTCUSDT",
+                "interval": "1h",
+                "startTime": str(start),
+                "endTime": str(end - 1),
+                "limit": "1",
+            },
+        )
+    ]
     assert ts_ms(df) == [start]  # the row at `end` is outside the window
 
 
@@ -328,24 +347,57 @@ def test_binance_fetch_full_page_asks_1000() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "headers", "kind", "attrs"),
     [
-        (429, '{"code":-1003,"msg":"Too much request weight used; current limit is 6000 '
-              'request weight per 1 MINUTE. Please use WebSocket Streams for live updates."}',
-         {"Retry-After": "7"}, RateLimitError, {"retry_after": 7.0, "ban": False}),
-        (418, '{"code":-1003,"msg":"Way too much request weight used; IP banned until '
-              '1672981500000."}', {"retry-after": "120"}, RateLimitError,
-         {"retry_after": 120.0, "ban": True}),
+        (
+            429,
+            '{"code":-1003,"msg":"Too much request weight used; current limit is 6000 '
+            'request weight per 1 MINUTE. Please use WebSocket Streams for live updates."}',
+            {"Retry-After": "7"},
+            RateLimitError,
+            {"retry_after": 7.0, "ban": False},
+        ),
+        (
+            418,
+            '{"code":-1003,"msg":"Way too much request weight used; IP banned until '
+            '1672981500000."}',
+            {"retry-after": "120"},
+            RateLimitError,
+            {"retry_after": 120.0, "ban": True},
+        ),
         (403, "<html>403 Forbidden</html>", {}, RateLimitError, {"ban": False}),
         (500, "<html>Internal Server Error</html>", {}, TransientError, {}),
-        (503, '{"code":-1008,"msg":"Server is currently overloaded with other requests. '
-              'Please try again in a few minutes."}', {}, TransientError, {"code": "-1008"}),
-        (504, '{"code":-1001,"msg":"Internal error; unable to process your request. '
-              'Please try again."}', {}, TransientError, {"code": "-1001"}),
+        (
+            503,
+            '{"code":-1008,"msg":"Server is currently overloaded with other requests. '
+            'Please try again in a few minutes."}',
+            {},
+            TransientError,
+            {"code": "-1008"},
+        ),
+        (
+            504,
+            '{"code":-1001,"msg":"Internal error; unable to process your request. '
+            'Please try again."}',
+            {},
+            TransientError,
+            {"code": "-1001"},
+        ),
         (400, '{"code":-1121,"msg":"Invalid symbol."}', {}, PermanentError, {"code": "-1121"}),
         (400, '{"code":-1120,"msg":"Invalid interval."}', {}, PermanentError, {"code": "-1120"}),
-        (400, '{"code":-1100,"msg":"Illegal characters found in parameter \'limit\'; legal '
-              'range is \'^[0-9]{1,20}$\'."}', {}, PermanentError, {}),
-        (451, '{"code":0,"msg":"Service unavailable from a restricted location."}', {},
-         PermanentError, {}),
+        (
+            400,
+            '{"code":-1100,"msg":"Illegal characters found in parameter \'limit\'; legal '
+            "range is '^[0-9]{1,20}$'.\"}",
+            {},
+            PermanentError,
+            {},
+        ),
+        (
+            451,
+            '{"code":0,"msg":"Service unavailable from a restricted location."}',
+            {},
+            PermanentError,
+            {},
+        ),
     ],
 )
 def test_binance_errors(status: int, body: str, headers: dict, kind: type, attrs: dict) -> None:
@@ -402,7 +454,11 @@ def test_bybit_parse_doc_example() -> None:
     assert ts_ms(df) == [1670601600000, 1670605200000, 1670608800000]
     first = df.row(0, named=True)
     assert (first["open"], first["high"], first["low"], first["close"]) == (
-        17086.5, 17088.0, 16978.0, 17071.5)
+        17086.5,
+        17088.0,
+        16978.0,
+        17071.5,
+    )
     assert first["volume"] == 6356.0
     assert first["quote_volume"] == 0.37288112  # turnover
     assert df["trades"].null_count() == 3
@@ -431,9 +487,19 @@ def test_bybit_fetch_window_inclusive_end() -> None:
     get = FakeGet(bybit, lambda p, q: (200, BYBIT_DOC))
     start, end = 1670601600000, 1670601600000 + 3 * HOUR
     df = bybit.fetch_window(get, "BTCUSDT", 3600, start, end)
-    assert get.calls == [("/v5/market/kline", {
-        "category": "spot", "symbol": "BTCUSDT", "interval": "60", "start": "1670601600000",
-        "end": "1670608800000", "limit": "3"})]
+    assert get.calls == [
+        (
+            "/v5/market/kline",
+            {
+                "category": "spot",
+                "symbol": "BTCUSDT",
+                "interval": "60",
+                "start": "1670601600000",
+                "end": "1670608800000",
+                "limit": "3",
+            },
+        )
+    ]
     assert df.height == 3
 
 
@@ -445,19 +511,47 @@ def test_bybit_interval_labels() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "headers", "kind", "attrs"),
     [
-        (403, "<html><body>access too frequent</body></html>", {}, RateLimitError,
-         {"retry_after": 600.0, "ban": True}),
-        (200, '{"retCode":10006,"retMsg":"Too many visits!","result":{},"retExtInfo":{},'
-              '"time":1700000000000}', {"X-Bapi-Limit-Reset-Timestamp": "1700000002500"},
-         RateLimitError, {"retry_after": 2.5, "code": "10006"}),
+        (
+            403,
+            "<html><body>access too frequent</body></html>",
+            {},
+            RateLimitError,
+            {"retry_after": 600.0, "ban": True},
+        ),
+        (
+            200,
+            '{"retCode":10006,"retMsg":"Too many visits!","result":{},"retExtInfo":{},'
+            '"time":1700000000000}',
+            {"X-Bapi-Limit-Reset-Timestamp": "1700000002500"},
+            RateLimitError,
+            {"retry_after": 2.5, "code": "10006"},
+        ),
         (429, "", {}, RateLimitError, {}),
-        (200, '{"retCode":10000,"retMsg":"Server Timeout","result":{},"retExtInfo":{},'
-              '"time":1700000000000}', {}, TransientError, {"code": "10000"}),
-        (200, '{"retCode":10016,"retMsg":"Server error","result":{},"retExtInfo":{},'
-              '"time":1700000000000}', {}, TransientError, {"code": "10016"}),
+        (
+            200,
+            '{"retCode":10000,"retMsg":"Server Timeout","result":{},"retExtInfo":{},'
+            '"time":1700000000000}',
+            {},
+            TransientError,
+            {"code": "10000"},
+        ),
+        (
+            200,
+            '{"retCode":10016,"retMsg":"Server error","result":{},"retExtInfo":{},'
+            '"time":1700000000000}',
+            {},
+            TransientError,
+            {"code": "10016"},
+        ),
         (502, "<html>Bad Gateway</html>", {}, TransientError, {}),
-        (200, '{"retCode":10001,"retMsg":"params error: symbol invalid","result":{},'
-              '"retExtInfo":{},"time":1700000000000}', {}, PermanentError, {"code": "10001"}),
+        (
+            200,
+            '{"retCode":10001,"retMsg":"params error: symbol invalid","result":{},'
+            '"retExtInfo":{},"time":1700000000000}',
+            {},
+            PermanentError,
+            {"code": "10001"},
+        ),
         (404, "404 page not found", {}, PermanentError, {}),
     ],
 )
@@ -468,8 +562,11 @@ def test_bybit_errors(status: int, body: str, headers: dict, kind: type, attrs: 
     assert type(info.value) is kind
     assert str(info.value).startswith("bybit: HTTP")
     for key, value in attrs.items():
-        assert getattr(info.value, key) == pytest.approx(value) if isinstance(value, float) \
+        assert (
+            getattr(info.value, key) == pytest.approx(value)
+            if isinstance(value, float)
             else getattr(info.value, key) == value
+        )
 
 
 def test_bybit_error_quotes_ret_msg() -> None:
@@ -487,10 +584,11 @@ def test_bybit_ok_answer_passes() -> None:
 # OKX
 # --------------------------------------------------------------------------------------------
 
-OKX_DOC_ROW = ('["1705431600000","43016","43183.8","42946","43169.7","404.74017381",'
-               '"17447600.212916623","17447600.212916623","1"]')
-OKX_OPEN_ROW = ('["1705435200000","43169.7","43200","43100","43150","10.5","453000","453000",'
-                '"0"]')
+OKX_DOC_ROW = (
+    '["1705431600000","43016","43183.8","42946","43169.7","404.74017381",'
+    '"17447600.212916623","17447600.212916623","1"]'
+)
+OKX_OPEN_ROW = '["1705435200000","43169.7","43200","43100","43150","10.5","453000","453000","0"]'
 
 
 def okx_body(rows: list[str]) -> bytes:
@@ -503,7 +601,11 @@ def test_okx_parse_doc_row_and_open_bar() -> None:
     assert ts_ms(df) == [1705431600000]  # confirm "0" dropped
     row = df.row(0, named=True)
     assert (row["open"], row["high"], row["low"], row["close"]) == (
-        43016.0, 43183.8, 42946.0, 43169.7)
+        43016.0,
+        43183.8,
+        42946.0,
+        43169.7,
+    )
     assert row["volume"] == 404.74017381
     assert row["quote_volume"] == 17447600.212916623
     assert row["trades"] is None
@@ -516,8 +618,10 @@ def test_okx_unaligned_rows_dropped() -> None:
 
 
 def test_okx_parse_error_body() -> None:
-    body = (b'{"code":"51001","msg":"Instrument ID, Instrument ID code or Spread ID doesn\'t '
-            b'exist.","data":[]}')
+    body = (
+        b'{"code":"51001","msg":"Instrument ID, Instrument ID code or Spread ID doesn\'t '
+        b'exist.","data":[]}'
+    )
     with pytest.raises(PermanentError, match="doesn't exist"):
         Okx().parse_candles(body, 60)
 
@@ -529,8 +633,15 @@ class FakeOkx:
     `inclusive_after` serves the third-party reading of `after` (at or before).
     """
 
-    def __init__(self, first: int, last: int, *, cap: int = 300, reject_over: int | None = None,
-                 inclusive_after: bool = False):
+    def __init__(
+        self,
+        first: int,
+        last: int,
+        *,
+        cap: int = 300,
+        reject_over: int | None = None,
+        inclusive_after: bool = False,
+    ):
         self.bars = list(range(first, last + 1, MIN))
         self.cap = cap
         self.reject_over = reject_over
@@ -544,7 +655,8 @@ class FakeOkx:
         after = int(params["after"]) if "after" in params else None
         before = int(params["before"]) if "before" in params else None
         rows = [
-            t for t in self.bars
+            t
+            for t in self.bars
             if (after is None or t < after or (self.inclusive_after and t == after))
             and (before is None or t > before)
         ]
@@ -560,9 +672,18 @@ def test_okx_fetch_window_one_page() -> None:
     okx = Okx(clock=clock(LATER))
     get = FakeGet(okx, FakeOkx(T0 - DAY, T0 + DAY))
     df = okx.fetch_window(get, "BTC-USDT", 60, T0, T0 + 300 * MIN)
-    assert get.calls == [("/api/v5/market/history-candles", {
-        "instId": "BTC-USDT", "bar": "1m", "after": str(T0 + 300 * MIN),
-        "before": str(T0 - 1), "limit": "300"})]
+    assert get.calls == [
+        (
+            "/api/v5/market/history-candles",
+            {
+                "instId": "BTC-USDT",
+                "bar": "1m",
+                "after": str(T0 + 300 * MIN),
+                "before": str(T0 - 1),
+                "limit": "300",
+            },
+        )
+    ]
     assert ts_ms(df) == list(range(T0, T0 + 300 * MIN, MIN))
 
 
@@ -630,19 +751,46 @@ def test_okx_paging_that_does_not_move_back_is_transient() -> None:
     ("status", "body", "kind", "code"),
     [
         (429, '{"code":"50011","msg":"Too Many Requests","data":[]}', RateLimitError, "50011"),
-        (200, '{"code":"50011","msg":"Rate limit reached. Please refer to API documentation '
-              'and throttle requests accordingly.","data":[]}', RateLimitError, "50011"),
-        (429, '{"code":"50013","msg":"Systems are busy. Please try again later.","data":[]}',
-         RateLimitError, "50013"),
-        (503, '{"code":"50001","msg":"Service temporarily unavailable. Please try again '
-              'later.","data":[]}', TransientError, "50001"),
-        (400, '{"code":"50004","msg":"API endpoint request timeout","data":[]}',
-         TransientError, "50004"),
-        (500, '{"code":"50026","msg":"System error. Try again later","data":[]}',
-         TransientError, "50026"),
+        (
+            200,
+            '{"code":"50011","msg":"Rate limit reached. Please refer to API documentation '
+            'and throttle requests accordingly.","data":[]}',
+            RateLimitError,
+            "50011",
+        ),
+        (
+            429,
+            '{"code":"50013","msg":"Systems are busy. Please try again later.","data":[]}',
+            RateLimitError,
+            "50013",
+        ),
+        (
+            503,
+            '{"code":"50001","msg":"Service temporarily unavailable. Please try again '
+            'later.","data":[]}',
+            TransientError,
+            "50001",
+        ),
+        (
+            400,
+            '{"code":"50004","msg":"API endpoint request timeout","data":[]}',
+            TransientError,
+            "50004",
+        ),
+        (
+            500,
+            '{"code":"50026","msg":"System error. Try again later","data":[]}',
+            TransientError,
+            "50026",
+        ),
         (502, "<html>Bad Gateway</html>", TransientError, None),
-        (200, '{"code":"51001","msg":"Instrument ID, Instrument ID code or Spread ID '
-              'doesn\'t exist.","data":[]}', PermanentError, "51001"),
+        (
+            200,
+            '{"code":"51001","msg":"Instrument ID, Instrument ID code or Spread ID '
+            'doesn\'t exist.","data":[]}',
+            PermanentError,
+            "51001",
+        ),
         (400, '{"code":"51000","msg":"Parameter bar error","data":[]}', PermanentError, "51000"),
         (404, "Not Found", PermanentError, None),
     ],
@@ -681,7 +829,11 @@ def test_coinbase_parse_doc_row_column_order() -> None:
     assert ts_ms(df)[-1] == 1584680340000
     # [time, low, high, open, close, volume]
     assert (last["open"], last["high"], last["low"], last["close"]) == (
-        6221.99, 6222.01, 6221.99, 6222.01)
+        6221.99,
+        6222.01,
+        6221.99,
+        6222.01,
+    )
     assert last["volume"] == 39.81861594
     assert df["quote_volume"].null_count() == df.height
     assert df["trades"].null_count() == df.height
@@ -701,8 +853,12 @@ def test_coinbase_fetch_window_300_bucket_end_bound() -> None:
     get = FakeGet(cb, lambda p, q: (200, COINBASE_BODY))
     end = CB_START + 300 * MIN
     df = cb.fetch_window(get, "BTC-USD", 60, CB_START, end)
-    assert get.calls == [("/products/BTC-USD/candles", {
-        "granularity": "60", "start": "2020-03-20T00:00:00Z", "end": "2020-03-20T04:59:00Z"})]
+    assert get.calls == [
+        (
+            "/products/BTC-USD/candles",
+            {"granularity": "60", "start": "2020-03-20T00:00:00Z", "end": "2020-03-20T04:59:00Z"},
+        )
+    ]
     # The row before `start` is filtered (the docs warn some may precede it).
     assert ts_ms(df) == [CB_START, 1584680280000, 1584680340000]
 
@@ -712,7 +868,10 @@ def test_coinbase_fetch_short_window_and_hours() -> None:
     get = FakeGet(cb, lambda p, q: (200, "[]"))
     cb.fetch_window(get, "ETH-EUR", 3600, CB_START, CB_START + 10 * HOUR)
     assert get.calls[0][1] == {
-        "granularity": "3600", "start": "2020-03-20T00:00:00Z", "end": "2020-03-20T09:00:00Z"}
+        "granularity": "3600",
+        "start": "2020-03-20T00:00:00Z",
+        "end": "2020-03-20T09:00:00Z",
+    }
 
 
 @pytest.mark.parametrize(
@@ -724,8 +883,13 @@ def test_coinbase_fetch_short_window_and_hours() -> None:
         (500, '{"message":"Internal server error"}', {}, TransientError),
         (404, '{"message":"NotFound"}', {}, PermanentError),
         (400, '{"message":"Unsupported granularity"}', {}, PermanentError),
-        (400, '{"message":"granularity too small for the requested time range. Count of '
-              'aggregations requested exceeds 300"}', {}, PermanentError),
+        (
+            400,
+            '{"message":"granularity too small for the requested time range. Count of '
+            'aggregations requested exceeds 300"}',
+            {},
+            PermanentError,
+        ),
         (401, '{"message":"Unauthorized."}', {}, PermanentError),
     ],
 )
@@ -775,7 +939,11 @@ def test_kraken_resamples_one_page(body: str) -> None:
     assert ts_ms(df) == [t0, t0 + 2 * MIN]  # no candle for the minute without trades
     first = df.row(0, named=True)
     assert (first["open"], first["high"], first["low"], first["close"]) == (
-        30306.1, 30310.0, 30306.1, 30310.0)
+        30306.1,
+        30310.0,
+        30306.1,
+        30310.0,
+    )
     assert first["volume"] == pytest.approx(0.75)
     assert first["quote_volume"] == pytest.approx(30306.1 * 0.5 + 30310.0 * 0.25)
     assert first["trades"] == 2
@@ -812,8 +980,13 @@ def test_kraken_empty_page() -> None:
 
 
 @pytest.mark.parametrize(
-    "row", ['["NaN","1",1688671200.0,"b","m",""]', '["1","-1",1688671200.0,"b","m",""]',
-            '["1","1","soon","b","m",""]', '["1"]'],
+    "row",
+    [
+        '["NaN","1",1688671200.0,"b","m",""]',
+        '["1","-1",1688671200.0,"b","m",""]',
+        '["1","1","soon","b","m",""]',
+        '["1"]',
+    ],
 )
 def test_kraken_malformed_trade(row: str) -> None:
     body = '{"error":[],"result":{"XXBTZUSD":[' + row + '],"last":"1"}}'
@@ -845,8 +1018,10 @@ class FakeKrakenTrades:
         since = int(params["since"])
         count = int(params.get("count", "1000"))
         page = [t for t in self.trades if t[0] > since][:count]
-        rows = [[f"{p:.1f}", f"{a:.8f}", round(ns / 1e9, 4), "b", "l", "", i]
-                for i, (ns, p, a) in enumerate(page)]
+        rows = [
+            [f"{p:.1f}", f"{a:.8f}", round(ns / 1e9, 4), "b", "l", "", i]
+            for i, (ns, p, a) in enumerate(page)
+        ]
         last = str(page[-1][0]) if page else str(since)
         return 200, json.dumps({"error": [], "result": {"XXBTZUSD": rows, "last": last}})
 
@@ -866,16 +1041,26 @@ def day_of_trades(day_start_ms: int) -> list[tuple[int, float, float]]:
     return trades
 
 
-def expected_candles(trades: list[tuple[int, float, float]], span: int, start: int,
-                     end: int) -> dict[int, dict]:
+def expected_candles(
+    trades: list[tuple[int, float, float]], span: int, start: int, end: int
+) -> dict[int, dict]:
     out: dict[int, dict] = {}
     for ns, price, amount in sorted(trades):
         ms = ns // 1_000_000
         if not start <= ms < end:
             continue
         bucket = ms - ms % (span * 1000)
-        c = out.setdefault(bucket, {"open": price, "high": price, "low": price, "volume": 0.0,
-                                    "quote_volume": 0.0, "trades": 0})
+        c = out.setdefault(
+            bucket,
+            {
+                "open": price,
+                "high": price,
+                "low": price,
+                "volume": 0.0,
+                "quote_volume": 0.0,
+                "trades": 0,
+            },
+        )
         c["high"] = max(c["high"], price)
         c["low"] = min(c["low"], price)
         c["close"] = price
@@ -897,8 +1082,10 @@ def test_kraken_fetch_window_pages_and_resamples(span: int) -> None:
     # Paging: the first cursor includes a trade exactly at `start`; then `last` each time.
     sinces = [int(params["since"]) for _, params in get.calls]
     assert sinces[0] == T0 * 1_000_000 - 1
-    assert all(params == {"pair": "XBTUSD", "since": params["since"], "count": "1000"}
-               for _, params in get.calls)
+    assert all(
+        params == {"pair": "XBTUSD", "since": params["since"], "count": "1000"}
+        for _, params in get.calls
+    )
     assert sinces == sorted(sinces) and len(set(sinces)) == len(sinces)
     assert len(get.calls) == 3  # 2,760 in-window trades -> 3 full pages; the 3rd passes `end`
 
@@ -964,8 +1151,11 @@ def test_kraken_errors(error: str, kind: type) -> None:
 
 @pytest.mark.parametrize(
     ("status", "body", "kind"),
-    [(502, "<html>Bad Gateway</html>", TransientError), (429, "", RateLimitError),
-     (404, "Not Found", PermanentError)],
+    [
+        (502, "<html>Bad Gateway</html>", TransientError),
+        (429, "", RateLimitError),
+        (404, "Not Found", PermanentError),
+    ],
 )
 def test_kraken_http_errors(status: int, body: str, kind: type) -> None:
     with pytest.raises(kind):
@@ -987,8 +1177,10 @@ def test_retry_after_accepts_an_http_date() -> None:
     now = 1_700_000_000.0  # Tue, 14 Nov 2023 22:13:20 GMT
     with pytest.raises(RateLimitError) as info:
         Binance(clock=clock(now)).raise_for_error(
-            429, b'{"code":-1003,"msg":"Too much request weight used"}',
-            {"Retry-After": "Tue, 14 Nov 2023 22:13:50 GMT"})
+            429,
+            b'{"code":-1003,"msg":"Too much request weight used"}',
+            {"Retry-After": "Tue, 14 Nov 2023 22:13:50 GMT"},
+        )
     assert info.value.retry_after == pytest.approx(30.0)
 
 
@@ -1004,21 +1196,46 @@ def test_future_rows_are_dropped(name: str) -> None:
     adapter = exchange_class(name)(clock=clock(now_s))  # type: ignore[call-arg]
     t_past, t_future = T0, T0 + HOUR
     if name == "binance":
-        body = json.dumps([[t, "1", "1", "1", "1", "1", t + MIN - 1, "1", 1, "0", "0", "0"]
-                           for t in (t_past, t_future)])
+        body = json.dumps(
+            [
+                [t, "1", "1", "1", "1", "1", t + MIN - 1, "1", 1, "0", "0", "0"]
+                for t in (t_past, t_future)
+            ]
+        )
     elif name == "bybit":
-        body = json.dumps({"retCode": 0, "retMsg": "OK", "result": {"list": [
-            [str(t), "1", "1", "1", "1", "1", "1"] for t in (t_future, t_past)]}})
+        body = json.dumps(
+            {
+                "retCode": 0,
+                "retMsg": "OK",
+                "result": {
+                    "list": [[str(t), "1", "1", "1", "1", "1", "1"] for t in (t_future, t_past)]
+                },
+            }
+        )
     elif name == "okx":
-        body = json.dumps({"code": "0", "msg": "", "data": [
-            [str(t), "1", "1", "1", "1", "1", "1", "1", "1"] for t in (t_future, t_past)]})
+        body = json.dumps(
+            {
+                "code": "0",
+                "msg": "",
+                "data": [
+                    [str(t), "1", "1", "1", "1", "1", "1", "1", "1"] for t in (t_future, t_past)
+                ],
+            }
+        )
     elif name == "coinbase":
         body = json.dumps([[t // 1000, 1, 1, 1, 1, 1] for t in (t_future, t_past)])
     else:
         # A trade in the future cannot be cleaned away (it would shift the paging): the
         # whole page is refused as malformed, so the window is fetched again.
-        body = json.dumps({"error": [], "result": {"XXBTZUSD": [
-            ["1", "1", t / 1000, "b", "l", ""] for t in (t_past, t_future)], "last": "1"}})
+        body = json.dumps(
+            {
+                "error": [],
+                "result": {
+                    "XXBTZUSD": [["1", "1", t / 1000, "b", "l", ""] for t in (t_past, t_future)],
+                    "last": "1",
+                },
+            }
+        )
         with pytest.raises(TransientError, match="a trade in the future"):
             adapter.parse_candles(body.encode(), 60)
         return
@@ -1026,12 +1243,19 @@ def test_future_rows_are_dropped(name: str) -> None:
     assert ts_ms(df) == [t_past]
 
 
-@pytest.mark.parametrize("rows,match", [
-    ([["1", "1", 1700000060.0, "b", "l", "", 2], ["1", "1", 1700000000.0, "b", "l", "", 1]],
-     "out of order"),
-    ([["1", "1", 1700000000.0, "b", "l", "", 1], ["1", "1", 1700000000.0, "b", "l", "", 1]],
-     "appears twice"),
-])
+@pytest.mark.parametrize(
+    "rows,match",
+    [
+        (
+            [["1", "1", 1700000060.0, "b", "l", "", 2], ["1", "1", 1700000000.0, "b", "l", "", 1]],
+            "out of order",
+        ),
+        (
+            [["1", "1", 1700000000.0, "b", "l", "", 1], ["1", "1", 1700000000.0, "b", "l", "", 1]],
+            "appears twice",
+        ),
+    ],
+)
 def test_kraken_refuses_a_corrupt_trades_page(rows, match) -> None:
     adapter = exchange_class("kraken")(clock=clock(1700003600))  # type: ignore[call-arg]
     body = json.dumps({"error": [], "result": {"XXBTZUSD": rows, "last": "1"}})
@@ -1041,8 +1265,12 @@ def test_kraken_refuses_a_corrupt_trades_page(rows, match) -> None:
 
 def test_kraken_float_times_bucket_by_floor() -> None:
     # 19:20:59.9999 belongs to 19:20, never to 19:21.
-    body = json.dumps({"error": [], "result": {"XXBTZUSD": [
-        ["1", "1", KRAKEN_T0 + 59.9999, "b", "l", ""]], "last": "1"}})
+    body = json.dumps(
+        {
+            "error": [],
+            "result": {"XXBTZUSD": [["1", "1", KRAKEN_T0 + 59.9999, "b", "l", ""]], "last": "1"},
+        }
+    )
     df = Kraken(clock=clock(LATER)).parse_candles(body.encode(), 60)
     assert ts_ms(df) == [KRAKEN_T0 * 1000]
     assert math.isclose(df["quote_volume"][0], 1.0)

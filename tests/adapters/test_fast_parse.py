@@ -22,8 +22,9 @@ T0 = 1_700_000_040_000 - 1_700_000_040_000 % 60_000
 NOW = T0 + 50 * 60_000 + 30_000  # the candle at T0 + 50 min is still open
 
 
-def binance_row(ts: int, o="100.5", h="101.25", low="99.75", c="100.0", v="3.5", qv="350.1",
-                n=12) -> list:
+def binance_row(
+    ts: int, o="100.5", h="101.25", low="99.75", c="100.0", v="3.5", qv="350.1", n=12
+) -> list:
     return [ts, o, h, low, c, v, ts + 59_999, qv, n, "1.0", "100.0", "0"]
 
 
@@ -34,8 +35,13 @@ def bybit_row(ts: int, o="100.5", h="101.25", low="99.75", c="100.0", v="3.5", q
 def body(exchange: str, rows: list) -> bytes:
     if exchange == "binance":
         return json.dumps(rows).encode()
-    return json.dumps({"retCode": 0, "retMsg": "OK",
-                       "result": {"category": "spot", "symbol": "BTCUSDT", "list": rows}}).encode()
+    return json.dumps(
+        {
+            "retCode": 0,
+            "retMsg": "OK",
+            "result": {"category": "spot", "symbol": "BTCUSDT", "list": rows},
+        }
+    ).encode()
 
 
 def pages(exchange: str) -> list[tuple[str, list]]:
@@ -92,8 +98,9 @@ def both_paths(adapter, raw: bytes, start, end, monkeypatch):
 def test_fast_and_row_paths_agree(exchange, window, monkeypatch):
     adapter = (Binance if exchange == "binance" else Bybit)(clock=lambda: NOW / 1000)
     for name, rows in pages(exchange):
-        (fast, fast_err), (slow, slow_err) = both_paths(adapter, body(exchange, rows), *window,
-                                                        monkeypatch)
+        (fast, fast_err), (slow, slow_err) = both_paths(
+            adapter, body(exchange, rows), *window, monkeypatch
+        )
         assert fast_err == slow_err, name
         if slow is not None:
             assert fast is not None and fast.equals(slow), name

@@ -13,17 +13,63 @@ from dccd_tui.sandbox import Sandbox, SandboxSettings
 
 from ..helpers import FAST, make_config
 
-JOBS = [{"exchange": "bybit", "pairs": ["BTC/USDT", "ETH/USDT"], "span": "1h",
-         "start": "2024-01-01", "end": "2024-02-01"}]
+JOBS = [
+    {
+        "exchange": "bybit",
+        "pairs": ["BTC/USDT", "ETH/USDT"],
+        "span": "1h",
+        "start": "2024-01-01",
+        "end": "2024-02-01",
+    }
+]
 QUIET_PROGRESS = ["--progress-every", "1000"]  # no progress line in these short runs
 
-SUMMARY_KEYS = {"event", "time", "seconds", "jobs", "fetched", "complete", "failed", "cancelled",
-                "candles", "requests", "interrupted", "exit_code"}
-JOB_KEYS = {"event", "time", "exchange", "pair", "span", "status", "did_something", "candles",
-            "requests", "retries", "exchange_gap_candles", "failed_windows", "error", "summary"}
-PROGRESS_KEYS = {"event", "time", "exchange", "pair", "span", "status", "progress",
-                 "windows_done", "windows_total", "candles", "requests", "speed", "eta_seconds",
-                 "reached"}
+SUMMARY_KEYS = {
+    "event",
+    "time",
+    "seconds",
+    "jobs",
+    "fetched",
+    "complete",
+    "failed",
+    "cancelled",
+    "candles",
+    "requests",
+    "interrupted",
+    "exit_code",
+}
+JOB_KEYS = {
+    "event",
+    "time",
+    "exchange",
+    "pair",
+    "span",
+    "status",
+    "did_something",
+    "candles",
+    "requests",
+    "retries",
+    "exchange_gap_candles",
+    "failed_windows",
+    "error",
+    "summary",
+}
+PROGRESS_KEYS = {
+    "event",
+    "time",
+    "exchange",
+    "pair",
+    "span",
+    "status",
+    "progress",
+    "windows_done",
+    "windows_total",
+    "candles",
+    "requests",
+    "speed",
+    "eta_seconds",
+    "reached",
+}
 
 
 def test_one_line_per_job_that_did_something_and_one_summary(tmp_path, sandbox, capsys):
@@ -78,11 +124,22 @@ def test_json_is_one_object_per_line_with_stable_keys(tmp_path, capfd):
     # each answer takes 0.6 s, so the bybit jobs run across several 0.25 s polls: progress shows
     with Sandbox(SandboxSettings(seed=7, budgets=FAST, latency=0.6)) as sb:
         sb.faults.add("okx", "hostile_error", rate=1.0)
-        config = make_config(tmp_path, sb, JOBS + [
-            {"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1h", "start": "2024-01-01",
-             "end": "2024-01-05"}], rps=FAST)
-        code = main(["backfill", "--config", str(config.path), "--json",
-                     "--progress-every", "0"])
+        config = make_config(
+            tmp_path,
+            sb,
+            JOBS
+            + [
+                {
+                    "exchange": "okx",
+                    "pairs": ["BTC/USDT"],
+                    "span": "1h",
+                    "start": "2024-01-01",
+                    "end": "2024-01-05",
+                }
+            ],
+            rps=FAST,
+        )
+        code = main(["backfill", "--config", str(config.path), "--json", "--progress-every", "0"])
     assert code == 1
     out, err = capfd.readouterr()
     assert "\x1b" not in out and "\x07" not in out and err == ""
@@ -93,8 +150,12 @@ def test_json_is_one_object_per_line_with_stable_keys(tmp_path, capfd):
     assert {"status", "log", "job", "progress"} <= set(kinds)
     summary = events[-1]
     assert set(summary) == SUMMARY_KEYS
-    assert (summary["jobs"], summary["fetched"], summary["failed"], summary["exit_code"]) == \
-        (3, 2, 1, 1)
+    assert (summary["jobs"], summary["fetched"], summary["failed"], summary["exit_code"]) == (
+        3,
+        2,
+        1,
+        1,
+    )
     jobs = {(e["exchange"], e["pair"]): e for e in events if e["event"] == "job"}
     assert len(jobs) == 3 and all(set(e) == JOB_KEYS for e in jobs.values())
     okx = jobs[("okx", "BTC/USDT")]

@@ -35,8 +35,13 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def job(**overrides) -> str:
-    entry = {"exchange": '"binance"', "pairs": '["BTC/USDT"]', "span": '"1h"',
-             "start": '"2024-01-01"', "end": '"2024-02-01"'}
+    entry = {
+        "exchange": '"binance"',
+        "pairs": '["BTC/USDT"]',
+        "span": '"1h"',
+        "start": '"2024-01-01"',
+        "end": '"2024-02-01"',
+    }
     entry.update(overrides)
     body = "\n".join(f"{k} = {v}" for k, v in entry.items() if v is not None)
     return f"[[histo_jobs]]\n{body}\n"
@@ -62,7 +67,7 @@ def test_shipped_config_is_valid():
 
 
 def test_timezone_is_used_for_naive_dates(tmp_path):
-    text = GOOD.replace('max_parallel = 2', 'max_parallel = 2\ntimezone = "Europe/Paris"')
+    text = GOOD.replace("max_parallel = 2", 'max_parallel = 2\ntimezone = "Europe/Paris"')
     cfg = load_config(write(tmp_path, text))
     assert cfg.jobs[0].start == 1704067200000 - 3600_000
 
@@ -70,10 +75,16 @@ def test_timezone_is_used_for_naive_dates(tmp_path):
 BAD_CASES = [
     ("invalid TOML", "[settings\n", "invalid TOML"),
     ("unknown top key", GOOD + "\n[extra]\nx = 1\n", "top level: key 'extra': unknown key"),
-    ("unknown settings key", GOOD.replace("max_parallel = 2", "max_paralel = 2"),
-     "[settings]: key 'max_paralel': unknown key"),
-    ("wrong type", GOOD.replace("max_parallel = 2", 'max_parallel = "two"'),
-     "[settings]: key 'max_parallel': expected a whole number"),
+    (
+        "unknown settings key",
+        GOOD.replace("max_parallel = 2", "max_paralel = 2"),
+        "[settings]: key 'max_paralel': unknown key",
+    ),
+    (
+        "wrong type",
+        GOOD.replace("max_parallel = 2", 'max_parallel = "two"'),
+        "[settings]: key 'max_parallel': expected a whole number",
+    ),
     ("unknown job key", job(spam='"1"'), "#1 (binance): key 'spam': unknown key"),
     ("unknown exchange", job(exchange='"binanse"'), "key 'exchange': unknown exchange 'binanse'"),
     ("no separator", job(pairs='["BTCUSDT"]'), "'BTCUSDT' is not of the form BASE/QUOTE"),
@@ -86,21 +97,36 @@ BAD_CASES = [
     ("lower case", job(pairs='["btc/usdt"]'), "upper-case"),
     ("pairs not a list", job(pairs='"BTC/USDT"'), "key 'pairs': expected a list"),
     ("empty pairs", job(pairs="[]"), "key 'pairs': the list is empty"),
-    ("span not offered", job(exchange='"coinbase"', pairs='["BTC/USD"]', span='"4h"'),
-     "coinbase does not offer 4h"),
+    (
+        "span not offered",
+        job(exchange='"coinbase"', pairs='["BTC/USD"]', span='"4h"'),
+        "coinbase does not offer 4h",
+    ),
     ("span unknown", job(span='"7m"'), "key 'span': span '7m' is not one of"),
     ("bad date", job(start='"yesterday"'), "key 'start': 'yesterday' is not a date"),
     ("start after end", job(start='"2024-03-01"'), "is not before end"),
     ("start in future", job(start='"2999-01-01"', end=None), "is in the future"),
-    ("base_url not http", GOOD + '\n[exchanges.binance]\nbase_url = "ftp://x"\n',
-     "[exchanges.binance]: key 'base_url': 'ftp://x' is not an http:// or https:// URL"),
-    ("unknown exchange table", GOOD + '\n[exchanges.ftx]\nbase_url = "https://x"\n',
-     "[exchanges.ftx]: unknown exchange 'ftx'"),
-    ("negative budget", GOOD + "\n[exchanges.binance]\nrequests_per_second = -1\n",
-     "key 'requests_per_second': must be above 0"),
+    (
+        "base_url not http",
+        GOOD + '\n[exchanges.binance]\nbase_url = "ftp://x"\n',
+        "[exchanges.binance]: key 'base_url': 'ftp://x' is not an http:// or https:// URL",
+    ),
+    (
+        "unknown exchange table",
+        GOOD + '\n[exchanges.ftx]\nbase_url = "https://x"\n',
+        "[exchanges.ftx]: unknown exchange 'ftx'",
+    ),
+    (
+        "negative budget",
+        GOOD + "\n[exchanges.binance]\nrequests_per_second = -1\n",
+        "key 'requests_per_second': must be above 0",
+    ),
     ("missing span", job(span=None), "key 'span': missing"),
-    ("bad timezone", GOOD.replace("max_parallel = 2", 'timezone = "Mars/Olympus"'),
-     "unknown time zone 'Mars/Olympus'"),
+    (
+        "bad timezone",
+        GOOD.replace("max_parallel = 2", 'timezone = "Mars/Olympus"'),
+        "unknown time zone 'Mars/Olympus'",
+    ),
 ]
 
 
@@ -197,8 +223,12 @@ def test_validate_command_lists_jobs(tmp_path, capsys):
 
 def test_no_traceback_from_python_m(tmp_path):
     path = write(tmp_path, "[settings\n")
-    proc = subprocess.run([sys.executable, "-m", "dccd_tui", "validate", "--config", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dccd_tui", "validate", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "invalid TOML" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -247,7 +277,7 @@ def test_every_problem_of_a_file_is_reported(tmp_path: Path, capsys) -> None:
         "#2 (okx): key 'retry_delay': must be 0..3600 seconds",
     ]
     assert len(errors) == len(expected), errors
-    for want, got in zip(expected, errors):
+    for want, got in zip(expected, errors, strict=True):
         assert got.startswith("config.toml: ") and want in got, (want, got)
     assert str(info.value) == "\n".join(errors)
     # the CLI prints them all, one line each, and exits 2

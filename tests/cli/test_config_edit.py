@@ -25,11 +25,15 @@ def shipped(tmp_path: Path, mode: int = 0o644) -> Path:
 
 
 def changed_lines(before: str, after: str) -> list[str]:
-    return [line for line in difflib.ndiff(before.splitlines(), after.splitlines())
-            if line.startswith(("- ", "+ "))]
+    return [
+        line
+        for line in difflib.ndiff(before.splitlines(), after.splitlines())
+        if line.startswith(("- ", "+ "))
+    ]
 
 
 # --- in-place edits ---------------------------------------------------------------------
+
 
 def test_edit_pairs_changes_one_line_and_keeps_mode(tmp_path):
     path = shipped(tmp_path)
@@ -39,7 +43,8 @@ def test_edit_pairs_changes_one_line_and_keeps_mode(tmp_path):
     after = path.read_text(encoding="utf-8")
     assert changed_lines(before, after) == [
         '- pairs = ["BTC/USDT", "ETH/USDT"]',
-        '+ pairs = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]']
+        '+ pairs = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]',
+    ]
     assert path.stat().st_mode & 0o777 == 0o644
     assert "bybit:SOL/USDT:1m" in {j.key for j in new.jobs}
     assert load_config(path).raw == new.raw
@@ -55,12 +60,17 @@ def test_other_modes_are_kept_too(tmp_path):
 def test_add_entry_appends_one_block_and_keeps_every_comment(tmp_path):
     path = shipped(tmp_path)
     before = path.read_text(encoding="utf-8")
-    add_entry(path, {"exchange": "okx", "pairs": ["SOL/USDT"], "span": "1d",
-                     "start": "2023-01-01 00:00:00"}, based_on=load_config(path).raw)
+    add_entry(
+        path,
+        {"exchange": "okx", "pairs": ["SOL/USDT"], "span": "1d", "start": "2023-01-01 00:00:00"},
+        based_on=load_config(path).raw,
+    )
     after = path.read_text(encoding="utf-8")
     assert after.startswith(before)
-    assert after[len(before):] == ('\n[[histo_jobs]]\nexchange = "okx"\npairs = ["SOL/USDT"]\n'
-                                   'span = "1d"\nstart = "2023-01-01 00:00:00"\n')
+    assert after[len(before) :] == (
+        '\n[[histo_jobs]]\nexchange = "okx"\npairs = ["SOL/USDT"]\n'
+        'span = "1d"\nstart = "2023-01-01 00:00:00"\n'
+    )
     assert len(load_config(path).raw["histo_jobs"]) == 11
 
 
@@ -96,8 +106,9 @@ def test_invalid_edit_is_refused_before_writing(tmp_path):
 def test_a_config_changed_on_disk_is_not_overwritten(tmp_path):
     path = shipped(tmp_path)
     loaded = load_config(path).raw
-    edited = path.read_text(encoding="utf-8").replace('span = "1h"\nstart = "2020',
-                                                      'span = "1d"\nstart = "2020')
+    edited = path.read_text(encoding="utf-8").replace(
+        'span = "1h"\nstart = "2020', 'span = "1d"\nstart = "2020'
+    )
     path.write_text(edited, encoding="utf-8")
     with pytest.raises(ConfigChangedError) as info:
         edit_pairs(path, 0, ["BTC/USDT"], based_on=loaded)
@@ -125,6 +136,7 @@ def test_symlinked_config_stays_a_symlink(tmp_path):
 
 # --- the .bak rule ----------------------------------------------------------------------
 
+
 def test_bak_holds_the_users_version_after_two_saves(tmp_path):
     path = shipped(tmp_path)
     original = path.read_bytes()
@@ -146,6 +158,7 @@ def test_a_hand_edit_between_saves_becomes_the_bak(tmp_path):
 
 # --- BOM, ~, notify ---------------------------------------------------------------------
 
+
 def test_bom_is_accepted_and_kept_on_save(tmp_path):
     path = tmp_path / "config.toml"
     path.write_bytes(b"\xef\xbb\xbf" + SHIPPED.read_bytes())
@@ -164,8 +177,9 @@ def test_tilde_in_data_path_is_the_home_folder(tmp_path, monkeypatch):
     assert load_config(path).settings.data_path == tmp_path / "home" / "candles"
 
 
-@pytest.mark.parametrize(("text", "expected"), [("", True), ("notify = true", True),
-                                                  ("notify = false", False)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("", True), ("notify = true", True), ("notify = false", False)]
+)
 def test_notify_setting(tmp_path, text, expected):
     path = tmp_path / "config.toml"
     path.write_text(f"[settings]\n{text}\n", encoding="utf-8")
@@ -178,10 +192,13 @@ def test_notify_must_be_a_bool(tmp_path, value):
     path.write_text(f"[settings]\nnotify = {value}\n", encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert str(info.value).startswith("config.toml: [settings]: key 'notify': expected true or false")
+    assert str(info.value).startswith(
+        "config.toml: [settings]: key 'notify': expected true or false"
+    )
 
 
 # --- the per-user state file ------------------------------------------------------------
+
 
 def test_state_file_round_trip_under_xdg_state_home(tmp_path):
     assert state_path() == tmp_path / "state" / "dccd-tui" / "state.toml"  # conftest's
@@ -244,24 +261,34 @@ def test_unwritable_state_does_not_stop_a_config_save(tmp_path):
 
 def test_add_entry_before_a_following_table_keeps_one_blank_line_each(tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text('[[histo_jobs]]\nexchange = "okx"\npairs = ["ETH/USDT"]\nspan = "1h"\n\n'
-                    '[exchanges.okx]\nrequests_per_second = 3  # mine\n', encoding="utf-8")
+    path.write_text(
+        '[[histo_jobs]]\nexchange = "okx"\npairs = ["ETH/USDT"]\nspan = "1h"\n\n'
+        "[exchanges.okx]\nrequests_per_second = 3  # mine\n",
+        encoding="utf-8",
+    )
     add_entry(path, {"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1d"})
     assert path.read_text(encoding="utf-8") == (
         '[[histo_jobs]]\nexchange = "okx"\npairs = ["ETH/USDT"]\nspan = "1h"\n\n'
         '[[histo_jobs]]\nexchange = "okx"\npairs = ["BTC/USDT"]\nspan = "1d"\n\n'
-        '[exchanges.okx]\nrequests_per_second = 3  # mine\n')
+        "[exchanges.okx]\nrequests_per_second = 3  # mine\n"
+    )
 
 
 def test_new_file_is_written_with_the_usual_mode(tmp_path):
     path = tmp_path / "new.toml"
     old = os.umask(0o022)
     try:
-        save_config(path, {"settings": {"data_path": "d"},
-                           "histo_jobs": [{"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1h"}]})
+        save_config(
+            path,
+            {
+                "settings": {"data_path": "d"},
+                "histo_jobs": [{"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1h"}],
+            },
+        )
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
     assert path.read_text(encoding="utf-8") == (
         '[settings]\ndata_path = "d"\n\n'
-        '[[histo_jobs]]\nexchange = "okx"\npairs = ["BTC/USDT"]\nspan = "1h"\n')
+        '[[histo_jobs]]\nexchange = "okx"\npairs = ["BTC/USDT"]\nspan = "1h"\n'
+    )

@@ -64,8 +64,17 @@ def test_at_80_columns_the_least_important_columns_give_way(config, capsys, monk
 def test_without_a_terminal_the_whole_table_and_json_are_never_cut(config, capsys, monkeypatch):
     lines = _inventory(config, capsys, monkeypatch, None)  # capsys: stdout is not a terminal
     header = _table(lines)[0]
-    for name in ("first candle", "last candle", "candles", "cover", "exchange gaps",
-                 "longest gap", "missing", "failed", "size"):
+    for name in (
+        "first candle",
+        "last candle",
+        "candles",
+        "cover",
+        "exchange gaps",
+        "longest gap",
+        "missing",
+        "failed",
+        "size",
+    ):
         assert name in header
     assert not any(li.startswith("not shown") for li in lines)
     assert "2h00m at 2024-01-05 10:00" in "\n".join(lines)

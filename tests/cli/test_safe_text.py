@@ -9,8 +9,20 @@ import pytest
 from dccd_tui.cli import main
 from dccd_tui.engine.fmt import clean_text, safe_text
 
-BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068",
-        "\u2069", "\u200e", "\u200f", "\u061c"]
+BIDI = [
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+    "\u200e",
+    "\u200f",
+    "\u061c",
+]
 
 
 @pytest.mark.parametrize("char", BIDI)
@@ -30,9 +42,11 @@ def test_control_characters_are_visible_not_spaces():
 
 def hostile_config(tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text('[settings]\ndata_path = "da\\u001b]2;x\\u0007\\u202eta"\n\n'
-                    '[[histo_jobs]]\nexchange = "binance"\npairs = ["BTC/USDT"]\nspan = "1h"\n'
-                    'start = "2024-01-01"\nend = "2024-01-02"\n')
+    path.write_text(
+        '[settings]\ndata_path = "da\\u001b]2;x\\u0007\\u202eta"\n\n'
+        '[[histo_jobs]]\nexchange = "binance"\npairs = ["BTC/USDT"]\nspan = "1h"\n'
+        'start = "2024-01-01"\nend = "2024-01-02"\n'
+    )
     return path
 
 

@@ -23,14 +23,18 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 def nul_config(tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
-    path.write_text('[settings]\ndata_path = "da\\u0000ta"\n\n[[histo_jobs]]\n'
-                    'exchange = "binance"\npairs = ["BTC/USDT"]\nspan = "1h"\n'
-                    'start = "2024-01-01"\nend = "2024-01-02"\n')
+    path.write_text(
+        '[settings]\ndata_path = "da\\u0000ta"\n\n[[histo_jobs]]\n'
+        'exchange = "binance"\npairs = ["BTC/USDT"]\nspan = "1h"\n'
+        'start = "2024-01-01"\nend = "2024-01-02"\n'
+    )
     return path
 
 
-@pytest.mark.parametrize("argv", [["validate"], ["backfill"], ["backfill", "--dry-run"],
-                                  ["inventory"], ["inventory", "--json"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["validate"], ["backfill"], ["backfill", "--dry-run"], ["inventory"], ["inventory", "--json"]],
+)
 def test_a_nul_byte_in_data_path_is_a_config_error(tmp_path, capsys, argv):
     path = nul_config(tmp_path)
     assert main([*argv, "--config", str(path)]) == 2
@@ -41,8 +45,14 @@ def test_a_nul_byte_in_data_path_is_a_config_error(tmp_path, capsys, argv):
 
 def test_a_nul_byte_in_data_path_gives_no_traceback_in_a_real_process(tmp_path):
     path = nul_config(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "dccd_tui", "backfill", "--config", str(path)],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT, env=ENV)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=ENV,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "data_path" in proc.stderr
 
@@ -54,13 +64,36 @@ def sandbox_budgets():
 
 def test_a_closed_stdout_keeps_the_run_going_and_its_data(tmp_path, sandbox):
     """The reader reads one line and goes away; the backfill finishes every window, quietly."""
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m",
-         "start": "2024-01-01", "end": "2024-01-11"},
-    ], rps={"binance": 5.0})  # 15 windows at 5 a second: about 3 s of run after the close
-    proc = subprocess.Popen([sys.executable, "-m", "dccd_tui", "backfill", "--config",
-                             str(config.path), "--progress-every", "0.2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=ENV)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": "binance",
+                "pairs": ["BTC/USDT"],
+                "span": "1m",
+                "start": "2024-01-01",
+                "end": "2024-01-11",
+            },
+        ],
+        rps={"binance": 5.0},
+    )  # 15 windows at 5 a second: about 3 s of run after the close
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dccd_tui",
+            "backfill",
+            "--config",
+            str(config.path),
+            "--progress-every",
+            "0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=ENV,
+    )
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert first
@@ -74,12 +107,24 @@ def test_a_closed_stdout_keeps_the_run_going_and_its_data(tmp_path, sandbox):
 
 @pytest.mark.parametrize("argv", [["validate"], ["inventory"], ["backfill", "--dry-run"]])
 def test_a_closed_stdout_ends_other_commands_quietly(tmp_path, sandbox, argv):
-    jobs = [{"exchange": "binance", "pairs": [f"P{i}/USDT"], "span": "1h",
-             "start": "2024-01-01", "end": "2024-01-02"} for i in range(300)]
+    jobs = [
+        {
+            "exchange": "binance",
+            "pairs": [f"P{i}/USDT"],
+            "span": "1h",
+            "start": "2024-01-01",
+            "end": "2024-01-02",
+        }
+        for i in range(300)
+    ]
     config = make_config(tmp_path, sandbox, jobs)
-    proc = subprocess.Popen([sys.executable, "-m", "dccd_tui", *argv, "--config",
-                             str(config.path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=ROOT, env=ENV)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dccd_tui", *argv, "--config", str(config.path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=ENV,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline()
     proc.stdout.close()

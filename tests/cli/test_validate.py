@@ -10,12 +10,22 @@ from dccd_tui.cli import main
 from dccd_tui.engine import suggest_pair
 
 
-@pytest.mark.parametrize("text, guess", [
-    ("BTCUSDT", "BTC/USDT"), ("btcusdt", "BTC/USDT"), ("ETHBTC", "ETH/BTC"),
-    ("SOLUSDC", "SOL/USDC"), ("BTCUSD", "BTC/USD"), ("ETHEUR", "ETH/EUR"),
-    ("btc-usdt", "BTC/USDT"), ("eth_usd", "ETH/USD"), ("sol/usdt", "SOL/USDT"),
-    (" BTC / USDT ", "BTC/USDT"), ("XBTGBP", "XBT/GBP"),
-])
+@pytest.mark.parametrize(
+    "text, guess",
+    [
+        ("BTCUSDT", "BTC/USDT"),
+        ("btcusdt", "BTC/USDT"),
+        ("ETHBTC", "ETH/BTC"),
+        ("SOLUSDC", "SOL/USDC"),
+        ("BTCUSD", "BTC/USD"),
+        ("ETHEUR", "ETH/EUR"),
+        ("btc-usdt", "BTC/USDT"),
+        ("eth_usd", "ETH/USD"),
+        ("sol/usdt", "SOL/USDT"),
+        (" BTC / USDT ", "BTC/USDT"),
+        ("XBTGBP", "XBT/GBP"),
+    ],
+)
 def test_suggest_pair_splits_on_common_quote_assets(text, guess):
     assert suggest_pair(text) == guess
 
@@ -32,8 +42,11 @@ def _write(tmp_path, body: str):
 
 
 def test_validate_says_did_you_mean_for_every_pair_it_can_guess(tmp_path, capsys):
-    path = _write(tmp_path, '[[histo_jobs]]\nexchange = "binance"\n'
-                            'pairs = ["BTCUSDT", "eth-usdt", "XYZ", "SOL/USDT"]\nspan = "1h"\n')
+    path = _write(
+        tmp_path,
+        '[[histo_jobs]]\nexchange = "binance"\n'
+        'pairs = ["BTCUSDT", "eth-usdt", "XYZ", "SOL/USDT"]\nspan = "1h"\n',
+    )
     assert main(["validate", "--config", str(path)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3  # every bad pair, one line each; SOL/USDT is fine
@@ -59,7 +72,9 @@ def test_a_config_without_jobs_is_valid_with_a_warning(tmp_path, capsys):
     assert main(["backfill", "--config", str(path)]) == 0
     out, err = capsys.readouterr()
     assert "no [[histo_jobs]] entry" in err
-    assert out.strip() == ("finished in 0s: 0 jobs (0 fetched, 0 already complete, 0 failed, "
-                           "0 cancelled), 0 candles written, 0 requests")
+    assert out.strip() == (
+        "finished in 0s: 0 jobs (0 fetched, 0 already complete, 0 failed, "
+        "0 cancelled), 0 candles written, 0 requests"
+    )
     assert main(["backfill", "--config", str(path), "--dry-run"]) == 0
     assert "no [[histo_jobs]] entry" in capsys.readouterr().err

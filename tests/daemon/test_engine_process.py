@@ -47,17 +47,24 @@ def sandbox():
 
 
 def _config(tmp_path, sb, pairs=("BTC/USDT", "ETH/USDT"), rps=SLOW, **settings):
-    return make_config(tmp_path, sb, [
-        {"exchange": "binance", "pairs": list(pairs), "span": "1m", "start": START, "end": END},
-    ], rps=rps, settings=settings or None)
+    return make_config(
+        tmp_path,
+        sb,
+        [
+            {"exchange": "binance", "pairs": list(pairs), "span": "1m", "start": START, "end": END},
+        ],
+        rps=rps,
+        settings=settings or None,
+    )
 
 
 def _assert_store_is_truth(config, sb):
     frame = stored(config.settings.data_path)
     for spec in config.jobs:
         s = spec.series
-        part = frame.filter((pl.col("exchange") == s.exchange)
-                            & (pl.col("pair") == s.pair.replace("/", "-")))
+        part = frame.filter(
+            (pl.col("exchange") == s.exchange) & (pl.col("pair") == s.pair.replace("/", "-"))
+        )
         truth = sb.ground_truth(s.exchange, s.pair, s.span, ms(START), ms(END))
         assert_equal_truth(part.drop("exchange", "pair", "span"), truth)
 
@@ -70,8 +77,9 @@ def _raw(place, *messages: bytes, hello: bool = True, read: int = 1) -> list[dic
     f = s.makefile("rb")
     try:
         if hello:
-            s.sendall(json.dumps({"op": "hello", "protocol": PROTOCOL_VERSION, "id": 0})
-                      .encode() + b"\n")
+            s.sendall(
+                json.dumps({"op": "hello", "protocol": PROTOCOL_VERSION, "id": 0}).encode() + b"\n"
+            )
             assert json.loads(f.readline())["ok"] is True
         for m in messages:
             s.sendall(m)
@@ -82,6 +90,7 @@ def _raw(place, *messages: bytes, hello: bool = True, read: int = 1) -> list[dic
 
 
 # --- attach, detach, two clients ------------------------------------------------------------
+
 
 def test_attach_detach_reattach_shows_the_full_state_and_jobs_finish(tmp_path, sandbox, engines):
     config = _config(tmp_path, sandbox)
@@ -105,8 +114,7 @@ def test_attach_detach_reattach_shows_the_full_state_and_jobs_finish(tmp_path, s
     assert running and all(s.windows_total > 0 for s in running)
     assert any(s.eta is not None and s.speed > 0 for s in running), running
     key = config.jobs[0].key
-    assert any(line.split(" ", 1)[1].startswith("start ")
-               for line in again.states[key].log_lines())
+    assert any(line.split(" ", 1)[1].startswith("start ") for line in again.states[key].log_lines())
     assert wait_for(lambda: not again.any_active(), 60)
     assert all(s.status is Status.DONE for s in again.snapshots())
     again.close()
@@ -136,22 +144,33 @@ def test_config_mismatch_is_refused_naming_the_engines_config(tmp_path, sandbox,
     engines.start(config)
     other = tmp_path / "other.toml"
     other.write_text(config.path.read_text())
-    out = subprocess.run([sys.executable, "-m", "dccd_tui", "--config", str(other)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "dccd_tui", "--config", str(other)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert str(config.path) in out.stderr and "other.toml" in out.stderr
 
 
 # --- the client's terminal goes away ----------------------------------------------------------
 
+
 def test_sighup_of_the_clients_terminal_leaves_the_jobs_running(tmp_path, sandbox, engines):
     config = _config(tmp_path, sandbox)
     place = engines.start(config)
     master, slave = pty.openpty()
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
-    app = subprocess.Popen([sys.executable, "-m", "dccd_tui", "--config", str(config.path)],
-                           stdin=slave, stdout=slave, stderr=slave, env=env,
-                           start_new_session=True, close_fds=True)
+    app = subprocess.Popen(
+        [sys.executable, "-m", "dccd_tui", "--config", str(config.path)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+    )
     os.close(slave)
     watcher = engines.runner(place, config)
     try:
@@ -176,8 +195,10 @@ def test_sighup_of_the_clients_terminal_leaves_the_jobs_running(tmp_path, sandbo
 
 # --- the engine dies --------------------------------------------------------------------------
 
-def test_kill_9_of_the_engine_is_seen_at_once_and_a_restart_resumes_exactly(tmp_path, sandbox,
-                                                                            engines):
+
+def test_kill_9_of_the_engine_is_seen_at_once_and_a_restart_resumes_exactly(
+    tmp_path, sandbox, engines
+):
     config = _config(tmp_path, sandbox)
     place = engines.start(config)
     lost = []
@@ -196,8 +217,9 @@ def test_kill_9_of_the_engine_is_seen_at_once_and_a_restart_resumes_exactly(tmp_
     assert wait_for(lambda: bool(lost), 1.0), "the client did not notice within a second"
     assert lost[0][0] - killed_at < 1.0
     assert not runner.any_active()
-    assert all(s.status is Status.FAILED and s.error == "the engine stopped"
-               for s in runner.snapshots())
+    assert all(
+        s.status is Status.FAILED and s.error == "the engine stopped" for s in runner.snapshots()
+    )
     assert place.socket.exists()  # left behind by kill -9
     resumed = runner.reconnect()
     assert sorted(resumed) == sorted(runner.keys())
@@ -236,14 +258,19 @@ def test_idle_engine_exits_by_itself(tmp_path, sandbox, engines):
 
 # --- refusals ---------------------------------------------------------------------------------
 
+
 def test_an_engine_folder_open_to_others_is_refused_with_a_message(tmp_path, sandbox, engines):
     config = _config(tmp_path, sandbox)
     place = engines.start(config)
     os.chmod(place.folder, 0o755)
     with pytest.raises(SocketPlaceError, match="mode 0755.*chmod 700"):
         attach(config.path, config.settings.data_path)
-    out = subprocess.run([sys.executable, "-m", "dccd_tui", "--config", str(config.path),
-                          "status"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "chmod 700" in out.stderr
     os.chmod(place.folder, 0o700)
 
@@ -258,12 +285,15 @@ def test_a_peer_of_another_uid_is_refused_by_its_credentials(tmp_path, sandbox, 
     os.chmod(place.socket, 0o777)
     # The child starts as root (the interpreter lives in root's home), enters the engine
     # folder, then becomes uid 65534 and connects: only the credentials differ.
-    code = ("import os,socket,sys,json\n"
-            "os.chdir(sys.argv[1]); os.setgid(65534); os.setuid(65534)\n"
-            "s=socket.socket(socket.AF_UNIX); s.connect('engine.sock')\n"
-            "print(s.makefile().readline())\n")  # refused at once, before any request
-    out = subprocess.run([sys.executable, "-c", code, str(place.folder)], capture_output=True,
-                         text=True, timeout=30)
+    code = (
+        "import os,socket,sys,json\n"
+        "os.chdir(sys.argv[1]); os.setgid(65534); os.setuid(65534)\n"
+        "s=socket.socket(socket.AF_UNIX); s.connect('engine.sock')\n"
+        "print(s.makefile().readline())\n"
+    )  # refused at once, before any request
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(place.folder)], capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 0, out.stderr
     reply = json.loads(out.stdout)
     assert reply["ok"] is False and "refused" in reply["error"], out
@@ -278,13 +308,20 @@ def test_a_peer_of_another_uid_is_refused_by_its_credentials(tmp_path, sandbox, 
 
 
 def test_malformed_oversized_and_unknown_messages_get_errors_and_the_engine_goes_on(
-        tmp_path, sandbox, engines):
+    tmp_path, sandbox, engines
+):
     config = _config(tmp_path, sandbox)
     place = engines.start(config)
-    replies = _raw(place, b"this is not json\n", b"[1, 2]\n",
-                   b'{"op": "fly", "id": 7}\n', b"x" * (MAX_MESSAGE + 10) + b"\n",
-                   b'{"op": "start", "keys": "all", "id": 8}\n',
-                   b'{"op": "status", "id": 9}\n', read=6)
+    replies = _raw(
+        place,
+        b"this is not json\n",
+        b"[1, 2]\n",
+        b'{"op": "fly", "id": 7}\n',
+        b"x" * (MAX_MESSAGE + 10) + b"\n",
+        b'{"op": "start", "keys": "all", "id": 8}\n',
+        b'{"op": "status", "id": 9}\n',
+        read=6,
+    )
     assert "malformed" in replies[0]["error"]
     assert "object" in replies[1]["error"]
     assert replies[2]["id"] == 7 and "unknown op" in replies[2]["error"]
@@ -318,27 +355,39 @@ def test_a_client_meeting_an_engine_of_another_version_says_so(tmp_path, sandbox
     config = _config(tmp_path, sandbox)
     place = engine_place(config.settings.data_path)
     place.folder.mkdir(mode=0o700, parents=True)
-    code = ("import socket,sys,json\n"
-            "l=socket.socket(socket.AF_UNIX); l.bind(sys.argv[1]); l.listen(); print('up',"
-            " flush=True)\n"
-            "while True:\n"
-            "  c,_=l.accept(); f=c.makefile('rb'); line=f.readline()\n"
-            "  m=json.loads(line) if line.strip() else {}\n"  # a bare probe sends nothing
-            "  if m.get('op')=='hello':\n"
-            "    c.sendall(json.dumps({'id':m.get('id'),'ok':False,'mismatch':True,'protocol':99,"
-            "'engine':'9.9','pid':1,'active':0,'error':'version mismatch'}).encode()+b'\\n')\n"
-            "  c.close()\n")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(place.socket)],
-                            stdout=subprocess.PIPE, text=True)
+    code = (
+        "import socket,sys,json\n"
+        "l=socket.socket(socket.AF_UNIX); l.bind(sys.argv[1]); l.listen(); print('up',"
+        " flush=True)\n"
+        "while True:\n"
+        "  c,_=l.accept(); f=c.makefile('rb'); line=f.readline()\n"
+        "  m=json.loads(line) if line.strip() else {}\n"  # a bare probe sends nothing
+        "  if m.get('op')=='hello':\n"
+        "    c.sendall(json.dumps({'id':m.get('id'),'ok':False,'mismatch':True,'protocol':99,"
+        "'engine':'9.9','pid':1,'active':0,'error':'version mismatch'}).encode()+b'\\n')\n"
+        "  c.close()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(place.socket)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "up"
-        out = subprocess.run([sys.executable, "-m", "dccd_tui", "--config", str(config.path),
-                              "status"], capture_output=True, text=True, timeout=60,
-                             stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "status"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         assert out.returncode == 2
         assert "protocol 99" in out.stderr and f"protocol {PROTOCOL_VERSION}" in out.stderr
-        out = subprocess.run([sys.executable, "-m", "dccd_tui", "--config", str(config.path)],
-                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            [sys.executable, "-m", "dccd_tui", "--config", str(config.path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         assert out.returncode == 2
         assert "No job runs in it" in out.stderr and "engine stop" in out.stderr
     finally:
@@ -348,9 +397,15 @@ def test_a_client_meeting_an_engine_of_another_version_says_so(tmp_path, sandbox
 
 # --- backfill and status through a running engine ---------------------------------------------
 
+
 def _cli(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "dccd_tui", *args], capture_output=True,
-                          text=True, timeout=120, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "dccd_tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
+    )
 
 
 def test_backfill_hands_its_jobs_to_the_engine_and_follows_them(tmp_path, sandbox, engines):
@@ -377,9 +432,12 @@ def test_ctrl_c_of_a_handed_over_backfill_cancels_only_its_own_jobs(tmp_path, sa
     ui = engines.runner(place, config)
     eth, btc = config.jobs[1].key, config.jobs[0].key
     ui.start([eth])  # a job another client started
-    proc = subprocess.Popen([sys.executable, "-m", "dccd_tui", "--config", str(config.path),
-                             "backfill"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "backfill"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert wait_for(lambda: ui.states[btc].snapshot().status is Status.RUNNING, 20)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
@@ -404,8 +462,9 @@ def test_engine_stop_cancels_running_jobs_and_keeps_what_they_wrote(tmp_path, sa
     assert frame.height >= 2 * 2 * 1000  # what the cancelled jobs fetched was flushed
 
 
-def test_reload_through_the_engine_adds_jobs_and_refuses_a_broken_config(tmp_path, sandbox,
-                                                                         engines):
+def test_reload_through_the_engine_adds_jobs_and_refuses_a_broken_config(
+    tmp_path, sandbox, engines
+):
     import copy
 
     from dccd_tui.config import save_config
@@ -429,8 +488,9 @@ def test_reload_through_the_engine_adds_jobs_and_refuses_a_broken_config(tmp_pat
     runner.close()
 
 
-def test_a_data_folder_too_deep_for_a_socket_path_uses_the_runtime_folder(tmp_path, sandbox,
-                                                                          engines, monkeypatch):
+def test_a_data_folder_too_deep_for_a_socket_path_uses_the_runtime_folder(
+    tmp_path, sandbox, engines, monkeypatch
+):
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
@@ -448,14 +508,16 @@ def test_a_data_folder_too_deep_for_a_socket_path_uses_the_runtime_folder(tmp_pa
 
 def test_the_engine_log_is_rotated_past_its_bound(tmp_path):
     log = tmp_path / "engine.log"
-    code = ("import os,sys\n"
-            "from dccd_tui.daemon.server import rotate_log\n"
-            "fd=os.open(sys.argv[1], os.O_WRONLY|os.O_CREAT|os.O_APPEND, 0o600)\n"
-            "os.dup2(fd, 2)\n"
-            "for i in range(3):\n"
-            "    os.write(2, b'x' * 600 + b'\\n')\n"
-            "    rotate_log(sys.argv[1], limit=1000)\n"
-            "os.write(2, b'last line\\n')\n")
+    code = (
+        "import os,sys\n"
+        "from dccd_tui.daemon.server import rotate_log\n"
+        "fd=os.open(sys.argv[1], os.O_WRONLY|os.O_CREAT|os.O_APPEND, 0o600)\n"
+        "os.dup2(fd, 2)\n"
+        "for i in range(3):\n"
+        "    os.write(2, b'x' * 600 + b'\\n')\n"
+        "    rotate_log(sys.argv[1], limit=1000)\n"
+        "os.write(2, b'last line\\n')\n"
+    )
     subprocess.run([sys.executable, "-c", code, str(log)], check=True, timeout=30)
     assert log.stat().st_size < 1000 and log.read_text().endswith("last line\n")
     assert (tmp_path / "engine.log.1").stat().st_size >= 1000

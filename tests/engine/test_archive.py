@@ -40,18 +40,42 @@ START, END = "2024-12-01", "2025-02-04 06:00:00"
 SERIES = Series("binance", "BTC/USDT", 60)
 
 
-def config_for(tmp: Path, sb: Sandbox, *, archive: bool = True, start=START, end=END,
-               folder: str = "data", extra: dict | None = None, job_extra: dict | None = None):
+def config_for(
+    tmp: Path,
+    sb: Sandbox,
+    *,
+    archive: bool = True,
+    start=START,
+    end=END,
+    folder: str = "data",
+    extra: dict | None = None,
+    job_extra: dict | None = None,
+):
     exchanges = {name: {"base_url": sb.base_url(name)} for name in EXCHANGES}
-    exchanges["binance"].update({"requests_per_second": 200, "archive_url": sb.archive_url(),
-                                 "archive": archive, **(extra or {})})
-    job = {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": start,
-           "max_retries": 2, "retry_delay": 0.05, **(job_extra or {})}
+    exchanges["binance"].update(
+        {
+            "requests_per_second": 200,
+            "archive_url": sb.archive_url(),
+            "archive": archive,
+            **(extra or {}),
+        }
+    )
+    job = {
+        "exchange": "binance",
+        "pairs": ["BTC/USDT"],
+        "span": "1m",
+        "start": start,
+        "max_retries": 2,
+        "retry_delay": 0.05,
+        **(job_extra or {}),
+    }
     if end is not None:
         job["end"] = end
     tmp.mkdir(parents=True, exist_ok=True)
-    return save_config(tmp / "config.toml", {"settings": {"data_path": folder},
-                                              "exchanges": exchanges, "histo_jobs": [job]})
+    return save_config(
+        tmp / "config.toml",
+        {"settings": {"data_path": folder}, "exchanges": exchanges, "histo_jobs": [job]},
+    )
 
 
 def run(config) -> Runner:
@@ -201,13 +225,13 @@ def test_split_of_a_plan():
     now = ms("2025-02-04 12:34:00")
     split = split_missing([(ms("2024-11-15 10:00"), now - now % 60_000)], now)
     kinds = [(f.kind, f.period) for f in split.files]
-    assert kinds[:3] == [("daily", "2024-11-16"), ("daily", "2024-11-17"),
-                         ("daily", "2024-11-18")]
+    assert kinds[:3] == [("daily", "2024-11-16"), ("daily", "2024-11-17"), ("daily", "2024-11-18")]
     assert ("monthly", "2024-12") in kinds and ("monthly", "2025-01") in kinds
-    assert kinds[-3:] == [("daily", "2025-02-01"), ("daily", "2025-02-02"),
-                          ("daily", "2025-02-03")]
-    assert split.rest == [(ms("2024-11-15 10:00"), ms("2024-11-16")),
-                          (ms("2025-02-04"), now - now % 60_000)]
+    assert kinds[-3:] == [("daily", "2025-02-01"), ("daily", "2025-02-02"), ("daily", "2025-02-03")]
+    assert split.rest == [
+        (ms("2024-11-15 10:00"), ms("2024-11-16")),
+        (ms("2025-02-04"), now - now % 60_000),
+    ]
 
 
 def _zip(name: str, csv: bytes) -> bytes:
@@ -237,8 +261,11 @@ ROW = "{t},100.0,101.0,99.0,100.5,2.0,{c},200.0,7,1.0,100.0,0\n"
 
 
 def _csv(times, unit=1, header=False) -> bytes:
-    text = "open_time,open,high,low,close,volume,close_time,quote_volume,count,a,b,c\n" \
-        if header else ""
+    text = (
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,a,b,c\n"
+        if header
+        else ""
+    )
     for t in times:
         text += ROW.format(t=t * unit, c=(t + 59_999) * unit + (999 if unit > 1 else 0))
     return text.encode()
@@ -255,14 +282,17 @@ def test_csv_header_and_time_unit_are_detected_per_file():
             assert frame["quote_volume"].to_list() == [200.0] * 3
 
 
-@pytest.mark.parametrize("bad, match", [
-    (lambda lo: _csv([lo + 1]), "not aligned"),
-    (lambda lo: _csv([lo - 60_000]), "outside"),
-    (lambda lo: _csv([lo, lo]), "duplicate"),
-    (lambda lo: _csv([lo]) + _csv([lo + 60_000], 1000), "mix"),
-    (lambda lo: _csv([lo]).replace(b"101.0", b"98.0"), "high < low"),
-    (lambda lo: _csv([lo]).replace(b"100.5", b"abc"), "does not parse"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (lambda lo: _csv([lo + 1]), "not aligned"),
+        (lambda lo: _csv([lo - 60_000]), "outside"),
+        (lambda lo: _csv([lo, lo]), "duplicate"),
+        (lambda lo: _csv([lo]) + _csv([lo + 60_000], 1000), "mix"),
+        (lambda lo: _csv([lo]).replace(b"101.0", b"98.0"), "high < low"),
+        (lambda lo: _csv([lo]).replace(b"100.5", b"abc"), "does not parse"),
+    ],
+)
 def test_csv_checks_as_for_a_rest_page(bad, match):
     lo = ms("2024-06-01")
     with pytest.raises(TransientError, match=match):
@@ -273,7 +303,11 @@ def test_config_keys_and_their_errors(tmp_path):
     base = {"histo_jobs": [{"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m"}]}
     cfg = save_config(tmp_path / "a.toml", base)
     b = cfg.exchanges["binance"]
-    assert (b.archive, b.archive_url, b.archive_parallel) == (True, "https://data.binance.vision", 4)
+    assert (b.archive, b.archive_url, b.archive_parallel) == (
+        True,
+        "https://data.binance.vision",
+        4,
+    )
     assert cfg.jobs[0].archive is True
     off = json.loads(json.dumps(base))
     off["histo_jobs"][0]["archive"] = False
@@ -288,8 +322,9 @@ def test_config_keys_and_their_errors(tmp_path):
             save_config(tmp_path / "c.toml", {**base, "exchanges": table})
         assert message in str(err.value)
     bad_job = json.loads(json.dumps(base))
-    bad_job["histo_jobs"].append({"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1m",
-                                  "archive": True})
+    bad_job["histo_jobs"].append(
+        {"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1m", "archive": True}
+    )
     with pytest.raises(ConfigError, match="key 'archive': only binance"):
         save_config(tmp_path / "d.toml", bad_job)
 
@@ -317,20 +352,21 @@ def test_sigkill_in_the_middle_of_archive_downloads_resumes_to_the_same_store(tm
     months = 12
     # Slow archive answers, one connection: kills land among the downloads.
     with Sandbox(SandboxSettings(seed=7, budgets={"binance": 200}, latency=0.3)) as sandbox:
-        config = config_for(tmp_path, sandbox, start=start, end=end,
-                            extra={"archive_parallel": 1})
+        config = config_for(tmp_path, sandbox, start=start, end=end, extra={"archive_parallel": 1})
         data = config.settings.data_path
         cmd = [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         kills = 0
         for delay in (0.3, 1.0, 0.6, 1.5, 0.4, 1.2):
             before = sandbox.archive.requests
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    env=env)
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
             deadline = time.monotonic() + 60
             # kill only once it is downloading (start-up time varies on a busy machine)
-            while (sandbox.archive.requests == before and proc.poll() is None
-                   and time.monotonic() < deadline):
+            while (
+                sandbox.archive.requests == before
+                and proc.poll() is None
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.05)
             time.sleep(delay)
             if proc.poll() is not None:
@@ -346,8 +382,9 @@ def test_sigkill_in_the_middle_of_archive_downloads_resumes_to_the_same_store(tm
         assert kills >= 2
         stored_months = len(list(data.rglob("*.parquet")))
         sandbox.archive.reset_counters()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env,
-                              check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=180, env=env, check=False
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         # resumed: the months already stored (and covered) were not downloaded again
         assert sandbox.archive.requests <= 2 * (months - stored_months) + 2 * 2
@@ -363,15 +400,20 @@ def test_holes_close_together_share_one_rest_request_1h(tmp_path, sb):
     them all, and the store is still the REST store."""
     start, end = "2024-06-01", "2025-01-01"
     series = Series("binance", "BTC/USDT", 3600)
-    arch = run(config_for(tmp_path / "arch", sb, start=start, end=end,
-                          job_extra={"span": "1h"}))
+    arch = run(config_for(tmp_path / "arch", sb, start=start, end=end, job_extra={"span": "1h"}))
     sent = sb.requests("binance")
     sb.reset_counters()
-    rest = run(config_for(tmp_path / "rest", sb, start=start, end=end, archive=False,
-                          job_extra={"span": "1h"}))
+    rest = run(
+        config_for(
+            tmp_path / "rest", sb, start=start, end=end, archive=False, job_extra={"span": "1h"}
+        )
+    )
     a, r = arch.store.series(series), rest.store.series(series)
-    assert stored(tmp_path / "arch" / "data").sort("ts").equals(
-        stored(tmp_path / "rest" / "data").sort("ts"))
+    assert (
+        stored(tmp_path / "arch" / "data")
+        .sort("ts")
+        .equals(stored(tmp_path / "rest" / "data").sort("ts"))
+    )
     assert (a.coverage(), a.gaps()) == (r.coverage(), r.gaps())
     assert len(a.gaps()) > 20  # many holes ...
     assert sent <= 7 + 2  # ... checked with one request per monthly file (and the probe)

@@ -18,7 +18,6 @@ from dccd_tui.sandbox import Sandbox, SandboxSettings
 from ..helpers import FAST, PAIRS, assert_equal_truth, make_config, ms, stored
 
 
-
 def run_all(config, timeout=60.0) -> Runner:
     runner = Runner(config)
     runner.open()
@@ -34,9 +33,14 @@ def run_all(config, timeout=60.0) -> Runner:
 def test_paging_fills_the_range_exactly_like_ground_truth(tmp_path, sandbox, exchange):
     pair = PAIRS[exchange]
     start, end = "2024-03-01 00:00:00", "2024-03-03 00:00:00"
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": exchange, "pairs": [pair], "span": "1m", "start": start, "end": end},
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {"exchange": exchange, "pairs": [pair], "span": "1m", "start": start, "end": end},
+        ],
+        rps=FAST,
+    )
     runner = run_all(config)
     snap = runner.states[Series(exchange, pair, 60).key].snapshot()
     assert snap.status is Status.DONE, snap.error
@@ -53,9 +57,14 @@ def test_paging_fills_the_range_exactly_like_ground_truth(tmp_path, sandbox, exc
 
 def test_kraken_4h_candles_are_not_cut_at_window_edges(tmp_path, sandbox):
     start, end = "2024-03-01 00:00:00", "2024-03-11 00:00:00"
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": "kraken", "pairs": ["BTC/USD"], "span": "4h", "start": start, "end": end},
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {"exchange": "kraken", "pairs": ["BTC/USD"], "span": "4h", "start": start, "end": end},
+        ],
+        rps=FAST,
+    )
     run_all(config)
     truth = sandbox.ground_truth("kraken", "BTC/USD", 14400, ms(start), ms(end))
     assert truth.height == 60
@@ -64,8 +73,9 @@ def test_kraken_4h_candles_are_not_cut_at_window_edges(tmp_path, sandbox):
 
 def test_resume_fetches_only_the_hole_in_the_middle(tmp_path, sandbox):
     def job(start, end):
-        return [{"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m",
-                 "start": start, "end": end}]
+        return [
+            {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": start, "end": end}
+        ]
 
     run_all(make_config(tmp_path, sandbox, job("2024-03-01", "2024-03-02"), rps=FAST))
     run_all(make_config(tmp_path, sandbox, job("2024-03-03", "2024-03-04"), rps=FAST))
@@ -87,10 +97,15 @@ def test_resume_fetches_only_the_hole_in_the_middle(tmp_path, sandbox):
 def test_up_to_now_stores_no_open_candle_and_no_duplicate(tmp_path, sandbox):
     now = int(time.time() * 1000)
     start = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now / 1000 - 3 * 3600))
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": ex, "pairs": [PAIRS[ex]], "span": "1m", "start": start}
-        for ex in ("binance", "bybit", "okx")
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {"exchange": ex, "pairs": [PAIRS[ex]], "span": "1m", "start": start}
+            for ex in ("binance", "bybit", "okx")
+        ],
+        rps=FAST,
+    )
     run_all(config)
     time.sleep(0.5)
     run_all(config)  # a second run over the moving end must not duplicate anything
@@ -105,10 +120,22 @@ def test_up_to_now_stores_no_open_candle_and_no_duplicate(tmp_path, sandbox):
 
 
 def test_permanent_error_fails_fast_without_retries(tmp_path, sandbox):
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": "binance", "pairs": ["ZZZ/USDT"], "span": "1m",
-         "start": "2024-03-01", "end": "2024-03-05", "max_retries": 5, "retry_delay": 1.0},
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": "binance",
+                "pairs": ["ZZZ/USDT"],
+                "span": "1m",
+                "start": "2024-03-01",
+                "end": "2024-03-05",
+                "max_retries": 5,
+                "retry_delay": 1.0,
+            },
+        ],
+        rps=FAST,
+    )
     t0 = time.monotonic()
     runner = run_all(config)
     snap = runner.snapshots()[0]
@@ -122,10 +149,21 @@ def test_permanent_error_fails_fast_without_retries(tmp_path, sandbox):
 
 def test_transient_errors_are_retried_then_data_is_complete(tmp_path, sandbox):
     sandbox.faults.add("binance", "http_500", at=[1, 2])
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m",
-         "start": "2024-03-01", "end": "2024-03-02", "retry_delay": 0.05},
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": "binance",
+                "pairs": ["BTC/USDT"],
+                "span": "1m",
+                "start": "2024-03-01",
+                "end": "2024-03-02",
+                "retry_delay": 0.05,
+            },
+        ],
+        rps=FAST,
+    )
     runner = run_all(config)
     snap = runner.snapshots()[0]
     assert snap.status is Status.DONE and snap.retries == 2
@@ -135,17 +173,29 @@ def test_transient_errors_are_retried_then_data_is_complete(tmp_path, sandbox):
 
 def test_window_failing_all_retries_stays_missing_for_next_run(tmp_path, sandbox):
     sandbox.faults.add("binance", "http_500", at=[1, 2, 3])
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m",
-         "start": "2024-03-01 00:00", "end": "2024-03-01 16:40", "max_retries": 2,
-         "retry_delay": 0.05},
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": "binance",
+                "pairs": ["BTC/USDT"],
+                "span": "1m",
+                "start": "2024-03-01 00:00",
+                "end": "2024-03-01 16:40",
+                "max_retries": 2,
+                "retry_delay": 0.05,
+            },
+        ],
+        rps=FAST,
+    )
     runner = run_all(config)
     snap = runner.snapshots()[0]
     assert snap.status is Status.FAILED and snap.failed_windows == 1
     sstore = runner.store.series(Series("binance", "BTC/USDT", 60))
     assert sstore.missing_intervals(ms("2024-03-01"), ms("2024-03-01 16:40")) == [
-        (ms("2024-03-01"), ms("2024-03-01 16:40"))]
+        (ms("2024-03-01"), ms("2024-03-01 16:40"))
+    ]
     assert len(sstore.failed()) == 1
     runner = run_all(config)  # faults are used up: the next run fetches it
     assert runner.snapshots()[0].status is Status.DONE
@@ -155,10 +205,20 @@ def test_window_failing_all_retries_stays_missing_for_next_run(tmp_path, sandbox
 def test_parallel_jobs_share_one_budget_and_never_trip_the_limit(tmp_path):
     budget = 10.0
     with Sandbox(SandboxSettings(seed=7, budgets={"okx": budget})) as sb:
-        config = make_config(tmp_path, sb, [
-            {"exchange": "okx", "pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
-             "span": "1m", "start": "2024-03-01", "end": "2024-03-01 20:00"},
-        ], rps={"okx": budget})
+        config = make_config(
+            tmp_path,
+            sb,
+            [
+                {
+                    "exchange": "okx",
+                    "pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
+                    "span": "1m",
+                    "start": "2024-03-01",
+                    "end": "2024-03-01 20:00",
+                },
+            ],
+            rps={"okx": budget},
+        )
         t0 = time.monotonic()
         runner = run_all(config)
         took = time.monotonic() - t0
@@ -171,10 +231,20 @@ def test_parallel_jobs_share_one_budget_and_never_trip_the_limit(tmp_path):
 
 def test_cancel_mid_run_keeps_what_was_written(tmp_path):
     with Sandbox(SandboxSettings(seed=7, latency=0.05, budgets={"binance": 20})) as sb:
-        config = make_config(tmp_path, sb, [
-            {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m",
-             "start": "2024-01-01", "end": "2024-03-01"},
-        ], rps={"binance": 20})
+        config = make_config(
+            tmp_path,
+            sb,
+            [
+                {
+                    "exchange": "binance",
+                    "pairs": ["BTC/USDT"],
+                    "span": "1m",
+                    "start": "2024-01-01",
+                    "end": "2024-03-01",
+                },
+            ],
+            rps={"binance": 20},
+        )
         runner = Runner(config)
         runner.open()
         runner.start()
@@ -199,10 +269,21 @@ def test_cancel_mid_run_keeps_what_was_written(tmp_path):
 
 
 def test_dry_run_sends_no_request(tmp_path, sandbox):
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": ex, "pairs": [PAIRS[ex]], "span": "1m", "start": "2024-03-01",
-         "end": "2024-03-02"} for ex in PAIRS
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": ex,
+                "pairs": [PAIRS[ex]],
+                "span": "1m",
+                "start": "2024-03-01",
+                "end": "2024-03-02",
+            }
+            for ex in PAIRS
+        ],
+        rps=FAST,
+    )
     runner = Runner(config).open()
     try:
         plans = runner.dry_run()
@@ -218,10 +299,20 @@ def test_dry_run_sends_no_request(tmp_path, sandbox):
 
 
 def test_headless_cli_backfill_and_dry_run(tmp_path, sandbox, capsys):
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": "bybit", "pairs": ["BTC/USDT", "ETH/USDT"], "span": "1h",
-         "start": "2024-01-01", "end": "2024-03-01"},
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": "bybit",
+                "pairs": ["BTC/USDT", "ETH/USDT"],
+                "span": "1h",
+                "start": "2024-01-01",
+                "end": "2024-03-01",
+            },
+        ],
+        rps=FAST,
+    )
     path = str(config.path)
     assert main(["backfill", "--config", path, "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -235,17 +326,31 @@ def test_headless_cli_backfill_and_dry_run(tmp_path, sandbox, capsys):
 
 
 def test_second_process_on_same_data_folder_is_refused(tmp_path, sandbox, capsys):
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": "bybit", "pairs": ["BTC/USDT"], "span": "1h",
-         "start": "2024-01-01", "end": "2024-01-02"},
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": "bybit",
+                "pairs": ["BTC/USDT"],
+                "span": "1h",
+                "start": "2024-01-01",
+                "end": "2024-01-02",
+            },
+        ],
+        rps=FAST,
+    )
     holder = Runner(config).open()
     try:
         import subprocess
         import sys
 
-        proc = subprocess.run([sys.executable, "-m", "dccd_tui", "backfill", "--config",
-                               str(config.path)], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 2
         assert "in use by another dccd-tui" in proc.stderr
         assert "Traceback" not in proc.stderr

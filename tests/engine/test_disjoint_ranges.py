@@ -12,8 +12,7 @@ from ..helpers import FAST, make_config, ms, stored
 
 
 def entry(start: str, end: str) -> dict:
-    return {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h", "start": start,
-            "end": end}
+    return {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h", "start": start, "end": end}
 
 
 def test_union_of_ranges():
@@ -24,16 +23,21 @@ def test_union_of_ranges():
 
 
 def test_disjoint_entries_fetch_only_what_was_asked_for(tmp_path, sandbox, capsys):
-    config = make_config(tmp_path, sandbox, [entry("2024-01-01", "2024-01-03"),
-                                             entry("2024-02-01", "2024-02-02")], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [entry("2024-01-01", "2024-01-03"), entry("2024-02-01", "2024-02-02")],
+        rps=FAST,
+    )
     (spec,) = config.jobs
-    assert spec.ranges() == [(ms("2024-01-01"), ms("2024-01-03")),
-                             (ms("2024-02-01"), ms("2024-02-02"))]
+    assert spec.ranges() == [
+        (ms("2024-01-01"), ms("2024-01-03")),
+        (ms("2024-02-01"), ms("2024-02-02")),
+    ]
     path = str(config.path)
     assert main(["validate", "--config", path]) == 0
     out = capsys.readouterr().out
-    assert ("2024-01-01 00:00 -> 2024-01-03 00:00, 2024-02-01 00:00 -> 2024-02-02 00:00"
-            in out)
+    assert "2024-01-01 00:00 -> 2024-01-03 00:00, 2024-02-01 00:00 -> 2024-02-02 00:00" in out
     assert main(["backfill", "--config", path, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "(72 candles requested)" in out and "in 2 ranges" in out
@@ -49,15 +53,20 @@ def test_disjoint_entries_fetch_only_what_was_asked_for(tmp_path, sandbox, capsy
 
 
 def test_overlapping_entries_still_run_as_one_range(tmp_path, sandbox):
-    config = make_config(tmp_path, sandbox, [entry("2024-01-01", "2024-01-03"),
-                                             entry("2024-01-02", "2024-01-05")])
+    config = make_config(
+        tmp_path, sandbox, [entry("2024-01-01", "2024-01-03"), entry("2024-01-02", "2024-01-05")]
+    )
     (spec,) = config.jobs
     assert spec.parts == () and (spec.start, spec.end) == (ms("2024-01-01"), ms("2024-01-05"))
 
 
 def test_inventory_does_not_count_the_time_between_as_missing(tmp_path, sandbox, capsys):
-    config = make_config(tmp_path, sandbox, [entry("2024-01-01", "2024-01-03"),
-                                             entry("2024-02-01", "2024-02-02")], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [entry("2024-01-01", "2024-01-03"), entry("2024-02-01", "2024-02-02")],
+        rps=FAST,
+    )
     path = str(config.path)
     assert main(["backfill", "--config", path]) == 0
     capsys.readouterr()

@@ -46,9 +46,11 @@ def run_all(config, *, now=None, timeout=90.0) -> Runner:
 
 def series_frame(data, series: Series) -> pl.DataFrame:
     frame = stored(data)
-    return frame.filter((pl.col("exchange") == series.exchange)
-                        & (pl.col("pair") == series.pair.replace("/", "-"))
-                        & (pl.col("span") == series.label)).drop("exchange", "pair", "span")
+    return frame.filter(
+        (pl.col("exchange") == series.exchange)
+        & (pl.col("pair") == series.pair.replace("/", "-"))
+        & (pl.col("span") == series.label)
+    ).drop("exchange", "pair", "span")
 
 
 def job(exchange, start, end=None, span="1m", **extra):
@@ -83,8 +85,9 @@ def test_probe_that_finds_nothing_is_not_proof_of_absence(exchange):
             symbol = adapter.symbol(PAIRS[exchange])
             start = ms("2024-03-01")
             end = start + 30 * adapter.window_ms(60)
-            first = adapter.first_candle(lambda p, q: client.get(p, q, symbol=symbol),
-                                         symbol, 60, start, end)
+            first = adapter.first_candle(
+                lambda p, q: client.get(p, q, symbol=symbol), symbol, 60, start, end
+            )
         finally:
             client.close()
         assert first == start  # data from the first window on: nothing may be skipped
@@ -99,8 +102,7 @@ def test_exchange_clock_behind_never_stores_a_partial_or_gap_newest_candle(tmp_p
     boundary = ms("2024-03-05 12:00:00")
     now = boundary + 300
     start = boundary - 120 * MIN
-    with Sandbox(SandboxSettings(seed=7, budgets=FAST, now_ms=now,
-                                 clock_offset_ms=-3000)) as sb:
+    with Sandbox(SandboxSettings(seed=7, budgets=FAST, now_ms=now, clock_offset_ms=-3000)) as sb:
         config = make_config(tmp_path, sb, job(exchange, "2024-03-05 10:00:00"), rps=FAST)
         runner = run_all(config, now=now)
         series = Series(exchange, PAIRS[exchange], 60)
@@ -122,8 +124,11 @@ def test_late_publication_is_not_recorded_as_a_gap(tmp_path, exchange):
     boundary = ms("2024-03-05 12:00:00")
     now = boundary + 300
     start = boundary - 120 * MIN
-    with Sandbox(SandboxSettings(seed=7, budgets=FAST, now_ms=now,
-                                 publish_delay_ms=90_000, coinbase_missing=0.0)) as sb:
+    with Sandbox(
+        SandboxSettings(
+            seed=7, budgets=FAST, now_ms=now, publish_delay_ms=90_000, coinbase_missing=0.0
+        )
+    ) as sb:
         config = make_config(tmp_path, sb, job(exchange, "2024-03-05 10:00:00"), rps=FAST)
         runner = run_all(config, now=now)
         series = Series(exchange, PAIRS[exchange], 60)
@@ -144,10 +149,12 @@ def test_late_publication_is_not_recorded_as_a_gap(tmp_path, exchange):
 def test_pages_capped_below_the_documented_size_are_paged_on(tmp_path, exchange):
     start, end = "2024-03-01", "2024-03-03"
     caps = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 100}
-    with Sandbox(SandboxSettings(seed=7, budgets={**FAST, exchange: 400},
-                                 page_caps={exchange: caps[exchange]})) as sb:
-        config = make_config(tmp_path, sb, job(exchange, start, end),
-                             rps={**FAST, exchange: 400})
+    with Sandbox(
+        SandboxSettings(
+            seed=7, budgets={**FAST, exchange: 400}, page_caps={exchange: caps[exchange]}
+        )
+    ) as sb:
+        config = make_config(tmp_path, sb, job(exchange, start, end), rps={**FAST, exchange: 400})
         runner = run_all(config, timeout=180)
         series = Series(exchange, PAIRS[exchange], 60)
         snap = runner.states[series.key].snapshot()
@@ -165,10 +172,19 @@ def test_pages_capped_below_the_documented_size_are_paged_on(tmp_path, exchange)
 def test_oversized_answer_is_a_transient_error_naming_the_size():
     with Sandbox(SandboxSettings(seed=7, oversized_bytes=256 * 1024)) as sb:
         sb.faults.add("binance", "oversized", at=[1])
-        client = ExchangeClient(get_exchange("binance"), sb.base_url("binance"), 50,
-                                GateRegistry(), max_body_bytes=64 * 1024)
-        params = {"symbol": "BTCUSDT", "interval": "1m", "startTime": str(ms("2024-03-01")),
-                  "limit": "10"}
+        client = ExchangeClient(
+            get_exchange("binance"),
+            sb.base_url("binance"),
+            50,
+            GateRegistry(),
+            max_body_bytes=64 * 1024,
+        )
+        params = {
+            "symbol": "BTCUSDT",
+            "interval": "1m",
+            "startTime": str(ms("2024-03-01")),
+            "limit": "10",
+        }
         try:
             with pytest.raises(TransientError, match=r"too large.*262,144 bytes.*65,536"):
                 client.get("/api/v3/klines", params)
@@ -182,14 +198,14 @@ def test_oversized_answer_in_a_job_is_retried_and_the_store_is_exact(tmp_path, m
     start, end = "2024-03-01", "2024-03-03"
     with Sandbox(SandboxSettings(seed=7, budgets=FAST, oversized_bytes=3 << 20)) as sb:
         sb.faults.add("binance", "oversized", at=[2])
-        config = make_config(tmp_path, sb, job("binance", start, end, retry_delay=0.05),
-                             rps=FAST)
+        config = make_config(tmp_path, sb, job("binance", start, end, retry_delay=0.05), rps=FAST)
         runner = run_all(config)
         series = Series("binance", "BTC/USDT", 60)
         state = runner.states[series.key]
         assert state.snapshot().status is Status.DONE
-        assert any("answer too large" in line and "3,145,728 bytes" in line
-                   for line in state.log_lines())
+        assert any(
+            "answer too large" in line and "3,145,728 bytes" in line for line in state.log_lines()
+        )
         truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
         assert_equal_truth(series_frame(config.settings.data_path, series), truth)
 
@@ -199,8 +215,7 @@ def test_trade_count_of_ten_to_the_thirty_is_a_retried_malformed_row(tmp_path):
     start, end = "2024-03-01", "2024-03-03"
     with Sandbox(SandboxSettings(seed=7, budgets=FAST)) as sb:
         sb.faults.add("binance", "huge_count", at=[2])
-        config = make_config(tmp_path, sb, job("binance", start, end, retry_delay=0.05),
-                             rps=FAST)
+        config = make_config(tmp_path, sb, job("binance", start, end, retry_delay=0.05), rps=FAST)
         runner = run_all(config)
         series = Series("binance", "BTC/USDT", 60)
         state = runner.states[series.key]
@@ -217,8 +232,9 @@ def test_windows_downloaded_before_a_failing_one_are_kept(tmp_path):
     start, end = "2024-03-01", "2024-03-08"
     with Sandbox(SandboxSettings(seed=7, budgets=FAST)) as sb:
         sb.faults.add("binance", "huge_count", at=range(5, 400))
-        config = make_config(tmp_path, sb, job("binance", start, end, max_retries=1,
-                                               retry_delay=0.01), rps=FAST)
+        config = make_config(
+            tmp_path, sb, job("binance", start, end, max_retries=1, retry_delay=0.01), rps=FAST
+        )
         runner = run_all(config)
         series = Series("binance", "BTC/USDT", 60)
         snap = runner.states[series.key].snapshot()
@@ -238,8 +254,12 @@ def test_kill_minus_nine_within_seconds_keeps_the_windows_already_downloaded(tmp
     with Sandbox(SandboxSettings(seed=7, budgets={"binance": 8})) as sb:
         config = make_config(tmp_path, sb, job("binance", start, end), rps={"binance": 8})
         cmd = [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         try:
             deadline = time.monotonic() + 60
             while sb.requests("binance") < 30 and time.monotonic() < deadline:
@@ -264,13 +284,15 @@ def test_kill_minus_nine_within_seconds_keeps_the_windows_already_downloaded(tmp
 
 # --- 7. redirects -------------------------------------------------------------------------------
 def test_redirect_is_reported_with_its_status_and_location(tmp_path):
-    with Sandbox(SandboxSettings(seed=7, budgets=FAST,
-                                 redirect_to="https://elsewhere.example/moved")) as sb:
+    with Sandbox(
+        SandboxSettings(seed=7, budgets=FAST, redirect_to="https://elsewhere.example/moved")
+    ) as sb:
         sb.faults.add("okx", "redirect", at=[1])
         client = ExchangeClient(get_exchange("okx"), sb.base_url("okx"), 50, GateRegistry())
         try:
-            with pytest.raises(PermanentError,
-                               match=r"redirect 302 to https://elsewhere\.example/moved"):
+            with pytest.raises(
+                PermanentError, match=r"redirect 302 to https://elsewhere\.example/moved"
+            ):
                 client.get("/api/v5/market/history-candles", {"instId": "BTC-USDT"})
         finally:
             client.close()
@@ -287,8 +309,9 @@ def test_rate_limit_pause_is_visible_on_the_job_state(tmp_path):
     start, end = "2024-03-01", "2024-03-06"
     with Sandbox(SandboxSettings(seed=7, budgets=FAST, latency=0.01)) as sb:
         sb.faults.add("binance", "rate_limit", at=[3])  # Retry-After: 1
-        config = make_config(tmp_path, sb, job("binance", start, end, retry_delay=0.05),
-                             rps={"binance": 20})
+        config = make_config(
+            tmp_path, sb, job("binance", start, end, retry_delay=0.05), rps={"binance": 20}
+        )
         runner = Runner(config).open()
         seen = []
         try:
@@ -309,8 +332,10 @@ def test_rate_limit_pause_is_visible_on_the_job_state(tmp_path):
         assert seen, "no snapshot showed the pause"
         assert all(s.pause_reason == "rate limit" and 0 < s.paused_left <= 1.5 for s in seen)
         assert all(s.eta is None or s.eta >= s.paused_left for s in seen)
-        assert any("rate limit: binance is paused" in line
-                   for line in runner.states[key].log_lines())
+        assert any(
+            "rate limit: binance is paused" in line for line in runner.states[key].log_lines()
+        )
         truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
-        assert_equal_truth(series_frame(config.settings.data_path,
-                                        Series("binance", "BTC/USDT", 60)), truth)
+        assert_equal_truth(
+            series_frame(config.settings.data_path, Series("binance", "BTC/USDT", 60)), truth
+        )

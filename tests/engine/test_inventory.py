@@ -13,13 +13,21 @@ import pytest
 
 from dccd_tui.cli import main
 from dccd_tui.config import load_config
-from dccd_tui.engine.inventory import (FAILED, GAP, MISSING, STORED, VOID, close_series,
-                                       coverage_strip, inventory)
 from dccd_tui.engine.fmt import fmt_plural
+from dccd_tui.engine.inventory import (
+    FAILED,
+    GAP,
+    MISSING,
+    STORED,
+    VOID,
+    close_series,
+    coverage_strip,
+    inventory,
+)
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
-from dccd_tui.engine.store import Store
 from dccd_tui.engine.state import Status
+from dccd_tui.engine.store import Store
 
 from .. import coverage_store as cs
 from ..helpers import UNLIMITED, make_config, ms
@@ -44,6 +52,7 @@ def slots(ranges, span_ms=MIN):
 
 # --- the manifest's gaps ------------------------------------------------------------------
 
+
 def test_write_records_exchange_gaps_and_a_later_write_recomputes_them(tmp_path: Path) -> None:
     ss = Store(tmp_path).series(BTC)
     jan1 = cs.ms(2024, 1, 1)
@@ -56,12 +65,20 @@ def test_write_records_exchange_gaps_and_a_later_write_recomputes_them(tmp_path:
     assert doc["gaps"] == [list(g) for g in want]
     # the exchange serves minute 12 after all: a rewrite of that range recomputes its gaps
     ss.write(cs.candles(jan1 + 12 * MIN, jan1 + 13 * MIN, MIN), [(jan1 + 5 * MIN, jan1 + 20 * MIN)])
-    assert ss.gaps() == [(jan1, jan1 + 2 * MIN), (jan1 + 10 * MIN, jan1 + 12 * MIN),
-                         (jan1 + 13 * MIN, jan1 + 15 * MIN), *want[2:]]
+    assert ss.gaps() == [
+        (jan1, jan1 + 2 * MIN),
+        (jan1 + 10 * MIN, jan1 + 12 * MIN),
+        (jan1 + 13 * MIN, jan1 + 15 * MIN),
+        *want[2:],
+    ]
     # a covered range written again without its candles keeps the stored ones: no new gap
     ss.write(cs.candles(jan1, jan1, MIN), [(jan1 + 20 * MIN, jan1 + 30 * MIN)])
-    assert ss.gaps() == [(jan1, jan1 + 2 * MIN), (jan1 + 10 * MIN, jan1 + 12 * MIN),
-                         (jan1 + 13 * MIN, jan1 + 15 * MIN), *want[2:]]
+    assert ss.gaps() == [
+        (jan1, jan1 + 2 * MIN),
+        (jan1 + 10 * MIN, jan1 + 12 * MIN),
+        (jan1 + 13 * MIN, jan1 + 15 * MIN),
+        *want[2:],
+    ]
     # a reader in another process sees the same
     assert Store(tmp_path).series(BTC).gaps() == ss.gaps()
 
@@ -97,12 +114,17 @@ def test_manifest_without_gaps_is_read_then_upgraded(tmp_path: Path) -> None:
 
 # --- the report on a known store ----------------------------------------------------------
 
+
 def test_series_report_and_strip_on_a_known_store(tmp_path: Path) -> None:
     config = cs.write_config(tmp_path)
     store = cs.build_store(config.settings.data_path)
     reports = {r.series.key: r for r in inventory(config, store=store, now_ms=cs.NOW)}
-    assert list(reports) == ["binance:BTC/USDT:1m", "binance:ETH/USDT:1m", "okx:BTC/USDT:1h",
-                             "bybit:BTC/USDT:1h"]
+    assert list(reports) == [
+        "binance:BTC/USDT:1m",
+        "binance:ETH/USDT:1m",
+        "okx:BTC/USDT:1h",
+        "bybit:BTC/USDT:1h",
+    ]
     btc = reports["binance:BTC/USDT:1m"]
     assert (btc.start, btc.end) == (cs.JAN1, cs.MAR1)
     assert btc.gaps == cs.BTC_GAPS and btc.gap_candles == 150
@@ -158,12 +180,25 @@ def test_inventory_reads_footers_not_rows(tmp_path: Path, monkeypatch) -> None:
 
 # --- against the sandbox: holes, exchange gaps, failed windows ------------------------------
 
+
 def test_inventory_numbers_on_a_backfilled_store(tmp_path, sandbox, capsys):
     start, end = ms("2024-03-01"), ms("2024-03-06")
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": "2024-03-01",
-         "end": "2024-03-06", "max_retries": 0, "retry_delay": 0.01},
-    ], rps={"binance": 500})
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": "binance",
+                "pairs": ["BTC/USDT"],
+                "span": "1m",
+                "start": "2024-03-01",
+                "end": "2024-03-06",
+                "max_retries": 0,
+                "retry_delay": 0.01,
+            },
+        ],
+        rps={"binance": 500},
+    )
     path = str(config.path)
     # 1. a partial range: 03-01 -> 03-03 stored, the rest left as holes
     assert main(["backfill", "--config", path, "--start", "2024-03-01", "--end", "2024-03-03"]) == 0
@@ -179,8 +214,10 @@ def test_inventory_numbers_on_a_backfilled_store(tmp_path, sandbox, capsys):
     # 2. 03-04 -> 03-05 fails: every answer is a 500 and no retry is allowed
     sandbox.faults.add("binance", "http_500", rate=1.0)
     try:
-        assert main(["backfill", "--config", path, "--start", "2024-03-04",
-                     "--end", "2024-03-05"]) == 1
+        assert (
+            main(["backfill", "--config", path, "--start", "2024-03-04", "--end", "2024-03-05"])
+            == 1
+        )
     finally:
         sandbox.faults.clear()
     out = capsys.readouterr().out
@@ -196,12 +233,14 @@ def test_inventory_numbers_on_a_backfilled_store(tmp_path, sandbox, capsys):
     assert report.gaps == gaps
     assert report.gap_candles == slots(gaps)
     assert report.longest_gap == max(gaps, key=lambda g: (g[1] - g[0], -g[0]))
-    assert [(a, b) for a, b, _ in report.failed] == [(ms("2024-03-04"), ms("2024-03-05"))] or \
-        [(a, b) for a, b, _ in report.failed] == [(ms("2024-03-04"), ms("2024-03-04 16:40")),
-                                                  (ms("2024-03-04 16:40"), ms("2024-03-05"))]
+    assert [(a, b) for a, b, _ in report.failed] == [(ms("2024-03-04"), ms("2024-03-05"))] or [
+        (a, b) for a, b, _ in report.failed
+    ] == [(ms("2024-03-04"), ms("2024-03-04 16:40")), (ms("2024-03-04 16:40"), ms("2024-03-05"))]
     assert report.failed_candles == 1440
-    assert report.missing == [(ms("2024-03-03"), ms("2024-03-04")),
-                              (ms("2024-03-05"), ms("2024-03-06"))]
+    assert report.missing == [
+        (ms("2024-03-03"), ms("2024-03-04")),
+        (ms("2024-03-05"), ms("2024-03-06")),
+    ]
     assert report.missing_candles == 2880
     assert report.coverage_pct == pytest.approx(40.0)
     assert report.bytes > 0 and report.files == 1
@@ -210,8 +249,12 @@ def test_inventory_numbers_on_a_backfilled_store(tmp_path, sandbox, capsys):
     assert main(["inventory", "--config", path, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     [s] = doc["series"]
-    assert (s["exchange"], s["pair"], s["span"], s["configured"]) == \
-        ("binance", "BTC/USDT", "1m", True)
+    assert (s["exchange"], s["pair"], s["span"], s["configured"]) == (
+        "binance",
+        "BTC/USDT",
+        "1m",
+        True,
+    )
     assert s["candles"] == truth.height and s["expected_candles"] == 5 * 1440
     assert s["coverage_pct"] == pytest.approx(40.0)
     assert s["exchange_gaps"]["count"] == len(gaps)
@@ -243,8 +286,9 @@ def test_inventory_numbers_on_a_backfilled_store(tmp_path, sandbox, capsys):
     assert runner.snapshots()[0].status is Status.DONE
     [report] = inventory(load_config(config.path))
     assert report.complete and report.coverage_pct == 100.0
-    assert report.gaps == clip(sandbox.gaps("binance", "BTC/USDT", 60, start, end),
-                               report.first_ts, report.last_ts + MIN)
+    assert report.gaps == clip(
+        sandbox.gaps("binance", "BTC/USDT", 60, start, end), report.first_ts, report.last_ts + MIN
+    )
 
 
 def test_before_the_listing_is_no_exchange_gap(tmp_path, sandbox):
@@ -253,10 +297,20 @@ def test_before_the_listing_is_no_exchange_gap(tmp_path, sandbox):
     day0 = listing - listing % cs.DAY
     start, end = day0 - 3 * cs.DAY, day0 + 2 * cs.DAY
     fmt = "%Y-%m-%d %H:%M:%S"
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": "binance", "pairs": [pair], "span": "1h",
-         "start": time.strftime(fmt, time.gmtime(start / 1000)),
-         "end": time.strftime(fmt, time.gmtime(end / 1000))}], rps={"binance": 500})
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": "binance",
+                "pairs": [pair],
+                "span": "1h",
+                "start": time.strftime(fmt, time.gmtime(start / 1000)),
+                "end": time.strftime(fmt, time.gmtime(end / 1000)),
+            }
+        ],
+        rps={"binance": 500},
+    )
     runner = Runner(config).open()
     try:
         runner.start()
@@ -269,8 +323,7 @@ def test_before_the_listing_is_no_exchange_gap(tmp_path, sandbox):
     first = listing - listing % cs.HOUR
     assert report.first_ts == first
     assert report.before_first == [(start, first)]
-    gaps = clip(sandbox.gaps("binance", pair, 3600, start, end), first,
-                report.last_ts + cs.HOUR)
+    gaps = clip(sandbox.gaps("binance", pair, 3600, start, end), first, report.last_ts + cs.HOUR)
     assert report.gaps == gaps
     # the job's summary counts the gaps inside the data, not the days before the listing
     assert snap.gaps == report.gap_candles + report.after_last_candles
@@ -281,6 +334,7 @@ def test_before_the_listing_is_no_exchange_gap(tmp_path, sandbox):
 
 
 # --- errors -------------------------------------------------------------------------------
+
 
 def test_inventory_config_error_exits_2_without_traceback(tmp_path, capsys):
     bad = tmp_path / "config.toml"
@@ -302,8 +356,9 @@ def test_inventory_demo_without_data_lists_every_series_as_missing(tmp_path, cap
 def test_hostile_names_and_reasons_are_printed_inert(tmp_path, capsys):
     config = cs.write_config(tmp_path)
     store = cs.build_store(config.settings.data_path)
-    store.series(BTC).record_failed([(cs.ms(2024, 2, 1), cs.ms(2024, 2, 2),
-                                      "boom \x1b]2;PWNED\x07 [/] \x1b[31mred")])
+    store.series(BTC).record_failed(
+        [(cs.ms(2024, 2, 1), cs.ms(2024, 2, 2), "boom \x1b]2;PWNED\x07 [/] \x1b[31mred")]
+    )
     assert main(["inventory", "--config", str(config.path)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "[/]" in out

@@ -24,8 +24,14 @@ from ..helpers import FAST, assert_equal_truth, make_config, ms, stored
 def date(ms_: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms_ // 1000))
 
-NEW = {"binance": "NEW/USDT", "bybit": "NEW/USDT", "okx": "NEW/USDT", "coinbase": "NEW/USD",
-       "kraken": "NEW/USD"}
+
+NEW = {
+    "binance": "NEW/USDT",
+    "bybit": "NEW/USDT",
+    "okx": "NEW/USDT",
+    "coinbase": "NEW/USD",
+    "kraken": "NEW/USD",
+}
 DAY = 86_400_000
 #: Requests the probe may send (OKX's binary search over 6 years of 1m is ~23, Coinbase ~19).
 PROBE_BUDGET = 30
@@ -37,10 +43,20 @@ def test_listing_is_found_with_a_few_requests(tmp_path, sandbox, exchange):
     listing = sandbox.listing_ms(exchange, pair)
     start = ms("2020-01-01 00:00:00")
     end = listing - listing % DAY + 2 * DAY  # two days of data after the listing day starts
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": exchange, "pairs": [pair], "span": "1m",
-         "start": "2020-01-01 00:00:00", "end": date(end)},
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": exchange,
+                "pairs": [pair],
+                "span": "1m",
+                "start": "2020-01-01 00:00:00",
+                "end": date(end),
+            },
+        ],
+        rps=FAST,
+    )
     sent_before = sandbox.requests(exchange)
     runner = Runner(config)
     runner.open()
@@ -81,8 +97,13 @@ def test_rerun_after_a_probe_sends_nothing(tmp_path, sandbox):
     pair = NEW["binance"]
     listing = sandbox.listing_ms("binance", pair)
     day0 = listing - listing % DAY
-    job = {"exchange": "binance", "pairs": [pair], "span": "1h",
-           "start": date(day0 - 400 * DAY), "end": date(day0 + 3 * DAY)}
+    job = {
+        "exchange": "binance",
+        "pairs": [pair],
+        "span": "1h",
+        "start": date(day0 - 400 * DAY),
+        "end": date(day0 + 3 * DAY),
+    }
     config = make_config(tmp_path, sandbox, [job], rps=FAST)
     for _ in range(2):
         runner = Runner(config)
@@ -101,9 +122,20 @@ def test_probe_costs_one_request_when_the_start_has_data(tmp_path, sandbox, exch
     """Listed long before the job: the probe sees data in the first window and stops there."""
     pair = {"coinbase": "BTC/USD"}.get(exchange, "BTC/USDT")
     start, end = ms("2024-03-01 00:00:00"), ms("2024-03-08 00:00:00")
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": exchange, "pairs": [pair], "span": "1m", "start": date(start),
-         "end": date(end)}], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": exchange,
+                "pairs": [pair],
+                "span": "1m",
+                "start": date(start),
+                "end": date(end),
+            }
+        ],
+        rps=FAST,
+    )
     sent_before = sandbox.requests(exchange)
     runner = Runner(config)
     runner.open()

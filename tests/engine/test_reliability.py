@@ -20,14 +20,14 @@ import polars as pl
 import pytest
 
 from dccd_tui.cli import main
-from dccd_tui.engine.store import files as storage_mod
 from dccd_tui.engine.exchanges import get_exchange
 from dccd_tui.engine.http import ExchangeClient
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.ratelimit import GateRegistry
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
-from dccd_tui.sandbox import HOSTILE_TEXT, Sandbox, SandboxSettings
+from dccd_tui.engine.store import files as storage_mod
+from dccd_tui.sandbox import Sandbox, SandboxSettings
 
 from ..helpers import PAIRS, SECOND_PAIRS, assert_equal_truth, make_config, ms, stored
 
@@ -35,9 +35,22 @@ FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
 ROOT = Path(__file__).parents[2]
 
 # Every fault the sandbox can make, except the permanent hostile error (a test of its own).
-CHAOS_KINDS = ["latency_spike", "stall", "reset", "http_500", "rate_limit", "maintenance",
-               "malformed_json", "html_200", "truncated", "duplicate_rows", "out_of_order",
-               "outside_window", "future_rows", "bad_ohlc"]
+CHAOS_KINDS = [
+    "latency_spike",
+    "stall",
+    "reset",
+    "http_500",
+    "rate_limit",
+    "maintenance",
+    "malformed_json",
+    "html_200",
+    "truncated",
+    "duplicate_rows",
+    "out_of_order",
+    "outside_window",
+    "future_rows",
+    "bad_ohlc",
+]
 
 
 def run(config, timeout=120.0) -> Runner:
@@ -59,12 +72,27 @@ def test_chaos_five_percent_faults_store_equals_ground_truth(tmp_path):
     with Sandbox(SandboxSettings(seed=11, budgets=FAST, stall_seconds=5, kraken_burst=6)) as sb:
         for kind in CHAOS_KINDS:
             sb.faults.add("*", kind, rate=0.05 / len(CHAOS_KINDS))
-        jobs = [{"exchange": ex, "pairs": [PAIRS[ex], SECOND_PAIRS[ex]], "span": "1m",
-                 "start": start, "end": end, "max_retries": 6, "retry_delay": 0.05}
-                for ex in PAIRS]
+        jobs = [
+            {
+                "exchange": ex,
+                "pairs": [PAIRS[ex], SECOND_PAIRS[ex]],
+                "span": "1m",
+                "start": start,
+                "end": end,
+                "max_retries": 6,
+                "retry_delay": 0.05,
+            }
+            for ex in PAIRS
+        ]
         # The client's budget sits under the exchange's limit, as the shipped defaults do.
-        config = make_config(tmp_path, sb, jobs, rps={ex: 40 for ex in FAST}, max_parallel=10,
-                             settings={"request_timeout": 1.0})
+        config = make_config(
+            tmp_path,
+            sb,
+            jobs,
+            rps={ex: 40 for ex in FAST},
+            max_parallel=10,
+            settings={"request_timeout": 1.0},
+        )
         runner = run(config, timeout=240)
         injected = sb.faults.injected()
         # ~5 % of ~300 requests; faults are drawn per request number, so the exact count moves
@@ -76,8 +104,9 @@ def test_chaos_five_percent_faults_store_equals_ground_truth(tmp_path):
                 series = Series(ex, pair, 60)
                 snap = runner.states[series.key].snapshot()
                 assert snap.status is Status.DONE, (series, snap.error)
-                part = frame.filter((pl.col("exchange") == ex)
-                                    & (pl.col("pair") == pair.replace("/", "-")))
+                part = frame.filter(
+                    (pl.col("exchange") == ex) & (pl.col("pair") == pair.replace("/", "-"))
+                )
                 truth = sb.ground_truth(ex, pair, 60, ms(start), ms(end))
                 assert_equal_truth(part.drop("exchange", "pair", "span"), truth)
                 # The exchange-side gaps are reported as such, not re-fetched.
@@ -91,26 +120,51 @@ def test_chaos_five_percent_faults_store_equals_ground_truth(tmp_path):
 def test_stalled_request_is_abandoned_at_its_timeout_and_retried(tmp_path):
     with Sandbox(SandboxSettings(seed=7, budgets=FAST, stall_seconds=30)) as sb:
         sb.faults.add("binance", "stall", at=[1])
-        config = make_config(tmp_path, sb, [
-            {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h",
-             "start": "2024-01-01", "end": "2024-01-20", "retry_delay": 0.05},
-        ], rps=FAST, settings={"request_timeout": 1.0})
+        config = make_config(
+            tmp_path,
+            sb,
+            [
+                {
+                    "exchange": "binance",
+                    "pairs": ["BTC/USDT"],
+                    "span": "1h",
+                    "start": "2024-01-01",
+                    "end": "2024-01-20",
+                    "retry_delay": 0.05,
+                },
+            ],
+            rps=FAST,
+            settings={"request_timeout": 1.0},
+        )
         t0 = time.monotonic()
         runner = run(config)
         snap = runner.snapshots()[0]
         assert snap.status is Status.DONE and snap.retries == 1
         assert time.monotonic() - t0 < 6
         truth = sb.ground_truth("binance", "BTC/USDT", 3600, ms("2024-01-01"), ms("2024-01-20"))
-        assert_equal_truth(stored(config.settings.data_path).drop("exchange", "pair", "span"), truth)
+        assert_equal_truth(
+            stored(config.settings.data_path).drop("exchange", "pair", "span"), truth
+        )
 
 
 def test_cancel_during_a_stalled_request_returns_within_a_second(tmp_path):
     with Sandbox(SandboxSettings(seed=7, budgets=FAST, stall_seconds=30)) as sb:
         sb.faults.add("binance", "stall", rate=1.0)
-        config = make_config(tmp_path, sb, [
-            {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h",
-             "start": "2024-01-01", "end": "2024-03-01"},
-        ], rps=FAST, settings={"request_timeout": 30.0})
+        config = make_config(
+            tmp_path,
+            sb,
+            [
+                {
+                    "exchange": "binance",
+                    "pairs": ["BTC/USDT"],
+                    "span": "1h",
+                    "start": "2024-01-01",
+                    "end": "2024-03-01",
+                },
+            ],
+            rps=FAST,
+            settings={"request_timeout": 30.0},
+        )
         runner = Runner(config).open()
         runner.start()
         deadline = time.monotonic() + 5
@@ -131,8 +185,13 @@ def _check_store_consistent(data: Path, sb, series_list, start, end) -> int:
         pl.read_parquet(path)  # raises if a kill left a torn file
     total = 0
     for series in series_list:
-        folder = (data / "ohlc" / f"exchange={series.exchange}"
-                  / f"pair={series.pair.replace('/', '-')}" / f"span={series.label}")
+        folder = (
+            data
+            / "ohlc"
+            / f"exchange={series.exchange}"
+            / f"pair={series.pair.replace('/', '-')}"
+            / f"span={series.label}"
+        )
         manifest = folder / "_coverage.json"
         if not manifest.exists():
             continue
@@ -155,12 +214,34 @@ def test_sigkill_at_random_moments_never_corrupts_and_resumes_to_ground_truth(tm
     start, end = "2024-01-01", "2024-01-15"
     rng = random.Random(20261129)
     with Sandbox(SandboxSettings(seed=7, budgets=FAST, latency=0.01)) as sb:
-        config = make_config(tmp_path, sb, [
-            {"exchange": "binance", "pairs": ["BTC/USDT", "ETH/USDT"], "span": "1m",
-             "start": start, "end": end},
-            {"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1m", "start": start, "end": end},
-            {"exchange": "kraken", "pairs": ["BTC/USD"], "span": "5m", "start": start, "end": end},
-        ], rps=FAST)
+        config = make_config(
+            tmp_path,
+            sb,
+            [
+                {
+                    "exchange": "binance",
+                    "pairs": ["BTC/USDT", "ETH/USDT"],
+                    "span": "1m",
+                    "start": start,
+                    "end": end,
+                },
+                {
+                    "exchange": "okx",
+                    "pairs": ["BTC/USDT"],
+                    "span": "1m",
+                    "start": start,
+                    "end": end,
+                },
+                {
+                    "exchange": "kraken",
+                    "pairs": ["BTC/USD"],
+                    "span": "5m",
+                    "start": start,
+                    "end": end,
+                },
+            ],
+            rps=FAST,
+        )
         series_list = [spec.series for spec in config.jobs]
         data = config.settings.data_path
         cmd = [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)]
@@ -186,9 +267,11 @@ def test_sigkill_at_random_moments_never_corrupts_and_resumes_to_ground_truth(tm
         _check_store_consistent(data, sb, series_list, ms(start), ms(end))
         frame = stored(data)
         for series in series_list:
-            part = frame.filter((pl.col("exchange") == series.exchange)
-                                & (pl.col("pair") == series.pair.replace("/", "-"))
-                                & (pl.col("span") == series.label))
+            part = frame.filter(
+                (pl.col("exchange") == series.exchange)
+                & (pl.col("pair") == series.pair.replace("/", "-"))
+                & (pl.col("span") == series.label)
+            )
             truth = sb.ground_truth(series.exchange, series.pair, series.span, ms(start), ms(end))
             assert_equal_truth(part.drop("exchange", "pair", "span"), truth)
 
@@ -214,13 +297,16 @@ def test_kill_during_config_save_leaves_a_valid_config_and_a_backup(tmp_path):
     from dccd_tui.config import load_config
 
     path = tmp_path / "config.toml"
-    path.write_text('[[histo_jobs]]\nexchange = "binance"\npairs = ["BTC/USDT"]\nspan = "1h"\n'
-                    'start = "2024-01-01"\nend = "2024-02-01"\n')
+    path.write_text(
+        '[[histo_jobs]]\nexchange = "binance"\npairs = ["BTC/USDT"]\nspan = "1h"\n'
+        'start = "2024-01-01"\nend = "2024-02-01"\n'
+    )
     rng = random.Random(5)
     seen = set()
     for _ in range(10):
-        proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)], stdout=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SAVER, str(path)], stdout=subprocess.PIPE, text=True
+        )
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.05, 0.3))
         proc.send_signal(signal.SIGKILL)
@@ -235,9 +321,20 @@ def test_kill_during_config_save_leaves_a_valid_config_and_a_backup(tmp_path):
 def test_corrupt_file_found_at_start_is_moved_aside_and_fetched_again(tmp_path):
     start, end = "2024-01-30", "2024-02-03"
     with Sandbox(SandboxSettings(seed=7, budgets=FAST)) as sb:
-        config = make_config(tmp_path, sb, [
-            {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": start, "end": end},
-        ], rps=FAST)
+        config = make_config(
+            tmp_path,
+            sb,
+            [
+                {
+                    "exchange": "binance",
+                    "pairs": ["BTC/USDT"],
+                    "span": "1m",
+                    "start": start,
+                    "end": end,
+                },
+            ],
+            rps=FAST,
+        )
         run(config)
         folder = config.settings.data_path / "ohlc/exchange=binance/pair=BTC-USDT/span=1m"
         jan = folder / "2024-01.parquet"
@@ -250,15 +347,27 @@ def test_corrupt_file_found_at_start_is_moved_aside_and_fetched_again(tmp_path):
         assert "2024-01.parquet" in log and "moved aside" in log
         assert sb.requests("binance") - before == 3  # the two January days, again
         truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
-        assert_equal_truth(stored(config.settings.data_path).drop("exchange", "pair", "span"), truth)
+        assert_equal_truth(
+            stored(config.settings.data_path).drop("exchange", "pair", "span"), truth
+        )
 
 
 def test_full_disk_stops_the_job_with_a_clear_reason_and_files_stay_readable(tmp_path, monkeypatch):
     with Sandbox(SandboxSettings(seed=7, budgets=FAST)) as sb:
-        config = make_config(tmp_path, sb, [
-            {"exchange": "bybit", "pairs": ["BTC/USDT"], "span": "1h",
-             "start": "2024-01-01", "end": "2024-02-01"},
-        ], rps=FAST)
+        config = make_config(
+            tmp_path,
+            sb,
+            [
+                {
+                    "exchange": "bybit",
+                    "pairs": ["BTC/USDT"],
+                    "span": "1h",
+                    "start": "2024-01-01",
+                    "end": "2024-02-01",
+                },
+            ],
+            rps=FAST,
+        )
         run(config)
         real = storage_mod.write_bytes
 
@@ -266,26 +375,40 @@ def test_full_disk_stops_the_job_with_a_clear_reason_and_files_stay_readable(tmp
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
         monkeypatch.setattr(storage_mod, "write_bytes", full)
-        config2 = make_config(tmp_path, sb, [
-            {"exchange": "bybit", "pairs": ["BTC/USDT"], "span": "1h",
-             "start": "2024-01-01", "end": "2024-04-01"},
-        ], rps=FAST)
+        config2 = make_config(
+            tmp_path,
+            sb,
+            [
+                {
+                    "exchange": "bybit",
+                    "pairs": ["BTC/USDT"],
+                    "span": "1h",
+                    "start": "2024-01-01",
+                    "end": "2024-04-01",
+                },
+            ],
+            rps=FAST,
+        )
         runner = run(config2)
         monkeypatch.setattr(storage_mod, "write_bytes", real)
         snap = runner.snapshots()[0]
         assert snap.status is Status.FAILED
         assert "No space left on device" in snap.error
         frame = stored(config.settings.data_path)  # every file still reads
-        assert frame.height == sb.ground_truth("bybit", "BTC/USDT", 3600, ms("2024-01-01"),
-                                               ms("2024-02-01")).height
+        assert (
+            frame.height
+            == sb.ground_truth("bybit", "BTC/USDT", 3600, ms("2024-01-01"), ms("2024-02-01")).height
+        )
         assert not [p for p in (config.settings.data_path / "ohlc").rglob("*") if "tmp" in p.name]
 
 
 def test_data_folder_that_cannot_be_written_exits_2(tmp_path, capsys):
     (tmp_path / "blocker").write_text("a file where a folder should be")
     path = tmp_path / "config.toml"
-    path.write_text('[settings]\ndata_path = "blocker/data"\n[[histo_jobs]]\nexchange = "binance"\n'
-                    'pairs = ["BTC/USDT"]\nspan = "1h"\nstart = "2024-01-01"\nend = "2024-02-01"\n')
+    path.write_text(
+        '[settings]\ndata_path = "blocker/data"\n[[histo_jobs]]\nexchange = "binance"\n'
+        'pairs = ["BTC/USDT"]\nspan = "1h"\nstart = "2024-01-01"\nend = "2024-02-01"\n'
+    )
     assert main(["backfill", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert "blocker" in err and "Traceback" not in err
@@ -294,10 +417,20 @@ def test_data_folder_that_cannot_be_written_exits_2(tmp_path, capsys):
 def test_hostile_exchange_text_is_printed_literally_by_the_headless_run(tmp_path, capfd):
     with Sandbox(SandboxSettings(seed=7, budgets=FAST)) as sb:
         sb.faults.add("okx", "hostile_error", rate=1.0)
-        config = make_config(tmp_path, sb, [
-            {"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1h",
-             "start": "2024-01-01", "end": "2024-01-05"},
-        ], rps=FAST)
+        config = make_config(
+            tmp_path,
+            sb,
+            [
+                {
+                    "exchange": "okx",
+                    "pairs": ["BTC/USDT"],
+                    "span": "1h",
+                    "start": "2024-01-01",
+                    "end": "2024-01-05",
+                },
+            ],
+            rps=FAST,
+        )
         assert main(["backfill", "--config", str(config.path)]) == 1
     out, err = capfd.readouterr()
     assert "\x1b" not in out and "\x07" not in out and "\x1b" not in err

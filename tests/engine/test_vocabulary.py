@@ -17,19 +17,41 @@ from dccd_tui.engine import fmt_duration, fmt_eta, fmt_plural, fmt_span_ms
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("seconds, text", [
-    (None, "-"), (-3, "0s"), (0, "0s"), (0.5, "0.5s"), (2.0, "2s"), (2.37, "2.4s"), (45, "45s"),
-    (59.6, "1m00s"), (107, "1m47s"), (185, "3m05s"), (3600, "1h00m"), (7500, "2h05m"),
-    (86400 + 4 * 3600, "1d04h"), (3 * 86400 + 4 * 3600 + 59, "3d04h"),
-])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (None, "-"),
+        (-3, "0s"),
+        (0, "0s"),
+        (0.5, "0.5s"),
+        (2.0, "2s"),
+        (2.37, "2.4s"),
+        (45, "45s"),
+        (59.6, "1m00s"),
+        (107, "1m47s"),
+        (185, "3m05s"),
+        (3600, "1h00m"),
+        (7500, "2h05m"),
+        (86400 + 4 * 3600, "1d04h"),
+        (3 * 86400 + 4 * 3600 + 59, "3d04h"),
+    ],
+)
 def test_one_duration_format(seconds, text):
     assert fmt_duration(seconds) == text
 
 
-@pytest.mark.parametrize("seconds, text", [
-    (107, "1m45s"), (103, "1m45s"), (28, "30s"), (2, "0s"), (121, "2m00s"), (3599, "1h00m"),
-    (7500, "2h05m"),
-])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (107, "1m45s"),
+        (103, "1m45s"),
+        (28, "30s"),
+        (2, "0s"),
+        (121, "2m00s"),
+        (3599, "1h00m"),
+        (7500, "2h05m"),
+    ],
+)
 def test_the_eta_is_coarse_but_in_the_same_format(seconds, text):
     """The table and the detail line show this one figure: "1m45s", never "105s"."""
     assert fmt_eta(seconds) == text
@@ -51,12 +73,19 @@ def test_plurals_agree():
 
 
 OLD_FORMS = [
-    (re.compile(r"\b(?:job|window|range|gap|request|candle|entr|month|column|retr|pair|file)"
-                r"(?:\(s\)|\(ies\)|y\(ies\))"), "a '(s)' plural: use fmt_plural"),
+    (
+        re.compile(
+            r"\b(?:job|window|range|gap|request|candle|entr|month|column|retr|pair|file)"
+            r"(?:\(s\)|\(ies\)|y\(ies\))"
+        ),
+        "a '(s)' plural: use fmt_plural",
+    ),
     (re.compile(r"\{[^{}]*:\.\d?f\}s\b"), "seconds printed by hand: use fmt_duration"),
     (re.compile(r"missing on the exchange side"), "'missing' is for what is not fetched yet"),
-    (re.compile(r"\{[^{}]*\} (?:requests|windows|retries|gaps)\b\""),
-     "a count with a fixed plural: use fmt_plural"),
+    (
+        re.compile(r"\{[^{}]*\} (?:requests|windows|retries|gaps)\b\""),
+        "a count with a fixed plural: use fmt_plural",
+    ),
 ]
 
 

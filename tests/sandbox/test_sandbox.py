@@ -54,7 +54,10 @@ class FakeClock:
 
 
 def binance_rows(body) -> list[tuple]:
-    return [(r[0], float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), float(r[7]), r[8]) for r in body]
+    return [
+        (r[0], float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), float(r[7]), r[8])
+        for r in body
+    ]
 
 
 def bybit_rows(body) -> list[tuple]:
@@ -73,7 +76,9 @@ def truth_rows(df) -> list[tuple]:
     return [tuple(r) for r in df.iter_rows()]
 
 
-def find_gap(box: Sandbox, exchange: str, pair: str, span: int, lo: int, hi: int) -> tuple[int, int]:
+def find_gap(
+    box: Sandbox, exchange: str, pair: str, span: int, lo: int, hi: int
+) -> tuple[int, int]:
     gaps = box.gaps(exchange, pair, span, lo, hi, maintenance_only=True)
     assert gaps, "no maintenance gap found in the range"
     return gaps[0]
@@ -90,10 +95,23 @@ def test_binance_shape_default_limit_and_open_bar(sb, client):
     assert len(rows) == 500
     for row in rows:
         assert len(row) == 12
-        assert [type(x) for x in row] == [int, str, str, str, str, str, int, str, int, str, str, str]
+        assert [type(x) for x in row] == [
+            int,
+            str,
+            str,
+            str,
+            str,
+            str,
+            int,
+            str,
+            int,
+            str,
+            str,
+            str,
+        ]
         assert row[6] == row[0] + MIN - 1 and row[11] == "0"
-        o, h, l, c, v = map(float, row[1:6])
-        assert l <= min(o, c) <= max(o, c) <= h and v >= 0
+        o, h, low, c, v = map(float, row[1:6])
+        assert low <= min(o, c) <= max(o, c) <= h and v >= 0
     ts = [row[0] for row in rows]
     assert ts == sorted(ts) and len(set(ts)) == len(ts)
     assert rows[-1][6] > NOW >= rows[-1][0]  # the open bar comes last
@@ -104,30 +122,101 @@ def test_binance_bounds_and_caps(sb, client):
     t0 = NOW - NOW % MIN - 3 * DAY
     gap = sb.gaps("binance", "BTC/USDT", 60, t0, t0 + 10 * MIN)
     assert not gap, "pick a window without gaps"
-    r = get(client, sb, "binance", "/api/v3/klines", symbol="BTCUSDT", interval="1m", startTime=t0, endTime=t0 + 4 * MIN)
+    r = get(
+        client,
+        sb,
+        "binance",
+        "/api/v3/klines",
+        symbol="BTCUSDT",
+        interval="1m",
+        startTime=t0,
+        endTime=t0 + 4 * MIN,
+    )
     assert [row[0] for row in r.json()] == [t0 + i * MIN for i in range(5)]  # both bounds inclusive
     # startTime mid-bar: bars from the next open time on
-    r = get(client, sb, "binance", "/api/v3/klines", symbol="BTCUSDT", interval="1m", startTime=t0 + 1, limit=2)
+    r = get(
+        client,
+        sb,
+        "binance",
+        "/api/v3/klines",
+        symbol="BTCUSDT",
+        interval="1m",
+        startTime=t0 + 1,
+        limit=2,
+    )
     assert [row[0] for row in r.json()] == [t0 + MIN, t0 + 2 * MIN]
     # endTime only: the most recent bars up to endTime
-    r = get(client, sb, "binance", "/api/v3/klines", symbol="BTCUSDT", interval="1m", endTime=t0, limit=3)
+    r = get(
+        client,
+        sb,
+        "binance",
+        "/api/v3/klines",
+        symbol="BTCUSDT",
+        interval="1m",
+        endTime=t0,
+        limit=3,
+    )
     assert r.json()[-1][0] == t0 and len(r.json()) == 3
-    r = get(client, sb, "binance", "/api/v3/klines", symbol="BTCUSDT", interval="1m", startTime=t0, limit=1000)
+    r = get(
+        client,
+        sb,
+        "binance",
+        "/api/v3/klines",
+        symbol="BTCUSDT",
+        interval="1m",
+        startTime=t0,
+        limit=1000,
+    )
     assert len(r.json()) == 1000
     r = get(client, sb, "binance", "/api/v3/klines", symbol="BTCUSDT", interval="1m", limit=1001)
     assert r.status_code == 400 and r.json()["code"] == -1130
     # microseconds are accepted
-    r = get(client, sb, "binance", "/api/v3/klines", symbol="BTCUSDT", interval="1m", startTime=t0 * 1000, limit=1)
+    r = get(
+        client,
+        sb,
+        "binance",
+        "/api/v3/klines",
+        symbol="BTCUSDT",
+        interval="1m",
+        startTime=t0 * 1000,
+        limit=1,
+    )
     assert r.json()[0][0] == t0
 
 
 def test_binance_listing_and_empty(sb, client):
     listing = sb.listing_ms("binance", "BTC/USDT")
-    r = get(client, sb, "binance", "/api/v3/klines", symbol="BTCUSDT", interval="1h", startTime=0, limit=1)
+    r = get(
+        client,
+        sb,
+        "binance",
+        "/api/v3/klines",
+        symbol="BTCUSDT",
+        interval="1h",
+        startTime=0,
+        limit=1,
+    )
     assert r.json()[0][0] == listing - listing % HOUR
-    r = get(client, sb, "binance", "/api/v3/klines", symbol="BTCUSDT", interval="1m", startTime=0, endTime=listing - 1)
+    r = get(
+        client,
+        sb,
+        "binance",
+        "/api/v3/klines",
+        symbol="BTCUSDT",
+        interval="1m",
+        startTime=0,
+        endTime=listing - 1,
+    )
     assert r.status_code == 200 and r.json() == []
-    r = get(client, sb, "binance", "/api/v3/klines", symbol="BTCUSDT", interval="1m", startTime=NOW + DAY)
+    r = get(
+        client,
+        sb,
+        "binance",
+        "/api/v3/klines",
+        symbol="BTCUSDT",
+        interval="1m",
+        startTime=NOW + DAY,
+    )
     assert r.json() == []
 
 
@@ -147,14 +236,32 @@ def test_binance_pages_equal_ground_truth(sb, client):
     got: list[tuple] = []
     cursor = start
     while cursor < end:
-        page = get(client, sb, "binance", "/api/v3/klines", symbol="BTCUSDT", interval="1m",
-                   startTime=cursor, endTime=end - 1, limit=1000).json()
+        page = get(
+            client,
+            sb,
+            "binance",
+            "/api/v3/klines",
+            symbol="BTCUSDT",
+            interval="1m",
+            startTime=cursor,
+            endTime=end - 1,
+            limit=1000,
+        ).json()
         if not page:
             break
         got += binance_rows(page)
         cursor = page[-1][0] + 1
     truth = sb.ground_truth("binance", "BTC/USDT", 60, start, end)
-    assert truth.columns == ["ts", "open", "high", "low", "close", "volume", "quote_volume", "trades"]
+    assert truth.columns == [
+        "ts",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trades",
+    ]
     assert got == truth_rows(truth)
     assert 2000 < len(got) < 3000  # a maintenance block is missing
     assert g0 not in {r[0] for r in got}
@@ -164,7 +271,9 @@ def test_binance_pages_equal_ground_truth(sb, client):
 
 
 def test_bybit_shape_order_and_open_bar(sb, client):
-    r = get(client, sb, "bybit", "/v5/market/kline", category="spot", symbol="BTCUSDT", interval="60")
+    r = get(
+        client, sb, "bybit", "/v5/market/kline", category="spot", symbol="BTCUSDT", interval="60"
+    )
     body = r.json()
     assert r.status_code == 200 and body["retCode"] == 0 and body["retMsg"] == "OK"
     assert body["result"]["category"] == "spot" and body["result"]["symbol"] == "BTCUSDT"
@@ -180,21 +289,50 @@ def test_bybit_shape_order_and_open_bar(sb, client):
 def test_bybit_bounds_caps_errors(sb, client):
     t0 = NOW - NOW % HOUR - 10 * DAY
     assert not sb.gaps("bybit", "BTC/USDT", 3600, t0, t0 + 4 * HOUR)
-    r = get(client, sb, "bybit", "/v5/market/kline", category="spot", symbol="BTCUSDT", interval="60",
-            start=t0, end=t0 + 2 * HOUR)
+    r = get(
+        client,
+        sb,
+        "bybit",
+        "/v5/market/kline",
+        category="spot",
+        symbol="BTCUSDT",
+        interval="60",
+        start=t0,
+        end=t0 + 2 * HOUR,
+    )
     assert [int(x[0]) for x in r.json()["result"]["list"]] == [t0 + 2 * HOUR, t0 + HOUR, t0]
-    r = get(client, sb, "bybit", "/v5/market/kline", category="spot", symbol="BTCUSDT", interval="60",
-            start=t0 + 30 * MIN, end=t0 + 2 * HOUR)  # mid-bar start: the containing bar too
+    r = get(
+        client,
+        sb,
+        "bybit",
+        "/v5/market/kline",
+        category="spot",
+        symbol="BTCUSDT",
+        interval="60",
+        start=t0 + 30 * MIN,
+        end=t0 + 2 * HOUR,
+    )  # mid-bar start: the containing bar too
     assert int(r.json()["result"]["list"][-1][0]) == t0
-    r = get(client, sb, "bybit", "/v5/market/kline", category="spot", symbol="BTCUSDT", interval="1",
-            start=t0, limit=5000)
+    r = get(
+        client,
+        sb,
+        "bybit",
+        "/v5/market/kline",
+        category="spot",
+        symbol="BTCUSDT",
+        interval="1",
+        start=t0,
+        limit=5000,
+    )
     lst = r.json()["result"]["list"]
     assert len(lst) == 1000 and int(lst[-1][0]) == t0  # start only: the oldest bars from start on
     r = get(client, sb, "bybit", "/v5/market/kline", symbol="BTCUSDT", interval="60")
     assert r.status_code == 200 and r.json()["retCode"] == 10001  # category defaults to linear
     r = get(client, sb, "bybit", "/v5/market/kline", category="spot", symbol="NOPE", interval="60")
     assert r.json()["retCode"] == 10001
-    r = get(client, sb, "bybit", "/v5/market/kline", category="spot", symbol="BTCUSDT", interval="1h")
+    r = get(
+        client, sb, "bybit", "/v5/market/kline", category="spot", symbol="BTCUSDT", interval="1h"
+    )
     assert r.json()["retCode"] == 10001 and "interval" in r.json()["retMsg"]
 
 
@@ -203,8 +341,18 @@ def test_bybit_pages_equal_ground_truth(sb, client):
     got: list[tuple] = []
     cursor = end - 1
     while True:
-        lst = get(client, sb, "bybit", "/v5/market/kline", category="spot", symbol="ETHUSDT", interval="1",
-                  start=start, end=cursor, limit=1000).json()["result"]["list"]
+        lst = get(
+            client,
+            sb,
+            "bybit",
+            "/v5/market/kline",
+            category="spot",
+            symbol="ETHUSDT",
+            interval="1",
+            start=start,
+            end=cursor,
+            limit=1000,
+        ).json()["result"]["list"]
         if not lst:
             break
         got = bybit_rows({"result": {"list": lst}})[::-1] + got
@@ -252,13 +400,23 @@ def test_okx_shape_bounds_and_errors(sb, client):
 def test_okx_candles_depth(sb, client):
     path = "/api/v5/market/candles"
     open_ts = NOW - NOW % MIN
-    r = get(client, sb, "okx", path, instId="BTC-USDT", bar="1m", after=open_ts - 1430 * MIN, limit=300)
+    r = get(
+        client, sb, "okx", path, instId="BTC-USDT", bar="1m", after=open_ts - 1430 * MIN, limit=300
+    )
     data = r.json()["data"]
     assert data and int(data[-1][0]) >= open_ts - 1439 * MIN
     r = get(client, sb, "okx", path, instId="BTC-USDT", bar="1m", after=open_ts - 1440 * MIN)
     assert r.json() == {"code": "0", "msg": "", "data": []}
-    r = get(client, sb, "okx", "/api/v5/market/history-candles", instId="BTC-USDT", bar="1m",
-            after=open_ts - 1440 * MIN, limit=5)
+    r = get(
+        client,
+        sb,
+        "okx",
+        "/api/v5/market/history-candles",
+        instId="BTC-USDT",
+        bar="1m",
+        after=open_ts - 1440 * MIN,
+        limit=5,
+    )
     assert len(r.json()["data"]) == 5
 
 
@@ -267,9 +425,13 @@ def test_okx_page_cap_100(client):
         path = "/api/v5/market/history-candles"
         r = get(client, box, "okx", path, instId="BTC-USDT", bar="1m", limit=300)
         assert len(r.json()["data"]) == 100
-        r = get(client, box, "okx", "/api/v5/market/candles", instId="BTC-USDT", bar="1m", limit=300)
+        r = get(
+            client, box, "okx", "/api/v5/market/candles", instId="BTC-USDT", bar="1m", limit=300
+        )
         assert len(r.json()["data"]) == 300
-    with Sandbox(SandboxSettings(now_ms=NOW, okx_page=100, okx_page_error=True, budgets=UNLIMITED)) as box:
+    with Sandbox(
+        SandboxSettings(now_ms=NOW, okx_page=100, okx_page_error=True, budgets=UNLIMITED)
+    ) as box:
         r = get(client, box, "okx", "/api/v5/market/history-candles", instId="BTC-USDT", limit=300)
         assert r.status_code == 400 and r.json()["code"] == "51000"
 
@@ -279,8 +441,17 @@ def test_okx_pages_equal_ground_truth(sb, client):
     got: list[tuple] = []
     after = end
     while True:
-        data = get(client, sb, "okx", "/api/v5/market/history-candles", instId="SOL-USDT", bar="1H",
-                   after=after, before=start - 1, limit=300).json()["data"]
+        data = get(
+            client,
+            sb,
+            "okx",
+            "/api/v5/market/history-candles",
+            instId="SOL-USDT",
+            bar="1H",
+            after=after,
+            before=start - 1,
+            limit=300,
+        ).json()["data"]
         if not data:
             break
         got = okx_rows({"data": data})[::-1] + got
@@ -308,11 +479,17 @@ def test_coinbase_shape_and_window_rules(sb, client):
     ts = [row[0] for row in rows]
     assert ts == sorted(ts, reverse=True)
     s0 = NOW - NOW % HOUR - 400 * HOUR
-    ok = get(client, sb, "coinbase", path, granularity=3600, start=iso(s0), end=iso(s0 + 299 * HOUR))
+    ok = get(
+        client, sb, "coinbase", path, granularity=3600, start=iso(s0), end=iso(s0 + 299 * HOUR)
+    )
     assert ok.status_code == 200 and len(ok.json()) >= 290
-    ok = get(client, sb, "coinbase", path, granularity=3600, start=iso(s0), end=iso(s0 + 300 * HOUR - 1))
+    ok = get(
+        client, sb, "coinbase", path, granularity=3600, start=iso(s0), end=iso(s0 + 300 * HOUR - 1)
+    )
     assert ok.status_code == 200  # bennycode's window: 300 buckets
-    bad = get(client, sb, "coinbase", path, granularity=3600, start=iso(s0), end=iso(s0 + 300 * HOUR))
+    bad = get(
+        client, sb, "coinbase", path, granularity=3600, start=iso(s0), end=iso(s0 + 300 * HOUR)
+    )
     assert bad.status_code == 400 and bad.json() == {
         "message": "granularity too small for the requested time range. Count of aggregations requested exceeds 300"
     }
@@ -321,7 +498,15 @@ def test_coinbase_shape_and_window_rules(sb, client):
     r = get(client, sb, "coinbase", "/products/NOPE-USD/candles", granularity=60)
     assert r.status_code == 404 and r.json() == {"message": "NotFound"}
     # epoch seconds work too, and the bucket containing start comes back (before start)
-    r = get(client, sb, "coinbase", path, granularity=3600, start=(s0 + 30 * MIN) // 1000, end=(s0 + 5 * HOUR) // 1000)
+    r = get(
+        client,
+        sb,
+        "coinbase",
+        path,
+        granularity=3600,
+        start=(s0 + 30 * MIN) // 1000,
+        end=(s0 + 5 * HOUR) // 1000,
+    )
     assert min(row[0] for row in r.json()) * 1000 <= s0
 
 
@@ -329,11 +514,20 @@ def test_coinbase_pages_equal_ground_truth_with_missing_buckets(sb, client):
     start, end = NOW - NOW % MIN - 6000 * MIN, NOW - NOW % MIN - 3000 * MIN
     got: list[tuple] = []
     for s in range(start, end, 300 * MIN):
-        page = get(client, sb, "coinbase", "/products/ETH-USD/candles", granularity=60,
-                   start=iso(s), end=iso(min(s + 299 * MIN, end - MIN))).json()
+        page = get(
+            client,
+            sb,
+            "coinbase",
+            "/products/ETH-USD/candles",
+            granularity=60,
+            start=iso(s),
+            end=iso(min(s + 299 * MIN, end - MIN)),
+        ).json()
         got += sorted(coinbase_rows(page))
     truth = sb.ground_truth("coinbase", "ETH/USD", 60, start, end)
-    assert truth["quote_volume"].null_count() == len(truth) and truth["trades"].null_count() == len(truth)
+    assert truth["quote_volume"].null_count() == len(truth) and truth["trades"].null_count() == len(
+        truth
+    )
     assert got == truth_rows(truth)
     missing = 3000 - len(got)
     gaps = sb.gaps("coinbase", "ETH/USD", 60, start, end)
@@ -367,15 +561,19 @@ def test_kraken_trades_shape_cursor_and_errors(sb, client):
     assert nxt[0][2] > rows[-1][2] and nxt[0][6] > rows[-1][6]
     # seconds and nanoseconds, altname and pair name: same trades
     s_sec = (NOW - DAY) // 1000
-    assert kraken_page(client, sb, since=s_sec, count=50)[1] == kraken_page(
-        client, sb, pair="XXBTZUSD", since=s_sec * 10**9, count=50)[1]
+    assert (
+        kraken_page(client, sb, since=s_sec, count=50)[1]
+        == kraken_page(client, sb, pair="XXBTZUSD", since=s_sec * 10**9, count=50)[1]
+    )
     # near now: a short page, never a trade in the future
     _, tail, _ = kraken_page(client, sb, since=(NOW - 10 * MIN) * 1_000_000)
     assert 0 < len(tail) < 1000 and max(r[2] for r in tail) <= NOW / 1000
     _, latest, _ = kraken_page(client, sb, count=10)  # no since: the latest trades
     assert len(latest) == 10 and latest[-1] == tail[-1]
     listing = sb.listing_ms("kraken", "SOL/USD")
-    _, first, _ = kraken_page(client, sb, pair="SOLUSD", since=0, count=3)  # since=0: the first trades
+    _, first, _ = kraken_page(
+        client, sb, pair="SOLUSD", since=0, count=3
+    )  # since=0: the first trades
     assert listing / 1000 <= first[0][2] < listing / 1000 + 600
     r = get(client, sb, "kraken", "/0/public/Trades", pair="NOPEUSD")
     assert r.status_code == 200 and r.json() == {"error": ["EQuery:Unknown asset pair"]}
@@ -413,7 +611,9 @@ def test_kraken_density_and_gaps(sb):
     assert 75_000 <= truth["trades"].sum() <= 95_000  # ~2 trades a minute
     minutes = (NOW - NOW % MIN - (start - start % MIN + MIN)) // MIN
     missing = sum((b - a) // MIN for a, b in sb.gaps("kraken", "BTC/USD", 60, start, NOW))
-    assert missing == minutes - len(truth) and 0.1 < missing / minutes < 0.25  # minutes without trades
+    assert (
+        missing == minutes - len(truth) and 0.1 < missing / minutes < 0.25
+    )  # minutes without trades
 
 
 def test_kraken_ohlc(sb, client):
@@ -431,11 +631,20 @@ def test_kraken_ohlc(sb, client):
     r = get(client, sb, "kraken", "/0/public/OHLC", pair="XBTUSD", interval=7)
     assert r.json() == {"error": ["EGeneral:Invalid arguments"]}
     # committed bars with trades agree with the trade-built ground truth
-    truth = {r[0]: r for r in truth_rows(sb.ground_truth("kraken", "BTC/USD", 300, ts[0] * 1000, ts[-1] * 1000))}
+    truth = {
+        r[0]: r
+        for r in truth_rows(sb.ground_truth("kraken", "BTC/USD", 300, ts[0] * 1000, ts[-1] * 1000))
+    }
     for row in rows[:-1]:
         if row[7]:
             t = truth[row[0] * 1000]
-            assert (float(row[1]), float(row[2]), float(row[3]), float(row[4]), row[7]) == (t[1], t[2], t[3], t[4], t[7])
+            assert (float(row[1]), float(row[2]), float(row[3]), float(row[4]), row[7]) == (
+                t[1],
+                t[2],
+                t[3],
+                t[4],
+                t[7],
+            )
             assert float(row[6]) == pytest.approx(t[5], abs=1e-8)
 
 
@@ -446,18 +655,31 @@ def test_markets_and_listing(sb, client):
     assert sb.markets("binance")["BTC/USDT"] == "BTCUSDT"
     assert sb.markets("okx")["BTC/USDT"] == "BTC-USDT"
     assert sb.markets("coinbase")["BTC/USD"] == "BTC-USD"
-    assert sb.markets("kraken")["BTC/USD"] == "XBTUSD" and sb.result_key("kraken", "BTC/USD") == "XXBTZUSD"
+    assert (
+        sb.markets("kraken")["BTC/USD"] == "XBTUSD"
+        and sb.result_key("kraken", "BTC/USD") == "XXBTZUSD"
+    )
     for ex in ("binance", "bybit", "okx", "coinbase", "kraken"):
         pairs = set(sb.markets(ex))
         quote = "USDT" if ex in ("binance", "bybit", "okx") else "USD"
-        assert {f"{b}/{quote}" for b in ("BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "LTC", "NEW")} <= pairs
+        assert {
+            f"{b}/{quote}" for b in ("BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "LTC", "NEW")
+        } <= pairs
         new = sb.listing_ms(ex, f"NEW/{quote}")
         assert NOW - 125 * DAY < new < NOW - 85 * DAY
     assert "BTC/EUR" in sb.markets("binance") and "ETH/BTC" in sb.markets("kraken")
     listing = sb.listing_ms("okx", "NEW/USDT")
     truth = sb.ground_truth("okx", "NEW/USDT", 3600, listing - 10 * DAY, listing + DAY)
     assert truth["ts"][0] == listing - listing % HOUR
-    r = get(client, sb, "okx", "/api/v5/market/history-candles", instId="NEW-USDT", bar="1H", after=listing - HOUR)
+    r = get(
+        client,
+        sb,
+        "okx",
+        "/api/v5/market/history-candles",
+        instId="NEW-USDT",
+        bar="1H",
+        after=listing - HOUR,
+    )
     assert r.json()["data"] == []
 
 
@@ -485,14 +707,24 @@ def test_gap_rule(sb):
 def test_determinism_across_instances(client):
     paths = [
         ("binance", "/api/v3/klines", {"symbol": "ETHUSDT", "interval": "5m", "limit": 50}),
-        ("kraken", "/0/public/Trades", {"pair": "SOLUSD", "since": (NOW - DAY) // 1000, "count": 100}),
+        (
+            "kraken",
+            "/0/public/Trades",
+            {"pair": "SOLUSD", "since": (NOW - DAY) // 1000, "count": 100},
+        ),
         ("coinbase", "/products/SOL-USD/candles", {"granularity": 900}),
     ]
     bodies = []
     for seed in (7, 7, 8):
         with Sandbox(SandboxSettings(seed=seed, now_ms=NOW, budgets=UNLIMITED)) as box:
             box.faults.add("*", "out_of_order", rate=0.5)
-            bodies.append([client.get(box.base_url(ex) + p, params=q).content for _ in range(3) for ex, p, q in paths])
+            bodies.append(
+                [
+                    client.get(box.base_url(ex) + p, params=q).content
+                    for _ in range(3)
+                    for ex, p, q in paths
+                ]
+            )
     assert bodies[0] == bodies[1]
     assert bodies[0] != bodies[2]
 
@@ -501,7 +733,13 @@ def test_keep_alive_and_counters(client):
     with Sandbox(SandboxSettings(now_ms=NOW, budgets=UNLIMITED)) as box:
         with httpx.Client() as c:
             for _ in range(5):
-                assert c.get(box.base_url("okx") + "/api/v5/market/candles", params={"instId": "BTC-USDT"}).status_code == 200
+                assert (
+                    c.get(
+                        box.base_url("okx") + "/api/v5/market/candles",
+                        params={"instId": "BTC-USDT"},
+                    ).status_code
+                    == 200
+                )
             assert len(box._conns) == 1  # one connection reused
             assert c.get(box.base_url("okx") + "/nope").status_code == 404
         assert box.requests("okx") == 5 and box.requests()["binance"] == 0
@@ -519,8 +757,11 @@ def limited_box(clock: FakeClock, **kw) -> Sandbox:
 def test_binance_weight_429_then_418(client):
     clock = FakeClock()
     with limited_box(clock, budgets={"binance": 1}, ban_seconds=30) as box:  # 120 weight / 60 s
+
         def hit():
-            return get(client, box, "binance", "/api/v3/klines", symbol="BTCUSDT", interval="1m", limit=1)
+            return get(
+                client, box, "binance", "/api/v3/klines", symbol="BTCUSDT", interval="1m", limit=1
+            )
 
         for i in range(60):
             r = hit()
@@ -546,8 +787,18 @@ def test_binance_weight_429_then_418(client):
 def test_bybit_window_and_lockout(client):
     clock = FakeClock()
     with limited_box(clock, budgets={"bybit": 2}, bybit_lockout=30) as box:  # 10 per 5 s
+
         def hit():
-            return get(client, box, "bybit", "/v5/market/kline", category="spot", symbol="BTCUSDT", interval="1", limit=1)
+            return get(
+                client,
+                box,
+                "bybit",
+                "/v5/market/kline",
+                category="spot",
+                symbol="BTCUSDT",
+                interval="1",
+                limit=1,
+            )
 
         assert all(hit().status_code == 200 for _ in range(10))
         r = hit()
@@ -562,6 +813,7 @@ def test_bybit_window_and_lockout(client):
 def test_okx_window(client):
     clock = FakeClock()
     with limited_box(clock, budgets={"okx": 2}) as box:  # 4 per 2 s
+
         def hit(path="/api/v5/market/history-candles"):
             return get(client, box, "okx", path, instId="BTC-USDT", limit=1)
 
@@ -576,6 +828,7 @@ def test_okx_window(client):
 def test_coinbase_token_bucket(client):
     clock = FakeClock()
     with limited_box(clock, budgets={"coinbase": 2}) as box:  # rate 2/s, burst 3
+
         def hit():
             return get(client, box, "coinbase", "/products/BTC-USD/candles", granularity=60)
 
@@ -588,6 +841,7 @@ def test_coinbase_token_bucket(client):
 def test_kraken_per_pair_with_lockout(client):
     clock = FakeClock()
     with limited_box(clock, kraken_lockout=3) as box:  # published: 1/s per pair, burst 2
+
         def hit(pair="XBTUSD"):
             return get(client, box, "kraken", "/0/public/Trades", pair=pair, count=1)
 
@@ -595,9 +849,13 @@ def test_kraken_per_pair_with_lockout(client):
         r = hit()
         assert r.status_code == 200 and r.json() == {"error": ["EGeneral:Too many requests"]}
         assert hit("ETHUSD").json()["error"] == []  # another pair has its own budget
-        assert hit("XXBTZUSD").json()["error"] == ["EGeneral:Too many requests"]  # same pair, other name
+        assert hit("XXBTZUSD").json()["error"] == [
+            "EGeneral:Too many requests"
+        ]  # same pair, other name
         clock.advance(2)
-        assert hit().json()["error"] == ["EGeneral:Too many requests"]  # still locked: extends to +3 s
+        assert hit().json()["error"] == [
+            "EGeneral:Too many requests"
+        ]  # still locked: extends to +3 s
         clock.advance(2.5)
         assert hit().json()["error"] == ["EGeneral:Too many requests"]
         clock.advance(3.1)
@@ -610,7 +868,9 @@ def test_kraken_per_pair_with_lockout(client):
 
 @pytest.fixture()
 def fbox():
-    with Sandbox(SandboxSettings(now_ms=NOW, budgets=UNLIMITED, spike_seconds=0.3, stall_seconds=5)) as box:
+    with Sandbox(
+        SandboxSettings(now_ms=NOW, budgets=UNLIMITED, spike_seconds=0.3, stall_seconds=5)
+    ) as box:
         yield box
 
 
@@ -641,7 +901,13 @@ def test_fault_answers_per_exchange(fbox, client):
                 assert r.status_code == 500
             elif kind == "rate_limit":
                 assert r.headers["retry-after"] == "1"
-                expected = {"binance": 429, "bybit": 403, "okx": 429, "coinbase": 429, "kraken": 200}[ex]
+                expected = {
+                    "binance": 429,
+                    "bybit": 403,
+                    "okx": 429,
+                    "coinbase": 429,
+                    "kraken": 200,
+                }[ex]
                 assert r.status_code == expected
                 if ex == "kraken":
                     assert r.json() == {"error": ["EGeneral:Too many requests"]}
@@ -702,7 +968,9 @@ def test_data_faults(fbox, client):
     q = {"startTime": start, "endTime": end}
     clean = bget(client, fbox, **q).json()
     truth_before = sb_truth = fbox.ground_truth("binance", "BTC/USDT", 60, start, end + MIN)
-    for n, kind in enumerate(["duplicate_rows", "out_of_order", "outside_window", "future_rows", "bad_ohlc"], 2):
+    for n, kind in enumerate(
+        ["duplicate_rows", "out_of_order", "outside_window", "future_rows", "bad_ohlc"], 2
+    ):
         fbox.faults.add("binance", kind, at=[n])
     rows = bget(client, fbox, **q).json()  # request 2: duplicates
     ts = [r[0] for r in rows]
@@ -714,10 +982,7 @@ def test_data_faults(fbox, client):
     ts = _binance_ts(bget(client, fbox, **q))  # 5: in the future
     assert max(ts) > NOW
     rows = bget(client, fbox, **q).json()  # 6: one broken row
-    broken = [
-        r for r in rows
-        if "NaN" in r[1:6] or float(r[5]) < 0 or float(r[2]) < float(r[3])
-    ]
+    broken = [r for r in rows if "NaN" in r[1:6] or float(r[5]) < 0 or float(r[2]) < float(r[3])]
     assert len(broken) == 1
     assert bget(client, fbox, **q).json() == clean
     assert fbox.ground_truth("binance", "BTC/USDT", 60, start, end + MIN).equals(truth_before)
@@ -727,10 +992,14 @@ def test_data_faults(fbox, client):
 def test_data_faults_descending_and_kraken(fbox, client):
     fbox.faults.add("okx", "out_of_order", at=[1])
     fbox.faults.add("okx", "future_rows", at=[2])
-    data = get(client, fbox, "okx", "/api/v5/market/history-candles", instId="BTC-USDT", limit=20).json()["data"]
+    data = get(
+        client, fbox, "okx", "/api/v5/market/history-candles", instId="BTC-USDT", limit=20
+    ).json()["data"]
     ts = [int(r[0]) for r in data]
     assert ts != sorted(ts, reverse=True) and sorted(set(ts)) == sorted(ts)
-    data = get(client, fbox, "okx", "/api/v5/market/history-candles", instId="BTC-USDT", limit=20).json()["data"]
+    data = get(
+        client, fbox, "okx", "/api/v5/market/history-candles", instId="BTC-USDT", limit=20
+    ).json()["data"]
     assert int(data[0][0]) > NOW
     fbox.faults.add("kraken", "duplicate_rows", at=[1])
     fbox.faults.add("kraken", "bad_ohlc", at=[2])
@@ -747,7 +1016,10 @@ def test_data_faults_descending_and_kraken(fbox, client):
 
 def test_fault_rate_and_count(fbox, client):
     rule = fbox.faults.add("coinbase", "http_500", rate=0.3, count=4)
-    codes = [get(client, fbox, "coinbase", "/products/BTC-USD/candles", granularity=60).status_code for _ in range(60)]
+    codes = [
+        get(client, fbox, "coinbase", "/products/BTC-USD/candles", granularity=60).status_code
+        for _ in range(60)
+    ]
     assert codes.count(500) == 4 and rule.fired == 4
     with pytest.raises(ValueError):
         fbox.faults.add("binance", "nonsense")
@@ -758,15 +1030,33 @@ def test_fault_rate_and_count(fbox, client):
 
 
 def test_standalone_cli_serves_and_stops_cleanly():
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dccd_tui.sandbox", "--port", "0", "--budget", "binance=40", "--now-ms", str(NOW)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "dccd_tui.sandbox",
+            "--port",
+            "0",
+            "--budget",
+            "binance=40",
+            "--now-ms",
+            str(NOW),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         first = proc.stdout.readline().split()
         assert first[0] == "binance" and first[1].startswith("http://127.0.0.1:")
-        r = httpx.get(first[1] + "/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1d", "limit": 2})
+        r = httpx.get(
+            first[1] + "/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1d", "limit": 2}
+        )
         assert r.status_code == 200 and len(r.json()) == 2
     finally:
         proc.send_signal(signal.SIGINT)
@@ -777,7 +1067,10 @@ def test_standalone_cli_serves_and_stops_cleanly():
 
 def test_ground_truth_shapes(sb):
     df = sb.ground_truth("bybit", "BTC/USDT", 86400, NOW - 30 * DAY, NOW)
-    assert df.schema["ts"].__class__.__name__ == "Int64" and df.schema["trades"].__class__.__name__ == "Int64"
+    assert (
+        df.schema["ts"].__class__.__name__ == "Int64"
+        and df.schema["trades"].__class__.__name__ == "Int64"
+    )
     assert df["trades"].null_count() == len(df) and df["quote_volume"].null_count() == 0
     assert df["ts"].is_sorted() and df["ts"][-1] + DAY <= NOW
     with pytest.raises(ValueError):

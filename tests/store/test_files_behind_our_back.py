@@ -33,8 +33,16 @@ def hours(start: int, end: int) -> pl.DataFrame:
     ts = list(range(start, end, 3_600_000))
     px = [100.0 + i for i in range(len(ts))]
     return pl.DataFrame(
-        {"ts": ts, "open": px, "high": px, "low": px, "close": px, "volume": [1.0] * len(ts),
-         "quote_volume": px, "trades": [1] * len(ts)},
+        {
+            "ts": ts,
+            "open": px,
+            "high": px,
+            "low": px,
+            "close": px,
+            "volume": [1.0] * len(ts),
+            "quote_volume": px,
+            "trades": [1] * len(ts),
+        },
         schema_overrides={"ts": pl.Int64},
     ).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")))
 
@@ -114,10 +122,20 @@ def test_a_month_that_is_all_exchange_gap_needs_no_file(tmp_path: Path) -> None:
 
 
 def test_backfill_downloads_a_deleted_month_again(tmp_path: Path, sandbox, capsys) -> None:
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h",
-         "start": "2024-01-01", "end": "2024-03-01"},
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": "binance",
+                "pairs": ["BTC/USDT"],
+                "span": "1h",
+                "start": "2024-01-01",
+                "end": "2024-03-01",
+            },
+        ],
+        rps=FAST,
+    )
     path = str(config.path)
     assert main(["backfill", "--config", path]) == 0
     data = config.settings.data_path
@@ -137,18 +155,29 @@ def test_backfill_downloads_a_deleted_month_again(tmp_path: Path, sandbox, capsy
     assert stored(data)["ts"].dt.epoch("ms").min() == ms("2024-01-01")
 
 
-def test_a_folder_in_place_of_a_month_is_moved_aside_once_and_fetched(tmp_path: Path,
-                                                                       sandbox) -> None:
+def test_a_folder_in_place_of_a_month_is_moved_aside_once_and_fetched(
+    tmp_path: Path, sandbox
+) -> None:
     """`2024-01.parquet` as a folder: moved aside like any unreadable month, reported once
     (not a second time on stderr by the logging module), and downloaded again."""
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h",
-         "start": "2024-01-01", "end": "2024-03-01"},
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": "binance",
+                "pairs": ["BTC/USDT"],
+                "span": "1h",
+                "start": "2024-01-01",
+                "end": "2024-03-01",
+            },
+        ],
+        rps=FAST,
+    )
     assert main(["backfill", "--config", str(config.path)]) == 0
     data = config.settings.data_path
     full = stored(data).height
@@ -156,9 +185,15 @@ def test_a_folder_in_place_of_a_month_is_moved_aside_once_and_fetched(tmp_path: 
     month.unlink()
     month.mkdir()
     (month / "junk").write_bytes(b"x")
-    proc = subprocess.run([sys.executable, "-m", "dccd_tui", "backfill", "--config",
-                           str(config.path)], capture_output=True, text=True, timeout=120, check=False,
-                          cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     both = proc.stdout + proc.stderr
     assert proc.returncode == 0, both
     assert "Is a directory" not in both and "Traceback" not in both
@@ -185,15 +220,31 @@ def test_a_corrupt_month_is_reported_once_by_a_real_backfill(tmp_path: Path, san
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    config = make_config(tmp_path, sandbox, [
-        {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h",
-         "start": "2024-01-01", "end": "2024-03-01"},
-    ], rps=FAST)
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [
+            {
+                "exchange": "binance",
+                "pairs": ["BTC/USDT"],
+                "span": "1h",
+                "start": "2024-01-01",
+                "end": "2024-03-01",
+            },
+        ],
+        rps=FAST,
+    )
     assert main(["backfill", "--config", str(config.path)]) == 0
     (folder(config.settings.data_path) / "2024-02.parquet").write_bytes(b"garbage")
-    proc = subprocess.run([sys.executable, "-m", "dccd_tui", "backfill", "--config",
-                           str(config.path)], capture_output=True, text=True, timeout=120, check=False,
-                          cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     both = proc.stdout + proc.stderr
     assert proc.returncode == 0, both
     assert both.count("2024-02.parquet could not be read") == 1, both

@@ -33,8 +33,16 @@ def hours(start: int, end: int) -> pl.DataFrame:
     ts = list(range(start, end, 3_600_000))
     px = [100.0 + i for i in range(len(ts))]
     return pl.DataFrame(
-        {"ts": ts, "open": px, "high": px, "low": px, "close": px, "volume": [1.0] * len(ts),
-         "quote_volume": px, "trades": [1] * len(ts)},
+        {
+            "ts": ts,
+            "open": px,
+            "high": px,
+            "low": px,
+            "close": px,
+            "volume": [1.0] * len(ts),
+            "quote_volume": px,
+            "trades": [1] * len(ts),
+        },
         schema_overrides={"ts": pl.Int64},
     ).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")))
 
@@ -61,13 +69,20 @@ def test_two_data_folders_on_one_store_folder_are_one_lock(tmp_path: Path) -> No
 
 def test_the_shared_store_folder_is_refused_to_a_second_process(tmp_path: Path) -> None:
     a, b = shared(tmp_path)
-    code = ("import sys; from pathlib import Path; from dccd_tui.engine.store import Store\n"
-            "try:\n    Store(Path(sys.argv[1])).lock()\n"
-            "except Exception as exc:\n    print(exc); sys.exit(3)\n")
+    code = (
+        "import sys; from pathlib import Path; from dccd_tui.engine.store import Store\n"
+        "try:\n    Store(Path(sys.argv[1])).lock()\n"
+        "except Exception as exc:\n    print(exc); sys.exit(3)\n"
+    )
     with Store(a).lock():
-        proc = subprocess.run([sys.executable, "-c", code, str(b)], capture_output=True,
-                              text=True, timeout=60, cwd=ROOT,
-                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(b)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        )
     assert proc.returncode == 3, proc.stderr
     assert "in use by another dccd-tui" in proc.stdout
 
@@ -78,11 +93,21 @@ def inventory_setup(tmp_path: Path) -> tuple[Path, Path, Path]:
     folder = data / "ohlc" / "exchange=binance" / "pair=BTC-USDT" / "span=1h"
     bad = folder / "2024-01.parquet"
     bad.write_bytes(b"not parquet at all")
-    config = save_config(tmp_path / "config.toml", {
-        "settings": {"data_path": "data"},
-        "histo_jobs": [{"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h",
-                        "start": "2024-01-01", "end": "2024-03-01"}],
-    })
+    config = save_config(
+        tmp_path / "config.toml",
+        {
+            "settings": {"data_path": "data"},
+            "histo_jobs": [
+                {
+                    "exchange": "binance",
+                    "pairs": ["BTC/USDT"],
+                    "span": "1h",
+                    "start": "2024-01-01",
+                    "end": "2024-03-01",
+                }
+            ],
+        },
+    )
     return config.path, data, folder
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from dccd_tui.engine.store import files as storage
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
+from dccd_tui.engine.store import files as storage
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
 from ..helpers import assert_equal_truth, make_config, ms, stored
@@ -29,9 +29,20 @@ def test_each_month_file_is_written_once(tmp_path, monkeypatch):
     monkeypatch.setattr(storage, "write_parquet", spy)
     start, end = "2024-01-20 00:00:00", "2024-04-10 00:00:00"
     with Sandbox(SandboxSettings(seed=7, budgets={"binance": None})) as sb:
-        config = make_config(tmp_path, sb, [
-            {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": start,
-             "end": end}], rps={"binance": 1000})
+        config = make_config(
+            tmp_path,
+            sb,
+            [
+                {
+                    "exchange": "binance",
+                    "pairs": ["BTC/USDT"],
+                    "span": "1m",
+                    "start": start,
+                    "end": end,
+                }
+            ],
+            rps={"binance": 1000},
+        )
         runner = Runner(config)
         runner.open()
         try:
@@ -42,8 +53,12 @@ def test_each_month_file_is_written_once(tmp_path, monkeypatch):
         snap = runner.states[Series("binance", "BTC/USDT", 60).key].snapshot()
         assert snap.status is Status.DONE, snap.error
         truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
-    assert sorted(written) == ["2024-01.parquet", "2024-02.parquet", "2024-03.parquet",
-                               "2024-04.parquet"]
+    assert sorted(written) == [
+        "2024-01.parquet",
+        "2024-02.parquet",
+        "2024-03.parquet",
+        "2024-04.parquet",
+    ]
     frame = stored(config.settings.data_path)
     assert frame.filter(pl.col("ts").is_duplicated()).height == 0
     assert_equal_truth(frame.drop("exchange", "pair", "span"), truth)

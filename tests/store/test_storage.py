@@ -16,16 +16,18 @@ import sys
 import threading
 import time
 from calendar import timegm
+from datetime import UTC
+from itertools import pairwise
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from dccd_tui.engine.store import files as storage
 from dccd_tui.engine.errors import StoreError
 from dccd_tui.engine.models import Series, candle_schema
 from dccd_tui.engine.store import Store, holes, merge_ranges
+from dccd_tui.engine.store import files as storage
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN = 60_000
@@ -38,15 +40,19 @@ def ms(y: int, m: int, d: int = 1, h: int = 0, mi: int = 0) -> int:
     return timegm((y, m, d, h, mi, 0)) * 1000
 
 
-def candles(start: int, n: int, *, step: int = MIN, price: float = 100.0,
-            extras: bool = True) -> pl.DataFrame:
+def candles(
+    start: int, n: int, *, step: int = MIN, price: float = 100.0, extras: bool = True
+) -> pl.DataFrame:
     """`n` canonical candles from `start`, one every `step` ms, priced `price + i`."""
     ts = [start + i * step for i in range(n)]
     px = [price + i for i in range(n)]
     return pl.DataFrame(
         {
             "ts": ts,
-            "open": px, "high": [p + 1 for p in px], "low": [p - 1 for p in px], "close": px,
+            "open": px,
+            "high": [p + 1 for p in px],
+            "low": [p - 1 for p in px],
+            "close": px,
             "volume": [1.5] * n,
             "quote_volume": [p * 1.5 for p in px] if extras else [None] * n,
             "trades": [10 + i for i in range(n)] if extras else [None] * n,
@@ -59,8 +65,9 @@ def ts_list(frame: pl.DataFrame) -> list[int]:
     return frame["ts"].cast(pl.Int64).to_list()
 
 
-def sfolder(data: Path, exchange: str = "binance", pair: str = "BTC-USDT",
-            span: str = "1m") -> Path:
+def sfolder(
+    data: Path, exchange: str = "binance", pair: str = "BTC-USDT", span: str = "1m"
+) -> Path:
     return data / "ohlc" / f"exchange={exchange}" / f"pair={pair}" / f"span={span}"
 
 
@@ -80,14 +87,18 @@ def test_layout_and_whole_store_reads_as_one_hive_table(tmp_path: Path) -> None:
     eth = store.series(Series("kraken", "ETH/EUR", 3600))
     btc.write(candles(ms(2024, 1, 31, 23, 0), 120), [(ms(2024, 1, 31, 23), ms(2024, 2, 1, 1))])
     # Kraken gives neither quote volume nor trades here: all-null columns must keep their types.
-    eth.write(candles(ms(2023, 12, 1), 48, step=HOUR, extras=False),
-              [(ms(2023, 12, 1), ms(2023, 12, 3))])
+    eth.write(
+        candles(ms(2023, 12, 1), 48, step=HOUR, extras=False), [(ms(2023, 12, 1), ms(2023, 12, 3))]
+    )
 
     btc_dir = tmp_path / "ohlc/exchange=binance/pair=BTC-USDT/span=1m"
     eth_dir = tmp_path / "ohlc/exchange=kraken/pair=ETH-EUR/span=1h"
     assert btc.folder == btc_dir and eth.folder == eth_dir
     assert sorted(p.name for p in btc_dir.iterdir()) == [
-        "2024-01.parquet", "2024-02.parquet", "_coverage.json"]
+        "2024-01.parquet",
+        "2024-02.parquet",
+        "_coverage.json",
+    ]
     assert sorted(p.name for p in eth_dir.iterdir()) == ["2023-12.parquet", "_coverage.json"]
 
     files = sorted((tmp_path / "ohlc").rglob("*.parquet"))
@@ -99,9 +110,12 @@ def test_layout_and_whole_store_reads_as_one_hive_table(tmp_path: Path) -> None:
     assert table.height == 168
     for col, dtype in candle_schema().items():
         assert table.schema[col] == dtype
-    counts = dict(table.group_by(["exchange", "pair", "span"]).len()
-                  .select(pl.concat_str(["exchange", "pair", "span"], separator="/"), "len")
-                  .iter_rows())
+    counts = dict(
+        table.group_by(["exchange", "pair", "span"])
+        .len()
+        .select(pl.concat_str(["exchange", "pair", "span"], separator="/"), "len")
+        .iter_rows()
+    )
     assert counts == {"binance/BTC-USDT/1m": 120, "kraken/ETH-EUR/1h": 48}
 
 
@@ -130,8 +144,12 @@ def test_duplicates_are_overwritten_not_doubled(tmp_path: Path) -> None:
     start = ms(2024, 3, 1)
     assert ss.write(candles(start, 100, price=1.0), [(start, start + 100 * MIN)]) == 100
     # 50 overlapping (new prices win) + 50 new ones
-    assert ss.write(candles(start + 50 * MIN, 100, price=500.0),
-                    [(start + 50 * MIN, start + 150 * MIN)]) == 50
+    assert (
+        ss.write(
+            candles(start + 50 * MIN, 100, price=500.0), [(start + 50 * MIN, start + 150 * MIN)]
+        )
+        == 50
+    )
     frame = ss.read()
     assert frame.height == 150
     assert frame["ts"].is_unique().all()
@@ -201,21 +219,28 @@ def test_exchange_gap_counts_as_covered(tmp_path: Path) -> None:
 def test_failed_windows_recorded_and_cleared_when_covered(tmp_path: Path) -> None:
     ss = Store(tmp_path).series(BTC)
     lo = ms(2024, 6, 1)
-    ss.record_failed([(lo, lo + HOUR, "HTTP 500 after 5 retries"),
-                      (lo + 2 * HOUR, lo + 3 * HOUR, "timeout")])
-    assert ss.failed() == [(lo, lo + HOUR, "HTTP 500 after 5 retries"),
-                           (lo + 2 * HOUR, lo + 3 * HOUR, "timeout")]
+    ss.record_failed(
+        [(lo, lo + HOUR, "HTTP 500 after 5 retries"), (lo + 2 * HOUR, lo + 3 * HOUR, "timeout")]
+    )
+    assert ss.failed() == [
+        (lo, lo + HOUR, "HTTP 500 after 5 retries"),
+        (lo + 2 * HOUR, lo + 3 * HOUR, "timeout"),
+    ]
     assert ss.missing_intervals(lo, lo + 3 * HOUR) == [(lo, lo + 3 * HOUR)]  # still missing
     manifest = json.loads((ss.folder / "_coverage.json").read_text())
-    assert manifest["failed"] == [[lo, lo + HOUR, "HTTP 500 after 5 retries"],
-                                  [lo + 2 * HOUR, lo + 3 * HOUR, "timeout"]]
+    assert manifest["failed"] == [
+        [lo, lo + HOUR, "HTTP 500 after 5 retries"],
+        [lo + 2 * HOUR, lo + 3 * HOUR, "timeout"],
+    ]
     again = Store(tmp_path).series(BTC)
     assert again.failed() == ss.failed()
 
     # half of the first window succeeds later: only the rest stays failed
     again.write(candles(lo, 30), [(lo, lo + 30 * MIN)])
-    assert again.failed() == [(lo + 30 * MIN, lo + HOUR, "HTTP 500 after 5 retries"),
-                              (lo + 2 * HOUR, lo + 3 * HOUR, "timeout")]
+    assert again.failed() == [
+        (lo + 30 * MIN, lo + HOUR, "HTTP 500 after 5 retries"),
+        (lo + 2 * HOUR, lo + 3 * HOUR, "timeout"),
+    ]
     # a new failure over the same range replaces the old reason
     again.record_failed([(lo + 2 * HOUR, lo + 3 * HOUR, "HTTP 503")])
     assert again.failed()[-1] == (lo + 2 * HOUR, lo + 3 * HOUR, "HTTP 503")
@@ -230,14 +255,21 @@ def test_failed_windows_recorded_and_cleared_when_covered(tmp_path: Path) -> Non
 
 def test_manifest_format(tmp_path: Path) -> None:
     ss = Store(tmp_path).series(BTC)
-    ss.write(candles(ms(2024, 1, 1), 10), [(ms(2024, 1, 1), ms(2024, 1, 1, 0, 10)),
-                                           (ms(2024, 1, 1, 0, 10), ms(2024, 1, 1, 0, 20)),
-                                           (ms(2024, 1, 2), ms(2024, 1, 3))])
+    ss.write(
+        candles(ms(2024, 1, 1), 10),
+        [
+            (ms(2024, 1, 1), ms(2024, 1, 1, 0, 10)),
+            (ms(2024, 1, 1, 0, 10), ms(2024, 1, 1, 0, 20)),
+            (ms(2024, 1, 2), ms(2024, 1, 3)),
+        ],
+    )
     doc = json.loads((ss.folder / "_coverage.json").read_text())
     assert doc["version"] == 1
     assert (doc["exchange"], doc["pair"], doc["span"]) == ("binance", "BTC/USDT", 60)
-    assert doc["covered"] == [[ms(2024, 1, 1), ms(2024, 1, 1, 0, 20)],
-                              [ms(2024, 1, 2), ms(2024, 1, 3)]]
+    assert doc["covered"] == [
+        [ms(2024, 1, 1), ms(2024, 1, 1, 0, 20)],
+        [ms(2024, 1, 2), ms(2024, 1, 3)],
+    ]
     assert doc["failed"] == []
     assert doc["updated"].endswith("+00:00")
 
@@ -245,7 +277,8 @@ def test_manifest_format(tmp_path: Path) -> None:
 def test_invalid_frames_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
     ss = Store(tmp_path).series(BTC)
     bad_null = candles(ms(2024, 1, 1), 3).with_columns(
-        pl.when(pl.col("open") > 100).then(None).otherwise(pl.col("open")).alias("open"))
+        pl.when(pl.col("open") > 100).then(None).otherwise(pl.col("open")).alias("open")
+    )
     with pytest.raises(ValueError, match="nulls"):
         ss.write(bad_null, [(ms(2024, 1, 1), ms(2024, 1, 2))])
     with pytest.raises(ValueError, match="not aligned"):
@@ -268,7 +301,8 @@ def _disk_full(table: object, path: Path) -> None:
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ss = Store(tmp_path).series(BTC)
     start = ms(2024, 1, 31, 23, 0)
     ss.write(candles(start, 30), [(start, start + 30 * MIN)])
@@ -287,8 +321,9 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(
     assert ss.read()["open"].to_list() == candles(start, 30)["open"].to_list()
 
 
-def test_manifest_is_written_after_the_data(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_manifest_is_written_after_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ss = Store(tmp_path).series(BTC)
     start = ms(2024, 2, 1)
     real_write_bytes = storage.write_bytes
@@ -338,8 +373,9 @@ def _two_months(tmp_path: Path) -> tuple[int, int, int]:
     return jan, feb, mar
 
 
-def test_corrupt_month_file_is_moved_aside_at_open(tmp_path: Path,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_corrupt_month_file_is_moved_aside_at_open(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     jan, feb, mar = _two_months(tmp_path)
     folder = sfolder(tmp_path)
     garbage = b"this is not parquet" * 10
@@ -352,14 +388,19 @@ def test_corrupt_month_file_is_moved_aside_at_open(tmp_path: Path,
     aside = list(folder.glob("2024-01.parquet.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == garbage  # nothing deleted
     assert len(ss.quarantined) == 1 and "2024-01.parquet" in ss.quarantined[0]
-    assert any(r.name == "dccd_tui.store" and "2024-01.parquet" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        r.name == "dccd_tui.store" and "2024-01.parquet" in r.getMessage() for r in caplog.records
+    )
     # the manifest on disk no longer claims January
     assert json.loads((folder / "_coverage.json").read_text())["covered"] == [[feb, mar]]
     assert ss.stats()["files"] == 1
     # the whole store still reads as one table (the quarantined file is not *.parquet)
-    assert pl.scan_parquet(str(tmp_path / "ohlc/**/*.parquet"),
-                           hive_partitioning=True).collect().height == 100
+    assert (
+        pl.scan_parquet(str(tmp_path / "ohlc/**/*.parquet"), hive_partitioning=True)
+        .collect()
+        .height
+        == 100
+    )
     # January is fetched again and written next to the file moved aside
     assert ss.write(candles(jan, 100), [(jan, feb)]) == 100
     assert ss.coverage() == [(jan, mar)]
@@ -396,12 +437,15 @@ def test_damaged_data_pages_found_on_read(tmp_path: Path) -> None:
     assert ss.coverage() == [(feb, mar)]
 
 
-@pytest.mark.parametrize("content", [
-    b"{not json",
-    b'{"version": 1, "exchange": "binance", "pair": "ETH/USDT", "span": 60, "covered": []}',
-    b'{"version": 1, "exchange": "binance", "pair": "BTC/USDT", "span": 60, "covered": [[5, 1]]}',
-    b"[]",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b'{"version": 1, "exchange": "binance", "pair": "ETH/USDT", "span": 60, "covered": []}',
+        b'{"version": 1, "exchange": "binance", "pair": "BTC/USDT", "span": 60, "covered": [[5, 1]]}',
+        b"[]",
+    ],
+)
 def test_corrupt_manifest_is_moved_aside(tmp_path: Path, content: bytes) -> None:
     jan, feb, mar = _two_months(tmp_path)
     folder = sfolder(tmp_path)
@@ -420,10 +464,9 @@ def test_corrupt_manifest_is_moved_aside(tmp_path: Path, content: bytes) -> None
 
 
 def test_quarantine_names_get_a_counter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    monkeypatch.setattr(storage, "utc_now",
-                        lambda: datetime(2024, 7, 1, 12, 0, 0, tzinfo=timezone.utc))
+    monkeypatch.setattr(storage, "utc_now", lambda: datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC))
     folder = sfolder(tmp_path)
     folder.mkdir(parents=True)
     for _ in range(3):
@@ -450,11 +493,11 @@ time.sleep(120)
 """
 
 
-def test_lock_is_exclusive_across_processes_and_freed_when_holder_is_killed(
-        tmp_path: Path) -> None:
+def test_lock_is_exclusive_across_processes_and_freed_when_holder_is_killed(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path)],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env
+    )
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "locked"
@@ -462,8 +505,9 @@ def test_lock_is_exclusive_across_processes_and_freed_when_holder_is_killed(
         with pytest.raises(StoreError) as info:
             Store(tmp_path).lock()
         msg = str(info.value)
-        assert f"data folder {tmp_path} is in use by another dccd-tui (pid {proc.pid}, since " \
-            in msg
+        assert (
+            f"data folder {tmp_path} is in use by another dccd-tui (pid {proc.pid}, since " in msg
+        )
         assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing touched
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -500,15 +544,18 @@ def test_lock_on_an_unusable_folder_names_the_path(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("series", [
-    Series("../../etc", "BTC/USDT", 60),
-    Series("binance/../..", "BTC/USDT", 60),
-    Series("binance", "../../x/y", 60),
-    Series("binance", "BTC/../../USDT", 60),
-    Series("binance", "btc/usdt", 60),
-    Series("..", "BTC/USDT", 60),
-    Series("binance", "BTC/USDT", 61),
-])
+@pytest.mark.parametrize(
+    "series",
+    [
+        Series("../../etc", "BTC/USDT", 60),
+        Series("binance/../..", "BTC/USDT", 60),
+        Series("binance", "../../x/y", 60),
+        Series("binance", "BTC/../../USDT", 60),
+        Series("binance", "btc/usdt", 60),
+        Series("..", "BTC/USDT", 60),
+        Series("binance", "BTC/USDT", 61),
+    ],
+)
 def test_path_escape_is_refused(tmp_path: Path, series: Series) -> None:
     with pytest.raises(StoreError):
         Store(tmp_path).series(series)
@@ -526,8 +573,7 @@ def test_symlink_out_of_the_store_is_refused(tmp_path: Path) -> None:
 
 def test_stats_from_metadata(tmp_path: Path) -> None:
     ss = Store(tmp_path).series(BTC)
-    assert ss.stats() == {"first_ts": None, "last_ts": None, "candles": 0, "bytes": 0,
-                          "files": 0}
+    assert ss.stats() == {"first_ts": None, "last_ts": None, "candles": 0, "bytes": 0, "files": 0}
     start = ms(2024, 1, 31, 23, 0)
     ss.write(candles(start, 120), [(start, start + 120 * MIN)])
     ss.write(candles(ms(2024, 4, 1), 10), [])
@@ -569,7 +615,7 @@ def test_holes_match_a_brute_force_model() -> None:
         cov = merge_ranges(raw)
         points = {p for s, e in raw for p in range(s, e)}
         assert {p for s, e in cov for p in range(s, e)} == points
-        assert all(a[1] < b[0] for a, b in zip(cov, cov[1:]))  # disjoint, not even adjacent
+        assert all(a[1] < b[0] for a, b in pairwise(cov))  # disjoint, not even adjacent
         lo = rng.randint(0, 70)
         hi = lo + rng.randint(0, 30)
         got = holes(cov, lo, hi)
@@ -593,8 +639,10 @@ def test_missing_intervals_over_1000_holes_is_fast(tmp_path: Path) -> None:
 
 
 def test_importing_storage_does_not_import_polars() -> None:
-    code = ("import sys, dccd_tui.engine.store; "
-            "assert 'polars' not in sys.modules and 'pyarrow' not in sys.modules")
+    code = (
+        "import sys, dccd_tui.engine.store; "
+        "assert 'polars' not in sys.modules and 'pyarrow' not in sys.modules"
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
@@ -639,6 +687,7 @@ def test_ui_thread_reads_while_a_job_writes(tmp_path: Path) -> None:
 def test_a_manifest_rewritten_by_another_process_is_reloaded(tmp_path: Path) -> None:
     reader = Store(tmp_path).series(BTC)
     assert reader.coverage() == []
-    Store(tmp_path).series(BTC).write(candles(ms(2024, 1, 1), 5),
-                                       [(ms(2024, 1, 1), ms(2024, 1, 1, 0, 5))])
+    Store(tmp_path).series(BTC).write(
+        candles(ms(2024, 1, 1), 5), [(ms(2024, 1, 1), ms(2024, 1, 1, 0, 5))]
+    )
     assert reader.coverage() == [(ms(2024, 1, 1), ms(2024, 1, 1, 0, 5))]

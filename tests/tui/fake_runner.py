@@ -34,9 +34,15 @@ class _EmptyStore:
 
 
 class FakeRunner(Runner):
-    def __init__(self, config: Config, *, base_urls: dict[str, str] | None = None,
-                 on_finish: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = lambda: 100.0, now: int | None = None):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        base_urls: dict[str, str] | None = None,
+        on_finish: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = lambda: 100.0,
+        now: int | None = None,
+    ):
         self.clock = clock  # before Runner.__init__: its `_install` makes the states
         self.states: dict[str, JobState] = {}
         super().__init__(config, now=now, on_finish=on_finish, base_urls=base_urls)
@@ -45,14 +51,18 @@ class FakeRunner(Runner):
     @classmethod
     def factory(cls, clock: Callable[[], float] = lambda: 100.0, now: int | None = None):
         """A `runner_factory` for `DccdApp`."""
+
         def make(config: Config, **kwargs: Any) -> FakeRunner:
             return cls(config, clock=clock, now=now, **kwargs)
+
         return make
 
     def _install(self, config: Config) -> None:
         self.specs = {spec.key: spec for spec in config.jobs}
-        self.states = {key: self.states.get(key) or JobState(spec.series, clock=self.clock)
-                       for key, spec in self.specs.items()}
+        self.states = {
+            key: self.states.get(key) or JobState(spec.series, clock=self.clock)
+            for key, spec in self.specs.items()
+        }
 
     def open(self) -> FakeRunner:
         self.opened = True
@@ -89,10 +99,19 @@ class FakeRunner(Runner):
         """The engine's plan, as if nothing were stored (`Runner.dry_run` calls it)."""
         spec = self.specs[key]
         rps = self.config.exchanges[spec.series.exchange].requests_per_second
-        return plan_job(spec.series, spec.start, spec.end, get_exchange(spec.series.exchange),
-                        _EmptyStore(), rps, self.now)
+        return plan_job(
+            spec.series,
+            spec.start,
+            spec.end,
+            get_exchange(spec.series.exchange),
+            _EmptyStore(),
+            rps,
+            self.now,
+        )
 
     def exchange_totals(self, plans: dict[str, Plan]) -> list[str]:
         # Only the requests: a duration would depend on the budget, not on what is shown.
-        return [f"{exchange}: {requests:,} requests for all its jobs"
-                for exchange, requests in requests_per_exchange(plans.values()).items()]
+        return [
+            f"{exchange}: {requests:,} requests for all its jobs"
+            for exchange, requests in requests_per_exchange(plans.values()).items()
+        ]

@@ -21,13 +21,13 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 from dccd_tui.tui.app import DccdApp
-from .fake_runner import FakeRunner
 from dccd_tui.tui.screens.inventory import InventoryScreen
 from dccd_tui.tui.widgets import CoverageView
 from dccd_tui.tui.widgets import coverage as coverage_module
 
 from .. import coverage_store as cs
 from ..helpers import make_config, ms
+from .fake_runner import FakeRunner
 
 
 class Clock:
@@ -50,8 +50,9 @@ def data_app(tmp_path: Path, **kwargs) -> DccdApp:
     config = cs.write_config(tmp_path)
     cs.build_store(config.settings.data_path)
     clock = Clock()
-    return DccdApp(config, runner_factory=FakeRunner.factory(clock=clock, now=cs.NOW),
-                   clock=clock, **kwargs)
+    return DccdApp(
+        config, runner_factory=FakeRunner.factory(clock=clock, now=cs.NOW), clock=clock, **kwargs
+    )
 
 
 async def settle(pilot) -> None:
@@ -68,9 +69,11 @@ SIZES = [(80, 24), (120, 40)]
 
 # --- snapshots ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_coverage_strip_and_chart(snap_compare, tmp_path, size):
     """binance BTC/USDT: stored with two exchange gaps, then missing, a failed day, missing."""
+
     async def run_before(pilot):
         await settle(pilot)
 
@@ -79,6 +82,7 @@ def test_coverage_strip_and_chart(snap_compare, tmp_path, size):
 
 def test_coverage_of_a_pair_listed_later(snap_compare, tmp_path):
     """binance ETH/USDT: nothing before its listing (no gap), complete after."""
+
     async def run_before(pilot):
         await settle(pilot)
         await pilot.press("down")
@@ -117,6 +121,7 @@ def test_inventory_view_sorted_by_cover(snap_compare, tmp_path):
 
 # --- Pilot, without network ---------------------------------------------------------------
 
+
 async def test_inventory_rows_sort_and_stored_only_series_offer_nothing(tmp_path):
     app = data_app(tmp_path)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
@@ -126,10 +131,18 @@ async def test_inventory_rows_sort_and_stored_only_series_offer_nothing(tmp_path
         screen = app.screen
         assert isinstance(screen, InventoryScreen)
         table = screen.query_one("#inv-table")
-        keys = lambda: [table.coordinate_to_cell_key((i, 0)).row_key.value  # noqa: E731
-                        for i in range(table.row_count)]
-        assert keys() == ["binance:BTC/USDT:1m", "binance:ETH/USDT:1m", "okx:BTC/USDT:1h",
-                          "bybit:BTC/USDT:1h"]
+
+        def keys() -> list[str | None]:
+            return [
+                table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)
+            ]
+
+        assert keys() == [
+            "binance:BTC/USDT:1m",
+            "binance:ETH/USDT:1m",
+            "okx:BTC/USDT:1h",
+            "bybit:BTC/USDT:1h",
+        ]
         assert table.get_cell("binance:BTC/USDT:1m", "cover").plain == "31.7%"
         assert table.get_cell("binance:BTC/USDT:1m", "failed").plain == "1,000 in 1"
         assert table.get_cell("binance:BTC/USDT:1m", "gaps").plain == "2"
@@ -167,10 +180,10 @@ async def test_the_tick_reads_nothing_while_the_manifest_is_unchanged(tmp_path, 
         assert view.report is not None
         assert view.report.series == Series("binance", "BTC/USDT", 60)
         calls = []
-        monkeypatch.setattr(coverage_module, "series_report",
-                            lambda *a, **k: calls.append(a) or view.report)
-        monkeypatch.setattr(coverage_module, "close_series",
-                            lambda *a, **k: calls.append(a) or [])
+        monkeypatch.setattr(
+            coverage_module, "series_report", lambda *a, **k: calls.append(a) or view.report
+        )
+        monkeypatch.setattr(coverage_module, "close_series", lambda *a, **k: calls.append(a) or [])
         for _ in range(10):
             app.screen.tick()
         assert calls == []
@@ -178,12 +191,14 @@ async def test_the_tick_reads_nothing_while_the_manifest_is_unchanged(tmp_path, 
         store = app.store
         store.series(Series("binance", "BTC/USDT", 60)).write(
             cs.candles(cs.ms(2024, 1, 20), cs.ms(2024, 1, 21), cs.MIN),
-            [(cs.ms(2024, 1, 20), cs.ms(2024, 1, 21))])
+            [(cs.ms(2024, 1, 20), cs.ms(2024, 1, 21))],
+        )
         app.screen.tick()
         assert len(calls) == 1
 
 
 # --- Pilot, against the sandbox -----------------------------------------------------------
+
 
 async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
     import time
@@ -198,8 +213,13 @@ async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
 async def test_start_a_missing_range_from_the_inventory_and_see_it_filled(tmp_path):
     budgets = {name: math.inf for name in ("binance", "bybit", "okx", "coinbase", "kraken")}
     with Sandbox(SandboxSettings(seed=7, budgets=budgets)) as sb:
-        job = {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m",
-               "start": "2024-03-01", "end": "2024-03-02"}
+        job = {
+            "exchange": "binance",
+            "pairs": ["BTC/USDT"],
+            "span": "1m",
+            "start": "2024-03-01",
+            "end": "2024-03-02",
+        }
         first = make_config(tmp_path, sb, [job], rps={"binance": 500})
         runner = Runner(first).open()
         try:
@@ -208,8 +228,7 @@ async def test_start_a_missing_range_from_the_inventory_and_see_it_filled(tmp_pa
         finally:
             runner.close()
         # the config now asks for three days: two are missing
-        config = make_config(tmp_path, sb, [{**job, "end": "2024-03-04"}],
-                             rps={"binance": 500})
+        config = make_config(tmp_path, sb, [{**job, "end": "2024-03-04"}], rps={"binance": 500})
         app = DccdApp(config, theme_folders=[])
         key = "binance:BTC/USDT:1m"
         async with app.run_test(size=(100, 30), notifications=True) as pilot:

@@ -35,10 +35,20 @@ def sandbox():
 
 
 def _config(tmp_path, sb, rps=200.0):
-    return make_config(tmp_path, sb, [
-        {"exchange": "binance", "pairs": ["BTC/USDT", "ETH/USDT"], "span": "1m",
-         "start": "2024-03-01", "end": "2024-03-05"},
-    ], rps={"binance": rps})
+    return make_config(
+        tmp_path,
+        sb,
+        [
+            {
+                "exchange": "binance",
+                "pairs": ["BTC/USDT", "ETH/USDT"],
+                "span": "1m",
+                "start": "2024-03-01",
+                "end": "2024-03-05",
+            },
+        ],
+        rps={"binance": rps},
+    )
 
 
 def _app(engines, place, config, **kwargs) -> DccdApp:
@@ -139,19 +149,16 @@ async def test_a_killed_engine_is_reported_and_restarted_from_the_ui(tmp_path, s
         assert time.monotonic() - t0 < 1.0
         await pilot.press("y")  # restart
         await _wait(pilot, lambda: not isinstance(app.screen, ConfirmModal))
-        await _wait(pilot, lambda: all(s.status is Status.DONE for s in app.runner.snapshots()),
-                    60)
+        await _wait(pilot, lambda: all(s.status is Status.DONE for s in app.runner.snapshots()), 60)
     frame = stored(config.settings.data_path)
     for spec in config.jobs:
         s = spec.series
         part = frame.filter(frame["pair"] == s.pair.replace("/", "-"))
-        truth = sandbox.ground_truth(s.exchange, s.pair, s.span, ms("2024-03-01"),
-                                     ms("2024-03-05"))
+        truth = sandbox.ground_truth(s.exchange, s.pair, s.span, ms("2024-03-01"), ms("2024-03-05"))
         assert_equal_truth(part.drop("exchange", "pair", "span"), truth)
 
 
-def test_snapshot_attached_to_an_idle_engine(tmp_path, sandbox, engines, snap_compare,
-                                            monkeypatch):
+def test_snapshot_attached_to_an_idle_engine(tmp_path, sandbox, engines, snap_compare, monkeypatch):
     """The first frame of an app attached to a real engine: every job row, nothing running."""
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("TEXTUAL_THEME", raising=False)

@@ -12,15 +12,25 @@ from textual import events
 
 from dccd_tui.config import load_config, save_config
 from dccd_tui.tui.app import DccdApp
-from .fake_runner import FakeRunner
 from dccd_tui.tui.pair_hints import quote_reason, split_glued
 from dccd_tui.tui.screens.pair_form import PairFormModal
 
+from .fake_runner import FakeRunner
+
 
 def make_app(tmp_path: Path, pairs: list[str]) -> DccdApp:
-    data = {"settings": {"data_path": "data"},
-            "histo_jobs": [{"exchange": "binance", "pairs": pairs, "span": "1m",
-                            "start": "2024-01-01", "end": "2024-01-02"}]}
+    data = {
+        "settings": {"data_path": "data"},
+        "histo_jobs": [
+            {
+                "exchange": "binance",
+                "pairs": pairs,
+                "span": "1m",
+                "start": "2024-01-01",
+                "end": "2024-01-02",
+            }
+        ],
+    }
     config = save_config(tmp_path / "config.toml", data)
     return DccdApp(config, runner_factory=FakeRunner.factory(), theme_folders=[])
 
@@ -59,8 +69,18 @@ async def test_a_burst_of_backspaces_and_letters_lands_in_order(tmp_path):
             await pilot.press(*["backspace"] * 10, *"eth/btc")
             assert field.value == "ETH/BTC", (attempt, field.value)
             # mixed editing keys in the same burst
-            await pilot.press("home", "delete", "delete", "delete", *"sol", "end",
-                              "backspace", "backspace", "backspace", *"usdc")
+            await pilot.press(
+                "home",
+                "delete",
+                "delete",
+                "delete",
+                *"sol",
+                "end",
+                "backspace",
+                "backspace",
+                "backspace",
+                *"usdc",
+            )
             assert field.value == "SOL/USDC", (attempt, field.value)
         await pilot.pause(0.4)
         assert reason(form, 0) == ""
@@ -125,9 +145,18 @@ async def test_a_duplicate_elsewhere_is_found_once_typing_pauses(tmp_path):
         assert reason(form, 1) == "duplicate of pair 1"
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("BTCUSDT", "BTC/USDT"), ("ETHBTC", "ETH/BTC"), ("SOLFDUSD", "SOL/FDUSD"),
-    ("XBTUSD", "XBT/USD"), ("BTC/USDT", None), ("USDT", None), ("BTC-USD", None)])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("BTCUSDT", "BTC/USDT"),
+        ("ETHBTC", "ETH/BTC"),
+        ("SOLFDUSD", "SOL/FDUSD"),
+        ("XBTUSD", "XBT/USD"),
+        ("BTC/USDT", None),
+        ("USDT", None),
+        ("BTC-USD", None),
+    ],
+)
 def test_split_glued(text, expected):
     assert split_glued(text) == expected
 

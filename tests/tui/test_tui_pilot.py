@@ -22,12 +22,13 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 from dccd_tui.tui.app import DccdApp, run_app
-from .fake_runner import FakeRunner
 from dccd_tui.tui.screens.confirm import ConfirmModal
 from dccd_tui.tui.screens.pair_form import PairFormModal
 from dccd_tui.tui.screens.plan_panel import PlanPanel
 from dccd_tui.tui.widgets import JobLog, JobTable
 from dccd_tui.user_state import load_state
+
+from .fake_runner import FakeRunner
 
 try:
     from ..helpers import UNLIMITED, assert_equal_truth, make_config, ms, stored
@@ -74,9 +75,14 @@ def no_temp_files(folder: Path) -> bool:
 
 # --- against the sandbox ------------------------------------------------------------------
 
+
 async def test_start_all_runs_every_job_to_done(tmp_path, sandbox):
-    config = make_config(tmp_path, sandbox, [job("binance", ["BTC/USDT"]), job("okx", ["BTC/USDT"])],
-                         rps={"binance": 500, "okx": 500})
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [job("binance", ["BTC/USDT"]), job("okx", ["BTC/USDT"])],
+        rps={"binance": 500, "okx": 500},
+    )
     app = real_app(config)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("a")
@@ -95,11 +101,14 @@ async def test_start_all_runs_every_job_to_done(tmp_path, sandbox):
 
 
 async def test_cancel_mid_run_after_confirmation_keeps_data(tmp_path):
-    sb = Sandbox(SandboxSettings(seed=7, latency=0.15,
-                                 budgets={"binance": math.inf})).start()
+    sb = Sandbox(SandboxSettings(seed=7, latency=0.15, budgets={"binance": math.inf})).start()
     try:
-        config = make_config(tmp_path, sb, [job("binance", ["BTC/USDT"], "2024-03-01",
-                                                "2024-03-11")], rps={"binance": 4})
+        config = make_config(
+            tmp_path,
+            sb,
+            [job("binance", ["BTC/USDT"], "2024-03-01", "2024-03-11")],
+            rps={"binance": 4},
+        )
         app = real_app(config)
         async with app.run_test(size=(100, 30)) as pilot:
             key = app.runner.keys()[0]
@@ -109,7 +118,7 @@ async def test_cancel_mid_run_after_confirmation_keeps_data(tmp_path):
             await pilot.press("c")
             await pilot.pause()
             assert isinstance(app.screen, ConfirmModal)
-            assert app.runner.is_active(key)          # nothing happens before the answer
+            assert app.runner.is_active(key)  # nothing happens before the answer
             await pilot.press("y")
             await wait_for(pilot, lambda: not app.runner.is_active(key), timeout=5)
             snap = state.snapshot()
@@ -127,8 +136,12 @@ async def test_cancel_mid_run_after_confirmation_keeps_data(tmp_path):
 async def test_escape_in_cancel_modal_means_no(tmp_path):
     sb = Sandbox(SandboxSettings(seed=7, latency=0.2, budgets={"binance": math.inf})).start()
     try:
-        config = make_config(tmp_path, sb, [job("binance", ["BTC/USDT"], "2024-03-01",
-                                                "2024-03-11")], rps={"binance": 4})
+        config = make_config(
+            tmp_path,
+            sb,
+            [job("binance", ["BTC/USDT"], "2024-03-01", "2024-03-11")],
+            rps={"binance": 4},
+        )
         app = real_app(config)
         async with app.run_test(size=(100, 30)) as pilot:
             key = app.runner.keys()[0]
@@ -145,8 +158,9 @@ async def test_escape_in_cancel_modal_means_no(tmp_path):
 
 
 async def test_dry_run_shows_a_plan_and_sends_no_request(tmp_path, sandbox):
-    config = make_config(tmp_path, sandbox, [job("binance", ["BTC/USDT", "ETH/USDT"]),
-                                             job("kraken", ["BTC/USD"])])
+    config = make_config(
+        tmp_path, sandbox, [job("binance", ["BTC/USDT", "ETH/USDT"]), job("kraken", ["BTC/USD"])]
+    )
     app = real_app(config)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         await pilot.press("d")
@@ -165,8 +179,9 @@ async def test_dry_run_shows_a_plan_and_sends_no_request(tmp_path, sandbox):
 
 
 async def test_form_adds_and_removes_pairs_and_saves_a_valid_config(tmp_path, sandbox):
-    config = make_config(tmp_path, sandbox, [job("binance", ["BTC/USDT"]),
-                                             job("okx", ["BTC/USDT"])])
+    config = make_config(
+        tmp_path, sandbox, [job("binance", ["BTC/USDT"]), job("okx", ["BTC/USDT"])]
+    )
     path = config.path
     app = real_app(config)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -179,13 +194,19 @@ async def test_form_adds_and_removes_pairs_and_saves_a_valid_config(tmp_path, sa
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, PairFormModal)
-        assert app.runner.keys() == ["binance:BTC/USDT:1m", "binance:ETH/USDT:1m",
-                                     "okx:BTC/USDT:1m"]
+        assert app.runner.keys() == [
+            "binance:BTC/USDT:1m",
+            "binance:ETH/USDT:1m",
+            "okx:BTC/USDT:1m",
+        ]
         assert app.screen.query_one(JobTable).keys == app.runner.keys()
         assert cell(app, "binance:ETH/USDT:1m", "status") == "idle"
         on_disk = load_config(path)
-        assert [p for j in on_disk.raw["histo_jobs"] for p in j["pairs"]] == \
-            ["BTC/USDT", "ETH/USDT", "BTC/USDT"]
+        assert [p for j in on_disk.raw["histo_jobs"] for p in j["pairs"]] == [
+            "BTC/USDT",
+            "ETH/USDT",
+            "BTC/USDT",
+        ]
 
         # remove BTC/USDT from the binance entry
         await pilot.press("e")
@@ -241,8 +262,9 @@ async def test_new_entry_form_appends_an_entry(tmp_path, sandbox):
 class _Hostile(BaseHTTPRequestHandler):
     """An 'exchange' whose error message carries Rich markup and terminal escapes."""
 
-    BODY = json.dumps({"code": -1121, "msg": "Invalid symbol [/] [bold]x \x1b]2;PWNED\x07 "
-                                             "\x1b[31mred"}).encode()
+    BODY = json.dumps(
+        {"code": -1121, "msg": "Invalid symbol [/] [bold]x \x1b]2;PWNED\x07 \x1b[31mred"}
+    ).encode()
 
     def do_GET(self):  # noqa: N802
         self.send_response(400)
@@ -260,11 +282,14 @@ async def test_hostile_error_message_is_shown_literally(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        config = save_config(tmp_path / "config.toml", {
-            "settings": {"data_path": "data"},
-            "exchanges": {"binance": {"base_url": url, "requests_per_second": 100}},
-            "histo_jobs": [job("binance", ["BTC/USDT"])],
-        })
+        config = save_config(
+            tmp_path / "config.toml",
+            {
+                "settings": {"data_path": "data"},
+                "exchanges": {"binance": {"base_url": url, "requests_per_second": 100}},
+                "histo_jobs": [job("binance", ["BTC/USDT"])],
+            },
+        )
         app = real_app(config)
         async with app.run_test(size=(120, 30), notifications=True) as pilot:
             key = app.runner.keys()[0]
@@ -292,13 +317,19 @@ async def test_hostile_error_message_is_shown_literally(tmp_path):
 
 
 async def test_quit_with_running_jobs_leaves_no_half_written_file(tmp_path):
-    sb = Sandbox(SandboxSettings(seed=7, latency=0.1,
-                                 budgets={"binance": math.inf, "okx": math.inf})).start()
+    sb = Sandbox(
+        SandboxSettings(seed=7, latency=0.1, budgets={"binance": math.inf, "okx": math.inf})
+    ).start()
     try:
-        config = make_config(tmp_path, sb, [job("binance", ["BTC/USDT", "ETH/USDT"], "2024-01-01",
-                                                "2024-03-01"),
-                                            job("okx", ["BTC/USDT"], "2024-01-01", "2024-03-01")],
-                             rps={"binance": 20, "okx": 20})
+        config = make_config(
+            tmp_path,
+            sb,
+            [
+                job("binance", ["BTC/USDT", "ETH/USDT"], "2024-01-01", "2024-03-01"),
+                job("okx", ["BTC/USDT"], "2024-01-01", "2024-03-01"),
+            ],
+            rps={"binance": 20, "okx": 20},
+        )
         app = real_app(config)
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("a")
@@ -325,8 +356,12 @@ async def test_quit_with_running_jobs_leaves_no_half_written_file(tmp_path):
 async def test_saving_the_form_while_a_job_runs_keeps_it_running(tmp_path):
     sb = Sandbox(SandboxSettings(seed=7, latency=0.1, budgets={"binance": math.inf})).start()
     try:
-        config = make_config(tmp_path, sb, [job("binance", ["BTC/USDT"], "2024-03-01",
-                                                "2024-03-21")], rps={"binance": 4})
+        config = make_config(
+            tmp_path,
+            sb,
+            [job("binance", ["BTC/USDT"], "2024-03-01", "2024-03-21")],
+            rps={"binance": 4},
+        )
         app = real_app(config)
         async with app.run_test(size=(100, 30)) as pilot:
             key = app.runner.keys()[0]
@@ -341,8 +376,13 @@ async def test_saving_the_form_while_a_job_runs_keeps_it_running(tmp_path):
             await pilot.pause()
             before = state.snapshot().windows_done
             # the running job goes on fetching windows with the new config in place
-            await wait_for(pilot, lambda: state.snapshot().windows_done >= before + 2
-                           or not app.runner.is_active(key), timeout=10)
+            await wait_for(
+                pilot,
+                lambda: (
+                    state.snapshot().windows_done >= before + 2 or not app.runner.is_active(key)
+                ),
+                timeout=10,
+            )
             assert state.snapshot().status is Status.RUNNING, state.snapshot().error
             app.runner.cancel([key])
             await wait_for(pilot, lambda: not app.runner.is_active(key))
@@ -353,11 +393,15 @@ async def test_saving_the_form_while_a_job_runs_keeps_it_running(tmp_path):
 
 # --- without network ------------------------------------------------------------------
 
+
 def fake_config(tmp_path: Path, **settings):
-    return save_config(tmp_path / "config.toml", {
-        "settings": {"data_path": "data", **settings},
-        "histo_jobs": [job("binance", ["BTC/USDT", "ETH/USDT"])],
-    })
+    return save_config(
+        tmp_path / "config.toml",
+        {
+            "settings": {"data_path": "data", **settings},
+            "histo_jobs": [job("binance", ["BTC/USDT", "ETH/USDT"])],
+        },
+    )
 
 
 def fake_app(config, **kwargs) -> DccdApp:
@@ -374,8 +418,8 @@ async def test_bindings_are_greyed_when_they_make_no_sense(tmp_path):
         await pilot.press("s")
         assert screen.check_action("start", ()) is None
         assert screen.check_action("cancel", ()) is True
-        assert screen.check_action("start_all", ()) is True   # the second job is idle
-        await pilot.press("c", "n")                             # asked, and answered no
+        assert screen.check_action("start_all", ()) is True  # the second job is idle
+        await pilot.press("c", "n")  # asked, and answered no
         assert app.runner.is_active(app.runner.keys()[0])
 
 
@@ -384,15 +428,15 @@ async def test_removing_the_pair_of_a_running_job_asks_and_cancels_it(tmp_path):
     app = fake_app(config)
     async with app.run_test() as pilot:
         btc, eth = app.runner.keys()
-        await pilot.press("s")                       # BTC/USDT is running
+        await pilot.press("s")  # BTC/USDT is running
         await pilot.press("down", "e")
         await pilot.pause()
-        await pilot.click("#remove-0")               # remove BTC/USDT
+        await pilot.click("#remove-0")  # remove BTC/USDT
         await pilot.pause()
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmModal)   # asked first
-        await pilot.press("n")                        # keep editing: nothing changed
+        assert isinstance(app.screen, ConfirmModal)  # asked first
+        await pilot.press("n")  # keep editing: nothing changed
         await pilot.pause()
         assert isinstance(app.screen, PairFormModal)
         assert app.runner.is_active(btc)
@@ -411,7 +455,9 @@ async def test_reload_with_a_broken_config_keeps_the_last_good_one(tmp_path):
     config = fake_config(tmp_path)
     app = fake_app(config)
     async with app.run_test(notifications=True) as pilot:
-        config.path.write_text(config.path.read_text() + "\n[[histo_jobs]]\nexchange = 'nope [/]'\n")
+        config.path.write_text(
+            config.path.read_text() + "\n[[histo_jobs]]\nexchange = 'nope [/]'\n"
+        )
         await pilot.press("r")
         await pilot.pause()
         assert app.is_running
@@ -431,15 +477,16 @@ async def test_invalid_theme_file_is_reported_and_the_app_starts(tmp_path):
     themes = tmp_path / "themes"
     themes.mkdir()
     (themes / "broken.toml").write_text('name = "broken"\nprimary = "not a colour [/]"\n')
-    (themes / "mine.toml").write_text('name = "mine"\nprimary = "#ff0000"\n'
-                                      '[variables]\njob-done = "#00ff00"\n')
+    (themes / "mine.toml").write_text(
+        'name = "mine"\nprimary = "#ff0000"\n[variables]\njob-done = "#00ff00"\n'
+    )
     app = fake_app(fake_config(tmp_path, theme="mine"))
     async with app.run_test(notifications=True) as pilot:
         await pilot.pause()
         assert app.theme == "mine"
         messages = [n.message for n in app._notifications]
         assert any("broken.toml" in m and "primary" in m for m in messages)
-        assert "dccd-dark" in app.available_themes        # the shipped ones loaded too
+        assert "dccd-dark" in app.available_themes  # the shipped ones loaded too
 
 
 async def test_switching_theme_is_saved_in_the_state_file_not_the_config(tmp_path):
@@ -520,10 +567,15 @@ async def test_adding_a_pair_in_the_form_changes_one_line_of_the_shipped_config(
         assert not isinstance(app.screen, PairFormModal)
         assert app.runner.keys().count("binance:XRP/USDT:1m") == 1
     after = path.read_text(encoding="utf-8")
-    changed = [line for line in difflib.ndiff(before.splitlines(), after.splitlines())
-               if line.startswith(("- ", "+ "))]
-    assert changed == ['- pairs = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]',
-                       '+ pairs = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"]']
+    changed = [
+        line
+        for line in difflib.ndiff(before.splitlines(), after.splitlines())
+        if line.startswith(("- ", "+ "))
+    ]
+    assert changed == [
+        '- pairs = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]',
+        '+ pairs = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"]',
+    ]
     comments = [line for line in before.splitlines() if "#" in line]  # whole-line and trailing
     assert len(comments) == 10
     assert all(line in after.splitlines() for line in comments)

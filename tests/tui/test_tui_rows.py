@@ -8,17 +8,27 @@ from pathlib import Path
 from dccd_tui.config import save_config
 from dccd_tui.engine.state import Status
 from dccd_tui.tui.app import DccdApp
-from .fake_runner import FakeRunner
 from dccd_tui.tui.screens.pair_form import PairFormModal
 from dccd_tui.tui.widgets import JobLog, JobTable
+
+from .fake_runner import FakeRunner
 
 JAN_2 = 1704153600000
 
 
 def make_app(tmp_path: Path) -> DccdApp:
-    data = {"settings": {"data_path": "data"},
-            "histo_jobs": [{"exchange": "binance", "pairs": ["BTC/USDT", "ETH/USDT"],
-                            "span": "1m", "start": "2024-02-01", "end": "2024-03-01"}]}
+    data = {
+        "settings": {"data_path": "data"},
+        "histo_jobs": [
+            {
+                "exchange": "binance",
+                "pairs": ["BTC/USDT", "ETH/USDT"],
+                "span": "1m",
+                "start": "2024-02-01",
+                "end": "2024-03-01",
+            }
+        ],
+    }
     config = save_config(tmp_path / "config.toml", data)
     return DccdApp(config, runner_factory=FakeRunner.factory(now=JAN_2 * 2), theme_folders=[])
 
@@ -52,8 +62,9 @@ async def test_a_dry_run_leaves_a_finished_row_as_it_was(tmp_path):
         app.screen.tick()
         assert {c: cell(app, key, c) for c in ("status", "pct", "candles")} == before
         assert app.runner.states[key].snapshot().candles == 4000
-        assert any("plan for binance BTC/USDT 1m" in line
-                   for line in app.screen.query_one(JobLog).lines)
+        assert any(
+            "plan for binance BTC/USDT 1m" in line for line in app.screen.query_one(JobLog).lines
+        )
 
 
 async def test_a_new_entry_that_merges_says_so_and_the_grown_row_is_no_longer_done(tmp_path):

@@ -21,8 +21,9 @@ RAW = ("\x1b", "\x07", "\u202e", "\u2066", "\u200f")
 class _Hostile(BaseHTTPRequestHandler):
     """An 'exchange' whose error message carries escapes and a right-to-left override."""
 
-    BODY = json.dumps({"code": -1121, "msg": "bad \x1b]2;PWNED\x07 symbol \u202eTDSU\u2066x"
-                                             "\u2069\u200f"}).encode()
+    BODY = json.dumps(
+        {"code": -1121, "msg": "bad \x1b]2;PWNED\x07 symbol \u202eTDSU\u2066x\u2069\u200f"}
+    ).encode()
 
     def do_GET(self):
         self.send_response(400)
@@ -37,21 +38,36 @@ class _Hostile(BaseHTTPRequestHandler):
 
 def visible(text: str) -> bool:
     """Every hostile character shown as its escape, none raw."""
-    return (not any(c in text for c in RAW)
-            and all(e in text for e in ("\\x1b", "\\x07", "\\u202e", "\\u2066", "\\u200f")))
+    return not any(c in text for c in RAW) and all(
+        e in text for e in ("\\x1b", "\\x07", "\\u202e", "\\u2066", "\\u200f")
+    )
 
 
 async def test_escapes_and_bidi_overrides_are_shown_as_visible_escapes(tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        config = save_config(tmp_path / "config.toml", {
-            "settings": {"data_path": "data"},
-            "exchanges": {"binance": {"base_url": f"http://127.0.0.1:{server.server_address[1]}",
-                                      "requests_per_second": 100}},
-            "histo_jobs": [{"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m",
-                            "start": "2024-03-01", "end": "2024-03-02"}],
-        })
+        config = save_config(
+            tmp_path / "config.toml",
+            {
+                "settings": {"data_path": "data"},
+                "exchanges": {
+                    "binance": {
+                        "base_url": f"http://127.0.0.1:{server.server_address[1]}",
+                        "requests_per_second": 100,
+                    }
+                },
+                "histo_jobs": [
+                    {
+                        "exchange": "binance",
+                        "pairs": ["BTC/USDT"],
+                        "span": "1m",
+                        "start": "2024-03-01",
+                        "end": "2024-03-02",
+                    }
+                ],
+            },
+        )
         app = DccdApp(config, theme_folders=[])
         async with app.run_test(size=(160, 30), notifications=True) as pilot:
             key = app.runner.keys()[0]

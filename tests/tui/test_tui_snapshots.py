@@ -17,8 +17,9 @@ from dccd_tui.config import save_config
 from dccd_tui.engine import state as state_module
 from dccd_tui.engine.state import Status
 from dccd_tui.tui.app import DccdApp
-from .fake_runner import FakeRunner
 from dccd_tui.tui.themes import load_themes, theme_dirs
+
+from .fake_runner import FakeRunner
 
 JAN_2 = 1704153600000  # 2024-01-02 00:00 UTC
 HOUR = 3_600_000
@@ -47,12 +48,27 @@ def _steady(monkeypatch):
 def write_config(folder: Path, jobs: list[dict] | None = None):
     if jobs is None:
         jobs = [
-            {"exchange": "binance", "pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT"], "span": "1m",
-             "start": "2024-01-01", "end": "2024-03-01"},
-            {"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1h",
-             "start": "2023-01-01", "end": "2024-01-01"},
-            {"exchange": "kraken", "pairs": ["BTC/USD", "ETH/USD"], "span": "5m",
-             "start": "2023-06-01", "end": "2024-01-01"},
+            {
+                "exchange": "binance",
+                "pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT"],
+                "span": "1m",
+                "start": "2024-01-01",
+                "end": "2024-03-01",
+            },
+            {
+                "exchange": "okx",
+                "pairs": ["BTC/USDT"],
+                "span": "1h",
+                "start": "2023-01-01",
+                "end": "2024-01-01",
+            },
+            {
+                "exchange": "kraken",
+                "pairs": ["BTC/USD", "ETH/USD"],
+                "span": "5m",
+                "start": "2023-06-01",
+                "end": "2024-01-01",
+            },
         ]
     data = {"settings": {"data_path": "data", "max_parallel": 4}, "histo_jobs": jobs}
     return save_config(folder / "config.toml", data)
@@ -61,8 +77,9 @@ def write_config(folder: Path, jobs: list[dict] | None = None):
 def make_app(tmp_path: Path, *, theme: str | None = None, jobs=None, clock=None) -> DccdApp:
     clock = clock or Clock()
     config = write_config(tmp_path, jobs)
-    return DccdApp(config, runner_factory=FakeRunner.factory(clock=clock, now=JAN_2),
-                   clock=clock, theme=theme)
+    return DccdApp(
+        config, runner_factory=FakeRunner.factory(clock=clock, now=JAN_2), clock=clock, theme=theme
+    )
 
 
 def run_some(app: DccdApp) -> None:
@@ -95,8 +112,9 @@ def run_some(app: DccdApp) -> None:
     failed.reset(Status.QUEUED)
     failed.set_status(Status.RUNNING)
     failed.add_log("failed: kraken says EQuery:Unknown asset pair [/] \x1b]2;PWNED\x07 \x1b[31mred")
-    failed.set_status(Status.FAILED, "kraken says EQuery:Unknown asset pair [/] "
-                                     "\x1b]2;PWNED\x07 \x1b[31mred")
+    failed.set_status(
+        Status.FAILED, "kraken says EQuery:Unknown asset pair [/] \x1b]2;PWNED\x07 \x1b[31mred"
+    )
 
 
 async def settle(pilot) -> None:
@@ -165,6 +183,7 @@ def test_dry_run_plan(snap_compare, tmp_path):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_dry_run_all_totals(snap_compare, tmp_path, size):
     """D: the totals in a panel that stays (per exchange and in total); no row changes."""
+
     async def run_before(pilot):
         run_some(pilot.app)
         await settle(pilot)
@@ -177,6 +196,7 @@ def test_dry_run_all_totals(snap_compare, tmp_path, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help_screen(snap_compare, tmp_path, size):
     """? lists every key, one line each; the main footer is hidden under it."""
+
     async def run_before(pilot):
         await pilot.press("question_mark")
         await pilot.pause()
@@ -186,6 +206,7 @@ def test_help_screen(snap_compare, tmp_path, size):
 
 def test_filtered_and_sorted(snap_compare, tmp_path):
     """/ btc: only the matching rows; o o o o: sorted by status (failed first, arrow shown)."""
+
     async def run_before(pilot):
         run_some(pilot.app)
         await settle(pilot)
@@ -195,15 +216,28 @@ def test_filtered_and_sorted(snap_compare, tmp_path):
     assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=run_before)
 
 
-TEN_JOBS = [{"exchange": "binance", "pairs": [f"A{i}/USDT" for i in range(7)], "span": "1m",
-             "start": "2024-01-01", "end": "2024-03-01"},
-            {"exchange": "kraken", "pairs": ["BTC/USD", "ETH/USD", "XRP/USD"], "span": "5m",
-             "start": "2023-06-01", "end": "2024-01-01"}]
+TEN_JOBS = [
+    {
+        "exchange": "binance",
+        "pairs": [f"A{i}/USDT" for i in range(7)],
+        "span": "1m",
+        "start": "2024-01-01",
+        "end": "2024-03-01",
+    },
+    {
+        "exchange": "kraken",
+        "pairs": ["BTC/USD", "ETH/USD", "XRP/USD"],
+        "span": "5m",
+        "start": "2023-06-01",
+        "end": "2024-01-01",
+    },
+]
 
 
 @pytest.mark.parametrize("size", [(80, 24), (60, 20), (160, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_ten_jobs_layout(snap_compare, tmp_path, size):
     """10 rows fit at 80x24 with a wrapped summary; long log lines wrap; the footer fits."""
+
     async def run_before(pilot):
         app = pilot.app
         statuses = [Status.RUNNING, Status.QUEUED, Status.DONE, Status.FAILED, Status.CANCELLED]
@@ -216,15 +250,17 @@ def test_ten_jobs_layout(snap_compare, tmp_path, size):
                 state.note_request()
                 state.note_window(JAN_2 + j * HOUR, candles=1000)
             state.note_written(1000 * 10 * i)
-            state.set_status(statuses[i % 5], "HTTP 500 from the exchange" if i % 5 == 3
-                             else None)
-            state.add_log("start: 100 windows over 1 missing range(s); this line is long "
-                          "enough to wrap at eighty columns, it goes on and on")
+            state.set_status(statuses[i % 5], "HTTP 500 from the exchange" if i % 5 == 3 else None)
+            state.add_log(
+                "start: 100 windows over 1 missing range(s); this line is long "
+                "enough to wrap at eighty columns, it goes on and on"
+            )
         app.runner.clock.t += 30
         await settle(pilot)
 
-    assert snap_compare(make_app(tmp_path, jobs=TEN_JOBS), terminal_size=size,
-                        run_before=run_before)
+    assert snap_compare(
+        make_app(tmp_path, jobs=TEN_JOBS), terminal_size=size, run_before=run_before
+    )
 
 
 def test_form_with_validation_error(snap_compare, tmp_path):
@@ -261,5 +297,6 @@ def test_theme(snap_compare, tmp_path, theme):
         run_some(pilot.app)
         await settle(pilot)
 
-    assert snap_compare(make_app(tmp_path, theme=theme), terminal_size=(100, 30),
-                        run_before=run_before)
+    assert snap_compare(
+        make_app(tmp_path, theme=theme), terminal_size=(100, 30), run_before=run_before
+    )

@@ -15,7 +15,6 @@ from dccd_tui.config import save_config
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.state import JobSnapshot, Status
 from dccd_tui.tui.app import DccdApp, JobFinished
-from .fake_runner import FakeRunner
 from dccd_tui.tui.overall import overall
 from dccd_tui.tui.run_end import osc9, osc9_supported, osc9_text, run_summary
 from dccd_tui.tui.screens.help import HelpScreen
@@ -24,14 +23,31 @@ from dccd_tui.tui.screens.plan_panel import PlanPanel
 from dccd_tui.tui.widgets import JobTable
 from dccd_tui.tui.widgets.footer import FittingFooter
 
+from .fake_runner import FakeRunner
+
 JAN_2 = 1704153600000
 JOBS = [
-    {"exchange": "binance", "pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT"], "span": "1m",
-     "start": "2024-01-01", "end": "2024-03-01"},
-    {"exchange": "okx", "pairs": ["BTC/USDT"], "span": "1h", "start": "2023-01-01",
-     "end": "2024-01-01"},
-    {"exchange": "kraken", "pairs": ["BTC/USD", "ETH/USD"], "span": "5m",
-     "start": "2023-06-01", "end": "2024-01-01"},
+    {
+        "exchange": "binance",
+        "pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT"],
+        "span": "1m",
+        "start": "2024-01-01",
+        "end": "2024-03-01",
+    },
+    {
+        "exchange": "okx",
+        "pairs": ["BTC/USDT"],
+        "span": "1h",
+        "start": "2023-01-01",
+        "end": "2024-01-01",
+    },
+    {
+        "exchange": "kraken",
+        "pairs": ["BTC/USD", "ETH/USD"],
+        "span": "5m",
+        "start": "2023-06-01",
+        "end": "2024-01-01",
+    },
 ]
 
 
@@ -44,11 +60,16 @@ class Clock:
 
 
 def make_app(tmp_path: Path, jobs=None) -> DccdApp:
-    config = save_config(tmp_path / "config.toml",
-                         {"settings": {"data_path": "data"}, "histo_jobs": jobs or JOBS})
+    config = save_config(
+        tmp_path / "config.toml", {"settings": {"data_path": "data"}, "histo_jobs": jobs or JOBS}
+    )
     clock = Clock()
-    return DccdApp(config, runner_factory=FakeRunner.factory(clock=clock, now=JAN_2),
-                   clock=clock, theme_folders=[])
+    return DccdApp(
+        config,
+        runner_factory=FakeRunner.factory(clock=clock, now=JAN_2),
+        clock=clock,
+        theme_folders=[],
+    )
 
 
 def fail(app: DccdApp, key: str) -> None:
@@ -64,6 +85,7 @@ def keys(app: DccdApp) -> list[str]:
 
 # --- help ----------------------------------------------------------------------------------
 
+
 async def test_question_mark_and_f1_open_the_help_and_escape_closes_it(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -73,12 +95,17 @@ async def test_question_mark_and_f1_open_the_help_and_escape_closes_it(tmp_path)
             assert isinstance(app.screen, HelpScreen)
             text = "\n".join(str(s.render()) for s in app.screen.query(".help-line"))
             for expected in ("?", "/", "f ", "R ", "o ", "s ", "q ", "^p", "^s", "esc"):
-                assert any(line.startswith(expected) or f" {expected}" in line
-                           for line in text.splitlines()), expected
+                assert any(
+                    line.startswith(expected) or f" {expected}" in line
+                    for line in text.splitlines()
+                ), expected
             assert "Start again just the failed jobs" in text
             # the main footer does not list keys that do not work under the modal
-            jobs = app.screen_stack[0] if isinstance(app.screen_stack[0], JobsScreen) \
+            jobs = (
+                app.screen_stack[0]
+                if isinstance(app.screen_stack[0], JobsScreen)
                 else app.screen_stack[1]
+            )
             assert not jobs.query_one(FittingFooter).visible
             await pilot.press("escape")
             await pilot.pause()
@@ -87,6 +114,7 @@ async def test_question_mark_and_f1_open_the_help_and_escape_closes_it(tmp_path)
 
 
 # --- finding a job -------------------------------------------------------------------------
+
 
 async def test_slash_filters_the_rows_and_escape_clears_it(tmp_path):
     app = make_app(tmp_path)
@@ -125,8 +153,14 @@ async def test_o_sorts_by_a_column_and_header_click_reverses(tmp_path):
         assert keys(app)[0] == "binance:BTC/USDT:1m"
         await pilot.press("o")  # pair
         await pilot.pause()
-        assert [k.split(":")[1] for k in keys(app)] == \
-            ["BTC/USD", "BTC/USDT", "BTC/USDT", "ETH/USD", "ETH/USDT", "SOL/USDT"]
+        assert [k.split(":")[1] for k in keys(app)] == [
+            "BTC/USD",
+            "BTC/USDT",
+            "BTC/USDT",
+            "ETH/USD",
+            "ETH/USDT",
+            "SOL/USDT",
+        ]
         await pilot.press("o", "o")  # span, then status: failed first
         await pilot.pause()
         assert keys(app)[0] == "kraken:ETH/USD:5m"
@@ -154,29 +188,58 @@ async def test_f_jumps_to_the_next_failed_job_and_R_retries_only_the_failed(tmp_
         statuses = {k: app.runner.states[k].snapshot().status for k in app.runner.keys()}
         assert statuses["binance:SOL/USDT:1m"] is Status.QUEUED
         assert statuses["kraken:BTC/USD:5m"] is Status.QUEUED
-        assert [k for k, s in statuses.items() if s is Status.QUEUED] == \
-            ["binance:SOL/USDT:1m", "kraken:BTC/USD:5m"]
+        assert [k for k, s in statuses.items() if s is Status.QUEUED] == [
+            "binance:SOL/USDT:1m",
+            "kraken:BTC/USD:5m",
+        ]
         assert app.run_keys == {"binance:SOL/USDT:1m", "kraken:BTC/USD:5m"}
 
 
 # --- the whole picture ---------------------------------------------------------------------
 
-def snap(exchange: str, done: int, total: int, started: float, status=Status.RUNNING,
-         finished: float | None = None, now: float = 200.0) -> JobSnapshot:
+
+def snap(
+    exchange: str,
+    done: int,
+    total: int,
+    started: float,
+    status=Status.RUNNING,
+    finished: float | None = None,
+    now: float = 200.0,
+) -> JobSnapshot:
     """A snapshot as the engine makes it: a running job's ETA is elapsed/done * left."""
     eta = None
     if status is Status.RUNNING and done:
         eta = (now - started) / done * (total - done)
-    return JobSnapshot(Series(exchange, "BTC/USD", 60), status, done, total, 0, 0, 0, 0, 0,
-                       None, 0.0, eta, None, 0, started, finished)
+    return JobSnapshot(
+        Series(exchange, "BTC/USD", 60),
+        status,
+        done,
+        total,
+        0,
+        0,
+        0,
+        0,
+        0,
+        None,
+        0.0,
+        eta,
+        None,
+        0,
+        started,
+        finished,
+    )
 
 
 def test_the_overall_bar_weights_jobs_by_the_time_their_windows_take():
     # Binance: 2 jobs done, 1,000 windows each at 0.05 s; Kraken: 2 jobs at 47 of 100 windows
     # after 100 s (about 2.1 s a window): by windows the run would be 95% done.
-    snaps = [snap("binance", 1000, 1000, 100.0, Status.DONE, 150.0),
-             snap("binance", 1000, 1000, 100.0, Status.DONE, 150.0),
-             snap("kraken", 47, 100, 100.0), snap("kraken", 47, 100, 100.0)]
+    snaps = [
+        snap("binance", 1000, 1000, 100.0, Status.DONE, 150.0),
+        snap("binance", 1000, 1000, 100.0, Status.DONE, 150.0),
+        snap("kraken", 47, 100, 100.0),
+        snap("kraken", 47, 100, 100.0),
+    ]
     by_windows = sum(s.windows_done for s in snaps) / sum(s.windows_total for s in snaps)
     fraction, eta = overall(snaps)
     assert by_windows > 0.95
@@ -226,11 +289,11 @@ async def test_D_puts_the_totals_in_a_panel_that_stays(tmp_path):
         await pilot.pause()
         assert isinstance(app.screen, JobsScreen)
         # a dry run changed no row
-        assert all(app.runner.states[k].snapshot().status is Status.IDLE
-                   for k in app.runner.keys())
+        assert all(app.runner.states[k].snapshot().status is Status.IDLE for k in app.runner.keys())
 
 
 # --- when it ends --------------------------------------------------------------------------
+
 
 async def test_one_message_bell_and_osc9_per_run(tmp_path, monkeypatch):
     app = make_app(tmp_path)
@@ -254,8 +317,7 @@ async def test_one_message_bell_and_osc9_per_run(tmp_path, monkeypatch):
         # a late message for the same run does not repeat it
         app.post_message(JobFinished(app.runner.keys()[0]))
         await pilot.pause()
-        assert len([n for n in app._notifications
-                    if n.message.startswith("run finished")]) == 1
+        assert len([n for n in app._notifications if n.message.startswith("run finished")]) == 1
         monkeypatch.setattr(DccdApp, "is_headless", property(lambda self: True))
 
 
@@ -267,7 +329,8 @@ async def test_the_bell_can_be_turned_off(tmp_path, monkeypatch):
         monkeypatch.setattr(DccdApp, "is_headless", property(lambda self: False))
         settings = app.config.settings
         app.config = dataclasses.replace(
-            app.config, settings=dataclasses.replace(settings, notify=False))
+            app.config, settings=dataclasses.replace(settings, notify=False)
+        )
         app.start_jobs([app.runner.keys()[0]])
         app.runner.cancel()
         app.post_message(JobFinished(app.runner.keys()[0]))
@@ -289,16 +352,25 @@ def test_osc9_payload_is_safe_text():
 
 # --- 80x24 ---------------------------------------------------------------------------------
 
+
 async def test_at_80x24_ten_rows_fit_even_when_the_summary_wraps(tmp_path):
-    jobs = [{"exchange": "binance", "pairs": [f"A{i}/USDT" for i in range(10)], "span": "1m",
-             "start": "2024-01-01", "end": "2024-03-01"}]
+    jobs = [
+        {
+            "exchange": "binance",
+            "pairs": [f"A{i}/USDT" for i in range(10)],
+            "span": "1m",
+            "start": "2024-01-01",
+            "end": "2024-03-01",
+        }
+    ]
     app = make_app(tmp_path, jobs)
     async with app.run_test(size=(80, 24)) as pilot:
         for i, key in enumerate(app.runner.keys()):
             state = app.runner.states[key]
             state.reset()
-            state.set_status([Status.RUNNING, Status.QUEUED, Status.DONE, Status.FAILED,
-                              Status.CANCELLED][i % 5])
+            state.set_status(
+                [Status.RUNNING, Status.QUEUED, Status.DONE, Status.FAILED, Status.CANCELLED][i % 5]
+            )
             state.note_written(123_456)
         app.screen.tick()
         await pilot.pause()

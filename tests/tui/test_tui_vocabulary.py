@@ -11,11 +11,25 @@ from .test_tui_snapshots import make_app, settle
 
 
 def _snap(**kw) -> JobSnapshot:
-    base = {"series": Series("binance", "BTC/USDT", 60), "status": Status.RUNNING,
-            "windows_done": 50, "windows_total": 120, "candles": 50_000, "requests": 1,
-            "retries": 1, "failed_windows": 1, "gaps": 1, "position": None, "speed": 100.0,
-            "eta": 107.0, "error": None, "log_seq": 0, "started": 0.0, "finished": None,
-            "received": 50_000}
+    base = {
+        "series": Series("binance", "BTC/USDT", 60),
+        "status": Status.RUNNING,
+        "windows_done": 50,
+        "windows_total": 120,
+        "candles": 50_000,
+        "requests": 1,
+        "retries": 1,
+        "failed_windows": 1,
+        "gaps": 1,
+        "position": None,
+        "speed": 100.0,
+        "eta": 107.0,
+        "error": None,
+        "log_seq": 0,
+        "started": 0.0,
+        "finished": None,
+        "received": 50_000,
+    }
     return JobSnapshot(**{**base, **kw})
 
 

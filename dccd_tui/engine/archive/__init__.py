@@ -13,5 +13,10 @@ could not deliver goes to REST.
 from .layout import DEFAULT_ARCHIVE_URL, ArchiveFile, ArchiveSplit, split_missing
 from .plan import add_archive_plan
 
-__all__ = ["DEFAULT_ARCHIVE_URL", "ArchiveFile", "ArchiveSplit", "add_archive_plan",
-           "split_missing"]
+__all__ = [
+    "DEFAULT_ARCHIVE_URL",
+    "ArchiveFile",
+    "ArchiveSplit",
+    "add_archive_plan",
+    "split_missing",
+]

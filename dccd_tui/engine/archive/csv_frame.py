@@ -28,8 +28,7 @@ if TYPE_CHECKING:
 
 # Open times at or above this are microseconds: in ms it is the year 5138, in us 1973.
 US_THRESHOLD = 10**14
-_NAMES = ("ts", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
-          "trades")
+_NAMES = ("ts", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "trades")
 _FLOATS = ("open", "high", "low", "close", "volume", "quote_volume")
 
 
@@ -39,8 +38,7 @@ def has_header(csv: bytes) -> bool:
     return not first.isdigit()
 
 
-def parse_archive_csv(csv: bytes, span: int, start: int, end: int,
-                      what: str) -> pl.DataFrame:
+def parse_archive_csv(csv: bytes, span: int, start: int, end: int, what: str) -> pl.DataFrame:
     """Parse one file covering ``[start, end)`` (epoch ms); `what` names it in errors."""
     import polars as pl
 
@@ -72,11 +70,17 @@ def _read_typed(csv: bytes, header: bool) -> pl.DataFrame | None:
     import polars as pl
 
     schema = {n: (pl.Float64 if n in _FLOATS else pl.Int64) for n in _NAMES}
-    schema.update({"taker_buy_volume": pl.String, "taker_buy_quote_volume": pl.String,
-                   "ignore": pl.String})
+    schema.update(
+        {"taker_buy_volume": pl.String, "taker_buy_quote_volume": pl.String, "ignore": pl.String}
+    )
     try:
-        frame = pl.read_csv(io.BytesIO(csv), has_header=False, skip_rows=1 if header else 0,
-                            schema=schema, truncate_ragged_lines=False)
+        frame = pl.read_csv(
+            io.BytesIO(csv),
+            has_header=False,
+            skip_rows=1 if header else 0,
+            schema=schema,
+            truncate_ragged_lines=False,
+        )
     except pl.exceptions.PolarsError:
         return None
     frame = frame.select(_NAMES)
@@ -90,50 +94,73 @@ def _read_text(csv: bytes, header: bool, what: str) -> pl.DataFrame:
     import polars as pl
 
     try:
-        raw = pl.read_csv(io.BytesIO(csv), has_header=False, skip_rows=1 if header else 0,
-                          infer_schema=False, truncate_ragged_lines=False)
+        raw = pl.read_csv(
+            io.BytesIO(csv),
+            has_header=False,
+            skip_rows=1 if header else 0,
+            infer_schema=False,
+            truncate_ragged_lines=False,
+        )
     except pl.exceptions.PolarsError as exc:
         raise TransientError(f"{what}: unreadable CSV: {clean_text(str(exc), 200)}") from None
     if raw.height == 0:
-        return pl.DataFrame(schema={n: (pl.Float64 if n in _FLOATS else pl.Int64)
-                                    for n in _NAMES})
+        return pl.DataFrame(schema={n: (pl.Float64 if n in _FLOATS else pl.Int64) for n in _NAMES})
     if raw.width < len(_NAMES):
         raise TransientError(f"{what}: {raw.width} columns, expected at least {len(_NAMES)}")
-    raw = raw.select(raw.columns[:len(_NAMES)])
+    raw = raw.select(raw.columns[: len(_NAMES)])
     raw.columns = list(_NAMES)
     typed = raw.select(
         pl.col(n).str.strip_chars().cast(pl.Float64 if n in _FLOATS else pl.Int64, strict=False)
-        for n in _NAMES)
+        for n in _NAMES
+    )
     bad = typed.with_row_index("row").filter(pl.any_horizontal(pl.all().is_null()))
     if bad.height:
         row = int(bad["row"][0])
-        raise TransientError(f"{what}: row {row + 1 + header} does not parse: "
-                             f"{clean_text(','.join(raw.row(row)), 200)}")
+        raise TransientError(
+            f"{what}: row {row + 1 + header} does not parse: "
+            f"{clean_text(','.join(raw.row(row)), 200)}"
+        )
     return typed
 
 
-def _check(frame: pl.DataFrame, span: int, start: int, end: int, what: str,
-           header: bool) -> None:
+def _check(frame: pl.DataFrame, span: int, start: int, end: int, what: str, header: bool) -> None:
     """The REST page checks, for a whole file: raise TransientError on the first problem."""
     import polars as pl
 
     from ..fmt import fmt_ms
 
     col = pl.col
-    o, h, low, c, v, qv, n = (col(x) for x in ("open", "high", "low", "close", "volume",
-                                                "quote_volume", "trades"))
-    sane = (pl.all_horizontal(o.is_finite(), h.is_finite(), low.is_finite(), c.is_finite(),
-                              v.is_finite(), qv.is_finite())
-            & (h >= low) & o.is_between(low, h) & c.is_between(low, h) & (low >= 0)
-            & (v >= 0) & (qv >= 0) & (n >= 0))
+    o, h, low, c, v, qv, n = (
+        col(x) for x in ("open", "high", "low", "close", "volume", "quote_volume", "trades")
+    )
+    sane = (
+        pl.all_horizontal(
+            o.is_finite(),
+            h.is_finite(),
+            low.is_finite(),
+            c.is_finite(),
+            v.is_finite(),
+            qv.is_finite(),
+        )
+        & (h >= low)
+        & o.is_between(low, h)
+        & c.is_between(low, h)
+        & (low >= 0)
+        & (v >= 0)
+        & (qv >= 0)
+        & (n >= 0)
+    )
     span_ms = span * 1000
     flags = frame.select(
         sane.alias("sane"),
         (col("ts") % span_ms == 0).alias("aligned"),
         col("ts").is_between(start, end, closed="left").alias("inside"),
     ).with_row_index("row")
-    for name, problem in (("sane", None), ("aligned", "an open time not aligned to the span"),
-                          ("inside", f"an open time outside {fmt_ms(start)} -> {fmt_ms(end)}")):
+    for name, problem in (
+        ("sane", None),
+        ("aligned", "an open time not aligned to the span"),
+        ("inside", f"an open time outside {fmt_ms(start)} -> {fmt_ms(end)}"),
+    ):
         bad = flags.filter(~col(name))
         if not bad.height:
             continue
@@ -142,7 +169,8 @@ def _check(frame: pl.DataFrame, span: int, start: int, end: int, what: str,
         if problem is None:
             check_row(what, values[:6] + values[7:9], values)  # raises, worded as for REST
             problem = "a row that makes no sense"
-        raise TransientError(f"{what}: row {i + 1 + header} has {problem}: "
-                             f"{clean_text(str(values), 200)}")
+        raise TransientError(
+            f"{what}: row {i + 1 + header} has {problem}: {clean_text(str(values), 200)}"
+        )
     if frame["ts"].n_unique() != frame.height:
         raise TransientError(f"{what}: duplicate open times")

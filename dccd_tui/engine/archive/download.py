@@ -29,7 +29,7 @@ from ..fmt import clean_text, fmt_plural
 from ..http import USER_AGENT, make_timeout
 from .layout import ArchiveFile
 
-MAX_ZIP_BYTES = 256 * 1024 * 1024    # a 1m month of a busy pair is a few MB; 1s would be ~100
+MAX_ZIP_BYTES = 256 * 1024 * 1024  # a 1m month of a busy pair is a few MB; 1s would be ~100
 MAX_CSV_BYTES = 1024 * 1024 * 1024
 MAX_CHECKSUM_BYTES = 4096
 _CHECKSUM = re.compile(rb"^\s*([0-9a-fA-F]{64})\s+\*?(\S+)\s*$")
@@ -38,16 +38,16 @@ _CHECKSUM = re.compile(rb"^\s*([0-9a-fA-F]{64})\s+\*?(\S+)\s*$")
 class ArchiveClient:
     """GETs against the archive host on at most `parallel` connections at once."""
 
-    def __init__(self, base_url: str, parallel: int = 4, timeout: float = 30.0,
-                 on_request=None):
+    def __init__(self, base_url: str, parallel: int = 4, timeout: float = 30.0, on_request=None):
         self.base_url = base_url.rstrip("/")
         self.parallel = parallel
         self.on_request = on_request
-        self._http = httpx.Client(timeout=make_timeout(timeout),
-                                  headers={"User-Agent": USER_AGENT},
-                                  limits=httpx.Limits(max_connections=parallel,
-                                                      max_keepalive_connections=parallel),
-                                  follow_redirects=False)
+        self._http = httpx.Client(
+            timeout=make_timeout(timeout),
+            headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_connections=parallel, max_keepalive_connections=parallel),
+            follow_redirects=False,
+        )
         self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="archive")
         self._lock = threading.Lock()
         self.requests = 0
@@ -71,12 +71,16 @@ class ArchiveClient:
                     return None
                 if resp.status_code != 200:
                     text = clean_text(resp.read()[:300].decode("utf-8", "replace"), 200)
-                    raise TransientError(f"archive: HTTP {resp.status_code} on {path}: {text}",
-                                         status=resp.status_code)
+                    raise TransientError(
+                        f"archive: HTTP {resp.status_code} on {path}: {text}",
+                        status=resp.status_code,
+                    )
                 declared = resp.headers.get("Content-Length")
                 if declared is not None and declared.isdigit() and int(declared) > limit:
-                    raise TransientError(f"archive: {path} is {int(declared):,} bytes, more than "
-                                         f"the {limit:,} allowed")
+                    raise TransientError(
+                        f"archive: {path} is {int(declared):,} bytes, more than "
+                        f"the {limit:,} allowed"
+                    )
                 chunks, size = [], 0
                 for chunk in resp.iter_bytes():
                     size += len(chunk)
@@ -88,14 +92,16 @@ class ArchiveClient:
         except httpx.TimeoutException as exc:
             raise TransientError(f"archive: timeout ({type(exc).__name__}) on {path}") from None
         except httpx.HTTPError as exc:
-            raise TransientError(f"archive: connection error on {path}: "
-                                 f"{clean_text(str(exc), 200)}") from None
+            raise TransientError(
+                f"archive: connection error on {path}: {clean_text(str(exc), 200)}"
+            ) from None
         with self._lock:
             self.bytes += size
         return b"".join(chunks)
 
-    def fetch_csv(self, f: ArchiveFile, symbol: str, interval: str,
-                  cancel: threading.Event | None = None) -> tuple[bytes, int] | None:
+    def fetch_csv(
+        self, f: ArchiveFile, symbol: str, interval: str, cancel: threading.Event | None = None
+    ) -> tuple[bytes, int] | None:
         """The verified CSV of one file and the zip's size; None when the archive lacks it."""
         path = f.path(symbol, interval)
         name = f.name(symbol, interval)
@@ -116,26 +122,40 @@ def verify_zip(body: bytes, checksum: bytes, name: str) -> bytes:
     """The single CSV inside `body` after checking its SHA-256 against `checksum`."""
     m = _CHECKSUM.match(checksum)
     if m is None:
-        raise TransientError(f"archive: the .CHECKSUM of {name} is not '<sha256>  <file>': "
-                             f"{clean_text(checksum[:120].decode('utf-8', 'replace'), 120)}")
+        raise TransientError(
+            f"archive: the .CHECKSUM of {name} is not '<sha256>  <file>': "
+            f"{clean_text(checksum[:120].decode('utf-8', 'replace'), 120)}"
+        )
     want, named = m.group(1).decode().lower(), m.group(2).decode("utf-8", "replace")
     if named != name:
-        raise TransientError(f"archive: the .CHECKSUM of {name} names another file "
-                             f"({clean_text(named, 80)})")
+        raise TransientError(
+            f"archive: the .CHECKSUM of {name} names another file ({clean_text(named, 80)})"
+        )
     got = hashlib.sha256(body).hexdigest()
     if got != want:
-        raise TransientError(f"archive: {name} fails its checksum (sha256 {got[:16]}..., "
-                             f"expected {want[:16]}...); not stored")
+        raise TransientError(
+            f"archive: {name} fails its checksum (sha256 {got[:16]}..., "
+            f"expected {want[:16]}...); not stored"
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(body)) as zf:
             members = [i for i in zf.infolist() if not i.is_dir()]
             if len(members) != 1 or not members[0].filename.endswith(".csv"):
-                raise TransientError(f"archive: {name} should hold one CSV, it holds "
-                                     f"{fmt_plural(len(members), 'file')}")
+                raise TransientError(
+                    f"archive: {name} should hold one CSV, it holds "
+                    f"{fmt_plural(len(members), 'file')}"
+                )
             if members[0].file_size > MAX_CSV_BYTES:
                 raise TransientError(f"archive: the CSV in {name} is too large")
             return zf.read(members[0])
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
-            ValueError) as exc:
-        raise TransientError(f"archive: {name} is not a valid zip: "
-                             f"{clean_text(str(exc), 120)}") from None
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+    ) as exc:
+        raise TransientError(
+            f"archive: {name} is not a valid zip: {clean_text(str(exc), 120)}"
+        ) from None

@@ -48,8 +48,9 @@ def holes(frame: pl.DataFrame, start: int, end: int, span_ms: int) -> list[tuple
     if frame.height == 0:
         return [(start, end)] if end > start else []
     ts = frame["ts"].dt.epoch("ms")
-    edges = pl.concat([pl.Series([start - span_ms], dtype=pl.Int64), ts,
-                       pl.Series([end], dtype=pl.Int64)])
+    edges = pl.concat(
+        [pl.Series([start - span_ms], dtype=pl.Int64), ts, pl.Series([end], dtype=pl.Int64)]
+    )
     step = edges.diff().slice(1)
     idx = (step > span_ms).arg_true()
     return [(int(edges[i]) + span_ms, int(edges[i + 1])) for i in idx.to_list()]
@@ -98,10 +99,12 @@ def run_archive(job: Backfill, plan: Plan, client: ArchiveClient) -> Plan | None
     symbol = job.symbol
     n_month = sum(f.kind == "monthly" for f in split.files)
     state.set_total(len(split.files) + len(plan.windows))
-    state.add_log(f"archive: {n_month} monthly and "
-                  f"{fmt_plural(len(split.files) - n_month, 'daily file')} "
-                  f"from {safe_text(client.base_url, 200)}, each checked against its "
-                  f"SHA-256; REST for the rest")
+    state.add_log(
+        f"archive: {n_month} monthly and "
+        f"{fmt_plural(len(split.files) - n_month, 'daily file')} "
+        f"from {safe_text(client.base_url, 200)}, each checked against its "
+        f"SHA-256; REST for the rest"
+    )
     job._first_ts = job.store.stats().get("first_ts")
     try:
         stats = _Stats()
@@ -124,8 +127,17 @@ def run_archive(job: Backfill, plan: Plan, client: ArchiveClient) -> Plan | None
         state.set_status(Status.FAILED, reason)
         return None
     state.add_log(stats.summary())
-    plan = plan_job(job.series, job.start, job.end, job.adapter, job.store, job.client.rps,
-                    job.now, job.close_margin_ms, job.ranges)
+    plan = plan_job(
+        job.series,
+        job.start,
+        job.end,
+        job.adapter,
+        job.store,
+        job.client.rps,
+        job.now,
+        job.close_margin_ms,
+        job.ranges,
+    )
     done = state.snapshot().windows_done
     state.set_total(done + len(plan.windows))
     return plan
@@ -137,8 +149,10 @@ class _Stats:
         self.bytes = 0
 
     def summary(self) -> str:
-        text = (f"archive: {fmt_plural(self.stored, 'file')} stored ({self.bytes / 1e6:,.1f} MB of zips), "
-                f"{fmt_plural(self.holes, 'hole')} asked of REST")
+        text = (
+            f"archive: {fmt_plural(self.stored, 'file')} stored ({self.bytes / 1e6:,.1f} MB of zips), "
+            f"{fmt_plural(self.holes, 'hole')} asked of REST"
+        )
         if self.hole_fail:
             text += f" ({self.hole_fail} failed, fetched again below)"
         if self.absent:
@@ -150,8 +164,7 @@ class _Stats:
         return text
 
 
-def _download(job: Backfill, client: ArchiveClient, f: ArchiveFile, symbol: str,
-              interval: str):
+def _download(job: Backfill, client: ArchiveClient, f: ArchiveFile, symbol: str, interval: str):
     """Download, verify and parse one file (retried); None when the archive lacks it."""
     name = f.name(symbol, interval)
 
@@ -166,8 +179,14 @@ def _download(job: Backfill, client: ArchiveClient, f: ArchiveFile, symbol: str,
     return job._retrying(f"archive {name}", attempt)
 
 
-def _consume(job: Backfill, files: list[ArchiveFile], client: ArchiveClient, symbol: str,
-             interval: str, stats: _Stats) -> None:
+def _consume(
+    job: Backfill,
+    files: list[ArchiveFile],
+    client: ArchiveClient,
+    symbol: str,
+    interval: str,
+    stats: _Stats,
+) -> None:
     _Pipeline(job, files, client, symbol, interval, stats).run()
 
 
@@ -182,8 +201,15 @@ class _Pipeline:
     the store, which bounds the memory.
     """
 
-    def __init__(self, job: Backfill, files: list[ArchiveFile], client: ArchiveClient,
-                 symbol: str, interval: str, stats: _Stats):
+    def __init__(
+        self,
+        job: Backfill,
+        files: list[ArchiveFile],
+        client: ArchiveClient,
+        symbol: str,
+        interval: str,
+        stats: _Stats,
+    ):
         self.job, self.files, self.client = job, files, client
         self.symbol, self.interval, self.stats = symbol, interval, stats
         self.span_ms = job.series.span * 1000
@@ -196,8 +222,14 @@ class _Pipeline:
     def top_up(self) -> None:
         while self.idx < len(self.files) and len(self.downloads) < self.ahead:
             f = self.files[self.idx]
-            self.downloads.append((f, self.client.submit(
-                _download, self.job, self.client, f, self.symbol, self.interval)))
+            self.downloads.append(
+                (
+                    f,
+                    self.client.submit(
+                        _download, self.job, self.client, f, self.symbol, self.interval
+                    ),
+                )
+            )
             self.idx += 1
 
     def collect_writes(self, block: bool) -> None:
@@ -226,15 +258,15 @@ class _Pipeline:
             moved = False
             while downloads and downloads[0][1].done() and len(finishing) < self.ahead:
                 f, future = downloads.popleft()
-                item = _received(job, f, future, self.symbol, self.interval, self.span_ms,
-                                 self.stats)
+                item = _received(
+                    job, f, future, self.symbol, self.interval, self.span_ms, self.stats
+                )
                 if item is not None:
                     finishing.append(item)
                 self.top_up()
                 moved = True
             # 2. the oldest file whose holes are answered goes to the store
-            if (finishing and len(writes) < 2
-                    and all(fut.done() for _, fut in finishing[0].futures)):
+            if finishing and len(writes) < 2 and all(fut.done() for _, fut in finishing[0].futures):
                 writes.append(writer.submit(_store, job, finishing.popleft(), self.stats))
                 continue
             if moved:
@@ -246,12 +278,12 @@ class _Pipeline:
             if writes:
                 waiting.append(writes[0])
             # (only futures still running: a finished one would end the wait at once)
-            wait([w for w in waiting if not w.done()], timeout=0.1,
-                 return_when=FIRST_COMPLETED)
+            wait([w for w in waiting if not w.done()], timeout=0.1, return_when=FIRST_COMPLETED)
 
 
-def _received(job: Backfill, f: ArchiveFile, future, symbol: str, interval: str,
-              span_ms: int, stats: _Stats) -> _Done | None:
+def _received(
+    job: Backfill, f: ArchiveFile, future, symbol: str, interval: str, span_ms: int, stats: _Stats
+) -> _Done | None:
     """A finished download: log a file not used, or submit the REST checks of its holes."""
     name = f.name(symbol, interval)
     try:
@@ -259,8 +291,9 @@ def _received(job: Backfill, f: ArchiveFile, future, symbol: str, interval: str,
     except TransientError as exc:
         stats.failed += 1
         job.state.note_window(f.end)
-        job.state.add_log(f"archive: {name} not stored: {safe_text(exc, 300)}; its range "
-                          f"goes to REST")
+        job.state.add_log(
+            f"archive: {name} not stored: {safe_text(exc, 300)}; its range goes to REST"
+        )
         return None
     if got is None:
         stats.absent += 1
@@ -269,8 +302,10 @@ def _received(job: Backfill, f: ArchiveFile, future, symbol: str, interval: str,
     frame, size = got
     stats.bytes += size
     found = holes(frame, f.start, f.end, span_ms)
-    futures = [(w, job.client.submit(job._fetch, w))
-               for w in hole_windows(found, job.adapter.window_ms(job.series.span))]
+    futures = [
+        (w, job.client.submit(job._fetch, w))
+        for w in hole_windows(found, job.adapter.window_ms(job.series.span))
+    ]
     stats.holes += len(found)
     return _Done(f, frame, found, futures, size)
 
@@ -288,9 +323,11 @@ def _store(job: Backfill, item: _Done, stats: _Stats) -> None:
         except TransientError as exc:  # PermanentError, Cancelled: the job ends (run_archive)
             stats.hole_fail += 1
             failed.append((w.start, w.end))
-            job.state.add_log(f"archive: REST check of the hole {fmt_ms(w.start)} -> "
-                              f"{fmt_ms(w.end)} failed: {safe_text(exc, 200)}; fetched again "
-                              "below")
+            job.state.add_log(
+                f"archive: REST check of the hole {fmt_ms(w.start)} -> "
+                f"{fmt_ms(w.end)} failed: {safe_text(exc, 200)}; fetched again "
+                "below"
+            )
             continue
         if page.height:  # only the holes: the file's own rows stand where it has them
             ts = page["ts"].dt.epoch("ms")

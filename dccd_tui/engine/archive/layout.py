@@ -27,13 +27,15 @@ class ArchiveFile:
 
     start: int
     end: int
-    kind: str      # "monthly" or "daily"
+    kind: str  # "monthly" or "daily"
     period: str
 
     def path(self, symbol: str, interval: str) -> str:
         """The zip's path on the archive host (symbol and interval are validated upstream)."""
-        return (f"/data/spot/{self.kind}/klines/{symbol}/{interval}/"
-                f"{symbol}-{interval}-{self.period}.zip")
+        return (
+            f"/data/spot/{self.kind}/klines/{symbol}/{interval}/"
+            f"{symbol}-{interval}-{self.period}.zip"
+        )
 
     def name(self, symbol: str, interval: str) -> str:
         return f"{symbol}-{interval}-{self.period}.zip"
@@ -76,8 +78,9 @@ def split_range(lo: int, hi: int, now: int) -> tuple[list[ArchiveFile], list[tup
         day0 = t - t % DAY_MS
         day1 = day0 + DAY_MS
         if t == day0 and day1 <= hi and day1 <= today:
-            files.append(ArchiveFile(day0, day1, "daily",
-                                     f"{d.year:04d}-{d.month:02d}-{d.day:02d}"))
+            files.append(
+                ArchiveFile(day0, day1, "daily", f"{d.year:04d}-{d.month:02d}-{d.day:02d}")
+            )
             t = day1
             continue
         # REST up to the next boundary where a file could start

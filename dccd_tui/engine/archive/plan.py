@@ -23,8 +23,9 @@ ZIP_BYTES_PER_CANDLE = 48
 SECONDS_PER_FILE = 0.5
 
 
-def add_archive_plan(plan: Plan, window_ms: int, parallel: int, host: str,
-                     now: int | None = None) -> Plan:
+def add_archive_plan(
+    plan: Plan, window_ms: int, parallel: int, host: str, now: int | None = None
+) -> Plan:
     """Re-cut `plan` into archive files + REST windows; returns the same object, changed."""
     from ..backfill import make_windows
 
@@ -37,8 +38,9 @@ def add_archive_plan(plan: Plan, window_ms: int, parallel: int, host: str,
     monthly = sum(f.kind == "monthly" for f in split.files)
     plan.windows = make_windows(split.rest, window_ms)
     plan.requests = len(plan.windows)
-    file_seconds = len(split.files) * SECONDS_PER_FILE * (candles / len(split.files)
-                                                           / 44_640) / parallel
+    file_seconds = (
+        len(split.files) * SECONDS_PER_FILE * (candles / len(split.files) / 44_640) / parallel
+    )
     plan.seconds = (plan.requests / plan.rps if plan.rps else 0.0) + file_seconds
     est = candles * ZIP_BYTES_PER_CANDLE / 1e6
     first, last = split.files[0], split.files[-1]
@@ -46,8 +48,10 @@ def add_archive_plan(plan: Plan, window_ms: int, parallel: int, host: str,
         f"archive ({host}): {len(split.files):,} files ({monthly} monthly, "
         f"{len(split.files) - monthly} daily), {fmt_ms(first.start)} -> {fmt_ms(last.end)}; "
         f"bytes unknown until downloaded (about {est:,.1f} MB estimated), "
-        f"{parallel} at a time, each verified against its .CHECKSUM")
+        f"{parallel} at a time, each verified against its .CHECKSUM"
+    )
     plan.notes.append(
         f"REST: {plan.requests:,} requests for the rest (today, partial days), plus one per "
-        "hole found in an archive file and for any file the archive lacks")
+        "hole found in an archive file and for any file the archive lacks"
+    )
     return plan

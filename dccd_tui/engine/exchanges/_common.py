@@ -13,7 +13,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from datetime import timezone
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -87,7 +87,7 @@ def retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> 
         if when is None:
             return None
         if when.tzinfo is None:  # "-0000": the date is UTC
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         secs = when.timestamp() - (time.time() if now is None else now)
     if not math.isfinite(secs):
         return None
@@ -113,8 +113,9 @@ def describe(who: str, status: int | None, code: object, text: str) -> str:
     return f"{head}: {text}" if text else head
 
 
-def classify_status(status: int | None, message: str, headers: Mapping[str, str] | None,
-                    *, now: float | None = None) -> None:
+def classify_status(
+    status: int | None, message: str, headers: Mapping[str, str] | None, *, now: float | None = None
+) -> None:
     """Classify an HTTP status that the exchange-specific rules left alone.
 
     429 is a rate limit, 5xx (and 408) transient, other 4xx permanent; anything else passes.
@@ -177,8 +178,5 @@ class Adapter(Exchange):
         if base == quote:
             raise SymbolError(f"{self.name}: {base}/{quote} has the same asset on both sides")
         if len(symbol) > max_len:
-            raise SymbolError(
-                f"{self.name}: symbol {symbol} is longer than {max_len} characters"
-            )
+            raise SymbolError(f"{self.name}: symbol {symbol} is longer than {max_len} characters")
         return symbol
-

@@ -80,12 +80,14 @@ def check_row(who: str, row: Row, raw: object) -> None:
     elif not 0 <= _ts <= INT64_MAX:
         problem = "time out of range"
     if problem:
-        raise TransientError(f"{who}: malformed row in the answer ({problem}): "
-                             f"{clean_text(str(raw), 200)}")
+        raise TransientError(
+            f"{who}: malformed row in the answer ({problem}): {clean_text(str(raw), 200)}"
+        )
 
 
-def select(rows: Iterable[Row], span: int, now_ms: int, start: int | None = None,
-           end: int | None = None) -> list[Row]:
+def select(
+    rows: Iterable[Row], span: int, now_ms: int, start: int | None = None, end: int | None = None
+) -> list[Row]:
     """Drop unaligned, future and out-of-window rows; dedupe on ts (last seen wins); sort."""
     span_ms = span * 1000
     kept: dict[int, Row] = {}
@@ -101,16 +103,16 @@ def select(rows: Iterable[Row], span: int, now_ms: int, start: int | None = None
     return [kept[ts] for ts in sorted(kept)]
 
 
-def to_frame(rows: Sequence[Row]) -> "pl.DataFrame":
+def to_frame(rows: Sequence[Row]) -> pl.DataFrame:
     """Sorted, unique rows -> the canonical frame with exactly `models.candle_schema()`."""
     import polars as pl
 
     from ..models import CANDLE_COLUMNS, candle_schema
 
     schema = candle_schema()
-    columns = list(zip(*rows)) if rows else [() for _ in CANDLE_COLUMNS]
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in CANDLE_COLUMNS]
     data = {}
-    for name, values in zip(CANDLE_COLUMNS, columns):
+    for name, values in zip(CANDLE_COLUMNS, columns, strict=True):
         if name == "ts":
             data[name] = pl.Series(name, list(values), dtype=pl.Int64).cast(schema["ts"])
         else:
@@ -118,8 +120,9 @@ def to_frame(rows: Sequence[Row]) -> "pl.DataFrame":
     return pl.DataFrame(data, schema=schema)
 
 
-def frame(rows: Iterable[Row], span: int, now_ms: int, start: int | None = None,
-          end: int | None = None) -> "pl.DataFrame":
+def frame(
+    rows: Iterable[Row], span: int, now_ms: int, start: int | None = None, end: int | None = None
+) -> pl.DataFrame:
     """`select` then `to_frame`: validated rows -> the canonical frame."""
     return to_frame(select(rows, span, now_ms, start, end))
 
@@ -127,7 +130,7 @@ def frame(rows: Iterable[Row], span: int, now_ms: int, start: int | None = None,
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume", "quote_volume")
 
 
-def decode_rows(body: bytes, width: int, path: tuple[str, ...] = ()) -> "list[pl.Series] | None":
+def decode_rows(body: bytes, width: int, path: tuple[str, ...] = ()) -> list[pl.Series] | None:
     """The first `width` columns of a JSON array of arrays (found at `path` inside objects), as
     String Series decoded by polars in Rust.
 
@@ -150,17 +153,24 @@ def decode_rows(body: bytes, width: int, path: tuple[str, ...] = ()) -> "list[pl
         if outer.list.len()[0] == 0:
             return [pl.Series(str(i), [], dtype=pl.String) for i in range(width)]
         rows = outer.explode()
-        if rows.null_count() or rows.list.len().min() < width:
+        shortest = rows.list.len().min()  # an int: there is at least one row, none of them null
+        if rows.null_count() or not isinstance(shortest, int) or shortest < width:
             return None
         table = pl.DataFrame({"row": rows}).select(
-            pl.col("row").list.get(i).alias(str(i)) for i in range(width))
+            pl.col("row").list.get(i).alias(str(i)) for i in range(width)
+        )
     except (UnicodeDecodeError, pl.exceptions.PolarsError):
         return None
     return table.get_columns()
 
 
-def fast_frame(raw: "dict[str, pl.Series]", span: int, now_ms: int, start: int | None = None,
-               end: int | None = None) -> "pl.DataFrame | None":
+def fast_frame(
+    raw: dict[str, pl.Series],
+    span: int,
+    now_ms: int,
+    start: int | None = None,
+    end: int | None = None,
+) -> pl.DataFrame | None:
     """The vectorised twin of check_row -> select -> to_frame, for a well-formed page.
 
     `raw` maps canonical column names (``ts`` ... ``volume`` required, ``quote_volume`` and
@@ -195,10 +205,21 @@ def fast_frame(raw: "dict[str, pl.Series]", span: int, now_ms: int, start: int |
     col = pl.col
     o, h, low, c, v, qv, trades = (col(x) for x in CANDLE_COLUMNS[1:])
     sane = (
-        pl.all_horizontal(o.is_finite(), h.is_finite(), low.is_finite(), c.is_finite(),
-                          v.is_finite(), qv.is_null() | qv.is_finite())
-        & (h >= low) & o.is_between(low, h) & c.is_between(low, h) & (low >= 0)
-        & (v >= 0) & (qv.is_null() | (qv >= 0)) & (trades.is_null() | (trades >= 0))
+        pl.all_horizontal(
+            o.is_finite(),
+            h.is_finite(),
+            low.is_finite(),
+            c.is_finite(),
+            v.is_finite(),
+            qv.is_null() | qv.is_finite(),
+        )
+        & (h >= low)
+        & o.is_between(low, h)
+        & c.is_between(low, h)
+        & (low >= 0)
+        & (v >= 0)
+        & (qv.is_null() | (qv >= 0))
+        & (trades.is_null() | (trades >= 0))
     )
     span_ms = span * 1000
     ts = col("ts")
@@ -227,33 +248,40 @@ def resample_trades(trades: Sequence[tuple[int, float, float]], span: int) -> li
     """
     span_ms = span * 1000
     out: list[Row] = []
-    bucket = None
+    bucket: int | None = None  # set with the first trade
     prices: list[float] = []
     amounts: list[float] = []
     for t, price, amount in sorted(trades, key=lambda trade: trade[0]):  # stable
         b = t - t % span_ms
         if b != bucket:
-            if prices:
-                out.append(_candle(bucket, prices, amounts))  # type: ignore[arg-type]
+            if prices and bucket is not None:
+                out.append(_candle(bucket, prices, amounts))
             bucket, prices, amounts = b, [], []
         prices.append(price)
         amounts.append(amount)
-    if prices:
-        out.append(_candle(bucket, prices, amounts))  # type: ignore[arg-type]
+    if prices and bucket is not None:
+        out.append(_candle(bucket, prices, amounts))
     return out
 
 
 def _candle(bucket: int, prices: list[float], amounts: list[float]) -> Row:
     return (
-        bucket, prices[0], max(prices), min(prices), prices[-1], math.fsum(amounts),
-        math.fsum(p * a for p, a in zip(prices, amounts)), len(prices),
+        bucket,
+        prices[0],
+        max(prices),
+        min(prices),
+        prices[-1],
+        math.fsum(amounts),
+        math.fsum(p * a for p, a in zip(prices, amounts, strict=True)),
+        len(prices),
     )
 
 
-def first_ts(candles: "pl.DataFrame") -> int | None:
+def first_ts(candles: pl.DataFrame) -> int | None:
     """The open time (epoch ms) of the first candle of a canonical frame, None if it is empty."""
     import polars as pl
 
     if candles.height == 0:
         return None
-    return int(candles["ts"].cast(pl.Int64).min())
+    first = candles["ts"].cast(pl.Int64).min()
+    return first if isinstance(first, int) else None  # None only for an all-null column

@@ -60,7 +60,9 @@ class Exchange(ABC):
         return self.page_limit * span * 1000
 
     @abstractmethod
-    def fetch_window(self, get: Getter, symbol: str, span: int, start: int, end: int) -> "pl.DataFrame":
+    def fetch_window(
+        self, get: Getter, symbol: str, span: int, start: int, end: int
+    ) -> pl.DataFrame:
         """Fetch every closed candle with ``start <= ts < end`` (epoch ms, span-aligned).
 
         Returns the canonical frame, sorted ascending, ts unique and aligned, rows outside the
@@ -69,15 +71,14 @@ class Exchange(ABC):
         """
 
     @abstractmethod
-    def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
+    def parse_candles(self, body: bytes, span: int) -> pl.DataFrame:
         """Parse one raw body of the candle endpoint (Kraken: one /Trades page) into candles."""
 
     @abstractmethod
     def raise_for_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
         """Raise a classified ExchangeError if this answer is an error; return if it is data."""
 
-    def first_candle(self, get: Getter, symbol: str, span: int, start: int,
-                     end: int) -> int | None:
+    def first_candle(self, get: Getter, symbol: str, span: int, start: int, end: int) -> int | None:
         """A time ``t`` with no candle in ``[start, t)``: ideally the first candle's open time,
         never later; `start` when the answer is not clearly a candle inside the range (know
         nothing); None when the exchange found no candle in ``[start, end)``, which the

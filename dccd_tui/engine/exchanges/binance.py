@@ -36,8 +36,17 @@ from ._common import (
     retry_after,
     try_json,
 )
-from ._frames import (Row, check_row, decode_rows, fast_frame, first_ts, frame, to_float,
-                      to_frame, to_int)
+from ._frames import (
+    Row,
+    check_row,
+    decode_rows,
+    fast_frame,
+    first_ts,
+    frame,
+    to_float,
+    to_frame,
+    to_int,
+)
 from .base import Getter
 
 if TYPE_CHECKING:
@@ -54,8 +63,18 @@ class Binance(Adapter):
     default_rps = 40.0
     published_limit = "6000 request weight per minute per IP; klines weigh 2 (50 requests/s)"
     intervals = {
-        60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 7200: "2h",
-        14400: "4h", 21600: "6h", 28800: "8h", 43200: "12h", 86400: "1d",
+        60: "1m",
+        180: "3m",
+        300: "5m",
+        900: "15m",
+        1800: "30m",
+        3600: "1h",
+        7200: "2h",
+        14400: "4h",
+        21600: "6h",
+        28800: "8h",
+        43200: "12h",
+        86400: "1d",
     }
     spans = offered(intervals)
     page_limit = 1000
@@ -63,8 +82,9 @@ class Binance(Adapter):
     def _symbol(self, base: str, quote: str) -> str:
         return self.check_symbol(base, quote, base + quote, 20)
 
-    def fetch_window(self, get: Getter, symbol: str, span: int, start: int,
-                     end: int) -> "pl.DataFrame":
+    def fetch_window(
+        self, get: Getter, symbol: str, span: int, start: int, end: int
+    ) -> pl.DataFrame:
         count = self.check_window(span, start, end)
         if count == 0:
             return to_frame([])
@@ -77,8 +97,7 @@ class Binance(Adapter):
         }
         return self._frame(get(PATH, params), span, start, end)
 
-    def first_candle(self, get: Getter, symbol: str, span: int, start: int,
-                     end: int) -> int | None:
+    def first_candle(self, get: Getter, symbol: str, span: int, start: int, end: int) -> int | None:
         """One request: with startTime, klines are the oldest bars from startTime on, so a
         start before the listing gets the first bar (python-binance finds listings this way)."""
         self.check_window(span, start, start)
@@ -94,21 +113,34 @@ class Binance(Adapter):
         first = first_ts(self._frame(get(PATH, params), span, start, end))
         return start if first is None else first
 
-    def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
+    def parse_candles(self, body: bytes, span: int) -> pl.DataFrame:
         return self._frame(body, span)
 
-    def _frame(self, body: bytes, span: int, start: int | None = None,
-               end: int | None = None) -> "pl.DataFrame":
+    def _frame(
+        self, body: bytes, span: int, start: int | None = None, end: int | None = None
+    ) -> pl.DataFrame:
         """A page -> the canonical frame: polars decodes and checks a clean page in one piece
         (`fast_frame`); anything else takes the row-by-row path, which words the error."""
         now = self.now_ms()
         cols = decode_rows(body, 9) if body.lstrip()[:1] == b"[" else None
         if cols is not None:
-            fast = fast_frame({
-                "ts": cols[0], "open": cols[1], "high": cols[2], "low": cols[3],
-                "close": cols[4], "volume": cols[5], "close_time": cols[6],
-                "quote_volume": cols[7], "trades": cols[8],
-            }, span, now, start, end)
+            fast = fast_frame(
+                {
+                    "ts": cols[0],
+                    "open": cols[1],
+                    "high": cols[2],
+                    "low": cols[3],
+                    "close": cols[4],
+                    "volume": cols[5],
+                    "close_time": cols[6],
+                    "quote_volume": cols[7],
+                    "trades": cols[8],
+                },
+                span,
+                now,
+                start,
+                end,
+            )
             if fast is not None:
                 return fast
         payload = decode_json(self.name, body)
@@ -126,8 +158,14 @@ class Binance(Adapter):
                 raise malformed_row(self.name, raw)
             try:
                 row: Row = (
-                    to_int(raw[0]), to_float(raw[1]), to_float(raw[2]), to_float(raw[3]),
-                    to_float(raw[4]), to_float(raw[5]), to_float(raw[7]), to_int(raw[8]),
+                    to_int(raw[0]),
+                    to_float(raw[1]),
+                    to_float(raw[2]),
+                    to_float(raw[3]),
+                    to_float(raw[4]),
+                    to_float(raw[5]),
+                    to_float(raw[7]),
+                    to_int(raw[8]),
                 )
                 close_time = to_int(raw[6])
             except (TypeError, ValueError, IndexError, OverflowError):
@@ -143,8 +181,9 @@ class Binance(Adapter):
             return
         self._classify(status, try_json(body), body, headers)
 
-    def _classify(self, status: int | None, payload: Any, body: bytes,
-                  headers: Mapping[str, str]) -> None:
+    def _classify(
+        self, status: int | None, payload: Any, body: bytes, headers: Mapping[str, str]
+    ) -> None:
         code = msg = None
         if isinstance(payload, dict) and "code" in payload:
             code = payload.get("code")
@@ -153,14 +192,19 @@ class Binance(Adapter):
         message = describe(self.name, status, code, text)
         now = self._clock()
         if status == 418:
-            raise RateLimitError(message, retry_after=retry_after(headers, now), ban=True,
-                                 status=status, code=code_str(code))
+            raise RateLimitError(
+                message,
+                retry_after=retry_after(headers, now),
+                ban=True,
+                status=status,
+                code=code_str(code),
+            )
         if status in (429, 403) or code in _RATE_CODES:
-            raise RateLimitError(message, retry_after=retry_after(headers, now),
-                                 status=status, code=code_str(code))
+            raise RateLimitError(
+                message, retry_after=retry_after(headers, now), status=status, code=code_str(code)
+            )
         if code in _TRANSIENT_CODES or (status is not None and status >= 500):
             raise TransientError(message, status=status, code=code_str(code))
         if code is not None and code != 0:
             raise PermanentError(message, status=status, code=code_str(code))
         classify_status(status, message, headers, now=now)
-

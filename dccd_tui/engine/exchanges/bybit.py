@@ -40,8 +40,17 @@ from ._common import (
     retry_after,
     try_json,
 )
-from ._frames import (Row, check_row, decode_rows, fast_frame, first_ts, frame, to_float,
-                      to_frame, to_int)
+from ._frames import (
+    Row,
+    check_row,
+    decode_rows,
+    fast_frame,
+    first_ts,
+    frame,
+    to_float,
+    to_frame,
+    to_int,
+)
 from .base import Getter
 
 if TYPE_CHECKING:
@@ -61,8 +70,17 @@ class Bybit(Adapter):
     default_rps = 100.0
     published_limit = "600 requests per 5 s per IP (HTTP 403 and a 10-minute lockout beyond)"
     intervals = {
-        60: "1", 180: "3", 300: "5", 900: "15", 1800: "30", 3600: "60", 7200: "120",
-        14400: "240", 21600: "360", 43200: "720", 86400: "D",
+        60: "1",
+        180: "3",
+        300: "5",
+        900: "15",
+        1800: "30",
+        3600: "60",
+        7200: "120",
+        14400: "240",
+        21600: "360",
+        43200: "720",
+        86400: "D",
     }
     spans = offered(intervals)
     page_limit = 1000
@@ -70,8 +88,9 @@ class Bybit(Adapter):
     def _symbol(self, base: str, quote: str) -> str:
         return self.check_symbol(base, quote, base + quote, 25)
 
-    def fetch_window(self, get: Getter, symbol: str, span: int, start: int,
-                     end: int) -> "pl.DataFrame":
+    def fetch_window(
+        self, get: Getter, symbol: str, span: int, start: int, end: int
+    ) -> pl.DataFrame:
         count = self.check_window(span, start, end)
         if count == 0:
             return to_frame([])
@@ -85,8 +104,7 @@ class Bybit(Adapter):
         }
         return self._frame(get(PATH, params), span, start, end)
 
-    def first_candle(self, get: Getter, symbol: str, span: int, start: int,
-                     end: int) -> int | None:
+    def first_candle(self, get: Getter, symbol: str, span: int, start: int, end: int) -> int | None:
         """`start` without `end` serves the oldest bars from `start` on (undocumented), so one
         request finds the first bar; a second one checks that nothing lies in [start, first)
         and, if something does, the probe knows nothing (answers `start`)."""
@@ -108,20 +126,32 @@ class Bybit(Adapter):
             return start
         return first
 
-    def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
+    def parse_candles(self, body: bytes, span: int) -> pl.DataFrame:
         return self._frame(body, span)
 
-    def _frame(self, body: bytes, span: int, start: int | None = None,
-               end: int | None = None) -> "pl.DataFrame":
+    def _frame(
+        self, body: bytes, span: int, start: int | None = None, end: int | None = None
+    ) -> pl.DataFrame:
         """A page -> the canonical frame: polars decodes and checks a clean page in one piece
         (`fast_frame`); anything else takes the row-by-row path, which words the error."""
         now = self.now_ms()
         cols = decode_rows(body, 7, ("result", "list")) if _OK_HEAD.match(body[:64]) else None
         if cols is not None:
-            fast = fast_frame({
-                "ts": cols[0], "open": cols[1], "high": cols[2], "low": cols[3],
-                "close": cols[4], "volume": cols[5], "quote_volume": cols[6],
-            }, span, now, start, end)
+            fast = fast_frame(
+                {
+                    "ts": cols[0],
+                    "open": cols[1],
+                    "high": cols[2],
+                    "low": cols[3],
+                    "close": cols[4],
+                    "volume": cols[5],
+                    "quote_volume": cols[6],
+                },
+                span,
+                now,
+                start,
+                end,
+            )
             if fast is not None:
                 return fast
         payload = decode_json(self.name, body)
@@ -146,8 +176,14 @@ class Bybit(Adapter):
                 raise malformed_row(self.name, raw)
             try:
                 row: Row = (
-                    to_int(raw[0]), to_float(raw[1]), to_float(raw[2]), to_float(raw[3]),
-                    to_float(raw[4]), to_float(raw[5]), to_float(raw[6]), None,
+                    to_int(raw[0]),
+                    to_float(raw[1]),
+                    to_float(raw[2]),
+                    to_float(raw[3]),
+                    to_float(raw[4]),
+                    to_float(raw[5]),
+                    to_float(raw[6]),
+                    None,
                 )
             except (TypeError, ValueError, IndexError, OverflowError):
                 raise malformed_row(self.name, raw) from None
@@ -162,8 +198,9 @@ class Bybit(Adapter):
             return
         self._classify(status, try_json(body), body, headers)
 
-    def _classify(self, status: int | None, payload: Any, body: bytes,
-                  headers: Mapping[str, str]) -> None:
+    def _classify(
+        self, status: int | None, payload: Any, body: bytes, headers: Mapping[str, str]
+    ) -> None:
         code = msg = None
         if isinstance(payload, dict) and "retCode" in payload:
             code = code_str(payload.get("retCode"))
@@ -174,14 +211,22 @@ class Bybit(Adapter):
         if status == 403:
             raise RateLimitError(
                 message + " (IP rate limit: Bybit asks to wait at least 10 minutes)",
-                retry_after=BAN_SECONDS, ban=True, status=status, code=shown_code,
+                retry_after=BAN_SECONDS,
+                ban=True,
+                status=status,
+                code=shown_code,
             )
         if status == 429:
-            raise RateLimitError(message, retry_after=retry_after(headers, self._clock()),
-                                 status=status, code=shown_code)
+            raise RateLimitError(
+                message,
+                retry_after=retry_after(headers, self._clock()),
+                status=status,
+                code=shown_code,
+            )
         if code in _RATE_CODES:
-            raise RateLimitError(message, retry_after=self._reset_after(headers),
-                                 status=status, code=code)
+            raise RateLimitError(
+                message, retry_after=self._reset_after(headers), status=status, code=code
+            )
         if code in _TRANSIENT_CODES or (status is not None and status >= 500):
             raise TransientError(message, status=status, code=shown_code)
         if code is not None and code != "0":

@@ -53,7 +53,12 @@ class Coinbase(Adapter):
     default_rps = 8.0
     published_limit = "10 requests per second per IP, bursts up to 15"
     intervals = {
-        60: "60", 300: "300", 900: "900", 3600: "3600", 21600: "21600", 86400: "86400",
+        60: "60",
+        300: "300",
+        900: "900",
+        3600: "3600",
+        21600: "21600",
+        86400: "86400",
     }
     spans = offered(intervals)
     page_limit = 300
@@ -61,8 +66,9 @@ class Coinbase(Adapter):
     def _symbol(self, base: str, quote: str) -> str:
         return self.check_symbol(base, quote, f"{base}-{quote}", 32)
 
-    def fetch_window(self, get: Getter, symbol: str, span: int, start: int,
-                     end: int) -> "pl.DataFrame":
+    def fetch_window(
+        self, get: Getter, symbol: str, span: int, start: int, end: int
+    ) -> pl.DataFrame:
         count = self.check_window(span, start, end)
         if count == 0:
             return to_frame([])
@@ -75,8 +81,7 @@ class Coinbase(Adapter):
         rows = self._rows(get(f"/products/{symbol}/candles", params), span)
         return frame(rows, span, self.now_ms(), start, end)
 
-    def first_candle(self, get: Getter, symbol: str, span: int, start: int,
-                     end: int) -> int | None:
+    def first_candle(self, get: Getter, symbol: str, span: int, start: int, end: int) -> int | None:
         """One request when the first window has data. Else coarse, then fine: daily candles
         over 300-day windows find the first day with data (one request per 300 days), then the
         job's granularity finds the candle, starting two days before that day (a day's bucket
@@ -90,10 +95,10 @@ class Coinbase(Adapter):
             t = lo - lo % g_ms
             while t < hi:
                 n = min(self.page_limit, -(-(hi - t) // g_ms))
-                params = {"granularity": str(g), "start": iso(t),
-                          "end": iso(t + (n - 1) * g_ms)}
-                found = [r[0] for r in self._rows(get(path, params), g)
-                         if r[0] + g_ms > lo and r[0] < hi]
+                params = {"granularity": str(g), "start": iso(t), "end": iso(t + (n - 1) * g_ms)}
+                found = [
+                    r[0] for r in self._rows(get(path, params), g) if r[0] + g_ms > lo and r[0] < hi
+                ]
                 if found:
                     return min(found)
                 t += n * g_ms
@@ -112,7 +117,7 @@ class Coinbase(Adapter):
             lo = max(lo, day - 2 * DAY_S * 1000)
         return scan(lo, end, span)
 
-    def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
+    def parse_candles(self, body: bytes, span: int) -> pl.DataFrame:
         return frame(self._rows(body, span), span, self.now_ms())
 
     def _rows(self, body: bytes, span: int) -> list[Row]:
@@ -130,8 +135,14 @@ class Coinbase(Adapter):
             try:
                 t, low, high, open_, close, volume = raw[:6]
                 row: Row = (
-                    to_int(t) * 1000, to_float(open_), to_float(high), to_float(low),
-                    to_float(close), to_float(volume), None, None,
+                    to_int(t) * 1000,
+                    to_float(open_),
+                    to_float(high),
+                    to_float(low),
+                    to_float(close),
+                    to_float(volume),
+                    None,
+                    None,
                 )
             except (TypeError, ValueError, OverflowError):
                 raise malformed_row(self.name, raw) from None
@@ -146,19 +157,22 @@ class Coinbase(Adapter):
             return
         self._classify(status, try_json(body), body, headers)
 
-    def _classify(self, status: int | None, payload: Any, body: bytes,
-                  headers: Mapping[str, str]) -> None:
+    def _classify(
+        self, status: int | None, payload: Any, body: bytes, headers: Mapping[str, str]
+    ) -> None:
         msg = None
         if isinstance(payload, dict) and "message" in payload:
             msg = str(payload.get("message"))
         message = describe(self.name, status, None, msg if msg is not None else excerpt(body))
         if status == 429:
-            raise RateLimitError(message, retry_after=retry_after(headers, self._clock()),
-                                 status=status)
+            raise RateLimitError(
+                message, retry_after=retry_after(headers, self._clock()), status=status
+            )
         lowered = (msg or "").lower()
         if "rate limit" in lowered:
-            raise RateLimitError(message, retry_after=retry_after(headers, self._clock()),
-                                 status=status)
+            raise RateLimitError(
+                message, retry_after=retry_after(headers, self._clock()), status=status
+            )
         if any(word in lowered for word in _TRANSIENT_WORDS):
             raise TransientError(message, status=status)
         if status is not None and status >= 500:

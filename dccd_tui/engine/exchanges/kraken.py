@@ -86,8 +86,9 @@ class Kraken(Adapter):
         quote = ASSET_ALIASES.get(quote, quote)
         return self.check_symbol(base, quote, base + quote, 20)
 
-    def fetch_window(self, get: Getter, symbol: str, span: int, start: int,
-                     end: int) -> "pl.DataFrame":
+    def fetch_window(
+        self, get: Getter, symbol: str, span: int, start: int, end: int
+    ) -> pl.DataFrame:
         self.check_window(span, start, end)
         if end == start:
             return to_frame([])
@@ -110,8 +111,7 @@ class Kraken(Adapter):
             since = last
         return self._candles(trades, span, start, end)
 
-    def first_candle(self, get: Getter, symbol: str, span: int, start: int,
-                     end: int) -> int | None:
+    def first_candle(self, get: Getter, symbol: str, span: int, start: int, end: int) -> int | None:
         """One request: Trades ``since=start`` gives the first trade at or after `start`
         (before the listing: the pair's first trade); its bucket is the first candle."""
         since = max(0, start * 1_000_000 - 1)
@@ -126,12 +126,13 @@ class Kraken(Adapter):
             return start
         return t - t % (span * 1000)
 
-    def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
+    def parse_candles(self, body: bytes, span: int) -> pl.DataFrame:
         trades, _, _ = self._page(body)
         return self._candles(trades, span)
 
-    def _candles(self, trades: list[Trade], span: int, start: int | None = None,
-                 end: int | None = None) -> "pl.DataFrame":
+    def _candles(
+        self, trades: list[Trade], span: int, start: int | None = None, end: int | None = None
+    ) -> pl.DataFrame:
         now = self.now_ms()
         span_ms = span * 1000
         candles = [c for c in resample_trades(trades, span) if c[0] + span_ms <= now]
@@ -181,23 +182,36 @@ class Kraken(Adapter):
                 price, amount, t = to_float(raw[0]), to_float(raw[1]), to_float(raw[2])
             except (TypeError, ValueError, IndexError, OverflowError):
                 raise malformed_row(self.name, raw) from None
-            if not (math.isfinite(price) and math.isfinite(amount) and math.isfinite(t)
-                    and price >= 0 and amount >= 0 and t >= 0):
+            if not (
+                math.isfinite(price)
+                and math.isfinite(amount)
+                and math.isfinite(t)
+                and price >= 0
+                and amount >= 0
+                and t >= 0
+            ):
                 raise malformed_row(self.name, raw)
             t_ms = math.floor(t * 1000)
             if t_ms < prev:
-                raise TransientError(f"{self.name}: malformed page (trades out of order at "
-                                     f"{clean_text(str(raw), 120)})")
+                raise TransientError(
+                    f"{self.name}: malformed page (trades out of order at "
+                    f"{clean_text(str(raw), 120)})"
+                )
             if floor_ms is not None and t_ms < floor_ms:
-                raise TransientError(f"{self.name}: malformed page (a trade before the cursor: "
-                                     f"{clean_text(str(raw), 120)})")
+                raise TransientError(
+                    f"{self.name}: malformed page (a trade before the cursor: "
+                    f"{clean_text(str(raw), 120)})"
+                )
             if t_ms > now + 1000:
-                raise TransientError(f"{self.name}: malformed page (a trade in the future: "
-                                     f"{clean_text(str(raw), 120)})")
+                raise TransientError(
+                    f"{self.name}: malformed page (a trade in the future: "
+                    f"{clean_text(str(raw), 120)})"
+                )
             if len(raw) > 6 and isinstance(raw[6], int) and not isinstance(raw[6], bool):
                 if raw[6] in ids:
-                    raise TransientError(f"{self.name}: malformed page (trade id {raw[6]} "
-                                         "appears twice)")
+                    raise TransientError(
+                        f"{self.name}: malformed page (trade id {raw[6]} appears twice)"
+                    )
                 ids.add(raw[6])
             prev = t_ms
             trades.append((t_ms, price, amount))
@@ -208,23 +222,30 @@ class Kraken(Adapter):
             return
         self._classify(status, try_json(body), body, headers)
 
-    def _classify(self, status: int | None, payload: Any, body: bytes,
-                  headers: Mapping[str, str]) -> None:
+    def _classify(
+        self, status: int | None, payload: Any, body: bytes, headers: Mapping[str, str]
+    ) -> None:
         errors: list[str] = []
         if isinstance(payload, dict) and isinstance(payload.get("error"), list):
             # Entries starting with "W" are warnings; only "E..." entries are errors.
             errors = [str(e) for e in payload["error"] if str(e).startswith("E")]
         if not errors:
             if status is not None and status >= 300:
-                classify_status(status, describe(self.name, status, None, excerpt(body)),
-                                headers, now=self._clock())
+                classify_status(
+                    status,
+                    describe(self.name, status, None, excerpt(body)),
+                    headers,
+                    now=self._clock(),
+                )
             return
         message = describe(self.name, status, None, "; ".join(errors))
         code = clean_text(errors[0], 100)
         if any(e.startswith(_RATE_ERRORS) for e in errors) or status == 429:
-            raise RateLimitError(message, retry_after=retry_after(headers, self._clock()),
-                                 status=status, code=code)
+            raise RateLimitError(
+                message, retry_after=retry_after(headers, self._clock()), status=status, code=code
+            )
         if any(e.startswith(_TRANSIENT_ERRORS) for e in errors) or (
-                status is not None and status >= 500):
+            status is not None and status >= 500
+        ):
             raise TransientError(message, status=status, code=code)
         raise PermanentError(message, status=status, code=code)

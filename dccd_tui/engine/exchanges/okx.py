@@ -63,8 +63,17 @@ class Okx(Adapter):
     default_rps = 8.0  # 20 per 2 s published: 4 requests of slack per window for network jitter
     published_limit = "history-candles: 20 requests per 2 s per IP"
     intervals = {
-        60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1H", 7200: "2H",
-        14400: "4H", 21600: "6Hutc", 43200: "12Hutc", 86400: "1Dutc",
+        60: "1m",
+        180: "3m",
+        300: "5m",
+        900: "15m",
+        1800: "30m",
+        3600: "1H",
+        7200: "2H",
+        14400: "4H",
+        21600: "6Hutc",
+        43200: "12Hutc",
+        86400: "1Dutc",
     }
     spans = offered(intervals)
     page_limit = FULL_CAP
@@ -77,8 +86,9 @@ class Okx(Adapter):
     def _symbol(self, base: str, quote: str) -> str:
         return self.check_symbol(base, quote, f"{base}-{quote}", 32)
 
-    def fetch_window(self, get: Getter, symbol: str, span: int, start: int,
-                     end: int) -> "pl.DataFrame":
+    def fetch_window(
+        self, get: Getter, symbol: str, span: int, start: int, end: int
+    ) -> pl.DataFrame:
         count = self.check_window(span, start, end)
         if count == 0:
             return to_frame([])
@@ -112,20 +122,23 @@ class Okx(Adapter):
             )
         return frame(rows, span, self.now_ms(), start, end)
 
-    def _request(self, get: Getter, params: dict[str, str],
-                 span: int) -> tuple[list[Row], int, int | None]:
+    def _request(
+        self, get: Getter, params: dict[str, str], span: int
+    ) -> tuple[list[Row], int, int | None]:
         try:
             return self._page(get(PATH, params), span)
         except PermanentError as exc:
-            if (exc.code == "51000" and "limit" in str(exc).lower()
-                    and self.request_limit > SMALL_CAP):
+            if (
+                exc.code == "51000"
+                and "limit" in str(exc).lower()
+                and self.request_limit > SMALL_CAP
+            ):
                 self.request_limit = SMALL_CAP
                 params = {**params, "limit": str(SMALL_CAP)}
                 return self._page(get(PATH, params), span)
             raise
 
-    def first_candle(self, get: Getter, symbol: str, span: int, start: int,
-                     end: int) -> int | None:
+    def first_candle(self, get: Getter, symbol: str, span: int, start: int, end: int) -> int | None:
         """history-candles only pages backward, so a binary search: ``after=t&before=lo-1&
         limit=1`` tells whether a candle exists in [lo, t) and gives the newest one there.
         One request when the first window has data; else about log2 of the range in spans:
@@ -134,8 +147,13 @@ class Okx(Adapter):
         span_ms = span * 1000
 
         def newest(lo: int, hi: int) -> int | None:
-            params = {"instId": symbol, "bar": bar, "after": str(hi), "before": str(lo - 1),
-                      "limit": "1"}
+            params = {
+                "instId": symbol,
+                "bar": bar,
+                "after": str(hi),
+                "before": str(lo - 1),
+                "limit": "1",
+            }
             rows, _, _ = self._request(get, params, span)
             found = [r[0] for r in rows if lo <= r[0] < hi and r[0] % span_ms == 0]
             return max(found) if found else None
@@ -157,7 +175,7 @@ class Okx(Adapter):
                 hi = b + span_ms
         return lo
 
-    def parse_candles(self, body: bytes, span: int) -> "pl.DataFrame":
+    def parse_candles(self, body: bytes, span: int) -> pl.DataFrame:
         rows, _, _ = self._page(body, span)
         return frame(rows, span, self.now_ms())
 
@@ -179,8 +197,14 @@ class Okx(Adapter):
                 # volCcyQuote when present; older answers stop at volCcy (quote for spot).
                 quote = raw[7] if len(raw) >= 8 else raw[6]
                 row: Row = (
-                    to_int(raw[0]), to_float(raw[1]), to_float(raw[2]), to_float(raw[3]),
-                    to_float(raw[4]), to_float(raw[5]), to_float(quote), None,
+                    to_int(raw[0]),
+                    to_float(raw[1]),
+                    to_float(raw[2]),
+                    to_float(raw[3]),
+                    to_float(raw[4]),
+                    to_float(raw[5]),
+                    to_float(quote),
+                    None,
                 )
                 confirm = str(raw[8]) if len(raw) >= 9 else "1"
             except (TypeError, ValueError, IndexError, OverflowError):
@@ -197,8 +221,9 @@ class Okx(Adapter):
             return
         self._classify(status, try_json(body), body, headers)
 
-    def _classify(self, status: int | None, payload: Any, body: bytes,
-                  headers: Mapping[str, str]) -> None:
+    def _classify(
+        self, status: int | None, payload: Any, body: bytes, headers: Mapping[str, str]
+    ) -> None:
         code = msg = None
         if isinstance(payload, dict) and "code" in payload:
             code = code_str(payload.get("code"))
@@ -209,8 +234,12 @@ class Okx(Adapter):
         shown_code = None if code == "0" else code
         message = describe(self.name, status, shown_code, text)
         if code in _RATE_CODES or status == 429:
-            raise RateLimitError(message, retry_after=retry_after(headers, self._clock()),
-                                 status=status, code=shown_code)
+            raise RateLimitError(
+                message,
+                retry_after=retry_after(headers, self._clock()),
+                status=status,
+                code=shown_code,
+            )
         if code in _TRANSIENT_CODES or (status is not None and status >= 500):
             raise TransientError(message, status=status, code=shown_code)
         if shown_code is not None:

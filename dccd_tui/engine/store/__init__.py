@@ -25,14 +25,14 @@ from __future__ import annotations
 import logging
 
 from .files import (
-                    OHLC_DIR,
-                    PARQUET_COMPRESSION,
-                    TMP_MARK,
-                    arrow_schema,
-                    month_file_name,
-                    month_of,
-                    month_range,
-                    month_start_ms,
+    OHLC_DIR,
+    PARQUET_COMPRESSION,
+    TMP_MARK,
+    arrow_schema,
+    month_file_name,
+    month_of,
+    month_range,
+    month_start_ms,
 )
 from .folder import Store
 from .lock import LOCK_NAME, StoreLock
@@ -48,9 +48,27 @@ from .series import SeriesStore
 logging.getLogger("dccd_tui.store").addHandler(logging.NullHandler())
 
 __all__ = [
-    "CORRUPT_MARK", "LOCK_NAME", "MANIFEST_NAME", "MANIFEST_VERSION", "OHLC_DIR",
-    "PARQUET_COMPRESSION", "TMP_MARK", "Failed", "Range", "SeriesStorage", "SeriesStore",
-    "Store", "StoreLock", "arrow_schema", "gap_ranges", "holes", "merge_ranges",
-    "month_file_name", "month_of", "month_range", "month_start_ms", "subtract_range",
+    "CORRUPT_MARK",
+    "LOCK_NAME",
+    "MANIFEST_NAME",
+    "MANIFEST_VERSION",
+    "OHLC_DIR",
+    "PARQUET_COMPRESSION",
+    "TMP_MARK",
+    "Failed",
+    "Range",
+    "SeriesStorage",
+    "SeriesStore",
+    "Store",
+    "StoreLock",
+    "arrow_schema",
+    "gap_ranges",
+    "holes",
+    "merge_ranges",
+    "month_file_name",
+    "month_of",
+    "month_range",
+    "month_start_ms",
+    "subtract_range",
     "subtract_ranges",
 ]

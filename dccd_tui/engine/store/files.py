@@ -22,7 +22,7 @@ import re
 import secrets
 import stat
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -63,7 +63,7 @@ def month_range(year: int, month: int) -> Range:
 
 
 def month_of(ms: int) -> tuple[int, int]:
-    dt = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+    dt = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
     return dt.year, dt.month
 
 
@@ -72,7 +72,7 @@ def month_file_name(year: int, month: int) -> str:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def reason(exc: BaseException) -> str:
@@ -131,12 +131,18 @@ def arrow_schema() -> pa.Schema:
         def f64(name: str, nullable: bool = False) -> pa.Field:
             return pa.field(name, pa.float64(), nullable=nullable)
 
-        _ARROW_SCHEMA = pa.schema([
-            pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
-            f64("open"), f64("high"), f64("low"), f64("close"), f64("volume"),
-            f64("quote_volume", nullable=True),
-            pa.field("trades", pa.int64(), nullable=True),
-        ])
+        _ARROW_SCHEMA = pa.schema(
+            [
+                pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
+                f64("open"),
+                f64("high"),
+                f64("low"),
+                f64("close"),
+                f64("volume"),
+                f64("quote_volume", nullable=True),
+                pa.field("trades", pa.int64(), nullable=True),
+            ]
+        )
     return _ARROW_SCHEMA
 
 
@@ -175,8 +181,14 @@ class FileInfo:
 
     __slots__ = ("sig", "rows", "first_ts", "last_ts", "size")
 
-    def __init__(self, sig: tuple[int, int, int], rows: int, first_ts: int | None,
-                 last_ts: int | None, size: int):
+    def __init__(
+        self,
+        sig: tuple[int, int, int],
+        rows: int,
+        first_ts: int | None,
+        last_ts: int | None,
+        size: int,
+    ):
         self.sig = sig
         self.rows = rows
         self.first_ts = first_ts
@@ -196,7 +208,9 @@ def _check_schema(schema: pa.Schema) -> None:
         raise Unreadable(
             "unexpected columns: "
             + ", ".join(f"{n} {t}" for n, t in got)
-            + " (expected " + ", ".join(f"{n} {t}" for n, t in want) + ")"
+            + " (expected "
+            + ", ".join(f"{n} {t}" for n, t in want)
+            + ")"
         )
 
 
@@ -270,7 +284,6 @@ def read_candles(path: Path) -> tuple[pl.DataFrame, tuple[int, int, int]]:
     return frame, sig
 
 
-
 def atomic_write(path: Path, writer: Callable[[Path], None]) -> None:
     """Temp file in the same folder -> writer (flush + fsync) -> os.replace -> fsync folder."""
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
@@ -319,8 +332,9 @@ def remove_stale_temps(folder: Path) -> None:
             continue
         try:
             os.unlink(folder / name)
-            log.info("removed %s, left by a writer (pid %d) that stopped mid-write",
-                     folder / name, pid)
+            log.info(
+                "removed %s, left by a writer (pid %d) that stopped mid-write", folder / name, pid
+            )
         except OSError:
             pass
 
@@ -342,7 +356,7 @@ def normalize(candles: pl.DataFrame, span_ms: int, label: str) -> pl.DataFrame:
     elif isinstance(ts_type, pl.Datetime) and ts_type.time_zone != "UTC":
         frame = frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
     try:
-        frame = frame.cast(candle_schema())  # type: ignore[arg-type]
+        frame = frame.cast(candle_schema())
     except Exception as exc:
         raise ValueError(f"candle frame has wrong column types: {reason(exc)}") from exc
     if frame.height == 0:
@@ -355,8 +369,7 @@ def normalize(candles: pl.DataFrame, span_ms: int, label: str) -> pl.DataFrame:
     if bad.height:
         first_bad = int(bad["ts"].cast(pl.Int64)[0])
         raise ValueError(
-            f"candle at {fmt_ms(first_bad)} ({first_bad}) is not aligned to the "
-            f"{label} span"
+            f"candle at {fmt_ms(first_bad)} ({first_bad}) is not aligned to the {label} span"
         )
     if not (ms.is_sorted() and ms.n_unique() == frame.height):
         frame = frame.unique(subset="ts", keep="last", maintain_order=True).sort("ts")

@@ -59,8 +59,10 @@ class Store:
         if found is not None:
             return found
         if series.span not in SPAN_LABELS:
-            raise StoreError(f"{series.exchange} {series.pair}: span {series.span} s is not "
-                             f"one of {', '.join(SPAN_LABELS.values())}")
+            raise StoreError(
+                f"{series.exchange} {series.pair}: span {series.span} s is not "
+                f"one of {', '.join(SPAN_LABELS.values())}"
+            )
         ex = series.exchange
         if not isinstance(ex, str) or not ex or ex.startswith(".") or _EXCHANGE_BAD.search(ex):
             raise StoreError(f"exchange name {ex!r} cannot be used as a folder name")
@@ -89,13 +91,13 @@ class Store:
         out: list[Series] = []
         for ex_dir in _subdirs(self.ohlc, "exchange="):
             for pair_dir in _subdirs(ex_dir, "pair="):
-                base, _, quote = pair_dir.name[len("pair="):].partition("-")
+                base, _, quote = pair_dir.name[len("pair=") :].partition("-")
                 try:
                     pair = "/".join(parse_pair(f"{base}/{quote}"))
                 except PairError:
                     continue
                 for span_dir in _subdirs(pair_dir, "span="):
-                    span = LABEL_SPANS.get(span_dir.name[len("span="):])
+                    span = LABEL_SPANS.get(span_dir.name[len("span=") :])
                     if span is None:
                         continue
                     try:
@@ -103,7 +105,7 @@ class Store:
                     except OSError:
                         continue
                     if any(MONTH_FILE.match(n) for n in names) or MANIFEST_NAME in names:
-                        out.append(Series(ex_dir.name[len("exchange="):], pair, span))
+                        out.append(Series(ex_dir.name[len("exchange=") :], pair, span))
         return sorted(out)
 
     def quarantined(self) -> list[str]:
@@ -120,5 +122,8 @@ def _subdirs(folder: Path, prefix: str) -> list[Path]:
         return []
     except OSError as exc:
         raise os_error("list", folder, exc) from exc
-    return sorted(Path(e.path) for e in entries
-                  if e.name.startswith(prefix) and len(e.name) > len(prefix) and e.is_dir())
+    return sorted(
+        Path(e.path)
+        for e in entries
+        if e.name.startswith(prefix) and len(e.name) > len(prefix) and e.is_dir()
+    )

@@ -91,9 +91,7 @@ def take_lock(data_path: Path) -> StoreLock:
     try:
         data_path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(
-            f"cannot create the data folder {data_path}: {files.reason(exc)}"
-        ) from exc
+        raise StoreError(f"cannot create the data folder {data_path}: {files.reason(exc)}") from exc
     fd = _flock(data_path / LOCK_NAME, f"data folder {data_path}")
     ohlc = data_path / files.OHLC_DIR
     try:
@@ -146,8 +144,11 @@ def _flock(path: Path, what: str) -> int:
     except OSError as exc:
         os.close(fd)
         raise StoreError(f"cannot lock {path}: {files.reason(exc)}") from exc
-    info = {"pid": os.getpid(), "host": socket.gethostname(),
-            "since": files.utc_now().isoformat(timespec="seconds")}
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": files.utc_now().isoformat(timespec="seconds"),
+    }
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)

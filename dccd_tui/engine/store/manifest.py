@@ -23,8 +23,9 @@ FileSign = tuple[int, int, int, int | None, int | None]
 """A month file's signature: (size, mtime_ns, rows, first ts, last ts)."""
 
 
-def parse_manifest(series: Series, raw: bytes) -> tuple[
-        list[Range], list[Failed], list[Range] | None, dict[str, FileSign] | None]:
+def parse_manifest(
+    series: Series, raw: bytes
+) -> tuple[list[Range], list[Failed], list[Range] | None, dict[str, FileSign] | None]:
     """Validate a manifest's bytes for `series`: (coverage, failed windows, gaps or None,
     month-file signatures or None).
 
@@ -51,8 +52,12 @@ def parse_manifest(series: Series, raw: bytes) -> tuple[
         raise Unreadable("'covered' is not a list")
     ranges: list[Range] = []
     for item in covered:
-        if not (isinstance(item, list) and len(item) == 2 and all(map(is_int, item))
-                and item[0] < item[1]):
+        if not (
+            isinstance(item, list)
+            and len(item) == 2
+            and all(map(is_int, item))
+            and item[0] < item[1]
+        ):
             raise Unreadable(f"bad covered range {item!r}")
         ranges.append((item[0], item[1]))
     failed_doc = doc.get("failed", [])
@@ -60,8 +65,14 @@ def parse_manifest(series: Series, raw: bytes) -> tuple[
         raise Unreadable("'failed' is not a list")
     failed: list[Failed] = []
     for item in failed_doc:
-        if not (isinstance(item, list) and len(item) == 3 and is_int(item[0])
-                and is_int(item[1]) and isinstance(item[2], str) and item[0] < item[1]):
+        if not (
+            isinstance(item, list)
+            and len(item) == 3
+            and is_int(item[0])
+            and is_int(item[1])
+            and isinstance(item[2], str)
+            and item[0] < item[1]
+        ):
             raise Unreadable(f"bad failed window {item!r}")
         failed.append((item[0], item[1], item[2]))
     gaps: list[Range] | None = None  # absent in manifests written before gaps were kept
@@ -70,8 +81,12 @@ def parse_manifest(series: Series, raw: bytes) -> tuple[
             raise Unreadable("'gaps' is not a list")
         gaps = []
         for item in doc["gaps"]:
-            if not (isinstance(item, list) and len(item) == 2 and all(map(is_int, item))
-                    and item[0] < item[1]):
+            if not (
+                isinstance(item, list)
+                and len(item) == 2
+                and all(map(is_int, item))
+                and item[0] < item[1]
+            ):
                 raise Unreadable(f"bad gap range {item!r}")
             gaps.append((item[0], item[1]))
         gaps = merge_ranges(gaps)
@@ -81,17 +96,25 @@ def parse_manifest(series: Series, raw: bytes) -> tuple[
             raise Unreadable("'files' is not an object")
         signs = {}
         for name, item in doc["files"].items():
-            if not (files.MONTH_FILE.match(name) and isinstance(item, list) and len(item) == 5
-                    and all(map(is_int, item[:3]))
-                    and all(v is None or is_int(v) for v in item[3:])):
+            if not (
+                files.MONTH_FILE.match(name)
+                and isinstance(item, list)
+                and len(item) == 5
+                and all(map(is_int, item[:3]))
+                and all(v is None or is_int(v) for v in item[3:])
+            ):
                 raise Unreadable(f"bad file signature {name!r}: {item!r}")
             signs[name] = (item[0], item[1], item[2], item[3], item[4])
     return merge_ranges(ranges), merge_failed(failed), gaps, signs
 
 
-def manifest_bytes(series: Series, covered: Sequence[Range], failed: Sequence[Failed],
-                   gaps: Sequence[Range] | None = None,
-                   signs: dict[str, FileSign] | None = None) -> bytes:
+def manifest_bytes(
+    series: Series,
+    covered: Sequence[Range],
+    failed: Sequence[Failed],
+    gaps: Sequence[Range] | None = None,
+    signs: dict[str, FileSign] | None = None,
+) -> bytes:
     """The manifest's text: one range per line, so that a diff of two versions reads well."""
     s = series
     head = [
@@ -107,16 +130,32 @@ def manifest_bytes(series: Series, covered: Sequence[Range], failed: Sequence[Fa
     def num(v: int | None) -> str:
         return "null" if v is None else str(v)
 
-    sign = ",\n".join(f"    {json.dumps(name)}: [{', '.join(map(num, sig))}]"
-                      for name, sig in sorted((signs or {}).items()))
-    body = ",\n".join(head + [
-        '  "covered": [' + (f"\n{cov}\n  " if cov else "") + "]",
-        '  "failed": [' + (f"\n{fail}\n  " if fail else "") + "]",
-    ] + ([] if gaps is None else [  # None: not known yet (an older manifest)
-        '  "gaps": [' + (f"\n{gap}\n  " if gap else "") + "]",
-    ]) + ([] if signs is None else [
-        '  "files": {' + (f"\n{sign}\n  " if sign else "") + "}",
-    ]) + [
-        f'  "updated": {json.dumps(files.utc_now().isoformat(timespec="seconds"))}',
-    ])
+    sign = ",\n".join(
+        f"    {json.dumps(name)}: [{', '.join(map(num, sig))}]"
+        for name, sig in sorted((signs or {}).items())
+    )
+    body = ",\n".join(
+        head
+        + [
+            '  "covered": [' + (f"\n{cov}\n  " if cov else "") + "]",
+            '  "failed": [' + (f"\n{fail}\n  " if fail else "") + "]",
+        ]
+        + (
+            []
+            if gaps is None
+            else [  # None: not known yet (an older manifest)
+                '  "gaps": [' + (f"\n{gap}\n  " if gap else "") + "]",
+            ]
+        )
+        + (
+            []
+            if signs is None
+            else [
+                '  "files": {' + (f"\n{sign}\n  " if sign else "") + "}",
+            ]
+        )
+        + [
+            f'  "updated": {json.dumps(files.utc_now().isoformat(timespec="seconds"))}',
+        ]
+    )
     return ("{\n" + body + "\n}\n").encode("utf-8")

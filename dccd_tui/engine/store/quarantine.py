@@ -34,7 +34,6 @@ def move_aside(path: Path, reason: str, consequence: str, who: object) -> str:
         raise StoreError(
             f"{path} cannot be read ({reason}) and could not be moved aside: {files.reason(exc)}"
         ) from exc
-    msg = (f"{who}: {path} could not be read ({reason}); moved aside as "
-           f"{dest.name}; {consequence}")
+    msg = f"{who}: {path} could not be read ({reason}); moved aside as {dest.name}; {consequence}"
     log.warning(msg)
     return msg

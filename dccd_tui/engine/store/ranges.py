@@ -109,9 +109,7 @@ def gap_ranges(ts: pl.Series, ranges: Sequence[Range], span_ms: int) -> list[Ran
         pos = (sub.diff() > span_ms).arg_true()
         if len(pos):
             starts = (sub.gather(pos - 1) + span_ms).to_list()
-            out.extend(zip(starts, sub.gather(pos).to_list()))
+            out.extend(zip(starts, sub.gather(pos).to_list(), strict=True))
         if last + span_ms < e:
             out.append((last + span_ms, e))
     return merge_ranges(out)
-
-

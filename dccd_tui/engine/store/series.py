@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..models import Series
 from . import files
@@ -80,7 +80,7 @@ class SeriesStore:
         self.quarantined: list[str] = []
         """Human messages about files moved aside or found missing (newest last)."""
         self._span_ms = series.span * 1000
-        self._file_lock = threading.RLock()   # serialises file mutations (write, quarantine)
+        self._file_lock = threading.RLock()  # serialises file mutations (write, quarantine)
         self._state_lock = threading.RLock()  # guards the manifest state below
         self._opened = False
         self._covered: list[Range] = []
@@ -133,14 +133,19 @@ class SeriesStore:
         written before gaps were recorded, computed once from the data (ts column only)."""
         return self.coverage_state()[3]
 
-    def coverage_state(self) -> tuple[tuple[int, int, int] | None, list[Range], list[Failed],
-                                      list[Range]]:
+    def coverage_state(
+        self,
+    ) -> tuple[tuple[int, int, int] | None, list[Range], list[Failed], list[Range]]:
         """One consistent read: (version, coverage, failed windows, exchange-side gaps)."""
         self._sync()
         with self._state_lock:  # not the file lock: a reader never waits for a month write
             if self._gaps is not None:
-                return (self._manifest_sig, list(self._covered), list(self._failed),
-                        list(self._gaps))
+                return (
+                    self._manifest_sig,
+                    list(self._covered),
+                    list(self._failed),
+                    list(self._gaps),
+                )
         with self._file_lock, self._state_lock:
             if self._gaps is None:
                 self._gaps = self._gaps_from_data(self._covered)
@@ -231,7 +236,7 @@ class SeriesStore:
                 frames.append(frame)
         if not frames:
             return empty_candles()
-        out = pl.concat(frames, how="vertical").cast(candle_schema())  # type: ignore[arg-type]
+        out = pl.concat(frames, how="vertical").cast(candle_schema())
         if start is not None or end is not None:
             ms = pl.col("ts").cast(pl.Int64)
             cond = pl.lit(True)
@@ -259,8 +264,7 @@ class SeriesStore:
                 first = info.first_ts if first is None else min(first, info.first_ts)
             if info.last_ts is not None:
                 last = info.last_ts if last is None else max(last, info.last_ts)
-        return {"first_ts": first, "last_ts": last, "candles": rows, "bytes": size,
-                "files": files}
+        return {"first_ts": first, "last_ts": last, "candles": rows, "bytes": size, "files": files}
 
     # ---- opening and the manifest ------------------------------------------------------------
 
@@ -317,8 +321,9 @@ class SeriesStore:
             known = signs.get(name)
             if path is None:
                 inside = [(max(a, lo), min(b, hi)) for a, b in self._covered if a < hi and b > lo]
-                if known is None and (self._gaps is None
-                                      or not subtract_ranges(inside, self._gaps)):
+                if known is None and (
+                    self._gaps is None or not subtract_ranges(inside, self._gaps)
+                ):
                     continue  # nothing signed there and nothing but exchange-side gaps
                 signs.pop(name, None)
                 dropped.append((lo, hi, f"{self.folder / name} is missing"))
@@ -352,8 +357,10 @@ class SeriesStore:
             if gaps is not None:
                 gaps = subtract_range(gaps, lo, hi)
             year, month = month_of(lo)
-            self._report(f"{self.series}: {why}; {year:04d}-{month:02d} leaves the coverage "
-                         "and will be downloaded again")
+            self._report(
+                f"{self.series}: {why}; {year:04d}-{month:02d} leaves the coverage "
+                "and will be downloaded again"
+            )
         failed = [f for f in self._failed if holes(covered, f[0], f[1])]
         self._signs = signs
         self._save_manifest(covered, failed, gaps)
@@ -385,7 +392,8 @@ class SeriesStore:
             self._gaps = []
             self._signs = {}
             self._quarantine(
-                path, str(exc),
+                path,
+                str(exc),
                 "coverage starts again from empty: every range will be checked again "
                 "(the data files are kept and merged with new data)",
             )
@@ -394,8 +402,9 @@ class SeriesStore:
         self._gaps = gaps
         self._signs = signs
 
-    def _save_manifest(self, covered: list[Range], failed: list[Failed],
-                       gaps: list[Range] | None = None) -> None:
+    def _save_manifest(
+        self, covered: list[Range], failed: list[Failed], gaps: list[Range] | None = None
+    ) -> None:
         """Atomically write the manifest, then adopt it as the state (caller holds both locks).
         `gaps` None keeps the current ones.
 
@@ -420,9 +429,11 @@ class SeriesStore:
 
     def _quarantine(self, path: Path, reason: str, consequence: str) -> None:
         if self.read_only:
-            self._report(f"{self.series}: {path} could not be read ({reason}); left in place "
-                         "(another dccd-tui holds the data folder: it is moved aside by the "
-                         "next run that takes the folder)")
+            self._report(
+                f"{self.series}: {path} could not be read ({reason}); left in place "
+                "(another dccd-tui holds the data folder: it is moved aside by the "
+                "next run that takes the folder)"
+            )
             return
         self.quarantined.append(move_aside(path, reason, consequence, self.series))
 
@@ -471,11 +482,20 @@ class SeriesStore:
             if mhi <= lo or mlo >= hi:
                 continue
             info = self._info(path)
-            if (info is None or not info.rows or info.first_ts is None or info.last_ts is None
-                    or info.last_ts < lo or info.first_ts >= hi):
+            if (
+                info is None
+                or not info.rows
+                or info.first_ts is None
+                or info.last_ts is None
+                or info.last_ts < lo
+                or info.first_ts >= hi
+            ):
                 continue
             try:
-                column = pl.from_arrow(pq.read_table(path, columns=["ts"]))["ts"]
+                # A pyarrow Table always converts to a DataFrame; polars cannot tell from
+                # pyarrow's (absent) types, hence the cast.
+                table = pq.read_table(path, columns=["ts"])
+                column = cast(pl.DataFrame, pl.from_arrow(table))["ts"]
             except Exception:  # vanished or unreadable: the next full read quarantines it
                 continue
             parts.append(column.dt.epoch("ms"))
@@ -493,16 +513,14 @@ class SeriesStore:
         if found:
             stored = self._stored_ts(found[0][0], found[-1][1])
             if stored.len():  # e.g. a range fetched again after its manifest was lost
-                found = gap_ranges(pl.concat([ts, stored]).unique().sort(), ranges,
-                                   self._span_ms)
+                found = gap_ranges(pl.concat([ts, stored]).unique().sort(), ranges, self._span_ms)
         return found
 
     def _gaps_from_data(self, covered: list[Range]) -> list[Range]:
         """Gaps of `covered` from the stored candles (for manifests without "gaps")."""
         if not covered:
             return []
-        return gap_ranges(self._stored_ts(covered[0][0], covered[-1][1]), covered,
-                          self._span_ms)
+        return gap_ranges(self._stored_ts(covered[0][0], covered[-1][1]), covered, self._span_ms)
 
     def _read_month(self, path: Path) -> pl.DataFrame | None:
         """The candles of one month file; None if it is absent or was quarantined."""
@@ -540,8 +558,7 @@ class SeriesStore:
             m = MONTH_FILE.match(path.name)
             assert m is not None
             year, month = int(m.group(1)), int(m.group(2))
-            self._quarantine(path, reason,
-                             f"{year:04d}-{month:02d} will be downloaded again")
+            self._quarantine(path, reason, f"{year:04d}-{month:02d} will be downloaded again")
             self._infos.pop(path.name, None)
             if self._signs is not None:
                 self._signs.pop(path.name, None)
@@ -601,8 +618,13 @@ class SeriesStore:
         with self._state_lock:
             if self._signs is None:
                 self._signs = {}
-            self._signs[path.name] = (st.st_size, st.st_mtime_ns, merged.height,
-                                      int(ts[0]), int(ts[-1]))
+            self._signs[path.name] = (
+                st.st_size,
+                st.st_mtime_ns,
+                merged.height,
+                int(ts[0]),
+                int(ts[-1]),
+            )
         return new
 
     # ---- validation -----------------------------------------------------------------------

@@ -16,8 +16,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "esc", "ctrl+p": "^p",
-             "ctrl+s": "^s", "ctrl+n": "^n"}
+KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "escape": "esc",
+    "ctrl+p": "^p",
+    "ctrl+s": "^s",
+    "ctrl+n": "^n",
+}
 
 
 def key_label(key: str) -> str:
@@ -25,8 +31,11 @@ def key_label(key: str) -> str:
     names = []
     for part in key.split(","):
         part = part.strip()
-        names.append(KEY_NAMES.get(part, part.upper() if part.startswith("f") and
-                                   part[1:].isdigit() else part))
+        names.append(
+            KEY_NAMES.get(
+                part, part.upper() if part.startswith("f") and part[1:].isdigit() else part
+            )
+        )
     return " ".join(names)
 
 
@@ -54,8 +63,9 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help"):
-            yield Static(Text("Keys  (esc closes; scroll with the arrows)", style="bold"),
-                         id="help-title")
+            yield Static(
+                Text("Keys  (esc closes; scroll with the arrows)", style="bold"), id="help-title"
+            )
             with VerticalScroll(id="help-body"):
                 for title, lines in self.sections:
                     yield Static(Text(title, style="bold underline"), classes="help-section")

@@ -12,7 +12,7 @@ whose manifest changed: one `stat` per series and tick decides), never on the UI
 
 from __future__ import annotations
 
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.style import Style
 from rich.text import Text
@@ -39,12 +39,23 @@ from ...engine import take_inventory as inventory
 from ..widgets import CoverageView
 
 if TYPE_CHECKING:  # pragma: no cover
+    from textual import getters
+
     from ..app import DccdApp
 
-COLUMNS = (("series", "series"), ("job", "job"), ("cover", "cover"), ("missing", "missing"),
-           ("failed", "failed"), ("gaps", "exch. gaps"), ("longest", "longest gap"),
-           ("candles", "candles"), ("size", "size"), ("first", "first candle"),
-           ("last", "last candle"))
+COLUMNS = (
+    ("series", "series"),
+    ("job", "job"),
+    ("cover", "cover"),
+    ("missing", "missing"),
+    ("failed", "failed"),
+    ("gaps", "exch. gaps"),
+    ("longest", "longest gap"),
+    ("candles", "candles"),
+    ("size", "size"),
+    ("first", "first candle"),
+    ("last", "last candle"),
+)
 LABELS = dict(COLUMNS)
 SORT_ORDER = [key for key, _ in COLUMNS]
 
@@ -71,15 +82,23 @@ def sort_key(column: str, report: SeriesReport, job: str) -> Any:
 class InventoryScreen(Screen):
     """Full-screen inventory; Escape or `i` goes back to the jobs."""
 
-    if TYPE_CHECKING:  # typed access to the app (posting does ``cast("Posting", self.app)``)
-        @property
-        def app(self) -> DccdApp: ...
+    if TYPE_CHECKING:  # typed access to the app, the way textual.getters.app documents it
+        app = getters.app(DccdApp)
 
     BINDINGS = [
-        Binding("s", "fetch", "Fetch missing",
-                tooltip="Start the series' job: it fetches its missing and failed ranges"),
-        Binding("o", "sort", "Sort", key_display="o/O",
-                tooltip="o: sort by the next column, O: reverse (or click a column header)"),
+        Binding(
+            "s",
+            "fetch",
+            "Fetch missing",
+            tooltip="Start the series' job: it fetches its missing and failed ranges",
+        ),
+        Binding(
+            "o",
+            "sort",
+            "Sort",
+            key_display="o/O",
+            tooltip="o: sort by the next column, O: reverse (or click a column header)",
+        ),
         Binding("O", "reverse", "Reverse", show=False),
         Binding("r", "refresh", "Refresh", tooltip="Read every series again"),
         Binding("escape", "close", "Back", key_display="esc/i"),
@@ -90,12 +109,12 @@ class InventoryScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.reports: dict[str, SeriesReport] = {}
-        self.order: list[str] = []          # config order, then stored-only series
+        self.order: list[str] = []  # config order, then stored-only series
         self.sort_column: str | None = None  # None: config order
         self.sort_reverse = False
         self._loading = True
-        self._reading: set[str] = set()     # keys being read again by a worker
-        self._jobs: dict[str, str] = {}     # key -> shown job text
+        self._reading: set[str] = set()  # keys being read again by a worker
+        self._jobs: dict[str, str] = {}  # key -> shown job text
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Inventory: reading the store..."), id="inv-title")
@@ -133,8 +152,7 @@ class InventoryScreen(Screen):
                 spec = app.runner.specs.get(key)
                 if spec is not None:
                     start, end = requested_range(spec, app.now_ms)
-                    reports.append(series_report(store, spec.series, start, end,
-                                                 ranges=spec.parts))
+                    reports.append(series_report(store, spec.series, start, end, ranges=spec.parts))
                 elif old is not None:
                     reports.append(series_report(store, old.series, configured=False))
         if get_current_worker().is_cancelled:
@@ -186,16 +204,26 @@ class InventoryScreen(Screen):
             style["gaps"] = styles.get("coverage-gap", "")
         if report.complete and report.coverage_pct is not None:
             style["cover"] = styles.get("coverage-stored", "")
-        return [Text(safe_text(values[k], 200), style=style.get(k, ""), no_wrap=True,
-                     justify="right" if k in RIGHT else "left") for k, _ in COLUMNS]
+        return [
+            Text(
+                safe_text(values[k], 200),
+                style=style.get(k, ""),
+                no_wrap=True,
+                justify="right" if k in RIGHT else "left",
+            )
+            for k, _ in COLUMNS
+        ]
 
     def _sorted_keys(self) -> list[str]:
         if self.sort_column is None:
             keys = list(self.order)
             return keys[::-1] if self.sort_reverse else keys
         column = self.sort_column
-        return sorted(self.order, reverse=self.sort_reverse,
-                      key=lambda k: sort_key(column, self.reports[k], self._jobs.get(k, "")))
+        return sorted(
+            self.order,
+            reverse=self.sort_reverse,
+            key=lambda k: sort_key(column, self.reports[k], self._jobs.get(k, "")),
+        )
 
     def _fill(self) -> None:
         """(Re)build the rows in the current order; the cursor stays on its series."""
@@ -220,8 +248,10 @@ class InventoryScreen(Screen):
         arrow = " ▼" if self.sort_reverse else (" ▲" if self.sort_column else "")
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("Inventory", style="bold")
-        text.append(f"  {len(reports)} series · {total:,} candles · "
-                    f"{incomplete} incomplete · {order}{arrow}")
+        text.append(
+            f"  {len(reports)} series · {total:,} candles · "
+            f"{incomplete} incomplete · {order}{arrow}"
+        )
         self.query_one("#inv-title", Static).update(text)
 
     @property
@@ -246,11 +276,14 @@ class InventoryScreen(Screen):
         view.follow(self.app.store, report.series, report.start, report.end)
         lines = describe(report, limit=2)
         if not report.configured:
-            lines.append("stored only: no job of the config asks for it, so there is nothing "
-                         "to fetch (add a [[histo_jobs]] entry with n on the main screen)")
+            lines.append(
+                "stored only: no job of the config asks for it, so there is nothing "
+                "to fetch (add a [[histo_jobs]] entry with n on the main screen)"
+            )
         elif not lines:
-            lines.append("complete: every candle of the requested range is stored or is an "
-                         "exchange gap")
+            lines.append(
+                "complete: every candle of the requested range is stored or is an exchange gap"
+            )
         notes.update(Text("\n".join(safe_text(line, 300) for line in lines), no_wrap=False))
 
     @on(DataTable.RowHighlighted)
@@ -278,8 +311,11 @@ class InventoryScreen(Screen):
             self._loading = True
             self._read(None)
             return
-        changed = [k for k, r in self.reports.items() if k not in self._reading
-                   and coverage_version(app.store, r.series) != r.version]
+        changed = [
+            k
+            for k, r in self.reports.items()
+            if k not in self._reading and coverage_version(app.store, r.series) != r.version
+        ]
         if changed:
             self._reading.update(changed)
             self._read(changed)
@@ -310,21 +346,30 @@ class InventoryScreen(Screen):
         runner = self.app.runner
         name = str(report.series)
         if key not in runner.specs:
-            self.notify(f"{name} is stored but no job of the config asks for it; add a "
-                        "[[histo_jobs]] entry for it (n on the main screen) to fetch its "
-                        "missing ranges", severity="warning", markup=False, timeout=8)
+            self.notify(
+                f"{name} is stored but no job of the config asks for it; add a "
+                "[[histo_jobs]] entry for it (n on the main screen) to fetch its "
+                "missing ranges",
+                severity="warning",
+                markup=False,
+                timeout=8,
+            )
             return
         if runner.is_active(key):
             self.notify(f"{name} is already running", markup=False, timeout=4)
             return
         if report.complete:
-            self.notify(f"{name}: nothing is missing in its requested range", markup=False,
-                        timeout=4)
+            self.notify(
+                f"{name}: nothing is missing in its requested range", markup=False, timeout=4
+            )
             return
         self.app.start_jobs([key])
-        self.notify(f"started {name}: it fetches {len(report.missing)} missing and "
-                    f"{fmt_plural(len(report.failed), 'failed range')}", markup=False,
-                    timeout=5)
+        self.notify(
+            f"started {name}: it fetches {len(report.missing)} missing and "
+            f"{fmt_plural(len(report.failed), 'failed range')}",
+            markup=False,
+            timeout=5,
+        )
         self.tick()
         self.refresh_bindings()
 

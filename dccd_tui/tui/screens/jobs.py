@@ -26,8 +26,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
-from ...engine import (JobSnapshot, Status, fmt_eta, fmt_ms, fmt_plural, requested_range,
-                      safe_text)
+from ...engine import JobSnapshot, Status, fmt_eta, fmt_ms, fmt_plural, requested_range, safe_text
 from ..cells import COLUMN_KEYS, COLUMNS, column_width
 from ..overall import overall
 from ..quiet_update import update_static
@@ -38,8 +37,15 @@ from .confirm import ConfirmModal
 from .help import HelpScreen, help_lines
 
 SORT_ORDER = list(COLUMN_KEYS)
-STATUS_RANK = {"failed": 0, "running": 1, "queued": 2, "cancelled": 3, "planned": 4, "idle": 5,
-               "done": 6}
+STATUS_RANK = {
+    "failed": 0,
+    "running": 1,
+    "queued": 2,
+    "cancelled": 3,
+    "planned": 4,
+    "idle": 5,
+    "done": 6,
+}
 
 
 def sort_value(column: str, snap: JobSnapshot):
@@ -64,57 +70,92 @@ def matches(snap: JobSnapshot, words: list[str]) -> bool:
     text = f"{series.exchange} {series.pair} {series.label} {snap.status.value}".lower()
     return all(word in text for word in words)
 
+
 if TYPE_CHECKING:  # pragma: no cover
+    from textual import getters
+
     from ..app import DccdApp
 
 
 class JobsScreen(Screen):
     """Bindings live here (not on the App) so that an open modal blocks them."""
 
-    if TYPE_CHECKING:  # typed access to the app (posting does ``cast("Posting", self.app)``)
-        @property
-        def app(self) -> DccdApp: ...
+    if TYPE_CHECKING:  # typed access to the app, the way textual.getters.app documents it
+        app = getters.app(DccdApp)
 
     BINDINGS = [
         Binding("s", "start", "Start", tooltip="Start the highlighted job"),
         Binding("a", "start_all", "All", tooltip="Start every job that is not running"),
         # The shifted "all" variants share one footer item ("c/C") so that the footer fits
         # 80 columns; the command palette lists them too.
-        Binding("c", "cancel", "Cancel", key_display="c/C",
-                tooltip="c: cancel the highlighted job, C: cancel all (both ask first)"),
+        Binding(
+            "c",
+            "cancel",
+            "Cancel",
+            key_display="c/C",
+            tooltip="c: cancel the highlighted job, C: cancel all (both ask first)",
+        ),
         Binding("C", "cancel_all", "Cancel all", show=False),
-        Binding("d", "dry_run", "Dry run", key_display="d/D",
-                tooltip="d: plan the highlighted job, D: plan all; no request is sent"),
+        Binding(
+            "d",
+            "dry_run",
+            "Dry run",
+            key_display="d/D",
+            tooltip="d: plan the highlighted job, D: plan all; no request is sent",
+        ),
         Binding("D", "dry_run_all", "Dry run all", show=False),
         Binding("e", "edit", "Pairs", tooltip="Edit the pairs of the highlighted job's entry"),
         Binding("n", "new_entry", "New", tooltip="Add a [[histo_jobs]] entry"),
         # Reload stays off the footer (which must fit 80 columns); the palette lists it too.
         Binding("r", "reload", "Reload", show=False, tooltip="Read config.toml again"),
-        Binding("i", "inventory", "Coverage",
-                tooltip="What is stored: coverage, exchange gaps, missing and failed ranges"),
-        Binding("slash", "filter", "Filter", key_display="/", show=False,
-                tooltip="Filter the rows by exchange, pair, span or status (esc clears)"),
-        Binding("o", "sort", "Sort", show=False,
-                tooltip="Sort by the next column (or click a column header)"),
+        Binding(
+            "i",
+            "inventory",
+            "Coverage",
+            tooltip="What is stored: coverage, exchange gaps, missing and failed ranges",
+        ),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            key_display="/",
+            show=False,
+            tooltip="Filter the rows by exchange, pair, span or status (esc clears)",
+        ),
+        Binding(
+            "o",
+            "sort",
+            "Sort",
+            show=False,
+            tooltip="Sort by the next column (or click a column header)",
+        ),
         Binding("O", "reverse", "Reverse", show=False, tooltip="Reverse the sort order"),
-        Binding("f", "next_failed", "Next failed", show=False,
-                tooltip="Move to the next failed job"),
-        Binding("R", "retry_failed", "Retry failed", show=False,
-                tooltip="Start again just the failed jobs"),
-        Binding("question_mark,f1", "help", "Help", key_display="?",
-                tooltip="This list of keys"),
+        Binding(
+            "f", "next_failed", "Next failed", show=False, tooltip="Move to the next failed job"
+        ),
+        Binding(
+            "R",
+            "retry_failed",
+            "Retry failed",
+            show=False,
+            tooltip="Start again just the failed jobs",
+        ),
+        Binding("question_mark,f1", "help", "Help", key_display="?", tooltip="This list of keys"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks first when jobs run)"),
     ]
 
     def compose(self) -> ComposeResult:
-        filter_input = Input(placeholder="filter: exchange, pair, span or status (esc clears)",
-                             id="filter", compact=True, select_on_focus=False)
+        filter_input = Input(
+            placeholder="filter: exchange, pair, span or status (esc clears)",
+            id="filter",
+            compact=True,
+            select_on_focus=False,
+        )
         filter_input.cursor_blink = False
         filter_input.display = False
         yield filter_input
         yield JobTable(id="jobs")
-        yield Static(Text("No jobs configured: press n to add a [[histo_jobs]] entry."),
-                     id="empty")
+        yield Static(Text("No jobs configured: press n to add a [[histo_jobs]] entry."), id="empty")
         with Horizontal(id="overall"):
             yield ProgressBar(total=100, show_eta=False, id="overall-bar")
             yield Static(Text(""), id="overall-eta")
@@ -207,7 +248,8 @@ class JobsScreen(Screen):
         # the chart gets what the height allows: none below 24 lines, up to 3 on tall screens
         height = self.size.height
         self.query_one(CoverageView).set_chart_rows(
-            0 if height < 24 else 1 if height < 32 else 2 if height < 44 else 3)
+            0 if height < 24 else 1 if height < 32 else 2 if height < 44 else 3
+        )
 
     # --- the tick ------------------------------------------------------------------------
     def tick(self) -> None:
@@ -239,9 +281,11 @@ class JobsScreen(Screen):
             widget.update(Text(eta_text))
             widget.display = bool(eta_text)
         rates = self.rates.sample(snaps)
-        self.query_one(SummaryBar).show(summary_text([s for _, s in snaps], rates,
-                                                     self.app.job_styles))
-        self._update_detail(dict(snaps).get(table.current_key))
+        self.query_one(SummaryBar).show(
+            summary_text([s for _, s in snaps], rates, self.app.job_styles)
+        )
+        current = table.current_key
+        self._update_detail(dict(snaps).get(current) if current is not None else None)
         if self.is_current:  # under the inventory view it waits: that view has its own
             self._follow_coverage(table.current_key)
         self.query_one(JobLog).poll()
@@ -257,8 +301,10 @@ class JobsScreen(Screen):
             text.append(str(snap.series), style="bold")
             text.append("  ")
             text.append(snap.status.value, style=styles.get(f"job-{snap.status.value}", ""))
-            parts = [f"{snap.windows_done:,}/{fmt_plural(snap.windows_total, 'window')}",
-                     fmt_plural(snap.requests, "request")]
+            parts = [
+                f"{snap.windows_done:,}/{fmt_plural(snap.windows_total, 'window')}",
+                fmt_plural(snap.requests, "request"),
+            ]
             if snap.received or snap.candles:
                 parts.append(f"{snap.candles:,} written")
             if snap.retries:
@@ -275,7 +321,11 @@ class JobsScreen(Screen):
             if snap.error:
                 text.append("\n")
                 text.append(safe_text(snap.error, 500), style=styles.get("job-failed", ""))
-        if self._detail is None or text.plain != self._detail.plain or text.spans != self._detail.spans:
+        if (
+            self._detail is None
+            or text.plain != self._detail.plain
+            or text.spans != self._detail.spans
+        ):
             self._detail = text
             update_static(self.query_one("#detail", Static), text)  # no relayout per tick
 
@@ -366,10 +416,15 @@ class JobsScreen(Screen):
                 self.app.runner.cancel([key])
                 self._after_action()
 
-        self.app.push_screen(ConfirmModal(
-            "Cancel job?",
-            f"Cancel {series}? What it downloaded so far is kept; starting it again resumes.",
-            yes="Cancel job", no="Keep running"), answered)
+        self.app.push_screen(
+            ConfirmModal(
+                "Cancel job?",
+                f"Cancel {series}? What it downloaded so far is kept; starting it again resumes.",
+                yes="Cancel job",
+                no="Keep running",
+            ),
+            answered,
+        )
 
     def action_cancel_all(self) -> None:
         active = [k for k in self.app.runner.keys() if self.app.runner.is_active(k)]
@@ -381,11 +436,16 @@ class JobsScreen(Screen):
                 self.app.runner.cancel()
                 self._after_action()
 
-        self.app.push_screen(ConfirmModal(
-            "Cancel all jobs?",
-            f"Cancel {fmt_plural(len(active), 'queued or running job')}? "
-            "What they downloaded is kept.",
-            yes="Cancel all", no="Keep running"), answered)
+        self.app.push_screen(
+            ConfirmModal(
+                "Cancel all jobs?",
+                f"Cancel {fmt_plural(len(active), 'queued or running job')}? "
+                "What they downloaded is kept.",
+                yes="Cancel all",
+                no="Keep running",
+            ),
+            answered,
+        )
 
     def action_edit(self) -> None:
         key = self._current()
@@ -411,13 +471,19 @@ class JobsScreen(Screen):
         from .inventory import InventoryScreen
         from .pair_form import PairFormModal
 
-        extra = [("^p", "Command palette: every action above, themes, reload, inventory"),
-                 ("↑ ↓", "Move the highlight (PgUp PgDn too): detail, coverage and log follow")]
-        self.app.push_screen(HelpScreen([
-            ("Jobs", help_lines(self.BINDINGS) + extra),
-            ("Pair form (e, n)", help_lines(PairFormModal.BINDINGS)),
-            ("Coverage view (i)", help_lines(InventoryScreen.BINDINGS)),
-        ]))
+        extra = [
+            ("^p", "Command palette: every action above, themes, reload, inventory"),
+            ("↑ ↓", "Move the highlight (PgUp PgDn too): detail, coverage and log follow"),
+        ]
+        self.app.push_screen(
+            HelpScreen(
+                [
+                    ("Jobs", help_lines(self.BINDINGS) + extra),
+                    ("Pair form (e, n)", help_lines(PairFormModal.BINDINGS)),
+                    ("Coverage view (i)", help_lines(InventoryScreen.BINDINGS)),
+                ]
+            )
+        )
 
     # --- finding a job -------------------------------------------------------------------
     def action_filter(self) -> None:
@@ -484,8 +550,9 @@ class JobsScreen(Screen):
             if key in failed:
                 table.move_cursor(row=(here + step) % len(keys))
                 return
-        self.notify("the failed jobs are hidden by the filter (esc clears it)", markup=False,
-                    timeout=4)
+        self.notify(
+            "the failed jobs are hidden by the filter (esc clears it)", markup=False, timeout=4
+        )
 
     def action_retry_failed(self) -> None:
         failed = self._failed()

@@ -82,8 +82,14 @@ class PairRow(Horizontal):
         self.number = number
 
     def compose(self) -> ComposeResult:
-        widget = PairInput(self.pair, placeholder="BASE/QUOTE", classes="pair-input",
-                           id=f"pair-{self.number}", compact=True, select_on_focus=False)
+        widget = PairInput(
+            self.pair,
+            placeholder="BASE/QUOTE",
+            classes="pair-input",
+            id=f"pair-{self.number}",
+            compact=True,
+            select_on_focus=False,
+        )
         widget.cursor_blink = False
         yield widget
         yield Button("remove", classes="remove", id=f"remove-{self.number}", compact=True)
@@ -98,8 +104,8 @@ class PairRow(Horizontal):
     def set_reason(self, reason: str | None) -> None:
         for widget in self.query(Input):
             widget.set_class(bool(reason), "-invalid")
-        for widget in self.query(".reason").results(Static):
-            widget.update(Text(safe_text(reason or "", 200)))
+        for label in self.query(".reason").results(Static):
+            label.update(Text(safe_text(reason or "", 200)))
 
 
 class PairFormModal(ModalScreen[bool]):
@@ -111,8 +117,15 @@ class PairFormModal(ModalScreen[bool]):
         Binding("escape", "close", "Cancel"),
     ]
 
-    def __init__(self, raw: dict[str, Any], entry: int | None, *, check: CheckFn,
-                 commit: CommitFn, timezone: str = "UTC") -> None:
+    def __init__(
+        self,
+        raw: dict[str, Any],
+        entry: int | None,
+        *,
+        check: CheckFn,
+        commit: CommitFn,
+        timezone: str = "UTC",
+    ) -> None:
         super().__init__()
         self.raw = copy.deepcopy(raw)
         self.entry = entry
@@ -138,12 +151,22 @@ class PairFormModal(ModalScreen[bool]):
                 yield Static(Text("New [[histo_jobs]] entry", style="bold"), id="form-title")
                 with Horizontal(classes="field"):
                     yield Label("exchange", classes="field-label")
-                    yield Select([(e, e) for e in EXCHANGES], value=self.exchange,
-                                 allow_blank=False, id="exchange", compact=True)
+                    yield Select(
+                        [(e, e) for e in EXCHANGES],
+                        value=self.exchange,
+                        allow_blank=False,
+                        id="exchange",
+                        compact=True,
+                    )
                 with Horizontal(classes="field"):
                     yield Label("span", classes="field-label")
-                    yield Select(self._span_options(), value=self.span_label, allow_blank=False,
-                                 id="span", compact=True)
+                    yield Select(
+                        self._span_options(),
+                        value=self.span_label,
+                        allow_blank=False,
+                        id="span",
+                        compact=True,
+                    )
                     yield Static(Text(""), classes="reason", id="span-reason")
                 with Horizontal(classes="field"):
                     yield Label("start", classes="field-label")
@@ -157,8 +180,9 @@ class PairFormModal(ModalScreen[bool]):
                 title = f"Pairs of [[histo_jobs]] #{self.entry + 1}"
                 yield Static(Text(title, style="bold"), id="form-title")
                 start = "" if self.start is None else f" · start {safe_text(self.start, 40)}"
-                yield Static(Text(f"{self.exchange} · span {self.span_label}{start}"),
-                             id="form-info")
+                yield Static(
+                    Text(f"{self.exchange} · span {self.span_label}{start}"), id="form-info"
+                )
             yield Label("pairs (ctrl+n adds one)", id="pairs-label")
             with VerticalScroll(id="pairs"):
                 for pair in self.pairs:
@@ -208,16 +232,16 @@ class PairFormModal(ModalScreen[bool]):
             return
         value = row.value
         index = rows.index(row)
-        first = next((i for i, other in enumerate(rows[:index], 1) if other.value == value),
-                     None)
+        first = next((i for i, other in enumerate(rows[:index], 1) if other.value == value), None)
         row.set_reason(self._row_reason(value, first))
 
     def schedule_full_check(self) -> None:
         """Check the whole form once typing pauses (duplicates elsewhere, dates, span)."""
         if self._full_check is not None:
             self._full_check.stop()
-        self._full_check = self.set_timer(FULL_CHECK_DELAY, self.validate_all,
-                                          name="form-full-check")
+        self._full_check = self.set_timer(
+            FULL_CHECK_DELAY, self.validate_all, name="form-full-check"
+        )
 
     def validate_all(self) -> bool:
         """Check every field, show each reason next to its field; True when all are valid."""
@@ -232,9 +256,12 @@ class PairFormModal(ModalScreen[bool]):
             ok &= reason is None
         if self.entry is None:
             span_secs = LABEL_SPANS.get(self.span_label)
-            ok &= self._check_field("span", None if span_secs in (
-                LABEL_SPANS.get(s) for s in offered_spans(self.exchange)) else
-                f"{self.exchange} does not offer {self.span_label}")
+            ok &= self._check_field(
+                "span",
+                None
+                if span_secs in (LABEL_SPANS.get(s) for s in offered_spans(self.exchange))
+                else f"{self.exchange} does not offer {self.span_label}",
+            )
             ok &= self._check_date("start", required=True)
             ok &= self._check_date("end", required=False)
             self._show_merges()
@@ -251,8 +278,11 @@ class PairFormModal(ModalScreen[bool]):
                 same_span = parse_span(table.get("span", "")) == span
             except ValueError:
                 continue
-            if table.get("exchange") == self.exchange and same_span and \
-                    pair in [str(p) for p in table.get("pairs", [])]:
+            if (
+                table.get("exchange") == self.exchange
+                and same_span
+                and pair in [str(p) for p in table.get("pairs", [])]
+            ):
                 found.append(i + 1)
         return found
 
@@ -264,8 +294,10 @@ class PairFormModal(ModalScreen[bool]):
             entries = self.existing_entries(row.value) if row.value else []
             if entries:
                 where = ", ".join(f"#{n}" for n in entries)
-                notes.append(f"{row.value} is already in [[histo_jobs]] {where}: it merges into "
-                             "that series, which then runs over the union of both ranges")
+                notes.append(
+                    f"{row.value} is already in [[histo_jobs]] {where}: it merges into "
+                    "that series, which then runs over the union of both ranges"
+                )
         note = self.query_one("#form-note", Static)
         note.update(Text(safe_text("\n".join(notes), 600)))
         note.display = bool(notes)
@@ -342,9 +374,12 @@ class PairFormModal(ModalScreen[bool]):
         jobs = data.setdefault("histo_jobs", [])
         pairs = [row.value for row in self._rows()]
         if self.entry is None:
-            table: dict[str, Any] = {"exchange": self.exchange, "pairs": pairs,
-                                     "span": self.span_label,
-                                     "start": self.query_one("#start", Input).value.strip()}
+            table: dict[str, Any] = {
+                "exchange": self.exchange,
+                "pairs": pairs,
+                "span": self.span_label,
+                "start": self.query_one("#start", Input).value.strip(),
+            }
             end = self.query_one("#end", Input).value.strip()
             if end:
                 table["end"] = end
@@ -372,17 +407,24 @@ class PairFormModal(ModalScreen[bool]):
         if removed:
             from .confirm import ConfirmModal
 
-            names = ", ".join(removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
-            question = (f"Saving removes {fmt_plural(len(removed), 'running job')}: {names}.\n"
-                        "They are cancelled first; what they downloaded is kept.")
+            names = ", ".join(removed[:5]) + (
+                f" and {len(removed) - 5} more" if len(removed) > 5 else ""
+            )
+            question = (
+                f"Saving removes {fmt_plural(len(removed), 'running job')}: {names}.\n"
+                "They are cancelled first; what they downloaded is kept."
+            )
 
             def answered(yes: bool | None) -> None:
                 if yes:
                     self._commit(data)
 
-            self.app.push_screen(ConfirmModal("Cancel running jobs?", question,
-                                              yes="Cancel them and save", no="Keep editing"),
-                                 answered)
+            self.app.push_screen(
+                ConfirmModal(
+                    "Cancel running jobs?", question, yes="Cancel them and save", no="Keep editing"
+                ),
+                answered,
+            )
             return
         self._commit(data)
 

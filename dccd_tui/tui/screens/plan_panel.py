@@ -29,7 +29,7 @@ class PlanRow:
     windows: int
     requests: int
     seconds: float | None
-    floor: bool = False   # Kraken: the request count is a lower bound
+    floor: bool = False  # Kraken: the request count is a lower bound
     rps: float | None = None
 
 
@@ -38,8 +38,7 @@ def plan_rows(plans: dict[str, Any], budgets: dict[str, float]) -> list[PlanRow]
     per: dict[str, PlanRow] = {}
     for plan in plans.values():
         exchange = plan.series.exchange
-        row = per.setdefault(exchange, PlanRow(exchange, 0, 0, 0, None,
-                                               rps=budgets.get(exchange)))
+        row = per.setdefault(exchange, PlanRow(exchange, 0, 0, 0, None, rps=budgets.get(exchange)))
         row.jobs += 1
         row.windows += len(plan.windows)
         row.requests += plan.requests
@@ -49,10 +48,14 @@ def plan_rows(plans: dict[str, Any], budgets: dict[str, float]) -> list[PlanRow]
         row = per[exchange]
         row.seconds = row.requests / row.rps if row.rps else None
         rows.append(row)
-    total = PlanRow("total", sum(r.jobs for r in rows), sum(r.windows for r in rows),
-                    sum(r.requests for r in rows),
-                    max((r.seconds for r in rows if r.seconds is not None), default=0.0),
-                    floor=any(r.floor for r in rows))
+    total = PlanRow(
+        "total",
+        sum(r.jobs for r in rows),
+        sum(r.windows for r in rows),
+        sum(r.requests for r in rows),
+        max((r.seconds for r in rows if r.seconds is not None), default=0.0),
+        floor=any(r.floor for r in rows),
+    )
     return [*rows, total]
 
 
@@ -70,8 +73,12 @@ class PlanPanel(ModalScreen[None]):
         with Vertical(id="plan"):
             yield Static(Text("Dry run: no request sent", style="bold"), id="plan-title")
             yield DataTable(id="plan-table", cursor_type="row", zebra_stripes=False)
-            notes = [("time at budget: an exchange's jobs share its requests/s; exchanges run "
-                      "in parallel, so the total is the longest. Each job's plan is in its log.")]
+            notes = [
+                (
+                    "time at budget: an exchange's jobs share its requests/s; exchanges run "
+                    "in parallel, so the total is the longest. Each job's plan is in its log."
+                )
+            ]
             if any(r.floor for r in self.rows):
                 notes.append("≥: Kraken pages trades, so its count is a lower bound.")
             if self.skipped:
@@ -81,8 +88,13 @@ class PlanPanel(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in (("name", "exchange"), ("jobs", "jobs"), ("windows", "windows"),
-                           ("requests", "requests"), ("time", "time at budget")):
+        for key, label in (
+            ("name", "exchange"),
+            ("jobs", "jobs"),
+            ("windows", "windows"),
+            ("requests", "requests"),
+            ("time", "time at budget"),
+        ):
             right = key != "name"
             table.add_column(Text(label, justify="right" if right else "left"), key=key)
         for row in self.rows:
@@ -91,8 +103,10 @@ class PlanPanel(ModalScreen[None]):
             time = "" if row.seconds is None else f"{fmt_duration(row.seconds)}{rate}"
             requests = f"{'≥' if row.floor else ''}{row.requests:,}"
             cells = [Text(row.name, style=style)]
-            cells += [Text(v, style=style, justify="right")
-                      for v in (f"{row.jobs:,}", f"{row.windows:,}", requests, time)]
+            cells += [
+                Text(v, style=style, justify="right")
+                for v in (f"{row.jobs:,}", f"{row.windows:,}", requests, time)
+            ]
             table.add_row(*cells, key=row.name)
         table.focus()
 

@@ -47,17 +47,33 @@ from ...engine import (
 )
 
 GLYPHS = {STORED: "█", GAP: "▓", MISSING: "░", FAILED: "▒", VOID: "·"}
-STYLE_VARS = {STORED: "coverage-stored", GAP: "coverage-gap", MISSING: "coverage-missing",
-              FAILED: "coverage-failed", VOID: "coverage-gap"}
-LEGEND = ((STORED, "stored"), (GAP, "exchange gap"), (MISSING, "missing"), (FAILED, "failed"),
-          (VOID, "no candles"))
-DATE = 10            # "2024-01-31" on each side of the strip
-SIDE = DATE + 1      # ... and one blank
-CHART_EVERY = 5.0    # seconds: the chart of a growing series is read again at most this often
-CHART_CACHE = 32     # charts kept, so that moving the highlight back and forth reads nothing
+STYLE_VARS = {
+    STORED: "coverage-stored",
+    GAP: "coverage-gap",
+    MISSING: "coverage-missing",
+    FAILED: "coverage-failed",
+    VOID: "coverage-gap",
+}
+LEGEND = (
+    (STORED, "stored"),
+    (GAP, "exchange gap"),
+    (MISSING, "missing"),
+    (FAILED, "failed"),
+    (VOID, "no candles"),
+)
+DATE = 10  # "2024-01-31" on each side of the strip
+SIDE = DATE + 1  # ... and one blank
+CHART_EVERY = 5.0  # seconds: the chart of a growing series is read again at most this often
+CHART_CACHE = 32  # charts kept, so that moving the highlight back and forth reads nothing
 BARS = " ▁▂▃▄▅▆▇█"
-UNIT_NAMES = {"hour": "hour", "day": "day", "week": "week", "month": "month",
-              "quarter": "quarter", "year": "year"}
+UNIT_NAMES = {
+    "hour": "hour",
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "quarter": "quarter",
+    "year": "year",
+}
 
 
 def strip_width(width: int) -> int:
@@ -76,13 +92,13 @@ def strip_text(strip: CoverageStrip, width: int, styles: dict[str, Style]) -> Te
     return text
 
 
-def legend_text(report: SeriesReport, strip: CoverageStrip, width: int,
-                styles: dict[str, Style]) -> Text:
+def legend_text(
+    report: SeriesReport, strip: CoverageStrip, width: int, styles: dict[str, Style]
+) -> Text:
     """`█ stored  ▓ exchange gap  ░ missing  ▒ failed       62.3% · 1 day/cell`; the "no candles"
     entry only when the strip has such a cell, and the right part shortened to fit."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    shown = [(state, label) for state, label in LEGEND
-             if state != VOID or VOID in strip.states]
+    shown = [(state, label) for state, label in LEGEND if state != VOID or VOID in strip.states]
     for i, (state, label) in enumerate(shown):
         if i:
             text.append("  ")
@@ -90,8 +106,11 @@ def legend_text(report: SeriesReport, strip: CoverageStrip, width: int,
         text.append(f" {label}")
     pct = report.coverage_pct
     unit = f"1 {UNIT_NAMES.get(strip.unit, strip.unit)}/cell"
-    figure = "" if pct is None else (
-        "100% covered" if report.complete else f"{min(pct, 99.9):.1f}% covered")
+    figure = (
+        ""
+        if pct is None
+        else ("100% covered" if report.complete else f"{min(pct, 99.9):.1f}% covered")
+    )
     for right in (f"{figure} · {unit}" if figure else unit, figure.replace(" covered", ""), ""):
         pad = width - text.cell_len - len(right)
         if pad >= 2 or not right:
@@ -120,9 +139,10 @@ def chart_lines(values: list[float | None], rows: int, style: Style | str = "") 
         return []
     lo, hi = min(present), max(present)
     levels = rows * 8
-    heights = [0 if v is None else
-               (levels if hi == lo else 1 + round((v - lo) / (hi - lo) * (levels - 1)))
-               for v in values]
+    heights = [
+        0 if v is None else (levels if hi == lo else 1 + round((v - lo) / (hi - lo) * (levels - 1)))
+        for v in values
+    ]
     lines = []
     for row in range(rows - 1, -1, -1):
         bars = "".join(BARS[max(0, min(8, h - row * 8))] for h in heights)
@@ -164,13 +184,13 @@ class CoverageView(Vertical):
         super().__init__(**kwargs)
         self.chart_rows = 1
         self.report: SeriesReport | None = None
-        self._target: tuple | None = None        # (store, series, start, end)
-        self._shown: tuple | None = None         # what the strip shows (version, width, ...)
-        self._chart_key: tuple | None = None     # the chart shown or being read
+        self._target: tuple | None = None  # (store, series, start, end)
+        self._shown: tuple | None = None  # what the strip shows (version, width, ...)
+        self._chart_key: tuple | None = None  # the chart shown or being read
         self._chart_at = float("-inf")
         self._chart: list[float | None] | None = None
         self._charts: OrderedDict[tuple, list[float | None]] = OrderedDict()  # a small cache
-        self._strip_chars = 0                    # columns the strip's cells use
+        self._strip_chars = 0  # columns the strip's cells use
         self._waiting_layout = False
 
     def compose(self) -> ComposeResult:
@@ -238,8 +258,12 @@ class CoverageView(Vertical):
             except (StoreError, OSError) as exc:
                 self.report = None
                 self.query_one("#cov-strip", Static).update(
-                    Text(safe_text(f"coverage unavailable: {exc}", 300), no_wrap=True,
-                         overflow="ellipsis"))
+                    Text(
+                        safe_text(f"coverage unavailable: {exc}", 300),
+                        no_wrap=True,
+                        overflow="ellipsis",
+                    )
+                )
                 self.query_one("#cov-legend", Static).update(Text(""))
                 self.query_one("#cov-chart", Static).update(Text(""))
                 return
@@ -269,12 +293,12 @@ class CoverageView(Vertical):
         store, series, start, end = self._target
         points = self._strip_chars
         if not report.candles:
-            key = (series, start, end, points, self.chart_rows, 0, None)
-            if key != self._chart_key:
-                self._chart_key, self._chart = key, None
+            empty = (series, start, end, points, self.chart_rows, 0, None)
+            if empty != self._chart_key:
+                self._chart_key, self._chart = empty, None
                 self.query_one("#cov-chart", Static).update(
-                    Text("close".rjust(DATE) + " no candles stored yet", style="dim",
-                         no_wrap=True))
+                    Text("close".rjust(DATE) + " no candles stored yet", style="dim", no_wrap=True)
+                )
             return
         key = (series, start, end, points, self.chart_rows, report.candles, report.last_ts)
         if key == self._chart_key:
@@ -294,8 +318,9 @@ class CoverageView(Vertical):
         self._load_chart(key, store, series, start, end, points)
 
     @work(thread=True, exclusive=True, group="coverage-chart", exit_on_error=False)
-    def _load_chart(self, key: tuple, store: Any, series: Series, start: int, end: int,
-                    points: int) -> None:
+    def _load_chart(
+        self, key: tuple, store: Any, series: Series, start: int, end: int, points: int
+    ) -> None:
         values = close_series(store, series, start, end, points)
         if get_current_worker().is_cancelled:
             return

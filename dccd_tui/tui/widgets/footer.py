@@ -9,6 +9,7 @@ when there is room for it.
 
 from __future__ import annotations
 
+from textual.app import ComposeResult
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -26,10 +27,11 @@ def key_width(widget: FooterKey) -> int:
 class FittingFooter(Footer):
     """A compact Footer that shows only the keys that fit its width."""
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         widgets = list(super().compose())
-        keys = [w for w in widgets if isinstance(w, FooterKey)
-                and not w.has_class("-command-palette")]
+        keys = [
+            w for w in widgets if isinstance(w, FooterKey) and not w.has_class("-command-palette")
+        ]
         palette = [w for w in widgets if w.has_class("-command-palette")]
         width = self.app.size.width if self.app.is_running else 80
         if self.size.width:
@@ -39,13 +41,12 @@ class FittingFooter(Footer):
         budget = width - (PALETTE_WIDTH if show_palette else 0)
         dropped: set[int] = set()
         order = [w for action in DROP_ORDER for w in keys if w.action == action]
-        order += [w for w in reversed(keys) if w.action not in DROP_ORDER and
-                  w.action not in KEEP]
-        for widget in order:
+        order += [w for w in reversed(keys) if w.action not in DROP_ORDER and w.action not in KEEP]
+        for key in order:
             if needed <= budget:
                 break
-            dropped.add(id(widget))
-            needed -= key_width(widget)
+            dropped.add(id(key))
+            needed -= key_width(key)
         for widget in widgets:
             if widget in palette and not show_palette:
                 continue

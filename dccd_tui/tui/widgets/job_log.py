@@ -41,9 +41,17 @@ class JobLog(Log):
             if width < 20 or len(line) <= width:
                 out.append(line)
                 continue
-            out.extend(textwrap.wrap(line, width, subsequent_indent=" " * 9,
-                                     break_long_words=True, break_on_hyphens=False,
-                                     drop_whitespace=True) or [line])
+            out.extend(
+                textwrap.wrap(
+                    line,
+                    width,
+                    subsequent_indent=" " * 9,
+                    break_long_words=True,
+                    break_on_hyphens=False,
+                    drop_whitespace=True,
+                )
+                or [line]
+            )
         return out
 
     def on_resize(self) -> None:

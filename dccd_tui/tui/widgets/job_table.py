@@ -44,7 +44,7 @@ class JobTable(DataTable):
                 arrow = "▼" if self.sort_mark[1] else "▲"
                 plain = label.plain
                 room = column_width(column, self.widths)
-                plain = plain + arrow if len(plain) < room else plain[:room - 1] + arrow
+                plain = plain + arrow if len(plain) < room else plain[: room - 1] + arrow
                 label = Text(plain, no_wrap=True, justify=label.justify)
             self.add_column(label, width=column_width(column, self.widths), key=column.key)
 
@@ -61,8 +61,9 @@ class JobTable(DataTable):
         for key, snap in snaps:
             values = row_values(snap, self.widths)
             self._shown[key] = values
-            self.add_row(*(render_cell(c.key, values[c.key], self.styles_by_var) for c in COLUMNS),
-                         key=key)
+            self.add_row(
+                *(render_cell(c.key, values[c.key], self.styles_by_var) for c in COLUMNS), key=key
+            )
         if current in self._snaps:
             self.move_cursor(row=self._order.index(current), animate=False)
 
@@ -98,8 +99,12 @@ class JobTable(DataTable):
         new = row_values(snap, self.widths)
         for column_key, value in new.items():
             if old.get(column_key) != value:
-                self.update_cell(key, column_key, render_cell(column_key, value, self.styles_by_var),
-                                 update_width=False)
+                self.update_cell(
+                    key,
+                    column_key,
+                    render_cell(column_key, value, self.styles_by_var),
+                    update_width=False,
+                )
         self._shown[key] = new
         return old["status"] != new["status"]
 
@@ -124,4 +129,3 @@ class JobTable(DataTable):
     @property
     def keys(self) -> list[str]:
         return list(self._order)
-

@@ -24,8 +24,8 @@ class RequestRates:
 
     def __init__(self, clock: Callable[[], float]):
         self.clock = clock
-        self._last: dict[str, int] = {}          # job key -> requests at the last sample
-        self._totals: dict[str, int] = {}        # exchange -> monotonic request count
+        self._last: dict[str, int] = {}  # job key -> requests at the last sample
+        self._totals: dict[str, int] = {}  # exchange -> monotonic request count
         self._samples: deque[tuple[float, dict[str, int]]] = deque()
 
     def sample(self, snaps: Iterable[tuple[str, JobSnapshot]]) -> dict[str, float]:
@@ -42,22 +42,35 @@ class RequestRates:
         t0, first = self._samples[0]
         if now <= t0:
             return {}
-        return {ex: (n - first.get(ex, 0)) / (now - t0) for ex, n in self._totals.items()
-                if n - first.get(ex, 0) > 0}
+        return {
+            ex: (n - first.get(ex, 0)) / (now - t0)
+            for ex, n in self._totals.items()
+            if n - first.get(ex, 0) > 0
+        }
 
 
-def summary_text(snaps: list[JobSnapshot], rates: dict[str, float],
-                 styles: dict[str, Style]) -> Text:
+def summary_text(
+    snaps: list[JobSnapshot], rates: dict[str, float], styles: dict[str, Style]
+) -> Text:
     """`2 running · 1 queued · 3 done · 1 failed · 12,345 candles · binance 9.8 req/s`."""
     counts: dict[Status, int] = {}
     for snap in snaps:
         counts[snap.status] = counts.get(snap.status, 0) + 1
     parts: list[Text] = []
-    for status in (Status.RUNNING, Status.QUEUED, Status.DONE, Status.FAILED, Status.CANCELLED,
-                   Status.PLANNED):
+    for status in (
+        Status.RUNNING,
+        Status.QUEUED,
+        Status.DONE,
+        Status.FAILED,
+        Status.CANCELLED,
+        Status.PLANNED,
+    ):
         if counts.get(status):
-            parts.append(Text(f"{counts[status]} {status.value}",
-                              style=styles.get(f"job-{status.value}", "")))
+            parts.append(
+                Text(
+                    f"{counts[status]} {status.value}", style=styles.get(f"job-{status.value}", "")
+                )
+            )
     if not parts:
         parts.append(Text(f"{len(snaps)} jobs idle"))
     candles = sum(max(s.received, s.candles) for s in snaps)
