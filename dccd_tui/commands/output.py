@@ -98,7 +98,7 @@ class _PipeSafe:
 def pipe_safe_stdout() -> Iterator[None]:
     """sys.stdout survives a closed pipe for the duration (see `_PipeSafe`)."""
     original = sys.stdout
-    sys.stdout = _PipeSafe(original)  # type: ignore[assignment]
+    sys.stdout = _PipeSafe(original)
     try:
         yield
     finally:

@@ -22,6 +22,7 @@ from .state import JobState, Status
 from .store import Store, StoreLock
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
+    from .archive.download import ArchiveClient
     from .http import ExchangeClient
 
 
@@ -77,8 +78,9 @@ class Runner:
         self.gates = GateRegistry()
         self._lock = threading.RLock()
         self._clients: dict[str, ExchangeClient] = {}
-        self._retired: list[ExchangeClient] = []
-        self._archive = None  # issue 13: one archive client (own connection pool), made lazily
+        self._retired: list[ExchangeClient | ArchiveClient] = []  # closed with the runner
+        # One archive client (its own connection pool), made lazily
+        self._archive: ArchiveClient | None = None
         self._stops: dict[str, threading.Event] = {}
         self._futures: dict[str, Future] = {}
         self._pool = ThreadPoolExecutor(

@@ -69,7 +69,9 @@ def _read_typed(csv: bytes, header: bool) -> pl.DataFrame | None:
     value that does not parse, a row of another width): `_read_text` then finds and words it."""
     import polars as pl
 
-    schema = {n: (pl.Float64 if n in _FLOATS else pl.Int64) for n in _NAMES}
+    schema: dict[str, type[pl.DataType]] = {
+        n: (pl.Float64 if n in _FLOATS else pl.Int64) for n in _NAMES
+    }
     schema.update(
         {"taker_buy_volume": pl.String, "taker_buy_quote_volume": pl.String, "ignore": pl.String}
     )
