@@ -7,9 +7,10 @@ How it measures:
    computing ``missing_intervals(start, end)``; then the same call on the open series; then the
    whole plan (`plan_job`: missing intervals cut into request windows).
 2. Rerun. `--series` series (5 exchanges x 10 pairs, 1m, one year each, 13 month files each)
-   are stored complete (synthetic candles, full coverage). ``dccd-tui backfill --config ...`` then runs in a fresh process against
-   the sandbox (its own process): the figure is the whole command's wall time, interpreter start
-   included, and the number of requests the sandbox received.
+   are stored complete (synthetic candles, full coverage). ``dccd-tui backfill --config ...``
+   then runs in a fresh process against the sandbox (its own process): the figure is the whole
+   command's wall time, interpreter start included, and the number of requests the sandbox
+   received.
 
 Targets: missing intervals of the four-year series in under 100 ms; the rerun of 50 complete
 series in under 2 s with no candle request.

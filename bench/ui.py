@@ -3,8 +3,9 @@
 How it measures:
 - The sandbox runs in its own process (at nice 19: a real exchange takes no CPU from the app,
   and the pure-Python sandbox would need ~1.7 of the 2 cores at these rates) with 100 ms of
-  latency and the exchanges' published rate limits; the config has 50 jobs (5 exchanges x 10 pairs, 1m, two years each, so none ends
-  during the run) at the app's default budgets, `max_parallel` 50.
+  latency and the exchanges' published rate limits; the config has 50 jobs (5 exchanges x 10
+  pairs, 1m, two years each, so none ends during the run) at the app's default budgets,
+  `max_parallel` 50.
 - The app (``dccd-tui --config ...`` through `bench/_ui_app.py`, which adds a loop-lag probe) runs
   in a pseudo-terminal of 80x24 (TERM=xterm-256color), as an SSH session would carry it, at the
   default `ui_hz` unless `--ui-hz` is given. The bench presses ``a`` (start all) and waits
@@ -163,7 +164,8 @@ def main() -> int:
         ticks = samples(lag_file.with_name(lag_file.name + ".tick"))
         highlights = samples(lag_file.with_name(lag_file.name + ".highlight"))
     info(
-        f"UI thread work: tick p50 {pct(ticks, 0.5) * 1e3:.1f} ms, p99 {pct(ticks, 0.99) * 1e3:.1f} ms "
+        f"UI thread work: tick p50 {pct(ticks, 0.5) * 1e3:.1f} ms, "
+        f"p99 {pct(ticks, 0.99) * 1e3:.1f} ms "
         f"({len(ticks)} ticks); highlight handler p50 {pct(highlights, 0.5) * 1e3:.1f} ms, "
         f"max {max(highlights, default=0) * 1e3:.1f} ms"
     )
@@ -172,7 +174,8 @@ def main() -> int:
         f"{stats['rate_limited']}"
     )
     info(
-        f"loop lag over {t2 - t0:.0f} s ({len(lags):,} samples): p50 {pct(lags, 0.5) * 1e3:.1f} ms, "
+        f"loop lag over {t2 - t0:.0f} s ({len(lags):,} samples): "
+        f"p50 {pct(lags, 0.5) * 1e3:.1f} ms, "
         f"p99 {pct(lags, 0.99) * 1e3:.1f} ms, max {max(lags, default=0) * 1e3:.1f} ms"
     )
     n = len(order)

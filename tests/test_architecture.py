@@ -1,11 +1,12 @@
 """The walls of the house, checked over the real import graph of every module.
 
 Layers, top to bottom: the CLI (`cli`, `commands`) and the TUI (`tui`), then the engine
-process's host (`daemon`: the socket server around the runner), `demo` and `config`, then the engine's
-front door (`dccd_tui.engine`) and its rooms; the sandbox stands apart.
+process's host (`daemon`: the socket server around the runner), `demo` and `config`, then the
+engine's front door (`dccd_tui.engine`) and its rooms; the sandbox stands apart.
 
 - The engine never imports the UI (textual, rich, `dccd_tui.tui`), nor `dccd_tui.config`,
-  `dccd_tui.commands`, `dccd_tui.cli`, `dccd_tui.demo` or `dccd_tui.daemon`: it takes its inputs as engine types.
+  `dccd_tui.commands`, `dccd_tui.cli`, `dccd_tui.demo` or `dccd_tui.daemon`: it takes its inputs
+  as engine types.
 - The sandbox never imports the engine (it must not share a bug with the code it tests).
 - Everything above the engine imports it only through its front door, `dccd_tui.engine`.
 

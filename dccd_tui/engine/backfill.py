@@ -18,8 +18,8 @@ empty tail of a window near "now" is not covered (not yet published is no gap), 
 run asks again. A window whose candles stop short of its start or end (a page capped below
 its size, or a gap: the answer cannot tell) has that edge asked again, as a window of its own in
 a later pass, until it comes back empty. A listing probe may only skip time when it names a
-first candle inside the range. The buffer is checkpointed when a month is complete, every `FLUSH_CANDLES` candles and
-every `FLUSH_SECONDS`, so a kill loses little work.
+first candle inside the range. The buffer is checkpointed when a month is complete, every
+`FLUSH_CANDLES` candles and every `FLUSH_SECONDS`, so a kill loses little work.
 """
 
 from __future__ import annotations

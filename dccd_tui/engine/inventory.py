@@ -1,7 +1,8 @@
-"""What the store holds, series by series: coverage, exchange-side gaps, missing and failed ranges.
+"""What the store holds, series by series: coverage, exchange-side gaps, missing and failed
+ranges.
 
-Pure data, no printing: the CLI (`dccd_tui.commands.inventory`) and the app render these reports. The
-figures come from the coverage manifest (covered ranges, failed windows and the exchange-side
+Pure data, no printing: the CLI (`dccd_tui.commands.inventory`) and the app render these reports.
+The figures come from the coverage manifest (covered ranges, failed windows and the exchange-side
 gaps recorded at write time) and from the Parquet footers (first and last candle, candle count,
 bytes), never from reading every row, so an inventory of many years of 1m series is fast.
 

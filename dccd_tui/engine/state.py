@@ -218,7 +218,8 @@ class JobState:
             )
 
     def log_since(self, seq: int) -> tuple[list[str], int]:
-        """Lines appended after `seq` (as far as the bounded buffer still holds), and the new seq."""
+        """Lines appended after `seq` (as far as the bounded buffer still holds), and the new
+        seq."""
         with self._lock:
             new = self.log_seq - seq
             if new <= 0:

@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="EXCHANGE=RPS",
-        help="enforced requests/s for one exchange (repeatable; 'none' = unlimited); default: published limits",
+        help=(
+            "enforced requests/s for one exchange (repeatable; 'none' = unlimited); "
+            "default: published limits"
+        ),
     )
     args = p.parse_args(argv)
     settings = SandboxSettings(

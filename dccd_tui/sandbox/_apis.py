@@ -440,7 +440,8 @@ class BinanceApi(Api):
             if value is None:
                 return self.err(
                     -1100,
-                    f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
+                    f"Illegal characters found in parameter '{name}'; "
+                    "legal range is '^[0-9]{1,20}$'.",
                 )
             if name != "limit" and value >= 10**15:  # microseconds (accepted since 2024-12-17)
                 value //= 1000
@@ -488,7 +489,8 @@ class BinanceApi(Api):
             {
                 "code": -1003,
                 "msg": (
-                    f"Too much request weight used; current limit is {int(round(2 * budget * 60))} request weight per 1 MINUTE. "
+                    "Too much request weight used; current limit is "
+                    f"{int(round(2 * budget * 60))} request weight per 1 MINUTE. "
                     "Please use WebSocket Streams for live updates to avoid polling the API."
                 ),
             },
@@ -741,7 +743,8 @@ class CoinbaseApi(Api):
             if (end - start) // span + 1 > 300:
                 return self.err(
                     400,
-                    "granularity too small for the requested time range. Count of aggregations requested exceeds 300",
+                    "granularity too small for the requested time range. "
+                    "Count of aggregations requested exceeds 300",
                 )
         if start is None or end is None:  # both set or both None (checked above)
             rows = series.backward(FAR_PAST, k_open, 300, now)
@@ -836,7 +839,8 @@ class KrakenApi(Api):
         rows = self._trade_faults(list(trades), market, ctx, since_ns)
         pf = f".{market.profile.price_dec}f"
         frags = [
-            f'["{format(t[1], pf) if t[1] == t[1] else "NaN"}","{t[2]:.8f}",{t[0] / 1e9!r},"{t[3]}","{t[4]}","",{t[5]}]'
+            f'["{format(t[1], pf) if t[1] == t[1] else "NaN"}","{t[2]:.8f}",'
+            f'{t[0] / 1e9!r},"{t[3]}","{t[4]}","",{t[5]}]'
             for t in rows
         ]
         body = (

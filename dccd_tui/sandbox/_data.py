@@ -6,7 +6,8 @@ Generated blocks of 1000 slots (about 0.5 MB each) are kept in one LRU cache per
 (`World`), shared by every series, so memory stays bounded however many series are served.
 
 Price
-    ``P(t) = level * exp(sum of 4 sines of periods ~500 d, ~29 d, ~31 h, ~97 min) * (1 + noise(t))``.
+    ``P(t) = level * exp(sum of 4 sines of periods ~500 d, ~29 d, ~31 h, ~97 min)
+    * (1 + noise(t))``.
     The sines are shared by every exchange that lists the pair (USDT and USD share one curve); the
     noise (+-0.05 %) is hashed from (seed, exchange, pair, t). A candle's open is ``P(ts)`` and its
     close ``P(ts + span)``, so one bar closes where the next opens and every span agrees on opens.

@@ -72,7 +72,10 @@ ANSWER_KINDS = frozenset(
 
 # Markup that would crash a Rich renderer ("[/]"), a link, and escape sequences that would retitle
 # the terminal window (OSC 2), paint it red (SGR) and clear it (ED) if written raw.
-HOSTILE_TEXT = "bad [/] [link=https://evil.example]click[/link] \x1b]2;PWNED\x07 \x1b[31mRED\x1b[0m \x1b[2J end"
+HOSTILE_TEXT = (
+    "bad [/] [link=https://evil.example]click[/link] "
+    "\x1b]2;PWNED\x07 \x1b[31mRED\x1b[0m \x1b[2J end"
+)
 DATA_KINDS = frozenset(
     {"duplicate_rows", "out_of_order", "outside_window", "future_rows", "bad_ohlc", "huge_count"}
 )

@@ -66,7 +66,8 @@ class Market:
     pair: str
     """``BASE/QUOTE`` as the project writes it, e.g. ``BTC/USDT``."""
     symbol: str
-    """What a request carries: ``BTCUSDT``, ``BTC-USDT``, ``BTC-USD``, Kraken's altname ``XBTUSD``."""
+    """What a request carries: ``BTCUSDT``, ``BTC-USDT``, ``BTC-USD``, Kraken's altname
+    ``XBTUSD``."""
     listing_ms: int
     """First instant with trading (epoch ms), or NEW_LISTING."""
     result_key: str = ""

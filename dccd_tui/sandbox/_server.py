@@ -212,7 +212,8 @@ class Sandbox:
         if exchange == "kraken":
             if span < 60 or span % 60:
                 raise ValueError(
-                    f"kraken candles are built from trades: span must be a multiple of 60 s, not {span}"
+                    "kraken candles are built from trades: "
+                    f"span must be a multiple of 60 s, not {span}"
                 )
         elif span not in ok[exchange]:
             raise ValueError(

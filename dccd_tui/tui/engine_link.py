@@ -77,7 +77,8 @@ class LeaveModal(ModalScreen[str]):
             yield Static(Text("Leave?", style="bold"), id="dialog-title")
             yield Static(
                 Text(
-                    f"{fmt_plural(self.active, 'job')} queued or running in the engine. Detach: they keep "
+                    f"{fmt_plural(self.active, 'job')} queued or running in the engine. "
+                    "Detach: they keep "
                     "running and `dccd-tui` shows them again. Stop: they are cancelled and what "
                     "they downloaded is saved."
                 ),

@@ -491,7 +491,8 @@ def test_coinbase_shape_and_window_rules(sb, client):
         client, sb, "coinbase", path, granularity=3600, start=iso(s0), end=iso(s0 + 300 * HOUR)
     )
     assert bad.status_code == 400 and bad.json() == {
-        "message": "granularity too small for the requested time range. Count of aggregations requested exceeds 300"
+        "message": "granularity too small for the requested time range. "
+        "Count of aggregations requested exceeds 300"
     }
     r = get(client, sb, "coinbase", path, granularity=120)
     assert r.status_code == 400 and r.json() == {"message": "Unsupported granularity"}

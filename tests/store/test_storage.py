@@ -442,7 +442,8 @@ def test_damaged_data_pages_found_on_read(tmp_path: Path) -> None:
     [
         b"{not json",
         b'{"version": 1, "exchange": "binance", "pair": "ETH/USDT", "span": 60, "covered": []}',
-        b'{"version": 1, "exchange": "binance", "pair": "BTC/USDT", "span": 60, "covered": [[5, 1]]}',
+        b'{"version": 1, "exchange": "binance", "pair": "BTC/USDT", "span": 60, '
+        b'"covered": [[5, 1]]}',
         b"[]",
     ],
 )

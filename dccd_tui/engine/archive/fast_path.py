@@ -150,7 +150,8 @@ class _Stats:
 
     def summary(self) -> str:
         text = (
-            f"archive: {fmt_plural(self.stored, 'file')} stored ({self.bytes / 1e6:,.1f} MB of zips), "
+            f"archive: {fmt_plural(self.stored, 'file')} stored "
+            f"({self.bytes / 1e6:,.1f} MB of zips), "
             f"{fmt_plural(self.holes, 'hole')} asked of REST"
         )
         if self.hole_fail:

@@ -10,7 +10,8 @@ A keystroke only checks its own row; the whole-form check runs once typing pause
 (`FULL_CHECK_DELAY`). The pair inputs upper-case what is typed and run their own editing keys
 (Backspace, Delete, arrows) at once: Textual runs an Input's key bindings only after the key
 has bubbled up to the app, behind whatever the form is doing, while printable keys are inserted
-immediately, so a burst of Backspaces and letters used to land out of order. The form never writes files itself: it builds the new TOML data and hands it to two
+immediately, so a burst of Backspaces and letters used to land out of order. The form never
+writes files itself: it builds the new TOML data and hands it to two
 callbacks from the app, `check` (validate the whole config; name the running jobs that would
 be removed) and `commit` (cancel those, save config.toml atomically, make the table follow).
 Either may raise ConfigError, whose message is shown in the form, which then stays open with
