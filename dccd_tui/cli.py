@@ -124,13 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="the engine serving the data folder: jobs and progress")
     _add_config(st)
     st.add_argument("--json", action="store_true", help="print JSON for scripts")
+    st.add_argument("--demo", action="store_true", help="the demo folder's engine")
     eng = sub.add_parser("engine", help="control the engine process of the data folder")
     _add_config(eng)
     eng_sub = eng.add_subparsers(dest="engine_command", metavar="ACTION", required=True)
     es = eng_sub.add_parser("stop", help="stop the engine (running jobs are cancelled and saved)")
     _add_config(es)
+    es.add_argument("--demo", action="store_true", help="the demo folder's engine")
     er = eng_sub.add_parser("run", help="run the engine in the foreground (Ctrl-C stops it)")
     _add_config(er)
+    er.add_argument("--demo", action="store_true", help="the demo config, against the sandbox")
     return parser
 
 

@@ -13,10 +13,15 @@ def run(args) -> int:
     from . import attach as commands
 
     path = config_path(args)
+    demo = getattr(args, "demo", False)
+    if demo:
+        from ..demo import demo_config_path
+
+        path = demo_config_path()
     if args.command == "status":
         return commands.cmd_status(path, as_json=args.json)
     if args.engine_command == "stop":
         return commands.cmd_engine_stop(path)
     from ..daemon.__main__ import main as engine_main
 
-    return engine_main(["--config", str(path)])
+    return engine_main(["--config", str(path), *(["--sandbox"] if demo else [])])

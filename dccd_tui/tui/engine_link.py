@@ -86,7 +86,7 @@ class LeaveModal(ModalScreen[str]):
             )
             with Horizontal(id="buttons"):
                 yield Button("Detach (d)", id="detach", variant="primary", compact=True)
-                yield Button("Stop jobs and quit (s)", id="stop", variant="error", compact=True)
+                yield Button("Stop and quit (s)", id="stop", variant="error", compact=True)
                 yield Button("Stay (esc)", id="stay", compact=True)
 
     def on_mount(self) -> None:

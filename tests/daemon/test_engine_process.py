@@ -531,3 +531,12 @@ def test_engine_idle_exit_setting_is_read_and_checked(tmp_path, sandbox):
     assert _config(tmp_path, sandbox).settings.engine_idle_exit == 600.0
     with pytest.raises(ConfigError, match="engine_idle_exit"):
         _config(tmp_path, sandbox, engine_idle_exit=-1)
+
+
+def test_status_and_engine_stop_take_demo(tmp_path, monkeypatch):
+    """`status --demo` and `engine stop --demo` look at the demo folder, like the other
+    commands' `--demo` (the autouse fixture points DCCD_TUI_DEMO_DIR at tmp_path)."""
+    from dccd_tui.cli import main
+
+    assert main(["status", "--demo"]) == 1  # no engine serves the demo folder yet
+    assert (tmp_path / "demo" / "config.toml").exists()
