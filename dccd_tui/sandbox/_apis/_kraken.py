@@ -17,7 +17,7 @@ from .._markets import Market
 from .._trades import aggregate
 from ._shared import Answer, Api, Ctx, candle_page, janswer, join_rows, uint
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # _world imports each exchange's formatter: a runtime import would cycle
     from ._world import World
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .._data import FRAG, TS, C, CandleSeries, H, L, N, V, key, mix
 from .._faults import FaultPlan, FaultRule
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # _world imports each exchange's formatter: a runtime import would cycle
     from ._world import World
 
 HOUR_MS = 3_600_000
