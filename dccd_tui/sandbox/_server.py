@@ -16,11 +16,12 @@ from urllib.parse import parse_qsl, urlsplit
 from ._apis import API_CLASSES, Answer, Api, Ctx, World, janswer
 from ._archive import PREFIX as ARCHIVE_PREFIX
 from ._archive import Archive
-from ._data import aggregate, maintenance_blocks
+from ._data import maintenance_blocks
 from ._faults import HOSTILE_TEXT, FaultPlan
 from ._limits import Limiters
 from ._markets import EXCHANGES
 from ._settings import SandboxSettings
+from ._trades import aggregate
 
 _QUIET_ERRORS = (ConnectionError, TimeoutError, OSError)
 

@@ -1,0 +1,106 @@
+"""The sandbox's world: the markets, their listing dates and the generated candle and trade series,
+built once per (exchange, pair, span, alignment) and shared by every request. Each exchange's row
+formatter comes from that exchange's module; the volume scales are here.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .._data import LRU, CandleSeries
+from .._markets import MARKETS, Market, new_listing_ms
+from .._trades import TradeSeries
+from ._binance import _binance_fmt
+from ._bybit import _bybit_fmt
+from ._coinbase import _coinbase_fmt
+from ._kraken import _kraken_ohlc_fmt
+from ._okx import _okx_fmt
+
+FORMATTERS = {
+    "binance": _binance_fmt,
+    "bybit": _bybit_fmt,
+    "okx": _okx_fmt,
+    "coinbase": _coinbase_fmt,
+    "kraken": _kraken_ohlc_fmt,
+}
+VOL_SCALE = {"binance": 1.0, "bybit": 0.35, "okx": 0.5, "coinbase": 0.3, "kraken": 0.2}
+EXTRA = {  # quote volume / trade count given by the exchange's candles
+    "binance": (True, True),
+    "bybit": (True, False),
+    "okx": (True, False),
+    "coinbase": (False, False),
+    "kraken": (True, True),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The world: markets, listing dates and the generated series
+
+
+class World:
+    def __init__(self, settings) -> None:
+        self.settings = settings
+        self.seed = settings.seed
+        self.new_listing = new_listing_ms(settings.now())
+        self.markets: dict[str, dict[str, Market]] = MARKETS
+        self._series: dict[tuple, CandleSeries] = {}
+        self._trades: dict[str, TradeSeries] = {}
+        self._lock = threading.Lock()
+        # Shared block caches: ~0.5 MB per block, so about 64 MB + 32 MB at most.
+        self.candle_cache = LRU(128)
+        self.trade_cache = LRU(72)
+
+    def now(self) -> int:
+        return self.settings.now()
+
+    def listing(self, market: Market) -> int:
+        return self.new_listing if market.listing_ms < 0 else market.listing_ms
+
+    def market(self, exchange: str, pair: str) -> Market:
+        try:
+            return self.markets[exchange][pair]
+        except KeyError:
+            raise KeyError(f"{exchange} has no pair {pair!r} in the sandbox") from None
+
+    def series(
+        self, exchange: str, market: Market, span_ms: int, offset_ms: int = 0
+    ) -> CandleSeries:
+        k = (exchange, market.pair, span_ms, offset_ms % span_ms)
+        got = self._series.get(k)
+        if got is None:
+            with self._lock:
+                got = self._series.get(k)
+                if got is None:
+                    prof = market.profile
+                    got = CandleSeries(
+                        self.seed,
+                        exchange,
+                        market,
+                        self.listing(market),
+                        span_ms,
+                        offset_ms,
+                        FORMATTERS[exchange](span_ms, prof.price_dec, prof.vol_dec),
+                        missing_rate=self.settings.coinbase_missing
+                        if exchange == "coinbase"
+                        else 0.0,
+                        vol_scale=VOL_SCALE[exchange],
+                        cache=self.candle_cache,
+                        gap_share=self.settings.maintenance_share,
+                    )
+                    self._series[k] = got
+        return got
+
+    def trades(self, market: Market) -> TradeSeries:
+        got = self._trades.get(market.pair)
+        if got is None:
+            with self._lock:
+                got = self._trades.get(market.pair)
+                if got is None:
+                    got = self._trades[market.pair] = TradeSeries(
+                        self.seed,
+                        market,
+                        self.listing(market),
+                        self.trade_cache,
+                        gap_share=self.settings.maintenance_share,
+                    )
+        return got
