@@ -63,11 +63,11 @@ for _module, _names in {
     "archive.layout": ("DEFAULT_ARCHIVE_URL",),
     "client": (
         "EngineClient",
-        "RemoteRunner",
         "LinkError",
         "EngineGone",
         "VersionMismatch",
     ),
+    "remote_runner": ("RemoteRunner",),
     "protocol": (
         "PROTOCOL_VERSION",
         "MAX_MESSAGE",
@@ -227,7 +227,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .archive.layout import DEFAULT_ARCHIVE_URL
     from .backfill import Plan, plan_job, requests_per_exchange
-    from .client import EngineClient, EngineGone, LinkError, RemoteRunner, VersionMismatch
+    from .client import EngineClient, EngineGone, LinkError, VersionMismatch
     from .errors import (
         Cancelled,
         EngineError,
@@ -301,6 +301,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
         row_snapshot,
         snapshot_row,
     )
+    from .remote_runner import RemoteRunner
     from .runner import Runner
     from .socketpath import EnginePlace, SocketPlaceError, engine_place, prepare
     from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Status
