@@ -59,7 +59,8 @@ def main() -> int:
 
     sys.path.insert(0, str(ROOT))
     from dccd_tui.daemon.spawn import spawn_engine, stop_engine
-    from dccd_tui.engine.client import EngineClient, RemoteRunner
+    from dccd_tui.engine.client import EngineClient
+    from dccd_tui.engine.remote_runner import RemoteRunner
     from dccd_tui.engine.socketpath import engine_place
 
     end = NOW_MS - NOW_MS % DAY_MS - 30 * DAY_MS

@@ -65,9 +65,9 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=5, help="timed repeats (the median is shown)")
     args = p.parse_args()
 
-    from dccd_tui.engine.backfill import plan_job
     from dccd_tui.engine.exchanges import get_exchange
     from dccd_tui.engine.models import Series
+    from dccd_tui.engine.plan import plan_job
     from dccd_tui.engine.store import Store, holes, merge_ranges
 
     ok = True

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from dccd_tui.daemon.spawn import spawn_engine
-from dccd_tui.engine.client import EngineClient, RemoteRunner
+from dccd_tui.engine.client import EngineClient
+from dccd_tui.engine.remote_runner import RemoteRunner
 from dccd_tui.engine.socketpath import engine_place
 
 

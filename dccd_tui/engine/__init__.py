@@ -63,11 +63,11 @@ for _module, _names in {
     "archive.layout": ("DEFAULT_ARCHIVE_URL",),
     "client": (
         "EngineClient",
-        "RemoteRunner",
         "LinkError",
         "EngineGone",
         "VersionMismatch",
     ),
+    "remote_runner": ("RemoteRunner",),
     "protocol": (
         "PROTOCOL_VERSION",
         "MAX_MESSAGE",
@@ -88,7 +88,7 @@ for _module, _names in {
     ),
     "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec"),
     "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES", "LOG_WARNING"),
-    "backfill": ("Plan", "plan_job", "requests_per_exchange"),
+    "plan": ("Plan", "plan_job", "requests_per_exchange"),
     "runner": ("Runner",),
     "exchanges": ("EXCHANGES", "get_exchange"),
     "exchanges.base": ("SymbolError",),
@@ -226,8 +226,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .archive.layout import DEFAULT_ARCHIVE_URL
-    from .backfill import Plan, plan_job, requests_per_exchange
-    from .client import EngineClient, EngineGone, LinkError, RemoteRunner, VersionMismatch
+    from .client import EngineClient, EngineGone, LinkError, VersionMismatch
     from .errors import (
         Cancelled,
         EngineError,
@@ -289,6 +288,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
         span_label,
     )
     from .pair_hint import QUOTE_ASSETS, suggest_pair
+    from .plan import Plan, plan_job, requests_per_exchange
     from .protocol import (
         HISTORY_LINES,
         MAX_MESSAGE,
@@ -301,6 +301,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
         row_snapshot,
         snapshot_row,
     )
+    from .remote_runner import RemoteRunner
     from .runner import Runner
     from .socketpath import EnginePlace, SocketPlaceError, engine_place, prepare
     from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Status

@@ -1,13 +1,11 @@
-"""The client side of the engine socket: `EngineClient` (requests, pushed updates) and
-`RemoteRunner`, which gives the Textual app the runner interface it already drives.
+"""The client side of the engine socket: `EngineClient` (requests, pushed updates) and the
+errors a link can raise (`LinkError`, `EngineGone`, `VersionMismatch`).
 
-The app calls `runner.states[key].snapshot()`, `start`, `cancel`, ... on its event loop; here
-those calls read local copies kept fresh by one background reader thread (the engine pushes
-only the rows that changed, at the client's `ui_hz`), or send one short request. The app never
-waits on a download, a parse or a disk write: those happen in the engine's process.
+One background reader thread per connection matches answers to requests and hands pushed
+updates to a callback; `RemoteRunner` (dccd_tui/engine/remote_runner.py) builds the app's
+runner interface on top of it.
 
-This module takes plain data: it never imports dccd_tui.config (the app hands it the loaded
-config object and it only reads `jobs`, `path` and `settings.data_path` from it).
+This module takes plain data: it never imports dccd_tui.config.
 """
 
 from __future__ import annotations
@@ -16,28 +14,20 @@ import itertools
 import os
 import socket
 import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .fmt import fmt_plural
-from .models import Series
 from .protocol import (
-    HISTORY_LINES,
     MAX_MESSAGE,
     PROTOCOL_VERSION,
     LineReader,
     ProtocolError,
     decode,
     encode,
-    row_snapshot,
 )
 from .socketpath import check_socket_owner
-from .state import LOG_LINES, JobSnapshot, Status
 
 
 class LinkError(RuntimeError):
@@ -213,314 +203,3 @@ class EngineClient:
         if slot is not None:
             slot[1] = message
             slot[0].set()
-
-
-class RemoteJobState:
-    """The app-side copy of one engine job: `snapshot()` and the log, like `JobState`."""
-
-    def __init__(self, snapshot: JobSnapshot) -> None:
-        self.series = snapshot.series
-        self._snap = snapshot
-        self._lock = threading.Lock()
-        self.log: deque = deque(maxlen=LOG_LINES)
-        self.log_seq = 0
-        self._pending: tuple[Status, float] | None = None  # a local guess until the engine says
-
-    def snapshot(self) -> JobSnapshot:
-        pending = self._pending
-        if pending is not None:
-            if time.monotonic() < pending[1]:
-                return replace(self._snap, status=pending[0])
-            self._pending = None
-        return self._snap
-
-    def expect(self, status: Status, seconds: float = 1.5) -> None:
-        """Show `status` until the engine's next row for this job (a start shows at once)."""
-        self._pending = (status, time.monotonic() + seconds)
-
-    def apply(self, snap: JobSnapshot) -> None:
-        self._snap = snap
-        self._pending = None
-
-    def add_lines(self, seq: int, lines: list[str]) -> None:
-        with self._lock:
-            self.log.extend(str(line) for line in lines)
-            self.log_seq = seq
-
-    def log_since(self, seq: int) -> tuple[list[str], int]:
-        with self._lock:
-            new = self.log_seq - seq
-            if new <= 0:
-                return [], self.log_seq
-            return list(self.log)[-min(new, len(self.log)) :], self.log_seq
-
-    def log_lines(self) -> list[str]:
-        with self._lock:
-            return list(self.log)
-
-
-def _idle(series: Any) -> JobSnapshot:
-    return JobSnapshot(
-        series=series,
-        status=Status.IDLE,
-        windows_done=0,
-        windows_total=0,
-        candles=0,
-        requests=0,
-        retries=0,
-        failed_windows=0,
-        gaps=0,
-        position=None,
-        speed=0.0,
-        eta=None,
-        error=None,
-        log_seq=0,
-        started=None,
-        finished=None,
-    )
-
-
-@dataclass(frozen=True)
-class RemotePlan:
-    """The part of an engine's `Plan` that a client shows (the plan panel's per-job counts)."""
-
-    series: Series
-    windows: range  # only its length is read: one entry per window
-    requests: int
-    estimate_is_floor: bool = False
-
-
-class RemotePlans(dict):
-    """What `dry_run` returns: key -> RemotePlan, and the engine's per-exchange totals."""
-
-    totals: list[str]
-
-
-class RemoteRunner:
-    """The runner interface of dccd_tui/tui/app.py over an engine in another process."""
-
-    remote = True
-
-    def __init__(
-        self,
-        client: EngineClient,
-        config: Any,
-        *,
-        on_finish: Callable[[str], None] | None = None,
-        hz: float = 4.0,
-        reconnect: Callable[[], EngineClient] | None = None,
-        base_urls: Any = None,
-    ) -> None:
-        self.config = config
-        self.on_finish = on_finish
-        self.on_lost: Callable[[str], None] | None = None
-        # A refused command (the engine's text); the app shows it. Without it, commands raise.
-        self.on_error: Callable[[str], None] | None = None
-        self.engine_keys: list[str] = []  # the engine's jobs, in its order (from updates)
-        self.hz = hz
-        self.reconnect_with = reconnect
-        self.lost: str | None = None
-        self.now = None
-        self._store: Any = None
-        self.specs: dict[str, Any] = {}
-        self.states: dict[str, RemoteJobState] = {}
-        self._install(config)
-        self._first = threading.Event()
-        self._lock = threading.Lock()
-        self._clock_offset = time.time() - time.monotonic()
-        self._active_at_loss: list[str] = []
-        self.client = client
-        self._wire(client)
-
-    def _install(self, config: Any) -> None:
-        self.specs = {spec.key: spec for spec in config.jobs}
-        states = dict(self.states)
-        for key, spec in self.specs.items():
-            if key not in states:
-                states[key] = RemoteJobState(_idle(spec.series))
-        self.states = states
-
-    def _wire(self, client: EngineClient) -> None:
-        client.on_update = self._on_update
-        client.on_gone = self._on_gone
-
-    @property
-    def store(self) -> Any:
-        """The data folder's store, read only (the coverage views read the files directly)."""
-        if self._store is None:
-            from .store import Store
-
-            # Read only: the engine process holds the folder's lock and does all the writing.
-            self._store = Store(self.config.settings.data_path, read_only=True)
-        return self._store
-
-    # --- lifecycle ----------------------------------------------------------------------------
-    def open(self) -> RemoteRunner:
-        """Subscribe and wait (briefly) for the first full update: the table starts complete.
-
-        When config.toml changed since the engine read it (other jobs), the engine reloads it,
-        unless that would cancel a running job: then the engine's jobs stay, and the app shows
-        what the engine runs.
-        """
-        self._first.clear()
-        self.client.request("subscribe", hz=self.hz, history=HISTORY_LINES)
-        self._first.wait(2.0)
-        theirs, ours = set(self.engine_keys), set(self.specs)
-        if self.engine_keys and theirs != ours:
-            gone = [k for k in theirs - ours if self.is_active(k)]
-            if not gone:
-                self.client.request("reload")
-            elif self.on_error is not None:
-                self.on_error(
-                    f"the engine runs {fmt_plural(len(gone), 'job')} that config.toml no longer "
-                    "has; reload the config (r) to cancel them"
-                )
-        return self
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Detach: the jobs keep running in the engine."""
-        self.client.on_gone = None
-        self.client.close()
-
-    def reconnect(self) -> list[str]:
-        """After the engine was lost: a new engine (from `reconnect`), jobs that ran restarted."""
-        if self.reconnect_with is None:
-            raise LinkError("no way to restart the engine from here")
-        client = self.reconnect_with()
-        self._wire(client)
-        self.client = client
-        self.lost = None
-        self.open()
-        keys = [k for k in self._active_at_loss if k in self.specs]
-        self._active_at_loss = []
-        return self.start(keys) if keys else []
-
-    def stop_engine(self) -> None:
-        self.client.request("stop")
-
-    # --- updates (reader thread) --------------------------------------------------------------
-    def _on_update(self, message: dict[str, Any]) -> None:
-        finished: list[str] = []
-        if message.get("order"):
-            self.engine_keys = list(message["order"])
-        rows = message.get("rows") or {}
-        added = [k for k in rows if k not in self.states]
-        if added:  # a job the engine has and this config does not (yet): show it anyway
-            states = dict(self.states)
-            for key in added:
-                states[key] = RemoteJobState(row_snapshot(rows[key], self._clock_offset))
-            self.states = states
-        for key, row in rows.items():
-            state = self.states[key]
-            before = state._snap.status
-            snap = row_snapshot(row, self._clock_offset)
-            state.apply(snap)
-            if before.active and not snap.status.active:
-                finished.append(key)
-        for key, (seq, lines) in (message.get("logs") or {}).items():
-            target = self.states.get(key)
-            if target is not None:
-                target.add_lines(int(seq), lines)
-        self._first.set()
-        if self.on_finish is not None:
-            for key in finished:
-                try:
-                    self.on_finish(key)
-                except Exception:
-                    pass
-
-    def _on_gone(self, reason: str) -> None:
-        self._active_at_loss = [k for k in self.specs if self.is_active(k)]
-        self.lost = reason
-        for state in self.states.values():  # nothing runs any more: do not show it running
-            snap = state._snap
-            if snap.status.active:
-                state.apply(
-                    replace(
-                        snap, status=Status.FAILED, speed=0.0, eta=None, error="the engine stopped"
-                    )
-                )
-        if self.on_lost is not None:
-            self.on_lost(reason)
-
-    # --- the runner interface -----------------------------------------------------------------
-    def keys(self) -> list[str]:
-        return list(self.specs)
-
-    def snapshots(self) -> list[JobSnapshot]:
-        return [state.snapshot() for state in self.states.values()]
-
-    def is_active(self, key: str) -> bool:
-        state = self.states.get(key)
-        return state is not None and state.snapshot().status.active
-
-    def any_active(self) -> bool:
-        return any(state.snapshot().status.active for state in list(self.states.values()))
-
-    @staticmethod
-    def _keys(keys: Iterable[str] | None) -> list[str] | None:
-        return None if keys is None else list(keys)
-
-    def _call(self, op: str, **fields: Any) -> dict[str, Any]:
-        """One command; a refusal goes to `on_error` (when set) instead of raising in the UI."""
-        try:
-            return self.client.request(op, **fields)
-        except EngineGone as exc:
-            if self.on_error is None:
-                raise
-            if self.lost is not None and self.on_lost is not None:
-                self.on_lost(self.lost)  # a key on a dead engine offers the restart again
-            else:
-                self.on_error(f"{op}: {exc}")
-            return {}
-        except LinkError as exc:
-            if self.on_error is None:
-                raise
-            self.on_error(f"{op}: {exc}")
-            return {}
-
-    def start(
-        self, keys: Iterable[str] | None = None, *, overrides: dict[str, dict] | None = None
-    ) -> list[str]:
-        reply = self._call("start", keys=self._keys(keys), overrides=overrides or {})
-        started = list(reply.get("started", []))
-        for key in started:
-            state = self.states.get(key)
-            if state is not None:
-                state.expect(Status.QUEUED)
-        return started
-
-    def cancel(self, keys: Iterable[str] | None = None) -> list[str]:
-        reply = self._call("cancel", keys=self._keys(keys))
-        return list(reply.get("cancelled", []))
-
-    def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Any]:
-        reply = self._call("dry_run", keys=self._keys(keys))
-        summary = reply.get("plans") or {}
-        plans = RemotePlans()
-        for key in reply.get("planned", []):
-            spec, row = self.specs.get(key), summary.get(key) or {}
-            if spec is not None:
-                plans[key] = RemotePlan(
-                    spec.series,
-                    range(int(row.get("windows", 0))),
-                    int(row.get("requests", 0)),
-                    bool(row.get("estimate_is_floor", False)),
-                )
-        plans.totals = list(reply.get("totals", []))
-        return plans
-
-    def exchange_totals(self, plans: dict[str, Any]) -> list[str]:
-        return list(getattr(plans, "totals", []))
-
-    def set_config(self, config: Any) -> tuple[list[str], list[str]]:
-        """The app saved or re-read config.toml: the engine reloads the same file."""
-        self._call("reload")
-        old = set(self.specs)
-        self.config = config
-        self._install(config)
-        keep = set(self.specs)
-        self.states = {k: v for k, v in self.states.items() if k in keep}
-        added = [k for k in self.specs if k not in old]
-        removed = [k for k in old if k not in keep]
-        return added, removed

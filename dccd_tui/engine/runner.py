@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
-from .backfill import Backfill, Plan, plan_job, requests_per_exchange
+from .backfill import Backfill
 from .exchanges import get_exchange
 from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
 from .jobs import Config, JobSpec
+from .plan import Plan, plan_job, requests_per_exchange
 from .ratelimit import GateRegistry
 from .state import JobState, Status
 from .store import Store, StoreLock

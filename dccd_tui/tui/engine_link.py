@@ -1,10 +1,10 @@
 """The app's side of the engine process: leaving (detach or stop), and losing the engine.
 
-When the app drives a `RemoteRunner` (dccd_tui/engine/client.py) the jobs live in the engine
+When the app drives a `RemoteRunner` (dccd_tui/engine/remote_runner.py) the jobs live in the engine
 process, so quitting is not the end of them: `q` with jobs running asks whether to detach (the
-default; the jobs keep running and `dccd-tui` attaches again) or to stop them. If the engine
-dies, the reader thread reports it here; the app says so at once and offers a restart, which
-starts a new engine and restarts the jobs that were running (they resume from the store).
+default; the jobs keep running and `dccd-tui` attaches again) or to stop them. If the engine dies,
+the reader thread reports it here; the app says so at once and offers a restart, which starts a new
+engine and restarts the jobs that were running (they resume from the store).
 """
 
 from __future__ import annotations

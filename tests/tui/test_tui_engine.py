@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from dccd_tui.engine.client import RemoteRunner
+from dccd_tui.engine.remote_runner import RemoteRunner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 from dccd_tui.tui.app import DccdApp

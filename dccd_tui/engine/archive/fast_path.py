@@ -38,7 +38,8 @@ from .layout import ArchiveFile, split_missing
 if TYPE_CHECKING:
     import polars as pl
 
-    from ..backfill import Backfill, Plan
+    from ..backfill import Backfill
+    from ..plan import Plan
 
 
 def holes(frame: pl.DataFrame, start: int, end: int, span_ms: int) -> list[tuple[int, int]]:
@@ -87,7 +88,7 @@ def run_archive(job: Backfill, plan: Plan, client: ArchiveClient) -> Plan | None
     """Serve what the archive can of `plan`; return the re-made plan for the window loop, or
     None when the job ended here (cancelled, a permanent error, the store failed: the job's
     state says which)."""
-    from ..backfill import plan_job
+    from ..plan import plan_job
 
     state = job.state
     now = job.now if job.now is not None else int(time.time() * 1000)

@@ -14,7 +14,7 @@ from ..fmt import fmt_ms
 from .layout import split_missing
 
 if TYPE_CHECKING:
-    from ..backfill import Plan
+    from ..plan import Plan
 
 # About what a zipped CSV row of Binance klines weighs (BTCUSDT 1m months are ~2 MB for
 # 44,640 rows); only an estimate for the dry run, which never asks the host.
@@ -27,7 +27,7 @@ def add_archive_plan(
     plan: Plan, window_ms: int, parallel: int, host: str, now: int | None = None
 ) -> Plan:
     """Re-cut `plan` into archive files + REST windows; returns the same object, changed."""
-    from ..backfill import make_windows
+    from ..plan import make_windows
 
     now = int(time.time() * 1000) if now is None else now
     split = split_missing(plan.missing, now)

@@ -13,6 +13,7 @@ One concern per module:
 - `lock`: the folder lock;
 - `manifest`: the coverage manifest's format;
 - `quarantine`: moving unreadable files aside;
+- `reconcile`: `ManifestSync`, keeping a series' manifest true to its files (open, sign, drop);
 - `series`: `SeriesStore`, one series; `protocol`: `SeriesStorage`, what a job needs of it;
 - `folder`: `Store`, the whole data folder.
 

@@ -11,8 +11,8 @@ Layout (a user-visible contract, see docs/design/architecture.md "Storage layout
   month files it vouches for are durable (`files.atomic_write`).
 - **Nothing unreadable is deleted or silently overwritten** (`quarantine.py`).
 - **Coverage follows the files**: the manifest signs each month file it vouches for; on open a
-  month whose file is gone or no longer holds what was signed leaves the coverage (`_reconcile`),
-  is reported in `quarantined` and is fetched again.
+  month whose file is gone or no longer holds what was signed leaves the coverage
+  (`_reconcile`, in `reconcile.py`), is reported in `quarantined` and is fetched again.
 - **Read-only** (`read_only=True`, e.g. `inventory` while another process holds the lock):
   nothing is moved, deleted or rewritten; what would be is only reported.
 
@@ -24,7 +24,6 @@ return copies.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -34,7 +33,6 @@ from typing import TYPE_CHECKING, Any, cast
 from ..models import Series
 from . import files
 from .files import (
-    MONTH_FILE,
     FileInfo,
     Unreadable,
     arrow_schema,
@@ -43,11 +41,9 @@ from .files import (
     month_range,
     os_error,
     read_candles,
-    read_footer,
     stat_sig,
 )
-from .manifest import MANIFEST_NAME, FileSign, manifest_bytes, parse_manifest
-from .quarantine import move_aside
+from .manifest import FileSign
 from .ranges import (
     Failed,
     Range,
@@ -58,14 +54,13 @@ from .ranges import (
     subtract_range,
     subtract_ranges,
 )
+from .reconcile import ManifestSync
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
-log = logging.getLogger("dccd_tui.store")
 
-
-class SeriesStore:
+class SeriesStore(ManifestSync):
     """The monthly Parquet files and the coverage manifest of one (exchange, pair, span).
 
     Creating one does no I/O. The first call that needs the store "opens" it: it loads and
@@ -97,10 +92,6 @@ class SeriesStore:
 
     def __repr__(self) -> str:
         return f"SeriesStore({self.series.key!r}, {str(self.folder)!r})"
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.folder / MANIFEST_NAME
 
     # ---- public API -------------------------------------------------------------------------
 
@@ -266,208 +257,6 @@ class SeriesStore:
                 last = info.last_ts if last is None else max(last, info.last_ts)
         return {"first_ts": first, "last_ts": last, "candles": rows, "bytes": size, "files": files}
 
-    # ---- opening and the manifest ------------------------------------------------------------
-
-    def _sync(self) -> None:
-        """Open on first use; later, reload the manifest if another process replaced it."""
-        if self._opened:
-            sig = self._stat_manifest()
-            if sig == self._manifest_sig:
-                return  # fast path: one stat, no lock
-        with self._file_lock, self._state_lock:
-            if not self._opened:
-                self._open()
-            elif self._stat_manifest() != self._manifest_sig:
-                self._load_manifest()
-                self._reconcile()
-
-    def _open(self) -> None:
-        self._load_manifest()
-        if self.folder.is_dir():
-            if not self.read_only:
-                files.remove_stale_temps(self.folder)
-            for _year, _month, path in self._month_files():
-                self._info(path)  # reads the footer; quarantines what cannot be read
-        self._reconcile()
-        self._opened = True
-
-    def _reconcile(self) -> None:
-        """Drop from the coverage every month whose data file was removed or replaced behind
-        the store's back (caller holds both locks); sign files not signed yet.
-
-        A signed file whose size and mtime still match is trusted (one stat). One that changed
-        is kept if its footer still holds at least what was signed (rows, first and last ts):
-        a copy of the folder, or our own write that a crash kept out of the manifest. An
-        unsigned month (an older manifest) with no file is dropped unless its covered part is
-        all exchange-side gaps.
-        """
-        if not self._covered:
-            return
-        signs = dict(self._signs or {})
-        dropped: list[tuple[int, int, str]] = []
-        resigned = self._signs is None
-        if self._signs is None:  # an older manifest: every covered month, once
-            present = {path.name: path for _y, _m, path in self._month_files()}
-            months = _months_of(self._covered)
-        else:  # every month holding data was signed when written: one stat each
-            present = {name: self.folder / name for name in signs}
-            months = sorted(_month_of_name(name) for name in signs)
-        for year, month in months:
-            name = month_file_name(year, month)
-            lo, hi = month_range(year, month)
-            if holes(self._covered, lo, hi) == [(lo, hi)]:  # nothing covered there
-                continue
-            path = present.get(name)
-            known = signs.get(name)
-            if path is None:
-                inside = [(max(a, lo), min(b, hi)) for a, b in self._covered if a < hi and b > lo]
-                if known is None and (
-                    self._gaps is None or not subtract_ranges(inside, self._gaps)
-                ):
-                    continue  # nothing signed there and nothing but exchange-side gaps
-                signs.pop(name, None)
-                dropped.append((lo, hi, f"{self.folder / name} is missing"))
-                continue
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                signs.pop(name, None)
-                dropped.append((lo, hi, f"{self.folder / name} is missing"))
-                continue
-            except OSError as exc:
-                raise os_error("read", path, exc) from exc
-            if known is not None and (st.st_size, st.st_mtime_ns) == known[:2]:
-                continue
-            info = self._info(path)
-            if info is None:  # quarantined (its month already left the coverage) or vanished
-                signs.pop(name, None)
-                continue
-            if known is None or _holds(info, known):
-                signs[name] = _sign(info)
-                resigned = True
-                continue
-            signs.pop(name, None)
-            why = f"{path} was replaced ({info.rows:,} candles where {known[2]:,} were written)"
-            dropped.append((lo, hi, why))
-        if not dropped and not resigned:
-            return
-        covered, gaps = self._covered, self._gaps
-        for lo, hi, why in dropped:
-            covered = subtract_range(covered, lo, hi)
-            if gaps is not None:
-                gaps = subtract_range(gaps, lo, hi)
-            year, month = month_of(lo)
-            self._report(
-                f"{self.series}: {why}; {year:04d}-{month:02d} leaves the coverage "
-                "and will be downloaded again"
-            )
-        failed = [f for f in self._failed if holes(covered, f[0], f[1])]
-        self._signs = signs
-        self._save_manifest(covered, failed, gaps)
-
-    def _stat_manifest(self) -> tuple[int, int, int] | None:
-        try:
-            return stat_sig(os.stat(self.manifest_path))
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise os_error("read", self.manifest_path, exc) from exc
-
-    def _load_manifest(self) -> None:
-        path = self.manifest_path
-        try:
-            with open(path, "rb") as fh:
-                sig = stat_sig(os.fstat(fh.fileno()))
-                raw = fh.read()
-        except FileNotFoundError:
-            self._covered, self._failed, self._manifest_sig = [], [], None
-            self._gaps = []
-            return
-        except OSError as exc:
-            raise os_error("read", path, exc) from exc
-        try:
-            covered, failed, gaps, signs = parse_manifest(self.series, raw)
-        except Unreadable as exc:
-            self._covered, self._failed, self._manifest_sig = [], [], None
-            self._gaps = []
-            self._signs = {}
-            self._quarantine(
-                path,
-                str(exc),
-                "coverage starts again from empty: every range will be checked again "
-                "(the data files are kept and merged with new data)",
-            )
-            return
-        self._covered, self._failed, self._manifest_sig = covered, failed, sig
-        self._gaps = gaps
-        self._signs = signs
-
-    def _save_manifest(
-        self, covered: list[Range], failed: list[Failed], gaps: list[Range] | None = None
-    ) -> None:
-        """Atomically write the manifest, then adopt it as the state (caller holds both locks).
-        `gaps` None keeps the current ones.
-
-        If the write fails the state is left as it was, so memory never claims more than disk.
-        """
-        if gaps is None:
-            gaps = self._gaps
-        if self.read_only:  # memory only: what the files say, nothing written
-            self._covered, self._failed, self._gaps = covered, failed, gaps
-            return
-        data = manifest_bytes(self.series, covered, failed, gaps, self._signs or {})
-        files.atomic_write(self.manifest_path, lambda tmp: files.write_bytes(data, tmp))
-        self._covered, self._failed, self._gaps = covered, failed, gaps
-        self._manifest_sig = self._stat_manifest()
-
-    def _report(self, msg: str) -> None:
-        if msg in self._reported:  # read-only: the same file is found again on every read
-            return
-        self._reported.add(msg)
-        log.warning(msg)
-        self.quarantined.append(msg)
-
-    def _quarantine(self, path: Path, reason: str, consequence: str) -> None:
-        if self.read_only:
-            self._report(
-                f"{self.series}: {path} could not be read ({reason}); left in place "
-                "(another dccd-tui holds the data folder: it is moved aside by the "
-                "next run that takes the folder)"
-            )
-            return
-        self.quarantined.append(move_aside(path, reason, consequence, self.series))
-
-    def _month_files(self) -> list[tuple[int, int, Path]]:
-        return files.month_files(self.folder)
-
-    # ---- month files ----------------------------------------------------------------------
-
-    def _info(self, path: Path) -> FileInfo | None:
-        """Footer info of a month file (cached by stat); None if it vanished or was quarantined."""
-        for _attempt in range(3):
-            try:
-                sig = stat_sig(os.stat(path))
-            except FileNotFoundError:
-                return None
-            except OSError as exc:
-                raise os_error("read", path, exc) from exc
-            cached = self._infos.get(path.name)
-            if cached is not None and cached.sig == sig:
-                return cached
-            try:
-                info = read_footer(path)
-            except FileNotFoundError:
-                return None
-            except Unreadable as exc:
-                if self._quarantine_month(path, sig, str(exc)):
-                    return None
-                continue  # the file changed under us: look again
-            except OSError as exc:
-                raise os_error("read", path, exc) from exc
-            self._infos[path.name] = info
-            return info
-        return None
-
     # ---- exchange-side gaps -------------------------------------------------------------------
 
     def _stored_ts(self, lo: int, hi: int) -> pl.Series:
@@ -522,6 +311,8 @@ class SeriesStore:
             return []
         return gap_ranges(self._stored_ts(covered[0][0], covered[-1][1]), covered, self._span_ms)
 
+    # ---- month files ----------------------------------------------------------------------
+
     def _read_month(self, path: Path) -> pl.DataFrame | None:
         """The candles of one month file; None if it is absent or was quarantined."""
         for _attempt in range(3):
@@ -541,36 +332,6 @@ class SeriesStore:
                 raise os_error("read", path, exc) from exc
             return frame
         return None
-
-    def _quarantine_month(self, path: Path, sig: tuple[int, int, int], reason: str) -> bool:
-        """Move an unreadable month file aside and drop its month from the coverage.
-
-        Returns False (and does nothing) if the file changed since it was found unreadable,
-        e.g. a writer just replaced it with a good one.
-        """
-        with self._file_lock, self._state_lock:
-            try:
-                now = stat_sig(os.stat(path))
-            except FileNotFoundError:
-                return True
-            if now != sig:
-                return False
-            m = MONTH_FILE.match(path.name)
-            assert m is not None
-            year, month = int(m.group(1)), int(m.group(2))
-            self._quarantine(path, reason, f"{year:04d}-{month:02d} will be downloaded again")
-            self._infos.pop(path.name, None)
-            if self._signs is not None:
-                self._signs.pop(path.name, None)
-            lo, hi = month_range(year, month)
-            if holes(self._covered, lo, hi) != [(lo, hi)]:  # some of it was covered
-                # Memory drops the month at once (its candles are gone whatever happens next);
-                # the manifest follows.
-                self._covered = subtract_range(self._covered, lo, hi)
-                if self._gaps is not None:
-                    self._gaps = subtract_range(self._gaps, lo, hi)
-                self._save_manifest(self._covered, self._failed)
-            return True
 
     def _write_months(self, frame: pl.DataFrame) -> int:
         """Merge a normalised frame into its month files, one month at a time."""
@@ -638,36 +399,3 @@ class SeriesStore:
                 raise ValueError(f"covered range [{s}, {e}) ends before it starts")
             out.append((s, e))
         return out
-
-
-def _months_of(ranges: Sequence[Range]) -> list[tuple[int, int]]:
-    """(year, month) of every month that `ranges` touch, oldest first."""
-    out: list[tuple[int, int]] = []
-    for start, end in ranges:
-        year, month = month_of(start)
-        while month_range(year, month)[0] < end:
-            if not out or out[-1] < (year, month):
-                out.append((year, month))
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return out
-
-
-def _month_of_name(name: str) -> tuple[int, int]:
-    m = MONTH_FILE.match(name)
-    assert m is not None  # manifest.parse_manifest checks every signed name
-    return int(m.group(1)), int(m.group(2))
-
-
-def _sign(info: FileInfo) -> FileSign:
-    return (info.size, info.sig[0], info.rows, info.first_ts, info.last_ts)
-
-
-def _holds(info: FileInfo, known: FileSign) -> bool:
-    """Whether a month file still holds at least what was signed: as many rows or more, and
-    the signed first and last ts within its own."""
-    _size, _mtime, rows, first, last = known
-    if info.rows < rows:
-        return False
-    if first is not None and (info.first_ts is None or info.first_ts > first):
-        return False
-    return not (last is not None and (info.last_ts is None or info.last_ts < last))

@@ -1,0 +1,135 @@
+"""The planner: what a job over a range would fetch, without sending a request.
+
+`plan_job` cuts the windows from `requested - coverage` (resume is by set difference, see
+dccd_tui/engine/backfill.py), estimates the requests and the time at the exchange's budget, and
+returns a `Plan` that a dry run prints and the job loop then walks. `requests_per_exchange`
+sums plans per exchange (its jobs share one budget).
+
+Kept apart from the job loop (backfill.py) because a dry run, the archive's plan
+(dccd_tui/engine/archive/plan.py) and the runner need the plan without the fetch machinery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .exchanges.base import Exchange
+from .fmt import fmt_duration, fmt_ms, fmt_plural
+from .models import CLOSE_MARGIN_MS, Series, Window, last_closed_end
+from .store import SeriesStorage
+
+
+def make_windows(missing: list[tuple[int, int]], window_ms: int) -> list[Window]:
+    out: list[Window] = []
+    for start, end in missing:
+        t = start
+        while t < end:
+            out.append(Window(t, min(end, t + window_ms)))
+            t += window_ms
+    return out
+
+
+@dataclass
+class Plan:
+    """What a run would do for one series; a dry run computes it without any request."""
+
+    series: Series
+    start: int
+    end: int
+    missing: list[tuple[int, int]]
+    windows: list[Window]
+    requests: int  # estimated requests (Kraken: at least one per window)
+    seconds: float  # at the exchange's budget, this job alone
+    rps: float
+    stored: int  # candles already stored in the range (from coverage, approximate)
+    estimate_is_floor: bool = False
+    notes: list[str] = field(default_factory=list)
+    # The ranges asked for when there are several (config entries whose ranges do not touch):
+    # only they are planned, not the time between them. Empty: [start, end).
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        asked = self.ranges or [(self.start, self.end)]
+        total = sum(e - s for s, e in asked) // (self.series.span * 1000)
+        missing_c = sum(e - s for s, e in self.missing) // (self.series.span * 1000)
+        floor = "at least " if self.estimate_is_floor else ""
+        out = [
+            f"plan for {self.series}: {fmt_ms(self.start)} -> {fmt_ms(self.end)} UTC "
+            f"({fmt_plural(total, 'candle')} requested)",
+            *(
+                [
+                    f"  in {len(self.ranges)} ranges: "
+                    + ", ".join(f"{fmt_ms(s)} -> {fmt_ms(e)}" for s, e in self.ranges)
+                ]
+                if self.ranges
+                else []
+            ),
+            f"  already covered: {fmt_plural(total - missing_c, 'candle')}; missing: "
+            f"{fmt_plural(missing_c, 'candle')} in {fmt_plural(len(self.missing), 'range')}",
+        ]
+        for s, e in self.missing[:10]:
+            out.append(f"    missing {fmt_ms(s)} -> {fmt_ms(e)}")
+        if len(self.missing) > 10:
+            out.append(f"    ... and {fmt_plural(len(self.missing) - 10, 'more range')}")
+        out.append(
+            f"  {fmt_plural(len(self.windows), 'window')}, {floor}"
+            f"{fmt_plural(self.requests, 'request')}, "
+            f"about {fmt_duration(self.seconds)} at {self.rps:g} requests/s"
+        )
+        out.extend(f"  {n}" for n in self.notes)
+        return out
+
+
+def requests_per_exchange(plans: Iterable[Plan]) -> dict[str, int]:
+    """Estimated requests of `plans`, summed per exchange (its jobs share one budget), sorted."""
+    per: dict[str, int] = {}
+    for plan in plans:
+        per[plan.series.exchange] = per.get(plan.series.exchange, 0) + plan.requests
+    return dict(sorted(per.items()))
+
+
+def plan_job(
+    series: Series,
+    start: int,
+    end: int | None,
+    adapter: Exchange,
+    series_store: SeriesStorage,
+    rps: float,
+    now: int | None = None,
+    margin_ms: int = CLOSE_MARGIN_MS,
+    ranges: Sequence[tuple[int, int | None]] = (),
+) -> Plan:
+    """What a job over [start, end) would fetch: the requested range minus the coverage. With
+    `ranges` (several disjoint ranges asked for), only they are requested, not the time between
+    them: missing = the ranges minus the coverage."""
+    closed = last_closed_end(series.span, now, margin_ms)
+    end = closed if end is None else min(end, closed)
+    if end <= start:
+        missing: list[tuple[int, int]] = []
+    else:
+        missing = series_store.missing_intervals(start, end)
+    asked = [(max(s, start), min(end, e if e is not None else end)) for s, e in ranges]
+    asked = [(s, e) for s, e in asked if e > s]
+    if ranges:
+        missing = [m for s, e in asked for m in series_store.missing_intervals(s, e)]
+    windows = make_windows(missing, adapter.window_ms(series.span))
+    requests = len(windows)
+    requested_ms = sum(e - s for s, e in asked) if ranges else max(0, end - start)
+    covered_ms = requested_ms - sum(e - s for s, e in missing)
+    plan = Plan(
+        series=series,
+        start=start,
+        end=max(end, start),
+        missing=missing,
+        windows=windows,
+        requests=requests,
+        seconds=requests / rps if rps else 0.0,
+        rps=rps,
+        stored=covered_ms // (series.span * 1000),
+        estimate_is_floor=adapter.name == "kraken",
+        ranges=asked if ranges else [],
+    )
+    if adapter.name == "kraken" and windows:
+        plan.notes.append("kraken candles are rebuilt from trades: one request per 1,000 trades")
+    return plan
