@@ -8,6 +8,10 @@ call on the runner, which is already safe to drive from several threads.
 A peer of another uid (SO_PEERCRED) is refused before it can say anything. A malformed,
 oversized or unknown message gets an error reply and a log line; the connection and the engine
 carry on (dccd_tui/engine/protocol.py).
+
+This module holds the socket and the engine's lifetime (bind, accept, idle exit, shutdown, log
+rotation); one client's reading and pushing is in connection.py, the requests it can make in
+ops.py (the `EngineOps` mixin this server is).
 """
 
 from __future__ import annotations
@@ -21,26 +25,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from .. import __version__
 from ..engine import (
-    HISTORY_LINES,
-    MAX_MESSAGE,
     PROTOCOL_VERSION,
     EnginePlace,
-    LineReader,
-    ProtocolError,
-    decode,
     encode,
     engine_place,
     error_reply,
-    fmt_plural,
     prepare,
-    safe_text,
-    snapshot_row,
 )
+from .connection import Connection
+from .ops import EngineOps
 
 log = logging.getLogger("dccd_tui.engine")
 
@@ -78,181 +75,7 @@ def socket_alive(path: os.PathLike | str, timeout: float = 1.0) -> bool:
         s.close()
 
 
-class Connection:
-    """One attached client: its socket, its send lock and its subscription."""
-
-    def __init__(self, server: EngineServer, sock: socket.socket, number: int) -> None:
-        self.server = server
-        self.sock = sock
-        self.number = number
-        self.send_lock = threading.Lock()
-        self.hello = False
-        self.closed = threading.Event()
-        self.sub_hz = 0.0
-        self.sub_stop: threading.Event | None = None
-        self.push_lock = threading.Lock()  # one push at a time (subscribe vs. the pusher)
-        self.sent: dict[str, dict] = {}  # the rows this client holds
-        self.log_sent: dict[str, int] = {}  # the log seq it holds, per job
-
-    def send(self, message: dict[str, Any]) -> bool:
-        try:
-            data = encode(message)
-        except ProtocolError as exc:
-            data = encode(error_reply(message.get("id"), f"reply too large: {exc}"))
-        with self.send_lock:
-            try:
-                self.sock.sendall(data)
-                return True
-            except OSError:
-                self.closed.set()
-                return False
-
-    # --- reading ----------------------------------------------------------------------------
-    def serve(self) -> None:
-        reader = LineReader(MAX_MESSAGE)
-        try:
-            while not self.closed.is_set():
-                try:
-                    data = self.sock.recv(65536)
-                except OSError:
-                    break
-                if not data:
-                    break
-                for line in reader.feed(data):
-                    if line is None:
-                        log.warning(
-                            "client %d: message over %d bytes refused", self.number, MAX_MESSAGE
-                        )
-                        self.send(
-                            error_reply(
-                                None,
-                                f"message too large (limit {MAX_MESSAGE} bytes); it was skipped",
-                            )
-                        )
-                        continue
-                    self.handle_line(line)
-        finally:
-            self.close()
-
-    def handle_line(self, line: bytes) -> None:
-        try:
-            message = decode(line)
-        except ProtocolError as exc:
-            log.warning("client %d: malformed message: %s", self.number, exc)
-            self.send(error_reply(None, f"malformed message: {exc}"))
-            return
-        request_id = message.get("id")
-        op = message.get("op")
-        # `stop` needs no hello: a client of another version can always stop this engine.
-        if op not in ("hello", "stop") and not self.hello:
-            self.send(error_reply(request_id, 'say hello first (op "hello" with "protocol")'))
-            return
-        handler = getattr(self.server, f"op_{op}", None) if isinstance(op, str) else None
-        if handler is None:
-            log.warning("client %d: unknown op %r", self.number, safe_text(repr(op), 80))
-            self.send(error_reply(request_id, f"unknown op {safe_text(repr(op), 80)}"))
-            return
-        try:
-            reply = handler(self, message)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("client %d: bad %s request: %s", self.number, op, exc)
-            self.send(error_reply(request_id, f"bad {op} request: {safe_text(exc, 300)}"))
-            return
-        except Exception as exc:  # a bug: this request only, never the engine
-            log.exception("client %d: %s failed", self.number, op)
-            self.send(error_reply(request_id, f"{op} failed: {safe_text(exc, 300)}"))
-            return
-        if reply is not None:
-            reply.setdefault("ok", True)
-            reply["id"] = request_id
-            self.send(reply)
-
-    def close(self) -> None:
-        self.closed.set()
-        if self.sub_stop is not None:
-            self.sub_stop.set()
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self.server.forget(self)
-
-    # --- pushing ----------------------------------------------------------------------------
-    def subscribe(self, hz: float, history: int) -> None:
-        if self.sub_stop is not None:
-            self.sub_stop.set()
-        self.sub_hz = min(30.0, max(0.2, hz))
-        with self.push_lock:
-            self.sent = {}
-        runner = self.server.runner
-        self.log_sent = {}
-        for key, state in list(runner.states.items()):
-            self.log_sent[key] = max(0, state.snapshot().log_seq - history)
-        stop = threading.Event()
-        self.sub_stop = stop
-        self.push()  # the first, full update goes out at once: attach shows everything
-        threading.Thread(
-            target=self._pusher, args=(stop,), daemon=True, name=f"push-{self.number}"
-        ).start()
-
-    def _pusher(self, stop: threading.Event) -> None:
-        period = 1.0 / self.sub_hz
-        while not stop.wait(period) and not self.closed.is_set():
-            self.push()
-
-    def push(self) -> None:
-        with self.push_lock:
-            self._push()
-
-    def _push(self) -> None:
-        runner = self.server.runner
-        offset = self.server.clock_offset
-        rows: dict[str, dict] = {}
-        logs: dict[str, list] = {}
-        states = dict(runner.states)
-        for key, state in states.items():
-            snap = state.snapshot()
-            row = snapshot_row(snap, offset)
-            if self.sent.get(key) != row:
-                rows[key] = row
-                self.sent[key] = row
-            seq = self.log_sent.get(key, 0)
-            if snap.log_seq > seq:
-                lines, new_seq = state.log_since(seq)
-                logs[key] = [new_seq, lines]
-                self.log_sent[key] = new_seq
-        removed = [k for k in self.sent if k not in states]
-        for key in removed:
-            self.sent.pop(key, None)
-            self.log_sent.pop(key, None)
-        if not (rows or logs or removed or not self.server.pushed_once(self)):
-            return
-        # One message stays under MAX_MESSAGE: the rows go first, the log lines follow in
-        # chunks (an attach with 50 jobs' history would not fit in one line).
-        chunks: list[dict] = [{}]
-        size = 0
-        for key, (seq, lines) in logs.items():
-            lines = [safe_text(line, 1000) for line in lines[-HISTORY_LINES:]]
-            weight = sum(len(line) + 8 for line in lines) + 64
-            if size + weight > MAX_MESSAGE // 3 and chunks[-1]:
-                chunks.append({})
-                size = 0
-            chunks[-1][key] = [seq, lines]
-            size += weight
-        self.send(
-            {
-                "op": "update",
-                "order": list(states),
-                "rows": rows,
-                "logs": chunks[0],
-                "removed": removed,
-            }
-        )
-        for chunk in chunks[1:]:
-            self.send({"op": "update", "order": [], "rows": {}, "logs": chunk, "removed": []})
-
-
-class EngineServer:
+class EngineServer(EngineOps):
     """Serve `runner` on the socket of its data folder until stopped or idle."""
 
     def __init__(
@@ -439,168 +262,6 @@ class EngineServer:
         if self.on_stop is not None:
             self.on_stop()
         log.info("engine stopped")
-
-    # --- ops (each returns the reply, or None when it answered itself) -----------------------
-    def _info(self) -> dict[str, Any]:
-        return {
-            "protocol": PROTOCOL_VERSION,
-            "engine": __version__,
-            "pid": os.getpid(),
-            "config": self.config_path,
-            "data_path": str(self.place.data_path),
-            "active": sum(1 for k in self.runner.keys() if self.runner.is_active(k)),
-        }
-
-    def op_hello(self, conn: Connection, msg: dict) -> dict:
-        info = self._info()
-        theirs = msg.get("protocol")
-        if theirs != PROTOCOL_VERSION:
-            log.warning(
-                "client %d speaks protocol %r (%s), engine speaks %d: refused",
-                conn.number,
-                theirs,
-                safe_text(str(msg.get("client")), 60),
-                PROTOCOL_VERSION,
-            )
-            return {
-                **info,
-                "ok": False,
-                "mismatch": True,
-                "error": f"version mismatch: the engine is dccd-tui {__version__} speaking "
-                f"protocol {PROTOCOL_VERSION}, the client speaks protocol {theirs!r}",
-            }
-        conn.hello = True
-        log.info("client %d attached (%s)", conn.number, safe_text(str(msg.get("client")), 60))
-        return info
-
-    def op_status(self, conn: Connection, msg: dict) -> dict:
-        info = self._info()
-        with self._lock:
-            clients = len(self._conns)
-        rows = {
-            key: snapshot_row(state.snapshot(), self.clock_offset)
-            for key, state in list(self.runner.states.items())
-        }
-        return {
-            **info,
-            "clients": clients,
-            "uptime": round(time.monotonic() - self.started, 1),
-            "idle_exit": self.idle_exit,
-            "jobs": rows,
-        }
-
-    def op_subscribe(self, conn: Connection, msg: dict) -> None:
-        hz = float(msg.get("hz", 4.0))
-        history = int(msg.get("history", HISTORY_LINES))
-        conn.send({"id": msg.get("id"), "ok": True, "hz": min(30.0, max(0.2, hz))})
-        conn.subscribe(hz, max(0, history))
-
-    def op_unsubscribe(self, conn: Connection, msg: dict) -> dict:
-        if conn.sub_stop is not None:
-            conn.sub_stop.set()
-            conn.sub_stop = None
-        return {}
-
-    def op_log(self, conn: Connection, msg: dict) -> dict:
-        key = str(msg["key"])
-        state = self.runner.states.get(key)
-        if state is None:
-            raise KeyError(f"no job {key!r}")
-        since = int(msg.get("since", 0))
-        limit = max(1, min(int(msg.get("limit", HISTORY_LINES)), 10_000))
-        lines, seq = state.log_since(since)
-        return {"key": key, "seq": seq, "lines": lines[-limit:]}
-
-    def _keys(self, msg: dict) -> list[str] | None:
-        keys = msg.get("keys")
-        if keys is None:
-            return None
-        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            raise ValueError("keys must be a list of job keys or null")
-        unknown = [k for k in keys if k not in self.runner.specs]
-        if unknown:
-            raise ValueError(f"unknown {fmt_plural(len(unknown), 'job')}: {', '.join(unknown[:5])}")
-        return keys
-
-    def op_start(self, conn: Connection, msg: dict) -> dict:
-        keys = self._keys(msg)
-        overrides = msg.get("overrides") or {}
-        if not isinstance(overrides, dict):
-            raise ValueError("overrides must be an object of job key -> {start, end}")
-        for key, value in overrides.items():
-            spec = self.runner.specs.get(key)
-            if spec is None or not isinstance(value, dict):
-                raise ValueError(f"bad override for {key!r}")
-            if self.runner.is_active(key):
-                continue
-            start = int(value.get("start", spec.start))
-            end = value.get("end", spec.end)
-            with self._lock:
-                self._overridden.setdefault(key, spec)
-            self.runner.specs[key] = replace(
-                spec, start=start, end=None if end is None else int(end)
-            )
-        started = self.runner.start(keys)
-        if started:
-            log.info("client %d started %s", conn.number, fmt_plural(len(started), "job"))
-        return {"started": started}
-
-    def op_cancel(self, conn: Connection, msg: dict) -> dict:
-        cancelled = self.runner.cancel(self._keys(msg))
-        if cancelled:
-            log.info("client %d cancelled %s", conn.number, fmt_plural(len(cancelled), "job"))
-        return {"cancelled": cancelled}
-
-    def op_dry_run(self, conn: Connection, msg: dict) -> dict:
-        plans = self.runner.dry_run(self._keys(msg))
-        # "plans": what a client's plan panel shows per job (the whole plan stays in the job's
-        # log, which the client reads like any other log line).
-        summary = {
-            key: {
-                "windows": len(plan.windows),
-                "requests": plan.requests,
-                "estimate_is_floor": plan.estimate_is_floor,
-            }
-            for key, plan in plans.items()
-        }
-        return {
-            "planned": list(plans),
-            "plans": summary,
-            "totals": self.runner.exchange_totals(plans),
-        }
-
-    def op_reload(self, conn: Connection, msg: dict) -> dict:
-        from ..config import ConfigError
-
-        try:
-            config = self.load_config(self.runner.config.path)
-        except ConfigError as exc:
-            return {"ok": False, "error": f"config not reloaded: {safe_text(exc)}"}
-        if config.settings.data_path.resolve() != self.place.data_path:
-            return {
-                "ok": False,
-                "error": "config not reloaded: its data_path changed; stop the "
-                "engine and start it on the new folder",
-            }
-        keep = {spec.key for spec in config.jobs}
-        self.runner.cancel([k for k in self.runner.keys() if k not in keep])
-        with self._lock:
-            self._overridden.clear()  # the reloaded config's specs are the ones to keep
-        added, removed = self.runner.set_config(config)
-        log.info(
-            "config reloaded: %s added, %d removed", fmt_plural(len(added), "job"), len(removed)
-        )
-        return {"added": added, "removed": removed}
-
-    def op_stop(self, conn: Connection, msg: dict) -> dict:
-        active = [k for k in self.runner.keys() if self.runner.is_active(k)]
-        log.info(
-            "client %d asked the engine to stop (running, now cancelled: %s)",
-            conn.number,
-            fmt_plural(len(active), "job"),
-        )
-        threading.Thread(target=self.stop, daemon=True).start()
-        return {"cancelled": active}
 
 
 def rotate_log(path: os.PathLike | str, limit: int = LOG_LIMIT) -> None:

@@ -288,7 +288,7 @@ class PairFormModal(ModalScreen[bool]):
         return found
 
     def _show_merges(self) -> None:
-        """Say which new pairs join a series that another entry already has (config.py merges
+        """Say which new pairs join a series that another entry already has (config/jobs.py merges
         them into one job over the union of both ranges, so that job's range grows)."""
         notes = []
         for row in self._rows():

@@ -1,0 +1,125 @@
+"""Reads the [exchanges.<name>] tables of `config.toml`, Binance's public-archive keys included.
+
+Every exchange starts from its adapter's defaults; a table changes only the keys it names. The
+archive keys (`archive`, `archive_url`, `archive_parallel`) are Binance's alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..engine import (
+    EXCHANGES,
+    ExchangeSettings,
+    get_exchange,
+)
+from .checks import (
+    ConfigError,
+    _bounded,
+    _check_keys,
+    _Problems,
+    _typed,
+    _validate_base_url,
+    _where,
+)
+
+EXCHANGE_KEYS = ("base_url", "requests_per_second", "archive", "archive_url", "archive_parallel")
+ARCHIVE_KEYS = ("archive", "archive_url", "archive_parallel")  # Binance only
+
+
+# --- the public archive (Binance) ---------------------------------------------------------
+
+
+def _default_exchange_settings(name: str) -> ExchangeSettings:
+    adapter = get_exchange(name)
+    if name == "binance":
+        from ..engine import DEFAULT_ARCHIVE_URL
+
+        return ExchangeSettings(
+            adapter.default_base_url, adapter.default_rps, True, DEFAULT_ARCHIVE_URL, 4
+        )
+    return ExchangeSettings(adapter.default_base_url, adapter.default_rps)
+
+
+def _archive_settings(
+    name: str, table: dict, path: Path, where: str, base: ExchangeSettings
+) -> tuple[bool, str | None, int]:
+    """`archive`, `archive_url`, `archive_parallel` of an [exchanges.<name>] table.
+
+    With a `base_url` of its own (a proxy, a test server) and no `archive_url`, the archive is
+    off: candles from the real archive would not be what that API serves.
+    """
+    for key in ARCHIVE_KEYS:
+        if key in table and name != "binance":
+            raise ConfigError(f"{_where(path, where, key)}: only binance has a public archive")
+    archive, url, parallel = base.archive, base.archive_url, base.archive_parallel
+    own_api = "base_url" in table and (
+        str(table["base_url"]).rstrip("/") != get_exchange(name).default_base_url
+    )
+    if own_api and "archive_url" not in table:
+        url = None
+    if "archive" in table:
+        archive = _typed(table, "archive", (bool,), path, where, "true or false")
+    if "archive_url" in table:
+        url = _validate_base_url(table["archive_url"], path, where, "archive_url")
+    if "archive_parallel" in table:
+        parallel = _typed(table, "archive_parallel", (int,), path, where, "a whole number")
+        if not 1 <= parallel <= 32:
+            raise ConfigError(
+                f"{_where(path, where, 'archive_parallel')}: must be between 1 and 32"
+            )
+    return archive, url, parallel
+
+
+def _exchanges(raw: Any, path: Path, problems: _Problems) -> dict[str, ExchangeSettings]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path.name}: [exchanges] must be a table of [exchanges.<name>]")
+    exchanges: dict[str, ExchangeSettings] = {}
+    for name in EXCHANGES:
+        exchanges[name] = _default_exchange_settings(name)
+    for name, table in raw.items():
+        problems.check(_exchange, name, table, path, exchanges)
+    return exchanges
+
+
+def _exchange(name: str, table: Any, path: Path, exchanges: dict[str, ExchangeSettings]) -> None:
+    where = f"[exchanges.{name}]"
+    if name not in EXCHANGES:
+        raise ConfigError(
+            f"{path.name}: {where}: unknown exchange {name!r} (known: {', '.join(EXCHANGES)})"
+        )
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path.name}: {where} must be a table")
+    problems = _Problems()
+    problems.check(_check_keys, table, EXCHANGE_KEYS, path, where)
+    base = exchanges[name]
+    url = base.base_url
+    if "base_url" in table:
+        url = problems.check(_validate_base_url, table["base_url"], path, where, default=url)
+    rps = base.requests_per_second
+    if "requests_per_second" in table:
+        rps = problems.check(
+            _bounded,
+            table,
+            "requests_per_second",
+            (int, float),
+            path,
+            where,
+            "a number",
+            lambda v: 0 < v <= 10_000,
+            "must be above 0 (and at most 10000)",
+            default=rps,
+        )
+    archive = problems.check(
+        _archive_settings,
+        name,
+        table,
+        path,
+        where,
+        base,
+        default=(base.archive, base.archive_url, base.archive_parallel),
+    )
+    exchanges[name] = ExchangeSettings(url, rps, *archive)
+    if problems.messages:
+        raise ConfigError(problems.messages)

@@ -1,0 +1,224 @@
+"""Reads the [[histo_jobs]] entries of `config.toml` into `JobSpec`s, and merges repeats.
+
+One entry names an exchange, a span and several pairs, so it becomes one spec per pair; a series
+asked for by two entries runs once, over the union of their ranges (`_merge_jobs`). `check_pair`
+and `offered_spans` answer the same questions for the TUI's pair form as they do here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..engine import (
+    EXCHANGES,
+    JobSpec,
+    PairError,
+    Series,
+    SpanError,
+    SymbolError,
+    align_down,
+    align_up,
+    get_exchange,
+    parse_pair,
+    parse_span,
+    span_label,
+    suggest_pair,
+)
+from .checks import ConfigError, _bounded, _check_keys, _Problems, _typed, _where, parse_date
+
+DEFAULT_START = "2020-01-01 00:00:00"
+JOB_KEYS = ("exchange", "pairs", "span", "start", "end", "max_retries", "retry_delay", "archive")
+
+
+def check_pair(exchange: str, pair: str, span: int | None = None) -> str | None:
+    """Why `pair` cannot be used on `exchange` (and `span`), or None when it can. For the form."""
+    try:
+        parse_pair(pair)
+        get_exchange(exchange).symbol(pair)
+    except (PairError, SymbolError) as exc:
+        return str(exc)
+    except KeyError:
+        return f"unknown exchange {exchange!r}"
+    if span is not None and span not in get_exchange(exchange).spans:
+        return f"{exchange} does not offer span {span_label(span)}"
+    return None
+
+
+def offered_spans(exchange: str) -> list[str]:
+    return [span_label(s) for s in sorted(get_exchange(exchange).spans)]
+
+
+def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[JobSpec]:
+    """The specs of one [[histo_jobs]] entry (one per pair), or ConfigError with its problems."""
+    where = f"[[histo_jobs]] #{i + 1}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{path.name}: {where} must be a table")
+    if isinstance(entry.get("exchange"), str):
+        where += f" ({entry['exchange']})"
+    problems = _Problems()
+    problems.check(_check_keys, entry, JOB_KEYS, path, where)
+    missing = [key for key in ("exchange", "pairs", "span") if key not in entry]
+    for key in missing:
+        problems.messages.append(f"{_where(path, where, key)}: missing (required)")
+    if missing:
+        raise ConfigError(problems.messages)
+    exchange = problems.check(_typed, entry, "exchange", (str,), path, where, "an exchange name")
+    if exchange is None:
+        raise ConfigError(problems.messages)
+    if exchange not in EXCHANGES:
+        problems.messages.append(
+            f"{_where(path, where, 'exchange')}: unknown exchange "
+            f"{exchange!r} (known: {', '.join(EXCHANGES)})"
+        )
+        raise ConfigError(problems.messages)
+    adapter = get_exchange(exchange)
+    span = problems.check(_job_span, entry, exchange, path, where)
+    pairs = problems.check(
+        _typed, entry, "pairs", (list,), path, where, 'a list of "BASE/QUOTE" strings', default=[]
+    )
+    if "pairs" in entry and isinstance(entry["pairs"], list) and not pairs:
+        problems.messages.append(f"{_where(path, where, 'pairs')}: the list is empty")
+    start_raw = entry.get("start", DEFAULT_START)
+    start = problems.check(_job_date, entry, "start", start_raw, tz, path, where)
+    end = None
+    if "end" in entry:
+        end = problems.check(_job_date, entry, "end", entry["end"], tz, path, where)
+    if start is not None and start >= now_ms:
+        problems.messages.append(f"{_where(path, where, 'start')}: {start_raw!s} is in the future")
+    elif start is not None and end is not None and start >= end:
+        problems.messages.append(
+            f"{_where(path, where, 'start')}: start {start_raw!s} is not "
+            f"before end {entry['end']!s}"
+        )
+    retries = 3
+    if "max_retries" in entry:
+        retries = problems.check(
+            _bounded,
+            entry,
+            "max_retries",
+            (int,),
+            path,
+            where,
+            "a whole number",
+            lambda v: 0 <= v <= 100,
+            "must be 0..100",
+            default=3,
+        )
+    delay = 2.0
+    if "retry_delay" in entry:
+        delay = problems.check(
+            _bounded,
+            entry,
+            "retry_delay",
+            (int, float),
+            path,
+            where,
+            "seconds",
+            lambda v: 0 <= v <= 3600,
+            "must be 0..3600 seconds",
+            default=2.0,
+        )
+    archive = True
+    if "archive" in entry:
+        archive = problems.check(
+            _typed, entry, "archive", (bool,), path, where, "true or false", default=True
+        )
+        if exchange != "binance":
+            problems.messages.append(
+                f"{_where(path, where, 'archive')}: only binance has a public archive"
+            )
+    for pair in pairs:
+        if not isinstance(pair, str):
+            problems.messages.append(f"{_where(path, where, 'pairs')}: {pair!r} is not a string")
+            continue
+        try:
+            parse_pair(pair)
+            adapter.symbol(pair)
+        except (PairError, SymbolError) as exc:
+            hint = suggest_pair(pair)
+            guess = f"; did you mean {hint}?" if hint else ""
+            problems.messages.append(f"{_where(path, where, 'pairs')}: {exc}{guess}")
+    if problems.messages:
+        raise ConfigError(problems.messages)
+    assert span is not None and start is not None
+    return [
+        JobSpec(
+            Series(exchange, pair, span),
+            align_down(start, span),
+            None if end is None else align_up(end, span),
+            retries,
+            delay,
+            i,
+            archive=archive,
+        )
+        for pair in pairs
+    ]
+
+
+def _job_span(entry: dict, exchange: str, path: Path, where: str) -> int:
+    try:
+        span = parse_span(entry["span"])
+    except SpanError as exc:
+        raise ConfigError(f"{_where(path, where, 'span')}: {exc}") from None
+    if span not in get_exchange(exchange).spans:
+        raise ConfigError(
+            f"{_where(path, where, 'span')}: {exchange} does not offer {span_label(span)} "
+            f"(it offers {', '.join(offered_spans(exchange))})"
+        )
+    return span
+
+
+def _job_date(entry: dict, key: str, value: Any, tz: str, path: Path, where: str) -> int:
+    try:
+        return parse_date(value, tz)
+    except ValueError as exc:
+        raise ConfigError(f"{_where(path, where, key)}: {exc}") from None
+
+
+def union_ranges(ranges: list[tuple[int, int | None]]) -> list[tuple[int, int | None]]:
+    """Sorted, disjoint ranges covering the same instants as `ranges` (end None: up to now)."""
+    out: list[tuple[int, int | None]] = []
+    for start, end in sorted(ranges, key=lambda r: r[0]):
+        if out:
+            last_start, last_end = out[-1]
+            if last_end is None or start <= last_end:  # overlaps or touches: one range
+                out[-1] = (
+                    last_start,
+                    None if last_end is None or end is None else max(last_end, end),
+                )
+                continue
+        out.append((start, end))
+    return out
+
+
+def _merge_jobs(specs: list[JobSpec]) -> tuple[list[JobSpec], list[str]]:
+    """One job per series: a series asked for twice runs once, over the union of the ranges
+    (ranges that do not touch stay apart: the time between them is not asked for)."""
+    jobs: list[JobSpec] = []
+    seen: dict[Series, int] = {}
+    duplicates: list[str] = []
+    for spec in specs:
+        series = spec.series
+        if series in seen:
+            first = seen[series]
+            prev = jobs[first]
+            duplicates.append(
+                f"{series} appears in [[histo_jobs]] #{prev.entry + 1} and #{spec.entry + 1}; "
+                "it runs once, over the union of both ranges"
+            )
+            ranges = union_ranges(prev.ranges() + spec.ranges())
+            jobs[first] = JobSpec(
+                series,
+                ranges[0][0],
+                ranges[-1][1],
+                prev.max_retries,
+                prev.retry_delay,
+                prev.entry,
+                tuple(ranges) if len(ranges) > 1 else (),
+                prev.archive and spec.archive,
+            )
+            continue
+        seen[series] = len(jobs)
+        jobs.append(spec)
+    return jobs, duplicates

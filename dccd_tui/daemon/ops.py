@@ -1,0 +1,212 @@
+"""The requests the engine server answers (`hello`, `status`, `start`, `reload`...), as a mixin.
+
+Split out of server.py so that the protocol's operations read in one place, apart from the
+socket and thread handling: `Connection.handle_line` (connection.py) calls `op_<name>(conn, msg)`
+on the server, which is an `EngineOps`. Each op returns its reply, or None when it answered
+itself; a KeyError, TypeError or ValueError it raises becomes a "bad request" reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..engine import (
+    HISTORY_LINES,
+    PROTOCOL_VERSION,
+    EnginePlace,
+    fmt_plural,
+    safe_text,
+    snapshot_row,
+)
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+log = logging.getLogger("dccd_tui.engine")
+
+
+class EngineOps:
+    """The `op_*` handlers of `EngineServer` (server.py), which holds the state they use."""
+
+    runner: Any
+    config_path: str
+    load_config: Callable[[Any], Any]
+    idle_exit: float
+    place: EnginePlace
+    clock_offset: float
+    started: float
+    _lock: threading.Lock
+    _conns: set[Connection]
+    _overridden: dict[str, Any]
+
+    def stop(self) -> None:
+        raise NotImplementedError  # EngineServer.stop
+
+    # --- ops (each returns the reply, or None when it answered itself) -----------------------
+    def _info(self) -> dict[str, Any]:
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "engine": __version__,
+            "pid": os.getpid(),
+            "config": self.config_path,
+            "data_path": str(self.place.data_path),
+            "active": sum(1 for k in self.runner.keys() if self.runner.is_active(k)),
+        }
+
+    def op_hello(self, conn: Connection, msg: dict) -> dict:
+        info = self._info()
+        theirs = msg.get("protocol")
+        if theirs != PROTOCOL_VERSION:
+            log.warning(
+                "client %d speaks protocol %r (%s), engine speaks %d: refused",
+                conn.number,
+                theirs,
+                safe_text(str(msg.get("client")), 60),
+                PROTOCOL_VERSION,
+            )
+            return {
+                **info,
+                "ok": False,
+                "mismatch": True,
+                "error": f"version mismatch: the engine is dccd-tui {__version__} speaking "
+                f"protocol {PROTOCOL_VERSION}, the client speaks protocol {theirs!r}",
+            }
+        conn.hello = True
+        log.info("client %d attached (%s)", conn.number, safe_text(str(msg.get("client")), 60))
+        return info
+
+    def op_status(self, conn: Connection, msg: dict) -> dict:
+        info = self._info()
+        with self._lock:
+            clients = len(self._conns)
+        rows = {
+            key: snapshot_row(state.snapshot(), self.clock_offset)
+            for key, state in list(self.runner.states.items())
+        }
+        return {
+            **info,
+            "clients": clients,
+            "uptime": round(time.monotonic() - self.started, 1),
+            "idle_exit": self.idle_exit,
+            "jobs": rows,
+        }
+
+    def op_subscribe(self, conn: Connection, msg: dict) -> None:
+        hz = float(msg.get("hz", 4.0))
+        history = int(msg.get("history", HISTORY_LINES))
+        conn.send({"id": msg.get("id"), "ok": True, "hz": min(30.0, max(0.2, hz))})
+        conn.subscribe(hz, max(0, history))
+
+    def op_unsubscribe(self, conn: Connection, msg: dict) -> dict:
+        if conn.sub_stop is not None:
+            conn.sub_stop.set()
+            conn.sub_stop = None
+        return {}
+
+    def op_log(self, conn: Connection, msg: dict) -> dict:
+        key = str(msg["key"])
+        state = self.runner.states.get(key)
+        if state is None:
+            raise KeyError(f"no job {key!r}")
+        since = int(msg.get("since", 0))
+        limit = max(1, min(int(msg.get("limit", HISTORY_LINES)), 10_000))
+        lines, seq = state.log_since(since)
+        return {"key": key, "seq": seq, "lines": lines[-limit:]}
+
+    def _keys(self, msg: dict) -> list[str] | None:
+        keys = msg.get("keys")
+        if keys is None:
+            return None
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise ValueError("keys must be a list of job keys or null")
+        unknown = [k for k in keys if k not in self.runner.specs]
+        if unknown:
+            raise ValueError(f"unknown {fmt_plural(len(unknown), 'job')}: {', '.join(unknown[:5])}")
+        return keys
+
+    def op_start(self, conn: Connection, msg: dict) -> dict:
+        keys = self._keys(msg)
+        overrides = msg.get("overrides") or {}
+        if not isinstance(overrides, dict):
+            raise ValueError("overrides must be an object of job key -> {start, end}")
+        for key, value in overrides.items():
+            spec = self.runner.specs.get(key)
+            if spec is None or not isinstance(value, dict):
+                raise ValueError(f"bad override for {key!r}")
+            if self.runner.is_active(key):
+                continue
+            start = int(value.get("start", spec.start))
+            end = value.get("end", spec.end)
+            with self._lock:
+                self._overridden.setdefault(key, spec)
+            self.runner.specs[key] = replace(
+                spec, start=start, end=None if end is None else int(end)
+            )
+        started = self.runner.start(keys)
+        if started:
+            log.info("client %d started %s", conn.number, fmt_plural(len(started), "job"))
+        return {"started": started}
+
+    def op_cancel(self, conn: Connection, msg: dict) -> dict:
+        cancelled = self.runner.cancel(self._keys(msg))
+        if cancelled:
+            log.info("client %d cancelled %s", conn.number, fmt_plural(len(cancelled), "job"))
+        return {"cancelled": cancelled}
+
+    def op_dry_run(self, conn: Connection, msg: dict) -> dict:
+        plans = self.runner.dry_run(self._keys(msg))
+        # "plans": what a client's plan panel shows per job (the whole plan stays in the job's
+        # log, which the client reads like any other log line).
+        summary = {
+            key: {
+                "windows": len(plan.windows),
+                "requests": plan.requests,
+                "estimate_is_floor": plan.estimate_is_floor,
+            }
+            for key, plan in plans.items()
+        }
+        return {
+            "planned": list(plans),
+            "plans": summary,
+            "totals": self.runner.exchange_totals(plans),
+        }
+
+    def op_reload(self, conn: Connection, msg: dict) -> dict:
+        from ..config import ConfigError
+
+        try:
+            config = self.load_config(self.runner.config.path)
+        except ConfigError as exc:
+            return {"ok": False, "error": f"config not reloaded: {safe_text(exc)}"}
+        if config.settings.data_path.resolve() != self.place.data_path:
+            return {
+                "ok": False,
+                "error": "config not reloaded: its data_path changed; stop the "
+                "engine and start it on the new folder",
+            }
+        keep = {spec.key for spec in config.jobs}
+        self.runner.cancel([k for k in self.runner.keys() if k not in keep])
+        with self._lock:
+            self._overridden.clear()  # the reloaded config's specs are the ones to keep
+        added, removed = self.runner.set_config(config)
+        log.info(
+            "config reloaded: %s added, %d removed", fmt_plural(len(added), "job"), len(removed)
+        )
+        return {"added": added, "removed": removed}
+
+    def op_stop(self, conn: Connection, msg: dict) -> dict:
+        active = [k for k in self.runner.keys() if self.runner.is_active(k)]
+        log.info(
+            "client %d asked the engine to stop (running, now cancelled: %s)",
+            conn.number,
+            fmt_plural(len(active), "job"),
+        )
+        threading.Thread(target=self.stop, daemon=True).start()
+        return {"cancelled": active}
