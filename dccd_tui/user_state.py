@@ -1,7 +1,7 @@
 """The app's per-user state: the theme picked in the palette, and which config bytes it wrote.
 
 A UI preference changes as the user clicks around; it does not belong in config.toml, which is the
-user's own description of the jobs (issue 12). It lives in
+user's own description of the jobs. It lives in
 `$XDG_STATE_HOME/dccd-tui/state.toml` (default `~/.local/state/dccd-tui/state.toml`):
 
     theme = "dccd-light"              # the palette's last choice

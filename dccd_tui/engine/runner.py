@@ -172,7 +172,7 @@ class Runner:
                 self._clients[exchange] = client
             return client
 
-    # --- the public archive (issue 13) ----------------------------------------------------------
+    # --- the public archive ------------------------------------------------------------------
     def archive_url(self, spec: JobSpec) -> str | None:
         """Where this job's archive files come from, or None when it does not use one."""
         settings = self.config.exchanges[spec.series.exchange]

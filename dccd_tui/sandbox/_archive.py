@@ -1,6 +1,6 @@
 """Binance's public kline archive (data.binance.vision), served from the sandbox's ground truth.
 
-Why it exists: the engine's archive fast path (issue 13) must be tested against the layout and
+Why it exists: the engine's archive fast path must be tested against the layout and
 the defects of the real archive, and its store compared with the REST path's. So the files are
 built from the very candles `/binance/api/v3/klines` serves (the same `CandleSeries` slots; each
 CSV row is the klines row's own pre-rendered text without brackets and quotes), under::

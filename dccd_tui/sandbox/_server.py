@@ -86,7 +86,7 @@ class Sandbox:
         self.world = World(self.settings)
         self.faults = FaultPlan(self.settings.seed)
         self.apis: dict[str, Api] = {name: cls(self.world) for name, cls in API_CLASSES.items()}
-        self.archive = Archive(self.world)  # Binance's public kline archive (issue 13)
+        self.archive = Archive(self.world)  # Binance's public kline archive
         self._limiters = Limiters(self.settings, self.settings.clock)
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()

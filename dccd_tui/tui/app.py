@@ -186,7 +186,7 @@ class DccdApp(App[int]):
     def on_mount(self) -> None:
         from ..engine import LinkError
 
-        # --- engine process (issue 10): a lost engine and refused commands are reported --
+        # --- engine process: a lost engine and refused commands are reported --
         if engine_link.is_remote(self.runner):
             engine_link.wire(self)
         try:
@@ -268,7 +268,7 @@ class DccdApp(App[int]):
         if not active:
             self.run_worker(self._close_and_exit(), exclusive=True, group="quit")
             return
-        if engine_link.is_remote(self.runner):  # issue 10: detach (default) or stop the jobs
+        if engine_link.is_remote(self.runner):  # detach (default) or stop the jobs
             engine_link.ask_leave(self, active)
             return
 

@@ -1,7 +1,7 @@
 """One archive CSV -> the canonical candle frame, checked as strictly as a REST page.
 
 Why it exists: the archive's CSV differs from the klines answer in ways that have bitten users
-of other tools (issue 13): some files start with a header row and others do not, and spot
+of other tools: some files start with a header row and others do not, and spot
 timestamps switched from milliseconds to microseconds on 2025-01-01 (read with the wrong unit
 they become 1970 or year-50000 dates). So the header is detected from the first row, the time
 unit per file from the values, and then the rows must pass the REST page checks of
