@@ -16,13 +16,8 @@ import time
 from pathlib import Path
 
 from ..engine import fmt_duration, fmt_plural
-from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-
-
-def _err(message: str) -> None:
-    from ..engine import safe_text
-
-    print(f"dccd-tui: {safe_text(message)}", file=sys.stderr)
+from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, err_config
+from .output import err as _err
 
 
 def _load(path: Path):
@@ -31,7 +26,7 @@ def _load(path: Path):
     try:
         return load_config(path)
     except ConfigError as exc:
-        _err(str(exc))
+        err_config(exc)
         return None
 
 

@@ -59,7 +59,7 @@ for _module, _names in {
         "REPORT_COLUMNS",
         "REPORT_RIGHT",
     ),
-    "pair_hint": ("suggest_pair", "QUOTE_ASSETS"),
+    "pair_hint": ("suggest_pair", "split_glued", "QUOTE_ASSETS"),
     "archive.layout": ("DEFAULT_ARCHIVE_URL",),
     "client": (
         "EngineClient",
@@ -205,6 +205,7 @@ __all__ = [
     "series_report",
     "snapshot_row",
     "span_label",
+    "split_glued",
     "suggest_pair",
     "take_inventory",
 ]
@@ -287,7 +288,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
         parse_span,
         span_label,
     )
-    from .pair_hint import QUOTE_ASSETS, suggest_pair
+    from .pair_hint import QUOTE_ASSETS, split_glued, suggest_pair
     from .plan import Plan, plan_job, requests_per_exchange
     from .protocol import (
         HISTORY_LINES,

@@ -3,8 +3,8 @@
 Pairs are written ``BASE/QUOTE`` in upper case (`models.parse_pair`), but users paste what their
 exchange's web page shows: ``BTCUSDT``, ``btc-usdt``, ``ETH_EUR``. The config check (`validate`)
 and the pair form add "did you mean BTC/USDT?" to their error with `suggest_pair`. A pair with no
-separator is split before the longest common quote asset it ends with; no guess is better than a
-wrong one, so anything else gets None.
+separator is split before the first common quote asset it ends with (`split_glued`; the pair
+form uses it too); no guess is better than a wrong one, so anything else gets None.
 """
 
 from __future__ import annotations
@@ -13,30 +13,28 @@ import re
 
 from .models import PairError, parse_pair
 
-QUOTE_ASSETS = (
-    "FDUSD",
-    "USDT",
-    "USDC",
-    "BUSD",
-    "TUSD",
+# Most used first: a glued pair splits at the first quote that ends it, so XBTUSD is XBT/USD
+# (not XB/TUSD), and FDUSD is tried before USD.
+QUOTE_ASSETS: tuple[str, ...] = (
+    "USDT", "USDC", "FDUSD", "USD", "EUR", "BTC", "ETH", "XBT", "BNB", "DAI", "USDE", "PYUSD",
+    "EURC", "EURI", "GBP", "JPY", "TRY", "BRL", "AUD", "CAD", "CHF", "KRW", "MXN", "PLN", "ZAR",
+    "UAH", "ARS", "IDR", "RUB", "COP", "CZK", "SOL", "XRP", "DOGE", "TRX", "DOT", "BUSD", "TUSD",
     "USDP",
-    "DAI",
-    "USD",
-    "EUR",
-    "GBP",
-    "JPY",
-    "AUD",
-    "CAD",
-    "CHF",
-    "TRY",
-    "BRL",
-    "BTC",
-    "XBT",
-    "ETH",
-    "BNB",
-    "SOL",
-)
-"""Quote assets a pair without a separator is split on, the longest matching suffix first."""
+)  # fmt: skip
+"""The quote assets the five exchanges list spot pairs against (the pair form also refuses a
+quote outside them, to catch one cut short while typing)."""
+
+
+def split_glued(text: str) -> str | None:
+    """`BTCUSDT` -> `BTC/USDT` (split at the first quote in `QUOTE_ASSETS` that ends it), else
+    None."""
+    if "/" in text or not text.isalnum():
+        return None
+    for quote in QUOTE_ASSETS:
+        if text.endswith(quote) and len(text) > len(quote):
+            return f"{text[: -len(quote)]}/{quote}"
+    return None
+
 
 _SEPARATED = re.compile(r"([A-Z0-9]+)\s*[/\-_:. ]\s*([A-Z0-9]+)")
 _RUN = re.compile(r"[A-Z0-9]+")
@@ -52,10 +50,7 @@ def suggest_pair(text: object) -> str | None:
     if m:
         guess = f"{m.group(1)}/{m.group(2)}"
     elif _RUN.fullmatch(s):
-        for quote in sorted(QUOTE_ASSETS, key=len, reverse=True):
-            if s.endswith(quote) and len(s) > len(quote):
-                guess = f"{s[: -len(quote)]}/{quote}"
-                break
+        guess = split_glued(s)
     if guess is None or guess == text:
         return None
     try:

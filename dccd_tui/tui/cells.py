@@ -83,6 +83,13 @@ def layout(width: int) -> Widths:
     return widths
 
 
+def next_sort(order: list[str], current: str | None) -> str | None:
+    """The column a sort key moves to after `current`: the next in `order`, then none (the
+    table's own order), then the first again. The jobs table and the inventory share it."""
+    i = order.index(current) + 1 if current in order else 0
+    return order[i] if i < len(order) else None
+
+
 def column_width(column: Column, widths: Widths) -> int:
     return widths[column.key] + column.gap
 

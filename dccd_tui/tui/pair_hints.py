@@ -9,59 +9,11 @@ to be one of the quote assets that the five exchanges list spot pairs against, a
 
 from __future__ import annotations
 
-# Most used first: a glued pair splits at the first quote that ends it, so XBTUSD is XBT/USD
-# (not XB/TUSD), and FDUSD is tried before USD.
-QUOTE_ASSETS: tuple[str, ...] = (
-    "USDT",
-    "USDC",
-    "FDUSD",
-    "USD",
-    "EUR",
-    "BTC",
-    "ETH",
-    "XBT",
-    "BNB",
-    "DAI",
-    "USDE",
-    "PYUSD",
-    "EURC",
-    "EURI",
-    "GBP",
-    "JPY",
-    "TRY",
-    "BRL",
-    "AUD",
-    "CAD",
-    "CHF",
-    "KRW",
-    "MXN",
-    "PLN",
-    "ZAR",
-    "UAH",
-    "ARS",
-    "IDR",
-    "RUB",
-    "COP",
-    "CZK",
-    "SOL",
-    "XRP",
-    "DOGE",
-    "TRX",
-    "DOT",
-    "BUSD",
-    "TUSD",
-)
+from ..engine import QUOTE_ASSETS, split_glued
+
+__all__ = ["QUOTE_ASSETS", "SHOWN_QUOTES", "quote_reason", "split_glued"]
+
 SHOWN_QUOTES = "USDT, USDC, USD, EUR, BTC, ETH, ..."
-
-
-def split_glued(text: str) -> str | None:
-    """`BTCUSDT` -> `BTC/USDT` (split at the longest known quote suffix), else None."""
-    if "/" in text or not text.isalnum():
-        return None
-    for quote in QUOTE_ASSETS:
-        if text.endswith(quote) and len(text) > len(quote):
-            return f"{text[: -len(quote)]}/{quote}"
-    return None
 
 
 def quote_reason(pair: str) -> str | None:

@@ -36,6 +36,7 @@ from ...engine import (
 )
 from ...engine import report_cells as cells
 from ...engine import take_inventory as inventory
+from ..cells import next_sort
 from ..widgets import CoverageView
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -374,8 +375,7 @@ class InventoryScreen(Screen):
         self.refresh_bindings()
 
     def action_sort(self) -> None:
-        i = SORT_ORDER.index(self.sort_column) + 1 if self.sort_column in SORT_ORDER else 0
-        self.sort_column = SORT_ORDER[i] if i < len(SORT_ORDER) else None
+        self.sort_column = next_sort(SORT_ORDER, self.sort_column)
         self.sort_reverse = False
         self._fill()
 

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
 from ...engine import Status, fmt_plural
-from ..cells import COLUMN_KEYS
+from ..cells import COLUMN_KEYS, next_sort
 from ..widgets import JobTable
 from ..widgets.footer import FittingFooter
 from .confirm import ConfirmModal
@@ -268,8 +268,7 @@ class JobActions(Screen):
             self._clear_filter()
 
     def action_sort(self) -> None:
-        i = SORT_ORDER.index(self.sort_column) + 1 if self.sort_column in SORT_ORDER else 0
-        self.sort_column = SORT_ORDER[i] if i < len(SORT_ORDER) else None
+        self.sort_column = next_sort(SORT_ORDER, self.sort_column)
         self.sort_reverse = False
         self.apply_view()
 
