@@ -352,10 +352,13 @@ class PairFormModal(ModalScreen[bool]):
 
     # --- actions -------------------------------------------------------------------------
     @on(Button.Pressed, "#add")
-    def action_add_pair(self) -> None:
+    async def action_add_pair(self) -> None:
         row = self._new_row("")
-        self.query_one("#pairs", VerticalScroll).mount(row)
-        self.call_after_refresh(lambda: (row.query_one(Input).focus(), self.validate_all()))
+        # Awaiting the mount means the row's own Input exists before it takes focus: a
+        # call_after_refresh could run first on a busy loop and find the row still empty.
+        await self.query_one("#pairs", VerticalScroll).mount(row)
+        row.query_one(Input).focus()
+        self.validate_all()
 
     @on(Button.Pressed, ".remove")
     def _remove(self, event: Button.Pressed) -> None:
