@@ -215,10 +215,12 @@ class JobsScreen(JobActions):
         self.query_one("#overall-bar", ProgressBar).update(progress=100.0 * fraction)
         eta_text = f"ETA {fmt_eta(eta)}" if eta is not None else ""
         if eta_text != self._eta_text:
-            self._eta_text = eta_text
             widget = self.query_one("#overall-eta", Static)
-            widget.update(Text(eta_text))
             widget.display = bool(eta_text)
+            # Its width is auto: a relayout only when the text's length changes, not for new
+            # figures of the same length (quiet_update.py says what a relayout costs).
+            widget.update(Text(eta_text), layout=len(eta_text) != len(self._eta_text))
+            self._eta_text = eta_text
         rates = self.rates.sample(snaps)
         self.query_one(SummaryBar).show(
             summary_text([s for _, s in snaps], rates, self.app.job_styles)
