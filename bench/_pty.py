@@ -3,6 +3,10 @@
 `PtyProcess` starts a command on a new pty of a given size, reads everything it writes on a
 thread (time-stamped chunks), and can type keys. The bytes counted are exactly those the
 program wrote to its terminal.
+
+What the terminal shows is read from a terminal emulator (pyte, from the test extra) fed with
+that output, not from the raw bytes: the app writes only the characters that changed
+(dccd_tui/tui/screen_diff.py), so a word on screen is often not a run of bytes in the stream.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import subprocess
 import termios
 import threading
 import time
+
+import pyte
 
 
 class PtyProcess:
@@ -43,6 +49,9 @@ class PtyProcess:
             close_fds=True,
         )
         os.close(slave)
+        self.screen = pyte.Screen(cols, rows)
+        self._stream = pyte.ByteStream(self.screen)
+        self.shown: list[str] = []  # what the screen showed after each chunk
         self.chunks: list[tuple[float, bytes]] = []
         self._lock = threading.Lock()
         self._new = threading.Condition(self._lock)
@@ -55,23 +64,25 @@ class PtyProcess:
                 data = os.read(self.master, 65536)
             except OSError:
                 data = b""
+            t = time.perf_counter()
             with self._new:
                 if data:
-                    self.chunks.append((time.perf_counter(), data))
+                    self._stream.feed(data)
+                    self.chunks.append((t, data))
+                    self.shown.append("\n".join(self.screen.display))
                 self._new.notify_all()
             if not data:
                 return
 
     def wait_for(self, marker: bytes, timeout: float = 30.0, after: int = 0) -> float | None:
-        """Time (perf_counter) of the chunk that completes `marker` in the output written
-        after chunk index `after`, or None on timeout."""
+        """Time (perf_counter) of the first chunk after chunk index `after` once which the
+        screen shows `marker` (on one line), or None on timeout."""
         deadline = time.perf_counter() + timeout
+        text = marker.decode()
         with self._new:
             while True:
-                seen = b""
-                for t, data in self.chunks[after:]:
-                    seen += data
-                    if marker in seen:
+                for (t, _), shown in zip(self.chunks[after:], self.shown[after:], strict=True):
+                    if text in shown:
                         return t
                 left = deadline - time.perf_counter()
                 if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):

@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+from rich.console import RenderableType
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.app import App, SystemCommand
 from textual.message import Message
 from textual.notifications import SeverityLevel
@@ -35,6 +37,7 @@ from ..engine import JobState, Status, Store, StoreError, fmt_plural, safe_text
 from ..user_state import load_state, update_state
 from . import engine_link
 from .run_end import osc9, osc9_supported, run_summary
+from .screen_diff import ScreenDiff
 from .screens.confirm import ConfirmModal
 from .screens.jobs import JobsScreen
 from .screens.pair_form import PairFormModal
@@ -136,6 +139,7 @@ class DccdApp(App[int]):
         self._saved_theme = self.theme
         self.job_styles: dict[str, Style] = self._compute_job_styles()
         self.run_keys: set[str] = set()  # jobs started since the last "run finished" message
+        self.screen_diff = ScreenDiff()  # what the terminal shows (screen_diff.py)
         for line in config.duplicates:
             self.startup_messages.append(("information", line))
 
@@ -197,6 +201,23 @@ class DccdApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         for severity, text in self.startup_messages:
             self.notify(text, severity=severity, markup=False, timeout=10)
+
+    # --- output: only what changed (screen_diff.py) ----------------------------------------
+    def _display(self, screen: Screen, renderable: RenderableType | None) -> None:
+        if (
+            renderable is not None
+            and self._running
+            and not self._closed
+            and not self._batch_count
+            and not self.is_headless
+            and self._driver is not None
+            and not self._driver.is_inline
+        ):
+            renderable = self.screen_diff.render(renderable, self.console)
+        super()._display(screen, renderable)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.screen_diff.forget()  # the terminal may have reflowed or cleared what it showed
 
     def on_unmount(self) -> None:
         # A no-op when the quit path already closed it; otherwise (ctrl+c, an error) it cancels

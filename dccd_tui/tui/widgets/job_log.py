@@ -5,6 +5,11 @@ appended since the last tick are written, in one `write_lines` batch. Every line
 `safe_text`: Textual's Log filters only \\x00-\\x14, so an ESC from an exchange message would
 otherwise reach the real terminal (docs/design/textual-notes.md measured a pane title change).
 
+Textual's `virtual_size` asks for a relayout of the whole screen each time it changes, and a
+Log changes it on every write and clear: every arrow key (which refills the pane) cost a full
+relayout. Here it only repaints and updates the scrollbar once the change is complete; the
+scrollbar's own reactives still ask for a relayout when it appears or goes.
+
 Lines longer than the pane are wrapped (the continuation indented under the message, past the
 time stamp) rather than cut at the pane's edge; a resize refills the pane at the new width.
 """
@@ -13,6 +18,8 @@ from __future__ import annotations
 
 import textwrap
 
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import Log
 
 from ...engine import LOG_LINES, JobState, safe_text
@@ -20,6 +27,21 @@ from ...engine import LOG_LINES, JobState, safe_text
 
 class JobLog(Log):
     """Shows one job's log; `show()` switches job, `poll()` appends what is new."""
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    _scrollbar_due = False
+
+    def watch_virtual_size(self, size: Size) -> None:
+        # After the handler that changed it: a refill clears (no scrollbar) and then writes
+        # (a scrollbar again), and the scrollbar should see only the end of that.
+        if not self._scrollbar_due:
+            self._scrollbar_due = True
+            self.call_next(self._settle_scrollbar)
+
+    def _settle_scrollbar(self) -> None:
+        self._scrollbar_due = False
+        self._scroll_update(self.virtual_size)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=LOG_LINES, highlight=False, auto_scroll=True, **kwargs)
@@ -66,7 +88,7 @@ class JobLog(Log):
         if state is not None:
             lines, self._seq = state.log_since(0)
             if lines:
-                self.write_lines(self._wrapped(lines))
+                self._append(self._wrapped(lines), follow=True)
 
     def poll(self) -> None:
         """Append the lines the job logged since the last call (one batch)."""
@@ -74,4 +96,12 @@ class JobLog(Log):
             return
         lines, self._seq = self._state.log_since(self._seq)
         if lines:
-            self.write_lines(self._wrapped(lines))
+            self._append(self._wrapped(lines), follow=self.is_vertical_scroll_end)
+
+    def _append(self, lines: list[str], follow: bool) -> None:
+        """Write `lines`; when the pane showed the newest line, keep showing it. Log's own
+        auto-scroll is refused while the scrollbar is not shown yet (the write that first
+        outgrows the pane), and then never again follows, so the pane scrolls here."""
+        self.write_lines(lines, scroll_end=False)
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)

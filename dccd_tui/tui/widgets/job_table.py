@@ -56,6 +56,8 @@ class JobTable(DataTable):
         self._dirty_rows: set[RowKey] = set()  # rows whose row-level caches are out of date
         self._versions: dict[tuple[RowKey, ColumnKey], int] = {}  # bumped by _put_cells
         self._cells: LRUCache[tuple, list] = LRUCache(4000)  # rendered body cells
+        self._row_versions: dict[RowKey, int] = {}  # bumped by _put_cells
+        self._rows: LRUCache[tuple, tuple] = LRUCache(400)  # rendered body rows
 
     # --- building ------------------------------------------------------------------------
     def _build_columns(self) -> None:
@@ -141,6 +143,7 @@ class JobTable(DataTable):
             data[column_key] = value
             self._versions[row_key, column_key] = self._versions.get((row_key, column_key), 0) + 1
         self._dirty_rows.add(row_key)
+        self._row_versions[row_key] = self._row_versions.get(row_key, 0) + 1
         for name in cells:
             column_index = self._column_locations.get(ColumnKey(name))
             if column_index is not None:
@@ -160,6 +163,50 @@ class JobTable(DataTable):
         if self._dirty_rows:
             self._drop_dirty_caches()
         return super().render_lines(crop)
+
+    def _render_line_in_row(
+        self,
+        row_key: RowKey,
+        line_no: int,
+        base_style: Style,
+        cursor_location: Coordinate,
+        hover_location: Coordinate,
+    ) -> tuple[list, list]:
+        """A body row from this table's own cache. DataTable keys its row cache by where the
+        cursor is, so every row on screen was rebuilt on each arrow key; with a row cursor a
+        row's look depends only on whether the cursor (or the mouse) is on it."""
+        row_index = self._row_locations.get(row_key)
+        if (
+            row_index is None
+            or line_no
+            or not self.fast_cells
+            or self.cursor_type != "row"
+            or self.fixed_columns
+            or self.show_row_labels
+        ):
+            return super()._render_line_in_row(
+                row_key, line_no, base_style, cursor_location, hover_location
+            )
+        cache_key = (
+            row_key,
+            row_index,
+            self._row_versions.get(row_key, 0),
+            self._update_count,
+            cursor_location.row == row_index,
+            hover_location.row == row_index,
+            base_style,
+            self.size.width,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+        )
+        row = self._rows.get(cache_key)
+        if row is None:
+            row = super()._render_line_in_row(
+                row_key, line_no, base_style, cursor_location, hover_location
+            )
+            self._rows.set(cache_key, row)
+        return row
 
     def _render_cell(
         self,

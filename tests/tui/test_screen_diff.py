@@ -1,0 +1,126 @@
+"""What a terminal shows is the same whether it got Textual's updates or only the changes.
+
+The app writes its frames through `ScreenDiff` (dccd_tui/tui/screen_diff.py), which sends only
+the cells that differ from what the terminal already shows. Here the real app runs (headless, so
+its frames are captured instead of written) through ticks with every job moving, arrow keys, the
+filter, a modal and a resize; each frame goes to two emulated terminals (pyte): one gets the
+frame as Textual encodes it, the other what `ScreenDiff` makes of it. After every frame the two
+screens must hold the same characters in the same colours, and the diffed stream must be much
+smaller.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyte
+
+from dccd_tui.config import save_config
+from dccd_tui.engine.state import Status
+from dccd_tui.tui.app import DccdApp
+
+from .fake_runner import FakeRunner
+
+JAN_2 = 1704153600000
+
+
+def make_app(tmp_path: Path) -> DccdApp:
+    pairs = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "ADA/USDT"]
+    data = {
+        "settings": {"data_path": "data"},
+        "histo_jobs": [
+            {"exchange": ex, "pairs": pairs, "span": "1m", "start": "2024-01-01"}
+            for ex in ("binance", "bybit")
+        ],
+    }
+    config = save_config(tmp_path / "config.toml", data)
+    clock = [100.0]
+
+    def now() -> float:
+        clock[0] += 0.05
+        return clock[0]
+
+    return DccdApp(config, runner_factory=FakeRunner.factory(now, now=JAN_2 * 2), theme_folders=[])
+
+
+class Terminal:
+    def __init__(self, columns: int, lines: int) -> None:
+        self.screen = pyte.Screen(columns, lines)
+        self.stream = pyte.Stream(self.screen)
+        self.bytes = 0
+
+    def feed(self, data: str) -> None:
+        self.bytes += len(data.encode())
+        self.stream.feed(data)
+
+    def picture(self) -> list[list[tuple]]:
+        buffer = self.screen.buffer
+        return [
+            [
+                (c.data, c.fg, c.bg, c.bold, c.italics, c.underscore, c.reverse)
+                for c in (buffer[y][x] for x in range(self.screen.columns))
+            ]
+            for y in range(self.screen.lines)
+        ]
+
+
+async def test_the_diffed_stream_shows_the_same_screen(tmp_path):
+    app = make_app(tmp_path)
+    frames: list = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        app._display = lambda screen, update: frames.append(update)  # type: ignore[method-assign]
+        plain, diffed = Terminal(80, 24), Terminal(80, 24)
+        checked = [0]
+
+        def replay() -> None:
+            for update in frames:
+                if update is None:
+                    continue
+                plain.feed(update.render_segments(app.console))
+                diffed.feed(
+                    app.screen_diff.render(update, app.console).render_segments(app.console)
+                )
+                assert diffed.picture() == plain.picture(), f"frame {checked[0]}"
+                checked[0] += 1
+            frames.clear()
+
+        app.refresh(layout=True)
+        await pilot.pause()
+        replay()
+        keys = app.runner.keys()
+        for step in range(12):
+            for i, key in enumerate(keys):
+                state = app.runner.states[key]
+                if step == 0:
+                    state.set_total(500)
+                    state.set_status(Status.RUNNING)
+                state.note_request()
+                state.note_window(JAN_2 + (step * 7 + i) * 3_600_000, candles=997 + i)
+                state.note_written(997 + i)
+                state.add_log(f"window {step} of {key}")
+            if step == 5:
+                app.runner.states[keys[3]].set_status(Status.FAILED, "HTTP 418 " + "é界" * 30)
+            app.screen.tick()
+            await pilot.pause()
+            replay()
+            await pilot.press("down" if step % 3 else "up")
+            replay()
+        await pilot.press("slash", *"bybit")
+        await pilot.pause()
+        replay()
+        await pilot.press("escape", "question_mark")
+        await pilot.pause()
+        replay()
+        await pilot.press("escape")
+        await pilot.pause()
+        replay()
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        plain.screen.resize(30, 100)
+        diffed.screen.resize(30, 100)
+        replay()
+        app.screen.tick()
+        await pilot.pause()
+        replay()
+    assert checked[0] > 30
+    assert diffed.bytes < plain.bytes * 0.7, (diffed.bytes, plain.bytes)
