@@ -20,7 +20,9 @@ from .. import __version__
 from ..engine import (
     HISTORY_LINES,
     PROTOCOL_VERSION,
+    CoveragePicture,
     EnginePlace,
+    Series,
     fmt_plural,
     safe_text,
     snapshot_row,
@@ -30,6 +32,33 @@ if TYPE_CHECKING:
     from .connection import Connection
 
 log = logging.getLogger("dccd_tui.engine")
+
+# Coverage pictures read the store (manifest, Parquet footers, a scan for the chart) on threads
+# of their own, so that a client's reader thread stays free for its other requests; at most
+# this many at once in the engine, the others wait their turn.
+COVERAGE_READERS = threading.BoundedSemaphore(2)
+LAST_MS = 32_503_680_000_000  # 3000-01-01: a time past this is a mistake, not a range
+
+
+def _series(value: Any) -> Series:
+    """`[exchange, pair, span seconds]`, as in an update's rows."""
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not isinstance(value[0], str)
+        or not isinstance(value[1], str)
+        or not isinstance(value[2], int)
+        or isinstance(value[2], bool)
+    ):
+        raise ValueError("series must be [exchange, pair, span seconds]")
+    return Series(value[0], value[1], value[2])
+
+
+def _int(msg: dict, name: str, lo: int, hi: int, default: int | None = None) -> int:
+    value = msg.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a whole number from {lo} to {hi}")
+    return value
 
 
 class EngineOps:
@@ -200,6 +229,29 @@ class EngineOps:
             "config reloaded: %s added, %d removed", fmt_plural(len(added), "job"), len(removed)
         )
         return {"added": added, "removed": removed}
+
+    def op_coverage(self, conn: Connection, msg: dict) -> None:
+        series = _series(msg.get("series"))
+        start = _int(msg, "start", 0, LAST_MS)
+        end = _int(msg, "end", start, LAST_MS)
+        cells = _int(msg, "cells", 0, 1000, 0)
+        points = _int(msg, "points", 0, 1000, 0)
+        since = msg.get("since")
+        if since is not None and not isinstance(since, str):
+            raise ValueError("since must be a version text (from an earlier picture) or null")
+        request_id = msg.get("id")
+
+        def answer() -> None:
+            try:
+                with COVERAGE_READERS:
+                    picture = self.runner.coverage(series, start, end, cells, points, since)
+            except Exception as exc:  # a bug: this request only, never the engine
+                log.exception("client %d: coverage failed", conn.number)
+                picture = CoveragePicture(None, start, end, error=safe_text(exc, 300))
+            conn.send({"id": request_id, "ok": True, "picture": picture.to_dict()})
+
+        threading.Thread(target=answer, daemon=True, name=f"coverage-{conn.number}").start()
+        return None
 
     def op_stop(self, conn: Connection, msg: dict) -> dict:
         active = [k for k in self.runner.keys() if self.runner.is_active(k)]

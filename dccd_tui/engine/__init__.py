@@ -68,6 +68,7 @@ for _module, _names in {
         "VersionMismatch",
     ),
     "remote_runner": ("RemoteRunner",),
+    "coverage_picture": ("CoveragePicture", "coverage_picture"),
     "protocol": (
         "PROTOCOL_VERSION",
         "MAX_MESSAGE",
@@ -122,6 +123,7 @@ __all__ = [
     "CELL_STATES",
     "Cancelled",
     "Config",
+    "CoveragePicture",
     "CoverageStrip",
     "DEFAULT_ARCHIVE_URL",
     "EXCHANGES",
@@ -174,6 +176,7 @@ __all__ = [
     "align_up",
     "clean_text",
     "close_series",
+    "coverage_picture",
     "coverage_strip",
     "coverage_version",
     "decode",
@@ -228,6 +231,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .archive.layout import DEFAULT_ARCHIVE_URL
     from .client import EngineClient, EngineGone, LinkError, VersionMismatch
+    from .coverage_picture import CoveragePicture, coverage_picture
     from .errors import (
         Cancelled,
         EngineError,

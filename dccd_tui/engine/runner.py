@@ -14,9 +14,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from .backfill import Backfill
+from .coverage_picture import CoveragePicture, coverage_picture
 from .exchanges import get_exchange
 from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
 from .jobs import Config, JobSpec
+from .models import Series
 from .plan import Plan, plan_job, requests_per_exchange
 from .ratelimit import GateRegistry
 from .state import JobState, Status
@@ -199,6 +201,20 @@ class Runner:
             return client
 
     # --- queries -------------------------------------------------------------------------
+    def coverage(
+        self,
+        series: Series,
+        start: int,
+        end: int,
+        cells: int,
+        points: int = 0,
+        since: str | None = None,
+    ) -> CoveragePicture:
+        """What a coverage view draws of `series` over ``[start, end)`` (see
+        coverage_picture.py); reads the store, so call it off a UI thread. Never raises for a
+        store that cannot be read: the picture says why."""
+        return coverage_picture(self.store, series, start, end, cells, points, since)
+
     def keys(self) -> list[str]:
         return list(self.specs)
 
