@@ -23,7 +23,10 @@ from ..engine import (
     CoveragePicture,
     EnginePlace,
     Series,
+    StoreError,
+    error_reply,
     fmt_plural,
+    report_to_wire,
     safe_text,
     snapshot_row,
 )
@@ -251,6 +254,32 @@ class EngineOps:
             conn.send({"id": request_id, "ok": True, "picture": picture.to_dict()})
 
         threading.Thread(target=answer, daemon=True, name=f"coverage-{conn.number}").start()
+        return None
+
+    def op_inventory(self, conn: Connection, msg: dict) -> None:
+        since = msg.get("since")
+        if since is not None and (
+            not isinstance(since, dict)
+            or not all(isinstance(v, str) or v is None for v in since.values())
+        ):
+            raise ValueError("since must be an object of series key -> version (or null)")
+        request_id = msg.get("id")
+
+        def answer() -> None:
+            try:
+                with COVERAGE_READERS:
+                    order, reports = self.runner.inventory(since)
+            except (StoreError, OSError) as exc:
+                conn.send(error_reply(request_id, f"inventory: {safe_text(exc, 300)}"))
+                return
+            except Exception as exc:  # a bug: this request only, never the engine
+                log.exception("client %d: inventory failed", conn.number)
+                conn.send(error_reply(request_id, f"inventory failed: {safe_text(exc, 300)}"))
+                return
+            wire = [report_to_wire(r) for r in reports]
+            conn.send({"id": request_id, "ok": True, "order": order, "reports": wire})
+
+        threading.Thread(target=answer, daemon=True, name=f"inventory-{conn.number}").start()
         return None
 
     def op_stop(self, conn: Connection, msg: dict) -> dict:

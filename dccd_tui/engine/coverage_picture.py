@@ -89,14 +89,6 @@ class CoveragePicture:
         )
 
 
-def version_token(store: Store, series: Series) -> str | None:
-    """The manifest's version as a short text (one stat), None when it has none."""
-    from .inventory import coverage_version
-
-    version = coverage_version(store, series)
-    return None if version is None else "-".join(str(part) for part in version)
-
-
 def coverage_picture(
     store: Store,
     series: Series,
@@ -112,7 +104,7 @@ def coverage_picture(
     the strip. With `since` equal to the current version: an `unchanged` answer, nothing
     read. A store that cannot be read gives a picture with `error` set."""
     from .errors import StoreError
-    from .inventory import close_series, coverage_strip, series_report
+    from .inventory import close_series, coverage_strip, series_report, version_token
 
     cells = max(0, min(int(cells), MAX_CELLS))
     points = max(0, min(int(points), MAX_POINTS))

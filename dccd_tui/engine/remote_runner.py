@@ -24,6 +24,7 @@ from typing import Any
 from .client import EngineClient, EngineGone, LinkError
 from .coverage_picture import CoveragePicture
 from .fmt import fmt_plural
+from .inventory import SeriesReport, report_from_wire
 from .models import Series
 from .protocol import HISTORY_LINES, row_snapshot
 from .state import LOG_LINES, JobSnapshot, Status
@@ -339,6 +340,17 @@ class RemoteRunner:
             return CoveragePicture(None, start, end, error=str(exc))
         except (KeyError, TypeError, ValueError) as exc:
             return CoveragePicture(None, start, end, error=f"a malformed answer: {exc}")
+
+    def inventory(
+        self, since: dict[str, str | None] | None = None
+    ) -> tuple[list[str], list[SeriesReport]]:
+        """The engine's `inventory` answer; LinkError when it cannot give one."""
+        reply = self.client.request("inventory", since=since)
+        try:
+            order = [str(key) for key in reply["order"]]
+            return order, [report_from_wire(r) for r in reply["reports"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LinkError(f"a malformed inventory answer: {exc}") from None
 
     def exchange_totals(self, plans: dict[str, Any]) -> list[str]:
         return list(getattr(plans, "totals", []))

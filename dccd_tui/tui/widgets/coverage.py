@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.style import Style
 from rich.text import Text
@@ -42,6 +42,11 @@ from ...engine import (
     fmt_ms,
     safe_text,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from textual import getters
+
+    from ..app import DccdApp
 
 GLYPHS = {STORED: "█", GAP: "▓", MISSING: "░", FAILED: "▒", VOID: "·"}
 STYLE_VARS = {
@@ -165,6 +170,9 @@ class CoverageView(Vertical):
     value that changes while the series' job writes, None when nothing runs); the view asks the
     runner (`runner.coverage`) for a new picture only when something it shows may have changed.
     """
+
+    if TYPE_CHECKING:  # typed access to the app, the way textual.getters.app documents it
+        app = getters.app(DccdApp)
 
     DEFAULT_CSS = """
     CoverageView {
