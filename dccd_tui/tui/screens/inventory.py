@@ -8,8 +8,9 @@ fetches exactly its missing and failed ranges (the backfill resumes by missing i
 
 The reports come from the runner (`runner.inventory`; the engine's process when the app is
 attached to one, so this process never reads the store), asked for on a thread worker: all of
-them when the view opens, then, while a job runs (and once after), at most every `POLL_EVERY`
-seconds with each series' version, so that only the series whose manifest changed are read.
+them when the view opens, then, when the jobs' snapshots show progress, at most every
+`POLL_EVERY` seconds with each series' version, so that only the series whose manifest changed
+are read.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class InventoryScreen(Screen):
         self._loading = True
         self._busy = False  # a worker is asking
         self._asked_at = float("-inf")
-        self._was_active = False  # a job ran at the last ask: ask once more after it ends
+        self._progress: Any = None  # the jobs' progress at the last ask
         self._jobs: dict[str, str] = {}  # key -> shown job text
 
     def compose(self) -> ComposeResult:
@@ -146,8 +147,16 @@ class InventoryScreen(Screen):
         since = None if full else {key: r.version for key, r in self.reports.items()}
         self._busy = True
         self._asked_at = time.monotonic()
-        self._was_active = self.app.runner.any_active()
+        self._progress = self._jobs_progress()
         self._ask(since)
+
+    def _jobs_progress(self) -> tuple:
+        """What the jobs' snapshots say they wrote: when it changes, a manifest may have."""
+        states = self.app.runner.states
+        return tuple(
+            (key, snap.status, snap.candles, snap.windows_done, snap.failed_windows)
+            for key, snap in ((k, s.snapshot()) for k, s in list(states.items()))
+        )
 
     @work(thread=True, exclusive=True, group="inventory", exit_on_error=False)
     def _ask(self, since: dict[str, str | None] | None) -> None:
@@ -313,8 +322,8 @@ class InventoryScreen(Screen):
 
     # --- the tick --------------------------------------------------------------------------
     def tick(self) -> None:
-        """Job states every tick; the changed reports asked for while a job runs (and once
-        after), at most every `POLL_EVERY` seconds."""
+        """Job states every tick; the changed reports asked for when the jobs made progress,
+        at most every `POLL_EVERY` seconds."""
         if self._loading:
             return
         app = self.app
@@ -324,7 +333,7 @@ class InventoryScreen(Screen):
             self._loading = True
             self._read(True)
             return
-        if due and not self._busy and (self._was_active or app.runner.any_active()):
+        if due and not self._busy and self._jobs_progress() != self._progress:
             self._read(False)
         table = self.query_one("#inv-table", DataTable)
         for key in self.order:
