@@ -40,6 +40,11 @@ log = logging.getLogger("dccd_tui.engine")
 # of their own, so that a client's reader thread stays free for its other requests; at most
 # this many at once in the engine, the others wait their turn.
 COVERAGE_READERS = threading.BoundedSemaphore(2)
+# ... and at most this many waiting: past it a request is refused at once ("busy"), so that a
+# client asking faster than the store can answer costs the engine no pile of threads.
+MAX_WAITING = 16
+_waiting = [0]
+_waiting_lock = threading.Lock()
 LAST_MS = 32_503_680_000_000  # 3000-01-01: a time past this is a mistake, not a range
 
 
@@ -233,6 +238,30 @@ class EngineOps:
         )
         return {"added": added, "removed": removed}
 
+    def _read_in_thread(self, conn: Connection, msg: dict, name: str, read: Callable) -> None:
+        """Run `read()` (which sends the reply) on a thread of its own, among the
+        `COVERAGE_READERS`; refused at once when `MAX_WAITING` are already waiting."""
+        with _waiting_lock:
+            if _waiting[0] >= MAX_WAITING:
+                busy = True
+            else:
+                busy = False
+                _waiting[0] += 1
+        if busy:
+            log.warning("client %d: %s refused, %d reads waiting", conn.number, name, MAX_WAITING)
+            conn.send(error_reply(msg.get("id"), f"{name}: the engine is busy reading the store"))
+            return
+
+        def run() -> None:
+            try:
+                with COVERAGE_READERS:
+                    read()
+            finally:
+                with _waiting_lock:
+                    _waiting[0] -= 1
+
+        threading.Thread(target=run, daemon=True, name=f"{name}-{conn.number}").start()
+
     def op_coverage(self, conn: Connection, msg: dict) -> None:
         series = _series(msg.get("series"))
         start = _int(msg, "start", 0, LAST_MS)
@@ -246,14 +275,13 @@ class EngineOps:
 
         def answer() -> None:
             try:
-                with COVERAGE_READERS:
-                    picture = self.runner.coverage(series, start, end, cells, points, since)
+                picture = self.runner.coverage(series, start, end, cells, points, since)
             except Exception as exc:  # a bug: this request only, never the engine
                 log.exception("client %d: coverage failed", conn.number)
                 picture = CoveragePicture(None, start, end, error=safe_text(exc, 300))
             conn.send({"id": request_id, "ok": True, "picture": picture.to_dict()})
 
-        threading.Thread(target=answer, daemon=True, name=f"coverage-{conn.number}").start()
+        self._read_in_thread(conn, msg, "coverage", answer)
         return None
 
     def op_inventory(self, conn: Connection, msg: dict) -> None:
@@ -267,8 +295,7 @@ class EngineOps:
 
         def answer() -> None:
             try:
-                with COVERAGE_READERS:
-                    order, reports = self.runner.inventory(since)
+                order, reports = self.runner.inventory(since)
             except (StoreError, OSError) as exc:
                 conn.send(error_reply(request_id, f"inventory: {safe_text(exc, 300)}"))
                 return
@@ -279,7 +306,7 @@ class EngineOps:
             wire = [report_to_wire(r) for r in reports]
             conn.send({"id": request_id, "ok": True, "order": order, "reports": wire})
 
-        threading.Thread(target=answer, daemon=True, name=f"inventory-{conn.number}").start()
+        self._read_in_thread(conn, msg, "inventory", answer)
         return None
 
     def op_stop(self, conn: Connection, msg: dict) -> dict:

@@ -131,6 +131,17 @@ def test_malformed_coverage_and_inventory_requests_get_errors_and_the_engine_goe
     assert replies[60]["ok"] is True and picture["error"] is None
     assert picture["states"] == ["missing"] * 2 and picture["candles"] == 0
     assert "bad coverage request" in place.log_file.read_text()
+    # a burst: every request answered (a picture, or "busy" past the engine's waiting bound),
+    # and a request sent after it is answered too
+    burst = [
+        json.dumps({"op": "coverage", "id": 100 + i, **good}).encode() + b"\n" for i in range(40)
+    ]
+    burst.append(b'{"op": "status", "id": 200}\n')
+    replies = {r["id"]: r for r in _raw(place, *burst, read=len(burst))}
+    assert sorted(replies) == [*range(100, 140), 200] and replies[200]["ok"] is True
+    for i in range(100, 140):
+        reply = replies[i]
+        assert reply["ok"] is True or "busy" in reply["error"], reply
     assert engines.client(place).request("status")["ok"]  # still serving
 
 
