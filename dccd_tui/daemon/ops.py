@@ -20,8 +20,13 @@ from .. import __version__
 from ..engine import (
     HISTORY_LINES,
     PROTOCOL_VERSION,
+    CoveragePicture,
     EnginePlace,
+    Series,
+    StoreError,
+    error_reply,
     fmt_plural,
+    report_to_wire,
     safe_text,
     snapshot_row,
 )
@@ -30,6 +35,38 @@ if TYPE_CHECKING:
     from .connection import Connection
 
 log = logging.getLogger("dccd_tui.engine")
+
+# Coverage pictures read the store (manifest, Parquet footers, a scan for the chart) on threads
+# of their own, so that a client's reader thread stays free for its other requests; at most
+# this many at once in the engine, the others wait their turn.
+COVERAGE_READERS = threading.BoundedSemaphore(2)
+# ... and at most this many waiting: past it a request is refused at once ("busy"), so that a
+# client asking faster than the store can answer costs the engine no pile of threads.
+MAX_WAITING = 16
+_waiting = [0]
+_waiting_lock = threading.Lock()
+LAST_MS = 32_503_680_000_000  # 3000-01-01: a time past this is a mistake, not a range
+
+
+def _series(value: Any) -> Series:
+    """`[exchange, pair, span seconds]`, as in an update's rows."""
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not isinstance(value[0], str)
+        or not isinstance(value[1], str)
+        or not isinstance(value[2], int)
+        or isinstance(value[2], bool)
+    ):
+        raise ValueError("series must be [exchange, pair, span seconds]")
+    return Series(value[0], value[1], value[2])
+
+
+def _int(msg: dict, name: str, lo: int, hi: int, default: int | None = None) -> int:
+    value = msg.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a whole number from {lo} to {hi}")
+    return value
 
 
 class EngineOps:
@@ -200,6 +237,77 @@ class EngineOps:
             "config reloaded: %s added, %d removed", fmt_plural(len(added), "job"), len(removed)
         )
         return {"added": added, "removed": removed}
+
+    def _read_in_thread(self, conn: Connection, msg: dict, name: str, read: Callable) -> None:
+        """Run `read()` (which sends the reply) on a thread of its own, among the
+        `COVERAGE_READERS`; refused at once when `MAX_WAITING` are already waiting."""
+        with _waiting_lock:
+            if _waiting[0] >= MAX_WAITING:
+                busy = True
+            else:
+                busy = False
+                _waiting[0] += 1
+        if busy:
+            log.warning("client %d: %s refused, %d reads waiting", conn.number, name, MAX_WAITING)
+            conn.send(error_reply(msg.get("id"), f"{name}: the engine is busy reading the store"))
+            return
+
+        def run() -> None:
+            try:
+                with COVERAGE_READERS:
+                    read()
+            finally:
+                with _waiting_lock:
+                    _waiting[0] -= 1
+
+        threading.Thread(target=run, daemon=True, name=f"{name}-{conn.number}").start()
+
+    def op_coverage(self, conn: Connection, msg: dict) -> None:
+        series = _series(msg.get("series"))
+        start = _int(msg, "start", 0, LAST_MS)
+        end = _int(msg, "end", start, LAST_MS)
+        cells = _int(msg, "cells", 0, 1000, 0)
+        points = _int(msg, "points", 0, 1000, 0)
+        since = msg.get("since")
+        if since is not None and not isinstance(since, str):
+            raise ValueError("since must be a version text (from an earlier picture) or null")
+        request_id = msg.get("id")
+
+        def answer() -> None:
+            try:
+                picture = self.runner.coverage(series, start, end, cells, points, since)
+            except Exception as exc:  # a bug: this request only, never the engine
+                log.exception("client %d: coverage failed", conn.number)
+                picture = CoveragePicture(None, start, end, error=safe_text(exc, 300))
+            conn.send({"id": request_id, "ok": True, "picture": picture.to_dict()})
+
+        self._read_in_thread(conn, msg, "coverage", answer)
+        return None
+
+    def op_inventory(self, conn: Connection, msg: dict) -> None:
+        since = msg.get("since")
+        if since is not None and (
+            not isinstance(since, dict)
+            or not all(isinstance(v, str) or v is None for v in since.values())
+        ):
+            raise ValueError("since must be an object of series key -> version (or null)")
+        request_id = msg.get("id")
+
+        def answer() -> None:
+            try:
+                order, reports = self.runner.inventory(since)
+            except (StoreError, OSError) as exc:
+                conn.send(error_reply(request_id, f"inventory: {safe_text(exc, 300)}"))
+                return
+            except Exception as exc:  # a bug: this request only, never the engine
+                log.exception("client %d: inventory failed", conn.number)
+                conn.send(error_reply(request_id, f"inventory failed: {safe_text(exc, 300)}"))
+                return
+            wire = [report_to_wire(r) for r in reports]
+            conn.send({"id": request_id, "ok": True, "order": order, "reports": wire})
+
+        self._read_in_thread(conn, msg, "inventory", answer)
+        return None
 
     def op_stop(self, conn: Connection, msg: dict) -> dict:
         active = [k for k in self.runner.keys() if self.runner.is_active(k)]

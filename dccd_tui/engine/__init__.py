@@ -68,6 +68,7 @@ for _module, _names in {
         "VersionMismatch",
     ),
     "remote_runner": ("RemoteRunner",),
+    "coverage_picture": ("CoveragePicture", "coverage_picture"),
     "protocol": (
         "PROTOCOL_VERSION",
         "MAX_MESSAGE",
@@ -99,6 +100,9 @@ for _module, _names in {
         "series_report",
         "requested_range",
         "coverage_version",
+        "inventory_since",
+        "report_to_wire",
+        "report_from_wire",
         "coverage_strip",
         "close_series",
         "describe",
@@ -122,6 +126,7 @@ __all__ = [
     "CELL_STATES",
     "Cancelled",
     "Config",
+    "CoveragePicture",
     "CoverageStrip",
     "DEFAULT_ARCHIVE_URL",
     "EXCHANGES",
@@ -174,6 +179,7 @@ __all__ = [
     "align_up",
     "clean_text",
     "close_series",
+    "coverage_picture",
     "coverage_strip",
     "coverage_version",
     "decode",
@@ -190,6 +196,7 @@ __all__ = [
     "fmt_plural",
     "fmt_span_ms",
     "get_exchange",
+    "inventory_since",
     "iso",
     "last_closed_end",
     "now_ms",
@@ -198,6 +205,8 @@ __all__ = [
     "plan_job",
     "prepare",
     "report_cells",
+    "report_from_wire",
+    "report_to_wire",
     "requested_range",
     "requests_per_exchange",
     "row_snapshot",
@@ -228,6 +237,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .archive.layout import DEFAULT_ARCHIVE_URL
     from .client import EngineClient, EngineGone, LinkError, VersionMismatch
+    from .coverage_picture import CoveragePicture, coverage_picture
     from .errors import (
         Cancelled,
         EngineError,
@@ -268,6 +278,9 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
         coverage_strip,
         coverage_version,
         describe,
+        inventory_since,
+        report_from_wire,
+        report_to_wire,
         requested_range,
         series_report,
     )

@@ -21,7 +21,10 @@ from typing import Any
 from .models import Series
 from .state import JobSnapshot, Status
 
-PROTOCOL_VERSION = 1
+# Changed when a client of this version needs an answer an engine of the previous one cannot
+# give (2: the `coverage` and `inventory` ops, which the app's coverage and inventory views need
+# since they stopped reading the store themselves); the README's protocol section says the same.
+PROTOCOL_VERSION = 2
 MAX_MESSAGE = 1 << 20  # 1 MiB per line; a longer line gets an error reply and is skipped
 HISTORY_LINES = 500  # log lines per job sent when a client subscribes (bounded history)
 
@@ -35,6 +38,8 @@ OPS = (
     "cancel",
     "dry_run",
     "reload",
+    "coverage",
+    "inventory",
     "stop",
 )
 

@@ -22,7 +22,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .client import EngineClient, EngineGone, LinkError
+from .coverage_picture import CoveragePicture
 from .fmt import fmt_plural
+from .inventory import SeriesReport, report_from_wire
 from .models import Series
 from .protocol import HISTORY_LINES, row_snapshot
 from .state import LOG_LINES, JobSnapshot, Status
@@ -134,7 +136,6 @@ class RemoteRunner:
         self.reconnect_with = reconnect
         self.lost: str | None = None
         self.now = None
-        self._store: Any = None
         self.specs: dict[str, Any] = {}
         self.states: dict[str, RemoteJobState] = {}
         self._install(config)
@@ -156,16 +157,6 @@ class RemoteRunner:
     def _wire(self, client: EngineClient) -> None:
         client.on_update = self._on_update
         client.on_gone = self._on_gone
-
-    @property
-    def store(self) -> Any:
-        """The data folder's store, read only (the coverage views read the files directly)."""
-        if self._store is None:
-            from .store import Store
-
-            # Read only: the engine process holds the folder's lock and does all the writing.
-            self._store = Store(self.config.settings.data_path, read_only=True)
-        return self._store
 
     # --- lifecycle ----------------------------------------------------------------------------
     def open(self) -> RemoteRunner:
@@ -322,6 +313,44 @@ class RemoteRunner:
                 )
         plans.totals = list(reply.get("totals", []))
         return plans
+
+    def coverage(
+        self,
+        series: Series,
+        start: int,
+        end: int,
+        cells: int,
+        points: int = 0,
+        since: str | None = None,
+    ) -> CoveragePicture:
+        """The engine's `coverage` answer (this process never reads the store); a lost link
+        or a refusal comes back as a picture that says so. Blocks: call it off the UI thread."""
+        try:
+            reply = self.client.request(
+                "coverage",
+                series=[series.exchange, series.pair, series.span],
+                start=start,
+                end=end,
+                cells=cells,
+                points=points,
+                since=since,
+            )
+            return CoveragePicture.from_dict(reply["picture"])
+        except LinkError as exc:
+            return CoveragePicture(None, start, end, error=str(exc))
+        except (KeyError, TypeError, ValueError) as exc:
+            return CoveragePicture(None, start, end, error=f"a malformed answer: {exc}")
+
+    def inventory(
+        self, since: dict[str, str | None] | None = None
+    ) -> tuple[list[str], list[SeriesReport]]:
+        """The engine's `inventory` answer; LinkError when it cannot give one."""
+        reply = self.client.request("inventory", since=since)
+        try:
+            order = [str(key) for key in reply["order"]]
+            return order, [report_from_wire(r) for r in reply["reports"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LinkError(f"a malformed inventory answer: {exc}") from None
 
     def exchange_totals(self, plans: dict[str, Any]) -> list[str]:
         return list(getattr(plans, "totals", []))

@@ -14,9 +14,12 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from .backfill import Backfill
+from .coverage_picture import CoveragePicture, coverage_picture
 from .exchanges import get_exchange
 from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
+from .inventory import SeriesReport, inventory_since
 from .jobs import Config, JobSpec
+from .models import Series
 from .plan import Plan, plan_job, requests_per_exchange
 from .ratelimit import GateRegistry
 from .state import JobState, Status
@@ -199,6 +202,28 @@ class Runner:
             return client
 
     # --- queries -------------------------------------------------------------------------
+    def coverage(
+        self,
+        series: Series,
+        start: int,
+        end: int,
+        cells: int,
+        points: int = 0,
+        since: str | None = None,
+    ) -> CoveragePicture:
+        """What a coverage view draws of `series` over ``[start, end)`` (see
+        coverage_picture.py); reads the store, so call it off a UI thread. Never raises for a
+        store that cannot be read: the picture says why."""
+        return coverage_picture(self.store, series, start, end, cells, points, since)
+
+    def inventory(
+        self, since: dict[str, str | None] | None = None
+    ) -> tuple[list[str], list[SeriesReport]]:
+        """The inventory view's answer (`inventory.inventory_since`): every series' key in
+        order, and the reports of those changed since `since`. Reads the store: off a UI
+        thread. StoreError/OSError when the data folder cannot be listed."""
+        return inventory_since(self.config, self.store, self.now, since)
+
     def keys(self) -> list[str]:
         return list(self.specs)
 

@@ -33,7 +33,16 @@ from textual.screen import Screen
 
 from ..config import Config, ConfigError, load_config, validate
 from ..config_edit import add_entry, edit_pairs, remove_entry
-from ..engine import JobState, Status, Store, StoreError, fmt_plural, safe_text
+from ..engine import (
+    CoveragePicture,
+    JobState,
+    Series,
+    SeriesReport,
+    Status,
+    StoreError,
+    fmt_plural,
+    safe_text,
+)
 from ..user_state import load_state, update_state
 from . import engine_link
 from .run_end import osc9, osc9_supported, run_summary
@@ -50,7 +59,6 @@ class RunnerLike(Protocol):
 
     states: dict[str, JobState]
     specs: dict[str, Any]
-    store: Store  # the engine's Store of the data folder (the coverage views read it)
     now: int | None  # a fixed "now" in epoch ms (tests), else None: the wall clock
 
     def open(self) -> Any: ...
@@ -63,6 +71,19 @@ class RunnerLike(Protocol):
     def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Any]: ...
     def exchange_totals(self, plans: dict[str, Any]) -> list[str]: ...
     def set_config(self, config: Config) -> tuple[list[str], list[str]]: ...
+    # The store is read where the runner runs (the engine's process), never by the app:
+    def coverage(
+        self,
+        series: Series,
+        start: int,
+        end: int,
+        cells: int,
+        points: int = ...,
+        since: str | None = ...,
+    ) -> CoveragePicture: ...
+    def inventory(
+        self, since: dict[str, str | None] | None = ...
+    ) -> tuple[list[str], list[SeriesReport]]: ...
 
 
 RunnerFactory = Callable[..., RunnerLike]
@@ -142,12 +163,6 @@ class DccdApp(App[int]):
         self.screen_diff = ScreenDiff()  # what the terminal shows (screen_diff.py)
         for line in config.duplicates:
             self.startup_messages.append(("information", line))
-
-    # --- the store (read only, through the engine) --------------------------------------
-    @property
-    def store(self) -> Store:
-        """The runner's store: the coverage strip, the chart and the inventory read it."""
-        return self.runner.store
 
     @property
     def now_ms(self) -> int | None:

@@ -172,29 +172,53 @@ async def test_inventory_rows_sort_and_stored_only_series_offer_nothing(tmp_path
         assert not isinstance(app.screen, InventoryScreen)
 
 
-async def test_the_tick_reads_nothing_while_the_manifest_is_unchanged(tmp_path, monkeypatch):
+async def test_the_tick_asks_for_nothing_while_the_job_makes_no_progress(tmp_path, monkeypatch):
     app = data_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         view = app.screen.query_one(CoverageView)
-        assert view.report is not None
-        assert view.report.series == Series("binance", "BTC/USDT", 60)
+        assert view.picture is not None and view.picture.error is None
+        assert view.series == Series("binance", "BTC/USDT", 60)
+        runner = app.runner
         calls = []
-        monkeypatch.setattr(
-            coverage_module, "series_report", lambda *a, **k: calls.append(a) or view.report
-        )
-        monkeypatch.setattr(coverage_module, "close_series", lambda *a, **k: calls.append(a) or [])
+        real = runner.coverage
+        monkeypatch.setattr(runner, "coverage", lambda *a, **k: calls.append(a) or real(*a, **k))
         for _ in range(10):
             app.screen.tick()
+        await app.workers.wait_for_complete()
         assert calls == []
-        # a write changes the manifest: the next tick reads the report (and only that)
-        store = app.store
-        store.series(Series("binance", "BTC/USDT", 60)).write(
+        # the job writes (its snapshot shows progress): one ask, with the shown version, and
+        # the answer is a new picture since the manifest changed
+        shown = view.picture
+        runner.store.series(Series("binance", "BTC/USDT", 60)).write(
             cs.candles(cs.ms(2024, 1, 20), cs.ms(2024, 1, 21), cs.MIN),
             [(cs.ms(2024, 1, 20), cs.ms(2024, 1, 21))],
         )
+        key = "binance:BTC/USDT:1m"
+        runner.states[key].set_status(Status.RUNNING)
+        monkeypatch.setattr(coverage_module, "POLL_EVERY", 0.0)
         app.screen.tick()
+        app.screen.tick()  # the same progress: no second ask
+        await settle(pilot)
         assert len(calls) == 1
+        assert calls[0][-1] == shown.version  # since
+        assert view.picture is not shown and view.picture.version != shown.version
+        assert view.picture.candles == shown.candles + 1440
+
+
+async def test_a_late_picture_for_the_previous_highlight_is_dropped(tmp_path):
+    app = data_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        view = app.screen.query_one(CoverageView)
+        first = view.picture
+        old_want = view._want
+        await pilot.press("down")
+        await settle(pilot)
+        assert view.series == Series("binance", "ETH/USDT", 60)
+        now = view.picture
+        view._arrived(old_want, first)  # the answer for BTC/USDT, arriving late
+        assert view.picture is now and view.series == Series("binance", "ETH/USDT", 60)
 
 
 # --- Pilot, against the sandbox -----------------------------------------------------------
@@ -255,11 +279,12 @@ async def test_start_a_missing_range_from_the_inventory_and_see_it_filled(tmp_pa
             truth = sb.ground_truth("binance", "BTC/USDT", 60, ms("2024-03-01"), ms("2024-03-04"))
             assert screen.reports[key].candles == truth.height
             view = screen.query_one(CoverageView)
-            await wait_for(pilot, lambda: view.report is not None and view.report.complete)
-            assert MISSING not in coverage_module.coverage_strip(view.report, 60).states
+            await wait_for(pilot, lambda: view.picture is not None and view.picture.complete)
+            assert MISSING not in view.picture.states
             await pilot.press("escape")
             await pilot.pause()
             # the main screen's strip shows the same
             main_view = app.screen.query_one(CoverageView)
             app.screen.tick()
-            assert main_view.report is not None and main_view.report.complete
+            await wait_for(pilot, lambda: main_view.picture is not None)
+            assert main_view.picture.complete

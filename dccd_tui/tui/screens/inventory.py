@@ -6,12 +6,16 @@ a column header or with `o` / `O`. Below the table: the coverage strip and chart
 highlighted series and what is not stored. `s` starts the highlighted series' job, which
 fetches exactly its missing and failed ranges (the backfill resumes by missing intervals).
 
-Reports are read on a thread worker (all of them when the view opens, then only the series
-whose manifest changed: one `stat` per series and tick decides), never on the UI thread.
+The reports come from the runner (`runner.inventory`; the engine's process when the app is
+attached to one, so this process never reads the store), asked for on a thread worker: all of
+them when the view opens, then, when the jobs' snapshots show progress, at most every
+`POLL_EVERY` seconds with each series' version, so that only the series whose manifest changed
+are read.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.style import Style
@@ -25,17 +29,15 @@ from textual.worker import get_current_worker
 
 from ...engine import REPORT_RIGHT as RIGHT
 from ...engine import (
+    LinkError,
     SeriesReport,
     Status,
-    coverage_version,
+    StoreError,
     describe,
     fmt_plural,
-    requested_range,
     safe_text,
-    series_report,
 )
 from ...engine import report_cells as cells
-from ...engine import take_inventory as inventory
 from ..cells import next_sort
 from ..widgets import CoverageView
 
@@ -58,6 +60,7 @@ COLUMNS = (
     ("last", "last candle"),
 )
 LABELS = dict(COLUMNS)
+POLL_EVERY = 1.0  # seconds: while a job runs, changed series are asked for at most this often
 SORT_ORDER = [key for key, _ in COLUMNS]
 
 
@@ -114,7 +117,9 @@ class InventoryScreen(Screen):
         self.sort_column: str | None = None  # None: config order
         self.sort_reverse = False
         self._loading = True
-        self._reading: set[str] = set()  # keys being read again by a worker
+        self._busy = False  # a worker is asking
+        self._asked_at = float("-inf")
+        self._progress: Any = None  # the jobs' progress at the last ask
         self._jobs: dict[str, str] = {}  # key -> shown job text
 
     def compose(self) -> ComposeResult:
@@ -130,51 +135,65 @@ class InventoryScreen(Screen):
             table.add_column(Text(label, justify="right" if key in RIGHT else "left"), key=key)
         table.focus()
         self.on_resize()
-        self._read(None)
+        self._read(True)
         self.set_interval(1 / self.app.ui_hz, self.tick, name="inventory-tick")
 
     def on_resize(self) -> None:
         self.query_one(CoverageView).set_chart_rows(1 if self.size.height >= 24 else 0)
 
     # --- reading (thread worker) -----------------------------------------------------------
-    @work(thread=True, group="inventory", exit_on_error=False)
-    def _read(self, keys: list[str] | None) -> None:
-        """Every report (keys None) or those of `keys`; applied on the UI thread."""
+    def _read(self, full: bool) -> None:
+        """Ask for every report (`full`) or for those whose version changed."""
+        since = None if full else {key: r.version for key, r in self.reports.items()}
+        self._busy = True
+        self._asked_at = time.monotonic()
+        self._progress = self._jobs_progress()
+        self._ask(since)
+
+    def _jobs_progress(self) -> tuple:
+        """What the jobs' snapshots say they wrote: when it changes, a manifest may have."""
+        states = self.app.runner.states
+        return tuple(
+            (key, snap.status, snap.candles, snap.windows_done, snap.failed_windows)
+            for key, snap in ((k, s.snapshot()) for k, s in list(states.items()))
+        )
+
+    @work(thread=True, exclusive=True, group="inventory", exit_on_error=False)
+    def _ask(self, since: dict[str, str | None] | None) -> None:
         app = self.app
-        store = app.store
-        if store is None:
-            return
-        if keys is None:
-            reports = inventory(app.config, store=store, now_ms=app.now_ms)
-        else:
-            reports = []
-            for key in keys:
-                old = self.reports.get(key)
-                spec = app.runner.specs.get(key)
-                if spec is not None:
-                    start, end = requested_range(spec, app.now_ms)
-                    reports.append(series_report(store, spec.series, start, end, ranges=spec.parts))
-                elif old is not None:
-                    reports.append(series_report(store, old.series, configured=False))
+        try:
+            order, reports = app.runner.inventory(since)
+            answer: tuple[list[str], list[SeriesReport]] | str = (order, reports)
+        except (StoreError, OSError, LinkError) as exc:
+            answer = f"the inventory cannot be read: {exc}"
         if get_current_worker().is_cancelled:
             return
         try:
-            app.call_from_thread(self._apply, reports, keys is None)
+            app.call_from_thread(self._apply, answer, since is None)
         except RuntimeError:  # the app is closing
             pass
 
-    def _apply(self, reports: list[SeriesReport], full: bool) -> None:
+    def _apply(self, answer: tuple[list[str], list[SeriesReport]] | str, full: bool) -> None:
         if not self.is_mounted:
             return
-        if full:
-            self.reports = {r.series.key: r for r in reports}
-            self.order = [r.series.key for r in reports]
+        self._busy = False
+        if isinstance(answer, str):
             self._loading = False
-            self._reading.clear()
-        else:
-            for r in reports:
-                self.reports[r.series.key] = r
-                self._reading.discard(r.series.key)
+            self.query_one("#inv-title", Static).update(
+                Text(safe_text(answer, 300), no_wrap=True, overflow="ellipsis")
+            )
+            return
+        order, reports = answer
+        if full:
+            self.reports = {}
+        for r in reports:
+            self.reports[r.series.key] = r
+        order = [key for key in order if key in self.reports]
+        if not full and not reports and order == self.order:
+            return  # nothing changed
+        self.reports = {key: self.reports[key] for key in order}
+        self.order = order
+        self._loading = False
         self._fill()
 
     # --- the table -------------------------------------------------------------------------
@@ -271,10 +290,10 @@ class InventoryScreen(Screen):
         view = self.query_one(CoverageView)
         notes = self.query_one("#inv-notes", Static)
         if report is None:
-            view.follow(None, None)
+            view.follow(None)
             notes.update(Text(""))
             return
-        view.follow(self.app.store, report.series, report.start, report.end)
+        view.follow(report.series, report.start, report.end, report.version)
         lines = describe(report, limit=2)
         if not report.configured:
             lines.append(
@@ -303,23 +322,19 @@ class InventoryScreen(Screen):
 
     # --- the tick --------------------------------------------------------------------------
     def tick(self) -> None:
-        """Job states every tick; reports again only for series whose manifest changed."""
+        """Job states every tick; the changed reports asked for when the jobs made progress,
+        at most every `POLL_EVERY` seconds."""
         if self._loading:
             return
         app = self.app
         configured = [k for k, r in self.reports.items() if r.configured]
-        if set(configured) != set(app.runner.specs):  # the config changed meanwhile
+        due = time.monotonic() - self._asked_at >= POLL_EVERY
+        if set(configured) != set(app.runner.specs) and due:  # the config changed meanwhile
             self._loading = True
-            self._read(None)
+            self._read(True)
             return
-        changed = [
-            k
-            for k, r in self.reports.items()
-            if k not in self._reading and coverage_version(app.store, r.series) != r.version
-        ]
-        if changed:
-            self._reading.update(changed)
-            self._read(changed)
+        if due and not self._busy and self._jobs_progress() != self._progress:
+            self._read(False)
         table = self.query_one("#inv-table", DataTable)
         for key in self.order:
             text = self._job_text(key)
@@ -385,7 +400,7 @@ class InventoryScreen(Screen):
 
     def action_refresh(self) -> None:
         self._loading = True
-        self._read(None)
+        self._read(True)
 
     def action_close(self) -> None:
         self.app.pop_screen()

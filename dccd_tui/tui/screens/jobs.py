@@ -4,8 +4,9 @@ All live state comes from the runner's `JobState.snapshot()`s, read on one timer
 (4 Hz by default). The runner's threads never touch a widget and never post a message per
 window; the tick copies snapshots, updates only the table cells that changed, appends the
 highlighted job's new log lines in one batch, and refreshes the bindings when a status changed.
-The coverage strip and chart of the highlighted series follow its manifest (see
-`widgets/coverage.py`): redrawn only when the manifest changed, never by reading rows per tick.
+The coverage strip and chart of the highlighted series come from the runner (the engine's
+process when attached to one; see `widgets/coverage.py`), asked for on a worker when the
+highlight moves and while the job's snapshot shows progress, never by reading the store here.
 
 Finding a job: `/` filters the rows (exchange, pair, span, status; Escape clears), `o`/`O` sort
 by a column (or click its header), `f` jumps to the next failed job and `R` restarts just the
@@ -271,21 +272,30 @@ class JobsScreen(JobActions):
             update_static(self.query_one("#detail", Static), text)  # no relayout per tick
 
     def _follow_coverage(self, key: str | None) -> None:
-        """Point the coverage view at the highlighted job's series and requested range."""
-        spec = self.app.runner.specs.get(key) if key else None
+        """Point the coverage view at the highlighted job's series and requested range; what
+        the job's snapshot says it wrote tells the view when to ask for a new picture."""
+        runner = self.app.runner
+        spec = runner.specs.get(key) if key else None
         view = self.query_one(CoverageView)
-        if spec is None or self.app.store is None:
-            view.follow(None, None)
+        if spec is None:
+            view.follow(None)
             return
+        state = runner.states.get(key) if key else None
+        snap = state.snapshot() if state is not None else None
+        progress = (
+            None
+            if snap is None
+            else (snap.status, snap.candles, snap.windows_done, snap.failed_windows, snap.gaps)
+        )
         start, end = requested_range(spec, self.app.now_ms)
-        view.follow(self.app.store, spec.series, start, end)
+        view.follow(spec.series, start, end, progress)
 
     # --- highlight -----------------------------------------------------------------------
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_log()
-        # The coverage view reads the store (manifest, Parquet footers): the log and the
-        # detail line reach the screen first, the coverage a frame later.
+        # The coverage view asks for its picture on a worker; the log and the detail line
+        # reach the screen first.
         self.call_after_refresh(self._follow_coverage, self.query_one(JobTable).current_key)
         self.refresh_bindings()
 

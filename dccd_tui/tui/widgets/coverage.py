@@ -6,19 +6,22 @@
 45,210.50  ▁▂▃▄▅▆▇█▇▆▅▄▃▂▂▃▄▅                                  43,180.20
 ```
 
-Everything comes from the engine (`engine.inventory`): the report (manifest + Parquet footers) is
-read again only when the series' manifest changed (one `stat` per tick decides), never from the
-Parquet rows; the chart's closes (`close_series`, a lazy polars scan of two columns, downsampled
-to one value per chart column) are read on a thread worker, only when the series, the range or
-the width changed, or the series gained candles (at most every few seconds), and cached.
+The view never reads the store: it asks the runner for a `CoveragePicture`
+(dccd_tui/engine/coverage_picture.py; `runner.coverage`, answered by the engine's process when
+the app is attached to one) on a thread worker, and draws the answer when it arrives. It asks at
+once when the series, the range, the width or the chart's height change; while the series'
+job makes progress, again at most every `POLL_EVERY` seconds, passing the picture's version so
+that an unchanged manifest costs the engine one stat. The chart's closes (a scan of the stored
+rows) are asked for with a new picture of another series or size, and for a growing series at
+most every `CHART_EVERY` seconds. A late answer for a previous highlight is dropped.
 Each state has its own glyph as well as its theme colour, so the strip reads without colour too.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.style import Style
 from rich.text import Text
@@ -34,17 +37,16 @@ from ...engine import (
     MISSING,
     STORED,
     VOID,
-    CoverageStrip,
+    CoveragePicture,
     Series,
-    SeriesReport,
-    StoreError,
-    close_series,
-    coverage_strip,
-    coverage_version,
     fmt_ms,
     safe_text,
-    series_report,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from textual import getters
+
+    from ..app import DccdApp
 
 GLYPHS = {STORED: "█", GAP: "▓", MISSING: "░", FAILED: "▒", VOID: "·"}
 STYLE_VARS = {
@@ -64,7 +66,7 @@ LEGEND = (
 DATE = 10  # "2024-01-31" on each side of the strip
 SIDE = DATE + 1  # ... and one blank
 CHART_EVERY = 5.0  # seconds: the chart of a growing series is read again at most this often
-CHART_CACHE = 32  # charts kept, so that moving the highlight back and forth reads nothing
+POLL_EVERY = 1.0  # seconds: a series whose job makes progress is asked for at most this often
 BARS = " ▁▂▃▄▅▆▇█"
 UNIT_NAMES = {
     "hour": "hour",
@@ -81,35 +83,33 @@ def strip_width(width: int) -> int:
     return max(0, width - 2 * SIDE)
 
 
-def strip_text(strip: CoverageStrip, width: int, styles: dict[str, Style]) -> Text:
+def strip_text(states: Sequence[str], width: int, styles: dict[str, Style]) -> Text:
     """The cells, each `width // cells` characters wide (at least one)."""
     text = Text(no_wrap=True)
-    if not len(strip):
+    if not states:
         return text
-    each = max(1, width // len(strip))
-    for state in strip.states:
+    each = max(1, width // len(states))
+    for state in states:
         text.append(GLYPHS[state] * each, styles.get(STYLE_VARS[state], ""))
     return text
 
 
-def legend_text(
-    report: SeriesReport, strip: CoverageStrip, width: int, styles: dict[str, Style]
-) -> Text:
+def legend_text(picture: CoveragePicture, width: int, styles: dict[str, Style]) -> Text:
     """`█ stored  ▓ exchange gap  ░ missing  ▒ failed       62.3% · 1 day/cell`; the "no candles"
     entry only when the strip has such a cell, and the right part shortened to fit."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    shown = [(state, label) for state, label in LEGEND if state != VOID or VOID in strip.states]
+    shown = [(state, label) for state, label in LEGEND if state != VOID or VOID in picture.states]
     for i, (state, label) in enumerate(shown):
         if i:
             text.append("  ")
         text.append(GLYPHS[state], styles.get(STYLE_VARS[state], ""))
         text.append(f" {label}")
-    pct = report.coverage_pct
-    unit = f"1 {UNIT_NAMES.get(strip.unit, strip.unit)}/cell"
+    pct = picture.coverage_pct
+    unit = f"1 {UNIT_NAMES.get(picture.unit, picture.unit)}/cell"
     figure = (
         ""
         if pct is None
-        else ("100% covered" if report.complete else f"{min(pct, 99.9):.1f}% covered")
+        else ("100% covered" if picture.complete else f"{min(pct, 99.9):.1f}% covered")
     )
     for right in (f"{figure} · {unit}" if figure else unit, figure.replace(" covered", ""), ""):
         pad = width - text.cell_len - len(right)
@@ -166,9 +166,13 @@ def chart_lines(values: list[float | None], rows: int, style: Style | str = "") 
 class CoverageView(Vertical):
     """The strip, the legend and the chart of one series over one range.
 
-    Its screen calls `follow(store, series, start, end)` on every UI tick; the view does the
-    rest (and nothing at all when the manifest did not change).
+    Its screen calls `follow(series, start, end, progress)` on every UI tick (`progress`: any
+    value that changes while the series' job writes, None when nothing runs); the view asks the
+    runner (`runner.coverage`) for a new picture only when something it shows may have changed.
     """
+
+    if TYPE_CHECKING:  # typed access to the app, the way textual.getters.app documents it
+        app = getters.app(DccdApp)
 
     DEFAULT_CSS = """
     CoverageView {
@@ -183,14 +187,18 @@ class CoverageView(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.chart_rows = 1
-        self.report: SeriesReport | None = None
-        self._target: tuple | None = None  # (store, series, start, end)
-        self._shown: tuple | None = None  # what the strip shows (version, width, ...)
-        self._chart_key: tuple | None = None  # the chart shown or being read
+        self.picture: CoveragePicture | None = None  # the one shown
+        self.series: Series | None = None  # ... and its series
+        self.asked = 0  # pictures asked for (the tests count them)
+        self._target: tuple[Series, int, int] | None = None  # (series, start, end)
+        self._want: tuple | None = None  # (target, width, chart rows): asked for, or shown
+        self._shown: tuple | None = None  # the `_want` of what is on screen
+        self._progress: Any = None  # the job's progress when last asked
+        self._asked_at = float("-inf")
+        self._busy = False  # a poll is on its way (a new target does not wait for it)
+        self._closes: list[float | None] | None = None  # the chart shown
+        self._chart_for: tuple | None = None  # the `_want` those closes were read for
         self._chart_at = float("-inf")
-        self._chart: list[float | None] | None = None
-        self._charts: OrderedDict[tuple, list[float | None]] = OrderedDict()  # a small cache
-        self._strip_chars = 0  # columns the strip's cells use
         self._waiting_layout = False
 
     def compose(self) -> ComposeResult:
@@ -204,23 +212,18 @@ class CoverageView(Vertical):
         if rows != self.chart_rows:
             self.chart_rows = rows
             self.query_one("#cov-chart").display = rows > 0
-            self._shown = None
-            self._chart_key = None
+            self._refresh()
 
-    def follow(self, store: Any, series: Series | None, start: int = 0, end: int = 0) -> None:
-        """Show `series` over ``[start, end)``; cheap when nothing changed (one stat)."""
-        target = None if store is None or series is None else (store, series, start, end)
-        if target != self._target:
-            self._target = target
-            self._shown = None
-        self._refresh()
+    def follow(
+        self, series: Series | None, start: int = 0, end: int = 0, progress: Any = None
+    ) -> None:
+        """Show `series` over ``[start, end)``; asks for nothing while nothing changed."""
+        self._target = None if series is None else (series, start, end)
+        self._refresh(progress)
 
     def restyle(self) -> None:
-        """The theme changed: draw again in its colours (the chart from its cache)."""
-        self._shown = None
-        self._refresh()
-        if self._chart is not None and self._chart_key is not None:
-            self._show_chart(self._chart_key, self._chart)
+        """The theme changed: draw again in its colours (nothing is asked for)."""
+        self._draw()
 
     def on_resize(self) -> None:
         self._refresh()
@@ -230,113 +233,131 @@ class CoverageView(Vertical):
         if self.display:
             self._refresh()
 
-    # --- rendering -----------------------------------------------------------------------
+    # --- asking --------------------------------------------------------------------------
     def _styles(self) -> dict[str, Style]:
         return getattr(self.app, "job_styles", {})
 
-    def _refresh(self) -> None:
-        width = self.content_size.width
+    def _refresh(self, progress: Any = ...) -> None:
         if self._target is None:
+            self._want = None
             if self._shown != ("empty",):
                 self._shown = ("empty",)
-                self.report = None
+                self.picture = self.series = self._closes = self._chart_for = None
                 for name in ("#cov-strip", "#cov-legend", "#cov-chart"):
                     self.query_one(name, Static).update(Text(""))
             return
+        width = self.content_size.width
         if width <= 0:  # not laid out yet: come back once it is
             if not self._waiting_layout:
                 self._waiting_layout = True
                 self.call_after_refresh(self._after_layout)
             return
-        store, series, start, end = self._target
-        version = coverage_version(store, series)
-        key = (version, width, self.chart_rows, start, end)
-        if key != self._shown:
-            self._shown = key
-            try:
-                report = series_report(store, series, start, end)
-            except (StoreError, OSError) as exc:
-                self.report = None
-                self.query_one("#cov-strip", Static).update(
-                    Text(
-                        safe_text(f"coverage unavailable: {exc}", 300),
-                        no_wrap=True,
-                        overflow="ellipsis",
-                    )
-                )
-                self.query_one("#cov-legend", Static).update(Text(""))
-                self.query_one("#cov-chart", Static).update(Text(""))
-                return
-            self.report = report
-            self._render_strip(report, width)
-        self._maybe_chart(width)
-
-    def _render_strip(self, report: SeriesReport, width: int) -> None:
-        styles = self._styles()
-        cells = strip_width(width)
-        strip = coverage_strip(report, cells)
-        line = Text(no_wrap=True)
-        line.append(fmt_ms(report.start)[:DATE].ljust(DATE) + " ")
-        body = strip_text(strip, cells, styles)
-        self._strip_chars = body.cell_len  # the chart uses the same columns: they line up
-        line.append_text(body)
-        line.append(" " * (cells - body.cell_len + 1))
-        line.append(fmt_ms(report.end)[:DATE])
-        self.query_one("#cov-strip", Static).update(line)
-        self.query_one("#cov-legend", Static).update(legend_text(report, strip, width, styles))
-
-    # --- the chart -------------------------------------------------------------------------
-    def _maybe_chart(self, width: int) -> None:
-        report = self.report
-        if report is None or self.chart_rows <= 0 or self._target is None:
+        want = (self._target, width, self.chart_rows)
+        if want != self._want:  # another series, range or size: at once
+            self._want = want
+            self._ask(want, None, self.chart_rows > 0, progress)
             return
-        store, series, start, end = self._target
-        points = self._strip_chars
-        if not report.candles:
-            empty = (series, start, end, points, self.chart_rows, 0, None)
-            if empty != self._chart_key:
-                self._chart_key, self._chart = empty, None
-                self.query_one("#cov-chart", Static).update(
-                    Text("close".rjust(DATE) + " no candles stored yet", style="dim", no_wrap=True)
-                )
-            return
-        key = (series, start, end, points, self.chart_rows, report.candles, report.last_ts)
-        if key == self._chart_key:
-            return
-        if key in self._charts:  # seen before, and the series has not changed since
-            self._chart_key = key
-            self._show_chart(key, self._charts[key])
-            return
-        old = self._chart_key
-        grew_only = old is not None and old[:5] == key[:5]
         now = time.monotonic()
-        if grew_only and now - self._chart_at < CHART_EVERY:
-            return  # the same picture, a little more data: wait a little
-        if not grew_only:  # another series or range: never show the old one meanwhile
-            self.query_one("#cov-chart", Static).update(Text(""))
-        self._chart_key, self._chart_at = key, now
-        self._load_chart(key, store, series, start, end, points)
+        if (
+            progress is ...
+            or progress == self._progress
+            or self._busy
+            or now - self._asked_at < POLL_EVERY
+        ):
+            return
+        chart = self.chart_rows > 0 and (
+            self._chart_for != want or self._closes is None or now - self._chart_at >= CHART_EVERY
+        )
+        picture = self.picture if self._shown == want else None
+        self._ask(want, None if picture is None else picture.version, chart, progress)
 
-    @work(thread=True, exclusive=True, group="coverage-chart", exit_on_error=False)
-    def _load_chart(
-        self, key: tuple, store: Any, series: Series, start: int, end: int, points: int
+    def _ask(self, want: tuple, since: str | None, chart: bool, progress: Any) -> None:
+        if progress is not ...:
+            self._progress = progress
+        self._busy = True
+        self._asked_at = time.monotonic()
+        self.asked += 1
+        (series, start, end), width, _rows = want
+        cells = strip_width(width)
+        self._read(want, series, start, end, cells, cells if chart else 0, since)
+
+    @work(thread=True, exclusive=True, group="coverage", exit_on_error=False)
+    def _read(
+        self,
+        want: tuple,
+        series: Series,
+        start: int,
+        end: int,
+        cells: int,
+        points: int,
+        since: str | None,
     ) -> None:
-        values = close_series(store, series, start, end, points)
+        try:
+            picture = self.app.runner.coverage(series, start, end, cells, points, since)
+        except Exception as exc:  # a bug in a runner: say so in the view, keep polling
+            picture = CoveragePicture(None, start, end, error=f"{type(exc).__name__}: {exc}")
         if get_current_worker().is_cancelled:
             return
         try:
-            self.app.call_from_thread(self._show_chart, key, values)
+            self.app.call_from_thread(self._arrived, want, picture)
         except RuntimeError:  # the app is closing
             pass
 
-    def _show_chart(self, key: tuple, values: list[float | None]) -> None:
-        self._charts[key] = values
-        self._charts.move_to_end(key)
-        while len(self._charts) > CHART_CACHE:
-            self._charts.popitem(last=False)
-        if key != self._chart_key or not self.is_mounted:
-            return  # a newer chart was asked for meanwhile
-        self._chart = values
-        style = self._styles().get("job-running", "")
-        lines = chart_lines(values, self.chart_rows, style)
-        self.query_one("#cov-chart", Static).update(Text("\n").join(lines) if lines else Text(""))
+    def _arrived(self, want: tuple, picture: CoveragePicture) -> None:
+        if want != self._want or not self.is_mounted:
+            return  # asked for a previous highlight or size: a newer answer is on its way
+        self._busy = False
+        if picture.unchanged:  # `since` was the shown picture's version
+            return
+        self._shown = want
+        if picture.error is not None:
+            self.picture, self._closes, self._chart_for = None, None, None
+            self.series = want[0][0]
+            self.query_one("#cov-strip", Static).update(
+                Text(
+                    safe_text(f"coverage unavailable: {picture.error}", 300),
+                    no_wrap=True,
+                    overflow="ellipsis",
+                )
+            )
+            self.query_one("#cov-legend", Static).update(Text(""))
+            self.query_one("#cov-chart", Static).update(Text(""))
+            return
+        self.picture, self.series = picture, want[0][0]
+        if picture.closes is not None or not picture.candles:
+            self._closes, self._chart_for = picture.closes, want
+            self._chart_at = time.monotonic()
+        elif self._chart_for != want:  # no chart asked for this size (hidden): none to show
+            self._closes = None
+        self._draw()
+
+    # --- drawing -------------------------------------------------------------------------
+    def _draw(self) -> None:
+        picture, shown = self.picture, self._shown
+        if picture is None or shown is None or shown == ("empty",):
+            return
+        styles = self._styles()
+        width = shown[1]
+        cells = strip_width(width)
+        line = Text(no_wrap=True)
+        line.append(fmt_ms(picture.start)[:DATE].ljust(DATE) + " ")
+        body = strip_text(picture.states, cells, styles)
+        line.append_text(body)
+        line.append(" " * (cells - body.cell_len + 1))
+        line.append(fmt_ms(picture.end)[:DATE])
+        self.query_one("#cov-strip", Static).update(line)
+        self.query_one("#cov-legend", Static).update(legend_text(picture, width, styles))
+        if self.chart_rows <= 0:
+            return
+        chart = self.query_one("#cov-chart", Static)
+        if not picture.candles:
+            chart.update(
+                Text("close".rjust(DATE) + " no candles stored yet", style="dim", no_wrap=True)
+            )
+            return
+        lines = (
+            chart_lines(self._closes, self.chart_rows, styles.get("job-running", ""))
+            if self._closes is not None
+            else []
+        )
+        chart.update(Text("\n").join(lines) if lines else Text(""))
