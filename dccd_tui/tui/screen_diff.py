@@ -48,23 +48,21 @@ class ScreenDiff:
     def __init__(self) -> None:
         self._rows: dict[int, list[Cell | None]] = {}
         self._width = 0
-        self._looks: dict[Style, tuple[str, str]] = {}  # style -> (SGR codes, link)
 
     def forget(self) -> None:
         """The terminal may show anything (it was resized, cleared or handed back)."""
         self._rows.clear()
 
     # --- what a style looks like -----------------------------------------------------------
-    def _look(self, style: Style | None, color_system: ColorSystem) -> tuple[str, str]:
+    @staticmethod
+    def _look(style: Style | None, color_system: ColorSystem) -> tuple[str, str]:
         if style is None:
             return "", ""
-        look = self._looks.get(style)
-        if look is None:
-            look = (Strip.render_ansi(style, color_system), style.link or "")
-            if len(self._looks) > 4096:
-                self._looks.clear()
-            self._looks[style] = look
-        return look
+        # As Strip.render_style does: a style keeps the codes it was first rendered with
+        ansi = style._ansi
+        if ansi is None:
+            ansi = Strip.render_ansi(style, color_system)
+        return ansi, style.link or ""
 
     def _cells(self, segments: Iterable[Segment], color_system: ColorSystem) -> list[Cell]:
         cells: list[Cell] = []

@@ -73,7 +73,7 @@ def lines_both_ways(table: JobTable) -> tuple[list, list]:
     return ours, theirs
 
 
-@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("width", [80, 120, 200])
 async def test_the_table_draws_what_datatable_would(tmp_path, width):
     app = make_app(tmp_path)
     async with app.run_test(size=(width, 24)) as pilot:

@@ -80,7 +80,12 @@ async def test_the_diffed_stream_shows_the_same_screen(tmp_path):
                 diffed.feed(
                     app.screen_diff.render(update, app.console).render_segments(app.console)
                 )
-                assert diffed.picture() == plain.picture(), f"frame {checked[0]}"
+                assert diffed.picture() == plain.picture(), (
+                    f"frame {checked[0]} ({type(update).__name__}):\n"
+                    + "\n".join(plain.screen.display)
+                    + "\n----\n"
+                    + "\n".join(diffed.screen.display)
+                )
                 checked[0] += 1
             frames.clear()
 

@@ -42,6 +42,7 @@ from ...engine import (
     fmt_ms,
     safe_text,
 )
+from ..quiet_update import update_static
 
 if TYPE_CHECKING:  # pragma: no cover
     from textual import getters
@@ -244,7 +245,7 @@ class CoverageView(Vertical):
                 self._shown = ("empty",)
                 self.picture = self.series = self._closes = self._chart_for = None
                 for name in ("#cov-strip", "#cov-legend", "#cov-chart"):
-                    self.query_one(name, Static).update(Text(""))
+                    update_static(self.query_one(name, Static), Text(""))
             return
         width = self.content_size.width
         if width <= 0:  # not laid out yet: come back once it is
@@ -313,15 +314,16 @@ class CoverageView(Vertical):
         if picture.error is not None:
             self.picture, self._closes, self._chart_for = None, None, None
             self.series = want[0][0]
-            self.query_one("#cov-strip", Static).update(
+            update_static(
+                self.query_one("#cov-strip", Static),
                 Text(
                     safe_text(f"coverage unavailable: {picture.error}", 300),
                     no_wrap=True,
                     overflow="ellipsis",
-                )
+                ),
             )
-            self.query_one("#cov-legend", Static).update(Text(""))
-            self.query_one("#cov-chart", Static).update(Text(""))
+            update_static(self.query_one("#cov-legend", Static), Text(""))
+            update_static(self.query_one("#cov-chart", Static), Text(""))
             return
         self.picture, self.series = picture, want[0][0]
         if picture.closes is not None or not picture.candles:
@@ -345,14 +347,16 @@ class CoverageView(Vertical):
         line.append_text(body)
         line.append(" " * (cells - body.cell_len + 1))
         line.append(fmt_ms(picture.end)[:DATE])
-        self.query_one("#cov-strip", Static).update(line)
-        self.query_one("#cov-legend", Static).update(legend_text(picture, width, styles))
+        # Same heights as before (one line each): no relayout (quiet_update.py says why)
+        update_static(self.query_one("#cov-strip", Static), line)
+        update_static(self.query_one("#cov-legend", Static), legend_text(picture, width, styles))
         if self.chart_rows <= 0:
             return
         chart = self.query_one("#cov-chart", Static)
         if not picture.candles:
-            chart.update(
-                Text("close".rjust(DATE) + " no candles stored yet", style="dim", no_wrap=True)
+            update_static(
+                chart,
+                Text("close".rjust(DATE) + " no candles stored yet", style="dim", no_wrap=True),
             )
             return
         lines = (
@@ -360,4 +364,4 @@ class CoverageView(Vertical):
             if self._closes is not None
             else []
         )
-        chart.update(Text("\n").join(lines) if lines else Text(""))
+        update_static(chart, Text("\n").join(lines) if lines else Text(""))

@@ -18,6 +18,7 @@ rendering after updates, cursor moves and theme changes.
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
@@ -182,7 +183,9 @@ class JobTable(DataTable):
             or not self.fast_cells
             or self.cursor_type != "row"
             or self.fixed_columns
-            or self.show_row_labels
+            or (self._labelled_row_exists and self.show_row_labels)
+            or self.zebra_stripes
+            or self.fixed_rows
         ):
             return super()._render_line_in_row(
                 row_key, line_no, base_style, cursor_location, hover_location
@@ -202,11 +205,43 @@ class JobTable(DataTable):
         )
         row = self._rows.get(cache_key)
         if row is None:
-            row = super()._render_line_in_row(
-                row_key, line_no, base_style, cursor_location, hover_location
-            )
+            row = self._assemble_row(row_index, base_style, cache_key[4], cache_key[5])
             self._rows.set(cache_key, row)
         return row
+
+    def _assemble_row(
+        self, row_index: int, base_style: Style, cursor: bool, hover: bool
+    ) -> tuple[list, list]:
+        """What DataTable._render_line_in_row builds for a body row of a row-cursor table with
+        no labels, fixed columns or zebra stripes (its component style lookups on every row
+        cost more than the cells): the cells, then the row's style carried to the edge."""
+        cells = []
+        table_width = 0
+        for column_index, column in enumerate(self.ordered_columns):
+            width = column.get_render_width(self)
+            table_width += width
+            cells.append(
+                self._render_cell(row_index, column_index, base_style, width, cursor, hover)[0]
+            )
+        extend_style, _ = self._get_styles_to_render_cell(
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            False,
+            False,
+        )
+        extend_style = (
+            base_style
+            + extend_style
+            + Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+        )
+        remaining = max(0, self.size.width - table_width)
+        cells.append([Segment(" " * remaining, extend_style)])
+        return [], cells
 
     def _render_cell(
         self,
