@@ -164,8 +164,8 @@ class TokenBucket:
 
     The requests taken over the last `KEEP` seconds are kept in arrival order with the tokens
     left after each, so a request that arrived before others already counted is judged on the
-    tokens at its own time, and the ones after it are charged again (they may leave a debt that
-    the next requests pay): the bucket ends as if every request had come in arrival order.
+    tokens at its own time and on those the later ones still need: as many requests pass as if
+    they had come in arrival order.
     """
 
     KEEP = 30.0
@@ -190,10 +190,17 @@ class TokenBucket:
         if level < 1.0:
             self.short = 1.0 - level
             return False
-        log.insert(i, (t, level - 1.0))
-        for k in range(i + 1, len(log)):  # the later ones are charged again after this one
-            at = log[k][0]
-            log[k] = (at, self._level(k, at) - 1.0)
+        # The requests after it (already let through) are charged again after this one; if one
+        # of them no longer finds a token, this request is the one over the limit.
+        after = [(t, level - 1.0)]
+        for at, _left in log[i:]:
+            prev_at, prev_left = after[-1]
+            left = min(self.burst, prev_left + (at - prev_at) * self.rate) - 1.0
+            if left < 0.0:
+                self.short = -left
+                return False
+            after.append((at, left))
+        log[i:] = after
         while log[0][0] < log[-1][0] - self.KEEP:
             del log[0]
         return True
