@@ -269,8 +269,6 @@ class Backfill:
             if self.stop.is_set():
                 return plan  # the window loop sees the stop at once and ends the job
             self._await(future, watch_pause=False)
-        if self.stop.is_set():
-            return plan
         try:
             first = future.result()
             # Only "the first candle is at T, inside the range" is acted on. No candle found,

@@ -22,7 +22,7 @@ from .errors import Cancelled
 # request more than `rate x window` from a client paced exactly at `rate`; pacing a hair below
 # the budget keeps the worst window inside it.
 SAFETY = 0.97
-_TICK = 0.1  # longest single sleep, so that cancel is seen within ~100 ms
+_TICK = 0.1  # longest single sleep with an injected `sleep` (tests), so cancel is seen
 LATE = 0.05  # a caller woken later than this (and than one interval) after its slot reserves again
 
 
