@@ -35,7 +35,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import wait
 from typing import TYPE_CHECKING
 
 from .errors import (
@@ -51,6 +50,7 @@ from .exchanges.base import Exchange
 from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
 from .models import CLOSE_MARGIN_MS, Series, Window, empty_candles, now_ms
 from .plan import Plan, plan_job
+from .signals import StopSignal
 from .state import LOG_WARNING, JobState, Status
 from .store import SeriesStorage, month_of
 
@@ -86,7 +86,7 @@ class Backfill:
         client: ExchangeClient,
         series_store: SeriesStorage,
         state: JobState,
-        stop: threading.Event,
+        stop: StopSignal,
         *,
         max_retries: int = 3,
         retry_delay: float = 2.0,
@@ -106,6 +106,8 @@ class Backfill:
         self.client = client
         self.store = series_store
         self.state = state
+        if not isinstance(stop, StopSignal):  # a plain Event could not wake the waits below
+            raise TypeError(f"stop must be a signals.StopSignal, not {type(stop).__name__}")
         self.stop = stop
         self.max_retries = max_retries
         self.retry_delay = retry_delay
@@ -120,6 +122,9 @@ class Backfill:
         self._finished = False
         self._pause_seen = 0.0  # monotonic end of the last pause logged
         self._abort = threading.Event()  # stop set, or a permanent error: outstanding fetches end
+        # Set by whatever the job thread may be waiting for (signals.py): a fetch done, the
+        # stop, a pause of the exchange's gate. The job thread sleeps on it, never polls.
+        self._wake = threading.Event()
         self._frames: list = []
         self._covered: list[tuple[int, int]] = []
         self._buffered = 0
@@ -135,14 +140,33 @@ class Backfill:
         )
 
     def _sleep(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while True:
-            if self._abort.is_set():
-                raise Cancelled()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(0.1, left))
+        """Sleep `seconds` (a retry's backoff); raise Cancelled at once when the job ends."""
+        if self._abort.wait(seconds):
+            raise Cancelled()
+
+    def _submit(self, fn, *args):
+        """`fn(*args)` on the exchange's fetch threads; its end wakes the job thread."""
+        future = self.client.submit(fn, *args)
+        future.add_done_callback(self._wake_up)
+        return future
+
+    def _wake_up(self, _future=None) -> None:
+        self._wake.set()
+
+    def _await(self, future, watch_pause: bool) -> None:
+        """Sleep until `future` is done, the job is stopped or, with `watch_pause`, a pause of
+        the exchange starts or ends (mirrored into the state): one wake-up per event."""
+        self._wake.clear()  # before the checks: whatever happens after them wakes the wait
+        if future.done() or self.stop.is_set():
+            return
+        timeout = None
+        if watch_pause:
+            self._watch_pause()
+            if self._pause_seen:  # wake when it ends, to show that it did
+                timeout = self.client.gate(self.symbol).paused_for()
+        self._wake.wait(timeout)
+        if watch_pause:
+            self._watch_pause()
 
     def _fetch(self, window: Window):
         return self._retrying(
@@ -234,7 +258,7 @@ class Backfill:
         if lo != plan.start or hi - lo <= LISTING_PROBE_WINDOWS * self.adapter.window_ms(span):
             return plan
         sent = self.state.snapshot().requests
-        future = self.client.submit(
+        future = self._submit(
             self._retrying,
             "the listing probe",
             lambda: self._classified(
@@ -244,7 +268,7 @@ class Backfill:
         while not future.done():
             if self.stop.is_set():
                 return plan  # the window loop sees the stop at once and ends the job
-            wait([future], timeout=0.1)
+            self._await(future, watch_pause=False)
         try:
             first = future.result()
             # Only "the first candle is at T, inside the range" is acted on. No candle found,
@@ -339,6 +363,16 @@ class Backfill:
     # --- the job -----------------------------------------------------------------------
     def run(self) -> Plan:
         """Plan, fetch the windows (a few in flight), write them; the state says how it went."""
+        gate = self.client.gate(self.symbol)
+        self.stop.link(self._wake)
+        gate.watch(self._wake)
+        try:
+            return self._run()
+        finally:
+            gate.unwatch(self._wake)
+            self.stop.unlink(self._wake)
+
+    def _run(self) -> Plan:
         plan, go = self._prepare()
         if not go:
             return plan
@@ -475,14 +509,13 @@ class Backfill:
         while idx < len(windows) or pending:
             while idx < len(windows) and len(pending) < ahead:
                 w = windows[idx]
-                pending.append((w, self.client.submit(self._fetch, w)))
+                pending.append((w, self._submit(self._fetch, w)))
                 idx += 1
             window, future = pending[0]
             while not future.done():
                 if self.stop.is_set():
                     raise Cancelled()
-                wait([future], timeout=0.1)
-                self._watch_pause()
+                self._await(future, watch_pause=True)
             pending.popleft()
             try:
                 frame = future.result()

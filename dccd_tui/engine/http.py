@@ -9,8 +9,8 @@ and abandoned past `max_body_bytes` (TransientError naming the size), and a redi
 followed: it is a PermanentError naming its status and Location.
 
 Windows are fetched on a pool of threads per exchange (`submit`), so one job keeps several
-requests in flight and the job thread, which only waits on futures, notices a cancel within
-~100 ms even while a socket is stalled; the abandoned request ends at its timeout on its own.
+requests in flight and the job thread, which only waits on futures, notices a cancel at once
+even while a socket is stalled; the abandoned request ends at its timeout on its own.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ or threads, and reserving does not wait for the previous request to finish, so s
 can be in flight and network latency does not cap throughput.
 
 A rate-limit answer pauses the whole gate (every job of that exchange) until Retry-After has
-passed: continuing into a ban is a defect.
+passed: continuing into a ban is a defect. The events that jobs `watch` with are set when a pause
+starts, so a job waiting for its answers shows the pause without polling the gate.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .errors import Cancelled
 # request more than `rate x window` from a client paced exactly at `rate`; pacing a hair below
 # the budget keeps the worst window inside it.
 SAFETY = 0.97
-_TICK = 0.1  # longest single sleep, so that cancel is seen within ~100 ms
+_TICK = 0.1  # longest single sleep with an injected `sleep` (tests), so cancel is seen
 LATE = 0.05  # a caller woken later than this (and than one interval) after its slot reserves again
 
 
@@ -41,6 +42,7 @@ class RateGate:
         self._paused_until = 0.0
         self.granted = 0
         self.pauses = 0
+        self._watchers: set[threading.Event] = set()
 
     def acquire(self, cancel: threading.Event | None = None) -> None:
         """Block until this caller's slot; raise Cancelled if `cancel` is set meanwhile."""
@@ -78,10 +80,23 @@ class RateGate:
         """Hold every request of this gate for `seconds` from now (Retry-After, ban)."""
         with self._lock:
             until = self._clock() + max(0.0, seconds)
-            if until > self._paused_until:
+            grew = until > self._paused_until
+            if grew:
                 self._paused_until = until
                 self.pauses += 1
             self._next = max(self._next, self._paused_until)
+            watchers = list(self._watchers) if grew else []
+        for event in watchers:
+            event.set()
+
+    def watch(self, event: threading.Event) -> None:
+        """Set `event` whenever a pause starts or grows (until `unwatch`)."""
+        with self._lock:
+            self._watchers.add(event)
+
+    def unwatch(self, event: threading.Event) -> None:
+        with self._lock:
+            self._watchers.discard(event)
 
     def paused_for(self) -> float:
         with self._lock:

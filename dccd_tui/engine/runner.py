@@ -22,6 +22,7 @@ from .jobs import Config, JobSpec
 from .models import Series
 from .plan import Plan, plan_job, requests_per_exchange
 from .ratelimit import GateRegistry
+from .signals import StopSignal
 from .state import JobState, Status
 from .store import Store, StoreLock
 
@@ -85,7 +86,7 @@ class Runner:
         self._retired: list[ExchangeClient | ArchiveClient] = []  # closed with the runner
         # One archive client (its own connection pool), made lazily
         self._archive: ArchiveClient | None = None
-        self._stops: dict[str, threading.Event] = {}
+        self._stops: dict[str, StopSignal] = {}
         self._futures: dict[str, Future] = {}
         self._pool = ThreadPoolExecutor(
             max_workers=config.settings.max_parallel, thread_name_prefix="job"
@@ -247,13 +248,13 @@ class Runner:
                     continue
                 state = self.states[key]
                 state.reset(Status.QUEUED)
-                stop = threading.Event()
+                stop = StopSignal()
                 self._stops[key] = stop
                 self._futures[key] = self._pool.submit(self._run_job, key, stop)
                 started.append(key)
         return started
 
-    def _run_job(self, key: str, stop: threading.Event) -> None:
+    def _run_job(self, key: str, stop: StopSignal) -> None:
         state = self.states[key]
         spec = self.specs[key]
         try:

@@ -7,13 +7,23 @@ client is responsible for staying under them.
 Fixed windows (Binance, Bybit, OKX) are anchored at the first request after the previous window
 ended (not at wall-clock minutes), so a test can start a fresh window and count deterministically.
 
+A request is counted at the instant it reached the sandbox's socket (the kernel's receive
+timestamp, see _server.py), not when a handler thread gets to it: a sandbox short of CPU (it runs
+at nice 19 next to the app in bench/ui.py) would otherwise see requests that arrived evenly
+spaced as a burst, and refuse a client that kept to the budget, which no exchange does. Those
+instants can reach a limiter slightly out of order (threads run in any order), so each rule
+below counts a late-processed request where it arrived: in the window it belongs to, or in the
+token bucket at its own time.
+
 A budget of ``None`` or ``math.inf`` switches limiting off for that exchange.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,22 +53,36 @@ def _unlimited(budget: float) -> bool:
 
 
 class FixedWindow:
+    """A count per window of `length` s, anchored at the first request after the last one ended.
+
+    The previous window is kept, so that a request processed after the window rolled, but that
+    arrived before, is counted in its own window.
+    """
+
     def __init__(self, limit: float, length: float) -> None:
         self.limit = limit
         self.length = length
         self.start = -math.inf
         self.used = 0
-        self.rolled = False
+        self.prev_start = -math.inf
+        self.prev_used = 0
 
-    def roll(self, t: float) -> None:
-        self.rolled = False
+    def add(self, t: float, amount: int = 1) -> tuple[int, float, bool]:
+        """Count `amount` at arrival time `t`: (used in t's window, seconds left in it, whether
+        this request opened a new window)."""
         if t >= self.start + self.length:
-            self.start = t
-            self.used = 0
-            self.rolled = True
+            self.prev_start, self.prev_used = self.start, self.used
+            self.start, self.used = t, amount
+            return self.used, self.length, True
+        if t < self.start and t < self.prev_start + self.length:
+            self.prev_used += amount  # it arrived in the previous window
+            return self.prev_used, max(0.0, self.prev_start + self.length - t), False
+        self.start = min(self.start, t)  # an earlier arrival processed late anchors the window
+        self.used += amount
+        return self.used, max(0.0, self.start + self.length - t), False
 
-    def remaining(self, t: float) -> float:
-        return max(0.0, self.start + self.length - t)
+    def current(self, t: float) -> int:
+        return 0 if t >= self.start + self.length else self.used
 
 
 class BinanceLimiter:
@@ -77,26 +101,24 @@ class BinanceLimiter:
         self.strikes = 0
 
     def check(self, t: float) -> Verdict:
-        self.win.roll(t)
-        if self.win.rolled:
-            self.strikes = 0
         if t < self.banned_until:
-            return Verdict(False, "ban", self.banned_until - t, self.win.used)
-        self.win.used += self.weight
-        if self.off or self.win.used <= self.limit:
-            return Verdict(True, used=self.win.used)
+            return Verdict(False, "ban", self.banned_until - t, self.win.current(t))
+        used, left, opened = self.win.add(t, self.weight)
+        if opened:
+            self.strikes = 0
+        if self.off or used <= self.limit:
+            return Verdict(True, used=used)
         self.strikes += 1
         if self.strikes > self.ban_after:
-            self.banned_until = t + self.next_ban
+            self.banned_until = max(self.banned_until, t + self.next_ban)
             retry = self.next_ban
             self.next_ban = min(self.next_ban * 2, 3 * 86400.0)
             self.strikes = 0
-            return Verdict(False, "ban", retry, self.win.used)
-        return Verdict(False, "limit", self.win.remaining(t), self.win.used)
+            return Verdict(False, "ban", retry, used)
+        return Verdict(False, "limit", left, used)
 
     def used(self, t: float) -> int:
-        self.win.roll(t)
-        return self.win.used
+        return self.win.current(t)
 
 
 class BybitLimiter:
@@ -112,11 +134,10 @@ class BybitLimiter:
     def check(self, t: float) -> Verdict:
         if t < self.locked_until:
             return Verdict(False, "limit", self.locked_until - t)
-        self.win.roll(t)
-        self.win.used += 1
-        if self.off or self.win.used <= self.win.limit:
+        used, _left, _opened = self.win.add(t)
+        if self.off or used <= self.win.limit:
             return Verdict(True)
-        self.locked_until = t + self.lockout
+        self.locked_until = max(self.locked_until, t + self.lockout)
         return Verdict(False, "limit", self.lockout)
 
 
@@ -131,31 +152,61 @@ class OkxLimiter:
 
     def check(self, t: float, endpoint: str) -> Verdict:
         win = self.wins[endpoint]
-        win.roll(t)
-        win.used += 1
-        if self.off or win.used <= win.limit:
+        used, left, _opened = win.add(t)
+        if self.off or used <= win.limit:
             return Verdict(True)
-        return Verdict(False, "limit", win.remaining(t))
+        return Verdict(False, "limit", left)
 
 
 class TokenBucket:
+    """Lazy-fill bucket of `burst` tokens (full at first) at `rate` per second; a request takes
+    one.
+
+    The requests taken over the last `KEEP` seconds are kept in arrival order with the tokens
+    left after each, so a request that arrived before others already counted is judged on the
+    tokens at its own time and on those the later ones still need: as many requests pass as if
+    they had come in arrival order.
+    """
+
+    KEEP = 30.0
+
     def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate
         self.burst = burst
-        self.tokens = burst
-        self.last: float | None = None
+        self.log: list[tuple[float, float]] = []  # (arrival, tokens left after it), sorted
+        self.short = 0.0  # tokens missing at the last refusal
+
+    def _level(self, i: int, t: float) -> float:
+        """Tokens at `t` after the first `i` requests of the log (a full bucket before any)."""
+        if i == 0:
+            return self.burst
+        at, left = self.log[i - 1]
+        return min(self.burst, left + (t - at) * self.rate)
 
     def take(self, t: float) -> bool:
-        if self.last is not None:
-            self.tokens = min(self.burst, self.tokens + (t - self.last) * self.rate)
-        self.last = t
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
+        log = self.log
+        i = bisect.bisect_right(log, t, key=lambda entry: entry[0])
+        level = self._level(i, t)
+        if level < 1.0:
+            self.short = 1.0 - level
+            return False
+        # The requests after it (already let through) are charged again after this one; if one
+        # of them no longer finds a token, this request is the one over the limit.
+        after = [(t, level - 1.0)]
+        for at, _left in log[i:]:
+            prev_at, prev_left = after[-1]
+            left = min(self.burst, prev_left + (at - prev_at) * self.rate) - 1.0
+            if left < 0.0:
+                self.short = -left
+                return False
+            after.append((at, left))
+        log[i:] = after
+        while log[0][0] < log[-1][0] - self.KEEP:
+            del log[0]
+        return True
 
     def wait(self) -> float:
-        return max(0.0, (1.0 - self.tokens) / self.rate)
+        return self.short / self.rate
 
 
 class CoinbaseLimiter:
@@ -189,14 +240,14 @@ class KrakenLimiter:
             return Verdict(True)
         until = self.locked.get(pair, -math.inf)
         if t < until:
-            self.locked[pair] = t + self.lockout
+            self.locked[pair] = max(until, t + self.lockout)
             return Verdict(False, "limit", self.lockout)
         bucket = self.buckets.get(pair)
         if bucket is None:
             bucket = self.buckets[pair] = TokenBucket(self.rate, self.burst)
         if bucket.take(t):
             return Verdict(True)
-        self.locked[pair] = t + self.lockout
+        self.locked[pair] = max(until, t + self.lockout)
         return Verdict(False, "limit", self.lockout)
 
 
@@ -223,9 +274,12 @@ class Limiters:
         self.coinbase = CoinbaseLimiter(pick("coinbase"))
         self.kraken = KrakenLimiter(pick("kraken"), settings.kraken_burst, settings.kraken_lockout)
 
-    def check(self, exchange: str, endpoint: str, pair: str) -> Verdict:
+    def check(self, exchange: str, endpoint: str, pair: str, age: float = 0.0) -> Verdict:
+        """The verdict on a request that reached the sandbox `age` seconds ago."""
         with self._lock:
-            t = self.clock()
+            # The age is real time: only taken off the real clock (a test's fake clock counts
+            # a request when it is handled).
+            t = self.clock() - (age if self.clock is time.monotonic else 0.0)
             if exchange == "binance":
                 return self.binance.check(t)
             if exchange == "bybit":

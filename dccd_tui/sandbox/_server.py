@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import struct
 import sys
@@ -13,6 +14,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from . import _arrival
 from ._apis import API_CLASSES, Answer, Api, Ctx, World, janswer
 from ._archive import PREFIX as ARCHIVE_PREFIX
 from ._archive import Archive
@@ -31,6 +33,11 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
     sandbox: Sandbox
+    stamped = False  # the kernel stamps what arrives (see _arrival.py)
+
+    def server_bind(self) -> None:
+        super().server_bind()
+        self.stamped = _arrival.enable(self.socket)
 
     def handle_error(self, request, client_address) -> None:
         exc = sys.exc_info()[1]
@@ -52,6 +59,14 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
         self.server.sandbox._track(self.connection, True)
+        self.stamps: _arrival.StampedReader | None = None
+        if self.server.stamped:  # read the requests through a reader that keeps their arrival
+            self.stamps = _arrival.StampedReader(self.connection)
+            self.rfile = io.BufferedReader(self.stamps)
+
+    def age(self) -> float:
+        """Seconds since the request being handled reached the socket (0 when unknown)."""
+        return self.stamps.age() if self.stamps is not None else 0.0
 
     def finish(self) -> None:
         self.server.sandbox._track(self.connection, False)
@@ -357,8 +372,8 @@ class Sandbox:
             req_no = self._requests[exchange]
             limiters = self._limiters
         decision = self.faults.decide(exchange, req_no)
-        # Counted when the request arrives; latency and spikes are the time taken to answer.
-        verdict = limiters.check(exchange, endpoint, api.limit_key(endpoint, params))
+        # Counted when the request arrived; latency and spikes are the time taken to answer.
+        verdict = limiters.check(exchange, endpoint, api.limit_key(endpoint, params), h.age())
         if self.settings.latency > 0:
             time.sleep(self.settings.latency)
         if decision.spike:

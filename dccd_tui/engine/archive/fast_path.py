@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ..errors import Cancelled, PermanentError, StoreError, TransientError
@@ -224,14 +224,11 @@ class _Pipeline:
     def top_up(self) -> None:
         while self.idx < len(self.files) and len(self.downloads) < self.ahead:
             f = self.files[self.idx]
-            self.downloads.append(
-                (
-                    f,
-                    self.client.submit(
-                        _download, self.job, self.client, f, self.symbol, self.interval
-                    ),
-                )
+            future = self.client.submit(
+                _download, self.job, self.client, f, self.symbol, self.interval
             )
+            future.add_done_callback(self.job._wake_up)
+            self.downloads.append((f, future))
             self.idx += 1
 
     def collect_writes(self, block: bool) -> None:
@@ -270,6 +267,7 @@ class _Pipeline:
             # 2. the oldest file whose holes are answered goes to the store
             if finishing and len(writes) < 2 and all(fut.done() for _, fut in finishing[0].futures):
                 writes.append(writer.submit(_store, job, finishing.popleft(), self.stats))
+                writes[-1].add_done_callback(job._wake_up)
                 continue
             if moved:
                 continue
@@ -279,8 +277,11 @@ class _Pipeline:
                 waiting.append(downloads[0][1])
             if writes:
                 waiting.append(writes[0])
-            # (only futures still running: a finished one would end the wait at once)
-            wait([w for w in waiting if not w.done()], timeout=0.1, return_when=FIRST_COMPLETED)
+            # Sleep until one of those still running ends (each wakes the job: `Backfill._wake`,
+            # as does a stop); cleared first, so an end after the check is not missed.
+            job._wake.clear()
+            if not job.stop.is_set() and any(not w.done() for w in waiting):
+                job._wake.wait()
 
 
 def _received(
@@ -305,7 +306,7 @@ def _received(
     stats.bytes += size
     found = holes(frame, f.start, f.end, span_ms)
     futures = [
-        (w, job.client.submit(job._fetch, w))
+        (w, job._submit(job._fetch, w))
         for w in hole_windows(found, job.adapter.window_ms(job.series.span))
     ]
     stats.holes += len(found)
