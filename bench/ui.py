@@ -144,6 +144,9 @@ def main() -> int:
                 t_seen = app.wait_for(marker, timeout=3.0, after=mark)
                 if t_seen is None:
                     missed += 1
+                    info(f"not seen: {marker.decode()!r}; the screen shows:")
+                    for line in app.screen.display:
+                        info("  | " + line.rstrip())
                 else:
                     latencies.append(t_seen - t_key)
                 time.sleep(0.6)
