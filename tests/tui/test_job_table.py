@@ -125,3 +125,23 @@ async def test_an_update_repaints_only_the_cells_that_changed(tmp_path):
         assert sum(widths) < table.size.width  # only some of the row's cells
         await pilot.pause()
         assert table.get_cell(key, "candles").plain.strip() != ""
+
+
+async def test_moving_the_cursor_switches_the_log_in_the_same_call(tmp_path):
+    """The log and the detail line follow the cursor in the handler that moved it (so the
+    next frame shows all three), not after a RowHighlighted message went round."""
+    from rich.text import Text
+    from textual.widgets import Static
+
+    from dccd_tui.tui.widgets import JobLog
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        keys = app.runner.keys()
+        table = app.screen.query_one(JobTable)
+        await pilot.pause()
+        assert app.screen.query_one(JobLog).job_key == keys[0]
+        table.move_cursor(row=2)  # no await: nothing else has run yet
+        assert app.screen.query_one(JobLog).job_key == keys[2]
+        detail = app.screen.query_one("#detail", Static).content
+        assert isinstance(detail, Text) and str(app.runner.specs[keys[2]].series) in detail.plain

@@ -116,6 +116,7 @@ class JobsScreen(JobActions):
         self._eta_text = ""
         table = self.query_one(JobTable)
         table.styles_by_var = self.app.job_styles
+        table.on_cursor_moved = self._show_log
         self.on_resize()
         self.load_jobs()
         table.focus()

@@ -18,6 +18,8 @@ rendering after updates, cursor moves and theme changes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -37,6 +39,16 @@ class JobTable(DataTable):
     """Rows keyed by job key (`binance:BTC/USDT:1m`); cells are `rich.text.Text` only."""
 
     fast_cells = True  # False: every cell through DataTable's own rendering (the tests compare)
+    on_cursor_moved: Callable[[], None] | None = None  # set by the screen (jobs.py)
+
+    def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
+        """Tell the screen at once, in this handler: its log and detail line then change in the
+        same frame as the cursor. Through RowHighlighted (posted, then bubbled) their repaints
+        reached the screen just after the cursor's frame and waited for the next one, about
+        25 ms later (measured with bench/ui.py)."""
+        super().watch_cursor_coordinate(old, new)
+        if old != new and self.on_cursor_moved is not None:
+            self.on_cursor_moved()
 
     DEFAULT_CSS = """
     JobTable {
