@@ -21,7 +21,6 @@ Targets (issue 10): first full frame < 0.6 s; engine CPU < 10% of one core while
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -34,6 +33,8 @@ from _common import (
     PAIRS,
     ROOT,
     SandboxProcess,
+    app_env,
+    compile_package,
     cpu_seconds,
     figure,
     info,
@@ -115,9 +116,8 @@ def main() -> int:
                 watched_cpu < 0.10,
             )
 
-            env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
-            env.pop("NO_COLOR", None)
-            env.pop("TEXTUAL_THEME", None)
+            env = app_env()
+            compile_package()
             times = []
             for _ in range(args.runs):
                 app = PtyProcess(

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, figure, info
+from _common import ROOT, app_env, compile_package, figure, info
 from _pty import PtyProcess
 
 
@@ -33,16 +33,10 @@ def main() -> int:
     p.add_argument("--target", type=float, default=1.0)
     args = p.parse_args()
     times = []
+    compile_package()
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="dccd-bench-") as tmp:
-            env = {
-                **os.environ,
-                "TERM": "xterm-256color",
-                "DCCD_TUI_DEMO_DIR": tmp,
-                "PYTHONPATH": str(ROOT),
-            }
-            env.pop("NO_COLOR", None)
-            env.pop("TEXTUAL_THEME", None)
+            env = app_env(DCCD_TUI_DEMO_DIR=tmp)
             proc = PtyProcess(
                 [sys.executable, "-m", "dccd_tui", "--demo"], env=env, cwd=str(Path(tmp))
             )

@@ -37,7 +37,6 @@ UI memory < 150 MB.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -48,8 +47,9 @@ from _common import (
     NEW_PAIR,
     NOW_MS,
     PAIRS,
-    ROOT,
     SandboxProcess,
+    app_env,
+    compile_package,
     cpu_seconds,
     figure,
     info,
@@ -112,15 +112,8 @@ def main() -> int:
     ):
         config = write_config(Path(tmp), jobs, urls=sb.urls(), max_parallel=len(order))
         lag_file = Path(tmp) / "lag.txt"
-        env = {
-            **os.environ,
-            "TERM": "xterm-256color",
-            "DCCD_BENCH_LAG_FILE": str(lag_file),
-            "PYTHONPATH": str(ROOT),
-            "DCCD_BENCH_TIME_UI": "1",
-        }
-        env.pop("NO_COLOR", None)
-        env.pop("TEXTUAL_THEME", None)
+        env = app_env(DCCD_BENCH_LAG_FILE=str(lag_file), DCCD_BENCH_TIME_UI="1")
+        compile_package()
         argv = [sys.executable, str(HERE / "_ui_app.py"), "--config", str(config.path)]
         if args.ui_hz is not None:
             argv += ["--ui-hz", str(args.ui_hz)]

@@ -122,7 +122,6 @@ def run_tui(
         return got
     client, _spawned = got
     from ..engine import RemoteRunner
-    from ..tui.app import DccdApp
 
     hz = ui_hz if ui_hz is not None else config.settings.ui_hz
 
@@ -134,8 +133,14 @@ def run_tui(
             raise LinkError("the engine could not be restarted (see the message above)")
         return again[0]
 
+    # The engine starts sending the jobs' state now, while Textual is imported below.
+    runner = RemoteRunner(client, config, hz=hz, reconnect=reconnect)
+    runner.subscribe_early()
+    from ..tui.app import DccdApp
+
     def factory(cfg, *, base_urls=None, on_finish=None):
-        return RemoteRunner(client, cfg, on_finish=on_finish, hz=hz, reconnect=reconnect)
+        runner.on_finish = on_finish
+        return runner
 
     app = DccdApp(config, runner_factory=factory, theme=theme, ui_hz=ui_hz, demo=demo)
     app.run(mouse=mouse)

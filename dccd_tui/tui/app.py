@@ -33,7 +33,6 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from ..config import Config, ConfigError, load_config, validate
-from ..config_edit import add_entry, edit_pairs, remove_entry
 from ..engine import (
     CoveragePicture,
     JobState,
@@ -50,8 +49,6 @@ from .run_end import osc9, osc9_supported, run_summary
 from .screen_diff import ScreenDiff
 from .screens.confirm import ConfirmModal
 from .screens.jobs import JobsScreen
-from .screens.pair_form import PairFormModal
-from .screens.plan_panel import PlanPanel, plan_rows
 from .themes import DEFAULT_THEME, job_styles, job_variable_defaults, load_themes, theme_dirs
 
 
@@ -352,6 +349,8 @@ class DccdApp(App[int]):
         if keys is None:
             budgets = {name: ex.requests_per_second for name, ex in self.config.exchanges.items()}
             skipped = sum(1 for k in self.runner.keys() if self.runner.is_active(k))
+            from .screens.plan_panel import PlanPanel, plan_rows
+
             self.push_screen(PlanPanel(plan_rows(plans, budgets), skipped=skipped))
 
     # --- config changes ------------------------------------------------------------------
@@ -390,6 +389,8 @@ class DccdApp(App[int]):
                 self.runner.cancel(removed_active)
             self.adopt_config(self._save_form_edit(entry, data))
 
+        from .screens.pair_form import PairFormModal  # loaded when first needed (start-up time)
+
         self.push_screen(
             PairFormModal(
                 self.config.raw,
@@ -407,6 +408,8 @@ class DccdApp(App[int]):
         [[histo_jobs]], an entry left without pairs is gone, else entry `entry` has new pairs.
         The edit is refused (ConfigError) when the file changed on disk since it was loaded.
         """
+        from ..config_edit import add_entry, edit_pairs, remove_entry  # tomlkit: only to save
+
         path, base = self.config.path, self.config.raw
         jobs = data.get("histo_jobs", [])
         if entry is None:

@@ -286,5 +286,8 @@ async def test_start_a_missing_range_from_the_inventory_and_see_it_filled(tmp_pa
             # the main screen's strip shows the same
             main_view = app.screen.query_one(CoverageView)
             app.screen.tick()
-            await wait_for(pilot, lambda: main_view.picture is not None)
-            assert main_view.picture.complete
+            # the picture comes from a worker: the one shown before the fetch may still be
+            # there for a moment, so wait for the new one (a timeout fails the test)
+            await wait_for(
+                pilot, lambda: main_view.picture is not None and main_view.picture.complete
+            )
