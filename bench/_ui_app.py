@@ -26,6 +26,8 @@ _mount = app_module.DccdApp.on_mount
 def on_mount(self) -> None:
     _mount(self)
     path = os.environ["DCCD_BENCH_LAG_FILE"]
+    with open(path + ".pid", "w") as fh:  # bench/ui.py reads the app's memory from its pid
+        fh.write(str(os.getpid()))
 
     async def probe() -> None:
         samples: list[str] = []

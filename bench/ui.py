@@ -25,6 +25,12 @@ How it measures:
   bench also reports the engine's CPU over the bytes phase, the app's memory (VmRSS/VmHWM), and
   stops the engine at the end.
 
+- `--ssh PORT` runs the app through `ssh -tt -p PORT 127.0.0.1` instead, and also prints the
+  bytes sshd sent on that link (encrypted, from `ss`). It needs an sshd on loopback that lets
+  this user in with a key, e.g. (as root, Debian's openssh-server):
+  `ssh-keygen -A; mkdir -p /run/sshd; /usr/sbin/sshd -p 2222 -o ListenAddress=127.0.0.1`
+  and the user's own key in ~/.ssh/authorized_keys.
+
 Targets (issue 10): loop lag p99 < 30 ms; key press to screen p50 < 40 ms, p99 < 100 ms;
 < 15 KiB/s to the terminal with 10 jobs at the default ui_hz, < 8 KiB/s at `--ui-hz 2`;
 UI memory < 150 MB.
@@ -82,6 +88,14 @@ def main() -> int:
     )
     p.add_argument("--latency-ms", type=float, default=100.0)
     p.add_argument(
+        "--ssh",
+        metavar="PORT",
+        type=int,
+        default=None,
+        help="run the app through `ssh -tt -p PORT 127.0.0.1` (an sshd on loopback, see above) "
+        "and also count the encrypted bytes that sshd sends on that link",
+    )
+    p.add_argument(
         "--no-start",
         action="store_true",
         help="leave the jobs idle: the floor of key-to-screen latency on this machine",
@@ -117,6 +131,8 @@ def main() -> int:
         argv = [sys.executable, str(HERE / "_ui_app.py"), "--config", str(config.path)]
         if args.ui_hz is not None:
             argv += ["--ui-hz", str(args.ui_hz)]
+        if args.ssh is not None:
+            argv = _through_ssh(argv, env, tmp, args.ssh)
         app = PtyProcess(argv, env=env, cwd=tmp)
         try:
             if app.wait_for(b"binance", timeout=20) is None:
@@ -131,11 +147,14 @@ def main() -> int:
             engine_pid = _engine_pid(config)
             t0 = time.monotonic()
             engine_cpu0 = cpu_seconds(engine_pid)
+            link0 = _ssh_link_bytes(args.ssh)
             time.sleep(args.seconds)
             t1 = time.monotonic()
+            link1 = _ssh_link_bytes(args.ssh)
             engine_cpu = (cpu_seconds(engine_pid) - engine_cpu0) / (t1 - t0)
             sent = app.bytes_between(t0, t1)
             rate = sent / (t1 - t0) / 1024
+            link_rate = (link1 - link0) / (t1 - t0) / 1024 if args.ssh is not None else None
 
             latencies = []
             missed = 0
@@ -153,7 +172,7 @@ def main() -> int:
                     latencies.append(t_seen - t_key)
                 time.sleep(0.6)
             t2 = time.monotonic()
-            rss, hwm = _rss_mb(app.proc.pid)
+            rss, hwm = _rss_mb(_app_pid(lag_file, app.proc.pid))
         finally:
             app.stop()
             _stop_engine(config)
@@ -214,6 +233,13 @@ def main() -> int:
         f"< {limit} KiB/s",
         rate < limit,
     )
+    if link_rate is not None:
+        figure(
+            f"bytes on the ssh link (encrypted, sshd to client), 80x24, {n} jobs, ui_hz {hz:g}",
+            f"{link_rate:.1f} KiB/s",
+            f"< {limit} KiB/s",
+            link_rate < limit,
+        )
     ok &= figure(
         "UI process memory (VmRSS at the end; peak VmHWM)",
         f"{rss:.0f} MB (peak {hwm:.0f} MB)",
@@ -227,6 +253,48 @@ def main() -> int:
         None,
     )
     return 0 if ok else 1
+
+
+def _through_ssh(argv: list[str], env: dict[str, str], cwd: str, port: int) -> list[str]:
+    """The app's command line, run by `ssh -tt` on loopback with the bench's environment."""
+    import shlex
+
+    keep = ("PYTHONPATH", "DCCD_BENCH_LAG_FILE", "DCCD_BENCH_TIME_UI", "TERM")
+    remote = ["env", "-u", "NO_COLOR", "-u", "TEXTUAL_THEME", "-u", "PYTHONDONTWRITEBYTECODE"]
+    remote += [f"{k}={env[k]}" for k in keep if k in env] + argv
+    return [
+        "ssh",
+        "-tt",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-p",
+        str(port),
+        "127.0.0.1",
+        f"cd {shlex.quote(cwd)} && exec {shlex.join(remote)}",
+    ]
+
+
+def _ssh_link_bytes(port: int | None) -> int:
+    """Bytes sshd has sent on its loopback connections (`ss`), 0 without --ssh."""
+    if port is None:
+        return 0
+    import re
+    import subprocess
+
+    out = subprocess.run(
+        ["ss", "-tinH", f"sport = :{port}"], capture_output=True, text=True, check=False
+    ).stdout
+    return sum(int(m) for m in re.findall(r"bytes_sent:(\d+)", out))
+
+
+def _app_pid(lag_file: Path, fallback: int) -> int:
+    """The app's pid (written by bench/_ui_app.py; through ssh it is not the pty's child)."""
+    try:
+        return int(lag_file.with_name(lag_file.name + ".pid").read_text())
+    except (OSError, ValueError):
+        return fallback
 
 
 def _engine_pid(config) -> int:
