@@ -212,6 +212,9 @@ class DccdApp(App[int]):
             self.exit(return_code=2, message=Text(f"dccd-tui: {safe_text(exc)}"))
             return
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        # While suspended (ctrl+z) the terminal shows the shell: what it shows is unknown after
+        self.app_suspend_signal.subscribe(self, lambda _app: self.screen_diff.forget())
+        self.app_resume_signal.subscribe(self, lambda _app: self.screen_diff.forget())
         for severity, text in self.startup_messages:
             self.notify(text, severity=severity, markup=False, timeout=10)
         # Once the screen is built, its widgets, styles and caches live as long as the app:
