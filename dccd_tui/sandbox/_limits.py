@@ -326,12 +326,17 @@ class Limiters:
         self.coinbase = CoinbaseLimiter(pick("coinbase"))
         self.kraken = KrakenLimiter(pick("kraken"), settings.kraken_burst, settings.kraken_lockout)
 
-    def check(self, exchange: str, endpoint: str, pair: str, age: float = 0.0) -> Verdict:
-        """The verdict on a request that reached the sandbox `age` seconds ago."""
+    def check(
+        self, exchange: str, endpoint: str, pair: str, arrived: float | None = None
+    ) -> Verdict:
+        """The verdict on a request that reached the sandbox at `arrived` (time.monotonic();
+        None: now)."""
         with self._lock:
-            # The age is real time: only taken off the real clock (a test's fake clock counts
-            # a request when it is handled).
-            t = self.clock() - (age if self.clock is time.monotonic else 0.0)
+            # The arrival is on the real clock: a test's fake clock counts a request when it is
+            # handled.
+            t = self.clock()
+            if arrived is not None and self.clock is time.monotonic:
+                t = min(t, arrived)
             if exchange == "binance":
                 return self.binance.check(t)
             if exchange == "bybit":
