@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from dccd_tui.sandbox import _arrival
 from dccd_tui.sandbox._limits import FixedWindow, TokenBucket
 from dccd_tui.sandbox.process import SandboxProcess
 
@@ -142,3 +143,24 @@ def test_a_fixed_window_over_the_limit_refuses_as_in_arrival_order():
         old.add(float(t))
     assert old.add(1.0) == (1, 0.0, False) and old.start == 98.0
     assert len(old.times) <= 40  # windows that ended 30 s before the newest are forgotten
+
+
+def test_a_request_read_late_keeps_the_instant_it_arrived():
+    """The kernel's stamp, read 0.3 s after the bytes came, gives their arrival on the
+    limiters' (monotonic) clock, whenever the limiters look at it afterwards."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        assert _arrival.enable(listener)
+        client = socket.create_connection(listener.getsockname(), timeout=10)
+        conn, _ = listener.accept()
+        with client, conn:
+            reader = _arrival.StampedReader(conn)
+            before = time.monotonic()
+            client.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            after = time.monotonic()
+            time.sleep(0.3)
+            assert reader.readinto(bytearray(100)) == 18
+            assert reader.arrived is not None
+            assert before - 0.005 <= reader.arrived <= after + 0.005
+    finally:
+        listener.close()
