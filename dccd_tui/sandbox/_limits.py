@@ -62,10 +62,10 @@ class FixedWindow:
     handled 6 s, three OKX windows, after it arrived); keeping only the previous window, as this
     class once did, counted such a request in a window it did not belong to, or moved the anchor
     of the current window back while keeping requests that then fell outside it, and refused a
-    client that never sent more than 17 requests in any 2 s (tests/sandbox/
-    test_arrival_counting.py replays that run). Every window laid out this way is an interval of
-    `length` seconds, so a client that keeps to the limit over every such interval is never
-    refused, however late its requests are handled.
+    client that never sent more than 17 requests in any 2 s (the first test of windows in
+    tests/sandbox/test_arrival_counting.py has the shape of that run). Every window laid out
+    this way is an interval of `length` seconds, so a client that keeps to the limit over every
+    such interval is never refused, however late its requests are handled.
     """
 
     KEEP = 30.0
