@@ -6,8 +6,13 @@ engine): when its handler threads run late, requests that arrived evenly spaced 
 bunch, and counting them at that moment turns a client that kept to the budget into one that
 burst over it. So the listening socket asks the kernel (Linux SO_TIMESTAMP, inherited by the
 accepted sockets) to stamp what it receives, each connection reads through `StampedReader`,
-and the limiters count a request at `age()` seconds before now. Where the option does not
-exist the age is 0: the request is counted when it is handled, as before.
+and the limiters count a request at its `arrived` instant. Where the option does not exist that
+is unknown (None): the request is counted when it is handled, as before.
+
+The stamp is wall-clock time and the limiters run on the monotonic clock: it is converted as
+soon as it is read, with the two clocks read back to back. Converting later, as an age taken
+before the limiters' lock and subtracted from a clock read inside it, moved the request later
+by however long the handler thread waited in between (for the lock, for the GIL).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ class StampedReader(io.RawIOBase):
     def __init__(self, sock: socket.socket) -> None:
         super().__init__()
         self._sock = sock
-        self.arrived: float | None = None  # time.time() of the last data read
+        self.arrived: float | None = None  # time.monotonic() when the last data read arrived
 
     def readable(self) -> bool:
         return True
@@ -53,11 +58,6 @@ class StampedReader(io.RawIOBase):
         for level, kind, data in ancdata:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMP and len(data) >= _TIMEVAL.size:
                 sec, usec = _TIMEVAL.unpack_from(data)
-                self.arrived = sec + usec / 1e6
+                age = time.time() - (sec + usec / 1e6)
+                self.arrived = time.monotonic() - max(0.0, age)
         return n
-
-    def age(self) -> float:
-        """Seconds since the last bytes read reached the socket (0 when unknown)."""
-        if self.arrived is None:
-            return 0.0
-        return max(0.0, time.time() - self.arrived)

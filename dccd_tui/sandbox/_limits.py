@@ -55,34 +55,86 @@ def _unlimited(budget: float) -> bool:
 class FixedWindow:
     """A count per window of `length` s, anchored at the first request after the last one ended.
 
-    The previous window is kept, so that a request processed after the window rolled, but that
-    arrived before, is counted in its own window.
+    The windows are those of the requests in arrival order, whatever order they are handled
+    in: the arrivals of the last `KEEP` seconds (at least two windows) are kept sorted, and
+    the windows are laid out again from the oldest kept anchor each time. A sandbox short of
+    CPU handles some requests seconds late (bench/ui.py saw a new connection's first request
+    handled 6 s, three OKX windows, after it arrived); keeping only the previous window, as this
+    class once did, counted such a request in a window it did not belong to, or moved the anchor
+    of the current window back while keeping requests that then fell outside it, and refused a
+    client that never sent more than 17 requests in any 2 s (the first test of windows in
+    tests/sandbox/test_arrival_counting.py has the shape of that run). Every window laid out
+    this way is an interval of `length` seconds, so a client that keeps to the limit over every
+    such interval is never refused, however late its requests are handled.
     """
+
+    KEEP = 30.0
 
     def __init__(self, limit: float, length: float) -> None:
         self.limit = limit
         self.length = length
-        self.start = -math.inf
-        self.used = 0
-        self.prev_start = -math.inf
-        self.prev_used = 0
+        self.keep = max(self.KEEP, 2 * length)
+        self.times: list[float] = []  # arrivals, sorted; times[0] is always a window's anchor
+        self.amounts: list[int] = []
+
+    @property
+    def start(self) -> float:
+        """The anchor of the newest window (-inf before any request)."""
+        return self._last_window()[0] if self.times else -math.inf
+
+    def _window(self, t: float) -> tuple[int, int]:
+        """(first index, end index) in the log of the window holding the kept arrival `t`."""
+        times, i = self.times, 0
+        while True:
+            end = bisect.bisect_left(times, times[i] + self.length, i)
+            if end == len(times) or times[end] > t:
+                return i, end
+            i = end
+
+    def _last_window(self) -> tuple[float, int]:
+        """(anchor, used) of the newest window."""
+        i, end = self._window(self.times[-1])
+        return self.times[i], sum(self.amounts[i:end])
 
     def add(self, t: float, amount: int = 1) -> tuple[int, float, bool]:
         """Count `amount` at arrival time `t`: (used in t's window, seconds left in it, whether
-        this request opened a new window)."""
-        if t >= self.start + self.length:
-            self.prev_start, self.prev_used = self.start, self.used
-            self.start, self.used = t, amount
-            return self.used, self.length, True
-        if t < self.start and t < self.prev_start + self.length:
-            self.prev_used += amount  # it arrived in the previous window
-            return self.prev_used, max(0.0, self.prev_start + self.length - t), False
-        self.start = min(self.start, t)  # an earlier arrival processed late anchors the window
-        self.used += amount
-        return self.used, max(0.0, self.start + self.length - t), False
+        this request opened the newest window)."""
+        times = self.times
+        if times and t < times[0]:
+            # Arrived before everything kept (more than `keep` s before the newest): its window
+            # is gone; it is judged alone.
+            return amount, max(0.0, t + self.length - times[-1]), False
+        k = bisect.bisect_right(times, t)
+        times.insert(k, t)
+        self.amounts.insert(k, amount)
+        i, end = self._window(t)
+        used = sum(self.amounts[i:end])
+        left = max(0.0, times[i] + self.length - t)
+        opened = i == k and end == len(times)
+        self._trim()
+        return used, left, opened
+
+    def _trim(self) -> None:
+        """Forget whole windows that ended more than `keep` s before the newest arrival."""
+        times = self.times
+        if times[0] >= times[-1] - self.keep:
+            return
+        i = 0
+        while True:
+            end = bisect.bisect_left(times, times[i] + self.length, i)
+            if end == len(times) or times[end] >= times[-1] - self.keep:
+                break
+            i = end
+        if i:
+            del times[:i]
+            del self.amounts[:i]
 
     def current(self, t: float) -> int:
-        return 0 if t >= self.start + self.length else self.used
+        """What the newest window has used, at `t` (0 once it has ended)."""
+        if not self.times:
+            return 0
+        anchor, used = self._last_window()
+        return 0 if t >= anchor + self.length else used
 
 
 class BinanceLimiter:
@@ -274,12 +326,17 @@ class Limiters:
         self.coinbase = CoinbaseLimiter(pick("coinbase"))
         self.kraken = KrakenLimiter(pick("kraken"), settings.kraken_burst, settings.kraken_lockout)
 
-    def check(self, exchange: str, endpoint: str, pair: str, age: float = 0.0) -> Verdict:
-        """The verdict on a request that reached the sandbox `age` seconds ago."""
+    def check(
+        self, exchange: str, endpoint: str, pair: str, arrived: float | None = None
+    ) -> Verdict:
+        """The verdict on a request that reached the sandbox at `arrived` (time.monotonic();
+        None: now)."""
         with self._lock:
-            # The age is real time: only taken off the real clock (a test's fake clock counts
-            # a request when it is handled).
-            t = self.clock() - (age if self.clock is time.monotonic else 0.0)
+            # The arrival is on the real clock: a test's fake clock counts a request when it is
+            # handled.
+            t = self.clock()
+            if arrived is not None and self.clock is time.monotonic:
+                t = min(t, arrived)
             if exchange == "binance":
                 return self.binance.check(t)
             if exchange == "bybit":

@@ -64,9 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.stamps = _arrival.StampedReader(self.connection)
             self.rfile = io.BufferedReader(self.stamps)
 
-    def age(self) -> float:
-        """Seconds since the request being handled reached the socket (0 when unknown)."""
-        return self.stamps.age() if self.stamps is not None else 0.0
+    def arrived(self) -> float | None:
+        """time.monotonic() when the request being handled reached the socket (None: unknown)."""
+        return self.stamps.arrived if self.stamps is not None else None
 
     def finish(self) -> None:
         self.server.sandbox._track(self.connection, False)
@@ -373,7 +373,7 @@ class Sandbox:
             limiters = self._limiters
         decision = self.faults.decide(exchange, req_no)
         # Counted when the request arrived; latency and spikes are the time taken to answer.
-        verdict = limiters.check(exchange, endpoint, api.limit_key(endpoint, params), h.age())
+        verdict = limiters.check(exchange, endpoint, api.limit_key(endpoint, params), h.arrived())
         if self.settings.latency > 0:
             time.sleep(self.settings.latency)
         if decision.spike:
