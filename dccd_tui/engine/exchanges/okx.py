@@ -17,7 +17,7 @@ API facts relied on (docs/design/exchanges.md §3):
 - Answer: ``{"code":"0","msg":"","data":[[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm],
   ...]}``, all strings, **newest first**; ``confirm`` ``"0"`` marks a still-open bar (dropped);
   ``volCcyQuote`` is the quote volume. No trade count.
-- Rate limit: history-candles 20 requests / 2 s per IP (this app budgets 9/s). ``50011`` (HTTP 429,
+- Rate limit: history-candles 20 requests / 2 s per IP (this app budgets 8/s). ``50011`` (HTTP 429,
   or 200 "Rate limit reached") and ``50013`` (systems busy) are rate limits; ``50001`` (503,
   maintenance), ``50004`` (timeout), ``50026`` (system error) and 5xx are transient; ``51001``
   (unknown instrument), ``51000`` (bad parameter) and other codes / 4xx are permanent.
