@@ -1,0 +1,71 @@
+"""The footer keeps its key widgets when only their enabled state changes, and shows the same as
+a footer composed from scratch (dccd_tui/tui/widgets/footer.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets._footer import FooterKey
+
+from dccd_tui.config import save_config
+from dccd_tui.tui.app import DccdApp
+from dccd_tui.tui.widgets.footer import FittingFooter
+
+from .fake_runner import FakeRunner
+
+
+def make_app(tmp_path: Path) -> DccdApp:
+    data = {
+        "settings": {"data_path": "data"},
+        "histo_jobs": [
+            {
+                "exchange": "binance",
+                "pairs": ["BTC/USDT", "ETH/USDT"],
+                "span": "1m",
+                "start": "2024-01-01",
+                "end": "2024-03-01",
+            }
+        ],
+    }
+    config = save_config(tmp_path / "config.toml", data)
+    return DccdApp(config, runner_factory=FakeRunner.factory(), theme_folders=[])
+
+
+def shown(footer: FittingFooter) -> list[tuple]:
+    return [
+        (k.key, k.action, k._disabled, k.has_class("-disabled")) for k in footer.query(FooterKey)
+    ]
+
+
+async def test_enabled_state_changes_in_place_and_matches_a_fresh_footer(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        footer = app.screen.query_one(FittingFooter)
+        await pilot.pause()
+        widgets = list(footer.query(FooterKey))
+        before = shown(footer)
+        recomposed = []
+        real = footer.recompose
+
+        async def spy() -> None:
+            recomposed.append(1)
+            await real()
+
+        footer.recompose = spy  # type: ignore[method-assign]
+        # both jobs run: start/dry-run go dim, cancel lights up
+        app.runner.start(app.runner.keys())
+        app.screen.tick()
+        app.screen.refresh_bindings()
+        await pilot.pause()
+        await pilot.pause()
+        after = shown(footer)
+        assert after != before, "the enabled state did not change"
+        assert recomposed == [], "the footer recomposed for an enabled-state change"
+        assert list(footer.query(FooterKey)) == widgets  # the same widgets, restyled
+        # a footer composed from scratch shows exactly the same
+        footer.recompose = real  # type: ignore[method-assign]
+        footer.call_later(footer.recompose)  # compose from scratch, in the footer's own context
+        await pilot.pause()
+        await pilot.pause()
+        assert list(footer.query(FooterKey)) != widgets  # new widgets this time
+        assert shown(footer) == after
