@@ -19,6 +19,7 @@ import time
 import polars as pl
 import pytest
 
+from dccd_tui.daemon.__main__ import ENGINE_NICE
 from dccd_tui.daemon.spawn import attach, stop_engine
 from dccd_tui.engine.client import EngineClient, VersionMismatch
 from dccd_tui.engine.protocol import MAX_MESSAGE, PROTOCOL_VERSION
@@ -241,6 +242,10 @@ def test_a_stale_socket_is_replaced(tmp_path, sandbox, engines):
     engines.places.append(place)
     assert spawned and client.info["pid"] != os.getpid()
     assert client.request("status")["data_path"] == str(place.data_path)
+    # a background worker: it yields the CPU to the terminals attached to it
+    with open(f"/proc/{client.info['pid']}/stat") as fh:
+        nice = int(fh.read().rsplit(")", 1)[1].split()[16])
+    assert nice == min(19, os.nice(0) + ENGINE_NICE)
     client.close()
 
 
