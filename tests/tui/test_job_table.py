@@ -145,3 +145,25 @@ async def test_moving_the_cursor_switches_the_log_in_the_same_call(tmp_path):
         assert app.screen.query_one(JobLog).job_key == keys[2]
         detail = app.screen.query_one("#detail", Static).content
         assert isinstance(detail, Text) and str(app.runner.specs[keys[2]].series) in detail.plain
+
+
+async def test_a_resize_there_and_back_gives_the_table_its_height_back(tmp_path):
+    """Texts that change without a relayout (quiet_update.py) still relayout at a new width,
+    and the table is fitted again when the coverage view's height settles."""
+    from dccd_tui.tui.widgets import CoverageView
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one(JobTable)
+        view = app.screen.query_one(CoverageView)
+        await pilot.pause()
+        before = (table.styles.max_height, view.outer_size.height)
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        app.screen.tick()
+        await pilot.pause()
+        assert (table.styles.max_height, view.outer_size.height) == before

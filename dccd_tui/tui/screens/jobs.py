@@ -114,6 +114,7 @@ class JobsScreen(JobActions):
         self.sort_column: str | None = None  # None: config order
         self.sort_reverse = False
         self._eta_text = ""
+        self._fitted_coverage = 0  # the coverage view's height the table was fitted to
         table = self.query_one(JobTable)
         table.styles_by_var = self.app.job_styles
         table.on_cursor_moved = self._show_log
@@ -163,7 +164,8 @@ class JobsScreen(JobActions):
         table = self.query_one(JobTable)
         height = self.size.height or self.app.size.height
         others = 1 + 2 + 3 + 4  # footer, overall bar (summary may wrap), detail, least log
-        others += self.query_one(CoverageView).outer_size.height or 3
+        self._fitted_coverage = self.query_one(CoverageView).outer_size.height
+        others += self._fitted_coverage or 3
         others += 1 if self.query_one("#filter").display else 0
         # below 80 columns the table scrolls sideways: its scrollbar takes a line
         wide = sum(column_width(c, table.widths) for c in COLUMNS) + 2 > (self.size.width or 80)
@@ -234,6 +236,8 @@ class JobsScreen(JobActions):
         self.query_one(JobLog).poll()
         if changed:
             self.refresh_bindings()
+        if self.query_one(CoverageView).outer_size.height != self._fitted_coverage:
+            self._fit_heights()  # the coverage view grew or shrank (a resize, a chart row)
 
     def _update_detail(self, snap: JobSnapshot | None) -> None:
         if snap is None:
