@@ -70,7 +70,6 @@ if os.environ.get("DCCD_BENCH_TIME_UI"):
     from dccd_tui.tui.screens.jobs import JobsScreen
 
     _timed(JobsScreen, "tick", "tick")
-    _timed(JobsScreen, "_highlighted", "highlight")
 
 if __name__ == "__main__":
     sys.exit(cli.main(sys.argv[1:]))

@@ -186,12 +186,10 @@ def main() -> int:
 
         lags = samples(lag_file)
         ticks = samples(lag_file.with_name(lag_file.name + ".tick"))
-        highlights = samples(lag_file.with_name(lag_file.name + ".highlight"))
     info(
         f"UI thread work: tick p50 {pct(ticks, 0.5) * 1e3:.1f} ms, "
         f"p99 {pct(ticks, 0.99) * 1e3:.1f} ms "
-        f"({len(ticks)} ticks); highlight handler p50 {pct(highlights, 0.5) * 1e3:.1f} ms, "
-        f"max {max(highlights, default=0) * 1e3:.1f} ms"
+        f"({len(ticks)} ticks)"
     )
     info(
         f"sandbox: {sum(stats['requests'].values()):,} requests, rate-limit answers "

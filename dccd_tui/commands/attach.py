@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ..engine import fmt_duration, fmt_plural
 from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, err_config
@@ -155,16 +156,25 @@ def run_tui(
 # --- status and engine stop --------------------------------------------------------------------
 
 
-def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
-    from ..engine import fmt_ms, row_snapshot
-
+def _running_engine(config_path: Path) -> tuple[Any, Any] | int:
+    """(config, client of the engine serving its folder, or None: none runs), or an exit code
+    (the config is broken, or the engine cannot be reached). Never starts an engine."""
     config = _load(config_path)
     if config is None:
         return EXIT_USAGE
     got = connect_engine(config, spawn=False)
     if isinstance(got, int):
         return got
-    client, _ = got
+    return config, got[0]
+
+
+def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
+    from ..engine import fmt_ms, row_snapshot
+
+    got = _running_engine(config_path)
+    if isinstance(got, int):
+        return got
+    config, client = got
     if client is None:
         if as_json:
             print(
@@ -215,13 +225,10 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
 def cmd_engine_stop(config_path: Path) -> int:
     from ..daemon.spawn import stop_engine
 
-    config = _load(config_path)
-    if config is None:
-        return EXIT_USAGE
-    got = connect_engine(config, spawn=False)
+    got = _running_engine(config_path)
     if isinstance(got, int):
         return got
-    client, _ = got
+    config, client = got
     if client is None:
         print(f"no engine serves {config.settings.data_path.resolve()}")
         return EXIT_OK

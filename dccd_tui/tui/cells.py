@@ -90,6 +90,12 @@ def next_sort(order: list[str], current: str | None) -> str | None:
     return order[i] if i < len(order) else None
 
 
+def header_sort(column: str, current: str | None, reverse: bool) -> tuple[str, bool]:
+    """The sort after a click on `column`'s header: the same column again reverses it, another
+    column sorts by it ascending. The jobs table and the inventory share it."""
+    return (column, not reverse) if column == current else (column, False)
+
+
 def column_width(column: Column, widths: Widths) -> int:
     return widths[column.key] + column.gap
 

@@ -47,7 +47,6 @@ class ScreenDiff:
 
     def __init__(self) -> None:
         self._rows: dict[int, list[Cell | None]] = {}
-        self._width = 0
 
     def forget(self) -> None:
         """The terminal may show anything (it was resized, cleared or handed back)."""
@@ -90,11 +89,9 @@ class ScreenDiff:
             if isinstance(update, LayoutUpdate):
                 self._record_layout(update, color_system)
                 return update
-            if isinstance(update, ChopsUpdate) and self._rows:
-                return _Diffed(self._diff(update, color_system))
             if isinstance(update, ChopsUpdate):
-                self._record_chops(update, color_system)
-                return update
+                # against an empty copy every cell differs: the whole update is written
+                return _Diffed(self._diff(update, color_system))
         except Exception:
             self.forget()  # never guess: write the update as Textual made it
             return update
@@ -106,7 +103,6 @@ class ScreenDiff:
         if region.x != 0:
             self.forget()
             return
-        self._width = max(self._width, region.width)
         for y, line in enumerate(update.strips, region.y):
             cells = self._cells((seg for strip in line for seg in strip), color_system)
             row: list[Cell | None] = list(cells[: region.width])
@@ -129,14 +125,6 @@ class ScreenDiff:
                     new[i] = cell
         return new
 
-    def _record_chops(self, update: ChopsUpdate, color_system: ColorSystem) -> None:
-        for y, x1, x2 in update.spans:
-            row = self._rows.setdefault(y, [])
-            for x, cell in self._span_cells(update, y, x1, x2, color_system).items():
-                if x >= len(row):
-                    row.extend([None] * (x + 1 - len(row)))
-                row[x] = cell
-
     def _diff(self, update: ChopsUpdate, color_system: ColorSystem) -> str:
         out: list[str] = []
         for y, x1, x2 in update.spans:
@@ -144,8 +132,9 @@ class ScreenDiff:
             new = self._span_cells(update, y, x1, x2, color_system)
             if not new:
                 continue
-            if max(new) >= len(row):
-                row.extend([None] * (max(new) + 1 - len(row)))
+            last = max(new)
+            if last >= len(row):
+                row.extend([None] * (last + 1 - len(row)))
             changed = sorted(x for x, cell in new.items() if row[x] != cell)
             for start, stop in _runs(changed):
                 # never start or end inside a wide character: widen to whole characters

@@ -38,7 +38,7 @@ from ...engine import (
     safe_text,
 )
 from ...engine import report_cells as cells
-from ..cells import next_sort
+from ..cells import header_sort, next_sort
 from ..widgets import CoverageView
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -313,11 +313,9 @@ class InventoryScreen(Screen):
 
     @on(DataTable.HeaderSelected)
     def _header(self, event: DataTable.HeaderSelected) -> None:
-        column = event.column_key.value
-        if column == self.sort_column:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort_column, self.sort_reverse = column, False
+        self.sort_column, self.sort_reverse = header_sort(
+            str(event.column_key.value), self.sort_column, self.sort_reverse
+        )
         self._fill()
 
     # --- the tick --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
 from ...engine import Status, fmt_plural
-from ..cells import COLUMN_KEYS, next_sort
+from ..cells import COLUMN_KEYS, header_sort, next_sort
 from ..widgets import JobTable
 from ..widgets.footer import FittingFooter
 from .confirm import ConfirmModal
@@ -278,11 +278,9 @@ class JobActions(Screen):
 
     @on(DataTable.HeaderSelected)
     def _header(self, event: DataTable.HeaderSelected) -> None:
-        column = event.column_key.value
-        if column == self.sort_column:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort_column, self.sort_reverse = column, False
+        self.sort_column, self.sort_reverse = header_sort(
+            str(event.column_key.value), self.sort_column, self.sort_reverse
+        )
         self.apply_view()
 
     def action_next_failed(self) -> None:
