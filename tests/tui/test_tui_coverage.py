@@ -291,3 +291,32 @@ async def test_start_a_missing_range_from_the_inventory_and_see_it_filled(tmp_pa
             await wait_for(
                 pilot, lambda: main_view.picture is not None and main_view.picture.complete
             )
+
+
+async def test_a_chart_read_before_the_last_write_is_read_again(tmp_path, monkeypatch):
+    """The chart of a running job is re-read at most every CHART_EVERY seconds; when the job
+    ends between two reads, the chart is still brought up to the last write (it once stayed
+    partial for good: found with `dccd-tui --demo`, where the archive fills a month in 1 s)."""
+    app = data_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        view = app.screen.query_one(CoverageView)
+        runner = app.runner
+        key = "binance:BTC/USDT:1m"
+        before = list(view._closes or [])
+        monkeypatch.setattr(coverage_module, "POLL_EVERY", 0.0)
+        monkeypatch.setattr(coverage_module, "CHART_EVERY", 3600.0)
+        runner.store.series(Series("binance", "BTC/USDT", 60)).write(
+            cs.candles(cs.ms(2024, 1, 20), cs.ms(2024, 1, 21), cs.MIN),
+            [(cs.ms(2024, 1, 20), cs.ms(2024, 1, 21))],
+        )
+        runner.states[key].set_status(Status.RUNNING)
+        await settle(pilot)
+        assert view.picture is not None and view.picture.candles > 0
+        assert view._closes == before  # the strip follows at once, the chart waits its turn
+        runner.states[key].set_status(Status.DONE)
+        await settle(pilot)  # the job's last progress: nothing moves after this
+        monkeypatch.setattr(coverage_module, "CHART_EVERY", 0.0)  # its turn has come
+        await settle(pilot)
+        assert view._closes != before
+        assert view._chart_version == view.picture.version

@@ -13,7 +13,7 @@ once when the series, the range, the width or the chart's height change; while t
 job makes progress, again at most every `POLL_EVERY` seconds, passing the picture's version so
 that an unchanged manifest costs the engine one stat. The chart's closes (a scan of the stored
 rows) are asked for with a new picture of another series or size, and for a growing series at
-most every `CHART_EVERY` seconds. A late answer for a previous highlight is dropped.
+most every `CHART_EVERY` seconds, once more after its last write. A late answer for a previous highlight is dropped.
 Each state has its own glyph as well as its theme colour, so the strip reads without colour too.
 """
 
@@ -200,6 +200,7 @@ class CoverageView(Vertical):
         self._closes: list[float | None] | None = None  # the chart shown
         self._chart_for: tuple | None = None  # the `_want` those closes were read for
         self._chart_at = float("-inf")
+        self._chart_version: str | None = None  # the picture version the chart was read at
         self._waiting_layout = False
 
     def compose(self) -> ComposeResult:
@@ -259,18 +260,27 @@ class CoverageView(Vertical):
             self._ask(want, None, self.chart_rows > 0, progress)
             return
         now = time.monotonic()
-        if (
-            progress is ...
-            or progress == self._progress
-            or self._busy
-            or now - self._asked_at < POLL_EVERY
+        picture = self.picture if self._shown == want else None
+        # A chart read before the series' last write (it is re-read at most every CHART_EVERY
+        # seconds while the job runs) is read again once that time has passed, even if the job
+        # has ended since: else a job that finishes between two reads keeps a partial chart.
+        chart_behind = (
+            self.chart_rows > 0
+            and picture is not None
+            and bool(picture.candles)
+            and picture.version != self._chart_version
+            and now - self._chart_at >= CHART_EVERY
+        )
+        if self._busy or (
+            not chart_behind
+            and (progress is ... or progress == self._progress or now - self._asked_at < POLL_EVERY)
         ):
             return
         chart = self.chart_rows > 0 and (
             self._chart_for != want or self._closes is None or now - self._chart_at >= CHART_EVERY
         )
-        picture = self.picture if self._shown == want else None
-        self._ask(want, None if picture is None else picture.version, chart, progress)
+        since = None if picture is None or chart_behind else picture.version
+        self._ask(want, since, chart, progress)
 
     def _ask(self, want: tuple, since: str | None, chart: bool, progress: Any) -> None:
         if progress is not ...:
@@ -329,6 +339,7 @@ class CoverageView(Vertical):
         if picture.closes is not None or not picture.candles:
             self._closes, self._chart_for = picture.closes, want
             self._chart_at = time.monotonic()
+            self._chart_version = picture.version
         elif self._chart_for != want:  # no chart asked for this size (hidden): none to show
             self._closes = None
         self._draw()
