@@ -13,7 +13,8 @@ once when the series, the range, the width or the chart's height change; while t
 job makes progress, again at most every `POLL_EVERY` seconds, passing the picture's version so
 that an unchanged manifest costs the engine one stat. The chart's closes (a scan of the stored
 rows) are asked for with a new picture of another series or size, and for a growing series at
-most every `CHART_EVERY` seconds, once more after its last write. A late answer for a previous highlight is dropped.
+most every `CHART_EVERY` seconds, once more after its last write. A late answer for a previous
+highlight is dropped.
 Each state has its own glyph as well as its theme colour, so the strip reads without colour too.
 """
 
