@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,11 +33,23 @@ def on_mount(self) -> None:
     async def probe() -> None:
         samples: list[str] = []
         last_write = time.monotonic()
+        stat = f"/proc/self/task/{threading.get_native_id()}/schedstat"
+
+        def waited() -> float:  # seconds this thread has spent runnable, waiting for a core
+            with open(stat) as fh:
+                return int(fh.read().split()[1]) / 1e9
+
         while True:
             t = time.monotonic()
+            cpu, proc, wait = time.thread_time(), time.process_time(), waited()
             await asyncio.sleep(0.010)
             now = time.monotonic()
-            samples.append(f"{now:.6f} {now - t - 0.010:.6f}\n")
+            # Also the UI thread's CPU, the whole process's, and the UI thread's wait for a core
+            # over the same sleep: a late wake-up with little CPU waited for a core or for I/O.
+            samples.append(
+                f"{now:.6f} {now - t - 0.010:.6f} {time.thread_time() - cpu:.6f} "
+                f"{time.process_time() - proc:.6f} {waited() - wait:.6f}\n"
+            )
             if now - last_write >= 1.0:
                 with open(path, "a") as fh:
                     fh.writelines(samples)

@@ -2,7 +2,9 @@
 
 How it measures:
 - The sandbox runs in its own process (at nice 19: a real exchange takes no CPU from the app,
-  and the pure-Python sandbox would need ~1.7 of the 2 cores at these rates) with 100 ms of
+  and the pure-Python sandbox would need ~1.7 of the 2 cores at these rates; in a session of
+  its own, whose priority is lowered too, since with the kernel's autogroups a nice value only
+  ranks processes within one session) with 100 ms of
   latency and the exchanges' published rate limits; the config has 50 jobs (5 exchanges x 10
   pairs, 1m, two years each, so none ends during the run) at the app's default budgets,
   `max_parallel` 50.
@@ -107,6 +109,14 @@ def main() -> int:
         help="the sandbox's niceness: a remote exchange takes no CPU from the app, "
         "while the pure-Python sandbox needs ~1.7 cores at these rates",
     )
+    p.add_argument(
+        "--trace",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="keep the raw samples in DIR: lag.txt (time, lag, UI thread CPU, process CPU over "
+        "each 10 ms sleep), lag.txt.tick (time, tick seconds) and keys.txt (press time, latency)",
+    )
     args = p.parse_args()
 
     from dccd_tui.engine.models import Series
@@ -157,6 +167,7 @@ def main() -> int:
             link_rate = (link1 - link0) / (t1 - t0) / 1024 if args.ssh is not None else None
 
             latencies = []
+            pressed: list[tuple[float, float]] = []
             missed = 0
             for i in range(1, min(args.keys, len(order) - 1) + 1):
                 marker = order[i].encode()  # the detail line names it at once (the log too)
@@ -170,6 +181,7 @@ def main() -> int:
                         info("  | " + line.rstrip())
                 else:
                     latencies.append(t_seen - t_key)
+                    pressed.append((t_key, t_seen - t_key))
                 time.sleep(0.6)
             t2 = time.monotonic()
             rss, hwm = _rss_mb(_app_pid(lag_file, app.proc.pid))
@@ -181,10 +193,12 @@ def main() -> int:
         def samples(path: Path) -> list[float]:
             if not path.exists():
                 return []
-            rows = (map(float, line.split()) for line in path.read_text().splitlines())
-            return [v for t, v in rows if t0 <= t <= t2]
+            rows = (line.split() for line in path.read_text().splitlines())
+            return [float(row[1]) for row in rows if t0 <= float(row[0]) <= t2]
 
         lags = samples(lag_file)
+        if args.trace is not None:
+            _keep_trace(args.trace, lag_file, pressed)
         ticks = samples(lag_file.with_name(lag_file.name + ".tick"))
     info(
         f"UI thread work: tick p50 {pct(ticks, 0.5) * 1e3:.1f} ms, "
@@ -285,6 +299,16 @@ def _ssh_link_bytes(port: int | None) -> int:
         ["ss", "-tinH", f"sport = :{port}"], capture_output=True, text=True, check=False
     ).stdout
     return sum(int(m) for m in re.findall(r"bytes_sent:(\d+)", out))
+
+
+def _keep_trace(folder: Path, lag_file: Path, pressed: list[tuple[float, float]]) -> None:
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in lag_file.parent.glob(lag_file.name + "*"):
+        shutil.copy(path, folder / path.name)
+    (folder / "keys.txt").write_text("".join(f"{t:.6f} {v:.6f}\n" for t, v in pressed))
+    info(f"raw samples kept in {folder}")
 
 
 def _app_pid(lag_file: Path, fallback: int) -> int:

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -246,6 +247,11 @@ def test_a_stale_socket_is_replaced(tmp_path, sandbox, engines):
     with open(f"/proc/{client.info['pid']}/stat") as fh:
         nice = int(fh.read().rsplit(")", 1)[1].split()[16])
     assert nice == min(19, os.nice(0) + ENGINE_NICE)
+    # and, where the kernel groups processes by session, its own session ranks below ours
+    group = Path(f"/proc/{client.info['pid']}/autogroup")
+    if group.exists():
+        assert group.read_text().split()[-1] == str(ENGINE_NICE)
+        assert Path("/proc/self/autogroup").read_text() != group.read_text()
     client.close()
 
 
