@@ -72,19 +72,29 @@ ENGINE_NICE = 5
 def _yield_cpu() -> None:
     """The engine is a background worker: when the machine is short of CPU, the terminals
     attached to it go first. Its downloads wait on the exchanges' rate budgets far more than on
-    the CPU, so this costs them little.
+    the CPU, so this costs them little. Three settings, each needed (Linux; elsewhere only the
+    nice value applies):
 
-    A nice value alone is not enough where the kernel groups processes by session
-    (sched_autogroup_enabled, the default of most distributions): it then ranks a process only
-    within its session, and sessions share the CPU as equals. A detached engine leads its own
-    session (dccd_tui/daemon/spawn.py), so it lowers its session's priority as well; an engine
-    started in the user's own session leaves that session's priority alone. Measured with
-    bench/ui.py (50 jobs on 2 cores): key to screen p99 45 ms with the session lowered, against
-    96-231 ms with the nice value only."""
+    - nice +5, for the engine's share of a busy CPU;
+    - the SCHED_BATCH policy: a batch thread that wakes up never preempts a running one, so a
+      download that finishes does not cut into the frame the UI is drawing;
+    - the nice value of its session. Where the kernel groups processes by session
+      (sched_autogroup_enabled, the default of most distributions), a nice value ranks a
+      process only within its session, and sessions share the CPU as equals. A detached
+      engine leads its own session (dccd_tui/daemon/spawn.py), so it lowers that session's
+      priority as well; an engine started in the user's own session leaves it alone.
+
+    Measured with bench/ui.py (50 jobs, 2 cores shared with the sandbox): key to screen p99
+    94-231 ms with the nice value only; 45-87 ms with the session lowered too; 45-65 ms with
+    SCHED_BATCH as well."""
     try:
         os.nice(ENGINE_NICE)
     except OSError:  # not allowed here: run at the caller's priority
         return
+    try:  # before any thread starts: they inherit it
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
     if os.getsid(0) != os.getpid():
         return
     try:

@@ -247,6 +247,8 @@ def test_a_stale_socket_is_replaced(tmp_path, sandbox, engines):
     with open(f"/proc/{client.info['pid']}/stat") as fh:
         nice = int(fh.read().rsplit(")", 1)[1].split()[16])
     assert nice == min(19, os.nice(0) + ENGINE_NICE)
+    if hasattr(os, "SCHED_BATCH"):  # its wake-ups never preempt a terminal's
+        assert os.sched_getscheduler(client.info["pid"]) == os.SCHED_BATCH
     # and, where the kernel groups processes by session, its own session ranks below ours
     group = Path(f"/proc/{client.info['pid']}/autogroup")
     if group.exists():
