@@ -1,5 +1,5 @@
-"""The commands that talk to the engine process: the attached TUI, `status`, `engine stop`,
-and `backfill` handing its jobs to an engine that already serves the folder.
+"""The commands that talk to the engine process: the attached TUI, `status` and `engine stop`
+(`backfill` handing its jobs to a running engine is dccd_tui/commands/handoff.py).
 
 Exit codes follow dccd_tui/cli.py: 0 fine, 1 a job failed (or, for `status`, no engine runs),
 2 a usage/config problem (another config's engine on the folder, a version mismatch that
@@ -9,15 +9,13 @@ cannot be resolved, an unsafe engine folder), 130 interrupted.
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from ..engine import fmt_duration, fmt_plural
-from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, err_config
+from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, err_config
 from .output import err as _err
 
 
@@ -241,144 +239,3 @@ def cmd_engine_stop(config_path: Path) -> int:
     )
     print(f"engine (pid {pid}) stopped{extra}")
     return EXIT_OK
-
-
-# --- backfill through a running engine ---------------------------------------------------------
-
-
-def backfill_via_engine(config, jobs: list, *, dry_run: bool, progress_every: float) -> int | None:
-    """Hand `jobs` to the engine serving config's folder and follow them; None: no engine."""
-    from ..engine import LinkError, engine_place
-
-    if not engine_place(config.settings.data_path).socket.exists():
-        return None
-    got = connect_engine(config, spawn=False)
-    if isinstance(got, int):
-        return got
-    client, _ = got
-    if client is None:
-        return None
-    print(
-        f"an engine (pid {client.info.get('pid')}) serves {client.info.get('data_path')}: "
-        "the jobs run there",
-        flush=True,
-    )
-    try:
-        return _follow(client, config, jobs, dry_run=dry_run, progress_every=progress_every)
-    except LinkError as exc:
-        _err(f"engine: {exc}")
-        return EXIT_FAILED
-    finally:
-        client.close()
-
-
-def _follow(client, config, jobs: list, *, dry_run: bool, progress_every: float) -> int:
-    from ..engine import RemoteRunner, Status, safe_text
-
-    keys = [spec.key for spec in jobs]
-    runner = RemoteRunner(client, config, hz=4.0)
-    if dry_run:
-        before = {key: client.request("log", key=key, since=0, limit=1)["seq"] for key in keys}
-        plans = runner.dry_run(keys)
-        for key in keys:
-            reply = client.request("log", key=key, since=before[key], limit=200)
-            for line in reply["lines"]:
-                text = line.split(" ", 1)[1] if " " in line else line
-                if key in plans:
-                    print(safe_text(text))
-        for line in runner.exchange_totals(plans):
-            print(safe_text(line))
-        print("dry run: no request was sent")
-        return EXIT_OK
-    by_key = {spec.key: spec for spec in config.jobs}
-    overrides = {}
-    for spec in jobs:
-        base = by_key.get(spec.key)
-        if base is not None and (base.start, base.end) != (spec.start, spec.end):
-            overrides[spec.key] = {"start": spec.start, "end": spec.end}
-    runner.open()
-    interrupted = threading.Event()
-
-    def on_sigint(signum, frame):
-        if interrupted.is_set():
-            raise KeyboardInterrupt
-        interrupted.set()
-
-    old = signal.signal(signal.SIGINT, on_sigint)
-    old_term = signal.signal(signal.SIGTERM, on_sigint)
-    started_at = time.monotonic()
-    try:
-        submitted = runner.start(keys, overrides=overrides)
-        already = [k for k in keys if k not in submitted and runner.is_active(k)]
-        if already:
-            print(
-                f"{fmt_plural(len(already), 'job')} already running in the engine: following them "
-                "(Ctrl-C leaves them running)",
-                flush=True,
-            )
-        seqs = {k: runner.states[k].snapshot().log_seq for k in keys}
-        statuses: dict[str, Status] = {}
-        cancel_sent = False
-        last_progress = time.monotonic()
-        while True:
-            if interrupted.is_set() and not cancel_sent:
-                print(
-                    "interrupted: cancelling the jobs this command started; what was "
-                    "downloaded is kept",
-                    flush=True,
-                )
-                runner.cancel(submitted)
-                cancel_sent = True
-            time.sleep(0.25)
-            for key in keys:
-                state = runner.states[key]
-                lines, seqs[key] = state.log_since(seqs[key])
-                snap = state.snapshot()
-                if statuses.get(key) is not snap.status:
-                    statuses[key] = snap.status
-                    extra = (
-                        f": {safe_text(snap.error)}"
-                        if snap.error and snap.status is Status.FAILED
-                        else ""
-                    )
-                    print(
-                        f"{time.strftime('%H:%M:%S')} {snap.series} -> {snap.status.value}{extra}",
-                        flush=True,
-                    )
-                for line in lines:
-                    print(f"{safe_text(line)}  [{snap.series}]", flush=True)
-            if runner.lost is not None:
-                _err(f"the engine stopped: {runner.lost}")
-                return EXIT_INTERRUPTED if interrupted.is_set() else EXIT_FAILED
-            # After Ctrl-C, only the jobs this command started are waited for (they flush);
-            # the ones another client started keep running without us.
-            waiting = submitted if interrupted.is_set() else keys
-            if not any(runner.is_active(k) for k in waiting):
-                break
-            if time.monotonic() - last_progress >= progress_every:
-                last_progress = time.monotonic()
-                from .backfill_output import progress_line as _progress_line
-
-                running = [runner.states[k].snapshot() for k in keys]
-                running = [s for s in running if s.status is Status.RUNNING]
-                if running:
-                    print(f"{time.strftime('%H:%M:%S')} progress:", flush=True)
-                    for snap in running:
-                        print(_progress_line(snap), flush=True)
-    finally:
-        signal.signal(signal.SIGINT, old)
-        signal.signal(signal.SIGTERM, old_term)
-    snaps = [runner.states[k].snapshot() for k in keys]
-    took = time.monotonic() - started_at
-    failed = [s for s in snaps if s.status is Status.FAILED]
-    cancelled = [s for s in snaps if s.status is Status.CANCELLED]
-    print(
-        f"finished in {fmt_duration(took)}: {fmt_plural(len(snaps), 'job')}, "
-        f"{sum(s.candles for s in snaps):,} "
-        f"candles written, {len(failed)} failed, {len(cancelled)} cancelled"
-    )
-    for snap in failed:
-        print(f"  FAILED {snap.series}: {safe_text(snap.error or '')}")
-    if interrupted.is_set():
-        return EXIT_INTERRUPTED
-    return EXIT_FAILED if failed or cancelled else EXIT_OK

@@ -111,10 +111,15 @@ def _backfill(args, path, base_urls, out) -> int:
     for msg in config.duplicates:
         out.note(f"note: {msg}")
     if not args.standalone:  # an engine serving the folder runs the jobs; this follows them
-        from .attach import backfill_via_engine
+        from .handoff import backfill_via_engine
 
         code = backfill_via_engine(
-            config, jobs, dry_run=args.dry_run, progress_every=args.progress_every
+            config,
+            jobs,
+            dry_run=args.dry_run,
+            progress_every=args.progress_every,
+            out=out,
+            demo=base_urls is not None,
         )
         if code is not None:
             return code
@@ -131,13 +136,13 @@ def _backfill(args, path, base_urls, out) -> int:
     try:
         if args.dry_run:
             return _dry_run(runner, out)
-        return _run(runner, args.progress_every, out)
+        return run_jobs(runner, args.progress_every, out)
     finally:
         runner.close()
 
 
 def _dry_run(runner, out) -> int:
-    from ..engine import requests_per_exchange, safe_text
+    from ..engine import safe_text
 
     plans = runner.dry_run()
     for key in runner.keys():  # noqa: SIM118  (Runner.keys() is a method, not a dict)
@@ -145,20 +150,31 @@ def _dry_run(runner, out) -> int:
         state = runner.states[key]
         error = None if plan is not None else safe_text(state.snapshot().error or "unknown")
         out.plan(state.series, plan, error)
+    out.dry_run_end(runner.exchange_totals(plans), plan_totals(plans, runner.config))
+    return EXIT_OK
+
+
+def plan_totals(plans, config) -> dict[str, dict]:
+    """Per exchange: the requests of its planned jobs, its shared budget, and the time they
+    take at it (the `--json` dry_run event)."""
+    from ..engine import requests_per_exchange
+
     totals = {}
     for exchange, requests in requests_per_exchange(plans.values()).items():
-        rps = runner.config.exchanges[exchange].requests_per_second
+        rps = config.exchanges[exchange].requests_per_second
         totals[exchange] = {
             "requests": requests,
             "requests_per_second": rps,
             "seconds": round(requests / rps, 1),
         }
-    out.dry_run_end(runner.exchange_totals(plans), totals)
-    return EXIT_OK
+    return totals
 
 
-def _run(runner, progress_every: float, out) -> int:
-    """Start every job, report what happens until they end (Ctrl-C cancels), then a summary."""
+def run_jobs(runner, progress_every: float, out) -> int:
+    """Start every job, report what happens until they end (Ctrl-C cancels), then a summary.
+
+    `runner` is the folder's own Runner, or the jobs handed to a running engine
+    (dccd_tui/commands/handoff.py): both start, wait, cancel and show their jobs alike."""
     interrupted = threading.Event()
 
     def on_sigint(signum, frame):

@@ -168,11 +168,14 @@ class EngineOps:
             raise ValueError(f"unknown {fmt_plural(len(unknown), 'job')}: {', '.join(unknown[:5])}")
         return keys
 
-    def op_start(self, conn: Connection, msg: dict) -> dict:
-        keys = self._keys(msg)
+    def _overrides(self, msg: dict) -> dict[str, Any]:
+        """The request's `overrides` (job key -> {start, end}) as the specs they make; jobs
+        that are running keep theirs. One range replaces the config's ranges, as the same
+        --start/--end do on a run of its own (dccd_tui/commands/backfill.py)."""
         overrides = msg.get("overrides") or {}
         if not isinstance(overrides, dict):
             raise ValueError("overrides must be an object of job key -> {start, end}")
+        specs: dict[str, Any] = {}
         for key, value in overrides.items():
             spec = self.runner.specs.get(key)
             if spec is None or not isinstance(value, dict):
@@ -181,11 +184,15 @@ class EngineOps:
                 continue
             start = int(value.get("start", spec.start))
             end = value.get("end", spec.end)
+            specs[key] = replace(spec, start=start, end=None if end is None else int(end), parts=())
+        return specs
+
+    def op_start(self, conn: Connection, msg: dict) -> dict:
+        keys = self._keys(msg)
+        for key, spec in self._overrides(msg).items():
             with self._lock:
-                self._overridden.setdefault(key, spec)
-            self.runner.specs[key] = replace(
-                spec, start=start, end=None if end is None else int(end)
-            )
+                self._overridden.setdefault(key, self.runner.specs[key])
+            self.runner.specs[key] = spec
         started = self.runner.start(keys)
         if started:
             log.info("client %d started %s", conn.number, fmt_plural(len(started), "job"))
@@ -198,20 +205,41 @@ class EngineOps:
         return {"cancelled": cancelled}
 
     def op_dry_run(self, conn: Connection, msg: dict) -> dict:
-        plans = self.runner.dry_run(self._keys(msg))
-        # "plans": what a client's plan panel shows per job (the whole plan stays in the job's
-        # log, which the client reads like any other log line).
+        keys = self._keys(msg)
+        # --start/--end of a handed-over `backfill --dry-run`: planned, then forgotten
+        saved = {}
+        for key, spec in self._overrides(msg).items():
+            saved[key] = self.runner.specs[key]
+            self.runner.specs[key] = spec
+        try:
+            plans = self.runner.dry_run(keys)
+        finally:
+            self.runner.specs.update(saved)
+        # "plans": each job's plan, the figures and the text lines (also in the job's log);
+        # "failed": why a job that is not running could not be planned.
         summary = {
             key: {
                 "windows": len(plan.windows),
                 "requests": plan.requests,
                 "estimate_is_floor": plan.estimate_is_floor,
+                "start": plan.start,
+                "end": plan.end,
+                "missing": [[s, e] for s, e in plan.missing],
+                "seconds": round(plan.seconds, 3),
+                "requests_per_second": plan.rps,
+                "lines": plan.lines(),
             }
             for key, plan in plans.items()
         }
+        failed = {}
+        for key in self.runner.specs if keys is None else keys:
+            if key not in plans and not self.runner.is_active(key):
+                lines = self.runner.states[key].log_lines()
+                failed[key] = lines[-1].split(" ", 1)[-1] if lines else "not planned"
         return {
             "planned": list(plans),
             "plans": summary,
+            "failed": failed,
             "totals": self.runner.exchange_totals(plans),
         }
 

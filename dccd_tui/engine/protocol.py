@@ -23,8 +23,10 @@ from .state import JobSnapshot, Status
 
 # Changed when a client of this version needs an answer an engine of the previous one cannot
 # give (2: the `coverage` and `inventory` ops, which the app's coverage and inventory views need
-# since they stopped reading the store themselves); the README's protocol section says the same.
-PROTOCOL_VERSION = 2
+# since they stopped reading the store themselves; 3: `dry_run` takes `overrides` and answers
+# each plan whole, which a handed-over `backfill --dry-run --json` prints); the README's protocol
+# section says the same.
+PROTOCOL_VERSION = 3
 MAX_MESSAGE = 1 << 20  # 1 MiB per line; a longer line gets an error reply and is skipped
 HISTORY_LINES = 500  # log lines per job sent when a client subscribes (bounded history)
 

@@ -97,18 +97,30 @@ def _idle(series: Any) -> JobSnapshot:
 
 @dataclass(frozen=True)
 class RemotePlan:
-    """The part of an engine's `Plan` that a client shows (the plan panel's per-job counts)."""
+    """An engine's `Plan` as a client reads it: the plan panel's counts, the figures of
+    `backfill --json`'s plan event, and the plan's text lines."""
 
     series: Series
     windows: range  # only its length is read: one entry per window
     requests: int
     estimate_is_floor: bool = False
+    start: int = 0
+    end: int = 0
+    missing: tuple[tuple[int, int], ...] = ()
+    seconds: float = 0.0
+    rps: float = 0.0
+    text: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        return list(self.text)
 
 
 class RemotePlans(dict):
-    """What `dry_run` returns: key -> RemotePlan, and the engine's per-exchange totals."""
+    """What `dry_run` returns: key -> RemotePlan, the engine's per-exchange totals, and why
+    the jobs that are not running and have no plan could not be planned."""
 
     totals: list[str]
+    failed: dict[str, str]
 
 
 class RemoteRunner:
@@ -323,8 +335,10 @@ class RemoteRunner:
         reply = self._call("cancel", keys=self._keys(keys))
         return list(reply.get("cancelled", []))
 
-    def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Any]:
-        reply = self._call("dry_run", keys=self._keys(keys))
+    def dry_run(
+        self, keys: Iterable[str] | None = None, *, overrides: dict[str, dict] | None = None
+    ) -> dict[str, Any]:
+        reply = self._call("dry_run", keys=self._keys(keys), overrides=overrides or {})
         summary = reply.get("plans") or {}
         plans = RemotePlans()
         for key in reply.get("planned", []):
@@ -335,8 +349,15 @@ class RemoteRunner:
                     range(int(row.get("windows", 0))),
                     int(row.get("requests", 0)),
                     bool(row.get("estimate_is_floor", False)),
+                    start=int(row.get("start", 0)),
+                    end=int(row.get("end", 0)),
+                    missing=tuple((int(s), int(e)) for s, e in row.get("missing", [])),
+                    seconds=float(row.get("seconds", 0.0)),
+                    rps=float(row.get("requests_per_second", 0.0)),
+                    text=tuple(str(line) for line in row.get("lines", [])),
                 )
         plans.totals = list(reply.get("totals", []))
+        plans.failed = {str(k): str(v) for k, v in (reply.get("failed") or {}).items()}
         return plans
 
     def coverage(

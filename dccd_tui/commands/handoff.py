@@ -1,0 +1,140 @@
+"""`dccd-tui backfill` when an engine already serves the data folder: the jobs are handed to it.
+
+A cron line or a script should not care whether somebody left an engine running: the command
+prints the same report (plain, `--quiet`, `--verbose` or `--json`, dccd_tui/commands/
+backfill_output.py) and ends with the same exit codes as a run of its own. So `HandedJobs` shows
+the engine's jobs through the interface `backfill.run_jobs` drives (start, wait, cancel, states,
+snapshots), and a dry run asks the engine for its plans with the same `--start`/`--end`.
+
+What differs, by design: Ctrl-C cancels only the jobs this command started, and a job that
+another client had already started is followed but left running.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..engine import fmt_plural, safe_text
+from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from .output import err as _err
+
+
+class EngineStopped(Exception):
+    """The engine went away while the command followed its jobs."""
+
+
+class HandedJobs:
+    """The jobs handed to an engine, as `backfill.run_jobs` drives them."""
+
+    def __init__(self, runner: Any, config: Any, jobs: list, out: Any) -> None:
+        self.runner = runner
+        self.out = out
+        self._keys = [spec.key for spec in jobs]
+        self.overrides = _overrides(config, jobs)
+        self.submitted: list[str] = []
+        self.cancelling = False
+
+    @property
+    def states(self) -> dict[str, Any]:
+        return self.runner.states
+
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def snapshots(self) -> list[Any]:
+        return [self.runner.states[key].snapshot() for key in self._keys]
+
+    def start(self) -> None:
+        self.submitted = self.runner.start(self._keys, overrides=self.overrides)
+        already = [k for k in self._keys if k not in self.submitted and self.runner.is_active(k)]
+        if already:
+            self.out.note(
+                f"{fmt_plural(len(already), 'job')} already running in the engine: following "
+                "them (Ctrl-C leaves them running)"
+            )
+
+    def cancel(self) -> None:
+        self.cancelling = True
+        self.runner.cancel(self.submitted)
+
+    def wait(self, timeout: float) -> bool:
+        """True once the jobs waited for have ended: all of them, or after Ctrl-C only the ones
+        this command started (they flush what they fetched)."""
+        time.sleep(timeout)
+        if self.runner.lost is not None:
+            raise EngineStopped(self.runner.lost)
+        waiting = self.submitted if self.cancelling else self._keys
+        return not any(self.runner.is_active(key) for key in waiting)
+
+
+def _overrides(config: Any, jobs: list) -> dict[str, dict]:
+    """--start/--end: the jobs whose range differs from the config's entry."""
+    by_key = {spec.key: spec for spec in config.jobs}
+    overrides = {}
+    for spec in jobs:
+        base = by_key.get(spec.key)
+        if base is not None and (base.start, base.end, base.parts) != (
+            spec.start,
+            spec.end,
+            spec.parts,
+        ):
+            overrides[spec.key] = {"start": spec.start, "end": spec.end}
+    return overrides
+
+
+def backfill_via_engine(
+    config: Any, jobs: list, *, dry_run: bool, progress_every: float, out: Any, demo: bool = False
+) -> int | None:
+    """Hand `jobs` to the engine serving config's folder and follow them; None: no engine."""
+    from ..engine import LinkError, engine_place
+    from .attach import connect_engine
+
+    if not engine_place(config.settings.data_path).socket.exists():
+        return None
+    got = connect_engine(config, spawn=False)
+    if isinstance(got, int):
+        return got
+    client, _ = got
+    if client is None:
+        return None
+    out.note(
+        f"an engine (pid {client.info.get('pid')}) serves {client.info.get('data_path')}: "
+        "the jobs run there"
+    )
+    out.start(config.path, len(jobs), demo)
+    handed: HandedJobs | None = None
+    try:
+        from ..engine import RemoteRunner
+
+        runner = RemoteRunner(client, config, hz=4.0)
+        handed = HandedJobs(runner, config, jobs, out)
+        if dry_run:
+            return _dry_run(handed, config)
+        from .backfill import run_jobs
+
+        runner.open()
+        return run_jobs(handed, progress_every, out)
+    except EngineStopped as exc:
+        _err(f"the engine stopped: {safe_text(exc)}")
+        return EXIT_INTERRUPTED if handed is not None and handed.cancelling else EXIT_FAILED
+    except LinkError as exc:
+        _err(f"engine: {safe_text(exc)}")
+        return EXIT_FAILED
+    finally:
+        client.close()
+
+
+def _dry_run(handed: HandedJobs, config: Any) -> int:
+    from .backfill import plan_totals
+
+    runner, out = handed.runner, handed.out
+    plans = runner.dry_run(handed.keys(), overrides=handed.overrides)
+    for key in handed.keys():
+        plan = plans.get(key)
+        error = None
+        if plan is None:
+            error = safe_text(plans.failed.get(key) or "not planned: the job is running")
+        out.plan(runner.specs[key].series, plan, error)
+    out.dry_run_end(runner.exchange_totals(plans), plan_totals(plans, config))
+    return EXIT_OK

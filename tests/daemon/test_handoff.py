@@ -1,0 +1,151 @@
+"""`backfill` handing its jobs to a running engine prints what a run of its own prints.
+
+A script that reads `--json` (or a cron line with `--quiet`) must not break because someone left
+an engine running on the folder. Each test runs the real CLI in a subprocess twice on two
+identical data folders: once `--standalone`, once with an engine serving the folder, and
+compares what they print (times aside) and what they store.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from dccd_tui.sandbox import Sandbox, SandboxSettings
+
+from ..engine_helpers import Engines
+from ..helpers import assert_equal_truth, make_config, ms, stored
+
+# Two entries of one series whose ranges do not touch (a job of two parts), and one more pair.
+JOBS = [
+    {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": "2024-01-01",
+     "end": "2024-01-05"},
+    {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": "2024-02-01",
+     "end": "2024-02-03"},
+    {"exchange": "binance", "pairs": ["ETH/USDT"], "span": "1m", "start": "2024-01-01",
+     "end": "2024-01-04"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def engines():
+    e = Engines()
+    yield e
+    e.stop_all()
+
+
+@pytest.fixture
+def sandbox():
+    with Sandbox(SandboxSettings(seed=7, latency=0.005)) as sb:
+        yield sb
+
+
+def _two_folders(tmp_path, sandbox):
+    made = []
+    for name in ("alone", "engine"):
+        (tmp_path / name).mkdir()
+        made.append(make_config(tmp_path / name, sandbox, JOBS, rps={"binance": 40.0}))
+    return made
+
+
+def _cli(config, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "backfill", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _events(out: subprocess.CompletedProcess) -> list[dict]:
+    assert out.stderr == "", out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]  # every line is JSON
+    for event in events:
+        event.pop("time")
+        event.pop("seconds", None)  # how long the run took
+    return events
+
+
+def _engine_note_removed(events: list[dict]) -> list[dict]:
+    """The events without the one note a handed-over run adds (asserted to be there)."""
+    notes = [e for e in events if e["event"] == "note" and "the jobs run there" in e["message"]]
+    assert len(notes) == 1, events
+    return [e for e in events if e is not notes[0]]
+
+
+def _same_config(events: list[dict]) -> list[dict]:
+    return [{**e, "config": "config.toml"} if e["event"] == "start" else e for e in events]
+
+
+def test_a_handed_over_json_run_prints_the_events_of_a_run_of_its_own(tmp_path, sandbox, engines):
+    alone, served = _two_folders(tmp_path, sandbox)
+    engines.start(served)
+    own = _cli(alone, "--json", "--standalone", "--progress-every", "1000")
+    handed = _cli(served, "--json", "--progress-every", "1000")
+    assert own.returncode == handed.returncode == 0, handed.stdout + handed.stderr
+    own_events, handed_events = _events(own), _engine_note_removed(_events(handed))
+    head = [e["event"] for e in own_events].index("start") + 1  # the notes, then "start"
+    assert own_events[head - 1] == {
+        "event": "start",
+        "config": str(alone.path),
+        "jobs": 2,
+        "demo": False,
+    }
+    assert _same_config(handed_events[:head]) == _same_config(own_events[:head])
+
+    def ended(events):  # the job and summary events, which carry the figures
+        return sorted(
+            (e for e in events if e["event"] in ("job", "summary")),
+            key=lambda e: (e["event"], e.get("pair", "")),
+        )
+
+    assert ended(handed_events) == ended(own_events)
+    summary = handed_events[-1]
+    assert summary["event"] == "summary" and summary["fetched"] == 2 and summary["exit_code"] == 0
+    for config in (alone, served):
+        frame = stored(config.settings.data_path)
+        for pair, parts in (("BTC-USDT", JOBS[:2]), ("ETH-USDT", JOBS[2:])):
+            got = frame.filter(frame["pair"] == pair).sort("ts")
+            truth = [
+                sandbox.ground_truth("binance", pair.replace("-", "/"), 60, ms(j["start"]),
+                                     ms(j["end"]))
+                for j in parts
+            ]  # fmt: skip
+            assert_equal_truth(got.drop("exchange", "pair", "span"), pl.concat(truth))
+
+
+def test_a_handed_over_dry_run_plans_start_and_end_like_a_run_of_its_own(
+    tmp_path, sandbox, engines
+):
+    alone, served = _two_folders(tmp_path, sandbox)
+    engines.start(served)
+    narrow = ["--dry-run", "--json", "--start", "2024-01-03", "--end", "2024-02-02"]
+    own = _events(_cli(alone, *narrow, "--standalone"))
+    handed = _engine_note_removed(_events(_cli(served, *narrow)))
+    # the same plans (figures and ranges) and per-exchange totals
+    assert _same_config(handed) == _same_config(own)
+    btc = next(e for e in own if e["event"] == "plan" and e["pair"] == "BTC/USDT")
+    # one range from --start to --end replaces the job's two parts, in the engine too
+    assert (btc["start"], btc["end"]) == ("2024-01-03T00:00:00Z", "2024-02-02T00:00:00Z")
+    assert btc["requested_candles"] == 30 * 1440 and btc["error"] is None
+    assert sandbox.requests("binance") == 0
+    # and the plain text: the same plan lines
+    own_text = _cli(alone, "--dry-run", "--standalone").stdout.splitlines()
+    handed_text = _cli(served, "--dry-run").stdout.splitlines()
+    assert [line for line in handed_text if "the jobs run there" not in line] == own_text
+    assert len(handed_text) == len(own_text) + 1
+
+
+def test_a_handed_over_quiet_run_prints_only_its_summary(tmp_path, sandbox, engines):
+    alone, served = _two_folders(tmp_path, sandbox)
+    engines.start(served)
+    out = _cli(served, "--quiet")
+    assert out.returncode == 0 and out.stderr == ""
+    lines = out.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("finished in "), lines
+    assert "2 jobs (2 fetched" in lines[0]
