@@ -39,3 +39,14 @@ def sandbox(sandbox_budgets):
     """The sandbox exchange (all five APIs) on loopback, seed 7, stopped after the test."""
     with Sandbox(SandboxSettings(seed=7, budgets=sandbox_budgets)) as sb:
         yield sb
+
+
+@pytest.fixture
+def engines():
+    """Engine processes a test starts (tests/engine_helpers.py); killed after it, whatever
+    happened."""
+    from .engine_helpers import Engines
+
+    e = Engines()
+    yield e
+    e.stop_all()

@@ -26,19 +26,12 @@ from dccd_tui.engine.models import Series
 from dccd_tui.engine.state import Status
 from dccd_tui.engine.store import Store
 
-from ..engine_helpers import Engines, wait_for
+from ..engine_helpers import wait_for
 from ..helpers import make_config, ms
 from .test_engine_process import _raw
 
 SERIES = Series("binance", "BTC/USDT", 60)
 START, END, ASKED_END = "2024-03-01", "2024-03-03", "2024-03-05"  # two days of four stored
-
-
-@pytest.fixture
-def engines():
-    e = Engines()
-    yield e
-    e.stop_all()
 
 
 def _backfilled(tmp_path, sandbox, engines):

@@ -28,18 +28,11 @@ from dccd_tui.engine.socketpath import SocketPlaceError, engine_place
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from ..engine_helpers import Engines, pid_alive, wait_for
+from ..engine_helpers import pid_alive, wait_for
 from ..helpers import assert_equal_truth, make_config, ms, stored
 
 START, END = "2024-01-01", "2024-02-15"  # 1m: 65 windows of 1000 per series on binance
 SLOW = {"binance": 12.0}  # requests/s: a job takes a few seconds, long enough to watch
-
-
-@pytest.fixture
-def engines():
-    e = Engines()
-    yield e
-    e.stop_all()
 
 
 @pytest.fixture

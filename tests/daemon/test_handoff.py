@@ -17,7 +17,6 @@ import pytest
 
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from ..engine_helpers import Engines
 from ..helpers import assert_equal_truth, make_config, ms, stored
 
 # Two entries of one series whose ranges do not touch (a job of two parts), and one more pair.
@@ -29,13 +28,6 @@ JOBS = [
     {"exchange": "binance", "pairs": ["ETH/USDT"], "span": "1m", "start": "2024-01-01",
      "end": "2024-01-04"},
 ]  # fmt: skip
-
-
-@pytest.fixture
-def engines():
-    e = Engines()
-    yield e
-    e.stop_all()
 
 
 @pytest.fixture

@@ -17,15 +17,7 @@ from dccd_tui.tui.engine_link import LeaveModal
 from dccd_tui.tui.screens.confirm import ConfirmModal
 from dccd_tui.tui.widgets import JobLog, JobTable
 
-from ..engine_helpers import Engines
 from ..helpers import assert_equal_truth, make_config, ms, stored
-
-
-@pytest.fixture
-def engines():
-    e = Engines()
-    yield e
-    e.stop_all()
 
 
 @pytest.fixture
