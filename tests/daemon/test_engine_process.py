@@ -236,12 +236,15 @@ def test_a_stale_socket_is_replaced(tmp_path, sandbox, engines):
     engines.places.append(place)
     assert spawned and client.info["pid"] != os.getpid()
     assert client.request("status")["data_path"] == str(place.data_path)
-    # a background worker: it yields the CPU to the terminals attached to it
-    with open(f"/proc/{client.info['pid']}/stat") as fh:
-        nice = int(fh.read().rsplit(")", 1)[1].split()[16])
-    assert nice == min(19, os.nice(0) + ENGINE_NICE)
-    if hasattr(os, "SCHED_BATCH"):  # its wake-ups never preempt a terminal's
-        assert os.sched_getscheduler(client.info["pid"]) == os.SCHED_BATCH
+    # a background worker: it yields the CPU to the terminals attached to it, in every thread
+    pid = client.info["pid"]
+    threads = sorted(Path(f"/proc/{pid}/task").iterdir())
+    assert len(threads) > 1
+    for task in threads:
+        nice = int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+        assert nice == min(19, os.nice(0) + ENGINE_NICE), task
+        if hasattr(os, "SCHED_BATCH"):  # its wake-ups never preempt a terminal's
+            assert os.sched_getscheduler(int(task.name)) == os.SCHED_BATCH, task
     # and, where the kernel groups processes by session, its own session ranks below ours
     group = Path(f"/proc/{client.info['pid']}/autogroup")
     if group.exists():
