@@ -81,6 +81,10 @@ class FittingFooter(Footer):
         self._shown = signature
 
     async def recompose(self) -> None:
+        # Textual queues one recompose per change of bindings (eleven while the app starts);
+        # one that finds the footer already showing the current keys has nothing to do.
+        if self._bindings_ready and self._shown is not None and self._signature() == self._shown:
+            return
         self._shown = None  # recomputed by compose, once the bindings are ready
         await super().recompose()
 
