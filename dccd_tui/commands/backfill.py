@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections import deque
 
 from .output import (
     EXIT_FAILED,
@@ -185,19 +186,26 @@ def run_jobs(runner, progress_every: float, out) -> int:
     old = signal.signal(signal.SIGINT, on_sigint)
     old_term = signal.signal(signal.SIGTERM, on_sigint)
     started = time.monotonic()
+    # Only this run's log lines are news: an engine's job keeps its log across runs, and an
+    # earlier run's lines (its closing summary among them) must not be reported as this one's.
+    seqs = {k: runner.states[k].log_seq for k in runner.keys()}  # noqa: SIM118  (not a dict)
     try:
         runner.start()
-        _follow(runner, progress_every, interrupted, out)
+        _follow(runner, seqs, progress_every, interrupted, out)
     finally:
         signal.signal(signal.SIGINT, old)
         signal.signal(signal.SIGTERM, old_term)
     return _summary(runner, time.monotonic() - started, interrupted.is_set(), out)
 
 
-def _follow(runner, progress_every: float, interrupted: threading.Event, out) -> None:
-    """Report status changes, log lines and ended jobs as they come, and progress every
-    `progress_every` s."""
-    seqs = {k: 0 for k in runner.keys()}  # noqa: SIM118  (a Runner, not a dict)
+def _follow(
+    runner, seqs: dict[str, int], progress_every: float, interrupted: threading.Event, out
+) -> None:
+    """Report status changes, log lines (those after `seqs`) and ended jobs as they come, and
+    progress every `progress_every` s."""
+    from ..engine import LOG_LINES
+
+    lines: dict[str, deque] = {k: deque(maxlen=LOG_LINES) for k in seqs}
     statuses: dict = {}
     ended: set = set()
     last_progress = time.monotonic()
@@ -209,7 +217,7 @@ def _follow(runner, progress_every: float, interrupted: threading.Event, out) ->
             cancel_sent = True
         done = runner.wait(timeout=0.25)
         for key in runner.keys():  # noqa: SIM118  (Runner.keys() is a method, not a dict)
-            _report_news(runner.states[key], key, seqs, statuses, ended, out)
+            _report_news(runner.states[key], key, seqs, lines[key], statuses, ended, out)
         if done:
             break
         if time.monotonic() - last_progress >= progress_every:
@@ -217,11 +225,14 @@ def _follow(runner, progress_every: float, interrupted: threading.Event, out) ->
             out.progress(runner.snapshots())
 
 
-def _report_news(state, key: str, seqs: dict, statuses: dict, ended: set, out) -> None:
+def _report_news(
+    state, key: str, seqs: dict, run_lines: deque, statuses: dict, ended: set, out
+) -> None:
     """A job's new status, its new log lines, and its closing line once it has ended."""
     from .backfill_output import FINAL
 
     lines, seqs[key] = state.log_since(seqs[key])
+    run_lines.extend(lines)
     snap = state.snapshot()
     if statuses.get(key) is not snap.status:
         statuses[key] = snap.status
@@ -230,7 +241,7 @@ def _report_news(state, key: str, seqs: dict, statuses: dict, ended: set, out) -
         out.log(snap, lines)
     if snap.status in FINAL and key not in ended:
         ended.add(key)
-        out.job_end(snap, state.log_lines())
+        out.job_end(snap, list(run_lines))
     elif snap.status not in FINAL:
         ended.discard(key)
 

@@ -110,6 +110,22 @@ def test_a_handed_over_json_run_prints_the_events_of_a_run_of_its_own(tmp_path, 
             ]  # fmt: skip
             assert_equal_truth(got.drop("exchange", "pair", "span"), pl.concat(truth))
 
+    # A second run, over a wider range: the engine's jobs still hold the first run's log (its
+    # closing lines among them), which is not news of this run.
+    wider = ["--json", "--progress-every", "1000", "--start", "2023-12-30"]
+    own_events = _events(_cli(alone, *wider, "--standalone"))
+    handed_events = _engine_note_removed(_events(_cli(served, *wider)))
+
+    def logged(events):
+        return sorted((e["pair"], e["message"]) for e in events if e["event"] == "log")
+
+    assert logged(handed_events) == logged(own_events)
+    assert ended(handed_events) == ended(own_events)
+    jobs = [e for e in handed_events if e["event"] == "job"]
+    assert len(jobs) == 2 and all(e["candles"] > 0 for e in jobs)
+    # each job's closing summary is this run's: it counts the candles this run wrote
+    assert all(e["summary"].startswith(f"{e['candles']:,} candles written") for e in jobs), jobs
+
 
 def test_a_handed_over_dry_run_plans_start_and_end_like_a_run_of_its_own(
     tmp_path, sandbox, engines
