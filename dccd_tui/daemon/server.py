@@ -105,6 +105,8 @@ class EngineServer(EngineOps):
         self._lock = threading.Lock()
         self._number = 0
         self._listener: socket.socket | None = None
+        self._socket_id: tuple[int, int] | None = None  # set by bind(); see _still_reachable
+        self._folder_id: tuple[int, int] | None = None
         self.last_busy = time.monotonic()
         # `start` may narrow a job's range (backfill --start/--end through the engine); the
         # config's spec comes back when that run ends, so the next run is the configured one.
@@ -142,6 +144,8 @@ class EngineServer(EngineOps):
         listener.settimeout(0.25)
         self._listener = listener
         self.place.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
+        self._socket_id = _file_id(path)
+        self._folder_id = _file_id(self.place.data_path)
 
     def serve_forever(self) -> None:
         assert self._listener is not None, "bind() first"
@@ -175,9 +179,12 @@ class EngineServer(EngineOps):
                 elif self.idle_exit > 0 and now - self.last_busy > self.idle_exit:
                     log.info("idle for %.0f s with no job and no client: exiting", self.idle_exit)
                     break
-                if self.log_file is not None and now - last_rotate > 2.0:
+                if now - last_rotate > 2.0:
                     last_rotate = now
-                    rotate_log(self.log_file)
+                    if self.log_file is not None:
+                        rotate_log(self.log_file)
+                    if not self._still_reachable():
+                        break
         finally:
             self.shutdown()
 
@@ -232,6 +239,22 @@ class EngineServer(EngineOps):
     def stop(self) -> None:
         self._stop.set()
 
+    def _still_reachable(self) -> bool:
+        """False once the socket file is no longer this engine's, or the data folder is no
+        longer the one it opened (deleted, or moved and made again): nobody can reach it, or
+        whoever does would see jobs writing where no one reads, and a new `dccd-tui` would
+        start a second engine beside it, on the same exchanges' budgets. It then stops."""
+        socket_id, folder_id = _file_id(self.place.socket), _file_id(self.place.data_path)
+        if socket_id == self._socket_id and folder_id == self._folder_id:
+            return True
+        what = "socket" if socket_id != self._socket_id else "data folder"
+        log.warning(
+            "the %s was removed or replaced (%s): no client can reach this engine; stopping",
+            what,
+            self.place.socket if what == "socket" else self.place.data_path,
+        )
+        return False
+
     def shutdown(self) -> None:
         """Cancel the jobs (they flush what they hold), close clients, remove the socket."""
         self._stop.set()
@@ -240,11 +263,12 @@ class EngineServer(EngineOps):
                 self._listener.close()
             except OSError:
                 pass
-            try:
-                if self.place.socket.exists():
+            # Only our own: another engine may serve a folder made again at the same path.
+            if self._socket_id is not None and _file_id(self.place.socket) == self._socket_id:
+                try:
                     self.place.socket.unlink()
-            except OSError:
-                pass
+                except OSError:
+                    pass
             self._listener = None
         try:
             self.runner.close()
@@ -256,12 +280,22 @@ class EngineServer(EngineOps):
             conn.send({"op": "bye", "reason": "the engine stopped"})
             conn.close()
         try:
-            self.place.pid_file.unlink()
+            if self.place.pid_file.read_text(encoding="utf-8").strip() == str(os.getpid()):
+                self.place.pid_file.unlink()
         except OSError:
             pass
         if self.on_stop is not None:
             self.on_stop()
         log.info("engine stopped")
+
+
+def _file_id(path: os.PathLike | str) -> tuple[int, int] | None:
+    """(device, inode) of `path` itself (a link is not followed), None when it is gone."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def rotate_log(path: os.PathLike | str, limit: int = LOG_LIMIT) -> None:

@@ -225,6 +225,32 @@ def test_kill_9_of_the_engine_is_seen_at_once_and_a_restart_resumes_exactly(
     _assert_store_is_truth(config, sandbox)
 
 
+def test_an_engine_whose_folder_goes_away_stops_and_spares_the_next_engine(
+    tmp_path, sandbox, engines
+):
+    config = _config(tmp_path, sandbox, rps={"binance": 3.0})  # the jobs run for a while
+    place = engines.start(config)
+    old_pid = engines.pid(place)
+    runner = engines.runner(place, config)
+    runner.start()
+    assert wait_for(lambda: any(s.windows_done >= 1 for s in runner.snapshots()), 20)
+    runner.close()
+    data = config.settings.data_path
+    data.rename(data.with_name("data-gone"))  # as good as deleted: the path is free again
+    engines.start(config)  # the next `dccd-tui` starts an engine on the folder made again
+    new_pid = engines.pid(place)
+    assert new_pid != old_pid
+    # the old engine notices that no client can reach it and stops (its jobs flush)...
+    assert wait_for(lambda: not pid_alive(old_pid), 15)
+    # ...without removing the new engine's socket or pid file on its way out
+    assert place.socket.exists() and engines.pid(place) == new_pid
+    client = engines.client(place)
+    assert client.request("status")["pid"] == new_pid
+    client.close()
+    log = (data.with_name("data-gone") / ".engine" / "engine.log").read_text()
+    assert "no client can reach this engine; stopping" in log
+
+
 def test_a_stale_socket_is_replaced(tmp_path, sandbox, engines):
     config = _config(tmp_path, sandbox)
     place = engine_place(config.settings.data_path)
