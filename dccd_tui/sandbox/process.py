@@ -8,19 +8,32 @@ long as the engine that uses it.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
 
+SANDBOX_NICE = 5
 
-def _die_with_parent() -> None:
-    """Linux: the sandbox gets SIGTERM when the engine dies, even by kill -9."""
+
+def _child_setup() -> None:
+    """In the sandbox process, before it runs (Linux; elsewhere only the nice value):
+
+    - it gets SIGTERM when the engine dies, even by kill -9;
+    - it yields the CPU like the engine that starts it (dccd_tui/daemon/__main__.py): a remote
+      exchange takes no CPU from the user's terminal. The engine lowers itself only once its
+      socket listens, after the sandbox has started, so the sandbox does this itself."""
     try:
         import ctypes
         import signal
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except Exception:
+        pass
+    try:
+        os.nice(SANDBOX_NICE)
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError):
         pass
 
 
@@ -50,7 +63,7 @@ class SandboxProcess:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             text=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_child_setup,
         )
         urls: dict[str, str] = {}
         assert proc.stdout is not None
