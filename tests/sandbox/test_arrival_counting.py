@@ -155,6 +155,17 @@ def test_a_request_read_late_keeps_the_instant_it_arrived():
         conn, _ = listener.accept()
         with client, conn:
             reader = _arrival.StampedReader(conn)
+            # When no socket of the machine asked for stamps before, Linux turns stamping on
+            # in a deferred work item (net_enable_timestamp), and the first bytes can come
+            # unstamped (the sandbox then counts them when handled). Wait for a stamped byte.
+            for _ in range(50):
+                client.sendall(b".")
+                assert reader.readinto(bytearray(1)) == 1
+                if reader.arrived is not None:
+                    break
+                time.sleep(0.01)
+            assert reader.arrived is not None, "the kernel never stamped a byte"
+            reader.arrived = None
             before = time.monotonic()
             client.sendall(b"GET / HTTP/1.1\r\n\r\n")
             after = time.monotonic()
