@@ -24,8 +24,6 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomlkit
-
 from .atomic_file import write_atomic
 
 STATE_NAME = "state.toml"
@@ -84,6 +82,8 @@ def load_state(path: Path | None = None) -> tuple[UserState, str | None]:
 
 
 def _dump(state: UserState) -> bytes:
+    import tomlkit  # only to write: reading is tomllib, and every start reads (~9 ms less)
+
     doc = tomlkit.document()
     doc.add(tomlkit.comment(_HEADER))
     if state.theme:
