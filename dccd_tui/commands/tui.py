@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+
 from .output import config_path
 
 
 def run(args) -> int:
+    # No cyclic garbage collection until the first frame is drawn (the app freezes what it
+    # built and turns it back on, dccd_tui/tui/app.py): the collector's passes over the objects
+    # that Textual's import makes took about 15 % of the import (bench/startup.py).
+    gc.disable()
     # The app attaches to the data folder's engine process (started, detached, if needed).
     from .attach import run_tui
 

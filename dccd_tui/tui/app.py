@@ -220,7 +220,11 @@ class DccdApp(App[int]):
         # Once the screen is built, its widgets, styles and caches live as long as the app:
         # freezing them keeps the collector's full passes off them. Measured with 50 jobs
         # (bench/ui.py), those passes paused the UI loop for 30-70 ms, its longest stalls.
-        self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(self._freeze_built_objects)
+
+    def _freeze_built_objects(self) -> None:
+        gc.freeze()
+        gc.enable()  # `dccd-tui` starts with it off until the first frame (commands/tui.py)
 
     # --- output: only what changed (screen_diff.py) ----------------------------------------
     def _display(self, screen: Screen, renderable: RenderableType | None) -> None:
