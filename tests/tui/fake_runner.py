@@ -10,8 +10,10 @@ planner) over a store that holds nothing, so the plan is what a first run would 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
+from dccd_tui.config import save_config
 from dccd_tui.engine import (
     Config,
     JobState,
@@ -115,3 +117,14 @@ class FakeRunner(Runner):
             f"{exchange}: {requests:,} requests for all its jobs"
             for exchange, requests in requests_per_exchange(plans.values()).items()
         ]
+
+
+def fake_app(tmp_path: Path, jobs: list[dict], *, now: int | None = None):
+    """The app on a FakeRunner, for a config.toml in `tmp_path` with these `[[histo_jobs]]`
+    (data in `data/`) and no theme folder: the built-in themes only."""
+    from dccd_tui.tui.app import DccdApp
+
+    config = save_config(
+        tmp_path / "config.toml", {"settings": {"data_path": "data"}, "histo_jobs": jobs}
+    )
+    return DccdApp(config, runner_factory=FakeRunner.factory(now=now), theme_folders=[])

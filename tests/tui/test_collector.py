@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import gc
 
-from .test_footer import make_app
+from .fake_runner import fake_app
+from .test_footer import JOBS
 
 
 async def test_the_app_turns_the_collector_back_on_with_its_objects_frozen(tmp_path):
     gc.disable()  # as commands/tui.py leaves it
     try:
-        app = make_app(tmp_path)
+        app = fake_app(tmp_path, JOBS)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
             await pilot.pause()

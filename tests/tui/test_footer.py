@@ -7,28 +7,24 @@ from pathlib import Path
 
 from textual.widgets._footer import FooterKey
 
-from dccd_tui.config import save_config
 from dccd_tui.tui.app import DccdApp
 from dccd_tui.tui.widgets.footer import FittingFooter
 
-from .fake_runner import FakeRunner
+from .fake_runner import fake_app
+
+JOBS = [
+    {
+        "exchange": "binance",
+        "pairs": ["BTC/USDT", "ETH/USDT"],
+        "span": "1m",
+        "start": "2024-01-01",
+        "end": "2024-03-01",
+    }
+]
 
 
 def make_app(tmp_path: Path) -> DccdApp:
-    data = {
-        "settings": {"data_path": "data"},
-        "histo_jobs": [
-            {
-                "exchange": "binance",
-                "pairs": ["BTC/USDT", "ETH/USDT"],
-                "span": "1m",
-                "start": "2024-01-01",
-                "end": "2024-03-01",
-            }
-        ],
-    }
-    config = save_config(tmp_path / "config.toml", data)
-    return DccdApp(config, runner_factory=FakeRunner.factory(), theme_folders=[])
+    return fake_app(tmp_path, JOBS)
 
 
 def shown(footer: FittingFooter) -> list[tuple]:

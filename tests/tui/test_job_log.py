@@ -10,28 +10,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dccd_tui.config import save_config
 from dccd_tui.tui.app import DccdApp
 from dccd_tui.tui.widgets import JobLog, JobTable
 
-from .fake_runner import FakeRunner
+from .fake_runner import fake_app
+
+JOBS = [
+    {
+        "exchange": "binance",
+        "pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT"],
+        "span": "1m",
+        "start": "2024-01-01",
+        "end": "2024-03-01",
+    }
+]
 
 
 def make_app(tmp_path: Path) -> DccdApp:
-    data = {
-        "settings": {"data_path": "data"},
-        "histo_jobs": [
-            {
-                "exchange": "binance",
-                "pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT"],
-                "span": "1m",
-                "start": "2024-01-01",
-                "end": "2024-03-01",
-            }
-        ],
-    }
-    config = save_config(tmp_path / "config.toml", data)
-    return DccdApp(config, runner_factory=FakeRunner.factory(), theme_folders=[])
+    return fake_app(tmp_path, JOBS)
 
 
 async def test_the_scrollbar_comes_and_goes_with_the_content(tmp_path):

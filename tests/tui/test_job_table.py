@@ -15,32 +15,29 @@ from pathlib import Path
 import pytest
 from textual.geometry import Region
 
-from dccd_tui.config import save_config
 from dccd_tui.engine.state import Status
 from dccd_tui.tui.app import DccdApp
 from dccd_tui.tui.widgets import JobTable
 
-from .fake_runner import FakeRunner
+from .fake_runner import fake_app
 
 JAN_2 = 1704153600000
 
 
+JOBS = [
+    {
+        "exchange": "binance",
+        "pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
+        "span": "1m",
+        "start": "2024-01-01",
+        "end": "2024-03-01",
+    },
+    {"exchange": "kraken", "pairs": ["XBT/USD", "ETH/USD"], "span": "1h"},
+]
+
+
 def make_app(tmp_path: Path) -> DccdApp:
-    data = {
-        "settings": {"data_path": "data"},
-        "histo_jobs": [
-            {
-                "exchange": "binance",
-                "pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
-                "span": "1m",
-                "start": "2024-01-01",
-                "end": "2024-03-01",
-            },
-            {"exchange": "kraken", "pairs": ["XBT/USD", "ETH/USD"], "span": "1h"},
-        ],
-    }
-    config = save_config(tmp_path / "config.toml", data)
-    return DccdApp(config, runner_factory=FakeRunner.factory(now=JAN_2 * 2), theme_folders=[])
+    return fake_app(tmp_path, JOBS, now=JAN_2 * 2)
 
 
 def advance(app: DccdApp, step: int) -> None:

@@ -10,29 +10,23 @@ from pathlib import Path
 import pytest
 from textual import events
 
-from dccd_tui.config import load_config, save_config
+from dccd_tui.config import load_config
 from dccd_tui.tui.app import DccdApp
 from dccd_tui.tui.pair_hints import quote_reason, split_glued
 from dccd_tui.tui.screens.pair_form import PairFormModal
 
-from .fake_runner import FakeRunner
+from .fake_runner import fake_app
 
 
 def make_app(tmp_path: Path, pairs: list[str]) -> DccdApp:
-    data = {
-        "settings": {"data_path": "data"},
-        "histo_jobs": [
-            {
-                "exchange": "binance",
-                "pairs": pairs,
-                "span": "1m",
-                "start": "2024-01-01",
-                "end": "2024-01-02",
-            }
-        ],
+    job = {
+        "exchange": "binance",
+        "pairs": pairs,
+        "span": "1m",
+        "start": "2024-01-01",
+        "end": "2024-01-02",
     }
-    config = save_config(tmp_path / "config.toml", data)
-    return DccdApp(config, runner_factory=FakeRunner.factory(), theme_folders=[])
+    return fake_app(tmp_path, [job])
 
 
 def burst(app: DccdApp, *keys: str) -> None:

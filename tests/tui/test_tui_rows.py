@@ -5,32 +5,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dccd_tui.config import save_config
 from dccd_tui.engine.state import Status
 from dccd_tui.tui.app import DccdApp
 from dccd_tui.tui.screens.pair_form import PairFormModal
 from dccd_tui.tui.widgets import JobLog, JobTable
 
-from .fake_runner import FakeRunner
+from .fake_runner import fake_app
 
 JAN_2 = 1704153600000
 
 
-def make_app(tmp_path: Path) -> DccdApp:
-    data = {
-        "settings": {"data_path": "data"},
-        "histo_jobs": [
-            {
-                "exchange": "binance",
-                "pairs": ["BTC/USDT", "ETH/USDT"],
-                "span": "1m",
-                "start": "2024-02-01",
-                "end": "2024-03-01",
-            }
-        ],
+JOBS = [
+    {
+        "exchange": "binance",
+        "pairs": ["BTC/USDT", "ETH/USDT"],
+        "span": "1m",
+        "start": "2024-02-01",
+        "end": "2024-03-01",
     }
-    config = save_config(tmp_path / "config.toml", data)
-    return DccdApp(config, runner_factory=FakeRunner.factory(now=JAN_2 * 2), theme_folders=[])
+]
+
+
+def make_app(tmp_path: Path) -> DccdApp:
+    return fake_app(tmp_path, JOBS, now=JAN_2 * 2)
 
 
 def finish(app: DccdApp, key: str) -> None:
