@@ -18,6 +18,8 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from dccd_tui.priority import lower_priority  # noqa: E402  (after the path above)
+
 DAY_MS = 86_400_000
 MIN_MS = 60_000
 #: A fixed "now" for every benchmark (2026-06-01 00:00 UTC): the sandbox's data, listing dates
@@ -154,17 +156,6 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def renice_session(nice: int) -> None:
-    """Lower this process's priority, and its session's when it leads one (see SandboxProcess)."""
-    os.nice(nice)
-    if os.getsid(0) == os.getpid():
-        try:
-            with open("/proc/self/autogroup", "w") as fh:
-                fh.write(str(nice))
-        except OSError:  # no autogroups here: the nice value alone ranks it
-            pass
-
-
 class SandboxProcess:
     """`python bench/_sandbox_proc.py` as a context manager: port, stats, reset, CPU time."""
 
@@ -186,7 +177,7 @@ class SandboxProcess:
             # the kernel's autogroups (sched_autogroup_enabled) a nice value only ranks
             # processes within one session, and sessions share the CPU as equals.
             start_new_session=True,
-            preexec_fn=(lambda: renice_session(self.nice)) if self.nice else None,
+            preexec_fn=(lambda: lower_priority(self.nice, batch=False)) if self.nice else None,
         )
         line = self.proc.stdout.readline()
         if not line:

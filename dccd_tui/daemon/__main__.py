@@ -15,6 +15,8 @@ import signal
 import sys
 from pathlib import Path
 
+from ..priority import lower_priority
+
 
 def _base_url(text: str) -> tuple[str, str]:
     name, sep, url = text.partition("=")
@@ -71,49 +73,16 @@ ENGINE_NICE = 5
 
 def _yield_cpu() -> None:
     """The engine is a background worker: when the machine is short of CPU, the terminals
-    attached to it go first. Its downloads wait on the exchanges' rate budgets far more than on
-    the CPU, so this costs them little. Three settings, each needed (Linux; elsewhere only the
-    nice value applies):
-
-    - nice +5, for the engine's share of a busy CPU;
-    - the SCHED_BATCH policy: a batch thread that wakes up never preempts a running one, so a
-      download that finishes does not cut into the frame the UI is drawing;
-    - the nice value of its session. Where the kernel groups processes by session
-      (sched_autogroup_enabled, the default of most distributions), a nice value ranks a
-      process only within its session, and sessions share the CPU as equals. A detached
-      engine leads its own session (dccd_tui/daemon/spawn.py), so it lowers that session's
-      priority as well; an engine started in the user's own session leaves it alone.
+    attached to it go first (dccd_tui/priority.py says how). Its downloads wait on the
+    exchanges' rate budgets far more than on the CPU, so this costs them little.
 
     It is called once the socket listens, not at start: until then the app that started the
-    engine waits for it, and the start-up is on the path of the first frame. The nice value and
-    the policy belong to each thread on Linux, so every thread that exists by then is set; the
-    threads started later inherit them.
+    engine waits for it, and the start-up is on the path of the first frame.
 
     Measured with bench/ui.py (50 jobs, 2 cores shared with the sandbox): key to screen p99
     94-231 ms with the nice value only; 45-87 ms with the session lowered too; 45-65 ms with
     SCHED_BATCH as well."""
-    try:
-        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
-    except OSError:  # not Linux: one nice value for the whole process
-        try:
-            os.nice(ENGINE_NICE)
-        except OSError:
-            pass
-        return
-    for tid in threads:
-        try:
-            nice = os.getpriority(os.PRIO_PROCESS, tid)
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, nice + ENGINE_NICE))
-            os.sched_setscheduler(tid, os.SCHED_BATCH, os.sched_param(0))
-        except OSError:  # a thread that just ended, or not allowed: it keeps its priority
-            pass
-    if os.getsid(0) != os.getpid():
-        return
-    try:
-        with open("/proc/self/autogroup", "w") as fh:
-            fh.write(str(ENGINE_NICE))
-    except OSError:  # no autogroups (another kernel, or they are off): the nice value ranks it
-        pass
+    lower_priority(ENGINE_NICE)
 
 
 def main(argv: list[str] | None = None) -> int:

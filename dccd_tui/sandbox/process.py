@@ -8,19 +8,20 @@ long as the engine that uses it.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
+
+from ..priority import lower_priority
 
 SANDBOX_NICE = 5
 
 
 def _child_setup() -> None:
-    """In the sandbox process, before it runs (Linux; elsewhere only the nice value):
+    """In the sandbox process, before it runs:
 
-    - it gets SIGTERM when the engine dies, even by kill -9;
-    - it yields the CPU like the engine that starts it (dccd_tui/daemon/__main__.py): a remote
+    - it gets SIGTERM when the engine dies, even by kill -9 (Linux);
+    - it yields the CPU like the engine that starts it (dccd_tui/priority.py): a remote
       exchange takes no CPU from the user's terminal. The engine lowers itself only once its
       socket listens, after the sandbox has started, so the sandbox does this itself."""
     try:
@@ -30,11 +31,7 @@ def _child_setup() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except Exception:
         pass
-    try:
-        os.nice(SANDBOX_NICE)
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-    except (AttributeError, OSError):
-        pass
+    lower_priority(SANDBOX_NICE)
 
 
 @dataclass
