@@ -130,32 +130,33 @@ def run_tui(
     # Reaching the engine (starting it: about 0.4 s) and importing Textual (about 0.25 s) do not
     # depend on each other: the engine starts, or sends the jobs' state, on a thread while this
     # one imports. Measured with bench/startup.py.
-    reached: dict[str, Any] = {}
+    reached: list[Any] = []  # the runner, an exit code (a message was printed), or an error
 
     def reach() -> None:
         try:
             got = connect_engine(config, sandbox=demo)
-            reached["got"] = got
-            if not isinstance(got, int):
-                from ..engine import RemoteRunner
+            if isinstance(got, int):
+                reached.append(got)
+                return
+            from ..engine import RemoteRunner
 
-                runner = RemoteRunner(got[0], config, hz=hz, reconnect=reconnect)
-                runner.subscribe_early()
-                reached["runner"] = runner
+            runner = RemoteRunner(got[0], config, hz=hz, reconnect=reconnect)
+            runner.subscribe_early()
+            reached.append(runner)
         except BaseException as exc:  # raised again below, on the main thread
-            reached["error"] = exc
+            reached.append(exc)
 
     reaching = threading.Thread(target=reach, name="dccd-reach-engine", daemon=True)
     reaching.start()
     from ..tui.app import DccdApp
 
     reaching.join()
-    if "error" in reached:
-        raise reached["error"]
-    if isinstance(reached["got"], int):
-        return reached["got"]
-    client = reached["got"][0]
-    runner = reached["runner"]
+    result = reached[0]
+    if isinstance(result, BaseException):
+        raise result
+    if isinstance(result, int):
+        return result
+    runner = result
 
     def factory(cfg, *, base_urls=None, on_finish=None):
         runner.on_finish = on_finish
@@ -166,7 +167,8 @@ def run_tui(
     if app.detached_active:
         print(
             f"detached: {fmt_plural(app.detached_active, 'job')} keep running in the engine (pid "
-            f"{client.info.get('pid')}). Run dccd-tui again to attach; dccd-tui status to look."
+            f"{runner.client.info.get('pid')}). Run dccd-tui again to attach; dccd-tui status "
+            "to look."
         )
     return app.return_code or 0
 

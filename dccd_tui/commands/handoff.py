@@ -103,12 +103,11 @@ def backfill_via_engine(
         "the jobs run there"
     )
     out.start(config.path, len(jobs), demo)
-    handed: HandedJobs | None = None
-    try:
-        from ..engine import RemoteRunner
+    from ..engine import RemoteRunner
 
-        runner = RemoteRunner(client, config, hz=4.0)
-        handed = HandedJobs(runner, config, jobs, out)
+    runner = RemoteRunner(client, config, hz=4.0)
+    handed = HandedJobs(runner, config, jobs, out)
+    try:
         if dry_run:
             return _dry_run(handed, config)
         from .backfill import run_jobs
@@ -117,7 +116,7 @@ def backfill_via_engine(
         return run_jobs(handed, progress_every, out)
     except EngineStopped as exc:
         _err(f"the engine stopped: {safe_text(exc)}")
-        return EXIT_INTERRUPTED if handed is not None and handed.cancelling else EXIT_FAILED
+        return EXIT_INTERRUPTED if handed.cancelling else EXIT_FAILED
     except LinkError as exc:
         _err(f"engine: {safe_text(exc)}")
         return EXIT_FAILED

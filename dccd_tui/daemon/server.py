@@ -158,7 +158,7 @@ class EngineServer(EngineOps):
             self.place.socket,
             self.config_path,
         )
-        last_rotate = 0.0
+        last_check = 0.0
         try:
             while not self._stop.is_set():
                 try:
@@ -179,8 +179,8 @@ class EngineServer(EngineOps):
                 elif self.idle_exit > 0 and now - self.last_busy > self.idle_exit:
                     log.info("idle for %.0f s with no job and no client: exiting", self.idle_exit)
                     break
-                if now - last_rotate > 2.0:
-                    last_rotate = now
+                if now - last_check > 2.0:
+                    last_check = now
                     if self.log_file is not None:
                         rotate_log(self.log_file)
                     if not self._still_reachable():
