@@ -337,12 +337,15 @@ class EngineOps:
         self._read_in_thread(conn, msg, "inventory", answer)
         return None
 
-    def op_stop(self, conn: Connection, msg: dict) -> dict:
+    def op_stop(self, conn: Connection, msg: dict) -> None:
         active = [k for k in self.runner.keys() if self.runner.is_active(k)]
         log.info(
             "client %d asked the engine to stop (running, now cancelled: %s)",
             conn.number,
             fmt_plural(len(active), "job"),
         )
+        # The reply is sent before the stop starts: the shutdown closes every connection, and
+        # a reply sent after it (by the caller of this op) could be lost.
+        conn.send({"id": msg.get("id"), "ok": True, "cancelled": active})
         threading.Thread(target=self.stop, daemon=True).start()
-        return {"cancelled": active}
+        return None
