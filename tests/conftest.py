@@ -8,7 +8,7 @@ import pytest
 
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from .helpers import FAST
+from .helpers import FAST, PINNED_NOW
 
 # Snapshots change under NO_COLOR or TEXTUAL_THEME (docs/design/textual-notes.md): remove them
 # before any App is constructed, whatever the developer's shell has.
@@ -36,8 +36,9 @@ def sandbox_budgets() -> dict[str, float]:
 
 @pytest.fixture
 def sandbox(sandbox_budgets):
-    """The sandbox exchange (all five APIs) on loopback, seed 7, stopped after the test."""
-    with Sandbox(SandboxSettings(seed=7, budgets=sandbox_budgets)) as sb:
+    """The sandbox exchange (all five APIs) on loopback, seed 7, its clock pinned to
+    PINNED_NOW (tests/helpers.py), stopped after the test."""
+    with Sandbox(SandboxSettings(seed=7, budgets=sandbox_budgets, now_ms=PINNED_NOW)) as sb:
         yield sb
 
 

@@ -35,6 +35,23 @@ def ms(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
 
 
+PINNED_NOW = ms("2025-06-15 12:34:00")
+"""The sandbox's and the runner's "now" in tests: what the sandbox serves (the NEW pair's
+listing, which archive files exist, the last closed candle) must not depend on the day the
+suite runs. Open-ended jobs get the same instant (`Runner(config, now=PINNED_NOW)`)."""
+
+#: Instants whose 30-day slots place the NEW pair's listing where the exchanges' first candles
+#: differ (tests/engine/test_listing.py and the archive tests run in each): in February 2024
+#: Kraken's first trade comes 96 minutes after the listing minute, in April 2024 Binance's
+#: first candle comes 42 minutes after it (a maintenance block) and Kraken's one minute after,
+#: in October 2026 OKX's four minutes after. PINNED_NOW's slot has no such offset.
+OTHER_MONTHS = {
+    "2024-02": ms("2024-02-14 12:34:00"),
+    "2024-04": ms("2024-04-14 12:34:00"),
+    "2026-10": ms("2026-10-01 12:34:00"),
+}
+
+
 def make_config(
     tmp_path: Path,
     sandbox,

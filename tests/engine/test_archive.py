@@ -31,7 +31,7 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from ..helpers import assert_equal_truth, ms, stored
+from ..helpers import OTHER_MONTHS, assert_equal_truth, ms, stored
 
 FAST = {"binance": 200}
 NOW = ms("2025-02-04 12:34:00")
@@ -78,8 +78,8 @@ def config_for(
     )
 
 
-def run(config) -> Runner:
-    runner = Runner(config, now=NOW).open()
+def run(config, now: int = NOW) -> Runner:
+    runner = Runner(config, now=now).open()
     try:
         runner.start()
         assert runner.wait(120), "the job did not finish in time"
@@ -100,26 +100,45 @@ def sb():
 
 
 def test_archive_and_rest_build_the_same_store(tmp_path, sb):
-    rest = run(config_for(tmp_path / "rest", sb, archive=False))
+    _archive_and_rest_agree(tmp_path, sb, NOW, START, END, daily=3)
+
+
+#: The same comparison with both clocks pinned to other months (tests/helpers.py, OTHER_MONTHS):
+#: which monthly and daily files exist, and in which time unit, follows the clock. Each runs
+#: over the two months before its clock's and the days of its own month before it.
+@pytest.mark.parametrize("month", list(OTHER_MONTHS))
+def test_archive_and_rest_build_the_same_store_in_other_months(tmp_path, month):
+    now = OTHER_MONTHS[month]
+    year, mon, day = time.gmtime(now // 1000)[:3]
+    first = (year * 12 + mon - 1) - 2  # two months back, counted in months since year 0
+    start = f"{first // 12:04d}-{first % 12 + 1:02d}-01"
+    end = f"{year:04d}-{mon:02d}-{day:02d} 06:00:00"
+    with Sandbox(SandboxSettings(seed=7, budgets=FAST, now_ms=now)) as box:
+        _archive_and_rest_agree(tmp_path, box, now, start, end, daily=day - 1)
+
+
+def _archive_and_rest_agree(tmp_path, sb, now, start, end, *, daily: int):
+    rest = run(config_for(tmp_path / "rest", sb, archive=False, start=start, end=end), now)
     rest_requests = sb.requests("binance")
     assert sb.archive.requests == 0
     sb.reset_counters()
-    arch = run(config_for(tmp_path / "arch", sb))
+    arch = run(config_for(tmp_path / "arch", sb, start=start, end=end), now)
     snap = arch.states[SERIES.key].snapshot()
     assert snap.status is Status.DONE, snap.error
-    assert sb.archive.requests == 2 * 5  # 2 monthly + 3 daily zips, each with its .CHECKSUM
+    # 2 monthly zips and one daily zip per day of the last month, each with its .CHECKSUM
+    assert sb.archive.requests == 2 * (2 + daily)
     # REST only for the holes of the files and the last 6 hours: far fewer requests
     assert sb.requests("binance") < rest_requests / 4, (sb.requests("binance"), rest_requests)
     a = stored(tmp_path / "arch" / "data").sort("ts")
     r = stored(tmp_path / "rest" / "data").sort("ts")
-    assert a.height > 90_000
+    assert a.height > 80_000
     assert a.equals(r)
     assert store_picture(arch) == store_picture(rest)
-    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(START), ms(END))
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
     assert_equal_truth(a.drop("exchange", "pair", "span"), truth)
-    # µs timestamps of 2025 were read as such: nothing lands in 1970 or the far future
-    assert int(a["ts"].dt.epoch("ms").min()) == ms(START)
-    assert int(a["ts"].dt.epoch("ms").max()) < ms(END)
+    # µs timestamps (files of 2025 on) were read as such: nothing lands in 1970 or the future
+    assert int(a["ts"].dt.epoch("ms").min()) == ms(start)
+    assert int(a["ts"].dt.epoch("ms").max()) < ms(end)
 
 
 @pytest.mark.parametrize("header", ["always", "never"])

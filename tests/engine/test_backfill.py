@@ -15,11 +15,13 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from ..helpers import FAST, PAIRS, assert_equal_truth, make_config, ms, stored
+from ..helpers import FAST, PAIRS, PINNED_NOW, assert_equal_truth, make_config, ms, stored
 
 
-def run_all(config, timeout=60.0) -> Runner:
-    runner = Runner(config)
+def run_all(config, timeout=60.0, now: int = PINNED_NOW) -> Runner:
+    """Run every job of `config` to its end; `now` is the runner's clock (the shared sandbox's
+    is pinned to the same instant, tests/conftest.py)."""
+    runner = Runner(config, now=now)
     runner.open()
     try:
         runner.start()
@@ -95,7 +97,8 @@ def test_resume_fetches_only_the_hole_in_the_middle(tmp_path, sandbox):
 
 
 def test_up_to_now_stores_no_open_candle_and_no_duplicate(tmp_path, sandbox):
-    now = int(time.time() * 1000)
+    now = PINNED_NOW + 37_000  # mid-minute: the minute that opened 37 s ago is still open
+    sandbox.settings.now_ms = now
     start = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now / 1000 - 3 * 3600))
     config = make_config(
         tmp_path,
@@ -106,11 +109,13 @@ def test_up_to_now_stores_no_open_candle_and_no_duplicate(tmp_path, sandbox):
         ],
         rps=FAST,
     )
-    run_all(config)
-    time.sleep(0.5)
-    run_all(config)  # a second run over the moving end must not duplicate anything
+    run_all(config, now=now)
+    # A second run over the moving end (both clocks 90 s on) must not duplicate anything.
+    now += 90_000
+    sandbox.settings.now_ms = now
+    run_all(config, now=now)
     frame = stored(config.settings.data_path)
-    last_open = (int(time.time() * 1000) // 60000) * 60000
+    last_open = (now // 60000) * 60000
     for ex in ("binance", "bybit", "okx"):
         part = frame.filter(pl.col("exchange") == ex)
         assert part.height > 100

@@ -1,0 +1,56 @@
+"""The demo's range (the 30 days before the day its config was made) is served whole, whatever
+that day is: the demo config and the sandbox, with both clocks pinned to several months.
+
+Which Binance archive files exist (monthly or daily, ms or µs timestamps) and what REST must
+fill in follow the day the demo was made; a new user meets whichever the calendar gives."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from dccd_tui.config import save_config
+from dccd_tui.demo import demo_config_data
+from dccd_tui.engine.runner import Runner
+from dccd_tui.engine.state import Status
+from dccd_tui.sandbox import Sandbox, SandboxSettings
+
+from ..helpers import FAST, OTHER_MONTHS, PINNED_NOW, assert_equal_truth, ms, stored
+
+CLOCKS = {"pinned": PINNED_NOW, **OTHER_MONTHS}
+#: One archive venue and one REST venue of the demo's five keep the test short.
+KEEP = ("binance", "bybit")
+
+
+@pytest.mark.parametrize("month", list(CLOCKS))
+def test_the_demo_range_is_stored_whole_on_any_day(tmp_path, month):
+    now = CLOCKS[month]
+    data = demo_config_data(today=datetime.fromtimestamp(now / 1000, UTC))
+    data["histo_jobs"] = [
+        {**job, "pairs": job["pairs"][:1]} for job in data["histo_jobs"] if job["exchange"] in KEEP
+    ]
+    config = save_config(tmp_path / "config.toml", data)
+    with Sandbox(SandboxSettings(seed=7, budgets=FAST, now_ms=now)) as sb:
+        urls = {name: sb.base_url(name) for name in KEEP}
+        urls["binance:archive"] = sb.archive_url()
+        runner = Runner(config, now=now, base_urls=urls).open()
+        try:
+            runner.start()
+            assert runner.wait(120), "the demo jobs did not finish in time"
+        finally:
+            runner.close()
+        assert sb.archive.requests > 0  # the archive served its part of the range
+        frame = stored(config.settings.data_path)
+        for spec in config.jobs:
+            snap = runner.states[spec.key].snapshot()
+            assert snap.status is Status.DONE, snap.error
+            s = spec.series
+            start, end = ms(data["histo_jobs"][0]["start"]), ms(data["histo_jobs"][0]["end"])
+            assert end - start == 30 * 86_400_000 and end <= now
+            part = frame.filter(pl.col("exchange") == s.exchange)
+            truth = sb.ground_truth(s.exchange, s.pair, s.span, start, end)
+            assert truth.height > 40_000
+            assert_equal_truth(part.drop("exchange", "pair", "span"), truth)
+            assert runner.store.series(s).missing_intervals(start, end) == []
