@@ -159,3 +159,37 @@ def test_front_door_exports_what_it_lists() -> None:
     assert sorted(front_door.__all__) == sorted(front_door._HOMES)
     for name in front_door.__all__:
         assert getattr(front_door, name) is not None, name
+
+
+# --- declared seams ---------------------------------------------------------------------------
+
+
+def private_members_used(source: str) -> list[tuple[int, str]]:
+    """(line, `x._name`) of every private member read or written on an object other than
+    `self` or `cls` (dunders are fine)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+            continue
+        if node.attr.startswith("__") and node.attr.endswith("__"):
+            continue
+        if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+            continue
+        out.append((node.lineno, f"{ast.unparse(node.value)}.{node.attr}"))
+    return sorted(out)
+
+
+def test_the_archive_phase_sees_its_backfill_only_through_the_port() -> None:
+    """engine/archive/ never imports backfill.py (the job is a `BackfillPort`, port.py) and
+    touches no private member of another object; mypy checks `Backfill` against the port."""
+    bad = []
+    for path in sorted((PACKAGE / "engine" / "archive").glob("*.py")):
+        for line, target in imports_of(path):
+            if under(target, ("dccd_tui.engine.backfill",)):
+                bad.append(f"{path.name}:{line} imports {target}")
+        used = private_members_used(path.read_text(encoding="utf-8"))
+        bad.extend(f"{path.name}:{line} uses {what}" for line, what in used)
+    assert not bad, "\n".join(bad)
+    # The check sees what it looks for (the fast path used to read and write these):
+    planted = "def f(job, self):\n    job._abort.set()\n    self.job._wake_up(self._x)\n"
+    assert private_members_used(planted) == [(2, "job._abort"), (3, "self.job._wake_up")]
