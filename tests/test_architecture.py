@@ -193,3 +193,68 @@ def test_the_archive_phase_sees_its_backfill_only_through_the_port() -> None:
     # The check sees what it looks for (the fast path used to read and write these):
     planted = "def f(job, self):\n    job._abort.set()\n    self.job._wake_up(self._x)\n"
     assert private_members_used(planted) == [(2, "job._abort"), (3, "self.job._wake_up")]
+
+
+def app_names() -> set[str]:
+    """What `DccdApp` adds to Textual's `App`: the methods it defines and the fields it sets."""
+    from textual.app import App
+
+    tree = ast.parse((PACKAGE / "tui" / "app.py").read_text(encoding="utf-8"))
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "DccdApp"]
+    names = set()
+    for node in ast.walk(cls):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Store)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        ):
+            names.add(node.attr)
+    return {name for name in names if not hasattr(App, name)}
+
+
+def app_reaches(source: str, own: set[str]) -> list[tuple[int, str]]:
+    """(line, what) of every `<x>.app.<name>` or `getattr(<x>.app, "<name>")` of a name in
+    `own` (what the dccd app adds to Textual's)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in own
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "app"
+        ):
+            out.append((node.lineno, ast.unparse(node)))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr")
+            and len(node.args) >= 2
+            and isinstance(node.args[0], ast.Attribute)
+            and node.args[0].attr == "app"
+            and isinstance(node.args[1], ast.Constant)
+            and node.args[1].value in own
+        ):
+            out.append((node.lineno, ast.unparse(node)))
+    return sorted(out)
+
+
+def test_leaf_widgets_never_reach_for_the_app() -> None:
+    """tui/widgets/ imports nothing of the app or its screens, and reads nothing the dccd app
+    adds to Textual's `App` (its runner, its job styles, ...): a widget is handed what it needs
+    (`CoverageView` takes its source and styles)."""
+    own = app_names()
+    assert {"runner", "job_styles", "start_jobs"} <= own  # the check sees what it looks for
+    planted = "x = self.app.runner.coverage(1)\ny = getattr(self.app, 'job_styles', {})\n"
+    assert [line for line, _ in app_reaches(planted, own)] == [1, 2]
+    app_side = ("dccd_tui.tui.app", "dccd_tui.tui.screens", "dccd_tui.tui.engine_link")
+    bad = []
+    for path in sorted((PACKAGE / "tui" / "widgets").glob("*.py")):
+        for line, target in imports_of(path):
+            if under(target, app_side):
+                bad.append(f"{path.name}:{line} imports {target}")
+        reached = app_reaches(path.read_text(encoding="utf-8"), own)
+        bad.extend(f"{path.name}:{line} reads {what}" for line, what in reached)
+    assert not bad, "\n".join(bad)

@@ -132,7 +132,7 @@ class JobsView(Screen):
             yield Static(Text(""), id="overall-eta")
             yield SummaryBar(id="summary")
         yield Static(Text(""), id="detail")
-        yield CoverageView(id="coverage")
+        yield CoverageView(self.app.runner, lambda: self.app.job_styles, id="coverage")
         yield JobLog(id="log")
         yield FittingFooter(compact=True)
 
