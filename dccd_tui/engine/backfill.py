@@ -21,9 +21,10 @@ a later pass, until it comes back empty. A listing probe may only skip time when
 first candle inside the range. The buffer is checkpointed when a month is complete, every
 `FLUSH_CANDLES` candles and every `FLUSH_SECONDS`, so a kill loses little work.
 
-Why it is a little over 500 lines: it is one class, `Backfill`, whose methods share the job's
-buffer, coverage and retry state; the planner it starts from already lives in plan.py, and
-cutting the loop itself in two would split that state across modules.
+Why it is about 600 lines: it is one class, `Backfill`, whose methods share the job's buffer,
+coverage and retry state; the planner it starts from already lives in plan.py, and cutting the
+loop itself in two would split that state across modules. The archive phase
+(archive/fast_path.py) shares it through a few public methods, its port (archive/port.py).
 """
 
 from __future__ import annotations
