@@ -1,6 +1,6 @@
 """Replace a small file atomically, keeping its permission bits.
 
-Both config.toml (config_edit.py) and the per-user state file (user_state.py) are written this
+Both config.toml (config/edit.py) and the per-user state file (user_state.py) are written this
 way: the new bytes go to a temp file in the same folder, are fsynced, get the old file's mode
 (a new file gets the usual 0666 minus umask, not mkstemp's 0600), and then `os.replace` swaps
 them in. A reader sees the old file or the new one, never half of one; a failed write (a full

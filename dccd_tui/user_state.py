@@ -9,7 +9,7 @@ user's own description of the jobs. It lives in
     [written_configs]                 # config file -> sha256 of the bytes the app last wrote
     "/home/me/dccd/config.toml" = "9f2c..."
 
-`written_configs` is how config_edit.py knows whether the config on disk is the user's version
+`written_configs` is how config/edit.py knows whether the config on disk is the user's version
 (to keep as `.bak`) or one the app already wrote.
 
 The file is written atomically. A broken state file (bad TOML, wrong types) is reported once per

@@ -21,9 +21,10 @@ a later pass, until it comes back empty. A listing probe may only skip time when
 first candle inside the range. The buffer is checkpointed when a month is complete, every
 `FLUSH_CANDLES` candles and every `FLUSH_SECONDS`, so a kill loses little work.
 
-Why it is a little over 500 lines: it is one class, `Backfill`, whose methods share the job's
-buffer, coverage and retry state; the planner it starts from already lives in plan.py, and
-cutting the loop itself in two would split that state across modules.
+Why it is about 600 lines: it is one class, `Backfill`, whose methods share the job's buffer,
+coverage and retry state; the planner it starts from already lives in plan.py, and cutting the
+loop itself in two would split that state across modules. The archive phase
+(archive/fast_path.py) shares it through a few public methods, its port (archive/port.py).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import (
     Cancelled,
@@ -55,8 +57,12 @@ from .state import LOG_WARNING, JobState, Status
 from .store import SeriesStorage, month_of
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
+    import polars as pl
+
     from .archive.download import ArchiveClient
     from .http import ExchangeClient
+
+T = TypeVar("T")
 
 # Checkpoints: the write buffer is flushed when a month is complete, at this many candles (two
 # weeks of 1m) ...
@@ -75,7 +81,11 @@ LISTING_PROBE_WINDOWS = 4  # a missing start longer than this many windows: find
 
 
 class Backfill:
-    """Runs one job to its end, writing progress into `state`. Call `run()` on a worker thread."""
+    """Runs one job to its end, writing progress into `state`. Call `run()` on a worker thread.
+
+    Its public methods below `run` are what its archive phase uses of it
+    (`engine.archive.port.BackfillPort`, checked by mypy where `_prepare` hands the job over).
+    """
 
     def __init__(
         self,
@@ -147,7 +157,7 @@ class Backfill:
     def _submit(self, fn, *args):
         """`fn(*args)` on the exchange's fetch threads; its end wakes the job thread."""
         future = self.client.submit(fn, *args)
-        future.add_done_callback(self._wake_up)
+        self.wake_on(future)
         return future
 
     def _wake_up(self, _future=None) -> None:
@@ -169,7 +179,7 @@ class Backfill:
             self._watch_pause()
 
     def _fetch(self, window: Window):
-        return self._retrying(
+        return self.retrying(
             fmt_ms(window.start),
             lambda: self._classified(
                 f"the window at {fmt_ms(window.start)}",
@@ -195,7 +205,8 @@ class Backfill:
                 f"{self.adapter.name}: unusable answer for {what}: {type(exc).__name__}: {exc}"
             ) from exc
 
-    def _now(self) -> int:
+    def clock_ms(self) -> int:
+        """The job's "now" in epoch ms: `now` when fixed (tests), else the wall clock."""
         return now_ms() if self.now is None else self.now
 
     def _watch_pause(self) -> None:
@@ -214,7 +225,7 @@ class Backfill:
             self.state.set_paused(0)
             self._pause_seen = 0.0
 
-    def _retrying(self, what: str, call):
+    def retrying(self, what: str, call: Callable[[], T]) -> T:
         """`call()`, retried on transient errors with exponential backoff and jitter."""
         attempt = 0
         while True:
@@ -259,7 +270,7 @@ class Backfill:
             return plan
         sent = self.state.snapshot().requests
         future = self._submit(
-            self._retrying,
+            self.retrying,
             "the listing probe",
             lambda: self._classified(
                 "the listing probe", self.adapter.first_candle, self._get, self.symbol, span, lo, hi
@@ -296,17 +307,7 @@ class Backfill:
             f"is covered as empty ({fmt_plural(skipped, 'window')} skipped, "
             f"{fmt_plural(sent, 'request')})"
         )
-        plan = plan_job(
-            self.series,
-            self.start,
-            self.end,
-            self.adapter,
-            self.store,
-            self.client.rps,
-            self.now,
-            self.close_margin_ms,
-            self.ranges,
-        )
+        plan = self.replan()
         self.state.set_total(len(plan.windows))
         return plan
 
@@ -372,6 +373,50 @@ class Backfill:
             gate.unwatch(self._wake)
             self.stop.unlink(self._wake)
 
+    # --- what the archive phase uses (engine/archive/port.py says what each does) -----------
+    def replan(self) -> Plan:
+        return plan_job(
+            self.series,
+            self.start,
+            self.end,
+            self.adapter,
+            self.store,
+            self.client.rps,
+            self.now,
+            self.close_margin_ms,
+            self.ranges,
+        )
+
+    @property
+    def aborted(self) -> threading.Event:
+        return self._abort
+
+    def abort(self) -> None:
+        self._abort.set()
+
+    def fetch_later(self, window: Window) -> Future[pl.DataFrame]:
+        return self._submit(self._fetch, window)
+
+    def wake_on(self, future: Future) -> None:
+        future.add_done_callback(self._wake_up)
+
+    def wait_for_any(self, futures: Iterable[Future]) -> None:
+        self._wake.clear()  # before the checks: an end after them still wakes the wait
+        if not self.stop.is_set() and any(not f.done() for f in futures):
+            self._wake.wait()
+
+    def note_first_candle(self, ts: int) -> None:
+        if self._first_ts is None or ts < self._first_ts:
+            self._first_ts = ts
+
+    def exchange_gaps(self, covered: Sequence[tuple[int, int]], candles: int) -> int:
+        if self._first_ts is None:
+            return 0
+        first = self._first_ts
+        slots = sum(max(0, e - max(s, first)) for s, e in covered) // (self.series.span * 1000)
+        return max(0, slots - candles)
+
+    # --- the job, continued ------------------------------------------------------------
     def _run(self) -> Plan:
         plan, go = self._prepare()
         if not go:
@@ -416,23 +461,14 @@ class Backfill:
         archive phase was cancelled or failed: the state says which)."""
         state = self.state
         self._report_quarantine()
-        plan = plan_job(
-            self.series,
-            self.start,
-            self.end,
-            self.adapter,
-            self.store,
-            self.client.rps,
-            self.now,
-            self.close_margin_ms,
-            self.ranges,
-        )
+        plan = self.replan()
         state.set_total(len(plan.windows))
         state.set_status(Status.RUNNING)
         plan = self._skip_before_listing(plan)
         if self.archive is not None and plan.windows:  # whole months and days from the archive
             from .archive.fast_path import run_archive
 
+            self._first_ts = self.store.stats().get("first_ts")
             archived = run_archive(self, plan, self.archive)
             if archived is None:
                 return plan, False
@@ -460,7 +496,7 @@ class Backfill:
         # 100 requests/s and 100 ms of latency 10 are busy, the rest absorbs a month's flush
         # or a stall (with 16, one Bybit job reached 88 % of its budget; 8 jobs 97 %).
         ahead = max(2, min(32, math.ceil(self.client.rps * 0.5) + 1))
-        trailing_edge = self._now() - max(self.recheck_ms, 2 * self.series.span * 1000)
+        trailing_edge = self.clock_ms() - max(self.recheck_ms, 2 * self.series.span * 1000)
         # The edges that a window's candles did not reach (a short page or a gap, which one is
         # unknown) are asked again as windows of their own, after the others so that they
         # never hold up the pipeline, until they come back empty.
@@ -509,7 +545,7 @@ class Backfill:
         while idx < len(windows) or pending:
             while idx < len(windows) and len(pending) < ahead:
                 w = windows[idx]
-                pending.append((w, self._submit(self._fetch, w)))
+                pending.append((w, self.fetch_later(w)))
                 idx += 1
             window, future = pending[0]
             while not future.done():
@@ -534,8 +570,7 @@ class Backfill:
                 self._buffered += frame.height
                 stamps = frame["ts"].dt.epoch("ms")
                 first, last = int(stamps[0]), int(stamps[-1])
-                if self._first_ts is None or first < self._first_ts:
-                    self._first_ts = first
+                self.note_first_candle(first)
                 # A page that stops short of an edge is no proof that the edge is empty.
                 if first > lo and not complete:
                     edges.append(Window(lo, first))

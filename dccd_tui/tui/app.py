@@ -4,7 +4,7 @@ The app owns one `Runner` (the engine's; tests inject a fake with the same inter
 `runner_factory`) and the loaded `Config`. It never talks to an exchange or the store: it starts,
 cancels and dry-runs jobs through the runner, and reads their states on a timer (the main
 screen's tick). Config changes (the pair form, a reload) go through the in-place edits of
-`config_edit.py` / `load_config`, then `runner.set_config`, then the table is rebuilt.
+`config/edit.py` / `load_config`, then `runner.set_config`, then the table is rebuilt.
 
 Themes come from `themes/*.toml` (see `themes.py`); the one the user picks in the command
 palette is saved in the per-user state file (`user_state.py`), never in config.toml. At start
@@ -415,7 +415,7 @@ class DccdApp(App[int]):
         [[histo_jobs]], an entry left without pairs is gone, else entry `entry` has new pairs.
         The edit is refused (ConfigError) when the file changed on disk since it was loaded.
         """
-        from ..config_edit import add_entry, edit_pairs, remove_entry  # tomlkit: only to save
+        from ..config.edit import add_entry, edit_pairs, remove_entry  # tomlkit: only to save
 
         path, base = self.config.path, self.config.raw
         jobs = data.get("histo_jobs", [])

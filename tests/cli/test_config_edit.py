@@ -1,4 +1,4 @@
-"""Editing config.toml in place (config_edit.py), the per-user state file (user_state.py) and
+"""Editing config.toml in place (config/edit.py), the per-user state file (user_state.py) and
 the small config rules of issue 12: BOM, `~` in data_path, `[settings] notify`."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dccd_tui.config import ConfigError, load_config, save_config
-from dccd_tui.config_edit import ConfigChangedError, add_entry, edit_pairs, remove_entry
+from dccd_tui.config.edit import ConfigChangedError, add_entry, edit_pairs, remove_entry
 from dccd_tui.user_state import load_state, state_path, update_state
 
 SHIPPED = Path(__file__).parents[2] / "config.toml"
@@ -292,3 +292,27 @@ def test_new_file_is_written_with_the_usual_mode(tmp_path):
         '[settings]\ndata_path = "d"\n\n'
         '[[histo_jobs]]\nexchange = "okx"\npairs = ["BTC/USDT"]\nspan = "1h"\n'
     )
+
+
+def test_tomlkit_is_loaded_only_to_write(tmp_path):
+    """Reading the config and starting the app's modules load no tomlkit (start-up time,
+    bench/startup.py); the writer (config/edit.py) and tomlkit come with the first save."""
+    import subprocess
+    import sys
+
+    path = shipped(tmp_path)
+    code = (
+        "import sys\n"
+        "import dccd_tui.cli, dccd_tui.tui.app\n"
+        "from dccd_tui.config import load_config, save_config\n"
+        f"config = load_config({str(path)!r})\n"
+        "print(sorted(m for m in ('tomlkit', 'dccd_tui.config.edit') if m in sys.modules))\n"
+        "save_config(config.path, config.raw)\n"
+        "print(sorted(m for m in ('tomlkit', 'dccd_tui.config.edit') if m in sys.modules))\n"
+    )
+    root = str(Path(__file__).parents[2])
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.splitlines() == ["[]", "['dccd_tui.config.edit', 'tomlkit']"]

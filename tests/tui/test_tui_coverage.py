@@ -221,6 +221,60 @@ async def test_a_late_picture_for_the_previous_highlight_is_dropped(tmp_path):
         assert view.picture is now and view.series == Series("binance", "ETH/USDT", 60)
 
 
+async def test_the_view_stands_alone_with_an_injected_source_and_styles():
+    """A bare Textual App, no DccdApp, no runner: the view asks its source and draws the
+    answer in the styles it is handed (and in new ones after `restyle`)."""
+    from rich.style import Style
+    from textual.app import App, ComposeResult
+
+    from dccd_tui.engine import STORED, CoveragePicture
+
+    series = Series("binance", "BTC/USDT", 60)
+    start, end = cs.ms(2024, 1, 1), cs.ms(2024, 1, 3)
+    asked = []
+
+    class Source:
+        def coverage(self, series, start, end, cells, points=0, since=None):
+            asked.append((series, start, end, cells, points, since))
+            return CoveragePicture(
+                "v1", start, end, candles=10, coverage_pct=100.0, complete=True,
+                unit="day", states=[STORED, STORED], closes=[1.0, 2.0],
+            )  # fmt: skip
+
+    styles = {"coverage-stored": Style(color="#00ff00")}
+
+    class Bare(App):
+        def compose(self) -> ComposeResult:
+            yield CoverageView(Source(), lambda: styles)
+
+    app = Bare()
+    async with app.run_test(size=(60, 8)) as pilot:
+        view = app.query_one(CoverageView)
+        view.follow(series, start, end)
+        for _ in range(20):
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            if view.picture is not None:
+                break
+        assert asked and asked[0][:3] == (series, start, end)
+        assert view.picture is not None and view.series == series
+
+        def stored_colours() -> set[str]:
+            strip = view.query_one("#cov-strip").render()  # textual Content: text and spans
+            return {
+                span.style.foreground.hex.lower()
+                for span in strip.spans
+                if strip.plain[span.start : span.end].startswith("█")
+            }
+
+        assert stored_colours() == {"#00ff00"}
+        styles["coverage-stored"] = Style(color="#ff0000")  # a new theme
+        view.restyle()
+        await pilot.pause()
+        assert stored_colours() == {"#ff0000"}
+        assert len(asked) == 1  # restyling asks for nothing
+
+
 # --- Pilot, against the sandbox -----------------------------------------------------------
 
 

@@ -113,6 +113,22 @@ async def test_question_mark_and_f1_open_the_help_and_escape_closes_it(tmp_path)
             assert app.screen.query_one(FittingFooter).visible
 
 
+def test_each_part_of_the_main_screen_defines_what_its_keys_do():
+    """`JobsView` (jobs_view.py: the view and finding a job) and `JobsScreen` (jobs.py: the keys
+    that act on jobs) each define the actions of their own keys: neither calls a method only
+    the other defines (the old JobActions stubbed its subclass's `tick` and `apply_view`)."""
+    from dccd_tui.tui.screens.jobs_view import JobsView
+
+    assert issubclass(JobsScreen, JobsView)
+    seen = set()
+    for cls in (JobsView, JobsScreen):
+        for binding in cls.BINDINGS:
+            assert f"action_{binding.action}" in vars(cls), (cls.__name__, binding.key)
+            assert binding.key not in seen, binding.key
+            seen.add(binding.key)
+    assert {"slash", "o", "O", "f", "s", "c", "R", "q"} <= seen
+
+
 # --- finding a job -------------------------------------------------------------------------
 
 

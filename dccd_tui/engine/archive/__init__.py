@@ -5,7 +5,8 @@ Binance publishes the same klines as monthly and daily zip files, each with a SH
 ``.CHECKSUM`` file. This package plans which parts of a job the archive can serve
 (`layout`), downloads and verifies the files on their own bounded connection pool
 (`download`), parses them into the canonical candle frame (`csv_frame`), and runs the whole
-thing inside a backfill, asking REST about every hole an archive file has (`fast_path`).
+thing inside a backfill, asking REST about every hole an archive file has (`fast_path`, which
+sees the backfill only through the `BackfillPort` of `port`).
 Nothing from a file that failed verification is ever stored; anything the archive lacks or
 could not deliver goes to REST.
 """

@@ -17,11 +17,13 @@ file:
 The window loop then re-plans from the store's coverage, so today, the partial days and
 anything the archive did not deliver are fetched exactly as without the archive. The result is
 the store a REST-only run would have built.
+
+The job is seen only through `BackfillPort` (port.py): its state, store, retries, fetch threads
+and wake-ups, never backfill.py itself.
 """
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -38,8 +40,8 @@ from .layout import ArchiveFile, split_missing
 if TYPE_CHECKING:
     import polars as pl
 
-    from ..backfill import Backfill
     from ..plan import Plan
+    from .port import BackfillPort
 
 
 def holes(frame: pl.DataFrame, start: int, end: int, span_ms: int) -> list[tuple[int, int]]:
@@ -84,15 +86,12 @@ class _Done:
         self.size = size
 
 
-def run_archive(job: Backfill, plan: Plan, client: ArchiveClient) -> Plan | None:
+def run_archive(job: BackfillPort, plan: Plan, client: ArchiveClient) -> Plan | None:
     """Serve what the archive can of `plan`; return the re-made plan for the window loop, or
     None when the job ended here (cancelled, a permanent error, the store failed: the job's
     state says which)."""
-    from ..plan import plan_job
-
     state = job.state
-    now = job.now if job.now is not None else int(time.time() * 1000)
-    split = split_missing(plan.missing, now)
+    split = split_missing(plan.missing, job.clock_ms())
     if not split.files:
         return plan
     span = job.series.span
@@ -106,39 +105,28 @@ def run_archive(job: Backfill, plan: Plan, client: ArchiveClient) -> Plan | None
         f"from {safe_text(client.base_url, 200)}, each checked against its "
         f"SHA-256; REST for the rest"
     )
-    job._first_ts = job.store.stats().get("first_ts")
     try:
         stats = _Stats()
         _consume(job, split.files, client, symbol, interval, stats)
     except Cancelled:
-        job._abort.set()
+        job.abort()
         state.add_log(f"cancelled; {state.snapshot().candles:,} candles written are kept")
         state.set_status(Status.CANCELLED)
         return None
     except PermanentError as exc:
-        job._abort.set()
+        job.abort()
         reason = safe_text(exc, 500)
         state.add_log(f"failed: {reason}")
         state.set_status(Status.FAILED, reason)
         return None
     except StoreError as exc:
-        job._abort.set()
+        job.abort()
         reason = safe_text(exc, 500)
         state.add_log(f"failed: {reason}")
         state.set_status(Status.FAILED, reason)
         return None
     state.add_log(stats.summary())
-    plan = plan_job(
-        job.series,
-        job.start,
-        job.end,
-        job.adapter,
-        job.store,
-        job.client.rps,
-        job.now,
-        job.close_margin_ms,
-        job.ranges,
-    )
+    plan = job.replan()
     done = state.snapshot().windows_done
     state.set_total(done + len(plan.windows))
     return plan
@@ -166,23 +154,23 @@ class _Stats:
         return text
 
 
-def _download(job: Backfill, client: ArchiveClient, f: ArchiveFile, symbol: str, interval: str):
+def _download(job: BackfillPort, client: ArchiveClient, f: ArchiveFile, symbol: str, interval: str):
     """Download, verify and parse one file (retried); None when the archive lacks it."""
     name = f.name(symbol, interval)
 
     def attempt():
-        got = client.fetch_csv(f, symbol, interval, job._abort)
+        got = client.fetch_csv(f, symbol, interval, job.aborted)
         if got is None:
             return None
         csv, size = got
         frame = parse_archive_csv(csv, job.series.span, f.start, f.end, f"archive: {name}")
         return frame, size
 
-    return job._retrying(f"archive {name}", attempt)
+    return job.retrying(f"archive {name}", attempt)
 
 
 def _consume(
-    job: Backfill,
+    job: BackfillPort,
     files: list[ArchiveFile],
     client: ArchiveClient,
     symbol: str,
@@ -205,7 +193,7 @@ class _Pipeline:
 
     def __init__(
         self,
-        job: Backfill,
+        job: BackfillPort,
         files: list[ArchiveFile],
         client: ArchiveClient,
         symbol: str,
@@ -227,7 +215,7 @@ class _Pipeline:
             future = self.client.submit(
                 _download, self.job, self.client, f, self.symbol, self.interval
             )
-            future.add_done_callback(self.job._wake_up)
+            self.job.wake_on(future)
             self.downloads.append((f, future))
             self.idx += 1
 
@@ -267,7 +255,7 @@ class _Pipeline:
             # 2. the oldest file whose holes are answered goes to the store
             if finishing and len(writes) < 2 and all(fut.done() for _, fut in finishing[0].futures):
                 writes.append(writer.submit(_store, job, finishing.popleft(), self.stats))
-                writes[-1].add_done_callback(job._wake_up)
+                job.wake_on(writes[-1])
                 continue
             if moved:
                 continue
@@ -277,15 +265,18 @@ class _Pipeline:
                 waiting.append(downloads[0][1])
             if writes:
                 waiting.append(writes[0])
-            # Sleep until one of those still running ends (each wakes the job: `Backfill._wake`,
-            # as does a stop); cleared first, so an end after the check is not missed.
-            job._wake.clear()
-            if not job.stop.is_set() and any(not w.done() for w in waiting):
-                job._wake.wait()
+            # Sleep until one of those still running ends (each wakes the job, as does a stop)
+            job.wait_for_any(waiting)
 
 
 def _received(
-    job: Backfill, f: ArchiveFile, future, symbol: str, interval: str, span_ms: int, stats: _Stats
+    job: BackfillPort,
+    f: ArchiveFile,
+    future,
+    symbol: str,
+    interval: str,
+    span_ms: int,
+    stats: _Stats,
 ) -> _Done | None:
     """A finished download: log a file not used, or submit the REST checks of its holes."""
     name = f.name(symbol, interval)
@@ -306,14 +297,13 @@ def _received(
     stats.bytes += size
     found = holes(frame, f.start, f.end, span_ms)
     futures = [
-        (w, job._submit(job._fetch, w))
-        for w in hole_windows(found, job.adapter.window_ms(job.series.span))
+        (w, job.fetch_later(w)) for w in hole_windows(found, job.adapter.window_ms(job.series.span))
     ]
     stats.holes += len(found)
     return _Done(f, frame, found, futures, size)
 
 
-def _store(job: Backfill, item: _Done, stats: _Stats) -> None:
+def _store(job: BackfillPort, item: _Done, stats: _Stats) -> None:
     """The file's candles + what REST has in its holes, covered over the file's range minus
     the holes REST could not answer."""
     import polars as pl
@@ -342,18 +332,9 @@ def _store(job: Backfill, item: _Done, stats: _Stats) -> None:
     frame = pl.concat(parts, how="vertical").sort("ts") if len(parts) > 1 else item.frame
     covered = _subtract([(item.file.start, item.file.end)], failed)
     new = job.store.write(frame, covered)
-    # Exchange-side gaps for the job's counters, as the window loop counts them: empty slots
-    # after the series' first candle (before it the pair was not listed yet).
-    span_ms = job.series.span * 1000
     if frame.height:
-        first = int(frame["ts"].dt.epoch("ms")[0])
-        if job._first_ts is None or first < job._first_ts:
-            job._first_ts = first
-    gaps = 0
-    if job._first_ts is not None:
-        slots = sum(max(0, e - max(s, job._first_ts)) for s, e in covered) // span_ms
-        gaps = max(0, slots - frame.height)
-    job.state.note_written(new, gaps)
+        job.note_first_candle(int(frame["ts"].dt.epoch("ms")[0]))
+    job.state.note_written(new, job.exchange_gaps(covered, frame.height))
     job.state.note_window(item.file.end, candles=frame.height)
     stats.stored += 1
 

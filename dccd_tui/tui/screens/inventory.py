@@ -125,7 +125,7 @@ class InventoryScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(Text("Inventory: reading the store..."), id="inv-title")
         yield DataTable(id="inv-table", cursor_type="row", zebra_stripes=False)
-        yield CoverageView(id="inv-coverage")
+        yield CoverageView(self.app.runner, self._styles, id="inv-coverage")
         yield Static(Text(""), id="inv-notes")
         yield Footer(compact=True)
 

@@ -1,75 +1,23 @@
-"""The main screen: job table, overall progress, summary, job detail, coverage, log, footer.
+"""The main screen: the jobs view (jobs_view.py) and the keys that act on jobs.
 
-All live state comes from the runner's `JobState.snapshot()`s, read on one timer at `ui_hz`
-(4 Hz by default). The runner's threads never touch a widget and never post a message per
-window; the tick copies snapshots, updates only the table cells that changed, appends the
-highlighted job's new log lines in one batch, and refreshes the bindings when a status changed.
-The coverage strip and chart of the highlighted series come from the runner (the engine's
-process when attached to one; see `widgets/coverage.py`), asked for on a worker when the
-highlight moves and while the job's snapshot shows progress, never by reading the store here.
-
-Finding a job: `/` filters the rows (exchange, pair, span, status; Escape clears), `o`/`O` sort
-by a column (or click its header), `f` jumps to the next failed job and `R` restarts just the
-failed ones. The filter and the order are applied again when a status changes, not every tick.
-At 80x24 the table gets its rows first: it is as tall as its rows, up to what leaves the other
-panes their least height, and the log takes what is left.
-
-This module draws the screen; its keys (BINDINGS, `check_action`, the `action_*` methods) are in
-jobs_actions.py, whose `JobActions` this screen builds on.
+`JobsScreen` is what the app shows first. Its base, `JobsView`, draws the table, the overall bar,
+the detail, the coverage and the log, and owns how the rows are found (filter, sort, next
+failed). This class adds the keys that act on jobs and what they do: start, cancel, dry run,
+edit, a new entry, reload, the inventory, retrying the failed jobs, help and quit; its
+`check_action` says which of them apply to the highlighted job. Everything it uses is its base's
+or the app's (`DccdApp`: the runner, starting jobs, the pair form, reloading).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.text import Text
-from textual import on
-from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Input, ProgressBar, Static
+from textual.binding import Binding
 
-from ...engine import JobSnapshot, Status, fmt_eta, fmt_ms, fmt_plural, requested_range, safe_text
-from ..cells import COLUMNS, column_width
-from ..overall import overall
-from ..quiet_update import update_static
-from ..widgets import CoverageView, JobLog, JobTable, SummaryBar
-from ..widgets.footer import FittingFooter
-from ..widgets.summary import RequestRates, summary_text
-from .jobs_actions import JobActions
-
-STATUS_RANK = {
-    "failed": 0,
-    "running": 1,
-    "queued": 2,
-    "cancelled": 3,
-    "planned": 4,
-    "idle": 5,
-    "done": 6,
-}
-
-
-def sort_value(column: str, snap: JobSnapshot):
-    """What a column sorts by: numbers and dates, not the shown text."""
-    return {
-        "exchange": (snap.series.exchange, snap.series.pair, snap.series.span),
-        "pair": (snap.series.pair, snap.series.exchange, snap.series.span),
-        "span": (snap.series.span, snap.series.exchange, snap.series.pair),
-        "status": STATUS_RANK.get(snap.status.value, 9),
-        "bar": snap.progress,
-        "pct": snap.progress,
-        "candles": max(snap.received, snap.candles),
-        "speed": snap.speed,
-        "eta": snap.eta if snap.eta is not None else float("inf"),
-        "position": snap.position or 0,
-    }[column]
-
-
-def matches(snap: JobSnapshot, words: list[str]) -> bool:
-    """Every word of the filter is in the row's exchange, pair, span or status."""
-    series = snap.series
-    text = f"{series.exchange} {series.pair} {series.label} {snap.status.value}".lower()
-    return all(word in text for word in words)
-
+from ...engine import fmt_plural
+from .confirm import ConfirmModal
+from .help import HelpScreen, help_lines
+from .jobs_view import JobsView
 
 if TYPE_CHECKING:  # pragma: no cover
     from textual import getters
@@ -77,239 +25,185 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..app import DccdApp
 
 
-class JobsScreen(JobActions):
-    """The layout and the live view; the keys and what they do are in JobActions
-    (jobs_actions.py)."""
+class JobsScreen(JobsView):
+    """Bindings live here (not on the App) so that an open modal blocks them; the view's own
+    (filter, sort, next failed) are on `JobsView`."""
 
     if TYPE_CHECKING:  # typed access to the app, the way textual.getters.app documents it
         app = getters.app(DccdApp)
 
-    def compose(self) -> ComposeResult:
-        filter_input = Input(
-            placeholder="filter: exchange, pair, span or status (esc clears)",
-            id="filter",
-            compact=True,
-            select_on_focus=False,
-        )
-        filter_input.cursor_blink = False
-        filter_input.display = False
-        yield filter_input
-        yield JobTable(id="jobs")
-        yield Static(Text("No jobs configured: press n to add a [[histo_jobs]] entry."), id="empty")
-        with Horizontal(id="overall"):
-            yield ProgressBar(total=100, show_eta=False, id="overall-bar")
-            yield Static(Text(""), id="overall-eta")
-            yield SummaryBar(id="summary")
-        yield Static(Text(""), id="detail")
-        yield CoverageView(id="coverage")
-        yield JobLog(id="log")
-        yield FittingFooter(compact=True)
+    BINDINGS = [
+        Binding("s", "start", "Start", tooltip="Start the highlighted job"),
+        Binding("a", "start_all", "All", tooltip="Start every job that is not running"),
+        # The shifted "all" variants share one footer item ("c/C") so that the footer fits
+        # 80 columns; the command palette lists them too.
+        Binding(
+            "c",
+            "cancel",
+            "Cancel",
+            key_display="c/C",
+            tooltip="c: cancel the highlighted job, C: cancel all (both ask first)",
+        ),
+        Binding("C", "cancel_all", "Cancel all", show=False),
+        Binding(
+            "d",
+            "dry_run",
+            "Dry run",
+            key_display="d/D",
+            tooltip="d: plan the highlighted job, D: plan all; no request is sent",
+        ),
+        Binding("D", "dry_run_all", "Dry run all", show=False),
+        Binding("e", "edit", "Pairs", tooltip="Edit the pairs of the highlighted job's entry"),
+        Binding("n", "new_entry", "New", tooltip="Add a [[histo_jobs]] entry"),
+        # Reload stays off the footer (which must fit 80 columns); the palette lists it too.
+        Binding("r", "reload", "Reload", show=False, tooltip="Read config.toml again"),
+        Binding(
+            "i",
+            "inventory",
+            "Coverage",
+            tooltip="What is stored: coverage, exchange gaps, missing and failed ranges",
+        ),
+        Binding(
+            "R",
+            "retry_failed",
+            "Retry failed",
+            show=False,
+            tooltip="Start again just the failed jobs",
+        ),
+        Binding("question_mark,f1", "help", "Help", key_display="?", tooltip="This list of keys"),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks first when jobs run)"),
+    ]
 
-    # --- setup ---------------------------------------------------------------------------
-    def on_mount(self) -> None:
-        self.rates = RequestRates(self.app.clock)
-        self._statuses: dict[str, Status] = {}
-        self._detail: Text | None = None
-        self.filter_words: list[str] = []
-        self.sort_column: str | None = None  # None: config order
-        self.sort_reverse = False
-        self._eta_text = ""
-        self._fitted_coverage = 0  # the coverage view's height the table was fitted to
-        table = self.query_one(JobTable)
-        table.styles_by_var = self.app.job_styles
-        table.on_cursor_moved = self._show_log
-        self.on_resize()
-        self.load_jobs()
-        table.focus()
-        self.set_interval(1 / self.app.ui_hz, self.tick, name="ui-tick")
-
-    def load_jobs(self) -> None:
-        """(Re)build the table from the runner's current job list (after a config change)."""
+    # --- bindings ------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         runner = self.app.runner
-        snaps = [(key, runner.states[key].snapshot()) for key in runner.keys()]
-        table = self.query_one(JobTable)
-        table.set_jobs(self._view(snaps))
-        self._statuses = {key: snap.status for key, snap in snaps}
-        self.query_one("#empty").display = not snaps
-        self._fit_heights()
-        self._show_log()
-        self.tick()
+        key = self.current_key
+        keys = runner.keys()
+        if action in ("start", "dry_run"):
+            return True if key and not runner.is_active(key) else None
+        if action == "cancel":
+            return True if key and runner.is_active(key) else None
+        if action in ("start_all", "dry_run_all"):
+            return True if any(not runner.is_active(k) for k in keys) else None
+        if action == "cancel_all":
+            return True if runner.any_active() else None
+        if action == "edit":
+            return True if key else None
+        if action == "retry_failed":
+            return True if self.failed_keys() else None
+        return super().check_action(action, parameters)
 
-    def _view(self, snaps: list[tuple[str, JobSnapshot]]) -> list[tuple[str, JobSnapshot]]:
-        """The rows to show: filtered by the filter words, in the chosen order."""
-        rows = [(k, s) for k, s in snaps if matches(s, self.filter_words)]
-        if self.sort_column is not None:
-            column = self.sort_column
-            rows.sort(key=lambda item: sort_value(column, item[1]), reverse=self.sort_reverse)
-        elif self.sort_reverse:
-            rows.reverse()
-        return rows
+    # --- actions -------------------------------------------------------------------------
 
-    def apply_view(self) -> None:
-        """Filter and sort the rows again (a filter typed, a sort chosen, a status changed)."""
-        runner = self.app.runner
-        snaps = [(key, runner.states[key].snapshot()) for key in runner.keys()]
-        rows = self._view(snaps)
-        table = self.query_one(JobTable)
-        mark = None if self.sort_column is None else (self.sort_column, self.sort_reverse)
-        if [k for k, _ in rows] != table.keys or mark != table.sort_mark:
-            table.sort_mark = mark
-            table.set_jobs(rows)
-            self._fit_heights()
-            self._show_log()
+    def action_start(self) -> None:
+        key = self.current_key
+        if key:
+            self.app.start_jobs([key])
+            self._after_action()
 
-    def _fit_heights(self) -> None:
-        """Give the table its rows first (header + one line per row), up to what leaves the
-        other panes their least height; the log (height 1fr) takes what is left."""
-        table = self.query_one(JobTable)
-        height = self.size.height or self.app.size.height
-        others = 1 + 2 + 3 + 4  # footer, overall bar (summary may wrap), detail, least log
-        self._fitted_coverage = self.query_one(CoverageView).outer_size.height
-        others += self._fitted_coverage or 3
-        others += 1 if self.query_one("#filter").display else 0
-        # below 80 columns the table scrolls sideways: its scrollbar takes a line
-        wide = sum(column_width(c, table.widths) for c in COLUMNS) + 2 > (self.size.width or 80)
-        table.styles.max_height = max(4, height - others)
-        table.styles.height = max(2, table.row_count + 1 + (1 if wide else 0))
+    def action_start_all(self) -> None:
+        started = self.app.start_jobs(None)
+        if started:
+            self.notify(f"started {fmt_plural(len(started), 'job')}", markup=False, timeout=3)
+        self._after_action()
 
-    def restyle(self) -> None:
-        """The theme changed: rebuild every row with the new job colours."""
-        table = self.query_one(JobTable)
-        table.styles_by_var = self.app.job_styles
-        table.rebuild()
-        self.query_one(SummaryBar).show(Text(""), object())
-        self._detail = None
-        self.query_one(CoverageView).restyle()
-        self.tick()
+    def action_dry_run(self) -> None:
+        key = self.current_key
+        if key:
+            self.app.dry_run([key])
 
-    def on_resize(self) -> None:
-        width = self.size.width
-        self.query_one(JobTable).fit(width)
-        self.call_after_refresh(self._fit_heights)
-        # the overall bar grows on wide terminals (13 cells at 80 columns, at most 40)
-        self.query_one("#overall-bar Bar").styles.width = max(12, min(40, width // 6))
-        # the chart gets what the height allows: none below 24 lines, up to 3 on tall screens
-        height = self.size.height
-        self.query_one(CoverageView).set_chart_rows(
-            0 if height < 24 else 1 if height < 32 else 2 if height < 44 else 3
-        )
+    def action_dry_run_all(self) -> None:
+        self.app.dry_run(None)
 
-    # --- the tick ------------------------------------------------------------------------
-    def tick(self) -> None:
-        """Read every job's snapshot and update what changed (called at ui_hz)."""
-        runner = self.app.runner
-        table = self.query_one(JobTable)
-        snaps: list[tuple[str, JobSnapshot]] = []
-        changed = False
-        shown = set(table.keys)
-        for key in runner.keys():
-            state = runner.states.get(key)
-            if state is None:
-                continue
-            snap = state.snapshot()
-            snaps.append((key, snap))
-            if key in shown:
-                table.update_job(key, snap)
-            if self._statuses.get(key) is not snap.status:
-                self._statuses[key] = snap.status
-                changed = True
-        if changed and (self.filter_words or self.sort_column is not None):
-            self.apply_view()
-        fraction, eta = overall(s for _, s in snaps)
-        self.query_one("#overall-bar", ProgressBar).update(progress=100.0 * fraction)
-        eta_text = f"ETA {fmt_eta(eta)}" if eta is not None else ""
-        if eta_text != self._eta_text:
-            widget = self.query_one("#overall-eta", Static)
-            widget.display = bool(eta_text)
-            # Its width is auto: a relayout only when the text's length changes, not for new
-            # figures of the same length (quiet_update.py says what a relayout costs).
-            widget.update(Text(eta_text), layout=len(eta_text) != len(self._eta_text))
-            self._eta_text = eta_text
-        rates = self.rates.sample(snaps)
-        self.query_one(SummaryBar).show(
-            summary_text([s for _, s in snaps], rates, self.app.job_styles)
-        )
-        current = table.current_key
-        self._update_detail(dict(snaps).get(current) if current is not None else None)
-        if self.is_current:  # under the inventory view it waits: that view has its own
-            self._follow_coverage(table.current_key)
-        self.query_one(JobLog).poll()
-        if changed:
-            self.refresh_bindings()
-        if self.query_one(CoverageView).outer_size.height != self._fitted_coverage:
-            self._fit_heights()  # the coverage view grew or shrank (a resize, a chart row)
-
-    def _update_detail(self, snap: JobSnapshot | None) -> None:
-        if snap is None:
-            text = Text("")
-        else:
-            styles = self.app.job_styles
-            text = Text(no_wrap=False)
-            text.append(str(snap.series), style="bold")
-            text.append("  ")
-            text.append(snap.status.value, style=styles.get(f"job-{snap.status.value}", ""))
-            parts = [
-                f"{snap.windows_done:,}/{fmt_plural(snap.windows_total, 'window')}",
-                fmt_plural(snap.requests, "request"),
-            ]
-            if snap.received or snap.candles:
-                parts.append(f"{snap.candles:,} written")
-            if snap.retries:
-                parts.append(fmt_plural(snap.retries, "retry", "retries"))
-            if snap.gaps:  # candles the exchange has none for (after the first candle)
-                parts.append(f"{fmt_plural(snap.gaps, 'candle')} in exchange gaps")
-            if snap.failed_windows:
-                parts.append(fmt_plural(snap.failed_windows, "failed window"))
-            if snap.position is not None:
-                parts.append(f"reached {fmt_ms(snap.position)}")
-            if snap.status is Status.RUNNING and snap.eta is not None:
-                parts.append(f"ETA {fmt_eta(snap.eta)}")
-            text.append("  " + " · ".join(parts))
-            if snap.error:
-                text.append("\n")
-                text.append(safe_text(snap.error, 500), style=styles.get("job-failed", ""))
-        if (
-            self._detail is None
-            or text.plain != self._detail.plain
-            or text.spans != self._detail.spans
-        ):
-            self._detail = text
-            update_static(self.query_one("#detail", Static), text)  # no relayout per tick
-
-    def _follow_coverage(self, key: str | None) -> None:
-        """Point the coverage view at the highlighted job's series and requested range; what
-        the job's snapshot says it wrote tells the view when to ask for a new picture."""
-        runner = self.app.runner
-        spec = runner.specs.get(key) if key else None
-        view = self.query_one(CoverageView)
-        if spec is None:
-            view.follow(None)
+    def action_cancel(self) -> None:
+        key = self.current_key
+        if not key or not self.app.runner.is_active(key):
             return
-        state = runner.states.get(key) if key else None
-        snap = state.snapshot() if state is not None else None
-        progress = (
-            None
-            if snap is None
-            else (snap.status, snap.candles, snap.windows_done, snap.failed_windows, snap.gaps)
+        series = self.app.runner.states[key].series
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.runner.cancel([key])
+                self._after_action()
+
+        self.app.push_screen(
+            ConfirmModal(
+                "Cancel job?",
+                f"Cancel {series}? What it downloaded so far is kept; starting it again resumes.",
+                yes="Cancel job",
+                no="Keep running",
+            ),
+            answered,
         )
-        start, end = requested_range(spec, self.app.now_ms)
-        view.follow(spec.series, start, end, progress)
 
-    # --- highlight -----------------------------------------------------------------------
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_log()
-        # The coverage view asks for its picture on a worker; the log and the detail line
-        # reach the screen first.
-        self.call_after_refresh(self._follow_coverage, self.query_one(JobTable).current_key)
+    def action_cancel_all(self) -> None:
+        active = [k for k in self.app.runner.keys() if self.app.runner.is_active(k)]
+        if not active:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.runner.cancel()
+                self._after_action()
+
+        self.app.push_screen(
+            ConfirmModal(
+                "Cancel all jobs?",
+                f"Cancel {fmt_plural(len(active), 'queued or running job')}? "
+                "What they downloaded is kept.",
+                yes="Cancel all",
+                no="Keep running",
+            ),
+            answered,
+        )
+
+    def action_edit(self) -> None:
+        key = self.current_key
+        if key:
+            self.app.open_form(self.app.runner.specs[key].entry)
+
+    def action_new_entry(self) -> None:
+        self.app.open_form(None)
+
+    def action_reload(self) -> None:
+        self.app.reload_config()
+
+    def action_inventory(self) -> None:
+        from .inventory import InventoryScreen
+
+        self.app.push_screen(InventoryScreen())
+
+    def action_quit(self) -> None:
+        self.app.request_quit()
+
+    def action_retry_failed(self) -> None:
+        failed = self.failed_keys()
+        if not failed:
+            return
+        started = self.app.start_jobs(failed)
+        self.notify(f"retrying {fmt_plural(len(started), 'failed job')}", markup=False, timeout=3)
+        self._after_action()
+
+    # --- help ----------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from .inventory import InventoryScreen
+        from .pair_form import PairFormModal
+
+        extra = [
+            ("^p", "Command palette: every action above, themes, reload, inventory"),
+            ("↑ ↓", "Move the highlight (PgUp PgDn too): detail, coverage and log follow"),
+        ]
+        self.app.push_screen(
+            HelpScreen(
+                [
+                    ("Jobs", help_lines(JobsScreen.BINDINGS) + extra),
+                    ("Finding a job", help_lines(JobsView.BINDINGS)),
+                    ("Pair form (e, n)", help_lines(PairFormModal.BINDINGS)),
+                    ("Coverage view (i)", help_lines(InventoryScreen.BINDINGS)),
+                ]
+            )
+        )
+
+    def _after_action(self) -> None:
+        self.tick()
         self.refresh_bindings()
-
-    def _show_log(self) -> None:
-        key = self.query_one(JobTable).current_key
-        log = self.query_one(JobLog)
-        if key != log.job_key:
-            state = self.app.runner.states.get(key) if key else None
-            log.show(key, state)
-            self._detail = None
-            # The detail line follows the key press at once, not at the next tick.
-            self._update_detail(state.snapshot() if state is not None else None)

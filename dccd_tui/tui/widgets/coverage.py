@@ -6,9 +6,11 @@
 45,210.50  ▁▂▃▄▅▆▇█▇▆▅▄▃▂▂▃▄▅                                  43,180.20
 ```
 
-The view never reads the store: it asks the runner for a `CoveragePicture`
-(dccd_tui/engine/coverage_picture.py; `runner.coverage`, answered by the engine's process when
-the app is attached to one) on a thread worker, and draws the answer when it arrives. It asks at
+The view never reads the store: it asks its source for a `CoveragePicture`
+(dccd_tui/engine/coverage_picture.py) on a thread worker, and draws the answer when it arrives.
+The source and the styles are handed to it by its screen (a `CoverageSource`: the app's runner,
+whose `coverage` the engine's process answers when the app is attached to one; the app's job
+styles, which change with the theme): a leaf widget, it knows nothing of the app. It asks at
 once when the series, the range, the width or the chart's height change; while the series'
 job makes progress, again at most every `POLL_EVERY` seconds, passing the picture's version so
 that an unchanged manifest costs the engine one stat. The chart's closes (a scan of the stored
@@ -21,8 +23,8 @@ Each state has its own glyph as well as its theme colour, so the strip reads wit
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from rich.style import Style
 from rich.text import Text
@@ -44,11 +46,6 @@ from ...engine import (
     safe_text,
 )
 from ..quiet_update import update_static
-
-if TYPE_CHECKING:  # pragma: no cover
-    from textual import getters
-
-    from ..app import DccdApp
 
 GLYPHS = {STORED: "█", GAP: "▓", MISSING: "░", FAILED: "▒", VOID: "·"}
 STYLE_VARS = {
@@ -80,12 +77,30 @@ UNIT_NAMES = {
 }
 
 
+class CoverageSource(Protocol):
+    """Where a view gets its pictures, asked on a worker thread: the app's runner (`Runner`, or
+    `RemoteRunner` for the engine's process) or anything else with this one method."""
+
+    def coverage(
+        self,
+        series: Series,
+        start: int,
+        end: int,
+        cells: int,
+        points: int = ...,
+        since: str | None = ...,
+    ) -> CoveragePicture: ...
+
+
+Styles = Mapping[str, Style]  # theme variable ("coverage-stored", "job-running", ...) -> style
+
+
 def strip_width(width: int) -> int:
     """Cells of strip in a view `width` columns wide (dates on both sides)."""
     return max(0, width - 2 * SIDE)
 
 
-def strip_text(states: Sequence[str], width: int, styles: dict[str, Style]) -> Text:
+def strip_text(states: Sequence[str], width: int, styles: Styles) -> Text:
     """The cells, each `width // cells` characters wide (at least one)."""
     text = Text(no_wrap=True)
     if not states:
@@ -96,7 +111,7 @@ def strip_text(states: Sequence[str], width: int, styles: dict[str, Style]) -> T
     return text
 
 
-def legend_text(picture: CoveragePicture, width: int, styles: dict[str, Style]) -> Text:
+def legend_text(picture: CoveragePicture, width: int, styles: Styles) -> Text:
     """`█ stored  ▓ exchange gap  ░ missing  ▒ failed       62.3% · 1 day/cell`; the "no candles"
     entry only when the strip has such a cell, and the right part shortened to fit."""
     text = Text(no_wrap=True, overflow="ellipsis")
@@ -169,12 +184,10 @@ class CoverageView(Vertical):
     """The strip, the legend and the chart of one series over one range.
 
     Its screen calls `follow(series, start, end, progress)` on every UI tick (`progress`: any
-    value that changes while the series' job writes, None when nothing runs); the view asks the
-    runner (`runner.coverage`) for a new picture only when something it shows may have changed.
+    value that changes while the series' job writes, None when nothing runs); the view asks its
+    `source` for a new picture only when something it shows may have changed. `styles` gives the
+    current styles by theme variable each time the view draws.
     """
-
-    if TYPE_CHECKING:  # typed access to the app, the way textual.getters.app documents it
-        app = getters.app(DccdApp)
 
     DEFAULT_CSS = """
     CoverageView {
@@ -186,8 +199,12 @@ class CoverageView(Vertical):
     }
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(
+        self, source: CoverageSource, styles: Callable[[], Styles] = dict, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        self._source = source
+        self._get_styles = styles
         self.chart_rows = 1
         self.picture: CoveragePicture | None = None  # the one shown
         self.series: Series | None = None  # ... and its series
@@ -237,8 +254,8 @@ class CoverageView(Vertical):
             self._refresh()
 
     # --- asking --------------------------------------------------------------------------
-    def _styles(self) -> dict[str, Style]:
-        return getattr(self.app, "job_styles", {})
+    def _styles(self) -> Styles:
+        return self._get_styles()
 
     def _refresh(self, progress: Any = ...) -> None:
         if self._target is None:
@@ -305,7 +322,7 @@ class CoverageView(Vertical):
         since: str | None,
     ) -> None:
         try:
-            picture = self.app.runner.coverage(series, start, end, cells, points, since)
+            picture = self._source.coverage(series, start, end, cells, points, since)
         except Exception as exc:  # a bug in a runner: say so in the view, keep polling
             picture = CoveragePicture(None, start, end, error=f"{type(exc).__name__}: {exc}")
         if get_current_worker().is_cancelled:

@@ -39,7 +39,7 @@ class JobTable(DataTable):
     """Rows keyed by job key (`binance:BTC/USDT:1m`); cells are `rich.text.Text` only."""
 
     fast_cells = True  # False: every cell through DataTable's own rendering (the tests compare)
-    on_cursor_moved: Callable[[], None] | None = None  # set by the screen (jobs.py)
+    on_cursor_moved: Callable[[], None] | None = None  # set by the screen (jobs_view.py)
 
     def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
         """Tell the screen at once, in this handler: its log and detail line then change in the

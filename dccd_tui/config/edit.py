@@ -6,7 +6,7 @@ a new entry (`add_entry`). Each edit parses the file with tomlkit, changes just 
 the document and writes it back, so adding a pair changes one line. `write_config` brings a
 whole file to given data the same way (used for new files: the demo, tests, benchmarks).
 
-Every edit is validated with `config.validate` before anything is written, and the write is
+Every edit is validated with `validate` (load.py) before anything is written, and the write is
 atomic (atomic_file.py: temp file in the same folder, fsync, `os.replace`), keeping the file's
 mode (a 0644 file stays 0644) and, through a symlink, the link. A UTF-8 byte-order mark at the
 start of the file is kept.
@@ -40,9 +40,12 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Table
 from tomlkit.toml_document import TOMLDocument
 
-from .atomic_file import real_target, write_atomic
-from .config import JOB_KEYS, Config, ConfigError, validate
-from .user_state import load_state, update_state
+from ..atomic_file import real_target, write_atomic
+from ..engine import Config
+from ..user_state import load_state, update_state
+from .checks import ConfigError
+from .jobs import JOB_KEYS
+from .load import validate
 
 BOM = b"\xef\xbb\xbf"
 
