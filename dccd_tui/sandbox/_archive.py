@@ -22,7 +22,21 @@ Faults, per file (`add_fault`), each for the next `times` requests of that zip (
 - ``no_checksum``: the zip is served, its .CHECKSUM answers 404;
 - ``missing``: the zip answers 404 (a missing month or day);
 - ``short``: six hours of rows (06:00-12:00 of the file's second day, or of its day) are left
-  out although REST has them (the archive's "short month").
+  out although REST has them (the archive's "short month");
+- ``short_one``: one row is left out although REST has it and its neighbours are in the file
+  (the first such row from 06:00 of the file's second day, or of its day): a one-slot hole;
+- ``http_500``: the zip answers HTTP 500;
+- ``stall``: the zip's headers and half its body are sent, then nothing until the server
+  stops (or ``stall_seconds``);
+
+and hostile files, each with a .CHECKSUM that matches it (issue 18):
+
+- ``zip_bomb``: a zip of a few MB holding one CSV, named as it should be, that inflates to
+  `bomb_bytes` (1 GB) of one repeated row; built a block at a time, never held inflated;
+- ``other_interval``: the rows of another interval (5m; 15m for a 5m file) under this file's
+  own member name;
+- ``other_symbol``: another pair's zip of the same interval and period, as it is (ETHUSDT's,
+  or the first other symbol listed by then).
 """
 
 from __future__ import annotations
@@ -31,16 +45,31 @@ import calendar
 import hashlib
 import io
 import re
+import struct
 import threading
 import zipfile
+import zlib
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from ._apis import BINANCE_INTERVALS, Answer
 
 PREFIX = "/binance-archive"
 US_FROM_MS = calendar.timegm((2025, 1, 1, 0, 0, 0)) * 1000
 DAY_MS = 86_400_000
-FAULTS = ("corrupt_zip", "bad_checksum", "no_checksum", "missing", "short")
+#: Faults that change the served file (its content, and the .CHECKSUM that matches it).
+FILE_FAULTS = ("short", "short_one", "zip_bomb", "other_interval", "other_symbol")
+FAULTS = (
+    "corrupt_zip",
+    "bad_checksum",
+    "no_checksum",
+    "missing",
+    "http_500",
+    "stall",
+    *FILE_FAULTS,
+)
+BOMB_BYTES = 10**9
+_BOMB_BLOCK = 1 << 20  # inflated bytes per deflate segment of the bomb
 _PATH = re.compile(
     r"^/data/spot/(monthly|daily)/klines/([A-Z0-9]{1,20})/([0-9a-z]{2,3})/"
     r"\2-\3-(\d{4})-(\d{2})(?:-(\d{2}))?\.zip(\.CHECKSUM)?$"
@@ -55,12 +84,18 @@ def _text(status: int, text: str) -> Answer:
     return Answer(status, text.encode(), "text/plain")
 
 
+@dataclass
+class Stalled(Answer):
+    """An answer the server starts sending, then stalls (fault ``stall``)."""
+
+
 class Archive:
     """The archive host of one sandbox: files on demand, cached, with injectable faults."""
 
     def __init__(self, world, cache_mb: float = 256.0) -> None:
         self.world = world
         self.header = "mixed"
+        self.bomb_bytes = BOMB_BYTES
         self.cache_bytes = int(cache_mb * 1e6)
         self._cache: OrderedDict[tuple, tuple[bytes, bytes]] = OrderedDict()
         self._cached = 0
@@ -109,16 +144,29 @@ class Archive:
         return start, calendar.timegm((ny, nm, 1, 0, 0, 0)) * 1000
 
     def csv(
-        self, symbol: str, interval: str, start: int, end: int, name: str, short: bool = False
+        self,
+        symbol: str,
+        interval: str,
+        start: int,
+        end: int,
+        name: str,
+        short: bool = False,
+        short_one: bool = False,
     ) -> bytes:
         """The CSV of one file: the klines rows the REST API serves for ``[start, end)``."""
         market = self.by_symbol[symbol]
-        series = self.world.series("binance", market, BINANCE_INTERVALS[interval])
+        span = BINANCE_INTERVALS[interval]
+        series = self.world.series("binance", market, span)
         rows = series.closed(start, end, self.world.now())
+        day = start + (DAY_MS if end - start > DAY_MS else 0)  # the second day, or the day
         cut = None
-        if short:  # 06:00-12:00 of the second day (of the day for a daily file)
-            day = start + (DAY_MS if end - start > DAY_MS else 0)
+        if short:  # 06:00-12:00
             cut = (day + 6 * 3_600_000, day + 12 * 3_600_000)
+        if short_one:  # the first row from 06:00 on whose neighbours are both there
+            for prev, r, nxt in zip(rows, rows[1:], rows[2:], strict=False):
+                if r[0] >= day + 6 * 3_600_000 and prev[0] == r[0] - span == nxt[0] - 2 * span:
+                    cut = (r[0], r[0] + 1)
+                    break
         lines: list[str] = []
         if self._has_header(name):
             lines.append(HEADER)
@@ -141,10 +189,11 @@ class Archive:
         return hashlib.blake2b(name.encode(), digest_size=1).digest()[0] & 1 == 1
 
     def build(
-        self, symbol: str, interval: str, kind: str, period: str, short: bool = False
+        self, symbol: str, interval: str, kind: str, period: str, fault: str | None = None
     ) -> tuple[bytes, bytes]:
-        """(zip bytes, .CHECKSUM text) of one file, from the cache when it is there."""
-        k = (symbol, interval, kind, period, short)
+        """(zip bytes, .CHECKSUM text) of one file, from the cache when it is there; `fault`
+        one of FILE_FAULTS or None."""
+        k = (symbol, interval, kind, period, fault)
         with self._lock:
             hit = self._cache.get(k)
             if hit is not None:
@@ -153,11 +202,29 @@ class Archive:
         parts = [int(x) for x in period.split("-")]
         start, end = self.bounds(kind, parts[0], parts[1], parts[2] if len(parts) > 2 else None)
         name = f"{symbol}-{interval}-{period}"
-        csv = self.csv(symbol, interval, start, end, name + ".zip", short)
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-            zf.writestr(name + ".csv", csv)
-        body = buf.getvalue()
+        if fault == "zip_bomb":
+            body = self._bomb(name, interval, start)
+        elif fault == "other_symbol":
+            body, _ = self.build(
+                self._other_symbol(symbol, interval, start, end), interval, kind, period
+            )
+        else:
+            rows_of = interval
+            if fault == "other_interval":
+                rows_of = "15m" if interval == "5m" else "5m"
+            csv = self.csv(
+                symbol,
+                rows_of,
+                start,
+                end,
+                name + ".zip",
+                short=fault == "short",
+                short_one=fault == "short_one",
+            )
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+                zf.writestr(name + ".csv", csv)
+            body = buf.getvalue()
         checksum = f"{hashlib.sha256(body).hexdigest()}  {name}.zip\n".encode()
         with self._lock:
             if k not in self._cache:
@@ -166,6 +233,46 @@ class Archive:
             while self._cached > self.cache_bytes and len(self._cache) > 1:
                 self._cached -= len(self._cache.popitem(last=False)[1][0])
         return body, checksum
+
+    def _bomb(self, name: str, interval: str, start: int) -> bytes:
+        """A zip whose one CSV, ``<name>.csv``, inflates to about `bomb_bytes` of one row.
+
+        Never held inflated: a block of rows is deflated once, on its own (a full flush: no
+        reference to what came before), and its deflated bytes repeated; the CRC is computed
+        over the repeated block, and the zip's headers are written by hand."""
+        us = 1000 if start >= US_FROM_MS else 1
+        span = BINANCE_INTERVALS[interval]
+        row = (
+            f"{start * us},100.0,101.0,99.0,100.5,1.0,{(start + span) * us - 1},100.5,1,"
+            "0.5,50.25,0\n"
+        ).encode()
+        block = row * (_BOMB_BLOCK // len(row))
+        deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+        segment = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+        blocks = max(1, self.bomb_bytes // len(block))
+        crc = 0
+        for _ in range(blocks):
+            crc = zlib.crc32(block, crc)
+        data = segment * blocks + b"\x03\x00"  # then an empty final block
+        size = len(block) * blocks
+        member = (name + ".csv").encode()
+        fields = (8, 0, 0x21, crc, len(data), size, len(member))  # deflate, time 0, 1980-01-01
+        local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, *fields, 0) + member
+        central = (
+            struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, *fields, 0, 0, 0, 0, 0, 0) + member
+        )
+        offset = len(local) + len(data)
+        end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), offset, 0)
+        return local + data + central + end
+
+    def _other_symbol(self, symbol: str, interval: str, start: int, end: int) -> str:
+        """ETHUSDT, or the first other symbol with a file for ``[start, end)``."""
+        others = sorted(s for s in self.by_symbol if s != symbol)
+        others.sort(key=lambda s: s != "ETHUSDT")
+        for other in others:
+            if self.exists(other, interval, start, end):
+                return other
+        raise ValueError(f"no other symbol has a file for {symbol}'s {interval} at {start}")
 
     def prebuild(self, symbol: str, interval: str, periods: list[tuple[str, str]]) -> None:
         """Build files ahead (benchmarks: a real archive serves static files, it does not
@@ -205,6 +312,7 @@ class Archive:
         fault = self._fault(period, consume=not is_checksum)
         if fault == "missing":
             return _text(404, "Not Found")
+        file_fault = fault if fault in FILE_FAULTS else None
         if is_checksum:
             if fault == "no_checksum":
                 return _text(404, "Not Found")
@@ -212,13 +320,17 @@ class Archive:
                 body = self._corrupt(symbol, interval, kind, period)
                 name = f"{symbol}-{interval}-{period}.zip"
                 return _text(200, f"{hashlib.sha256(body).hexdigest()}  {name}\n")
-            _, checksum = self.build(symbol, interval, kind, period, fault == "short")
+            _, checksum = self.build(symbol, interval, kind, period, file_fault)
             if fault == "bad_checksum":
                 checksum = hashlib.sha256(checksum).hexdigest().encode() + checksum[64:]
             return Answer(200, checksum, "text/plain")
+        if fault == "http_500":
+            return _text(500, "Internal Server Error")
         if fault == "corrupt_zip":
             return Answer(200, self._corrupt(symbol, interval, kind, period), "application/zip")
-        body, _ = self.build(symbol, interval, kind, period, fault == "short")
+        body, _ = self.build(symbol, interval, kind, period, file_fault)
+        if fault == "stall":
+            return Stalled(200, body, "application/zip")
         return Answer(200, body, "application/zip")
 
     def _corrupt(self, symbol: str, interval: str, kind: str, period: str) -> bytes:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 from . import _arrival
 from ._apis import API_CLASSES, Answer, Api, Ctx, World, janswer
 from ._archive import PREFIX as ARCHIVE_PREFIX
-from ._archive import Archive
+from ._archive import Archive, Stalled
 from ._data import maintenance_blocks
 from ._faults import HOSTILE_TEXT, FaultPlan
 from ._limits import Limiters
@@ -354,7 +354,11 @@ class Sandbox:
         if url.path.startswith(ARCHIVE_PREFIX + "/"):  # the archive host: no rate limit
             if self.settings.latency > 0:
                 time.sleep(self.settings.latency)
-            self._send(h, self.archive.serve(url.path[len(ARCHIVE_PREFIX) :]))
+            ans = self.archive.serve(url.path[len(ARCHIVE_PREFIX) :])
+            if isinstance(ans, Stalled):
+                self._send_partial(h, ans, hang=True)
+            else:
+                self._send(h, ans)
             return
         parts = url.path.split("/", 2)
         exchange = parts[1] if len(parts) > 1 else ""
