@@ -51,3 +51,16 @@ def engines():
     e = Engines()
     yield e
     e.stop_all()
+
+
+@pytest.fixture(autouse=True)
+def _no_engine_errors():
+    """Fail any test that leaves an engine error behind (dccd_tui/engine/incidents.py): the
+    engine survives some (the archive phase hands the range to REST), so nothing else would
+    fail. A test that causes one on purpose takes it (`take_engine_errors`) and checks it."""
+    from dccd_tui.engine.incidents import take_engine_errors
+
+    take_engine_errors()
+    yield
+    left = take_engine_errors()
+    assert not left, f"engine errors: {left}"

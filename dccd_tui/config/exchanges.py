@@ -1,7 +1,8 @@
 """Reads the [exchanges.<name>] tables of `config.toml`, Binance's public-archive keys included.
 
 Every exchange starts from its adapter's defaults; a table changes only the keys it names. The
-archive keys (`archive`, `archive_url`, `archive_parallel`) are Binance's alone.
+archive keys (`archive`, `archive_url`, `archive_parallel`, `archive_memory_mb`) are Binance's
+alone.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from .checks import (
     _where,
 )
 
-EXCHANGE_KEYS = ("base_url", "requests_per_second", "archive", "archive_url", "archive_parallel")
-ARCHIVE_KEYS = ("archive", "archive_url", "archive_parallel")  # Binance only
+ARCHIVE_KEYS = ("archive", "archive_url", "archive_parallel", "archive_memory_mb")  # Binance only
+EXCHANGE_KEYS = ("base_url", "requests_per_second", *ARCHIVE_KEYS)
+# `archive_memory_mb`: a 1m month at its worst takes ~90 MB in flight (engine/archive/budget.py);
+# below this a single file could not be held under the cap.
+MIN_ARCHIVE_MEMORY_MB, MAX_ARCHIVE_MEMORY_MB = 100, 65_536
 
 
 # --- the public archive (Binance) ---------------------------------------------------------
@@ -44,8 +48,9 @@ def _default_exchange_settings(name: str) -> ExchangeSettings:
 
 def _archive_settings(
     name: str, table: dict, path: Path, where: str, base: ExchangeSettings
-) -> tuple[bool, str | None, int]:
-    """`archive`, `archive_url`, `archive_parallel` of an [exchanges.<name>] table.
+) -> tuple[bool, str | None, int, int]:
+    """`archive`, `archive_url`, `archive_parallel`, `archive_memory_mb` of an
+    [exchanges.<name>] table.
 
     With a `base_url` of its own (a proxy, a test server) and no `archive_url`, the archive is
     off: candles from the real archive would not be what that API serves.
@@ -54,6 +59,7 @@ def _archive_settings(
         if key in table and name != "binance":
             raise ConfigError(f"{_where(path, where, key)}: only binance has a public archive")
     archive, url, parallel = base.archive, base.archive_url, base.archive_parallel
+    memory = base.archive_memory_mb
     own_api = "base_url" in table and (
         str(table["base_url"]).rstrip("/") != get_exchange(name).default_base_url
     )
@@ -69,7 +75,14 @@ def _archive_settings(
             raise ConfigError(
                 f"{_where(path, where, 'archive_parallel')}: must be between 1 and 32"
             )
-    return archive, url, parallel
+    if "archive_memory_mb" in table:
+        memory = _typed(table, "archive_memory_mb", (int,), path, where, "a whole number")
+        if not MIN_ARCHIVE_MEMORY_MB <= memory <= MAX_ARCHIVE_MEMORY_MB:
+            raise ConfigError(
+                f"{_where(path, where, 'archive_memory_mb')}: must be between "
+                f"{MIN_ARCHIVE_MEMORY_MB} and {MAX_ARCHIVE_MEMORY_MB} (MiB)"
+            )
+    return archive, url, parallel, memory
 
 
 def _exchanges(raw: Any, path: Path, problems: _Problems) -> dict[str, ExchangeSettings]:
@@ -118,7 +131,7 @@ def _exchange(name: str, table: Any, path: Path, exchanges: dict[str, ExchangeSe
         path,
         where,
         base,
-        default=(base.archive, base.archive_url, base.archive_parallel),
+        default=(base.archive, base.archive_url, base.archive_parallel, base.archive_memory_mb),
     )
     exchanges[name] = ExchangeSettings(url, rps, *archive)
     if problems.messages:

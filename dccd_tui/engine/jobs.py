@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .archive.budget import DEFAULT_MEMORY_MB
 from .models import Series
 
 __all__ = ["Config", "ExchangeSettings", "JobSpec", "Settings"]
@@ -26,6 +27,7 @@ class ExchangeSettings:
     archive: bool = False
     archive_url: str | None = None
     archive_parallel: int = 4
+    archive_memory_mb: int = DEFAULT_MEMORY_MB  # archive work in flight, at most (MiB)
 
 
 @dataclass(frozen=True)

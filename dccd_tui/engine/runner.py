@@ -195,7 +195,10 @@ class Runner:
 
                 settings = self.config.exchanges[spec.series.exchange]
                 client = ArchiveClient(
-                    url, settings.archive_parallel, timeout=self.config.settings.request_timeout
+                    url,
+                    settings.archive_parallel,
+                    timeout=self.config.settings.request_timeout,
+                    memory_mb=settings.archive_memory_mb,
                 )
                 if self._archive is not None:
                     self._retired.append(self._archive)

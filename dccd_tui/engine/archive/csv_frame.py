@@ -4,11 +4,13 @@ Why it exists: the archive's CSV differs from the klines answer in ways that hav
 of other tools: some files start with a header row and others do not, and spot
 timestamps switched from milliseconds to microseconds on 2025-01-01 (read with the wrong unit
 they become 1970 or year-50000 dates). So the header is detected from the first row, the time
-unit per file from the values, and then the rows must pass the REST page checks of
+unit per file from the values. Every row's close time must then be its open time + span - 1 in
+that unit: a file of another interval, served (checksum and all) as this one, fails there and is
+refused (`checks.RefusedFile`: not retried). And the rows must pass the REST page checks of
 `exchanges/_frames.py`: sane OHLC (the same `check_row` words the error), aligned to the span,
 inside the file's month or day, no duplicate open time. A file that fails any check is not
-trusted at all: TransientError, nothing from it is stored, and the caller retries or hands
-its range to REST.
+trusted at all: nothing from it is stored, and the caller retries (TransientError) or hands its
+range to REST.
 
 Columns (Binance's archive layout, the klines row as CSV): open_time, open, high, low, close,
 volume, close_time, quote_volume, count, taker_buy_volume, taker_buy_quote_volume, ignore.
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 from ..errors import TransientError
 from ..exchanges._common import clean_text
 from ..exchanges._frames import check_row
+from .checks import RefusedFile
 
 if TYPE_CHECKING:
     import polars as pl
@@ -34,7 +37,10 @@ _FLOATS = ("open", "high", "low", "close", "volume", "quote_volume")
 
 def has_header(csv: bytes) -> bool:
     """True when the first row is a header: its first field is not a number."""
-    first = csv.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].split(b",", 1)[0].strip()
+    # A UTF-8 byte order mark is not part of the field: with it, a first row of numbers would
+    # be taken for a header and lost. (The first 4 KiB: a row is shorter, and no copy of the
+    # whole file is made.)
+    first = csv[:4096].removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].split(b",", 1)[0].strip()
     return not first.isdigit()
 
 
@@ -45,7 +51,7 @@ def parse_archive_csv(csv: bytes, span: int, start: int, end: int, what: str) ->
     from ..models import CANDLE_COLUMNS, candle_schema
 
     schema = candle_schema()
-    if not csv.strip():
+    if not csv or csv.isspace():
         return pl.DataFrame(schema=schema)
     header = has_header(csv)
     typed = _read_typed(csv, header)
@@ -56,9 +62,11 @@ def parse_archive_csv(csv: bytes, span: int, start: int, end: int, what: str) ->
     # The unit, per file: every open time in ms, or every one in us; a mix is not trusted.
     ts = typed["ts"]
     in_us = ts >= US_THRESHOLD
-    if in_us.any():
-        if not in_us.all():
-            raise TransientError(f"{what}: open times mix milliseconds and microseconds")
+    us = bool(in_us.any())
+    if us and not in_us.all():
+        raise TransientError(f"{what}: open times mix milliseconds and microseconds")
+    _check_close(typed, span * 1000 * (1000 if us else 1), what, header)
+    if us:
         typed = typed.with_columns(pl.col("ts") // 1000, pl.col("close_time") // 1000)
     _check(typed, span, start, end, what, header)
     return typed.sort("ts").select(pl.col("ts").cast(schema["ts"]), *CANDLE_COLUMNS[1:])
@@ -123,6 +131,21 @@ def _read_text(csv: bytes, header: bool, what: str) -> pl.DataFrame:
             f"{clean_text(','.join(raw.row(row)), 200)}"
         )
     return typed
+
+
+def _check_close(typed: pl.DataFrame, span: int, what: str, header: bool) -> None:
+    """Every row closes at its open time + `span` - 1 (`span` in the file's unit); a file of
+    another interval does not."""
+    import polars as pl
+
+    bad = typed.with_row_index("row").filter(pl.col("close_time") != pl.col("ts") + (span - 1))
+    if bad.height:
+        row, ts, close = (int(bad[c][0]) for c in ("row", "ts", "close_time"))
+        raise RefusedFile(
+            "close time",
+            f"{what}: row {row + 1 + header} closes at {close}, not at its open time + span - 1 "
+            f"({ts + span - 1}): a file of another interval?",
+        )
 
 
 def _check(frame: pl.DataFrame, span: int, start: int, end: int, what: str, header: bool) -> None:

@@ -2,14 +2,18 @@
 
 Why it exists: the archive host is not the API. It has no request-weight budget, so it gets its
 own httpx client and a small bounded pool of connections (`archive_parallel`), not the
-exchange's rate gate. Every body is capped in size and every request has a timeout.
+exchange's rate gate. Every body is capped in size (a zip at what its file can hold:
+`checks.zip_cap`), every request has a timeout, and the memory of the files in flight is
+bounded in bytes (`budget.MemoryBudget`, `archive_memory_mb`).
 
 Verification, before a byte of the CSV is read: the ``.CHECKSUM`` file must hold
 ``<sha256 hex>  <file name>`` for this very file, the zip's SHA-256 must equal it, and the zip
 must open and hold exactly one CSV. A mismatch, a bad zip or a missing checksum is a
 TransientError (the caller retries with backoff, then gives the range to REST); it is never
-stored. A 404 on the zip means the archive does not have that file: `fetch` returns None and the
-range goes to REST.
+stored. Then the member's name and size (`checks`): a file that is not what its URL says is
+refused (`checks.RefusedFile`, not retried). An HTTP error, a timeout or a broken connection is
+`ArchiveUnreachable`: retried, and said as such, never as a failed verification. A 404 on the
+zip means the archive does not have that file: `fetch` returns None and the range goes to REST.
 """
 
 from __future__ import annotations
@@ -27,21 +31,37 @@ import httpx
 from ..errors import Cancelled, TransientError
 from ..fmt import clean_text, fmt_plural
 from ..http import USER_AGENT, make_timeout
+from .budget import DEFAULT_MEMORY_MB, MEMORY_PER_CSV_BYTE, MemoryBudget
+from .checks import RefusedFile, check_member, csv_cap, inflate, zip_cap
 from .layout import ArchiveFile
 
-MAX_ZIP_BYTES = 256 * 1024 * 1024  # a 1m month of a busy pair is a few MB; 1s would be ~100
-MAX_CSV_BYTES = 1024 * 1024 * 1024
+# The biggest file of all, a 1m month of 31 days: the cap of a CSV checked with no file at hand.
+MAX_CSV_BYTES = 44_640 * 400 + 256
 MAX_CHECKSUM_BYTES = 4096
+
+
+class ArchiveUnreachable(TransientError):
+    """The archive host did not deliver: an HTTP error, a timeout, a broken connection."""
+
+
 _CHECKSUM = re.compile(rb"^\s*([0-9a-fA-F]{64})\s+\*?(\S+)\s*$")
 
 
 class ArchiveClient:
     """GETs against the archive host on at most `parallel` connections at once."""
 
-    def __init__(self, base_url: str, parallel: int = 4, timeout: float = 30.0, on_request=None):
+    def __init__(
+        self,
+        base_url: str,
+        parallel: int = 4,
+        timeout: float = 30.0,
+        on_request=None,
+        memory_mb: float = DEFAULT_MEMORY_MB,
+    ):
         self.base_url = base_url.rstrip("/")
         self.parallel = parallel
         self.on_request = on_request
+        self.budget = MemoryBudget(int(memory_mb * 1024 * 1024))
         self._http = httpx.Client(
             timeout=make_timeout(timeout),
             headers={"User-Agent": USER_AGENT},
@@ -54,7 +74,15 @@ class ArchiveClient:
         self.bytes = 0
 
     def submit(self, fn, *args) -> Future:
-        return self._pool.submit(fn, *args)
+        """`fn(*args)` on the pool; the budget reserved by `fetch_csv` inside it lasts until it
+        returns (the caller's parse of the CSV included)."""
+        return self._pool.submit(self._task, fn, args)
+
+    def _task(self, fn, args):
+        try:
+            return fn(*args)
+        finally:
+            self.budget.release()
 
     def get(self, path: str, limit: int, cancel: threading.Event | None = None) -> bytes | None:
         """The body of ``base_url + path`` (at most `limit` bytes); None on 404."""
@@ -70,30 +98,42 @@ class ArchiveClient:
                 if resp.status_code == 404:
                     return None
                 if resp.status_code != 200:
-                    text = clean_text(resp.read()[:300].decode("utf-8", "replace"), 200)
-                    raise TransientError(
-                        f"archive: HTTP {resp.status_code} on {path}: {text}",
+                    head = b""
+                    for part in resp.iter_bytes():  # a few hundred bytes of the error page
+                        head += part
+                        if len(head) >= 300:
+                            break
+                    text = clean_text(head[:300].decode("utf-8", "replace"), 200)
+                    raise ArchiveUnreachable(
+                        f"archive host: HTTP {resp.status_code} on {path}: {text}",
                         status=resp.status_code,
                     )
                 declared = resp.headers.get("Content-Length")
                 if declared is not None and declared.isdigit() and int(declared) > limit:
-                    raise TransientError(
-                        f"archive: {path} is {int(declared):,} bytes, more than "
-                        f"the {limit:,} allowed"
+                    raise RefusedFile(
+                        "size cap",
+                        f"archive: {path} is {int(declared):,} bytes; such a file holds at "
+                        f"most {limit:,}",
                     )
                 chunks, size = [], 0
                 for chunk in resp.iter_bytes():
                     size += len(chunk)
                     if size > limit:
-                        raise TransientError(f"archive: {path} is more than {limit:,} bytes")
+                        raise RefusedFile(
+                            "size cap",
+                            f"archive: {path} is more than {limit:,} bytes, the most such a "
+                            "file holds",
+                        )
                     if cancel is not None and cancel.is_set():
                         raise Cancelled()
                     chunks.append(chunk)
         except httpx.TimeoutException as exc:
-            raise TransientError(f"archive: timeout ({type(exc).__name__}) on {path}") from None
+            raise ArchiveUnreachable(
+                f"archive host: timeout ({type(exc).__name__}) on {path}"
+            ) from None
         except httpx.HTTPError as exc:
-            raise TransientError(
-                f"archive: connection error on {path}: {clean_text(str(exc), 200)}"
+            raise ArchiveUnreachable(
+                f"archive host: connection error on {path}: {clean_text(str(exc), 200)}"
             ) from None
         with self._lock:
             self.bytes += size
@@ -102,24 +142,46 @@ class ArchiveClient:
     def fetch_csv(
         self, f: ArchiveFile, symbol: str, interval: str, cancel: threading.Event | None = None
     ) -> tuple[bytes, int] | None:
-        """The verified CSV of one file and the zip's size; None when the archive lacks it."""
+        """The verified CSV of one file and the zip's size; None when the archive lacks it.
+
+        Reserves the file's worst case from the memory budget before downloading, and its real
+        figure (the zip + `MEMORY_PER_CSV_BYTE` x the CSV it declares) before inflating; the
+        reservation is given back when the task ends (`submit`), or here on an error."""
         path = f.path(symbol, interval)
         name = f.name(symbol, interval)
-        body = self.get(path, MAX_ZIP_BYTES, cancel)
-        if body is None:
-            return None
-        checksum = self.get(path + ".CHECKSUM", MAX_CHECKSUM_BYTES, cancel)
-        if checksum is None:
-            raise TransientError(f"archive: {name} has no .CHECKSUM file; not trusted")
-        return verify_zip(body, checksum, name), len(body)
+        cap = csv_cap(f, interval)
+        limit = zip_cap(cap)
+        self.budget.reserve(limit + MEMORY_PER_CSV_BYTE * cap, cancel)
+        try:
+            body = self.get(path, limit, cancel)
+            if body is None:
+                self.budget.release()
+                return None
+            checksum = self.get(path + ".CHECKSUM", MAX_CHECKSUM_BYTES, cancel)
+            if checksum is None:
+                raise TransientError(f"archive: {name} has no .CHECKSUM file; not trusted")
+            size = len(body)
+
+            def declared(csv_bytes: int) -> None:
+                self.budget.shrink(size + MEMORY_PER_CSV_BYTE * csv_bytes)
+
+            return verify_zip(body, checksum, name, cap, declared), size
+        except BaseException:
+            self.budget.release()
+            raise
 
     def close(self) -> None:
+        self.budget.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._http.close()
 
 
-def verify_zip(body: bytes, checksum: bytes, name: str) -> bytes:
-    """The single CSV inside `body` after checking its SHA-256 against `checksum`."""
+def verify_zip(
+    body: bytes, checksum: bytes, name: str, cap: int = MAX_CSV_BYTES, declared=None
+) -> bytes:
+    """The single CSV inside `body` after checking its SHA-256 against `checksum`, its member's
+    name against `name` and its size against `cap` (`checks`); `declared(size)`, when given, is
+    told the CSV's declared size before it is inflated."""
     m = _CHECKSUM.match(checksum)
     if m is None:
         raise TransientError(
@@ -145,9 +207,10 @@ def verify_zip(body: bytes, checksum: bytes, name: str) -> bytes:
                     f"archive: {name} should hold one CSV, it holds "
                     f"{fmt_plural(len(members), 'file')}"
                 )
-            if members[0].file_size > MAX_CSV_BYTES:
-                raise TransientError(f"archive: the CSV in {name} is too large")
-            return zf.read(members[0])
+            check_member(members[0], name, cap)
+            if declared is not None:
+                declared(members[0].file_size)
+            return inflate(zf, members[0], name, cap)
     except (
         zipfile.BadZipFile,
         zipfile.LargeZipFile,

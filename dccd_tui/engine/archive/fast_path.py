@@ -7,7 +7,12 @@ file:
 
 - a 404: the archive lacks it; its range stays missing and the window loop fetches it by REST;
 - a file that fails verification or the REST page checks, after `max_retries` retries with
-  backoff: nothing from it is stored; its range stays missing and goes to REST too;
+  backoff, or that the host did not deliver (an HTTP error, a timeout: said as such), or that
+  is refused for not being what its URL says (`checks`: its size, member name or close times;
+  not retried): nothing from it is stored; its range stays missing and goes to REST too;
+- an unexpected error (a bug, MemoryError) is an engine error (`incidents`): logged, counted,
+  and the file's range, or the rest of the phase if it struck outside a file, goes to REST;
+  the job does not fail for it;
 - otherwise every hole of the file (a slot without a row) is asked of REST, on the exchange's
   own fetch threads and rate gate. An archive file may be short (maintenance, a lost day), so
   its word alone never makes a gap: the store receives the file's candles plus whatever REST
@@ -31,10 +36,12 @@ from typing import TYPE_CHECKING
 from ..errors import Cancelled, PermanentError, StoreError, TransientError
 from ..exchanges.binance import Binance
 from ..fmt import fmt_ms, fmt_plural, safe_text
+from ..incidents import note_engine_error
 from ..models import Window
 from ..state import Status
+from .checks import RefusedFile
 from .csv_frame import parse_archive_csv
-from .download import ArchiveClient
+from .download import ArchiveClient, ArchiveUnreachable
 from .layout import ArchiveFile, split_missing
 
 if TYPE_CHECKING:
@@ -125,6 +132,10 @@ def run_archive(job: BackfillPort, plan: Plan, client: ArchiveClient) -> Plan | 
         state.add_log(f"failed: {reason}")
         state.set_status(Status.FAILED, reason)
         return None
+    except Exception as exc:  # a bug, MemoryError: what the phase did not store goes to REST
+        stats.errors += 1
+        text = note_engine_error("the archive phase", exc)
+        state.add_log(f"archive: {text}; what it did not store goes to REST")
     state.add_log(stats.summary())
     plan = job.replan()
     done = state.snapshot().windows_done
@@ -135,6 +146,7 @@ def run_archive(job: BackfillPort, plan: Plan, client: ArchiveClient) -> Plan | 
 class _Stats:
     def __init__(self) -> None:
         self.stored = self.absent = self.failed = self.holes = self.hole_fail = 0
+        self.unreachable = self.refused = self.errors = 0
         self.bytes = 0
 
     def summary(self) -> str:
@@ -147,9 +159,15 @@ class _Stats:
             text += f" ({self.hole_fail} failed, fetched again below)"
         if self.absent:
             text += f"; {fmt_plural(self.absent, 'file')} not in the archive"
+        if self.unreachable:
+            text += f"; {fmt_plural(self.unreachable, 'file')} not downloaded (archive host error)"
         if self.failed:
             text += f"; {fmt_plural(self.failed, 'file')} failed verification, not stored"
-        if self.absent or self.failed:
+        if self.refused:
+            text += f"; {fmt_plural(self.refused, 'file')} refused, not what its URL says"
+        if self.errors:
+            text += f"; {fmt_plural(self.errors, 'engine error')}"
+        if self.absent or self.failed or self.unreachable or self.refused or self.errors:
             text += ": their ranges go to REST"
         return text
 
@@ -282,12 +300,34 @@ def _received(
     name = f.name(symbol, interval)
     try:
         got = future.result()
+    except ArchiveUnreachable as exc:
+        stats.unreachable += 1
+        job.state.note_window(f.end)
+        job.state.add_log(
+            f"archive: {name} not downloaded: {safe_text(exc, 300)}; its range goes to REST"
+        )
+        return None
     except TransientError as exc:
         stats.failed += 1
         job.state.note_window(f.end)
         job.state.add_log(
             f"archive: {name} not stored: {safe_text(exc, 300)}; its range goes to REST"
         )
+        return None
+    except RefusedFile as exc:
+        stats.refused += 1
+        job.state.note_window(f.end)
+        job.state.add_log(
+            f"archive: {name} refused ({exc.reason}): {safe_text(exc, 300)}; its range goes to REST"
+        )
+        return None
+    except (Cancelled, PermanentError, StoreError):
+        raise
+    except Exception as exc:  # a bug, MemoryError: an engine error, the range goes to REST
+        stats.errors += 1
+        job.state.note_window(f.end)
+        text = note_engine_error(f"archive file {name}", exc)
+        job.state.add_log(f"archive: {text}; its range goes to REST")
         return None
     if got is None:
         stats.absent += 1
