@@ -8,6 +8,8 @@
     budgets {"binance": 40, ...}  -> enforce these budgets from now on (and reset as above)
     archive_prebuild {"symbol": "BTCUSDT", "interval": "1m", "periods": [["monthly", "2024-01"]]}
             -> build those archive files now (issue 13; a real archive serves static files)
+    archive_fault {"kind": "zip_bomb", "period": "2024-01"}
+            -> serve that archive file with that fault from now on (sandbox/_archive.py)
     quit    -> stop (so does end of input)
 
 A separate process keeps the fake exchange's Python work (generating and formatting candles) off
@@ -61,6 +63,10 @@ def main() -> int:
                 sb.archive.prebuild(
                     job["symbol"], job["interval"], [tuple(p) for p in job["periods"]]
                 )
+                out = {"ok": True}
+            elif cmd.startswith("archive_fault "):
+                job = json.loads(cmd[len("archive_fault ") :])
+                sb.archive.add_fault(job["kind"], job["period"], job.get("times"))
                 out = {"ok": True}
             elif cmd == "quit":
                 break

@@ -79,7 +79,7 @@ def picture(folder: Path):
     import polars as pl
 
     from dccd_tui.engine.models import Series
-    from dccd_tui.engine.storage import Store
+    from dccd_tui.engine.store import Store
 
     frame = (
         pl.scan_parquet(str(folder / "data" / "ohlc" / "**" / "*.parquet"), hive_partitioning=True)

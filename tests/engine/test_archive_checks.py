@@ -121,8 +121,9 @@ def test_archive_host_errors_are_named_as_such(tmp_path, sb, fault, said):
     """An HTTP 500 or a stalled answer is the host's failure, not the file's: "not downloaded",
     never "failed verification" (as main said)."""
     sb.archive.add_fault(fault, "2024-12")
-    config = config_for(tmp_path, sb, start=DEC[0], end=DEC[1])
-    runner = run(replace(config, settings=replace(config.settings, request_timeout=0.5)))
+    # One retry, a 1 s timeout: the stalled zip costs two seconds (REST answers in ms)
+    config = config_for(tmp_path, sb, start=DEC[0], end=DEC[1], job_extra={"max_retries": 1})
+    runner = run(replace(config, settings=replace(config.settings, request_timeout=1.0)))
     state = runner.states[SERIES.key]
     assert state.snapshot().status is Status.DONE
     log = "\n".join(state.log_lines())
