@@ -94,7 +94,7 @@ class Connection:
         request_id = message.get("id")
         op = message.get("op")
         # `stop` needs no hello: a client of another version can always stop this engine.
-        if op not in WITHOUT_HELLO and not self.hello:
+        if not (isinstance(op, str) and op in WITHOUT_HELLO) and not self.hello:
             self.send(error_reply(request_id, 'say hello first (op "hello" with "protocol")'))
             return
         shape = SHAPES.get(op) if isinstance(op, str) else None

@@ -343,10 +343,6 @@ WITHOUT_HELLO = frozenset({Hello.op, Stop.op})
 # --- replies -----------------------------------------------------------------------------------
 
 
-def _reply(msg: Mapping[str, Any], name: str, read: Any, what: str) -> Any:
-    return read_field(msg, name, read, what)
-
-
 @dataclass(frozen=True)
 class EngineInfo:
     """The `hello` reply, and the head of the `status` reply. A client keeps it as received
@@ -372,12 +368,12 @@ class EngineInfo:
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Self:
         return cls(
-            _reply(msg, "protocol", whole, "a version number"),
-            _reply(msg, "engine", text, "a version text"),
-            _reply(msg, "pid", whole, "a process id"),
-            _reply(msg, "config", text, "a path"),
-            _reply(msg, "data_path", text, "a path"),
-            _reply(msg, "active", whole, "a whole number"),
+            read_field(msg, "protocol", whole, "a version number"),
+            read_field(msg, "engine", text, "a version text"),
+            read_field(msg, "pid", whole, "a process id"),
+            read_field(msg, "config", text, "a path"),
+            read_field(msg, "data_path", text, "a path"),
+            read_field(msg, "active", whole, "a whole number"),
         )
 
 
@@ -408,10 +404,10 @@ class StatusReply:
     def parse(cls, msg: Mapping[str, Any], offset: float) -> Self:
         return cls(
             EngineInfo.parse(msg),
-            _reply(msg, "clients", whole, "a whole number"),
-            _reply(msg, "uptime", number, "seconds"),
-            _reply(msg, "idle_exit", number, "seconds"),
-            _reply(msg, "jobs", lambda v: _rows(v, offset), "an object of job key -> row"),
+            read_field(msg, "clients", whole, "a whole number"),
+            read_field(msg, "uptime", number, "seconds"),
+            read_field(msg, "idle_exit", number, "seconds"),
+            read_field(msg, "jobs", lambda v: _rows(v, offset), "an object of job key -> row"),
         )
 
 
@@ -424,7 +420,7 @@ class SubscribeReply:
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Self:
-        return cls(_reply(msg, "hz", number, "a rate"))
+        return cls(read_field(msg, "hz", number, "a rate"))
 
 
 @dataclass(frozen=True)
@@ -439,9 +435,9 @@ class LogReply:
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Self:
         return cls(
-            _reply(msg, "key", text, "a job key"),
-            _reply(msg, "seq", whole, "a log sequence number"),
-            _reply(msg, "lines", texts, "a list of lines"),
+            read_field(msg, "key", text, "a job key"),
+            read_field(msg, "seq", whole, "a log sequence number"),
+            read_field(msg, "lines", texts, "a list of lines"),
         )
 
 
@@ -457,7 +453,7 @@ class KeysReply:
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Self:
-        return cls(_reply(msg, cls.name, texts, "a list of job keys"))
+        return cls(read_field(msg, cls.name, texts, "a list of job keys"))
 
 
 class StartReply(KeysReply):
@@ -526,16 +522,16 @@ class PlanSummary:
         if not isinstance(msg, dict):
             raise ProtocolError("a plan must be an object")
         return cls(
-            series=_reply(msg, "series", candle_series, SERIES_SHAPE),
-            windows=range(_reply(msg, "windows", whole, "a whole number")),
-            requests=_reply(msg, "requests", whole, "a whole number"),
-            estimate_is_floor=_reply(msg, "estimate_is_floor", _bool, "true or false"),
-            start=_reply(msg, "start", whole, "epoch ms"),
-            end=_reply(msg, "end", whole, "epoch ms"),
-            missing=tuple(_reply(msg, "missing", ranges, "a list of [start, end]")),
-            seconds=_reply(msg, "seconds", number, "seconds"),
-            rps=_reply(msg, "requests_per_second", number, "a rate"),
-            text=tuple(_reply(msg, "lines", texts, "a list of lines")),
+            series=read_field(msg, "series", candle_series, SERIES_SHAPE),
+            windows=range(read_field(msg, "windows", whole, "a whole number")),
+            requests=read_field(msg, "requests", whole, "a whole number"),
+            estimate_is_floor=read_field(msg, "estimate_is_floor", _bool, "true or false"),
+            start=read_field(msg, "start", whole, "epoch ms"),
+            end=read_field(msg, "end", whole, "epoch ms"),
+            missing=tuple(read_field(msg, "missing", ranges, "a list of [start, end]")),
+            seconds=read_field(msg, "seconds", number, "seconds"),
+            rps=read_field(msg, "requests_per_second", number, "a rate"),
+            text=tuple(read_field(msg, "lines", texts, "a list of lines")),
         )
 
 
@@ -576,14 +572,14 @@ class DryRunReply:
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Self:
-        planned = _reply(msg, "planned", texts, "a list of job keys")
-        plans = _reply(msg, "plans", _plans, "an object of job key -> plan")
+        planned = read_field(msg, "planned", texts, "a list of job keys")
+        plans = read_field(msg, "plans", _plans, "an object of job key -> plan")
         if set(planned) != set(plans):
             raise ProtocolError("planned and plans name different jobs")
         return cls(
             {key: plans[key] for key in planned},
-            _reply(msg, "failed", _text_map, "an object of job key -> reason"),
-            _reply(msg, "totals", texts, "a list of lines"),
+            read_field(msg, "failed", _text_map, "an object of job key -> reason"),
+            read_field(msg, "totals", texts, "a list of lines"),
         )
 
 
@@ -598,8 +594,8 @@ class ReloadReply:
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Self:
         return cls(
-            _reply(msg, "added", texts, "a list of job keys"),
-            _reply(msg, "removed", texts, "a list of job keys"),
+            read_field(msg, "added", texts, "a list of job keys"),
+            read_field(msg, "removed", texts, "a list of job keys"),
         )
 
 
@@ -612,7 +608,7 @@ class CoverageReply:
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Self:
-        return cls(_reply(msg, "picture", picture_from_wire, "a coverage picture"))
+        return cls(read_field(msg, "picture", picture_from_wire, "a coverage picture"))
 
 
 def _reports(value: Any) -> list[SeriesReport]:
@@ -632,8 +628,8 @@ class InventoryReply:
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Self:
         return cls(
-            _reply(msg, "order", texts, "a list of series keys"),
-            _reply(msg, "reports", _reports, "a list of reports"),
+            read_field(msg, "order", texts, "a list of series keys"),
+            read_field(msg, "reports", _reports, "a list of reports"),
         )
 
 
@@ -680,10 +676,10 @@ class Update:
             return {str(k): r for k, r in value.items()}
 
         return cls(
-            _reply(msg, "order", texts, "a list of job keys"),
-            _reply(msg, "rows", rows, "an object of job key -> row"),
-            _reply(msg, "logs", _logs, "an object of job key -> [seq, lines]"),
-            _reply(msg, "removed", texts, "a list of job keys"),
+            read_field(msg, "order", texts, "a list of job keys"),
+            read_field(msg, "rows", rows, "an object of job key -> row"),
+            read_field(msg, "logs", _logs, "an object of job key -> [seq, lines]"),
+            read_field(msg, "removed", texts, "a list of job keys"),
         )
 
     def snapshots(self, offset: float) -> dict[str, JobSnapshot]:

@@ -95,6 +95,8 @@ def test_the_engine_answers_exactly_the_op_list(engine, monkeypatch):
     for name in ("info", "stop_engine", "_known", "op_status", "update"):
         (reply,) = raw(engine, {"op": name, "id": 1})
         assert reply["ok"] is False and "unknown op" in reply["error"], name
+    (reply,) = raw(engine, {"op": ["status"], "id": 2})  # not even a text
+    assert reply["id"] == 2 and "unknown op" in reply["error"]
     # an op of the list without a handler: the engine refuses to start
     import dccd_tui.daemon.ops as ops_module
 
