@@ -4,7 +4,7 @@ How it measures:
 - The sandbox runs in its own process; the config has 50 jobs (5 exchanges x 10 pairs, 1m, two
   years each) with a tiny budget per exchange (`--rps`, default 0.5 requests/s shared by the 10
   jobs of each exchange), so the 50 jobs spend their time waiting on the rate gates.
-- An engine is started detached (dccd_tui/daemon/spawn.py, as `dccd-tui` does) and a script
+- An engine is started detached (dccd_tui/link/spawn.py, as `dccd-tui` does) and a script
   client starts every job, then detaches.
 - Engine CPU: user + system seconds of the engine process over `--seconds` (default 10), first
   with no client attached, then with one client subscribed at 4 Hz; as % of one core.
@@ -59,10 +59,10 @@ def main() -> int:
     args = p.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from dccd_tui.daemon.spawn import spawn_engine, stop_engine
-    from dccd_tui.engine.client import EngineClient
-    from dccd_tui.engine.remote_runner import RemoteRunner
-    from dccd_tui.engine.socketpath import engine_place
+    from dccd_tui.link.client import EngineClient
+    from dccd_tui.link.place import engine_place
+    from dccd_tui.link.remote_runner import RemoteRunner
+    from dccd_tui.link.spawn import spawn_engine, stop_engine
 
     end = NOW_MS - NOW_MS % DAY_MS - 30 * DAY_MS
     start = end - 2 * 365 * DAY_MS

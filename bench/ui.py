@@ -320,7 +320,7 @@ def _app_pid(lag_file: Path, fallback: int) -> int:
 
 
 def _engine_pid(config) -> int:
-    from dccd_tui.engine.socketpath import engine_place
+    from dccd_tui.link.place import engine_place
 
     pid_file = engine_place(config.settings.data_path).pid_file
     deadline = time.monotonic() + 10
@@ -342,8 +342,8 @@ def _rss_mb(pid: int) -> tuple[float, float]:
 
 def _stop_engine(config) -> None:
     """The app left the engine running (detached): stop it, the bench is over."""
-    from dccd_tui.daemon.spawn import find_engine, stop_engine
-    from dccd_tui.engine.socketpath import engine_place
+    from dccd_tui.link.place import engine_place
+    from dccd_tui.link.spawn import find_engine, stop_engine
 
     client = find_engine(engine_place(config.settings.data_path))
     if client is not None:

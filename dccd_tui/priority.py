@@ -10,7 +10,7 @@ Three settings, each needed on Linux (elsewhere only the nice value applies):
 - the nice value of its session. Where the kernel groups processes by session
   (sched_autogroup_enabled, the default of most distributions), a nice value ranks a process
   only within its session, and sessions share the CPU as equals. A process that leads its own
-  session (a detached engine, dccd_tui/daemon/spawn.py) lowers that session's priority as
+  session (a detached engine, dccd_tui/link/spawn.py) lowers that session's priority as
   well; one started in the user's own session leaves it alone.
 """
 

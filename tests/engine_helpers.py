@@ -7,10 +7,10 @@ import signal
 import time
 from pathlib import Path
 
-from dccd_tui.daemon.spawn import spawn_engine
-from dccd_tui.engine.client import EngineClient
-from dccd_tui.engine.remote_runner import RemoteRunner
-from dccd_tui.engine.socketpath import engine_place
+from dccd_tui.link.client import EngineClient
+from dccd_tui.link.place import engine_place
+from dccd_tui.link.remote_runner import RemoteRunner
+from dccd_tui.link.spawn import spawn_engine
 
 
 class Engines:

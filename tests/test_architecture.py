@@ -2,11 +2,12 @@
 
 Layers, top to bottom: the CLI (`cli`, `commands`) and the TUI (`tui`), then the engine
 process's host (`daemon`: the socket server around the runner), `demo` and `config`, then the
-engine's front door (`dccd_tui.engine`) and its rooms; the sandbox stands apart.
+engine link (`link`: what both ends of the engine socket share), then the engine's front door
+(`dccd_tui.engine`) and its rooms; the sandbox stands apart.
 
 - The engine never imports the UI (textual, rich, `dccd_tui.tui`), nor `dccd_tui.config`,
-  `dccd_tui.commands`, `dccd_tui.cli`, `dccd_tui.demo` or `dccd_tui.daemon`: it takes its inputs
-  as engine types.
+  `dccd_tui.commands`, `dccd_tui.cli`, `dccd_tui.demo`, `dccd_tui.daemon` or `dccd_tui.link`: it
+  takes its inputs as engine types.
 - The sandbox never imports the engine (it must not share a bug with the code it tests).
 - Everything above the engine imports it only through its front door, `dccd_tui.engine`.
 
@@ -45,6 +46,7 @@ ENGINE_MUST_NOT_IMPORT = (
     "dccd_tui.cli",
     "dccd_tui.demo",
     "dccd_tui.daemon",
+    "dccd_tui.link",
 )
 SANDBOX_MUST_NOT_IMPORT = ("dccd_tui.engine", "dccd_tui.config", "dccd_tui.tui")
 ABOVE_THE_ENGINE = (
@@ -54,6 +56,7 @@ ABOVE_THE_ENGINE = (
     "dccd_tui.config",
     "dccd_tui.demo",
     "dccd_tui.daemon",
+    "dccd_tui.link",
     "dccd_tui.__main__",
 )
 

@@ -12,15 +12,21 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..engine import fmt_duration, fmt_plural
 from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, err_config
 from .output import err as _err
 
+if TYPE_CHECKING:
+    from ..engine import Config, RunnerLike
+    from ..link.client import EngineClient
+    from ..link.remote_runner import RemoteRunner
 
-def _load(path: Path):
+
+def _load(path: Path) -> Config | None:
     from ..config import ConfigError, load_config
 
     try:
@@ -30,72 +36,28 @@ def _load(path: Path):
         return None
 
 
-def _mismatch_text(exc) -> str:
-    from .. import __version__
-    from ..engine import PROTOCOL_VERSION
-
-    info = exc.info
-    return (
-        f"the engine (pid {info.get('pid')}) is dccd-tui {info.get('engine')} speaking "
-        f"protocol {info.get('protocol')}; this is dccd-tui {__version__} speaking protocol "
-        f"{PROTOCOL_VERSION}. They cannot work together."
-    )
+def _ask(question: str) -> bool:
+    answer = input(question).strip().lower()
+    return answer in ("", "y", "yes")
 
 
-def _restart_old(exc, place) -> bool:
-    """Stop an engine of another version (only when no job runs and the user agrees)."""
-    from ..daemon.spawn import _alive
-    from ..engine import EngineClient
+def connect_engine(
+    config: Config, *, sandbox: bool = False, spawn: bool = True
+) -> tuple[EngineClient | None, bool] | int:
+    """(client, spawned) for config's folder (dccd_tui/link/connect.py), or an exit code after
+    a printed message. An engine of another version is replaced only when the user, at a
+    terminal, says so."""
+    from ..link.connect import connect_engine as connect
+    from ..link.errors import LinkError
+    from ..link.place import SocketPlaceError
 
-    info = exc.info
-    if info.get("active"):
-        _err(
-            _mismatch_text(exc)
-            + f" It is running {fmt_plural(int(info.get('active') or 0), 'job')}: let them finish"
-            f", then stop it (`dccd-tui engine stop` of that version) and start again."
+    try:
+        return connect(
+            config, sandbox=sandbox, spawn=spawn, ask=_ask if sys.stdin.isatty() else None
         )
-        return False
-    if not sys.stdin.isatty():
-        _err(
-            _mismatch_text(exc) + " No job runs in it: stop it with `dccd-tui engine stop` "
-            "and start again."
-        )
-        return False
-    answer = (
-        input(f"{_mismatch_text(exc)} No job runs in it. Restart it with this version? [Y/n] ")
-        .strip()
-        .lower()
-    )
-    if answer not in ("", "y", "yes"):
-        return False
-    client = EngineClient(place.socket)
-    client.connect(hello=False)
-    client.request("stop")
-    client.close()
-    pid = info.get("pid")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and pid and _alive(int(pid)):
-        time.sleep(0.05)
-    return True
-
-
-def connect_engine(config, *, sandbox: bool = False, spawn: bool = True):
-    """(client, spawned) for config's folder, or an exit code after a printed message."""
-    from ..daemon.spawn import attach
-    from ..engine import LinkError, SocketPlaceError, VersionMismatch, engine_place
-
-    for _ in range(2):
-        try:
-            return attach(config.path, config.settings.data_path, sandbox=sandbox, spawn=spawn)
-        except VersionMismatch as exc:
-            if not spawn or not _restart_old(exc, engine_place(config.settings.data_path)):
-                if not spawn:
-                    _err(_mismatch_text(exc))
-                return EXIT_USAGE
-        except (SocketPlaceError, LinkError) as exc:
-            _err(str(exc))
-            return EXIT_USAGE
-    return EXIT_USAGE
+    except (SocketPlaceError, LinkError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
 
 
 # --- the TUI -----------------------------------------------------------------------------------
@@ -119,18 +81,22 @@ def run_tui(
         return EXIT_USAGE
     hz = ui_hz if ui_hz is not None else config.settings.ui_hz
 
-    def reconnect():
+    def reconnect() -> EngineClient:
+        from ..link.errors import LinkError
+
         again = connect_engine(config, sandbox=demo)
         if isinstance(again, int):
-            from ..engine import LinkError
-
             raise LinkError("the engine could not be restarted (see the message above)")
-        return again[0]
+        client, _ = again
+        if client is None:  # not met: with spawn, a client or an exit code
+            raise LinkError("no engine was started")
+        return client
 
     # Reaching the engine (starting it: about 0.4 s) and importing Textual (about 0.25 s) do not
     # depend on each other: the engine starts, or sends the jobs' state, on a thread while this
-    # one imports. Measured with bench/startup.py.
-    reached: list[Any] = []  # the runner, an exit code (a message was printed), or an error
+    # one imports. Measured with bench/startup.py. `reached` gets the runner, an exit code (a
+    # message was printed), or an error.
+    reached: list[RemoteRunner | int | BaseException] = []
 
     def reach() -> None:
         try:
@@ -138,9 +104,13 @@ def run_tui(
             if isinstance(got, int):
                 reached.append(got)
                 return
-            from ..engine import RemoteRunner
+            from ..link.remote_runner import RemoteRunner
 
-            runner = RemoteRunner(got[0], config, hz=hz, reconnect=reconnect)
+            client = got[0]
+            if client is None:  # not met: with spawn, a client or an exit code
+                reached.append(EXIT_USAGE)
+                return
+            runner = RemoteRunner(client, config, hz=hz, reconnect=reconnect)
             runner.subscribe_early()
             reached.append(runner)
         except BaseException as exc:  # raised again below, on the main thread
@@ -158,7 +128,12 @@ def run_tui(
         return result
     runner = result
 
-    def factory(cfg, *, base_urls=None, on_finish=None):
+    def factory(
+        cfg: Config,
+        *,
+        base_urls: dict[str, str] | None = None,
+        on_finish: Callable[[str], None] | None = None,
+    ) -> RunnerLike:
         runner.on_finish = on_finish
         return runner
 
@@ -176,7 +151,7 @@ def run_tui(
 # --- status and engine stop --------------------------------------------------------------------
 
 
-def _running_engine(config_path: Path) -> tuple[Any, Any] | int:
+def _running_engine(config_path: Path) -> tuple[Config, EngineClient | None] | int:
     """(config, client of the engine serving its folder, or None: none runs), or an exit code
     (the config is broken, or the engine cannot be reached). Never starts an engine."""
     config = _load(config_path)
@@ -189,7 +164,9 @@ def _running_engine(config_path: Path) -> tuple[Any, Any] | int:
 
 
 def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
-    from ..engine import fmt_ms, row_snapshot
+    from ..engine import fmt_ms
+    from ..link.framing import ProtocolError
+    from ..link.messages import Status, StatusReply
 
     got = _running_engine(config_path)
     if isinstance(got, int):
@@ -206,26 +183,31 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
             print(f"no engine serves {config.settings.data_path.resolve()}")
         return EXIT_FAILED
     try:
-        status = client.request("status")
+        raw = client.request(Status())
     finally:
         client.close()
-    status.pop("id", None)
-    status.pop("ok", None)
+    raw.pop("id", None)
+    raw.pop("ok", None)
     if as_json:
-        print(json.dumps({"running": True, **status}, indent=2))
+        print(json.dumps({"running": True, **raw}, indent=2))
         return EXIT_OK
-    offset = time.time() - time.monotonic()
-    snaps = [row_snapshot(row, offset) for row in status["jobs"].values()]
+    try:
+        status = StatusReply.parse(raw, time.time() - time.monotonic())
+    except ProtocolError as exc:
+        _err(f"a malformed status answer from the engine: {exc}")
+        return EXIT_FAILED
+    snaps = list(status.jobs.values())
     counts: dict[str, int] = {}
     for snap in snaps:
         counts[snap.status.value] = counts.get(snap.status.value, 0) + 1
+    info = status.info
     print(
-        f"engine pid {status['pid']}, dccd-tui {status['engine']} (protocol "
-        f"{status['protocol']}), up {fmt_duration(status['uptime'])}, "
-        f"{fmt_plural(status['clients'] - 1, 'other client')} attached"
+        f"engine pid {info.pid}, dccd-tui {info.engine} (protocol "
+        f"{info.protocol}), up {fmt_duration(status.uptime)}, "
+        f"{fmt_plural(status.clients - 1, 'other client')} attached"
     )
-    print(f"config {status['config']}")
-    print(f"data   {status['data_path']}")
+    print(f"config {info.config}")
+    print(f"data   {info.data_path}")
     print("jobs:  " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
     for snap in snaps:
         line = f"  {snap.series!s:<28} {snap.status.value:<9}"
@@ -243,7 +225,7 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
 
 
 def cmd_engine_stop(config_path: Path) -> int:
-    from ..daemon.spawn import stop_engine
+    from ..link.spawn import stop_engine
 
     got = _running_engine(config_path)
     if isinstance(got, int):

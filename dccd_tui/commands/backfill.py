@@ -9,14 +9,11 @@ the data folder is locked), 130 interrupted (what was downloaded is kept).
 
 from __future__ import annotations
 
-import signal
-import threading
-import time
-from collections import deque
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .output import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     config_path,
@@ -24,9 +21,14 @@ from .output import (
     err_config,
     warn_config,
 )
+from .run_jobs import plan_totals, run_jobs
+
+if TYPE_CHECKING:
+    from ..engine import Config, JobSpec, Runner
+    from .backfill_output import Reporter
 
 
-def _filter_jobs(config, args):
+def _filter_jobs(config: Config, args: argparse.Namespace) -> list[JobSpec]:
     """Apply --exchange/--pairs/--span/--start/--end; raise ValueError when nothing matches."""
     from dataclasses import replace
 
@@ -71,7 +73,7 @@ def _filter_jobs(config, args):
     return out
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..demo import config_source
     from .backfill_output import reporter
 
@@ -87,7 +89,12 @@ def run(args) -> int:
         return _backfill(args, path, base_urls, out)
 
 
-def _backfill(args, path, base_urls, out) -> int:
+def _backfill(
+    args: argparse.Namespace,
+    path: Path,
+    base_urls: dict[str, str] | None,
+    out: Reporter,
+) -> int:
     from ..config import ConfigError, load_config
     from ..engine import Runner, StoreError
     from .backfill_output import result_of
@@ -142,7 +149,7 @@ def _backfill(args, path, base_urls, out) -> int:
         runner.close()
 
 
-def _dry_run(runner, out) -> int:
+def _dry_run(runner: Runner, out: Reporter) -> int:
     from ..engine import safe_text
 
     plans = runner.dry_run()
@@ -153,110 +160,3 @@ def _dry_run(runner, out) -> int:
         out.plan(state.series, plan, error)
     out.dry_run_end(runner.exchange_totals(plans), plan_totals(plans, runner.config))
     return EXIT_OK
-
-
-def plan_totals(plans, config) -> dict[str, dict]:
-    """Per exchange: the requests of its planned jobs, its shared budget, and the time they
-    take at it (the `--json` dry_run event)."""
-    from ..engine import requests_per_exchange
-
-    totals = {}
-    for exchange, requests in requests_per_exchange(plans.values()).items():
-        rps = config.exchanges[exchange].requests_per_second
-        totals[exchange] = {
-            "requests": requests,
-            "requests_per_second": rps,
-            "seconds": round(requests / rps, 1),
-        }
-    return totals
-
-
-def run_jobs(runner, progress_every: float, out) -> int:
-    """Start every job, report what happens until they end (Ctrl-C cancels), then a summary.
-
-    `runner` is the folder's own Runner, or the jobs handed to a running engine
-    (dccd_tui/commands/handoff.py): both start, wait, cancel and show their jobs alike."""
-    interrupted = threading.Event()
-
-    def on_sigint(signum, frame):
-        if interrupted.is_set():
-            raise KeyboardInterrupt
-        interrupted.set()
-
-    old = signal.signal(signal.SIGINT, on_sigint)
-    old_term = signal.signal(signal.SIGTERM, on_sigint)
-    started = time.monotonic()
-    # Only this run's log lines are news: an engine's job keeps its log across runs, and an
-    # earlier run's lines (its closing summary among them) must not be reported as this one's.
-    seqs = {k: runner.states[k].log_seq for k in runner.keys()}  # noqa: SIM118  (not a dict)
-    try:
-        runner.start()
-        _follow(runner, seqs, progress_every, interrupted, out)
-    finally:
-        signal.signal(signal.SIGINT, old)
-        signal.signal(signal.SIGTERM, old_term)
-    return _summary(runner, time.monotonic() - started, interrupted.is_set(), out)
-
-
-def _follow(
-    runner, seqs: dict[str, int], progress_every: float, interrupted: threading.Event, out
-) -> None:
-    """Report status changes, log lines (those after `seqs`) and ended jobs as they come, and
-    progress every `progress_every` s."""
-    from ..engine import LOG_LINES
-
-    lines: dict[str, deque] = {k: deque(maxlen=LOG_LINES) for k in seqs}
-    statuses: dict = {}
-    ended: set = set()
-    last_progress = time.monotonic()
-    cancel_sent = False
-    while True:
-        if interrupted.is_set() and not cancel_sent:
-            out.interrupted()
-            runner.cancel()
-            cancel_sent = True
-        done = runner.wait(timeout=0.25)
-        for key in runner.keys():  # noqa: SIM118  (Runner.keys() is a method, not a dict)
-            _report_news(runner.states[key], key, seqs, lines[key], statuses, ended, out)
-        if done:
-            break
-        if time.monotonic() - last_progress >= progress_every:
-            last_progress = time.monotonic()
-            out.progress(runner.snapshots())
-
-
-def _report_news(
-    state, key: str, seqs: dict, run_lines: deque, statuses: dict, ended: set, out
-) -> None:
-    """A job's new status, its new log lines, and its closing line once it has ended."""
-    from .backfill_output import FINAL
-
-    lines, seqs[key] = state.log_since(seqs[key])
-    run_lines.extend(lines)
-    snap = state.snapshot()
-    if statuses.get(key) is not snap.status:
-        statuses[key] = snap.status
-        out.status(snap)
-    if lines:
-        out.log(snap, lines)
-    if snap.status in FINAL and key not in ended:
-        ended.add(key)
-        out.job_end(snap, list(run_lines))
-    elif snap.status not in FINAL:
-        ended.discard(key)
-
-
-def _summary(runner, took: float, interrupted: bool, out) -> int:
-    """The closing line, and the exit code it means."""
-    from ..engine import Status
-    from .backfill_output import result_of
-
-    snaps = runner.snapshots()
-    failed = any(s.status is Status.FAILED for s in snaps)
-    cancelled = any(s.status is Status.CANCELLED for s in snaps)
-    if interrupted:
-        code = EXIT_INTERRUPTED
-    else:
-        code = EXIT_FAILED if failed or cancelled else EXIT_OK
-    out.summary(result_of(snaps, took, interrupted, code), snaps)
-    return code

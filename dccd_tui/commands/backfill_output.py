@@ -12,14 +12,18 @@ terminal raw. Plain lines pass outside text through `safe_text`.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, TextIO
 
 from ..engine import (
     LOG_WARNING,
     JobSnapshot,
+    PlanLike,
+    Series,
     Status,
     fmt_duration,
     fmt_eta,
@@ -32,6 +36,21 @@ from ..engine import (
 FINAL = (Status.DONE, Status.FAILED, Status.CANCELLED)
 
 
+class Reporter(Protocol):
+    """What a `backfill` run tells as it goes (`TextReporter`, `JsonReporter` print it)."""
+
+    def note(self, text: str) -> None: ...
+    def start(self, config_path: Path, jobs: int, demo: bool) -> None: ...
+    def status(self, snap: JobSnapshot) -> None: ...
+    def log(self, snap: JobSnapshot, lines: list[str]) -> None: ...
+    def progress(self, snaps: list[JobSnapshot]) -> None: ...
+    def job_end(self, snap: JobSnapshot, log_lines: list[str]) -> None: ...
+    def interrupted(self) -> None: ...
+    def summary(self, result: dict[str, Any], snaps: list[JobSnapshot]) -> None: ...
+    def plan(self, series: Series, plan: PlanLike | None, error: str | None) -> None: ...
+    def dry_run_end(self, totals: list[str], exchanges: dict[str, dict[str, Any]]) -> None: ...
+
+
 def did_something(snap: JobSnapshot) -> bool:
     """False for a job that ended done without a window to fetch (its range was complete)."""
     return (
@@ -42,7 +61,7 @@ def did_something(snap: JobSnapshot) -> bool:
     )
 
 
-def engine_summary(series, log_lines: list[str]) -> str | None:
+def engine_summary(series: Series, log_lines: list[str]) -> str | None:
     """The rest of the job's closing log line (``summary <series>: ...``, engine/backfill.py)."""
     mark = f"summary {series}: "
     for line in reversed(log_lines):
@@ -122,7 +141,7 @@ class TextReporter:
         if self.level != "quiet":
             self._print(safe_text(text))
 
-    def start(self, config_path, jobs: int, demo: bool) -> None:
+    def start(self, config_path: Path, jobs: int, demo: bool) -> None:
         pass
 
     def status(self, snap: JobSnapshot) -> None:
@@ -162,27 +181,27 @@ class TextReporter:
                 if snap.status is Status.FAILED:
                     self._print(f"  FAILED {snap.series}: {safe_text(snap.error or '')}")
 
-    def plan(self, series, plan, error: str | None) -> None:
+    def plan(self, series: Series, plan: PlanLike | None, error: str | None) -> None:
         if self.level == "quiet":
             return
         lines = plan.lines() if plan is not None else [f"dry run failed for {series}: {error}"]
         for line in lines:
             self._print(safe_text(line))
 
-    def dry_run_end(self, totals: list[str], exchanges: dict[str, dict]) -> None:
+    def dry_run_end(self, totals: list[str], exchanges: dict[str, dict[str, Any]]) -> None:
         for line in totals:
             self._print(safe_text(line))
         self._print("dry run: no request was sent")
 
 
-def _job(series) -> dict[str, Any]:
+def _job(series: Series) -> dict[str, Any]:
     return {"exchange": series.exchange, "pair": series.pair, "span": series.label}
 
 
 class JsonReporter:
     """One JSON object per line; every object has "event" and "time" (ISO-8601 UTC)."""
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
 
     def _emit(self, event: str, **fields: Any) -> None:
@@ -197,7 +216,7 @@ class JsonReporter:
     def note(self, text: str) -> None:
         self._emit("note", message=text)
 
-    def start(self, config_path, jobs: int, demo: bool) -> None:
+    def start(self, config_path: Path, jobs: int, demo: bool) -> None:
         self._emit("start", config=str(config_path), jobs=jobs, demo=demo)
 
     def status(self, snap: JobSnapshot) -> None:
@@ -247,7 +266,7 @@ class JsonReporter:
     def summary(self, result: dict[str, Any], snaps: list[JobSnapshot]) -> None:
         self._emit("summary", **result)
 
-    def plan(self, series, plan, error: str | None) -> None:
+    def plan(self, series: Series, plan: PlanLike | None, error: str | None) -> None:
         if plan is None:
             self._emit("plan", **_job(series), error=error)
             return
@@ -269,11 +288,11 @@ class JsonReporter:
             requests_per_second=plan.rps,
         )
 
-    def dry_run_end(self, totals: list[str], exchanges: dict[str, dict]) -> None:
+    def dry_run_end(self, totals: list[str], exchanges: dict[str, dict[str, Any]]) -> None:
         self._emit("dry_run", exchanges=exchanges, requests_sent=0)
 
 
-def reporter(args):
+def reporter(args: argparse.Namespace) -> Reporter:
     """The reporter the command line asks for."""
     if getattr(args, "json", False):
         return JsonReporter()

@@ -6,10 +6,12 @@ only maps the parsed arguments onto it.
 
 from __future__ import annotations
 
+import argparse
+
 from .output import config_path
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from . import attach as commands
 
     path = config_path(args)

@@ -3,8 +3,8 @@
 A cron line or a script should not care whether somebody left an engine running: the command
 prints the same report (plain, `--quiet`, `--verbose` or `--json`, dccd_tui/commands/
 backfill_output.py) and ends with the same exit codes as a run of its own. So `HandedJobs` shows
-the engine's jobs through the interface `backfill.run_jobs` drives (start, wait, cancel, states,
-snapshots), and a dry run asks the engine for its plans with the same `--start`/`--end`.
+the engine's jobs as `run_jobs` drives them (dccd_tui/commands/run_jobs.py: start, wait, cancel,
+states, snapshots), and a dry run asks the engine for its plans with the same `--start`/`--end`.
 
 What differs, by design: Ctrl-C cancels only the jobs this command started, and a job that
 another client had already started is followed but left running.
@@ -13,11 +13,18 @@ another client had already started is followed but left running.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from ..engine import fmt_plural, safe_text
+from ..engine import Config, JobSnapshot, JobSpec, fmt_plural, safe_text
+from ..link.remote_runner import RemoteJobState, RemoteRunner
+from .backfill_output import Reporter
 from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from .output import err as _err
+from .run_jobs import plan_totals, run_jobs
+
+if TYPE_CHECKING:
+    from .run_jobs import FollowedJobs
 
 
 class EngineStopped(Exception):
@@ -25,9 +32,11 @@ class EngineStopped(Exception):
 
 
 class HandedJobs:
-    """The jobs handed to an engine, as `backfill.run_jobs` drives them."""
+    """The jobs handed to an engine, as `run_jobs` drives them."""
 
-    def __init__(self, runner: Any, config: Any, jobs: list, out: Any) -> None:
+    def __init__(
+        self, runner: RemoteRunner, config: Config, jobs: list[JobSpec], out: Reporter
+    ) -> None:
         self.runner = runner
         self.out = out
         self._keys = [spec.key for spec in jobs]
@@ -36,13 +45,13 @@ class HandedJobs:
         self.cancelling = False
 
     @property
-    def states(self) -> dict[str, Any]:
+    def states(self) -> Mapping[str, RemoteJobState]:
         return self.runner.states
 
     def keys(self) -> list[str]:
         return list(self._keys)
 
-    def snapshots(self) -> list[Any]:
+    def snapshots(self) -> list[JobSnapshot]:
         return [self.runner.states[key].snapshot() for key in self._keys]
 
     def start(self) -> None:
@@ -68,7 +77,7 @@ class HandedJobs:
         return not any(self.runner.is_active(key) for key in waiting)
 
 
-def _overrides(config: Any, jobs: list) -> dict[str, dict]:
+def _overrides(config: Config, jobs: list[JobSpec]) -> dict[str, tuple[int, int | None]]:
     """--start/--end: the jobs whose range differs from the config's entry."""
     by_key = {spec.key: spec for spec in config.jobs}
     overrides = {}
@@ -79,15 +88,22 @@ def _overrides(config: Any, jobs: list) -> dict[str, dict]:
             spec.end,
             spec.parts,
         ):
-            overrides[spec.key] = {"start": spec.start, "end": spec.end}
+            overrides[spec.key] = (spec.start, spec.end)
     return overrides
 
 
 def backfill_via_engine(
-    config: Any, jobs: list, *, dry_run: bool, progress_every: float, out: Any, demo: bool = False
+    config: Config,
+    jobs: list[JobSpec],
+    *,
+    dry_run: bool,
+    progress_every: float,
+    out: Reporter,
+    demo: bool = False,
 ) -> int | None:
     """Hand `jobs` to the engine serving config's folder and follow them; None: no engine."""
-    from ..engine import LinkError, engine_place
+    from ..link.errors import LinkError
+    from ..link.place import engine_place
     from .attach import connect_engine
 
     if not engine_place(config.settings.data_path).socket.exists():
@@ -103,15 +119,11 @@ def backfill_via_engine(
         "the jobs run there"
     )
     out.start(config.path, len(jobs), demo)
-    from ..engine import RemoteRunner
-
     runner = RemoteRunner(client, config, hz=4.0)
     handed = HandedJobs(runner, config, jobs, out)
     try:
         if dry_run:
             return _dry_run(handed, config)
-        from .backfill import run_jobs
-
         runner.open()
         return run_jobs(handed, progress_every, out)
     except EngineStopped as exc:
@@ -124,9 +136,7 @@ def backfill_via_engine(
         client.close()
 
 
-def _dry_run(handed: HandedJobs, config: Any) -> int:
-    from .backfill import plan_totals
-
+def _dry_run(handed: HandedJobs, config: Config) -> int:
     runner, out = handed.runner, handed.out
     plans = runner.dry_run(handed.keys(), overrides=handed.overrides)
     for key in handed.keys():
@@ -137,3 +147,9 @@ def _dry_run(handed: HandedJobs, config: Any) -> int:
         out.plan(runner.specs[key].series, plan, error)
     out.dry_run_end(runner.exchange_totals(plans), plan_totals(plans, config))
     return EXIT_OK
+
+
+if TYPE_CHECKING:
+
+    def _handed_jobs_are_followed_jobs(jobs: HandedJobs) -> FollowedJobs:
+        return jobs  # mypy checks here that `run_jobs` can drive `HandedJobs`

@@ -12,6 +12,7 @@ sequence.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..engine import REPORT_COLUMNS as COLUMNS
 from ..engine import REPORT_RIGHT as RIGHT
@@ -26,8 +28,11 @@ from ..engine import fmt_bytes, fmt_plural, safe_text
 from ..engine import report_cells as cells
 from .output import EXIT_OK, EXIT_USAGE, config_path, err, err_config
 
+if TYPE_CHECKING:
+    from ..engine import Config, SeriesReport
 
-def row(report) -> list[str]:
+
+def row(report: SeriesReport) -> list[str]:
     values = cells(report)
     return [values[key] for key in COLUMNS]
 
@@ -168,7 +173,7 @@ def render(
     return out
 
 
-def take_inventory(config) -> tuple[list, list[str]]:
+def take_inventory(config: Config) -> tuple[list[SeriesReport], list[str]]:
     """The reports, and the notes to print with them.
 
     Opening a series can move an unreadable file aside or rewrite a manifest, so the data
@@ -200,7 +205,7 @@ def take_inventory(config) -> tuple[list, list[str]]:
     return reports, store.quarantined() + notes
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """The `inventory` command: 0, or 2 on a config or store error (one message, no traceback)."""
     from ..config import ConfigError, load_config
     from ..engine import StoreError

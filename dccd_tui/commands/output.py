@@ -6,12 +6,16 @@ config error (or the data folder is locked), 130 interrupted.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..engine import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -30,7 +34,7 @@ def warn(message: str) -> None:
     print(f"dccd-tui: warning: {safe_text(message)}", file=sys.stderr)
 
 
-def warn_config(config) -> None:
+def warn_config(config: Config) -> None:
     """What is valid but probably not meant: a config without any job."""
     if not config.jobs:
         warn(
@@ -39,7 +43,7 @@ def warn_config(config) -> None:
         )
 
 
-def config_path(args) -> Path:
+def config_path(args: argparse.Namespace) -> Path:
     return args.config if args.config is not None else Path("config.toml")
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 
 from .output import config_path
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     # No cyclic garbage collection until the first frame is drawn (the app freezes what it
     # built and turns it back on, dccd_tui/tui/app.py): the collector's passes over the objects
     # that Textual's import makes took about 15 % of the import (bench/startup.py).

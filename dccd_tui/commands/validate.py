@@ -8,10 +8,12 @@ reaches the terminal as an escape sequence or a bidirectional override.
 
 from __future__ import annotations
 
+import argparse
+
 from .output import EXIT_OK, EXIT_USAGE, config_path, err_config, warn_config
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..config import ConfigError, load_config
     from ..engine import fmt_ms, fmt_plural, safe_text
 

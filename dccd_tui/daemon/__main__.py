@@ -1,7 +1,7 @@
 """``python -m dccd_tui.daemon --config FILE``: run the engine of FILE's data folder.
 
 In the foreground by default (Ctrl-C stops it, cancelling jobs after they flush). `dccd-tui`
-starts it detached through dccd_tui/daemon/spawn.py, with `--log-file` so that its output goes
+starts it detached through dccd_tui/link/spawn.py, with `--log-file` so that its output goes
 to a size-bounded file in the data folder. Exit codes: 0 stopped, 2 config error or the folder
 is in use / unsafe.
 """

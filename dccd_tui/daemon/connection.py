@@ -2,8 +2,11 @@
 
 Split out of server.py, which keeps the socket, the accept loop and the engine's lifetime: this
 module is the per-connection half (one reader thread per client, one pusher thread per
-subscription). A request is dispatched by name to the server's `op_<name>` method (ops.py);
-a malformed, oversized or unknown message gets an error reply and the connection carries on.
+subscription). A request is first parsed into its op's shape (dccd_tui/link/messages.py), then
+handed to that op's handler in the server's `EngineOps.handlers` (ops.py). A malformed,
+oversized or unknown message, or one not of its op's shape, gets an error reply ("bad ...
+request" naming the field); a handler that fails is an engine error, logged with its traceback.
+Either way the connection carries on.
 """
 
 from __future__ import annotations
@@ -13,17 +16,11 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..engine import (
-    HISTORY_LINES,
-    MAX_MESSAGE,
-    LineReader,
-    ProtocolError,
-    decode,
-    encode,
-    error_reply,
-    safe_text,
-    snapshot_row,
-)
+from ..engine import safe_text
+from ..link.framing import MAX_MESSAGE, LineReader, ProtocolError, decode, encode, error_reply
+from ..link.messages import HISTORY_LINES, SHAPES, WITHOUT_HELLO, Update
+from ..link.wire import snapshot_row
+from .ops import Refused, engine_error_text
 
 if TYPE_CHECKING:
     from .server import EngineServer
@@ -44,7 +41,7 @@ class Connection:
         self.sub_hz = 0.0
         self.sub_stop: threading.Event | None = None
         self.push_lock = threading.Lock()  # one push at a time (subscribe vs. the pusher)
-        self.sent: dict[str, dict] = {}  # the rows this client holds
+        self.sent: dict[str, dict[str, Any]] = {}  # the rows this client holds
         self.log_sent: dict[str, int] = {}  # the log seq it holds, per job
 
     def send(self, message: dict[str, Any]) -> bool:
@@ -97,23 +94,29 @@ class Connection:
         request_id = message.get("id")
         op = message.get("op")
         # `stop` needs no hello: a client of another version can always stop this engine.
-        if op not in ("hello", "stop") and not self.hello:
+        if not (isinstance(op, str) and op in WITHOUT_HELLO) and not self.hello:
             self.send(error_reply(request_id, 'say hello first (op "hello" with "protocol")'))
             return
-        handler = getattr(self.server, f"op_{op}", None) if isinstance(op, str) else None
-        if handler is None:
+        shape = SHAPES.get(op) if isinstance(op, str) else None
+        if shape is None:
             log.warning("client %d: unknown op %r", self.number, safe_text(repr(op), 80))
             self.send(error_reply(request_id, f"unknown op {safe_text(repr(op), 80)}"))
             return
         try:
-            reply = handler(self, message)
-        except (KeyError, TypeError, ValueError) as exc:
+            request = shape.parse(message)
+        except ProtocolError as exc:
             log.warning("client %d: bad %s request: %s", self.number, op, exc)
             self.send(error_reply(request_id, f"bad {op} request: {safe_text(exc, 300)}"))
             return
+        try:
+            reply = self.server.ops.handlers[shape.op](self, request, request_id)
+        except Refused as exc:
+            log.info("client %d: %s refused: %s", self.number, op, exc)
+            self.send(error_reply(request_id, safe_text(exc, 500)))
+            return
         except Exception as exc:  # a bug: this request only, never the engine
-            log.exception("client %d: %s failed", self.number, op)
-            self.send(error_reply(request_id, f"{op} failed: {safe_text(exc, 300)}"))
+            log.exception("client %d: %s failed: an engine error", self.number, op)
+            self.send(error_reply(request_id, engine_error_text(shape.op, exc)))
             return
         if reply is not None:
             reply.setdefault("ok", True)
@@ -131,6 +134,11 @@ class Connection:
         self.server.forget(self)
 
     # --- pushing ----------------------------------------------------------------------------
+    def unsubscribe(self) -> None:
+        if self.sub_stop is not None:
+            self.sub_stop.set()
+            self.sub_stop = None
+
     def subscribe(self, hz: float, history: int) -> None:
         if self.sub_stop is not None:
             self.sub_stop.set()
@@ -160,8 +168,8 @@ class Connection:
     def _push(self) -> None:
         runner = self.server.runner
         offset = self.server.clock_offset
-        rows: dict[str, dict] = {}
-        logs: dict[str, list] = {}
+        rows: dict[str, dict[str, Any]] = {}
+        logs: dict[str, tuple[int, list[str]]] = {}
         states = dict(runner.states)
         for key, state in states.items():
             snap = state.snapshot()
@@ -172,7 +180,7 @@ class Connection:
             seq = self.log_sent.get(key, 0)
             if snap.log_seq > seq:
                 lines, new_seq = state.log_since(seq)
-                logs[key] = [new_seq, lines]
+                logs[key] = (new_seq, lines)
                 self.log_sent[key] = new_seq
         removed = [k for k in self.sent if k not in states]
         for key in removed:
@@ -182,7 +190,7 @@ class Connection:
             return
         # One message stays under MAX_MESSAGE: the rows go first, the log lines follow in
         # chunks (an attach with 50 jobs' history would not fit in one line).
-        chunks: list[dict] = [{}]
+        chunks: list[dict[str, tuple[int, list[str]]]] = [{}]
         size = 0
         for key, (seq, lines) in logs.items():
             lines = [safe_text(line, 1000) for line in lines[-HISTORY_LINES:]]
@@ -190,16 +198,8 @@ class Connection:
             if size + weight > MAX_MESSAGE // 3 and chunks[-1]:
                 chunks.append({})
                 size = 0
-            chunks[-1][key] = [seq, lines]
+            chunks[-1][key] = (seq, lines)
             size += weight
-        self.send(
-            {
-                "op": "update",
-                "order": list(states),
-                "rows": rows,
-                "logs": chunks[0],
-                "removed": removed,
-            }
-        )
+        self.send(Update(list(states), rows, chunks[0], removed).to_wire())
         for chunk in chunks[1:]:
-            self.send({"op": "update", "order": [], "rows": {}, "logs": chunk, "removed": []})
+            self.send(Update([], {}, chunk, []).to_wire())

@@ -1,9 +1,16 @@
-"""The requests the engine server answers (`hello`, `status`, `start`, `reload`...), as a mixin.
+"""What the engine answers to each request (`hello`, `status`, `start`, `reload`...): `EngineOps`.
 
-Split out of server.py so that the protocol's operations read in one place, apart from the
-socket and thread handling: `Connection.handle_line` (connection.py) calls `op_<name>(conn, msg)`
-on the server, which is an `EngineOps`. Each op returns its reply, or None when it answered
-itself; a KeyError, TypeError or ValueError it raises becomes a "bad request" reply.
+The server (server.py) owns one `EngineOps`, made of the runner it serves, the facts it tells
+(`EngineSetup`) and the few things of its own the ops need (how many clients, how to stop),
+passed in as callables. A connection (connection.py) parses each request into its shape
+(dccd_tui/link/messages.py) and calls the handler of its op from `EngineOps.handlers`: one
+entry per op of the protocol's op list, and nothing else is reachable from the socket.
+
+A handler returns its reply's fields, or None when it answered itself (a reply sent from
+another thread, or before the engine stops). `Refused` is a request the engine will not carry
+out (an unknown job, a config that does not load): its text goes back to the client. Anything
+else a handler raises is a bug of the engine: the connection logs it with its traceback and
+tells the client an engine error happened.
 """
 
 from __future__ import annotations
@@ -12,24 +19,52 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import __version__
 from ..engine import (
-    HISTORY_LINES,
-    PROTOCOL_VERSION,
+    Config,
     CoveragePicture,
-    EnginePlace,
-    Series,
+    Overrides,
+    RunnerLike,
     StoreError,
-    error_reply,
     fmt_plural,
-    report_to_wire,
     safe_text,
-    snapshot_row,
 )
+from ..link.framing import error_reply
+from ..link.messages import (
+    OPS,
+    PROTOCOL_VERSION,
+    Cancel,
+    CancelReply,
+    Coverage,
+    CoverageReply,
+    DryRun,
+    DryRunReply,
+    EngineInfo,
+    Hello,
+    Inventory,
+    InventoryReply,
+    Log,
+    LogReply,
+    PlanSummary,
+    Reload,
+    ReloadReply,
+    Request,
+    Start,
+    StartReply,
+    Status,
+    StatusReply,
+    Stop,
+    StopReply,
+    Subscribe,
+    SubscribeReply,
+    Unsubscribe,
+)
+from ..link.place import EnginePlace
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -45,67 +80,94 @@ COVERAGE_READERS = threading.BoundedSemaphore(2)
 MAX_WAITING = 16
 _waiting = [0]
 _waiting_lock = threading.Lock()
-LAST_MS = 32_503_680_000_000  # 3000-01-01: a time past this is a mistake, not a range
+
+Reply = dict[str, Any]
+#: A handler of one op: the connection, the parsed request, the request's id -> its reply's
+#: fields, or None when it answered itself.
+Handler = Callable[["Connection", Request, Any], "Reply | None"]
+R = TypeVar("R", bound=Request)
 
 
-def _series(value: Any) -> Series:
-    """`[exchange, pair, span seconds]`, as in an update's rows."""
-    if (
-        not isinstance(value, list)
-        or len(value) != 3
-        or not isinstance(value[0], str)
-        or not isinstance(value[1], str)
-        or not isinstance(value[2], int)
-        or isinstance(value[2], bool)
-    ):
-        raise ValueError("series must be [exchange, pair, span seconds]")
-    return Series(value[0], value[1], value[2])
+class Refused(Exception):
+    """A request the engine will not carry out; the text says why (sent to the client)."""
 
 
-def _int(msg: dict, name: str, lo: int, hi: int, default: int | None = None) -> int:
-    value = msg.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be a whole number from {lo} to {hi}")
-    return value
+@dataclass(frozen=True)
+class EngineSetup:
+    """What the engine was started with, as `hello` and `status` tell it."""
+
+    config_path: str
+    place: EnginePlace
+    idle_exit: float
+    clock_offset: float  # wall minus monotonic, taken once: rows' times in epoch seconds
+    started: float  # time.monotonic() at the start
+
+
+def _bind(shape: type[R], handler: Callable[[Connection, R, Any], Reply | None]) -> Handler:
+    """`handler` as an entry of the table: it is called with requests of `shape` only."""
+
+    def handle(conn: Connection, request: Request, request_id: Any) -> Reply | None:
+        if not isinstance(request, shape):
+            raise TypeError(f"{shape.op} handler called with a {type(request).__name__}")
+        return handler(conn, request, request_id)
+
+    return handle
 
 
 class EngineOps:
-    """The `op_*` handlers of `EngineServer` (server.py), which holds the state they use."""
+    """The engine's answers to requests, over the runner it serves."""
 
-    runner: Any
-    config_path: str
-    load_config: Callable[[Any], Any]
-    idle_exit: float
-    place: EnginePlace
-    clock_offset: float
-    started: float
-    _lock: threading.Lock
-    _conns: set[Connection]
-    _overridden: dict[str, Any]
-
-    def stop(self) -> None:
-        raise NotImplementedError  # EngineServer.stop
-
-    # --- ops (each returns the reply, or None when it answered itself) -----------------------
-    def _info(self) -> dict[str, Any]:
-        return {
-            "protocol": PROTOCOL_VERSION,
-            "engine": __version__,
-            "pid": os.getpid(),
-            "config": self.config_path,
-            "data_path": str(self.place.data_path),
-            "active": sum(1 for k in self.runner.keys() if self.runner.is_active(k)),
+    def __init__(
+        self,
+        runner: RunnerLike,
+        setup: EngineSetup,
+        *,
+        load_config: Callable[[Path], Config],
+        clients: Callable[[], int],
+        stop: Callable[[], None],
+    ) -> None:
+        self.runner = runner
+        self.setup = setup
+        self.load_config = load_config
+        self.clients = clients
+        self.stop = stop
+        self.handlers: dict[str, Handler] = {
+            Hello.op: _bind(Hello, self.hello),
+            Subscribe.op: _bind(Subscribe, self.subscribe),
+            Unsubscribe.op: _bind(Unsubscribe, self.unsubscribe),
+            Status.op: _bind(Status, self.status),
+            Log.op: _bind(Log, self.log),
+            Start.op: _bind(Start, self.start),
+            Cancel.op: _bind(Cancel, self.cancel),
+            DryRun.op: _bind(DryRun, self.dry_run),
+            Reload.op: _bind(Reload, self.reload),
+            Coverage.op: _bind(Coverage, self.coverage),
+            Inventory.op: _bind(Inventory, self.inventory),
+            Stop.op: _bind(Stop, self.stop_engine),
         }
+        if tuple(self.handlers) != OPS:  # a shape without a handler, or a handler too many
+            raise RuntimeError(f"the engine answers {tuple(self.handlers)}, the protocol {OPS}")
 
-    def op_hello(self, conn: Connection, msg: dict) -> dict:
-        info = self._info()
-        theirs = msg.get("protocol")
-        if theirs != PROTOCOL_VERSION:
+    # --- what the engine tells of itself --------------------------------------------------------
+    def info(self) -> EngineInfo:
+        runner = self.runner
+        return EngineInfo(
+            protocol=PROTOCOL_VERSION,
+            engine=__version__,
+            pid=os.getpid(),
+            config=self.setup.config_path,
+            data_path=str(self.setup.place.data_path),
+            active=sum(1 for k in runner.keys() if runner.is_active(k)),
+        )
+
+    def hello(self, conn: Connection, req: Hello, request_id: Any) -> Reply:
+        info = self.info().to_wire()
+        if req.protocol != PROTOCOL_VERSION:
             log.warning(
                 "client %d speaks protocol %r (%s), engine speaks %d: refused",
                 conn.number,
-                theirs,
-                safe_text(str(msg.get("client")), 60),
+                req.protocol,
+                safe_text(req.client, 60),
                 PROTOCOL_VERSION,
             )
             return {
@@ -113,160 +175,109 @@ class EngineOps:
                 "ok": False,
                 "mismatch": True,
                 "error": f"version mismatch: the engine is dccd-tui {__version__} speaking "
-                f"protocol {PROTOCOL_VERSION}, the client speaks protocol {theirs!r}",
+                f"protocol {PROTOCOL_VERSION}, the client speaks protocol {req.protocol!r}",
             }
         conn.hello = True
-        log.info("client %d attached (%s)", conn.number, safe_text(str(msg.get("client")), 60))
+        log.info("client %d attached (%s)", conn.number, safe_text(req.client, 60))
         return info
 
-    def op_status(self, conn: Connection, msg: dict) -> dict:
-        info = self._info()
-        with self._lock:
-            clients = len(self._conns)
-        rows = {
-            key: snapshot_row(state.snapshot(), self.clock_offset)
-            for key, state in list(self.runner.states.items())
-        }
-        return {
-            **info,
-            "clients": clients,
-            "uptime": round(time.monotonic() - self.started, 1),
-            "idle_exit": self.idle_exit,
-            "jobs": rows,
-        }
+    def status(self, conn: Connection, req: Status, request_id: Any) -> Reply:
+        jobs = {key: state.snapshot() for key, state in list(self.runner.states.items())}
+        reply = StatusReply(
+            self.info(),
+            clients=self.clients(),
+            uptime=time.monotonic() - self.setup.started,
+            idle_exit=self.setup.idle_exit,
+            jobs=jobs,
+        )
+        return reply.to_wire(self.setup.clock_offset)
 
-    def op_subscribe(self, conn: Connection, msg: dict) -> None:
-        hz = float(msg.get("hz", 4.0))
-        history = int(msg.get("history", HISTORY_LINES))
-        conn.send({"id": msg.get("id"), "ok": True, "hz": min(30.0, max(0.2, hz))})
-        conn.subscribe(hz, max(0, history))
+    # --- following the jobs ---------------------------------------------------------------------
+    def subscribe(self, conn: Connection, req: Subscribe, request_id: Any) -> None:
+        hz = min(30.0, max(0.2, req.hz))
+        conn.send({"id": request_id, "ok": True, **SubscribeReply(hz).to_wire()})
+        conn.subscribe(hz, req.history)
 
-    def op_unsubscribe(self, conn: Connection, msg: dict) -> dict:
-        if conn.sub_stop is not None:
-            conn.sub_stop.set()
-            conn.sub_stop = None
+    def unsubscribe(self, conn: Connection, req: Unsubscribe, request_id: Any) -> Reply:
+        conn.unsubscribe()
         return {}
 
-    def op_log(self, conn: Connection, msg: dict) -> dict:
-        key = str(msg["key"])
-        state = self.runner.states.get(key)
+    def log(self, conn: Connection, req: Log, request_id: Any) -> Reply:
+        state = self.runner.states.get(req.key)
         if state is None:
-            raise KeyError(f"no job {key!r}")
-        since = int(msg.get("since", 0))
-        limit = max(1, min(int(msg.get("limit", HISTORY_LINES)), 10_000))
-        lines, seq = state.log_since(since)
-        return {"key": key, "seq": seq, "lines": lines[-limit:]}
+            raise Refused(f"no job {req.key!r}")
+        lines, seq = state.log_since(req.since)
+        return LogReply(req.key, seq, lines[-req.limit :]).to_wire()
 
-    def _keys(self, msg: dict) -> list[str] | None:
-        keys = msg.get("keys")
+    # --- steering them --------------------------------------------------------------------------
+    def _known(self, keys: Iterable[str] | None, what: str = "job") -> list[str] | None:
         if keys is None:
             return None
-        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            raise ValueError("keys must be a list of job keys or null")
+        keys = list(keys)
         unknown = [k for k in keys if k not in self.runner.specs]
         if unknown:
-            raise ValueError(f"unknown {fmt_plural(len(unknown), 'job')}: {', '.join(unknown[:5])}")
+            raise Refused(f"unknown {fmt_plural(len(unknown), what)}: {', '.join(unknown[:5])}")
         return keys
 
-    def _overrides(self, msg: dict) -> dict[str, Any]:
-        """The request's `overrides` (job key -> {start, end}) as the specs they make; jobs
-        that are running keep theirs. One range replaces the config's ranges, as the same
-        --start/--end do on a run of its own (dccd_tui/commands/backfill.py)."""
-        overrides = msg.get("overrides") or {}
-        if not isinstance(overrides, dict):
-            raise ValueError("overrides must be an object of job key -> {start, end}")
-        specs: dict[str, Any] = {}
-        for key, value in overrides.items():
-            spec = self.runner.specs.get(key)
-            if spec is None or not isinstance(value, dict):
-                raise ValueError(f"bad override for {key!r}")
-            if self.runner.is_active(key):
-                continue
-            start = int(value.get("start", spec.start))
-            end = value.get("end", spec.end)
-            specs[key] = replace(spec, start=start, end=None if end is None else int(end), parts=())
-        return specs
+    def _overrides(self, overrides: Overrides) -> Overrides:
+        self._known(overrides, "job in overrides")
+        return overrides
 
-    def op_start(self, conn: Connection, msg: dict) -> dict:
-        keys = self._keys(msg)
-        for key, spec in self._overrides(msg).items():
-            with self._lock:
-                self._overridden.setdefault(key, self.runner.specs[key])
-            self.runner.specs[key] = spec
-        started = self.runner.start(keys)
+    def start(self, conn: Connection, req: Start, request_id: Any) -> Reply:
+        keys = self._known(req.keys)
+        started = self.runner.start(keys, overrides=self._overrides(req.overrides))
         if started:
             log.info("client %d started %s", conn.number, fmt_plural(len(started), "job"))
-        return {"started": started}
+        return StartReply(started).to_wire()
 
-    def op_cancel(self, conn: Connection, msg: dict) -> dict:
-        cancelled = self.runner.cancel(self._keys(msg))
+    def cancel(self, conn: Connection, req: Cancel, request_id: Any) -> Reply:
+        cancelled = self.runner.cancel(self._known(req.keys))
         if cancelled:
             log.info("client %d cancelled %s", conn.number, fmt_plural(len(cancelled), "job"))
-        return {"cancelled": cancelled}
+        return CancelReply(cancelled).to_wire()
 
-    def op_dry_run(self, conn: Connection, msg: dict) -> dict:
-        keys = self._keys(msg)
+    def dry_run(self, conn: Connection, req: DryRun, request_id: Any) -> Reply:
+        keys = self._known(req.keys)
         # --start/--end of a handed-over `backfill --dry-run`: planned, then forgotten
-        saved = {}
-        for key, spec in self._overrides(msg).items():
-            saved[key] = self.runner.specs[key]
-            self.runner.specs[key] = spec
-        try:
-            plans = self.runner.dry_run(keys)
-        finally:
-            self.runner.specs.update(saved)
-        # "plans": each job's plan, the figures and the text lines (also in the job's log);
-        # "failed": why a job that is not running could not be planned.
-        summary = {
-            key: {
-                "windows": len(plan.windows),
-                "requests": plan.requests,
-                "estimate_is_floor": plan.estimate_is_floor,
-                "start": plan.start,
-                "end": plan.end,
-                "missing": [[s, e] for s, e in plan.missing],
-                "seconds": round(plan.seconds, 3),
-                "requests_per_second": plan.rps,
-                "lines": plan.lines(),
-            }
-            for key, plan in plans.items()
-        }
+        plans = self.runner.dry_run(keys, overrides=self._overrides(req.overrides))
+        # "failed": why a job that is not running could not be planned (its log's last line)
         failed = {}
         for key in self.runner.specs if keys is None else keys:
             if key not in plans and not self.runner.is_active(key):
                 lines = self.runner.states[key].log_lines()
                 failed[key] = lines[-1].split(" ", 1)[-1] if lines else "not planned"
-        return {
-            "planned": list(plans),
-            "plans": summary,
-            "failed": failed,
-            "totals": self.runner.exchange_totals(plans),
-        }
+        reply = DryRunReply(
+            {key: PlanSummary.of(plan) for key, plan in plans.items()},
+            failed,
+            self.runner.exchange_totals(plans),
+        )
+        return reply.to_wire()
 
-    def op_reload(self, conn: Connection, msg: dict) -> dict:
+    def reload(self, conn: Connection, req: Reload, request_id: Any) -> Reply:
         from ..config import ConfigError
 
+        runner = self.runner
         try:
-            config = self.load_config(self.runner.config.path)
+            config = self.load_config(runner.config.path)
         except ConfigError as exc:
-            return {"ok": False, "error": f"config not reloaded: {safe_text(exc)}"}
-        if config.settings.data_path.resolve() != self.place.data_path:
-            return {
-                "ok": False,
-                "error": "config not reloaded: its data_path changed; stop the "
-                "engine and start it on the new folder",
-            }
+            raise Refused(f"config not reloaded: {safe_text(exc)}") from None
+        if config.settings.data_path.resolve() != self.setup.place.data_path:
+            raise Refused(
+                "config not reloaded: its data_path changed; stop the engine and start it on "
+                "the new folder"
+            )
         keep = {spec.key for spec in config.jobs}
-        self.runner.cancel([k for k in self.runner.keys() if k not in keep])
-        with self._lock:
-            self._overridden.clear()  # the reloaded config's specs are the ones to keep
-        added, removed = self.runner.set_config(config)
+        runner.cancel([k for k in runner.keys() if k not in keep])
+        added, removed = runner.set_config(config)
         log.info(
             "config reloaded: %s added, %d removed", fmt_plural(len(added), "job"), len(removed)
         )
-        return {"added": added, "removed": removed}
+        return ReloadReply(added, removed).to_wire()
 
-    def _read_in_thread(self, conn: Connection, msg: dict, name: str, read: Callable) -> None:
+    # --- reading the store ----------------------------------------------------------------------
+    def _read_in_thread(
+        self, conn: Connection, request_id: Any, name: str, read: Callable[[], None]
+    ) -> None:
         """Run `read()` (which sends the reply) on a thread of its own, among the
         `COVERAGE_READERS`; refused at once when `MAX_WAITING` are already waiting."""
         with _waiting_lock:
@@ -277,7 +288,7 @@ class EngineOps:
                 _waiting[0] += 1
         if busy:
             log.warning("client %d: %s refused, %d reads waiting", conn.number, name, MAX_WAITING)
-            conn.send(error_reply(msg.get("id"), f"{name}: the engine is busy reading the store"))
+            conn.send(error_reply(request_id, f"{name}: the engine is busy reading the store"))
             return
 
         def run() -> None:
@@ -290,54 +301,37 @@ class EngineOps:
 
         threading.Thread(target=run, daemon=True, name=f"{name}-{conn.number}").start()
 
-    def op_coverage(self, conn: Connection, msg: dict) -> None:
-        series = _series(msg.get("series"))
-        start = _int(msg, "start", 0, LAST_MS)
-        end = _int(msg, "end", start, LAST_MS)
-        cells = _int(msg, "cells", 0, 1000, 0)
-        points = _int(msg, "points", 0, 1000, 0)
-        since = msg.get("since")
-        if since is not None and not isinstance(since, str):
-            raise ValueError("since must be a version text (from an earlier picture) or null")
-        request_id = msg.get("id")
-
+    def coverage(self, conn: Connection, req: Coverage, request_id: Any) -> None:
         def answer() -> None:
             try:
-                picture = self.runner.coverage(series, start, end, cells, points, since)
+                picture = self.runner.coverage(
+                    req.series, req.start, req.end, req.cells, req.points, req.since
+                )
             except Exception as exc:  # a bug: this request only, never the engine
-                log.exception("client %d: coverage failed", conn.number)
-                picture = CoveragePicture(None, start, end, error=safe_text(exc, 300))
-            conn.send({"id": request_id, "ok": True, "picture": picture.to_dict()})
+                log.exception("client %d: coverage failed: an engine error", conn.number)
+                picture = CoveragePicture(None, req.start, req.end, error=safe_text(exc, 300))
+            conn.send({"id": request_id, "ok": True, **CoverageReply(picture).to_wire()})
 
-        self._read_in_thread(conn, msg, "coverage", answer)
-        return None
+        self._read_in_thread(conn, request_id, "coverage", answer)
 
-    def op_inventory(self, conn: Connection, msg: dict) -> None:
-        since = msg.get("since")
-        if since is not None and (
-            not isinstance(since, dict)
-            or not all(isinstance(v, str) or v is None for v in since.values())
-        ):
-            raise ValueError("since must be an object of series key -> version (or null)")
-        request_id = msg.get("id")
-
+    def inventory(self, conn: Connection, req: Inventory, request_id: Any) -> None:
         def answer() -> None:
             try:
-                order, reports = self.runner.inventory(since)
+                order, reports = self.runner.inventory(req.since)
             except (StoreError, OSError) as exc:
                 conn.send(error_reply(request_id, f"inventory: {safe_text(exc, 300)}"))
                 return
             except Exception as exc:  # a bug: this request only, never the engine
-                log.exception("client %d: inventory failed", conn.number)
-                conn.send(error_reply(request_id, f"inventory failed: {safe_text(exc, 300)}"))
+                log.exception("client %d: inventory failed: an engine error", conn.number)
+                conn.send(error_reply(request_id, engine_error_text("inventory", exc)))
                 return
-            wire = [report_to_wire(r) for r in reports]
-            conn.send({"id": request_id, "ok": True, "order": order, "reports": wire})
+            reply = InventoryReply(order, reports)
+            conn.send({"id": request_id, "ok": True, **reply.to_wire()})
 
-        self._read_in_thread(conn, msg, "inventory", answer)
-        return None
+        self._read_in_thread(conn, request_id, "inventory", answer)
 
-    def op_stop(self, conn: Connection, msg: dict) -> None:
+    # --- stopping -------------------------------------------------------------------------------
+    def stop_engine(self, conn: Connection, req: Stop, request_id: Any) -> None:
         active = [k for k in self.runner.keys() if self.runner.is_active(k)]
         log.info(
             "client %d asked the engine to stop (running, now cancelled: %s)",
@@ -346,6 +340,13 @@ class EngineOps:
         )
         # The reply is sent before the stop starts: the shutdown closes every connection, and
         # a reply sent after it (by the caller of this op) could be lost.
-        conn.send({"id": msg.get("id"), "ok": True, "cancelled": active})
+        conn.send({"id": request_id, "ok": True, **StopReply(active).to_wire()})
         threading.Thread(target=self.stop, daemon=True).start()
-        return None
+
+
+def engine_error_text(op: str, exc: BaseException) -> str:
+    """What a client is told of a bug of the engine (the engine log holds the traceback)."""
+    return (
+        f"engine error in {op}: {safe_text(f'{type(exc).__name__}: {exc}', 300)} "
+        "(a bug of the engine, not of the request; the engine log has the details)"
+    )

@@ -7,16 +7,15 @@ call on the runner, which is already safe to drive from several threads.
 
 A peer of another uid (SO_PEERCRED) is refused before it can say anything. A malformed,
 oversized or unknown message gets an error reply and a log line; the connection and the engine
-carry on (dccd_tui/engine/protocol.py).
+carry on (dccd_tui/link/messages.py says what travels).
 
 This module holds the socket and the engine's lifetime (bind, accept, idle exit, shutdown, log
-rotation); one client's reading and pushing is in connection.py, the requests it can make in
-ops.py (the `EngineOps` mixin this server is).
+rotation); one client's reading and pushing is in connection.py, the answers to its requests in
+ops.py (the `EngineOps` this server owns).
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import socket
@@ -25,19 +24,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
 
 from .. import __version__
-from ..engine import (
-    PROTOCOL_VERSION,
-    EnginePlace,
-    encode,
-    engine_place,
-    error_reply,
-    prepare,
-)
+from ..engine import Config, RunnerLike
+from ..link.framing import encode, error_reply
+from ..link.messages import PROTOCOL_VERSION
+from ..link.place import EnginePlace, SocketPlaceError, engine_place, prepare
+from ..link.spawn import socket_alive
 from .connection import Connection
-from .ops import EngineOps
+from .ops import EngineOps, EngineSetup
 
 log = logging.getLogger("dccd_tui.engine")
 
@@ -58,47 +54,37 @@ def peer_uid(conn: socket.socket) -> int | None:
     return uid
 
 
-def socket_alive(path: os.PathLike | str, timeout: float = 1.0) -> bool:
-    """True when something accepts connections on `path` (a stale socket refuses)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(os.fspath(path))
-        return True
-    except (ConnectionRefusedError, FileNotFoundError):
-        return False
-    except OSError as exc:
-        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
-            return False
-        raise
-    finally:
-        s.close()
-
-
-class EngineServer(EngineOps):
+class EngineServer:
     """Serve `runner` on the socket of its data folder until stopped or idle."""
 
     def __init__(
         self,
-        runner: Any,
-        config_path: os.PathLike | str,
+        runner: RunnerLike,
+        config_path: os.PathLike[str] | str,
         *,
-        load_config: Callable[[Any], Any],
+        load_config: Callable[[Path], Config],
         idle_exit: float = 600.0,
         allowed_uid: Callable[[int | None], bool] | None = None,
-        log_file: os.PathLike | str | None = None,
+        log_file: os.PathLike[str] | str | None = None,
         on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.runner = runner
-        self.config_path = str(config_path)
-        self.load_config = load_config
         self.idle_exit = idle_exit
         self.allowed_uid = allowed_uid or (lambda uid: uid is None or uid == os.getuid())
         self.log_file = log_file
         self.on_stop = on_stop
         self.place: EnginePlace = engine_place(runner.config.settings.data_path)
         self.clock_offset = time.time() - time.monotonic()
-        self.started = time.monotonic()
+        setup = EngineSetup(
+            config_path=str(config_path),
+            place=self.place,
+            idle_exit=idle_exit,
+            clock_offset=self.clock_offset,
+            started=time.monotonic(),
+        )
+        self.ops = EngineOps(
+            runner, setup, load_config=load_config, clients=self.client_count, stop=self.stop
+        )
         self._stop = threading.Event()
         self._conns: set[Connection] = set()
         self._pushed: set[int] = set()
@@ -108,22 +94,10 @@ class EngineServer(EngineOps):
         self._socket_id: tuple[int, int] | None = None  # set by bind(); see _still_reachable
         self._folder_id: tuple[int, int] | None = None
         self.last_busy = time.monotonic()
-        # `start` may narrow a job's range (backfill --start/--end through the engine); the
-        # config's spec comes back when that run ends, so the next run is the configured one.
-        self._overridden: dict[str, Any] = {}
-        runner.on_finish = self._job_finished
-
-    def _job_finished(self, key: str) -> None:
-        with self._lock:
-            original = self._overridden.pop(key, None)
-        if original is not None and self.runner.specs.get(key) is not None:
-            self.runner.specs[key] = original
 
     # --- starting ---------------------------------------------------------------------------
     def bind(self) -> None:
         """Check the folder, replace a stale socket, listen (EngineStartError when unsafe)."""
-        from ..engine import SocketPlaceError
-
         try:
             prepare(self.place, create=True)
         except SocketPlaceError as exc:
@@ -156,7 +130,7 @@ class EngineServer(EngineOps):
             os.getpid(),
             self.place.data_path,
             self.place.socket,
-            self.config_path,
+            self.ops.setup.config_path,
         )
         last_check = 0.0
         try:
@@ -219,6 +193,10 @@ class EngineServer(EngineOps):
             self._conns.add(conn)
         self.last_busy = time.monotonic()
         threading.Thread(target=conn.serve, daemon=True, name=f"client-{number}").start()
+
+    def client_count(self) -> int:
+        with self._lock:
+            return len(self._conns)
 
     def forget(self, conn: Connection) -> None:
         with self._lock:
@@ -289,7 +267,7 @@ class EngineServer(EngineOps):
         log.info("engine stopped")
 
 
-def _file_id(path: os.PathLike | str) -> tuple[int, int] | None:
+def _file_id(path: os.PathLike[str] | str) -> tuple[int, int] | None:
     """(device, inode) of `path` itself (a link is not followed), None when it is gone."""
     try:
         st = os.lstat(path)
@@ -298,7 +276,7 @@ def _file_id(path: os.PathLike | str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def rotate_log(path: os.PathLike | str, limit: int = LOG_LIMIT) -> None:
+def rotate_log(path: os.PathLike[str] | str, limit: int = LOG_LIMIT) -> None:
     """Keep the engine log under `limit`: past it, move it to `.1` and reopen fds 1 and 2."""
     try:
         if os.fstat(2).st_size <= limit:

@@ -6,7 +6,7 @@ and the chart's closes. Reading them takes the manifest, the Parquet footers (py
 polars scan; done in the app, that costs the app's process those libraries and its loop the
 reads. Here they are computed by the runner that holds the store (`Runner.coverage`, in the
 engine's process when the app is attached to one: the `coverage` op of dccd_tui/daemon/ops.py)
-and travel as a small JSON-ready dict.
+and travel as a small JSON object (dccd_tui/link/wire.py).
 
 `version` is the manifest's version (from one stat, taken before the read, so a write during the
 read shows as a new version next time): a client that passes it back as `since` gets an answer
@@ -18,7 +18,7 @@ This module imports nothing heavy at import time: the app imports it to decode t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .fmt import safe_text
 
@@ -48,45 +48,6 @@ class CoveragePicture:
     closes: list[float | None] | None = None
     error: str | None = None  # the store could not be read: what to show instead
     unchanged: bool = False  # the answer to `since` = `version`: nothing read, keep yours
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "start": self.start,
-            "end": self.end,
-            "candles": self.candles,
-            "last_ts": self.last_ts,
-            "coverage_pct": self.coverage_pct,
-            "complete": self.complete,
-            "unit": self.unit,
-            "states": list(self.states),
-            "closes": None if self.closes is None else list(self.closes),
-            "error": self.error,
-            "unchanged": self.unchanged,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CoveragePicture:
-        """The picture of a `to_dict` dict (ValueError/TypeError/KeyError when malformed)."""
-        closes = data.get("closes")
-        version = data.get("version")
-        pct = data.get("coverage_pct")
-        last = data.get("last_ts")
-        error = data.get("error")
-        return cls(
-            version=None if version is None else str(version),
-            start=int(data["start"]),
-            end=int(data["end"]),
-            candles=int(data.get("candles", 0)),
-            last_ts=None if last is None else int(last),
-            coverage_pct=None if pct is None else float(pct),
-            complete=bool(data.get("complete", False)),
-            unit=str(data.get("unit", "day")),
-            states=[str(s) for s in data.get("states") or []],
-            closes=None if closes is None else [None if v is None else float(v) for v in closes],
-            error=None if error is None else str(error),
-            unchanged=bool(data.get("unchanged", False)),
-        )
 
 
 def coverage_picture(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import calendar
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -301,7 +301,7 @@ def inventory_since(
     config: Config,
     store: Store,
     now_ms: int | None = None,
-    since: dict[str, str | None] | None = None,
+    since: Mapping[str, str | None] | None = None,
 ) -> tuple[list[str], list[SeriesReport]]:
     """The inventory's series keys in order (as `inventory`), and the reports of those whose
     manifest version differs from `since` (all of them when `since` is None): what the app's
@@ -329,64 +329,6 @@ def inventory_since(
             report = series_report(store, series, configured=False)
         out.append(replace(report, version=token))
     return order, out
-
-
-def report_to_wire(report: SeriesReport) -> dict[str, Any]:
-    """Every field of a report, JSON-ready (the engine's `inventory` op); `report_from_wire`
-    gives it back. Unlike `to_dict` (for people and scripts), nothing is derived or dropped."""
-    s = report.series
-    return {
-        "series": [s.exchange, s.pair, s.span],
-        "configured": report.configured,
-        "start": report.start,
-        "end": report.end,
-        "first_ts": report.first_ts,
-        "last_ts": report.last_ts,
-        "candles": report.candles,
-        "bytes": report.bytes,
-        "files": report.files,
-        "covered": [list(r) for r in report.covered],
-        "gaps": [list(r) for r in report.gaps],
-        "before_first": [list(r) for r in report.before_first],
-        "after_last": [list(r) for r in report.after_last],
-        "missing": [list(r) for r in report.missing],
-        "failed": [[s_, e, str(reason)] for s_, e, reason in report.failed],
-        "between": [list(r) for r in report.between],
-        "version": None if report.version is None else str(report.version),
-    }
-
-
-def report_from_wire(data: dict[str, Any]) -> SeriesReport:
-    """The report of a `report_to_wire` dict (KeyError, TypeError, ValueError if malformed)."""
-
-    def ranges(name: str) -> list[Range]:
-        return [(int(a), int(b)) for a, b in data.get(name) or []]
-
-    def opt(name: str) -> int | None:
-        value = data.get(name)
-        return None if value is None else int(value)
-
-    exchange, pair, span = data["series"]
-    version = data.get("version")
-    return SeriesReport(
-        series=Series(str(exchange), str(pair), int(span)),
-        configured=bool(data["configured"]),
-        start=int(data["start"]),
-        end=int(data["end"]),
-        first_ts=opt("first_ts"),
-        last_ts=opt("last_ts"),
-        candles=int(data["candles"]),
-        bytes=int(data.get("bytes", 0)),
-        files=int(data.get("files", 0)),
-        covered=ranges("covered"),
-        gaps=ranges("gaps"),
-        before_first=ranges("before_first"),
-        after_last=ranges("after_last"),
-        missing=ranges("missing"),
-        failed=[(int(a), int(b), str(r)) for a, b, r in data.get("failed") or []],
-        between=ranges("between"),
-        version=None if version is None else str(version),
-    )
 
 
 def coverage_version(store: Store, series: Series) -> tuple[int, int, int] | None:

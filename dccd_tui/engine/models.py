@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import quote, unquote
 
 # The spans this project stores, in seconds, with the folder label that the store uses.
 # Longer spans open on exchange-specific boundaries (weeks, months) and are out of scope.
@@ -98,25 +99,104 @@ def parse_pair(value: object) -> tuple[str, str]:
     return base, quote
 
 
+# What a series holds. Today every stored series is one of candles; later kinds (mark, index and
+# premium candles, funding events) extend this list, and an event series has no span.
+CANDLES = "candles"
+CANDLE_KINDS: tuple[str, ...] = (CANDLES,)
+
+# A series key joins its fields with this separator, which no field holds raw (`_key_field`).
+# Symbols hold `/` (BTC/USDT) and perpetual symbols `:` (BTC/USDT:USDT): neither can be it.
+KEY_SEPARATOR = " "
+
+
+# Printable ASCII but `%` and the separator stays as it is in a key; anything else is
+# percent-escaped (UTF-8), so that a key always splits back into the fields it was made of.
+_KEY_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "%" + KEY_SEPARATOR)
+
+
+def _key_field(text: str) -> str:
+    return quote(text, safe=_KEY_SAFE)
+
+
+@dataclass(frozen=True)
+class SeriesId:
+    """Which series: an exchange, a symbol, what it holds (`kind`) and its span in seconds, or
+    None for a series of events (funding) that has no span.
+
+    It is the one name of a series everywhere a series is named: its `key` (a job's key, a
+    table's row key, the engine protocol's maps) and the protocol's `series` field
+    (dccd_tui/link/wire.py)."""
+
+    exchange: str
+    symbol: str
+    kind: str = CANDLES
+    span: int | None = None
+
+    @property
+    def key(self) -> str:
+        """``binance BTC/USDT candles 1m``: the fields, escaped, joined by `KEY_SEPARATOR`; a
+        series without a span has three. `from_key` reads it back."""
+        fields = [self.exchange, self.symbol, self.kind]
+        if self.span is not None:
+            fields.append(SPAN_LABELS.get(self.span, f"{self.span}s"))
+        return KEY_SEPARATOR.join(_key_field(f) for f in fields)
+
+    @classmethod
+    def from_key(cls, key: str) -> SeriesId:
+        """The identity of a `key` (ValueError naming what is wrong)."""
+        if not isinstance(key, str):
+            raise ValueError(f"a series key is a text, not {key!r}")
+        fields = [unquote(f, errors="strict") for f in key.split(KEY_SEPARATOR)]
+        if len(fields) not in (3, 4) or not all(fields):
+            raise ValueError(f"{key!r} is not a series key (exchange symbol kind [span])")
+        span: int | None = None
+        if len(fields) == 4:
+            label = fields[3]
+            if label in LABEL_SPANS:
+                span = LABEL_SPANS[label]
+            elif label.endswith("s") and label[:-1].isdigit():
+                span = int(label[:-1])
+            else:
+                raise ValueError(f"{key!r}: {label!r} is not a span")
+        return cls(fields[0], fields[1], fields[2], span)
+
+
 @dataclass(frozen=True, order=True)
 class Series:
-    """One stored time series: an exchange, a pair such as ``BTC/USDT`` and a span in seconds."""
+    """One stored time series of candles: an exchange, a pair such as ``BTC/USDT``, a span in
+    seconds and what the candles are of (`kind`: today always ``candles``)."""
 
     exchange: str
     pair: str
     span: int
+    kind: str = CANDLES
 
     @property
     def label(self) -> str:
         return SPAN_LABELS[self.span]
 
     @property
+    def id(self) -> SeriesId:
+        return SeriesId(self.exchange, self.pair, self.kind, self.span)
+
+    @property
     def key(self) -> str:
-        """A stable id such as ``binance:BTC/USDT:1m`` (used as a table row key)."""
-        return f"{self.exchange}:{self.pair}:{self.label}"
+        """A stable id such as ``binance BTC/USDT candles 1m`` (a job's key, a table's row key):
+        `SeriesId.key`."""
+        return self.id.key
+
+    @classmethod
+    def of(cls, series_id: SeriesId) -> Series:
+        """The candle series `series_id` names (ValueError when it names another kind)."""
+        if series_id.kind not in CANDLE_KINDS:
+            raise ValueError(f"kind {series_id.kind!r} is not one of {', '.join(CANDLE_KINDS)}")
+        if series_id.span is None:
+            raise ValueError(f"a series of {series_id.kind} needs a span")
+        return cls(series_id.exchange, series_id.symbol, series_id.span, series_id.kind)
 
     def __str__(self) -> str:
-        return f"{self.exchange} {self.pair} {self.label}"
+        kind = "" if self.kind == CANDLES else f" {self.kind}"
+        return f"{self.exchange} {self.pair} {self.label}{kind}"
 
 
 @dataclass(frozen=True, order=True)

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .exchanges.base import Exchange
 from .fmt import fmt_duration, fmt_ms, fmt_plural
 from .models import CLOSE_MARGIN_MS, Series, Window, last_closed_end
 from .store import SeriesStorage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .runner_like import PlanLike
 
 
 def make_windows(missing: list[tuple[int, int]], window_ms: int) -> list[Window]:
@@ -81,7 +85,7 @@ class Plan:
         return out
 
 
-def requests_per_exchange(plans: Iterable[Plan]) -> dict[str, int]:
+def requests_per_exchange(plans: Iterable[PlanLike]) -> dict[str, int]:
     """Estimated requests of `plans`, summed per exchange (its jobs share one budget), sorted."""
     per: dict[str, int] = {}
     for plan in plans:

@@ -9,8 +9,9 @@ takes the others (or the UI) down: its state turns failed with the reason.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .backfill import Backfill
@@ -22,13 +23,15 @@ from .jobs import Config, JobSpec
 from .models import Series
 from .plan import Plan, plan_job, requests_per_exchange
 from .ratelimit import GateRegistry
+from .runner_like import Overrides, PlanLike
 from .signals import StopSignal
-from .state import JobState, Status
+from .state import JobSnapshot, JobState, Status
 from .store import Store, StoreLock
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
     from .archive.download import ArchiveClient
     from .http import ExchangeClient
+    from .runner_like import RunnerLike
 
 
 def range_grew(old: JobSpec, new: JobSpec) -> bool:
@@ -36,6 +39,14 @@ def range_grew(old: JobSpec, new: JobSpec) -> bool:
     if new.start < old.start:
         return True
     return old.end is not None and (new.end is None or new.end > old.end)
+
+
+def narrowed(spec: JobSpec, override: tuple[int, int | None] | None) -> JobSpec:
+    """`spec` for one run over the override's range instead of its config's ranges."""
+    if override is None:
+        return spec
+    start, end = override
+    return replace(spec, start=start, end=end, parts=())
 
 
 def forget_outgrown(
@@ -87,7 +98,9 @@ class Runner:
         # One archive client (its own connection pool), made lazily
         self._archive: ArchiveClient | None = None
         self._stops: dict[str, StopSignal] = {}
-        self._futures: dict[str, Future] = {}
+        self._futures: dict[str, Future[None]] = {}
+        # The range of a job's current run when it was started with an override (`start`)
+        self._run_ranges: dict[str, tuple[int, int | None]] = {}
         self._pool = ThreadPoolExecutor(
             max_workers=config.settings.max_parallel, thread_name_prefix="job"
         )
@@ -125,7 +138,7 @@ class Runner:
     def __enter__(self) -> Runner:
         return self.open()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _install(self, config: Config) -> None:
@@ -221,7 +234,7 @@ class Runner:
         return coverage_picture(self.store, series, start, end, cells, points, since)
 
     def inventory(
-        self, since: dict[str, str | None] | None = None
+        self, since: Mapping[str, str | None] | None = None
     ) -> tuple[list[str], list[SeriesReport]]:
         """The inventory view's answer (`inventory.inventory_since`): every series' key in
         order, and the reports of those changed since `since`. Reads the store: off a UI
@@ -231,7 +244,7 @@ class Runner:
     def keys(self) -> list[str]:
         return list(self.specs)
 
-    def snapshots(self):
+    def snapshots(self) -> list[JobSnapshot]:
         return [state.snapshot() for state in self.states.values()]
 
     def is_active(self, key: str) -> bool:
@@ -242,13 +255,21 @@ class Runner:
         return any(self.is_active(k) for k in list(self._futures))
 
     # --- actions -------------------------------------------------------------------------
-    def start(self, keys: Iterable[str] | None = None) -> list[str]:
-        """Queue the given jobs (all when None) that are not already queued or running."""
+    def start(
+        self, keys: Iterable[str] | None = None, *, overrides: Overrides | None = None
+    ) -> list[str]:
+        """Queue the given jobs (all when None) that are not already queued or running. A job
+        with an override runs over its range this time; the config's ranges stay the job's."""
         started = []
         with self._lock:
             for key in list(self.specs) if keys is None else list(keys):
                 if key not in self.specs or self.is_active(key):
                     continue
+                override = (overrides or {}).get(key)
+                if override is None:
+                    self._run_ranges.pop(key, None)
+                else:
+                    self._run_ranges[key] = override
                 state = self.states[key]
                 state.reset(Status.QUEUED)
                 stop = StopSignal()
@@ -259,7 +280,8 @@ class Runner:
 
     def _run_job(self, key: str, stop: StopSignal) -> None:
         state = self.states[key]
-        spec = self.specs[key]
+        with self._lock:  # the spec when it leaves the queue: a reload meanwhile counts
+            spec = narrowed(self.specs[key], self._run_ranges.get(key))
         try:
             if stop.is_set():
                 state.set_status(Status.CANCELLED)
@@ -286,6 +308,8 @@ class Runner:
             state.add_log(f"failed: {reason}")
             state.set_status(Status.FAILED, reason)
         finally:
+            with self._lock:
+                self._run_ranges.pop(key, None)
             if self.on_finish is not None:
                 try:
                     self.on_finish(key)
@@ -314,8 +338,9 @@ class Runner:
         _, not_done = wait(futures, timeout=timeout)
         return not not_done
 
-    def plan(self, key: str) -> Plan:
-        spec = self.specs[key]
+    def plan(self, key: str, spec: JobSpec | None = None) -> Plan:
+        """Job `key`'s plan, over `spec` when given (an override's) else its own."""
+        spec = spec or self.specs[key]
         adapter = get_exchange(spec.series.exchange)
         rps = self.config.exchanges[spec.series.exchange].requests_per_second
         plan = plan_job(
@@ -344,8 +369,11 @@ class Runner:
             )
         return plan
 
-    def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Plan]:
+    def dry_run(
+        self, keys: Iterable[str] | None = None, *, overrides: Overrides | None = None
+    ) -> dict[str, Plan]:
         """Plan the given jobs (all when None) without a single request; plans go to the logs.
+        An override plans a job over its range (the job keeps its own).
 
         A dry run only reads: a job's status and counts stay what its last run left (a done
         job stays done with its candle count), so the table never shows a plan as progress.
@@ -355,8 +383,9 @@ class Runner:
             if key not in self.specs or self.is_active(key):
                 continue
             state = self.states[key]
+            override = (overrides or {}).get(key)
             try:
-                plan = self.plan(key)
+                plan = self.plan(key, narrowed(self.specs[key], override) if override else None)
             except Exception as exc:
                 state.add_log(f"dry run failed: {safe_text(exc, 500)}")
                 continue
@@ -365,7 +394,7 @@ class Runner:
                 state.add_log(line)
         return plans
 
-    def exchange_totals(self, plans: dict[str, Plan]) -> list[str]:
+    def exchange_totals(self, plans: Mapping[str, PlanLike]) -> list[str]:
         """Jobs of one exchange share its budget: the time for all of them together."""
         lines = []
         for exchange, requests in requests_per_exchange(plans.values()).items():
@@ -375,3 +404,9 @@ class Runner:
                 f"{fmt_duration(requests / rps)} at its shared budget of {rps:g}/s"
             )
         return lines
+
+
+if TYPE_CHECKING:
+
+    def _runner_is_runner_like(runner: Runner) -> RunnerLike:
+        return runner  # mypy checks here that `Runner` has all of `RunnerLike`

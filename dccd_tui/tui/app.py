@@ -19,9 +19,9 @@ import asyncio
 import gc
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rich.console import RenderableType
 from rich.style import Style
@@ -34,55 +34,19 @@ from textual.screen import Screen
 
 from ..config import Config, ConfigError, load_config, validate
 from ..engine import (
-    CoveragePicture,
-    JobState,
-    Series,
-    SeriesReport,
+    RunnerLike,
     Status,
     StoreError,
     fmt_plural,
     safe_text,
 )
 from ..user_state import load_state, update_state
-from . import engine_link
+from . import engine_watch
 from .run_end import osc9, osc9_supported, run_summary
 from .screen_diff import ScreenDiff
 from .screens.confirm import ConfirmModal
 from .screens.jobs import JobsScreen
 from .themes import DEFAULT_THEME, job_styles, job_variable_defaults, load_themes, theme_dirs
-
-
-class RunnerLike(Protocol):
-    """What the app needs of a runner (`dccd_tui.engine.runner.Runner` is the real one)."""
-
-    states: dict[str, JobState]
-    specs: dict[str, Any]
-    now: int | None  # a fixed "now" in epoch ms (tests), else None: the wall clock
-
-    def open(self) -> Any: ...
-    def close(self, timeout: float = ...) -> None: ...
-    def keys(self) -> list[str]: ...
-    def start(self, keys: Iterable[str] | None = None) -> list[str]: ...
-    def cancel(self, keys: Iterable[str] | None = None) -> list[str]: ...
-    def is_active(self, key: str) -> bool: ...
-    def any_active(self) -> bool: ...
-    def dry_run(self, keys: Iterable[str] | None = None) -> dict[str, Any]: ...
-    def exchange_totals(self, plans: dict[str, Any]) -> list[str]: ...
-    def set_config(self, config: Config) -> tuple[list[str], list[str]]: ...
-    # The store is read where the runner runs (the engine's process), never by the app:
-    def coverage(
-        self,
-        series: Series,
-        start: int,
-        end: int,
-        cells: int,
-        points: int = ...,
-        since: str | None = ...,
-    ) -> CoveragePicture: ...
-    def inventory(
-        self, since: dict[str, str | None] | None = ...
-    ) -> tuple[list[str], list[SeriesReport]]: ...
-
 
 RunnerFactory = Callable[..., RunnerLike]
 
@@ -201,11 +165,12 @@ class DccdApp(App[int]):
         return JobsScreen()
 
     def on_mount(self) -> None:
-        from ..engine import LinkError
+        from ..link.errors import LinkError
 
         # --- engine process: a lost engine and refused commands are reported --
-        if engine_link.is_remote(self.runner):
-            engine_link.wire(self)
+        linked = engine_watch.linked(self.runner)
+        if linked is not None:
+            engine_watch.wire(self, linked)
         try:
             self.runner.open()
         except (StoreError, LinkError) as exc:
@@ -314,8 +279,8 @@ class DccdApp(App[int]):
         if not active:
             self.run_worker(self._close_and_exit(), exclusive=True, group="quit")
             return
-        if engine_link.is_remote(self.runner):  # detach (default) or stop the jobs
-            engine_link.ask_leave(self, active)
+        if engine_watch.linked(self.runner) is not None:  # detach (default) or stop the jobs
+            engine_watch.ask_leave(self, active)
             return
 
         def answered(yes: bool | None) -> None:
@@ -334,11 +299,11 @@ class DccdApp(App[int]):
             answered,
         )
 
-    def on_engine_lost(self, message: engine_link.EngineLost) -> None:
-        engine_link.engine_lost(self, message.reason)
+    def on_engine_lost(self, message: engine_watch.EngineLost) -> None:
+        engine_watch.engine_lost(self, message.reason)
 
-    def on_engine_notice(self, message: engine_link.EngineNotice) -> None:
-        engine_link.show_notice(self, message.text)
+    def on_engine_notice(self, message: engine_watch.EngineNotice) -> None:
+        engine_watch.show_notice(self, message.text)
 
     async def _close_and_exit(self) -> None:
         await asyncio.to_thread(self.runner.close)

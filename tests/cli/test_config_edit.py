@@ -46,7 +46,7 @@ def test_edit_pairs_changes_one_line_and_keeps_mode(tmp_path):
         '+ pairs = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]',
     ]
     assert path.stat().st_mode & 0o777 == 0o644
-    assert "bybit:SOL/USDT:1m" in {j.key for j in new.jobs}
+    assert "bybit SOL/USDT candles 1m" in {j.key for j in new.jobs}
     assert load_config(path).raw == new.raw
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 

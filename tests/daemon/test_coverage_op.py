@@ -100,7 +100,8 @@ def test_malformed_coverage_and_inventory_requests_get_errors_and_the_engine_goe
         [{"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": START, "end": END}],
     )
     place = engines.start(config)
-    good = {"series": ["binance", "BTC/USDT", 60], "start": ms(START), "end": ms(END), "cells": 5}
+    btc = {"exchange": "binance", "symbol": "BTC/USDT", "kind": "candles", "span": 60}
+    good = {"series": btc, "start": ms(START), "end": ms(END), "cells": 5}
     bad = [
         {"start": 0, "end": 1},  # no series
         {**good, "series": "binance:BTC/USDT:1m"},
@@ -142,7 +143,9 @@ APP_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, sys, time
     from dccd_tui.config import load_config
-    from dccd_tui.engine import EngineClient, RemoteRunner, engine_place
+    from dccd_tui.link.client import EngineClient
+    from dccd_tui.link.place import engine_place
+    from dccd_tui.link.remote_runner import RemoteRunner
     from dccd_tui.tui.app import DccdApp
     from dccd_tui.tui.widgets import CoverageView
 

@@ -1,7 +1,7 @@
 """The engine in its own process: real engine processes, real sockets, the sandbox exchange.
 
-Each test starts detached engines through dccd_tui/daemon/spawn.py (as `dccd-tui` does) and
-talks to them through dccd_tui/engine/client.py or a raw socket; what the jobs did is checked
+Each test starts detached engines through dccd_tui/link/spawn.py (as `dccd-tui` does) and
+talks to them through dccd_tui/link/client.py or a raw socket; what the jobs did is checked
 against the store and the sandbox's ground truth.
 """
 
@@ -21,11 +21,13 @@ import polars as pl
 import pytest
 
 from dccd_tui.daemon.__main__ import ENGINE_NICE
-from dccd_tui.daemon.spawn import attach, stop_engine
-from dccd_tui.engine.client import EngineClient, VersionMismatch
-from dccd_tui.engine.protocol import MAX_MESSAGE, PROTOCOL_VERSION
-from dccd_tui.engine.socketpath import SocketPlaceError, engine_place
 from dccd_tui.engine.state import Status
+from dccd_tui.link.client import EngineClient
+from dccd_tui.link.errors import VersionMismatch
+from dccd_tui.link.framing import MAX_MESSAGE
+from dccd_tui.link.messages import PROTOCOL_VERSION
+from dccd_tui.link.place import SocketPlaceError, engine_place
+from dccd_tui.link.spawn import attach, stop_engine
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
 from ..engine_helpers import pid_alive, wait_for
@@ -503,7 +505,7 @@ def test_reload_through_the_engine_adds_jobs_and_refuses_a_broken_config(
     import copy
 
     from dccd_tui.config import save_config
-    from dccd_tui.engine.client import LinkError
+    from dccd_tui.link.errors import LinkError
 
     config = _config(tmp_path, sandbox, pairs=("BTC/USDT",))
     place = engines.start(config)

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 
-from dccd_tui.engine.coverage_picture import CoveragePicture, coverage_picture
+from dccd_tui.engine.coverage_picture import coverage_picture
 from dccd_tui.engine.inventory import (
     coverage_strip,
     inventory_since,
-    report_from_wire,
-    report_to_wire,
     series_report,
     version_token,
 )
 from dccd_tui.engine.models import Series
+from dccd_tui.link.wire import picture_from_wire, picture_to_wire, report_from_wire, report_to_wire
 
 from .. import coverage_store as cs
 
@@ -33,7 +32,7 @@ def test_a_picture_survives_json_and_says_what_the_report_says(tmp_path):
     assert {"stored", "gap", "missing", "failed"} <= set(picture.states)
     assert picture.coverage_pct == report.coverage_pct and picture.complete is False
     assert picture.closes is not None and len(picture.closes) == (40 // len(strip)) * len(strip)
-    again = CoveragePicture.from_dict(json.loads(json.dumps(picture.to_dict())))
+    again = picture_from_wire(json.loads(json.dumps(picture_to_wire(picture))))
     assert again == picture
     # the version is the manifest's: asked with it, nothing is read
     assert picture.version == version_token(store, BTC) is not None

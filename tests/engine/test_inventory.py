@@ -120,12 +120,12 @@ def test_series_report_and_strip_on_a_known_store(tmp_path: Path) -> None:
     store = cs.build_store(config.settings.data_path)
     reports = {r.series.key: r for r in inventory(config, store=store, now_ms=cs.NOW)}
     assert list(reports) == [
-        "binance:BTC/USDT:1m",
-        "binance:ETH/USDT:1m",
-        "okx:BTC/USDT:1h",
-        "bybit:BTC/USDT:1h",
+        "binance BTC/USDT candles 1m",
+        "binance ETH/USDT candles 1m",
+        "okx BTC/USDT candles 1h",
+        "bybit BTC/USDT candles 1h",
     ]
-    btc = reports["binance:BTC/USDT:1m"]
+    btc = reports["binance BTC/USDT candles 1m"]
     assert (btc.start, btc.end) == (cs.JAN1, cs.MAR1)
     assert btc.gaps == cs.BTC_GAPS and btc.gap_candles == 150
     assert btc.longest_gap == cs.BTC_GAPS[0]
@@ -134,14 +134,14 @@ def test_series_report_and_strip_on_a_known_store(tmp_path: Path) -> None:
     assert btc.candles == (cs.BTC_STORED[1] - cs.JAN1) // MIN - 150
     assert btc.coverage_pct == pytest.approx(100 * 19 / 60)
     assert not btc.complete and btc.before_first == [] and btc.after_last == []
-    eth = reports["binance:ETH/USDT:1m"]
+    eth = reports["binance ETH/USDT candles 1m"]
     assert eth.complete and eth.coverage_pct == 100.0
     assert eth.gaps == cs.ETH_GAPS  # the void before the listing is no gap ...
     assert eth.before_first == [(cs.JAN1, cs.ETH_LISTED)]  # ... it is reported apart
     assert eth.first_ts == cs.ETH_LISTED
-    okx = reports["okx:BTC/USDT:1h"]
+    okx = reports["okx BTC/USDT candles 1h"]
     assert okx.candles == 0 and okx.coverage_pct == 0.0 and okx.missing == [(cs.JAN1, cs.MAR1)]
-    bybit = reports["bybit:BTC/USDT:1h"]
+    bybit = reports["bybit BTC/USDT candles 1h"]
     assert not bybit.configured and bybit.complete
     assert (bybit.start, bybit.end) == (cs.ms(2024, 2, 1), cs.ms(2024, 2, 8))
 

@@ -16,6 +16,7 @@ from typing import Any
 from dccd_tui.config import save_config
 from dccd_tui.engine import (
     Config,
+    JobSpec,
     JobState,
     Plan,
     Runner,
@@ -97,9 +98,9 @@ class FakeRunner(Runner):
             self.states[key].set_status(Status.CANCELLED)
         return cancelled
 
-    def plan(self, key: str) -> Plan:
+    def plan(self, key: str, spec: JobSpec | None = None) -> Plan:
         """The engine's plan, as if nothing were stored (`Runner.dry_run` calls it)."""
-        spec = self.specs[key]
+        spec = spec or self.specs[key]
         rps = self.config.exchanges[spec.series.exchange].requests_per_second
         return plan_job(
             spec.series,

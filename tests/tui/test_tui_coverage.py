@@ -138,14 +138,14 @@ async def test_inventory_rows_sort_and_stored_only_series_offer_nothing(tmp_path
             ]
 
         assert keys() == [
-            "binance:BTC/USDT:1m",
-            "binance:ETH/USDT:1m",
-            "okx:BTC/USDT:1h",
-            "bybit:BTC/USDT:1h",
+            "binance BTC/USDT candles 1m",
+            "binance ETH/USDT candles 1m",
+            "okx BTC/USDT candles 1h",
+            "bybit BTC/USDT candles 1h",
         ]
-        assert table.get_cell("binance:BTC/USDT:1m", "cover").plain == "31.7%"
-        assert table.get_cell("binance:BTC/USDT:1m", "failed").plain == "1,000 in 1"
-        assert table.get_cell("binance:BTC/USDT:1m", "gaps").plain == "2"
+        assert table.get_cell("binance BTC/USDT candles 1m", "cover").plain == "31.7%"
+        assert table.get_cell("binance BTC/USDT candles 1m", "failed").plain == "1,000 in 1"
+        assert table.get_cell("binance BTC/USDT candles 1m", "gaps").plain == "2"
         # a click on a header sorts by it; a second click reverses
         x = 0
         for column in table.columns.values():
@@ -155,11 +155,11 @@ async def test_inventory_rows_sort_and_stored_only_series_offer_nothing(tmp_path
         await pilot.click("#inv-table", offset=(x + 1, 0))
         await pilot.pause()
         assert screen.sort_column == "candles"
-        assert keys()[0] == "okx:BTC/USDT:1h"
+        assert keys()[0] == "okx BTC/USDT candles 1h"
         # the stored-only series: nothing to start, and it says why
-        table.move_cursor(row=keys().index("bybit:BTC/USDT:1h"))
+        table.move_cursor(row=keys().index("bybit BTC/USDT candles 1h"))
         await pilot.pause()
-        assert screen.current_key == "bybit:BTC/USDT:1h"
+        assert screen.current_key == "bybit BTC/USDT candles 1h"
         assert screen.check_action("fetch", ()) is None
         await pilot.press("s")
         await pilot.pause()
@@ -194,7 +194,7 @@ async def test_the_tick_asks_for_nothing_while_the_job_makes_no_progress(tmp_pat
             cs.candles(cs.ms(2024, 1, 20), cs.ms(2024, 1, 21), cs.MIN),
             [(cs.ms(2024, 1, 20), cs.ms(2024, 1, 21))],
         )
-        key = "binance:BTC/USDT:1m"
+        key = "binance BTC/USDT candles 1m"
         runner.states[key].set_status(Status.RUNNING)
         monkeypatch.setattr(coverage_module, "POLL_EVERY", 0.0)
         app.screen.tick()
@@ -308,7 +308,7 @@ async def test_start_a_missing_range_from_the_inventory_and_see_it_filled(tmp_pa
         # the config now asks for three days: two are missing
         config = make_config(tmp_path, sb, [{**job, "end": "2024-03-04"}], rps={"binance": 500})
         app = DccdApp(config, theme_folders=[])
-        key = "binance:BTC/USDT:1m"
+        key = "binance BTC/USDT candles 1m"
         async with app.run_test(size=(100, 30), notifications=True) as pilot:
             await pilot.press("i")
             await pilot.pause()
@@ -356,7 +356,7 @@ async def test_a_chart_read_before_the_last_write_is_read_again(tmp_path, monkey
         await settle(pilot)
         view = app.screen.query_one(CoverageView)
         runner = app.runner
-        key = "binance:BTC/USDT:1m"
+        key = "binance BTC/USDT candles 1m"
         before = list(view._closes or [])
         monkeypatch.setattr(coverage_module, "POLL_EVERY", 0.0)
         monkeypatch.setattr(coverage_module, "CHART_EVERY", 3600.0)

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from dccd_tui.engine.remote_runner import RemoteRunner
 from dccd_tui.engine.state import Status
+from dccd_tui.link.remote_runner import RemoteRunner
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 from dccd_tui.tui.app import DccdApp
-from dccd_tui.tui.engine_link import LeaveModal
+from dccd_tui.tui.engine_watch import LeaveModal
 from dccd_tui.tui.screens.confirm import ConfirmModal
 from dccd_tui.tui.widgets import JobLog, JobTable
 

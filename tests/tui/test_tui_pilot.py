@@ -195,12 +195,12 @@ async def test_form_adds_and_removes_pairs_and_saves_a_valid_config(tmp_path, sa
         await pilot.pause()
         assert not isinstance(app.screen, PairFormModal)
         assert app.runner.keys() == [
-            "binance:BTC/USDT:1m",
-            "binance:ETH/USDT:1m",
-            "okx:BTC/USDT:1m",
+            "binance BTC/USDT candles 1m",
+            "binance ETH/USDT candles 1m",
+            "okx BTC/USDT candles 1m",
         ]
         assert app.screen.query_one(JobTable).keys == app.runner.keys()
-        assert cell(app, "binance:ETH/USDT:1m", "status") == "idle"
+        assert cell(app, "binance ETH/USDT candles 1m", "status") == "idle"
         on_disk = load_config(path)
         assert [p for j in on_disk.raw["histo_jobs"] for p in j["pairs"]] == [
             "BTC/USDT",
@@ -217,7 +217,7 @@ async def test_form_adds_and_removes_pairs_and_saves_a_valid_config(tmp_path, sa
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert form is not app.screen
-        assert app.runner.keys() == ["binance:ETH/USDT:1m", "okx:BTC/USDT:1m"]
+        assert app.runner.keys() == ["binance ETH/USDT candles 1m", "okx BTC/USDT candles 1m"]
         assert app.screen.query_one(JobTable).keys == app.runner.keys()
         assert load_config(path).raw["histo_jobs"][0]["pairs"] == ["ETH/USDT"]
 
@@ -254,7 +254,7 @@ async def test_new_entry_form_appends_an_entry(tmp_path, sandbox):
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, PairFormModal)
-        assert "okx:ETH/USDT:1m" in app.runner.keys()
+        assert "okx ETH/USDT candles 1m" in app.runner.keys()
     entry = load_config(config.path).raw["histo_jobs"][-1]
     assert entry["exchange"] == "okx" and entry["pairs"] == ["ETH/USDT"]
 
@@ -463,7 +463,7 @@ async def test_reload_with_a_broken_config_keeps_the_last_good_one(tmp_path):
         await pilot.press("r")
         await pilot.pause()
         assert app.is_running
-        assert app.runner.keys() == ["binance:BTC/USDT:1m", "binance:ETH/USDT:1m"]
+        assert app.runner.keys() == ["binance BTC/USDT candles 1m", "binance ETH/USDT candles 1m"]
         messages = [n.message for n in app._notifications]
         assert any("config.toml" in m and "previous configuration" in m for m in messages)
         data = tomllib.loads(config.path.read_text().split("\n[[histo_jobs]]\nexchange = 'nope")[0])
@@ -471,8 +471,8 @@ async def test_reload_with_a_broken_config_keeps_the_last_good_one(tmp_path):
         save_config(config.path, data)
         await pilot.press("r")
         await pilot.pause()
-        assert app.runner.keys() == ["binance:SOL/USDT:1m"]
-        assert app.screen.query_one(JobTable).keys == ["binance:SOL/USDT:1m"]
+        assert app.runner.keys() == ["binance SOL/USDT candles 1m"]
+        assert app.screen.query_one(JobTable).keys == ["binance SOL/USDT candles 1m"]
 
 
 async def test_invalid_theme_file_is_reported_and_the_app_starts(tmp_path):
@@ -567,7 +567,7 @@ async def test_adding_a_pair_in_the_form_changes_one_line_of_the_shipped_config(
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, PairFormModal)
-        assert app.runner.keys().count("binance:XRP/USDT:1m") == 1
+        assert app.runner.keys().count("binance XRP/USDT candles 1m") == 1
     after = path.read_text(encoding="utf-8")
     changed = [
         line

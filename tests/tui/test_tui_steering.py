@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dccd_tui.config import save_config
-from dccd_tui.engine.models import Series
+from dccd_tui.engine.models import Series, SeriesId
 from dccd_tui.engine.state import JobSnapshot, Status
 from dccd_tui.tui.app import DccdApp, JobFinished
 from dccd_tui.tui.overall import overall
@@ -138,10 +138,10 @@ async def test_slash_filters_the_rows_and_escape_clears_it(tmp_path):
         everything = keys(app)
         await pilot.press("slash", *"kraken")
         await pilot.pause()
-        assert keys(app) == ["kraken:BTC/USD:5m", "kraken:ETH/USD:5m"]
+        assert keys(app) == ["kraken BTC/USD candles 5m", "kraken ETH/USD candles 5m"]
         await pilot.press("enter")  # back to the table, filter kept
         await pilot.pause()
-        assert keys(app) == ["kraken:BTC/USD:5m", "kraken:ETH/USD:5m"]
+        assert keys(app) == ["kraken BTC/USD candles 5m", "kraken ETH/USD candles 5m"]
         await pilot.press("escape")
         await pilot.pause()
         assert keys(app) == everything
@@ -149,27 +149,28 @@ async def test_slash_filters_the_rows_and_escape_clears_it(tmp_path):
         await pilot.press("slash", *"failed")
         await pilot.pause()
         assert keys(app) == []
-        fail(app, "okx:BTC/USDT:1h")
+        fail(app, "okx BTC/USDT candles 1h")
         app.screen.tick()
-        assert keys(app) == ["okx:BTC/USDT:1h"]
+        assert keys(app) == ["okx BTC/USDT candles 1h"]
         # words combine: exchange and pair
         await pilot.press(*["backspace"] * 6, *"binance eth")
         await pilot.pause()
-        assert keys(app) == ["binance:ETH/USDT:1m"]
+        assert keys(app) == ["binance ETH/USDT candles 1m"]
 
 
 async def test_o_sorts_by_a_column_and_header_click_reverses(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
-        fail(app, "kraken:ETH/USD:5m")
+        fail(app, "kraken ETH/USD candles 5m")
         app.screen.tick()
         await pilot.press("o")  # exchange
         await pilot.pause()
-        assert [k.split(":")[0] for k in keys(app)] == sorted(k.split(":")[0] for k in keys(app))
-        assert keys(app)[0] == "binance:BTC/USDT:1m"
+        exchanges = [SeriesId.from_key(k).exchange for k in keys(app)]
+        assert exchanges == sorted(exchanges)
+        assert keys(app)[0] == "binance BTC/USDT candles 1m"
         await pilot.press("o")  # pair
         await pilot.pause()
-        assert [k.split(":")[1] for k in keys(app)] == [
+        assert [SeriesId.from_key(k).symbol for k in keys(app)] == [
             "BTC/USD",
             "BTC/USDT",
             "BTC/USDT",
@@ -179,36 +180,36 @@ async def test_o_sorts_by_a_column_and_header_click_reverses(tmp_path):
         ]
         await pilot.press("o", "o")  # span, then status: failed first
         await pilot.pause()
-        assert keys(app)[0] == "kraken:ETH/USD:5m"
+        assert keys(app)[0] == "kraken ETH/USD candles 5m"
         assert str(app.screen.query_one(JobTable).columns["status"].label).strip() == "status▲"
         await pilot.press("O")
         await pilot.pause()
-        assert keys(app)[-1] == "kraken:ETH/USD:5m"
+        assert keys(app)[-1] == "kraken ETH/USD candles 5m"
 
 
 async def test_f_jumps_to_the_next_failed_job_and_R_retries_only_the_failed(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        fail(app, "binance:SOL/USDT:1m")
-        fail(app, "kraken:BTC/USD:5m")
+        fail(app, "binance SOL/USDT candles 1m")
+        fail(app, "kraken BTC/USD candles 5m")
         app.screen.tick()
         table = app.screen.query_one(JobTable)
         await pilot.press("f")
-        assert table.current_key == "binance:SOL/USDT:1m"
+        assert table.current_key == "binance SOL/USDT candles 1m"
         await pilot.press("f")
-        assert table.current_key == "kraken:BTC/USD:5m"
+        assert table.current_key == "kraken BTC/USD candles 5m"
         await pilot.press("f")  # wraps around
-        assert table.current_key == "binance:SOL/USDT:1m"
+        assert table.current_key == "binance SOL/USDT candles 1m"
         await pilot.press("R")
         await pilot.pause()
         statuses = {k: app.runner.states[k].snapshot().status for k in app.runner.keys()}
-        assert statuses["binance:SOL/USDT:1m"] is Status.QUEUED
-        assert statuses["kraken:BTC/USD:5m"] is Status.QUEUED
+        assert statuses["binance SOL/USDT candles 1m"] is Status.QUEUED
+        assert statuses["kraken BTC/USD candles 5m"] is Status.QUEUED
         assert [k for k, s in statuses.items() if s is Status.QUEUED] == [
-            "binance:SOL/USDT:1m",
-            "kraken:BTC/USD:5m",
+            "binance SOL/USDT candles 1m",
+            "kraken BTC/USD candles 5m",
         ]
-        assert app.run_keys == {"binance:SOL/USDT:1m", "kraken:BTC/USD:5m"}
+        assert app.run_keys == {"binance SOL/USDT candles 1m", "kraken BTC/USD candles 5m"}
 
 
 # --- the whole picture ---------------------------------------------------------------------

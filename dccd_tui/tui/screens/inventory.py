@@ -29,7 +29,6 @@ from textual.worker import get_current_worker
 
 from ...engine import REPORT_RIGHT as RIGHT
 from ...engine import (
-    LinkError,
     SeriesReport,
     Status,
     StoreError,
@@ -38,6 +37,7 @@ from ...engine import (
     safe_text,
 )
 from ...engine import report_cells as cells
+from ...link.errors import LinkError
 from ..cells import header_sort, next_sort
 from ..widgets import CoverageView
 
@@ -347,7 +347,7 @@ class InventoryScreen(Screen):
             key = self.current_key if self.is_mounted else None
             report = self.reports.get(key) if key else None
             runner = self.app.runner
-            if report is None or key not in runner.specs or runner.is_active(key):
+            if key is None or report is None or key not in runner.specs or runner.is_active(key):
                 return None
             return True if not report.complete else None
         return True
@@ -355,7 +355,7 @@ class InventoryScreen(Screen):
     def action_fetch(self) -> None:
         key = self.current_key
         report = self.reports.get(key) if key else None
-        if report is None:
+        if key is None or report is None:
             return
         runner = self.app.runner
         name = str(report.series)

@@ -9,8 +9,8 @@ requests over its budget; exchanges run in parallel, so the total time is the lo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from ...engine import fmt_duration, fmt_plural, safe_text
+from ...engine import PlanLike, fmt_duration, fmt_plural, safe_text
 
 
 @dataclass
@@ -33,8 +33,8 @@ class PlanRow:
     rps: float | None = None
 
 
-def plan_rows(plans: dict[str, Any], budgets: dict[str, float]) -> list[PlanRow]:
-    """One row per exchange (sorted), then the total. `plans` are the engine's `Plan`s."""
+def plan_rows(plans: Mapping[str, PlanLike], budgets: dict[str, float]) -> list[PlanRow]:
+    """One row per exchange (sorted), then the total, of a dry run's plans."""
     per: dict[str, PlanRow] = {}
     for plan in plans.values():
         exchange = plan.series.exchange
@@ -42,7 +42,7 @@ def plan_rows(plans: dict[str, Any], budgets: dict[str, float]) -> list[PlanRow]
         row.jobs += 1
         row.windows += len(plan.windows)
         row.requests += plan.requests
-        row.floor |= bool(getattr(plan, "estimate_is_floor", False))
+        row.floor |= plan.estimate_is_floor
     rows = []
     for exchange in sorted(per):
         row = per[exchange]

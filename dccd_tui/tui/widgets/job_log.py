@@ -22,7 +22,7 @@ from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.widgets import Log
 
-from ...engine import LOG_LINES, JobState, safe_text
+from ...engine import LOG_LINES, JobView, safe_text
 
 
 class JobLog(Log):
@@ -46,7 +46,7 @@ class JobLog(Log):
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=LOG_LINES, highlight=False, auto_scroll=True, **kwargs)
         self.job_key: str | None = None
-        self._state: JobState | None = None
+        self._state: JobView | None = None
         self._seq = 0
         self._wrap_width = 0
 
@@ -80,7 +80,7 @@ class JobLog(Log):
         if self._state is not None and self._pane_width() != self._wrap_width:
             self.show(self.job_key, self._state)
 
-    def show(self, key: str | None, state: JobState | None) -> None:
+    def show(self, key: str | None, state: JobView | None) -> None:
         """Refill from `state`'s buffer (or empty the pane when there is no job)."""
         self.job_key, self._state = key, state
         self.clear()

@@ -36,7 +36,7 @@ from .cell_render import text_cell_lines
 
 
 class JobTable(DataTable):
-    """Rows keyed by job key (`binance:BTC/USDT:1m`); cells are `rich.text.Text` only."""
+    """Rows keyed by job key (`binance BTC/USDT candles 1m`); cells are `rich.text.Text` only."""
 
     fast_cells = True  # False: every cell through DataTable's own rendering (the tests compare)
     on_cursor_moved: Callable[[], None] | None = None  # set by the screen (jobs_view.py)

@@ -1,15 +1,18 @@
-"""`RemoteRunner`: the runner interface the Textual app already drives, over an engine in
-another process (through an `EngineClient`, dccd_tui/engine/client.py).
+"""`RemoteRunner`: the runner interface (`RunnerLike`, dccd_tui/engine/runner_like.py) over an
+engine in another process, through an `EngineClient` (client.py).
 
 The app calls `runner.states[key].snapshot()`, `start`, `cancel`, ... on its event loop; here
 those calls read local copies kept fresh by one background reader thread (the engine pushes
 only the rows that changed, at the client's `ui_hz`), or send one short request. The app never
 waits on a download, a parse or a disk write: those happen in the engine's process.
 
+Beyond `RunnerLike`, a runner over a link can lose its engine: `lost`, `on_lost`, `on_error`,
+`active_at_loss` and `reconnect` are what the app's side of that (dccd_tui/tui/engine_watch.py)
+uses.
+
 Kept apart from client.py so that the connection (framing, request ids, the reader thread) and
-the app-side job copies (`RemoteJobState`, `RemotePlan`) each stay a module of one concern.
-This module takes plain data: it never imports dccd_tui.config (the app hands it the loaded
-config object and it only reads `jobs`, `path` and `settings.data_path` from it).
+the app-side job copies (`RemoteJobState`) each stay a module of one concern. This module takes
+plain data: it never imports dccd_tui.config.
 """
 
 from __future__ import annotations
@@ -17,17 +20,49 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .client import EngineClient, EngineGone, LinkError
-from .coverage_picture import CoveragePicture
-from .fmt import fmt_plural
-from .inventory import SeriesReport, report_from_wire
-from .models import Series
-from .protocol import HISTORY_LINES, row_snapshot
-from .state import LOG_LINES, JobSnapshot, Status
+from ..engine import (
+    LOG_LINES,
+    Config,
+    CoveragePicture,
+    JobSnapshot,
+    JobSpec,
+    Overrides,
+    PlanLike,
+    Series,
+    SeriesReport,
+    Status,
+    fmt_plural,
+)
+from .client import EngineClient
+from .errors import EngineGone, LinkError
+from .framing import ProtocolError
+from .messages import (
+    HISTORY_LINES,
+    Cancel,
+    CancelReply,
+    Coverage,
+    CoverageReply,
+    DryRun,
+    DryRunReply,
+    Inventory,
+    InventoryReply,
+    PlanSummary,
+    Reload,
+    Start,
+    StartReply,
+    Stop,
+    Subscribe,
+    Update,
+)
+
+if TYPE_CHECKING:
+    from ..engine import RunnerLike
+
+T = TypeVar("T")
 
 
 class RemoteJobState:
@@ -37,7 +72,7 @@ class RemoteJobState:
         self.series = snapshot.series
         self._snap = snapshot
         self._lock = threading.Lock()
-        self.log: deque = deque(maxlen=LOG_LINES)
+        self.log: deque[str] = deque(maxlen=LOG_LINES)
         self.log_seq = 0
         self._pending: tuple[Status, float] | None = None  # a local guess until the engine says
 
@@ -47,6 +82,11 @@ class RemoteJobState:
             if time.monotonic() < pending[1]:
                 return replace(self._snap, status=pending[0])
             self._pending = None
+        return self._snap
+
+    @property
+    def last_known(self) -> JobSnapshot:
+        """What the engine last said, without a local guess."""
         return self._snap
 
     def expect(self, status: Status, seconds: float = 1.5) -> None:
@@ -74,7 +114,7 @@ class RemoteJobState:
             return list(self.log)
 
 
-def _idle(series: Any) -> JobSnapshot:
+def _idle(series: Series) -> JobSnapshot:
     return JobSnapshot(
         series=series,
         status=Status.IDLE,
@@ -95,48 +135,27 @@ def _idle(series: Any) -> JobSnapshot:
     )
 
 
-@dataclass(frozen=True)
-class RemotePlan:
-    """An engine's `Plan` as a client reads it: the plan panel's counts, the figures of
-    `backfill --json`'s plan event, and the plan's text lines."""
+class RemotePlans(dict[str, PlanSummary]):
+    """What `dry_run` returns: key -> its plan, the engine's per-exchange totals, and why the
+    jobs that are not running and have no plan could not be planned."""
 
-    series: Series
-    windows: range  # only its length is read: one entry per window
-    requests: int
-    estimate_is_floor: bool = False
-    start: int = 0
-    end: int = 0
-    missing: tuple[tuple[int, int], ...] = ()
-    seconds: float = 0.0
-    rps: float = 0.0
-    text: tuple[str, ...] = ()
-
-    def lines(self) -> list[str]:
-        return list(self.text)
-
-
-class RemotePlans(dict):
-    """What `dry_run` returns: key -> RemotePlan, the engine's per-exchange totals, and why
-    the jobs that are not running and have no plan could not be planned."""
-
-    totals: list[str]
-    failed: dict[str, str]
+    def __init__(self, reply: DryRunReply) -> None:
+        super().__init__(reply.plans)
+        self.totals = list(reply.totals)
+        self.failed = dict(reply.failed)
 
 
 class RemoteRunner:
-    """The runner interface of dccd_tui/tui/app.py over an engine in another process."""
-
-    remote = True
+    """`RunnerLike` over an engine in another process."""
 
     def __init__(
         self,
         client: EngineClient,
-        config: Any,
+        config: Config,
         *,
         on_finish: Callable[[str], None] | None = None,
         hz: float = 4.0,
         reconnect: Callable[[], EngineClient] | None = None,
-        base_urls: Any = None,
     ) -> None:
         self.config = config
         self.on_finish = on_finish
@@ -147,8 +166,8 @@ class RemoteRunner:
         self.hz = hz
         self.reconnect_with = reconnect
         self.lost: str | None = None
-        self.now = None
-        self.specs: dict[str, Any] = {}
+        self.now: int | None = None
+        self.specs: dict[str, JobSpec] = {}
         self.states: dict[str, RemoteJobState] = {}
         self._install(config)
         self._first = threading.Event()
@@ -160,7 +179,7 @@ class RemoteRunner:
         self.client = client
         self._wire(client)
 
-    def _install(self, config: Any) -> None:
+    def _install(self, config: Config) -> None:
         self.specs = {spec.key: spec for spec in config.jobs}
         states = dict(self.states)
         for key, spec in self.specs.items():
@@ -184,7 +203,7 @@ class RemoteRunner:
         self._early = None
         if early is None:
             self._first.clear()
-            self.client.request("subscribe", hz=self.hz, history=HISTORY_LINES)
+            self.client.request(Subscribe(self.hz, HISTORY_LINES))
         else:  # subscribed by `subscribe_early`: its reply (or its error) is awaited here
             early.join(5.0)
             if self._early_error is not None:
@@ -194,7 +213,7 @@ class RemoteRunner:
         if self.engine_keys and theirs != ours:
             gone = [k for k in theirs - ours if self.is_active(k)]
             if not gone:
-                self.client.request("reload")
+                self.client.request(Reload())
             elif self.on_error is not None:
                 self.on_error(
                     f"the engine runs {fmt_plural(len(gone), 'job')} that config.toml no longer "
@@ -211,7 +230,7 @@ class RemoteRunner:
 
         def subscribe() -> None:
             try:
-                self.client.request("subscribe", hz=self.hz, history=HISTORY_LINES)
+                self.client.request(Subscribe(self.hz, HISTORY_LINES))
             except LinkError as exc:
                 self._early_error = exc
 
@@ -222,6 +241,11 @@ class RemoteRunner:
         """Detach: the jobs keep running in the engine."""
         self.client.on_gone = None
         self.client.close()
+
+    @property
+    def active_at_loss(self) -> list[str]:
+        """The jobs that were running when the engine was lost (`reconnect` starts them)."""
+        return list(self._active_at_loss)
 
     def reconnect(self) -> list[str]:
         """After the engine was lost: a new engine (from `reconnect`), jobs that ran restarted."""
@@ -237,31 +261,35 @@ class RemoteRunner:
         return self.start(keys) if keys else []
 
     def stop_engine(self) -> None:
-        self.client.request("stop")
+        self.client.request(Stop())
 
     # --- updates (reader thread) --------------------------------------------------------------
     def _on_update(self, message: dict[str, Any]) -> None:
+        try:
+            update = Update.parse(message)
+            snaps = update.snapshots(self._clock_offset)
+        except ProtocolError as exc:  # nothing of it is applied: the next update is whole
+            self.client.last_error = f"a malformed update from the engine: {exc}"
+            return
         finished: list[str] = []
-        if message.get("order"):
-            self.engine_keys = list(message["order"])
-        rows = message.get("rows") or {}
-        added = [k for k in rows if k not in self.states]
+        if update.order:
+            self.engine_keys = list(update.order)
+        added = [k for k in snaps if k not in self.states]
         if added:  # a job the engine has and this config does not (yet): show it anyway
             states = dict(self.states)
             for key in added:
-                states[key] = RemoteJobState(row_snapshot(rows[key], self._clock_offset))
+                states[key] = RemoteJobState(snaps[key])
             self.states = states
-        for key, row in rows.items():
+        for key, snap in snaps.items():
             state = self.states[key]
-            before = state._snap.status
-            snap = row_snapshot(row, self._clock_offset)
+            before = state.last_known.status
             state.apply(snap)
             if before.active and not snap.status.active:
                 finished.append(key)
-        for key, (seq, lines) in (message.get("logs") or {}).items():
+        for key, (seq, lines) in update.logs.items():
             target = self.states.get(key)
             if target is not None:
-                target.add_lines(int(seq), lines)
+                target.add_lines(seq, lines)
         self._first.set()
         if self.on_finish is not None:
             for key in finished:
@@ -274,7 +302,7 @@ class RemoteRunner:
         self._active_at_loss = [k for k in self.specs if self.is_active(k)]
         self.lost = reason
         for state in self.states.values():  # nothing runs any more: do not show it running
-            snap = state._snap
+            snap = state.last_known
             if snap.status.active:
                 state.apply(
                     replace(
@@ -299,32 +327,36 @@ class RemoteRunner:
         return any(state.snapshot().status.active for state in list(self.states.values()))
 
     @staticmethod
-    def _keys(keys: Iterable[str] | None) -> list[str] | None:
-        return None if keys is None else list(keys)
+    def _keys(keys: Iterable[str] | None) -> tuple[str, ...] | None:
+        return None if keys is None else tuple(keys)
 
-    def _call(self, op: str, **fields: Any) -> dict[str, Any]:
-        """One command; a refusal goes to `on_error` (when set) instead of raising in the UI."""
+    def _call(self, what: str, send: Callable[[], T], otherwise: T) -> T:
+        """One command; a refusal goes to `on_error` (when set) instead of raising in the UI,
+        and the command answers `otherwise`."""
         try:
-            return self.client.request(op, **fields)
+            return send()
         except EngineGone as exc:
             if self.on_error is None:
                 raise
             if self.lost is not None and self.on_lost is not None:
                 self.on_lost(self.lost)  # a key on a dead engine offers the restart again
             else:
-                self.on_error(f"{op}: {exc}")
-            return {}
+                self.on_error(f"{what}: {exc}")
+            return otherwise
         except LinkError as exc:
             if self.on_error is None:
                 raise
-            self.on_error(f"{op}: {exc}")
-            return {}
+            self.on_error(f"{what}: {exc}")
+            return otherwise
 
     def start(
-        self, keys: Iterable[str] | None = None, *, overrides: dict[str, dict] | None = None
+        self, keys: Iterable[str] | None = None, *, overrides: Overrides | None = None
     ) -> list[str]:
-        reply = self._call("start", keys=self._keys(keys), overrides=overrides or {})
-        started = list(reply.get("started", []))
+        request = Start(self._keys(keys), dict(overrides or {}))
+        none: list[str] = []
+        started = self._call(
+            "start", lambda: self.client.call(request, StartReply.parse).keys, none
+        )
         for key in started:
             state = self.states.get(key)
             if state is not None:
@@ -332,33 +364,21 @@ class RemoteRunner:
         return started
 
     def cancel(self, keys: Iterable[str] | None = None) -> list[str]:
-        reply = self._call("cancel", keys=self._keys(keys))
-        return list(reply.get("cancelled", []))
+        request = Cancel(self._keys(keys))
+        none: list[str] = []
+        return self._call("cancel", lambda: self.client.call(request, CancelReply.parse).keys, none)
 
     def dry_run(
-        self, keys: Iterable[str] | None = None, *, overrides: dict[str, dict] | None = None
-    ) -> dict[str, Any]:
-        reply = self._call("dry_run", keys=self._keys(keys), overrides=overrides or {})
-        summary = reply.get("plans") or {}
-        plans = RemotePlans()
-        for key in reply.get("planned", []):
-            spec, row = self.specs.get(key), summary.get(key) or {}
-            if spec is not None:
-                plans[key] = RemotePlan(
-                    spec.series,
-                    range(int(row.get("windows", 0))),
-                    int(row.get("requests", 0)),
-                    bool(row.get("estimate_is_floor", False)),
-                    start=int(row.get("start", 0)),
-                    end=int(row.get("end", 0)),
-                    missing=tuple((int(s), int(e)) for s, e in row.get("missing", [])),
-                    seconds=float(row.get("seconds", 0.0)),
-                    rps=float(row.get("requests_per_second", 0.0)),
-                    text=tuple(str(line) for line in row.get("lines", [])),
-                )
-        plans.totals = list(reply.get("totals", []))
-        plans.failed = {str(k): str(v) for k, v in (reply.get("failed") or {}).items()}
-        return plans
+        self, keys: Iterable[str] | None = None, *, overrides: Overrides | None = None
+    ) -> RemotePlans:
+        request = DryRun(self._keys(keys), dict(overrides or {}))
+        empty = DryRunReply({}, {}, [])
+        reply = self._call("dry_run", lambda: self.client.call(request, DryRunReply.parse), empty)
+        return RemotePlans(reply)
+
+    def exchange_totals(self, plans: Mapping[str, PlanLike]) -> list[str]:
+        """The engine's totals of a `dry_run` (they came with its plans)."""
+        return list(plans.totals) if isinstance(plans, RemotePlans) else []
 
     def coverage(
         self,
@@ -371,39 +391,23 @@ class RemoteRunner:
     ) -> CoveragePicture:
         """The engine's `coverage` answer (this process never reads the store); a lost link
         or a refusal comes back as a picture that says so. Blocks: call it off the UI thread."""
+        request = Coverage(series, start, end, cells, points, since)
         try:
-            reply = self.client.request(
-                "coverage",
-                series=[series.exchange, series.pair, series.span],
-                start=start,
-                end=end,
-                cells=cells,
-                points=points,
-                since=since,
-            )
-            return CoveragePicture.from_dict(reply["picture"])
+            return self.client.call(request, CoverageReply.parse).picture
         except LinkError as exc:
             return CoveragePicture(None, start, end, error=str(exc))
-        except (KeyError, TypeError, ValueError) as exc:
-            return CoveragePicture(None, start, end, error=f"a malformed answer: {exc}")
 
     def inventory(
-        self, since: dict[str, str | None] | None = None
+        self, since: Mapping[str, str | None] | None = None
     ) -> tuple[list[str], list[SeriesReport]]:
         """The engine's `inventory` answer; LinkError when it cannot give one."""
-        reply = self.client.request("inventory", since=since)
-        try:
-            order = [str(key) for key in reply["order"]]
-            return order, [report_from_wire(r) for r in reply["reports"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise LinkError(f"a malformed inventory answer: {exc}") from None
+        reply = self.client.call(Inventory(since), InventoryReply.parse)
+        return reply.order, reply.reports
 
-    def exchange_totals(self, plans: dict[str, Any]) -> list[str]:
-        return list(getattr(plans, "totals", []))
-
-    def set_config(self, config: Any) -> tuple[list[str], list[str]]:
+    def set_config(self, config: Config) -> tuple[list[str], list[str]]:
         """The app saved or re-read config.toml: the engine reloads the same file."""
-        self._call("reload")
+        nothing: dict[str, Any] = {}
+        self._call("reload", lambda: self.client.request(Reload()), nothing)
         old = set(self.specs)
         self.config = config
         self._install(config)
@@ -412,3 +416,9 @@ class RemoteRunner:
         added = [k for k in self.specs if k not in old]
         removed = [k for k in old if k not in keep]
         return added, removed
+
+
+if TYPE_CHECKING:
+
+    def _remote_runner_is_runner_like(runner: RemoteRunner) -> RunnerLike:
+        return runner  # mypy checks here that `RemoteRunner` has all of `RunnerLike`

@@ -1,7 +1,8 @@
 """The app's side of the engine process: leaving (detach or stop), and losing the engine.
 
-When the app drives a `RemoteRunner` (dccd_tui/engine/remote_runner.py) the jobs live in the engine
-process, so quitting is not the end of them: `q` with jobs running asks whether to detach (the
+When the app drives a runner over a link (`LinkedRunner`, dccd_tui/link/linked.py; the
+`RemoteRunner` of dccd_tui/link/remote_runner.py) the jobs live in the engine process, so
+quitting is not the end of them: `q` with jobs running asks whether to detach (the
 default; the jobs keep running and `dccd-tui` attaches again) or to stop them. If the engine dies,
 the reader thread reports it here; the app says so at once and offers a restart, which starts a new
 engine and restarts the jobs that were running (they resume from the store).
@@ -10,7 +11,7 @@ engine and restarts the jobs that were running (they resume from the store).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,15 +21,17 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from ..engine import fmt_plural, safe_text
+from ..engine import RunnerLike, fmt_plural, safe_text
+from ..link.linked import LinkedRunner
 from .screens.confirm import ConfirmModal
 
 if TYPE_CHECKING:
     from .app import DccdApp
 
 
-def is_remote(runner: Any) -> bool:
-    return bool(getattr(runner, "remote", False))
+def linked(runner: RunnerLike) -> LinkedRunner | None:
+    """`runner` when its jobs run behind a link (it can detach, and lose its engine)."""
+    return runner if isinstance(runner, LinkedRunner) else None
 
 
 class EngineLost(Message):
@@ -47,11 +50,17 @@ class EngineNotice(Message):
         self.text = text
 
 
-def wire(app: DccdApp) -> None:
-    """Route the remote runner's reports to the app, as messages (thread-safe)."""
-    runner: Any = app.runner
-    runner.on_lost = lambda reason: app.post_message(EngineLost(reason))
-    runner.on_error = lambda text: app.post_message(EngineNotice(text))
+def wire(app: DccdApp, runner: LinkedRunner) -> None:
+    """Route the linked runner's reports to the app, as messages (thread-safe)."""
+
+    def lost(reason: str) -> None:
+        app.post_message(EngineLost(reason))
+
+    def refused(text: str) -> None:
+        app.post_message(EngineNotice(text))
+
+    runner.on_lost = lost
+    runner.on_error = refused
 
 
 def show_notice(app: DccdApp, text: str) -> None:
@@ -133,12 +142,14 @@ async def _stop_and_exit(app: DccdApp) -> None:
 
 def engine_lost(app: DccdApp, reason: str) -> None:
     """Say at once that the engine is gone and offer to restart it."""
-    runner = app.runner
+    runner = linked(app.runner)
+    if runner is None:  # only a linked runner reports a loss
+        return
     screen = app._jobs_screen()
     if screen is not None and screen.is_mounted:
         screen.tick()
         screen.refresh_bindings()
-    resumable = len(getattr(runner, "_active_at_loss", []))
+    resumable = len(runner.active_at_loss)
     what = (
         f" Running before: {fmt_plural(resumable, 'job')}, resumed from the store."
         if resumable
@@ -147,7 +158,7 @@ def engine_lost(app: DccdApp, reason: str) -> None:
 
     def answered(yes: bool | None) -> None:
         if yes:
-            app.run_worker(_restart(app), exclusive=True, group="engine")
+            app.run_worker(_restart(app, runner), exclusive=True, group="engine")
 
     app.push_screen(
         ConfirmModal(
@@ -160,9 +171,8 @@ def engine_lost(app: DccdApp, reason: str) -> None:
     )
 
 
-async def _restart(app: DccdApp) -> None:
+async def _restart(app: DccdApp, runner: LinkedRunner) -> None:
     try:
-        runner: Any = app.runner
         resumed = await asyncio.to_thread(runner.reconnect)
     except Exception as exc:  # the restart failed: say why, keep the UI
         app.notify(

@@ -1,5 +1,8 @@
 """Find the engine that serves a data folder, or start one detached, and connect to it.
 
+Starting one means running `python -m dccd_tui.daemon` (`engine_command`): the engine is a
+program with a command line, so the link names it and never imports it.
+
 Detached means: a new session (no controlling terminal, so the hang-up of an SSH link or a
 closed terminal never reaches it), stdin from /dev/null, output to `<data>/.engine/engine.log`
 (rotated at 1 MiB by the engine). A socket whose engine is gone (connection refused) is stale:
@@ -9,26 +12,61 @@ past each other: `VersionMismatch` carries the engine's answer so the caller can
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
-from ..engine import (
-    EngineClient,
-    EnginePlace,
-    LinkError,
-    SocketPlaceError,
-    VersionMismatch,
-    engine_place,
-    prepare,
-)
-from .server import socket_alive
+from .client import EngineClient
+from .errors import ConfigMismatch, LinkError
+from .messages import Stop, StopReply
+from .place import EnginePlace, SocketPlaceError, engine_place, prepare
+
+#: The engine's program: `python -m ENGINE_MODULE --config FILE ...` (its options are those of
+#: dccd_tui/daemon/__main__.py; a test checks that it takes what `engine_command` builds).
+ENGINE_MODULE = "dccd_tui.daemon"
 
 
-class ConfigMismatch(LinkError):
-    """The folder's engine runs another config file than the one asked for."""
+def socket_alive(path: os.PathLike[str] | str, timeout: float = 1.0) -> bool:
+    """True when something accepts connections on `path` (a stale socket refuses)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(os.fspath(path))
+        return True
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+            return False
+        raise
+    finally:
+        s.close()
+
+
+def engine_command(
+    config_path: Path,
+    log_file: Path | None = None,
+    *,
+    base_urls: Mapping[str, str] | None = None,
+    sandbox: bool = False,
+    idle_exit: float | None = None,
+) -> list[str]:
+    """The command line that runs the engine of `config_path` with this Python."""
+    cmd = [sys.executable, "-m", ENGINE_MODULE, "--config", str(config_path)]
+    if log_file is not None:
+        cmd += ["--log-file", str(log_file)]
+    for name, url in (base_urls or {}).items():
+        cmd += ["--base-url", f"{name}={url}"]
+    if sandbox:
+        cmd.append("--sandbox")
+    if idle_exit is not None:
+        cmd += ["--idle-exit", str(idle_exit)]
+    return cmd
 
 
 def find_engine(place: EnginePlace, *, timeout: float = 10.0) -> EngineClient | None:
@@ -59,31 +97,23 @@ def spawn_engine(
     config_path: Path,
     place: EnginePlace,
     *,
-    base_urls: dict[str, str] | None = None,
+    base_urls: Mapping[str, str] | None = None,
     sandbox: bool = False,
     idle_exit: float | None = None,
     wait: float = 15.0,
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     """Start an engine detached and wait until its socket answers (LinkError if it fails)."""
     try:
         prepare(place, create=True)
     except SocketPlaceError as exc:
         raise LinkError(str(exc)) from None
-    cmd = [
-        sys.executable,
-        "-m",
-        "dccd_tui.daemon",
-        "--config",
-        str(Path(config_path).expanduser().resolve()),
-        "--log-file",
-        str(place.log_file),
-    ]
-    for name, url in (base_urls or {}).items():
-        cmd += ["--base-url", f"{name}={url}"]
-    if sandbox:
-        cmd.append("--sandbox")
-    if idle_exit is not None:
-        cmd += ["--idle-exit", str(idle_exit)]
+    cmd = engine_command(
+        Path(config_path).expanduser().resolve(),
+        place.log_file,
+        base_urls=base_urls,
+        sandbox=sandbox,
+        idle_exit=idle_exit,
+    )
     # The engine runs this very dccd_tui (cwd is / so that it pins no folder).
     package_root = str(Path(__file__).resolve().parents[2])
     env = {
@@ -139,7 +169,7 @@ def attach(
     config_path: Path,
     data_path: Path,
     *,
-    base_urls: dict[str, str] | None = None,
+    base_urls: Mapping[str, str] | None = None,
     sandbox: bool = False,
     spawn: bool = True,
     idle_exit: float | None = None,
@@ -164,19 +194,19 @@ def attach(
 
 def stop_engine(client: EngineClient, wait: float = 30.0) -> list[str]:
     """Ask the engine to stop (its jobs are cancelled and flush); wait until it is gone."""
-    reply = client.request("stop")
+    reply = client.call(Stop(), StopReply.parse)
     pid = client.info.get("pid")
     socket_path = client.socket_path
     client.close()
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if not socket_path.exists() and (pid is None or not _alive(int(pid))):
+        if not socket_path.exists() and (pid is None or not pid_alive(int(pid))):
             break
         time.sleep(0.05)
-    return list(reply.get("cancelled", []))
+    return reply.keys
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -189,13 +219,3 @@ def _alive(pid: int) -> bool:
             return fh.read().split(") ", 1)[1][:1] != "Z"
     except OSError:
         return True
-
-
-__all__ = [
-    "ConfigMismatch",
-    "VersionMismatch",
-    "attach",
-    "find_engine",
-    "spawn_engine",
-    "stop_engine",
-]

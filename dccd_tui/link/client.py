@@ -1,9 +1,9 @@
-"""The client side of the engine socket: `EngineClient` (requests, pushed updates) and the
-errors a link can raise (`LinkError`, `EngineGone`, `VersionMismatch`).
+"""The client side of the engine socket: `EngineClient` (requests, pushed updates).
 
 One background reader thread per connection matches answers to requests and hands pushed
-updates to a callback; `RemoteRunner` (dccd_tui/engine/remote_runner.py) builds the app's
-runner interface on top of it.
+updates to a callback; `RemoteRunner` (dccd_tui/link/remote_runner.py) builds the runner
+interface on top of it. Requests are the shapes of messages.py; `call` reads the reply into its
+shape too, so a malformed answer is a LinkError that says so, never a KeyError later.
 
 This module takes plain data: it never imports dccd_tui.config.
 """
@@ -14,36 +14,17 @@ import itertools
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import __version__
-from .protocol import (
-    MAX_MESSAGE,
-    PROTOCOL_VERSION,
-    LineReader,
-    ProtocolError,
-    decode,
-    encode,
-)
-from .socketpath import check_socket_owner
+from .errors import EngineGone, LinkError, VersionMismatch
+from .framing import MAX_MESSAGE, LineReader, ProtocolError, decode, encode
+from .messages import PROTOCOL_VERSION, Hello, Request
+from .place import check_socket_owner
 
-
-class LinkError(RuntimeError):
-    """The engine refused a request, or cannot be reached; the text says why."""
-
-
-class EngineGone(LinkError):
-    """The connection to the engine is closed (it stopped, or died)."""
-
-
-class VersionMismatch(LinkError):
-    """The engine speaks another protocol version; `info` holds its hello answer."""
-
-    def __init__(self, text: str, info: dict[str, Any]) -> None:
-        super().__init__(text)
-        self.info = info
+R = TypeVar("R")
 
 
 class EngineClient:
@@ -51,7 +32,7 @@ class EngineClient:
 
     def __init__(
         self,
-        socket_path: os.PathLike | str,
+        socket_path: os.PathLike[str] | str,
         *,
         timeout: float = 10.0,
         protocol: int = PROTOCOL_VERSION,
@@ -69,7 +50,7 @@ class EngineClient:
         self._sock: socket.socket | None = None
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._pending: dict[int, list] = {}
+        self._pending: dict[int, _Slot] = {}
         self._pending_lock = threading.Lock()
 
     # --- connecting ---------------------------------------------------------------------------
@@ -94,9 +75,7 @@ class EngineClient:
         if not hello:
             self.info = {"pid": None}
             return self.info
-        reply = self._request(
-            {"op": "hello", "protocol": self.protocol, "client": self.name}, check=False
-        )
+        reply = self._request(Hello(self.protocol, self.name).to_wire(), check=False)
         if not reply.get("ok"):
             self.close()
             if reply.get("mismatch"):
@@ -115,9 +94,22 @@ class EngineClient:
             sock.close()
 
     # --- requests -----------------------------------------------------------------------------
-    def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        """Send one request and wait for its reply; LinkError with the engine's text on error."""
-        return self._request({"op": op, **fields}, check=True)
+    def request(self, request: Request | str, **fields: Any) -> dict[str, Any]:
+        """Send one request and wait for its reply; LinkError with the engine's text on error.
+
+        `request` is a shape of messages.py, or an op's name and its fields as they travel (a
+        script's way, and a test's to send what no shape would)."""
+        if isinstance(request, str):
+            return self._request({"op": request, **fields}, check=True)
+        return self._request(request.to_wire(), check=True)
+
+    def call(self, request: Request, parse: Callable[[Mapping[str, Any]], R]) -> R:
+        """`request`, its reply read by `parse`, a reply shape's (LinkError when malformed)."""
+        reply = self.request(request)
+        try:
+            return parse(reply)
+        except ProtocolError as exc:
+            raise LinkError(f"a malformed {request.op} answer from the engine: {exc}") from None
 
     def _request(self, message: dict[str, Any], *, check: bool) -> dict[str, Any]:
         if self.gone is not None:
@@ -126,14 +118,14 @@ class EngineClient:
         if sock is None:
             raise EngineGone("not connected to the engine")
         request_id = next(self._ids)
-        slot: list = [threading.Event(), None]
+        slot = _Slot()
         with self._pending_lock:
             self._pending[request_id] = slot
         try:
             data = encode({**message, "id": request_id})
             with self._send_lock:
                 sock.sendall(data)
-            if not slot[0].wait(self.timeout):
+            if not slot.done.wait(self.timeout):
                 raise LinkError(
                     f"the engine did not answer {message.get('op')!r} within {self.timeout:g} s"
                 )
@@ -142,7 +134,7 @@ class EngineClient:
         finally:
             with self._pending_lock:
                 self._pending.pop(request_id, None)
-        reply = slot[1]
+        reply = slot.reply
         if reply is None:
             raise EngineGone(self.gone or self.last_error or "the engine closed the connection")
         if check and not reply.get("ok"):
@@ -181,7 +173,7 @@ class EngineClient:
             with self._pending_lock:
                 slots = list(self._pending.values())
             for slot in slots:
-                slot[0].set()
+                slot.done.set()
             if self.on_gone is not None and self.info:
                 try:
                     self.on_gone(self.gone)
@@ -201,5 +193,13 @@ class EngineClient:
         with self._pending_lock:
             slot = self._pending.get(request_id)
         if slot is not None:
-            slot[1] = message
-            slot[0].set()
+            slot.reply = message
+            slot.done.set()
+
+
+class _Slot:
+    """A request waiting for its reply (set by the reader thread)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.reply: dict[str, Any] | None = None

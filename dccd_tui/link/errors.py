@@ -1,0 +1,29 @@
+"""What can go wrong on the link, as exceptions whose text says why (shown to the user as is).
+
+Kept apart from the client so that a caller can catch them (the app's inventory view, the
+commands) without loading the connection code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LinkError(RuntimeError):
+    """The engine refused a request, or cannot be reached; the text says why."""
+
+
+class EngineGone(LinkError):
+    """The connection to the engine is closed (it stopped, or died)."""
+
+
+class VersionMismatch(LinkError):
+    """The engine speaks another protocol version; `info` holds its hello answer."""
+
+    def __init__(self, text: str, info: dict[str, Any]) -> None:
+        super().__init__(text)
+        self.info = info
+
+
+class ConfigMismatch(LinkError):
+    """The folder's engine runs another config file than the one asked for."""

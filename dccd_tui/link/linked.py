@@ -1,0 +1,30 @@
+"""`LinkedRunner`: a runner whose jobs run in an engine behind a link, which it can lose.
+
+`RemoteRunner` (remote_runner.py) is one; a runner over several engines would be another. The
+app checks for it (`isinstance`, the protocol is checked at run time) to offer what only such a
+runner has: detaching instead of stopping the jobs, and restarting a lost engine
+(dccd_tui/tui/engine_watch.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from ..engine import RunnerLike
+
+
+@runtime_checkable
+class LinkedRunner(RunnerLike, Protocol):
+    lost: str | None  # why the engine was lost; None while it is there
+    on_lost: Callable[[str], None] | None  # told (from the reader thread) when it is lost
+    on_error: Callable[[str], None] | None  # a refused command; without it, commands raise
+
+    @property
+    def active_at_loss(self) -> list[str]:
+        """The jobs that were running when the engine was lost."""
+        ...
+
+    def reconnect(self) -> list[str]:
+        """A new engine; the jobs that were running are started again (the keys)."""
+        ...
