@@ -13,7 +13,7 @@ engine link (`link`: what both ends of the engine socket share), then the engine
 
 - No import cycle at run time (`test_no_import_cycle_at_run_time`): the graph of the imports
   that run (function-level ones included, those under `if TYPE_CHECKING:` left out) has no
-  cycle, except the ones listed in `KNOWN_CYCLES`. import-linter's contracts are layers and
+  cycle. import-linter's contracts are layers and
   bans; they say nothing of a cycle inside one layer.
 - Declared seams: the archive phase sees its backfill only through `BackfillPort`
   (engine/archive/port.py), and the leaf widgets (tui/widgets/) never reach for the app.
@@ -272,16 +272,6 @@ def test_leaf_widgets_never_reach_for_the_app() -> None:
 
 # --- no import cycle at run time --------------------------------------------------------------
 
-# Cycles known when this check was written, each as its modules from the smallest name on. Each
-# entry must still be found (a stale one fails the test too), and nothing else may be.
-KNOWN_CYCLES: frozenset[tuple[str, ...]] = frozenset(
-    {
-        # run_jobs/plan_totals move out of commands/backfill.py on another branch (issue 17,
-        # item 5); this entry goes when that branch merges.
-        ("dccd_tui.commands.backfill", "dccd_tui.commands.handoff"),
-    }
-)
-
 
 def module_paths() -> dict[str, Path]:
     return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
@@ -388,10 +378,7 @@ def test_no_import_cycle_at_run_time() -> None:
     cannot say this (its contracts are layers), so it is checked here."""
     graph = import_graph()
     found = cycles(graph)
-    new = [c for c in found if c not in KNOWN_CYCLES]
-    gone = sorted(set(KNOWN_CYCLES) - set(found))
-    assert not new, "import cycles:\n" + "\n".join(chain(graph, c) for c in new)
-    assert not gone, f"no longer a cycle: remove from KNOWN_CYCLES: {gone}"
+    assert not found, "import cycles:\n" + "\n".join(chain(graph, c) for c in found)
 
 
 def test_the_cycle_check_reads_imports_as_python_runs_them() -> None:
