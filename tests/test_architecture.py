@@ -259,7 +259,7 @@ def test_leaf_widgets_never_reach_for_the_app() -> None:
     assert {"runner", "job_styles", "start_jobs"} <= own  # the check sees what it looks for
     planted = "x = self.app.runner.coverage(1)\ny = getattr(self.app, 'job_styles', {})\n"
     assert [line for line, _ in app_reaches(planted, own)] == [1, 2]
-    app_side = ("dccd_tui.tui.app", "dccd_tui.tui.screens", "dccd_tui.tui.engine_link")
+    app_side = ("dccd_tui.tui.app", "dccd_tui.tui.screens", "dccd_tui.tui.engine_watch")
     bad = []
     for path in sorted((PACKAGE / "tui" / "widgets").glob("*.py")):
         for line, target in imports_of(path):
