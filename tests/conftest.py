@@ -20,6 +20,11 @@ os.environ.pop("TEXTUAL_THEME", None)
 def _clean_env(monkeypatch, tmp_path):
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("TEXTUAL_THEME", raising=False)
+    # The CLI fits its text to $COLUMNS when set (commands/inventory.py), and pytest-xdist's
+    # workers run with COLUMNS and LINES set (80x24 when pytest has no terminal): a test gets
+    # what a pipe gets, in either lane, unless it sets a width itself.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
     monkeypatch.setenv("DCCD_TUI_DEMO_DIR", str(tmp_path / "demo"))
     # The per-user state file (theme, user_state.py): a developer's own must never leak in.
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
