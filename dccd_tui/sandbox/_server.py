@@ -56,7 +56,8 @@ class _Server(ThreadingHTTPServer):
                 if stopping.is_set():
                     break
                 if any(key.fileobj is self for key, _ in ready):
-                    self._handle_request_noblock()
+                    # what serve_forever calls once its select says a connection waits
+                    self._handle_request_noblock()  # type: ignore[attr-defined]
 
     def wake(self) -> None:
         try:
