@@ -312,8 +312,9 @@ path = Path(sys.argv[1])
 a = tomllib.loads(path.read_text())
 b = tomllib.loads(path.read_text())
 b["histo_jobs"][0]["pairs"] = ["ETH/USDT", "SOL/USDT"]
+save_config(path, b)  # the first save makes the backup: a kill from now on may meet any save
 print("ready", flush=True)
-i = 0
+i = 1
 while True:
     save_config(path, a if i % 2 else b)
     i += 1
