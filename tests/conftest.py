@@ -8,7 +8,7 @@ import pytest
 
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from .helpers import FAST, PINNED_NOW
+from .helpers import FAST, KRAKEN_BURST, PINNED_NOW
 
 # Snapshots change under NO_COLOR or TEXTUAL_THEME (docs/design/textual-notes.md): remove them
 # before any App is constructed, whatever the developer's shell has.
@@ -43,7 +43,10 @@ def sandbox_budgets() -> dict[str, float]:
 def sandbox(sandbox_budgets):
     """The sandbox exchange (all five APIs) on loopback, seed 7, its clock pinned to
     PINNED_NOW (tests/helpers.py), stopped after the test."""
-    with Sandbox(SandboxSettings(seed=7, budgets=sandbox_budgets, now_ms=PINNED_NOW)) as sb:
+    settings = SandboxSettings(
+        seed=7, budgets=sandbox_budgets, now_ms=PINNED_NOW, kraken_burst=KRAKEN_BURST
+    )
+    with Sandbox(settings) as sb:
         yield sb
 
 
