@@ -63,6 +63,7 @@ def run(config, timeout=120.0) -> Runner:
     return runner
 
 
+@pytest.mark.serial  # asserts that no real rate-limit answer came
 @pytest.mark.slow
 def test_chaos_five_percent_faults_store_equals_ground_truth(tmp_path):
     start, end = "2024-02-01", "2024-02-11"
@@ -117,6 +118,7 @@ def test_chaos_five_percent_faults_store_equals_ground_truth(tmp_path):
             assert sb.rate_limited(ex) == sb.faults.injected(ex, "rate_limit")
 
 
+@pytest.mark.serial  # the whole run within 6 s
 def test_stalled_request_is_abandoned_at_its_timeout_and_retried(tmp_path):
     with Sandbox(SandboxSettings(seed=7, budgets=FAST, stall_seconds=30)) as sb:
         sb.faults.add("binance", "stall", at=[1])
@@ -147,6 +149,7 @@ def test_stalled_request_is_abandoned_at_its_timeout_and_retried(tmp_path):
         )
 
 
+@pytest.mark.serial  # the cancel within a second
 def test_cancel_during_a_stalled_request_returns_within_a_second(tmp_path):
     with Sandbox(SandboxSettings(seed=7, budgets=FAST, stall_seconds=30)) as sb:
         sb.faults.add("binance", "stall", rate=1.0)

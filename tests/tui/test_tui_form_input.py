@@ -16,7 +16,7 @@ from dccd_tui.tui.app import DccdApp
 from dccd_tui.tui.pair_hints import quote_reason, split_glued
 from dccd_tui.tui.screens.pair_form import PairFormModal
 
-from .fake_runner import fake_app
+from .fake_runner import fake_app, until
 
 
 def make_app(tmp_path: Path, pairs: list[str]) -> DccdApp:
@@ -146,7 +146,8 @@ async def test_a_duplicate_elsewhere_is_found_once_typing_pauses(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         form = await open_form(pilot)
         await pilot.press(*["backspace"] * 8, *"eth/usdt")
-        await pilot.pause(0.5)  # the whole-form check is debounced
+        # the whole-form check is debounced: it runs once typing pauses
+        await until(pilot, lambda: reason(form, 1) == "duplicate of pair 1")
         assert reason(form, 1) == "duplicate of pair 1"
 
 
