@@ -154,13 +154,14 @@ def test_files_with_and_without_header(tmp_path, sb, header):
 @pytest.mark.parametrize("kind", ["corrupt_zip", "bad_checksum", "no_checksum"])
 def test_a_file_failing_verification_is_never_stored_and_goes_to_rest(tmp_path, sb, kind):
     sb.archive.add_fault(kind, "2025-01")  # for good: every retry fails too
-    runner = run(config_for(tmp_path, sb))
+    start, end = "2025-01-01", "2025-02-01"  # that file's month alone
+    runner = run(config_for(tmp_path, sb, start=start, end=end))
     state = runner.states[SERIES.key]
     assert state.snapshot().status is Status.DONE, state.snapshot().error
     log = "\n".join(state.log_lines())
     assert "BTCUSDT-1m-2025-01.zip not stored" in log
     # January came from REST, in full, and matches the truth
-    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(START), ms(END))
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
     assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
 
 
@@ -196,10 +197,11 @@ def test_nothing_unverified_is_stored_when_rest_cannot_fill_in(tmp_path, sb):
 
 def test_a_missing_month_goes_to_rest(tmp_path, sb):
     sb.archive.add_fault("missing", "2024-12")
-    runner = run(config_for(tmp_path, sb))
+    start, end = START, "2025-01-01"  # that month alone
+    runner = run(config_for(tmp_path, sb, start=start, end=end))
     assert runner.states[SERIES.key].snapshot().status is Status.DONE
     assert sb.requests("binance") > 44  # December by REST: 45 windows of 1000 minutes
-    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(START), ms(END))
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
     assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
 
 
