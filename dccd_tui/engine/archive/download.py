@@ -26,7 +26,7 @@ import httpx
 
 from ..errors import Cancelled, TransientError
 from ..fmt import clean_text, fmt_plural
-from ..http import USER_AGENT, make_timeout
+from ..http import USER_AGENT, make_timeout, tls_context
 from .layout import ArchiveFile
 
 MAX_ZIP_BYTES = 256 * 1024 * 1024  # a 1m month of a busy pair is a few MB; 1s would be ~100
@@ -43,6 +43,7 @@ class ArchiveClient:
         self.parallel = parallel
         self.on_request = on_request
         self._http = httpx.Client(
+            verify=tls_context(),
             timeout=make_timeout(timeout),
             headers={"User-Agent": USER_AGENT},
             limits=httpx.Limits(max_connections=parallel, max_keepalive_connections=parallel),
