@@ -8,7 +8,7 @@ import pytest
 
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from .helpers import FAST, PINNED_NOW
+from .helpers import FAST, KRAKEN_BURST, PINNED_NOW
 
 # Snapshots change under NO_COLOR or TEXTUAL_THEME (docs/design/textual-notes.md): remove them
 # before any App is constructed, whatever the developer's shell has.
@@ -20,6 +20,11 @@ os.environ.pop("TEXTUAL_THEME", None)
 def _clean_env(monkeypatch, tmp_path):
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("TEXTUAL_THEME", raising=False)
+    # The CLI fits its text to $COLUMNS when set (commands/inventory.py), and pytest-xdist's
+    # workers run with COLUMNS and LINES set (80x24 when pytest has no terminal): a test gets
+    # what a pipe gets, in either lane, unless it sets a width itself.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
     monkeypatch.setenv("DCCD_TUI_DEMO_DIR", str(tmp_path / "demo"))
     # The per-user state file (theme, user_state.py): a developer's own must never leak in.
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
@@ -38,7 +43,10 @@ def sandbox_budgets() -> dict[str, float]:
 def sandbox(sandbox_budgets):
     """The sandbox exchange (all five APIs) on loopback, seed 7, its clock pinned to
     PINNED_NOW (tests/helpers.py), stopped after the test."""
-    with Sandbox(SandboxSettings(seed=7, budgets=sandbox_budgets, now_ms=PINNED_NOW)) as sb:
+    settings = SandboxSettings(
+        seed=7, budgets=sandbox_budgets, now_ms=PINNED_NOW, kraken_burst=KRAKEN_BURST
+    )
+    with Sandbox(settings) as sb:
         yield sb
 
 

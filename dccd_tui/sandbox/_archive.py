@@ -70,6 +70,7 @@ FAULTS = (
 )
 BOMB_BYTES = 10**9
 _BOMB_BLOCK = 1 << 20  # inflated bytes per deflate segment of the bomb
+_SCRAMBLE = bytes(b ^ 0x5A for b in range(256))  # a corrupt_zip's bytes: each one XOR 0x5A
 _PATH = re.compile(
     r"^/data/spot/(monthly|daily)/klines/([A-Z0-9]{1,20})/([0-9a-z]{2,3})/"
     r"\2-\3-(\d{4})-(\d{2})(?:-(\d{2}))?\.zip(\.CHECKSUM)?$"
@@ -336,4 +337,4 @@ class Archive:
     def _corrupt(self, symbol: str, interval: str, kind: str, period: str) -> bytes:
         body, _ = self.build(symbol, interval, kind, period)
         # Keep the local header, scramble the rest: the zip's directory and data are garbage.
-        return body[:40] + bytes(b ^ 0x5A for b in body[40:])
+        return body[:40] + body[40:].translate(_SCRAMBLE)

@@ -228,7 +228,18 @@ class CandleSeries:
         # First slot whose bar contains (or follows) the listing instant.
         self.k_first = (listing_ms - self.off) // span_ms
         self._cache = cache if cache is not None else LRU(16)
-        self._ck = (exchange, market.pair, span_ms, self.off)
+        # Everything a block depends on: its cache may be shared (World's caches).
+        self._ck = (
+            exchange,
+            market.pair,
+            span_ms,
+            self.off,
+            self.skey,
+            self.k_first,
+            gap_share,
+            missing_rate,
+            vol_scale,
+        )
 
     # -- slots -----------------------------------------------------------------------------
     def slot_ts(self, k: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import selectors
 import socket
 import struct
 import sys
@@ -35,9 +36,39 @@ class _Server(ThreadingHTTPServer):
     sandbox: Sandbox
     stamped = False  # the kernel stamps what arrives (see _arrival.py)
 
+    def __init__(self, *args, **kwargs) -> None:
+        self._waker, self._woken = socket.socketpair()  # see serve()
+        super().__init__(*args, **kwargs)
+
     def server_bind(self) -> None:
         super().server_bind()
         self.stamped = _arrival.enable(self.socket)
+
+    def serve(self, stopping: threading.Event) -> None:
+        """Accept connections until `stopping` is set and `wake()` called. serve_forever would
+        notice a shutdown only at its next poll, so every stop of a sandbox (one per test)
+        waited up to its poll_interval; this loop sleeps until a connection or the wake-up."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self._woken, selectors.EVENT_READ)
+            while not stopping.is_set():
+                ready = selector.select()
+                if stopping.is_set():
+                    break
+                if any(key.fileobj is self for key, _ in ready):
+                    # what serve_forever calls once its select says a connection waits
+                    self._handle_request_noblock()  # type: ignore[attr-defined]
+
+    def wake(self) -> None:
+        try:
+            self._waker.send(b"x")
+        except OSError:
+            pass
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._waker.close()
+        self._woken.close()
 
     def handle_error(self, request, client_address) -> None:
         exc = sys.exc_info()[1]
@@ -122,8 +153,8 @@ class Sandbox:
         server.sandbox = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            target=server.serve,
+            args=(self._stopping,),
             name="dccd-sandbox",
             daemon=True,
         )
@@ -135,7 +166,9 @@ class Sandbox:
         if server is None:
             return
         self._stopping.set()
-        server.shutdown()
+        server.wake()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
         with self._lock:
             conns = list(self._conns)
         for sock in conns:
@@ -144,8 +177,6 @@ class Sandbox:
             except OSError:
                 pass
         server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
         self._server = None
         self._thread = None
 

@@ -117,7 +117,8 @@ class TradeSeries:
         return trades, [t[0] for t in trades]
 
     def block(self, b: int) -> tuple[list, list]:
-        k = (self.market.pair, b)
+        # everything a block depends on: its cache may be shared (World's caches)
+        k = (self.market.pair, self.tkey, self.m_first, self.gap_share, b)
         got = self._cache.get(k)
         if got is None:
             got = self._generate(b)

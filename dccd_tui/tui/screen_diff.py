@@ -112,7 +112,10 @@ class ScreenDiff:
     def _span_cells(
         self, update: ChopsUpdate, y: int, x1: int, x2: int, color_system: ColorSystem
     ) -> dict[int, Cell]:
-        """The new cells of line y in [x1, x2), by column (only where a chop has a strip)."""
+        """The new cells of line y that Textual writes for the span [x1, x2), by column (only
+        where a chop has a strip). ChopsUpdate.render_segments writes each chop that meets the
+        span from the chop's own start, left of x1 too: cells the terminal may show otherwise
+        (a closed modal whose area is repainted in a later frame), so they are diffed as well."""
         new: dict[int, Cell] = {}
         for x, strip in update.chops[y].items():
             if strip is None:
@@ -121,7 +124,7 @@ class ScreenDiff:
             if end <= x1 or x >= x2:
                 continue
             for i, cell in enumerate(self._cells(strip, color_system), x):
-                if x1 <= i < x2:
+                if i < x2:
                     new[i] = cell
         return new
 

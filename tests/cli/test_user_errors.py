@@ -76,8 +76,8 @@ def test_a_closed_stdout_keeps_the_run_going_and_its_data(tmp_path, sandbox):
                 "end": "2024-01-11",
             },
         ],
-        rps={"binance": 5.0},
-    )  # 15 windows at 5 a second: about 3 s of run after the close
+        rps={"binance": 10.0},
+    )  # 15 windows at 10 a second: about 1.5 s of run (progress every 0.2 s) after the close
     proc = subprocess.Popen(
         [
             sys.executable,

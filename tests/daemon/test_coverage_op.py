@@ -1,4 +1,5 @@
-"""The engine's `coverage` and `inventory` ops, against a real engine process and a real store.
+"""The engine's `coverage` and `inventory` ops, against a real engine and a real store (the engine
+is served by a thread of the test's process: `engines.serve`, tests/engine_helpers.py).
 
 A short backfill runs in the engine first (against the sandbox); then the pictures and reports
 the engine answers are compared with what `engine.inventory` computes here from the same files.
@@ -39,7 +40,7 @@ def _backfilled(tmp_path, sandbox, engines):
     for four (two missing), and the engine is told to reload it."""
     job = {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": START}
     config = make_config(tmp_path, sandbox, [{**job, "end": END}], rps={"binance": 500})
-    place = engines.start(config)
+    place = engines.serve(config)
     runner = engines.runner(place, config)
     runner.start()
     key = config.jobs[0].key
@@ -99,7 +100,7 @@ def test_malformed_coverage_and_inventory_requests_get_errors_and_the_engine_goe
         sandbox,
         [{"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": START, "end": END}],
     )
-    place = engines.start(config)
+    place = engines.serve(config)
     btc = {"exchange": "binance", "symbol": "BTC/USDT", "kind": "candles", "span": 60}
     good = {"series": btc, "start": ms(START), "end": ms(END), "cells": 5}
     bad = [

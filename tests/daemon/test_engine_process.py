@@ -1,8 +1,11 @@
 """The engine in its own process: real engine processes, real sockets, the sandbox exchange.
 
-Each test starts detached engines through dccd_tui/link/spawn.py (as `dccd-tui` does) and
-talks to them through dccd_tui/link/client.py or a raw socket; what the jobs did is checked
-against the store and the sandbox's ground truth.
+The tests of what only a process can show (detach, the hang-up of a client's terminal, kill -9,
+the idle exit, stop, its priority) start detached engines through dccd_tui/link/spawn.py (as
+`dccd-tui` does); the tests that need *an* engine serve the same server and runner from a
+thread of their own (`engines.serve`, tests/engine_helpers.py). They talk to it through
+dccd_tui/link/client.py, a raw socket or the CLI; what the jobs did is checked against the
+store and the sandbox's ground truth.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import select
 import signal
 import socket
 import subprocess
@@ -33,8 +37,8 @@ from dccd_tui.sandbox import Sandbox, SandboxSettings
 from ..engine_helpers import pid_alive, wait_for
 from ..helpers import assert_equal_truth, make_config, ms, stored
 
-START, END = "2024-01-01", "2024-02-15"  # 1m: 65 windows of 1000 per series on binance
-SLOW = {"binance": 12.0}  # requests/s: a job takes a few seconds, long enough to watch
+START, END = "2024-01-01", "2024-01-21"  # 1m: 29 windows of 1000 per series on binance
+SLOW = {"binance": 20.0}  # requests/s: the two jobs take about 3 s, long enough to watch
 
 
 @pytest.fixture
@@ -89,6 +93,7 @@ def _raw(place, *messages: bytes, hello: bool = True, read: int = 1) -> list[dic
 # --- attach, detach, two clients ------------------------------------------------------------
 
 
+@pytest.mark.serial  # the re-attach must take less than a second
 def test_attach_detach_reattach_shows_the_full_state_and_jobs_finish(tmp_path, sandbox, engines):
     config = _config(tmp_path, sandbox)
     place = engines.start(config)
@@ -99,7 +104,7 @@ def test_attach_detach_reattach_shows_the_full_state_and_jobs_finish(tmp_path, s
     assert wait_for(lambda: any(s.windows_done >= 3 for s in first.snapshots()), 20)
     first.close()  # detach: the jobs keep running in the engine
 
-    time.sleep(0.5)
+    assert wait_for(lambda: "detached" in place.log_file.read_text(), 10)  # the engine saw it
     t0 = time.monotonic()
     again = engines.runner(place, config)
     attach_took = time.monotonic() - t0
@@ -120,7 +125,7 @@ def test_attach_detach_reattach_shows_the_full_state_and_jobs_finish(tmp_path, s
 
 def test_two_clients_see_the_same_state_and_each_others_commands(tmp_path, sandbox, engines):
     config = _config(tmp_path, sandbox)
-    place = engines.start(config)
+    place = engines.serve(config)
     a = engines.runner(place, config)
     b = engines.runner(place, config)
     key = config.jobs[0].key
@@ -138,7 +143,7 @@ def test_two_clients_see_the_same_state_and_each_others_commands(tmp_path, sandb
 
 def test_config_mismatch_is_refused_naming_the_engines_config(tmp_path, sandbox, engines):
     config = _config(tmp_path, sandbox)
-    engines.start(config)
+    engines.serve(config)
     other = tmp_path / "other.toml"
     other.write_text(config.path.read_text())
     out = subprocess.run(
@@ -171,7 +176,9 @@ def test_sighup_of_the_clients_terminal_leaves_the_jobs_running(tmp_path, sandbo
     os.close(slave)
     watcher = engines.runner(place, config)
     try:
-        time.sleep(3.0)  # the app attached and drew its first frame
+        # The app attached and drew its first frame (its footer names the keys): keys now
+        # reach its bindings.
+        assert _read_until(master, b"Quit", 30), "the app drew no frame"
         os.write(master, b"a")  # start all
         assert wait_for(lambda: any(s.windows_done >= 2 for s in watcher.snapshots()), 20)
         # The SSH link drops: the terminal hangs up on the app's session.
@@ -190,9 +197,25 @@ def test_sighup_of_the_clients_terminal_leaves_the_jobs_running(tmp_path, sandbo
     _assert_store_is_truth(config, sandbox)
 
 
+def _read_until(fd: int, marker: bytes, timeout: float) -> bool:
+    """Read what the app writes to its terminal until `marker` appears (False: it did not)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return False
+        try:
+            seen += os.read(fd, 65536)
+        except OSError:  # the app closed its side
+            return False
+    return True
+
+
 # --- the engine dies --------------------------------------------------------------------------
 
 
+@pytest.mark.serial  # the client notices the death within a second
 def test_kill_9_of_the_engine_is_seen_at_once_and_a_restart_resumes_exactly(
     tmp_path, sandbox, engines
 ):
@@ -286,7 +309,8 @@ def test_idle_engine_exits_by_itself(tmp_path, sandbox, engines):
     place = engines.start(config, idle_exit=1.0)
     pid = engines.pid(place)
     client = engines.client(place)
-    time.sleep(2.0)
+    # the engine's own clock passes the idle limit and one more check with a client attached
+    assert wait_for(lambda: client.request("status")["uptime"] >= 1.5, 10, step=0.1)
     assert pid_alive(pid)  # a client is attached: not idle
     client.close()
     assert wait_for(lambda: not pid_alive(pid), 10)
@@ -298,7 +322,7 @@ def test_idle_engine_exits_by_itself(tmp_path, sandbox, engines):
 
 def test_an_engine_folder_open_to_others_is_refused_with_a_message(tmp_path, sandbox, engines):
     config = _config(tmp_path, sandbox)
-    place = engines.start(config)
+    place = engines.serve(config)
     os.chmod(place.folder, 0o755)
     with pytest.raises(SocketPlaceError, match="mode 0755.*chmod 700"):
         attach(config.path, config.settings.data_path)
@@ -315,7 +339,7 @@ def test_an_engine_folder_open_to_others_is_refused_with_a_message(tmp_path, san
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another uid")
 def test_a_peer_of_another_uid_is_refused_by_its_credentials(tmp_path, sandbox, engines):
     config = _config(tmp_path, sandbox)
-    place = engines.start(config)
+    place = engines.serve(config)
     # Open the file modes on purpose: the engine must still refuse, by SO_PEERCRED.
     os.chmod(place.data_path, 0o755)
     os.chmod(place.folder, 0o755)
@@ -348,7 +372,7 @@ def test_malformed_oversized_and_unknown_messages_get_errors_and_the_engine_goes
     tmp_path, sandbox, engines
 ):
     config = _config(tmp_path, sandbox)
-    place = engines.start(config)
+    place = engines.serve(config)
     replies = _raw(
         place,
         b"this is not json\n",
@@ -464,8 +488,8 @@ def test_backfill_hands_its_jobs_to_the_engine_and_follows_them(tmp_path, sandbo
 
 
 def test_ctrl_c_of_a_handed_over_backfill_cancels_only_its_own_jobs(tmp_path, sandbox, engines):
-    config = _config(tmp_path, sandbox, rps={"binance": 3.0})  # ETH runs >= 20 s
-    place = engines.start(config)
+    config = _config(tmp_path, sandbox, rps={"binance": 3.0})  # ETH alone takes 10 s
+    place = engines.serve(config)
     ui = engines.runner(place, config)
     eth, btc = config.jobs[1].key, config.jobs[0].key
     ui.start([eth])  # a job another client started
@@ -475,8 +499,8 @@ def test_ctrl_c_of_a_handed_over_backfill_cancels_only_its_own_jobs(tmp_path, sa
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert wait_for(lambda: ui.states[btc].snapshot().status is Status.RUNNING, 20)
-    time.sleep(1.0)
+    # the handed-over run follows its job (its Ctrl-C handler is set before it starts it)
+    assert wait_for(lambda: ui.states[btc].snapshot().windows_done >= 1, 20)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
@@ -508,7 +532,7 @@ def test_reload_through_the_engine_adds_jobs_and_refuses_a_broken_config(
     from dccd_tui.link.errors import LinkError
 
     config = _config(tmp_path, sandbox, pairs=("BTC/USDT",))
-    place = engines.start(config)
+    place = engines.serve(config)
     runner = engines.runner(place, config)
     assert runner.keys() == [config.jobs[0].key]
     data = copy.deepcopy(config.raw)
@@ -537,7 +561,7 @@ def test_a_data_folder_too_deep_for_a_socket_path_uses_the_runtime_folder(
     place = engine_place(config.settings.data_path)
     assert place.socket.parent == runtime and place.socket.name.startswith("dccd-tui-")
     assert place.folder == config.settings.data_path.resolve() / ".engine"  # log, pid stay
-    engines.start(config)
+    engines.serve(config)
     client = engines.client(place)
     assert client.request("status")["data_path"] == str(place.data_path)
     client.close()

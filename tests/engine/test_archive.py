@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -153,13 +154,14 @@ def test_files_with_and_without_header(tmp_path, sb, header):
 @pytest.mark.parametrize("kind", ["corrupt_zip", "bad_checksum", "no_checksum"])
 def test_a_file_failing_verification_is_never_stored_and_goes_to_rest(tmp_path, sb, kind):
     sb.archive.add_fault(kind, "2025-01")  # for good: every retry fails too
-    runner = run(config_for(tmp_path, sb))
+    start, end = "2025-01-01", "2025-02-01"  # that file's month alone
+    runner = run(config_for(tmp_path, sb, start=start, end=end))
     state = runner.states[SERIES.key]
     assert state.snapshot().status is Status.DONE, state.snapshot().error
     log = "\n".join(state.log_lines())
     assert "BTCUSDT-1m-2025-01.zip not stored" in log
     # January came from REST, in full, and matches the truth
-    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(START), ms(END))
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
     assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
 
 
@@ -195,10 +197,11 @@ def test_nothing_unverified_is_stored_when_rest_cannot_fill_in(tmp_path, sb):
 
 def test_a_missing_month_goes_to_rest(tmp_path, sb):
     sb.archive.add_fault("missing", "2024-12")
-    runner = run(config_for(tmp_path, sb))
+    start, end = START, "2025-01-01"  # that month alone
+    runner = run(config_for(tmp_path, sb, start=start, end=end))
     assert runner.states[SERIES.key].snapshot().status is Status.DONE
     assert sb.requests("binance") > 44  # December by REST: 45 windows of 1000 minutes
-    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(START), ms(END))
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
     assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
 
 
@@ -365,29 +368,46 @@ def test_sigkill_in_the_middle_of_archive_downloads_resumes_to_the_same_store(tm
     """A headless backfill killed -9 while it downloads archive files: every file on disk reads,
     the coverage claims nothing that is not stored, and the next run completes the store without
     downloading again what is stored."""
-    from .test_reliability import _check_store_consistent
+    from .test_reliability import _check_store_consistent, _store_files
 
-    start, end = "2024-01-01", "2025-01-01"  # twelve monthly files
-    months = 12
-    # Slow archive answers, one connection: kills land among the downloads.
-    with Sandbox(SandboxSettings(seed=7, budgets={"binance": 200}, latency=0.3)) as sandbox:
-        config = config_for(tmp_path, sandbox, start=start, end=end, extra={"archive_parallel": 1})
+    start, end = "2024-01-01", "2024-07-01"  # six monthly files
+    months = 6
+    # 5m candles: the same files, checks and writes as 1m, at a fifth of the candles to make,
+    # parse and compare (and within the sandbox's candle cache, World.candle_cache, so the
+    # checks reuse the candles the archive files were made of).
+    series = Series("binance", "BTC/USDT", 300)
+    rng = random.Random(13)
+    # One connection: a run downloads the files one by one (a file and its checksum each),
+    # and writes each month once its holes are asked of REST. Every other kill comes a random
+    # number of archive requests into a run, the others just after it starts writing a month,
+    # each at a random moment after that: the kills land among the downloads and the writes.
+    with Sandbox(SandboxSettings(seed=7, budgets={"binance": 200}, latency=0.05)) as sandbox:
+        config = config_for(
+            tmp_path,
+            sandbox,
+            start=start,
+            end=end,
+            extra={"archive_parallel": 1},
+            job_extra={"span": "5m"},
+        )
         data = config.settings.data_path
         cmd = [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         kills = 0
-        for delay in (0.3, 1.0, 0.6, 1.5, 0.4, 1.2):
-            before = sandbox.archive.requests
+        for attempt in range(6):
+            while_writing = attempt % 2 == 1
+            requests, into = sandbox.archive.requests, rng.randint(1, 3)
+            files = _store_files(data)
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
             deadline = time.monotonic() + 60
             # kill only once it is downloading (start-up time varies on a busy machine)
-            while (
-                sandbox.archive.requests == before
-                and proc.poll() is None
-                and time.monotonic() < deadline
-            ):
-                time.sleep(0.05)
-            time.sleep(delay)
+            while proc.poll() is None and time.monotonic() < deadline:
+                if while_writing and _store_files(data) != files:
+                    break
+                if not while_writing and sandbox.archive.requests >= requests + into:
+                    break
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.05) if while_writing else rng.uniform(0.0, 0.1))
             if proc.poll() is not None:
                 proc.stderr.close()
                 break
@@ -395,7 +415,7 @@ def test_sigkill_in_the_middle_of_archive_downloads_resumes_to_the_same_store(tm
             proc.wait()
             proc.stderr.close()
             kills += 1
-            _check_store_consistent(data, sandbox, [SERIES], ms(start), ms(end))
+            _check_store_consistent(data, sandbox, [series], ms(start), ms(end))
             if len(list(data.rglob("*.parquet"))) >= months - 2:
                 break
         assert kills >= 2
@@ -407,11 +427,11 @@ def test_sigkill_in_the_middle_of_archive_downloads_resumes_to_the_same_store(tm
         assert proc.returncode == 0, proc.stderr[-2000:]
         # resumed: the months already stored (and covered) were not downloaded again
         assert sandbox.archive.requests <= 2 * (months - stored_months) + 2 * 2
-        _check_store_consistent(data, sandbox, [SERIES], ms(start), ms(end))
-        truth = sandbox.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
+        _check_store_consistent(data, sandbox, [series], ms(start), ms(end))
+        truth = sandbox.ground_truth("binance", "BTC/USDT", 300, ms(start), ms(end))
         assert_equal_truth(stored(data).drop("exchange", "pair", "span"), truth)
-        gaps = Runner(config).store.series(SERIES).gaps()
-        assert gaps == sandbox.gaps("binance", "BTC/USDT", 60, ms(start), ms(end))
+        gaps = Runner(config).store.series(series).gaps()
+        assert gaps == sandbox.gaps("binance", "BTC/USDT", 300, ms(start), ms(end))
 
 
 def test_holes_close_together_share_one_rest_request_1h(tmp_path, sb):

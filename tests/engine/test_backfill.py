@@ -124,6 +124,7 @@ def test_up_to_now_stores_no_open_candle_and_no_duplicate(tmp_path, sandbox):
         assert newest.timestamp() * 1000 < last_open  # the open candle never lands
 
 
+@pytest.mark.serial  # the failure within 5 s
 def test_permanent_error_fails_fast_without_retries(tmp_path, sandbox):
     config = make_config(
         tmp_path,
@@ -207,6 +208,7 @@ def test_window_failing_all_retries_stays_missing_for_next_run(tmp_path, sandbox
     assert runner.store.series(Series("binance", "BTC/USDT", 60)).failed() == []
 
 
+@pytest.mark.serial  # requests per second, and no rate-limit answer
 def test_parallel_jobs_share_one_budget_and_never_trip_the_limit(tmp_path):
     budget = 10.0
     with Sandbox(SandboxSettings(seed=7, budgets={"okx": budget})) as sb:
@@ -234,6 +236,7 @@ def test_parallel_jobs_share_one_budget_and_never_trip_the_limit(tmp_path):
         assert requests / took <= budget * 1.05
 
 
+@pytest.mark.serial  # the cancel within 1.5 s
 def test_cancel_mid_run_keeps_what_was_written(tmp_path):
     with Sandbox(SandboxSettings(seed=7, latency=0.05, budgets={"binance": 20})) as sb:
         config = make_config(

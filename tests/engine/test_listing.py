@@ -21,6 +21,7 @@ from dccd_tui.sandbox import Sandbox, SandboxSettings
 
 from ..helpers import (
     FAST,
+    KRAKEN_BURST,
     OTHER_MONTHS,
     PINNED_NOW,
     assert_equal_truth,
@@ -58,7 +59,8 @@ def clock(request) -> int:
 
 @pytest.mark.parametrize("exchange", list(NEW))
 def test_listing_is_found_with_a_few_requests(tmp_path, clock, exchange):
-    with Sandbox(SandboxSettings(seed=7, budgets=FAST, now_ms=clock)) as sandbox:
+    settings = SandboxSettings(seed=7, budgets=FAST, now_ms=clock, kraken_burst=KRAKEN_BURST)
+    with Sandbox(settings) as sandbox:
         _listing_is_found(tmp_path, sandbox, clock, exchange)
 
 

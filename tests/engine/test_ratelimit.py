@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from dccd_tui.engine.ratelimit import RateGate
 
 
+@pytest.mark.serial  # the spacing of grants in real time
 def test_a_stall_does_not_turn_into_a_burst():
     """Threads that sleep through their slots (a stalled process) must not all send at once."""
     stall = threading.Event()
@@ -43,6 +46,7 @@ def test_a_stall_does_not_turn_into_a_burst():
     assert closest >= 0.5 * gate.interval, closest
 
 
+@pytest.mark.serial  # the rate in real time
 def test_spacing_holds_the_rate():
     gate = RateGate(50.0)
     t0 = time.monotonic()

@@ -63,6 +63,7 @@ def run(config, timeout=120.0) -> Runner:
     return runner
 
 
+@pytest.mark.serial  # asserts that no real rate-limit answer came
 @pytest.mark.slow
 def test_chaos_five_percent_faults_store_equals_ground_truth(tmp_path):
     start, end = "2024-02-01", "2024-02-11"
@@ -117,6 +118,7 @@ def test_chaos_five_percent_faults_store_equals_ground_truth(tmp_path):
             assert sb.rate_limited(ex) == sb.faults.injected(ex, "rate_limit")
 
 
+@pytest.mark.serial  # the whole run within 6 s
 def test_stalled_request_is_abandoned_at_its_timeout_and_retried(tmp_path):
     with Sandbox(SandboxSettings(seed=7, budgets=FAST, stall_seconds=30)) as sb:
         sb.faults.add("binance", "stall", at=[1])
@@ -147,6 +149,7 @@ def test_stalled_request_is_abandoned_at_its_timeout_and_retried(tmp_path):
         )
 
 
+@pytest.mark.serial  # the cancel within a second
 def test_cancel_during_a_stalled_request_returns_within_a_second(tmp_path):
     with Sandbox(SandboxSettings(seed=7, budgets=FAST, stall_seconds=30)) as sb:
         sb.faults.add("binance", "stall", rate=1.0)
@@ -209,11 +212,29 @@ def _check_store_consistent(data: Path, sb, series_list, start, end) -> int:
     return total
 
 
+def _store_files(data: Path) -> dict[str, int]:
+    """The files a write makes or changes (month files, manifests, their temporary files) with
+    their change times; the lock files a run opens at its start are left out."""
+    found = {}
+    for path in data.rglob("*"):
+        try:
+            if path.is_file() and not path.name.endswith(".lock"):
+                found[str(path)] = path.stat().st_mtime_ns
+        except OSError:  # renamed away meanwhile
+            pass
+    return found
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_never_corrupts_and_resumes_to_ground_truth(tmp_path):
-    start, end = "2024-01-01", "2024-01-15"
+    # Two month files per series (a range across a month's end). A headless run fetches the
+    # three days, then writes them (about a second in all); the kills land at random moments
+    # of both: every other kill while it downloads, the others while it writes.
+    start, end = "2024-01-30", "2024-02-02"
     rng = random.Random(20261129)
-    with Sandbox(SandboxSettings(seed=7, budgets=FAST, latency=0.01)) as sb:
+    # kraken_burst: see test_chaos_five_percent_faults_store_equals_ground_truth (at 50/s a
+    # burst of 2 trips on scheduling jitter, and the backoff would be most of the last run).
+    with Sandbox(SandboxSettings(seed=7, budgets=FAST, latency=0.01, kraken_burst=6)) as sb:
         config = make_config(
             tmp_path,
             sb,
@@ -248,9 +269,19 @@ def test_sigkill_at_random_moments_never_corrupts_and_resumes_to_ground_truth(tm
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         kills = 0
         finished_early = False
-        while kills < 20:
+        while kills < 8:
+            while_writing = kills % 2 == 1
+            # Its start-up (imports, about half a second, more on a busy machine) writes
+            # nothing: the moment is counted from its first write, or from its first request.
+            before = _store_files(data) if while_writing else sum(sb.requests().values())
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-            time.sleep(rng.uniform(0.5, 1.6))
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                now = _store_files(data) if while_writing else sum(sb.requests().values())
+                if now != before:
+                    break
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.05) if while_writing else rng.uniform(0.0, 1.0))
             if proc.poll() is not None:  # it finished before the kill: the store is complete
                 finished_early = True
                 proc.stderr.close()
@@ -284,8 +315,9 @@ path = Path(sys.argv[1])
 a = tomllib.loads(path.read_text())
 b = tomllib.loads(path.read_text())
 b["histo_jobs"][0]["pairs"] = ["ETH/USDT", "SOL/USDT"]
+save_config(path, b)  # the first save makes the backup: a kill from now on may meet any save
 print("ready", flush=True)
-i = 0
+i = 1
 while True:
     save_config(path, a if i % 2 else b)
     i += 1

@@ -44,6 +44,7 @@ def _answer(sock: socket.socket) -> bytes:
     return out
 
 
+@pytest.mark.serial  # paced in real time; asserts no rate-limit answer
 def test_requests_under_budget_pass_although_the_sandbox_handles_them_late():
     sb = SandboxProcess.start(latency_ms=0)
     try:

@@ -938,6 +938,7 @@ def test_fault_answers_per_exchange(fbox, client):
         assert fbox.rate_limited() == dict.fromkeys(cases, expected_limited)
 
 
+@pytest.mark.serial  # a read timeout within 3 s, a spike of at least 0.3 s
 def test_transport_faults(fbox):
     fbox.faults.add("binance", "reset", at=[1])
     fbox.faults.add("binance", "truncated", at=[2])

@@ -624,6 +624,7 @@ def test_holes_match_a_brute_force_model() -> None:
         assert all(s < e for s, e in got)
 
 
+@pytest.mark.serial  # a wall time bound
 def test_missing_intervals_over_1000_holes_is_fast(tmp_path: Path) -> None:
     ss = Store(tmp_path).series(BTC)
     lo = ms(2020, 1, 1)

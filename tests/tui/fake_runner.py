@@ -129,3 +129,14 @@ def fake_app(tmp_path: Path, jobs: list[dict], *, now: int | None = None):
         tmp_path / "config.toml", {"settings": {"data_path": "data"}, "histo_jobs": jobs}
     )
     return DccdApp(config, runner_factory=FakeRunner.factory(now=now), theme_folders=[])
+
+
+async def until(pilot, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the app run until `predicate()` holds (or `timeout` passed; the caller asserts): a
+    debounced check or a late update shows as soon as it comes, and a slow machine only
+    waits longer."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        await pilot.pause(0.02)

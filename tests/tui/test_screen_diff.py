@@ -129,3 +129,39 @@ async def test_the_diffed_stream_shows_the_same_screen(tmp_path):
         replay()
     assert checked[0] > 30
     assert diffed.bytes < plain.bytes * 0.7, (diffed.bytes, plain.bytes)
+
+
+def test_a_chop_that_starts_before_its_span_is_written_from_its_start():
+    """Textual writes every chop that meets a span from the chop's own start
+    (ChopsUpdate.render_segments crops only its right side), so cells left of the span are
+    written too. A terminal that showed something else there (a modal closed, its area not yet
+    repainted: a frame that comes sooner or later depending on the machine's load) shows the
+    chop afterwards, and so must the diffed terminal."""
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual._compositor import ChopsUpdate, LayoutUpdate
+    from textual.geometry import Region
+    from textual.strip import Strip
+
+    from dccd_tui.tui.screen_diff import ScreenDiff
+
+    console = Console(color_system="truecolor", force_terminal=True, width=20)
+    plain, diffed = Terminal(20, 2), Terminal(20, 2)
+    diff = ScreenDiff()
+
+    def line(text: str, colour: str) -> Strip:
+        return Strip([Segment(text, Style(color=colour))], len(text))
+
+    first = LayoutUpdate(
+        [[line("a modal in the way  ", "red")], [line("second line         ", "red")]],
+        Region(0, 0, 20, 2),
+    )
+    # The table under it: one chop of the whole line; only columns 12-15 are dirty.
+    table = line("BTC/USDT  running  ", "white") + line(" ", "white")
+    second = ChopsUpdate([{0: table}, {0: None}], [(0, 12, 16)], [[20], [20]])
+    for update in (first, second):
+        plain.feed(update.render_segments(console))
+        diffed.feed(diff.render(update, console).render_segments(console))
+        assert diffed.picture() == plain.picture(), (plain.screen.display, diffed.screen.display)
+    assert plain.screen.display[0][:16] == "BTC/USDT  runnin"  # from the chop's start to x2

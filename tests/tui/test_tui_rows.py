@@ -10,7 +10,7 @@ from dccd_tui.tui.app import DccdApp
 from dccd_tui.tui.screens.pair_form import PairFormModal
 from dccd_tui.tui.widgets import JobLog, JobTable
 
-from .fake_runner import fake_app
+from .fake_runner import fake_app, until
 
 JAN_2 = 1704153600000
 
@@ -78,7 +78,8 @@ async def test_a_new_entry_that_merges_says_so_and_the_grown_row_is_no_longer_do
         await pilot.press("ctrl+n")
         await pilot.pause()
         await pilot.press(*"btc/usdt")
-        await pilot.pause(0.4)  # the whole-form check waits for typing to pause
+        # the whole-form check waits for typing to pause
+        await until(pilot, lambda: "it merges" in str(form.query_one("#form-note").render()))
         note = str(form.query_one("#form-note").render())
         assert "BTC/USDT is already in [[histo_jobs]] #1: it merges" in note
         await pilot.press("ctrl+s")

@@ -30,7 +30,7 @@ import httpx
 
 from ..errors import Cancelled, TransientError
 from ..fmt import clean_text, fmt_plural
-from ..http import USER_AGENT, make_timeout
+from ..http import USER_AGENT, make_timeout, tls_context
 from .budget import DEFAULT_MEMORY_MB, MEMORY_PER_CSV_BYTE, MemoryBudget
 from .checks import RefusedFile, check_member, csv_cap, inflate, zip_cap
 from .layout import ArchiveFile
@@ -63,6 +63,7 @@ class ArchiveClient:
         self.on_request = on_request
         self.budget = MemoryBudget(int(memory_mb * 1024 * 1024))
         self._http = httpx.Client(
+            verify=tls_context(),
             timeout=make_timeout(timeout),
             headers={"User-Agent": USER_AGENT},
             limits=httpx.Limits(max_connections=parallel, max_keepalive_connections=parallel),

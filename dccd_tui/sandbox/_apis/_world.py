@@ -36,6 +36,13 @@ EXTRA = {  # quote volume / trade count given by the exchange's candles
 # ---------------------------------------------------------------------------------------------
 # The world: markets, listing dates and the generated series
 
+# Block caches, ~0.5 MB per block, so about 64 MB + 32 MB at most. A block is a function of its
+# key alone (the seed, the listing and the settings that shape it are in it: CandleSeries._ck,
+# TradeSeries.block), so every World of a process shares them: a test run starts hundreds of
+# sandboxes one after another, which made the same candles again each time.
+CANDLE_CACHE = LRU(128)
+TRADE_CACHE = LRU(72)
+
 
 class World:
     def __init__(self, settings) -> None:
@@ -46,9 +53,8 @@ class World:
         self._series: dict[tuple, CandleSeries] = {}
         self._trades: dict[str, TradeSeries] = {}
         self._lock = threading.Lock()
-        # Shared block caches: ~0.5 MB per block, so about 64 MB + 32 MB at most.
-        self.candle_cache = LRU(128)
-        self.trade_cache = LRU(72)
+        self.candle_cache = CANDLE_CACHE
+        self.trade_cache = TRADE_CACHE
 
     def now(self) -> int:
         return self.settings.now()
