@@ -383,9 +383,10 @@ class RemoteRunner:
         for key in keys:
             snap = reply.jobs.get(key)
             state = self.states.get(key)
-            if snap is not None and state is not None and snap.status.active:
+            if snap is not None and state is not None:
                 state.apply(snap)
-                active.append(key)
+                if snap.status.active:
+                    active.append(key)
         return active
 
     def cancel(self, keys: Iterable[str] | None = None) -> list[str]:

@@ -13,12 +13,10 @@ import threading
 
 import polars as pl
 
-from dccd_tui.engine.asked import minus_ranges, union_ranges
 from dccd_tui.engine.backfill import RECHECK_MS, Backfill
 from dccd_tui.engine.exchanges import get_exchange
 from dccd_tui.engine.http import ExchangeClient
 from dccd_tui.engine.models import Series
-from dccd_tui.engine.range_account import range_account
 from dccd_tui.engine.ratelimit import GateRegistry
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.signals import StopSignal
@@ -58,6 +56,8 @@ def _assert_truth(sandbox, config, exchange: str, pair: str, start: int, end: in
 
 
 def test_ranges_union_and_difference_with_open_ends():
+    from dccd_tui.engine.asked import minus_ranges, union_ranges
+
     assert union_ranges([(5, 9), (0, 2), (2, 3)]) == [(0, 3), (5, 9)]
     assert union_ranges([(4, None), (0, 5)]) == [(0, None)]
     assert minus_ranges([(0, 10)], [(3, 5)]) == [(0, 3), (5, 10)]
@@ -86,10 +86,12 @@ def test_a_range_asked_while_the_job_runs_is_fetched_by_the_same_run(tmp_path, s
         assert wait_for(lambda: state.snapshot().windows_done >= 1, 30)
         assert state.snapshot().status is Status.RUNNING
         again = runner.start([key], overrides={key: second})
-        assert again == [] and again.extended == [key]  # not a second run: this one grew
         assert runner.wait(60)
     finally:
         runner.close()
+    n_first = _assert_truth(sandbox, config, "okx", "BTC/USDT", *first)
+    n_second = _assert_truth(sandbox, config, "okx", "BTC/USDT", *second)
+    assert again == [] and again.extended == [key]  # not a second run: this one grew
     snap = state.snapshot()
     assert snap.status is Status.DONE, snap.error
     assert snap.asked == (first, second)
@@ -98,8 +100,6 @@ def test_a_range_asked_while_the_job_runs_is_fetched_by_the_same_run(tmp_path, s
                for x in lines), lines  # fmt: skip
     # one run, one summary, which counts both ranges
     assert sum(" summary " in f" {line}" for line in lines) == 1
-    n_first = _assert_truth(sandbox, config, "okx", "BTC/USDT", *first)
-    n_second = _assert_truth(sandbox, config, "okx", "BTC/USDT", *second)
     assert snap.candles == n_first + n_second
     assert snap.windows_done == snap.windows_total and snap.progress == 1.0
     # and each requester can read its own range's account
@@ -227,6 +227,8 @@ def test_the_window_loop_takes_a_range_added_before_it_ends(tmp_path, sandbox):
     """`Backfill.extend`: the range added is planned and fetched after the first one, in the
     same run; a failure in the first range fails the run, while the account of the second says
     it is complete. Once the run has ended, `extend` refuses (the runner then starts another)."""
+    from dccd_tui.engine.range_account import range_account
+
     config = make_config(tmp_path, sandbox, [_entry("okx", "BTC/USDT", "2024-01-01", "2024-01-02")])
     # 20 hours of 1m at OKX's 300 a page: 4 windows each, too few for a listing probe
     first = (ms("2024-11-01"), ms("2024-11-01 20:00"))
@@ -274,6 +276,8 @@ def test_an_extension_the_run_could_not_take_is_left_for_the_next(tmp_path, sand
 def test_the_account_leaves_the_tail_near_now_pending(tmp_path, sandbox):
     """An open range's last minutes are not yet published: the window loop leaves them
     uncovered, and the account calls them pending, not missing."""
+    from dccd_tui.engine.range_account import range_account
+
     config = make_config(tmp_path, sandbox, [_entry("okx", "BTC/USDT", "2024-01-01", "2024-01-02")])
     job, owned = _backfill(config, sandbox, PINNED_NOW - 6 * H, None)
     job.run()
