@@ -21,7 +21,13 @@ a later pass, until it comes back empty. A listing probe may only skip time when
 first candle inside the range. The buffer is checkpointed when a month is complete, every
 `FLUSH_CANDLES` candles and every `FLUSH_SECONDS`, so a kill loses little work.
 
-Why it is about 600 lines: it is one class, `Backfill`, whose methods share the job's buffer,
+More ranges while it runs: `extend` (any thread) adds ranges to the run; once the planned
+windows and their edges are done, the loop takes them as another phase (listing probe, archive
+and windows, as the first). Taking them and ending are one step under `_intake`, so an
+extension is either fetched by this run or refused (the runner starts the next run with it);
+one the run accepted but could not reach (cancelled, failed) is handed back in `leftover`.
+
+Why it is about 700 lines: it is one class, `Backfill`, whose methods share the job's buffer,
 coverage and retry state; the planner it starts from already lives in plan.py, and cutting the
 loop itself in two would split that state across modules. The archive phase
 (archive/fast_path.py) shares it through a few public methods, its port (archive/port.py).

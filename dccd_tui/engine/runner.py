@@ -120,6 +120,10 @@ class Runner:
         self._archive: ArchiveClient | None = None
         self._stops: dict[str, StopSignal] = {}
         self._futures: dict[str, Future[None]] = {}
+        # The keys with a run queued or running: from `start` until the run has handed on
+        # what it was asked and could not take (`_next_run`), both under the lock, so that a
+        # `start` always finds a run to add to or starts one
+        self._active: set[str] = set()
         # What the queued run of a job was asked for (`start`): read when it leaves the queue
         self._asks: dict[str, list[Ask]] = {}
         # The running job of a key (it takes more ranges: `Backfill.extend`)
@@ -277,11 +281,10 @@ class Runner:
         return [state.snapshot() for state in self.states.values()]
 
     def is_active(self, key: str) -> bool:
-        fut = self._futures.get(key)
-        return fut is not None and not fut.done()
+        return key in self._active
 
     def any_active(self) -> bool:
-        return any(self.is_active(k) for k in list(self._futures))
+        return bool(self._active)
 
     # --- actions -------------------------------------------------------------------------
     def start(
@@ -305,20 +308,24 @@ class Runner:
                     continue
                 extended.append(key)
                 job = self._jobs.get(key)
-                if key in self._after or self._stops[key].is_set():
-                    self._after.setdefault(key, []).append(ask)  # ending: the next run's
-                elif job is None:
-                    self._asks.setdefault(key, []).append(ask)  # queued: its run takes all
-                elif not job.extend(self._ranges(key, [ask])):
-                    # It has just ended (its last status is set) and its thread is leaving:
-                    # the next run starts when it has, and shows queued until then.
+                stopping = self._stops[key].is_set()
+                if key in self._asks and not stopping:
+                    self._asks[key].append(ask)  # queued: its run takes the union
+                elif job is not None and not stopping and job.extend(self._ranges(key, [ask])):
+                    pass  # running: its window loop takes the range before it ends
+                else:
+                    # Ending (its last status is set), being cancelled, or failed before its
+                    # job was made: the next run starts once its thread has left, and shows
+                    # queued from now on (a cancelled run will still say cancelled first).
                     self._after.setdefault(key, []).append(ask)
-                    self.states[key].set_status(Status.QUEUED)
+                    if not stopping:
+                        self.states[key].set_status(Status.QUEUED)
         return Started(started, extended)
 
     def _submit(self, key: str, asks: list[Ask]) -> None:
         """Queue a run of `key` over `asks` (lock held)."""
         self._asks[key] = asks
+        self._active.add(key)
         self.states[key].reset(Status.QUEUED)
         stop = StopSignal()
         self._stops[key] = stop
@@ -385,6 +392,8 @@ class Runner:
                     asks = [*job.leftover, *asks]
             if asks and not self._closing and key in self.specs:
                 self._submit(key, asks)
+            else:
+                self._active.discard(key)
 
     def cancel(self, keys: Iterable[str] | None = None) -> list[str]:
         """Ask the given jobs (all when None) to stop; each keeps what it already wrote."""

@@ -176,6 +176,40 @@ def test_starts_in_quick_succession_each_get_their_range(tmp_path, sandbox):
         _assert_truth(sandbox, config, "binance", "BTC/USDT", start, end)
 
 
+def test_a_start_while_the_ended_run_is_still_leaving_starts_the_next(tmp_path, sandbox):
+    """Between a run's end and its thread's exit (here held in `on_finish`), a start is not
+    added to a run that can take nothing more: it starts the next run."""
+    config = make_config(
+        tmp_path,
+        sandbox,
+        [_entry("binance", "BTC/USDT", "2024-04-01", "2024-04-01 02:00")],
+        rps={"binance": 50.0},
+    )
+    key = Series("binance", "BTC/USDT", 60).key
+    leaving, release = threading.Event(), threading.Event()
+
+    def on_finish(_key: str) -> None:
+        if not leaving.is_set():
+            leaving.set()
+            release.wait(30)
+
+    runner = Runner(config, now=PINNED_NOW, on_finish=on_finish).open()
+    later = (ms("2024-04-03"), ms("2024-04-03 02:00"))
+    try:
+        assert runner.start([key]) == [key]
+        assert leaving.wait(30)
+        assert runner.states[key].snapshot().status is Status.DONE
+        got = runner.start([key], overrides={key: later})
+        assert got == [key] and got.extended == []
+        release.set()
+        assert runner.wait(30)
+    finally:
+        release.set()
+        runner.close()
+    assert runner.states[key].snapshot().asked == (later,)
+    _assert_truth(sandbox, config, "binance", "BTC/USDT", *later)
+
+
 def test_a_range_asked_while_the_run_is_cancelled_runs_next(tmp_path, sandbox):
     """A start that meets a run being cancelled is not added to it (it would be cancelled
     too): the next run fetches it, once the cancelled one has ended."""
@@ -286,3 +320,50 @@ def test_the_account_leaves_the_tail_near_now_pending(tmp_path, sandbox):
     assert account.complete, account
     assert all(s >= PINNED_NOW - RECHECK_MS for s, _ in account.pending)
     owned[0].close()
+
+
+def test_a_range_added_to_a_binance_run_uses_the_archive_too(tmp_path, sandbox):
+    """The added range goes through the same phases as the first: its whole months and days
+    come from the public archive, the rest from REST, and the store equals the truth."""
+    from dccd_tui.engine.archive.download import ArchiveClient
+
+    series = Series("binance", "BTC/USDT", 60)
+    store = Store(tmp_path / "data")
+    adapter = get_exchange("binance")
+    client = ExchangeClient(adapter, sandbox.base_url("binance"), 50.0, GateRegistry())
+    archive = ArchiveClient(sandbox.archive_url(), 4)
+    first = (ms("2025-03-01"), ms("2025-04-01"))  # one monthly file
+    second = (ms("2025-06-02"), ms("2025-06-04 06:00"))  # two daily files and 6 hours of REST
+    job = Backfill(
+        series,
+        *first,
+        adapter,
+        client,
+        store.series(series),
+        JobState(series),
+        StopSignal(),
+        retry_delay=0.01,
+        now=PINNED_NOW,
+        archive=archive,
+    )
+    assert job.extend([second]) is True
+    try:
+        job.run()
+    finally:
+        client.close()
+        archive.close()
+    snap = job.state.snapshot()
+    assert snap.status is Status.DONE, snap.error
+    assert snap.windows_done == snap.windows_total and snap.progress == 1.0
+    assert sandbox.archive.requests == 2 * 3  # each zip with its checksum
+    archive_lines = [x for x in job.state.log_lines() if "archive: " in x and "stored" in x]
+    assert len(archive_lines) == 2, job.state.log_lines()  # one archive phase per range
+    frame = stored(tmp_path / "data")
+    ts = frame["ts"].dt.epoch("ms")
+    for start, end in (first, second):
+        truth = sandbox.ground_truth("binance", "BTC/USDT", 60, start, end)
+        got = frame.filter((ts >= start) & (ts < end)).drop("exchange", "pair", "span")
+        assert_equal_truth(got, truth)
+    assert frame.height == sum(
+        sandbox.ground_truth("binance", "BTC/USDT", 60, s, e).height for s, e in (first, second)
+    )
