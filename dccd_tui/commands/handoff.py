@@ -6,17 +6,19 @@ backfill_output.py) and ends with the same exit codes as a run of its own. So `H
 the engine's jobs as `run_jobs` drives them (dccd_tui/commands/run_jobs.py: start, wait, cancel,
 states, snapshots), and a dry run asks the engine for its plans with the same `--start`/`--end`.
 
-What differs, by design: Ctrl-C cancels only the jobs this command started, and a job that
-another client had already started is followed but left running.
+What differs, by design: Ctrl-C cancels only the jobs this command started. A job that was
+already queued or running takes this command's ranges into its run (one series, one run at a
+time: dccd_tui/engine/runner.py); it is followed to its end, reported on this command's ranges
+only (dccd_tui/commands/own_range.py), and left running on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ..engine import Config, JobSnapshot, JobSpec, fmt_plural, safe_text
+from ..engine import Asked, Config, JobSnapshot, JobSpec, RangeAccount, fmt_plural, safe_text
 from ..link.remote_runner import RemoteJobState, RemoteRunner
 from .backfill_output import Reporter
 from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
@@ -40,6 +42,7 @@ class HandedJobs:
         self.runner = runner
         self.out = out
         self._keys = [spec.key for spec in jobs]
+        self._specs = {spec.key: spec for spec in jobs}
         self.overrides = _overrides(config, jobs)
         self.submitted: list[str] = []
         self.cancelling = False
@@ -48,19 +51,26 @@ class HandedJobs:
     def states(self) -> Mapping[str, RemoteJobState]:
         return self.runner.states
 
+    @property
+    def specs(self) -> Mapping[str, JobSpec]:
+        return self._specs
+
     def keys(self) -> list[str]:
         return list(self._keys)
+
+    def account(self, asks: Mapping[str, Sequence[Asked]]) -> Mapping[str, RangeAccount]:
+        return self.runner.account(asks)
 
     def snapshots(self) -> list[JobSnapshot]:
         return [self.runner.states[key].snapshot() for key in self._keys]
 
     def start(self) -> None:
-        self.submitted = self.runner.start(self._keys, overrides=self.overrides)
-        already = [k for k in self._keys if k not in self.submitted and self.runner.is_active(k)]
-        if already:
+        started = self.runner.start(self._keys, overrides=self.overrides)
+        self.submitted = list(started)
+        if started.extended:
             self.out.note(
-                f"{fmt_plural(len(already), 'job')} already running in the engine: following "
-                "them (Ctrl-C leaves them running)"
+                f"{fmt_plural(len(started.extended), 'job')} already running in the engine: "
+                "the ranges asked are added to their runs (Ctrl-C leaves them running)"
             )
 
     def cancel(self) -> None:
@@ -74,7 +84,11 @@ class HandedJobs:
         if self.runner.lost is not None:
             raise EngineStopped(self.runner.lost)
         waiting = self.submitted if self.cancelling else self._keys
-        return not any(self.runner.is_active(key) for key in waiting)
+        if any(self.runner.is_active(key) for key in waiting):
+            return False
+        # The rows pushed may lag: a range added to a run that was just ending starts the next
+        # run, which the engine's own answer shows already.
+        return not self.runner.active_now(waiting)
 
 
 def _overrides(config: Config, jobs: list[JobSpec]) -> dict[str, tuple[int, int | None]]:

@@ -6,6 +6,10 @@ the jobs handed to a running engine (`HandedJobs`, dccd_tui/commands/handoff.py)
 wait, cancel and show their jobs alike, so the two commands print the same report and end with
 the same exit codes. `plan_totals` is the figures of a dry run's closing event, for both.
 
+A job's run may serve other requests too (a `start` while it runs adds to it, dccd_tui/engine/
+runner.py): what is reported of each job, and the exit code, is about the ranges this command
+asked for (own_range.py), read from the store's account of them before the start and at the end.
+
 A module of its own so that backfill.py and handoff.py both import it and not each other.
 """
 
@@ -15,20 +19,28 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Protocol
 
 from ..engine import (
     LOG_LINES,
+    Asked,
     Config,
     JobSnapshot,
+    JobSpec,
     JobView,
     PlanLike,
+    RangeAccount,
     Status,
+    safe_text,
 )
 from .backfill_output import FINAL, Reporter, result_of
 from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from .own_range import own_report
+
+#: A job that has ended, as reported: (key, its snapshot, this run's log lines) -> the same
+Settle = Callable[[str, JobSnapshot, list[str]], tuple[JobSnapshot, list[str]]]
 
 
 class FollowedJobs(Protocol):
@@ -36,6 +48,11 @@ class FollowedJobs(Protocol):
 
     @property
     def states(self) -> Mapping[str, JobView]: ...
+    @property
+    def specs(self) -> Mapping[str, JobSpec]:
+        """Each job as this command asks for it (its ranges are those it reports on)."""
+        ...
+
     def keys(self) -> list[str]: ...
     def snapshots(self) -> list[JobSnapshot]: ...
     def start(self) -> object:
@@ -48,6 +65,10 @@ class FollowedJobs(Protocol):
 
     def wait(self, timeout: float) -> bool:
         """Wait up to `timeout` s; True once every job waited for has ended."""
+        ...
+
+    def account(self, asks: Mapping[str, Sequence[Asked]]) -> Mapping[str, RangeAccount]:
+        """What the store holds of the ranges asked for, per job (engine/range_account.py)."""
         ...
 
 
@@ -82,13 +103,39 @@ def run_jobs(jobs: FollowedJobs, progress_every: float, out: Reporter) -> int:
     # Only this run's log lines are news: an engine's job keeps its log across runs, and an
     # earlier run's lines (its closing summary among them) must not be reported as this one's.
     seqs = {k: jobs.states[k].log_seq for k in jobs.keys()}  # noqa: SIM118  (not a dict)
+    asked = {k: jobs.specs[k].ranges() for k in jobs.keys()}  # noqa: SIM118  (not a dict)
+    before = _account(jobs, asked, out)
+    reported: dict[str, JobSnapshot] = {}
+
+    def settle(key: str, snap: JobSnapshot, lines: list[str]) -> tuple[JobSnapshot, list[str]]:
+        """The job's report: about this command's ranges (own_range.py)."""
+        if before is not None and key in before:
+            after = _account(jobs, {key: asked[key]}, out)
+            if after is not None and key in after:
+                snap, lines = own_report(snap, lines, asked[key], before[key], after[key])
+        reported[key] = snap
+        return snap, lines
+
     try:
         jobs.start()
-        _follow(jobs, seqs, progress_every, interrupted, out)
+        _follow(jobs, seqs, progress_every, interrupted, out, settle)
     finally:
         signal.signal(signal.SIGINT, old)
         signal.signal(signal.SIGTERM, old_term)
-    return _summary(jobs, time.monotonic() - started, interrupted.is_set(), out)
+    return _summary(jobs, reported, time.monotonic() - started, interrupted.is_set(), out)
+
+
+def _account(
+    jobs: FollowedJobs, asks: Mapping[str, Sequence[Asked]], out: Reporter
+) -> Mapping[str, RangeAccount] | None:
+    """The store's account of `asks`, or None (said) when it cannot be read: the report is
+    then the run's own figures, as before runs could be shared."""
+    try:
+        return jobs.account(asks)
+    except Exception as exc:  # the store or the link: the jobs still run and are reported
+        out.note(f"note: the store's account of the ranges asked could not be read: "
+                 f"{safe_text(exc, 300)}")  # fmt: skip
+        return None
 
 
 def _follow(
@@ -97,9 +144,10 @@ def _follow(
     progress_every: float,
     interrupted: threading.Event,
     out: Reporter,
+    settle: Settle,
 ) -> None:
-    """Report status changes, log lines (those after `seqs`) and ended jobs as they come, and
-    progress every `progress_every` s."""
+    """Report status changes, log lines (those after `seqs`) and ended jobs as they come (as
+    `settle` makes them), and progress every `progress_every` s."""
     lines: dict[str, deque[str]] = {k: deque(maxlen=LOG_LINES) for k in seqs}
     statuses: dict[str, Status] = {}
     ended: set[str] = set()
@@ -112,7 +160,7 @@ def _follow(
             cancel_sent = True
         done = jobs.wait(timeout=0.25)
         for key in jobs.keys():  # noqa: SIM118  (Runner.keys() is a method, not a dict)
-            _report_news(jobs.states[key], key, seqs, lines[key], statuses, ended, out)
+            _report_news(jobs.states[key], key, seqs, lines[key], statuses, ended, out, settle)
         if done:
             break
         if time.monotonic() - last_progress >= progress_every:
@@ -128,6 +176,7 @@ def _report_news(
     statuses: dict[str, Status],
     ended: set[str],
     out: Reporter,
+    settle: Settle,
 ) -> None:
     """A job's new status, its new log lines, and its closing line once it has ended."""
     lines, seqs[key] = state.log_since(seqs[key])
@@ -140,14 +189,24 @@ def _report_news(
         out.log(snap, lines)
     if snap.status in FINAL and key not in ended:
         ended.add(key)
-        out.job_end(snap, list(run_lines))
+        out.job_end(*settle(key, snap, list(run_lines)))
     elif snap.status not in FINAL:
         ended.discard(key)
 
 
-def _summary(jobs: FollowedJobs, took: float, interrupted: bool, out: Reporter) -> int:
-    """The closing line, and the exit code it means."""
-    snaps = jobs.snapshots()
+def _summary(
+    jobs: FollowedJobs,
+    reported: Mapping[str, JobSnapshot],
+    took: float,
+    interrupted: bool,
+    out: Reporter,
+) -> int:
+    """The closing line, and the exit code it means: from the jobs as reported when they ended
+    (about this command's ranges), the others as they are."""
+    live = dict(zip(jobs.keys(), jobs.snapshots(), strict=True))
+    snaps = [
+        reported.get(key, snap) if snap.status in FINAL else snap for key, snap in live.items()
+    ]
     failed = any(s.status is Status.FAILED for s in snaps)
     cancelled = any(s.status is Status.CANCELLED for s in snaps)
     if interrupted:

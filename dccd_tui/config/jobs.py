@@ -24,6 +24,7 @@ from ..engine import (
     parse_span,
     span_label,
     suggest_pair,
+    union_ranges,
 )
 from .checks import ConfigError, _bounded, _check_keys, _Problems, _typed, _where, parse_date
 
@@ -174,22 +175,6 @@ def _job_date(entry: dict, key: str, value: Any, tz: str, path: Path, where: str
         return parse_date(value, tz)
     except ValueError as exc:
         raise ConfigError(f"{_where(path, where, key)}: {exc}") from None
-
-
-def union_ranges(ranges: list[tuple[int, int | None]]) -> list[tuple[int, int | None]]:
-    """Sorted, disjoint ranges covering the same instants as `ranges` (end None: up to now)."""
-    out: list[tuple[int, int | None]] = []
-    for start, end in sorted(ranges, key=lambda r: r[0]):
-        if out:
-            last_start, last_end = out[-1]
-            if last_end is None or start <= last_end:  # overlaps or touches: one range
-                out[-1] = (
-                    last_start,
-                    None if last_end is None or end is None else max(last_end, end),
-                )
-                continue
-        out.append((start, end))
-    return out
 
 
 def _merge_jobs(specs: list[JobSpec]) -> tuple[list[JobSpec], list[str]]:

@@ -38,6 +38,8 @@ from ..link.framing import error_reply
 from ..link.messages import (
     OPS,
     PROTOCOL_VERSION,
+    Account,
+    AccountReply,
     Cancel,
     CancelReply,
     Coverage,
@@ -143,6 +145,7 @@ class EngineOps:
             Reload.op: _bind(Reload, self.reload),
             Coverage.op: _bind(Coverage, self.coverage),
             Inventory.op: _bind(Inventory, self.inventory),
+            Account.op: _bind(Account, self.account),
             Stop.op: _bind(Stop, self.stop_engine),
         }
         if tuple(self.handlers) != OPS:  # a shape without a handler, or a handler too many
@@ -228,7 +231,13 @@ class EngineOps:
         started = self.runner.start(keys, overrides=self._overrides(req.overrides))
         if started:
             log.info("client %d started %s", conn.number, fmt_plural(len(started), "job"))
-        return StartReply(started).to_wire()
+        if started.extended:
+            log.info(
+                "client %d added to the runs of %s",
+                conn.number,
+                fmt_plural(len(started.extended), "job"),
+            )
+        return StartReply(list(started), started.extended).to_wire()
 
     def cancel(self, conn: Connection, req: Cancel, request_id: Any) -> Reply:
         cancelled = self.runner.cancel(self._known(req.keys))
@@ -329,6 +338,23 @@ class EngineOps:
             conn.send({"id": request_id, "ok": True, **reply.to_wire()})
 
         self._read_in_thread(conn, request_id, "inventory", answer)
+
+    def account(self, conn: Connection, req: Account, request_id: Any) -> None:
+        self._known(req.asks, "job in asks")
+
+        def answer() -> None:
+            try:
+                accounts = self.runner.account(req.asks)
+            except (StoreError, OSError) as exc:
+                conn.send(error_reply(request_id, f"account: {safe_text(exc, 300)}"))
+                return
+            except Exception as exc:  # a bug: this request only, never the engine
+                log.exception("client %d: account failed: an engine error", conn.number)
+                conn.send(error_reply(request_id, engine_error_text("account", exc)))
+                return
+            conn.send({"id": request_id, "ok": True, **AccountReply(dict(accounts)).to_wire()})
+
+        self._read_in_thread(conn, request_id, "account", answer)
 
     # --- stopping -------------------------------------------------------------------------------
     def stop_engine(self, conn: Connection, req: Stop, request_id: Any) -> None:

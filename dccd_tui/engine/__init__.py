@@ -68,7 +68,9 @@ for _module, _names in {
     "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES", "LOG_WARNING"),
     "plan": ("Plan", "plan_job", "requests_per_exchange"),
     "runner": ("Runner",),
-    "runner_like": ("RunnerLike", "JobView", "PlanLike", "Overrides"),
+    "runner_like": ("RunnerLike", "JobView", "PlanLike", "Overrides", "Started"),
+    "asked": ("Asked", "union_ranges", "minus_ranges", "fmt_asked"),
+    "range_account": ("RangeAccount",),
     "exchanges": ("EXCHANGES", "get_exchange"),
     "exchanges.base": ("SymbolError",),
     "store": ("Store",),
@@ -99,6 +101,7 @@ _RENAMED = {"take_inventory": ("inventory", "inventory")}
 _HOMES.update({name: module for name, (module, _attr) in _RENAMED.items()})
 
 __all__ = [
+    "Asked",
     "CANDLES",
     "CELL_STATES",
     "Cancelled",
@@ -128,6 +131,7 @@ __all__ = [
     "QUOTE_ASSETS",
     "REPORT_COLUMNS",
     "REPORT_RIGHT",
+    "RangeAccount",
     "RateLimitError",
     "Runner",
     "RunnerLike",
@@ -138,6 +142,7 @@ __all__ = [
     "SeriesReport",
     "Settings",
     "SpanError",
+    "Started",
     "Status",
     "Store",
     "StoreError",
@@ -153,6 +158,7 @@ __all__ = [
     "coverage_strip",
     "coverage_version",
     "describe",
+    "fmt_asked",
     "fmt_bytes",
     "fmt_duration",
     "fmt_eta",
@@ -165,6 +171,7 @@ __all__ = [
     "inventory_since",
     "iso",
     "last_closed_end",
+    "minus_ranges",
     "now_ms",
     "parse_pair",
     "parse_span",
@@ -178,6 +185,7 @@ __all__ = [
     "split_glued",
     "suggest_pair",
     "take_inventory",
+    "union_ranges",
 ]
 
 
@@ -197,6 +205,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .archive.layout import DEFAULT_ARCHIVE_URL
+    from .asked import Asked, fmt_asked, minus_ranges, union_ranges
     from .coverage_picture import CoveragePicture, coverage_picture
     from .errors import (
         Cancelled,
@@ -263,7 +272,8 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     )
     from .pair_hint import QUOTE_ASSETS, split_glued, suggest_pair
     from .plan import Plan, plan_job, requests_per_exchange
+    from .range_account import RangeAccount
     from .runner import Runner
-    from .runner_like import JobView, Overrides, PlanLike, RunnerLike
+    from .runner_like import JobView, Overrides, PlanLike, RunnerLike, Started
     from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Status
     from .store import Store

@@ -21,7 +21,13 @@ a later pass, until it comes back empty. A listing probe may only skip time when
 first candle inside the range. The buffer is checkpointed when a month is complete, every
 `FLUSH_CANDLES` candles and every `FLUSH_SECONDS`, so a kill loses little work.
 
-Why it is about 600 lines: it is one class, `Backfill`, whose methods share the job's buffer,
+More ranges while it runs: `extend` (any thread) adds ranges to the run; once the planned
+windows and their edges are done, the loop takes them as another phase (listing probe, archive
+and windows, as the first). Taking them and ending are one step under `_intake`, so an
+extension is either fetched by this run or refused (the runner starts the next run with it);
+one the run accepted but could not reach (cancelled, failed) is handed back in `leftover`.
+
+Why it is about 700 lines: it is one class, `Backfill`, whose methods share the job's buffer,
 coverage and retry state; the planner it starts from already lives in plan.py, and cutting the
 loop itself in two would split that state across modules. The archive phase
 (archive/fast_path.py) shares it through a few public methods, its port (archive/port.py).
@@ -39,6 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, TypeVar
 
+from .asked import Asked, fmt_asked, hull, minus_ranges, union_ranges
 from .errors import (
     Cancelled,
     EngineError,
@@ -142,6 +149,19 @@ class Backfill:
         self._first_ts: int | None = None  # the series' first candle known (stored or fetched)
         self._failed: list[tuple[int, int, str]] = []
         self._last_flush = time.monotonic()
+        # Ranges asked while the job runs (`extend`): taken by the window loop before it ends.
+        # `_intake` guards them with `_closed`, which is set in the same step as the job's
+        # last status: a range is either taken by this run or refused (the runner then starts
+        # the next run with it), never accepted and dropped.
+        self._intake = threading.Lock()
+        self._asked: list[Asked] = union_ranges(self.ranges or [(start, end)])
+        self._extra: list[Asked] = []
+        self._closed = False
+        self._walked = False  # a window was fetched in some phase: the run ends with a summary
+        #: Ranges accepted but not fetched because the run ended first (cancelled, failed): set
+        #: when `run` returns, for the runner to hand on or report.
+        self.leftover: list[Asked] = []
+        state.set_asked(tuple(self._asked))
 
     # --- one window ------------------------------------------------------------------
     def _get(self, path, params):
@@ -370,8 +390,36 @@ class Backfill:
         try:
             return self._run()
         finally:
+            self.leftover = self._close_intake()
             gate.unwatch(self._wake)
             self.stop.unlink(self._wake)
+
+    # --- more ranges while it runs ------------------------------------------------------
+    def extend(self, ranges: Iterable[Asked]) -> bool:
+        """Add `ranges` to this run (from any thread): the window loop plans and fetches what
+        they add before the job ends. False when the run can take no more (it has ended, is
+        ending, or is being stopped): the caller starts another run for them."""
+        with self._intake:
+            if self._closed or self.stop.is_set():
+                return False
+            new = minus_ranges(ranges, self._asked)
+            if new:
+                self._extra = union_ranges([*self._extra, *new])
+                self._asked = union_ranges([*self._asked, *new])
+                self.state.set_asked(tuple(self._asked))
+            return True
+
+    @property
+    def asked(self) -> list[Asked]:
+        """Every range this run was asked for so far (its own and those added)."""
+        with self._intake:
+            return list(self._asked)
+
+    def _close_intake(self) -> list[Asked]:
+        with self._intake:
+            self._closed = True
+            left, self._extra = self._extra, []
+            return left
 
     # --- what the archive phase uses (engine/archive/port.py says what each does) -----------
     def replan(self) -> Plan:
@@ -418,14 +466,19 @@ class Backfill:
 
     # --- the job, continued ------------------------------------------------------------
     def _run(self) -> Plan:
-        plan, go = self._prepare()
-        if not go:
-            return plan
+        plan, ended = self._prepare()
+        first = plan
         state = self.state
         pending: deque = deque()
         try:
-            self._passes(plan.windows, pending)
-            self._complete()
+            while not ended:
+                if plan.windows:
+                    self._walked = True
+                    self._passes(plan.windows, pending)
+                extra = self._settle()
+                if not extra:
+                    break
+                plan, ended = self._prepare(extra)
         except Cancelled:
             self._abort.set()
             self._finish()
@@ -453,13 +506,19 @@ class Backfill:
             state.set_paused(0)
             for _, fut in pending:
                 fut.cancel()
-        return plan
+        return first
 
-    def _prepare(self) -> tuple[Plan, bool]:
-        """The job's plan, without what lies before the listing and without what the public
-        archive gave; (plan, False) when the job has already ended (nothing left, or the
-        archive phase was cancelled or failed: the state says which)."""
+    def _prepare(self, extra: list[Asked] | None = None) -> tuple[Plan, bool]:
+        """The plan of the job's ranges, or with `extra` of those added while it ran, without
+        what lies before the listing and without what the public archive gave; (plan, True)
+        when the job has ended here (the archive phase was cancelled or failed: the state
+        says which)."""
         state = self.state
+        if extra:
+            self.start, self.end = hull(extra)
+            self.ranges = tuple(extra) if len(extra) > 1 else ()
+            state.next_phase(tuple(self.asked))
+            state.add_log(f"range added while the job ran: {fmt_asked(extra, fmt_ms)}")
         self._report_quarantine()
         plan = self.replan()
         state.set_total(len(plan.windows))
@@ -471,7 +530,7 @@ class Backfill:
             self._first_ts = self.store.stats().get("first_ts")
             archived = run_archive(self, plan, self.archive)
             if archived is None:
-                return plan, False
+                return plan, True
             plan = archived
         windows = plan.windows
         if not windows:
@@ -479,7 +538,6 @@ class Backfill:
                 f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
                 f"{fmt_ms(plan.end)} is complete"
             )
-            state.set_status(Status.DONE)
             return plan, False
         state.add_log(
             f"start {self.series}: {fmt_plural(len(windows), 'window')} over "
@@ -487,7 +545,7 @@ class Backfill:
             f"{fmt_ms(plan.end)}"
         )
         self._first_ts = self.store.stats().get("first_ts")
-        return plan, True
+        return plan, False
 
     def _passes(self, windows: list[Window], pending: deque) -> None:
         """Walk the windows, then the edges they did not reach, pass after pass."""
@@ -505,23 +563,35 @@ class Backfill:
             edges = self._walk(todo, pending, ahead, trailing_edge)
             if edges:
                 self._flush()  # each pass writes in time order: start the next one clean
-                state.set_total(state.snapshot().windows_total + len(edges))
+                state.add_total(len(edges))
             todo = sorted(edges)
 
-    def _complete(self) -> None:
-        """Every window answered: flush, record failures, and say how it ended."""
+    def _settle(self) -> list[Asked]:
+        """Every window of the phase answered: flush and record failures; then, in one step
+        with `extend`, take the ranges added meanwhile (another phase) or end the run and say
+        how it ended."""
         state = self.state
         self._finish()
-        snap = state.snapshot()
-        if self._failed:
-            state.set_status(
-                Status.FAILED,
-                f"{fmt_plural(len(self._failed), 'window')} failed; "
-                "they stay missing and are fetched again on the next run",
-            )
-        else:
-            state.set_status(Status.DONE)
-        state.add_log(self.summary(snap))
+        with self._intake:
+            if self._extra:
+                extra, self._extra = self._extra, []
+                self._finished = False
+                return extra
+            self._closed = True
+            if not self._walked:  # every phase had nothing to fetch (each said so)
+                state.set_status(Status.DONE)
+                return []
+            # the summary first: a reader that sees the end finds it in the log already
+            state.add_log(self.summary(state.snapshot()))
+            if self._failed:
+                state.set_status(
+                    Status.FAILED,
+                    f"{fmt_plural(len(self._failed), 'window')} failed; "
+                    "they stay missing and are fetched again on the next run",
+                )
+            else:
+                state.set_status(Status.DONE)
+        return []
 
     def _salvage(self) -> None:
         """`_finish` on the way out of an unexpected error; its own failure is only logged."""

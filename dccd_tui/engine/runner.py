@@ -4,16 +4,24 @@ The runner owns everything shared between jobs: the store and its folder lock, o
 and one rate gate per exchange, and the job threads. It is what both the headless CLI and the
 Textual app drive; neither talks to an exchange or the store directly. A job that raises never
 takes the others (or the UI) down: its state turns failed with the reason.
+
+One series, one run at a time, and nothing asked for is dropped: `start` on a job that is
+queued adds its range to the run (the union), on a running job hands it to the job's window loop
+(`Backfill.extend`), and on a run that is ending (or being cancelled) keeps it for the next run,
+started as soon as that one ends. `account` tells a requester what the store holds of the ranges
+it asked for, so that its report is about them and not about the whole run.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .asked import Asked, fmt_asked, union_ranges
 from .backfill import Backfill
 from .coverage_picture import CoveragePicture, coverage_picture
 from .exchanges import get_exchange
@@ -22,8 +30,9 @@ from .inventory import SeriesReport, inventory_since
 from .jobs import Config, JobSpec
 from .models import Series
 from .plan import Plan, plan_job, requests_per_exchange
+from .range_account import RangeAccount, range_account
 from .ratelimit import GateRegistry
-from .runner_like import Overrides, PlanLike
+from .runner_like import Overrides, PlanLike, Started
 from .signals import StopSignal
 from .state import JobSnapshot, JobState, Status
 from .store import Store, StoreLock
@@ -47,6 +56,18 @@ def narrowed(spec: JobSpec, override: tuple[int, int | None] | None) -> JobSpec:
         return spec
     start, end = override
     return replace(spec, start=start, end=end, parts=())
+
+
+#: What one `start` asks of a job: a range (an override), or None for its config's ranges.
+Ask = tuple[int, int | None] | None
+
+
+def over(spec: JobSpec, ranges: list[Asked]) -> JobSpec:
+    """`spec` for one run over `ranges` (sorted, disjoint) instead of its config's ranges."""
+    if ranges == spec.ranges():
+        return spec
+    start, end = ranges[0][0], ranges[-1][1]
+    return replace(spec, start=start, end=end, parts=tuple(ranges) if len(ranges) > 1 else ())
 
 
 def forget_outgrown(
@@ -99,8 +120,17 @@ class Runner:
         self._archive: ArchiveClient | None = None
         self._stops: dict[str, StopSignal] = {}
         self._futures: dict[str, Future[None]] = {}
-        # The range of a job's current run when it was started with an override (`start`)
-        self._run_ranges: dict[str, tuple[int, int | None]] = {}
+        # The keys with a run queued or running: from `start` until the run has handed on
+        # what it was asked and could not take (`_next_run`), both under the lock, so that a
+        # `start` always finds a run to add to or starts one
+        self._active: set[str] = set()
+        # What the queued run of a job was asked for (`start`): read when it leaves the queue
+        self._asks: dict[str, list[Ask]] = {}
+        # The running job of a key (it takes more ranges: `Backfill.extend`)
+        self._jobs: dict[str, Backfill] = {}
+        # What was asked of a run that could take no more: the next run's, started at its end
+        self._after: dict[str, list[Ask]] = {}
+        self._closing = False
         self._pool = ThreadPoolExecutor(
             max_workers=config.settings.max_parallel, thread_name_prefix="job"
         )
@@ -120,6 +150,9 @@ class Runner:
 
     def close(self, timeout: float = 10.0) -> None:
         """Cancel everything, wait for the threads (they flush what they hold), release all."""
+        with self._lock:
+            self._closing = True  # no next run starts from here on
+            self._after.clear()
         self.cancel()
         self.wait(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -248,79 +281,126 @@ class Runner:
         return [state.snapshot() for state in self.states.values()]
 
     def is_active(self, key: str) -> bool:
-        fut = self._futures.get(key)
-        return fut is not None and not fut.done()
+        return key in self._active
 
     def any_active(self) -> bool:
-        return any(self.is_active(k) for k in list(self._futures))
+        return bool(self._active)
 
     # --- actions -------------------------------------------------------------------------
     def start(
         self, keys: Iterable[str] | None = None, *, overrides: Overrides | None = None
-    ) -> list[str]:
-        """Queue the given jobs (all when None) that are not already queued or running. A job
-        with an override runs over its range this time; the config's ranges stay the job's."""
-        started = []
+    ) -> Started:
+        """Run the given jobs (all when None). A job with an override runs over its range, else
+        over its config's ranges (which stay the job's).
+
+        A job already queued or running is not run twice: what is asked is added to its run
+        (see the module's docstring), and its key is in the answer's `extended`."""
+        started: list[str] = []
+        extended: list[str] = []
         with self._lock:
             for key in list(self.specs) if keys is None else list(keys):
-                if key not in self.specs or self.is_active(key):
+                if key not in self.specs:
                     continue
-                override = (overrides or {}).get(key)
-                if override is None:
-                    self._run_ranges.pop(key, None)
+                ask = (overrides or {}).get(key)
+                if not self.is_active(key):
+                    self._submit(key, [ask])
+                    started.append(key)
+                    continue
+                extended.append(key)
+                job = self._jobs.get(key)
+                stopping = self._stops[key].is_set()
+                if key in self._asks and not stopping:
+                    self._asks[key].append(ask)  # queued: its run takes the union
+                elif job is not None and not stopping and job.extend(self._ranges(key, [ask])):
+                    pass  # running: its window loop takes the range before it ends
                 else:
-                    self._run_ranges[key] = override
-                state = self.states[key]
-                state.reset(Status.QUEUED)
-                stop = StopSignal()
-                self._stops[key] = stop
-                self._futures[key] = self._pool.submit(self._run_job, key, stop)
-                started.append(key)
-        return started
+                    # Ending (its last status is set), being cancelled, or failed before its
+                    # job was made: the next run starts once its thread has left, and shows
+                    # queued from now on (a cancelled run will still say cancelled first).
+                    self._after.setdefault(key, []).append(ask)
+                    if not stopping:
+                        self.states[key].set_status(Status.QUEUED)
+        return Started(started, extended)
+
+    def _submit(self, key: str, asks: list[Ask]) -> None:
+        """Queue a run of `key` over `asks` (lock held)."""
+        self._asks[key] = asks
+        self._active.add(key)
+        self.states[key].reset(Status.QUEUED)
+        stop = StopSignal()
+        self._stops[key] = stop
+        self._futures[key] = self._pool.submit(self._run_job, key, stop)
+
+    def _ranges(self, key: str, asks: Iterable[Ask]) -> list[Asked]:
+        """The ranges `asks` name for job `key` (None: its config's), as one union."""
+        spec = self.specs[key]
+        return union_ranges(r for ask in asks for r in (spec.ranges() if ask is None else [ask]))
 
     def _run_job(self, key: str, stop: StopSignal) -> None:
         state = self.states[key]
-        with self._lock:  # the spec when it leaves the queue: a reload meanwhile counts
-            spec = narrowed(self.specs[key], self._run_ranges.get(key))
+        job: Backfill | None = None
         try:
-            if stop.is_set():
-                state.set_status(Status.CANCELLED)
-                return
-            adapter = get_exchange(spec.series.exchange)
-            job = Backfill(
-                spec.series,
-                spec.start,
-                spec.end,
-                adapter,
-                self.client(spec.series.exchange),
-                self.store.series(spec.series),
-                state,
-                stop,
-                max_retries=spec.max_retries,
-                retry_delay=spec.retry_delay,
-                now=self.now,
-                ranges=spec.parts,
-                archive=self.archive_client(spec),
-            )
+            with self._lock:  # the spec when it leaves the queue: a reload meanwhile counts
+                spec = over(self.specs[key], self._ranges(key, self._asks.pop(key, [None])))
+                if stop.is_set():
+                    state.set_status(Status.CANCELLED)
+                    return
+                adapter = get_exchange(spec.series.exchange)
+                job = Backfill(
+                    spec.series,
+                    spec.start,
+                    spec.end,
+                    adapter,
+                    self.client(spec.series.exchange),
+                    self.store.series(spec.series),
+                    state,
+                    stop,
+                    max_retries=spec.max_retries,
+                    retry_delay=spec.retry_delay,
+                    now=self.now,
+                    ranges=spec.parts,
+                    archive=self.archive_client(spec),
+                )
+                self._jobs[key] = job  # `start` extends it from here on
             job.run()
         except Exception as exc:  # a bug or an unexpected failure: this job only
             reason = safe_text(f"{type(exc).__name__}: {exc}", 500)
             state.add_log(f"failed: {reason}")
             state.set_status(Status.FAILED, reason)
         finally:
-            with self._lock:
-                self._run_ranges.pop(key, None)
+            self._next_run(key, stop, job)
             if self.on_finish is not None:
                 try:
                     self.on_finish(key)
                 except Exception:
                     pass
 
+    def _next_run(self, key: str, stop: StopSignal, job: Backfill | None) -> None:
+        """At the end of a run: start the next one when something was asked that this one did
+        not take. Ranges it took and could not fetch (it failed first) go to it too; a
+        cancelled run's are not fetched (its requesters see it cancelled)."""
+        with self._lock:
+            if job is not None and self._jobs.get(key) is job:
+                del self._jobs[key]
+            asks = self._after.pop(key, [])
+            if job is not None and job.leftover:
+                if stop.is_set():
+                    job.state.add_log(
+                        "not fetched, the run was cancelled: " + fmt_asked(job.leftover, fmt_ms)
+                    )
+                else:
+                    asks = [*job.leftover, *asks]
+            if asks and not self._closing and key in self.specs:
+                self._submit(key, asks)
+            else:
+                self._active.discard(key)
+
     def cancel(self, keys: Iterable[str] | None = None) -> list[str]:
         """Ask the given jobs (all when None) to stop; each keeps what it already wrote."""
         cancelled = []
         with self._lock:
             for key in list(self._stops) if keys is None else list(keys):
+                self._after.pop(key, None)  # a next run asked for is cancelled with this one
                 stop = self._stops.get(key)
                 if stop is not None and self.is_active(key):
                     stop.set()
@@ -331,12 +411,27 @@ class Runner:
         return cancelled
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for every started job; True when all finished."""
-        futures = list(self._futures.values())
-        if not futures:
-            return True
-        _, not_done = wait(futures, timeout=timeout)
-        return not not_done
+        """Wait for every started job (and the next runs they start); True when all finished."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            futures = [f for f in list(self._futures.values()) if not f.done()]
+            if not futures:
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            wait(futures, timeout=left)
+
+    def account(self, asks: Mapping[str, Sequence[Asked]]) -> dict[str, RangeAccount]:
+        """What the store holds of the ranges `asks` names (job key -> ranges, end None: up to
+        now), per job: what a requester reports of its own ranges (range_account.py). Reads
+        the store: off a UI thread. Unknown keys are left out."""
+        out = {}
+        for key, ranges in asks.items():
+            spec = self.specs.get(key)
+            if spec is not None:
+                out[key] = range_account(self.store, spec.series, ranges, self.now)
+        return out
 
     def plan(self, key: str, spec: JobSpec | None = None) -> Plan:
         """Job `key`'s plan, over `spec` when given (an override's) else its own."""

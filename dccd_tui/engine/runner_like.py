@@ -19,15 +19,27 @@ from collections.abc import Iterable, Mapping, Sequence, Sized
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .asked import Asked
     from .coverage_picture import CoveragePicture
     from .inventory import SeriesReport
     from .jobs import Config, JobSpec
     from .models import Series
+    from .range_account import RangeAccount
     from .state import JobSnapshot
 
 #: Job key -> (start, end or None: up to now) in epoch ms: one range for a job's next run, in
 #: place of its config's ranges (`backfill --start/--end` handed to an engine).
 Overrides = Mapping[str, tuple[int, int | None]]
+
+
+class Started(list[str]):
+    """What `start` answers: the jobs it queued (the list), and in `extended` those it did not
+    queue because they were queued or running already: what was asked was added to their run
+    (one series runs one job at a time, dccd_tui/engine/runner.py)."""
+
+    def __init__(self, started: Iterable[str] = (), extended: Iterable[str] = ()) -> None:
+        super().__init__(started)
+        self.extended: list[str] = list(extended)
 
 
 class JobView(Protocol):
@@ -92,9 +104,10 @@ class RunnerLike(Protocol):
     def any_active(self) -> bool: ...
     def start(
         self, keys: Iterable[str] | None = ..., *, overrides: Overrides | None = ...
-    ) -> list[str]:
-        """Queue the given jobs (all when None) that are not queued or running; the keys
-        queued. An override narrows a job's next run."""
+    ) -> Started:
+        """Run the given jobs (all when None): the keys queued, and in `extended` those whose
+        queued or running run takes what was asked. An override names the range asked for in
+        place of the job's config's ranges."""
         ...
 
     def cancel(self, keys: Iterable[str] | None = ...) -> list[str]: ...
@@ -106,6 +119,10 @@ class RunnerLike(Protocol):
         ...
 
     def exchange_totals(self, plans: Mapping[str, PlanLike]) -> list[str]: ...
+    def account(self, asks: Mapping[str, Sequence[Asked]]) -> Mapping[str, RangeAccount]:
+        """What the store holds of the ranges asked for, per job key (see range_account.py)."""
+        ...
+
     def set_config(self, config: Config) -> tuple[list[str], list[str]]:
         """Adopt a new config: the (added, removed) job keys."""
         ...

@@ -64,6 +64,10 @@ class JobSnapshot:
     paused_until: float | None = None
     paused_left: float = 0.0
     pause_reason: str | None = None
+    # The ranges this run was asked for (asked.py): the first request's, and every range added
+    # while it ran (`Backfill.extend`); () before the run leaves the queue. A follower compares
+    # them with its own to tell whether the run served another request too.
+    asked: tuple[tuple[int, int | None], ...] = ()
 
     @property
     def progress(self) -> float:
@@ -96,6 +100,9 @@ class JobState:
     log_seq: int = 0
     paused_until: float | None = None
     pause_reason: str | None = None
+    asked: tuple[tuple[int, int | None], ...] = ()
+    # windows_total of the runs' earlier phases: a phase's `set_total` counts from here
+    _total_base: int = 0
     _rate: deque = field(default_factory=lambda: deque(maxlen=64))  # (t, candles) samples
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -110,6 +117,8 @@ class JobState:
             self.error = None
             self.started = self.finished = None
             self.paused_until = self.pause_reason = None
+            self.asked = ()
+            self._total_base = 0
             self._rate.clear()
 
     def set_status(self, status: Status, error: str | None = None) -> None:
@@ -134,8 +143,30 @@ class JobState:
                 self.paused_until = self.pause_reason = None
 
     def set_total(self, windows: int) -> None:
+        """The windows of the run's current phase (its first, or a range added while it ran)."""
         with self._lock:
-            self.windows_total = windows
+            self.windows_total = self._total_base + windows
+
+    def add_total(self, windows: int) -> None:
+        """`windows` more to do in this phase (edges asked again)."""
+        with self._lock:
+            self.windows_total += windows
+
+    def set_left(self, windows: int) -> None:
+        """`windows` left to do: the total is what is done plus them."""
+        with self._lock:
+            self.windows_total = self.windows_done + windows
+
+    def next_phase(self, asked: tuple[tuple[int, int | None], ...]) -> None:
+        """The run takes more ranges (`asked` is now all of them): the next phase's windows add
+        to those counted so far."""
+        with self._lock:
+            self.asked = asked
+            self._total_base = max(self.windows_total, self.windows_done)
+
+    def set_asked(self, asked: tuple[tuple[int, int | None], ...]) -> None:
+        with self._lock:
+            self.asked = asked
 
     def note_request(self, retry: bool = False) -> None:
         with self._lock:
@@ -215,6 +246,7 @@ class JobState:
                 paused_until=paused_until,
                 paused_left=paused_left,
                 pause_reason=self.pause_reason if paused_until is not None else None,
+                asked=self.asked,
             )
 
     def log_since(self, seq: int) -> tuple[list[str], int]:

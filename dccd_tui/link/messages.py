@@ -23,12 +23,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
-from ..engine import CoveragePicture, JobSnapshot, Overrides, PlanLike, Series, SeriesReport
+from ..engine import (
+    Asked,
+    CoveragePicture,
+    JobSnapshot,
+    Overrides,
+    PlanLike,
+    RangeAccount,
+    Series,
+    SeriesReport,
+)
 from .framing import ProtocolError
 from .wire import (
     SERIES_SHAPE,
+    account_from_wire,
+    account_to_wire,
     candle_series,
     number,
+    open_ranges,
     picture_from_wire,
     picture_to_wire,
     ranges,
@@ -47,8 +59,10 @@ from .wire import field as read_field
 # previous one cannot give, or the other way round (2: the `coverage` and `inventory` ops;
 # 3: `dry_run` takes `overrides` and answers each plan whole; 4: a series travels as its
 # identity {exchange, symbol, kind, span} and a job's key is `SeriesId.key`, which a symbol
-# holding ':' cannot break; an override names both its start and its end).
-PROTOCOL_VERSION = 4
+# holding ':' cannot break; an override names both its start and its end; 5: `start` on a job
+# already queued or running adds to its run and answers it in `extended`, a row says what its
+# run was asked for (`asked`), and the `account` op tells what the store holds of some ranges).
+PROTOCOL_VERSION = 5
 HISTORY_LINES = 500  # log lines per job sent when a client subscribes (bounded history)
 LAST_MS = 32_503_680_000_000  # 3000-01-01: a time past this is a mistake, not a range
 MAX_CELLS = 1000  # a strip wider than any terminal
@@ -197,7 +211,8 @@ class Log(Request):
 
 @dataclass(frozen=True)
 class Start(Request):
-    """Queue these jobs (all when `keys` is null); an override narrows a job's next run."""
+    """Run these jobs (all when `keys` is null), each over its override's range or else its
+    config's ranges; a job queued or running already adds them to its run."""
 
     op: ClassVar[str] = "start"
     keys: tuple[str, ...] | None = None
@@ -312,6 +327,27 @@ class Inventory(Request):
 
 
 @dataclass(frozen=True)
+class Account(Request):
+    """What the store holds of the ranges asked for (job key -> ranges, end null: up to now)."""
+
+    op: ClassVar[str] = "account"
+    asks: Mapping[str, list[Asked]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, msg: Mapping[str, Any]) -> Self:
+        def asks(value: Any) -> dict[str, list[Asked]]:
+            if not isinstance(value, dict):
+                raise TypeError("not an object")
+            return {str(k): open_ranges(v) for k, v in value.items()}
+
+        shape = "an object of job key -> [[start, end or null], ...] in epoch ms"
+        return cls(read_field(msg, "asks", asks, shape))
+
+    def fields(self) -> dict[str, Any]:
+        return {"asks": {k: [[s, e] for s, e in v] for k, v in self.asks.items()}}
+
+
+@dataclass(frozen=True)
 class Stop(Request):
     """Cancel every job (they flush what they hold) and stop the engine; needs no hello."""
 
@@ -330,6 +366,7 @@ REQUESTS: tuple[type[Request], ...] = (
     Reload,
     Coverage,
     Inventory,
+    Account,
     Stop,
 )
 #: The ops, in the order the protocol's documentation lists them: the single source of what
@@ -443,7 +480,7 @@ class LogReply:
 
 @dataclass(frozen=True)
 class KeysReply:
-    """A list of job keys under one name: `started` (start), `cancelled` (cancel, stop)."""
+    """A list of job keys under one name: `cancelled` (cancel, stop)."""
 
     name: ClassVar[str]
     keys: list[str]
@@ -456,8 +493,23 @@ class KeysReply:
         return cls(read_field(msg, cls.name, texts, "a list of job keys"))
 
 
-class StartReply(KeysReply):
-    name = "started"
+@dataclass(frozen=True)
+class StartReply:
+    """`started`: the jobs queued; `extended`: those queued or running already, whose run takes
+    what was asked."""
+
+    keys: list[str]
+    extended: list[str]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"started": list(self.keys), "extended": list(self.extended)}
+
+    @classmethod
+    def parse(cls, msg: Mapping[str, Any]) -> Self:
+        return cls(
+            read_field(msg, "started", texts, "a list of job keys"),
+            read_field(msg, "extended", texts, "a list of job keys"),
+        )
 
 
 class CancelReply(KeysReply):
@@ -631,6 +683,24 @@ class InventoryReply:
             read_field(msg, "order", texts, "a list of series keys"),
             read_field(msg, "reports", _reports, "a list of reports"),
         )
+
+
+def _accounts(value: Any) -> dict[str, RangeAccount]:
+    if not isinstance(value, dict):
+        raise TypeError("not an object")
+    return {str(k): account_from_wire(v) for k, v in value.items()}
+
+
+@dataclass(frozen=True)
+class AccountReply:
+    accounts: dict[str, RangeAccount]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"accounts": {k: account_to_wire(a) for k, a in self.accounts.items()}}
+
+    @classmethod
+    def parse(cls, msg: Mapping[str, Any]) -> Self:
+        return cls(read_field(msg, "accounts", _accounts, "an object of job key -> account"))
 
 
 # --- pushed ------------------------------------------------------------------------------------

@@ -20,20 +20,23 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..engine import (
     LOG_LINES,
+    Asked,
     Config,
     CoveragePicture,
     JobSnapshot,
     JobSpec,
     Overrides,
     PlanLike,
+    RangeAccount,
     Series,
     SeriesReport,
+    Started,
     Status,
     fmt_plural,
 )
@@ -42,6 +45,8 @@ from .errors import EngineGone, LinkError
 from .framing import ProtocolError
 from .messages import (
     HISTORY_LINES,
+    Account,
+    AccountReply,
     Cancel,
     CancelReply,
     Coverage,
@@ -54,10 +59,12 @@ from .messages import (
     Reload,
     Start,
     StartReply,
+    StatusReply,
     Stop,
     Subscribe,
     Update,
 )
+from .messages import Status as StatusRequest
 
 if TYPE_CHECKING:
     from ..engine import RunnerLike
@@ -351,17 +358,36 @@ class RemoteRunner:
 
     def start(
         self, keys: Iterable[str] | None = None, *, overrides: Overrides | None = None
-    ) -> list[str]:
+    ) -> Started:
         request = Start(self._keys(keys), dict(overrides or {}))
-        none: list[str] = []
-        started = self._call(
-            "start", lambda: self.client.call(request, StartReply.parse).keys, none
-        )
-        for key in started:
+        none = StartReply([], [])
+        reply = self._call("start", lambda: self.client.call(request, StartReply.parse), none)
+        for key in reply.keys:
             state = self.states.get(key)
             if state is not None:
                 state.expect(Status.QUEUED)
-        return started
+        return Started(reply.keys, reply.extended)
+
+    def account(self, asks: Mapping[str, Sequence[Asked]]) -> dict[str, RangeAccount]:
+        """The engine's `account` answer; LinkError when it cannot give one."""
+        request = Account({key: list(ranges) for key, ranges in asks.items()})
+        return self.client.call(request, AccountReply.parse).accounts
+
+    def active_now(self, keys: Iterable[str]) -> list[str]:
+        """Which of `keys` the engine runs at this instant, asked of it (a `status` round
+        trip): the pushed rows may lag a `start` that has just added to a run that was ending.
+        The rows received are applied. LinkError when it cannot answer."""
+        offset = self._clock_offset
+        reply = self.client.call(StatusRequest(), lambda m: StatusReply.parse(m, offset))
+        active = []
+        for key in keys:
+            snap = reply.jobs.get(key)
+            state = self.states.get(key)
+            if snap is not None and state is not None:
+                state.apply(snap)
+                if snap.status.active:
+                    active.append(key)
+        return active
 
     def cancel(self, keys: Iterable[str] | None = None) -> list[str]:
         request = Cancel(self._keys(keys))

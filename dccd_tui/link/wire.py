@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from ..engine import CoveragePicture, JobSnapshot, Series, SeriesId, SeriesReport, Status
+from ..engine import (
+    CoveragePicture,
+    JobSnapshot,
+    RangeAccount,
+    Series,
+    SeriesId,
+    SeriesReport,
+    Status,
+)
 from .framing import ProtocolError
 
 T = TypeVar("T")
@@ -75,6 +83,22 @@ def ranges(value: Any) -> list[tuple[int, int]]:
         if not isinstance(item, list) or len(item) != 2:
             raise TypeError("not a [start, end] pair")
         out.append((whole(item[0]), whole(item[1])))
+    return out
+
+
+def open_ranges(value: Any) -> list[tuple[int, int | None]]:
+    """Ranges asked for: ``[start, end]`` pairs in epoch ms, end null for "up to now", each
+    start before its end."""
+    if not isinstance(value, list):
+        raise TypeError("not a list")
+    out = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != 2:
+            raise TypeError("not a [start, end] pair")
+        start, end = whole(item[0]), optional_whole(item[1])
+        if end is not None and end <= start:
+            raise ProtocolError(f"[{start}, {end}]: the start is not before the end")
+        out.append((start, end))
     return out
 
 
@@ -148,6 +172,7 @@ def snapshot_row(snap: JobSnapshot, offset: float) -> dict[str, Any]:
         "log_seq": snap.log_seq,
         "started_at": None if snap.started is None else round(snap.started + offset, 3),
         "finished_at": None if snap.finished is None else round(snap.finished + offset, 3),
+        "asked": [[s, e] for s, e in snap.asked],
     }
 
 
@@ -175,6 +200,7 @@ def row_snapshot(row: Any, offset: float) -> JobSnapshot:
         started=None if started is None else started - offset,
         finished=None if finished is None else finished - offset,
         received=field(row, "received", whole, "a whole number"),
+        asked=tuple(field(row, "asked", open_ranges, "a list of [start, end or null]")),
     )
 
 
@@ -246,6 +272,35 @@ def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError("not true or false")
     return value
+
+
+# --- a range account (the `account` reply) -----------------------------------------------------
+
+
+def account_to_wire(account: RangeAccount) -> dict[str, Any]:
+    return {
+        "ranges": [list(r) for r in account.ranges],
+        "stored": account.stored,
+        "gaps": account.gaps,
+        "missing": [list(r) for r in account.missing],
+        "failed": [[s, e, str(reason)] for s, e, reason in account.failed],
+        "pending": [list(r) for r in account.pending],
+    }
+
+
+def account_from_wire(data: Any) -> RangeAccount:
+    """The account of an `account_to_wire` dict (ProtocolError naming the field)."""
+    if not isinstance(data, dict):
+        raise ProtocolError("an account must be an object")
+    ms_ranges = "a list of [start, end] in epoch ms"
+    return RangeAccount(
+        ranges=field(data, "ranges", ranges, ms_ranges),
+        stored=field(data, "stored", whole, "a whole number"),
+        gaps=field(data, "gaps", whole, "a whole number"),
+        missing=field(data, "missing", ranges, ms_ranges),
+        failed=field(data, "failed", _failed, "a list of [start, end, reason]"),
+        pending=field(data, "pending", ranges, ms_ranges),
+    )
 
 
 # --- a coverage picture (the `coverage` reply) -------------------------------------------------

@@ -35,6 +35,7 @@ from textual.screen import Screen
 from ..config import Config, ConfigError, load_config, validate
 from ..engine import (
     RunnerLike,
+    Started,
     Status,
     StoreError,
     fmt_plural,
@@ -223,10 +224,12 @@ class DccdApp(App[int]):
     def _job_finished_from_thread(self, key: str) -> None:
         self.post_message(JobFinished(key))
 
-    def start_jobs(self, keys: list[str] | None) -> list[str]:
-        """Start jobs through the runner and remember them as part of the current run."""
+    def start_jobs(self, keys: list[str] | None) -> Started:
+        """Start jobs through the runner and remember them as part of the current run (a job
+        already running takes the config's ranges into its run: `extended`)."""
         started = self.runner.start(keys)
         self.run_keys.update(started)
+        self.run_keys.update(started.extended)
         return started
 
     def on_job_finished(self, message: JobFinished) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from dccd_tui.engine import CoveragePicture, JobSnapshot, Series, SeriesId, Status
+from dccd_tui.engine import (
+    CoveragePicture,
+    JobSnapshot,
+    RangeAccount,
+    Series,
+    SeriesId,
+    Status,
+)
 from dccd_tui.link import messages as m
 from dccd_tui.link.framing import ProtocolError
 from dccd_tui.link.wire import SERIES_SHAPE, field, series_from_wire, series_to_wire
@@ -103,6 +110,7 @@ REQUESTS = [
     m.Coverage(BTC, 0, 120_000, 10, 5, "1-2-3"),
     m.Inventory({"binance BTC/USDT candles 1m": "1-2-3", "other": None}),
     m.Inventory(None),
+    m.Account({"binance BTC/USDT candles 1m": [(0, 60_000), (120_000, None)], "other": []}),
     m.Stop(),
 ]
 
@@ -134,6 +142,10 @@ def test_a_request_reads_back_as_itself(request_):
         ({"op": "coverage", "series": series_to_wire(BTC.id), "start": "x", "end": 1}, "start"),
         ({"op": "coverage", "series": series_to_wire(BTC.id), "start": 9, "end": 1}, "end must"),
         ({"op": "inventory", "since": [1]}, "since must be"),
+        ({"op": "account"}, "asks is missing"),
+        ({"op": "account", "asks": {"k": [[5]]}}, "asks must be"),
+        ({"op": "account", "asks": {"k": [[5, 5]]}}, "asks: .5, 5.: the start is not before"),
+        ({"op": "account", "asks": {"k": [["a", None]]}}, "asks must be"),
     ],
 )
 def test_a_malformed_request_is_refused_naming_its_field(message, text):
@@ -163,6 +175,7 @@ def snapshot(status: Status = Status.RUNNING) -> JobSnapshot:
         started=100.0,
         finished=None,
         received=3100,
+        asked=((0, 60_000), (120_000, None)),
     )
 
 
@@ -179,6 +192,23 @@ def test_the_status_reply_and_an_update_carry_the_rows_back():
     broken = {**rows[BTC.key], "series": ["binance", "BTC/USDT", 60]}
     with pytest.raises(ProtocolError, match="series must be"):
         m.Update.parse(through_json({**update.to_wire(), "rows": {BTC.key: broken}})).snapshots(0)
+
+
+def test_the_start_reply_and_the_accounts_come_back_whole():
+    reply = m.StartReply(["a b c 1m"], [BTC.key])
+    assert through_json(reply.to_wire()) == {"started": ["a b c 1m"], "extended": [BTC.key]}
+    assert m.StartReply.parse(through_json(reply.to_wire())) == reply
+    with pytest.raises(ProtocolError, match="extended is missing"):
+        m.StartReply.parse({"started": []})
+    account = RangeAccount([(0, 180_000)], 2, 1, [(60_000, 120_000)], [(0, 60_000, "x")], [])
+    accounts = m.AccountReply({BTC.key: account})
+    assert m.AccountReply.parse(through_json(accounts.to_wire())) == accounts
+    with pytest.raises(ProtocolError, match="accounts: stored"):
+        m.AccountReply.parse({"accounts": {BTC.key: {**account_wire(account), "stored": "2"}}})
+
+
+def account_wire(account: RangeAccount) -> dict[str, Any]:
+    return m.AccountReply({"k": account}).to_wire()["accounts"]["k"]
 
 
 def test_the_plans_and_the_picture_come_back_whole():

@@ -20,6 +20,7 @@ from dccd_tui.engine import (
     JobState,
     Plan,
     Runner,
+    Started,
     Status,
     get_exchange,
     plan_job,
@@ -86,11 +87,12 @@ class FakeRunner(Runner):
     def _keys(self, keys: Iterable[str] | None) -> list[str]:
         return [k for k in (self.keys() if keys is None else keys) if k in self.specs]
 
-    def start(self, keys: Iterable[str] | None = None) -> list[str]:
+    def start(self, keys: Iterable[str] | None = None) -> Started:
         started = [k for k in self._keys(keys) if not self.is_active(k)]
         for key in started:
             self.states[key].reset(Status.QUEUED)
-        return started
+        # a running job takes what is asked into its run (Runner.start)
+        return Started(started, [k for k in self._keys(keys) if k not in started])
 
     def cancel(self, keys: Iterable[str] | None = None) -> list[str]:
         cancelled = [k for k in self._keys(keys) if self.is_active(k)]

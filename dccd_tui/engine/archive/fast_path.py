@@ -138,8 +138,7 @@ def run_archive(job: BackfillPort, plan: Plan, client: ArchiveClient) -> Plan | 
         state.add_log(f"archive: {text}; what it did not store goes to REST")
     state.add_log(stats.summary())
     plan = job.replan()
-    done = state.snapshot().windows_done
-    state.set_total(done + len(plan.windows))
+    state.set_left(len(plan.windows))
     return plan
 
 

@@ -4,7 +4,8 @@ The same figures as `dccd-tui inventory` (`engine.inventory`: manifests and Parq
 one row per configured series and per stored series that no job asks for, sortable by clicking
 a column header or with `o` / `O`. Below the table: the coverage strip and chart of the
 highlighted series and what is not stored. `s` starts the highlighted series' job, which
-fetches exactly its missing and failed ranges (the backfill resumes by missing intervals).
+fetches exactly its missing and failed ranges (the backfill resumes by missing intervals); when
+the job is running already, over some other range, its run takes them as well.
 
 The reports come from the runner (`runner.inventory`; the engine's process when the app is
 attached to one, so this process never reads the store), asked for on a thread worker: all of
@@ -347,7 +348,7 @@ class InventoryScreen(Screen):
             key = self.current_key if self.is_mounted else None
             report = self.reports.get(key) if key else None
             runner = self.app.runner
-            if key is None or report is None or key not in runner.specs or runner.is_active(key):
+            if key is None or report is None or key not in runner.specs:
                 return None
             return True if not report.complete else None
         return True
@@ -369,21 +370,20 @@ class InventoryScreen(Screen):
                 timeout=8,
             )
             return
-        if runner.is_active(key):
-            self.notify(f"{name} is already running", markup=False, timeout=4)
-            return
         if report.complete:
             self.notify(
                 f"{name}: nothing is missing in its requested range", markup=False, timeout=4
             )
             return
-        self.app.start_jobs([key])
-        self.notify(
-            f"started {name}: it fetches {len(report.missing)} missing and "
-            f"{fmt_plural(len(report.failed), 'failed range')}",
-            markup=False,
-            timeout=5,
-        )
+        # A running job (over another range, say a `backfill --start/--end` handed to the
+        # engine) takes the config's ranges into its run: one series, one run at a time.
+        started = self.app.start_jobs([key])
+        what = f"{len(report.missing)} missing and {fmt_plural(len(report.failed), 'failed range')}"
+        if started.extended:
+            text = f"{name} is running: its run also fetches its {what}"
+        else:
+            text = f"started {name}: it fetches {what}"
+        self.notify(text, markup=False, timeout=5)
         self.tick()
         self.refresh_bindings()
 
