@@ -137,6 +137,8 @@ class Connection:
             if sent:
                 stalled_since = None
                 with self._queue_cond:
+                    if self.closed.is_set():  # close() emptied the queue meanwhile
+                        return
                     self._queued -= sent
                     self._head_sent += sent
                     if self._head_sent >= len(head):
