@@ -72,6 +72,7 @@ for _module, _names in {
     "exchanges": ("EXCHANGES", "get_exchange"),
     "exchanges.base": ("SymbolError",),
     "store": ("Store",),
+    "store.lock": ("lock_holder",),
     "inventory": (
         "SeriesReport",
         "CoverageStrip",
@@ -165,6 +166,7 @@ __all__ = [
     "inventory_since",
     "iso",
     "last_closed_end",
+    "lock_holder",
     "now_ms",
     "parse_pair",
     "parse_span",
@@ -267,3 +269,4 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .runner_like import JobView, Overrides, PlanLike, RunnerLike
     from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Status
     from .store import Store
+    from .store.lock import lock_holder

@@ -162,7 +162,7 @@ def _wait_for_the_folder(place: EnginePlace) -> None:
     """Return once nobody holds the data folder's lock; LinkError naming the holder when it is
     still held after `FOLDER_WAIT`. An engine whose socket is gone but which still holds the folder
     (stopping, or hung) is never joined by a second one on the same files."""
-    from ..engine.store.lock import lock_holder
+    from ..engine import lock_holder
 
     deadline = time.monotonic() + FOLDER_WAIT
     while (holder := lock_holder(place.data_path)) is not None:
