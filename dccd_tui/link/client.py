@@ -29,8 +29,8 @@ R = TypeVar("R")
 #: Why the connection ended when the engine said no goodbye (a goodbye says why it stopped).
 #: It reads after "the engine stopped: ", as the goodbyes do (dccd_tui/daemon/server.py).
 NO_GOODBYE = (
-    "it closed the connection without a goodbye (it was killed, or it crashed: see "
-    ".engine/engine.log in the data folder)"
+    "it closed the connection without a goodbye (it was killed, or crashed, or stopped while "
+    "this app was not reading: see .engine/engine.log in the data folder)"
 )
 
 
