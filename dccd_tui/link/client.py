@@ -29,7 +29,7 @@ R = TypeVar("R")
 #: Why the connection ended when the engine said no goodbye (a goodbye says why it stopped).
 #: It reads after "the engine stopped: ", as the goodbyes do (dccd_tui/daemon/server.py).
 NO_GOODBYE = (
-    "it closed the connection without a goodbye (it was killed, or crashed, or stopped while "
+    "it closed the connection without a goodbye (it was killed, or crashed, or ended while "
     "this app was not reading: see .engine/engine.log in the data folder)"
 )
 
