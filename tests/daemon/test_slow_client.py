@@ -208,6 +208,7 @@ def test_a_client_behind_gets_the_latest_rows_and_a_count_of_the_lines_it_missed
     assert len(lines) - len(markers) + _skipped(lines) == final.log_seq
 
 
+@pytest.mark.serial
 def test_a_client_that_takes_nothing_is_disconnected_and_the_others_go_on(engine, caplog):
     server = engine(stall_limit=0.5)
     key = server.runner.keys()[0]

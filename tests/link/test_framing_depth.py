@@ -31,6 +31,7 @@ def test_the_bound_is_exact():
     assert nesting(_nested(MAX_DEPTH + 1)) == MAX_DEPTH + 1
 
 
+@pytest.mark.serial
 def test_an_unclosed_deep_line_under_the_size_limit_is_refused_before_json_reads_it():
     line = b'{"a":' * 100_000
     assert len(line) < MAX_MESSAGE
@@ -55,6 +56,7 @@ def test_brackets_in_strings_do_not_count_and_cannot_hide_depth():
         decode(hidden)
 
 
+@pytest.mark.serial
 def test_a_big_update_passes_and_is_scanned_cheaply():
     rows = {
         f"binance P{i}/USDT candles 1m": {
