@@ -10,13 +10,13 @@ engine error, logged with its traceback. Either way the connection carries on.
 
 A client that stops reading never holds the engine. `send` only queues: the connection's writer
 thread alone writes to the socket, and never blocks (a non-blocking send, then a bounded wait
-for room), so the reader, the pusher and the stop path never wait on a client. While anything
-waits in the queue the pusher sends nothing new: the next update it makes, once the queue is
-empty, holds the latest row of each job that changed meanwhile (rows are compared with what
-was queued), and at most `HISTORY_LINES` log lines per job after a line that says how many
-were skipped. A client whose unsent bytes pass `SEND_BOUND`, or that has taken nothing for
-the server's `stall_limit` while bytes wait, is disconnected; the app then attaches again with
-a full snapshot (dccd_tui/link/remote_runner.py).
+for room), so the reader, the pusher and the stop path never wait on a client. While the client
+is behind (its socket takes no more, or over `BEHIND_BYTES` wait) the pusher sends nothing new:
+the next update it makes, once the client takes again, holds the latest row of each job that
+changed meanwhile (rows are compared with what was queued), and at most `HISTORY_LINES` log
+lines per job after a line that says how many were skipped. A client whose unsent bytes pass
+`SEND_BOUND`, or that has taken nothing for the server's `stall_limit` while bytes wait, is
+disconnected; the app then attaches again with a full snapshot (dccd_tui/link/remote_runner.py).
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ log = logging.getLogger("dccd_tui.engine")
 SEND_BOUND = 8 << 20
 #: A client that takes no byte for this long while bytes wait for it is disconnected.
 STALL_LIMIT = 5.0
+#: Unsent bytes past which a client counts as behind even while its socket takes them.
+BEHIND_BYTES = 1 << 20
 _POLL_MS = 250  # the writer looks at `closed` at least this often while the client takes nothing
 _WRITE_CHUNK = 1 << 18
 
@@ -66,6 +68,7 @@ class Connection:
         self._head_sent = 0  # bytes of the first message already written
         self._queued = 0  # bytes not yet written
         self._queue_cond = threading.Condition()
+        self._full = False  # the client's socket took no more at the last try
         self.hello = False
         self.closed = threading.Event()
         self.sub_hz = 0.0
@@ -104,6 +107,12 @@ class Connection:
         with self._queue_cond:
             return self._queued
 
+    def behind(self) -> bool:
+        """True while the client does not take what waits for it: its socket is full, or more
+        than BEHIND_BYTES wait (a writer that has merely not run yet is not a client behind)."""
+        with self._queue_cond:
+            return bool(self._queue) and (self._full or self._queued > BEHIND_BYTES)
+
     def flush(self, timeout: float) -> bool:
         """Wait (at most `timeout`) until everything queued is written; True when it was."""
         with self._queue_cond:
@@ -139,6 +148,7 @@ class Connection:
                 with self._queue_cond:
                     if self.closed.is_set():  # close() emptied the queue meanwhile
                         return
+                    self._full = False
                     self._queued -= sent
                     self._head_sent += sent
                     if self._head_sent >= len(head):
@@ -147,6 +157,8 @@ class Connection:
                         if not self._queue:
                             self._queue_cond.notify_all()  # `flush` waits for this
                 continue
+            with self._queue_cond:
+                self._full = True
             now = time.monotonic()
             if stalled_since is None:
                 stalled_since = now
@@ -281,10 +293,10 @@ class Connection:
             self.push()
 
     def push(self, *, full: bool = False) -> None:
-        """Send what changed since the last update, unless the client has not taken all of
-        that yet (`full`: send anyway, the first update of a subscription)."""
+        """Send what changed since the last update, unless the client is behind (`full`: send
+        anyway, the first update of a subscription)."""
         with self.push_lock:
-            if full or self.backlog() == 0:
+            if full or not self.behind():
                 self._push()
 
     def _push(self) -> None:

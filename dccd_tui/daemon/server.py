@@ -278,7 +278,7 @@ class EngineServer:
         # The last state of the jobs (cancelled, flushed), then the goodbye; a client that
         # does not take them within BYE_GRACE loses them: nothing here waits longer, and not
         # at all for a client already behind.
-        keeping_up = [conn for conn in conns if conn.backlog() == 0]
+        keeping_up = [conn for conn in conns if not conn.behind()]
         for conn in conns:
             if conn.sub_stop is not None:
                 conn.push()
