@@ -225,7 +225,7 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
 
 
 def cmd_engine_stop(config_path: Path) -> int:
-    from ..link.spawn import stop_engine
+    from ..link.spawn import pid_alive, stop_engine
 
     got = _running_engine(config_path)
     if isinstance(got, int):
@@ -236,6 +236,12 @@ def cmd_engine_stop(config_path: Path) -> int:
         return EXIT_OK
     pid = client.info.get("pid")
     cancelled = stop_engine(client)
+    if pid is not None and pid_alive(int(pid)):  # never "stopped" for an engine that runs on
+        _err(
+            f"the engine (pid {pid}) was asked to stop but still runs; it may be hung: end it "
+            f"with kill {pid}"
+        )
+        return EXIT_FAILED
     extra = (
         f"; {fmt_plural(len(cancelled), 'job')} cancelled, what they downloaded is saved"
         if cancelled

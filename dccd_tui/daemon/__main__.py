@@ -149,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         if sandbox is not None:
             sandbox.stop()
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
-    signal.signal(signal.SIGINT, lambda *_: server.stop())
+    signal.signal(signal.SIGTERM, lambda *_: server.stop("it was sent SIGTERM"))
+    signal.signal(signal.SIGINT, lambda *_: server.stop("it was interrupted (Ctrl-C)"))
     _yield_cpu()
     server.serve_forever()
     return 0

@@ -1,9 +1,11 @@
 """The engine server: the real `Runner` behind a Unix socket, for any number of clients.
 
 Threads, like the runner: one accept loop (the main thread, which also checks the idle timer
-and rotates the log), one reader thread per connection, and one pusher thread per subscribed
-connection that sends the rows that changed at that client's own rate. Every command is a
-call on the runner, which is already safe to drive from several threads.
+and rotates the log), one reader and one writer thread per connection, and one pusher thread
+per subscribed connection that sends the rows that changed at that client's own rate. Every
+command is a call on the runner, which is already safe to drive from several threads. No thread
+but a connection's writer ever waits on a client (connection.py says how), so `stop` ends the
+engine within about a second whatever its clients do.
 
 A peer of another uid (SO_PEERCRED) is refused before it can say anything. A malformed,
 oversized or unknown message gets an error reply and a log line; the connection and the engine
@@ -32,12 +34,18 @@ from ..link.framing import encode, error_reply
 from ..link.messages import PROTOCOL_VERSION
 from ..link.place import EnginePlace, SocketPlaceError, engine_place, prepare
 from ..link.spawn import socket_alive
-from .connection import Connection
+from .connection import STALL_LIMIT, Connection
 from .ops import EngineOps, EngineSetup
 
 log = logging.getLogger("dccd_tui.engine")
 
 LOG_LIMIT = 1 << 20  # the engine log is rotated at 1 MiB (one old file kept)
+BYE_GRACE = 0.5  # at a stop, how long the clients have (all together) to take the goodbye
+
+#: Why the engine stopped, as the goodbye tells the clients. Each reads after "the engine
+#: stopped: " (the app's dialog, `backfill` handed to the engine).
+ASKED_TO_STOP = "it was asked to (dccd-tui engine stop)"
+IDLE = "it was idle with no job and no client"
 
 
 class EngineStartError(RuntimeError):
@@ -67,9 +75,12 @@ class EngineServer:
         allowed_uid: Callable[[int | None], bool] | None = None,
         log_file: os.PathLike[str] | str | None = None,
         on_stop: Callable[[], None] | None = None,
+        stall_limit: float = STALL_LIMIT,
     ) -> None:
         self.runner = runner
         self.idle_exit = idle_exit
+        self.stall_limit = stall_limit  # a client that takes nothing this long is disconnected
+        self.stop_reason = ASKED_TO_STOP
         self.allowed_uid = allowed_uid or (lambda uid: uid is None or uid == os.getuid())
         self.log_file = log_file
         self.on_stop = on_stop
@@ -83,7 +94,11 @@ class EngineServer:
             started=time.monotonic(),
         )
         self.ops = EngineOps(
-            runner, setup, load_config=load_config, clients=self.client_count, stop=self.stop
+            runner,
+            setup,
+            load_config=load_config,
+            clients=self.client_count,
+            stop=lambda: self.stop(ASKED_TO_STOP),
         )
         self._stop = threading.Event()
         self._conns: set[Connection] = set()
@@ -152,6 +167,7 @@ class EngineServer:
                     self.last_busy = now
                 elif self.idle_exit > 0 and now - self.last_busy > self.idle_exit:
                     log.info("idle for %.0f s with no job and no client: exiting", self.idle_exit)
+                    self.stop_reason = IDLE
                     break
                 if now - last_check > 2.0:
                     last_check = now
@@ -163,7 +179,7 @@ class EngineServer:
             self.shutdown()
 
     def _accept(self, sock: socket.socket) -> None:
-        sock.settimeout(None)
+        sock.settimeout(0.5)  # the refusal below is the only write of this thread: bounded
         uid = peer_uid(sock)
         with self._lock:
             self._number += 1
@@ -188,11 +204,12 @@ class EngineServer:
                 pass
             sock.close()
             return
+        sock.settimeout(None)  # the connection's writer sends without waiting (MSG_DONTWAIT)
         conn = Connection(self, sock, number)
         with self._lock:
             self._conns.add(conn)
         self.last_busy = time.monotonic()
-        threading.Thread(target=conn.serve, daemon=True, name=f"client-{number}").start()
+        conn.start()
 
     def client_count(self) -> int:
         with self._lock:
@@ -214,7 +231,10 @@ class EngineServer:
             self._pushed.add(conn.number)
             return False
 
-    def stop(self) -> None:
+    def stop(self, reason: str | None = None) -> None:
+        """Stop serving (from any thread); `reason` is what the clients are told."""
+        if reason is not None and not self._stop.is_set():
+            self.stop_reason = reason
         self._stop.set()
 
     def _still_reachable(self) -> bool:
@@ -226,6 +246,7 @@ class EngineServer:
         if socket_id == self._socket_id and folder_id == self._folder_id:
             return True
         what = "socket" if socket_id != self._socket_id else "data folder"
+        self.stop_reason = f"its {what} was removed or replaced"
         log.warning(
             "the %s was removed or replaced (%s): no client can reach this engine; stopping",
             what,
@@ -254,8 +275,18 @@ class EngineServer:
             log.exception("closing the runner failed")
         with self._lock:
             conns = list(self._conns)
+        # The last state of the jobs (cancelled, flushed), then the goodbye; a client that
+        # does not take them within BYE_GRACE loses them: nothing here waits longer, and not
+        # at all for a client already behind.
+        keeping_up = [conn for conn in conns if not conn.behind()]
         for conn in conns:
-            conn.send({"op": "bye", "reason": "the engine stopped"})
+            if conn.sub_stop is not None:
+                conn.push()
+            conn.send({"op": "bye", "reason": self.stop_reason})
+        deadline = time.monotonic() + BYE_GRACE
+        for conn in keeping_up:
+            conn.flush(max(0.0, deadline - time.monotonic()))
+        for conn in conns:
             conn.close()
         try:
             if self.place.pid_file.read_text(encoding="utf-8").strip() == str(os.getpid()):

@@ -74,6 +74,7 @@ for _module, _names in {
     "exchanges": ("EXCHANGES", "get_exchange"),
     "exchanges.base": ("SymbolError",),
     "store": ("Store",),
+    "store.lock": ("lock_holder",),
     "inventory": (
         "SeriesReport",
         "CoverageStrip",
@@ -171,6 +172,7 @@ __all__ = [
     "inventory_since",
     "iso",
     "last_closed_end",
+    "lock_holder",
     "minus_ranges",
     "now_ms",
     "parse_pair",
@@ -277,3 +279,4 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .runner_like import JobView, Overrides, PlanLike, RunnerLike, Started
     from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Status
     from .store import Store
+    from .store.lock import lock_holder

@@ -26,6 +26,13 @@ from .place import check_socket_owner
 
 R = TypeVar("R")
 
+#: Why the connection ended when the engine said no goodbye (a goodbye says why it stopped).
+#: It reads after "the engine stopped: ", as the goodbyes do (dccd_tui/daemon/server.py).
+NO_GOODBYE = (
+    "it closed the connection without a goodbye (it was killed, or crashed, or ended while "
+    "this app was not reading: see .engine/engine.log in the data folder)"
+)
+
 
 class EngineClient:
     """One connection to an engine: `request()` from any thread, pushed updates to a callback."""
@@ -46,6 +53,7 @@ class EngineClient:
         self.on_update: Callable[[dict[str, Any]], None] | None = None
         self.on_gone: Callable[[str], None] | None = None
         self.gone: str | None = None
+        self.bye: str | None = None  # the engine's goodbye: it stopped, and says why
         self.last_error: str | None = None
         self._sock: socket.socket | None = None
         self._send_lock = threading.Lock()
@@ -147,7 +155,7 @@ class EngineClient:
         # The engine's updates obey MAX_MESSAGE; the reader allows more so as to never lose one.
         limit = MAX_MESSAGE * 4
         reader = LineReader(limit)
-        reason = "the engine closed the connection"
+        reason = NO_GOODBYE
         try:
             while sock is not None:
                 try:
@@ -167,7 +175,7 @@ class EngineClient:
                         continue
                     self._dispatch(message)
                     if message.get("op") == "bye":
-                        reason = str(message.get("reason", reason))
+                        reason = self.bye = str(message.get("reason", reason))
         finally:
             self.gone = self.last_error if self.last_error and not self.info else reason
             with self._pending_lock:

@@ -18,6 +18,8 @@ from ..engine import RunnerLike
 class LinkedRunner(RunnerLike, Protocol):
     lost: str | None  # why the engine was lost; None while it is there
     on_lost: Callable[[str], None] | None  # told (from the reader thread) when it is lost
+    # told (from a reader thread) that the engine let it go (it fell behind) and it attached again
+    on_reattach: Callable[[str], None] | None
     on_error: Callable[[str], None] | None  # a refused command; without it, commands raise
 
     @property

@@ -8,7 +8,11 @@ waits on a download, a parse or a disk write: those happen in the engine's proce
 
 Beyond `RunnerLike`, a runner over a link can lose its engine: `lost`, `on_lost`, `on_error`,
 `active_at_loss` and `reconnect` are what the app's side of that (dccd_tui/tui/engine_watch.py)
-uses.
+uses. A connection that ends without the engine's goodbye is not yet a loss: the engine lets
+go of a client that fell too far behind (dccd_tui/daemon/connection.py), so the runner first
+tries the same engine again (same socket, same pid) and, when it answers, subscribes afresh
+(a full snapshot) and tells `on_reattach`. Only an engine that said goodbye, or that no longer
+answers, is lost. A reattach never starts an engine.
 
 Kept apart from client.py so that the connection (framing, request ids, the reader thread) and
 the app-side job copies (`RemoteJobState`) each stay a module of one concern. This module takes
@@ -65,6 +69,7 @@ from .messages import (
     Update,
 )
 from .messages import Status as StatusRequest
+from .place import SocketPlaceError
 
 if TYPE_CHECKING:
     from ..engine import RunnerLike
@@ -80,7 +85,9 @@ class RemoteJobState:
         self._snap = snapshot
         self._lock = threading.Lock()
         self.log: deque[str] = deque(maxlen=LOG_LINES)
-        self.log_seq = 0
+        self.log_seq = 0  # lines ever added here (what `log_since` counts in)
+        self.engine_seq = 0  # the engine's count of the lines it sent (its `log_seq`)
+        self.rejoined = False  # the next lines are a fresh subscription's history
         self._pending: tuple[Status, float] | None = None  # a local guess until the engine says
 
     def snapshot(self) -> JobSnapshot:
@@ -105,9 +112,25 @@ class RemoteJobState:
         self._pending = None
 
     def add_lines(self, seq: int, lines: list[str]) -> None:
+        """The engine's lines up to its `seq`. After a reattach, the history it sends again
+        is only added from where this copy stopped, and a hole is said as such."""
         with self._lock:
+            if self.rejoined:
+                self.rejoined = False
+                new = seq - self.engine_seq
+                if new <= 0:
+                    return
+                if new < len(lines):
+                    lines = lines[-new:]
+                elif new > len(lines):
+                    lines = [
+                        f"{time.strftime('%H:%M:%S')} \u2026 {new - len(lines):,} lines "
+                        "skipped (reattached)",
+                        *lines,
+                    ]
             self.log.extend(str(line) for line in lines)
-            self.log_seq = seq
+            self.log_seq += len(lines)
+            self.engine_seq = seq
 
     def log_since(self, seq: int) -> tuple[list[str], int]:
         with self._lock:
@@ -167,6 +190,8 @@ class RemoteRunner:
         self.config = config
         self.on_finish = on_finish
         self.on_lost: Callable[[str], None] | None = None
+        # Told (from a reader thread) that the engine let this runner go and it attached again.
+        self.on_reattach: Callable[[str], None] | None = None
         # A refused command (the engine's text); the app shows it. Without it, commands raise.
         self.on_error: Callable[[str], None] | None = None
         self.engine_keys: list[str] = []  # the engine's jobs, in its order (from updates)
@@ -196,7 +221,7 @@ class RemoteRunner:
 
     def _wire(self, client: EngineClient) -> None:
         client.on_update = self._on_update
-        client.on_gone = self._on_gone
+        client.on_gone = lambda reason: self._on_gone(reason, client)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def open(self) -> RemoteRunner:
@@ -305,7 +330,11 @@ class RemoteRunner:
                 except Exception:
                     pass
 
-    def _on_gone(self, reason: str) -> None:
+    def _on_gone(self, reason: str, client: EngineClient) -> None:
+        if client is not self.client:  # a connection this runner no longer uses
+            return
+        if client.bye is None and self._reattach(client):
+            return
         self._active_at_loss = [k for k in self.specs if self.is_active(k)]
         self.lost = reason
         for state in self.states.values():  # nothing runs any more: do not show it running
@@ -318,6 +347,38 @@ class RemoteRunner:
                 )
         if self.on_lost is not None:
             self.on_lost(reason)
+
+    def _reattach(self, old: EngineClient) -> bool:
+        """The same engine again, after it let this runner go (it fell behind): True when it
+        answered and was subscribed to afresh, False when it is gone (or another engine has
+        its socket now: what ran in the old one is lost)."""
+        pid = old.info.get("pid")
+        if pid is None:
+            return False
+        client = EngineClient(old.socket_path, timeout=old.timeout)
+        try:
+            client.connect()
+        except (LinkError, SocketPlaceError, OSError):
+            return False
+        if client.info.get("pid") != pid:
+            client.close()
+            return False
+        for state in list(self.states.values()):
+            state.rejoined = True
+        self._wire(client)
+        self.client = client
+        if self.on_reattach is not None:
+            self.on_reattach(
+                f"reattaching to the engine (pid {pid}): it let this app go when it fell behind; "
+                "every job is shown afresh"
+            )
+        self._first.clear()
+        try:
+            client.request(Subscribe(self.hz, HISTORY_LINES))
+        except LinkError:  # this connection's own end is reported by its reader thread
+            return True
+        self._first.wait(2.0)
+        return True
 
     # --- the runner interface -----------------------------------------------------------------
     def keys(self) -> list[str]:

@@ -102,11 +102,13 @@ def spawn_engine(
     idle_exit: float | None = None,
     wait: float = 15.0,
 ) -> subprocess.Popen[bytes]:
-    """Start an engine detached and wait until its socket answers (LinkError if it fails)."""
+    """Start an engine detached and wait until its socket answers (LinkError if it fails, or
+    when another process still holds the data folder: no second engine is started)."""
     try:
         prepare(place, create=True)
     except SocketPlaceError as exc:
         raise LinkError(str(exc)) from None
+    _wait_for_the_folder(place)
     cmd = engine_command(
         Path(config_path).expanduser().resolve(),
         place.log_file,
@@ -149,6 +151,28 @@ def spawn_engine(
             raise LinkError(f"the engine did not start: {_log_tail(place, size_before)}")
         time.sleep(0.05)
     raise LinkError(f"the engine did not answer within {wait:g} s; see {place.log_file}")
+
+
+#: How long a start waits for the process that holds the data folder to let it go (an engine
+#: that is stopping flushes its jobs first).
+FOLDER_WAIT = 3.0
+
+
+def _wait_for_the_folder(place: EnginePlace) -> None:
+    """Return once nobody holds the data folder's lock; LinkError naming the holder when it is
+    still held after `FOLDER_WAIT`. An engine whose socket is gone but which still holds the folder
+    (stopping, or hung) is never joined by a second one on the same files."""
+    from ..engine import lock_holder
+
+    deadline = time.monotonic() + FOLDER_WAIT
+    while (holder := lock_holder(place.data_path)) is not None:
+        if time.monotonic() >= deadline:
+            raise LinkError(
+                f"the data folder {place.data_path} is in use by another dccd-tui ({holder}) "
+                "that does not answer on the engine socket, so no engine was started: wait for "
+                "it to finish, or end that process if it is an engine that hangs"
+            )
+        time.sleep(0.1)
 
 
 def _log_tail(place: EnginePlace, offset: int) -> str:

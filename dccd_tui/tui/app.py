@@ -308,6 +308,9 @@ class DccdApp(App[int]):
     def on_engine_notice(self, message: engine_watch.EngineNotice) -> None:
         engine_watch.show_notice(self, message.text)
 
+    def on_engine_reattached(self, message: engine_watch.EngineReattached) -> None:
+        engine_watch.show_reattached(self, message.text)
+
     async def _close_and_exit(self) -> None:
         await asyncio.to_thread(self.runner.close)
         self.exit(0)

@@ -5,7 +5,10 @@ When the app drives a runner over a link (`LinkedRunner`, dccd_tui/link/linked.p
 quitting is not the end of them: `q` with jobs running asks whether to detach (the
 default; the jobs keep running and `dccd-tui` attaches again) or to stop them. If the engine dies,
 the reader thread reports it here; the app says so at once and offers a restart, which starts a new
-engine and restarts the jobs that were running (they resume from the store).
+engine and restarts the jobs that were running (they resume from the store). One dialog says so,
+however many times the loss is reported (the reader thread, then each command that finds the
+engine gone). An engine that let the app go because it fell behind is no loss: the runner
+attaches again by itself, and the app only says it is reattaching.
 """
 
 from __future__ import annotations
@@ -42,6 +45,14 @@ class EngineLost(Message):
         self.reason = reason
 
 
+class EngineReattached(Message):
+    """Posted (from a reader thread) when the runner attached again to the same engine."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class EngineNotice(Message):
     """A command the engine refused (its text), posted from whichever thread sent it."""
 
@@ -59,12 +70,27 @@ def wire(app: DccdApp, runner: LinkedRunner) -> None:
     def refused(text: str) -> None:
         app.post_message(EngineNotice(text))
 
+    def reattached(text: str) -> None:
+        app.post_message(EngineReattached(text))
+
     runner.on_lost = lost
     runner.on_error = refused
+    runner.on_reattach = reattached
 
 
 def show_notice(app: DccdApp, text: str) -> None:
     app.notify(safe_text(text, 500), title="Engine", severity="warning", markup=False, timeout=10)
+
+
+def show_reattached(app: DccdApp, text: str) -> None:
+    app.notify(safe_text(text, 500), title="Engine", markup=False, timeout=6)
+    screen = app._jobs_screen()
+    if screen is not None and screen.is_mounted:
+        screen.tick()
+
+
+class EngineStoppedModal(ConfirmModal):
+    """The engine is gone: restart it? (One at a time: see `engine_lost`.)"""
 
 
 class LeaveModal(ModalScreen[str]):
@@ -141,7 +167,9 @@ async def _stop_and_exit(app: DccdApp) -> None:
 
 
 def engine_lost(app: DccdApp, reason: str) -> None:
-    """Say at once that the engine is gone and offer to restart it."""
+    """Say at once that the engine is gone and offer to restart it: one dialog, however many
+    reports of the loss come (its reader thread, then a key that found it gone before the
+    dialog took the keys)."""
     runner = linked(app.runner)
     if runner is None:  # only a linked runner reports a loss
         return
@@ -149,9 +177,11 @@ def engine_lost(app: DccdApp, reason: str) -> None:
     if screen is not None and screen.is_mounted:
         screen.tick()
         screen.refresh_bindings()
+    if any(isinstance(shown, EngineStoppedModal) for shown in app.screen_stack):
+        return
     resumable = len(runner.active_at_loss)
     what = (
-        f" Running before: {fmt_plural(resumable, 'job')}, resumed from the store."
+        f" {fmt_plural(resumable, 'job')} ran in it: a restart resumes them from the store."
         if resumable
         else ""
     )
@@ -161,9 +191,9 @@ def engine_lost(app: DccdApp, reason: str) -> None:
             app.run_worker(_restart(app, runner), exclusive=True, group="engine")
 
     app.push_screen(
-        ConfirmModal(
+        EngineStoppedModal(
             "Engine stopped",
-            f"The engine process stopped ({safe_text(reason, 200)}). Restart it?{what}",
+            f"The engine stopped: {safe_text(reason, 200)}. Restart it?{what}",
             yes="Restart engine",
             no="Not now",
         ),

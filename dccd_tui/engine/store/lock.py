@@ -81,6 +81,31 @@ def _holder_text(fd: int) -> str:
     return f"pid {pid}{where}, since {since}"
 
 
+def lock_holder(data_path: Path) -> str | None:
+    """Who holds the data folder `data_path` ("pid 123, since ..."), or None when nobody does.
+
+    For a process about to start another on the folder (dccd_tui/link/spawn.py): it asks without
+    writing, and holds a shared lock for an instant only when nobody holds the folder.
+    """
+    import fcntl
+
+    try:
+        fd = os.open(data_path / LOCK_NAME, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:  # no lock file: nobody ever took the folder (or it cannot be read)
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _holder_text(fd)
+        except OSError:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def take_lock(data_path: Path) -> StoreLock:
     """Take the data folder `data_path` for this process, or raise StoreError saying who has it
     (`StoreBusy` when another process does).
