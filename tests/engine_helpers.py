@@ -27,7 +27,7 @@ class Engines:
         return place
 
     def pid(self, place) -> int:
-        return int(Path(place.pid_file).read_text().strip())
+        return int(Path(place.pid_file).read_text().split()[0])
 
     def client(self, place, **kwargs) -> EngineClient:
         client = EngineClient(place.socket, **kwargs)
@@ -42,7 +42,7 @@ class Engines:
     def stop_all(self) -> None:
         for place in self.places:
             try:
-                pid = int(Path(place.pid_file).read_text().strip())
+                pid = int(Path(place.pid_file).read_text().split()[0])
             except (OSError, ValueError):
                 continue
             try:
