@@ -81,7 +81,7 @@ def main() -> int:
         )
         place = engine_place(config.settings.data_path)
         spawn_engine(config.path, place)
-        pid = int(place.pid_file.read_text())
+        pid = int(place.pid_file.read_text().split()[0])
         client = EngineClient(place.socket)
         client.connect()
         runner = RemoteRunner(client, config)

@@ -326,7 +326,7 @@ def _engine_pid(config) -> int:
     deadline = time.monotonic() + 10
     while not pid_file.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    return int(pid_file.read_text().strip())
+    return int(pid_file.read_text().split()[0])
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:

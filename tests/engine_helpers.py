@@ -57,7 +57,7 @@ class Engines:
         return server.place
 
     def pid(self, place) -> int:
-        return int(Path(place.pid_file).read_text().strip())
+        return int(Path(place.pid_file).read_text().split()[0])
 
     def client(self, place, **kwargs) -> EngineClient:
         client = EngineClient(place.socket, **kwargs)
@@ -84,7 +84,7 @@ class Engines:
             logger.setLevel(logging.NOTSET)
         for place in self.places:
             try:
-                pid = int(Path(place.pid_file).read_text().strip())
+                pid = int(Path(place.pid_file).read_text().split()[0])
             except (OSError, ValueError):
                 continue
             if pid == os.getpid():  # an engine of `serve` wrote it: stopped above

@@ -42,13 +42,14 @@ def _ask(question: str) -> bool:
 
 
 def connect_engine(
-    config: Config, *, sandbox: bool = False, spawn: bool = True
+    config: Config, *, sandbox: bool = False, spawn: bool = True, unreachable: bool = False
 ) -> tuple[EngineClient | None, bool] | int:
     """(client, spawned) for config's folder (dccd_tui/link/connect.py), or an exit code after
     a printed message. An engine of another version is replaced only when the user, at a
-    terminal, says so."""
+    terminal, says so. With `unreachable`, an engine that no socket reaches is raised
+    (EngineUnreachable, for `engine stop`) instead of told."""
     from ..link.connect import connect_engine as connect
-    from ..link.errors import LinkError
+    from ..link.errors import EngineUnreachable, LinkError
     from ..link.place import SocketPlaceError
 
     try:
@@ -56,6 +57,8 @@ def connect_engine(
             config, sandbox=sandbox, spawn=spawn, ask=_ask if sys.stdin.isatty() else None
         )
     except (SocketPlaceError, LinkError) as exc:
+        if unreachable and isinstance(exc, EngineUnreachable):
+            raise
         _err(str(exc))
         return EXIT_USAGE
 
@@ -225,12 +228,27 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
 
 
 def cmd_engine_stop(config_path: Path) -> int:
-    from ..link.spawn import pid_alive, stop_engine
+    from ..link.errors import EngineUnreachable
+    from ..link.spawn import pid_alive, stop_engine, terminate_engine
 
-    got = _running_engine(config_path)
+    config = _load(config_path)
+    if config is None:
+        return EXIT_USAGE
+    try:
+        got = connect_engine(config, spawn=False, unreachable=True)
+    except EngineUnreachable as exc:
+        # An engine runs that no socket reaches: stopped by its pid, never "no engine".
+        if terminate_engine(exc.pid):
+            print(
+                f"engine (pid {exc.pid}) stopped: it answered on no socket, so it was sent "
+                "SIGTERM; what its jobs downloaded is saved"
+            )
+            return EXIT_OK
+        _err(f"{exc} It did not stop on SIGTERM within 30 s.")
+        return EXIT_FAILED
     if isinstance(got, int):
         return got
-    config, client = got
+    client, _ = got
     if client is None:
         print(f"no engine serves {config.settings.data_path.resolve()}")
         return EXIT_OK

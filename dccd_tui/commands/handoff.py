@@ -118,9 +118,10 @@ def backfill_via_engine(
     """Hand `jobs` to the engine serving config's folder and follow them; None: no engine."""
     from ..link.errors import LinkError
     from ..link.place import engine_place
+    from ..link.spawn import engine_may_run
     from .attach import connect_engine
 
-    if not engine_place(config.settings.data_path).socket.exists():
+    if not engine_may_run(engine_place(config.settings.data_path)):
         return None
     got = connect_engine(config, spawn=False)
     if isinstance(got, int):

@@ -32,7 +32,14 @@ from .. import __version__
 from ..engine import Config, RunnerLike
 from ..link.framing import encode, error_reply
 from ..link.messages import PROTOCOL_VERSION
-from ..link.place import EnginePlace, SocketPlaceError, engine_place, prepare
+from ..link.place import (
+    EnginePlace,
+    SocketPlaceError,
+    engine_place,
+    pid_file_text,
+    prepare,
+    read_pid_file,
+)
 from ..link.spawn import socket_alive
 from .connection import STALL_LIMIT, Connection
 from .ops import EngineOps, EngineSetup
@@ -132,7 +139,9 @@ class EngineServer:
         listener.listen(16)
         listener.settimeout(0.25)
         self._listener = listener
-        self.place.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
+        # The pid and the socket: a client that finds no socket where it expects one can tell
+        # that this engine runs, and where it listens (dccd_tui/link/spawn.py, engine_socket).
+        self.place.pid_file.write_text(pid_file_text(os.getpid(), path), encoding="utf-8")
         self._socket_id = _file_id(path)
         self._folder_id = _file_id(self.place.data_path)
 
@@ -288,11 +297,12 @@ class EngineServer:
             conn.flush(max(0.0, deadline - time.monotonic()))
         for conn in conns:
             conn.close()
-        try:
-            if self.place.pid_file.read_text(encoding="utf-8").strip() == str(os.getpid()):
+        written = read_pid_file(self.place)
+        if written is not None and written[0] == os.getpid():
+            try:
                 self.place.pid_file.unlink()
-        except OSError:
-            pass
+            except OSError:
+                pass
         if self.on_stop is not None:
             self.on_stop()
         log.info("engine stopped")

@@ -17,7 +17,7 @@ from .client import EngineClient
 from .errors import LinkError, VersionMismatch
 from .messages import PROTOCOL_VERSION, Stop
 from .place import EnginePlace, engine_place
-from .spawn import attach, pid_alive
+from .spawn import attach, engine_socket, pid_alive
 
 #: Asks the user a yes/no question (the text ends with "[Y/n] "); None where nobody can answer.
 Ask = Callable[[str], bool]
@@ -49,7 +49,8 @@ def replace_old_engine(exc: VersionMismatch, place: EnginePlace, ask: Ask | None
         )
     if not ask(f"{mismatch_text(exc)} No job runs in it. Restart it with this version? [Y/n] "):
         raise LinkError("the engine of another version was left running")
-    client = EngineClient(place.socket)
+    # where it answered: the place's socket, or the one its pid file names
+    client = EngineClient(engine_socket(place, stopping_wait=0) or place.socket)
     client.connect(hello=False)  # `stop` is understood by an engine of any version
     client.request(Stop())
     client.close()

@@ -27,3 +27,12 @@ class VersionMismatch(LinkError):
 
 class ConfigMismatch(LinkError):
     """The folder's engine runs another config file than the one asked for."""
+
+
+class EngineUnreachable(LinkError):
+    """The pid file names a live engine of the folder, but it answers on no socket (one of
+    another version listening elsewhere, or one on its way out); `pid` is that engine's."""
+
+    def __init__(self, text: str, pid: int) -> None:
+        super().__init__(text)
+        self.pid = pid

@@ -6,14 +6,18 @@ program with a command line, so the link names it and never imports it.
 Detached means: a new session (no controlling terminal, so the hang-up of an SSH link or a
 closed terminal never reaches it), stdin from /dev/null, output to `<data>/.engine/engine.log`
 (rotated at 1 MiB by the engine). A socket whose engine is gone (connection refused) is stale:
-the new engine replaces it. A client and an engine of different protocol versions never talk
-past each other: `VersionMismatch` carries the engine's answer so the caller can explain it.
+the new engine replaces it. No socket where one is expected, while the pid file names a live
+engine, is never "no engine": that engine is reached where it says it listens, or named
+(`EngineUnreachable`) so that nothing starts a second engine beside it. A client and an engine
+of different protocol versions never talk past each other: `VersionMismatch` carries the
+engine's answer so the caller can explain it.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,9 +26,20 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .client import EngineClient
-from .errors import ConfigMismatch, LinkError
+from .errors import ConfigMismatch, EngineUnreachable, LinkError
 from .messages import Stop, StopReply
-from .place import EnginePlace, SocketPlaceError, engine_place, prepare
+from .place import (
+    EnginePlace,
+    SocketPlaceError,
+    check_socket_place,
+    engine_place,
+    prepare,
+    read_pid_file,
+)
+
+#: How long a client waits for an engine whose socket is gone but whose process is not (it is
+#: stopping: the socket goes first, then the jobs flush) before it says so.
+STOPPING_WAIT = 5.0
 
 #: The engine's program: `python -m ENGINE_MODULE --config FILE ...` (its options are those of
 #: dccd_tui/daemon/__main__.py; a test checks that it takes what `engine_command` builds).
@@ -72,14 +87,107 @@ def engine_command(
 def find_engine(place: EnginePlace, *, timeout: float = 10.0) -> EngineClient | None:
     """A connected client of the engine serving `place`, or None when none is running.
 
-    Raises SocketPlaceError (unsafe folder or socket), VersionMismatch, LinkError.
+    Raises SocketPlaceError (unsafe folder or socket), VersionMismatch, LinkError
+    (EngineUnreachable: an engine runs, by its pid file, but answers on no socket).
     """
-    prepare(place, create=False)
-    if not place.socket.exists() or not socket_alive(place.socket):
+    sock = engine_socket(place)
+    if sock is None:
         return None
-    client = EngineClient(place.socket, timeout=timeout)
+    client = EngineClient(sock, timeout=timeout)
     client.connect()
     return client
+
+
+def engine_socket(place: EnginePlace, *, stopping_wait: float | None = None) -> Path | None:
+    """The socket on which the engine of `place` answers, None when no engine runs.
+
+    Where the place says; else where the pid file says its live engine listens (one whose
+    socket place was reckoned by another rule). Raises SocketPlaceError, EngineUnreachable.
+    """
+    prepare(place, create=False)
+    if place.socket.exists() and socket_alive(place.socket):
+        return place.socket
+    live = running_engine(place)
+    if live is None:
+        return None
+    pid, theirs = live
+    if theirs is not None and theirs != place.socket:
+        check_socket_place(theirs, place, create=False)
+        if theirs.exists() and socket_alive(theirs):
+            return theirs
+        raise EngineUnreachable(
+            f"an engine (pid {pid}) runs on {place.data_path} but answers neither on "
+            f"{place.socket} nor on {theirs}, where its pid file says it listens. Stop it "
+            "with `dccd-tui engine stop` (it saves what its jobs fetched) and start again.",
+            pid,
+        )
+    # Its socket is gone and it runs: it is stopping (the socket goes first, then the jobs
+    # flush), or its socket was removed and it stops within 2 s (daemon/server.py). Or it is
+    # of a version that wrote no socket in its pid file, and listens elsewhere.
+    deadline = time.monotonic() + (STOPPING_WAIT if stopping_wait is None else stopping_wait)
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return None
+        if place.socket.exists() and socket_alive(place.socket):
+            return place.socket  # it was starting after all
+        time.sleep(0.05)
+    why = (
+        "its socket is gone: it is stopping"
+        if theirs is not None
+        else "it is likely of an older dccd-tui, whose socket place depended on $XDG_RUNTIME_DIR"
+    )
+    raise EngineUnreachable(
+        f"an engine (pid {pid}) runs on {place.data_path} (its pid file {place.pid_file} says "
+        f"so) but does not listen on {place.socket}: {why}. Stop it with `dccd-tui engine "
+        "stop` (it saves what its jobs fetched) and start again.",
+        pid,
+    )
+
+
+def running_engine(place: EnginePlace) -> tuple[int, Path | None] | None:
+    """(pid, the socket it says it listens on) of the live engine the pid file names; None
+    when there is none (no pid file, or its process is gone or is no dccd-tui)."""
+    got = read_pid_file(place)
+    if got is None:
+        return None
+    pid, sock = got
+    if pid <= 0 or not pid_alive(pid) or not _is_dccd(pid):
+        return None
+    return pid, sock
+
+
+def engine_may_run(place: EnginePlace) -> bool:
+    """Cheap: is there a socket, or a live engine by the pid file? (False: surely none.)"""
+    return place.socket.exists() or running_engine(place) is not None
+
+
+def _is_dccd(pid: int) -> bool:
+    """False when the pid was reused by a process that is no dccd-tui (after a reboot)."""
+    if pid == os.getpid():
+        return True  # an engine served from this very process (tests)
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read()
+    except OSError:
+        return True  # no /proc: the live pid is all there is to go by
+    return b"dccd_tui" in cmdline or b"dccd-tui" in cmdline
+
+
+def terminate_engine(pid: int, wait: float = 30.0) -> bool:
+    """Stop an engine that answers on no socket by SIGTERM (it cancels its jobs, which flush,
+    as `stop` does); True once it is gone."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not pid_alive(pid)
 
 
 def check_config(client: EngineClient, config_path: Path) -> None:
