@@ -112,7 +112,14 @@ class ScreenDiff:
     def _span_cells(
         self, update: ChopsUpdate, y: int, x1: int, x2: int, color_system: ColorSystem
     ) -> dict[int, Cell]:
-        """The new cells of line y in [x1, x2), by column (only where a chop has a strip)."""
+        """The new cells of line y for the span [x1, x2), by column (only where a chop has a
+        strip).
+
+        As Textual writes them (ChopsUpdate.render_segments): a chop that reaches into the span
+        is written from its own start, even one left of x1, up to x2. Those left cells are
+        usually what the terminal shows already; not when the screen below a closed modal
+        sends its first chops, where the terminal still shows the modal.
+        """
         new: dict[int, Cell] = {}
         for x, strip in update.chops[y].items():
             if strip is None:
@@ -121,8 +128,9 @@ class ScreenDiff:
             if end <= x1 or x >= x2:
                 continue
             for i, cell in enumerate(self._cells(strip, color_system), x):
-                if x1 <= i < x2:
-                    new[i] = cell
+                if i >= x2:
+                    break
+                new[i] = cell
         return new
 
     def _diff(self, update: ChopsUpdate, color_system: ColorSystem) -> str:
