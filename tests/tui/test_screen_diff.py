@@ -128,7 +128,10 @@ async def test_the_diffed_stream_shows_the_same_screen(tmp_path):
         await pilot.pause()
         replay()
     assert checked[0] > 30
-    assert diffed.bytes < plain.bytes * 0.7, (diffed.bytes, plain.bytes)
+    # Measured 0.37-0.41 of Textual's bytes (under load too); a diff that rewrites every cell
+    # of each updated line sends 0.66 (issue 18, item 7). tests/tui/test_screen_diff_bytes.py
+    # checks the bytes of controlled changes exactly; this bound keeps the real app honest.
+    assert diffed.bytes < plain.bytes * 0.5, (diffed.bytes, plain.bytes)
 
 
 def test_a_chop_that_starts_before_its_span_is_written_from_its_start():
