@@ -134,6 +134,13 @@ def test_two_clients_see_the_same_state_and_each_others_commands(tmp_path, sandb
     assert wait_for(lambda: b.states[key].snapshot().windows_done >= 2, 20)
     b.cancel([key])  # a key pressed in the other terminal
     assert wait_for(lambda: a.states[key].snapshot().status is Status.CANCELLED, 5)
+
+    def last(runner):
+        snap = runner.states[key].snapshot()
+        return snap.windows_done, snap.candles, snap.status, runner.states[key].log_lines()[-1]
+
+    # each client gets the engine's pushes at its own rate: b's last one may come after a's
+    assert wait_for(lambda: last(a) == last(b), 5)
     sa, sb_ = a.states[key].snapshot(), b.states[key].snapshot()
     assert (sa.windows_done, sa.candles, sa.status) == (sb_.windows_done, sb_.candles, sb_.status)
     assert a.states[key].log_lines()[-1] == b.states[key].log_lines()[-1]

@@ -2,8 +2,9 @@
 
 A script that reads `--json` (or a cron line with `--quiet`) must not break because someone left
 an engine running on the folder. Each test runs the real CLI in a subprocess twice on two
-identical data folders: once `--standalone`, once with an engine serving the folder, and
-compares what they print (times aside) and what they store.
+identical data folders: once `--standalone`, once with an engine serving the folder (from a
+thread of the test's process: `engines.serve`, tests/engine_helpers.py), and compares what they
+print (times aside) and what they store.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def _same_config(events: list[dict]) -> list[dict]:
 
 def test_a_handed_over_json_run_prints_the_events_of_a_run_of_its_own(tmp_path, sandbox, engines):
     alone, served = _two_folders(tmp_path, sandbox)
-    engines.start(served)
+    engines.serve(served)
     own = _cli(alone, "--json", "--standalone", "--progress-every", "1000")
     handed = _cli(served, "--json", "--progress-every", "1000")
     assert own.returncode == handed.returncode == 0, handed.stdout + handed.stderr
@@ -131,7 +132,7 @@ def test_a_handed_over_dry_run_plans_start_and_end_like_a_run_of_its_own(
     tmp_path, sandbox, engines
 ):
     alone, served = _two_folders(tmp_path, sandbox)
-    engines.start(served)
+    engines.serve(served)
     narrow = ["--dry-run", "--json", "--start", "2024-01-03", "--end", "2024-02-02"]
     own = _events(_cli(alone, *narrow, "--standalone"))
     handed = _engine_note_removed(_events(_cli(served, *narrow)))
@@ -151,7 +152,7 @@ def test_a_handed_over_dry_run_plans_start_and_end_like_a_run_of_its_own(
 
 def test_a_handed_over_quiet_run_prints_only_its_summary(tmp_path, sandbox, engines):
     alone, served = _two_folders(tmp_path, sandbox)
-    engines.start(served)
+    engines.serve(served)
     out = _cli(served, "--quiet")
     assert out.returncode == 0 and out.stderr == ""
     lines = out.stdout.splitlines()
