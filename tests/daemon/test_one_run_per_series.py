@@ -4,7 +4,8 @@ item 1): both ranges are stored, and each run's report and exit code are about i
 The bug: the second run printed "already running: following them", then the first run's
 "done ... 0 failed", and exited 0 with nothing stored for its range. Here the first run is the
 real CLI in a subprocess, the second the real CLI in this process (`dccd_tui.cli.main`), both
-`--json`, against a real engine and the sandbox over HTTP (its clock pinned).
+`--json`, against a real engine (served from a thread of this process: `engines.serve`,
+tests/engine_helpers.py) and the sandbox over HTTP (its clock pinned).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def test_two_runs_of_one_series_each_get_their_range_and_their_report(
 ):
     sandbox = slow_sandbox
     config = _config(tmp_path, sandbox)
-    place = engines.start(config)
+    place = engines.serve(config)
     first = _first_run(config, "2024-11-01", "2024-11-03")
     try:
         assert wait_for(lambda: _running(engines, place), 60)
@@ -133,7 +134,7 @@ def test_a_run_whose_own_range_failed_exits_1_and_the_other_0(
     exit 0; the first's says failed, exit 1."""
     sandbox = slow_sandbox
     config = _config(tmp_path, sandbox, max_retries=0, retry_delay=0.01)
-    place = engines.start(config)
+    place = engines.serve(config)
     # 20 hours of 1m at OKX's 300 a page: 4 windows, too few for a listing probe
     sandbox.faults.add("okx", "http_500", rate=1.0, count=4)
     first = _first_run(config, "2024-11-01 00:00", "2024-11-01 20:00")
@@ -168,7 +169,7 @@ def test_a_start_on_a_running_series_says_so_on_the_protocol(tmp_path, slow_sand
     fetches it (`asked` shows both ranges)."""
     sandbox = slow_sandbox
     config = _config(tmp_path, sandbox)
-    place = engines.start(config)
+    place = engines.serve(config)
     runner = engines.runner(place, config)
     try:
         first = (ms("2024-11-01"), ms("2024-11-02"))
