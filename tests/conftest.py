@@ -20,8 +20,8 @@ os.environ.pop("TEXTUAL_THEME", None)
 def pytest_collection_finish(session):
     """What importing and collecting made (modules, classes, the collected tests) lives until
     the session ends: frozen (gc.freeze), it is left out of every later full collection, which
-    rescanned it each time (the archive and demo-range tests spent 7.4 s of their 41 s of CPU in
-    the collector, 2.9 s with this). An app's unmount unfreezes it (tui/app.py): the Pilot
+    rescanned it each time (the archive and demo-range tests spent 7.4 s in the collector, 2.9 s
+    with this; 2 to 4 % of their CPU). An app's unmount unfreezes it (tui/app.py): the Pilot
     tests, collected last, lose only the gain."""
     gc.collect()
     gc.freeze()
