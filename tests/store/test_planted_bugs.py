@@ -234,3 +234,40 @@ def test_a_month_rewritten_after_it_was_found_unreadable_is_not_moved_aside(
     assert path.read_bytes() == good
     assert [p.name for p in ss.folder.iterdir() if ".corrupt-" in p.name] == []
     assert ss.coverage() == [(JAN, MAR)]
+
+
+def test_a_temp_file_of_another_live_writer_is_left_alone(tmp_path: Path) -> None:
+    """Only temps of writers that died are removed (planted: any other process's removed).
+    The parent process is alive and is not us: its temp stays."""
+    ss = two_months_with_gaps(tmp_path)
+    live = ss.folder / f".2024-01.parquet.tmp-{os.getppid()}-abcd1234"
+    live.write_bytes(b"in flight")
+    Store(tmp_path).series(H1).coverage()
+    assert live.exists()
+
+
+# --- the manifest as read -------------------------------------------------------------------
+
+
+def test_a_manifest_of_another_version_is_moved_aside(tmp_path: Path) -> None:
+    """A manifest this version does not know (a newer one's) is not read as if it were ours
+    (planted: the version not checked)."""
+    ss = two_months_with_gaps(tmp_path)
+    doc = manifest(ss)
+    doc["version"] = 2
+    (ss.folder / "_coverage.json").write_text(json.dumps(doc))
+    again = Store(tmp_path).series(H1)
+    assert again.coverage() == []
+    assert "unsupported version 2" in again.quarantined[0]
+    assert len(list(ss.folder.glob("_coverage.json.corrupt-*"))) == 1
+
+
+def test_gaps_read_from_a_manifest_are_sorted_and_merged(tmp_path: Path) -> None:
+    """A manifest edited by hand (or by an older version) may list gaps out of order or
+    overlapping; the store works on sorted, merged ranges (planted: read as listed)."""
+    ss = two_months_with_gaps(tmp_path)
+    doc = manifest(ss)
+    (a, b), (c, d) = GAPS
+    doc["gaps"] = [[c, d], [a, a + HOUR], [a + HOUR // 2, b]]
+    (ss.folder / "_coverage.json").write_text(json.dumps(doc))
+    assert Store(tmp_path).series(H1).gaps() == GAPS
