@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -380,3 +381,20 @@ def test_stop_engine_waits_for_an_engine_found_by_its_pid_file(tmp_path, engines
     assert stop_engine(client) == []
     assert not pid_alive(pid) and not place.socket.exists()
     assert wait_for(lambda: not place.pid_file.exists(), 5)
+
+
+def test_a_socket_path_of_exactly_the_limit_stays_in_the_folder_and_a_byte_more_falls_back(
+    tmp_path,
+):
+    base = tmp_path.resolve()
+    room = MAX_SOCKET_PATH - len(os.fsencode(base / "x" / ".engine" / "engine.sock")) + 1
+    at_limit, past_it = base / ("p" * room), base / ("q" * (room + 1))
+    inside = engine_place(at_limit)
+    assert len(os.fsencode(inside.socket)) == MAX_SOCKET_PATH
+    assert inside.socket == at_limit / ".engine" / "engine.sock"
+    outside = engine_place(past_it)
+    assert outside.socket.parent == fallback_dir()
+    # the longest path kept in the folder is one a socket can bind to
+    inside.folder.mkdir(parents=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(inside.socket))
