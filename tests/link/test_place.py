@@ -314,9 +314,18 @@ def test_a_live_engine_on_no_socket_is_named_and_engine_stop_stops_it(
     _private(place.folder)
     # a stand-in: its command line names the engine's module, as a real engine's does
     stand_in = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(300)", "dccd_tui.daemon"]
+        [
+            sys.executable,
+            "-c",
+            "import time; print(flush=True); time.sleep(300)",
+            "dccd_tui.daemon",
+        ],
+        stdout=subprocess.PIPE,
     )
     try:
+        # started: until the child has exec'd, its command line is this test's (a busy machine
+        # made the check look before that, and find no engine)
+        assert stand_in.stdout is not None and stand_in.stdout.readline() == b"\n"
         place.pid_file.write_text(f"{stand_in.pid}\n")
         monkeypatch.setattr(spawn, "STOPPING_WAIT", 0.3)
         with pytest.raises(EngineUnreachable, match=f"pid {stand_in.pid}") as unreachable:
@@ -337,6 +346,7 @@ def test_a_live_engine_on_no_socket_is_named_and_engine_stop_stops_it(
         if stand_in.poll() is None:
             stand_in.kill()
             stand_in.wait()
+        stand_in.stdout.close()
 
 
 def test_a_stale_pid_file_is_no_engine(tmp_path, sandbox):
