@@ -269,7 +269,7 @@ def test_sigkill_at_random_moments_never_corrupts_and_resumes_to_ground_truth(tm
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         kills = 0
         finished_early = False
-        while kills < 8:
+        while kills < 6:
             while_writing = kills % 2 == 1
             # Its start-up (imports, about half a second, more on a busy machine) writes
             # nothing: the moment is counted from its first write, or from its first request.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -314,9 +315,18 @@ def test_a_live_engine_on_no_socket_is_named_and_engine_stop_stops_it(
     _private(place.folder)
     # a stand-in: its command line names the engine's module, as a real engine's does
     stand_in = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(300)", "dccd_tui.daemon"]
+        [
+            sys.executable,
+            "-c",
+            "import time; print(flush=True); time.sleep(300)",
+            "dccd_tui.daemon",
+        ],
+        stdout=subprocess.PIPE,
     )
     try:
+        # started: until the child has exec'd, its command line is this test's (a busy machine
+        # made the check look before that, and find no engine)
+        assert stand_in.stdout is not None and stand_in.stdout.readline() == b"\n"
         place.pid_file.write_text(f"{stand_in.pid}\n")
         monkeypatch.setattr(spawn, "STOPPING_WAIT", 0.3)
         with pytest.raises(EngineUnreachable, match=f"pid {stand_in.pid}") as unreachable:
@@ -337,6 +347,7 @@ def test_a_live_engine_on_no_socket_is_named_and_engine_stop_stops_it(
         if stand_in.poll() is None:
             stand_in.kill()
             stand_in.wait()
+        stand_in.stdout.close()
 
 
 def test_a_stale_pid_file_is_no_engine(tmp_path, sandbox):
@@ -380,3 +391,20 @@ def test_stop_engine_waits_for_an_engine_found_by_its_pid_file(tmp_path, engines
     assert stop_engine(client) == []
     assert not pid_alive(pid) and not place.socket.exists()
     assert wait_for(lambda: not place.pid_file.exists(), 5)
+
+
+def test_a_socket_path_of_exactly_the_limit_stays_in_the_folder_and_a_byte_more_falls_back(
+    tmp_path,
+):
+    base = tmp_path.resolve()
+    room = MAX_SOCKET_PATH - len(os.fsencode(base / "x" / ".engine" / "engine.sock")) + 1
+    at_limit, past_it = base / ("p" * room), base / ("q" * (room + 1))
+    inside = engine_place(at_limit)
+    assert len(os.fsencode(inside.socket)) == MAX_SOCKET_PATH
+    assert inside.socket == at_limit / ".engine" / "engine.sock"
+    outside = engine_place(past_it)
+    assert outside.socket.parent == fallback_dir()
+    # the longest path kept in the folder is one a socket can bind to
+    inside.folder.mkdir(parents=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(inside.socket))

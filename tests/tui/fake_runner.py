@@ -142,3 +142,19 @@ async def until(pilot, predicate: Callable[[], bool], timeout: float = 5.0) -> N
     deadline = time.monotonic() + timeout
     while not predicate() and time.monotonic() < deadline:
         await pilot.pause(0.02)
+
+
+async def workers_done(app) -> None:
+    """Wait until the app's workers have finished. A reader superseded by a newer one of its
+    view (an exclusive worker group: a tick or a resize asked again) ends cancelled; that is
+    no failure, so the newer one is waited for instead. A worker that failed still raises."""
+    from textual.worker import WorkerCancelled
+
+    while True:
+        running = [worker for worker in app.workers if not worker.is_finished]
+        if not running:
+            return
+        try:
+            await app.workers.wait_for_complete(running)
+        except WorkerCancelled:
+            continue

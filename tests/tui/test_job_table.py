@@ -19,7 +19,7 @@ from dccd_tui.engine.state import Status
 from dccd_tui.tui.app import DccdApp
 from dccd_tui.tui.widgets import JobTable
 
-from .fake_runner import fake_app
+from .fake_runner import fake_app, workers_done
 
 JAN_2 = 1704153600000
 
@@ -159,7 +159,7 @@ async def test_a_resize_there_and_back_gives_the_table_its_height_back(tmp_path)
         await pilot.pause()
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         app.screen.tick()
         await pilot.pause()

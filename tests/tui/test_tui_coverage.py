@@ -27,7 +27,7 @@ from dccd_tui.tui.widgets import coverage as coverage_module
 
 from .. import coverage_store as cs
 from ..helpers import make_config, ms
-from .fake_runner import FakeRunner
+from .fake_runner import FakeRunner, workers_done
 
 
 class Clock:
@@ -60,7 +60,7 @@ async def settle(pilot) -> None:
     for _ in range(3):
         await pilot.pause()
         pilot.app.screen.tick()
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
     await pilot.pause()
 
 
@@ -185,7 +185,7 @@ async def test_the_tick_asks_for_nothing_while_the_job_makes_no_progress(tmp_pat
         monkeypatch.setattr(runner, "coverage", lambda *a, **k: calls.append(a) or real(*a, **k))
         for _ in range(10):
             app.screen.tick()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert calls == []
         # the job writes (its snapshot shows progress): one ask, with the shown version, and
         # the answer is a new picture since the manifest changed
@@ -253,7 +253,7 @@ async def test_the_view_stands_alone_with_an_injected_source_and_styles():
         view.follow(series, start, end)
         for _ in range(20):
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             if view.picture is not None:
                 break
         assert asked and asked[0][:3] == (series, start, end)
