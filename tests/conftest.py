@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 
-import pytest
+# The suite writes its bytecode (__pycache__, git-ignored) even where PYTHONDONTWRITEBYTECODE is
+# set, as it is on the CI machine: otherwise every pytest process (the two lanes, each xdist
+# worker) compiled and assertion-rewrote the 78 test modules again, and every engine process a
+# test starts compiled the package again (3.7 s of a 6.2 s collection in a fresh clone). Set
+# before the package and the test modules are imported; the engine processes then read what
+# this process wrote.
+sys.dont_write_bytecode = False
 
-from dccd_tui.sandbox import Sandbox, SandboxSettings
+import pytest  # noqa: E402
 
-from .helpers import FAST, KRAKEN_BURST, PINNED_NOW
+from dccd_tui.sandbox import Sandbox, SandboxSettings  # noqa: E402
+
+from .helpers import FAST, KRAKEN_BURST, PINNED_NOW  # noqa: E402
 
 # Snapshots change under NO_COLOR or TEXTUAL_THEME (docs/design/textual-notes.md): remove them
 # before any App is constructed, whatever the developer's shell has.

@@ -81,6 +81,35 @@ HEADER = (
 )
 
 
+# Built files shared by every Archive of a process, like the World's block caches
+# (sandbox/_apis/_world.py): a test run starts hundreds of sandboxes, and their archive hosts
+# deflated the same months again each time (about a fifth of the parallel test lane's CPU).
+# A file is a function of its key alone (Archive._shared_key), bounded in bytes.
+_SHARED: OrderedDict[tuple, tuple[bytes, bytes]] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+_SHARED_CAP = 192_000_000
+_shared_bytes = 0
+
+
+def _shared_get(key: tuple) -> tuple[bytes, bytes] | None:
+    with _SHARED_LOCK:
+        hit = _SHARED.get(key)
+        if hit is not None:
+            _SHARED.move_to_end(key)
+        return hit
+
+
+def _shared_put(key: tuple, built: tuple[bytes, bytes]) -> None:
+    global _shared_bytes
+    with _SHARED_LOCK:
+        if key in _SHARED:
+            return
+        _SHARED[key] = built
+        _shared_bytes += len(built[0])
+        while _shared_bytes > _SHARED_CAP and len(_SHARED) > 1:
+            _shared_bytes -= len(_SHARED.popitem(last=False)[1][0])
+
+
 def _text(status: int, text: str) -> Answer:
     return Answer(status, text.encode(), "text/plain")
 
@@ -203,6 +232,58 @@ class Archive:
         parts = [int(x) for x in period.split("-")]
         start, end = self.bounds(kind, parts[0], parts[1], parts[2] if len(parts) > 2 else None)
         name = f"{symbol}-{interval}-{period}"
+        shared = self._shared_key(symbol, interval, name, start, end, fault)
+        built = _shared_get(shared)
+        if built is None:
+            built = self._build(symbol, interval, kind, period, fault, name, start, end)
+            _shared_put(shared, built)
+        with self._lock:
+            if k not in self._cache:
+                self._cache[k] = built
+                self._cached += len(built[0])
+            while self._cached > self.cache_bytes and len(self._cache) > 1:
+                self._cached -= len(self._cache.popitem(last=False)[1][0])
+        return built
+
+    def _shared_key(
+        self, symbol: str, interval: str, name: str, start: int, end: int, fault: str | None
+    ) -> tuple:
+        """Everything one file's bytes depend on: the candles of its rows (their series'
+        identity, CandleSeries._ck, and the clock that closes them: an unpinned clock shares
+        nothing), its name, header and fault; a bomb's size; another symbol's file is keyed by
+        what it is built from."""
+        if fault == "zip_bomb":
+            return ("bomb", name, interval, start, self.bomb_bytes)
+        if fault == "other_symbol":
+            other = self._other_symbol(symbol, interval, start, end)
+            other_name = other + name[len(symbol) :]
+            return ("other", name, self._shared_key(other, interval, other_name, start, end, None))
+        rows_of = interval
+        if fault == "other_interval":
+            rows_of = "15m" if interval == "5m" else "5m"
+        market = self.by_symbol[symbol]
+        series = self.world.series("binance", market, BINANCE_INTERVALS[rows_of])
+        return (
+            "csv",
+            name,
+            rows_of,
+            fault,
+            series._ck,
+            self.world.now(),
+            self._has_header(name + ".zip"),
+        )
+
+    def _build(
+        self,
+        symbol: str,
+        interval: str,
+        kind: str,
+        period: str,
+        fault: str | None,
+        name: str,
+        start: int,
+        end: int,
+    ) -> tuple[bytes, bytes]:
         if fault == "zip_bomb":
             body = self._bomb(name, interval, start)
         elif fault == "other_symbol":
@@ -232,12 +313,6 @@ class Archive:
                 zf.writestr(member, csv)
             body = buf.getvalue()
         checksum = f"{hashlib.sha256(body).hexdigest()}  {name}.zip\n".encode()
-        with self._lock:
-            if k not in self._cache:
-                self._cache[k] = (body, checksum)
-                self._cached += len(body)
-            while self._cached > self.cache_bytes and len(self._cache) > 1:
-                self._cached -= len(self._cache.popitem(last=False)[1][0])
         return body, checksum
 
     def _bomb(self, name: str, interval: str, start: int) -> bytes:

@@ -11,7 +11,7 @@ import zipfile
 import httpx
 import pytest
 
-from dccd_tui.sandbox import Sandbox, SandboxSettings
+from dccd_tui.sandbox import Sandbox, SandboxSettings, _archive
 
 NOW = 1_738_672_440_000  # 2025-02-04 12:34 UTC
 MONTH = "/data/spot/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-{}.zip"
@@ -105,3 +105,29 @@ def test_http_500_and_a_stall_from_the_host(sb, host):
 def test_unknown_faults_are_refused(sb):
     with pytest.raises(ValueError, match="unknown archive fault"):
         sb.archive.add_fault("zip_bombs", "2024-07")
+
+
+def test_files_shared_between_sandboxes_are_the_ones_each_would_build():
+    """Built files are shared by the archive hosts of one process (sandbox/_archive.py): a
+    sandbox of other candles (another seed), another clock or another header rule gets its own
+    file, never another's; one of the same world gets the same bytes, fault files included."""
+    period = ("BTCUSDT", "5m", "daily", "2025-01-10")
+
+    def build(fault=None, seed=7, now=NOW, header="mixed"):
+        with Sandbox(SandboxSettings(seed=seed, now_ms=now)) as box:
+            box.archive.header = header
+            return box.archive.build(*period, fault=fault)
+
+    first = build()
+    assert build() == first
+    assert build(seed=8)[0] != first[0]
+    assert build(now=NOW + 86_400_000 * 40) == first  # a closed day is the same a month on
+    with_header = build(header="always")[0]
+    without = build(header="never")[0]
+    assert with_header != without and first[0] in (with_header, without)
+    for fault in ("short", "short_one", "other_interval", "other_symbol"):
+        hostile = build(fault=fault)
+        assert hostile != first and build(fault=fault) == hostile, fault
+        # the same file built by a host that never saw the shared one
+        _archive._SHARED.clear()
+        assert build(fault=fault) == hostile, fault
