@@ -159,8 +159,8 @@ def test_the_peer_check_is_on_the_uid_not_the_gid(tmp_path, sandbox, served, cap
 def test_a_detached_engine_stays_while_a_job_runs_and_leaves_once_idle(tmp_path, sandbox, served):
     """A short idle limit, a job that outlasts it, no client: the engine exits only once the
     job is done (a clock that ignored running jobs stopped it mid-job, cancelled)."""
-    config = _config(tmp_path, sandbox, 6.0)  # 21 windows at 6/s: about 3.5 s, > 3 x the limit
-    engine = _serve(served, config, idle_exit=1.0)
+    config = _config(tmp_path, sandbox, 12.0)  # 21 windows at 12/s: about 1.75 s, > 3 x the limit
+    engine = _serve(served, config, idle_exit=0.5)
     key = engine.runner.keys()[0]
     client = engine.client()
     assert client.call(Start((key,), {}), lambda r: r["started"]) == [key]
