@@ -206,6 +206,24 @@ class DccdApp(App[int]):
             renderable = self.screen_diff.render(renderable, self.console)
         super()._display(screen, renderable)
 
+    def _refresh_notifications(self) -> None:
+        """On the main screen, notifications take lines of their own above the footer
+        (widgets/notices.py): a toast there covered the log's newest lines. Other screens
+        (modals, the inventory) keep Textual's toasts."""
+        screen = self.screen if self.screen_stack else None
+        if isinstance(screen, JobsScreen) and screen.is_mounted:
+            if self._disable_notifications:
+                return
+            from .widgets import NoticeBar
+
+            bar = screen.query_one(NoticeBar)
+            before = len(bar.shown)
+            bar.show(list(self._notifications), self.job_styles)
+            if len(bar.shown) != before:
+                screen.call_after_refresh(screen._fit_heights)
+            return
+        super()._refresh_notifications()
+
     def on_resize(self, event: events.Resize) -> None:
         self.screen_diff.forget()  # the terminal may have reflowed or cleared what it showed
 

@@ -23,6 +23,8 @@ KEY_NAMES = {
     "ctrl+p": "^p",
     "ctrl+s": "^s",
     "ctrl+n": "^n",
+    "home": "Home",
+    "end": "End",
 }
 
 
@@ -40,13 +42,21 @@ def key_label(key: str) -> str:
 
 
 def help_lines(bindings: Iterable[object]) -> list[tuple[str, str]]:
-    """(keys, what they do) for each `Binding` of a screen's BINDINGS, in its order."""
+    """(key, what it does) for each `Binding` of a screen's BINDINGS, in its order: one line
+    per binding, each key once (a second binding of a key a line already names is left out;
+    aliases such as `? F1` share their line)."""
     lines = []
+    seen: set[str] = set()
     for binding in bindings:
         if not isinstance(binding, Binding):
             continue  # this app declares every key as a Binding
+        keys = [part.strip() for part in binding.key.split(",")]
+        keys = [key for key in keys if key not in seen]
+        if not keys:
+            continue
+        seen.update(keys)
         text = binding.tooltip or binding.description
-        lines.append((key_label(binding.key), text))
+        lines.append((key_label(",".join(keys)), text))
     return lines
 
 

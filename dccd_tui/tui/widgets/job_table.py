@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region
@@ -35,10 +36,57 @@ from ..cells import COLUMNS, Widths, column_width, header, layout, render_cell, 
 from .cell_render import text_cell_lines
 
 
+def sort_labels(mark: tuple[str, bool] | None, widths: Widths) -> dict[str, Text]:
+    """The header labels, the sorted column's with its arrow. Widths stay fixed and the arrow
+    never takes a letter of a label (it once showed `spa▲`): it follows the label in the
+    column's own room, else stands in the blank gap before a right-aligned label (`▲done`), or
+    in the gap that starts the next column (`exchange▲pair`)."""
+    labels = {column.key: header(column) for column in COLUMNS}
+    if mark is None:
+        return labels
+    arrow = "▼" if mark[1] else "▲"
+    keys = [column.key for column in COLUMNS]
+    i = keys.index(mark[0])
+    column = COLUMNS[i]
+    plain = labels[column.key].plain
+    room = column_width(column, widths)
+
+    def put(key: str, text: str) -> None:
+        old = labels[key]
+        labels[key] = Text(text, no_wrap=True, justify=old.justify, style="bold")
+
+    if len(plain) < room:
+        put(column.key, plain + arrow)
+    elif column.right and column.gap:
+        put(column.key, arrow + plain[1:])
+    elif i + 1 < len(COLUMNS) and COLUMNS[i + 1].gap:
+        labels[column.key] = Text(
+            plain, no_wrap=True, justify=labels[column.key].justify, style="bold"
+        )
+        following = COLUMNS[i + 1]
+        put(following.key, arrow + labels[following.key].plain[1:])
+        labels[following.key].stylize("not bold", 1)
+    else:  # no blank cell to stand in: the label shows in bold, whole
+        labels[column.key] = Text(
+            plain, no_wrap=True, justify=labels[column.key].justify, style="bold"
+        )
+    return labels
+
+
 class JobTable(DataTable):
     """Rows keyed by job key (`binance BTC/USDT candles 1m`); cells are `rich.text.Text` only."""
 
     fast_cells = True  # False: every cell through DataTable's own rendering (the tests compare)
+
+    # The keys users of less, vim, htop and k9s expect. DataTable binds Home/End to scrolling
+    # sideways, which moved nothing visible (the table fits its width): here they move the
+    # highlight to the first and last row, like g/G.
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, tooltip="Move the highlight down"),
+        Binding("k", "cursor_up", "Up", show=False, tooltip="Move the highlight up"),
+        Binding("g,home", "first_row", "First", show=False, tooltip="Highlight the first row"),
+        Binding("G,end", "last_row", "Last", show=False, tooltip="Highlight the last row"),
+    ]
     on_cursor_moved: Callable[[], None] | None = None  # set by the screen (jobs_view.py)
 
     def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
@@ -74,16 +122,11 @@ class JobTable(DataTable):
 
     # --- building ------------------------------------------------------------------------
     def _build_columns(self) -> None:
+        labels = sort_labels(self.sort_mark, self.widths)
         for column in COLUMNS:
-            label = header(column)
-            if self.sort_mark is not None and self.sort_mark[0] == column.key:
-                # the arrow follows the label, or takes its last cell: widths stay fixed
-                arrow = "▼" if self.sort_mark[1] else "▲"
-                plain = label.plain
-                room = column_width(column, self.widths)
-                plain = plain + arrow if len(plain) < room else plain[: room - 1] + arrow
-                label = Text(plain, no_wrap=True, justify=label.justify)
-            self.add_column(label, width=column_width(column, self.widths), key=column.key)
+            self.add_column(
+                labels[column.key], width=column_width(column, self.widths), key=column.key
+            )
 
     def set_jobs(self, snaps: list[tuple[str, JobSnapshot]]) -> None:
         """Show exactly these jobs, in this order; the cursor stays on its job if it remains."""
@@ -333,6 +376,14 @@ class JobTable(DataTable):
         if widths != self.widths or not self.columns:
             self.widths = widths
             self.rebuild()
+
+    def action_first_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
 
     # --- reading -------------------------------------------------------------------------
     @property
