@@ -374,3 +374,18 @@ async def test_a_chart_read_before_the_last_write_is_read_again(tmp_path, monkey
         await settle(pilot)
         assert view._closes != before
         assert view._chart_version == view.picture.version
+
+
+async def test_the_legend_names_the_cell_size_as_drawn(tmp_path):
+    """At 80 columns the 60 days of binance BTC/USDT are 9 weeks drawn 6 columns each: the
+    legend says so, not "1 week/cell" under 54 characters (issue 19)."""
+    app = data_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        view = app.screen.query_one(CoverageView)
+        legend = str(view.query_one("#cov-legend").render())
+        strip = str(view.query_one("#cov-strip").render())
+        cells = sum(strip.count(glyph) for glyph in "█▓░▒·")
+        assert "/cell" not in legend
+        each, _, size = legend.rpartition(" · ")[2].partition(" columns = ")
+        assert size == "1 week" and int(each) * 9 == cells, (legend, cells)
