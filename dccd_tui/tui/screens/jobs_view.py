@@ -372,8 +372,13 @@ class JobsView(Screen):
                 f"{snap.windows_done:,}/{fmt_plural(snap.windows_total, 'window')}",
                 fmt_plural(snap.requests, "request"),
             ]
-            if snap.received or snap.candles:
-                parts.append(f"{snap.candles:,} written")
+            fetched = max(snap.received, snap.candles)
+            if fetched:  # the words and formats of docs/usage.md, "Words"
+                parts.append(f"{fetched:,} fetched")
+                if snap.candles != fetched:
+                    parts.append(f"{snap.candles:,} written")
+            if snap.status is Status.RUNNING and snap.speed > 0:
+                parts.append(f"{snap.speed:,.0f} candles/s")
             if snap.retries:
                 parts.append(fmt_plural(snap.retries, "retry", "retries"))
             if snap.gaps:  # candles the exchange has none for (after the first candle)

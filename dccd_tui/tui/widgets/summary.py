@@ -53,7 +53,7 @@ class RequestRates:
 
 
 def summary_text(snaps: list[JobSnapshot], styles: dict[str, Style]) -> Text:
-    """`2 running · 1 queued · 3 done · 1 failed · 12,345 candles` (one line: cut, never
+    """`2 running · 1 queued · 3 done · 1 failed · 12,345 candles fetched` (one line: cut, never
     wrapped)."""
     counts: dict[Status, int] = {}
     for snap in snaps:
@@ -76,7 +76,7 @@ def summary_text(snaps: list[JobSnapshot], styles: dict[str, Style]) -> Text:
     if not parts:
         parts.append(Text(f"{len(snaps)} jobs idle"))
     candles = sum(max(s.received, s.candles) for s in snaps)
-    parts.append(Text(f"{candles:,} candles"))
+    parts.append(Text(f"{candles:,} candles fetched"))
     line = Text(" · ").join(parts)
     line.no_wrap = True
     line.overflow = "ellipsis"
