@@ -42,10 +42,11 @@ def key_label(key: str) -> str:
 
 
 def help_lines(bindings: Iterable[object]) -> list[tuple[str, str]]:
-    """(key, what it does) for each `Binding` of a screen's BINDINGS, in its order: one line
-    per binding, each key once (a second binding of a key a line already names is left out;
-    aliases such as `? F1` share their line)."""
-    lines = []
+    """(keys, what they do) for each action of a screen's BINDINGS, in their order: one line
+    per action, each key once (a key a line already names is left out; two keys of one
+    action, such as `? F1` or `esc i`, share its line)."""
+    lines: list[tuple[list[str], str]] = []
+    by_action: dict[str, list[str]] = {}
     seen: set[str] = set()
     for binding in bindings:
         if not isinstance(binding, Binding):
@@ -55,9 +56,12 @@ def help_lines(bindings: Iterable[object]) -> list[tuple[str, str]]:
         if not keys:
             continue
         seen.update(keys)
-        text = binding.tooltip or binding.description
-        lines.append((key_label(",".join(keys)), text))
-    return lines
+        if binding.action in by_action:
+            by_action[binding.action].extend(keys)
+            continue
+        by_action[binding.action] = keys
+        lines.append((keys, binding.tooltip or binding.description))
+    return [(key_label(",".join(keys)), text) for keys, text in lines]
 
 
 class HelpScreen(ModalScreen[None]):

@@ -56,14 +56,14 @@ class JobsScreen(JobsView):
             "dry_run",
             "Dry run",
             key_display="d/D",
-            tooltip="Dry run of the highlighted job: its plan goes to its log; no request is sent",
+            tooltip="Plan the highlighted job (to its log); no request is sent",
         ),
         Binding(
             "D",
             "dry_run_all",
             "Dry run all",
             show=False,
-            tooltip="Dry run of every job: a panel of totals; no request is sent",
+            tooltip="Plan every job (a panel of totals); no request is sent",
         ),
         Binding("e", "edit", "Pairs", tooltip="Edit the pairs of the highlighted job's entry"),
         Binding("n", "new_entry", "New", tooltip="Add a [[histo_jobs]] entry"),
@@ -203,7 +203,7 @@ class JobsScreen(JobsView):
         from .pair_form import PairFormModal
 
         moving = [
-            ("↑ ↓", "Move the highlight (PgUp PgDn too): detail, coverage and log follow"),
+            ("↑ ↓", "Move the highlight (PgUp PgDn too); the panes below follow it"),
             *help_lines(JobTable.BINDINGS),
         ]
         self.app.push_screen(

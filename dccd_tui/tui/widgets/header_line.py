@@ -65,8 +65,8 @@ def header_text(
         if len(candidate) <= room:
             right = candidate
             break
-    if words and not right and room >= 12:
-        right = f"req/s: v ({len(words)})"
+    if words and not right and room >= 8:
+        right = "v: req/s"
     if right:
         left.append(" " * max(2, width - left.cell_len - len(right)))
         left.append(right)
