@@ -138,8 +138,8 @@ async def test_one_header_line_names_the_config_the_engine_and_the_connection(tm
         line = app.screen.query_one("#header-line", Static)
         text = str(line.render())
         assert line.region.height == 1 and line.region.y == 0
-        assert "config.toml" in text and "pid" in text and "idle" in text
-        assert "in-process" in text  # the jobs run in this process: no connection to lose
+        assert "config.toml" in text and "in-process engine" in text and "idle" in text
+        assert "connected" not in text  # the jobs run in this process: no link to name
 
 
 async def test_at_80x24_the_summary_is_one_line_and_the_rates_have_their_own_place(tmp_path):

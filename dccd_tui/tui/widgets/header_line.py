@@ -12,8 +12,6 @@ once that process went away.
 
 from __future__ import annotations
 
-import os
-
 from rich.text import Text
 
 from ...engine import RunnerLike, Status
@@ -21,7 +19,7 @@ from ...engine import RunnerLike, Status
 
 def engine_words(runner: RunnerLike, demo: bool) -> tuple[str, str]:
     """(`engine pid 4242 · 3 running`, `connected`) for `runner`; an engine in this process
-    has no connection to lose: `in-process`."""
+    has no connection to lose: "" (none is shown)."""
     client = getattr(runner, "client", None)
     info = getattr(client, "info", None)
     running = queued = 0
@@ -40,7 +38,8 @@ def engine_words(runner: RunnerLike, demo: bool) -> tuple[str, str]:
         lost = getattr(runner, "lost", None)
         connection = "engine lost" if lost else "connected"
         return f"engine pid {pid if pid is not None else '?'} · {state_words}", connection
-    return f"engine pid {os.getpid()} · {state_words}", "demo, in-process" if demo else "in-process"
+    # the engine is this process: its pid would say nothing the terminal does not
+    return f"in-process engine{' (demo)' if demo else ''} · {state_words}", ""
 
 
 def rates_words(rates: dict[str, float]) -> list[str]:
@@ -54,8 +53,10 @@ def header_text(
     """The whole line, cut to `width`: the left part always, the rates as far as they fit."""
     left = Text(no_wrap=True, overflow="ellipsis")
     left.append(config_name, style="bold")
-    left.append(f" · {engine} · ")
-    left.append(connection, style="bold red" if connection == "engine lost" else "")
+    left.append(f" · {engine}")
+    if connection:
+        left.append(" · ")
+        left.append(connection, style="bold red" if connection == "engine lost" else "")
     words = rates_words(rates)
     room = width - left.cell_len - 2
     right = ""
