@@ -170,6 +170,7 @@ def test_snapshot_attached_to_an_idle_engine(tmp_path, sandbox, engines, snap_co
     async def run_before(pilot):
         # the header line names the engine's pid and the connection (issue 19); the pid
         # differs on every run, so the picture shows a fixed one
+        await pilot.pause()
         assert pilot.app.runner.client.info["pid"] is not None
         pilot.app.runner.client.info["pid"] = 4242
         pilot.app.screen.tick()
