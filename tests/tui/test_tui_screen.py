@@ -15,6 +15,7 @@ from dccd_tui.tui.cells import COLUMNS, column_width, header
 from dccd_tui.tui.screens.help import HelpScreen
 from dccd_tui.tui.widgets import JobLog, JobTable
 
+from .fake_runner import workers_done
 from .test_tui_snapshots import HOUR, JAN_2, make_app, settle
 
 
@@ -66,6 +67,18 @@ async def test_j_k_g_G_home_end_move_the_highlight(tmp_path):
         assert table.cursor_row == last
         await pilot.press("home")
         assert table.cursor_row == 0
+        # the inventory's table moves the same way
+        await pilot.press("i")
+        await workers_done(app)
+        await pilot.pause()
+        inventory = app.screen.query_one("#inv-table")
+        assert inventory.row_count == 6
+        await pilot.press("G")
+        assert inventory.cursor_row == 5
+        await pilot.press("k", "k")
+        assert inventory.cursor_row == 3
+        await pilot.press("home")
+        assert inventory.cursor_row == 0
 
 
 async def test_the_help_screen_names_each_key_once(tmp_path):
@@ -331,3 +344,14 @@ def test_header_labels_are_the_columns_own():
 
 
 _ = (HOUR, JAN_2)
+
+
+async def test_a_notice_from_the_start_is_in_its_own_line_too(tmp_path):
+    """Messages the app shows as it starts (an unknown theme here) take the notice lines as
+    well: no toast was ever over the log."""
+    app = make_app(tmp_path, theme="no-such-theme")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.pause()
+        assert not app.screen.query(Toast)
+        assert "unknown theme" in str(app.screen.query_one("#notices", Static).render())

@@ -40,6 +40,7 @@ from ...engine import report_cells as cells
 from ...link.errors import LinkError
 from ..cells import header_sort, layout, next_sort, row_values
 from ..widgets import CoverageView
+from ..widgets.moving_table import MovingTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from textual import getters
@@ -125,7 +126,7 @@ class InventoryScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Inventory: reading the store..."), id="inv-title")
-        yield DataTable(id="inv-table", cursor_type="row", zebra_stripes=False)
+        yield MovingTable(id="inv-table", cursor_type="row", zebra_stripes=False)
         yield CoverageView(self.app.runner, self._styles, id="inv-coverage")
         yield Static(Text(""), id="inv-notes")
         yield Footer(compact=True)

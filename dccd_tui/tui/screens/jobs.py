@@ -198,13 +198,13 @@ class JobsScreen(JobsView):
 
     # --- help ----------------------------------------------------------------------------
     def action_help(self) -> None:
-        from ..widgets import JobTable
+        from ..widgets.moving_table import MovingTable
         from .inventory import InventoryScreen
         from .pair_form import PairFormModal
 
         moving = [
             ("↑ ↓", "Move the highlight (PgUp PgDn too); the panes below follow it"),
-            *help_lines(JobTable.BINDINGS),
+            *help_lines(MovingTable.BINDINGS),
         ]
         self.app.push_screen(
             HelpScreen(

@@ -30,6 +30,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, ProgressBar, Static
+from textual.widgets._toast import ToastRack
 
 from ...engine import JobSnapshot, Status, fmt_eta, fmt_ms, fmt_plural, requested_range, safe_text
 from ..cells import COLUMN_KEYS, COLUMNS, column_width, header_sort, next_sort
@@ -179,6 +180,11 @@ class JobsView(Screen):
         self.load_jobs()
         table.focus()
         self.set_interval(1 / self.app.ui_hz, self.tick, name="ui-tick")
+        # Notices take their own lines here (widgets/notices.py): no toast rack, so that none
+        # can cover the log, not even one of the messages the app shows as it starts.
+        for rack in self.query(ToastRack):
+            rack.remove()
+        self.call_after_refresh(self.app._refresh_notifications)
 
     @property
     def current_key(self) -> str | None:
@@ -339,7 +345,7 @@ class JobsView(Screen):
             self._eta_text = eta_text
         self.last_rates = self.rates.sample(snaps)
         self.query_one(SummaryBar).show(summary_text([s for _, s in snaps], self.app.job_styles))
-        self._update_header()
+        self._update_header([s for _, s in snaps])
         current = table.current_key
         self._update_detail(dict(snaps).get(current) if current is not None else None)
         if self.is_current:  # under the inventory view it waits: that view has its own
@@ -350,8 +356,8 @@ class JobsView(Screen):
         if self.query_one(CoverageView).outer_size.height != self._fitted_coverage:
             self._fit_heights()  # the coverage view grew or shrank (a resize, a chart row)
 
-    def _update_header(self) -> None:
-        engine, connection = engine_words(self.app.runner, self.app.demo)
+    def _update_header(self, snaps: list[JobSnapshot]) -> None:
+        engine, connection = engine_words(self.app.runner, self.app.demo, snaps)
         name = self.app.config.path.name + (" (demo)" if self.app.demo else "")
         text = header_text(name, engine, connection, self.last_rates, self.size.width - 2)
         widget = self.query_one("#header-line", Static)

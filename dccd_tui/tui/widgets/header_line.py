@@ -12,24 +12,22 @@ once that process went away.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.text import Text
 
-from ...engine import RunnerLike, Status
+from ...engine import JobSnapshot, RunnerLike, Status
 
 
-def engine_words(runner: RunnerLike, demo: bool) -> tuple[str, str]:
-    """(`engine pid 4242 · 3 running`, `connected`) for `runner`; an engine in this process
-    has no connection to lose: "" (none is shown)."""
+def engine_words(runner: RunnerLike, demo: bool, snaps: Iterable[JobSnapshot]) -> tuple[str, str]:
+    """(`engine pid 4242 · 3 running`, `connected`) for `runner`, whose jobs' snapshots (this
+    tick's) are `snaps`; an engine in this process has no connection to lose: "" (none is
+    shown)."""
     client = getattr(runner, "client", None)
     info = getattr(client, "info", None)
-    running = queued = 0
-    for key in runner.keys():
-        state = runner.states.get(key)
-        if state is None:
-            continue
-        status = state.snapshot().status
-        running += status is Status.RUNNING
-        queued += status is Status.QUEUED
+    statuses = [snap.status for snap in snaps]
+    running = statuses.count(Status.RUNNING)
+    queued = statuses.count(Status.QUEUED)
     busy = [f"{running} running"] if running else []
     busy += [f"{queued} queued"] if queued else []
     state_words = " · ".join(busy) or "idle"

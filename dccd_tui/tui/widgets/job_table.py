@@ -23,17 +23,16 @@ from collections.abc import Callable, Iterable
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.strip import Strip
-from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from ...engine import JobSnapshot
 from ..cells import COLUMNS, Widths, column_width, header, layout, render_cell, row_values
 from .cell_render import text_cell_lines
+from .moving_table import MovingTable
 
 
 def sort_labels(mark: tuple[str, bool] | None, widths: Widths) -> dict[str, Text]:
@@ -73,20 +72,11 @@ def sort_labels(mark: tuple[str, bool] | None, widths: Widths) -> dict[str, Text
     return labels
 
 
-class JobTable(DataTable):
+class JobTable(MovingTable):
     """Rows keyed by job key (`binance BTC/USDT candles 1m`); cells are `rich.text.Text` only."""
 
     fast_cells = True  # False: every cell through DataTable's own rendering (the tests compare)
 
-    # The keys users of less, vim, htop and k9s expect. DataTable binds Home/End to scrolling
-    # sideways, which moved nothing visible (the table fits its width): here they move the
-    # highlight to the first and last row, like g/G.
-    BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False, tooltip="Move the highlight down"),
-        Binding("k", "cursor_up", "Up", show=False, tooltip="Move the highlight up"),
-        Binding("g,home", "first_row", "First", show=False, tooltip="Highlight the first row"),
-        Binding("G,end", "last_row", "Last", show=False, tooltip="Highlight the last row"),
-    ]
     on_cursor_moved: Callable[[], None] | None = None  # set by the screen (jobs_view.py)
 
     def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
@@ -376,14 +366,6 @@ class JobTable(DataTable):
         if widths != self.widths or not self.columns:
             self.widths = widths
             self.rebuild()
-
-    def action_first_row(self) -> None:
-        if self.row_count:
-            self.move_cursor(row=0)
-
-    def action_last_row(self) -> None:
-        if self.row_count:
-            self.move_cursor(row=self.row_count - 1)
 
     # --- reading -------------------------------------------------------------------------
     @property
