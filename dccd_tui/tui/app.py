@@ -215,9 +215,14 @@ class DccdApp(App[int]):
         if isinstance(screen, JobsScreen) and screen.is_mounted:
             if self._disable_notifications:
                 return
+            from textual.css.query import NoMatches
+
             from .widgets import NoticeBar
 
-            bar = screen.query_one(NoticeBar)
+            try:
+                bar = screen.query_one(NoticeBar)
+            except NoMatches:  # the screen is being taken down
+                return
             before = len(bar.shown)
             bar.show(list(self._notifications), self.job_styles)
             if len(bar.shown) != before:
