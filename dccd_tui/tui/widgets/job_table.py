@@ -50,25 +50,22 @@ def sort_labels(mark: tuple[str, bool] | None, widths: Widths) -> dict[str, Text
     plain = labels[column.key].plain
     room = column_width(column, widths)
 
-    def put(key: str, text: str) -> None:
-        old = labels[key]
-        labels[key] = Text(text, no_wrap=True, justify=old.justify, style="bold")
+    def put(key: str, text: str, bold_to: int | None = None) -> None:
+        """Label `key` with `text`, bold (the arrow and the sorted label) up to `bold_to`."""
+        label = Text(text, no_wrap=True, justify=labels[key].justify)
+        label.stylize("bold", 0, bold_to)
+        labels[key] = label
 
     if len(plain) < room:
         put(column.key, plain + arrow)
     elif column.right and column.gap:
         put(column.key, arrow + plain[1:])
     elif i + 1 < len(COLUMNS) and COLUMNS[i + 1].gap:
-        labels[column.key] = Text(
-            plain, no_wrap=True, justify=labels[column.key].justify, style="bold"
-        )
-        following = COLUMNS[i + 1]
-        put(following.key, arrow + labels[following.key].plain[1:])
-        labels[following.key].stylize("not bold", 1)
+        following = COLUMNS[i + 1].key
+        put(column.key, plain)
+        put(following, arrow + labels[following].plain[1:], bold_to=1)
     else:  # no blank cell to stand in: the label shows in bold, whole
-        labels[column.key] = Text(
-            plain, no_wrap=True, justify=labels[column.key].justify, style="bold"
-        )
+        put(column.key, plain)
     return labels
 
 
