@@ -123,6 +123,7 @@ class DccdApp(App[int]):
         self._saved_theme = self.theme
         self.job_styles: dict[str, Style] = self._compute_job_styles()
         self.run_keys: set[str] = set()  # jobs started since the last "run finished" message
+        self.run_started = 0.0  # the clock when the first of them started
         self.screen_diff = ScreenDiff()  # what the terminal shows (screen_diff.py)
         for line in config.duplicates:
             self.startup_messages.append(("information", line))
@@ -206,6 +207,29 @@ class DccdApp(App[int]):
             renderable = self.screen_diff.render(renderable, self.console)
         super()._display(screen, renderable)
 
+    def _refresh_notifications(self) -> None:
+        """On the main screen, notifications take lines of their own above the footer
+        (widgets/notices.py): a toast there covered the log's newest lines. Other screens
+        (modals, the inventory) keep Textual's toasts."""
+        screen = self.screen if self.screen_stack else None
+        if isinstance(screen, JobsScreen) and screen.is_mounted:
+            if self._disable_notifications:
+                return
+            from textual.css.query import NoMatches
+
+            from .widgets import NoticeBar
+
+            try:
+                bar = screen.query_one(NoticeBar)
+            except NoMatches:  # the screen is being taken down
+                return
+            before = len(bar.shown)
+            bar.show(list(self._notifications), self.job_styles)
+            if len(bar.shown) != before:
+                screen.call_after_refresh(screen._fit_heights)
+            return
+        super()._refresh_notifications()
+
     def on_resize(self, event: events.Resize) -> None:
         self.screen_diff.forget()  # the terminal may have reflowed or cleared what it showed
 
@@ -228,6 +252,8 @@ class DccdApp(App[int]):
         """Start jobs through the runner and remember them as part of the current run (a job
         already running takes the config's ranges into its run: `extended`)."""
         started = self.runner.start(keys)
+        if not self.run_keys:
+            self.run_started = self.clock()
         self.run_keys.update(started)
         self.run_keys.update(started.extended)
         return started
@@ -253,13 +279,17 @@ class DccdApp(App[int]):
     def run_finished(self) -> None:
         """Once per run: every job started since the last one has ended (a `C` ends six jobs
         at once, whose six JobFinished messages used to give six copies of this)."""
-        statuses = [
-            self.runner.states[k].snapshot().status.value
+        snaps = [
+            self.runner.states[k].snapshot()
             for k in sorted(self.run_keys)
             if k in self.runner.states
         ]
         self.run_keys.clear()
-        summary = run_summary(statuses)
+        summary = run_summary(
+            [s.status.value for s in snaps],
+            seconds=self.clock() - self.run_started,
+            candles=sum(s.candles for s in snaps),
+        )
         self.notify(summary, markup=False, timeout=8)
         if getattr(self.config.settings, "notify", True):
             self.alert(f"dccd-tui: {summary}")

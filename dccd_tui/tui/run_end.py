@@ -14,6 +14,8 @@ import os
 import re
 from collections.abc import Mapping
 
+from ..engine import fmt_duration, fmt_plural
+
 OSC9_TERMINALS = ("iTerm.app", "WezTerm", "ghostty")
 OSC9_TERMS = ("xterm-kitty", "xterm-ghostty", "foot", "wezterm")
 
@@ -38,12 +40,18 @@ def osc9(text: str) -> str:
     return f"\x1b]9;{osc9_text(text)}\x07"
 
 
-def run_summary(statuses: list[str]) -> str:
-    """`run finished: 3 done, 1 failed` from the statuses of the jobs of the run."""
+def run_summary(
+    statuses: list[str], seconds: float | None = None, candles: int | None = None
+) -> str:
+    """`run finished in 3m05s: 3 done, 1 failed · 12,345 candles written` from the statuses of
+    the jobs of the run, how long it took and what it wrote: the words and formats of the
+    headless summary (docs/usage.md, "Words")."""
     counts: dict[str, int] = {}
     for status in statuses:
         counts[status] = counts.get(status, 0) + 1
     order = ("done", "failed", "cancelled")
     parts = [f"{counts[s]} {s}" for s in order if counts.get(s)]
     parts += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in order]
-    return "run finished: " + (", ".join(parts) if parts else "no job")
+    took = "" if seconds is None else f" in {fmt_duration(seconds)}"
+    wrote = "" if candles is None else f" · {fmt_plural(candles, 'candle')} written"
+    return f"run finished{took}: " + (", ".join(parts) if parts else "no job") + wrote

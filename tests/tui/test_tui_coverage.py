@@ -374,3 +374,68 @@ async def test_a_chart_read_before_the_last_write_is_read_again(tmp_path, monkey
         await settle(pilot)
         assert view._closes != before
         assert view._chart_version == view.picture.version
+
+
+async def test_the_legend_names_the_cell_size_as_drawn(tmp_path):
+    """At 80 columns the 60 days of binance BTC/USDT are 9 weeks drawn 6 columns each: the
+    legend says so, not "1 week/cell" under 54 characters (issue 19)."""
+    app = data_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        view = app.screen.query_one(CoverageView)
+        legend = str(view.query_one("#cov-legend").render())
+        strip = str(view.query_one("#cov-strip").render())
+        cells = sum(strip.count(glyph) for glyph in "█▓░▒·")
+        assert "/cell" not in legend
+        each, _, size = legend.rpartition(" · ")[2].partition(" columns = ")
+        assert size == "1 week" and int(each) * 9 == cells, (legend, cells)
+
+
+async def test_the_inventory_job_column_agrees_with_the_table(tmp_path):
+    """The inventory's live column says what the jobs table says (status and done share),
+    and a job that ends has its series read again, whatever its version (issue 19: "done"
+    stood next to a stale figure)."""
+    from dccd_tui.tui.widgets import JobTable
+
+    app = data_app(tmp_path)
+    key = "binance BTC/USDT candles 1m"
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        jobs = app.screen
+        state = app.runner.states[key]
+        state.reset(Status.QUEUED)
+        state.set_status(Status.RUNNING)
+        state.set_total(10)
+        for i in range(9):
+            state.note_request()
+            state.note_window(cs.NOW - (20 - i) * 3_600_000, candles=10)
+        await pilot.press("i")
+        await settle(pilot)
+        inventory = app.screen
+        assert isinstance(inventory, InventoryScreen)
+        asked: list = []
+        real = app.runner.inventory
+
+        def recording(since=None):
+            asked.append(since)
+            return real(since)
+
+        app.runner.inventory = recording  # type: ignore[method-assign]
+
+        def table_words() -> str:
+            table = jobs.query_one(JobTable)
+            jobs.tick()
+            return " ".join(
+                table.get_cell(key, column).plain.strip() for column in ("status", "pct")
+            ).strip()
+
+        def inventory_words() -> str:
+            inventory.tick()
+            return inventory.query_one("#inv-table").get_cell(key, "job").plain.strip()
+
+        assert inventory_words() == table_words() == "running 90%"
+        state.note_window(cs.NOW - 10 * 3_600_000, failed=True)
+        state.set_status(Status.DONE)
+        assert inventory_words() == table_words() == "done 100%"
+        await workers_done(app)
+        assert asked and asked[-1] is not None and asked[-1][key] is None  # read again

@@ -75,6 +75,10 @@ async def test_attach_shows_the_jobs_and_a_started_job_completes(tmp_path, sandb
         assert table.keys == [spec.key for spec in config.jobs]
         key = config.jobs[0].key
         assert _cell(app, key, "status") == "idle"
+        # one header line: the config, the engine's pid and state, the connection (issue 19)
+        header = str(app.screen.query_one("#header-line").render())
+        pid = app.runner.client.info["pid"]
+        assert header.startswith(f"config.toml · engine pid {pid} · idle · connected"), header
         await pilot.press("s")  # start the highlighted job, in the engine
         await _wait(pilot, lambda: app.runner.states[key].snapshot().status is Status.DONE)
         app.screen.tick()
@@ -142,6 +146,8 @@ async def test_a_killed_engine_is_reported_and_restarted_from_the_ui(tmp_path, s
         t0 = time.monotonic()
         await _wait(pilot, lambda: isinstance(app.screen, ConfirmModal), 5)
         assert time.monotonic() - t0 < 1.0
+        app.screen_stack[0].tick()  # under the question, the header line says it too
+        assert "engine lost" in str(app.screen_stack[0].query_one("#header-line").render())
         await pilot.press("y")  # restart
         await _wait(pilot, lambda: not isinstance(app.screen, ConfirmModal))
         await _wait(pilot, lambda: all(s.status is Status.DONE for s in app.runner.snapshots()), 60)
@@ -160,7 +166,17 @@ def test_snapshot_attached_to_an_idle_engine(tmp_path, sandbox, engines, snap_co
     config = _config(tmp_path, sandbox)
     place = engines.serve(config)
     app = _app(engines, place, config)
-    assert snap_compare(app, terminal_size=(80, 24))
+
+    async def run_before(pilot):
+        # the header line names the engine's pid and the connection (issue 19); the pid
+        # differs on every run, so the picture shows a fixed one
+        await pilot.pause()
+        assert pilot.app.runner.client.info["pid"] is not None
+        pilot.app.runner.client.info["pid"] = 4242
+        pilot.app.screen.tick()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 async def test_a_key_on_a_dead_engine_offers_the_restart_again(tmp_path, sandbox, engines):

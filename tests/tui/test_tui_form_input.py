@@ -171,3 +171,19 @@ def test_quote_reason():
     assert quote_reason("BTC/USDT") is None
     assert "SOL/USDT or SOL/USDC or SOL/USD?" in quote_reason("SOL/US")
     assert "not a known quote asset" in quote_reason("SOL/QQQ")
+
+
+async def test_ctrl_n_then_a_pair_three_times_in_one_burst_fills_three_rows(tmp_path):
+    """Keys typed after a ctrl+n land in the row it adds, whatever mounts in between (issue
+    19: every character landed in the first field and three empty rows were left)."""
+    app = make_app(tmp_path, ["BTC/USDT"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        burst(app, "ctrl+n", *"eth/usdt", "ctrl+n", *"sol/usdt", "ctrl+n", *"xrp/usdt")
+        deadline = time.monotonic() + 5
+        while len(form.query(".pair-input")) < 4 and time.monotonic() < deadline:
+            await pilot.pause(0.01)
+        last = form.query(".pair-input").last()
+        await settled(pilot, last, "XRP/USDT")
+        values = [w.value for w in form.query(".pair-input")]
+        assert values == ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"]

@@ -324,13 +324,17 @@ async def test_one_message_bell_and_osc9_per_run(tmp_path, monkeypatch):
         await pilot.pause()
         assert len(app.run_keys) == 6
         app.runner.cancel()  # what C does, after its question
+        app.runner.clock.t += 185  # the run took 3m05s by the app's clock
         for key in app.runner.keys():
             app.post_message(JobFinished(key))
         await pilot.pause()
         ends = [n.message for n in app._notifications if n.message.startswith("run finished")]
-        assert ends == ["run finished: 6 cancelled"]
+        # how long it took and what it wrote, in the headless summary's words (issue 19)
+        assert ends == ["run finished in 3m05s: 6 cancelled · 0 candles written"]
         alerts = [w for w in written if "\a" in w]
-        assert alerts == ["\a\x1b]9;dccd-tui: run finished: 6 cancelled\x07"]
+        assert alerts == [
+            "\a\x1b]9;dccd-tui: run finished in 3m05s: 6 cancelled   0 candles written\x07"
+        ]
         # a late message for the same run does not repeat it
         app.post_message(JobFinished(app.runner.keys()[0]))
         await pilot.pause()
@@ -352,7 +356,9 @@ async def test_the_bell_can_be_turned_off(tmp_path, monkeypatch):
         app.runner.cancel()
         app.post_message(JobFinished(app.runner.keys()[0]))
         await pilot.pause()
-        assert [n.message for n in app._notifications] == ["run finished: 1 cancelled"]
+        assert [n.message for n in app._notifications] == [
+            "run finished in 0s: 1 cancelled · 0 candles written"
+        ]
         assert not [w for w in written if "\a" in w]
         monkeypatch.setattr(DccdApp, "is_headless", property(lambda self: True))
 
@@ -365,12 +371,16 @@ def test_osc9_payload_is_safe_text():
     assert not osc9_supported({"TERM_PROGRAM": "iTerm.app", "TMUX": "/tmp/t"})
     assert not osc9_supported({"TERM": "xterm-256color"})
     assert run_summary(["done", "done", "failed"]) == "run finished: 2 done, 1 failed"
+    assert (
+        run_summary(["done", "failed"], seconds=185, candles=12_345)
+        == "run finished in 3m05s: 1 done, 1 failed · 12,345 candles written"
+    )
 
 
 # --- 80x24 ---------------------------------------------------------------------------------
 
 
-async def test_at_80x24_ten_rows_fit_even_when_the_summary_wraps(tmp_path):
+async def test_at_80x24_ten_rows_fit_with_a_long_summary(tmp_path):
     jobs = [
         {
             "exchange": "binance",
@@ -391,7 +401,8 @@ async def test_at_80x24_ten_rows_fit_even_when_the_summary_wraps(tmp_path):
             state.note_written(123_456)
         app.screen.tick()
         await pilot.pause()
-        assert app.screen.query_one("#summary").size.height >= 2  # it wraps
+        # a summary longer than its line stays one line (issue 19: it wrapped to three)
+        assert app.screen.query_one("#summary").size.height == 1
         table = app.screen.query_one(JobTable)
         assert table.size.height >= 11  # header + 10 rows
         assert table.max_scroll_y == 0

@@ -52,3 +52,26 @@ async def test_the_detail_line_agrees_with_the_table_and_its_plurals(tmp_path):
         text = screen._detail.plain
         assert "2 requests" in text and "3 retries" in text and "2 failed windows" in text
         assert "5 candles in exchange gaps" in text
+
+
+async def test_the_app_uses_the_words_of_the_docs(tmp_path):
+    """docs/usage.md "Words": candles received are "fetched", stored ones "written", a speed
+    is "candles/s" where there is room; the summary and the detail line say so (issue 19: the
+    app said "written" where `backfill` said "fetched", "21k/s" against "6,373 candles/s")."""
+    from pathlib import Path
+
+    from dccd_tui.tui.widgets.summary import summary_text
+
+    words = Path(__file__).resolve().parents[2] / "docs" / "usage.md"
+    section = words.read_text(encoding="utf-8").split("## Words", 1)[1].split("\n## ", 1)[0]
+    for word in ("**fetched**", "**written**", "candles/s", "req/s", "3m05s"):
+        assert word in section, word
+    app = make_app(tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        screen._update_detail(_snap(received=50_000, candles=48_000, speed=6_373.2))
+        text = screen._detail.plain
+        assert "50,000 fetched · 48,000 written" in text and "6,373 candles/s" in text
+        summary = summary_text([_snap(received=50_000, candles=48_000)], {}).plain
+        assert summary == "1 running · 50,000 candles fetched"

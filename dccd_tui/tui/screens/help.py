@@ -23,6 +23,8 @@ KEY_NAMES = {
     "ctrl+p": "^p",
     "ctrl+s": "^s",
     "ctrl+n": "^n",
+    "home": "Home",
+    "end": "End",
 }
 
 
@@ -40,14 +42,26 @@ def key_label(key: str) -> str:
 
 
 def help_lines(bindings: Iterable[object]) -> list[tuple[str, str]]:
-    """(keys, what they do) for each `Binding` of a screen's BINDINGS, in its order."""
-    lines = []
+    """(keys, what they do) for each action of a screen's BINDINGS, in their order: one line
+    per action, each key once (a key a line already names is left out; two keys of one
+    action, such as `? F1` or `esc i`, share its line)."""
+    lines: list[tuple[list[str], str]] = []
+    by_action: dict[str, list[str]] = {}
+    seen: set[str] = set()
     for binding in bindings:
         if not isinstance(binding, Binding):
             continue  # this app declares every key as a Binding
-        text = binding.tooltip or binding.description
-        lines.append((key_label(binding.key), text))
-    return lines
+        keys = [part.strip() for part in binding.key.split(",")]
+        keys = [key for key in keys if key not in seen]
+        if not keys:
+            continue
+        seen.update(keys)
+        if binding.action in by_action:
+            by_action[binding.action].extend(keys)
+            continue
+        by_action[binding.action] = keys
+        lines.append((keys, binding.tooltip or binding.description))
+    return [(key_label(",".join(keys)), text) for keys, text in lines]
 
 
 class HelpScreen(ModalScreen[None]):

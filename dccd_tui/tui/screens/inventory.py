@@ -31,7 +31,6 @@ from textual.worker import get_current_worker
 from ...engine import REPORT_RIGHT as RIGHT
 from ...engine import (
     SeriesReport,
-    Status,
     StoreError,
     describe,
     fmt_plural,
@@ -39,8 +38,9 @@ from ...engine import (
 )
 from ...engine import report_cells as cells
 from ...link.errors import LinkError
-from ..cells import header_sort, next_sort
+from ..cells import header_sort, layout, next_sort, row_values
 from ..widgets import CoverageView
+from ..widgets.moving_table import MovingTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from textual import getters
@@ -102,9 +102,9 @@ class InventoryScreen(Screen):
             "sort",
             "Sort",
             key_display="o/O",
-            tooltip="o: sort by the next column, O: reverse (or click a column header)",
+            tooltip="Sort by the next column (or click a column header)",
         ),
-        Binding("O", "reverse", "Reverse", show=False),
+        Binding("O", "reverse", "Reverse", show=False, tooltip="Reverse the sort order"),
         Binding("r", "refresh", "Refresh", tooltip="Read every series again"),
         Binding("escape", "close", "Back", key_display="esc/i"),
         Binding("i", "close", "Back", show=False),
@@ -122,10 +122,11 @@ class InventoryScreen(Screen):
         self._asked_at = float("-inf")
         self._progress: Any = None  # the jobs' progress at the last ask
         self._jobs: dict[str, str] = {}  # key -> shown job text
+        self._ended: set[str] = set()  # jobs that ended since the last ask: read them again
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Inventory: reading the store..."), id="inv-title")
-        yield DataTable(id="inv-table", cursor_type="row", zebra_stripes=False)
+        yield MovingTable(id="inv-table", cursor_type="row", zebra_stripes=False)
         yield CoverageView(self.app.runner, self._styles, id="inv-coverage")
         yield Static(Text(""), id="inv-notes")
         yield Footer(compact=True)
@@ -146,6 +147,11 @@ class InventoryScreen(Screen):
     def _read(self, full: bool) -> None:
         """Ask for every report (`full`) or for those whose version changed."""
         since = None if full else {key: r.version for key, r in self.reports.items()}
+        if since is not None:
+            # A job that just ended wrote its last candles: its series is read again whatever
+            # its manifest's version says, so that its figures are its final ones.
+            since.update(dict.fromkeys(self._ended & set(since)))
+        self._ended = set()
         self._busy = True
         self._asked_at = time.monotonic()
         self._progress = self._jobs_progress()
@@ -199,13 +205,15 @@ class InventoryScreen(Screen):
 
     # --- the table -------------------------------------------------------------------------
     def _job_text(self, key: str) -> str:
+        """The job's status and done share in the jobs table's own words and figures (its
+        status and done cells, cells.py), so that the two views never disagree."""
         state = self.app.runner.states.get(key)
         if state is None:
             return "" if key not in self.app.runner.specs else "idle"
         snap = state.snapshot()
-        if snap.status is Status.RUNNING and snap.windows_total:
-            return f"running {snap.progress * 100:.0f}%"
-        return "" if snap.status is Status.IDLE else snap.status.value
+        shown = row_values(snap, layout(80))
+        status, pct = shown["status"][0], shown["pct"][0]
+        return f"{status} {pct}" if pct else status
 
     def _styles(self) -> dict[str, Style]:
         return self.app.job_styles
@@ -337,9 +345,15 @@ class InventoryScreen(Screen):
         table = self.query_one("#inv-table", DataTable)
         for key in self.order:
             text = self._job_text(key)
-            if text != self._jobs.get(key):
+            before = self._jobs.get(key)
+            if text != before:
                 self._jobs[key] = text
                 table.update_cell(key, "job", self._cells(key)[1])
+                ended = text.split(" ")[0] in ("done", "failed", "cancelled")
+                if ended and before is not None and before.split(" ")[0] != text.split(" ")[0]:
+                    self._ended.add(key)
+        if self._ended and not self._busy:
+            self._read(False)
         self._show_current()
 
     # --- actions ---------------------------------------------------------------------------

@@ -42,17 +42,29 @@ class JobsScreen(JobsView):
             "cancel",
             "Cancel",
             key_display="c/C",
-            tooltip="c: cancel the highlighted job, C: cancel all (both ask first)",
+            tooltip="Cancel the highlighted job (asks first)",
         ),
-        Binding("C", "cancel_all", "Cancel all", show=False),
+        Binding(
+            "C",
+            "cancel_all",
+            "Cancel all",
+            show=False,
+            tooltip="Cancel every queued or running job (asks first)",
+        ),
         Binding(
             "d",
             "dry_run",
             "Dry run",
             key_display="d/D",
-            tooltip="d: plan the highlighted job, D: plan all; no request is sent",
+            tooltip="Plan the highlighted job (to its log); no request is sent",
         ),
-        Binding("D", "dry_run_all", "Dry run all", show=False),
+        Binding(
+            "D",
+            "dry_run_all",
+            "Dry run all",
+            show=False,
+            tooltip="Plan every job (a panel of totals); no request is sent",
+        ),
         Binding("e", "edit", "Pairs", tooltip="Edit the pairs of the highlighted job's entry"),
         Binding("n", "new_entry", "New", tooltip="Add a [[histo_jobs]] entry"),
         # Reload stays off the footer (which must fit 80 columns); the palette lists it too.
@@ -186,18 +198,21 @@ class JobsScreen(JobsView):
 
     # --- help ----------------------------------------------------------------------------
     def action_help(self) -> None:
+        from ..widgets.moving_table import MovingTable
         from .inventory import InventoryScreen
         from .pair_form import PairFormModal
 
-        extra = [
-            ("^p", "Command palette: every action above, themes, reload, inventory"),
-            ("↑ ↓", "Move the highlight (PgUp PgDn too): detail, coverage and log follow"),
+        moving = [
+            ("↑ ↓", "Move the highlight (PgUp PgDn too); the panes below follow it"),
+            *help_lines(MovingTable.BINDINGS),
         ]
         self.app.push_screen(
             HelpScreen(
                 [
-                    ("Jobs", help_lines(JobsScreen.BINDINGS) + extra),
-                    ("Finding a job", help_lines(JobsView.BINDINGS)),
+                    ("Jobs", help_lines(JobsScreen.BINDINGS)),
+                    ("Moving", moving),
+                    ("Finding a job and the panes", help_lines(JobsView.BINDINGS)),
+                    ("Everything else", [("^p", "Command palette: themes, and every action")]),
                     ("Pair form (e, n)", help_lines(PairFormModal.BINDINGS)),
                     ("Coverage view (i)", help_lines(InventoryScreen.BINDINGS)),
                 ]

@@ -30,13 +30,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, ProgressBar, Static
+from textual.widgets._toast import ToastRack
 
 from ...engine import JobSnapshot, Status, fmt_eta, fmt_ms, fmt_plural, requested_range, safe_text
 from ..cells import COLUMN_KEYS, COLUMNS, column_width, header_sort, next_sort
 from ..overall import overall
 from ..quiet_update import update_static
-from ..widgets import CoverageView, JobLog, JobTable, SummaryBar
+from ..widgets import CoverageView, JobLog, JobTable, NoticeBar, SummaryBar
 from ..widgets.footer import FittingFooter
+from ..widgets.header_line import engine_words, header_text
 from ..widgets.summary import RequestRates, summary_text
 
 SORT_ORDER = list(COLUMN_KEYS)
@@ -107,24 +109,51 @@ class JobsView(Screen):
         Binding(
             "f", "next_failed", "Next failed", show=False, tooltip="Move to the next failed job"
         ),
+        Binding(
+            "z",
+            "zoom",
+            "Zoom",
+            tooltip="Zoom: the table alone, then the log alone, then both again",
+        ),
+        Binding(
+            "l",
+            "follow",
+            "Follow log",
+            show=False,
+            tooltip="The log follows its newest line, or stays where it is (on/off)",
+        ),
+        Binding(
+            "v",
+            "rates",
+            "Rates",
+            show=False,
+            tooltip="Requests per second of every exchange, live",
+        ),
     ]
+
+    ZOOMS = (None, "table", "log")
 
     def __init__(self) -> None:
         super().__init__()
         self.filter_words: list[str] = []
         self.sort_column: str | None = None  # None: config order
         self.sort_reverse = False
+        self.zoom: str | None = None  # "table" or "log": that pane alone (z)
+        self.last_rates: dict[str, float] = {}
 
     def compose(self) -> ComposeResult:
+        yield Static(Text(""), id="header-line")
         filter_input = Input(
-            placeholder="filter: exchange, pair, span or status (esc clears)",
+            placeholder="exchange, pair, span or status (esc clears)",
             id="filter",
             compact=True,
             select_on_focus=False,
         )
         filter_input.cursor_blink = False
-        filter_input.display = False
-        yield filter_input
+        with Horizontal(id="filter-bar"):
+            yield Static(Text("/ filter:"), id="filter-prompt")
+            yield filter_input
+            yield Static(Text(""), id="filter-count")
         yield JobTable(id="jobs")
         yield Static(Text("No jobs configured: press n to add a [[histo_jobs]] entry."), id="empty")
         with Horizontal(id="overall"):
@@ -134,6 +163,7 @@ class JobsView(Screen):
         yield Static(Text(""), id="detail")
         yield CoverageView(self.app.runner, lambda: self.app.job_styles, id="coverage")
         yield JobLog(id="log")
+        yield NoticeBar(id="notices")
         yield FittingFooter(compact=True)
 
     # --- setup ---------------------------------------------------------------------------
@@ -150,6 +180,11 @@ class JobsView(Screen):
         self.load_jobs()
         table.focus()
         self.set_interval(1 / self.app.ui_hz, self.tick, name="ui-tick")
+        # Notices take their own lines here (widgets/notices.py): no toast rack, so that none
+        # can cover the log, not even one of the messages the app shows as it starts.
+        for rack in self.query(ToastRack):
+            rack.remove()
+        self.call_after_refresh(self.app._refresh_notifications)
 
     @property
     def current_key(self) -> str | None:
@@ -195,20 +230,65 @@ class JobsView(Screen):
             table.set_jobs(rows)
             self._fit_heights()
             self._show_log()
+        if self.query_one("#filter-bar").display:
+            self._show_count()
 
     def _fit_heights(self) -> None:
         """Give the table its rows first (header + one line per row), up to what leaves the
-        other panes their least height; the log (height 1fr) takes what is left."""
+        other panes their least height; the log (height 1fr) takes what is left. Zoomed (`z`),
+        one of them has the screen less the header, summary and footer lines."""
         table = self.query_one(JobTable)
         height = self.size.height or self.app.size.height
-        others = 1 + 2 + 3 + 4  # footer, overall bar (summary may wrap), detail, least log
-        self._fitted_coverage = self.query_one(CoverageView).outer_size.height
-        others += self._fitted_coverage or 3
-        others += 1 if self.query_one("#filter").display else 0
+        zoom = self.zoom
+        for selector, hidden_by in (
+            ("#detail", ("table",)),
+            ("#coverage", ("table", "log")),
+            ("#log", ("table",)),
+        ):
+            self.query_one(selector).display = zoom not in hidden_by
+        table.display = zoom != "log"
+        others = 1 + 1 + 1  # header line, footer, summary (one line)
+        others += self.query_one(NoticeBar).outer_size.height
+        others += 1 if self.query_one("#filter-bar").display else 0
+        if zoom is None:
+            self._fitted_coverage = self.query_one(CoverageView).outer_size.height
+            others += 3 + 4 + (self._fitted_coverage or 3)  # detail, least log, coverage
         # below 80 columns the table scrolls sideways: its scrollbar takes a line
         wide = sum(column_width(c, table.widths) for c in COLUMNS) + 2 > (self.size.width or 80)
         table.styles.max_height = max(4, height - others)
         table.styles.height = max(2, table.row_count + 1 + (1 if wide else 0))
+        self.call_after_refresh(self._show_cursor)
+
+    def _show_cursor(self) -> None:
+        """Keep the highlighted row on screen when the table got shorter (a resize, the
+        filter line, a notice): the detail and the log describe it, so it must show."""
+        table = self.query_one(JobTable)
+        if table.row_count and table.display:
+            table._scroll_cursor_into_view(animate=False)
+
+    def action_zoom(self) -> None:
+        self.zoom = self.ZOOMS[(self.ZOOMS.index(self.zoom) + 1) % len(self.ZOOMS)]
+        self._fit_heights()
+        target = self.query_one(JobLog) if self.zoom == "log" else self.query_one(JobTable)
+        target.focus()
+        if self.zoom == "log":
+            self.notify("log zoomed: z shows the table again", markup=False, timeout=3)
+
+    def action_follow(self) -> None:
+        log = self.query_one(JobLog)
+        log.toggle_follow()
+        self.notify(
+            "the log follows its newest line"
+            if log.following
+            else "the log stays where it is (l follows again)",
+            markup=False,
+            timeout=3,
+        )
+
+    def action_rates(self) -> None:
+        from .rates_panel import RatesPanel
+
+        self.app.push_screen(RatesPanel())
 
     def restyle(self) -> None:
         """The theme changed: rebuild every row with the new job colours."""
@@ -263,10 +343,9 @@ class JobsView(Screen):
             # figures of the same length (quiet_update.py says what a relayout costs).
             widget.update(Text(eta_text), layout=len(eta_text) != len(self._eta_text))
             self._eta_text = eta_text
-        rates = self.rates.sample(snaps)
-        self.query_one(SummaryBar).show(
-            summary_text([s for _, s in snaps], rates, self.app.job_styles)
-        )
+        self.last_rates = self.rates.sample(snaps)
+        self.query_one(SummaryBar).show(summary_text([s for _, s in snaps], self.app.job_styles))
+        self._update_header([s for _, s in snaps])
         current = table.current_key
         self._update_detail(dict(snaps).get(current) if current is not None else None)
         if self.is_current:  # under the inventory view it waits: that view has its own
@@ -276,6 +355,15 @@ class JobsView(Screen):
             self.refresh_bindings()
         if self.query_one(CoverageView).outer_size.height != self._fitted_coverage:
             self._fit_heights()  # the coverage view grew or shrank (a resize, a chart row)
+
+    def _update_header(self, snaps: list[JobSnapshot]) -> None:
+        engine, connection = engine_words(self.app.runner, self.app.demo, snaps)
+        name = self.app.config.path.name + (" (demo)" if self.app.demo else "")
+        text = header_text(name, engine, connection, self.last_rates, self.size.width - 2)
+        widget = self.query_one("#header-line", Static)
+        if text.plain != getattr(self, "_header_plain", None):
+            self._header_plain = text.plain
+            widget.update(text, layout=False)
 
     def _update_detail(self, snap: JobSnapshot | None) -> None:
         if snap is None:
@@ -290,8 +378,13 @@ class JobsView(Screen):
                 f"{snap.windows_done:,}/{fmt_plural(snap.windows_total, 'window')}",
                 fmt_plural(snap.requests, "request"),
             ]
-            if snap.received or snap.candles:
-                parts.append(f"{snap.candles:,} written")
+            fetched = max(snap.received, snap.candles)
+            if fetched:  # the words and formats of docs/usage.md, "Words"
+                parts.append(f"{fetched:,} fetched")
+                if snap.candles != fetched:
+                    parts.append(f"{snap.candles:,} written")
+            if snap.status is Status.RUNNING and snap.speed > 0:
+                parts.append(f"{snap.speed:,.0f} candles/s")
             if snap.retries:
                 parts.append(fmt_plural(snap.retries, "retry", "retries"))
             if snap.gaps:  # candles the exchange has none for (after the first candle)
@@ -360,9 +453,16 @@ class JobsView(Screen):
     # --- finding a job -------------------------------------------------------------------
     def action_filter(self) -> None:
         widget = self.query_one("#filter", Input)
-        widget.display = True
+        self.query_one("#filter-bar").display = True
         widget.focus()
+        self._show_count()
         self._fit_heights()
+
+    def _show_count(self) -> None:
+        """`3 of 12 shown` beside the filter, from the rows the table holds."""
+        total = len(self.app.runner.keys())
+        shown = self.query_one(JobTable).row_count
+        self.query_one("#filter-count", Static).update(Text(f"{shown} of {total} shown"))
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -379,7 +479,7 @@ class JobsView(Screen):
     def _clear_filter(self) -> None:
         widget = self.query_one("#filter", Input)
         widget.value = ""
-        widget.display = False
+        self.query_one("#filter-bar").display = False
         self.filter_words = []
         self.apply_view()
         self._fit_heights()
@@ -387,7 +487,7 @@ class JobsView(Screen):
 
     def on_key(self, event: events.Key) -> None:
         # Escape clears the filter, from the filter field or from the table.
-        if event.key == "escape" and self.query_one("#filter").display:
+        if event.key == "escape" and self.query_one("#filter-bar").display:
             event.stop()
             self._clear_filter()
 

@@ -357,7 +357,10 @@ class PairFormModal(ModalScreen[bool]):
         # Awaiting the mount means the row's own Input exists before it takes focus: a
         # call_after_refresh could run first on a busy loop and find the row still empty.
         await self.query_one("#pairs", VerticalScroll).mount(row)
-        row.query_one(Input).focus()
+        # The focus moves now, before the app forwards the next key: the app awaits this
+        # action before it handles the keys queued behind ctrl+n, and `Widget.focus` would
+        # only move it later (`call_later`), after those keys had gone to the previous row.
+        self.set_focus(row.query_one(Input))
         self.validate_all()
 
     @on(Button.Pressed, ".remove")

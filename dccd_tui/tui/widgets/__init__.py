@@ -4,6 +4,7 @@ picture of the highlighted series."""
 from .coverage import CoverageSource, CoverageView
 from .job_log import JobLog
 from .job_table import JobTable
+from .notices import NoticeBar
 from .summary import SummaryBar
 
-__all__ = ["CoverageSource", "CoverageView", "JobLog", "JobTable", "SummaryBar"]
+__all__ = ["CoverageSource", "CoverageView", "JobLog", "JobTable", "NoticeBar", "SummaryBar"]

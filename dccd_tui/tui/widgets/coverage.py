@@ -2,7 +2,7 @@
 
 ```
 2024-01-01 ███████▓██████▓█████░░░░░░▒▒░░░░░░░░░░░░░ 2024-03-01
-█ stored  ▓ exchange gap  ░ missing  ▒ failed  · no candles     1 cell = 1 day · 62.3%
+█ stored  ▓ exchange gap  ░ missing  ▒ failed  · no candles   62.3% · 1 column = 1 day
 45,210.50  ▁▂▃▄▅▆▇█▇▆▅▄▃▂▂▃▄▅                                  43,180.20
 ```
 
@@ -111,9 +111,33 @@ def strip_text(states: Sequence[str], width: int, styles: Styles) -> Text:
     return text
 
 
+def years_per_cell(picture: CoveragePicture) -> int:
+    """Calendar years in one cell of a strip of years (more years than cells share a cell)."""
+    if picture.unit != "year" or not picture.states or picture.end <= picture.start:
+        return 1
+    first = fmt_ms(picture.start)[:4]
+    last = fmt_ms(max(picture.start, picture.end - 1))[:4]
+    years = int(last) - int(first) + 1
+    return max(1, -(-years // len(picture.states)))
+
+
+def cell_words(picture: CoveragePicture, width: int) -> str:
+    """What one character of the strip stands for, as drawn `width` columns wide: `1 column
+    = 1 day`, or `6 columns = 1 week` when each cell is drawn several columns wide (at 80
+    columns, 60 days are 9 weeks of 6 columns: "1 week/cell" read as if each of the 54
+    characters were a week)."""
+    n = len(picture.states)
+    each = max(1, strip_width(width) // n) if n else 1
+    unit = UNIT_NAMES.get(picture.unit, picture.unit)
+    per = years_per_cell(picture)
+    size = f"{per} {unit}s" if per > 1 else f"1 {unit}"
+    return f"1 column = {size}" if each == 1 else f"{each} columns = {size}"
+
+
 def legend_text(picture: CoveragePicture, width: int, styles: Styles) -> Text:
-    """`█ stored  ▓ exchange gap  ░ missing  ▒ failed       62.3% · 1 day/cell`; the "no candles"
-    entry only when the strip has such a cell, and the right part shortened to fit."""
+    """`█ stored  ▓ exchange gap  ░ missing  ▒ failed    62.3% covered · 1 column = 1 day`; the
+    "no candles" entry only when the strip has such a cell, and the right part shortened to
+    fit."""
     text = Text(no_wrap=True, overflow="ellipsis")
     shown = [(state, label) for state, label in LEGEND if state != VOID or VOID in picture.states]
     for i, (state, label) in enumerate(shown):
@@ -122,13 +146,21 @@ def legend_text(picture: CoveragePicture, width: int, styles: Styles) -> Text:
         text.append(GLYPHS[state], styles.get(STYLE_VARS[state], ""))
         text.append(f" {label}")
     pct = picture.coverage_pct
-    unit = f"1 {UNIT_NAMES.get(picture.unit, picture.unit)}/cell"
+    unit = cell_words(picture, width)
     figure = (
         ""
         if pct is None
         else ("100% covered" if picture.complete else f"{min(pct, 99.9):.1f}% covered")
     )
-    for right in (f"{figure} · {unit}" if figure else unit, figure.replace(" covered", ""), ""):
+    short = figure.replace(" covered", "")
+    # the cell size goes last of all: without it the strip cannot be read
+    for right in (
+        f"{figure} · {unit}" if figure else unit,
+        f"{short} · {unit}" if short else unit,
+        unit,
+        short,
+        "",
+    ):
         pad = width - text.cell_len - len(right)
         if pad >= 2 or not right:
             text.append(" " * max(pad, 0) + right)

@@ -27,18 +27,53 @@ from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.strip import Strip
-from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from ...engine import JobSnapshot
 from ..cells import COLUMNS, Widths, column_width, header, layout, render_cell, row_values
 from .cell_render import text_cell_lines
+from .moving_table import MovingTable
 
 
-class JobTable(DataTable):
+def sort_labels(mark: tuple[str, bool] | None, widths: Widths) -> dict[str, Text]:
+    """The header labels, the sorted column's with its arrow. Widths stay fixed and the arrow
+    never takes a letter of a label (it once showed `spa▲`): it follows the label in the
+    column's own room, else stands in the blank gap before a right-aligned label (`▲done`), or
+    in the gap that starts the next column (`exchange▲pair`)."""
+    labels = {column.key: header(column) for column in COLUMNS}
+    if mark is None:
+        return labels
+    arrow = "▼" if mark[1] else "▲"
+    keys = [column.key for column in COLUMNS]
+    i = keys.index(mark[0])
+    column = COLUMNS[i]
+    plain = labels[column.key].plain
+    room = column_width(column, widths)
+
+    def put(key: str, text: str, bold_to: int | None = None) -> None:
+        """Label `key` with `text`, bold (the arrow and the sorted label) up to `bold_to`."""
+        label = Text(text, no_wrap=True, justify=labels[key].justify)
+        label.stylize("bold", 0, bold_to)
+        labels[key] = label
+
+    if len(plain) < room:
+        put(column.key, plain + arrow)
+    elif column.right and column.gap:
+        put(column.key, arrow + plain[1:])
+    elif i + 1 < len(COLUMNS) and COLUMNS[i + 1].gap:
+        following = COLUMNS[i + 1].key
+        put(column.key, plain)
+        put(following, arrow + labels[following].plain[1:], bold_to=1)
+    else:  # no blank cell to stand in: the label shows in bold, whole
+        put(column.key, plain)
+    return labels
+
+
+class JobTable(MovingTable):
     """Rows keyed by job key (`binance BTC/USDT candles 1m`); cells are `rich.text.Text` only."""
 
     fast_cells = True  # False: every cell through DataTable's own rendering (the tests compare)
+
     on_cursor_moved: Callable[[], None] | None = None  # set by the screen (jobs_view.py)
 
     def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
@@ -74,16 +109,11 @@ class JobTable(DataTable):
 
     # --- building ------------------------------------------------------------------------
     def _build_columns(self) -> None:
+        labels = sort_labels(self.sort_mark, self.widths)
         for column in COLUMNS:
-            label = header(column)
-            if self.sort_mark is not None and self.sort_mark[0] == column.key:
-                # the arrow follows the label, or takes its last cell: widths stay fixed
-                arrow = "▼" if self.sort_mark[1] else "▲"
-                plain = label.plain
-                room = column_width(column, self.widths)
-                plain = plain + arrow if len(plain) < room else plain[: room - 1] + arrow
-                label = Text(plain, no_wrap=True, justify=label.justify)
-            self.add_column(label, width=column_width(column, self.widths), key=column.key)
+            self.add_column(
+                labels[column.key], width=column_width(column, self.widths), key=column.key
+            )
 
     def set_jobs(self, snaps: list[tuple[str, JobSnapshot]]) -> None:
         """Show exactly these jobs, in this order; the cursor stays on its job if it remains."""

@@ -1,6 +1,9 @@
-"""The one-line summary under the table: job counts, candles, and requests/s per exchange.
+"""The one-line summary under the table: job counts and candles; and the request rates.
 
-Requests per second are measured, not configured: the summary keeps the request counters of
+The summary is one line at any width (at 80 columns with five exchanges it used to wrap to three
+lines, with their requests/s, and the log kept three). The rates have their own place: the
+header line when they fit, else the rates panel (`v`; widgets/header_line.py).
+Requests per second are measured, not configured: `RequestRates` keeps the request counters of
 the last few seconds of ticks and divides, so it shows what the exchanges are actually doing.
 """
 
@@ -49,10 +52,9 @@ class RequestRates:
         }
 
 
-def summary_text(
-    snaps: list[JobSnapshot], rates: dict[str, float], styles: dict[str, Style]
-) -> Text:
-    """`2 running · 1 queued · 3 done · 1 failed · 12,345 candles · binance 9.8 req/s`."""
+def summary_text(snaps: list[JobSnapshot], styles: dict[str, Style]) -> Text:
+    """`2 running · 1 queued · 3 done · 1 failed · 12,345 candles fetched` (one line: cut, never
+    wrapped)."""
     counts: dict[Status, int] = {}
     for snap in snaps:
         counts[snap.status] = counts.get(snap.status, 0) + 1
@@ -74,10 +76,11 @@ def summary_text(
     if not parts:
         parts.append(Text(f"{len(snaps)} jobs idle"))
     candles = sum(max(s.received, s.candles) for s in snaps)
-    parts.append(Text(f"{candles:,} candles"))
-    if rates:
-        parts.append(Text("  ".join(f"{ex} {r:.1f} req/s" for ex, r in sorted(rates.items()))))
-    return Text(" · ").join(parts)
+    parts.append(Text(f"{candles:,} candles fetched"))
+    line = Text(" · ").join(parts)
+    line.no_wrap = True
+    line.overflow = "ellipsis"
+    return line
 
 
 class SummaryBar(Static):
