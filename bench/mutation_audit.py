@@ -60,6 +60,11 @@ LF = "tests/link/test_framing.py"
 LD = "tests/link/test_framing_depth.py"
 LM = "tests/link/test_messages.py"
 LP = "tests/link/test_place.py"
+# The tests written for what an earlier run of this audit found missed.
+AA = "tests/engine/test_archive_audit.py"
+SA = "tests/store/test_mutation_audit.py"
+DA = "tests/daemon/test_mutation_audit.py"
+LA = "tests/link/test_mutation_audit.py"
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ MUTANTS: list[Mutant] = [
         "a CSV declaring exactly its cap is refused (off by one)",
         f"{TC}::test_the_declared_size_is_checked_before_inflating_and_the_actual_one_while",
         f"{TC}::test_size_caps_follow_the_files_slots",
+        f"{AA}::test_a_csv_of_exactly_its_cap_is_taken",
     ),
     m(
         "archive-inflate-trusts-declared",
@@ -111,6 +117,8 @@ MUTANTS: list[Mutant] = [
         "            if size > cap:",
         "inflating stops at the cap only, not at the size the member declared",
         f"{TC}::test_the_declared_size_is_checked_before_inflating_and_the_actual_one_while",
+        equivalent="zipfile never reads past a member's declared size (ZipExtFile keeps `_left`, "
+        "then fails the CRC check)",
     ),
     m(
         "archive-slots-unit",
@@ -126,8 +134,8 @@ MUTANTS: list[Mutant] = [
         "archive-close-time-unit",
         "archive",
         ARCH + "csv_frame.py",
-        '    _check_close(typed, span * 1000 * (1000 if us else 1), what, header)',
-        '    _check_close(typed, span * 1000, what, header)',
+        "    _check_close(typed, span * 1000 * (1000 if us else 1), what, header)",
+        "    _check_close(typed, span * 1000, what, header)",
         "close times of a microsecond file checked in milliseconds",
         f"{TA}::test_csv_header_and_time_unit_are_detected_per_file",
         f"{TC}::test_every_close_time_is_its_open_time_plus_the_span_in_the_files_unit",
@@ -150,6 +158,7 @@ MUTANTS: list[Mutant] = [
         'col("ts").is_between(start, end, closed="both")',
         "a row at the first slot after the file's range is accepted",
         f"{TA}::test_csv_checks_as_for_a_rest_page",
+        f"{AA}::test_a_row_at_the_first_slot_after_the_file_is_outside_it",
     ),
     m(
         "archive-duplicate-rows",
@@ -186,6 +195,7 @@ MUTANTS: list[Mutant] = [
         "                if resp.status_code >= 500:",
         "a 403/429 answer's body is taken as the file (then fails as a bad zip, not a host error)",
         f"{TC}::test_archive_host_errors_are_named_as_such",
+        f"{AA}::test_any_answer_but_200_and_404_is_the_hosts_failure",
     ),
     m(
         "archive-stream-cap-dropped",
@@ -196,6 +206,7 @@ MUTANTS: list[Mutant] = [
         "a body without Content-Length is read past its cap",
         f"{TC}::test_a_zip_bomb_as_a_daily_file_is_refused_on_its_download_size",
         f"{TC}::test_size_caps_follow_the_files_slots",
+        f"{AA}::test_a_body_without_content_length_is_cut_at_its_cap",
     ),
     m(
         "archive-first-slot-hole",
@@ -214,6 +225,7 @@ MUTANTS: list[Mutant] = [
         "        if out and b - out[-1].start < window_ms:",
         "two holes that fill exactly one page are asked in two requests",
         f"{TA}::test_holes_close_together_share_one_rest_request_1h",
+        f"{AA}::test_holes_that_fill_exactly_one_page_take_one_request",
     ),
     m(
         "archive-failed-hole-covered",
@@ -224,6 +236,7 @@ MUTANTS: list[Mutant] = [
         "a hole whose REST check failed is recorded as covered (a gap for ever)",
         f"{TC}::test_a_file_short_by_one_slot_has_that_slot_asked_of_rest",
         f"{TA}::test_a_short_month_is_completed_by_rest_and_makes_no_false_gap",
+        f"{AA}::test_a_hole_rest_could_not_answer_stays_missing",
     ),
     m(
         "archive-partial-day-as-file",
@@ -238,7 +251,8 @@ MUTANTS: list[Mutant] = [
         "archive-budget-not-released",
         "archive",
         ARCH + "download.py",
-        "        try:\n            return fn(*args)\n        finally:\n            self.budget.release()",
+        "        try:\n            return fn(*args)\n"
+        "        finally:\n            self.budget.release()",
         "        return fn(*args)",
         "a finished download never gives its memory back",
         f"{TC}::test_files_in_flight_wait_for_the_memory_budget",
@@ -356,6 +370,7 @@ MUTANTS: list[Mutant] = [
         "a range written again keeps its old gaps though candles now fill them",
         TS,
         TP,
+        SA,
     ),
     m(
         "store-failed-not-cleared",
@@ -375,6 +390,7 @@ MUTANTS: list[Mutant] = [
         "a month file replaced with its old mtime kept (cp -p, rsync -t) is trusted unread",
         TB,
         TP,
+        SA,
     ),
     m(
         "store-manifest-reversed-range",
@@ -553,7 +569,8 @@ MUTANTS: list[Mutant] = [
         "daemon-readers-leak",
         "daemon",
         "dccd_tui/daemon/ops.py",
-        "            finally:\n                with _waiting_lock:\n                    _waiting[0] -= 1",
+        "            finally:\n                with _waiting_lock:\n"
+        "                    _waiting[0] -= 1",
         "            finally:\n                pass",
         "each store read keeps its waiting slot: after 16 the engine is busy for ever",
         DC,
