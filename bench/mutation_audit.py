@@ -469,6 +469,7 @@ MUTANTS: list[Mutant] = [
         "the socket file is born 0666 (open to every user who can reach its folder)",
         f"{LP}::test_the_engine_writes_its_pid_and_socket_and_removes_them",
         f"{LP}::test_the_fallback_folder_is_made_private",
+        f"{DA}::test_the_socket_is_born_private",
     ),
     m(
         "daemon-no-goodbye",
@@ -479,6 +480,7 @@ MUTANTS: list[Mutant] = [
         "the clients are not told why the engine stopped",
         f"{DP}::test_a_handed_over_backfill_exits_1_when_the_engine_stops_under_it",
         f"{DE}::test_idle_exit_0_reaches_the_engine_and_sigterm_stops_it_cleanly",
+        f"{DA}::test_a_client_is_told_why_the_engine_stopped",
     ),
     m(
         "daemon-folder-move-unseen",
@@ -517,6 +519,7 @@ MUTANTS: list[Mutant] = [
         "a client that asks and never reads may pile up 512 MiB in the engine",
         f"{DS}::test_a_client_that_takes_nothing_is_disconnected_and_the_others_go_on",
         f"{DS}::test_a_client_behind_gets_the_latest_rows_and_a_count_of_the_lines_it_missed",
+        f"{DA}::test_a_client_that_asks_and_never_reads_is_let_go_past_the_send_bound",
     ),
     m(
         "daemon-skipped-count",
@@ -536,6 +539,7 @@ MUTANTS: list[Mutant] = [
         "every update resends every row (nothing remembered as sent)",
         f"{DS}::test_a_client_behind_gets_the_latest_rows_and_a_count_of_the_lines_it_missed",
         f"{DE}::test_a_reload_that_removes_a_job_tells_a_subscriber",
+        f"{DA}::test_an_update_carries_only_the_rows_that_changed",
     ),
     m(
         "daemon-log-first-lines",
@@ -564,6 +568,7 @@ MUTANTS: list[Mutant] = [
         "a reload may move the engine to another data folder",
         f"{DX}::test_reload_through_the_engine_adds_jobs_and_refuses_a_broken_config",
         f"{DE}::test_a_reload_that_removes_a_job_tells_a_subscriber",
+        f"{DA}::test_a_reload_that_moves_the_data_folder_is_refused",
     ),
     m(
         "daemon-readers-leak",
@@ -574,6 +579,7 @@ MUTANTS: list[Mutant] = [
         "            finally:\n                pass",
         "each store read keeps its waiting slot: after 16 the engine is busy for ever",
         DC,
+        f"{DA}::test_store_reads_give_back_their_place_in_the_queue",
     ),
     m(
         "daemon-reload-keeps-removed-running",
@@ -733,6 +739,7 @@ MUTANTS: list[Mutant] = [
         "an engine of another version with running jobs is replaced when the user says yes",
         f"{DX}::test_a_version_mismatch_is_explained_and_stop_still_works",
         f"{DX}::test_a_client_meeting_an_engine_of_another_version_says_so",
+        LA,
     ),
     m(
         "link-folder-held-ignored",

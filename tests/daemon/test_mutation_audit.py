@@ -9,7 +9,9 @@ job runs and no exchange is asked: the configs point at no sandbox.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import stat
 import threading
 from pathlib import Path
 
@@ -115,9 +117,27 @@ def test_a_client_that_asks_and_never_reads_is_let_go_past_the_send_bound(tmp_pa
             sock.sendall(status * (2 * SEND_BOUND // one))
         except (BrokenPipeError, ConnectionResetError):
             pass  # let go while it was still asking: what is awaited
-        assert wait_for(conn.closed.is_set, 30)
-        assert server.client_count() == 0 and conn.backlog() == 0
+        assert wait_for(lambda: conn.closed.is_set() and server.client_count() == 0, 30)
+        assert conn.backlog() == 0
     finally:
         sock.close()
         server.stop()
         serving.join(10)
+
+
+def test_the_socket_is_born_private(tmp_path, engines):
+    """`daemon-socket-mode`: the socket file is 0600 from its birth (the folder is private
+    too, but a socket in a folder made by hand, or a folder opened later, stays closed)."""
+    place = engines.serve(_config(tmp_path))
+    assert stat.S_IMODE(os.stat(place.socket).st_mode) == 0o600
+
+
+def test_a_client_is_told_why_the_engine_stopped(tmp_path, engines):
+    """`daemon-no-goodbye`: at a stop every client gets a goodbye saying why, which the app
+    shows; without it a client can only say the connection closed."""
+    place = engines.serve(_config(tmp_path))
+    client = engines.client(place)
+    _server(engines).stop("it was asked to, by this test")
+    assert wait_for(lambda: client.gone is not None, 10)
+    assert client.bye == client.gone == "it was asked to, by this test"
+    client.close()
