@@ -558,6 +558,7 @@ MUTANTS: list[Mutant] = [
         "",
         "overrides naming unknown jobs are silently ignored",
         DD,
+        f"{DA}::test_overrides_naming_no_job_are_refused",
     ),
     m(
         "daemon-reload-other-folder",
@@ -590,6 +591,8 @@ MUTANTS: list[Mutant] = [
         "jobs a reload removes are not cancelled",
         f"{DE}::test_a_reload_that_removes_a_job_tells_a_subscriber",
         f"{DX}::test_reload_through_the_engine_adds_jobs_and_refuses_a_broken_config",
+        equivalent="Runner.set_config cancels a job its new config removes itself "
+        "(dccd_tui/engine/runner.py); the engine's runner is always a Runner",
     ),
     # --- link -----------------------------------------------------------------------------------
     m(
@@ -674,6 +677,7 @@ MUTANTS: list[Mutant] = [
         "        digest = hashlib.sha256(os.fsencode(data_path)).hexdigest()[:16]",
         "the fallback socket is named by the data path as spelled, not resolved",
         f"{LP}::test_the_place_depends_on_the_data_folder_and_the_uid_only",
+        f"{LA}::test_the_fallback_socket_is_named_by_the_resolved_folder",
     ),
     m(
         "link-folder-group-open",
@@ -718,7 +722,8 @@ MUTANTS: list[Mutant] = [
         "        check_socket_owner(self.socket_path)\n",
         "",
         "the client connects to a socket made by another user",
-        LP,
+        f"{DX}::test_a_peer_of_another_uid_is_refused_by_its_credentials",
+        f"{LA}::test_a_socket_made_by_another_user_is_never_connected_to",
     ),
     m(
         "link-goodbye-unread",
@@ -729,6 +734,7 @@ MUTANTS: list[Mutant] = [
         "the engine's goodbye (why it stopped) is not read",
         f"{DP}::test_a_handed_over_backfill_exits_1_when_the_engine_stops_under_it",
         f"{DE}::test_idle_exit_0_reaches_the_engine_and_sigterm_stops_it_cleanly",
+        f"{DA}::test_a_client_is_told_why_the_engine_stopped",
     ),
     m(
         "link-replace-busy-engine",
@@ -891,6 +897,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="first run every selected test unmutated (they must pass)",
     )
+    p.add_argument(
+        "--baseline-only", action="store_true", help="run the baseline (unmutated) and stop"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="print the tail of each run")
     args = p.parse_args(argv)
 
@@ -922,13 +931,15 @@ def main(argv: list[str] | None = None) -> int:
     results: list[tuple[Mutant, str, float]] = []
     try:
         check_import(work)
-        if args.baseline:
+        if args.baseline or args.baseline_only:
             union = tuple(dict.fromkeys(t for mu in chosen for t in mu.tests))
             outcome, took, text = run_tests(work, union, args.timeout * 4, workers=2)
             print(f"baseline (unmutated, {len(union)} selections, -n 2): {outcome} in {took:.0f} s")
             if outcome != "passed":
                 print(text[-3000:])
                 return 2
+            if args.baseline_only:
+                return 0
         for n, mu in enumerate(chosen, 1):
             why = stale(mu)
             if why:

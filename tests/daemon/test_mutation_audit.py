@@ -141,3 +141,15 @@ def test_a_client_is_told_why_the_engine_stopped(tmp_path, engines):
     assert wait_for(lambda: client.gone is not None, 10)
     assert client.bye == client.gone == "it was asked to, by this test"
     client.close()
+
+
+def test_overrides_naming_no_job_are_refused(tmp_path, engines):
+    """`daemon-overrides-unchecked`: a `start` whose overrides name a job the engine does not
+    have is refused, not run with the override silently dropped."""
+    place = engines.serve(_config(tmp_path))
+    client = engines.client(place)
+    override = {"binance NOPE/USDT candles 1m": {"start": 0, "end": 60_000}}
+    with pytest.raises(LinkError, match="job in overrides: binance NOPE/USDT"):
+        client.request("start", keys=[], overrides=override)
+    assert not any(_server(engines).runner.is_active(k) for k in _server(engines).runner.keys())
+    client.close()
