@@ -20,7 +20,10 @@ How it runs:
   code moved on: update the list) and not run. A mutant judged equivalent (no behaviour
   changes) says why, is still run, and is left out of the score.
 - Serial tests (wall time, latency: ``-m serial``) are never run here.
-- Score: caught (timeouts included) / (mutants run - equivalent).
+- A caught mutant's first failing test is run once more without the mutant: it must pass
+  there, else the machine (its load, another run's files) failed it, not the bug, and the
+  mutant is reported "flaky" and left out of the score (`--no-confirm` skips this).
+- Score: caught (timeouts included) / (mutants run - equivalent - flaky).
 
     python bench/mutation_audit.py                 # every mutant, ~15-20 min on 2 loaded cores
     python bench/mutation_audit.py --list          # the mutants and their tests, nothing run
@@ -873,6 +876,15 @@ def run_tests(work: Path, tests: tuple[str, ...], timeout: float, workers: int =
     return outcome, took, text
 
 
+def failed_tests(text: str) -> list[str]:
+    """The node ids of the tests pytest's summary says failed (or errored)."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            out.append(line.split(" ", 1)[1].split(" - ", 1)[0].strip())
+    return out
+
+
 def check_import(work: Path) -> None:
     """The copy, not the tree (nor the editable install), is what `import dccd_tui` finds."""
     out = subprocess.run(
@@ -899,6 +911,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--baseline-only", action="store_true", help="run the baseline (unmutated) and stop"
+    )
+    p.add_argument(
+        "--no-confirm",
+        dest="confirm",
+        action="store_false",
+        help="do not re-run a caught mutant's failing test unmutated (it must pass there)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="print the tail of each run")
     args = p.parse_args(argv)
@@ -956,9 +974,19 @@ def main(argv: list[str] | None = None) -> int:
             verdict = {"failed": "caught", "passed": "missed", "timeout": "timeout"}.get(
                 outcome, outcome
             )
+            failing = failed_tests(text)
+            if verdict == "caught" and args.confirm and failing:
+                # The test that failed must pass without the mutant: else the machine (load,
+                # another run's files) failed it, not the bug, and nothing was caught.
+                again, _, _ = run_tests(work, tuple(failing[:1]), args.timeout)
+                if again != "passed":
+                    verdict = "flaky"
+                    text += f"\n{failing[0]} fails without the mutant too ({again})"
             results.append((mu, verdict, took))
             print(f"[{n}/{len(chosen)}] {mu.id}: {verdict} ({took:.0f} s)", flush=True)
-            if args.verbose or verdict.startswith("error"):
+            if failing and verdict != "missed":
+                print(f"    failed: {failing[0]}")
+            if args.verbose or verdict.startswith("error") or verdict == "flaky":
                 print("    " + "\n    ".join(text.strip().splitlines()[-6:]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -970,8 +998,8 @@ def main(argv: list[str] | None = None) -> int:
         short = mu.file.removeprefix("dccd_tui/")
         print(f"{mu.id:38} {mu.area:8} {short:34} {shown:8} {mu.what}")
     scored = [(mu, v) for mu, v, _ in results if not mu.equivalent and v != "stale"]
-    errors = [mu.id for mu, v in scored if v.startswith("error")]
-    scored = [(mu, v) for mu, v in scored if not v.startswith("error")]
+    errors = [mu.id for mu, v in scored if v.startswith("error") or v == "flaky"]
+    scored = [(mu, v) for mu, v in scored if not (v.startswith("error") or v == "flaky")]
     caught = sum(v in ("caught", "timeout") for _, v in scored)
     print()
     for area in ("archive", "store", "daemon", "link", "sanity"):
@@ -985,7 +1013,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"score: {caught}/{len(scored)} caught = {score:.0%} "
         f"({n_eq} equivalent and {n_stale} stale left out"
-        + (f"; errors, left out: {', '.join(errors)}" if errors else "")
+        + (f"; errors or flaky, left out: {', '.join(errors)}" if errors else "")
         + f"); {time.monotonic() - t_start:.0f} s"
     )
     missed = [mu.id for mu, v in scored if v == "missed"]
