@@ -903,6 +903,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--only", default="", help="comma-separated mutant ids")
     p.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    p.add_argument(
+        "--tests",
+        default="",
+        help="comma-separated test paths run for every chosen mutant instead of its own "
+        "(to check that one test catches a mutant)",
+    )
     p.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per mutant")
     p.add_argument(
         "--baseline",
@@ -950,7 +956,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_import(work)
         if args.baseline or args.baseline_only:
-            union = tuple(dict.fromkeys(t for mu in chosen for t in mu.tests))
+            union = tuple(t for t in args.tests.split(",") if t) or tuple(
+                dict.fromkeys(t for mu in chosen for t in mu.tests)
+            )
             outcome, took, text = run_tests(work, union, args.timeout * 4, workers=2)
             print(f"baseline (unmutated, {len(union)} selections, -n 2): {outcome} in {took:.0f} s")
             if outcome != "passed":
@@ -968,7 +976,8 @@ def main(argv: list[str] | None = None) -> int:
             original = target.read_text(encoding="utf-8")
             target.write_text(original.replace(mu.old, mu.new, 1), encoding="utf-8")
             try:
-                outcome, took, text = run_tests(work, mu.tests, args.timeout)
+                tests = tuple(t for t in args.tests.split(",") if t) or mu.tests
+                outcome, took, text = run_tests(work, tests, args.timeout)
             finally:
                 target.write_text(original, encoding="utf-8")
             verdict = {"failed": "caught", "passed": "missed", "timeout": "timeout"}.get(
