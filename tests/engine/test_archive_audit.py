@@ -52,7 +52,8 @@ class _Host(BaseHTTPRequestHandler):
 @pytest.fixture
 def host() -> Iterator[ArchiveClient]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Host)
-    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll: shutdown() waits for one (0.5 s by default)
+    serving = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     serving.start()
     client = ArchiveClient(f"http://127.0.0.1:{server.server_address[1]}", parallel=1, timeout=5)
     yield client
