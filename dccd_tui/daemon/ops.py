@@ -219,7 +219,10 @@ class EngineOps:
         keys = list(keys)
         unknown = [k for k in keys if k not in self.runner.specs]
         if unknown:
-            raise Refused(f"unknown {fmt_plural(len(unknown), what)}: {', '.join(unknown[:5])}")
+            # "unknown job: K", "2 unknown jobs in overrides: K, L" (never "unknown 1 job")
+            many = f"{len(unknown)} unknown {what.replace('job', 'jobs', 1)}"
+            label = f"unknown {what}" if len(unknown) == 1 else many
+            raise Refused(f"{label}: {', '.join(unknown[:5])}")
         return keys
 
     def _overrides(self, overrides: Overrides) -> Overrides:

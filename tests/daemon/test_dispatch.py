@@ -126,7 +126,7 @@ def test_a_bad_request_a_refusal_and_a_bug_are_told_apart(engine, caplog):
     assert bad["error"].startswith("bad start request: keys must be a list")
     # of its shape, but the engine will not: the reason, neither "bad" nor "engine error"
     assert refused["id"] == 2 and refused["ok"] is False
-    assert refused["error"] == "unknown 1 job: kraken XBT/EUR candles 1m"
+    assert refused["error"] == "unknown job: kraken XBT/EUR candles 1m"
     # a handler's own bug: an engine error, with the bug's text, never "bad request"
     assert bug["id"] == 3 and bug["ok"] is False
     assert bug["error"].startswith("engine error in cancel: RuntimeError: a planted bug")

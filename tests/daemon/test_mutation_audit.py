@@ -149,7 +149,7 @@ def test_overrides_naming_no_job_are_refused(tmp_path, engines):
     place = engines.serve(_config(tmp_path))
     client = engines.client(place)
     override = {"binance NOPE/USDT candles 1m": {"start": 0, "end": 60_000}}
-    with pytest.raises(LinkError, match="job in overrides: binance NOPE/USDT"):
+    with pytest.raises(LinkError, match="^unknown job in overrides: binance NOPE/USDT candles 1m$"):
         client.request("start", keys=[], overrides=override)
     assert not any(_server(engines).runner.is_active(k) for k in _server(engines).runner.keys())
     client.close()
