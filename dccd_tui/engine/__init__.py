@@ -61,7 +61,7 @@ for _module, _names in {
         "REPORT_COLUMNS",
         "REPORT_RIGHT",
     ),
-    "pair_hint": ("suggest_pair", "split_glued", "QUOTE_ASSETS"),
+    "pair_hint": ("suggest_pair", "split_glued", "QUOTE_ASSETS", "quote_reason"),
     "archive.layout": ("DEFAULT_ARCHIVE_URL",),
     "coverage_picture": ("CoveragePicture", "coverage_picture"),
     "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec"),
@@ -185,6 +185,7 @@ __all__ = [
     "series_report",
     "span_label",
     "split_glued",
+    "quote_reason",
     "suggest_pair",
     "take_inventory",
     "union_ranges",
@@ -272,7 +273,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
         parse_span,
         span_label,
     )
-    from .pair_hint import QUOTE_ASSETS, split_glued, suggest_pair
+    from .pair_hint import QUOTE_ASSETS, quote_reason, split_glued, suggest_pair
     from .plan import Plan, plan_job, requests_per_exchange
     from .range_account import RangeAccount
     from .runner import Runner
