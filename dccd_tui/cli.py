@@ -1,7 +1,7 @@
 """The `dccd-tui` command: argument parsing and dispatch to `dccd_tui.commands`.
 
 The TUI by default (attached to the data folder's engine process), plus `backfill`,
-`validate`, `inventory`, `status` and `engine stop|run` (one module each in
+`validate`, `inventory`, `log`, `wait`, `status` and `engine stop|run` (one module each in
 `dccd_tui/commands/`).
 
 Exit codes are a contract for scripts: 0 every job completed, 1 a job failed, 2 a usage or
@@ -27,6 +27,8 @@ COMMANDS = {
     "inventory": "inventory",
     "status": "engine",
     "engine": "engine",
+    "log": "log",
+    "wait": "wait",
 }
 """Command name -> its module in `dccd_tui.commands` (no command: the TUI, `commands.tui`)."""
 
@@ -80,6 +82,15 @@ def settle_config(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    """The job filters `backfill`, `log` and `wait` share (commands/job_filter.py)."""
+    p.add_argument("--exchange", default=None, help="only jobs of this exchange")
+    p.add_argument(
+        "--pairs", default=None, help="only these pairs, comma separated (BTC/USDT,ETH/USDT)"
+    )
+    p.add_argument("--span", default=None, help="only jobs of this span (1m, 1h, ...)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dccd-tui",
@@ -104,11 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bf = sub.add_parser("backfill", help="run the configured jobs headless, printing progress")
     _add_config(bf, 1)
-    bf.add_argument("--exchange", default=None, help="only jobs of this exchange")
-    bf.add_argument(
-        "--pairs", default=None, help="only these pairs, comma separated (BTC/USDT,ETH/USDT)"
-    )
-    bf.add_argument("--span", default=None, help="only jobs of this span (1m, 1h, ...)")
+    _add_filters(bf)
     bf.add_argument("--start", default=None, help="override the start date of the matching jobs")
     bf.add_argument("--end", default=None, help="override the end date of the matching jobs")
     bf.add_argument(
@@ -150,6 +157,28 @@ def build_parser() -> argparse.ArgumentParser:
     inv = sub.add_parser("inventory", help="what is stored: coverage, gaps and missing ranges")
     _add_config(inv, 1)
     inv.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    lg = sub.add_parser("log", help="the logs of the matching jobs (kept across engine restarts)")
+    _add_config(lg, 1)
+    _add_filters(lg)
+    lg.add_argument(
+        "--follow", "-f", action="store_true", help="print new lines as they come, until Ctrl-C"
+    )
+    lg.add_argument("--json", action="store_true", help="one JSON object per line")
+    lg.add_argument(
+        "--lines",
+        "-n",
+        type=int,
+        default=200,
+        metavar="N",
+        help="the last N lines of each job (default 200)",
+    )
+    wt = sub.add_parser(
+        "wait", help="wait for the matching jobs running in the engine; exit as backfill does"
+    )
+    _add_config(wt, 1)
+    _add_filters(wt)
+    wt.add_argument("--json", action="store_true", help="one JSON object per line")
 
     # The engine process of the data folder (dccd_tui/daemon/)
     st = sub.add_parser("status", help="the engine serving the data folder: jobs and progress")
