@@ -27,7 +27,7 @@ FOLLOW_EVERY = 0.25  # seconds between looks at the files with --follow
 
 def run(args: argparse.Namespace) -> int:
     from ..config import ConfigError, load_config
-    from ..engine.job_logs import log_file, read_tail
+    from ..engine import log_file, read_tail
     from .job_filter import select_jobs
 
     try:

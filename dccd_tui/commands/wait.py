@@ -73,9 +73,7 @@ def _jobs(client: EngineClient) -> dict[str, JobSnapshot]:
 
 
 def _wait(client: EngineClient, data_path: Path, keys: list[str], out: Reporter) -> int:
-    from ..engine import fmt_plural
-    from ..engine.job_logs import log_file, read_tail, undated
-    from ..engine.state import Status
+    from ..engine import Status, fmt_plural, log_file, read_tail, undated
     from ..link.errors import LinkError
     from .backfill_output import result_of
 

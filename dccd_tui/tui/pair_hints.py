@@ -6,7 +6,6 @@ with the same words (`config.pair_problem`); this module keeps the names the for
 
 from __future__ import annotations
 
-from ..engine import QUOTE_ASSETS, quote_reason, split_glued
-from ..engine.pair_hint import SHOWN_QUOTES
+from ..engine import QUOTE_ASSETS, SHOWN_QUOTES, quote_reason, split_glued
 
 __all__ = ["QUOTE_ASSETS", "SHOWN_QUOTES", "quote_reason", "split_glued"]
