@@ -94,7 +94,9 @@ def test_wait_with_no_engine_has_nothing_to_wait_for(tmp_path, sandbox, capsys):
 
 @pytest.fixture
 def slow_sandbox():
-    with Sandbox(SandboxSettings(seed=7, budgets=FAST, now_ms=PINNED_NOW, latency=0.4)) as sb:
+    """Each answer takes 1.5 s: the job is still running when `wait` looks (a margin for a
+    loaded machine; `wait` needs about 50 ms to load the config and ask the engine)."""
+    with Sandbox(SandboxSettings(seed=7, budgets=FAST, now_ms=PINNED_NOW, latency=1.5)) as sb:
         yield sb
 
 
