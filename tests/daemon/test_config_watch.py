@@ -99,12 +99,14 @@ def test_a_clients_reload_reaches_the_others_only(tmp_path, sandbox, engines):
 
 @pytest.fixture
 def slow_sandbox():
-    with Sandbox(SandboxSettings(seed=7, budgets=FAST, now_ms=PINNED_NOW, latency=0.5)) as sb:
+    """Answers of 1.5 s: the job runs for some seconds, past the watch's settling time (the
+    test cancels it once it has its answer)."""
+    with Sandbox(SandboxSettings(seed=7, budgets=FAST, now_ms=PINNED_NOW, latency=1.5)) as sb:
         yield sb
 
 
 def test_a_file_that_removes_a_running_job_asks_for_r(tmp_path, slow_sandbox, engines):
-    jobs = [{**JOB, "pairs": ["BTC/USDT", "ETH/USDT"], "span": "1m", "end": "2024-01-02"}]
+    jobs = [{**JOB, "pairs": ["BTC/USDT", "ETH/USDT"], "span": "1m", "end": "2024-01-11"}]
     config = make_config(tmp_path, slow_sandbox, jobs, rps=FAST)
     place = engines.serve(config)
     runner = engines.runner(place, config)
