@@ -154,10 +154,10 @@ def run_tui(
 def detached_message(active: int, pid: object, config_path: Path, *, demo: bool) -> str:
     """What the app prints when it leaves jobs running: the commands it names reach this
     engine again when pasted (`--demo`, `--config FILE`)."""
-    from ..link.place import engine_command
+    from ..link.place import reach_command
 
-    again = engine_command("", config_path, demo).rstrip()
-    status = engine_command("status", config_path, demo)
+    again = reach_command("", config_path, demo).rstrip()
+    status = reach_command("status", config_path, demo)
     return (
         f"detached: {fmt_plural(active, 'job')} keep running in the engine (pid {pid}). "
         f"Run {again} again to attach; {status} to look."

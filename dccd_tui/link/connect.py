@@ -16,7 +16,7 @@ from ..engine import Config, fmt_plural
 from .client import EngineClient
 from .errors import LinkError, VersionMismatch
 from .messages import PROTOCOL_VERSION, Stop
-from .place import EnginePlace, engine_command, engine_place
+from .place import EnginePlace, engine_place, reach_command
 from .spawn import attach, engine_socket, pid_alive
 
 #: Asks the user a yes/no question (the text ends with "[Y/n] "); None where nobody can answer.
@@ -79,6 +79,6 @@ def connect_engine(
                 exc,
                 engine_place(config.settings.data_path),
                 ask,
-                engine_command("engine stop", config.path, sandbox),
+                reach_command("engine stop", config.path, sandbox),
             )
     raise LinkError("the engine of another version is still there after it was stopped")

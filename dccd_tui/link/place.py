@@ -34,7 +34,7 @@ ENGINE_DIR = ".engine"
 FALLBACK_ROOT = Path("/tmp")
 
 
-def engine_command(words: str, config_path: os.PathLike[str] | str | None, demo: bool) -> str:
+def reach_command(words: str, config_path: os.PathLike[str] | str | None, demo: bool) -> str:
     """`dccd-tui <words>` with the flags that reach the same engine from the same folder:
     `--demo` for the demo's, `--config FILE` unless FILE is ./config.toml (the default). A
     message that names a command must name one that works when pasted."""

@@ -11,7 +11,7 @@ import pytest
 
 from dccd_tui.cli import main
 from dccd_tui.commands.attach import detached_message
-from dccd_tui.link.place import engine_command
+from dccd_tui.link.place import reach_command
 
 
 @pytest.mark.parametrize("argv", [["--demo", "validate"], ["validate", "--demo"]])
@@ -59,8 +59,8 @@ def test_the_same_config_twice_is_one(tmp_path, capsys, monkeypatch):
 
 def test_commands_named_in_messages_carry_the_flags(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert engine_command("status", tmp_path / "config.toml", False) == "dccd-tui status"
-    assert engine_command("status", tmp_path / "x y.toml", False) == (
+    assert reach_command("status", tmp_path / "config.toml", False) == "dccd-tui status"
+    assert reach_command("status", tmp_path / "x y.toml", False) == (
         f"dccd-tui --config '{tmp_path / 'x y.toml'}' status"
     )
     text = detached_message(2, 123, tmp_path / "demo.toml", demo=True)
@@ -68,3 +68,23 @@ def test_commands_named_in_messages_carry_the_flags(tmp_path, monkeypatch):
         "detached: 2 jobs keep running in the engine (pid 123). Run dccd-tui --demo again to "
         "attach; dccd-tui --demo status to look."
     )
+
+
+def test_an_unreachable_engine_is_told_with_the_flags_that_stop_it(tmp_path):
+    """An engine whose pid file names a socket that does not answer: the message names the
+    command that stops it, `--config` included (on main: a bare `dccd-tui engine stop`, which
+    reads ./config.toml)."""
+    import os
+
+    from dccd_tui.link.errors import EngineUnreachable
+    from dccd_tui.link.place import engine_place, pid_file_text, prepare
+    from dccd_tui.link.spawn import engine_socket
+
+    place = engine_place(tmp_path / "data")
+    prepare(place, create=True)
+    elsewhere = place.folder / "elsewhere.sock"  # this process stands in for the engine
+    place.pid_file.write_text(pid_file_text(os.getpid(), elsewhere), encoding="utf-8")
+    stop = reach_command("engine stop", tmp_path / "my.toml", False)
+    with pytest.raises(EngineUnreachable) as info:
+        engine_socket(place, stop_command=stop)
+    assert f"Stop it with `dccd-tui --config {tmp_path / 'my.toml'} engine stop`" in str(info.value)
