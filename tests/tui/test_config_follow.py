@@ -75,3 +75,34 @@ async def test_the_app_follows_the_file_and_another_clients_save(tmp_path, engin
         messages = [n.message for n in app._notifications]
         assert "config.toml reloaded: 1 series added, 2 removed" in messages
         other.close()
+
+
+async def test_an_open_form_keeps_working_and_its_save_is_compared_with_the_file(tmp_path, engines):
+    """The app follows a hand edit while the pair form is open: the form keeps its edits, and
+    its save is refused as changed on disk (it was opened on the file before the edit), rather
+    than applied over the edit."""
+    from dccd_tui.tui.screens.pair_form import PairFormModal
+
+    config = _config(tmp_path)
+    place = engines.serve(config)
+    client = engines.client(place)
+
+    def factory(cfg, *, base_urls=None, on_finish=None):
+        return RemoteRunner(client, cfg, on_finish=on_finish, hz=30.0)
+
+    app = DccdApp(config, runner_factory=factory, theme_folders=[])
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        table = app.screen.query_one(JobTable)
+        await pilot.press("e")
+        await _wait(pilot, lambda: isinstance(app.screen, PairFormModal))
+        form = app.screen
+        save_config(config.path, _pairs(config, "BTC/USDT", "ETH/USDT"))
+        await _wait(pilot, lambda: table.keys == [BTC, ETH])
+        assert app.screen is form
+        edited = config.path.read_bytes()
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press(*"SOL/USDT", "ctrl+s")
+        await _wait(pilot, lambda: "changed on disk" in str(form.query_one("#form-error").render()))
+        assert app.screen is form and form.query_one("#pair-1").value == "SOL/USDT"
+        assert config.path.read_bytes() == edited
