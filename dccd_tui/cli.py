@@ -44,6 +44,7 @@ def _add_config(p: argparse.ArgumentParser, level: int = 0) -> None:
         "--config",
         type=Path,
         dest=f"config{suffix}",
+        metavar="FILE",
         default=None if not level else argparse.SUPPRESS,
         help="config file (default: ./config.toml)",
     )
