@@ -144,11 +144,24 @@ def run_tui(
     app.run(mouse=mouse)
     if app.detached_active:
         print(
-            f"detached: {fmt_plural(app.detached_active, 'job')} keep running in the engine (pid "
-            f"{runner.client.info.get('pid')}). Run dccd-tui again to attach; dccd-tui status "
-            "to look."
+            detached_message(
+                app.detached_active, runner.client.info.get("pid"), config_path, demo=demo
+            )
         )
     return app.return_code or 0
+
+
+def detached_message(active: int, pid: object, config_path: Path, *, demo: bool) -> str:
+    """What the app prints when it leaves jobs running: the commands it names reach this
+    engine again when pasted (`--demo`, `--config FILE`)."""
+    from ..link.place import reach_command
+
+    again = reach_command("", config_path, demo).rstrip()
+    status = reach_command("status", config_path, demo)
+    return (
+        f"detached: {fmt_plural(active, 'job')} keep running in the engine (pid {pid}). "
+        f"Run {again} again to attach; {status} to look."
+    )
 
 
 # --- status and engine stop --------------------------------------------------------------------

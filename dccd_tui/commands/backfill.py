@@ -33,27 +33,10 @@ def _filter_jobs(config: Config, args: argparse.Namespace) -> list[JobSpec]:
     from dataclasses import replace
 
     from ..config import parse_date
-    from ..engine import SpanError, align_down, align_up, parse_span
+    from ..engine import align_down, align_up
+    from .job_filter import select_jobs
 
-    jobs = config.jobs
-    if args.exchange:
-        jobs = [j for j in jobs if j.series.exchange == args.exchange.strip().lower()]
-    if args.pairs:
-        wanted = {p.strip().upper() for p in args.pairs.split(",") if p.strip()}
-        jobs = [j for j in jobs if j.series.pair in wanted]
-    if args.span:
-        try:
-            span = parse_span(args.span)
-        except SpanError as exc:
-            raise ValueError(f"--span: {exc}") from None
-        jobs = [j for j in jobs if j.series.span == span]
-    if not jobs:
-        what = " ".join(
-            f"--{k} {v}"
-            for k, v in (("exchange", args.exchange), ("pairs", args.pairs), ("span", args.span))
-            if v
-        )
-        raise ValueError(f"no job in {config.path.name} matches {what}")
+    jobs = select_jobs(config, args.exchange, args.pairs, args.span)
     tz = config.settings.timezone
     try:
         start = parse_date(args.start, tz) if args.start else None

@@ -165,7 +165,7 @@ def _follow(
             break
         if time.monotonic() - last_progress >= progress_every:
             last_progress = time.monotonic()
-            out.progress(jobs.snapshots())
+            out.progress([snap.this_run() for snap in jobs.snapshots()])
 
 
 def _report_news(
@@ -181,7 +181,7 @@ def _report_news(
     """A job's new status, its new log lines, and its closing line once it has ended."""
     lines, seqs[key] = state.log_since(seqs[key])
     run_lines.extend(lines)
-    snap = state.snapshot()
+    snap = state.snapshot().this_run()  # a report of this run: not the last run's counts
     if statuses.get(key) is not snap.status:
         statuses[key] = snap.status
         out.status(snap)
@@ -203,7 +203,7 @@ def _summary(
 ) -> int:
     """The closing line, and the exit code it means: from the jobs as reported when they ended
     (about this command's ranges), the others as they are."""
-    live = dict(zip(jobs.keys(), jobs.snapshots(), strict=True))
+    live = dict(zip(jobs.keys(), (s.this_run() for s in jobs.snapshots()), strict=True))
     snaps = [
         reported.get(key, snap) if snap.status in FINAL else snap for key, snap in live.items()
     ]

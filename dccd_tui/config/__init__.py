@@ -23,7 +23,14 @@ from typing import Any
 from ..engine import Config, JobSpec
 from .checks import ConfigError, parse_date
 from .exchanges import ARCHIVE_KEYS, EXCHANGE_KEYS
-from .jobs import DEFAULT_START, JOB_KEYS, check_pair, offered_spans, union_ranges
+from .jobs import (
+    DEFAULT_START,
+    JOB_KEYS,
+    check_pair,
+    offered_spans,
+    pair_problem,
+    union_ranges,
+)
 from .load import TOP_KEYS, load_config, validate
 from .settings import SETTINGS_KEYS
 
@@ -38,6 +45,7 @@ __all__ = [
     "ConfigError",
     "JobSpec",
     "check_pair",
+    "pair_problem",
     "load_config",
     "offered_spans",
     "parse_date",

@@ -2,7 +2,8 @@
 
 One entry names an exchange, a span and several pairs, so it becomes one spec per pair; a series
 asked for by two entries runs once, over the union of their ranges (`_merge_jobs`). `check_pair`
-and `offered_spans` answer the same questions for the TUI's pair form as they do here.
+(through `pair_problem`, the one pair check) and `offered_spans` answer the same questions for
+the TUI's pair form as they do here, in the same words.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..engine import (
     get_exchange,
     parse_pair,
     parse_span,
+    quote_reason,
     span_label,
     suggest_pair,
     union_ranges,
@@ -32,15 +34,26 @@ DEFAULT_START = "2020-01-01 00:00:00"
 JOB_KEYS = ("exchange", "pairs", "span", "start", "end", "max_retries", "retry_delay", "archive")
 
 
-def check_pair(exchange: str, pair: str, span: int | None = None) -> str | None:
-    """Why `pair` cannot be used on `exchange` (and `span`), or None when it can. For the form."""
+def pair_problem(exchange: str, pair: str) -> str | None:
+    """Why `pair` cannot be used on `exchange` (a known exchange), or None: the one check that
+    `validate` and the pair form both make, so that they refuse the same pairs in the same
+    words. A glued `BTCUSDT` and a quote cut short (`SOL/US`) get a suggestion."""
     try:
         parse_pair(pair)
         get_exchange(exchange).symbol(pair)
     except (PairError, SymbolError) as exc:
-        return str(exc)
-    except KeyError:
+        hint = suggest_pair(pair)
+        return f"{exc}; did you mean {hint}?" if hint else str(exc)
+    return quote_reason(pair)
+
+
+def check_pair(exchange: str, pair: str, span: int | None = None) -> str | None:
+    """Why `pair` cannot be used on `exchange` (and `span`), or None when it can. For the form."""
+    if exchange not in EXCHANGES:
         return f"unknown exchange {exchange!r}"
+    problem = pair_problem(exchange, pair)
+    if problem is not None:
+        return problem
     if span is not None and span not in get_exchange(exchange).spans:
         return f"{exchange} does not offer span {span_label(span)}"
     return None
@@ -73,7 +86,6 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
             f"{exchange!r} (known: {', '.join(EXCHANGES)})"
         )
         raise ConfigError(problems.messages)
-    adapter = get_exchange(exchange)
     span = problems.check(_job_span, entry, exchange, path, where)
     pairs = problems.check(
         _typed, entry, "pairs", (list,), path, where, 'a list of "BASE/QUOTE" strings', default=[]
@@ -133,13 +145,10 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
         if not isinstance(pair, str):
             problems.messages.append(f"{_where(path, where, 'pairs')}: {pair!r} is not a string")
             continue
-        try:
-            parse_pair(pair)
-            adapter.symbol(pair)
-        except (PairError, SymbolError) as exc:
-            hint = suggest_pair(pair)
-            guess = f"; did you mean {hint}?" if hint else ""
-            problems.messages.append(f"{_where(path, where, 'pairs')}: {exc}{guess}")
+        problem = pair_problem(exchange, pair)
+        if problem is not None:  # named by the pair unless the words already name it
+            named = problem if repr(pair) in problem else f"{pair!r}: {problem}"
+            problems.messages.append(f"{_where(path, where, 'pairs')}: {named}")
     if problems.messages:
         raise ConfigError(problems.messages)
     assert span is not None and start is not None
@@ -188,10 +197,15 @@ def _merge_jobs(specs: list[JobSpec]) -> tuple[list[JobSpec], list[str]]:
         if series in seen:
             first = seen[series]
             prev = jobs[first]
-            duplicates.append(
-                f"{series} appears in [[histo_jobs]] #{prev.entry + 1} and #{spec.entry + 1}; "
-                "it runs once, over the union of both ranges"
-            )
+            if prev.entry == spec.entry:
+                duplicates.append(
+                    f"{series} is listed twice in [[histo_jobs]] #{spec.entry + 1}; it runs once"
+                )
+            else:
+                duplicates.append(
+                    f"{series} appears in [[histo_jobs]] #{prev.entry + 1} and "
+                    f"#{spec.entry + 1}; it runs once, over the union of both ranges"
+                )
             ranges = union_ranges(prev.ranges() + spec.ranges())
             jobs[first] = JobSpec(
                 series,

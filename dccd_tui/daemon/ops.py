@@ -67,6 +67,7 @@ from ..link.messages import (
     Unsubscribe,
 )
 from ..link.place import EnginePlace
+from .config_watch import Broadcast, ConfigWatch
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -127,12 +128,21 @@ class EngineOps:
         load_config: Callable[[Path], Config],
         clients: Callable[[], int],
         stop: Callable[[], None],
+        broadcast: Broadcast | None = None,
     ) -> None:
         self.runner = runner
         self.setup = setup
         self.load_config = load_config
         self.clients = clients
         self.stop = stop
+        # config.toml followed (edited by hand, reloaded by a client): every client is told
+        self.config_watch = ConfigWatch(
+            runner,
+            Path(setup.config_path),
+            setup.place.data_path,
+            load_config=load_config,
+            broadcast=broadcast or (lambda message, skip: None),
+        )
         self.handlers: dict[str, Handler] = {
             Hello.op: _bind(Hello, self.hello),
             Subscribe.op: _bind(Subscribe, self.subscribe),
@@ -284,6 +294,7 @@ class EngineOps:
         log.info(
             "config reloaded: %s added, %d removed", fmt_plural(len(added), "job"), len(removed)
         )
+        self.config_watch.reloaded(added, removed, conn)  # the other clients follow
         return ReloadReply(added, removed).to_wire()
 
     # --- reading the store ----------------------------------------------------------------------

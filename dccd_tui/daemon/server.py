@@ -106,6 +106,7 @@ class EngineServer:
             load_config=load_config,
             clients=self.client_count,
             stop=lambda: self.stop(ASKED_TO_STOP),
+            broadcast=self.broadcast,
         )
         self._stop = threading.Event()
         self._conns: set[Connection] = set()
@@ -171,6 +172,7 @@ class EngineServer:
                     continue
                 if sock is not None:
                     self._accept(sock)
+                self.ops.config_watch.poll()
                 now = time.monotonic()
                 if self._conns or self.runner.any_active():
                     self.last_busy = now
@@ -219,6 +221,13 @@ class EngineServer:
             self._conns.add(conn)
         self.last_busy = time.monotonic()
         conn.start()
+
+    def broadcast(self, message: dict, skip: Connection | None = None) -> None:
+        """Push `message` to every attached client but `skip` (from any thread)."""
+        with self._lock:
+            conns = [conn for conn in self._conns if conn.hello and conn is not skip]
+        for conn in conns:
+            conn.send(message)
 
     def client_count(self) -> int:
         with self._lock:

@@ -61,7 +61,8 @@ for _module, _names in {
         "REPORT_COLUMNS",
         "REPORT_RIGHT",
     ),
-    "pair_hint": ("suggest_pair", "split_glued", "QUOTE_ASSETS"),
+    "pair_hint": ("suggest_pair", "split_glued", "QUOTE_ASSETS", "SHOWN_QUOTES", "quote_reason"),
+    "job_logs": ("log_file", "read_tail", "undated"),
     "archive.layout": ("DEFAULT_ARCHIVE_URL",),
     "coverage_picture": ("CoveragePicture", "coverage_picture"),
     "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec"),
@@ -130,6 +131,7 @@ __all__ = [
     "Plan",
     "PlanLike",
     "QUOTE_ASSETS",
+    "SHOWN_QUOTES",
     "REPORT_COLUMNS",
     "REPORT_RIGHT",
     "RangeAccount",
@@ -185,6 +187,10 @@ __all__ = [
     "series_report",
     "span_label",
     "split_glued",
+    "quote_reason",
+    "log_file",
+    "read_tail",
+    "undated",
     "suggest_pair",
     "take_inventory",
     "union_ranges",
@@ -254,6 +260,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
         series_report,
     )
     from .inventory import inventory as take_inventory
+    from .job_logs import log_file, read_tail, undated
     from .jobs import Config, ExchangeSettings, JobSpec, Settings
     from .models import (
         CANDLES,
@@ -272,7 +279,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
         parse_span,
         span_label,
     )
-    from .pair_hint import QUOTE_ASSETS, split_glued, suggest_pair
+    from .pair_hint import QUOTE_ASSETS, SHOWN_QUOTES, quote_reason, split_glued, suggest_pair
     from .plan import Plan, plan_job, requests_per_exchange
     from .range_account import RangeAccount
     from .runner import Runner

@@ -2,7 +2,8 @@
 
 Pairs are written ``BASE/QUOTE`` in upper case (`models.parse_pair`), but users paste what their
 exchange's web page shows: ``BTCUSDT``, ``btc-usdt``, ``ETH_EUR``. The config check (`validate`)
-and the pair form add "did you mean BTC/USDT?" to their error with `suggest_pair`. A pair with no
+and the pair form add "did you mean BTC/USDT?" to their error with `suggest_pair`, and both
+refuse a quote outside `QUOTE_ASSETS` (`quote_reason`: `SOL/US` is one cut short). A pair with no
 separator is split before the first common quote asset it ends with (`split_glued`; the pair
 form uses it too); no guess is better than a wrong one, so anything else gets None.
 """
@@ -23,6 +24,22 @@ QUOTE_ASSETS: tuple[str, ...] = (
 )  # fmt: skip
 """The quote assets the five exchanges list spot pairs against (the pair form also refuses a
 quote outside them, to catch one cut short while typing)."""
+
+
+SHOWN_QUOTES = "USDT, USDC, USD, EUR, BTC, ETH, ..."
+
+
+def quote_reason(pair: str) -> str | None:
+    """Why the quote of a well-formed `pair` looks unfinished or unknown, or None: `SOL/US` is
+    a quote cut short (the adapters would map it, and the exchange answer "unknown symbol")."""
+    base, _, quote = pair.partition("/")
+    if not quote or quote in QUOTE_ASSETS:
+        return None
+    longer = [q for q in QUOTE_ASSETS if q.startswith(quote)]
+    if longer:
+        options = " or ".join(f"{base}/{q}" for q in longer[:3])
+        return f"{quote} is not a quote asset: did you mean {options}?"
+    return f"{quote} is not a known quote asset ({SHOWN_QUOTES})"
 
 
 def split_glued(text: str) -> str | None:

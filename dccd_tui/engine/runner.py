@@ -27,6 +27,7 @@ from .coverage_picture import CoveragePicture, coverage_picture
 from .exchanges import get_exchange
 from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
 from .inventory import SeriesReport, inventory_since
+from .job_logs import JobLogFile, log_file, read_tail, undated
 from .jobs import Config, JobSpec
 from .models import Series
 from .plan import Plan, plan_job, requests_per_exchange
@@ -34,7 +35,7 @@ from .range_account import RangeAccount, range_account
 from .ratelimit import GateRegistry
 from .runner_like import Overrides, PlanLike, Started
 from .signals import StopSignal
-from .state import JobSnapshot, JobState, Status
+from .state import LOG_LINES, JobSnapshot, JobState, Status
 from .store import Store, StoreLock
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
@@ -176,8 +177,16 @@ class Runner:
 
     def _install(self, config: Config) -> None:
         specs = {spec.key: spec for spec in config.jobs}
-        states = {key: self.states.get(key) or JobState(spec.series) for key, spec in specs.items()}
+        states = {key: self.states.get(key) or self._new_state(spec) for key, spec in specs.items()}
         self.specs, self.states = specs, states
+
+    def _new_state(self, spec: JobSpec) -> JobState:
+        """A job's state, its log kept in its series' file and begun with what that file
+        holds of earlier runs (job_logs.py): a restart loses no job's log."""
+        path = log_file(self.config.settings.data_path, spec.key)
+        state = JobState(spec.series, sink=JobLogFile(path).append)
+        state.add_history([undated(line) for line in read_tail(path, LOG_LINES)])
+        return state
 
     def set_config(self, config: Config) -> tuple[list[str], list[str]]:
         """Adopt a new config (after a reload or a form save). Returns (added, removed) keys.
@@ -326,7 +335,7 @@ class Runner:
         """Queue a run of `key` over `asks` (lock held)."""
         self._asks[key] = asks
         self._active.add(key)
-        self.states[key].reset(Status.QUEUED)
+        self.states[key].reset(Status.QUEUED, carry=True)  # its last counts, until it has its own
         stop = StopSignal()
         self._stops[key] = stop
         self._futures[key] = self._pool.submit(self._run_job, key, stop)

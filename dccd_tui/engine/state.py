@@ -1,5 +1,10 @@
 """Per-job progress state, written by a worker thread and read as a snapshot by any UI.
 
+A new run of a job keeps the last run's counts on show until it has counts of its own (a
+first request, window or candle): `a` on a finished job whose range is complete ends "done"
+with the counts it had, not "0/0 windows". The snapshot says so (`carried`), and a report of
+this run alone (the headless summary) reads `this_run()`.
+
 The UI never receives a callback per window: it polls `JobState.snapshot()` on its own timer
 (docs/design/textual-notes.md measured why). Everything mutable sits behind one lock per job, and a
 snapshot
@@ -12,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from .fmt import fmt_ms
@@ -68,6 +73,25 @@ class JobSnapshot:
     # while it ran (`Backfill.extend`); () before the run leaves the queue. A follower compares
     # them with its own to tell whether the run served another request too.
     asked: tuple[tuple[int, int | None], ...] = ()
+    # The counts are the last run's: this run has none of its own yet (`JobState.reset`).
+    carried: bool = False
+
+    def this_run(self) -> JobSnapshot:
+        """This snapshot with only this run's counts (none while they are `carried`)."""
+        if not self.carried:
+            return self
+        return replace(
+            self,
+            windows_done=0,
+            windows_total=0,
+            candles=0,
+            requests=0,
+            retries=0,
+            failed_windows=0,
+            gaps=0,
+            position=None,
+            carried=False,
+        )
 
     @property
     def progress(self) -> float:
@@ -101,25 +125,45 @@ class JobState:
     paused_until: float | None = None
     pause_reason: str | None = None
     asked: tuple[tuple[int, int | None], ...] = ()
+    carried: bool = False  # the counts shown are the last run's, until this run has its own
+    # where each log line goes too (job_logs.py: the series' file), called under the lock so
+    # that the file keeps the memory's order
+    sink: Callable[[str], None] | None = field(default=None, repr=False)
     # windows_total of the runs' earlier phases: a phase's `set_total` counts from here
     _total_base: int = 0
     _rate: deque = field(default_factory=lambda: deque(maxlen=64))  # (t, candles) samples
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- written by the worker ---------------------------------------------------------
-    def reset(self, status: Status = Status.QUEUED) -> None:
+    def reset(self, status: Status = Status.QUEUED, *, carry: bool = False) -> None:
+        """A new start: `carry` keeps the last run's counts on show until this run has its
+        own (a first request, window or candle); without it they are cleared at once."""
         with self._lock:
             self.status = status
-            self.windows_done = self.windows_total = 0
-            self.candles = self.received = 0
-            self.requests = self.retries = self.failed_windows = self.gaps = 0
-            self.position = None
+            self.carried = carry and bool(
+                self.windows_total or self.candles or self.requests or self.failed_windows
+            )
+            if not self.carried:
+                self._clear_counts()
+            self.received = 0
             self.error = None
             self.started = self.finished = None
             self.paused_until = self.pause_reason = None
             self.asked = ()
             self._total_base = 0
             self._rate.clear()
+
+    def _clear_counts(self) -> None:
+        self.windows_done = self.windows_total = 0
+        self.candles = 0
+        self.requests = self.retries = self.failed_windows = self.gaps = 0
+        self.position = None
+
+    def _own(self) -> None:
+        """This run has a count of its own: the last run's go (lock held)."""
+        if self.carried:
+            self.carried = False
+            self._clear_counts()
 
     def set_status(self, status: Status, error: str | None = None) -> None:
         with self._lock:
@@ -145,22 +189,31 @@ class JobState:
     def set_total(self, windows: int) -> None:
         """The windows of the run's current phase (its first, or a range added while it ran)."""
         with self._lock:
+            if self.carried and not windows:
+                return  # nothing to fetch: the last run's counts stay on show
+            self._own()
             self.windows_total = self._total_base + windows
 
     def add_total(self, windows: int) -> None:
         """`windows` more to do in this phase (edges asked again)."""
         with self._lock:
+            if windows:
+                self._own()
             self.windows_total += windows
 
     def set_left(self, windows: int) -> None:
         """`windows` left to do: the total is what is done plus them."""
         with self._lock:
+            if self.carried and not windows:
+                return
+            self._own()
             self.windows_total = self.windows_done + windows
 
     def next_phase(self, asked: tuple[tuple[int, int | None], ...]) -> None:
         """The run takes more ranges (`asked` is now all of them): the next phase's windows add
         to those counted so far."""
         with self._lock:
+            self._own()
             self.asked = asked
             self._total_base = max(self.windows_total, self.windows_done)
 
@@ -170,16 +223,19 @@ class JobState:
 
     def note_request(self, retry: bool = False) -> None:
         with self._lock:
+            self._own()
             self.requests += 1
             if retry:
                 self.retries += 1
 
     def note_retry(self) -> None:
         with self._lock:
+            self._own()
             self.retries += 1
 
     def note_window(self, end_ms: int, failed: bool = False, candles: int = 0) -> None:
         with self._lock:
+            self._own()
             self.windows_done += 1
             self.received += candles
             self._rate.append((self.clock(), self.received))
@@ -190,6 +246,8 @@ class JobState:
 
     def note_written(self, candles: int, gaps: int = 0) -> None:
         with self._lock:
+            if candles or gaps:
+                self._own()
             self.candles += candles
             self.gaps += gaps
 
@@ -198,6 +256,15 @@ class JobState:
         with self._lock:
             self.log.append(f"{stamp} {line}")
             self.log_seq += 1
+            if self.sink is not None:
+                self.sink(f"{stamp} {line}")
+
+    def add_history(self, lines: list[str]) -> None:
+        """Lines of earlier runs (read back from the series' file): shown first, not written
+        again."""
+        with self._lock:
+            self.log.extend(lines)
+            self.log_seq += len(lines)
 
     # --- read by any thread ------------------------------------------------------------
     def snapshot(self) -> JobSnapshot:
@@ -220,7 +287,12 @@ class JobState:
             if not paused_left:
                 paused_until = None
             eta = None
-            if self.status is Status.RUNNING and self.started is not None and self.windows_done:
+            if (
+                self.status is Status.RUNNING
+                and self.started is not None
+                and self.windows_done
+                and not self.carried
+            ):
                 elapsed = now - self.started
                 left = self.windows_total - self.windows_done
                 # A pause is time the past pace does not include: add what is left of it.
@@ -247,6 +319,7 @@ class JobState:
                 paused_left=paused_left,
                 pause_reason=self.pause_reason if paused_until is not None else None,
                 asked=self.asked,
+                carried=self.carried,
             )
 
     def log_since(self, seq: int) -> tuple[list[str], int]:

@@ -51,6 +51,8 @@ class EngineClient:
         self.name = name
         self.info: dict[str, Any] = {}
         self.on_update: Callable[[dict[str, Any]], None] | None = None
+        # the engine's config changed (`config`, pushed to every attached client)
+        self.on_config: Callable[[dict[str, Any]], None] | None = None
         self.on_gone: Callable[[str], None] | None = None
         self.gone: str | None = None
         self.bye: str | None = None  # the engine's goodbye: it stopped, and says why
@@ -193,6 +195,10 @@ class EngineClient:
         if message.get("op") == "update":
             if self.on_update is not None:
                 self.on_update(message)
+            return
+        if message.get("op") == "config":
+            if self.on_config is not None:
+                self.on_config(message)
             return
         if request_id is None:
             if message.get("ok") is False:

@@ -16,7 +16,7 @@ from ..engine import Config, fmt_plural
 from .client import EngineClient
 from .errors import LinkError, VersionMismatch
 from .messages import PROTOCOL_VERSION, Stop
-from .place import EnginePlace, engine_place
+from .place import EnginePlace, engine_place, reach_command
 from .spawn import attach, engine_socket, pid_alive
 
 #: Asks the user a yes/no question (the text ends with "[Y/n] "); None where nobody can answer.
@@ -32,19 +32,22 @@ def mismatch_text(exc: VersionMismatch) -> str:
     )
 
 
-def replace_old_engine(exc: VersionMismatch, place: EnginePlace, ask: Ask | None) -> None:
+def replace_old_engine(
+    exc: VersionMismatch, place: EnginePlace, ask: Ask | None, stop_command: str = ""
+) -> None:
     """Stop an engine of another version, when no job runs in it and `ask` says yes; else a
-    LinkError that says what to do instead."""
+    LinkError that says what to do instead (`stop_command`: the command line that stops it)."""
     info = exc.info
+    stop_command = stop_command or "dccd-tui engine stop"
     if info.get("active"):
         raise LinkError(
             mismatch_text(exc)
             + f" It is running {fmt_plural(int(info.get('active') or 0), 'job')}: let them finish"
-            f", then stop it (`dccd-tui engine stop` of that version) and start again."
+            f", then stop it (`{stop_command}` of that version) and start again."
         )
     if ask is None:
         raise LinkError(
-            mismatch_text(exc) + " No job runs in it: stop it with `dccd-tui engine stop` "
+            mismatch_text(exc) + f" No job runs in it: stop it with `{stop_command}` "
             "and start again."
         )
     if not ask(f"{mismatch_text(exc)} No job runs in it. Restart it with this version? [Y/n] "):
@@ -72,5 +75,10 @@ def connect_engine(
         except VersionMismatch as exc:
             if not spawn:
                 raise LinkError(mismatch_text(exc)) from None
-            replace_old_engine(exc, engine_place(config.settings.data_path), ask)
+            replace_old_engine(
+                exc,
+                engine_place(config.settings.data_path),
+                ask,
+                reach_command("engine stop", config.path, sandbox),
+            )
     raise LinkError("the engine of another version is still there after it was stopped")

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from ..engine import RunnerLike
+from ..engine import Config, RunnerLike
+from .messages import ConfigChanged
 
 
 @runtime_checkable
@@ -21,10 +22,16 @@ class LinkedRunner(RunnerLike, Protocol):
     # told (from a reader thread) that the engine let it go (it fell behind) and it attached again
     on_reattach: Callable[[str], None] | None
     on_error: Callable[[str], None] | None  # a refused command; without it, commands raise
+    # the engine's config changed under it (the file edited, another client's reload)
+    on_config: Callable[[ConfigChanged], None] | None
 
     @property
     def active_at_loss(self) -> list[str]:
         """The jobs that were running when the engine was lost."""
+        ...
+
+    def follow_config(self, config: Config) -> tuple[list[str], list[str]]:
+        """The engine took `config` already: the runner follows it (no reload asked)."""
         ...
 
     def reconnect(self) -> list[str]:

@@ -32,6 +32,7 @@ from ..engine import (
     RangeAccount,
     Series,
     SeriesReport,
+    fmt_plural,
 )
 from .framing import ProtocolError
 from .wire import (
@@ -61,8 +62,10 @@ from .wire import field as read_field
 # identity {exchange, symbol, kind, span} and a job's key is `SeriesId.key`, which a symbol
 # holding ':' cannot break; an override names both its start and its end; 5: `start` on a job
 # already queued or running adds to its run and answers it in `extended`, a row says what its
-# run was asked for (`asked`), and the `account` op tells what the store holds of some ranges).
-PROTOCOL_VERSION = 5
+# run was asked for (`asked`), and the `account` op tells what the store holds of some ranges;
+# 6: a row says when its counts are its last run's (`carried`), the engine pushes a `config`
+# event when it reloads config.toml itself).
+PROTOCOL_VERSION = 6
 HISTORY_LINES = 500  # log lines per job sent when a client subscribes (bounded history)
 LAST_MS = 32_503_680_000_000  # 3000-01-01: a time past this is a mistake, not a range
 MAX_CELLS = 1000  # a strip wider than any terminal
@@ -646,6 +649,50 @@ class ReloadReply:
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Self:
         return cls(
+            read_field(msg, "added", texts, "a list of job keys"),
+            read_field(msg, "removed", texts, "a list of job keys"),
+        )
+
+
+def reload_text(name: str, added: int, removed: int) -> str:
+    """The one line every client shows when the engine's config changed (`ConfigChanged`, and
+    the app's own reload or save)."""
+    return f"{name} reloaded: {fmt_plural(added, 'series', 'series')} added, {removed:,} removed"
+
+
+@dataclass(frozen=True)
+class ConfigChanged:
+    """Pushed to every attached client when the engine's config changed under it: the file
+    edited by hand (the engine watches it, dccd_tui/daemon/config_watch.py), or reloaded by
+    another client (`r`, a form save). `reloaded`: the engine runs the file's jobs now (the
+    client reads the file and follows); else the file was not taken and `text` says why (it is
+    broken, its data_path changed, or it removes running jobs: `r` asks first)."""
+
+    op: ClassVar[str] = "config"
+    reloaded: bool
+    text: str
+    added: list[str]
+    removed: list[str]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "op": self.op,
+            "reloaded": self.reloaded,
+            "text": self.text,
+            "added": list(self.added),
+            "removed": list(self.removed),
+        }
+
+    @classmethod
+    def parse(cls, msg: Mapping[str, Any]) -> Self:
+        def flag(value: Any) -> bool:
+            if not isinstance(value, bool):
+                raise TypeError("not true or false")
+            return value
+
+        return cls(
+            read_field(msg, "reloaded", flag, "true or false"),
+            read_field(msg, "text", text, "a text"),
             read_field(msg, "added", texts, "a list of job keys"),
             read_field(msg, "removed", texts, "a list of job keys"),
         )

@@ -34,6 +34,21 @@ ENGINE_DIR = ".engine"
 FALLBACK_ROOT = Path("/tmp")
 
 
+def reach_command(words: str, config_path: os.PathLike[str] | str | None, demo: bool) -> str:
+    """`dccd-tui <words>` with the flags that reach the same engine from the same folder:
+    `--demo` for the demo's, `--config FILE` unless FILE is ./config.toml (the default). A
+    message that names a command must name one that works when pasted."""
+    import shlex
+
+    if demo:
+        flags = "--demo "
+    elif config_path is not None and Path(config_path).resolve() != Path("config.toml").resolve():
+        flags = f"--config {shlex.quote(os.fspath(config_path))} "
+    else:
+        flags = ""
+    return f"dccd-tui {flags}{words}"
+
+
 class SocketPlaceError(RuntimeError):
     """The socket's folder or file is unsafe (wrong owner or mode) or cannot be made."""
 

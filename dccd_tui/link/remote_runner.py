@@ -53,6 +53,7 @@ from .messages import (
     AccountReply,
     Cancel,
     CancelReply,
+    ConfigChanged,
     Coverage,
     CoverageReply,
     DryRun,
@@ -194,6 +195,9 @@ class RemoteRunner:
         self.on_reattach: Callable[[str], None] | None = None
         # A refused command (the engine's text); the app shows it. Without it, commands raise.
         self.on_error: Callable[[str], None] | None = None
+        # The engine's config changed (the file edited, another client's reload), told from a
+        # reader thread; the app reads the file and follows (`follow_config`), or shows why not.
+        self.on_config: Callable[[ConfigChanged], None] | None = None
         self.engine_keys: list[str] = []  # the engine's jobs, in its order (from updates)
         self.hz = hz
         self.reconnect_with = reconnect
@@ -221,6 +225,7 @@ class RemoteRunner:
 
     def _wire(self, client: EngineClient) -> None:
         client.on_update = self._on_update
+        client.on_config = self._on_config
         client.on_gone = lambda reason: self._on_gone(reason, client)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -329,6 +334,18 @@ class RemoteRunner:
                     self.on_finish(key)
                 except Exception:
                     pass
+
+    def _on_config(self, message: dict[str, Any]) -> None:
+        try:
+            event = ConfigChanged.parse(message)
+        except ProtocolError as exc:
+            self.client.last_error = f"a malformed config event from the engine: {exc}"
+            return
+        if self.on_config is not None:
+            try:
+                self.on_config(event)
+            except Exception:
+                pass
 
     def _on_gone(self, reason: str, client: EngineClient) -> None:
         if client is not self.client:  # a connection this runner no longer uses
@@ -495,6 +512,10 @@ class RemoteRunner:
         """The app saved or re-read config.toml: the engine reloads the same file."""
         nothing: dict[str, Any] = {}
         self._call("reload", lambda: self.client.request(Reload()), nothing)
+        return self.follow_config(config)
+
+    def follow_config(self, config: Config) -> tuple[list[str], list[str]]:
+        """The engine took `config` already (it told so: `on_config`): follow it here only."""
         old = set(self.specs)
         self.config = config
         self._install(config)

@@ -34,6 +34,7 @@ from .place import (
     check_socket_place,
     engine_place,
     prepare,
+    reach_command,
     read_pid_file,
 )
 
@@ -84,13 +85,15 @@ def engine_command(
     return cmd
 
 
-def find_engine(place: EnginePlace, *, timeout: float = 10.0) -> EngineClient | None:
+def find_engine(
+    place: EnginePlace, *, timeout: float = 10.0, stop_command: str = ""
+) -> EngineClient | None:
     """A connected client of the engine serving `place`, or None when none is running.
 
     Raises SocketPlaceError (unsafe folder or socket), VersionMismatch, LinkError
     (EngineUnreachable: an engine runs, by its pid file, but answers on no socket).
     """
-    sock = engine_socket(place)
+    sock = engine_socket(place, stop_command=stop_command)
     if sock is None:
         return None
     client = EngineClient(sock, timeout=timeout)
@@ -98,12 +101,16 @@ def find_engine(place: EnginePlace, *, timeout: float = 10.0) -> EngineClient | 
     return client
 
 
-def engine_socket(place: EnginePlace, *, stopping_wait: float | None = None) -> Path | None:
+def engine_socket(
+    place: EnginePlace, *, stopping_wait: float | None = None, stop_command: str = ""
+) -> Path | None:
     """The socket on which the engine of `place` answers, None when no engine runs.
 
     Where the place says; else where the pid file says its live engine listens (one whose
-    socket place was reckoned by another rule). Raises SocketPlaceError, EngineUnreachable.
+    socket place was reckoned by another rule). Raises SocketPlaceError, EngineUnreachable,
+    whose text names `stop_command` (the command line that stops this engine, flags included).
     """
+    stop_command = stop_command or "dccd-tui engine stop"
     prepare(place, create=False)
     if place.socket.exists() and socket_alive(place.socket):
         return place.socket
@@ -118,7 +125,7 @@ def engine_socket(place: EnginePlace, *, stopping_wait: float | None = None) -> 
         raise EngineUnreachable(
             f"an engine (pid {pid}) runs on {place.data_path} but answers neither on "
             f"{place.socket} nor on {theirs}, where its pid file says it listens. Stop it "
-            "with `dccd-tui engine stop` (it saves what its jobs fetched) and start again.",
+            f"with `{stop_command}` (it saves what its jobs fetched) and start again.",
             pid,
         )
     # Its socket is gone and it runs: it is stopping (the socket goes first, then the jobs
@@ -138,8 +145,8 @@ def engine_socket(place: EnginePlace, *, stopping_wait: float | None = None) -> 
     )
     raise EngineUnreachable(
         f"an engine (pid {pid}) runs on {place.data_path} (its pid file {place.pid_file} says "
-        f"so) but does not listen on {place.socket}: {why}. Stop it with `dccd-tui engine "
-        "stop` (it saves what its jobs fetched) and start again.",
+        f"so) but does not listen on {place.socket}: {why}. Stop it with `{stop_command}` "
+        "(it saves what its jobs fetched) and start again.",
         pid,
     )
 
@@ -311,7 +318,7 @@ def attach(
     Raises ConfigMismatch, VersionMismatch, SocketPlaceError or LinkError with a message.
     """
     place = engine_place(data_path)
-    client = find_engine(place)
+    client = find_engine(place, stop_command=reach_command("engine stop", config_path, sandbox))
     if client is not None:
         check_config(client, config_path)
         return client, False

@@ -59,6 +59,12 @@ def optional_number(value: Any) -> float | None:
     return None if value is None else number(value)
 
 
+def flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("not true or false")
+    return value
+
+
 def text(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError("not a text")
@@ -173,6 +179,7 @@ def snapshot_row(snap: JobSnapshot, offset: float) -> dict[str, Any]:
         "started_at": None if snap.started is None else round(snap.started + offset, 3),
         "finished_at": None if snap.finished is None else round(snap.finished + offset, 3),
         "asked": [[s, e] for s, e in snap.asked],
+        "carried": snap.carried,
     }
 
 
@@ -201,6 +208,7 @@ def row_snapshot(row: Any, offset: float) -> JobSnapshot:
         finished=None if finished is None else finished - offset,
         received=field(row, "received", whole, "a whole number"),
         asked=tuple(field(row, "asked", open_ranges, "a list of [start, end or null]")),
+        carried=field(row, "carried", flag, "true or false"),
     )
 
 

@@ -41,6 +41,7 @@ from ..engine import (
     fmt_plural,
     safe_text,
 )
+from ..link.messages import reload_text
 from ..user_state import load_state, update_state
 from . import engine_watch
 from .run_end import osc9, osc9_supported, run_summary
@@ -341,6 +342,9 @@ class DccdApp(App[int]):
     def on_engine_reattached(self, message: engine_watch.EngineReattached) -> None:
         engine_watch.show_reattached(self, message.text)
 
+    def on_engine_config_changed(self, message: engine_watch.EngineConfigChanged) -> None:
+        engine_watch.config_changed(self, message.event)
+
     async def _close_and_exit(self) -> None:
         await asyncio.to_thread(self.runner.close)
         self.exit(0)
@@ -377,14 +381,19 @@ class DccdApp(App[int]):
         if screen is not None:
             screen.load_jobs()
             screen.refresh_bindings()
+        # the words every attached client shows (the engine tells the others the same)
         self.notify(
-            f"{config.path.name}: {fmt_plural(len(added), 'job')} added, {len(removed)} removed",
-            markup=False,
-            timeout=4,
+            reload_text(config.path.name, len(added), len(removed)), markup=False, timeout=4
         )
 
     def open_form(self, entry: int | None) -> None:
-        """The pair form for [[histo_jobs]] entry `entry` (None: a new entry)."""
+        """The pair form for [[histo_jobs]] entry `entry` (None: a new entry).
+
+        Its save is an edit of the file as it was when the form opened (`base`): a config
+        that changed meanwhile (another client's save, the file edited, which this app then
+        follows) refuses it as changed on disk, rather than applying `entry` to another
+        entry."""
+        base = self.config.raw
 
         def check(data: dict[str, Any]) -> list[str]:
             new = validate(data, self.config.path)
@@ -395,7 +404,7 @@ class DccdApp(App[int]):
             removed_active = self._removed_active(new)
             if removed_active:
                 self.runner.cancel(removed_active)
-            self.adopt_config(self._save_form_edit(entry, data))
+            self.adopt_config(self._save_form_edit(entry, data, base))
 
         from .screens.pair_form import PairFormModal  # loaded when first needed (start-up time)
 
@@ -409,7 +418,9 @@ class DccdApp(App[int]):
             )
         )
 
-    def _save_form_edit(self, entry: int | None, data: dict[str, Any]) -> Config:
+    def _save_form_edit(
+        self, entry: int | None, data: dict[str, Any], base: dict[str, Any] | None = None
+    ) -> Config:
         """Write what the form changed as one targeted edit of config.toml (comments stay).
 
         The form hands over the whole data with its change applied: a new entry is the last
@@ -418,7 +429,8 @@ class DccdApp(App[int]):
         """
         from ..config.edit import add_entry, edit_pairs, remove_entry  # tomlkit: only to save
 
-        path, base = self.config.path, self.config.raw
+        path = self.config.path
+        base = self.config.raw if base is None else base
         jobs = data.get("histo_jobs", [])
         if entry is None:
             return add_entry(path, jobs[-1], based_on=base)

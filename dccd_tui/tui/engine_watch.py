@@ -26,6 +26,7 @@ from textual.widgets import Button, Static
 
 from ..engine import RunnerLike, fmt_plural, safe_text
 from ..link.linked import LinkedRunner
+from ..link.messages import ConfigChanged
 from .screens.confirm import ConfirmModal
 
 if TYPE_CHECKING:
@@ -61,6 +62,14 @@ class EngineNotice(Message):
         self.text = text
 
 
+class EngineConfigChanged(Message):
+    """The engine's config changed under the app (posted from the client's reader thread)."""
+
+    def __init__(self, event: ConfigChanged) -> None:
+        super().__init__()
+        self.event = event
+
+
 def wire(app: DccdApp, runner: LinkedRunner) -> None:
     """Route the linked runner's reports to the app, as messages (thread-safe)."""
 
@@ -73,9 +82,38 @@ def wire(app: DccdApp, runner: LinkedRunner) -> None:
     def reattached(text: str) -> None:
         app.post_message(EngineReattached(text))
 
+    def config_event(event: ConfigChanged) -> None:
+        app.post_message(EngineConfigChanged(event))
+
     runner.on_lost = lost
     runner.on_error = refused
     runner.on_reattach = reattached
+    runner.on_config = config_event
+
+
+def config_changed(app: DccdApp, event: ConfigChanged) -> None:
+    """The engine took a new config.toml (edited by hand, or another client's reload): read it
+    and follow, with the engine's one line. A file it did not take: its line says why."""
+    from ..config import ConfigError, load_config
+
+    runner = linked(app.runner)
+    if runner is None:
+        return
+    if not event.reloaded:
+        app.notify(safe_text(event.text, 500), severity="warning", markup=False, timeout=10)
+        return
+    try:
+        config = load_config(app.config.path)
+    except ConfigError as exc:  # changed again since the engine read it: its next word follows
+        app.notify(safe_text(exc, 500), severity="warning", markup=False, timeout=10)
+        return
+    app.config = config
+    runner.follow_config(config)
+    screen = app._jobs_screen()
+    if screen is not None and screen.is_mounted:
+        screen.load_jobs()
+        screen.refresh_bindings()
+    app.notify(safe_text(event.text, 500), markup=False, timeout=6)
 
 
 def show_notice(app: DccdApp, text: str) -> None:

@@ -78,3 +78,39 @@ def test_a_config_without_jobs_is_valid_with_a_warning(tmp_path, capsys):
     )
     assert main(["backfill", "--config", str(path), "--dry-run"]) == 0
     assert "no [[histo_jobs]] entry" in capsys.readouterr().err
+
+
+def test_validate_and_the_form_refuse_the_same_pairs_in_the_same_words(tmp_path, capsys):
+    """Issue 19, item 4: `validate` accepted SOL/US, which the form refused. Both now ask
+    `config.pair_problem`; each pair below gets the same words from both."""
+    from dccd_tui.tui.screens.pair_form import pair_reason
+
+    pairs = ["SOL/US", "BTCUSDT", "BTC-USDT", "BTC/XYZ", "ETH/USDT"]
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        '[settings]\ndata_path = "d"\n[[histo_jobs]]\nexchange = "binance"\n'
+        f'span = "1h"\npairs = {pairs!r}\n'.replace("'", '"'),
+        encoding="utf-8",
+    )
+    assert main(["validate", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    refused = [p for p in pairs if pair_reason("binance", p, None) is not None]
+    assert refused == ["SOL/US", "BTCUSDT", "BTC-USDT", "BTC/XYZ"]
+    assert len(err) == len(refused)
+    for line, pair in zip(err, refused, strict=True):
+        assert f"'{pair}'" in line
+        assert line.endswith(str(pair_reason("binance", pair, None))), line
+    assert "US is not a quote asset: did you mean SOL/USDT" in err[0]
+
+
+def test_a_pair_listed_twice_in_one_entry_is_named_once(tmp_path, capsys):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        '[settings]\ndata_path = "d"\n[[histo_jobs]]\nexchange = "binance"\nspan = "1h"\n'
+        'pairs = ["BTC/USDT", "BTC/USDT"]\n',
+        encoding="utf-8",
+    )
+    assert main(["validate", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "note: binance BTC/USDT 1h is listed twice in [[histo_jobs]] #1; it runs once" in out
+    assert "#1 and #1" not in out

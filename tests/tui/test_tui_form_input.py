@@ -134,7 +134,10 @@ async def test_typing_is_upper_cased_and_a_glued_pair_gets_a_suggestion(tmp_path
         await pilot.press(*"btcusdc")
         await pilot.pause()
         assert form.query_one("#pair-1").value == "BTCUSDC"
-        assert reason(form, 1) == "did you mean BTC/USDC?"
+        # validate's words (config.pair_problem): the form and the file check agree
+        assert reason(form, 1) == (
+            "pair 'BTCUSDC' is not of the form BASE/QUOTE (e.g. BTC/USDT); did you mean BTC/USDC?"
+        )
         await pilot.press(*["backspace"] * 4, *"/usdc", "ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, PairFormModal)

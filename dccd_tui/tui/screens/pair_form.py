@@ -2,7 +2,7 @@
 
 Every field is checked as it is typed, with the reason shown next to it (format BASE/QUOTE,
 duplicates, whether the exchange can map the pair, whether the span is offered: the engine's
-`check_pair`, the same rule the config loader applies; plus `pair_hints`: a glued `BTCUSDT`
+`check_pair`, the very check `validate` makes, in its words: a glued `BTCUSDT`
 and an unfinished quote such as `SOL/US` are refused with a suggestion). Save is refused while
 anything is invalid, and Save always checks the whole form first.
 
@@ -34,7 +34,6 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from ...config import ConfigError, check_pair, offered_spans, parse_date
 from ...engine import EXCHANGES, LABEL_SPANS, fmt_plural, parse_span, safe_text, span_label
-from ..pair_hints import quote_reason, split_glued
 
 FULL_CHECK_DELAY = 0.25  # seconds of quiet before the whole form is checked again
 
@@ -67,11 +66,9 @@ class PairInput(Input):
 
 
 def pair_reason(exchange: str, value: str, span_secs: int | None) -> str | None:
-    """Why one (non-empty, non-duplicate) pair cannot be saved for `exchange`, or None."""
-    glued = split_glued(value)
-    if glued is not None:
-        return f"did you mean {glued}?"
-    return check_pair(exchange, value, span_secs) or quote_reason(value)
+    """Why one (non-empty, non-duplicate) pair cannot be saved for `exchange`, or None: the
+    config's own check (`check_pair`), so the form and `validate` agree word for word."""
+    return check_pair(exchange, value, span_secs)
 
 
 class PairRow(Horizontal):
