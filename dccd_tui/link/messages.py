@@ -61,8 +61,9 @@ from .wire import field as read_field
 # identity {exchange, symbol, kind, span} and a job's key is `SeriesId.key`, which a symbol
 # holding ':' cannot break; an override names both its start and its end; 5: `start` on a job
 # already queued or running adds to its run and answers it in `extended`, a row says what its
-# run was asked for (`asked`), and the `account` op tells what the store holds of some ranges).
-PROTOCOL_VERSION = 5
+# run was asked for (`asked`), and the `account` op tells what the store holds of some ranges;
+# 6: a row carries its measure against the store and its place in the run, issue 19).
+PROTOCOL_VERSION = 6
 HISTORY_LINES = 500  # log lines per job sent when a client subscribes (bounded history)
 LAST_MS = 32_503_680_000_000  # 3000-01-01: a time past this is a mistake, not a range
 MAX_CELLS = 1000  # a strip wider than any terminal
