@@ -67,6 +67,7 @@ for _module, _names in {
     "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec"),
     "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES", "LOG_WARNING"),
     "plan": ("Plan", "plan_job", "requests_per_exchange"),
+    "schedule": ("RunProgress", "progress_of", "run_progress"),
     "runner": ("Runner",),
     "runner_like": ("RunnerLike", "JobView", "PlanLike", "Overrides", "Started"),
     "asked": ("Asked", "union_ranges", "minus_ranges", "fmt_asked"),
@@ -178,6 +179,9 @@ __all__ = [
     "parse_pair",
     "parse_span",
     "plan_job",
+    "progress_of",
+    "run_progress",
+    "RunProgress",
     "report_cells",
     "requested_range",
     "requests_per_exchange",
@@ -277,6 +281,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .range_account import RangeAccount
     from .runner import Runner
     from .runner_like import JobView, Overrides, PlanLike, RunnerLike, Started
+    from .schedule import RunProgress, progress_of, run_progress
     from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Status
     from .store import Store
     from .store.lock import lock_holder
