@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import replace
@@ -148,6 +149,8 @@ class Runner:
         self._order: dict[str, int] = {}
         self._run = 0
         self._joins = 0
+        #: The keys in the order their runs left the queue (what the scheduler chose), lately
+        self.dispatched: deque[str] = deque(maxlen=1000)
         self._store_lock: StoreLock | None = None
         self.specs: dict[str, JobSpec] = {}
         self.states: dict[str, JobState] = {}
@@ -409,8 +412,10 @@ class Runner:
 
     def _slot(self, key: str) -> Slot:
         spec = self.specs[key]
-        gate = self.states[key].gate or self.gate_of(spec.series)
-        return Slot(key, gate, spec.series.exchange, self._order.get(key, len(self._order)))
+        state = self.states[key]
+        gate = state.gate or self.gate_of(spec.series)
+        order = self._order.get(key, len(self._order))
+        return Slot(key, gate, spec.series.exchange, order, state.work)
 
     def _dispatch(self) -> None:
         """Start queued jobs while a slot is free (lock held): schedule.py `pick_next`."""
@@ -430,6 +435,7 @@ class Runner:
             else:
                 self._waiting.remove(key)
             self._running[key] = pick
+            self.dispatched.append(key)
             future = self._futures[key]
             future.set_running_or_notify_cancel()
             thread = threading.Thread(

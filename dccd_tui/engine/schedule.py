@@ -45,6 +45,7 @@ class Slot:
     gate: str
     venue: str
     order: int
+    work: float = 0.0  # requests its plan had (ties between gates go to the most work waiting)
 
 
 def pick_next(
@@ -56,8 +57,9 @@ def pick_next(
     """The job to start now, or None (no free slot, or every waiting job's venue is at its cap).
 
     `waiting` is in queue order (a retried job first, then config order); the job taken is the
-    first waiting one of the gate with the fewest running jobs, ties to the gate whose first
-    waiting job comes first."""
+    first waiting one of the gate with the fewest running jobs. Between gates with as few, the
+    one with the most work waiting goes first (its share is the longest still to start: the
+    run ends when the last gate does), then the one whose first waiting job comes first."""
     running = list(running)
     if len(running) >= max_parallel:
         return None
@@ -66,15 +68,18 @@ def pick_next(
     for slot in running:
         per_gate[slot.gate] = per_gate.get(slot.gate, 0) + 1
         per_venue[slot.venue] = per_venue.get(slot.venue, 0) + 1
+    queued: dict[str, float] = {}
+    for slot in waiting:
+        queued[slot.gate] = queued.get(slot.gate, 0.0) + slot.work
     best: Slot | None = None
-    best_load = 0
+    best_rank = (0, 0.0)
     for slot in waiting:
         cap = caps.get(slot.venue)
         if cap is not None and per_venue.get(slot.venue, 0) >= cap:
             continue
-        load = per_gate.get(slot.gate, 0)
-        if best is None or load < best_load:
-            best, best_load = slot, load
+        rank = (per_gate.get(slot.gate, 0), -queued[slot.gate])
+        if best is None or rank < best_rank:
+            best, best_rank = slot, rank
     return best
 
 
@@ -162,8 +167,10 @@ class RunProgress:
     run: int  # the run's number (0: no run yet)
 
 
-def job_slot(snap: JobSnapshot, order: int) -> Slot:
-    return Slot(snap.series.key, snap.gate or snap.series.exchange, snap.series.exchange, order)
+def job_slot(snap: JobSnapshot, order: int, work: float = 0.0) -> Slot:
+    return Slot(
+        snap.series.key, snap.gate or snap.series.exchange, snap.series.exchange, order, work
+    )
 
 
 def left_of(snap: JobSnapshot) -> float:
@@ -197,9 +204,9 @@ def run_progress(
     seen: dict[str, float] = {}  # each gate's measured rate, in requests per second
     budget: dict[str, float] = {}
     for order, s in jobs:
-        slot = job_slot(s, order)
-        budget[slot.gate] = rates.get(s.series.exchange, 1.0)
         share = left_of(s)
+        slot = job_slot(s, order, s.work * share)
+        budget[slot.gate] = rates.get(s.series.exchange, 1.0)
         if share > 0 or s.status is Status.RUNNING:
             works.append(Work(slot, s.work * share, s.fixed * share, s.status is Status.RUNNING))
         if s.status is Status.RUNNING and s.cover_rate is not None and s.todo_ms > 0:
@@ -229,7 +236,7 @@ def plans_makespan(
     budget: dict[str, float] = {}
     for order, (gate, venue, requests, fixed) in enumerate(plans):
         budget[gate] = rates.get(venue, 1.0)
-        works.append(Work(Slot(str(order), gate, venue, order), requests, fixed))
+        works.append(Work(Slot(str(order), gate, venue, order, requests), requests, fixed))
     if not any(w.requests > 0 or w.fixed > 0 for w in works):
         return 0.0
     return makespan(works, budget, max_parallel, caps)
