@@ -41,7 +41,7 @@ from .plan import Plan, measure_ranges, plan_job, requests_per_exchange
 from .range_account import RangeAccount, range_account
 from .ratelimit import GateRegistry
 from .runner_like import Overrides, PlanLike, Started
-from .schedule import Slot, config_caps, config_rates, gate_key, pick_next, plans_makespan
+from .schedule import Slot, config_caps, fixed_seconds, pick_next, plans_seconds, series_gate
 from .signals import StopSignal
 from .state import JobSnapshot, JobState, Measure, Status
 from .store import Store, StoreLock
@@ -366,13 +366,8 @@ class Runner:
         return Started(started, extended)
 
     def gate_of(self, series: Series) -> str:
-        """The rate gate `series`' requests wait on (schedule.py `gate_key`)."""
-        try:
-            adapter = get_exchange(series.exchange)
-            symbol = adapter.symbol(series.pair)
-        except Exception:  # the job fails on it when it runs; its gate does not matter
-            return series.exchange
-        return gate_key(series.exchange, symbol, adapter.rate_limit_per_pair)
+        """The rate gate `series`' requests wait on (schedule.py `series_gate`)."""
+        return series_gate(series)
 
     def _measure(self, key: str, asks: list[Ask], joined: int) -> Measure | None:
         """Job `key`'s measure over `asks` from its plan (the dry run's), or None when it cannot
@@ -390,7 +385,7 @@ class Runner:
             covered,
             range_ms - covered,
             float(plan.requests),
-            _fixed_seconds(plan),
+            fixed_seconds(plan),
             self.gate_of(spec.series),
             self._run,
             joined,
@@ -622,19 +617,9 @@ class Runner:
         return plans
 
     def run_seconds(self, plans: Iterable[PlanLike], venue: str | None = None) -> float:
-        """The scheduler's model of a run of `plans` (schedule.py `plans_makespan`), of one
+        """The scheduler's model of a run of `plans` (schedule.py `plans_seconds`), of one
         venue's plans when given: what a dry run prints and what a run's first ETA is."""
-        chosen = [p for p in plans if venue is None or p.series.exchange == venue]
-        chosen.sort(key=lambda p: self._order.get(p.series.key, len(self._order)))
-        return plans_makespan(
-            [
-                (self.gate_of(p.series), p.series.exchange, float(p.requests), _fixed_seconds(p))
-                for p in chosen
-            ],
-            config_rates(self.config),
-            self.config.settings.max_parallel,
-            config_caps(self.config),
-        )
+        return plans_seconds(plans, self.config, venue)
 
     def exchange_totals(self, plans: Mapping[str, PlanLike]) -> list[str]:
         """Each exchange's share of the run (its jobs share its gates' budgets, run in
@@ -660,12 +645,6 @@ class Runner:
                 f"max_parallel {self.config.settings.max_parallel} (exchanges run in parallel)"
             )
         return lines
-
-
-def _fixed_seconds(plan: PlanLike) -> float:
-    """The part of a plan's time that no rate gate paces (the archive's downloads)."""
-    gated = plan.requests / plan.rps if plan.rps else 0.0
-    return max(0.0, plan.seconds - gated)
 
 
 if TYPE_CHECKING:

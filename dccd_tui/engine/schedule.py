@@ -24,6 +24,8 @@ from .state import JobSnapshot, Status
 
 if TYPE_CHECKING:  # pragma: no cover
     from .jobs import Config
+    from .models import Series
+    from .runner_like import PlanLike
 
 # The measured rate may say a gate is slower than its budget (latency, Kraken's trade pages)
 # or faster (the archive covers months per download); beyond these bounds it is noise.
@@ -256,4 +258,40 @@ def progress_of(snaps: Iterable[JobSnapshot], config: Config) -> RunProgress:
     """`run_progress` with the budgets and caps of `config` (what the app and the CLI show)."""
     return run_progress(
         snaps, config_rates(config), config.settings.max_parallel, config_caps(config)
+    )
+
+
+def series_gate(series: Series) -> str:
+    """The rate gate `series`' requests wait on (`gate_key` of its exchange's adapter)."""
+    from .exchanges import get_exchange
+
+    try:
+        adapter = get_exchange(series.exchange)
+        symbol = adapter.symbol(series.pair)
+    except Exception:  # the job fails on it when it runs; its gate does not matter
+        return series.exchange
+    return gate_key(series.exchange, symbol, adapter.rate_limit_per_pair)
+
+
+def fixed_seconds(plan: PlanLike) -> float:
+    """The part of a plan's time that no rate gate paces (the archive's downloads)."""
+    gated = plan.requests / plan.rps if plan.rps else 0.0
+    return max(0.0, plan.seconds - gated)
+
+
+def plans_seconds(plans: Iterable[PlanLike], config: Config, venue: str | None = None) -> float:
+    """The model's time for a dry run's plans (one venue's when given), in config order: the
+    dry run's totals (runner.py `exchange_totals`, the app's `D` panel, `backfill --dry-run
+    --json`) and a run's first ETA are this."""
+    order = {spec.key: i for i, spec in enumerate(config.jobs)}
+    chosen = [p for p in plans if venue is None or p.series.exchange == venue]
+    chosen.sort(key=lambda p: order.get(p.series.key, len(order)))
+    return plans_makespan(
+        [
+            (series_gate(p.series), p.series.exchange, float(p.requests), fixed_seconds(p))
+            for p in chosen
+        ],
+        config_rates(config),
+        config.settings.max_parallel,
+        config_caps(config),
     )
