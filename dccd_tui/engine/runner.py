@@ -218,6 +218,7 @@ class Runner:
                 if client.base_url != url or client.rps != settings.requests_per_second:
                     self._retired.append(self._clients.pop(name))
             added = [k for k in self.specs if k not in old]
+            self._dispatch()  # a larger max_parallel, a venue's cap lifted: free slots now
             return added, removed
 
     # --- shared parts --------------------------------------------------------------------
