@@ -11,7 +11,8 @@ dry run's total, the run's first ETA and what the runner does are one computatio
 `run_progress` is the run's overall measure for any reader of snapshots (the app, the headless
 output): the share of the run's time ranges that is stored or known to be a gap (state.py
 `covered_ms`), over every job of the run (queued, running and done), and the ETA from
-`makespan` over what is left, each gate's budget corrected by the rate measured on it.
+`makespan` over what is left, corrected by what the run measured: each venue's requests per
+planned request (`request_ratios`: Kraken's plan counts a floor) and each gate's rate.
 """
 
 from __future__ import annotations
@@ -175,13 +176,43 @@ def job_slot(snap: JobSnapshot, order: int, work: float = 0.0) -> Slot:
     )
 
 
-def left_of(snap: JobSnapshot) -> float:
-    """0..1 of the job's planned work still to do, by the same measure as its %."""
-    if snap.status not in (Status.QUEUED, Status.RUNNING):
-        return 0.0
+def undone(snap: JobSnapshot) -> float:
+    """0..1 of the job's planned work not done yet, by the same measure as its %."""
     if snap.todo_ms <= 0:
         return 0.0
     return min(1.0, max(0.0, (snap.range_ms - snap.covered_ms) / snap.todo_ms))
+
+
+def left_of(snap: JobSnapshot) -> float:
+    """0..1 of the job's planned work still to do in this run (none once it has ended)."""
+    if snap.status not in (Status.QUEUED, Status.RUNNING):
+        return 0.0
+    return undone(snap)
+
+
+#: A venue's measured requests per planned request count once this many were planned done.
+RATIO_AFTER = 3.0
+RATIO = (0.5, 10.0)  # beyond these bounds it is noise
+
+
+def request_ratios(jobs: Iterable[JobSnapshot]) -> dict[str, float]:
+    """Per venue, the requests sent for each planned one, over the jobs of the run that have
+    worked: a Kraken window pages trades (its plan counts one request, a floor), a window cut
+    short is asked again at its edge. The model's remaining requests are scaled by it."""
+    sent: dict[str, float] = {}
+    planned: dict[str, float] = {}
+    for s in jobs:
+        if s.work <= 0 or not s.requests:
+            continue
+        venue = s.series.exchange
+        sent[venue] = sent.get(venue, 0.0) + s.requests
+        planned[venue] = planned.get(venue, 0.0) + s.work * (1.0 - undone(s))
+    lo, hi = RATIO
+    return {
+        venue: min(hi, max(lo, sent[venue] / planned[venue]))
+        for venue in sent
+        if planned[venue] >= RATIO_AFTER
+    }
 
 
 def run_progress(
@@ -205,14 +236,16 @@ def run_progress(
     works = []
     seen: dict[str, float] = {}  # each gate's measured rate, in requests per second
     budget: dict[str, float] = {}
+    ratios = request_ratios(s for _, s in jobs)
     for order, s in jobs:
         share = left_of(s)
-        slot = job_slot(s, order, s.work * share)
+        work = s.work * ratios.get(s.series.exchange, 1.0)
+        slot = job_slot(s, order, work * share)
         budget[slot.gate] = rates.get(s.series.exchange, 1.0)
         if share > 0 or s.status is Status.RUNNING:
-            works.append(Work(slot, s.work * share, s.fixed * share, s.status is Status.RUNNING))
+            works.append(Work(slot, work * share, s.fixed * share, s.status is Status.RUNNING))
         if s.status is Status.RUNNING and s.cover_rate is not None and s.todo_ms > 0:
-            done = s.cover_rate / s.todo_ms * (s.work + s.fixed * budget[slot.gate])
+            done = s.cover_rate / s.todo_ms * (work + s.fixed * budget[slot.gate])
             seen[slot.gate] = seen.get(slot.gate, 0.0) + done
     if not any(w.requests > 0 or w.fixed > 0 for w in works):
         return RunProgress(fraction, None, len(jobs), rebased, run)

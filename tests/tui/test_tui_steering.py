@@ -298,7 +298,8 @@ async def test_D_puts_the_totals_in_a_panel_that_stays(tmp_path):
         assert total.jobs == 6
         assert total.windows == sum(r.windows for r in panel.rows[:-1]) > 0
         assert total.requests == sum(r.requests for r in panel.rows[:-1])
-        assert total.seconds == max(r.seconds for r in panel.rows[:-1])
+        # the scheduler's model (engine/schedule.py): with enough slots, the slowest venue's
+        assert total.seconds == pytest.approx(max(r.seconds for r in panel.rows[:-1]))
         app.runner.clock.t += 60
         await pilot.pause(0.3)
         assert app.screen is panel  # no timeout
