@@ -370,9 +370,9 @@ class Runner:
         """The rate gate `series`' requests wait on (schedule.py `series_gate`)."""
         return series_gate(series)
 
-    def _measure(self, key: str, asks: list[Ask], joined: int) -> Measure | None:
-        """Job `key`'s measure over `asks` from its plan (the dry run's), or None when it cannot
-        be planned (its run says why)."""
+    def _measure(self, key: str, asks: list[Ask], joined: int) -> Measure:
+        """Job `key`'s measure over `asks` from its plan (the dry run's); unmeasured when it
+        cannot be planned (its run says why), still in the run."""
         spec = over(self.specs[key], self._ranges(key, asks))
         try:
             plan = self.plan(key, spec)
@@ -380,7 +380,8 @@ class Runner:
                 spec.series, spec.ranges(), self.store.series(spec.series), self.now
             )
         except Exception:
-            return None
+            gate = self.gate_of(spec.series)
+            return Measure(0, 0, 0, 0.0, 0.0, gate, self._run, joined, measured=False)
         return Measure(
             range_ms,
             covered,

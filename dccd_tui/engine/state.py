@@ -52,6 +52,7 @@ class Measure:
     gate: str
     run: int
     joined: int
+    measured: bool = True  # False: the plan failed (the job's run says why); no % of its own
 
 
 @dataclass(frozen=True)
@@ -157,10 +158,10 @@ class JobState:
     # --- written by the worker ---------------------------------------------------------
     def reset(self, status: Status = Status.QUEUED, plan: Measure | None = None) -> None:
         """Back to `status` with no counts; with `plan`, measured by it (in the same step, so
-        that no reader sees the job unmeasured between the two)."""
+        that no reader sees the job unmeasured between the two), else unmeasured and in no
+        run (its range changed, or a test drives it)."""
         with self._lock:
-            if plan is not None:
-                self._measure(plan)
+            self._measure(plan or Measure(0, 0, 0, 0.0, 0.0, "", 0, 0, measured=False))
             self.status = status
             self.windows_done = self.windows_total = 0
             self.candles = self.received = 0
@@ -175,7 +176,7 @@ class JobState:
             self._cover.clear()
 
     def _measure(self, plan: Measure) -> None:
-        self.measured = True
+        self.measured = plan.measured
         self.range_ms, self.covered_ms, self.todo_ms = plan.range_ms, plan.covered_ms, plan.todo_ms
         self.work, self.fixed, self.gate = plan.work, plan.fixed, plan.gate
         self.run, self.joined = plan.run, plan.joined
