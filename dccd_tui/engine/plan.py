@@ -140,6 +140,13 @@ def plan_job(
     return plan
 
 
+def plan_measure(plan: Plan) -> tuple[int, int]:
+    """(ms asked, ms of them stored or known gap) of a plan's ranges: `measure_ranges` without
+    reading the store again (the plan's `missing` is the store's answer)."""
+    asked = sum(e - s for s, e in plan.ranges) if plan.ranges else max(0, plan.end - plan.start)
+    return asked, asked - sum(e - s for s, e in plan.missing)
+
+
 def measure_ranges(
     series: Series,
     ranges: Sequence[tuple[int, int | None]],

@@ -37,7 +37,7 @@ from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
 from .inventory import SeriesReport, inventory_since
 from .jobs import Config, JobSpec
 from .models import Series
-from .plan import Plan, measure_ranges, plan_job, requests_per_exchange
+from .plan import Plan, plan_job, plan_measure, requests_per_exchange
 from .range_account import RangeAccount, range_account
 from .ratelimit import GateRegistry
 from .runner_like import Overrides, PlanLike, Started
@@ -376,12 +376,10 @@ class Runner:
         spec = over(self.specs[key], self._ranges(key, asks))
         try:
             plan = self.plan(key, spec)
-            range_ms, covered = measure_ranges(
-                spec.series, spec.ranges(), self.store.series(spec.series), self.now
-            )
         except Exception:
             gate = self.gate_of(spec.series)
             return Measure(0, 0, 0, 0.0, 0.0, gate, self._run, joined, measured=False)
+        range_ms, covered = plan_measure(plan)
         return Measure(
             range_ms,
             covered,
@@ -412,7 +410,7 @@ class Runner:
         state = self.states[key]
         gate = state.gate or self.gate_of(spec.series)
         order = self._order.get(key, len(self._order))
-        return Slot(key, gate, spec.series.exchange, order, state.work)
+        return Slot(key, gate, spec.series.exchange, order, state.work, key in self._retried)
 
     def _dispatch(self) -> None:
         """Start queued jobs while a slot is free (lock held): schedule.py `pick_next`."""

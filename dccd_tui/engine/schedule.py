@@ -49,6 +49,7 @@ class Slot:
     venue: str
     order: int
     work: float = 0.0  # requests its plan had (ties between gates go to the most work waiting)
+    retried: bool = False  # it failed and was started again (or its run goes on): first
 
 
 def pick_next(
@@ -59,7 +60,8 @@ def pick_next(
 ) -> Slot | None:
     """The job to start now, or None (no free slot, or every waiting job's venue is at its cap).
 
-    `waiting` is in queue order (a retried job first, then config order); the job taken is the
+    `waiting` is in queue order (a retried job first, then config order). A retried job whose
+    venue has room starts first, so that a fix is checked at once; else the job taken is the
     first waiting one of the gate with the fewest running jobs. Between gates with as few, the
     one with the most work waiting goes first (its share is the longest still to start: the
     run ends when the last gate does), then the one whose first waiting job comes first."""
@@ -75,12 +77,12 @@ def pick_next(
     for slot in waiting:
         queued[slot.gate] = queued.get(slot.gate, 0.0) + slot.work
     best: Slot | None = None
-    best_rank = (0, 0.0)
+    best_rank = (False, 0, 0.0)
     for slot in waiting:
         cap = caps.get(slot.venue)
         if cap is not None and per_venue.get(slot.venue, 0) >= cap:
             continue
-        rank = (per_gate.get(slot.gate, 0), -queued[slot.gate])
+        rank = (not slot.retried, per_gate.get(slot.gate, 0), -queued[slot.gate])
         if best is None or rank < best_rank:
             best, best_rank = slot, rank
     return best

@@ -76,6 +76,10 @@ def test_the_rule_takes_the_least_busy_gate_then_config_order():
     assert pick_next([k2], [k1, b1], 3, {"kraken": 1}) is None  # the venue's cap
     # ties between idle gates: the one with the most work waiting (its share ends last)
     assert pick_next([b2, o1, o2], [], 1, {}) is o1
+    # a retried job goes first, even onto a busy gate, unless its venue is at its cap
+    again = Slot("b3", "binance", "binance", 6, 1, retried=True)
+    assert pick_next([again, o1, o2], [b1], 2, {}) is again
+    assert pick_next([again, o1, o2], [b1], 2, {"binance": 1}) is o1
 
 
 def test_the_model_runs_gates_in_parallel_within_max_parallel():
@@ -158,7 +162,9 @@ def test_a_retried_job_starts_before_the_queue(tmp_path, sandbox):
     jobs = [
         _job("binance", "ZZZ/USDT", "2024-01-01", 1000),  # the sandbox refuses it at once
         _job("binance", "BTC/USDT", "2024-01-01", 20_000),  # 20 requests at 10/s: 2 s
-        _job("okx", "BTC/USDT", "2024-01-01", 300),
+        # four requests waiting on OKX against the retried job's one on Binance: by the gate
+        # rule alone (the most work waiting) OKX's would go first
+        _job("okx", "BTC/USDT", "2024-01-01", 1200),
     ]
     config = _config(tmp_path, sandbox, jobs, max_parallel=1, rps={"binance": 10.0})
     bad, slow, other = (_key("binance", "ZZZ/USDT"), _key("binance", "BTC/USDT"),
@@ -209,7 +215,9 @@ def test_the_run_percent_never_falls_while_queued_jobs_run(tmp_path, sandbox):
 def test_a_job_added_while_the_run_goes_rebases_it_once(tmp_path, sandbox):
     jobs = [
         _job("binance", "BTC/USDT", "2024-01-01", 20_000),
-        _job("okx", "BTC/USDT", "2024-01-01", 300),
+        # four requests waiting on OKX against the retried job's one on Binance: by the gate
+        # rule alone (the most work waiting) OKX's would go first
+        _job("okx", "BTC/USDT", "2024-01-01", 1200),
     ]
     config = _config(tmp_path, sandbox, jobs, max_parallel=1, rps={"binance": 10.0})
     runner = Runner(config, now=PINNED_NOW).open()
