@@ -74,8 +74,9 @@ class FollowedJobs(Protocol):
 
 def plan_totals(plans: Mapping[str, PlanLike], config: Config) -> dict[str, dict[str, int | float]]:
     """Per exchange: the requests of its planned jobs, its shared budget, and the time they
-    take at it (the `--json` dry_run event)."""
-    from ..engine import requests_per_exchange  # the planner: loaded when a plan is there
+    take at it as the scheduler runs them (the `--json` dry_run event)."""
+    # the planner and the scheduler's model: loaded when a plan is there
+    from ..engine import plans_seconds, requests_per_exchange
 
     totals: dict[str, dict[str, int | float]] = {}
     for exchange, requests in requests_per_exchange(plans.values()).items():
@@ -83,7 +84,7 @@ def plan_totals(plans: Mapping[str, PlanLike], config: Config) -> dict[str, dict
         totals[exchange] = {
             "requests": requests,
             "requests_per_second": rps,
-            "seconds": round(requests / rps, 1),
+            "seconds": round(plans_seconds(plans.values(), config, exchange), 1),
         }
     return totals
 

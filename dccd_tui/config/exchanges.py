@@ -1,5 +1,8 @@
 """Reads the [exchanges.<name>] tables of `config.toml`, Binance's public-archive keys included.
 
+`max_parallel` in a table caps the jobs of that exchange running at once (within
+`[settings] max_parallel`); the engine's scheduler (dccd_tui/engine/schedule.py) applies it.
+
 Every exchange starts from its adapter's defaults; a table changes only the keys it names. The
 archive keys (`archive`, `archive_url`, `archive_parallel`, `archive_memory_mb`) are Binance's
 alone.
@@ -26,7 +29,8 @@ from .checks import (
 )
 
 ARCHIVE_KEYS = ("archive", "archive_url", "archive_parallel", "archive_memory_mb")  # Binance only
-EXCHANGE_KEYS = ("base_url", "requests_per_second", *ARCHIVE_KEYS)
+EXCHANGE_KEYS = ("base_url", "requests_per_second", "max_parallel", *ARCHIVE_KEYS)
+MAX_PARALLEL = 256  # as `[settings] max_parallel` (settings.py)
 # `archive_memory_mb`: a 1m month at its worst takes ~90 MB in flight (engine/archive/budget.py);
 # below this a single file could not be held under the cap.
 MIN_ARCHIVE_MEMORY_MB, MAX_ARCHIVE_MEMORY_MB = 100, 65_536
@@ -124,6 +128,20 @@ def _exchange(name: str, table: Any, path: Path, exchanges: dict[str, ExchangeSe
             "must be above 0 (and at most 10000)",
             default=rps,
         )
+    cap = base.max_parallel
+    if "max_parallel" in table:
+        cap = problems.check(
+            _bounded,
+            table,
+            "max_parallel",
+            (int,),
+            path,
+            where,
+            "a whole number",
+            lambda v: 1 <= v <= MAX_PARALLEL,
+            f"must be between 1 and {MAX_PARALLEL}",
+            default=cap,
+        )
     archive = problems.check(
         _archive_settings,
         name,
@@ -133,6 +151,7 @@ def _exchange(name: str, table: Any, path: Path, exchanges: dict[str, ExchangeSe
         base,
         default=(base.archive, base.archive_url, base.archive_parallel, base.archive_memory_mb),
     )
-    exchanges[name] = ExchangeSettings(url, rps, *archive)
+    on, archive_url, parallel, memory = archive
+    exchanges[name] = ExchangeSettings(url, rps, on, archive_url, parallel, memory, cap)
     if problems.messages:
         raise ConfigError(problems.messages)

@@ -68,6 +68,7 @@ for _module, _names in {
     "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec"),
     "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES", "LOG_WARNING"),
     "plan": ("Plan", "plan_job", "requests_per_exchange"),
+    "schedule": ("RunProgress", "progress_of", "run_progress", "plans_seconds"),
     "runner": ("Runner",),
     "runner_like": ("RunnerLike", "JobView", "PlanLike", "Overrides", "Started"),
     "asked": ("Asked", "union_ranges", "minus_ranges", "fmt_asked"),
@@ -180,6 +181,10 @@ __all__ = [
     "parse_pair",
     "parse_span",
     "plan_job",
+    "progress_of",
+    "plans_seconds",
+    "run_progress",
+    "RunProgress",
     "report_cells",
     "requested_range",
     "requests_per_exchange",
@@ -284,6 +289,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .range_account import RangeAccount
     from .runner import Runner
     from .runner_like import JobView, Overrides, PlanLike, RunnerLike, Started
+    from .schedule import RunProgress, plans_seconds, progress_of, run_progress
     from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Status
     from .store import Store
     from .store.lock import lock_holder

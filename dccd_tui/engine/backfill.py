@@ -58,7 +58,7 @@ from .errors import (
 from .exchanges.base import Exchange
 from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
 from .models import CLOSE_MARGIN_MS, Series, Window, empty_candles, now_ms
-from .plan import Plan, plan_job
+from .plan import Plan, measure_ranges, plan_job
 from .signals import StopSignal
 from .state import LOG_WARNING, JobState, Status
 from .store import SeriesStorage, month_of
@@ -329,7 +329,14 @@ class Backfill:
         )
         plan = self.replan()
         self.state.set_total(len(plan.windows))
+        self.measure()
         return plan
+
+    def measure(self) -> None:
+        """The store's measure of every range this run was asked for, into the job's %."""
+        self.state.set_coverage(
+            *measure_ranges(self.series, self.asked, self.store, self.now, self.close_margin_ms)
+        )
 
     def _report_quarantine(self) -> None:
         """Files found unreadable were moved aside (never deleted): say so in the job's log, as a
@@ -522,6 +529,7 @@ class Backfill:
         self._report_quarantine()
         plan = self.replan()
         state.set_total(len(plan.windows))
+        self.measure()
         state.set_status(Status.RUNNING)
         plan = self._skip_before_listing(plan)
         if self.archive is not None and plan.windows:  # whole months and days from the archive
@@ -532,6 +540,7 @@ class Backfill:
             if archived is None:
                 return plan, True
             plan = archived
+            self.measure()
         windows = plan.windows
         if not windows:
             state.add_log(
@@ -579,6 +588,7 @@ class Backfill:
                 return extra
             self._closed = True
             if not self._walked:  # every phase had nothing to fetch (each said so)
+                state.cover_all()
                 state.set_status(Status.DONE)
                 return []
             # the summary first: a reader that sees the end finds it in the log already
@@ -590,6 +600,7 @@ class Backfill:
                     "they stay missing and are fetched again on the next run",
                 )
             else:
+                state.cover_all()
                 state.set_status(Status.DONE)
         return []
 
@@ -661,6 +672,7 @@ class Backfill:
                 self._gaps += (hi - max(lo, self._first_ts)) // span_ms - frame.height
             if hi > lo:
                 self._covered.append((lo, hi))
+                state.note_covered(hi - lo)
             state.note_window(window.end, candles=frame.height)
             nxt = pending[0][0] if pending else (windows[idx] if idx < len(windows) else None)
             self._maybe_flush(nxt)

@@ -28,6 +28,8 @@ class ExchangeSettings:
     archive_url: str | None = None
     archive_parallel: int = 4
     archive_memory_mb: int = DEFAULT_MEMORY_MB  # archive work in flight, at most (MiB)
+    # Jobs of this exchange running at once, at most (None: only `Settings.max_parallel`).
+    max_parallel: int | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .asked import union_ranges
 from .exchanges.base import Exchange
 from .fmt import fmt_duration, fmt_ms, fmt_plural
 from .models import CLOSE_MARGIN_MS, Series, Window, last_closed_end
@@ -137,3 +138,32 @@ def plan_job(
     if adapter.name == "kraken" and windows:
         plan.notes.append("kraken candles are rebuilt from trades: one request per 1,000 trades")
     return plan
+
+
+def plan_measure(plan: Plan) -> tuple[int, int]:
+    """(ms asked, ms of them stored or known gap) of a plan's ranges: `measure_ranges` without
+    reading the store again (the plan's `missing` is the store's answer)."""
+    asked = sum(e - s for s, e in plan.ranges) if plan.ranges else max(0, plan.end - plan.start)
+    return asked, asked - sum(e - s for s, e in plan.missing)
+
+
+def measure_ranges(
+    series: Series,
+    ranges: Sequence[tuple[int, int | None]],
+    series_store: SeriesStorage,
+    now: int | None = None,
+    margin_ms: int = CLOSE_MARGIN_MS,
+) -> tuple[int, int]:
+    """(ms asked, ms of them stored or known gap) of `ranges` (end None: up to the last closed
+    candle), clipped as `plan_job` clips them: a job's % (state.py `progress`) is their ratio,
+    whatever fetched what is stored (the archive, REST, an earlier run)."""
+    closed = last_closed_end(series.span, now, margin_ms)
+    asked_ms = covered_ms = 0
+    for s, e in union_ranges(ranges):
+        end = closed if e is None else min(e, closed)
+        if end <= s:
+            continue
+        missing = sum(b - a for a, b in series_store.missing_intervals(s, end))
+        asked_ms += end - s
+        covered_ms += end - s - missing
+    return asked_ms, covered_ms

@@ -1,5 +1,12 @@
 """Run many backfill jobs on threads, at most `max_parallel` at once, with cancel and dry run.
 
+Which queued job starts when a slot frees is schedule.py's rule (`pick_next`): the first job of
+the rate gate with the fewest running jobs, so that every gate's budget is used; a venue's
+`max_parallel` caps its jobs; a retried job (one that had failed) starts before the queue. Each
+job is measured against the store when it is queued (state.py `Measure`), so the run's % and
+ETA (schedule.py `run_progress`) count queued jobs from the start; a job added while a run is
+going joins it and re-bases it (`joined`).
+
 The runner owns everything shared between jobs: the store and its folder lock, one HTTP client
 and one rate gate per exchange, and the job threads. It is what both the headless CLI and the
 Textual app drive; neither talks to an exchange or the store directly. A job that raises never
@@ -16,8 +23,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -30,12 +38,13 @@ from .inventory import SeriesReport, inventory_since
 from .job_logs import JobLogFile, log_file, read_tail, undated
 from .jobs import Config, JobSpec
 from .models import Series
-from .plan import Plan, plan_job, requests_per_exchange
+from .plan import Plan, plan_job, plan_measure, requests_per_exchange
 from .range_account import RangeAccount, range_account
 from .ratelimit import GateRegistry
 from .runner_like import Overrides, PlanLike, Started
+from .schedule import Slot, config_caps, fixed_seconds, pick_next, plans_seconds, series_gate
 from .signals import StopSignal
-from .state import LOG_LINES, JobSnapshot, JobState, Status
+from .state import LOG_LINES, JobSnapshot, JobState, Measure, Status
 from .store import Store, StoreLock
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
@@ -132,9 +141,17 @@ class Runner:
         # What was asked of a run that could take no more: the next run's, started at its end
         self._after: dict[str, list[Ask]] = {}
         self._closing = False
-        self._pool = ThreadPoolExecutor(
-            max_workers=config.settings.max_parallel, thread_name_prefix="job"
-        )
+        # The scheduler: queued keys in the order they may start (retried first, then config
+        # order), the running ones with their slots; `_run` counts runs (a start with nothing
+        # active opens one), `_joins` the jobs added to the open run while it ran.
+        self._waiting: list[str] = []
+        self._retried: list[str] = []
+        self._running: dict[str, Slot] = {}
+        self._order: dict[str, int] = {}
+        self._run = 0
+        self._joins = 0
+        #: The keys in the order their runs left the queue (what the scheduler chose), lately
+        self.dispatched: deque[str] = deque(maxlen=1000)
         self._store_lock: StoreLock | None = None
         self.specs: dict[str, JobSpec] = {}
         self.states: dict[str, JobState] = {}
@@ -156,7 +173,6 @@ class Runner:
             self._after.clear()
         self.cancel()
         self.wait(timeout)
-        self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             for client in [*self._clients.values(), *self._retired]:
                 client.close()
@@ -179,6 +195,7 @@ class Runner:
         specs = {spec.key: spec for spec in config.jobs}
         states = {key: self.states.get(key) or self._new_state(spec) for key, spec in specs.items()}
         self.specs, self.states = specs, states
+        self._order = {key: i for i, key in enumerate(specs)}
 
     def _new_state(self, spec: JobSpec) -> JobState:
         """A job's state, its log kept in its series' file and begun with what that file
@@ -210,6 +227,7 @@ class Runner:
                 if client.base_url != url or client.rps != settings.requests_per_second:
                     self._retired.append(self._clients.pop(name))
             added = [k for k in self.specs if k not in old]
+            self._dispatch()  # a larger max_parallel, a venue's cap lifted: free slots now
             return added, removed
 
     # --- shared parts --------------------------------------------------------------------
@@ -307,21 +325,50 @@ class Runner:
         started: list[str] = []
         extended: list[str] = []
         with self._lock:
+            if not self._active:  # a new run: the jobs of this start are its base
+                self._run += 1
+                self._joins = 0
+                opening = True
+            else:
+                opening = False
+            rebased = False
             for key in list(self.specs) if keys is None else list(keys):
                 if key not in self.specs:
                     continue
                 ask = (overrides or {}).get(key)
+                state = self.states[key]
                 if not self.is_active(key):
-                    self._submit(key, [ask])
+                    in_run = state.run == self._run
+                    if not opening and not in_run and not rebased:
+                        self._joins += 1  # the run's base changes once per start that adds
+                        rebased = True
+                    joined = state.joined if in_run else (0 if opening else self._joins)
+                    retried = state.snapshot().status is Status.FAILED
+                    self._submit(key, [ask], retried=retried, joined=joined)
                     started.append(key)
                     continue
                 extended.append(key)
                 job = self._jobs.get(key)
                 stopping = self._stops[key].is_set()
+                before = self._ranges(key, self._asks[key]) if key in self._asks else None
                 if key in self._asks and not stopping:
                     self._asks[key].append(ask)  # queued: its run takes the union
+                    if self._ranges(key, self._asks[key]) != before:
+                        if not rebased:
+                            self._joins += 1
+                            rebased = True
+                        state.reset(
+                            Status.QUEUED,
+                            self._measure(key, self._asks[key], self._joins),
+                            carry=True,
+                        )
                 elif job is not None and not stopping and job.extend(self._ranges(key, [ask])):
-                    pass  # running: its window loop takes the range before it ends
+                    # running: its window loop takes the range before it ends, and measures
+                    # the job again then (its % re-based with the run's)
+                    if not rebased:
+                        self._joins += 1
+                        rebased = True
+                    state.rejoin(self._joins)
                 else:
                     # Ending (its last status is set), being cancelled, or failed before its
                     # job was made: the next run starts once its thread has left, and shows
@@ -329,23 +376,88 @@ class Runner:
                     self._after.setdefault(key, []).append(ask)
                     if not stopping:
                         self.states[key].set_status(Status.QUEUED)
+            self._dispatch()
         return Started(started, extended)
 
-    def _submit(self, key: str, asks: list[Ask]) -> None:
-        """Queue a run of `key` over `asks` (lock held)."""
+    def gate_of(self, series: Series) -> str:
+        """The rate gate `series`' requests wait on (schedule.py `series_gate`)."""
+        return series_gate(series)
+
+    def _measure(self, key: str, asks: list[Ask], joined: int) -> Measure:
+        """Job `key`'s measure over `asks` from its plan (the dry run's); unmeasured when it
+        cannot be planned (its run says why), still in the run."""
+        spec = over(self.specs[key], self._ranges(key, asks))
+        try:
+            plan = self.plan(key, spec)
+        except Exception:
+            gate = self.gate_of(spec.series)
+            return Measure(0, 0, 0, 0.0, 0.0, gate, self._run, joined, measured=False)
+        range_ms, covered = plan_measure(plan)
+        return Measure(
+            range_ms,
+            covered,
+            range_ms - covered,
+            float(plan.requests),
+            fixed_seconds(plan),
+            self.gate_of(spec.series),
+            self._run,
+            joined,
+        )
+
+    def _submit(self, key: str, asks: list[Ask], *, retried: bool = False, joined: int = 0) -> None:
+        """Queue a run of `key` over `asks` (lock held); `_dispatch` starts it."""
         self._asks[key] = asks
         self._active.add(key)
-        self.states[key].reset(Status.QUEUED, carry=True)  # its last counts, until it has its own
+        # measured at once; its last counts on show until it has its own
+        self.states[key].reset(Status.QUEUED, self._measure(key, asks, joined), carry=True)
         stop = StopSignal()
         self._stops[key] = stop
-        self._futures[key] = self._pool.submit(self._run_job, key, stop)
+        self._futures[key] = Future()
+        if retried:
+            self._retried.append(key)
+        else:
+            self._waiting.append(key)
+            self._waiting.sort(key=lambda k: self._order.get(k, len(self._order)))
+
+    def _slot(self, key: str) -> Slot:
+        spec = self.specs[key]
+        state = self.states[key]
+        gate = state.gate or self.gate_of(spec.series)
+        order = self._order.get(key, len(self._order))
+        return Slot(key, gate, spec.series.exchange, order, state.work, key in self._retried)
+
+    def _dispatch(self) -> None:
+        """Start queued jobs while a slot is free (lock held): schedule.py `pick_next`."""
+        while not self._closing:
+            queue = [self._slot(k) for k in (*self._retried, *self._waiting) if k in self.specs]
+            pick = pick_next(
+                queue,
+                self._running.values(),
+                self.config.settings.max_parallel,
+                config_caps(self.config),
+            )
+            if pick is None:
+                return
+            key = pick.key
+            if key in self._retried:
+                self._retried.remove(key)
+            else:
+                self._waiting.remove(key)
+            self._running[key] = pick
+            self.dispatched.append(key)
+            future = self._futures[key]
+            future.set_running_or_notify_cancel()
+            thread = threading.Thread(
+                target=self._run_job, args=(key, self._stops[key], future), name=f"job {key}"
+            )
+            thread.start()
 
     def _ranges(self, key: str, asks: Iterable[Ask]) -> list[Asked]:
         """The ranges `asks` name for job `key` (None: its config's), as one union."""
         spec = self.specs[key]
         return union_ranges(r for ask in asks for r in (spec.ranges() if ask is None else [ask]))
 
-    def _run_job(self, key: str, stop: StopSignal) -> None:
+    def _run_job(self, key: str, stop: StopSignal, future: Future[None]) -> None:
         state = self.states[key]
         job: Backfill | None = None
         try:
@@ -377,12 +489,19 @@ class Runner:
             state.add_log(f"failed: {reason}")
             state.set_status(Status.FAILED, reason)
         finally:
-            self._next_run(key, stop, job)
-            if self.on_finish is not None:
-                try:
-                    self.on_finish(key)
-                except Exception:
-                    pass
+            with self._lock:
+                self._running.pop(key, None)
+                self._next_run(key, stop, job)
+                self._dispatch()
+            future.set_result(None)
+            self._finished(key)
+
+    def _finished(self, key: str) -> None:
+        if self.on_finish is not None:
+            try:
+                self.on_finish(key)
+            except Exception:
+                pass
 
     def _next_run(self, key: str, stop: StopSignal, job: Backfill | None) -> None:
         """At the end of a run: start the next one when something was asked that this one did
@@ -400,13 +519,15 @@ class Runner:
                 else:
                     asks = [*job.leftover, *asks]
             if asks and not self._closing and key in self.specs:
-                self._submit(key, asks)
+                # it was running: it goes on before the queue
+                self._submit(key, asks, retried=True, joined=self.states[key].joined)
             else:
                 self._active.discard(key)
 
     def cancel(self, keys: Iterable[str] | None = None) -> list[str]:
         """Ask the given jobs (all when None) to stop; each keeps what it already wrote."""
         cancelled = []
+        dropped: list[tuple[str, Future[None]]] = []
         with self._lock:
             for key in list(self._stops) if keys is None else list(keys):
                 self._after.pop(key, None)  # a next run asked for is cancelled with this one
@@ -417,6 +538,17 @@ class Runner:
                     state = self.states.get(key)
                     if state is not None and state.snapshot().status is Status.QUEUED:
                         state.set_status(Status.CANCELLED)
+                    if key in self._waiting or key in self._retried:
+                        # never started: it leaves the queue here, as its thread would have
+                        for queue in (self._waiting, self._retried):
+                            if key in queue:
+                                queue.remove(key)
+                        self._asks.pop(key, None)
+                        self._next_run(key, stop, None)
+                        dropped.append((key, self._futures[key]))
+        for key, future in dropped:
+            future.set_result(None)
+            self._finished(key)
         return cancelled
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -498,14 +630,33 @@ class Runner:
                 state.add_log(line)
         return plans
 
+    def run_seconds(self, plans: Iterable[PlanLike], venue: str | None = None) -> float:
+        """The scheduler's model of a run of `plans` (schedule.py `plans_seconds`), of one
+        venue's plans when given: what a dry run prints and what a run's first ETA is."""
+        return plans_seconds(plans, self.config, venue)
+
     def exchange_totals(self, plans: Mapping[str, PlanLike]) -> list[str]:
-        """Jobs of one exchange share its budget: the time for all of them together."""
+        """Each exchange's share of the run (its jobs share its gates' budgets, run in
+        parallel on gates of their own, within `max_parallel`), then the run's total."""
         lines = []
         for exchange, requests in requests_per_exchange(plans.values()).items():
             rps = self.config.exchanges[exchange].requests_per_second
+            gates = {
+                self.gate_of(p.series) for p in plans.values() if p.series.exchange == exchange
+            }
+            budget = (
+                f"{len(gates)} budgets of {rps:g}/s (one per pair)"
+                if len(gates) > 1
+                else f"its shared budget of {rps:g}/s"
+            )
             lines.append(
                 f"{exchange}: {fmt_plural(requests, 'request')} for all its jobs, about "
-                f"{fmt_duration(requests / rps)} at its shared budget of {rps:g}/s"
+                f"{fmt_duration(self.run_seconds(plans.values(), exchange))} at {budget}"
+            )
+        if lines:
+            lines.append(
+                f"all: about {fmt_duration(self.run_seconds(plans.values()))} with "
+                f"max_parallel {self.config.settings.max_parallel} (exchanges run in parallel)"
             )
         return lines
 

@@ -38,8 +38,26 @@ class Status(StrEnum):
         return self in (Status.QUEUED, Status.RUNNING)
 
 
+#: A job's covered rate (`cover_rate`) is measured over at least this many seconds of running.
+MEASURE_AFTER = 5.0
 LOG_LINES = 2000  # bounded history per job
 LOG_WARNING = "warning: "  # starts the log lines a user must see even in quiet output
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What the runner knows of a job when it queues it (runner.py `_submit`): its range's
+    measure against the store, its plan's work, its gate and its place in the run."""
+
+    range_ms: int
+    covered_ms: int
+    todo_ms: int
+    work: float
+    fixed: float
+    gate: str
+    run: int
+    joined: int
+    measured: bool = True  # False: the plan failed (the job's run says why); no % of its own
 
 
 @dataclass(frozen=True)
@@ -93,9 +111,31 @@ class JobSnapshot:
             carried=False,
         )
 
+    # The job's measure against the store (issue 19): of the time its run asked for, up to the
+    # last closed candle (`range_ms`), what is stored or a known gap (`covered_ms`), whatever
+    # fetched it; `measured` once the runner planned it. `todo_ms` and `work` (requests on its
+    # gate) and `fixed` (seconds no gate paces: the archive) are what its plan had to do, for
+    # the scheduler's model (schedule.py); `cover_rate` is ms covered per second over the last
+    # ~10 s, None until the job has run a few seconds.
+    measured: bool = False
+    range_ms: int = 0
+    covered_ms: int = 0
+    todo_ms: int = 0
+    work: float = 0.0
+    fixed: float = 0.0
+    cover_rate: float | None = None
+    gate: str = ""  # the rate gate its requests wait on (schedule.py `gate_key`)
+    run: int = 0  # the runner's run it belongs to (0: none yet)
+    joined: int = 0  # 0: in its run from its start; n: added while it ran (the n-th re-base)
+
     @property
     def progress(self) -> float:
-        """0.0 .. 1.0 of windows finished (done or failed)."""
+        """0.0 .. 1.0 of the job's range stored or known gap (1.0: nothing to fetch); before
+        the runner has measured it, of windows finished."""
+        if self.measured:
+            if self.range_ms <= 0:
+                return 1.0
+            return min(1.0, self.covered_ms / self.range_ms)
         if self.windows_total <= 0:
             return 1.0 if self.status is Status.DONE else 0.0
         return min(1.0, self.windows_done / self.windows_total)
@@ -129,16 +169,31 @@ class JobState:
     # where each log line goes too (job_logs.py: the series' file), called under the lock so
     # that the file keeps the memory's order
     sink: Callable[[str], None] | None = field(default=None, repr=False)
+    measured: bool = False
+    range_ms: int = 0
+    covered_ms: int = 0
+    todo_ms: int = 0
+    work: float = 0.0
+    fixed: float = 0.0
+    gate: str = ""
+    run: int = 0
+    joined: int = 0
+    _cover: deque = field(default_factory=lambda: deque(maxlen=64))  # (t, covered_ms) samples
     # windows_total of the runs' earlier phases: a phase's `set_total` counts from here
     _total_base: int = 0
     _rate: deque = field(default_factory=lambda: deque(maxlen=64))  # (t, candles) samples
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- written by the worker ---------------------------------------------------------
-    def reset(self, status: Status = Status.QUEUED, *, carry: bool = False) -> None:
-        """A new start: `carry` keeps the last run's counts on show until this run has its
-        own (a first request, window or candle); without it they are cleared at once."""
+    def reset(
+        self, status: Status = Status.QUEUED, plan: Measure | None = None, *, carry: bool = False
+    ) -> None:
+        """Back to `status`; with `plan`, measured by it (in the same step, so that no reader
+        sees the job unmeasured between the two), else unmeasured and in no run (its range
+        changed, or a test drives it). `carry` keeps the last run's counts on show until this
+        run has its own (a first request, window or candle); without it they are cleared."""
         with self._lock:
+            self._measure(plan or Measure(0, 0, 0, 0.0, 0.0, "", 0, 0, measured=False))
             self.status = status
             self.carried = carry and bool(
                 self.windows_total or self.candles or self.requests or self.failed_windows
@@ -152,6 +207,50 @@ class JobState:
             self.asked = ()
             self._total_base = 0
             self._rate.clear()
+            self._cover.clear()
+
+    def _measure(self, plan: Measure) -> None:
+        self.measured = plan.measured
+        self.range_ms, self.covered_ms, self.todo_ms = plan.range_ms, plan.covered_ms, plan.todo_ms
+        self.work, self.fixed, self.gate = plan.work, plan.fixed, plan.gate
+        self.run, self.joined = plan.run, plan.joined
+
+    def set_coverage(self, range_ms: int, covered_ms: int) -> None:
+        """The store's measure of the run's ranges (at a phase's start): a grown range (more
+        asked while it ran) re-bases the job's %, else it only ever rises."""
+        with self._lock:
+            if range_ms != self.range_ms:
+                self.todo_ms += max(0, range_ms - self.range_ms)
+                self.range_ms = range_ms
+                self.covered_ms = min(covered_ms, range_ms)
+            else:
+                self.covered_ms = max(self.covered_ms, min(covered_ms, range_ms))
+            self.measured = True
+            if self.status is Status.RUNNING:
+                self._sample_cover()
+
+    def rejoin(self, joined: int) -> None:
+        """More was asked of the job while it ran: the run's `joined`-th re-base."""
+        with self._lock:
+            self.joined = joined
+
+    def note_covered(self, ms: int) -> None:
+        """`ms` more of the range stored or known gap (a window answered, a file stored)."""
+        with self._lock:
+            self.covered_ms = min(self.range_ms, self.covered_ms + max(0, ms))
+            self._sample_cover()
+
+    def _sample_cover(self) -> None:
+        # one sample per half second: 64 of them reach back past the ~10 s measured
+        now = self.clock()
+        if not self._cover or now - self._cover[-1][0] >= 0.5:
+            self._cover.append((now, self.covered_ms))
+
+    def cover_all(self) -> None:
+        """The run fetched everything it could: what is left is the tail near now, asked
+        again by the next run, not work of this one."""
+        with self._lock:
+            self.covered_ms = self.range_ms
 
     def _clear_counts(self) -> None:
         self.windows_done = self.windows_total = 0
@@ -174,6 +273,7 @@ class JobState:
             if status is Status.RUNNING and self.started is None:
                 self.started = now
                 self._rate.append((now, self.received))
+                self._cover.append((now, self.covered_ms))
             if status in (Status.DONE, Status.FAILED, Status.CANCELLED, Status.PLANNED):
                 self.finished = now
 
@@ -280,6 +380,17 @@ class JobState:
                         break
                 if now > t0:
                     speed = (self.received - c0) / (now - t0)
+            cover_rate = None
+            if self.status is Status.RUNNING and self._cover:
+                t0, c0 = self._cover[0]
+                if now - t0 >= MEASURE_AFTER:
+                    for t, c in self._cover:
+                        if now - t <= 10.0:
+                            t0, c0 = t, c
+                            break
+                    if now - t0 < MEASURE_AFTER:  # the last samples are recent: a wider span
+                        t0, c0 = self._cover[0]
+                    cover_rate = (self.covered_ms - c0) / (now - t0)
             paused_left = 0.0
             paused_until = self.paused_until
             if self.status is Status.RUNNING and paused_until is not None:
@@ -320,6 +431,16 @@ class JobState:
                 pause_reason=self.pause_reason if paused_until is not None else None,
                 asked=self.asked,
                 carried=self.carried,
+                measured=self.measured,
+                range_ms=self.range_ms,
+                covered_ms=self.covered_ms,
+                todo_ms=self.todo_ms,
+                work=self.work,
+                fixed=self.fixed,
+                cover_rate=cover_rate,
+                gate=self.gate,
+                run=self.run,
+                joined=self.joined,
             )
 
     def log_since(self, seq: int) -> tuple[list[str], int]:

@@ -63,8 +63,9 @@ from .wire import field as read_field
 # holding ':' cannot break; an override names both its start and its end; 5: `start` on a job
 # already queued or running adds to its run and answers it in `extended`, a row says what its
 # run was asked for (`asked`), and the `account` op tells what the store holds of some ranges;
-# 6: a row says when its counts are its last run's (`carried`), the engine pushes a `config`
-# event when it reloads config.toml itself).
+# 6: a row says when its counts are its last run's (`carried`) and carries its measure against
+# the store and its place in the run, and the engine pushes a `config` event when it reloads
+# config.toml itself, issue 19).
 PROTOCOL_VERSION = 6
 HISTORY_LINES = 500  # log lines per job sent when a client subscribes (bounded history)
 LAST_MS = 32_503_680_000_000  # 3000-01-01: a time past this is a mistake, not a range

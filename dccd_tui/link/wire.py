@@ -180,6 +180,16 @@ def snapshot_row(snap: JobSnapshot, offset: float) -> dict[str, Any]:
         "finished_at": None if snap.finished is None else round(snap.finished + offset, 3),
         "asked": [[s, e] for s, e in snap.asked],
         "carried": snap.carried,
+        "measured": snap.measured,
+        "range_ms": snap.range_ms,
+        "covered_ms": snap.covered_ms,
+        "todo_ms": snap.todo_ms,
+        "work": round(snap.work, 3),
+        "fixed": round(snap.fixed, 3),
+        "cover_rate": None if snap.cover_rate is None else round(snap.cover_rate, 1),
+        "gate": snap.gate,
+        "run": snap.run,
+        "joined": snap.joined,
     }
 
 
@@ -209,6 +219,16 @@ def row_snapshot(row: Any, offset: float) -> JobSnapshot:
         received=field(row, "received", whole, "a whole number"),
         asked=tuple(field(row, "asked", open_ranges, "a list of [start, end or null]")),
         carried=field(row, "carried", flag, "true or false"),
+        measured=field(row, "measured", _bool, "true or false"),
+        range_ms=field(row, "range_ms", whole, "a whole number"),
+        covered_ms=field(row, "covered_ms", whole, "a whole number"),
+        todo_ms=field(row, "todo_ms", whole, "a whole number"),
+        work=field(row, "work", number, "a number"),
+        fixed=field(row, "fixed", number, "a number"),
+        cover_rate=field(row, "cover_rate", optional_number, "a number or null"),
+        gate=field(row, "gate", text, "a text"),
+        run=field(row, "run", whole, "a whole number"),
+        joined=field(row, "joined", whole, "a whole number"),
     )
 
 

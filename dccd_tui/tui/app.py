@@ -363,7 +363,7 @@ class DccdApp(App[int]):
             skipped = sum(1 for k in self.runner.keys() if self.runner.is_active(k))
             from .screens.plan_panel import PlanPanel, plan_rows
 
-            self.push_screen(PlanPanel(plan_rows(plans, budgets), skipped=skipped))
+            self.push_screen(PlanPanel(plan_rows(plans, budgets, self.config), skipped=skipped))
 
     # --- config changes ------------------------------------------------------------------
     def _removed_active(self, config: Config) -> list[str]:

@@ -172,7 +172,8 @@ def row_values(snap: JobSnapshot, widths: Widths) -> dict[str, tuple]:
     progress = snap.progress
     if status is Status.PLANNED and not snap.windows_total:
         progress = 1.0  # the plan found nothing missing: the range is complete
-    pct = f"{progress * 100:.0f}%" if snap.windows_total or progress else ""
+    # a measured job's % is its range's share stored (state.py `progress`): shown from queued on
+    pct = f"{progress * 100:.0f}%" if snap.windows_total or progress or snap.measured else ""
     bar_cells = widths["bar"]
     compact = widths["candles"] < FULL_COUNT
     if status is Status.FAILED and snap.error:

@@ -8,13 +8,18 @@ the average of its exchange's jobs, else of all jobs. The ETA of an exchange is 
 work of its jobs over the number of them running at once (they share its request budget, and
 each job's pace already reflects the sharing); exchanges run in parallel, so the overall ETA is
 the longest of them. Finished and untouched jobs (idle) count only when they are in the run.
+
+That weighting is what a view of jobs nobody measured falls back on (a runner built in a test).
+Jobs the engine's runner queued carry their measure against the store (issue 19): then
+`run_overall` is the engine's `progress_of` (dccd_tui/engine/schedule.py), the share of the
+run's ranges stored, over every job of the run, and the scheduler's model for the ETA.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..engine import JobSnapshot, Status
+from ..engine import Config, JobSnapshot, Status, progress_of
 
 
 def _pace(snap: JobSnapshot) -> float | None:
@@ -70,3 +75,14 @@ def overall(snaps: Iterable[JobSnapshot]) -> tuple[float, float | None]:
         return fraction, None
     eta = max(seconds / max(1, running.get(exchange, 0)) for exchange, seconds in left.items())
     return fraction, eta
+
+
+def run_overall(snaps: Iterable[JobSnapshot], config: Config) -> tuple[float, float | None, int]:
+    """(fraction done, ETA or None, times the run was re-based) of the newest run; `overall`
+    for jobs no runner measured."""
+    snaps = list(snaps)
+    if any(s.run for s in snaps):
+        run = progress_of(snaps, config)
+        return run.fraction, run.eta, run.rebased
+    fraction, eta = overall(snaps)
+    return fraction, eta, 0

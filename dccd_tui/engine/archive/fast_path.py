@@ -374,6 +374,7 @@ def _store(job: BackfillPort, item: _Done, stats: _Stats) -> None:
     if frame.height:
         job.note_first_candle(int(frame["ts"].dt.epoch("ms")[0]))
     job.state.note_written(new, job.exchange_gaps(covered, frame.height))
+    job.state.note_covered(sum(e - s for s, e in covered))
     job.state.note_window(item.file.end, candles=frame.height)
     stats.stored += 1
 

@@ -34,7 +34,7 @@ from textual.widgets._toast import ToastRack
 
 from ...engine import JobSnapshot, Status, fmt_eta, fmt_ms, fmt_plural, requested_range, safe_text
 from ..cells import COLUMN_KEYS, COLUMNS, column_width, header_sort, next_sort
-from ..overall import overall
+from ..overall import run_overall
 from ..quiet_update import update_static
 from ..widgets import CoverageView, JobLog, JobTable, NoticeBar, SummaryBar
 from ..widgets.footer import FittingFooter
@@ -333,9 +333,11 @@ class JobsView(Screen):
                 changed = True
         if changed and (self.filter_words or self.sort_column is not None):
             self.apply_view()
-        fraction, eta = overall(s for _, s in snaps)
+        fraction, eta, rebased = run_overall((s for _, s in snaps), runner.config)
         self.query_one("#overall-bar", ProgressBar).update(progress=100.0 * fraction)
         eta_text = f"ETA {fmt_eta(eta)}" if eta is not None else ""
+        if rebased:  # jobs joined the run while it ran: its % was re-based (issue 19)
+            eta_text = f"{eta_text} · re-based +{rebased}".lstrip(" ·")
         if eta_text != self._eta_text:
             widget = self.query_one("#overall-eta", Static)
             widget.display = bool(eta_text)

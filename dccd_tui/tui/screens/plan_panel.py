@@ -3,8 +3,10 @@ total, in a table that stays until it is closed and scrolls when it is long.
 
 A dry run only reads (the runner puts each job's plan in its log and changes no row); this
 panel is where the totals of a `D` go, instead of a toast that hides half the screen and goes
-away. Jobs of one exchange share that exchange's request budget, so an exchange's time is its
-requests over its budget; exchanges run in parallel, so the total time is the longest of them.
+away. Jobs of one exchange share that exchange's request budget (Kraken's: one per pair), and
+the scheduler runs the gates in parallel within `max_parallel`: given the config, each time is
+the engine's model of that (dccd_tui/engine/schedule.py `plans_seconds`), the one a run's first
+ETA comes from; without it, an exchange's requests over its budget and the longest of them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from ...engine import PlanLike, fmt_duration, fmt_plural, safe_text
+from ...engine import Config, PlanLike, fmt_duration, fmt_plural, plans_seconds, safe_text
 
 
 @dataclass
@@ -33,7 +35,9 @@ class PlanRow:
     rps: float | None = None
 
 
-def plan_rows(plans: Mapping[str, PlanLike], budgets: dict[str, float]) -> list[PlanRow]:
+def plan_rows(
+    plans: Mapping[str, PlanLike], budgets: dict[str, float], config: Config | None = None
+) -> list[PlanRow]:
     """One row per exchange (sorted), then the total, of a dry run's plans."""
     per: dict[str, PlanRow] = {}
     for plan in plans.values():
@@ -47,6 +51,8 @@ def plan_rows(plans: Mapping[str, PlanLike], budgets: dict[str, float]) -> list[
     for exchange in sorted(per):
         row = per[exchange]
         row.seconds = row.requests / row.rps if row.rps else None
+        if config is not None:
+            row.seconds = plans_seconds(plans.values(), config, exchange)
         rows.append(row)
     total = PlanRow(
         "total",
@@ -56,6 +62,8 @@ def plan_rows(plans: Mapping[str, PlanLike], budgets: dict[str, float]) -> list[
         max((r.seconds for r in rows if r.seconds is not None), default=0.0),
         floor=any(r.floor for r in rows),
     )
+    if config is not None:
+        total.seconds = plans_seconds(plans.values(), config)
     return [*rows, total]
 
 
@@ -75,8 +83,9 @@ class PlanPanel(ModalScreen[None]):
             yield DataTable(id="plan-table", cursor_type="row", zebra_stripes=False)
             notes = [
                 (
-                    "time at budget: an exchange's jobs share its requests/s; exchanges run "
-                    "in parallel, so the total is the longest. Each job's plan is in its log."
+                    "time at budget: an exchange's jobs share its requests/s (Kraken's: per "
+                    "pair); exchanges run in parallel within max_parallel, as the scheduler "
+                    "runs them. Each job's plan is in its log."
                 )
             ]
             if any(r.floor for r in self.rows):
