@@ -46,7 +46,14 @@ ETH_GAPS = [(ms(2024, 2, 14, 6), ms(2024, 2, 14, 7, 30))]
 
 
 def candles(start: int, end: int, span_ms: int, gaps=(), level: float = 40_000.0) -> pl.DataFrame:
-    ts = [t for t in range(start, end, span_ms) if not any(a <= t < b for a, b in gaps)]
+    # the grid from `start`, less the gaps: whole runs of `range` between them (testing each
+    # of ~90,000 times against every gap cost a second per store built)
+    ts: list[int] = []
+    t = start
+    for a, b in sorted(gaps):
+        ts.extend(range(t, min(a, end), span_ms))
+        t = max(t, start + -(-(b - start) // span_ms) * span_ms)
+    ts.extend(range(t, end, span_ms))
     close = [
         level * (1 + 0.08 * math.sin(t / (9 * DAY)) + 0.02 * math.sin(t / (11 * HOUR))) for t in ts
     ]
