@@ -87,7 +87,8 @@ def forget_outgrown(
     active: Callable[[str], bool],
 ) -> list[str]:
     """Reset the state of each idle job whose range grew (a merged `[[histo_jobs]]` entry, an
-    edited start): its "done 100%" described the old range. Returns the keys reset."""
+    edited start): its "done 100%" described the old range. The last run's counts stay on show
+    (carried) until the job's next run has its own. Returns the keys reset."""
     reset = []
     for key, spec in new.items():
         before = old.get(key)
@@ -96,7 +97,7 @@ def forget_outgrown(
         state = states[key]
         if state.snapshot().status is Status.IDLE and not state.snapshot().windows_total:
             continue  # nothing shown yet that could be stale
-        state.reset(Status.IDLE)
+        state.reset(Status.IDLE, carry=True)
         state.add_log(
             f"range is now {fmt_ms(spec.start)} -> "
             f"{fmt_ms(spec.end) if spec.end is not None else 'now'}: "
@@ -218,7 +219,8 @@ class Runner:
             self.cancel(removed)
             self.config = config
             self._install(config)
-            forget_outgrown(self.states, old_specs, self.specs, self.is_active)
+            for key in forget_outgrown(self.states, old_specs, self.specs, self.is_active):
+                self._remeasure(key)
             # A client whose URL or budget changed is replaced for jobs started from now on;
             # running jobs keep the one they hold, closed with the runner.
             for name, client in list(self._clients.items()):
@@ -382,6 +384,15 @@ class Runner:
     def gate_of(self, series: Series) -> str:
         """The rate gate `series`' requests wait on (schedule.py `series_gate`)."""
         return series_gate(series)
+
+    def _remeasure(self, key: str) -> None:
+        """Show an idle job's % as its new range's share stored (its row said 100% of the old
+        range); left unmeasured when it cannot be planned (its start says why)."""
+        try:
+            range_ms, covered = plan_measure(self.plan(key))
+        except Exception:
+            return
+        self.states[key].set_coverage(range_ms, covered)
 
     def _measure(self, key: str, asks: list[Ask], joined: int) -> Measure:
         """Job `key`'s measure over `asks` from its plan (the dry run's); unmeasured when it

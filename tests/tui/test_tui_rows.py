@@ -70,6 +70,8 @@ async def test_a_new_entry_that_merges_says_so_and_the_grown_row_is_no_longer_do
         key = app.runner.keys()[0]
         finish(app, key)
         app.screen.tick()
+        before_candles = cell(app, key, "candles")
+        assert before_candles
         await pilot.press("n")
         await pilot.pause()
         form = app.screen
@@ -89,7 +91,10 @@ async def test_a_new_entry_that_merges_says_so_and_the_grown_row_is_no_longer_do
         assert spec.start < 1706745600000  # 2024-01-01 from the form: the range grew
         app.screen.tick()
         assert cell(app, key, "status") == "idle"
-        assert cell(app, key, "pct") != "100%"
-        assert cell(app, key, "candles") == ""
+        # its % is the new range's share stored, no longer the old range's 100%
+        assert cell(app, key, "pct").endswith("%") and cell(app, key, "pct") != "100%"
+        # the last run's counts stay on show until the next run has its own
+        assert app.runner.states[key].snapshot().carried
+        assert cell(app, key, "candles") == before_candles
         # the other row was not touched
         assert cell(app, app.runner.keys()[1], "status") == "idle"
