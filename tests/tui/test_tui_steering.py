@@ -158,6 +158,29 @@ async def test_slash_filters_the_rows_and_escape_clears_it(tmp_path):
         assert keys(app) == ["binance ETH/USDT candles 1m"]
 
 
+async def test_keys_typed_right_after_slash_go_to_the_filter(tmp_path):
+    """A fast typist's `/krak` (or a paste) arrives in one burst: the keys behind `/` are the
+    filter's, not the table's (`k` moved the highlight and `r` reloaded the config)."""
+    from .test_tui_form_input import burst
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        field = app.screen.query_one("#filter")
+        burst(app, "/", *"krak")
+        for _ in range(200):
+            await pilot.pause(0.01)
+            if field.value == "krak":
+                break
+        await pilot.pause()
+        assert field.value == "krak"
+        assert keys(app) == ["kraken BTC/USD candles 5m", "kraken ETH/USD candles 5m"]
+        # in the field, `/` is text: a pair can be a filter word
+        await pilot.press(*["backspace"] * 4, *"eth/usd")
+        await pilot.pause()
+        assert field.value == "eth/usd"
+        assert keys(app) and all("ETH/USD" in k for k in keys(app))
+
+
 async def test_o_sorts_by_a_column_and_header_click_reverses(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:

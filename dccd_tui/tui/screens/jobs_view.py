@@ -97,6 +97,10 @@ class JobsView(Screen):
             key_display="/",
             show=False,
             tooltip="Filter the rows by exchange, pair, span or status (esc clears)",
+            # Handled as the key arrives, before the keys behind it: a plain binding ran only
+            # once the table had passed `/` up, after the app had already sent the next keys
+            # of a burst (`/krak` typed fast, or pasted) to the table, where `r` reloads.
+            priority=True,
         ),
         Binding(
             "o",
@@ -450,13 +454,19 @@ class JobsView(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "next_failed":
             return True if self.failed_keys() else None
+        if action == "filter":
+            # `/` is text in a field (a pair in the filter itself): the priority binding
+            # lets it through to the field
+            return not isinstance(self.focused, Input)
         return True
 
     # --- finding a job -------------------------------------------------------------------
     def action_filter(self) -> None:
         widget = self.query_one("#filter", Input)
         self.query_one("#filter-bar").display = True
-        widget.focus()
+        # The focus moves now: `Widget.focus` would move it later (`call_later`), after the
+        # keys a fast typist sent behind `/` had gone to the table (`k` moves, `r` reloads).
+        self.set_focus(widget)
         self._show_count()
         self._fit_heights()
 
