@@ -539,14 +539,19 @@ class Backfill:
             archived = run_archive(self, plan, self.archive)
             if archived is None:
                 return plan, True
+            if archived is not plan:
+                # files were asked for: the run ends with a summary like any that fetched
+                # (its candles and exchange gaps), even when REST has nothing left to do
+                self._walked = True
             plan = archived
             self.measure()
         windows = plan.windows
         if not windows:
-            state.add_log(
-                f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
-                f"{fmt_ms(plan.end)} is complete"
-            )
+            if not self._walked:
+                state.add_log(
+                    f"{self.series}: nothing to fetch, {fmt_ms(plan.start)} -> "
+                    f"{fmt_ms(plan.end)} is complete"
+                )
             return plan, False
         state.add_log(
             f"start {self.series}: {fmt_plural(len(windows), 'window')} over "

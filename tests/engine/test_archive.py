@@ -457,3 +457,23 @@ def test_holes_close_together_share_one_rest_request_1h(tmp_path, sb):
     assert (a.coverage(), a.gaps()) == (r.coverage(), r.gaps())
     assert len(a.gaps()) > 20  # many holes ...
     assert sent <= 7 + 2  # ... checked with one request per monthly file (and the probe)
+
+
+def test_a_job_served_by_the_archive_alone_ends_with_the_summary_of_any_job(tmp_path, sb):
+    """Whole days before the clock: the archive files (and REST for their holes) serve the
+    whole range and no REST window is left. The job's log still ends with the summary every
+    other job has (candles, exchange gaps, failed windows), which `backfill` prints on its done
+    line; it used to say "nothing to fetch" after the files had been stored."""
+    start, end = "2025-02-01", "2025-02-03"
+    runner = run(config_for(tmp_path, sb, start=start, end=end))
+    snap = runner.states[SERIES.key].snapshot()
+    assert snap.status is Status.DONE, snap.error
+    assert sb.archive.requests > 0
+    lines = runner.states[SERIES.key].log_lines()
+    assert not any("nothing to fetch" in line for line in lines), lines
+    gaps = len(sb.gaps("binance", "BTC/USDT", 60, ms(start), ms(end)))
+    summary = [line for line in lines if f"summary {SERIES}:" in line]
+    assert len(summary) == 1, lines
+    assert f"{snap.candles:,} candles written" in summary[0]
+    assert "in exchange gaps, 0 failed windows" in summary[0]
+    assert (snap.gaps > 0) == (gaps > 0)
