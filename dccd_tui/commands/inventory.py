@@ -127,7 +127,8 @@ def render(
     out.extend(lines)
     notes = []
     for r in reports:
-        described = describe(r, gaps=False)  # the table has them
+        # the table has the gaps; the closing line says once what fetches the missing
+        described = describe(r, gaps=False, how=False)
         if described:
             notes.append(f"{safe_text(r.series, 80)}:")
             for text in described:
@@ -143,7 +144,7 @@ def render(
         _wrap(
             f"{fmt_plural(len(reports), 'series', 'series')}, {fmt_plural(total, 'candle')}, "
             f"{fmt_bytes(size)}; {incomplete} configured series incomplete"
-            + (" (run their jobs to fetch what is missing)" if incomplete else ""),
+            + (" (run their jobs to fetch what is missing or failed)" if incomplete else ""),
             width,
         )
     )

@@ -499,9 +499,16 @@ def close_series(
     return out
 
 
-def describe(report: SeriesReport, limit: int = 5, gaps: bool = True) -> list[str]:
+#: What fetches a series' missing and failed ranges: said once by a report of many series.
+FETCHED_WHEN_RUN = "the series' job fetches the missing and failed ranges when it runs"
+
+
+def describe(
+    report: SeriesReport, limit: int = 5, gaps: bool = True, how: bool = True
+) -> list[str]:
     """Human lines about what is not stored: missing and failed ranges, voids, and (with
-    `gaps`) the exchange-side gaps."""
+    `gaps`) the exchange-side gaps; with `how`, what fetches the missing (`FETCHED_WHEN_RUN`:
+    a report of many series says it once)."""
     lines = []
     longest = report.longest_gap if gaps else None  # None when there is no gap
     if longest is not None:
@@ -534,6 +541,6 @@ def describe(report: SeriesReport, limit: int = 5, gaps: bool = True) -> list[st
         )
     if len(report.missing) > limit:
         lines.append(f"... and {fmt_plural(len(report.missing) - limit, 'more missing range')}")
-    if report.failed or report.missing:
-        lines.append("the series' job fetches the missing and failed ranges when it runs")
+    if how and (report.failed or report.missing):
+        lines.append(FETCHED_WHEN_RUN)
     return lines

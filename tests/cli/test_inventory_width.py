@@ -82,3 +82,19 @@ def test_without_a_terminal_the_whole_table_and_json_are_never_cut(config, capsy
     assert main(["inventory", "--config", str(config.path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["series"]) == 4
+
+
+def test_a_report_of_several_incomplete_series_says_each_thing_once(config, capsys, monkeypatch):
+    """Two configured series are incomplete (one missing and failed ranges, one nothing
+    stored): each gets its own lines, and what fetches them is said once at the end, not once
+    per series (a store of 50 series repeated that sentence 50 times)."""
+    lines = _inventory(config, capsys, monkeypatch, None)
+    notes = [li for li in lines if li.startswith("  ")]
+    assert any("failed" in li for li in notes) and any("missing" in li for li in notes)
+    assert len(notes) == len(set(notes)), notes
+    assert not any("when it runs" in li for li in lines)
+    closing = [li for li in lines if "configured series incomplete" in li]
+    assert (
+        closing == [closing[0]]
+        and "run their jobs to fetch what is missing or failed" in (closing[0])
+    )
