@@ -161,7 +161,9 @@ class Symbol:
     def folder(self) -> str:
         """The symbol as a folder or key part, with hyphens only: ``BTC-USDT`` (spot),
         ``BTC-USDT-USDT`` (a perpetual). Keys carry no `/` nor `:` (object stores, Windows)."""
-        parts = (self.base, self.quote) if self.settle is None else (self.base, self.quote, self.settle)
+        parts = (
+            (self.base, self.quote) if self.settle is None else (self.base, self.quote, self.settle)
+        )
         return "-".join(parts)
 
     @property

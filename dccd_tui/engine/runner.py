@@ -38,11 +38,19 @@ from .inventory import SeriesReport, inventory_since
 from .job_logs import JobLogFile, log_file, read_tail, undated
 from .jobs import Config, JobSpec
 from .models import Series
-from .plan import Plan, plan_job, plan_measure, requests_per_exchange
+from .plan import Plan, plan_job, plan_measure, requests_per_exchange, window_ms_of
 from .range_account import RangeAccount, range_account
 from .ratelimit import GateRegistry
 from .runner_like import Overrides, PlanLike, Started
-from .schedule import Slot, config_caps, fixed_seconds, pick_next, plans_seconds, series_gate
+from .schedule import (
+    Slot,
+    config_caps,
+    fixed_seconds,
+    pick_next,
+    plan_units,
+    plans_seconds,
+    series_gate,
+)
 from .signals import StopSignal
 from .state import LOG_LINES, JobSnapshot, JobState, Measure, Status
 from .store import Store, StoreLock
@@ -397,7 +405,7 @@ class Runner:
             range_ms,
             covered,
             range_ms - covered,
-            float(plan.requests),
+            plan_units(plan),
             fixed_seconds(plan),
             self.gate_of(spec.series),
             self._run,
@@ -598,7 +606,7 @@ class Runner:
             settings = self.config.exchanges[spec.series.exchange]
             plan = add_archive_plan(
                 plan,
-                adapter.window_ms(spec.series.span),
+                window_ms_of(adapter, spec.series),
                 settings.archive_parallel,
                 urlsplit(url).netloc or url,
                 self.now,

@@ -36,7 +36,6 @@ class SymbolError(ValueError):
     a spot venue, a spot symbol on a futures venue)."""
 
 
-
 class Exchange(ABC):
     """One exchange's candle endpoint, as docs/design/exchanges.md describes it."""
 

@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
-from ..models import CANDLES
 from ..fmt import iso
+from ..models import CANDLES
 from ._common import (
     Adapter,
     classify_status,
