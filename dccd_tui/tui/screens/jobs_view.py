@@ -115,8 +115,7 @@ class JobsView(Screen):
             "Filter",
             key_display="/",
             show=False,
-            tooltip="Filter the rows by exchange, symbol, span, market, kind or status (esc "
-            "clears)",
+            tooltip="Filter by exchange, symbol, kind, span or status (esc clears)",
         ),
         Binding(
             "o",
