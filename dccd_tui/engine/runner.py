@@ -648,7 +648,8 @@ class Runner:
         parallel on gates of their own, within `max_parallel`), then the run's total."""
         lines = []
         for exchange, requests in requests_per_exchange(plans.values()).items():
-            rps = self.config.exchanges[exchange].requests_per_second
+            settings = self.config.exchanges[exchange]
+            rps = settings.requests_per_second
             gates = {
                 self.gate_of(p.series) for p in plans.values() if p.series.exchange == exchange
             }
@@ -657,8 +658,13 @@ class Runner:
                 if len(gates) > 1
                 else f"its shared budget of {rps:g}/s"
             )
+            weighed = ""
+            if settings.weight_per_minute is not None:  # a budget of weight (Binance futures)
+                units = sum(plan_units(p) for p in plans.values() if p.series.exchange == exchange)
+                weighed = f" (weight {units:,.0f})"
+                budget = f"its shared budget of {settings.weight_per_minute:g} weight/min"
             lines.append(
-                f"{exchange}: {fmt_plural(requests, 'request')} for all its jobs, about "
+                f"{exchange}: {fmt_plural(requests, 'request')}{weighed} for all its jobs, about "
                 f"{fmt_duration(self.run_seconds(plans.values(), exchange))} at {budget}"
             )
         if lines:
