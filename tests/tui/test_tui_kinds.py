@@ -156,3 +156,29 @@ async def test_the_form_adds_a_perpetual_with_its_kinds(tmp_path, usdm) -> None:
     entry = load_config(tmp_path / "config.toml").raw["histo_jobs"][-1]
     assert entry["exchange"] == USDM and entry["pairs"] == ["BTC/USDT:USDT"]
     assert entry["kinds"] == ["candles", "mark", "index", "premium", "funding"]
+
+
+async def test_the_form_edits_the_kinds_of_an_entry_in_place(tmp_path, usdm) -> None:  # noqa: F811
+    app = make_app(tmp_path, [PERPS, SPOT])
+    path = tmp_path / "config.toml"
+    path.write_text("# my perpetuals\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    app.reload_config()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("e")  # the highlighted job's entry: #1, the perpetuals
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, PairFormModal) and form.entry == 0
+        ticked = [box.id for box in form.query(".kind").results(Checkbox) if box.value]
+        assert ticked == ["kind-candles", "kind-mark", "kind-funding"]
+        form.query_one("#kind-mark", Checkbox).value = False
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, PairFormModal)
+        assert f"{USDM} BTC/USDT:USDT mark 1m" not in app.runner.keys()
+        assert f"{USDM} BTC/USDT:USDT funding" in app.runner.keys()
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# my perpetuals\n")  # a targeted edit: the comment stays
+    assert load_config(path).raw["histo_jobs"][0]["kinds"] == ["candles", "funding"]
+    assert "kinds" not in load_config(path).raw["histo_jobs"][1]
