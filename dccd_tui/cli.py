@@ -90,6 +90,17 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
         "--pairs", default=None, help="only these pairs, comma separated (BTC/USDT,ETH/USDT)"
     )
     p.add_argument("--span", default=None, help="only jobs of this span (1m, 1h, ...)")
+    _add_kind(p, "jobs")
+
+
+def _add_kind(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--kind",
+        default=None,
+        metavar="KINDS",
+        help=f"only {what} of these kinds, comma separated "
+        "(candles, mark, index, premium, funding)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     inv = sub.add_parser("inventory", help="what is stored: coverage, gaps and missing ranges")
     _add_config(inv, 1)
     inv.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _add_kind(inv, "series")
 
     lg = sub.add_parser("log", help="the logs of the matching jobs (kept across engine restarts)")
     _add_config(lg, 1)

@@ -36,7 +36,7 @@ def _filter_jobs(config: Config, args: argparse.Namespace) -> list[JobSpec]:
     from ..engine import align_down, align_up
     from .job_filter import select_jobs
 
-    jobs = select_jobs(config, args.exchange, args.pairs, args.span)
+    jobs = select_jobs(config, args.exchange, args.pairs, args.span, getattr(args, "kind", None))
     tz = config.settings.timezone
     try:
         start = parse_date(args.start, tz) if args.start else None

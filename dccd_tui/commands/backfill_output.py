@@ -195,7 +195,13 @@ class TextReporter:
 
 
 def _job(series: Series) -> dict[str, Any]:
-    return {"exchange": series.exchange, "pair": series.pair, "span": series.label}
+    """A job's series in a JSON event: `span` is null for funding (events have none)."""
+    return {
+        "exchange": series.exchange,
+        "pair": series.pair,
+        "kind": series.kind,
+        "span": series.span_text or None,
+    }
 
 
 class JsonReporter:
@@ -283,6 +289,8 @@ class JsonReporter:
             missing_ranges=len(plan.missing),
             windows=len(plan.windows),
             requests=plan.requests,
+            # the requests in the budget's units (weight on Binance futures; else = requests)
+            units=round(float(getattr(plan, "units", plan.requests)), 1),
             requests_at_least=plan.estimate_is_floor,
             seconds=round(plan.seconds, 1),
             requests_per_second=plan.rps,

@@ -210,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
     """The `inventory` command: 0, or 2 on a config or store error (one message, no traceback)."""
     from ..config import ConfigError, load_config
     from ..engine import StoreError
+    from .job_filter import kinds
 
     try:
         if getattr(args, "demo", False):
@@ -219,13 +220,19 @@ def run(args: argparse.Namespace) -> int:
         else:
             path = config_path(args)
         config = load_config(path)
+        wanted = kinds(getattr(args, "kind", None))
         reports, notes = take_inventory(config)
     except (ConfigError, StoreError) as exc:
         err_config(exc)
         return EXIT_USAGE
+    except ValueError as exc:  # --kind
+        err(str(exc))
+        return EXIT_USAGE
     except OSError as exc:
         err(f"cannot read the store: {exc}")
         return EXIT_USAGE
+    if wanted is not None:
+        reports = [r for r in reports if r.series.kind in wanted]
     if args.json:
         doc = {
             "config": str(config.path),

@@ -38,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             path = config_path(args)
         config = load_config(path)
-        jobs = select_jobs(config, args.exchange, args.pairs, args.span)
+        jobs = select_jobs(
+            config, args.exchange, args.pairs, args.span, getattr(args, "kind", None)
+        )
     except ConfigError as exc:
         err_config(exc)
         return EXIT_USAGE
@@ -104,7 +106,8 @@ def _print_line(spec: JobSpec, line: str, as_json: bool, *, prefix: bool) -> Non
                     "job": spec.key,
                     "exchange": spec.series.exchange,
                     "pair": spec.series.pair,
-                    "span": spec.series.label,
+                    "kind": spec.series.kind,
+                    "span": spec.series.span_text or None,
                     "time": f"{day} {clock}",
                     "line": text,
                 }

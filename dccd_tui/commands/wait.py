@@ -44,7 +44,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             path = config_path(args)
         config = load_config(path)
-        keys = [spec.key for spec in select_jobs(config, args.exchange, args.pairs, args.span)]
+        keys = [
+            spec.key
+            for spec in select_jobs(
+                config, args.exchange, args.pairs, args.span, getattr(args, "kind", None)
+            )
+        ]
     except ConfigError as exc:
         err_config(exc)
         return EXIT_USAGE

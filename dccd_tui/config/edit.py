@@ -1,10 +1,11 @@
 """Edit config.toml in place: keep the user's comments, key order, formatting and file mode.
 
 config.toml is the user's file. The app changes it in two ways only, both from the pair form:
-the pairs of one `[[histo_jobs]]` entry (`edit_pairs`, or `remove_entry` when none is left) and
-a new entry (`add_entry`). Each edit parses the file with tomlkit, changes just those values in
-the document and writes it back, so adding a pair changes one line. `write_config` brings a
-whole file to given data the same way (used for new files: the demo, tests, benchmarks).
+the pairs (and kinds) of one `[[histo_jobs]]` entry (`edit_pairs`, or `remove_entry` when none
+is left) and a new entry (`add_entry`). Each edit parses the file with tomlkit, changes just
+those values in the document and writes it back, so adding a pair changes one line.
+`write_config` brings a whole file to given data the same way (used for new files: the demo,
+tests, benchmarks).
 
 Every edit is validated with `validate` (load.py) before anything is written, and the write is
 atomic (atomic_file.py: temp file in the same folder, fsync, `os.replace`), keeping the file's
@@ -269,12 +270,20 @@ def _entry(data: dict[str, Any], index: int, path: Path) -> dict[str, Any]:
 
 
 def edit_pairs(
-    path: str | os.PathLike, index: int, pairs: list[str], *, based_on: dict[str, Any] | None = None
+    path: str | os.PathLike,
+    index: int,
+    pairs: list[str],
+    *,
+    kinds: list[str] | None = None,
+    based_on: dict[str, Any] | None = None,
 ) -> Config:
-    """Set the pairs of [[histo_jobs]] entry `index` (0-based)."""
+    """Set the pairs of [[histo_jobs]] entry `index` (0-based), and its `kinds` when given."""
 
     def change(data: dict[str, Any]) -> dict[str, Any]:
-        _entry(data, index, Path(path))["pairs"] = list(pairs)
+        table = _entry(data, index, Path(path))
+        table["pairs"] = list(pairs)
+        if kinds is not None:
+            table["kinds"] = list(kinds)
         return data
 
     return _apply(path, change, based_on=based_on)

@@ -5,7 +5,13 @@
 
 Every exchange starts from its adapter's defaults; a table changes only the keys it names. The
 archive keys (`archive`, `archive_url`, `archive_parallel`, `archive_memory_mb`) are Binance's
-alone.
+alone (spot, USD-M and COIN-M: `ARCHIVE_VENUES`).
+
+Budgets. `requests_per_second` is the budget of every venue; the Binance futures venues count
+request weight instead, whose cost varies with the page size, and take `weight_per_minute`
+(default 2400, their published IP limit; `WEIGHT_VENUES`). One or the other, not both: the gate
+then runs in weight units per second (weight_per_minute / 60), which `ExchangeSettings`
+carries as `requests_per_second` with `weight_per_minute` set.
 """
 
 from __future__ import annotations
@@ -29,7 +35,18 @@ from .checks import (
 )
 
 ARCHIVE_KEYS = ("archive", "archive_url", "archive_parallel", "archive_memory_mb")  # Binance only
-EXCHANGE_KEYS = ("base_url", "requests_per_second", "max_parallel", *ARCHIVE_KEYS)
+EXCHANGE_KEYS = (
+    "base_url",
+    "requests_per_second",
+    "weight_per_minute",
+    "max_parallel",
+    *ARCHIVE_KEYS,
+)
+#: The venues with a public archive (data.binance.vision: spot, USD-M and COIN-M futures).
+ARCHIVE_VENUES = ("binance", "binanceusdm", "binancecoinm")
+#: The venues whose budget is request weight per minute (the Binance futures venues).
+WEIGHT_VENUES = ("binanceusdm", "binancecoinm")
+DEFAULT_WEIGHT_PER_MINUTE = 2400.0
 MAX_PARALLEL = 256  # as `[settings] max_parallel` (settings.py)
 # `archive_memory_mb`: a 1m month at its worst takes ~90 MB in flight (engine/archive/budget.py);
 # below this a single file could not be held under the cap.
@@ -41,13 +58,23 @@ MIN_ARCHIVE_MEMORY_MB, MAX_ARCHIVE_MEMORY_MB = 100, 65_536
 
 def _default_exchange_settings(name: str) -> ExchangeSettings:
     adapter = get_exchange(name)
-    if name == "binance":
+    weight: float | None = None
+    rps = adapter.default_rps
+    if name in WEIGHT_VENUES:
+        weight = float(getattr(adapter, "default_weight_per_minute", DEFAULT_WEIGHT_PER_MINUTE))
+        rps = weight / 60
+    if name in ARCHIVE_VENUES:
         from ..engine import DEFAULT_ARCHIVE_URL
 
         return ExchangeSettings(
-            adapter.default_base_url, adapter.default_rps, True, DEFAULT_ARCHIVE_URL, 4
+            adapter.default_base_url,
+            rps,
+            True,
+            DEFAULT_ARCHIVE_URL,
+            4,
+            weight_per_minute=weight,
         )
-    return ExchangeSettings(adapter.default_base_url, adapter.default_rps)
+    return ExchangeSettings(adapter.default_base_url, rps, weight_per_minute=weight)
 
 
 def _archive_settings(
@@ -60,8 +87,11 @@ def _archive_settings(
     off: candles from the real archive would not be what that API serves.
     """
     for key in ARCHIVE_KEYS:
-        if key in table and name != "binance":
-            raise ConfigError(f"{_where(path, where, key)}: only binance has a public archive")
+        if key in table and name not in ARCHIVE_VENUES:
+            raise ConfigError(
+                f"{_where(path, where, key)}: only {', '.join(ARCHIVE_VENUES)} have a public "
+                "archive"
+            )
     archive, url, parallel = base.archive, base.archive_url, base.archive_parallel
     memory = base.archive_memory_mb
     own_api = "base_url" in table and (
@@ -114,8 +144,35 @@ def _exchange(name: str, table: Any, path: Path, exchanges: dict[str, ExchangeSe
     url = base.base_url
     if "base_url" in table:
         url = problems.check(_validate_base_url, table["base_url"], path, where, default=url)
-    rps = base.requests_per_second
+    rps, weight = base.requests_per_second, base.weight_per_minute
+    if "weight_per_minute" in table:
+        if name not in WEIGHT_VENUES:
+            problems.messages.append(
+                f"{_where(path, where, 'weight_per_minute')}: only {', '.join(WEIGHT_VENUES)} "
+                "count request weight; give requests_per_second"
+            )
+        elif "requests_per_second" in table:
+            problems.messages.append(
+                f"{_where(path, where, 'weight_per_minute')}: give weight_per_minute or "
+                "requests_per_second, not both"
+            )
+        else:
+            weight = problems.check(
+                _bounded,
+                table,
+                "weight_per_minute",
+                (int, float),
+                path,
+                where,
+                "a number",
+                lambda v: 0 < v <= 600_000,
+                "must be above 0 (and at most 600000)",
+                default=weight,
+            )
+            if weight is not None:
+                rps = weight / 60
     if "requests_per_second" in table:
+        weight = None  # a budget in requests: each request one unit
         rps = problems.check(
             _bounded,
             table,
@@ -152,6 +209,8 @@ def _exchange(name: str, table: Any, path: Path, exchanges: dict[str, ExchangeSe
         default=(base.archive, base.archive_url, base.archive_parallel, base.archive_memory_mb),
     )
     on, archive_url, parallel, memory = archive
-    exchanges[name] = ExchangeSettings(url, rps, on, archive_url, parallel, memory, cap)
+    exchanges[name] = ExchangeSettings(
+        url, rps, on, archive_url, parallel, memory, cap, weight_per_minute=weight
+    )
     if problems.messages:
         raise ConfigError(problems.messages)

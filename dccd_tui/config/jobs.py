@@ -1,18 +1,24 @@
 """Reads the [[histo_jobs]] entries of `config.toml` into `JobSpec`s, and merges repeats.
 
-One entry names an exchange, a span and several pairs, so it becomes one spec per pair; a series
-asked for by two entries runs once, over the union of their ranges (`_merge_jobs`). `check_pair`
-(through `pair_problem`, the one pair check) and `offered_spans` answer the same questions for
-the TUI's pair form as they do here, in the same words.
+One entry names an exchange, a span, several pairs (unified symbols: `BTC/USDT`, `BTC/USDT:USDT`)
+and the kinds to store of each (`kinds`, default `["candles"]`), so it becomes one spec per
+(pair, kind); a series asked for by two entries runs once, over the union of their ranges
+(`_merge_jobs`). The span applies to the candle kinds; an entry of funding alone may omit it.
+`check_pair` (through `pair_problem`, the one pair check), `kind_problem` and `offered_spans`
+answer the same questions for the TUI's pair form as they do here, in the same words.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..engine import (
+    CANDLES,
     EXCHANGES,
+    FUNDING,
+    KINDS,
     JobSpec,
     PairError,
     Series,
@@ -21,34 +27,92 @@ from ..engine import (
     align_down,
     align_up,
     get_exchange,
-    parse_pair,
     parse_span,
+    parse_symbol,
     quote_reason,
     span_label,
-    suggest_pair,
+    suggest_symbol,
     union_ranges,
 )
 from .checks import ConfigError, _bounded, _check_keys, _Problems, _typed, _where, parse_date
+from .exchanges import ARCHIVE_VENUES
 
 DEFAULT_START = "2020-01-01 00:00:00"
-JOB_KEYS = ("exchange", "pairs", "span", "start", "end", "max_retries", "retry_delay", "archive")
+JOB_KEYS = (
+    "exchange",
+    "pairs",
+    "kinds",
+    "span",
+    "start",
+    "end",
+    "max_retries",
+    "retry_delay",
+    "archive",
+)
+DEFAULT_KINDS = (CANDLES,)
 
 
 def pair_problem(exchange: str, pair: str) -> str | None:
     """Why `pair` cannot be used on `exchange` (a known exchange), or None: the one check that
     `validate` and the pair form both make, so that they refuse the same pairs in the same
-    words. A glued `BTCUSDT` and a quote cut short (`SOL/US`) get a suggestion."""
+    words. A glued `BTCUSDT`, a venue's own spelling (`BTC-USDT-SWAP`, `PF_XBTUSD`, `BTC-PERP`)
+    and a quote cut short (`SOL/US`) get a suggestion, in ccxt's unified notation."""
+    adapter = get_exchange(exchange)
     try:
-        parse_pair(pair)
-        get_exchange(exchange).symbol(pair)
+        adapter.symbol(pair)
     except (PairError, SymbolError) as exc:
-        hint = suggest_pair(pair)
-        return f"{exc}; did you mean {hint}?" if hint else str(exc)
+        hint = suggest_symbol(pair, adapter.markets)
+        if not hint:
+            return str(exc)
+        try:
+            adapter.symbol(hint)
+        except (PairError, SymbolError) as refused:  # the right symbol, on another venue
+            return f"{exc}; did you mean {hint}? ({refused})"
+        return f"{exc}; did you mean {hint}?"
     return quote_reason(pair)
 
 
-def check_pair(exchange: str, pair: str, span: int | None = None) -> str | None:
-    """Why `pair` cannot be used on `exchange` (and `span`), or None when it can. For the form."""
+def kinds_problems(exchange: str, pairs: Sequence[str], kinds: Sequence[str]) -> list[str]:
+    """One problem per market of `pairs` (those the venue accepts) for which `exchange` does not
+    serve some of `kinds`: what it does not serve, for which pairs, and what it serves."""
+    adapter = get_exchange(exchange)
+    by_market: dict[str, list[str]] = {}
+    for pair in pairs:
+        try:
+            adapter.symbol(pair)
+        except (PairError, SymbolError):
+            continue  # the pair check says why
+        by_market.setdefault(parse_symbol(pair).market, []).append(pair)
+    out = []
+    for market, some in by_market.items():
+        served = adapter.kinds(market)
+        absent = [k for k in kinds if k not in served]
+        if absent:
+            offer = f"it serves {', '.join(served)}" if served else "it serves none"
+            out.append(
+                f"{exchange} does not serve {' or '.join(absent)} for {market} symbols "
+                f"({', '.join(some)}); {offer}"
+            )
+    return out
+
+
+def kind_problem(exchange: str, pair: str, kind: str) -> str | None:
+    """Why `exchange` cannot give the `kind` of `pair` (a pair it accepts), or None; the words
+    list what it serves for that market."""
+    adapter = get_exchange(exchange)
+    market = parse_symbol(pair).market
+    served = adapter.kinds(market)
+    if kind in served:
+        return None
+    offer = f"it serves {', '.join(served)}" if served else "it serves none"
+    return f"{exchange} does not serve {kind} for {market} symbols such as {pair}; {offer}"
+
+
+def check_pair(
+    exchange: str, pair: str, span: int | None = None, kinds: Sequence[str] = ()
+) -> str | None:
+    """Why `pair` cannot be used on `exchange` (and `span`, and each of `kinds`), or None when it
+    can. For the form."""
     if exchange not in EXCHANGES:
         return f"unknown exchange {exchange!r}"
     problem = pair_problem(exchange, pair)
@@ -56,6 +120,10 @@ def check_pair(exchange: str, pair: str, span: int | None = None) -> str | None:
         return problem
     if span is not None and span not in get_exchange(exchange).spans:
         return f"{exchange} does not offer span {span_label(span)}"
+    for kind in kinds:
+        problem = kind_problem(exchange, pair, kind)
+        if problem is not None:
+            return problem
     return None
 
 
@@ -72,7 +140,10 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
         where += f" ({entry['exchange']})"
     problems = _Problems()
     problems.check(_check_keys, entry, JOB_KEYS, path, where)
-    missing = [key for key in ("exchange", "pairs", "span") if key not in entry]
+    kinds = problems.check(_job_kinds, entry, path, where, default=list(DEFAULT_KINDS))
+    needs_span = any(k != FUNDING for k in kinds) or not kinds
+    required = ("exchange", "pairs", "span") if needs_span else ("exchange", "pairs")
+    missing = [key for key in required if key not in entry]
     for key in missing:
         problems.messages.append(f"{_where(path, where, key)}: missing (required)")
     if missing:
@@ -86,7 +157,9 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
             f"{exchange!r} (known: {', '.join(EXCHANGES)})"
         )
         raise ConfigError(problems.messages)
-    span = problems.check(_job_span, entry, exchange, path, where)
+    span = None
+    if "span" in entry:
+        span = problems.check(_job_span, entry, exchange, path, where)
     pairs = problems.check(
         _typed, entry, "pairs", (list,), path, where, 'a list of "BASE/QUOTE" strings', default=[]
     )
@@ -137,9 +210,10 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
         archive = problems.check(
             _typed, entry, "archive", (bool,), path, where, "true or false", default=True
         )
-        if exchange != "binance":
+        if exchange not in ARCHIVE_VENUES:
             problems.messages.append(
-                f"{_where(path, where, 'archive')}: only binance has a public archive"
+                f"{_where(path, where, 'archive')}: only {', '.join(ARCHIVE_VENUES)} have a "
+                "public archive"
             )
     for pair in pairs:
         if not isinstance(pair, str):
@@ -149,21 +223,56 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
         if problem is not None:  # named by the pair unless the words already name it
             named = problem if repr(pair) in problem else f"{pair!r}: {problem}"
             problems.messages.append(f"{_where(path, where, 'pairs')}: {named}")
+    problems.messages.extend(
+        f"{_where(path, where, 'kinds')}: {problem}"
+        for problem in kinds_problems(exchange, [p for p in pairs if isinstance(p, str)], kinds)
+    )
     if problems.messages:
         raise ConfigError(problems.messages)
-    assert span is not None and start is not None
-    return [
-        JobSpec(
-            Series(exchange, pair, span),
-            align_down(start, span),
-            None if end is None else align_up(end, span),
-            retries,
-            delay,
-            i,
-            archive=archive,
+    assert start is not None
+    specs = []
+    for pair in pairs:
+        for kind in kinds:
+            if kind == FUNDING:
+                series = Series.funding(exchange, pair)
+            else:
+                assert span is not None
+                series = Series(exchange, pair, span, kind)
+            specs.append(
+                JobSpec(
+                    series,
+                    align_down(start, series.span),
+                    None if end is None else align_up(end, series.span),
+                    retries,
+                    delay,
+                    i,
+                    archive=archive,
+                )
+            )
+    return specs
+
+
+def _job_kinds(entry: dict, path: Path, where: str) -> list[str]:
+    """The entry's `kinds`: a non-empty list of distinct kinds (default `DEFAULT_KINDS`)."""
+    if "kinds" not in entry:
+        return list(DEFAULT_KINDS)
+    value = _typed(entry, "kinds", (list,), path, where, f"a list of kinds ({', '.join(KINDS)})")
+    if not value:
+        raise ConfigError(
+            f"{_where(path, where, 'kinds')}: the list is empty (give one or more of "
+            f"{', '.join(KINDS)})"
         )
-        for pair in pairs
-    ]
+    kinds: list[str] = []
+    for kind in value:
+        if not isinstance(kind, str) or kind not in KINDS:
+            raise ConfigError(
+                f"{_where(path, where, 'kinds')}: {kind!r} is not a kind (one of "
+                f"{', '.join(KINDS)})"
+            )
+        if kind in kinds:
+            raise ConfigError(f"{_where(path, where, 'kinds')}: {kind!r} is listed twice")
+        kinds.append(kind)
+    return kinds
 
 
 def _job_span(entry: dict, exchange: str, path: Path, where: str) -> int:

@@ -27,6 +27,12 @@ and windows, as the first). Taking them and ending are one step under `_intake`,
 extension is either fetched by this run or refused (the runner starts the next run with it);
 one the run accepted but could not reach (cancelled, failed) is handed back in `leftover`.
 
+Kinds: a candle kind (candles, mark, index, premium) is asked of `Exchange.fetch_window` with
+its `kind`; a funding series (events, not candles) of `Exchange.fetch_funding`, which answers
+each window completely (no edges to ask again), and its windows count no exchange gaps (events
+are not on a grid) and skip the listing probe (a candle search). The store of its kind
+(`Store.series`) takes the events with the ranges they cover, as it takes candles.
+
 Why it is about 700 lines: it is one class, `Backfill`, whose methods share the job's buffer,
 coverage and retry state; the planner it starts from already lives in plan.py, and cutting the
 loop itself in two would split that state across modules. The archive phase
@@ -57,7 +63,7 @@ from .errors import (
 )
 from .exchanges.base import Exchange
 from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
-from .models import CLOSE_MARGIN_MS, Series, Window, empty_candles, now_ms
+from .models import CLOSE_MARGIN_MS, Series, Window, empty_candles, empty_frame, now_ms
 from .plan import Plan, measure_ranges, plan_job
 from .signals import StopSignal
 from .state import LOG_WARNING, JobState, Status
@@ -199,16 +205,30 @@ class Backfill:
             self._watch_pause()
 
     def _fetch(self, window: Window):
+        what = f"the window at {fmt_ms(window.start)}"
+        if self.series.is_funding:  # events: every one in the window, the adapter pages
+            return self.retrying(
+                fmt_ms(window.start),
+                lambda: self._classified(
+                    what,
+                    self.adapter.fetch_funding,
+                    self._get,
+                    self.symbol,
+                    window.start,
+                    window.end,
+                ),
+            )
         return self.retrying(
             fmt_ms(window.start),
             lambda: self._classified(
-                f"the window at {fmt_ms(window.start)}",
+                what,
                 self.adapter.fetch_window,
                 self._get,
                 self.symbol,
                 self.series.span,
                 window.start,
                 window.end,
+                self.series.kind,
             ),
         )
 
@@ -282,7 +302,7 @@ class Backfill:
         ``[start, first candle)`` enters the coverage as fetched, with nothing in it. Any error
         (or a cancel) leaves the plan as it was: the windows are then walked as usual.
         """
-        if not plan.missing:
+        if not plan.missing or self.series.is_funding:  # the probe searches candles
             return plan
         lo, hi = plan.missing[0]
         span = self.series.span
@@ -353,10 +373,9 @@ class Backfill:
             return
         import polars as pl
 
-        from .models import empty_candles
-
-        frame = pl.concat(self._frames, how="vertical") if self._frames else empty_candles()
-        covered, rest, kept = self._covered, empty_candles(), []
+        empty = empty_frame(self.series.kind)
+        frame = pl.concat(self._frames, how="vertical") if self._frames else empty
+        covered, rest, kept = self._covered, empty, []
         if before is not None:
             cut = int(frame["ts"].cast(pl.Int64).search_sorted(before, side="left"))
             frame, rest = frame.slice(0, cut), frame.slice(cut)
@@ -625,7 +644,9 @@ class Backfill:
         return the edges to ask again (see `Exchange.complete_windows`)."""
         state = self.state
         span_ms = self.series.span * 1000
-        complete = self.adapter.complete_windows
+        funding = self.series.is_funding
+        # `fetch_funding` answers a window whole (it pages itself): no edge to ask again
+        complete = self.adapter.complete_windows or funding
         edges: list[Window] = []
         idx = 0
         while idx < len(windows) or pending:
@@ -673,7 +694,8 @@ class Backfill:
                 hi = lo  # nothing yet near "now": not a gap, asked again on the next run
             # Exchange-side gaps: empty slots after the series' first candle (before it, the
             # pair was not listed yet: that void is no gap).
-            if self._first_ts is not None and self._first_ts < hi:
+            # Funding events are not on a grid: no gaps among them.
+            if not funding and self._first_ts is not None and self._first_ts < hi:
                 self._gaps += (hi - max(lo, self._first_ts)) // span_ms - frame.height
             if hi > lo:
                 self._covered.append((lo, hi))
@@ -693,11 +715,17 @@ class Backfill:
                 self.store.record_failed(self._failed)
 
     def summary(self, snap) -> str:
-        text = (
-            f"summary {self.series}: {fmt_plural(snap.candles, 'candle')} written, "
-            f"{fmt_plural(snap.gaps, 'candle')} in exchange gaps, "
-            f"{fmt_plural(len(self._failed), 'failed window')}"
-        )
+        if self.series.is_funding:
+            text = (
+                f"summary {self.series}: {fmt_plural(snap.candles, 'funding event')} written, "
+                f"{fmt_plural(len(self._failed), 'failed window')}"
+            )
+        else:
+            text = (
+                f"summary {self.series}: {fmt_plural(snap.candles, 'candle')} written, "
+                f"{fmt_plural(snap.gaps, 'candle')} in exchange gaps, "
+                f"{fmt_plural(len(self._failed), 'failed window')}"
+            )
         if self._failed:
             where = ", ".join(f"{fmt_ms(s)}->{fmt_ms(e)}" for s, e, _ in self._failed[:3])
             more = f" and {len(self._failed) - 3:,} more" if len(self._failed) > 3 else ""

@@ -167,7 +167,7 @@ REPORT_RIGHT = {"candles", "cover", "gaps", "missing", "failed", "size"}
 def report_cells(report: Any) -> dict[str, str]:
     """The cells of one inventory `SeriesReport` by column key (the CLI and the UI show them)."""
     longest = report.longest_gap
-    name = f"{report.series.exchange} {report.series.pair} {report.series.label}"
+    name = str(report.series)  # "binance BTC/USDT 1m", "... 1m mark", "... funding"
     return {
         "series": safe_text(name + ("" if report.configured else " *"), 80),
         "first": fmt_ms(report.first_ts),

@@ -159,8 +159,9 @@ class SeriesReport:
         return {
             "exchange": self.series.exchange,
             "pair": self.series.pair,
-            "span": self.series.label,
-            "span_seconds": self.series.span,
+            "kind": self.series.kind,
+            "span": self.series.span_text or None,  # null for funding (no span)
+            "span_seconds": None if self.series.is_funding else self.series.span,
             "configured": self.configured,
             "requested": rng(self.start, self.end),
             "not_requested": [rng(s, e) for s, e in self.between],

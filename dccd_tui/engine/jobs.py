@@ -22,6 +22,8 @@ class ExchangeSettings:
     """Where an exchange's API is and the request budget shared by all its jobs."""
 
     base_url: str
+    #: The budget of the venue's main gate, in cost units per second: requests, or with
+    #: `weight_per_minute` (Binance futures) weight units (weight_per_minute / 60).
     requests_per_second: float
     # The public kline archive (Binance only): used when `archive` and a job allow it.
     archive: bool = False
@@ -30,6 +32,9 @@ class ExchangeSettings:
     archive_memory_mb: int = DEFAULT_MEMORY_MB  # archive work in flight, at most (MiB)
     # Jobs of this exchange running at once, at most (None: only `Settings.max_parallel`).
     max_parallel: int | None = None
+    #: The budget in request weight per minute (Binance USD-M and COIN-M), or None: a budget in
+    #: requests. When set, `requests_per_second` is it divided by 60.
+    weight_per_minute: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One series to backfill over [start, end); end None means "up to the last closed candle"."""
+    """One series (an exchange, a symbol, a kind and, for candles, a span) to backfill over
+    [start, end); end None means "up to the last closed candle" (funding: the last hour)."""
 
     series: Series
     start: int

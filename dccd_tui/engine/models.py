@@ -1,4 +1,5 @@
-"""Value objects shared by every part of the engine: spans, series, windows and the candle schema.
+"""Value objects shared by every part of the engine: spans, symbols, kinds, series, windows and
+the schemas of candle and funding frames.
 
 They live in one small module so that the exchanges, the store, the backfill loop and the UI all
 speak the same words without importing each other. Nothing here does I/O.
@@ -99,10 +100,116 @@ def parse_pair(value: object) -> tuple[str, str]:
     return base, quote
 
 
-# What a series holds. Today every stored series is one of candles; later kinds (mark, index and
-# premium candles, funding events) extend this list, and an event series has no span.
+# What a series holds: candles of trades, of the mark price, of the index price and of the
+# premium index (the candle kinds, each with a span), or funding events (no span of their own).
 CANDLES = "candles"
-CANDLE_KINDS: tuple[str, ...] = (CANDLES,)
+MARK = "mark"
+INDEX = "index"
+PREMIUM = "premium"
+FUNDING = "funding"
+CANDLE_KINDS: tuple[str, ...] = (CANDLES, MARK, INDEX, PREMIUM)
+KINDS: tuple[str, ...] = (*CANDLE_KINDS, FUNDING)
+#: A funding series' window unit (seconds): it keeps the backfill loop's arithmetic (windows,
+#: "last closed" ends) while the series' identity has no span (`Series.id`).
+FUNDING_UNIT = 3600
+
+#: The markets a unified symbol names (`Symbol.market`).
+SPOT, LINEAR, INVERSE = "spot", "linear", "inverse"
+MARKETS: tuple[str, ...] = (SPOT, LINEAR, INVERSE)
+
+
+class KindError(ValueError):
+    """A kind that is not one of `KINDS`."""
+
+
+def parse_kind(value: object) -> str:
+    """`value` as one of `KINDS` (case and spaces forgiven), or KindError naming it."""
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in KINDS:
+        raise KindError(f"kind {value!r} is not one of {', '.join(KINDS)}")
+    return text
+
+
+# A dated future's settle part: `USDT-250328` (ccxt's `BTC/USDT:USDT-250328`).
+_DATED = re.compile(r"^[A-Z0-9]{1,15}-\d{6}$")
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A unified symbol in ccxt's notation: `BTC/USDT` (spot), `BTC/USDT:USDT` (the linear
+    perpetual: settled in the quote), `BTC/USD:BTC` (the inverse perpetual: settled in the
+    base). `parse_symbol` makes one; its fields hold only upper-case letters and digits."""
+
+    base: str
+    quote: str
+    settle: str | None = None
+
+    @property
+    def market(self) -> str:
+        """`spot`, `linear` (settle == quote) or `inverse` (settle == base)."""
+        if self.settle is None:
+            return SPOT
+        return LINEAR if self.settle == self.quote else INVERSE
+
+    @property
+    def text(self) -> str:
+        """The symbol as users write it: ``BTC/USDT`` or ``BTC/USDT:USDT``."""
+        pair = f"{self.base}/{self.quote}"
+        return pair if self.settle is None else f"{pair}:{self.settle}"
+
+    @property
+    def folder(self) -> str:
+        """The symbol as a folder or key part, with hyphens only: ``BTC-USDT`` (spot),
+        ``BTC-USDT-USDT`` (a perpetual). Keys carry no `/` nor `:` (object stores, Windows)."""
+        parts = (
+            (self.base, self.quote) if self.settle is None else (self.base, self.quote, self.settle)
+        )
+        return "-".join(parts)
+
+    @property
+    def pair(self) -> str:
+        """``BASE/QUOTE`` without the settle part."""
+        return f"{self.base}/{self.quote}"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_symbol(value: object) -> Symbol:
+    """Read a unified symbol (`BTC/USDT`, `BTC/USDT:USDT`, `BTC/USD:BTC`); PairError naming it
+    when it is none: a dated future (`BTC/USDT:USDT-250328`, out of scope), a settle asset that
+    is neither the base nor the quote, or a part that is not 1-15 upper-case letters or digits.
+    """
+    if not isinstance(value, str):
+        raise PairError(f"symbol {value!r} is not a string")
+    if len(value) > 47:
+        raise PairError(f"symbol {value[:40]!r}... is too long (at most 47 characters)")
+    pair, colon, settle = value.partition(":")
+    if not colon:
+        base, quote = parse_pair(value)
+        return Symbol(base, quote)
+    if _DATED.match(settle):
+        raise PairError(
+            f"{value!r} is a dated future: dated futures are not supported (yet); "
+            f"perpetuals are, such as {pair}:{settle.split('-')[0]}"
+        )
+    try:
+        base, quote = parse_pair(pair)
+    except PairError as exc:
+        raise PairError(f"symbol {value!r}: {str(exc).partition(': ')[2] or exc}") from None
+    if not _PAIR_PART.match(settle):
+        raise PairError(
+            f"symbol {value!r}: the settle asset (after ':') must be 1-15 upper-case letters "
+            "or digits"
+        )
+    if settle not in (base, quote):
+        raise PairError(
+            f"symbol {value!r}: the settle asset {settle} is neither the base nor the quote "
+            f"(a linear perpetual settles in its quote, {base}/{quote}:{quote}; an inverse one "
+            f"in its base, {base}/{quote}:{base})"
+        )
+    return Symbol(base, quote, settle)
+
 
 # A series key joins its fields with this separator, which no field holds raw (`_key_field`).
 # Symbols hold `/` (BTC/USDT) and perpetual symbols `:` (BTC/USDT:USDT): neither can be it.
@@ -163,38 +270,71 @@ class SeriesId:
 
 @dataclass(frozen=True, order=True)
 class Series:
-    """One stored time series of candles: an exchange, a pair such as ``BTC/USDT``, a span in
-    seconds and what the candles are of (`kind`: today always ``candles``)."""
+    """One stored time series: an exchange, a unified symbol such as ``BTC/USDT`` or
+    ``BTC/USDT:USDT`` (`pair`), a span in seconds and what it holds (`kind`, one of `KINDS`).
+
+    A funding series holds events, not candles: its identity (`id`, `key`) has no span, and its
+    `span` is `FUNDING_UNIT`, the unit the backfill loop cuts its windows in (`funding`)."""
 
     exchange: str
     pair: str
     span: int
     kind: str = CANDLES
 
+    @classmethod
+    def funding(cls, exchange: str, pair: str) -> Series:
+        """The funding series of `pair` on `exchange`."""
+        return cls(exchange, pair, FUNDING_UNIT, FUNDING)
+
     @property
     def label(self) -> str:
         return SPAN_LABELS[self.span]
 
     @property
+    def is_funding(self) -> bool:
+        return self.kind == FUNDING
+
+    @property
+    def span_text(self) -> str:
+        """The span as shown to users: its label, or "" for a series of events (funding)."""
+        return "" if self.is_funding else self.label
+
+    @property
+    def market(self) -> str:
+        """`spot`, `linear` or `inverse`, from the symbol (`spot` when it does not parse)."""
+        try:
+            return parse_symbol(self.pair).market
+        except PairError:
+            return SPOT
+
+    @property
     def id(self) -> SeriesId:
-        return SeriesId(self.exchange, self.pair, self.kind, self.span)
+        span = None if self.is_funding else self.span
+        return SeriesId(self.exchange, self.pair, self.kind, span)
 
     @property
     def key(self) -> str:
-        """A stable id such as ``binance BTC/USDT candles 1m`` (a job's key, a table's row key):
-        `SeriesId.key`."""
+        """A stable id such as ``binance BTC/USDT candles 1m`` or ``binanceusdm BTC/USDT:USDT
+        funding`` (a job's key, a table's row key): `SeriesId.key`."""
         return self.id.key
 
     @classmethod
     def of(cls, series_id: SeriesId) -> Series:
-        """The candle series `series_id` names (ValueError when it names another kind)."""
+        """The series `series_id` names (ValueError when its kind is unknown, a candle kind
+        has no span or funding has one)."""
+        if series_id.kind == FUNDING:
+            if series_id.span is not None:
+                raise ValueError("a series of funding events has no span")
+            return cls.funding(series_id.exchange, series_id.symbol)
         if series_id.kind not in CANDLE_KINDS:
-            raise ValueError(f"kind {series_id.kind!r} is not one of {', '.join(CANDLE_KINDS)}")
+            raise ValueError(f"kind {series_id.kind!r} is not one of {', '.join(KINDS)}")
         if series_id.span is None:
             raise ValueError(f"a series of {series_id.kind} needs a span")
         return cls(series_id.exchange, series_id.symbol, series_id.span, series_id.kind)
 
     def __str__(self) -> str:
+        if self.is_funding:
+            return f"{self.exchange} {self.pair} funding"
         kind = "" if self.kind == CANDLES else f" {self.kind}"
         return f"{self.exchange} {self.pair} {self.label}{kind}"
 
@@ -264,3 +404,31 @@ def empty_candles():
     import polars as pl
 
     return pl.DataFrame(schema=candle_schema())
+
+
+#: Columns of a funding frame (a series of events, deriv.md): the funding time, the rate as a
+#: fraction (not a percent), the interval in force and the mark price where the venue gives them.
+FUNDING_COLUMNS: tuple[str, ...] = ("ts", "rate", "interval_hours", "mark_price")
+
+
+def funding_schema():
+    """The polars schema of a funding frame (`FUNDING_COLUMNS`; the last two nullable)."""
+    import polars as pl
+
+    return {
+        "ts": pl.Datetime("ms", "UTC"),
+        "rate": pl.Float64,
+        "interval_hours": pl.Float64,
+        "mark_price": pl.Float64,
+    }
+
+
+def empty_funding():
+    import polars as pl
+
+    return pl.DataFrame(schema=funding_schema())
+
+
+def empty_frame(kind: str):
+    """An empty frame of what a series of `kind` holds: funding events or candles."""
+    return empty_funding() if kind == FUNDING else empty_candles()

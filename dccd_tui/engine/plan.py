@@ -5,6 +5,11 @@ dccd_tui/engine/backfill.py), estimates the requests and the time at the exchang
 returns a `Plan` that a dry run prints and the job loop then walks. `requests_per_exchange`
 sums plans per exchange (its jobs share one budget).
 
+Each kind is priced at its own endpoint: a request costs what the adapter's `request_cost` says
+of a typical page of that kind (`Exchange.page_cost`: Binance futures count weight by page
+size), so a plan's time is its cost units (`Plan.units`) at the budget. A funding series is
+cut into the adapter's `funding_window_ms` windows (`window_ms_of`).
+
 Kept apart from the job loop (backfill.py) because a dry run, the archive's plan
 (dccd_tui/engine/archive/plan.py) and the runner need the plan without the fetch machinery.
 """
@@ -23,6 +28,14 @@ from .store import SeriesStorage
 
 if TYPE_CHECKING:  # pragma: no cover
     from .runner_like import PlanLike
+
+
+def window_ms_of(adapter: Exchange, series: Series) -> int:
+    """The length of one window of `series` on `adapter`: a page of candles, or for funding the
+    adapter's `funding_window_ms`."""
+    if series.is_funding:
+        return adapter.funding_window_ms
+    return adapter.window_ms(series.span)
 
 
 def make_windows(missing: list[tuple[int, int]], window_ms: int) -> list[Window]:
@@ -53,15 +66,24 @@ class Plan:
     # The ranges asked for when there are several (config entries whose ranges do not touch):
     # only they are planned, not the time between them. Empty: [start, end).
     ranges: list[tuple[int, int]] = field(default_factory=list)
+    #: What one request costs on its gate, in the budget's units (`Exchange.page_cost`).
+    cost: float = 1.0
+
+    @property
+    def units(self) -> float:
+        """The plan's requests in its budget's units (weight on Binance futures)."""
+        return self.requests * self.cost
 
     def lines(self) -> list[str]:
         asked = self.ranges or [(self.start, self.end)]
+        # funding has no candles: its extent is told in hours (its window unit)
+        unit = "hour" if self.series.is_funding else "candle"
         total = sum(e - s for s, e in asked) // (self.series.span * 1000)
         missing_c = sum(e - s for s, e in self.missing) // (self.series.span * 1000)
         floor = "at least " if self.estimate_is_floor else ""
         out = [
             f"plan for {self.series}: {fmt_ms(self.start)} -> {fmt_ms(self.end)} UTC "
-            f"({fmt_plural(total, 'candle')} requested)",
+            f"({fmt_plural(total, unit)} requested)",
             *(
                 [
                     f"  in {len(self.ranges)} ranges: "
@@ -70,17 +92,21 @@ class Plan:
                 if self.ranges
                 else []
             ),
-            f"  already covered: {fmt_plural(total - missing_c, 'candle')}; missing: "
-            f"{fmt_plural(missing_c, 'candle')} in {fmt_plural(len(self.missing), 'range')}",
+            f"  already covered: {fmt_plural(total - missing_c, unit)}; missing: "
+            f"{fmt_plural(missing_c, unit)} in {fmt_plural(len(self.missing), 'range')}",
         ]
         for s, e in self.missing[:10]:
             out.append(f"    missing {fmt_ms(s)} -> {fmt_ms(e)}")
         if len(self.missing) > 10:
             out.append(f"    ... and {fmt_plural(len(self.missing) - 10, 'more range')}")
+        if self.cost == 1.0:
+            priced, budget = "", "requests/s"
+        else:  # a budget of weight: each request costs `cost` units
+            priced, budget = f" (weight {self.units:,.0f}, {self.cost:g} each)", "weight/s"
         out.append(
             f"  {fmt_plural(len(self.windows), 'window')}, {floor}"
-            f"{fmt_plural(self.requests, 'request')}, "
-            f"about {fmt_duration(self.seconds)} at {self.rps:g} requests/s"
+            f"{fmt_plural(self.requests, 'request')}{priced}, "
+            f"about {fmt_duration(self.seconds)} at {self.rps:g} {budget}"
         )
         out.extend(f"  {n}" for n in self.notes)
         return out
@@ -118,8 +144,9 @@ def plan_job(
     asked = [(s, e) for s, e in asked if e > s]
     if ranges:
         missing = [m for s, e in asked for m in series_store.missing_intervals(s, e)]
-    windows = make_windows(missing, adapter.window_ms(series.span))
+    windows = make_windows(missing, window_ms_of(adapter, series))
     requests = len(windows)
+    _gate, cost = adapter.page_cost(series.kind)
     requested_ms = sum(e - s for s, e in asked) if ranges else max(0, end - start)
     covered_ms = requested_ms - sum(e - s for s, e in missing)
     plan = Plan(
@@ -129,11 +156,12 @@ def plan_job(
         missing=missing,
         windows=windows,
         requests=requests,
-        seconds=requests / rps if rps else 0.0,
+        seconds=requests * cost / rps if rps else 0.0,
         rps=rps,
         stored=covered_ms // (series.span * 1000),
         estimate_is_floor=adapter.name == "kraken",
         ranges=asked if ranges else [],
+        cost=cost,
     )
     if adapter.name == "kraken" and windows:
         plan.notes.append("kraken candles are rebuilt from trades: one request per 1,000 trades")

@@ -38,11 +38,19 @@ from .inventory import SeriesReport, inventory_since
 from .job_logs import JobLogFile, log_file, read_tail, undated
 from .jobs import Config, JobSpec
 from .models import Series
-from .plan import Plan, plan_job, plan_measure, requests_per_exchange
+from .plan import Plan, plan_job, plan_measure, requests_per_exchange, window_ms_of
 from .range_account import RangeAccount, range_account
 from .ratelimit import GateRegistry
 from .runner_like import Overrides, PlanLike, Started
-from .schedule import Slot, config_caps, fixed_seconds, pick_next, plans_seconds, series_gate
+from .schedule import (
+    Slot,
+    config_caps,
+    fixed_seconds,
+    pick_next,
+    plan_units,
+    plans_seconds,
+    series_gate,
+)
 from .signals import StopSignal
 from .state import LOG_LINES, JobSnapshot, JobState, Measure, Status
 from .store import Store, StoreLock
@@ -408,7 +416,7 @@ class Runner:
             range_ms,
             covered,
             range_ms - covered,
-            float(plan.requests),
+            plan_units(plan),
             fixed_seconds(plan),
             self.gate_of(spec.series),
             self._run,
@@ -609,7 +617,7 @@ class Runner:
             settings = self.config.exchanges[spec.series.exchange]
             plan = add_archive_plan(
                 plan,
-                adapter.window_ms(spec.series.span),
+                window_ms_of(adapter, spec.series),
                 settings.archive_parallel,
                 urlsplit(url).netloc or url,
                 self.now,
@@ -651,7 +659,8 @@ class Runner:
         parallel on gates of their own, within `max_parallel`), then the run's total."""
         lines = []
         for exchange, requests in requests_per_exchange(plans.values()).items():
-            rps = self.config.exchanges[exchange].requests_per_second
+            settings = self.config.exchanges[exchange]
+            rps = settings.requests_per_second
             gates = {
                 self.gate_of(p.series) for p in plans.values() if p.series.exchange == exchange
             }
@@ -660,8 +669,13 @@ class Runner:
                 if len(gates) > 1
                 else f"its shared budget of {rps:g}/s"
             )
+            weighed = ""
+            if settings.weight_per_minute is not None:  # a budget of weight (Binance futures)
+                units = sum(plan_units(p) for p in plans.values() if p.series.exchange == exchange)
+                weighed = f" (weight {units:,.0f})"
+                budget = f"its shared budget of {settings.weight_per_minute:g} weight/min"
             lines.append(
-                f"{exchange}: {fmt_plural(requests, 'request')} for all its jobs, about "
+                f"{exchange}: {fmt_plural(requests, 'request')}{weighed} for all its jobs, about "
                 f"{fmt_duration(self.run_seconds(plans.values(), exchange))} at {budget}"
             )
         if lines:

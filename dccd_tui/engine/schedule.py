@@ -308,9 +308,16 @@ def series_gate(series: Series) -> str:
     return gate_key(series.exchange, symbol, adapter.rate_limit_per_pair)
 
 
+def plan_units(plan: PlanLike) -> float:
+    """A plan's requests in its budget's units (plan.py `Plan.units`: weight on Binance
+    futures); a plan that does not price its requests (a summary over a link) counts them."""
+    units = getattr(plan, "units", None)
+    return float(plan.requests if units is None else units)
+
+
 def fixed_seconds(plan: PlanLike) -> float:
     """The part of a plan's time that no rate gate paces (the archive's downloads)."""
-    gated = plan.requests / plan.rps if plan.rps else 0.0
+    gated = plan_units(plan) / plan.rps if plan.rps else 0.0
     return max(0.0, plan.seconds - gated)
 
 
@@ -323,7 +330,7 @@ def plans_seconds(plans: Iterable[PlanLike], config: Config, venue: str | None =
     chosen.sort(key=lambda p: order.get(p.series.key, len(order)))
     return plans_makespan(
         [
-            (series_gate(p.series), p.series.exchange, float(p.requests), fixed_seconds(p))
+            (series_gate(p.series), p.series.exchange, plan_units(p), fixed_seconds(p))
             for p in chosen
         ],
         config_rates(config),

@@ -539,6 +539,8 @@ class PlanSummary:
     seconds: float = 0.0
     rps: float = 0.0
     text: tuple[str, ...] = ()
+    #: The requests in the budget's units (plan.py `Plan.units`: weight on Binance futures).
+    units: float | None = None
 
     def lines(self) -> list[str]:
         return list(self.text)
@@ -557,10 +559,11 @@ class PlanSummary:
             seconds=plan.seconds,
             rps=plan.rps,
             text=tuple(plan.lines()),
+            units=float(getattr(plan, "units", plan.requests)),
         )
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire = {
             "series": series_to_wire(self.series.id),
             "windows": len(self.windows),
             "requests": self.requests,
@@ -572,6 +575,9 @@ class PlanSummary:
             "requests_per_second": self.rps,
             "lines": list(self.text),
         }
+        if self.units is not None:
+            wire["units"] = round(self.units, 3)
+        return wire
 
     @classmethod
     def parse(cls, msg: Any) -> Self:
@@ -588,6 +594,8 @@ class PlanSummary:
             seconds=read_field(msg, "seconds", number, "seconds"),
             rps=read_field(msg, "requests_per_second", number, "a rate"),
             text=tuple(read_field(msg, "lines", texts, "a list of lines")),
+            # an engine of this protocol that does not price its requests sends no `units`
+            units=read_field(msg, "units", number, "a number") if "units" in msg else None,
         )
 
 

@@ -141,8 +141,8 @@ def series_from_wire(value: Any) -> SeriesId:
 
 
 def candle_series(value: Any) -> Series:
-    """A series that must be one of candles, what the store holds today (read it with
-    `field`, as `series_from_wire`)."""
+    """The `Series` of an identity of any kind (`models.KINDS`: a candle kind with a span, or
+    funding without one), read with `field` as `series_from_wire`; ProtocolError otherwise."""
     series_id = series_from_wire(value)
     try:
         return Series.of(series_id)

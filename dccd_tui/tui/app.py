@@ -424,7 +424,8 @@ class DccdApp(App[int]):
         """Write what the form changed as one targeted edit of config.toml (comments stay).
 
         The form hands over the whole data with its change applied: a new entry is the last
-        [[histo_jobs]], an entry left without pairs is gone, else entry `entry` has new pairs.
+        [[histo_jobs]], an entry left without pairs is gone, else entry `entry` has new pairs
+        (and kinds).
         The edit is refused (ConfigError) when the file changed on disk since it was loaded.
         """
         from ..config.edit import add_entry, edit_pairs, remove_entry  # tomlkit: only to save
@@ -436,7 +437,14 @@ class DccdApp(App[int]):
             return add_entry(path, jobs[-1], based_on=base)
         if len(jobs) < len(base.get("histo_jobs", [])):
             return remove_entry(path, entry, based_on=base)
-        return edit_pairs(path, entry, list(jobs[entry]["pairs"]), based_on=base)
+        kinds = jobs[entry].get("kinds")  # the form writes it only when it is not the default
+        return edit_pairs(
+            path,
+            entry,
+            list(jobs[entry]["pairs"]),
+            kinds=None if kinds is None else list(kinds),
+            based_on=base,
+        )
 
     def reload_config(self) -> None:
         """Read config.toml again; on an error keep the current config and say why."""

@@ -31,11 +31,14 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("exchange", "exchange", 8, 8, gap=0),
-    Column("pair", "pair", 9, 12),
+    Column("exchange", "exchange", 8, 13, gap=0),
+    Column("pair", "pair", 9, 14),
     Column("span", "span", 4, 4),
+    Column("kind", "kind", 4, 4),
     Column("status", "status", 9, 9),
-    Column("bar", "", 6, 30),
+    # One cell at 80 columns (the kind column took the rest; `done` tells the figure), six from
+    # 85 columns on, as before the kind column.
+    Column("bar", "", 1, 30),
     Column("pct", "done", 4, 4, right=True),
     Column("candles", "candles", 7, 11, right=True),
     Column("speed", "speed", 6, 7, right=True),
@@ -43,15 +46,27 @@ COLUMNS: tuple[Column, ...] = (
     Column("position", "reached", 10, 60),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+#: What the kind column shows of each kind (docs/usage.md "Words"): trade candles are the
+#: usual case and get a single letter, so the other kinds stand out.
+KIND_CODES = {
+    "candles": "c",
+    "mark": "mark",
+    "index": "idx",
+    "premium": "prem",
+    "funding": "fund",
+}
 FULL_DATE = 16  # "2024-01-31 23:59": below this the reached column shows the date only
 FULL_COUNT = 11  # "123,456,789": below this candle counts are abbreviated (123k)
 
 # Where spare width goes, in order: (column, grow it up to this content width).
 _GROWTH = (
+    ("bar", 6),
     ("position", FULL_DATE),
     ("candles", FULL_COUNT),
     ("pair", 12),
     ("speed", 7),
+    ("pair", 14),  # a perpetual's symbol whole: DOGE/USDT:USDT
+    ("exchange", 13),  # binanceusdm, krakenfutures
     ("bar", 20),
     ("bar", 30),
     ("position", 60),
@@ -186,7 +201,8 @@ def row_values(snap: JobSnapshot, widths: Widths) -> dict[str, tuple]:
     return {
         "exchange": (snap.series.exchange,),
         "pair": (snap.series.pair,),
-        "span": (snap.series.label,),
+        "span": (snap.series.span_text,),
+        "kind": (KIND_CODES.get(snap.series.kind, snap.series.kind),),
         "status": (status.value,),
         # the bar is keyed by its half-cell count, so it is redrawn only when it visibly moves
         "bar": (status.value, int(progress * bar_cells * 2), bar_cells),

@@ -43,6 +43,7 @@ JOB_KEYS = {
     "time",
     "exchange",
     "pair",
+    "kind",
     "span",
     "status",
     "did_something",
@@ -59,6 +60,7 @@ PROGRESS_KEYS = {
     "time",
     "exchange",
     "pair",
+    "kind",
     "span",
     "status",
     "progress",
@@ -173,7 +175,13 @@ def test_json_dry_run(tmp_path, sandbox, capsys):
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["event"] for e in events] == ["start", "plan", "plan", "dry_run"]
     plan = events[1]
-    assert (plan["exchange"], plan["pair"], plan["span"]) == ("bybit", "BTC/USDT", "1h")
+    assert (plan["exchange"], plan["pair"], plan["kind"], plan["span"]) == (
+        "bybit",
+        "BTC/USDT",
+        "candles",
+        "1h",
+    )
+    assert plan["units"] == plan["requests"]  # bybit's budget is in requests: one unit each
     assert plan["requested_candles"] == plan["missing_candles"] == 31 * 24
     assert plan["windows"] >= 1 and plan["requests"] >= 1 and plan["error"] is None
     assert events[-1]["requests_sent"] == 0 and "bybit" in events[-1]["exchanges"]

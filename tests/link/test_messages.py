@@ -4,6 +4,7 @@ refused with a text naming its field."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -22,6 +23,7 @@ from dccd_tui.link.framing import ProtocolError
 from dccd_tui.link.wire import SERIES_SHAPE, field, series_from_wire, series_to_wire
 
 PERP = SeriesId("bybit", "BTC/USDT:USDT", "mark", 60)
+TRADES = SeriesId("bybit", "BTC/USDT", "trades", 60)  # no such kind
 FUNDING = SeriesId("bybit", "BTC/USDT:USDT", "funding", None)
 
 
@@ -63,9 +65,11 @@ def test_a_text_that_is_no_series_key_is_refused(key):
         SeriesId.from_key(key)
 
 
-def test_only_a_series_of_candles_with_a_span_is_a_stored_series_today():
-    with pytest.raises(ValueError, match="kind 'mark'"):
-        Series.of(PERP)
+def test_a_series_of_every_kind_is_a_stored_series():
+    assert Series.of(PERP) == Series("bybit", "BTC/USDT:USDT", 60, "mark")
+    assert Series.of(FUNDING) == Series.funding(FUNDING.exchange, FUNDING.symbol)
+    with pytest.raises(ValueError, match="kind 'trades'"):
+        Series.of(SeriesId("bybit", "BTC/USDT", "trades", 60))
     with pytest.raises(ValueError, match="needs a span"):
         Series.of(SeriesId("bybit", "BTC/USDT", "candles", None))
 
@@ -138,7 +142,10 @@ def test_a_request_reads_back_as_itself(request_):
         ({"op": "log"}, "key must be"),
         ({"op": "subscribe", "hz": "fast"}, "hz must be a number"),
         ({"op": "coverage", "start": 0, "end": 1}, "series is missing"),
-        ({"op": "coverage", "series": series_to_wire(PERP), "start": 0, "end": 1}, "kind 'mark'"),
+        (
+            {"op": "coverage", "series": series_to_wire(TRADES), "start": 0, "end": 1},
+            "kind 'trades'",
+        ),
         ({"op": "coverage", "series": series_to_wire(BTC.id), "start": "x", "end": 1}, "start"),
         ({"op": "coverage", "series": series_to_wire(BTC.id), "start": 9, "end": 1}, "end must"),
         ({"op": "inventory", "since": [1]}, "since must be"),
@@ -215,6 +222,9 @@ def test_the_plans_and_the_picture_come_back_whole():
     plan = m.PlanSummary(BTC, range(3), 4, True, 0, 180_000, ((0, 60_000),), 1.5, 10.0, ("a",))
     dry = m.DryRunReply({BTC.key: plan}, {"other": "not planned"}, ["binance: 4 requests"])
     assert m.DryRunReply.parse(through_json(dry.to_wire())) == dry
+    weighed = dataclasses.replace(plan, units=20.0)  # priced in weight: 5 a request
+    back = m.DryRunReply.parse(through_json(m.DryRunReply({BTC.key: weighed}, {}, []).to_wire()))
+    assert back.plans[BTC.key].units == 20.0
     picture = CoveragePicture("1-2-3", 0, 60_000, 5, 0, 50.0, False, "day", ["stored"], [1.0])
     reply = m.CoverageReply(picture)
     assert m.CoverageReply.parse(through_json(reply.to_wire())) == reply

@@ -201,7 +201,7 @@ async def test_o_sorts_by_a_column_and_header_click_reverses(tmp_path):
             "ETH/USDT",
             "SOL/USDT",
         ]
-        await pilot.press("o", "o")  # span, then status: failed first
+        await pilot.press("o", "o", "o")  # span, kind, then status: failed first
         await pilot.pause()
         assert keys(app)[0] == "kraken ETH/USD candles 5m"
         assert str(app.screen.query_one(JobTable).columns["status"].label).strip() == "status▲"

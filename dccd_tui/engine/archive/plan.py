@@ -41,7 +41,7 @@ def add_archive_plan(
     file_seconds = (
         len(split.files) * SECONDS_PER_FILE * (candles / len(split.files) / 44_640) / parallel
     )
-    plan.seconds = (plan.requests / plan.rps if plan.rps else 0.0) + file_seconds
+    plan.seconds = (plan.units / plan.rps if plan.rps else 0.0) + file_seconds
     est = candles * ZIP_BYTES_PER_CANDLE / 1e6
     first, last = split.files[0], split.files[-1]
     plan.notes.append(

@@ -1,10 +1,17 @@
 """The interface every exchange adapter implements.
 
-An adapter is small and pure: it maps a pair to the exchange's symbol, knows the page size and the
-spans the exchange offers, builds the requests that cover one window, parses raw bodies into the
-canonical candle frame, and turns error bodies into classified exceptions. It never sleeps,
-retries, threads or opens a socket itself: `fetch_window` receives a `get` callable from the
-engine's HTTP layer, which owns the rate gate, timeouts, retries and cancel.
+An adapter is small and pure: it maps a unified symbol (`models.parse_symbol`) to the exchange's
+symbol, knows the page size and the spans the exchange offers, builds the requests that cover one
+window, parses raw bodies into the canonical candle frame, and turns error bodies into classified
+exceptions. It never sleeps, retries, threads or opens a socket itself: `fetch_window` receives a
+`get` callable from the engine's HTTP layer, which owns the rate gate, timeouts, retries and
+cancel.
+
+What a venue serves is declared, not discovered: `markets` (spot, linear, inverse) and
+`kinds(market)` (candles, mark, index, premium, funding). The defaults describe a spot venue of
+trade candles, so the five spot adapters need no more than a hint for perpetual symbols
+(`derivatives_venues`: "use binanceusdm"); the derivatives venues override them and implement
+`fetch_funding` (docs/design/exchanges.md section 8).
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from ..models import parse_pair
+from ..errors import PermanentError
+from ..models import CANDLES, SPOT, Symbol, parse_symbol
 
 if TYPE_CHECKING:  # polars is imported lazily by the adapters
     import polars as pl
@@ -24,7 +32,8 @@ Getter = Callable[[str, Mapping[str, str]], bytes]
 
 
 class SymbolError(ValueError):
-    """A pair that this exchange cannot express as a symbol."""
+    """A symbol that this exchange cannot express (or serves in another market: a perpetual on
+    a spot venue, a spot symbol on a futures venue)."""
 
 
 class Exchange(ABC):
@@ -46,14 +55,59 @@ class Exchange(ABC):
     #: trades). Otherwise a window whose candles do not reach its start or end may be a short
     #: page, not a gap: the backfill asks for those edges again as windows of their own.
     complete_windows: bool = False
+    #: The markets this venue serves (`models.MARKETS`): a spot venue by default.
+    markets: frozenset[str] = frozenset({SPOT})
+    #: Where the perpetuals of a spot venue are, by market (`binance`: `binanceusdm` for
+    #: linear, `binancecoinm` for inverse): named in the refusal of a perpetual symbol.
+    derivatives_venues: Mapping[str, str] = {}
+    #: A perpetual this venue serves, named when a spot symbol is refused (futures venues).
+    example_symbol: str = "BTC/USDT"
+    #: Length of one funding window handed to `fetch_funding`, in ms (funding venues set it).
+    funding_window_ms: int = 30 * 86_400_000
+
+    def kinds(self, market: str) -> tuple[str, ...]:
+        """What this venue serves for symbols of `market` (`models.KINDS`, in that order); ()
+        when it serves nothing there. The default: trade candles of spot symbols."""
+        return (CANDLES,) if market == SPOT and market in self.markets else ()
 
     def symbol(self, pair: str) -> str:
-        """Map ``BASE/QUOTE`` to the exchange's symbol; raise SymbolError if it cannot."""
-        base, quote = parse_pair(pair)
-        return self._symbol(base, quote)
+        """Map a unified symbol (``BTC/USDT``, ``BTC/USDT:USDT``) to the exchange's; raise
+        SymbolError (or models.PairError for one that does not parse) if it cannot."""
+        sym = parse_symbol(pair)
+        self.check_market(sym)
+        return self._venue_symbol(sym)
+
+    def check_market(self, sym: Symbol) -> None:
+        """SymbolError when this venue does not serve `sym`'s market, naming where it is."""
+        market = sym.market
+        if market in self.markets:
+            return
+        if market == SPOT:
+            raise SymbolError(
+                f"{sym.text!r} is a spot symbol; {self.name} serves perpetuals such as "
+                f"{self.example_symbol}"
+            )
+        other = self.derivatives_venues.get(market)
+        where = f": use {other}" if other else ""
+        served = ", ".join(m for m in ("spot", "linear", "inverse") if m in self.markets)
+        raise SymbolError(
+            f"{sym.text!r} is a{'n' if market == 'inverse' else ''} {market} perpetual; "
+            f"{self.name} serves {served} symbols only{where}"
+        )
+
+    def _venue_symbol(self, sym: Symbol) -> str:
+        """The venue's spelling of `sym` (whose market `check_market` accepted): by default the
+        spot mapping of its base and quote."""
+        return self._symbol(sym.base, sym.quote)
 
     @abstractmethod
     def _symbol(self, base: str, quote: str) -> str: ...
+
+    def candles_only(self, kind: str) -> None:
+        """PermanentError unless `kind` is trade candles (what a spot adapter's `fetch_window`
+        serves)."""
+        if kind != CANDLES:
+            raise PermanentError(f"{self.name} does not serve {kind} candles")
 
     def window_ms(self, span: int) -> int:
         """Length of one window in ms: a whole number of candles, at most one page."""
@@ -61,14 +115,43 @@ class Exchange(ABC):
 
     @abstractmethod
     def fetch_window(
-        self, get: Getter, symbol: str, span: int, start: int, end: int
+        self, get: Getter, symbol: str, span: int, start: int, end: int, kind: str = CANDLES
     ) -> pl.DataFrame:
-        """Fetch every closed candle with ``start <= ts < end`` (epoch ms, span-aligned).
+        """Fetch every closed candle of `kind` (one of `models.CANDLE_KINDS`) with
+        ``start <= ts < end`` (epoch ms, span-aligned).
 
         Returns the canonical frame, sorted ascending, ts unique and aligned, rows outside the
-        window dropped. An empty frame means the exchange has no candle there; a frame that
-        does not reach an edge of the window is no proof (see `complete_windows`).
+        window dropped (mark, index and premium rows: volume, quote_volume and trades null). An
+        empty frame means the exchange has no candle there; a frame that does not reach an edge
+        of the window is no proof (see `complete_windows`). A kind the venue does not serve:
+        PermanentError (`candles_only` for a spot venue).
         """
+
+    def fetch_funding(self, get: Getter, symbol: str, start: int, end: int) -> pl.DataFrame:
+        """Every funding event with ``start <= ts < end`` (epoch ms), complete (the adapter
+        pages as its venue needs), as a frame of `models.FUNDING_COLUMNS`: sorted ascending,
+        ts unique. The default: PermanentError, this venue does not serve funding."""
+        raise PermanentError(f"{self.name} does not serve funding")
+
+    def funding_horizon_ms(self, now: int) -> int | None:
+        """Before this instant the venue serves no funding at all (OKX: three months back), a
+        horizon, never a gap nor a failure; None: no horizon (the default)."""
+        return None
+
+    def request_cost(self, path: str, params: Mapping[str, str]) -> tuple[str, float]:
+        """Which budget a request draws on (a gate suffix, "" = the venue's main gate) and how
+        many units of it (Binance futures: weight by `limit`). Default: one unit of the main
+        gate."""
+        return "", 1.0
+
+    def typical_request(self, kind: str) -> tuple[str, dict[str, str]]:
+        """The path and parameters of one full page of `kind`, which a plan prices with
+        `request_cost` (the dry run's weight). Default: no path, a page of `page_limit`."""
+        return "", {"limit": str(self.page_limit)}
+
+    def page_cost(self, kind: str) -> tuple[str, float]:
+        """`request_cost` of a typical page of `kind`: (gate suffix, units)."""
+        return self.request_cost(*self.typical_request(kind))
 
     @abstractmethod
     def parse_candles(self, body: bytes, span: int) -> pl.DataFrame:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
+from ..models import CANDLES
 from ._common import (
     Adapter,
     classify_status,
@@ -79,12 +80,16 @@ class Binance(Adapter):
     spans = offered(intervals)
     page_limit = 1000
 
+    # Spot only: Binance's perpetuals are other hosts with their own budgets (ccxt's ids).
+    derivatives_venues = {"linear": "binanceusdm", "inverse": "binancecoinm"}
+
     def _symbol(self, base: str, quote: str) -> str:
         return self.check_symbol(base, quote, base + quote, 20)
 
     def fetch_window(
-        self, get: Getter, symbol: str, span: int, start: int, end: int
+        self, get: Getter, symbol: str, span: int, start: int, end: int, kind: str = CANDLES
     ) -> pl.DataFrame:
+        self.candles_only(kind)
         count = self.check_window(span, start, end)
         if count == 0:
             return to_frame([])

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
 from ..fmt import iso
+from ..models import CANDLES
 from ._common import (
     Adapter,
     classify_status,
@@ -63,12 +64,16 @@ class Coinbase(Adapter):
     spans = offered(intervals)
     page_limit = 300
 
+    # Spot only (ccxt's `coinbaseexchange`): perpetuals are Coinbase International's.
+    derivatives_venues = {"linear": "coinbaseinternational"}
+
     def _symbol(self, base: str, quote: str) -> str:
         return self.check_symbol(base, quote, f"{base}-{quote}", 32)
 
     def fetch_window(
-        self, get: Getter, symbol: str, span: int, start: int, end: int
+        self, get: Getter, symbol: str, span: int, start: int, end: int, kind: str = CANDLES
     ) -> pl.DataFrame:
+        self.candles_only(kind)
         count = self.check_window(span, start, end)
         if count == 0:
             return to_frame([])

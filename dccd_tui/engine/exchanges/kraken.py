@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
-from ..models import SPAN_LABELS
+from ..models import CANDLES, SPAN_LABELS
 from ._common import (
     Adapter,
     classify_status,
@@ -81,14 +81,18 @@ class Kraken(Adapter):
         """One day rounded up to whole spans: trades pages do not map to a candle count."""
         return span * math.ceil(86400 / span) * 1000
 
+    # Spot only: Kraken's perpetuals are Kraken Futures, another host (ccxt's id).
+    derivatives_venues = {"linear": "krakenfutures", "inverse": "krakenfutures"}
+
     def _symbol(self, base: str, quote: str) -> str:
         base = ASSET_ALIASES.get(base, base)
         quote = ASSET_ALIASES.get(quote, quote)
         return self.check_symbol(base, quote, base + quote, 20)
 
     def fetch_window(
-        self, get: Getter, symbol: str, span: int, start: int, end: int
+        self, get: Getter, symbol: str, span: int, start: int, end: int, kind: str = CANDLES
     ) -> pl.DataFrame:
+        self.candles_only(kind)
         self.check_window(span, start, end)
         if end == start:
             return to_frame([])

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
+from ..models import CANDLES
 from ._common import (
     Adapter,
     classify_status,
@@ -87,8 +88,9 @@ class Okx(Adapter):
         return self.check_symbol(base, quote, f"{base}-{quote}", 32)
 
     def fetch_window(
-        self, get: Getter, symbol: str, span: int, start: int, end: int
+        self, get: Getter, symbol: str, span: int, start: int, end: int, kind: str = CANDLES
     ) -> pl.DataFrame:
+        self.candles_only(kind)
         count = self.check_window(span, start, end)
         if count == 0:
             return to_frame([])

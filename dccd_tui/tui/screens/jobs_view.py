@@ -8,7 +8,8 @@ The coverage strip and chart of the highlighted series come from the runner (the
 process when attached to one; see `widgets/coverage.py`), asked for on a worker when the
 highlight moves and while the job's snapshot shows progress, never by reading the store here.
 
-Finding a job: `/` filters the rows (exchange, pair, span, status; Escape clears), `o`/`O` sort
+Finding a job: `/` filters the rows (exchange, symbol, span, market, kind, status; Escape clears:
+`linear fund` finds the funding series of linear perpetuals), `o`/`O` sort
 by a column (or click its header) and `f` jumps to the next failed job; the view owns these keys
 and their state. The filter and the order are applied again when a status changes, not every
 tick.
@@ -32,8 +33,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, ProgressBar, Static
 from textual.widgets._toast import ToastRack
 
-from ...engine import JobSnapshot, Status, fmt_eta, fmt_ms, fmt_plural, requested_range, safe_text
-from ..cells import COLUMN_KEYS, COLUMNS, column_width, header_sort, next_sort
+from ...engine import (
+    KINDS,
+    JobSnapshot,
+    Status,
+    fmt_eta,
+    fmt_ms,
+    fmt_plural,
+    requested_range,
+    safe_text,
+)
+from ..cells import COLUMN_KEYS, COLUMNS, KIND_CODES, column_width, header_sort, next_sort
 from ..overall import run_overall
 from ..quiet_update import update_static
 from ..widgets import CoverageView, JobLog, JobTable, NoticeBar, SummaryBar
@@ -59,6 +69,10 @@ def sort_value(column: str, snap: JobSnapshot):
         "exchange": (snap.series.exchange, snap.series.pair, snap.series.span),
         "pair": (snap.series.pair, snap.series.exchange, snap.series.span),
         "span": (snap.series.span, snap.series.exchange, snap.series.pair),
+        "kind": (
+            KINDS.index(snap.series.kind) if snap.series.kind in KINDS else 9,
+            snap.series.pair,
+        ),
         "status": STATUS_RANK.get(snap.status.value, 9),
         "bar": snap.progress,
         "pct": snap.progress,
@@ -70,9 +84,14 @@ def sort_value(column: str, snap: JobSnapshot):
 
 
 def matches(snap: JobSnapshot, words: list[str]) -> bool:
-    """Every word of the filter is in the row's exchange, pair, span or status."""
+    """Every word of the filter is in the row's exchange, symbol, span, market, kind (its word
+    and the kind column's code) or status."""
     series = snap.series
-    text = f"{series.exchange} {series.pair} {series.label} {snap.status.value}".lower()
+    kind = f"{series.kind} {KIND_CODES.get(series.kind, '')}"
+    text = (
+        f"{series.exchange} {series.pair} {series.span_text} {series.market} {kind} "
+        f"{snap.status.value}"
+    ).lower()
     return all(word in text for word in words)
 
 
@@ -96,7 +115,7 @@ class JobsView(Screen):
             "Filter",
             key_display="/",
             show=False,
-            tooltip="Filter the rows by exchange, pair, span or status (esc clears)",
+            tooltip="Filter by exchange, symbol, kind, span or status (esc clears)",
             # Handled as the key arrives, before the keys behind it: a plain binding ran only
             # once the table had passed `/` up, after the app had already sent the next keys
             # of a burst (`/krak` typed fast, or pasted) to the table, where `r` reloads.
@@ -148,7 +167,7 @@ class JobsView(Screen):
     def compose(self) -> ComposeResult:
         yield Static(Text(""), id="header-line")
         filter_input = Input(
-            placeholder="exchange, pair, span or status (esc clears)",
+            placeholder="exchange, symbol, span, kind or status (esc clears)",
             id="filter",
             compact=True,
             select_on_focus=False,

@@ -1,10 +1,15 @@
 """The pair-list form: edit the pairs of one [[histo_jobs]] entry, or add a new entry.
 
-Every field is checked as it is typed, with the reason shown next to it (format BASE/QUOTE,
-duplicates, whether the exchange can map the pair, whether the span is offered: the engine's
-`check_pair`, the very check `validate` makes, in its words: a glued `BTCUSDT`
-and an unfinished quote such as `SOL/US` are refused with a suggestion). Save is refused while
-anything is invalid, and Save always checks the whole form first.
+Every field is checked as it is typed, with the reason shown next to it (format BASE/QUOTE or a
+perpetual's BASE/QUOTE:SETTLE, duplicates, whether the exchange can map the pair, whether the
+span is offered and the venue serves each kind ticked: the engine's `check_pair`, the very check
+`validate` makes, in its words: a glued `BTCUSDT`, a venue's own spelling such as
+`BTC-USDT-SWAP` and an unfinished quote such as `SOL/US` are refused with a suggestion). Save is
+refused while anything is invalid, and Save always checks the whole form first.
+
+Kinds: one toggle per kind (`KINDS`: candles, mark, index, premium, funding) says what the
+entry stores of each pair; the entry's `kinds` key is written only when it is not the default
+(candles alone) or was there already, so an entry edited for its pairs keeps its lines.
 
 A keystroke only checks its own row; the whole-form check runs once typing pauses
 (`FULL_CHECK_DELAY`). The pair inputs upper-case what is typed and run their own editing keys
@@ -30,10 +35,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ...config import ConfigError, check_pair, offered_spans, parse_date
-from ...engine import EXCHANGES, LABEL_SPANS, fmt_plural, parse_span, safe_text, span_label
+from ...engine import (
+    EXCHANGES,
+    KINDS,
+    LABEL_SPANS,
+    fmt_plural,
+    parse_span,
+    safe_text,
+    span_label,
+)
 
 FULL_CHECK_DELAY = 0.25  # seconds of quiet before the whole form is checked again
 
@@ -65,10 +78,13 @@ class PairInput(Input):
         await super()._on_key(event)
 
 
-def pair_reason(exchange: str, value: str, span_secs: int | None) -> str | None:
-    """Why one (non-empty, non-duplicate) pair cannot be saved for `exchange`, or None: the
-    config's own check (`check_pair`), so the form and `validate` agree word for word."""
-    return check_pair(exchange, value, span_secs)
+def pair_reason(
+    exchange: str, value: str, span_secs: int | None, kinds: list[str] | None = None
+) -> str | None:
+    """Why one (non-empty, non-duplicate) pair cannot be saved for `exchange` (with `kinds`),
+    or None: the config's own check (`check_pair`), so the form and `validate` agree word for
+    word."""
+    return check_pair(exchange, value, span_secs, kinds or ())
 
 
 class PairRow(Horizontal):
@@ -139,6 +155,10 @@ class PairFormModal(ModalScreen[bool]):
         except ValueError:
             self.span_label = str(span)
         self.pairs: list[str] = [str(p) for p in table.get("pairs", [])]
+        raw_kinds = table.get("kinds", ["candles"])
+        listed = raw_kinds if isinstance(raw_kinds, list) else []
+        self.had_kinds = "kinds" in table
+        self.kinds: list[str] = [k for k in KINDS if k in listed]
         self.start = table.get("start")
         self._full_check: Any = None  # the pending debounced whole-form check (a Timer)
 
@@ -166,6 +186,7 @@ class PairFormModal(ModalScreen[bool]):
                         compact=True,
                     )
                     yield Static(Text(""), classes="reason", id="span-reason")
+                yield self._kinds_field()
                 with Horizontal(classes="field"):
                     yield Label("start", classes="field-label")
                     yield steady_input("2024-01-01", placeholder="YYYY-MM-DD [HH:MM]", id="start")
@@ -181,6 +202,7 @@ class PairFormModal(ModalScreen[bool]):
                 yield Static(
                     Text(f"{self.exchange} · span {self.span_label}{start}"), id="form-info"
                 )
+                yield self._kinds_field()
             yield Label("pairs (ctrl+n adds one)", id="pairs-label")
             with VerticalScroll(id="pairs"):
                 for pair in self.pairs:
@@ -191,6 +213,19 @@ class PairFormModal(ModalScreen[bool]):
                 yield Button("Add pair (^n)", id="add", compact=True)
                 yield Button("Save (^s)", id="save", variant="primary", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def _kinds_field(self) -> Horizontal:
+        """One toggle per kind, ticked for those the entry stores."""
+        return Horizontal(
+            Label("kinds", classes="field-label"),
+            *(
+                Checkbox(kind, kind in self.kinds, id=f"kind-{kind}", classes="kind", compact=True)
+                for kind in KINDS
+            ),
+            Static(Text(""), classes="reason", id="kinds-reason"),
+            classes="field",
+            id="kinds-field",
+        )
 
     def _new_row(self, pair: str) -> PairRow:
         row = PairRow(pair, self._next)
@@ -221,7 +256,7 @@ class PairFormModal(ModalScreen[bool]):
             return "empty: type a pair such as BTC/USDT, or remove the row"
         if first is not None:
             return f"duplicate of pair {first}"
-        return pair_reason(self.exchange, value, LABEL_SPANS.get(self.span_label))
+        return pair_reason(self.exchange, value, LABEL_SPANS.get(self.span_label), self.kinds)
 
     def check_row(self, row: PairRow) -> None:
         """Check the one row that was just edited (what each keystroke pays for)."""
@@ -252,6 +287,7 @@ class PairFormModal(ModalScreen[bool]):
                 seen[value] = i
             row.set_reason(reason)
             ok &= reason is None
+        ok &= self._check_field("kinds", None if self.kinds else "tick at least one kind")
         if self.entry is None:
             span_secs = LABEL_SPANS.get(self.span_label)
             ok &= self._check_field(
@@ -338,6 +374,12 @@ class PairFormModal(ModalScreen[bool]):
         span.value = self.span_label
         self.validate_all()
 
+    @on(Checkbox.Changed, ".kind")
+    def _kind_toggled(self, event: Checkbox.Changed) -> None:
+        self.kinds = [k for k in KINDS if self.query_one(f"#kind-{k}", Checkbox).value]
+        self._error("")
+        self.validate_all()
+
     @on(Select.Changed, "#span")
     def _span_changed(self, event: Select.Changed) -> None:
         if event.value is not Select.BLANK:
@@ -384,12 +426,16 @@ class PairFormModal(ModalScreen[bool]):
                 "span": self.span_label,
                 "start": self.query_one("#start", Input).value.strip(),
             }
+            if self.kinds != ["candles"]:
+                table["kinds"] = list(self.kinds)
             end = self.query_one("#end", Input).value.strip()
             if end:
                 table["end"] = end
             jobs.append(table)
         elif pairs:
             jobs[self.entry]["pairs"] = pairs
+            if self.had_kinds or self.kinds != ["candles"]:
+                jobs[self.entry]["kinds"] = list(self.kinds)
         else:
             del jobs[self.entry]  # no pair left: the entry goes
         return data
