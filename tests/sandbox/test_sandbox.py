@@ -327,7 +327,9 @@ def test_bybit_bounds_caps_errors(sb, client):
     lst = r.json()["result"]["list"]
     assert len(lst) == 1000 and int(lst[-1][0]) == t0  # start only: the oldest bars from start on
     r = get(client, sb, "bybit", "/v5/market/kline", symbol="BTCUSDT", interval="60")
-    assert r.status_code == 200 and r.json()["retCode"] == 10001  # category defaults to linear
+    body = r.json()  # category defaults to linear: the perpetual's candles
+    assert r.status_code == 200 and body["retCode"] == 0
+    assert body["result"]["category"] == "linear"
     r = get(client, sb, "bybit", "/v5/market/kline", category="spot", symbol="NOPE", interval="60")
     assert r.json()["retCode"] == 10001
     r = get(
