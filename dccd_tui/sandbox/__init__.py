@@ -34,8 +34,9 @@ Choices where docs/design/exchanges.md is silent or unverified (each is a settin
 - Fixed rate windows (Binance 60 s, Bybit 5 s, OKX 2 s) start at the first request after the
   previous window ended, not on wall-clock boundaries; limits are enforced exactly.
 - Binance: limit > 1000 -> -1130; startTime > endTime -> -1023; a non-zero timeZone -> -1130.
-- Bybit: a missing ``category`` serves ``linear`` (as the real API does); when [start, end] holds more than ``limit`` bars the newest come back
-  (``bybit_overflow``); limit is clamped to 1..1000.
+- Bybit: a missing ``category`` serves ``linear`` (as the real API does); when [start, end]
+  holds more than ``limit`` bars the newest come back (``bybit_overflow``); limit is clamped
+  to 1..1000.
 - OKX: limit > okx_page on history-candles is served at okx_page rows (``okx_page_error`` for
   51000 instead); 6H/12H/1D are Hong-Kong aligned (UTC+8), *utc bars UTC-aligned.
 - Coinbase: ``granularity`` is required; the bucket containing ``start`` is served (it may

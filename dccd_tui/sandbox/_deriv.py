@@ -275,7 +275,7 @@ class SmoothSeries(CandleSeries):
         else:
             self.wid = min(0.0006 * math.sqrt(span_ms / 60_000), 0.04)
         self.skey = key(seed, "smooth", venue, perp.pair, kind, span_ms, self.off)
-        self._ck = ("smooth", venue, perp.pair, kind, span_ms, self.off, self.skey, self.k_first)
+        self._ck: tuple = ("smooth", venue, perp.pair, kind, span_ms, self.off, self.skey, self.k_first)
 
     def _row(self, ts: int, o: float, c: float) -> tuple:
         ps, w = self.ps, self.wid

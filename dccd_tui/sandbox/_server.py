@@ -20,11 +20,11 @@ from ._apis import API_CLASSES, Answer, Api, Ctx, World, janswer
 from ._archive import PREFIX as ARCHIVE_PREFIX
 from ._archive import Archive, Stalled
 from ._data import maintenance_blocks
+from ._deriv import OKX_FUNDING_DAYS
 from ._faults import HOSTILE_TEXT, FaultPlan
 from ._limits import Limiters
 from ._markets import EXCHANGES
 from ._settings import SandboxSettings
-from ._deriv import OKX_FUNDING_DAYS
 from ._trades import aggregate
 
 FUNDING_MARK_VENUES = ("binanceusdm", "coinbaseinternational")

@@ -21,9 +21,10 @@ class SandboxSettings:
     missing key) = the exchange's published limit; a value of ``None`` or ``math.inf`` = no limit.
     Binance turns it into a weight per 60 s window (2 * budget * 60); Binance USD-M and COIN-M
     read it as WEIGHT per second (published 40: 2400 per 60 s window, a request weighing by its
-    page size), Kraken Futures and Coinbase International as a token bucket (bursts 2x). Bybit into requests per 5 s
-    window, OKX per 2 s window (history-candles; candles gets twice), Coinbase into a token bucket
-    with burst 1.5 * budget, Kraken into a per-pair token bucket with burst `kraken_burst`."""
+    page size), Kraken Futures and Coinbase International as a token bucket (bursts 2x). Bybit
+    into requests per 5 s window, OKX per 2 s window (history-candles; candles gets twice),
+    Coinbase into a token bucket with burst 1.5 * budget, Kraken into a per-pair token bucket
+    with burst `kraken_burst`."""
     okx_page: int = 300
     """Max rows of one OKX history-candles page (300 per current docs, 100 per older ones)."""
     now_ms: int | None = None

@@ -79,7 +79,7 @@ class KrakenFuturesApi(Api):
 
     def serve(self, endpoint, args, params, ctx) -> Answer:
         if endpoint == "charts":
-            return self._charts(*args, params=params, ctx=ctx)
+            return self._charts(args[0], args[1], args[2], params, ctx)
         if endpoint == "instruments":
             return self._instruments(ctx)
         return self._funding(params, ctx)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from .._deriv import OKX_FUNDING_DAYS, Perp
+from .._markets import Market
 from ._shared import FAR_PAST, HOUR_MS, Answer, Api, candle_page, janswer, join_rows, uint
 
 
@@ -107,6 +108,7 @@ class OkxApi(Api):
         inst = params.get("instId")
         if not inst:
             return self.err(400, "50014", "Parameter instId can not be empty.")
+        market: Market | None
         if endpoint == "index":
             market = self.indexes.get(inst)
         elif endpoint in ("mark", "funding"):

@@ -1,7 +1,7 @@
 """The sandbox's world: the markets, their listing dates and the generated candle and trade series,
 built once per (exchange, pair, span, alignment) and shared by every request; the perpetuals
-(`_deriv`): their trade, mark, index and premium candles and their funding events. Each exchange's row
-formatter comes from that exchange's module; the volume scales are here.
+(`_deriv`): their trade, mark, index and premium candles and their funding events. Each
+exchange's row formatter comes from that exchange's module; the volume scales are here.
 """
 
 from __future__ import annotations
