@@ -63,7 +63,9 @@ class CoinbaseIntlApi(Api):
             return self.err(400, f"result_limit must be between 1 and {INTX_MAX_LIMIT}")
         now = ctx.now_ms
         f = self.world.funding(self.name, perp)
-        times = f.times(-(1 << 62), now + 1, now)
+        # Intervals are at most 8 h: the newest offset + limit events lie in this span.
+        lo = now - (offset + limit + 1) * max(f.h1, f.h2) * 3_600_000
+        times = f.times(lo, now + 1, now)
         newest_first = times[::-1][offset : offset + limit]
         rows = [
             {
