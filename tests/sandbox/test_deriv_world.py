@@ -153,3 +153,22 @@ def test_truth_refuses_what_the_venue_does_not_serve(sb):
         sb.ground_truth("coinbaseinternational", "BTC/USDC:USDC", 3600, NOW - DAY, NOW)
     with pytest.raises(KeyError):
         sb.funding_truth("binanceusdm", "BTC/USD:BTC", NOW - DAY, NOW)
+
+
+def test_demo_perpetuals_are_served_by_the_sandbox(sb):
+    """The demo's perpetual jobs (not switched on yet, dccd_tui/demo.py DEMO_PERPS) ask only for
+    what the sandbox serves."""
+    from datetime import UTC, datetime
+
+    from dccd_tui.demo import demo_perp_jobs
+
+    end = datetime.fromtimestamp(NOW // DAY * DAY / 1000, UTC)
+    start = datetime.fromtimestamp((NOW // DAY - 2) * DAY / 1000, UTC)
+    for job in demo_perp_jobs(start, end):
+        for pair in job["pairs"]:
+            for kind in job["kinds"]:
+                if kind == "funding":
+                    df = sb.funding_truth(job["exchange"], pair, NOW - 2 * DAY, NOW)
+                else:
+                    df = sb.ground_truth(job["exchange"], pair, 3600, NOW - 2 * DAY, NOW, kind=kind)
+                assert len(df) > 0, (job["exchange"], pair, kind)
