@@ -20,7 +20,7 @@ from ._apis import API_CLASSES, Answer, Api, Ctx, World, janswer
 from ._archive import PREFIX as ARCHIVE_PREFIX
 from ._archive import Archive, Stalled
 from ._data import maintenance_blocks
-from ._deriv import OKX_FUNDING_DAYS
+from ._deriv import OKX_FUNDING_DAYS, Perp
 from ._faults import HOSTILE_TEXT, FaultPlan
 from ._limits import Limiters
 from ._markets import EXCHANGES
@@ -461,6 +461,7 @@ class Sandbox:
         start_ms: int,
         end_ms: int,
         maintenance_only: bool = False,
+        kind: str = "candles",
     ) -> list[tuple[int, int]]:
         """Exchange-side gaps in ``[start_ms, end_ms)``: maximal runs of missing bars, as
         ``(first missing open time, end of the last missing bar)`` clipped to the range.
@@ -470,19 +471,28 @@ class Sandbox:
         blocks (the only gaps of Binance, Bybit and OKX), Coinbase's no-tick buckets and
         Kraken's bars without trades. ``maintenance_only=True`` keeps the bars whose open time
         falls in a maintenance block.
+
+        A perpetual (unified symbol): its trade candles have maintenance gaps as spot's; its
+        mark, index and premium candles (``kind``) have none. Nothing is missing after a
+        delisting.
         """
         span_ms = self._span_ms(exchange, span)
-        market = self.world.market(exchange, pair)
+        market = self._market(exchange, pair)
         now = self.now_ms()
         first = (self.listing_ms(exchange, pair) // span_ms) * span_ms
         lo = max(-(-start_ms // span_ms) * span_ms, first)
         hi = min(-(-end_ms // span_ms) * span_ms, (now // span_ms) * span_ms)
-        if hi <= lo:
+        delist = getattr(market, "delist_ms", None)
+        if delist is not None:
+            hi = min(hi, -(-delist // span_ms) * span_ms)
+        if hi <= lo or kind != "candles":
             return []
         if maintenance_only:
             owner = (
                 self.world.trades(market)
                 if exchange == "kraken"
+                else self.world.perp_series(exchange, market, "candles", span_ms)
+                if isinstance(market, Perp)
                 else self.world.series(exchange, market, span_ms)
             )
             missing: set[int] = set()

@@ -172,3 +172,14 @@ def test_demo_perpetuals_are_served_by_the_sandbox(sb):
                 else:
                     df = sb.ground_truth(job["exchange"], pair, 3600, NOW - 2 * DAY, NOW, kind=kind)
                 assert len(df) > 0, (job["exchange"], pair, kind)
+
+
+def test_gaps_of_perpetual_trade_candles(sb):
+    lo, hi = NOW - NOW % MIN - 30 * DAY, NOW - NOW % MIN - 14 * DAY
+    for venue, unified in (("binanceusdm", "BTC/USDT:USDT"), ("okx", "BTC/USD:BTC")):
+        gaps = sb.gaps(venue, unified, 60, lo, hi)
+        assert gaps == sb.gaps(venue, unified, 60, lo, hi, maintenance_only=True)
+        missing = sum((b - a) // MIN for a, b in gaps)
+        assert missing == (hi - lo) // MIN - len(sb.ground_truth(venue, unified, 60, lo, hi))
+        assert missing > 0
+        assert sb.gaps(venue, unified, 60, lo, hi, kind="mark") == []
