@@ -678,8 +678,12 @@ class Sandbox:
 
 def _hostile(exchange: str) -> Answer:
     """Each exchange's bad-parameter answer, carrying HOSTILE_TEXT as its message."""
-    if exchange == "binance":
+    if exchange in ("binance", "binanceusdm", "binancecoinm"):
         return janswer(400, {"code": -1100, "msg": HOSTILE_TEXT})
+    if exchange == "krakenfutures":
+        return janswer(400, {"result": "error", "error": HOSTILE_TEXT})
+    if exchange == "coinbaseinternational":
+        return janswer(400, {"title": HOSTILE_TEXT, "status": 400})
     if exchange == "bybit":
         return janswer(
             200,

@@ -184,3 +184,35 @@ def test_gaps_of_perpetual_trade_candles(sb):
         assert missing == (hi - lo) // (5 * MIN) - served
         assert missing > 0
         assert sb.gaps(venue, unified, 300, lo, hi, kind="mark") == []
+
+
+FAULT_CASES = {
+    "binanceusdm": ("/fapi/v1/markPriceKlines", {"symbol": "BTCUSDT", "interval": "1m"}, 429),
+    "binancecoinm": ("/dapi/v1/fundingRate", {"symbol": "BTCUSD_PERP"}, 429),
+    "krakenfutures": ("/api/charts/v1/spot/PF_XBTUSD/1m", {}, 429),
+    "coinbaseinternational": ("/api/v1/instruments/BTC-PERP/funding", {}, 429),
+}
+
+
+def test_injected_faults_on_the_derivatives_venues(client):
+    with box() as b:
+        for kind in ("http_500", "rate_limit", "maintenance", "hostile_error"):
+            b.faults.clear()
+            b.reset_counters()
+            b.faults.add("*", kind, at=[1])
+            for venue, (path, q, limited) in FAULT_CASES.items():
+                r = get(client, b, venue, path, **q)
+                expected = {"http_500": 500, "rate_limit": limited, "maintenance": 503}
+                assert r.status_code == expected.get(kind, 400), (venue, kind)
+                if kind == "rate_limit":
+                    assert r.headers["retry-after"] == "1"
+                if kind == "hostile_error":
+                    assert "PWNED" in r.text
+                assert get(client, b, venue, path, **q).status_code == 200
+        # data faults reach mark rows too: duplicates in a page
+        b.faults.clear()
+        b.reset_counters()
+        b.faults.add("binanceusdm", "duplicate_rows", at=[1])
+        path, q, _ = FAULT_CASES["binanceusdm"]
+        rows = get(client, b, "binanceusdm", path, **q).json()
+        assert len({r[0] for r in rows}) < len(rows)
