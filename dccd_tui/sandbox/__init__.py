@@ -26,6 +26,8 @@ Perpetual swaps (docs/design/exchanges.md section 8; the world is in `_deriv`):
 - ``/krakenfutures/api/charts/v1/{trade,mark,spot}/{PF_XBTUSD}/{1m..1d}``,
   ``/krakenfutures/derivatives/api/v3/historical-funding-rates``, ``.../instruments``
 - ``/coinbaseinternational/api/v1/instruments/{BTC-PERP}/funding``, ``/api/v1/instruments``
+- ``/binance-archive/data/futures/{um,cm}/{monthly,daily}/{klines,markPriceKlines,
+  indexPriceKlines,premiumIndexKlines}/...`` and ``.../monthly/fundingRate/...`` (see `_archive`)
 
 Truth: ``ground_truth(venue, unified_symbol, span, start, end, kind=...)`` for the candle kinds
 (``candles``, ``mark``, ``index``, ``premium``), ``funding_truth(venue, unified_symbol, start,
