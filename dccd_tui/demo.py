@@ -26,6 +26,17 @@ DEMO_PAIRS = {
     "coinbase": ["BTC/USD", "ETH/USD"],
     "kraken": ["BTC/USD", "ETH/USD"],
 }
+# Perpetuals with every kind their venue serves (issue 20). NOT part of the demo config yet: the
+# engine on this branch cannot fetch them. Once it can, the lead switches them on by extending
+# demo_config_data's "histo_jobs" with demo_perp_jobs(start, today) (one line).
+DEMO_PERPS: dict[str, tuple[list[str], list[str]]] = {
+    "binanceusdm": (["BTC/USDT:USDT"], ["candles", "mark", "index", "premium", "funding"]),
+    "binancecoinm": (["BTC/USD:BTC"], ["candles", "mark", "index", "premium", "funding"]),
+    "bybit": (["ETH/USDT:USDT"], ["candles", "mark", "index", "premium", "funding"]),
+    "okx": (["BTC/USDT:USDT"], ["candles", "mark", "index", "funding"]),
+    "krakenfutures": (["BTC/USD:USD"], ["candles", "mark", "index", "funding"]),
+    "coinbaseinternational": (["BTC/USDC:USDC"], ["funding"]),
+}
 DEMO_DAYS = 30
 # Sandbox latency per answer: small, so that the demo shows requests in flight.
 DEMO_LATENCY = 0.02
@@ -57,6 +68,20 @@ def demo_config_data(today: datetime | None = None) -> dict:
             for ex, pairs in DEMO_PAIRS.items()
         ],
     }
+
+
+def demo_perp_jobs(start: datetime, end: datetime) -> list[dict]:
+    """Jobs for `DEMO_PERPS` over [start, end), in the config's `histo_jobs` form (a funding-only
+    job gives no span). Not used by `demo_config_data` yet: see `DEMO_PERPS`."""
+    fmt = "%Y-%m-%d %H:%M:%S"
+    jobs = []
+    for ex, (pairs, kinds) in DEMO_PERPS.items():
+        job: dict = {"exchange": ex, "pairs": pairs, "kinds": kinds}
+        if kinds != ["funding"]:
+            job["span"] = "1h"
+        job |= {"start": start.strftime(fmt), "end": end.strftime(fmt)}
+        jobs.append(job)
+    return jobs
 
 
 @dataclass

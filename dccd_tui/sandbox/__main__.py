@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot listen on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
         return 1
     for name in EXCHANGES:
-        print(f"{name:<9} {sb.base_url(name)}")
-    print(f"{'archive':<9} {sb.archive_url()}  (Binance's public kline archive)")
+        print(f"{name:<21} {sb.base_url(name)}")
+    print(f"{'archive':<21} {sb.archive_url()}  (Binance's public kline archive)")
     print("serving; Ctrl-C to stop", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -36,7 +36,21 @@ and hostile files, each with a .CHECKSUM that matches it (issue 18):
 - ``other_interval``: the rows of another interval (5m; 15m for a 5m file) under this file's
   own member name;
 - ``other_symbol``: another pair's zip of the same interval and period, as it is (ETHUSDT's,
-  or the first other symbol listed by then).
+  or the first other symbol listed by then);
+- ``other_kind`` (futures): the klines rows under a mark, index or premium file's name, and the
+  mark rows under a klines file's name (the zips of the four kinds share their names).
+
+Futures (issue 20, docs/design/exchanges.md section 8), from the same series as
+``/binanceusdm/fapi/v1`` and ``/binancecoinm/dapi/v1`` serve::
+
+    /binance-archive/data/futures/{um,cm}/{monthly,daily}/{klines,markPriceKlines,
+        indexPriceKlines,premiumIndexKlines}/<SYMBOL>/<interval>/<SYMBOL>-<interval>-<period>.zip
+    /binance-archive/data/futures/{um,cm}/monthly/fundingRate/<SYMBOL>/<SYMBOL>-fundingRate-<YYYY>-<MM>.zip
+
+(``<SYMBOL>``: ``BTCUSDT``; COIN-M ``BTCUSD_PERP``, its index files under the pair ``BTCUSD``).
+Times stay in milliseconds; mark, index and premium rows carry "0" volumes as REST's; funding
+files hold ``calc_time,funding_interval_hours,last_funding_rate``, ``calc_time`` 1-12 ms after
+the funding time (`_deriv.Funding.archive_ms`). Headers, faults and caches as spot's.
 """
 
 from __future__ import annotations
@@ -58,7 +72,7 @@ PREFIX = "/binance-archive"
 US_FROM_MS = calendar.timegm((2025, 1, 1, 0, 0, 0)) * 1000
 DAY_MS = 86_400_000
 #: Faults that change the served file (its content, and the .CHECKSUM that matches it).
-FILE_FAULTS = ("short", "short_one", "zip_bomb", "other_interval", "other_symbol")
+FILE_FAULTS = ("short", "short_one", "zip_bomb", "other_interval", "other_symbol", "other_kind")
 FAULTS = (
     "corrupt_zip",
     "bad_checksum",
@@ -75,6 +89,23 @@ _PATH = re.compile(
     r"^/data/spot/(monthly|daily)/klines/([A-Z0-9]{1,20})/([0-9a-z]{2,3})/"
     r"\2-\3-(\d{4})-(\d{2})(?:-(\d{2}))?\.zip(\.CHECKSUM)?$"
 )
+_FUT_PATH = re.compile(
+    r"^/data/futures/(um|cm)/(monthly|daily)/"
+    r"(klines|markPriceKlines|indexPriceKlines|premiumIndexKlines)/([A-Z0-9_]{1,24})/"
+    r"([0-9a-z]{2,3})/\4-\5-(\d{4})-(\d{2})(?:-(\d{2}))?\.zip(\.CHECKSUM)?$"
+)
+_FUNDING_PATH = re.compile(
+    r"^/data/futures/(um|cm)/monthly/fundingRate/([A-Z0-9_]{1,24})/"
+    r"\2-fundingRate-(\d{4})-(\d{2})\.zip(\.CHECKSUM)?$"
+)
+FUT_VENUES = {"um": "binanceusdm", "cm": "binancecoinm"}
+DATASET_KINDS = {
+    "klines": "candles",
+    "markPriceKlines": "mark",
+    "indexPriceKlines": "index",
+    "premiumIndexKlines": "premium",
+}
+FUNDING_HEADER = "calc_time,funding_interval_hours,last_funding_rate\n"
 HEADER = (
     "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
     "taker_buy_volume,taker_buy_quote_volume,ignore\n"
@@ -108,6 +139,13 @@ def _shared_put(key: tuple, built: tuple[bytes, bytes]) -> None:
         _shared_bytes += len(built[0])
         while _shared_bytes > _SHARED_CAP and len(_SHARED) > 1:
             _shared_bytes -= len(_SHARED.popitem(last=False)[1][0])
+
+
+def file_name(symbol: str, interval: str, period: str, dataset: str = "klines") -> str:
+    """A file's name without ``.zip``: ``BTCUSDT-1m-2024-01``, ``BTCUSDT-fundingRate-2024-01``."""
+    if dataset == "fundingRate":
+        return f"{symbol}-fundingRate-{period}"
+    return f"{symbol}-{interval}-{period}"
 
 
 def _text(status: int, text: str) -> Answer:
@@ -173,6 +211,20 @@ class Archive:
         ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
         return start, calendar.timegm((ny, nm, 1, 0, 0, 0)) * 1000
 
+    def _perp(self, market: str, dataset: str, symbol: str):
+        """The perpetual a futures file is named for (COIN-M index files: the pair), or None."""
+        for p in self.world.perps[FUT_VENUES[market]].values():
+            if (p.index if dataset == "indexPriceKlines" else p.symbol) == symbol:
+                return p
+        return None
+
+    def _series(self, market: str, dataset: str, symbol: str, interval: str):
+        span = BINANCE_INTERVALS[interval]
+        if market == "spot":
+            return self.world.series("binance", self.by_symbol[symbol], span)
+        perp = self._perp(market, dataset, symbol)
+        return self.world.perp_series(FUT_VENUES[market], perp, DATASET_KINDS[dataset], span)
+
     def csv(
         self,
         symbol: str,
@@ -182,11 +234,16 @@ class Archive:
         name: str,
         short: bool = False,
         short_one: bool = False,
+        *,
+        market: str = "spot",
+        dataset: str = "klines",
     ) -> bytes:
-        """The CSV of one file: the klines rows the REST API serves for ``[start, end)``."""
-        market = self.by_symbol[symbol]
+        """The CSV of one file: the klines rows the REST API serves for ``[start, end)`` (or,
+        ``fundingRate``, the funding events)."""
+        if dataset == "fundingRate":
+            return self._funding_csv(market, symbol, start, end, name, short, short_one)
         span = BINANCE_INTERVALS[interval]
-        series = self.world.series("binance", market, span)
+        series = self._series(market, dataset, symbol, interval)
         rows = series.closed(start, end, self.world.now())
         day = start + (DAY_MS if end - start > DAY_MS else 0)  # the second day, or the day
         cut = None
@@ -200,7 +257,7 @@ class Archive:
         lines: list[str] = []
         if self._has_header(name):
             lines.append(HEADER)
-        us = start >= US_FROM_MS
+        us = market == "spot" and start >= US_FROM_MS  # futures files stay in milliseconds
         for r in rows:
             if cut is not None and cut[0] <= r[0] < cut[1]:
                 continue
@@ -213,17 +270,46 @@ class Archive:
             lines.append(line + "\n")
         return "".join(lines).encode()
 
+    def _funding_csv(
+        self, market: str, symbol: str, start: int, end: int, name: str, short: bool, one: bool
+    ) -> bytes:
+        perp = self._perp(market, "fundingRate", symbol)
+        f = self.world.funding(FUT_VENUES[market], perp)
+        events = f.events(start, end, self.world.now())
+        day = start + DAY_MS
+        if short:
+            lo, hi = day + 6 * 3_600_000, day + 12 * 3_600_000
+            events = [e for e in events if not lo <= e[0] < hi]
+        if one:
+            later = [e for e in events if e[0] >= day + 6 * 3_600_000]
+            if later:
+                events = [e for e in events if e is not later[0]]
+        lines = [FUNDING_HEADER] if self._has_header(name) else []
+        for ts, rate, hours, _mark in events:
+            lines.append(f"{f.archive_ms(ts)},{hours},{rate:.8f}\n")
+        return "".join(lines).encode()
+
     def _has_header(self, name: str) -> bool:
         if self.header in ("always", "never"):
             return self.header == "always"
         return hashlib.blake2b(name.encode(), digest_size=1).digest()[0] & 1 == 1
 
     def build(
-        self, symbol: str, interval: str, kind: str, period: str, fault: str | None = None
+        self,
+        symbol: str,
+        interval: str,
+        kind: str,
+        period: str,
+        fault: str | None = None,
+        *,
+        market: str = "spot",
+        dataset: str = "klines",
     ) -> tuple[bytes, bytes]:
         """(zip bytes, .CHECKSUM text) of one file, from the cache when it is there; `fault`
-        one of FILE_FAULTS or None."""
-        k = (symbol, interval, kind, period, fault)
+        one of FILE_FAULTS or None. `market`: ``spot``, ``um`` or ``cm``; `dataset`: ``klines``,
+        ``markPriceKlines``, ``indexPriceKlines``, ``premiumIndexKlines`` or ``fundingRate``
+        (whose `interval` is ignored)."""
+        k = (market, dataset, symbol, interval, kind, period, fault)
         with self._lock:
             hit = self._cache.get(k)
             if hit is not None:
@@ -231,11 +317,13 @@ class Archive:
                 return hit
         parts = [int(x) for x in period.split("-")]
         start, end = self.bounds(kind, parts[0], parts[1], parts[2] if len(parts) > 2 else None)
-        name = f"{symbol}-{interval}-{period}"
-        shared = self._shared_key(symbol, interval, name, start, end, fault)
+        name = file_name(symbol, interval, period, dataset)
+        shared = self._shared_key(symbol, interval, name, start, end, fault, market, dataset)
         built = _shared_get(shared)
         if built is None:
-            built = self._build(symbol, interval, kind, period, fault, name, start, end)
+            built = self._build(
+                symbol, interval, kind, period, fault, name, start, end, market, dataset
+            )
             _shared_put(shared, built)
         with self._lock:
             if k not in self._cache:
@@ -246,7 +334,15 @@ class Archive:
         return built
 
     def _shared_key(
-        self, symbol: str, interval: str, name: str, start: int, end: int, fault: str | None
+        self,
+        symbol: str,
+        interval: str,
+        name: str,
+        start: int,
+        end: int,
+        fault: str | None,
+        market: str = "spot",
+        dataset: str = "klines",
     ) -> tuple:
         """Everything one file's bytes depend on: the candles of its rows (their series'
         identity, CandleSeries._ck, and the clock that closes them: an unpinned clock shares
@@ -255,22 +351,43 @@ class Archive:
         if fault == "zip_bomb":
             return ("bomb", name, interval, start, self.bomb_bytes)
         if fault == "other_symbol":
-            other = self._other_symbol(symbol, interval, start, end)
+            other = self._other_symbol(symbol, interval, start, end, market, dataset)
             other_name = other + name[len(symbol) :]
-            return ("other", name, self._shared_key(other, interval, other_name, start, end, None))
-        rows_of = interval
+            return (
+                "other",
+                name,
+                self._shared_key(other, interval, other_name, start, end, None, market, dataset),
+            )
+        header = self._has_header(name + ".zip")
+        if dataset == "fundingRate":
+            perp = self._perp(market, dataset, symbol)
+            change = self.world.funding(FUT_VENUES[market], perp).change
+            return (
+                "funding",
+                market,
+                name,
+                fault,
+                self.world.seed,
+                change,
+                self.world.now(),
+                header,
+            )
+        rows_of, rows_dataset = interval, dataset
         if fault == "other_interval":
             rows_of = "15m" if interval == "5m" else "5m"
-        market = self.by_symbol[symbol]
-        series = self.world.series("binance", market, BINANCE_INTERVALS[rows_of])
+        if fault == "other_kind":
+            rows_dataset = "markPriceKlines" if dataset == "klines" else "klines"
+        series = self._series(market, rows_dataset, symbol, rows_of)
         return (
             "csv",
+            market,
+            rows_dataset,
             name,
             rows_of,
             fault,
             series._ck,
             self.world.now(),
-            self._has_header(name + ".zip"),
+            header,
         )
 
     def _build(
@@ -283,17 +400,20 @@ class Archive:
         name: str,
         start: int,
         end: int,
+        market: str = "spot",
+        dataset: str = "klines",
     ) -> tuple[bytes, bytes]:
         if fault == "zip_bomb":
             body = self._bomb(name, interval, start)
         elif fault == "other_symbol":
-            body, _ = self.build(
-                self._other_symbol(symbol, interval, start, end), interval, kind, period
-            )
+            other = self._other_symbol(symbol, interval, start, end, market, dataset)
+            body, _ = self.build(other, interval, kind, period, market=market, dataset=dataset)
         else:
-            rows_of = interval
-            if fault == "other_interval":
+            rows_of, rows_dataset = interval, dataset
+            if fault == "other_interval" and dataset != "fundingRate":
                 rows_of = "15m" if interval == "5m" else "5m"
+            if fault == "other_kind" and dataset != "fundingRate":
+                rows_dataset = "markPriceKlines" if dataset == "klines" else "klines"
             csv = self.csv(
                 symbol,
                 rows_of,
@@ -302,6 +422,8 @@ class Archive:
                 name + ".zip",
                 short=fault == "short",
                 short_one=fault == "short_one",
+                market=market,
+                dataset=rows_dataset,
             )
             buf = io.BytesIO()
             # A fixed time stamp (as _bomb's): writestr(name, ...) stamps the current second, so
@@ -322,7 +444,7 @@ class Archive:
         reference to what came before), and its deflated bytes repeated; the CRC is computed
         over the repeated block, and the zip's headers are written by hand."""
         us = 1000 if start >= US_FROM_MS else 1
-        span = BINANCE_INTERVALS[interval]
+        span = BINANCE_INTERVALS.get(interval, 3_600_000)
         row = (
             f"{start * us},100.0,101.0,99.0,100.5,1.0,{(start + span) * us - 1},100.5,1,"
             "0.5,50.25,0\n"
@@ -346,12 +468,26 @@ class Archive:
         end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), offset, 0)
         return local + data + central + end
 
-    def _other_symbol(self, symbol: str, interval: str, start: int, end: int) -> str:
-        """ETHUSDT, or the first other symbol with a file for ``[start, end)``."""
-        others = sorted(s for s in self.by_symbol if s != symbol)
-        others.sort(key=lambda s: s != "ETHUSDT")
+    def _other_symbol(
+        self,
+        symbol: str,
+        interval: str,
+        start: int,
+        end: int,
+        market: str = "spot",
+        dataset: str = "klines",
+    ) -> str:
+        """ETHUSDT (futures: the ETH contract), or the first other symbol with a file for
+        ``[start, end)``."""
+        if market == "spot":
+            names = list(self.by_symbol)
+        else:
+            perps = self.world.perps[FUT_VENUES[market]].values()
+            names = [p.index if dataset == "indexPriceKlines" else p.symbol for p in perps]
+        others = sorted(s for s in names if s != symbol)
+        others.sort(key=lambda s: (s != "ETHUSDT", not s.startswith("ETH")))
         for other in others:
-            if self.exists(other, interval, start, end):
+            if self.exists(other, interval, start, end, market, dataset):
                 return other
         raise ValueError(f"no other symbol has a file for {symbol}'s {interval} at {start}")
 
@@ -361,11 +497,27 @@ class Archive:
         for kind, period in periods:
             self.build(symbol, interval, kind, period)
 
-    def exists(self, symbol: str, interval: str, start: int, end: int) -> bool:
-        market = self.by_symbol.get(symbol)
-        if market is None or interval not in BINANCE_INTERVALS:
+    def exists(
+        self,
+        symbol: str,
+        interval: str,
+        start: int,
+        end: int,
+        market: str = "spot",
+        dataset: str = "klines",
+    ) -> bool:
+        if market == "spot":
+            spot = self.by_symbol.get(symbol)
+            if spot is None or interval not in BINANCE_INTERVALS:
+                return False
+            return end <= self.world.now() and end > self.world.listing(spot)
+        perp = self._perp(market, dataset, symbol)
+        if perp is None:
             return False
-        return end <= self.world.now() and end > self.world.listing(market)
+        if dataset != "fundingRate" and (interval not in BINANCE_INTERVALS or interval == "1s"):
+            return False
+        gone = perp.delist_ms is not None and start >= perp.delist_ms
+        return end <= self.world.now() and end > self.world.listing(perp) and not gone
 
     # -- serving ------------------------------------------------------------------------------
     def serve(self, path: str) -> Answer:
@@ -377,18 +529,26 @@ class Archive:
         return ans
 
     def _answer(self, path: str) -> Answer:
+        market, dataset = "spot", "klines"
         m = _PATH.match(path)
-        if m is None:
+        if m is not None:
+            kind, symbol, interval, y, mo, d, is_checksum = m.groups()
+        elif (m := _FUT_PATH.match(path)) is not None:
+            market, kind, dataset, symbol, interval, y, mo, d, is_checksum = m.groups()
+        elif (m := _FUNDING_PATH.match(path)) is not None:
+            market, symbol, y, mo, is_checksum = m.groups()
+            kind, dataset, interval, d = "monthly", "fundingRate", "", None
+        else:
             return _text(404, "Not Found")
-        kind, symbol, interval, y, mo, d, is_checksum = m.groups()
         if (kind == "daily") != (d is not None):
             return _text(404, "Not Found")
         try:
             start, end = self.bounds(kind, int(y), int(mo), int(d) if d else None)
         except (ValueError, OverflowError):
             return _text(404, "Not Found")
-        if not self.exists(symbol, interval, start, end):
+        if not self.exists(symbol, interval, start, end, market, dataset):
             return _text(404, "Not Found")
+        where = {"market": market, "dataset": dataset}
         period = f"{y}-{mo}" + (f"-{d}" if d else "")
         fault = self._fault(period, consume=not is_checksum)
         if fault == "missing":
@@ -398,23 +558,32 @@ class Archive:
             if fault == "no_checksum":
                 return _text(404, "Not Found")
             if fault == "corrupt_zip":
-                body = self._corrupt(symbol, interval, kind, period)
-                name = f"{symbol}-{interval}-{period}.zip"
+                body = self._corrupt(symbol, interval, kind, period, **where)
+                name = file_name(symbol, interval, period, dataset) + ".zip"
                 return _text(200, f"{hashlib.sha256(body).hexdigest()}  {name}\n")
-            _, checksum = self.build(symbol, interval, kind, period, file_fault)
+            _, checksum = self.build(symbol, interval, kind, period, file_fault, **where)
             if fault == "bad_checksum":
                 checksum = hashlib.sha256(checksum).hexdigest().encode() + checksum[64:]
             return Answer(200, checksum, "text/plain")
         if fault == "http_500":
             return _text(500, "Internal Server Error")
         if fault == "corrupt_zip":
-            return Answer(200, self._corrupt(symbol, interval, kind, period), "application/zip")
-        body, _ = self.build(symbol, interval, kind, period, file_fault)
+            body = self._corrupt(symbol, interval, kind, period, **where)
+            return Answer(200, body, "application/zip")
+        body, _ = self.build(symbol, interval, kind, period, file_fault, **where)
         if fault == "stall":
             return Stalled(200, body, "application/zip")
         return Answer(200, body, "application/zip")
 
-    def _corrupt(self, symbol: str, interval: str, kind: str, period: str) -> bytes:
-        body, _ = self.build(symbol, interval, kind, period)
+    def _corrupt(
+        self,
+        symbol: str,
+        interval: str,
+        kind: str,
+        period: str,
+        market: str = "spot",
+        dataset: str = "klines",
+    ) -> bytes:
+        body, _ = self.build(symbol, interval, kind, period, market=market, dataset=dataset)
         # Keep the local header, scramble the rest: the zip's directory and data are garbage.
         return body[:40] + body[40:].translate(_SCRAMBLE)

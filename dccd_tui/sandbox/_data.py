@@ -205,6 +205,7 @@ class CandleSeries:
         vol_scale: float = 1.0,
         cache: LRU | None = None,
         gap_share: int = 179,
+        end_ms: int | None = None,
     ) -> None:
         self.exchange = exchange
         self.gap_share = gap_share
@@ -227,6 +228,8 @@ class CandleSeries:
         self.gkey = key(seed, "gap", exchange, market.pair)
         # First slot whose bar contains (or follows) the listing instant.
         self.k_first = (listing_ms - self.off) // span_ms
+        # Last slot before a delisting (`end_ms`, exclusive): nothing opens at or after it.
+        self.k_end = (1 << 62) if end_ms is None else (end_ms - 1 - self.off) // span_ms
         self._cache = cache if cache is not None else LRU(16)
         # Everything a block depends on: its cache may be shared (World's caches).
         self._ck = (
@@ -394,7 +397,7 @@ class CandleSeries:
         return self.slot_of(now_ms)
 
     def _clamp(self, k_lo: int, k_hi: int, now_ms: int) -> tuple[int, int]:
-        return max(k_lo, self.k_first), min(k_hi, self.k_open(now_ms))
+        return max(k_lo, self.k_first), min(k_hi, self.k_open(now_ms), self.k_end)
 
     def forward(self, k_lo: int, k_hi: int, limit: int, now_ms: int) -> list:
         """Present slots ``k_lo <= k <= k_hi`` (ascending), the first ``limit`` of them.

@@ -29,10 +29,14 @@ from dataclasses import dataclass
 
 PUBLISHED_RPS: dict[str, float] = {
     "binance": 50.0,  # 6000 weight / 60 s, klines weigh 2
-    "bybit": 120.0,  # 600 requests / 5 s
-    "okx": 10.0,  # history-candles 20 / 2 s (candles: twice that)
+    "bybit": 120.0,  # 600 requests / 5 s (spot and derivatives: one host)
+    "okx": 10.0,  # history-candles 20 / 2 s (candles: twice that; mark, index, funding: 10 / 2 s)
     "coinbase": 10.0,  # burst 15
     "kraken": 1.0,  # per pair
+    "binanceusdm": 40.0,  # WEIGHT per second: 2400 weight / 60 s (weight by page size)
+    "binancecoinm": 40.0,  # the same
+    "krakenfutures": 5.0,  # assumed (exchanges.md section 8), burst 10
+    "coinbaseinternational": 40.0,  # assumed per IP (the docs give 40/s per API key), burst 40
 }
 
 
@@ -152,10 +156,10 @@ class BinanceLimiter:
         self.banned_until = -math.inf
         self.strikes = 0
 
-    def check(self, t: float) -> Verdict:
+    def check(self, t: float, amount: int | None = None) -> Verdict:
         if t < self.banned_until:
             return Verdict(False, "ban", self.banned_until - t, self.win.current(t))
-        used, left, opened = self.win.add(t, self.weight)
+        used, left, opened = self.win.add(t, self.weight if amount is None else amount)
         if opened:
             self.strikes = 0
         if self.off or used <= self.limit:
@@ -171,6 +175,31 @@ class BinanceLimiter:
 
     def used(self, t: float) -> int:
         return self.win.current(t)
+
+
+class BinanceFuturesLimiter(BinanceLimiter):
+    """Binance USD-M or COIN-M: request weight (by page size, the request's `cost`) per fixed 60 s
+    window, the budget being weight per second; and, USD-M only, the funding gate: fundingRate
+    and fundingInfo share `funding_limit` requests per fixed 5 min window and weigh nothing on
+    the main one. Over the funding gate: 429 (kind 'funding'), no ban."""
+
+    def __init__(
+        self, budget: float, ban_seconds: float, ban_after: int, funding_limit: int | None
+    ) -> None:
+        super().__init__(budget, ban_seconds, ban_after, weight=1)
+        self.limit = 0 if self.off else int(round(budget * 60))
+        self.win = FixedWindow(self.limit, 60.0)
+        self.funding = None if funding_limit is None else FixedWindow(funding_limit, 300.0)
+
+    def check_cost(self, t: float, gate: str, cost: int) -> Verdict:
+        if gate == "funding" and self.funding is not None:
+            if t < self.banned_until:
+                return Verdict(False, "ban", self.banned_until - t, self.win.current(t))
+            used, left, _opened = self.funding.add(t, 1)
+            if self.off or used <= self.funding.limit:
+                return Verdict(True, used=self.win.current(t))
+            return Verdict(False, "funding", left, self.win.current(t))
+        return self.check(t, cost)
 
 
 class BybitLimiter:
@@ -194,16 +223,22 @@ class BybitLimiter:
 
 
 class OkxLimiter:
-    """Requests per fixed 2 s window, one window per endpoint: history-candles at the budget,
-    candles at twice it (published 20 and 40 per 2 s)."""
+    """Requests per fixed 2 s window, one window per endpoint (and per instrument where the key
+    says so: funding-rate-history): history-candles at the budget, candles at twice it
+    (published 20 and 40 per 2 s); the mark and index history and funding at half of it
+    (published 10 per 2 s; funding per IP and instrument); instruments at the budget."""
+
+    SHARE = {"history": 2, "candles": 4, "mark": 1, "index": 1, "funding": 1, "instruments": 2}
 
     def __init__(self, budget: float):
         self.off = _unlimited(budget)
-        b = 0.0 if self.off else budget
-        self.wins = {"history": FixedWindow(b * 2, 2.0), "candles": FixedWindow(b * 4, 2.0)}
+        self.b = 0.0 if self.off else budget
+        self.wins: dict[tuple[str, str], FixedWindow] = {}
 
-    def check(self, t: float, endpoint: str) -> Verdict:
-        win = self.wins[endpoint]
+    def check(self, t: float, endpoint: str, key: str = "") -> Verdict:
+        win = self.wins.get((endpoint, key))
+        if win is None:
+            win = self.wins[(endpoint, key)] = FixedWindow(self.b * self.SHARE[endpoint], 2.0)
         used, left, _opened = win.add(t)
         if self.off or used <= win.limit:
             return Verdict(True)
@@ -274,6 +309,20 @@ class CoinbaseLimiter:
         return Verdict(False, "limit", self.bucket.wait())
 
 
+class BucketLimiter:
+    """A lazy-fill token bucket per IP: the Kraken Futures and Coinbase International rules
+    (assumed, see exchanges.md section 8)."""
+
+    def __init__(self, budget: float, burst: float):
+        self.off = _unlimited(budget)
+        self.bucket = None if self.off else TokenBucket(budget, burst)
+
+    def check(self, t: float) -> Verdict:
+        if self.bucket is None or self.bucket.take(t):
+            return Verdict(True)
+        return Verdict(False, "limit", self.bucket.wait())
+
+
 class KrakenLimiter:
     """Per pair: a token bucket at the budget (published ~1/s) with a small burst. A refused
     request starts a lockout of `lockout` seconds, and every request during the lockout
@@ -325,9 +374,29 @@ class Limiters:
         self.okx = OkxLimiter(pick("okx"))
         self.coinbase = CoinbaseLimiter(pick("coinbase"))
         self.kraken = KrakenLimiter(pick("kraken"), settings.kraken_burst, settings.kraken_lockout)
+        self.futures = {
+            name: BinanceFuturesLimiter(
+                pick(name),
+                settings.ban_seconds,
+                settings.binance_ban_after,
+                settings.binance_funding_limit if name == "binanceusdm" else None,
+            )
+            for name in ("binanceusdm", "binancecoinm")
+        }
+        kf = pick("krakenfutures")
+        self.buckets = {
+            "krakenfutures": BucketLimiter(kf, 2.0 * kf),
+            "coinbaseinternational": BucketLimiter(*(2 * (pick("coinbaseinternational"),))),
+        }
 
     def check(
-        self, exchange: str, endpoint: str, pair: str, arrived: float | None = None
+        self,
+        exchange: str,
+        endpoint: str,
+        pair: str,
+        arrived: float | None = None,
+        gate: str = "",
+        cost: int = 1,
     ) -> Verdict:
         """The verdict on a request that reached the sandbox at `arrived` (time.monotonic();
         None: now)."""
@@ -339,14 +408,19 @@ class Limiters:
                 t = min(t, arrived)
             if exchange == "binance":
                 return self.binance.check(t)
+            if exchange in self.futures:
+                return self.futures[exchange].check_cost(t, gate, cost)
+            if exchange in self.buckets:
+                return self.buckets[exchange].check(t)
             if exchange == "bybit":
                 return self.bybit.check(t)
             if exchange == "okx":
-                return self.okx.check(t, endpoint)
+                return self.okx.check(t, endpoint, pair)
             if exchange == "coinbase":
                 return self.coinbase.check(t)
             return self.kraken.check(t, pair)
 
-    def binance_used(self) -> int:
+    def binance_used(self, venue: str = "binance") -> int:
         with self._lock:
-            return self.binance.used(self.clock())
+            limiter = self.binance if venue == "binance" else self.futures[venue]
+            return limiter.used(self.clock())

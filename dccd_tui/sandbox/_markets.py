@@ -56,9 +56,10 @@ PROFILES: dict[str, Profile] = {
 
 
 def profile_key(pair: str) -> str:
-    """USDT and USD pairs share one price curve (they trade at about the same price)."""
-    base, quote = pair.split("/")
-    return f"{base}/{'USD' if quote == 'USDT' else quote}"
+    """USDT, USDC and USD pairs share one price curve (they trade at about the same price); a
+    perpetual (``BTC/USDT:USDT``, ``BTC/USD:BTC``) shares its spot pair's curve."""
+    base, quote = pair.split(":")[0].split("/")
+    return f"{base}/{'USD' if quote in ('USDT', 'USDC') else quote}"
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,17 @@ MARKETS: dict[str, dict[str, Market]] = {
     ),
 }
 
-EXCHANGES: tuple[str, ...] = tuple(MARKETS)
+SPOT_EXCHANGES: tuple[str, ...] = tuple(MARKETS)
+"""The venues with spot markets (their perpetuals, Bybit's and OKX's, are in `_deriv`)."""
+DERIV_VENUES: tuple[str, ...] = (
+    "binanceusdm",
+    "binancecoinm",
+    "krakenfutures",
+    "coinbaseinternational",
+)
+"""The derivatives-only venues, each on a host (a path prefix) of its own."""
+EXCHANGES: tuple[str, ...] = SPOT_EXCHANGES + DERIV_VENUES
+"""Every venue the sandbox serves, one path prefix each."""
 
 NEW_EPOCH_MS = 30 * DAY_MS
 

@@ -20,11 +20,30 @@ from ._apis import API_CLASSES, Answer, Api, Ctx, World, janswer
 from ._archive import PREFIX as ARCHIVE_PREFIX
 from ._archive import Archive, Stalled
 from ._data import maintenance_blocks
+from ._deriv import OKX_FUNDING_DAYS, Perp
 from ._faults import HOSTILE_TEXT, FaultPlan
 from ._limits import Limiters
 from ._markets import EXCHANGES
 from ._settings import SandboxSettings
 from ._trades import aggregate
+
+FUNDING_MARK_VENUES = ("binanceusdm", "coinbaseinternational")
+"""The venues whose funding rows carry a mark price."""
+SERVED_KINDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "binanceusdm": {"linear": ("candles", "mark", "index", "premium")},
+    "binancecoinm": {"inverse": ("candles", "mark", "index", "premium")},
+    "bybit": {
+        "linear": ("candles", "mark", "index", "premium"),
+        "inverse": ("candles", "mark", "index"),
+    },
+    "okx": {"linear": ("candles", "mark", "index"), "inverse": ("candles", "mark", "index")},
+    "krakenfutures": {
+        "linear": ("candles", "mark", "index"),
+        "inverse": ("candles", "mark", "index"),
+    },
+    "coinbaseinternational": {"linear": ()},
+}
+"""Per venue and market: the candle kinds served (funding everywhere)."""
 
 _QUIET_ERRORS = (ConnectionError, TimeoutError, OSError)
 
@@ -228,33 +247,74 @@ class Sandbox:
         with self._lock:
             self._limiters = Limiters(self.settings, self.settings.clock)
 
-    def binance_used_weight(self) -> int:
-        return self._limiters.binance_used()
+    def binance_used_weight(self, venue: str = "binance") -> int:
+        """The weight the current 60 s window has used (``binance``, ``binanceusdm``,
+        ``binancecoinm``)."""
+        return self._limiters.binance_used(venue)
 
     # -- the data, for tests --------------------------------------------------------------------
     def now_ms(self) -> int:
         return self.settings.now()
 
     def markets(self, exchange: str) -> dict[str, str]:
-        """``"BASE/QUOTE"`` -> the symbol requests carry (Kraken: the altname, e.g. ``XBTUSD``)."""
-        return {pair: m.symbol for pair, m in self.world.markets[exchange].items()}
+        """``"BASE/QUOTE"`` -> the symbol requests carry (Kraken: the altname, e.g. ``XBTUSD``);
+        perpetuals under their unified symbol (``BTC/USDT:USDT`` -> ``BTCUSDT``)."""
+        out = {pair: m.symbol for pair, m in self.world.markets.get(exchange, {}).items()}
+        out.update({u: p.symbol for u, p in self.world.perps.get(exchange, {}).items()})
+        return out
+
+    def perps(self, venue: str) -> dict[str, dict]:
+        """The venue's perpetuals: unified symbol -> what a test needs of it (``symbol``,
+        ``index``, ``market``, ``listing_ms``, ``delist_ms``, ``intervals`` (hours before and
+        after the change), ``change_ms``)."""
+        out = {}
+        for unified, p in self.world.perps.get(venue, {}).items():
+            listing = self.world.listing(p)
+            out[unified] = {
+                "symbol": p.symbol,
+                "index": p.index,
+                "market": p.market,
+                "listing_ms": listing,
+                "delist_ms": p.delist_ms,
+                "intervals": p.intervals,
+                "change_ms": self.world.funding(venue, p).change,
+            }
+        return out
 
     def result_key(self, exchange: str, pair: str) -> str:
         """Kraken: the pair name that keys ``result`` (``XXBTZUSD``); others: the symbol."""
-        return self.world.market(exchange, pair).result_key
+        return self._market(exchange, pair).result_key
+
+    def _market(self, exchange: str, pair: str):
+        if ":" in pair:
+            return self.world.perp(exchange, pair)
+        return self.world.market(exchange, pair)
 
     def listing_ms(self, exchange: str, pair: str) -> int:
-        """When trading started (epoch ms). The first candle is the one containing this instant."""
-        return self.world.listing(self.world.market(exchange, pair))
+        """When trading started (epoch ms). The first candle is the one containing this instant.
+        A perpetual (unified symbol): its listing (``onboardDate``, ``launchTime``,
+        ``listTime``)."""
+        return self.world.listing(self._market(exchange, pair))
 
     def _span_ms(self, exchange: str, span: int) -> int:
-        from ._apis import BINANCE_INTERVALS, BYBIT_INTERVALS, COINBASE_GRANULARITIES, OKX_BARS
+        from ._apis import (
+            BINANCE_INTERVALS,
+            BYBIT_INTERVALS,
+            COINBASE_GRANULARITIES,
+            FUT_INTERVALS,
+            KRAKEN_FUTURES_RESOLUTIONS,
+            OKX_BARS,
+        )
 
         ok = {
             "binance": {v // 1000 for v in BINANCE_INTERVALS.values()},
             "bybit": {v // 1000 for v in BYBIT_INTERVALS.values()},
             "okx": {v[0] // 1000 for v in OKX_BARS.values()},
             "coinbase": COINBASE_GRANULARITIES,
+            "binanceusdm": {v // 1000 for v in FUT_INTERVALS.values()},
+            "binancecoinm": {v // 1000 for v in FUT_INTERVALS.values()},
+            "krakenfutures": {v // 1000 for v in KRAKEN_FUTURES_RESOLUTIONS.values()},
+            "coinbaseinternational": set(),
         }
         if exchange == "kraken":
             if span < 60 or span % 60:
@@ -268,11 +328,30 @@ class Sandbox:
             )
         return span * 1000
 
-    def _rows(self, exchange: str, pair: str, span: int, start_ms: int, end_ms: int) -> list[tuple]:
+    def _rows(
+        self,
+        exchange: str,
+        pair: str,
+        span: int,
+        start_ms: int,
+        end_ms: int,
+        kind: str = "candles",
+    ) -> list[tuple]:
         """Closed candles ``(ts, o, h, l, c, v, qv, n)`` with start <= ts < end."""
         span_ms = self._span_ms(exchange, span)
-        market = self.world.market(exchange, pair)
         now = self.now_ms()
+        if ":" in pair:
+            perp = self.world.perp(exchange, pair)
+            if kind not in SERVED_KINDS[exchange][perp.market]:
+                raise ValueError(
+                    f"{exchange} serves no {kind} candles of {pair} "
+                    f"(it serves {', '.join(SERVED_KINDS[exchange][perp.market])})"
+                )
+            series = self.world.perp_series(exchange, perp, kind, span_ms)
+            return [r[:8] for r in series.closed(start_ms, end_ms, now)]
+        if kind != "candles":
+            raise ValueError(f"{pair} is a spot pair: it has trade candles only, not {kind}")
+        market = self.world.market(exchange, pair)
         if exchange == "kraken":
             k_lo = -(-start_ms // span_ms)
             k_hi = min(-(-end_ms // span_ms), now // span_ms)  # exclusive; bars must be closed
@@ -284,7 +363,15 @@ class Sandbox:
         series = self.world.series(exchange, market, span_ms)
         return [r[:8] for r in series.closed(start_ms, end_ms, now)]
 
-    def ground_truth(self, exchange: str, pair: str, span: int, start_ms: int, end_ms: int):
+    def ground_truth(
+        self,
+        exchange: str,
+        pair: str,
+        span: int,
+        start_ms: int,
+        end_ms: int,
+        kind: str = "candles",
+    ):
         """Exactly the CLOSED candles the sandbox serves with ``start_ms <= ts < end_ms``.
 
         Returns a polars DataFrame: ts (Int64 epoch ms, open time), open, high, low, close,
@@ -292,13 +379,23 @@ class Sandbox:
         (Int64; null except Binance and Kraken), sorted by ts. ``span`` is in seconds, UTC-aligned.
         Kraken: its trades aggregated into candles (quote_volume = sum(price * amount) and volume =
         sum(amount), summed left to right in trade order; trades = count; no trade, no candle).
+
+        A perpetual (``pair`` a unified symbol, ``BTC/USDT:USDT``) has ``kind`` ``candles``
+        (trades: volume; quote_volume on Binance futures, Bybit (turnover) and OKX
+        (volCcyQuote); trades on Binance futures), ``mark``, ``index`` or ``premium`` (volume,
+        quote_volume and trades null; no gaps: a row for every span from the listing on).
         """
         import polars as pl
 
-        rows = self._rows(exchange, pair, span, start_ms, end_ms)
-        has_qv = exchange not in ("coinbase",)
-        has_n = exchange in ("binance", "kraken")
+        rows = self._rows(exchange, pair, span, start_ms, end_ms, kind)
+        if kind != "candles":
+            has_v = has_qv = has_n = False
+        else:
+            has_v = True
+            has_qv = exchange not in ("coinbase", "krakenfutures")
+            has_n = exchange in ("binance", "kraken", "binanceusdm", "binancecoinm")
         cols = list(zip(*rows, strict=True)) if rows else [()] * 8
+        none = [None] * len(rows)
         return pl.DataFrame(
             {
                 "ts": pl.Series("ts", cols[0], dtype=pl.Int64),
@@ -306,15 +403,55 @@ class Sandbox:
                 "high": pl.Series("high", cols[2], dtype=pl.Float64),
                 "low": pl.Series("low", cols[3], dtype=pl.Float64),
                 "close": pl.Series("close", cols[4], dtype=pl.Float64),
-                "volume": pl.Series("volume", cols[5], dtype=pl.Float64),
+                "volume": pl.Series("volume", cols[5] if has_v else none, dtype=pl.Float64),
                 "quote_volume": pl.Series(
-                    "quote_volume", cols[6] if has_qv else [None] * len(rows), dtype=pl.Float64
+                    "quote_volume", cols[6] if has_qv else none, dtype=pl.Float64
                 ),
-                "trades": pl.Series(
-                    "trades", cols[7] if has_n else [None] * len(rows), dtype=pl.Int64
-                ),
+                "trades": pl.Series("trades", cols[7] if has_n else none, dtype=pl.Int64),
             }
         )
+
+    def funding_horizon_ms(self, venue: str) -> int | None:
+        """OKX: the oldest funding time its funding-rate-history serves (now - 90 days: "the
+        last three months"); None for every other venue (they serve the whole history)."""
+        if venue != "okx":
+            return None
+        return self.now_ms() - OKX_FUNDING_DAYS * 86_400_000
+
+    def funding_truth(self, venue: str, symbol: str, start_ms: int, end_ms: int):
+        """Exactly the funding events the venue serves with ``start_ms <= ts < end_ms``.
+
+        Returns a polars DataFrame sorted by ts: ts (Int64 epoch ms, the exact funding time, on
+        the hour; Binance's archive stamps it 1-12 ms later), rate (Float64, a fraction),
+        interval_hours (Float64: the interval whose period the event settles, e.g. 8 up to the
+        change and 4 after it; no REST API states it per row) and mark_price (Float64; null
+        where the venue's rows carry none: only Binance USD-M and Coinbase International give
+        it). OKX: only events inside its three-month window (`funding_horizon_ms`).
+        """
+        import polars as pl
+
+        perp = self.world.perp(venue, symbol)
+        f = self.world.funding(venue, perp)
+        horizon = self.funding_horizon_ms(venue)
+        if horizon is not None:
+            start_ms = max(start_ms, horizon)
+        events = f.events(start_ms, end_ms, self.now_ms())
+        cols = list(zip(*events, strict=True)) if events else [()] * 4
+        marks = cols[3] if venue in FUNDING_MARK_VENUES else [None] * len(events)
+        return pl.DataFrame(
+            {
+                "ts": pl.Series("ts", cols[0], dtype=pl.Int64),
+                "rate": pl.Series("rate", cols[1], dtype=pl.Float64),
+                "interval_hours": pl.Series(
+                    "interval_hours", [float(h) for h in cols[2]], dtype=pl.Float64
+                ),
+                "mark_price": pl.Series("mark_price", marks, dtype=pl.Float64),
+            }
+        )
+
+    def funding_archive_ms(self, venue: str, symbol: str, ts: int) -> int:
+        """Binance's archive: the ``calc_time`` it gives the event at ``ts`` (1-12 ms later)."""
+        return self.world.funding(venue, self.world.perp(venue, symbol)).archive_ms(ts)
 
     def gaps(
         self,
@@ -324,6 +461,7 @@ class Sandbox:
         start_ms: int,
         end_ms: int,
         maintenance_only: bool = False,
+        kind: str = "candles",
     ) -> list[tuple[int, int]]:
         """Exchange-side gaps in ``[start_ms, end_ms)``: maximal runs of missing bars, as
         ``(first missing open time, end of the last missing bar)`` clipped to the range.
@@ -333,19 +471,28 @@ class Sandbox:
         blocks (the only gaps of Binance, Bybit and OKX), Coinbase's no-tick buckets and
         Kraken's bars without trades. ``maintenance_only=True`` keeps the bars whose open time
         falls in a maintenance block.
+
+        A perpetual (unified symbol): its trade candles have maintenance gaps as spot's; its
+        mark, index and premium candles (``kind``) have none. Nothing is missing after a
+        delisting.
         """
         span_ms = self._span_ms(exchange, span)
-        market = self.world.market(exchange, pair)
+        market = self._market(exchange, pair)
         now = self.now_ms()
         first = (self.listing_ms(exchange, pair) // span_ms) * span_ms
         lo = max(-(-start_ms // span_ms) * span_ms, first)
         hi = min(-(-end_ms // span_ms) * span_ms, (now // span_ms) * span_ms)
-        if hi <= lo:
+        delist = getattr(market, "delist_ms", None)
+        if delist is not None:
+            hi = min(hi, -(-delist // span_ms) * span_ms)
+        if hi <= lo or kind != "candles":
             return []
         if maintenance_only:
             owner = (
                 self.world.trades(market)
                 if exchange == "kraken"
+                else self.world.perp_series(exchange, market, "candles", span_ms)
+                if isinstance(market, Perp)
                 else self.world.series(exchange, market, span_ms)
             )
             missing: set[int] = set()
@@ -408,7 +555,10 @@ class Sandbox:
             limiters = self._limiters
         decision = self.faults.decide(exchange, req_no)
         # Counted when the request arrived; latency and spikes are the time taken to answer.
-        verdict = limiters.check(exchange, endpoint, api.limit_key(endpoint, params), h.arrived())
+        gate, cost = api.cost(endpoint, params)
+        verdict = limiters.check(
+            exchange, endpoint, api.limit_key(endpoint, params), h.arrived(), gate, cost
+        )
         if self.settings.latency > 0:
             time.sleep(self.settings.latency)
         if decision.spike:
@@ -457,7 +607,7 @@ class Sandbox:
         if limited:
             with self._lock:
                 self._limited[exchange] += 1
-        if exchange == "binance":
+        if exchange in ("binance", "binanceusdm", "binancecoinm"):
             ans.headers.append(("X-MBX-USED-WEIGHT-1M", str(verdict.used)))
         if kind in ("stall", "truncated"):
             self._send_partial(h, ans, hang=kind == "stall")
@@ -528,8 +678,12 @@ class Sandbox:
 
 def _hostile(exchange: str) -> Answer:
     """Each exchange's bad-parameter answer, carrying HOSTILE_TEXT as its message."""
-    if exchange == "binance":
+    if exchange in ("binance", "binanceusdm", "binancecoinm"):
         return janswer(400, {"code": -1100, "msg": HOSTILE_TEXT})
+    if exchange == "krakenfutures":
+        return janswer(400, {"result": "error", "error": HOSTILE_TEXT})
+    if exchange == "coinbaseinternational":
+        return janswer(400, {"title": HOSTILE_TEXT, "status": 400})
     if exchange == "bybit":
         return janswer(
             200,

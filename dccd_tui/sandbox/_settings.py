@@ -19,9 +19,12 @@ class SandboxSettings:
     budgets: dict[str, float | None] | None = None
     """Requests per second the server ENFORCES, per exchange (Kraken: per pair). ``None`` (or a
     missing key) = the exchange's published limit; a value of ``None`` or ``math.inf`` = no limit.
-    Binance turns it into a weight per 60 s window (2 * budget * 60), Bybit into requests per 5 s
-    window, OKX per 2 s window (history-candles; candles gets twice), Coinbase into a token bucket
-    with burst 1.5 * budget, Kraken into a per-pair token bucket with burst `kraken_burst`."""
+    Binance turns it into a weight per 60 s window (2 * budget * 60); Binance USD-M and COIN-M
+    read it as WEIGHT per second (published 40: 2400 per 60 s window, a request weighing by its
+    page size), Kraken Futures and Coinbase International as a token bucket (bursts 2x). Bybit
+    into requests per 5 s window, OKX per 2 s window (history-candles; candles gets twice),
+    Coinbase into a token bucket with burst 1.5 * budget, Kraken into a per-pair token bucket
+    with burst `kraken_burst`."""
     okx_page: int = 300
     """Max rows of one OKX history-candles page (300 per current docs, 100 per older ones)."""
     now_ms: int | None = None
@@ -32,6 +35,12 @@ class SandboxSettings:
 
     ban_seconds: float = 120.0
     """Binance: length of the first 418 ban (each further ban doubles, up to 3 days)."""
+    krakenfutures_page: int = 2000
+    """Kraken Futures charts: most candles in one answer (about 2000 in practice, 5000 per the
+    docs); ``more_candles`` says when the range held more."""
+    binance_funding_limit: int = 500
+    """Binance USD-M: fundingRate and fundingInfo requests per 5 min window (their own budget,
+    shared by the two; no weight on the main one). Off with the venue's budget set to None."""
     binance_ban_after: int = 3
     """Binance: requests still sent while limited (after the first 429 of a window) before a 418."""
     bybit_lockout: float = 600.0

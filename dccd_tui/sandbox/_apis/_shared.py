@@ -184,7 +184,7 @@ class Api:
     def __init__(self, world: World) -> None:
         self.world = world
         self.settings = world.settings
-        self.by_symbol = {m.symbol: m for m in world.markets[self.name].values()}
+        self.by_symbol = {m.symbol: m for m in world.markets.get(self.name, {}).values()}
 
     def route(self, path: str) -> tuple[str, tuple] | None:
         ep = self.endpoints.get(path)
@@ -192,6 +192,10 @@ class Api:
 
     def limit_key(self, endpoint: str, params: dict) -> str:
         return ""
+
+    def cost(self, endpoint: str, params: dict) -> tuple[str, int]:
+        """Which budget of the venue a request draws on ("" = its main one) and how much."""
+        return "", 1
 
     def serve(self, endpoint: str, args: tuple, params: dict, ctx: Ctx) -> Answer:
         raise NotImplementedError
