@@ -99,10 +99,74 @@ def parse_pair(value: object) -> tuple[str, str]:
     return base, quote
 
 
-# What a series holds. Today every stored series is one of candles; later kinds (mark, index and
-# premium candles, funding events) extend this list, and an event series has no span.
+# What a series holds: trade candles, the mark/index/premium price candles of a perpetual (the
+# candle kinds, with a span) and funding events (no span). docs: /work/helpers/deriv.md "Words".
 CANDLES = "candles"
-CANDLE_KINDS: tuple[str, ...] = (CANDLES,)
+CANDLE_KINDS: tuple[str, ...] = (CANDLES, "mark", "index", "premium")
+FUNDING = "funding"
+KINDS: tuple[str, ...] = (*CANDLE_KINDS, FUNDING)
+#: The candle kinds whose venues serve "0" for volume, quote volume and trade count: stored null.
+PRICE_KINDS: tuple[str, ...] = ("mark", "index", "premium")
+
+#: The markets a symbol can name (ccxt's unified notation).
+MARKETS: tuple[str, ...] = ("spot", "linear", "inverse")
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A unified (ccxt) symbol: ``BTC/USDT`` spot, ``BTC/USDT:USDT`` linear perpetual (settles in
+    the quote), ``BTC/USD:BTC`` inverse perpetual (settles in the base)."""
+
+    base: str
+    quote: str
+    settle: str | None = None
+
+    @property
+    def market(self) -> str:
+        if self.settle is None:
+            return "spot"
+        return "linear" if self.settle == self.quote else "inverse"
+
+    @property
+    def text(self) -> str:
+        pair = f"{self.base}/{self.quote}"
+        return pair if self.settle is None else f"{pair}:{self.settle}"
+
+    @property
+    def folder(self) -> str:
+        """``BTC-USDT`` (spot), ``BTC-USDT-USDT`` (a perpetual): no `/` nor `:` in a key."""
+        parts = [self.base, self.quote] + ([self.settle] if self.settle else [])
+        return "-".join(parts)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_symbol(value: object) -> Symbol:
+    """``BTC/USDT`` / ``BTC/USDT:USDT`` / ``BTC/USD:BTC`` -> Symbol, or PairError naming it.
+
+    The settle asset must be the quote (linear) or the base (inverse); a dated future
+    (``BTC/USDT:USDT-250328``) is refused: dated futures are not supported (yet).
+    """
+    if not isinstance(value, str):
+        raise PairError(f"symbol {value!r} is not a string")
+    if ":" not in value:
+        return Symbol(*parse_pair(value))
+    pair, _, settle = value.partition(":")
+    if "-" in settle:
+        raise PairError(f"symbol {value!r}: dated futures are not supported (yet)")
+    base, quote = parse_pair(pair)
+    if not _PAIR_PART.match(settle):
+        raise PairError(
+            f"symbol {value!r}: the settle asset must be 1-15 upper-case letters or digits"
+        )
+    if settle not in (base, quote):
+        raise PairError(
+            f"symbol {value!r}: the settle asset must be the quote ({base}/{quote}:{quote}, "
+            f"linear) or the base ({base}/{quote}:{base}, inverse)"
+        )
+    return Symbol(base, quote, settle)
+
 
 # A series key joins its fields with this separator, which no field holds raw (`_key_field`).
 # Symbols hold `/` (BTC/USDT) and perpetual symbols `:` (BTC/USDT:USDT): neither can be it.
@@ -264,3 +328,21 @@ def empty_candles():
     import polars as pl
 
     return pl.DataFrame(schema=candle_schema())
+
+
+# The funding dataset's columns (docs: /work/helpers/deriv.md "Store"): the funding time (rounded
+# to the minute), the rate as a fraction, the interval in force where the venue says it, and the
+# mark price where the venue gives it.
+FUNDING_COLUMNS: tuple[str, ...] = ("ts", "rate", "interval_hours", "mark_price")
+
+
+def funding_schema():
+    """The polars schema of a funding frame (imported lazily: polars is heavy)."""
+    import polars as pl
+
+    return {
+        "ts": pl.Datetime("ms", "UTC"),
+        "rate": pl.Float64,
+        "interval_hours": pl.Float64,
+        "mark_price": pl.Float64,
+    }

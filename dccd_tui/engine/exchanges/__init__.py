@@ -27,6 +27,10 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "okx": ("okx", "Okx"),
     "coinbase": ("coinbase", "Coinbase"),
     "kraken": ("kraken", "Kraken"),
+    # The derivatives venues (issue 20): reachable by name; EXCHANGES gains them on merge with
+    # the symbols branch (config, validate and the form list EXCHANGES).
+    "binanceusdm": ("binance_futures", "BinanceUsdm"),
+    "binancecoinm": ("binance_futures", "BinanceCoinm"),
 }
 _instances: dict[str, Exchange] = {}
 _lock = threading.Lock()

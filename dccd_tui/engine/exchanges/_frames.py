@@ -58,8 +58,10 @@ def to_int(value: object) -> int:
     raise TypeError(f"not an integer: {value!r}")
 
 
-def check_row(who: str, row: Row, raw: object) -> None:
-    """Raise TransientError if a candle makes no sense (the answer is then not trusted)."""
+def check_row(who: str, row: Row, raw: object, *, signed: bool = False) -> None:
+    """Raise TransientError if a candle makes no sense (the answer is then not trusted).
+
+    `signed`: the values may be negative (premium index candles swing around 0)."""
     _ts, o, h, low, c, v, qv, n = row
     problem = None
     values = (o, h, low, c, v) if qv is None else (o, h, low, c, v, qv)
@@ -69,7 +71,7 @@ def check_row(who: str, row: Row, raw: object) -> None:
         problem = "high < low"
     elif not (low <= o <= h) or not (low <= c <= h):
         problem = "open/close outside [low, high]"
-    elif low < 0:
+    elif low < 0 and not signed:
         problem = "negative price"
     elif v < 0 or (qv is not None and qv < 0):
         problem = "negative volume"
@@ -170,6 +172,8 @@ def fast_frame(
     now_ms: int,
     start: int | None = None,
     end: int | None = None,
+    *,
+    signed: bool = False,
 ) -> pl.DataFrame | None:
     """The vectorised twin of check_row -> select -> to_frame, for a well-formed page.
 
@@ -181,6 +185,7 @@ def fast_frame(
 
     A candle is kept when it is closed (``close_time <= now`` if given, else ``ts + span <= now``),
     aligned, and in ``[start, end)``; duplicates keep the last row seen, the result is sorted.
+    `signed`: prices may be negative (premium index candles).
     Returns None when anything is unusual (a value that does not parse, a row that breaks OHLC
     sense): the caller then takes the row-by-row path, which decides and words the error.
     """
@@ -216,7 +221,7 @@ def fast_frame(
         & (h >= low)
         & o.is_between(low, h)
         & c.is_between(low, h)
-        & (low >= 0)
+        & ((low >= 0) | signed)
         & (v >= 0)
         & (qv.is_null() | (qv >= 0))
         & (trades.is_null() | (trades >= 0))
@@ -285,3 +290,17 @@ def first_ts(candles: pl.DataFrame) -> int | None:
         return None
     first = candles["ts"].cast(pl.Int64).min()
     return first if isinstance(first, int) else None  # None only for an all-null column
+
+
+def null_volumes(candles: pl.DataFrame) -> pl.DataFrame:
+    """Mark, index and premium candles: the venues send "0" for volume, quote volume and trade
+    count, which are no measure of anything there; the store keeps them null (deriv.md)."""
+    import polars as pl
+
+    from ..models import candle_schema
+
+    schema = candle_schema()
+    return candles.with_columns(
+        pl.lit(None, dtype=schema[name]).alias(name)
+        for name in ("volume", "quote_volume", "trades")
+    )

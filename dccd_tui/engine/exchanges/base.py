@@ -46,6 +46,33 @@ class Exchange(ABC):
     #: trades). Otherwise a window whose candles do not reach its start or end may be a short
     #: page, not a gap: the backfill asks for those edges again as windows of their own.
     complete_windows: bool = False
+    #: The markets this venue serves (`models.MARKETS`): spot venues serve "spot" only.
+    markets: frozenset[str] = frozenset({"spot"})
+    #: How long a window of funding events the backfill hands `fetch_funding` (ms).
+    funding_window_ms: int = 30 * 86_400_000
+    #: Budgets other than the venue's main one, by gate suffix (`request_cost`), in units per
+    #: second: Binance USD-M's funding history shares 500 requests per 5 minutes of its own.
+    gate_rates: Mapping[str, float] = {}
+
+    def kinds(self, market: str) -> tuple[str, ...]:
+        """What this venue serves in `market` (`models.KINDS`): spot candles by default."""
+        return ("candles",) if market == "spot" and market in self.markets else ()
+
+    def request_cost(self, path: str, params: Mapping[str, str]) -> tuple[str, float]:
+        """Which budget a request draws on (a gate suffix, "" = the venue's main gate) and how
+        many units of it: one request of the main budget unless the venue counts otherwise."""
+        return "", 1.0
+
+    def fetch_funding(self, get: Getter, symbol: str, start: int, end: int) -> pl.DataFrame:
+        """Every funding event with ``start <= ts < end`` (the FUNDING schema, ascending, unique
+        ts), paged as the venue needs. The default: this venue serves no funding."""
+        from ..errors import PermanentError
+
+        raise PermanentError(f"{self.name}: funding history is not served")
+
+    def funding_horizon_ms(self, now: int) -> int | None:
+        """The time before which the venue serves no funding history (OKX), else None."""
+        return None
 
     def symbol(self, pair: str) -> str:
         """Map ``BASE/QUOTE`` to the exchange's symbol; raise SymbolError if it cannot."""
