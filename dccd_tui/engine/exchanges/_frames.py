@@ -304,3 +304,31 @@ def null_volumes(candles: pl.DataFrame) -> pl.DataFrame:
         pl.lit(None, dtype=schema[name]).alias(name)
         for name in ("volume", "quote_volume", "trades")
     )
+
+
+#: Funding times are a few ms off the hour: an event is stored at its nearest minute.
+MINUTE_MS = 60_000
+HALF_MINUTE_MS = MINUTE_MS // 2
+FundingRow = tuple[int, float, "float | None", "float | None"]
+
+
+def funding_ts(raw_ms: int) -> int:
+    """A funding time rounded to the nearest minute (venues are a few ms off the hour)."""
+    return (raw_ms + HALF_MINUTE_MS) // MINUTE_MS * MINUTE_MS
+
+
+def funding_frame(rows: Sequence[FundingRow]) -> pl.DataFrame:
+    """Sorted, unique ``(ts, rate, interval_hours, mark_price)`` -> the FUNDING schema frame."""
+    import polars as pl
+
+    from ..models import FUNDING_COLUMNS, funding_schema
+
+    schema = funding_schema()
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in FUNDING_COLUMNS]
+    data = {}
+    for name, values in zip(FUNDING_COLUMNS, columns, strict=True):
+        if name == "ts":
+            data[name] = pl.Series(name, list(values), dtype=pl.Int64).cast(schema["ts"])
+        else:
+            data[name] = pl.Series(name, list(values), dtype=schema[name])
+    return pl.DataFrame(data, schema=schema)

@@ -44,15 +44,22 @@ from ..errors import PermanentError, TransientError
 from ..models import (
     CANDLE_KINDS,
     FUNDING,
-    FUNDING_COLUMNS,
     PRICE_KINDS,
     PairError,
     Symbol,
-    funding_schema,
     parse_symbol,
 )
 from ._common import decode_json, excerpt, malformed_row
-from ._frames import first_ts, null_volumes, to_frame, to_int
+from ._frames import (
+    HALF_MINUTE_MS,
+    FundingRow,
+    first_ts,
+    funding_frame,
+    funding_ts,
+    null_volumes,
+    to_frame,
+    to_int,
+)
 from .base import Getter, SymbolError
 from .binance import Binance
 
@@ -76,9 +83,6 @@ WEIGHT_PER_MINUTE = 2400.0
 USDM_FUNDING_RPS = 500 / 300
 #: COIN-M: at most 200 days between ``startTime`` and ``endTime``.
 COINM_RANGE_MS = 200 * 86_400_000
-#: Funding times are a few ms off the hour: an event is stored at its nearest minute.
-MINUTE_MS = 60_000
-_HALF_MINUTE = MINUTE_MS // 2
 #: How many 200-day steps the COIN-M listing probe takes back from onboardDate (~11 years).
 PROBE_STEPS = 20
 
@@ -97,11 +101,6 @@ def kline_weight(limit: int) -> float:
 def cheapest_page(max_limit: int = MAX_LIMIT) -> int:
     """The page size that costs the fewest weight units per candle (the largest such): 499."""
     return max(range(1, max_limit + 1), key=lambda n: (n / kline_weight(n), n))
-
-
-def funding_ts(raw_ms: int) -> int:
-    """A funding time rounded to the nearest minute (venues are a few ms off the hour)."""
-    return (raw_ms + _HALF_MINUTE) // MINUTE_MS * MINUTE_MS
 
 
 class BinanceFutures(Binance):
@@ -292,9 +291,9 @@ class BinanceFutures(Binance):
         the end, so each event falls in exactly one window."""
         if end <= start:
             return funding_frame([])
-        lo, hi = start - _HALF_MINUTE, end - _HALF_MINUTE - 1
+        lo, hi = start - HALF_MINUTE_MS, end - HALF_MINUTE_MS - 1
         path = f"{self.prefix}/fundingRate"
-        events: dict[int, tuple[int, float, float | None, float | None]] = {}
+        events: dict[int, FundingRow] = {}
         while lo <= hi:
             params = {
                 "symbol": symbol,
@@ -314,9 +313,7 @@ class BinanceFutures(Binance):
             lo = last + 1
         return funding_frame([events[ts] for ts in sorted(events)])
 
-    def parse_funding(
-        self, body: bytes
-    ) -> list[tuple[int, tuple[int, float, float | None, float | None]]]:
+    def parse_funding(self, body: bytes) -> list[tuple[int, FundingRow]]:
         """One ``fundingRate`` page -> ``[(raw fundingTime, (ts, rate, interval_hours,
         mark_price))]`` in body order."""
         payload = decode_json(self.name, body)
@@ -324,7 +321,7 @@ class BinanceFutures(Binance):
             self._classify(None, payload, body, {})
         if not isinstance(payload, list):
             raise TransientError(f"{self.name}: malformed body (not a list): {excerpt(body)}")
-        out = []
+        out: list[tuple[int, FundingRow]] = []
         for raw in payload:
             if not isinstance(raw, dict):
                 raise malformed_row(self.name, raw)
@@ -350,21 +347,6 @@ def optional_price(value: Any) -> float | None:
     if not math.isfinite(price) or price <= 0:
         raise ValueError(f"not a price: {value!r}")
     return price
-
-
-def funding_frame(rows: list[tuple[int, float, float | None, float | None]]) -> pl.DataFrame:
-    """Sorted, unique ``(ts, rate, interval_hours, mark_price)`` -> the FUNDING schema frame."""
-    import polars as pl
-
-    schema = funding_schema()
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in FUNDING_COLUMNS]
-    data = {}
-    for name, values in zip(FUNDING_COLUMNS, columns, strict=True):
-        if name == "ts":
-            data[name] = pl.Series(name, list(values), dtype=pl.Int64).cast(schema["ts"])
-        else:
-            data[name] = pl.Series(name, list(values), dtype=schema[name])
-    return pl.DataFrame(data, schema=schema)
 
 
 class BinanceUsdm(BinanceFutures):
