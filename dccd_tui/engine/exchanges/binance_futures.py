@@ -200,8 +200,9 @@ class BinanceFutures(Binance):
         end: int,
         kind: str = "candles",
     ) -> pl.DataFrame:
-        """One page of `page_limit` candles at most (weight 2); COIN-M pages on backwards
-        should its answer not reach `start` (see the module doc)."""
+        """One page of `page_limit` candles at most (weight 2 for a full one). COIN-M pages on
+        backwards while its answer does not reach `start` (see the module doc): no extra
+        request when the window is complete, one (empty) more at a listing or a gap."""
         import polars as pl
 
         count = self.check_window(span, start, end)
@@ -215,13 +216,10 @@ class BinanceFutures(Binance):
             page = self.parse_kind(get(path, params), span, kind, start, hi)
             frames.append(page)
             oldest = first_ts(page)
-            if (
-                not self.pages_backward
-                or oldest is None
-                or oldest <= start
-                or page.height < limit
-                or oldest >= hi
-            ):
+            # COIN-M answers the most recent rows up to endTime: a page that stops short of
+            # the window's start may be a capped page; ask for the rest, ending before it. An
+            # empty answer ends it (the listing, or a gap at the window's start).
+            if not self.pages_backward or oldest is None or not start < oldest < hi:
                 break
             hi = oldest
         if len(frames) == 1:
