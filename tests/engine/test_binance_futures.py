@@ -50,8 +50,8 @@ def ts_ms(df: pl.DataFrame) -> list[int]:
 def kline_row(t: int, span_ms: int, price: float, kind: str) -> list:
     """One 12-field row as the futures hosts send it (volumes "0" for the price kinds)."""
     o, h, low, c = price, price + 2.5, price - 1.25, price + 0.75
-    if kind == "premium":
-        o, h, low, c = -0.0003, 0.0001, -0.0005, -0.0002
+    if kind == "premium":  # an index, not a price: the open may lie outside [low, high]
+        o, h, low, c = -0.0006, 0.0001, -0.0005, -0.0002
     trade = kind == "candles"
     return [
         t,

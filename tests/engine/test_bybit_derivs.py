@@ -326,3 +326,44 @@ def test_errors_are_classified(bybit: Bybit) -> None:
     venue.error = (200, fail(10006, "Too many visits!"), {})
     with pytest.raises(RateLimitError):
         bybit.fetch_funding(venue, "linear:BTCUSDT", T0, T0 + HOUR)
+
+
+def test_the_docs_premium_sample_parses(bybit: Bybit) -> None:
+    """Bybit's own premium-index-price-kline sample, verbatim: the open lies below the low in
+    both rows. A premium index is no trade price; refusing it would retry the window for ever."""
+    rows = [
+        ["1652486400000", "-0.000587", "-0.000344", "-0.000480", "-0.000344"],
+        ["1652400000000", "-0.000989", "-0.000561", "-0.000587", "-0.000587"],
+    ]
+    day = 86_400_000
+    got = bybit.fetch_window(
+        lambda p, q: ok(rows),
+        "linear:BTCUSDT",
+        86400,
+        1652400000000,
+        1652400000000 + 2 * day,
+        "premium",
+    )
+    assert ts_ms(got) == [1652400000000, 1652486400000]
+    assert got["open"].to_list() == [-0.000989, -0.000587]
+    assert got["low"].to_list() == [-0.000587, -0.000480]
+    # The row-by-row path agrees with the fast one (a row it alone sees: a bad number).
+    with pytest.raises(TransientError, match="malformed row"):
+        bybit.fetch_window(
+            lambda p, q: ok([*rows, ["1652313600000", "x", "0", "0", "0"]]),
+            "linear:BTCUSDT",
+            86400,
+            1652313600000,
+            1652313600000 + 3 * day,
+            "premium",
+        )
+    # Mark candles stay strict: a mark open outside [low, high] is a broken answer.
+    with pytest.raises(TransientError, match="outside"):
+        bybit.fetch_window(
+            lambda p, q: ok([["1652400000000", "5", "3", "2", "3"]]),
+            "linear:BTCUSDT",
+            86400,
+            1652400000000,
+            1652400000000 + day,
+            "mark",
+        )

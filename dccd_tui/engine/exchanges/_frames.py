@@ -58,20 +58,22 @@ def to_int(value: object) -> int:
     raise TypeError(f"not an integer: {value!r}")
 
 
-def check_row(who: str, row: Row, raw: object, *, signed: bool = False) -> None:
+def check_row(who: str, row: Row, raw: object, *, loose: bool = False) -> None:
     """Raise TransientError if a candle makes no sense (the answer is then not trusted).
 
-    `signed`: the values may be negative (premium index candles swing around 0)."""
+    `loose`: premium index candles, an index and not trade prices: they swing around 0, and the
+    venues' own samples have an open outside [low, high] (Bybit's premium-index-price-kline
+    docs), so only finite values (and a sane volume and time) are required."""
     _ts, o, h, low, c, v, qv, n = row
     problem = None
     values = (o, h, low, c, v) if qv is None else (o, h, low, c, v, qv)
     if not all(math.isfinite(x) for x in values):
         problem = "NaN or infinite value"
-    elif h < low:
+    elif not loose and h < low:
         problem = "high < low"
-    elif not (low <= o <= h) or not (low <= c <= h):
+    elif not loose and (not (low <= o <= h) or not (low <= c <= h)):
         problem = "open/close outside [low, high]"
-    elif low < 0 and not signed:
+    elif not loose and low < 0:
         problem = "negative price"
     elif v < 0 or (qv is not None and qv < 0):
         problem = "negative volume"
@@ -173,7 +175,7 @@ def fast_frame(
     start: int | None = None,
     end: int | None = None,
     *,
-    signed: bool = False,
+    loose: bool = False,
 ) -> pl.DataFrame | None:
     """The vectorised twin of check_row -> select -> to_frame, for a well-formed page.
 
@@ -185,7 +187,7 @@ def fast_frame(
 
     A candle is kept when it is closed (``close_time <= now`` if given, else ``ts + span <= now``),
     aligned, and in ``[start, end)``; duplicates keep the last row seen, the result is sorted.
-    `signed`: prices may be negative (premium index candles).
+    `loose`: premium index candles: only finite values are required (`check_row`).
     Returns None when anything is unusual (a value that does not parse, a row that breaks OHLC
     sense): the caller then takes the row-by-row path, which decides and words the error.
     """
@@ -218,10 +220,7 @@ def fast_frame(
             v.is_finite(),
             qv.is_null() | qv.is_finite(),
         )
-        & (h >= low)
-        & o.is_between(low, h)
-        & c.is_between(low, h)
-        & ((low >= 0) | signed)
+        & (((h >= low) & o.is_between(low, h) & c.is_between(low, h) & (low >= 0)) | loose)
         & (v >= 0)
         & (qv.is_null() | (qv >= 0))
         & (trades.is_null() | (trades >= 0))

@@ -233,7 +233,7 @@ class BinanceFutures(Binance):
         self, body: bytes, span: int, kind: str, start: int | None = None, end: int | None = None
     ) -> pl.DataFrame:
         """One page of `kind` -> the canonical frame (null volumes for mark/index/premium)."""
-        page = self._frame(body, span, start, end, signed=kind == "premium")
+        page = self._frame(body, span, start, end, loose=kind == "premium")
         return null_volumes(page) if kind in PRICE_KINDS else page
 
     def parse_candles(self, body: bytes, span: int) -> pl.DataFrame:

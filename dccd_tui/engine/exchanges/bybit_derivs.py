@@ -159,7 +159,7 @@ def parse_kind(
     """One page of `kind` -> the canonical frame (null volumes for mark/index/premium)."""
     if kind not in PRICE_KINDS:
         return adapter._frame(body, span, start, end)
-    return null_volumes(price_frame(adapter, body, span, start, end, signed=kind == "premium"))
+    return null_volumes(price_frame(adapter, body, span, start, end, loose=kind == "premium"))
 
 
 def price_frame(
@@ -169,7 +169,7 @@ def price_frame(
     start: int | None,
     end: int | None,
     *,
-    signed: bool,
+    loose: bool,
 ) -> pl.DataFrame:
     """A page of 5-field rows -> candles (volume 0 until `null_volumes`): polars' fast path for
     a clean page, the row-by-row path (which words the error) for anything else."""
@@ -194,7 +194,7 @@ def price_frame(
             now,
             start,
             end,
-            signed=signed,
+            loose=loose,
         )
         if fast is not None:
             return fast
@@ -217,7 +217,7 @@ def price_frame(
             )
         except (TypeError, ValueError, IndexError, OverflowError):
             raise malformed_row(adapter.name, raw) from None
-        check_row(adapter.name, row, raw, signed=signed)
+        check_row(adapter.name, row, raw, loose=loose)
         if row[0] + span_ms > now:  # the open bar (sent first)
             continue
         rows.append(row)
