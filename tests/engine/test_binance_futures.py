@@ -27,6 +27,7 @@ from dccd_tui.engine.exchanges.binance_futures import (
     BinanceCoinm,
     BinanceFutures,
     BinanceUsdm,
+    Contract,
     cheapest_page,
     kline_weight,
 )
@@ -393,7 +394,10 @@ def test_coinm_probe_without_onboard_date_knows_nothing(coinm: BinanceCoinm) -> 
 
 def test_onboard_dates(usdm: BinanceUsdm) -> None:
     body = json.dumps(info("BTCUSDT", "BTCUSDT", 1569398400000)).encode()
-    assert usdm.onboard_dates(body) == {"BTCUSDT": 1569398400000}
+    assert usdm.onboard_dates(body) == {"BTCUSDT": 1569398400000}  # the quarterly is left out
+    assert usdm.contracts(body)["BTCUSDT"] == Contract(1569398400000, 4133404800000)
+    with pytest.raises(TransientError, match="malformed exchangeInfo"):
+        usdm.onboard_dates(b'{"symbols": null}')
 
 
 # --- funding ----------------------------------------------------------------------------------

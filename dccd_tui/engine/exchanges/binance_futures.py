@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import PermanentError, TransientError
 from ..models import (
@@ -101,6 +101,13 @@ def kline_weight(limit: int) -> float:
 def cheapest_page(max_limit: int = MAX_LIMIT) -> int:
     """The page size that costs the fewest weight units per candle (the largest such): 499."""
     return max(range(1, max_limit + 1), key=lambda n: (n / kline_weight(n), n))
+
+
+class Contract(NamedTuple):
+    """A perpetual as ``exchangeInfo`` lists it."""
+
+    onboard_ms: int
+    delivery_ms: int | None
 
 
 class BinanceFutures(Binance):
@@ -259,23 +266,32 @@ class BinanceFutures(Binance):
         return start if first is None else first
 
     # --- listing -------------------------------------------------------------------------
-    def onboard_dates(self, body: bytes) -> dict[str, int]:
-        """``exchangeInfo`` -> ``{venue symbol: onboardDate (ms)}`` for the perpetuals in it."""
+    def contracts(self, body: bytes) -> dict[str, Contract]:
+        """``exchangeInfo`` -> the perpetuals in it by venue symbol: ``onboardDate`` and
+        ``deliveryDate`` (ms; Binance sets the delisting time there once it is announced, and a
+        far-future date, 2100-12-25, until then)."""
         payload = decode_json(self.name, body)
         symbols = payload.get("symbols") if isinstance(payload, dict) else None
         if not isinstance(symbols, list):
             raise TransientError(f"{self.name}: malformed exchangeInfo: {excerpt(body)}")
-        out: dict[str, int] = {}
+        out: dict[str, Contract] = {}
         for entry in symbols:
             if not isinstance(entry, dict) or entry.get("contractType") != "PERPETUAL":
                 continue
-            name, onboard = entry.get("symbol"), entry.get("onboardDate")
+            name = entry.get("symbol")
             try:
-                if isinstance(name, str):
-                    out[name] = to_int(onboard)
+                onboard = to_int(entry.get("onboardDate"))
+                delivery = entry.get("deliveryDate")
+                until = None if delivery is None else to_int(delivery)
             except (TypeError, ValueError):
                 continue
+            if isinstance(name, str):
+                out[name] = Contract(onboard, until)
         return out
+
+    def onboard_dates(self, body: bytes) -> dict[str, int]:
+        """``exchangeInfo`` -> ``{venue symbol: onboardDate (ms)}`` for the perpetuals in it."""
+        return {name: c.onboard_ms for name, c in self.contracts(body).items()}
 
     def listed_at(self, get: Getter, symbol: str) -> int | None:
         """The contract's ``onboardDate`` (ms), None when ``exchangeInfo`` does not list it."""
