@@ -99,12 +99,12 @@ def parse_pair(value: object) -> tuple[str, str]:
     return base, quote
 
 
-# What a series holds: trade candles, the mark/index/premium price candles of a perpetual (the
-# candle kinds, with a span) and funding events (no span). docs: /work/helpers/deriv.md "Words".
+# What a series holds. Today every stored series is one of candles; later kinds (mark, index and
+# premium candles, funding events) extend this list, and an event series has no span.
 CANDLES = "candles"
-CANDLE_KINDS: tuple[str, ...] = (CANDLES, "mark", "index", "premium")
+CANDLE_KINDS: tuple[str, ...] = (CANDLES,)
+#: Funding events: a kind with no span (the adapters of the derivatives venues serve it).
 FUNDING = "funding"
-KINDS: tuple[str, ...] = (*CANDLE_KINDS, FUNDING)
 #: The candle kinds whose venues serve "0" for volume, quote volume and trade count: stored null.
 PRICE_KINDS: tuple[str, ...] = ("mark", "index", "premium")
 

@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import PermanentError, TransientError
 from ..models import (
-    CANDLE_KINDS,
     FUNDING,
     PRICE_KINDS,
     PairError,
@@ -130,7 +129,7 @@ class BinanceFutures(Binance):
     funding_window_ms = 40 * 86_400_000  # 960 events at the shortest (1 h) interval: one page
 
     def kinds(self, market: str) -> tuple[str, ...]:
-        return (*CANDLE_KINDS, FUNDING) if market == self.market else ()
+        return (*KLINE_ENDPOINTS, FUNDING) if market == self.market else ()
 
     # --- symbols -------------------------------------------------------------------------
     def symbol(self, pair: str) -> str:

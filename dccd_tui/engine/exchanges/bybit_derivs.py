@@ -29,7 +29,7 @@ import math
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import PermanentError, TransientError
-from ..models import CANDLE_KINDS, FUNDING, PRICE_KINDS, Symbol
+from ..models import FUNDING, PRICE_KINDS, Symbol
 from ._common import decode_json, excerpt, malformed_row
 from ._frames import (
     HALF_MINUTE_MS,
@@ -85,9 +85,9 @@ def kinds(market: str) -> tuple[str, ...]:
     if market == "spot":
         return ("candles",)
     if market == "linear":
-        return (*CANDLE_KINDS, FUNDING)
+        return (*KLINE_PATHS, FUNDING)
     if market == "inverse":
-        return (*(k for k in CANDLE_KINDS if k != "premium"), FUNDING)
+        return (*(k for k in KLINE_PATHS if k != "premium"), FUNDING)
     return ()
 
 
