@@ -175,9 +175,6 @@ class BinanceFutures(Binance):
             return "", kline_weight(limit)
         return "", 1.0
 
-    def window_ms(self, span: int) -> int:
-        return self.page_limit * span * 1000
-
     # --- candles -------------------------------------------------------------------------
     def kline_params(
         self, symbol: str, span: int, start: int, end: int, limit: int, kind: str
