@@ -25,7 +25,6 @@ picks the category, and their venue symbols carry it (``linear:BTCUSDT``).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +63,7 @@ if TYPE_CHECKING:
 PATH = "/v5/market/kline"
 #: Seconds to wait after an HTTP 403: "wait for at least 10 minutes" (rate-limit.mdx).
 BAN_SECONDS = 600.0
-_OK_HEAD = re.compile(rb'^\s*\{\s*"retCode"\s*:\s*0\s*[,}]')
+_OK_HEAD = bybit_derivs.OK_HEAD
 _RATE_CODES = {"10006", "10018"}
 _TRANSIENT_CODES = {"10000", "10016"}
 

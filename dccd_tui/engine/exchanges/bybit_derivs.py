@@ -26,6 +26,7 @@ endpoint. API facts relied on (docs/design/exchanges.md §8 and §2):
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import PermanentError, TransientError
@@ -58,6 +59,8 @@ KLINE_PATHS: dict[str, str] = {
     "premium": "/v5/market/premium-index-price-kline",
 }
 FUNDING_PATH = "/v5/market/funding/history"
+#: The start of a data answer (retCode 0), checked before polars decodes a page.
+OK_HEAD = re.compile(rb'^\s*\{\s*"retCode"\s*:\s*0\s*[,}]')
 #: The largest page of funding events.
 FUNDING_LIMIT = 200
 
@@ -175,10 +178,8 @@ def price_frame(
     a clean page, the row-by-row path (which words the error) for anything else."""
     import polars as pl
 
-    from .bybit import _OK_HEAD
-
     now = adapter.now_ms()
-    cols = decode_rows(body, 5, ("result", "list")) if _OK_HEAD.match(body[:64]) else None
+    cols = decode_rows(body, 5, ("result", "list")) if OK_HEAD.match(body[:64]) else None
     if cols is not None:
         zeros = pl.Series("volume", ["0"] * len(cols[0]), dtype=pl.String)
         fast = fast_frame(
