@@ -572,3 +572,56 @@ def test_errors_are_classified(usdm: BinanceUsdm) -> None:
 def test_a_kind_that_is_not_a_candle_kind_is_refused(usdm: BinanceUsdm) -> None:
     with pytest.raises(PermanentError, match="not a candle kind"):
         usdm.fetch_window(Venue(usdm), "BTCUSDT", 60, T0, T0 + MIN, "funding")
+
+
+def test_the_docs_samples_parse(usdm: BinanceUsdm) -> None:
+    """Binance's own premiumIndexKlines and indexPriceKlines samples, verbatim (the index one
+    carries a tab inside its volume string): negative premium values, volumes stored null."""
+    premium = [
+        1691603820000,
+        "-0.00042931",
+        "-0.00023641",
+        "-0.00059406",
+        "-0.00043659",
+        "0",
+        1691603879999,
+        "0",
+        12,
+        "0",
+        "0",
+        "0",
+    ]
+    index = [
+        1591256400000,
+        "9653.69440000",
+        "9653.69640000",
+        "9651.38600000",
+        "9651.55200000",
+        "0\t",
+        1591256459999,
+        "0",
+        60,
+        "0",
+        "0",
+        "0",
+    ]
+    for row, kind in ((premium, "premium"), (index, "index")):
+        start = row[0]
+        got = usdm.fetch_window(
+            lambda p, q, row=row: json.dumps([row]).encode(),
+            "BTCUSDT",
+            60,
+            start,
+            start + MIN,
+            kind,
+        )
+        assert ts_ms(got) == [start]
+        assert got.row(0)[1:] == (
+            float(row[1]),
+            float(row[2]),
+            float(row[3]),
+            float(row[4]),
+            None,
+            None,
+            None,
+        )
