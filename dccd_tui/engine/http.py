@@ -85,9 +85,13 @@ class ExchangeClient:
         self.requests = 0
         self.rate_limited = 0
 
-    def gate(self, symbol: str) -> RateGate:
+    def gate(self, symbol: str, suffix: str = "") -> RateGate:
+        """The gate a request draws on: the venue's main budget (per pair on Kraken), or the
+        budget `suffix` names (`Exchange.gate_rates`, e.g. Binance USD-M's ``"funding"``)."""
         pair = symbol if self.adapter.rate_limit_per_pair else ""
-        return self.gates.get(self.adapter.name, self.rps, pair)
+        if not suffix:
+            return self.gates.get(self.adapter.name, self.rps, pair)
+        return self.gates.get(self.adapter.name, self.adapter.gate_rates[suffix], pair, suffix)
 
     def get(
         self,
@@ -99,8 +103,11 @@ class ExchangeClient:
         on_request=None,
     ) -> bytes:
         """One gated GET; returns the body of a data answer or raises a classified error."""
-        gate = self.gate(symbol)
-        gate.acquire(cancel)
+        # The adapter says which budget the request draws on and what it weighs there (Binance
+        # futures: request weight by `limit`); spot venues answer ("", 1.0).
+        suffix, cost = self.adapter.request_cost(path, params)
+        gate = self.gate(symbol, suffix)
+        gate.acquire(cancel, cost)
         if on_request is not None:
             on_request()
         try:

@@ -109,6 +109,8 @@ PREMIUM = "premium"
 FUNDING = "funding"
 CANDLE_KINDS: tuple[str, ...] = (CANDLES, MARK, INDEX, PREMIUM)
 KINDS: tuple[str, ...] = (*CANDLE_KINDS, FUNDING)
+#: The candle kinds whose venues serve "0" for volume, quote volume and trade count: stored null.
+PRICE_KINDS: tuple[str, ...] = (MARK, INDEX, PREMIUM)
 #: A funding series' window unit (seconds): it keeps the backfill loop's arithmetic (windows,
 #: "last closed" ends) while the series' identity has no span (`Series.id`).
 FUNDING_UNIT = 3600

@@ -58,18 +58,22 @@ def to_int(value: object) -> int:
     raise TypeError(f"not an integer: {value!r}")
 
 
-def check_row(who: str, row: Row, raw: object) -> None:
-    """Raise TransientError if a candle makes no sense (the answer is then not trusted)."""
+def check_row(who: str, row: Row, raw: object, *, loose: bool = False) -> None:
+    """Raise TransientError if a candle makes no sense (the answer is then not trusted).
+
+    `loose`: premium index candles, an index and not trade prices: they swing around 0, and the
+    venues' own samples have an open outside [low, high] (Bybit's premium-index-price-kline
+    docs), so only finite values (and a sane volume and time) are required."""
     _ts, o, h, low, c, v, qv, n = row
     problem = None
     values = (o, h, low, c, v) if qv is None else (o, h, low, c, v, qv)
     if not all(math.isfinite(x) for x in values):
         problem = "NaN or infinite value"
-    elif h < low:
+    elif not loose and h < low:
         problem = "high < low"
-    elif not (low <= o <= h) or not (low <= c <= h):
+    elif not loose and (not (low <= o <= h) or not (low <= c <= h)):
         problem = "open/close outside [low, high]"
-    elif low < 0:
+    elif not loose and low < 0:
         problem = "negative price"
     elif v < 0 or (qv is not None and qv < 0):
         problem = "negative volume"
@@ -170,6 +174,8 @@ def fast_frame(
     now_ms: int,
     start: int | None = None,
     end: int | None = None,
+    *,
+    loose: bool = False,
 ) -> pl.DataFrame | None:
     """The vectorised twin of check_row -> select -> to_frame, for a well-formed page.
 
@@ -181,6 +187,7 @@ def fast_frame(
 
     A candle is kept when it is closed (``close_time <= now`` if given, else ``ts + span <= now``),
     aligned, and in ``[start, end)``; duplicates keep the last row seen, the result is sorted.
+    `loose`: premium index candles: only finite values are required (`check_row`).
     Returns None when anything is unusual (a value that does not parse, a row that breaks OHLC
     sense): the caller then takes the row-by-row path, which decides and words the error.
     """
@@ -213,10 +220,7 @@ def fast_frame(
             v.is_finite(),
             qv.is_null() | qv.is_finite(),
         )
-        & (h >= low)
-        & o.is_between(low, h)
-        & c.is_between(low, h)
-        & (low >= 0)
+        & (((h >= low) & o.is_between(low, h) & c.is_between(low, h) & (low >= 0)) | loose)
         & (v >= 0)
         & (qv.is_null() | (qv >= 0))
         & (trades.is_null() | (trades >= 0))
@@ -285,3 +289,45 @@ def first_ts(candles: pl.DataFrame) -> int | None:
         return None
     first = candles["ts"].cast(pl.Int64).min()
     return first if isinstance(first, int) else None  # None only for an all-null column
+
+
+def null_volumes(candles: pl.DataFrame) -> pl.DataFrame:
+    """Mark, index and premium candles: the venues send "0" for volume, quote volume and trade
+    count, which are no measure of anything there; the store keeps them null (deriv.md)."""
+    import polars as pl
+
+    from ..models import candle_schema
+
+    schema = candle_schema()
+    return candles.with_columns(
+        pl.lit(None, dtype=schema[name]).alias(name)
+        for name in ("volume", "quote_volume", "trades")
+    )
+
+
+#: Funding times are a few ms off the hour: an event is stored at its nearest minute.
+MINUTE_MS = 60_000
+HALF_MINUTE_MS = MINUTE_MS // 2
+FundingRow = tuple[int, float, "float | None", "float | None"]
+
+
+def funding_ts(raw_ms: int) -> int:
+    """A funding time rounded to the nearest minute (venues are a few ms off the hour)."""
+    return (raw_ms + HALF_MINUTE_MS) // MINUTE_MS * MINUTE_MS
+
+
+def funding_frame(rows: Sequence[FundingRow]) -> pl.DataFrame:
+    """Sorted, unique ``(ts, rate, interval_hours, mark_price)`` -> the FUNDING schema frame."""
+    import polars as pl
+
+    from ..models import FUNDING_COLUMNS, funding_schema
+
+    schema = funding_schema()
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in FUNDING_COLUMNS]
+    data = {}
+    for name, values in zip(FUNDING_COLUMNS, columns, strict=True):
+        if name == "ts":
+            data[name] = pl.Series(name, list(values), dtype=pl.Int64).cast(schema["ts"])
+        else:
+            data[name] = pl.Series(name, list(values), dtype=schema[name])
+    return pl.DataFrame(data, schema=schema)

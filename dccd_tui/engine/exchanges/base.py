@@ -64,6 +64,9 @@ class Exchange(ABC):
     example_symbol: str = "BTC/USDT"
     #: Length of one funding window handed to `fetch_funding`, in ms (funding venues set it).
     funding_window_ms: int = 30 * 86_400_000
+    #: Budgets other than the venue's main one, by gate suffix (`request_cost`), in units per
+    #: second: Binance USD-M's funding history shares 500 requests per 5 minutes of its own.
+    gate_rates: Mapping[str, float] = {}
 
     def kinds(self, market: str) -> tuple[str, ...]:
         """What this venue serves for symbols of `market` (`models.KINDS`, in that order); ()

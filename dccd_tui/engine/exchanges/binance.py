@@ -122,10 +122,17 @@ class Binance(Adapter):
         return self._frame(body, span)
 
     def _frame(
-        self, body: bytes, span: int, start: int | None = None, end: int | None = None
+        self,
+        body: bytes,
+        span: int,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        loose: bool = False,
     ) -> pl.DataFrame:
         """A page -> the canonical frame: polars decodes and checks a clean page in one piece
-        (`fast_frame`); anything else takes the row-by-row path, which words the error."""
+        (`fast_frame`); anything else takes the row-by-row path, which words the error.
+        `loose`: prices may be negative (the futures venues' premium index candles)."""
         now = self.now_ms()
         cols = decode_rows(body, 9) if body.lstrip()[:1] == b"[" else None
         if cols is not None:
@@ -145,6 +152,7 @@ class Binance(Adapter):
                 now,
                 start,
                 end,
+                loose=loose,
             )
             if fast is not None:
                 return fast
@@ -153,9 +161,9 @@ class Binance(Adapter):
             self._classify(None, payload, body, {})
         if not isinstance(payload, list):
             raise TransientError(f"{self.name}: malformed body (not a list): {excerpt(body)}")
-        return frame(self._rows(payload, now), span, now, start, end)
+        return frame(self._rows(payload, now, loose), span, now, start, end)
 
-    def _rows(self, payload: list, now: int) -> list[Row]:
+    def _rows(self, payload: list, now: int, loose: bool = False) -> list[Row]:
         """The row-by-row path: exact error messages for a page the fast path turned down."""
         rows: list[Row] = []
         for raw in payload:
@@ -175,7 +183,7 @@ class Binance(Adapter):
                 close_time = to_int(raw[6])
             except (TypeError, ValueError, IndexError, OverflowError):
                 raise malformed_row(self.name, raw) from None
-            check_row(self.name, row, raw)
+            check_row(self.name, row, raw, loose=loose)
             if close_time > now:  # the candle is still open
                 continue
             rows.append(row)

@@ -17,17 +17,20 @@ classes. API facts relied on (docs/design/exchanges.md §2):
   ``X-Bapi-Limit-Reset-Timestamp`` header, ms). HTTP 429 is "system frequency protection".
 - ``10000`` (timeout) and ``10016`` (server error) and 5xx are transient; ``10001`` (params
   error, e.g. an unknown symbol) and any other code or 4xx are permanent.
+
+Perpetuals (``BTC/USDT:USDT`` linear, ``BTC/USD:BTC`` inverse) go to bybit_derivs.py: the symbol
+picks the category, and their venue symbols carry it (``linear:BTCUSDT``).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
-from ..models import CANDLES
+from ..models import PairError, parse_symbol
+from . import bybit_derivs
 from ._common import (
     Adapter,
     classify_status,
@@ -52,7 +55,7 @@ from ._frames import (
     to_frame,
     to_int,
 )
-from .base import Getter
+from .base import Getter, SymbolError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -60,7 +63,7 @@ if TYPE_CHECKING:
 PATH = "/v5/market/kline"
 #: Seconds to wait after an HTTP 403: "wait for at least 10 minutes" (rate-limit.mdx).
 BAN_SECONDS = 600.0
-_OK_HEAD = re.compile(rb'^\s*\{\s*"retCode"\s*:\s*0\s*[,}]')
+_OK_HEAD = bybit_derivs.OK_HEAD
 _RATE_CODES = {"10006", "10018"}
 _TRANSIENT_CODES = {"10000", "10016"}
 
@@ -85,14 +88,37 @@ class Bybit(Adapter):
     }
     spans = offered(intervals)
     page_limit = 1000
+    markets = frozenset({"spot", *bybit_derivs.DERIVATIVE_MARKETS})
+    funding_window_ms = 8 * 86_400_000  # 192 events at the shortest (1 h) interval: one page
+
+    def kinds(self, market: str) -> tuple[str, ...]:
+        return bybit_derivs.kinds(market)
+
+    def symbol(self, pair: str) -> str:
+        """``BTCUSDT`` for spot (as before); ``linear:BTCUSDT`` / ``inverse:BTCUSD`` for a
+        perpetual (bybit_derivs.py)."""
+        try:
+            sym = parse_symbol(pair)
+        except PairError as exc:
+            raise SymbolError(f"{self.name}: {exc}") from None
+        if sym.market == "spot":
+            return self._symbol(sym.base, sym.quote)
+        return bybit_derivs.venue_symbol(sym)
 
     def _symbol(self, base: str, quote: str) -> str:
         return self.check_symbol(base, quote, base + quote, 25)
 
     def fetch_window(
-        self, get: Getter, symbol: str, span: int, start: int, end: int, kind: str = CANDLES
+        self,
+        get: Getter,
+        symbol: str,
+        span: int,
+        start: int,
+        end: int,
+        kind: str = "candles",
     ) -> pl.DataFrame:
-        self.candles_only(kind)
+        if kind != "candles" or ":" in symbol:
+            return bybit_derivs.fetch_window(self, get, symbol, span, start, end, kind)
         count = self.check_window(span, start, end)
         if count == 0:
             return to_frame([])
@@ -106,27 +132,49 @@ class Bybit(Adapter):
         }
         return self._frame(get(PATH, params), span, start, end)
 
-    def first_candle(self, get: Getter, symbol: str, span: int, start: int, end: int) -> int | None:
+    def first_candle(
+        self,
+        get: Getter,
+        symbol: str,
+        span: int,
+        start: int,
+        end: int,
+        kind: str = "candles",
+    ) -> int | None:
         """`start` without `end` serves the oldest bars from `start` on (undocumented), so one
         request finds the first bar; a second one checks that nothing lies in [start, first)
-        and, if something does, the probe knows nothing (answers `start`)."""
+        and, if something does, the probe knows nothing (answers `start`). Perpetuals ask
+        their kind's endpoint in their category the same way."""
         self.check_window(span, start, start)
-        params = {
-            "category": "spot",
-            "symbol": symbol,
-            "interval": self.interval(span),
-            "start": str(start),
-            "limit": "1",
-        }
+        if kind == "candles" and ":" not in symbol:
+            path, params = (
+                PATH,
+                {
+                    "category": "spot",
+                    "symbol": symbol,
+                    "interval": self.interval(span),
+                    "start": str(start),
+                    "limit": "1",
+                },
+            )
+        else:
+            path, params = bybit_derivs.kline_params(self, symbol, span, start, end, 1, kind)
+            del params["end"]
+
+        def page(query: Mapping[str, str], lo: int, hi: int) -> int | None:
+            return first_ts(bybit_derivs.parse_kind(self, get(path, query), span, kind, lo, hi))
+
         # The probe is undocumented: an answer that is not a bar inside [start, end) (none, or
         # the newest bar as some answers give) proves nothing; `start` = know nothing.
-        first = first_ts(self._frame(get(PATH, params), span, start, end))
+        first = page(params, start, end)
         if first is None or first <= start:
             return start
-        check = {**params, "end": str(first - span * 1000)}
-        if first_ts(self._frame(get(PATH, check), span, start, first)) is not None:
+        if page({**params, "end": str(first - span * 1000)}, start, first) is not None:
             return start
         return first
+
+    def fetch_funding(self, get: Getter, symbol: str, start: int, end: int) -> pl.DataFrame:
+        return bybit_derivs.fetch_funding(self, get, symbol, start, end)
 
     def parse_candles(self, body: bytes, span: int) -> pl.DataFrame:
         return self._frame(body, span)

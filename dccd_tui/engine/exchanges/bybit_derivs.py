@@ -1,0 +1,293 @@
+"""Bybit v5 perpetuals (category ``linear`` and ``inverse``): candles, mark, index and premium
+index candles, and funding history. The Bybit adapter (bybit.py) delegates here when a symbol
+names a perpetual; spot stays in bybit.py as it was.
+
+Why a module of its own: the derivatives endpoints have other row shapes (mark, index and
+premium rows have 5 fields) and funding pages backwards, while the spot adapter is tuned for one
+endpoint. API facts relied on (docs/design/exchanges.md §8 and §2):
+
+- One host for every market; the symbol picks the category: ``BTC/USDT:USDT`` -> ``linear``
+  ``BTCUSDT``, ``BTC/USDC:USDC`` -> ``linear`` ``BTCPERP`` (Bybit's USDC perpetuals),
+  ``BTC/USD:BTC`` -> ``inverse`` ``BTCUSD``. Linear BTCUSDT and spot BTCUSDT share a name, so
+  the venue symbol the engine carries is qualified: ``linear:BTCUSDT`` (`venue_symbol`).
+- ``/v5/market/kline``, ``/mark-price-kline``, ``/index-price-kline``,
+  ``/premium-index-price-kline`` (linear only): ``start``/``end`` ms inclusive on the bar start,
+  max 1000 a page, newest first, strings. Kline rows have 7 fields like spot (``turnover`` is
+  the quote volume); mark, index and premium rows have 5 ``[start, open, high, low, close]``
+  (stored with null volumes); premium values may be negative.
+- Funding: ``/v5/market/funding/history?category=&symbol=&startTime=&endTime=&limit=`` max
+  200, newest first, rows ``{symbol, fundingRate, fundingRateTimestamp}`` (strings; rates are
+  fractions; no mark price, no interval). ``startTime`` alone is refused (retCode 10001), so
+  every request carries ``endTime`` and pages run backwards: the next page ends just before
+  the oldest event of a full one.
+- Errors, the 600 requests per 5 s IP limit and the 403 lockout are the spot adapter's.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Protocol
+
+from ..errors import PermanentError, TransientError
+from ..models import FUNDING, PRICE_KINDS, Symbol
+from ._common import decode_json, excerpt, malformed_row
+from ._frames import (
+    HALF_MINUTE_MS,
+    Row,
+    check_row,
+    decode_rows,
+    fast_frame,
+    frame,
+    funding_frame,
+    funding_ts,
+    null_volumes,
+    to_float,
+    to_frame,
+    to_int,
+)
+from .base import Getter, SymbolError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+DERIVATIVE_MARKETS = ("linear", "inverse")
+KLINE_PATHS: dict[str, str] = {
+    "candles": "/v5/market/kline",
+    "mark": "/v5/market/mark-price-kline",
+    "index": "/v5/market/index-price-kline",
+    "premium": "/v5/market/premium-index-price-kline",
+}
+FUNDING_PATH = "/v5/market/funding/history"
+#: The start of a data answer (retCode 0), checked before polars decodes a page.
+OK_HEAD = re.compile(rb'^\s*\{\s*"retCode"\s*:\s*0\s*[,}]')
+#: The largest page of funding events.
+FUNDING_LIMIT = 200
+
+
+class BybitLike(Protocol):
+    """What this module needs of the Bybit adapter: its name, clock, intervals and errors."""
+
+    name: str
+
+    def now_ms(self) -> int: ...
+
+    def interval(self, span: int) -> str: ...
+
+    def check_window(self, span: int, start: int, end: int) -> int: ...
+
+    def _frame(
+        self, body: bytes, span: int, start: int | None = None, end: int | None = None
+    ) -> pl.DataFrame: ...
+
+    def _classify(self, status, payload, body: bytes, headers) -> None: ...
+
+
+def kinds(market: str) -> tuple[str, ...]:
+    """What Bybit serves in `market`: spot candles; premium on linear contracts only."""
+    if market == "spot":
+        return ("candles",)
+    if market == "linear":
+        return (*KLINE_PATHS, FUNDING)
+    if market == "inverse":
+        return (*(k for k in KLINE_PATHS if k != "premium"), FUNDING)
+    return ()
+
+
+def venue_symbol(sym: Symbol) -> str:
+    """``linear:BTCUSDT`` / ``linear:BTCPERP`` / ``inverse:BTCUSD`` for a perpetual Symbol."""
+    if sym.market == "linear":
+        name = f"{sym.base}PERP" if sym.quote == "USDC" else sym.base + sym.quote
+    elif sym.quote == "USD":
+        name = sym.base + sym.quote
+    else:
+        raise SymbolError(
+            f"bybit: {sym.text} is not served: Bybit's inverse perpetuals are quoted in USD "
+            f"(e.g. {sym.base}/USD:{sym.base})"
+        )
+    if len(name) > 25:
+        raise SymbolError(f"bybit: symbol {name} is longer than 25 characters")
+    return f"{sym.market}:{name}"
+
+
+def split(symbol: str) -> tuple[str, str]:
+    """``linear:BTCUSDT`` -> ``("linear", "BTCUSDT")``; a bare symbol is spot."""
+    category, sep, name = symbol.partition(":")
+    if not sep:
+        return "spot", symbol
+    if category not in DERIVATIVE_MARKETS:
+        raise PermanentError(f"bybit: {symbol!r} names no market")
+    return category, name
+
+
+def kline_params(
+    adapter: BybitLike, symbol: str, span: int, start: int, end: int, limit: int, kind: str
+) -> tuple[str, dict[str, str]]:
+    """The path and parameters of one page of `kind` over ``[start, end)``."""
+    category, name = split(symbol)
+    if kind not in kinds(category):
+        raise PermanentError(
+            f"bybit: {kind} is not served for {category} contracts "
+            f"(served: {', '.join(kinds(category)) or 'none'})"
+        )
+    params = {
+        "category": category,
+        "symbol": name,
+        "interval": adapter.interval(span),
+        "start": str(start),
+        "end": str(end - span * 1000),  # inclusive bound: the last bar of the window
+        "limit": str(limit),
+    }
+    return KLINE_PATHS[kind], params
+
+
+def fetch_window(
+    adapter: BybitLike, get: Getter, symbol: str, span: int, start: int, end: int, kind: str
+) -> pl.DataFrame:
+    count = adapter.check_window(span, start, end)
+    if count == 0:
+        return to_frame([])
+    path, params = kline_params(adapter, symbol, span, start, end, count, kind)
+    return parse_kind(adapter, get(path, params), span, kind, start, end)
+
+
+def parse_kind(
+    adapter: BybitLike,
+    body: bytes,
+    span: int,
+    kind: str,
+    start: int | None = None,
+    end: int | None = None,
+) -> pl.DataFrame:
+    """One page of `kind` -> the canonical frame (null volumes for mark/index/premium)."""
+    if kind not in PRICE_KINDS:
+        return adapter._frame(body, span, start, end)
+    return null_volumes(price_frame(adapter, body, span, start, end, loose=kind == "premium"))
+
+
+def price_frame(
+    adapter: BybitLike,
+    body: bytes,
+    span: int,
+    start: int | None,
+    end: int | None,
+    *,
+    loose: bool,
+) -> pl.DataFrame:
+    """A page of 5-field rows -> candles (volume 0 until `null_volumes`): polars' fast path for
+    a clean page, the row-by-row path (which words the error) for anything else."""
+    import polars as pl
+
+    now = adapter.now_ms()
+    cols = decode_rows(body, 5, ("result", "list")) if OK_HEAD.match(body[:64]) else None
+    if cols is not None:
+        zeros = pl.Series("volume", ["0"] * len(cols[0]), dtype=pl.String)
+        fast = fast_frame(
+            {
+                "ts": cols[0],
+                "open": cols[1],
+                "high": cols[2],
+                "low": cols[3],
+                "close": cols[4],
+                "volume": zeros,
+            },
+            span,
+            now,
+            start,
+            end,
+            loose=loose,
+        )
+        if fast is not None:
+            return fast
+    raw_rows = result_list(adapter, body)
+    span_ms = span * 1000
+    rows: list[Row] = []
+    for raw in raw_rows:
+        if not isinstance(raw, list):
+            raise malformed_row(adapter.name, raw)
+        try:
+            row: Row = (
+                to_int(raw[0]),
+                to_float(raw[1]),
+                to_float(raw[2]),
+                to_float(raw[3]),
+                to_float(raw[4]),
+                0.0,
+                None,
+                None,
+            )
+        except (TypeError, ValueError, IndexError, OverflowError):
+            raise malformed_row(adapter.name, raw) from None
+        check_row(adapter.name, row, raw, loose=loose)
+        if row[0] + span_ms > now:  # the open bar (sent first)
+            continue
+        rows.append(row)
+    return frame(rows, span, now, start, end)
+
+
+def result_list(adapter: BybitLike, body: bytes) -> list:
+    """``result.list`` of an answer, after its retCode has been classified."""
+    payload = decode_json(adapter.name, body)
+    if isinstance(payload, dict) and "retCode" in payload:
+        adapter._classify(None, payload, body, {})
+    try:
+        raw_rows = payload["result"]["list"]
+    except (TypeError, KeyError, IndexError):
+        raise TransientError(
+            f"{adapter.name}: malformed body (no result.list): {excerpt(body)}"
+        ) from None
+    if not isinstance(raw_rows, list):
+        raise TransientError(f"{adapter.name}: malformed body (list): {excerpt(body)}")
+    return raw_rows
+
+
+def fetch_funding(
+    adapter: BybitLike, get: Getter, symbol: str, start: int, end: int
+) -> pl.DataFrame:
+    """Every funding event with ``start <= ts < end`` (ts rounded to the minute), paged
+    backwards by ``endTime``, 200 a page. The bounds asked are moved half a minute back so that
+    each event falls in exactly one window (an event at 07:59:59.998 is the 08:00 one)."""
+    category, name = split(symbol)
+    if category not in DERIVATIVE_MARKETS:
+        raise PermanentError(f"bybit: funding is served for perpetuals, not for spot {name}")
+    if end <= start:
+        return funding_frame([])
+    lo, hi = start - HALF_MINUTE_MS, end - HALF_MINUTE_MS - 1
+    events: dict[int, tuple[int, float, float | None, float | None]] = {}
+    while hi >= lo:
+        params = {
+            "category": category,
+            "symbol": name,
+            "startTime": str(lo),
+            "endTime": str(hi),
+            "limit": str(FUNDING_LIMIT),
+        }
+        page = parse_funding(adapter, get(FUNDING_PATH, params))
+        for raw_ms, rate in page:
+            ts = funding_ts(raw_ms)
+            if start <= ts < end:
+                events[ts] = (ts, rate, None, None)
+        if len(page) < FUNDING_LIMIT:
+            break
+        oldest = min(raw for raw, _ in page)
+        if oldest > hi:  # the venue ignored endTime: stop rather than loop
+            break
+        hi = oldest - 1
+    return funding_frame([events[ts] for ts in sorted(events)])
+
+
+def parse_funding(adapter: BybitLike, body: bytes) -> list[tuple[int, float]]:
+    """One funding history page -> ``[(fundingRateTimestamp ms, rate)]`` in body order."""
+    out = []
+    for raw in result_list(adapter, body):
+        if not isinstance(raw, dict):
+            raise malformed_row(adapter.name, raw)
+        try:
+            raw_ms = to_int(raw["fundingRateTimestamp"])
+            rate = to_float(raw["fundingRate"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise malformed_row(adapter.name, raw) from None
+        if not math.isfinite(rate) or raw_ms < 0:
+            raise malformed_row(adapter.name, raw)
+        out.append((raw_ms, rate))
+    return out
