@@ -179,7 +179,7 @@ def test_symbol_mapping(venue: str, pair: str, symbol: str) -> None:
         ("binancecoinm", "BTC/USDT:USDT", "use binanceusdm"),
         ("binancecoinm", "BTC/EUR:BTC", "quoted in USD"),
         ("binanceusdm", "BTC/USDT:USDT-250328", "dated futures are not supported (yet)"),
-        ("binanceusdm", "BTC/USDT:ETH", "settle asset must be the quote"),
+        ("binanceusdm", "BTC/USDT:ETH", "is neither the base nor the quote"),
     ],
 )
 def test_symbols_refused_with_a_hint(venue: str, pair: str, words: str) -> None:
