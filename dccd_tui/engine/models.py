@@ -102,7 +102,73 @@ def parse_pair(value: object) -> tuple[str, str]:
 # What a series holds. Today every stored series is one of candles; later kinds (mark, index and
 # premium candles, funding events) extend this list, and an event series has no span.
 CANDLES = "candles"
-CANDLE_KINDS: tuple[str, ...] = (CANDLES,)
+CANDLE_KINDS: tuple[str, ...] = (CANDLES, "mark", "index", "premium")
+FUNDING = "funding"
+KINDS: tuple[str, ...] = CANDLE_KINDS + (FUNDING,)
+
+# Markets a unified symbol names (docs: ccxt's notation): BTC/USDT spot, BTC/USDT:USDT linear,
+# BTC/USD:BTC inverse.
+SPOT, LINEAR, INVERSE = "spot", "linear", "inverse"
+
+
+class SymbolError(ValueError):
+    """A unified symbol that is malformed or names a market this project does not store."""
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A unified (ccxt) symbol: ``BTC/USDT`` (spot), ``BTC/USDT:USDT`` (linear perpetual),
+    ``BTC/USD:BTC`` (inverse perpetual)."""
+
+    base: str
+    quote: str
+    settle: str | None = None
+
+    @property
+    def market(self) -> str:
+        if self.settle is None:
+            return SPOT
+        return LINEAR if self.settle == self.quote else INVERSE
+
+    @property
+    def text(self) -> str:
+        pair = f"{self.base}/{self.quote}"
+        return pair if self.settle is None else f"{pair}:{self.settle}"
+
+    @property
+    def folder(self) -> str:
+        """``BTC-USDT`` (spot) or ``BTC-USDT-USDT`` (perpetual): hyphens, no ``:``."""
+        parts = [self.base, self.quote] + ([] if self.settle is None else [self.settle])
+        return "-".join(parts)
+
+
+def parse_symbol(value: object) -> Symbol:
+    """``"BTC/USDT"`` / ``"BTC/USDT:USDT"`` / ``"BTC/USD:BTC"`` -> Symbol, or SymbolError.
+
+    The settle asset must be the quote (linear) or the base (inverse); dated futures
+    (``BTC/USDT:USDT-250328``) are refused."""
+    if not isinstance(value, str):
+        raise SymbolError(f"symbol {value!r} is not a string")
+    pair, sep, settle = value.partition(":")
+    if sep and "-" in settle:
+        raise SymbolError(f"symbol {value!r}: dated futures are not supported (yet)")
+    try:
+        base, quote = parse_pair(pair)
+    except PairError as exc:
+        raise SymbolError(str(exc)) from None
+    if not sep:
+        return Symbol(base, quote)
+    if not _PAIR_PART.match(settle):
+        raise SymbolError(
+            f"symbol {value!r}: the settle asset must be 1-15 upper-case letters or digits"
+        )
+    if settle not in (base, quote):
+        raise SymbolError(
+            f"symbol {value!r}: the settle asset must be the quote (linear, e.g. "
+            f"{base}/{quote}:{quote}) or the base (inverse, e.g. {base}/{quote}:{base})"
+        )
+    return Symbol(base, quote, settle)
+
 
 # A series key joins its fields with this separator, which no field holds raw (`_key_field`).
 # Symbols hold `/` (BTC/USDT) and perpetual symbols `:` (BTC/USDT:USDT): neither can be it.
@@ -257,6 +323,18 @@ def candle_schema():
         "volume": pl.Float64,
         "quote_volume": pl.Float64,
         "trades": pl.Int64,
+    }
+
+
+def funding_schema():
+    """The polars schema of a funding frame: one row per funding event (imported lazily)."""
+    import polars as pl
+
+    return {
+        "ts": pl.Datetime("ms", "UTC"),
+        "rate": pl.Float64,
+        "interval_hours": pl.Float64,
+        "mark_price": pl.Float64,
     }
 
 

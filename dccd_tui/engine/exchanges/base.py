@@ -13,7 +13,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from ..models import parse_pair
+from ..errors import PermanentError
+from ..models import CANDLES, SPOT, SymbolError, parse_pair
+
+__all__ = ["Exchange", "Getter", "SymbolError"]
 
 if TYPE_CHECKING:  # polars is imported lazily by the adapters
     import polars as pl
@@ -21,10 +24,6 @@ if TYPE_CHECKING:  # polars is imported lazily by the adapters
 # get(path, params) -> response body bytes. Raises ExchangeError subclasses (already classified
 # by the adapter's `raise_for_error`) or Cancelled.
 Getter = Callable[[str, Mapping[str, str]], bytes]
-
-
-class SymbolError(ValueError):
-    """A pair that this exchange cannot express as a symbol."""
 
 
 class Exchange(ABC):
@@ -46,6 +45,26 @@ class Exchange(ABC):
     #: trades). Otherwise a window whose candles do not reach its start or end may be a short
     #: page, not a gap: the backfill asks for those edges again as windows of their own.
     complete_windows: bool = False
+    #: Markets the venue serves (docs/design: spot, linear, inverse).
+    markets: frozenset[str] = frozenset({SPOT})
+    #: How long a window of funding events the backfill hands `fetch_funding` (ms).
+    funding_window_ms: int = 30 * 86_400_000
+
+    def kinds(self, market: str) -> tuple[str, ...]:
+        """What the venue serves for `market`: candle kinds, then ``funding``."""
+        return (CANDLES,) if market == SPOT and market in self.markets else ()
+
+    def fetch_funding(self, get: Getter, symbol: str, start: int, end: int) -> pl.DataFrame:
+        """Every funding event with ``start <= ts < end`` (models.funding_schema), ascending."""
+        raise PermanentError(f"{self.name}: funding history is not served")
+
+    def funding_horizon_ms(self, now: int) -> int | None:
+        """The time before which the venue serves no funding history (None: no horizon)."""
+        return None
+
+    def request_cost(self, path: str, params: Mapping[str, str]) -> tuple[str, float]:
+        """Which budget a request draws on (gate suffix, "" = main) and how many units."""
+        return ("", 1.0)
 
     def symbol(self, pair: str) -> str:
         """Map ``BASE/QUOTE`` to the exchange's symbol; raise SymbolError if it cannot."""
