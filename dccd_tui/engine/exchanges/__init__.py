@@ -1,4 +1,4 @@
-"""The five exchange adapters, by name.
+"""The exchange adapters, by name.
 
 Why it exists: the rest of the engine (config validation, the HTTP layer, the backfill loop) asks
 for an exchange by the name used in config.toml and in the store's folder names, and gets an
@@ -19,7 +19,15 @@ from .base import Exchange, Getter, SymbolError
 __all__ = ["EXCHANGES", "Exchange", "Getter", "SymbolError", "exchange_class", "get_exchange"]
 
 #: Every exchange this app can backfill, in display order.
-EXCHANGES: tuple[str, ...] = ("binance", "bybit", "okx", "coinbase", "kraken")
+EXCHANGES: tuple[str, ...] = (
+    "binance",
+    "bybit",
+    "okx",
+    "coinbase",
+    "kraken",
+    "krakenfutures",
+    "coinbaseinternational",
+)
 
 _CLASSES: dict[str, tuple[str, str]] = {
     "binance": ("binance", "Binance"),
@@ -27,6 +35,8 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "okx": ("okx", "Okx"),
     "coinbase": ("coinbase", "Coinbase"),
     "kraken": ("kraken", "Kraken"),
+    "krakenfutures": ("kraken_futures", "KrakenFutures"),
+    "coinbaseinternational": ("coinbase_intx", "CoinbaseIntx"),
 }
 _instances: dict[str, Exchange] = {}
 _lock = threading.Lock()
