@@ -7,7 +7,8 @@ it was plus a dispatch on the symbol. API facts relied on (docs/design/exchanges
 docs/exchanges-derivatives.md):
 
 - Unified ``BTC/USDT:USDT`` (linear) is ``BTC-USDT-SWAP``; ``BTC/USD:BTC`` (inverse) is
-  ``BTC-USD-SWAP``. Any other settle asset is refused.
+  ``BTC-USD-SWAP``. OKX's inverse swaps are quoted in USD and its USD swaps are inverse, so
+  ``BTC/USDT:BTC`` and ``BTC/USD:USD`` are refused (they would name the other contract).
 - Kinds: ``candles`` from ``/api/v5/market/history-candles?instId=BTC-USDT-SWAP`` (rows
   ``[ts, o, h, l, c, vol (contracts), volCcy (base), volCcyQuote (quote), confirm]``: the
   volume stored is ``volCcy``, never the contract count); ``mark`` from
@@ -64,6 +65,18 @@ def swap_inst_id(name: str, sym: Symbol) -> str:
         raise SymbolError(f"{name}: {sym.text} is not a perpetual symbol")
     if sym.base == sym.quote:
         raise SymbolError(f"{name}: {sym.text} has the same asset on both sides")
+    # OKX's USD swaps are the inverse ones and its inverse swaps are quoted in USD: anything
+    # else would name the other contract under the same instId.
+    if sym.market == INVERSE and sym.quote != "USD":
+        raise SymbolError(
+            f"{name}: {sym.text}: OKX inverse swaps are quoted in USD (e.g. {sym.base}/USD:"
+            f"{sym.base})"
+        )
+    if sym.market == LINEAR and sym.quote == "USD":
+        raise SymbolError(
+            f"{name}: {sym.text}: OKX's USD swaps are inverse ({sym.base}/USD:{sym.base}); "
+            f"linear swaps settle in USDT or USDC (e.g. {sym.base}/USDT:USDT)"
+        )
     return f"{sym.base}-{sym.quote}{SWAP_SUFFIX}"
 
 
