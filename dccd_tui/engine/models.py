@@ -102,9 +102,8 @@ def parse_pair(value: object) -> tuple[str, str]:
 # What a series holds. Today every stored series is one of candles; later kinds (mark, index and
 # premium candles, funding events) extend this list, and an event series has no span.
 CANDLES = "candles"
-CANDLE_KINDS: tuple[str, ...] = (CANDLES, "mark", "index", "premium")
+CANDLE_KINDS: tuple[str, ...] = (CANDLES,)
 FUNDING = "funding"
-KINDS: tuple[str, ...] = CANDLE_KINDS + (FUNDING,)
 
 # Markets a unified symbol names (docs: ccxt's notation): BTC/USDT spot, BTC/USDT:USDT linear,
 # BTC/USD:BTC inverse.
