@@ -125,6 +125,26 @@ def test_pages_on_more_candles_until_the_window_is_covered() -> None:
     assert df["quote_volume"].null_count() == n
 
 
+def test_an_answer_capped_at_its_newest_end_is_completed_backwards() -> None:
+    n = 2000
+    rows = [candle(T0 + i * MIN) for i in range(n)]
+
+    def newest_part(path: str, params: dict[str, str]) -> dict:
+        lo, hi = int(params["from"]) * 1000, int(params["to"]) * 1000
+        picked = [c for c in rows if lo <= c["time"] <= hi]
+        return {"candles": picked[-PER_ANSWER:], "more_candles": len(picked) > PER_ANSWER}
+
+    adapter = kf()
+    get = CannedGet(adapter, newest_part)
+    df = adapter.fetch_window(get, "PF_XBTUSD", 60, T0, T0 + n * MIN)
+    assert df["ts"].dt.epoch("ms").to_list() == [T0 + i * MIN for i in range(n)]
+    assert [int(q["to"]) + 1 for _, q in get.calls] == [
+        (T0 + n * MIN) // 1000,
+        (T0 + (n - PER_ANSWER) * MIN) // 1000,
+        (T0 + (n - 2 * PER_ANSWER) * MIN) // 1000,
+    ]
+
+
 def test_the_open_candle_is_dropped() -> None:
     now_s = (T0 + 10 * MIN + 30_000) / 1000  # half way through the 11th minute
     rows = [candle(T0 + i * MIN) for i in range(11)]

@@ -15,8 +15,9 @@ API facts relied on (docs/design/exchanges.md §8, docs/exchanges-derivatives.md
   ``spot`` too); resolutions ``1m 5m 15m 30m 1h 4h 12h 1d``. Answer ``{"candles": [{"time": ms,
   "open": str, "high": str, "low": str, "close": str, "volume": number}], "more_candles":
   bool}``, ascending; about 2000 candles per answer (ccxt caps its pages at 2000; the docs say
-  5000). We ask ``from=start, to=end-1s`` and, while ``more_candles`` is true and the window is
-  not covered, again from the candle after the last one. The still-open candle is dropped.
+  5000). We ask ``from=start, to=end-1s``; when ``more_candles`` is true, whatever part of the
+  range the answer left out (after its newest candle, or before its oldest: which end a capped
+  answer keeps is not documented) is asked again. The still-open candle is dropped.
   Volume is the venue's ``volume`` (contracts: base units for ``PF_``; for ``PI_`` contracts of
   1 USD, unverified); no quote volume or trade count. Mark and index volumes are null.
 - Funding: ``GET /derivatives/api/v3/historical-funding-rates?symbol=PF_XBTUSD`` (Kraken's
@@ -144,20 +145,34 @@ class KrakenFutures(Adapter):
         )
         span_ms = span * 1000
         rows: list[Row] = []
-        since = start
-        for _ in range((end - start) // span_ms + 2):  # every answer moves `since` forward
-            params = {"from": str(since // 1000), "to": str(end // 1000 - 1)}
-            page, more = self._page(get(path, params), kind)
-            rows.extend(page)
-            newest = max((r[0] for r in page), default=None)
-            if not more or newest is None or newest + span_ms >= end:
-                break
-            if newest < since:
+        # Which part of a capped range comes back (its start or its end) is not documented:
+        # whatever part of [lo, hi) a capped answer leaves out is asked again.
+        todo = [(start, end)]
+        budget = (end - start) // span_ms + 2  # every capped answer leaves a shorter range
+        while todo:
+            lo, hi = todo.pop()
+            budget -= 1
+            if budget < 0:
                 raise TransientError(
-                    f"{self.name}: paging did not move forward (from={since // 1000}, newest "
-                    f"candle {newest})"
+                    f"{self.name}: window [{start}, {end}) still incomplete after "
+                    f"{(end - start) // span_ms + 2} requests"
                 )
-            since = newest + span_ms
+            params = {"from": str(lo // 1000), "to": str(hi // 1000 - 1)}
+            page, more = self._page(get(path, params), kind)
+            inside = [r[0] for r in page if lo <= r[0] < hi]
+            rows.extend(page)
+            if not more:
+                continue
+            if not inside:
+                raise TransientError(
+                    f"{self.name}: more_candles with no candle in the range asked "
+                    f"(from={lo // 1000}, to={hi // 1000 - 1})"
+                )
+            oldest, newest = min(inside), max(inside)
+            if newest + span_ms < hi:
+                todo.append((newest + span_ms, hi))
+            if oldest > lo:
+                todo.append((lo, oldest))
         now = self.now_ms()
         closed = [r for r in rows if r[0] + span_ms <= now]
         candles = frame(closed, span, now, start, end)
