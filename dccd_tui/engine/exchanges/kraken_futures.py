@@ -44,6 +44,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
+from ..fmt import fmt_plural
 from ..models import CANDLES, FUNDING, INVERSE, LINEAR, SymbolError, parse_symbol
 from ._common import (
     Adapter,
@@ -155,7 +156,7 @@ class KrakenFutures(Adapter):
             if budget < 0:
                 raise TransientError(
                     f"{self.name}: window [{start}, {end}) still incomplete after "
-                    f"{(end - start) // span_ms + 2} requests"
+                    f"{fmt_plural((end - start) // span_ms + 2, 'request')}"
                 )
             params = {"from": str(lo // 1000), "to": str(hi // 1000 - 1)}
             page, more = self._page(get(path, params), kind)
