@@ -9,7 +9,11 @@ from pathlib import Path
 import polars as pl
 
 from dccd_tui.config import Config, save_config
-from dccd_tui.engine.exchanges import EXCHANGES
+from dccd_tui.engine.exchanges import EXCHANGES as ALL_EXCHANGES
+from dccd_tui.sandbox import EXCHANGES as SANDBOX_EXCHANGES
+
+#: The venues both the engine and the sandbox know (a venue may reach one before the other).
+EXCHANGES = tuple(name for name in ALL_EXCHANGES if name in SANDBOX_EXCHANGES)
 
 PAIRS = {
     "binance": "BTC/USDT",

@@ -26,13 +26,12 @@ from dccd_tui.engine.archive import split_missing
 from dccd_tui.engine.archive.csv_frame import parse_archive_csv
 from dccd_tui.engine.archive.download import verify_zip
 from dccd_tui.engine.errors import TransientError
-from dccd_tui.engine.exchanges import EXCHANGES
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from ..helpers import OTHER_MONTHS, assert_equal_truth, ms, stored
+from ..helpers import EXCHANGES, OTHER_MONTHS, assert_equal_truth, ms, stored
 
 FAST = {"binance": 200}
 NOW = ms("2025-02-04 12:34:00")

@@ -16,7 +16,6 @@ import pytest
 
 from dccd_tui.config import ConfigError, save_config
 from dccd_tui.engine import progress_of
-from dccd_tui.engine.exchanges import EXCHANGES
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.schedule import Slot, Work, makespan, pick_next
@@ -24,7 +23,7 @@ from dccd_tui.engine.state import Status
 from dccd_tui.tui.overall import run_overall
 
 from ..engine_helpers import wait_for
-from ..helpers import PINNED_NOW, make_config, ms
+from ..helpers import EXCHANGES, PINNED_NOW, make_config, ms
 
 M = 60_000
 

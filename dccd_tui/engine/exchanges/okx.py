@@ -1,4 +1,5 @@
-"""OKX spot candles from ``GET /api/v5/market/history-candles``, with a fallback for the page cap.
+"""OKX spot candles from ``GET /api/v5/market/history-candles``, with a fallback for the page cap;
+and, for a perpetual symbol, OKX swaps: candles, mark, index and funding (facts in `okx_swap`).
 
 Why it exists: to turn a window into history-candles requests, OKX answers into the canonical
 candle frame, and OKX's ``{"code": ..., "msg": ...}`` errors into the engine's error classes.
@@ -30,7 +31,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
-from ..models import CANDLES
+from ..models import CANDLES, INVERSE, LINEAR, SPOT, parse_symbol
+from . import okx_swap
 from ._common import (
     Adapter,
     classify_status,
@@ -44,6 +46,7 @@ from ._common import (
     try_json,
 )
 from ._frames import Row, check_row, frame, to_float, to_frame, to_int
+from ._funding import Event, funding_frame, without_volumes
 from .base import Getter
 
 if TYPE_CHECKING:
@@ -78,6 +81,9 @@ class Okx(Adapter):
     }
     spans = offered(intervals)
     page_limit = FULL_CAP
+    markets = frozenset({SPOT, LINEAR, INVERSE})
+    #: Funding is served for three months at most: one window covers what there is.
+    funding_window_ms = 92 * okx_swap.DAY_MS
 
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         super().__init__(clock)
@@ -87,31 +93,61 @@ class Okx(Adapter):
     def _symbol(self, base: str, quote: str) -> str:
         return self.check_symbol(base, quote, f"{base}-{quote}", 32)
 
+    def symbol(self, pair: str) -> str:
+        """``BTC/USDT`` -> ``BTC-USDT``; ``BTC/USDT:USDT`` -> ``BTC-USDT-SWAP``."""
+        sym = parse_symbol(pair)
+        if sym.market == SPOT:
+            return self._symbol(sym.base, sym.quote)
+        return okx_swap.swap_inst_id(self.name, sym)
+
+    def kinds(self, market: str) -> tuple[str, ...]:
+        if market == SPOT:
+            return (CANDLES,)
+        return okx_swap.SWAP_KINDS if market in self.markets else ()
+
+    def funding_horizon_ms(self, now: int) -> int | None:
+        return okx_swap.funding_horizon_ms(now)
+
+    def request_cost(self, path: str, params: Mapping[str, str]) -> tuple[str, float]:
+        return okx_swap.request_cost(path, params)
+
     def fetch_window(
-        self, get: Getter, symbol: str, span: int, start: int, end: int, kind: str = CANDLES
+        self,
+        get: Getter,
+        symbol: str,
+        span: int,
+        start: int,
+        end: int,
+        kind: str = CANDLES,
     ) -> pl.DataFrame:
-        self.candles_only(kind)
         count = self.check_window(span, start, end)
+        swap = okx_swap.is_swap(symbol)
+        if kind != CANDLES and (not swap or kind not in okx_swap.SWAP_KINDS):
+            market = "a perpetual" if swap else "a spot symbol"
+            raise PermanentError(f"{self.name}: {kind} candles are not served for {market}")
         if count == 0:
             return to_frame([])
         bar = self.interval(span)
+        path = okx_swap.kind_path(kind)
+        inst = okx_swap.index_inst_id(symbol) if kind == "index" else symbol
         rows: list[Row] = []
         after = end
         # Pages needed at the smallest cap, plus slack for an inclusive `after`.
         max_pages = count // SMALL_CAP + 3
         for _ in range(max_pages):
+            limit = self.request_limit if kind == CANDLES else okx_swap.PRICE_CAP
             params = {
-                "instId": symbol,
+                "instId": inst,
                 "bar": bar,
                 "after": str(after),
                 "before": str(start - 1),
-                "limit": str(self.request_limit),
+                "limit": str(limit),
             }
-            page, n_raw, oldest = self._request(get, params, span)
+            page, n_raw, oldest = self._request(get, params, span, path, kind, swap)
             rows.extend(page)
             if n_raw == 0 or oldest is None or oldest <= start:
                 break
-            if n_raw < min(self.request_limit, SMALL_CAP):
+            if n_raw < min(limit, SMALL_CAP):
                 break  # a short page: the window holds nothing older
             if oldest >= after:
                 raise TransientError(
@@ -122,23 +158,61 @@ class Okx(Adapter):
             raise TransientError(
                 f"{self.name}: window [{start}, {end}) still incomplete after {max_pages} pages"
             )
-        return frame(rows, span, self.now_ms(), start, end)
+        candles = frame(rows, span, self.now_ms(), start, end)
+        return candles if kind == CANDLES else without_volumes(candles)
 
     def _request(
-        self, get: Getter, params: dict[str, str], span: int
+        self,
+        get: Getter,
+        params: dict[str, str],
+        span: int,
+        path: str = PATH,
+        kind: str = CANDLES,
+        swap: bool = False,
     ) -> tuple[list[Row], int, int | None]:
         try:
-            return self._page(get(PATH, params), span)
+            return self._page(get(path, params), span, kind, swap)
         except PermanentError as exc:
             if (
-                exc.code == "51000"
+                path == PATH
+                and exc.code == "51000"
                 and "limit" in str(exc).lower()
                 and self.request_limit > SMALL_CAP
             ):
                 self.request_limit = SMALL_CAP
                 params = {**params, "limit": str(SMALL_CAP)}
-                return self._page(get(PATH, params), span)
+                return self._page(get(path, params), span, kind, swap)
             raise
+
+    def fetch_funding(self, get: Getter, symbol: str, start: int, end: int) -> pl.DataFrame:
+        """Pages backwards from `end` by ``after=<oldest fundingTime>`` until an event before
+        `start` (kept to infer the first interval), a short page or an empty one. Before the
+        horizon OKX answers empty pages: that range is a horizon (`funding_horizon_ms`)."""
+        if not okx_swap.is_swap(symbol):
+            raise PermanentError(f"{self.name}: funding is served for perpetuals, not {symbol}")
+        events: list[Event] = []
+        after = end
+        for _ in range(10_000):  # a bound, never reached: every full page moves `after` back
+            params = {"instId": symbol, "after": str(after), "limit": str(okx_swap.FUNDING_CAP)}
+            page = okx_swap.funding_page(
+                self.name, get(okx_swap.FUNDING_PATH, params), self._classify_payload
+            )
+            events.extend(event for event, _ in page)
+            if not page:
+                break
+            oldest = min(event[0] for event, _ in page)
+            if oldest < start or len(page) < okx_swap.FUNDING_CAP:
+                break
+            if oldest >= after:
+                raise TransientError(
+                    f"{self.name}: funding paging did not move back (after={after}, "
+                    f"oldest event {oldest})"
+                )
+            after = oldest
+        return funding_frame(events, start, end)
+
+    def _classify_payload(self, payload: Any, body: bytes) -> None:
+        self._classify(None, payload, body, {})
 
     def first_candle(self, get: Getter, symbol: str, span: int, start: int, end: int) -> int | None:
         """history-candles only pages backward, so a binary search: ``after=t&before=lo-1&
@@ -156,7 +230,7 @@ class Okx(Adapter):
                 "before": str(lo - 1),
                 "limit": "1",
             }
-            rows, _, _ = self._request(get, params, span)
+            rows, _, _ = self._request(get, params, span, PATH, CANDLES, okx_swap.is_swap(symbol))
             found = [r[0] for r in rows if lo <= r[0] < hi and r[0] % span_ms == 0]
             return max(found) if found else None
 
@@ -181,7 +255,9 @@ class Okx(Adapter):
         rows, _, _ = self._page(body, span)
         return frame(rows, span, self.now_ms())
 
-    def _page(self, body: bytes, span: int) -> tuple[list[Row], int, int | None]:
+    def _page(
+        self, body: bytes, span: int, kind: str = CANDLES, swap: bool = False
+    ) -> tuple[list[Row], int, int | None]:
         """Closed rows of one page, the number of raw rows, and the oldest raw ts."""
         payload = decode_json(self.name, body)
         if not isinstance(payload, dict):
@@ -196,19 +272,34 @@ class Okx(Adapter):
             if not isinstance(raw, list):
                 raise malformed_row(self.name, raw)
             try:
-                # volCcyQuote when present; older answers stop at volCcy (quote for spot).
-                quote = raw[7] if len(raw) >= 8 else raw[6]
-                row: Row = (
-                    to_int(raw[0]),
-                    to_float(raw[1]),
-                    to_float(raw[2]),
-                    to_float(raw[3]),
-                    to_float(raw[4]),
-                    to_float(raw[5]),
-                    to_float(quote),
-                    None,
-                )
-                confirm = str(raw[8]) if len(raw) >= 9 else "1"
+                if kind != CANDLES:
+                    # Mark and index rows: [ts, o, h, l, c, confirm]; no volume (nulled later).
+                    row: Row = (
+                        to_int(raw[0]),
+                        to_float(raw[1]),
+                        to_float(raw[2]),
+                        to_float(raw[3]),
+                        to_float(raw[4]),
+                        0.0,
+                        None,
+                        None,
+                    )
+                    confirm = str(raw[5]) if len(raw) >= 6 else "1"
+                else:
+                    # volCcyQuote when present; older answers stop at volCcy (quote for spot).
+                    # A swap's vol counts contracts: its base volume is volCcy.
+                    quote = raw[7] if len(raw) >= 8 else raw[6]
+                    row = (
+                        to_int(raw[0]),
+                        to_float(raw[1]),
+                        to_float(raw[2]),
+                        to_float(raw[3]),
+                        to_float(raw[4]),
+                        to_float(raw[6] if swap else raw[5]),
+                        to_float(quote),
+                        None,
+                    )
+                    confirm = str(raw[8]) if len(raw) >= 9 else "1"
             except (TypeError, ValueError, IndexError, OverflowError):
                 raise malformed_row(self.name, raw) from None
             check_row(self.name, row, raw)
