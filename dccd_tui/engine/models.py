@@ -402,18 +402,6 @@ def candle_schema():
     }
 
 
-def funding_schema():
-    """The polars schema of a funding frame: one row per funding event (imported lazily)."""
-    import polars as pl
-
-    return {
-        "ts": pl.Datetime("ms", "UTC"),
-        "rate": pl.Float64,
-        "interval_hours": pl.Float64,
-        "mark_price": pl.Float64,
-    }
-
-
 def empty_candles():
     import polars as pl
 

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
-from ..models import FUNDING, LINEAR, SymbolError, parse_symbol
+from ..models import FUNDING, LINEAR, parse_symbol
 from ._common import (
     Adapter,
     classify_status,
@@ -48,7 +48,7 @@ from ._common import (
 )
 from ._frames import to_float
 from ._funding import HOUR_MS, Event, check_event, funding_frame, iso_ms
-from .base import Getter
+from .base import Getter, SymbolError
 
 if TYPE_CHECKING:
     import polars as pl

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
 from ..fmt import fmt_plural
-from ..models import CANDLES, FUNDING, INVERSE, LINEAR, SymbolError, parse_symbol
+from ..models import CANDLES, FUNDING, INVERSE, LINEAR, parse_symbol
 from ._common import (
     Adapter,
     classify_status,
@@ -60,7 +60,7 @@ from ._common import (
 )
 from ._frames import Row, check_row, frame, to_float, to_frame, to_int
 from ._funding import Event, check_event, funding_frame, iso_ms, without_volumes
-from .base import Getter
+from .base import Getter, SymbolError
 
 if TYPE_CHECKING:
     import polars as pl

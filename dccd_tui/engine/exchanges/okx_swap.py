@@ -37,10 +37,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import TransientError
-from ..models import CANDLES, FUNDING, INVERSE, LINEAR, Symbol, SymbolError
+from ..models import CANDLES, FUNDING, INVERSE, LINEAR, Symbol
 from ._common import decode_json, excerpt, malformed_row
 from ._frames import to_float, to_int
 from ._funding import HOUR_MS, Event, check_event
+from .base import SymbolError
 
 SWAP_SUFFIX = "-SWAP"
 CANDLES_PATH = "/api/v5/market/history-candles"
