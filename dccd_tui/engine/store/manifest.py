@@ -9,11 +9,13 @@ files it vouches for are durable, so coverage never claims candles that are not 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from ..models import Series
 from . import files
 from .files import Unreadable, reason
+from .kinds import CANDLES
 from .ranges import Failed, Range, merge_failed, merge_ranges
 
 MANIFEST_NAME = "_coverage.json"
@@ -24,7 +26,7 @@ FileSign = tuple[int, int, int, int | None, int | None]
 
 
 def parse_manifest(
-    series: Series, raw: bytes
+    series: Series, raw: bytes, file_name: re.Pattern[str] = files.MONTH_FILE
 ) -> tuple[list[Range], list[Failed], list[Range] | None, dict[str, FileSign] | None]:
     """Validate a manifest's bytes for `series`: (coverage, failed windows, gaps or None,
     month-file signatures or None).
@@ -40,7 +42,14 @@ def parse_manifest(
     if doc.get("version") != MANIFEST_VERSION:
         raise Unreadable(f"unsupported version {doc.get('version')!r}")
     s = series
-    for key, want in (("exchange", s.exchange), ("pair", s.pair), ("span", s.span)):
+    # "kind" is absent in manifests of trade candles (and in every layout-1 manifest)
+    kind = getattr(s, "kind", CANDLES)
+    for key, want in (
+        ("exchange", s.exchange),
+        ("pair", s.pair),
+        ("span", s.span),
+        ("kind", kind if "kind" in doc or kind != CANDLES else None),
+    ):
         if doc.get(key) != want:
             raise Unreadable(f"{key} is {doc.get(key)!r}, expected {want!r} for this folder")
 
@@ -97,7 +106,7 @@ def parse_manifest(
         signs = {}
         for name, item in doc["files"].items():
             if not (
-                files.MONTH_FILE.match(name)
+                file_name.match(name)
                 and isinstance(item, list)
                 and len(item) == 5
                 and all(map(is_int, item[:3]))
@@ -123,6 +132,9 @@ def manifest_bytes(
         f'  "pair": {json.dumps(s.pair)}',
         f'  "span": {s.span}',
     ]
+    kind = getattr(s, "kind", CANDLES)
+    if kind != CANDLES:
+        head.append(f'  "kind": {json.dumps(kind)}')
     cov = ",\n".join(f"    [{a}, {b}]" for a, b in covered)
     fail = ",\n".join(f"    [{a}, {b}, {json.dumps(r)}]" for a, b, r in failed)
     gap = ",\n".join(f"    [{a}, {b}]" for a, b in gaps or ())

@@ -20,12 +20,8 @@ from pathlib import Path
 from ..models import Series
 from . import files
 from .files import (
-    MONTH_FILE,
     FileInfo,
     Unreadable,
-    month_file_name,
-    month_of,
-    month_range,
     os_error,
     read_footer,
     stat_sig,
@@ -42,6 +38,8 @@ class ManifestSync:
 
     # Set by SeriesStore.__init__ (see there for what each holds).
     series: Series
+    kind: str
+    _period: files.Period
     folder: Path
     read_only: bool
     quarantined: list[str]
@@ -100,15 +98,16 @@ class ManifestSync:
         signs = dict(self._signs or {})
         dropped: list[tuple[int, int, str]] = []
         resigned = self._signs is None
+        period = self._period
         if self._signs is None:  # an older manifest: every covered month, once
             present = {path.name: path for _y, _m, path in self._month_files()}
-            months = _months_of(self._covered)
+            months = _months_of(self._covered, period)
         else:  # every month holding data was signed when written: one stat each
             present = {name: self.folder / name for name in signs}
-            months = sorted(_month_of_name(name) for name in signs)
+            months = sorted(_month_of_name(name, period) for name in signs)
         for year, month in months:
-            name = month_file_name(year, month)
-            lo, hi = month_range(year, month)
+            name = period.name((year, month))
+            lo, hi = period.range((year, month))
             if holes(self._covered, lo, hi) == [(lo, hi)]:  # nothing covered there
                 continue
             path = present.get(name)
@@ -150,9 +149,8 @@ class ManifestSync:
             covered = subtract_range(covered, lo, hi)
             if gaps is not None:
                 gaps = subtract_range(gaps, lo, hi)
-            year, month = month_of(lo)
             self._report(
-                f"{self.series}: {why}; {year:04d}-{month:02d} leaves the coverage "
+                f"{self.series}: {why}; {period.label(period.of(lo))} leaves the coverage "
                 "and will be downloaded again"
             )
         failed = [f for f in self._failed if holes(covered, f[0], f[1])]
@@ -180,7 +178,7 @@ class ManifestSync:
         except OSError as exc:
             raise os_error("read", path, exc) from exc
         try:
-            covered, failed, gaps, signs = parse_manifest(self.series, raw)
+            covered, failed, gaps, signs = parse_manifest(self.series, raw, self._period.pattern)
         except Unreadable as exc:
             self._covered, self._failed, self._manifest_sig = [], [], None
             self._gaps = []
@@ -232,7 +230,8 @@ class ManifestSync:
         self.quarantined.append(move_aside(path, reason, consequence, self.series))
 
     def _month_files(self) -> list[tuple[int, int, Path]]:
-        return files.month_files(self.folder)
+        """(year, month, path) of every data file, oldest first (month 0: a yearly file)."""
+        return [(k[0], k[1], path) for k, path in self._period.files(self.folder)]
 
     # ---- month-file footers and quarantine ---------------------------------------------------
 
@@ -249,7 +248,7 @@ class ManifestSync:
             if cached is not None and cached.sig == sig:
                 return cached
             try:
-                info = read_footer(path)
+                info = read_footer(path, self.kind)
             except FileNotFoundError:
                 return None
             except Unreadable as exc:
@@ -275,14 +274,14 @@ class ManifestSync:
                 return True
             if now != sig:
                 return False
-            m = MONTH_FILE.match(path.name)
-            assert m is not None
-            year, month = int(m.group(1)), int(m.group(2))
-            self._quarantine(path, reason, f"{year:04d}-{month:02d} will be downloaded again")
+            key = self._period.key_of_name(path.name)
+            assert key is not None
+            label = self._period.label(key)
+            self._quarantine(path, reason, f"{label} will be downloaded again")
             self._infos.pop(path.name, None)
             if self._signs is not None:
                 self._signs.pop(path.name, None)
-            lo, hi = month_range(year, month)
+            lo, hi = self._period.range(key)
             if holes(self._covered, lo, hi) != [(lo, hi)]:  # some of it was covered
                 # Memory drops the month at once (its candles are gone whatever happens next);
                 # the manifest follows.
@@ -293,22 +292,22 @@ class ManifestSync:
             return True
 
 
-def _months_of(ranges: Sequence[Range]) -> list[tuple[int, int]]:
-    """(year, month) of every month that `ranges` touch, oldest first."""
+def _months_of(ranges: Sequence[Range], period: files.Period) -> list[tuple[int, int]]:
+    """The key of every file period (month, or year) that `ranges` touch, oldest first."""
     out: list[tuple[int, int]] = []
     for start, end in ranges:
-        year, month = month_of(start)
-        while month_range(year, month)[0] < end:
-            if not out or out[-1] < (year, month):
-                out.append((year, month))
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        key = period.of(start)
+        while period.range(key)[0] < end:
+            if not out or out[-1] < key:
+                out.append(key)
+            key = period.next(key)
     return out
 
 
-def _month_of_name(name: str) -> tuple[int, int]:
-    m = MONTH_FILE.match(name)
-    assert m is not None  # manifest.parse_manifest checks every signed name
-    return int(m.group(1)), int(m.group(2))
+def _month_of_name(name: str, period: files.Period) -> tuple[int, int]:
+    key = period.key_of_name(name)
+    assert key is not None  # manifest.parse_manifest checks every signed name
+    return key
 
 
 def _sign(info: FileInfo) -> FileSign:
