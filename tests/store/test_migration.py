@@ -165,6 +165,7 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_kill_minus_nine_at_random_points_then_the_same_store(tmp_path: Path, template) -> None:
     src, series, fresh = template
     want = tree(fresh)

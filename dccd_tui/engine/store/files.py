@@ -475,6 +475,18 @@ def normalize(candles: pl.DataFrame, span_ms: int, label: str, kind: str = CANDL
     return frame
 
 
+def funding_schema() -> dict[str, pl.DataType]:
+    """The polars schema of a funding frame (`kinds.FUNDING_COLUMNS`)."""
+    import polars as pl
+
+    return {
+        "ts": pl.Datetime("ms", "UTC"),
+        "rate": pl.Float64(),
+        "interval_hours": pl.Float64(),
+        "mark_price": pl.Float64(),
+    }
+
+
 def normalize_funding(events: pl.DataFrame) -> pl.DataFrame:
     """Check and shape a frame of funding events: the FUNDING columns and dtypes, a rate in
     every row, ts rounded to the nearest minute (venues and the archive are a few ms off the
@@ -490,14 +502,8 @@ def normalize_funding(events: pl.DataFrame) -> pl.DataFrame:
         frame = frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
     elif isinstance(ts_type, pl.Datetime) and ts_type.time_zone != "UTC":
         frame = frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
-    schema = {
-        "ts": pl.Datetime("ms", "UTC"),
-        "rate": pl.Float64,
-        "interval_hours": pl.Float64,
-        "mark_price": pl.Float64,
-    }
     try:
-        frame = frame.cast(schema)  # type: ignore[arg-type]
+        frame = frame.cast(funding_schema())
     except Exception as exc:
         raise ValueError(f"funding frame has wrong column types: {reason(exc)}") from exc
     if frame.height == 0:

@@ -269,9 +269,7 @@ class SeriesStore(ManifestSync):
         if self._funding:
             import polars as pl
 
-            return pl.DataFrame(schema=files.funding_arrow_schema()).cast(
-                {"ts": pl.Datetime("ms", "UTC")}
-            )
+            return pl.DataFrame(schema=files.funding_schema())
         return empty_candles()
 
     # ---- exchange-side gaps -------------------------------------------------------------------
