@@ -475,16 +475,18 @@ def normalize(candles: pl.DataFrame, span_ms: int, label: str, kind: str = CANDL
     return frame
 
 
-def funding_schema() -> dict[str, pl.DataType]:
+def funding_schema() -> pl.Schema:
     """The polars schema of a funding frame (`kinds.FUNDING_COLUMNS`)."""
     import polars as pl
 
-    return {
-        "ts": pl.Datetime("ms", "UTC"),
-        "rate": pl.Float64(),
-        "interval_hours": pl.Float64(),
-        "mark_price": pl.Float64(),
-    }
+    return pl.Schema(
+        {
+            "ts": pl.Datetime("ms", "UTC"),
+            "rate": pl.Float64(),
+            "interval_hours": pl.Float64(),
+            "mark_price": pl.Float64(),
+        }
+    )
 
 
 def normalize_funding(events: pl.DataFrame) -> pl.DataFrame:
