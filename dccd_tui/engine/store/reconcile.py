@@ -49,6 +49,7 @@ class ManifestSync:
     _covered: list[Range]
     _failed: list[Failed]
     _gaps: list[Range] | None
+    _horizon: list[Range]
     _manifest_sig: tuple[int, int, int] | None
     _infos: dict[str, FileInfo]
     _signs: dict[str, FileSign] | None
@@ -173,15 +174,17 @@ class ManifestSync:
                 raw = fh.read()
         except FileNotFoundError:
             self._covered, self._failed, self._manifest_sig = [], [], None
-            self._gaps = []
+            self._gaps, self._horizon = [], []
             return
         except OSError as exc:
             raise os_error("read", path, exc) from exc
         try:
-            covered, failed, gaps, signs = parse_manifest(self.series, raw, self._period.pattern)
+            covered, failed, gaps, signs, horizon = parse_manifest(
+                self.series, raw, self._period.pattern
+            )
         except Unreadable as exc:
             self._covered, self._failed, self._manifest_sig = [], [], None
-            self._gaps = []
+            self._gaps, self._horizon = [], []
             self._signs = {}
             self._quarantine(
                 path,
@@ -193,6 +196,7 @@ class ManifestSync:
         self._covered, self._failed, self._manifest_sig = covered, failed, sig
         self._gaps = gaps
         self._signs = signs
+        self._horizon = horizon
 
     def _save_manifest(
         self, covered: list[Range], failed: list[Failed], gaps: list[Range] | None = None
@@ -207,7 +211,7 @@ class ManifestSync:
         if self.read_only:  # memory only: what the files say, nothing written
             self._covered, self._failed, self._gaps = covered, failed, gaps
             return
-        data = manifest_bytes(self.series, covered, failed, gaps, self._signs or {})
+        data = manifest_bytes(self.series, covered, failed, gaps, self._signs or {}, self._horizon)
         files.atomic_write(self.manifest_path, lambda tmp: files.write_bytes(data, tmp))
         self._covered, self._failed, self._gaps = covered, failed, gaps
         self._manifest_sig = self._stat_manifest()

@@ -88,6 +88,9 @@ class SeriesStore(ManifestSync):
         # Exchange-side gaps (covered ranges without a candle); None: an older manifest
         # without the key, computed from the data on first use (`gaps()`).
         self._gaps: list[Range] | None = []
+        # Ranges before the venue's horizon (it serves nothing there: OKX's funding history
+        # older than three months): known, neither fetched nor missing, never a gap.
+        self._horizon: list[Range] = []
         self._manifest_sig: tuple[int, int, int] | None = None
         self._infos: dict[str, FileInfo] = {}
         # Month-file signatures (manifest.FileSign) by file name; None: an older manifest
@@ -121,7 +124,32 @@ class SeriesStore(ManifestSync):
         self._sync()
         with self._file_lock, self._state_lock:
             self._reconcile()
-            return holes(self._covered, int(start), int(end))
+            known = merge_ranges(self._covered + self._horizon) if self._horizon else self._covered
+            return holes(known, int(start), int(end))
+
+    def horizon(self) -> list[Range]:
+        """Ranges before the venue's horizon, not covered by data (a copy)."""
+        self._sync()
+        with self._state_lock:
+            return subtract_ranges(self._horizon, self._covered)
+
+    def record_horizon(self, ranges: Sequence[Sequence[int]]) -> None:
+        """Remember ranges that the venue cannot serve (before its horizon): they leave the
+        missing ranges and the failed windows, and are never fetched nor shown as gaps."""
+        items = merge_ranges(self._check_ranges(ranges))
+        if not items:
+            return
+        self._sync()
+        with self._file_lock, self._state_lock:
+            horizon = merge_ranges(self._horizon + items)
+            if horizon == self._horizon:
+                return
+            failed = [
+                (a, b, r) for s, e, r in self._failed for a, b in subtract_ranges([(s, e)], items)
+            ]
+            self._horizon = horizon
+            files.ensure_folder(self.folder)
+            self._save_manifest(self._covered, failed)
 
     def gaps(self) -> list[Range]:
         """Exchange-side gaps: merged parts of the coverage where the exchange had no candle
