@@ -136,6 +136,9 @@ class Backfill:
         # An `engine.archive.ArchiveClient` when this job may use the public archive
         self.archive = archive
         self.symbol = adapter.symbol(series.pair)
+        # A series of funding events (store/funding: events, not candles): fetched by
+        # `fetch_funding`, complete per window, never a gap (`_fetch`, `_walk`, `_flush`).
+        self.funding = getattr(series, "kind", "candles") == "funding"
         self._finished = False
         self._pause_seen = 0.0  # monotonic end of the last pause logged
         self._abort = threading.Event()  # stop set, or a permanent error: outstanding fetches end
@@ -199,18 +202,44 @@ class Backfill:
             self._watch_pause()
 
     def _fetch(self, window: Window):
+        if self.funding:  # every event of the window (the adapter pages as its venue needs)
+            fetch: Callable[..., pl.DataFrame] = self.adapter.fetch_funding  # type: ignore[attr-defined]
+            args: tuple = (self._get, self.symbol, window.start, window.end)
+        else:
+            fetch = self.adapter.fetch_window
+            args = (self._get, self.symbol, self.series.span, window.start, window.end)
         return self.retrying(
             fmt_ms(window.start),
-            lambda: self._classified(
-                f"the window at {fmt_ms(window.start)}",
-                self.adapter.fetch_window,
-                self._get,
-                self.symbol,
-                self.series.span,
-                window.start,
-                window.end,
-            ),
+            lambda: self._classified(f"the window at {fmt_ms(window.start)}", fetch, *args),
         )
+
+    def _note_horizon(self) -> None:
+        """Funding older than the venue's horizon (OKX: three months) is never served: record
+        the asked part before it as such (store: `record_horizon`), never missing or failed."""
+        horizon_of = getattr(self.adapter, "funding_horizon_ms", None)
+        if not self.funding or horizon_of is None:
+            return
+        horizon = horizon_of(self.clock_ms())
+        lo = min((s for s, _ in self.asked), default=None)
+        if horizon is None or lo is None or lo >= horizon:
+            return
+        self.store.record_horizon([(lo, horizon)])
+        self.state.add_log(
+            f"{self.adapter.name} serves no funding before {fmt_ms(horizon)}: "
+            f"{fmt_ms(lo)} -> {fmt_ms(horizon)} is before its horizon (not fetched)"
+        )
+
+    def _empty(self) -> pl.DataFrame:
+        """An empty frame of what this series holds (candles, or funding events)."""
+        if self.funding:
+            import polars as pl
+
+            from .store.files import funding_schema
+
+            return pl.DataFrame(schema=funding_schema())
+        from .models import empty_candles
+
+        return empty_candles()
 
     def _classified(self, what: str, fn, *args):
         """`fn(*args)`; an error that is not the engine's own (a row polars cannot hold, a
@@ -282,7 +311,7 @@ class Backfill:
         ``[start, first candle)`` enters the coverage as fetched, with nothing in it. Any error
         (or a cancel) leaves the plan as it was: the windows are then walked as usual.
         """
-        if not plan.missing:
+        if not plan.missing or self.funding:  # events: no first candle to probe for
             return plan
         lo, hi = plan.missing[0]
         span = self.series.span
@@ -353,10 +382,8 @@ class Backfill:
             return
         import polars as pl
 
-        from .models import empty_candles
-
-        frame = pl.concat(self._frames, how="vertical") if self._frames else empty_candles()
-        covered, rest, kept = self._covered, empty_candles(), []
+        frame = pl.concat(self._frames, how="vertical") if self._frames else self._empty()
+        covered, rest, kept = self._covered, self._empty(), []
         if before is not None:
             cut = int(frame["ts"].cast(pl.Int64).search_sorted(before, side="left"))
             frame, rest = frame.slice(0, cut), frame.slice(cut)
@@ -527,12 +554,13 @@ class Backfill:
             state.next_phase(tuple(self.asked))
             state.add_log(f"range added while the job ran: {fmt_asked(extra, fmt_ms)}")
         self._report_quarantine()
+        self._note_horizon()
         plan = self.replan()
         state.set_total(len(plan.windows))
         self.measure()
         state.set_status(Status.RUNNING)
         plan = self._skip_before_listing(plan)
-        if self.archive is not None and plan.windows:  # whole months and days from the archive
+        if self.archive is not None and plan.windows and not self.funding:  # the kline archive
             from .archive.fast_path import run_archive
 
             self._first_ts = self.store.stats().get("first_ts")
@@ -646,7 +674,11 @@ class Backfill:
                 )
                 continue
             lo, hi = window.start, window.end
-            if frame.height:
+            if self.funding:  # complete for its window, and events are not on a grid: no
+                if frame.height:  # edge to ask again and no gap; the newest event is kept
+                    self._frames.append(frame)
+                    self._buffered += frame.height
+            elif frame.height:
                 self._frames.append(frame)
                 self._buffered += frame.height
                 stamps = frame["ts"].dt.epoch("ms")
@@ -668,7 +700,7 @@ class Backfill:
                 hi = lo  # nothing yet near "now": not a gap, asked again on the next run
             # Exchange-side gaps: empty slots after the series' first candle (before it, the
             # pair was not listed yet: that void is no gap).
-            if self._first_ts is not None and self._first_ts < hi:
+            if not self.funding and self._first_ts is not None and self._first_ts < hi:
                 self._gaps += (hi - max(lo, self._first_ts)) // span_ms - frame.height
             if hi > lo:
                 self._covered.append((lo, hi))

@@ -118,7 +118,11 @@ def plan_job(
     asked = [(s, e) for s, e in asked if e > s]
     if ranges:
         missing = [m for s, e in asked for m in series_store.missing_intervals(s, e)]
-    windows = make_windows(missing, adapter.window_ms(series.span))
+    if getattr(series, "kind", "candles") == "funding":  # events: the venue's funding window
+        window_ms = int(getattr(adapter, "funding_window_ms", 30 * 86_400_000))
+    else:
+        window_ms = adapter.window_ms(series.span)
+    windows = make_windows(missing, window_ms)
     requests = len(windows)
     requested_ms = sum(e - s for s, e in asked) if ranges else max(0, end - start)
     covered_ms = requested_ms - sum(e - s for s, e in missing)
