@@ -27,6 +27,7 @@ from .files import (
     stat_sig,
 )
 from .manifest import MANIFEST_NAME, FileSign, manifest_bytes, parse_manifest
+from .objects import LocalObjects, local_etag
 from .quarantine import move_aside
 from .ranges import Failed, Range, holes, subtract_range, subtract_ranges
 
@@ -40,6 +41,7 @@ class ManifestSync:
     series: Series
     kind: str
     _period: files.Period
+    _objects: LocalObjects
     folder: Path
     read_only: bool
     quarantined: list[str]
@@ -212,7 +214,10 @@ class ManifestSync:
             self._covered, self._failed, self._gaps = covered, failed, gaps
             return
         data = manifest_bytes(self.series, covered, failed, gaps, self._signs or {}, self._horizon)
-        files.atomic_write(self.manifest_path, lambda tmp: files.write_bytes(data, tmp))
+        # The manifest is where a write becomes visible: replaced only if it is still the one
+        # this store read or wrote last (objects.py; None: it must not exist).
+        seen = None if self._manifest_sig is None else local_etag(self._manifest_sig)
+        self._objects.put_if_match(MANIFEST_NAME, data, seen)
         self._covered, self._failed, self._gaps = covered, failed, gaps
         self._manifest_sig = self._stat_manifest()
 

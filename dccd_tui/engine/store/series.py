@@ -46,6 +46,7 @@ from .files import (
 )
 from .kinds import CANDLES, FUNDING
 from .manifest import FileSign
+from .objects import LocalObjects
 from .ranges import (
     Failed,
     Range,
@@ -75,6 +76,9 @@ class SeriesStore(ManifestSync):
         self.kind = getattr(series, "kind", CANDLES)
         self._funding = self.kind == FUNDING
         self._period = files.period_of(self.kind)
+        # The seam the manifest is written through (objects.py); the month files keep the
+        # local fast path (files.atomic_write), which is what LocalObjects does too.
+        self._objects = LocalObjects(folder)
         self.folder = folder
         self.read_only = read_only
         self.quarantined: list[str] = []
