@@ -518,7 +518,7 @@ def normalize_funding(events: pl.DataFrame) -> pl.DataFrame:
     rounded = ((ms + minute // 2) // minute) * minute
     frame = frame.with_columns(rounded.cast(pl.Datetime("ms", "UTC")).alias("ts"))
     if not (rounded.is_sorted() and rounded.n_unique() == frame.height):
-        frame = frame.unique(subset="ts", keep="last", maintain_order=True).sort("ts")
+        frame = frame.unique(subset=["ts"], keep="last", maintain_order=True).sort("ts")
     return frame
 
 

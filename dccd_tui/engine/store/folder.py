@@ -129,12 +129,12 @@ class Store:
             raise StoreError(f"pair {series.pair!r} cannot be stored: {exc}") from exc
         legacy = self.data_path / OHLC_DIR / f"exchange={ex}" / f"pair={symbol}"
         if kind == FUNDING:
-            root = self.funding
-            folder = root / f"exchange={ex}" / f"market={market}" / f"symbol={symbol}"
+            dataset = self.funding
+            folder = dataset / f"exchange={ex}" / f"market={market}" / f"symbol={symbol}"
         else:
-            root = self.candles
+            dataset = self.candles
             folder = (
-                root
+                dataset
                 / f"exchange={ex}"
                 / f"market={market}"
                 / f"kind={kind}"
@@ -149,10 +149,10 @@ class Store:
         ):
             # A layout-1 store that no process has taken for writing yet: read where it is
             # (a read-only open moves nothing; migrate.py).
-            root, folder = self.data_path / OHLC_DIR, legacy / f"span={series.label}"
-        real = root.resolve()
-        if not folder.resolve().is_relative_to(real):
-            raise StoreError(f"folder of {ex} {series.pair} resolves outside {real}")
+            dataset, folder = self.data_path / OHLC_DIR, legacy / f"span={series.label}"
+        root = dataset.resolve()
+        if not folder.resolve().is_relative_to(root):
+            raise StoreError(f"folder of {ex} {series.pair} resolves outside {root}")
         self._folders[series] = folder
         return folder
 
