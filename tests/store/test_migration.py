@@ -203,3 +203,40 @@ def test_kill_minus_nine_at_random_points_then_the_same_store(tmp_path: Path, te
         for s, (lo, hi) in series:
             assert check.series(s).missing_intervals(lo, hi) == [], f"run {run}: {s}"
     assert killed_mid >= 10  # most kills landed inside the migration
+
+
+def test_a_backfill_on_an_old_store_moves_it_says_so_once_and_fetches_nothing(
+    tmp_path: Path, sandbox, capsys
+) -> None:
+    """Headless, end to end: a store written and then laid out as the previous version had it
+    is moved by the next `backfill`, which says so once and sends no request."""
+    import json
+
+    from dccd_tui.cli import main
+
+    from ..helpers import make_config, stored
+
+    job = {"exchange": "bybit", "pairs": ["BTC/USDT"], "span": "1h"}
+    job |= {"start": "2024-01-01", "end": "2024-02-01"}
+    config = make_config(tmp_path, sandbox, [job])
+    path = str(config.path)
+    assert main(["backfill", "--config", path, "--quiet"]) == 0
+    data = config.settings.data_path
+    want = stored(data).drop("exchange", "market", "kind", "symbol", "span")
+    old = legacy(data, "bybit", "BTC-USDT", "1h")  # as the previous version laid it out
+    old.parent.mkdir(parents=True)
+    os.rename(series_dir(data, "bybit", "BTC-USDT", "1h"), old)
+    shutil.rmtree(data / "candles")
+    shutil.rmtree(data / "funding")
+    (data / VERSION_NAME).unlink()
+    capsys.readouterr()
+    assert main(["backfill", "--config", path, "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    notes = [e["message"] for e in events if e["event"] == "note"]
+    assert notes.count("store migrated to layout 2: 1 series") == 1
+    assert [e["requests"] for e in events if e["event"] == "summary"] == [0]
+    got = stored(data).drop("exchange", "market", "kind", "symbol", "span")
+    assert got.equals(want)
+    capsys.readouterr()
+    assert main(["backfill", "--config", path, "--json"]) == 0
+    assert '"note"' not in capsys.readouterr().out  # once
