@@ -484,12 +484,9 @@ def close_series(
     import polars as pl
 
     ss = store.series(series)
-    files = [
-        str(path)
-        for year, month, path in ss._month_files()
-        if calendar.timegm((year, month, 1, 0, 0, 0)) * 1000 < end
-        and _add_months(calendar.timegm((year, month, 1, 0, 0, 0)) * 1000, 1) > start
-    ]
+    files = [str(path) for path in ss.files_between(start, end)]
+    # a funding series draws its rate over time (it has no close)
+    value = "rate" if getattr(series, "kind", "candles") == "funding" else "close"
     if not files:
         return [None] * points
     width = -(-(end - start) // points)
@@ -497,7 +494,7 @@ def close_series(
     try:
         frame = (
             pl.scan_parquet(files)
-            .select(ms.alias("t"), pl.col("close"))
+            .select(ms.alias("t"), pl.col(value).alias("close"))
             .filter((pl.col("t") >= start) & (pl.col("t") < end))
             .group_by(((pl.col("t") - start) // width).alias("b"))
             .agg(pl.col("close").sort_by("t").last())

@@ -149,3 +149,19 @@ def test_funding_frames_are_checked(tmp_path: Path) -> None:
         ss.write(events([ms(2024, 1, 1)], [0.1]).drop("mark_price"), [])
     with pytest.raises(ValueError, match="nulls in: rate"):
         ss.write(events([ms(2024, 1, 1)], [None]), [])  # type: ignore[list-item]
+
+
+def test_the_coverage_picture_of_funding_charts_the_rate(tmp_path: Path) -> None:
+    from dccd_tui.engine.coverage_picture import coverage_picture
+
+    store = Store(tmp_path)
+    a = ms(2023, 12, 1)
+    stamps_ = [a + i * 8 * HOUR for i in range(3 * 31 * 2)]  # two months of 8 h funding
+    rates = [(i % 5) * 1e-5 for i in range(len(stamps_))]
+    store.series(FUND).write(events(stamps_, rates), [(a, ms(2024, 2, 1))])
+    picture = coverage_picture(store, FUND, a, ms(2024, 2, 1), cells=62, points=62)
+    assert picture.error is None and picture.complete
+    assert set(picture.states) == {"stored"}
+    assert picture.closes is not None and len(picture.closes) == 62
+    day_last = [rates[i * 3 + 2] for i in range(62)]  # the last event of each day
+    assert picture.closes == day_last

@@ -276,6 +276,16 @@ class SeriesStore(ManifestSync):
             out = out.filter(cond)
         return out.sort("ts")
 
+    def files_between(self, start: int, end: int) -> list[Path]:
+        """The data files (months, or years for funding) that may hold rows in
+        ``[start, end)``, oldest first."""
+        out = []
+        for year, month, path in self._month_files():
+            lo, hi = self._period.range((year, month))
+            if lo < end and hi > start:
+                out.append(path)
+        return out
+
     def stats(self) -> dict[str, Any]:
         """first_ts / last_ts (ms or None), candles, bytes, files: from the Parquet footers only."""
         self._sync()
