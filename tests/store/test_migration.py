@@ -240,3 +240,30 @@ def test_a_backfill_on_an_old_store_moves_it_says_so_once_and_fetches_nothing(
     capsys.readouterr()
     assert main(["backfill", "--config", path, "--json"]) == 0
     assert '"note"' not in capsys.readouterr().out  # once
+
+
+def test_a_shared_layout1_store_is_moved_only_where_the_user_says(tmp_path: Path) -> None:
+    """``ohlc`` a link to a store that several data folders share: not emptied into one data
+    folder; the message says what to do, and once ``candles`` is a link too it moves there."""
+    from dccd_tui.engine.errors import StoreError
+
+    shared = tmp_path / "shared" / "ohlc"
+    series = Series("binance", "BTC/USDT", 3600)
+    covered = (START, START + 30 * 3_600_000)
+    SeriesStore(series, legacy(shared.parent, "binance", "BTC-USDT", "1h")).write(
+        candles(START, 30, 3_600_000, 10.0), [covered]
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ohlc").symlink_to(shared)
+    with pytest.raises(StoreError, match="is not moved to the new layout by itself"):
+        Store(data).lock()
+    assert (shared / "exchange=binance").is_dir()  # nothing moved
+    shutil.rmtree(data / "candles")  # nothing in it but its lock file
+    (shared.parent / "candles").mkdir()
+    (data / "candles").symlink_to(shared.parent / "candles")
+    store = Store(data)
+    with store.lock():
+        assert store.migrated == "store migrated to layout 2: 1 series"
+        assert store.series(series).missing_intervals(*covered) == []
+    assert (shared.parent / "candles" / "exchange=binance").is_dir()

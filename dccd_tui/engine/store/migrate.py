@@ -22,6 +22,7 @@ import logging
 import os
 from pathlib import Path
 
+from ..errors import StoreError
 from ..models import LABEL_SPANS
 from . import files
 from .files import OHLC_DIR
@@ -83,7 +84,9 @@ def migrate(data_path: Path) -> str | None:
     or None when there was nothing to move."""
     moved = kept = 0
     files.remove_stale_temps(data_path)  # a marker's temp file, left by a killed migration
-    for exchange, pair, label, src in legacy_folders(data_path):
+    found = legacy_folders(data_path)
+    _check_shared(data_path, bool(found))
+    for exchange, pair, label, src in found:
         if label not in LABEL_SPANS:  # not a series folder of ours: left where it is
             kept += 1
             continue
@@ -112,6 +115,23 @@ def migrate(data_path: Path) -> str | None:
         msg += f" ({kept:,} folders left in {data_path / OHLC_DIR})"
     log.info(msg)
     return msg
+
+
+def _check_shared(data_path: Path, any_series: bool) -> None:
+    """A layout-1 ``ohlc`` that is a link (one store shared by several data folders, lock.py)
+    is not emptied into this data folder's own ``candles``: the other folders would lose it.
+    StoreError saying what to do, unless ``candles`` is a link too (the user's choice)."""
+    ohlc, candles = data_path / OHLC_DIR, data_path / CANDLES_DIR
+    if not any_series or not ohlc.is_symlink() or candles.is_symlink():
+        return
+    real = ohlc.resolve()
+    raise StoreError(
+        f"{ohlc} is a link to {real}, a store that several data folders may share: it is not "
+        f"moved to the new layout by itself. Replace the folder {candles} (nothing in it but "
+        f"a lock file) with a link to a folder of its own beside it (e.g. "
+        f"{real.parent / CANDLES_DIR}) and run again: the series are moved there, and the "
+        "other data folders can link to it too"
+    )
 
 
 def _prune(ohlc: Path) -> None:
