@@ -12,8 +12,10 @@ prefix, read and delete. The store is written against those five calls (`Objects
 Keys are ``/``-separated paths relative to the data folder, without ``:`` (docs/store.md).
 `LocalObjects` is the local disk behind the same calls, and keeps today's fast path: a temp file
 in the same folder, flush + fsync, ``rename``, fsync the folder (files.atomic_write), with the
-file's stat signature (mtime_ns-size-inode) as its etag: one stat, no hashing. A local month file
-is still replaced in place under its month's name (files.atomic_write); an object store will
+file's stat signature (mtime_ns-size-inode) as its etag: one stat, no hashing. The data may be
+given as a `Writer` that fills a new file (a month's Parquet is encoded straight into the temp
+file); an object store writes it to a local temp file and uploads that. A local month file is
+still replaced in place under its month's name (`put_if_match` with `ANY`); an object store will
 name each version apart and let the manifest point at it.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +33,9 @@ from .files import os_error, stat_sig
 
 #: `put_if_match`'s etag that matches whatever is there (an unconditional put).
 ANY = "*"
+
+Writer = Callable[[Path], None]
+"""Fills the NEW file it is given with an object's bytes, flushed and fsynced."""
 
 
 class PreconditionFailed(StoreError):
@@ -41,13 +47,18 @@ class Objects(Protocol):
 
     def put_if_absent(self, key: str, data: bytes) -> str: ...
 
-    def put_if_match(self, key: str, data: bytes, etag: str | None) -> str: ...
+    def put_if_match(self, key: str, data: bytes | Writer, etag: str | None) -> str: ...
 
     def list(self, prefix: str) -> list[str]: ...
 
     def read(self, key: str) -> tuple[bytes, str]: ...
 
     def delete(self, key: str) -> None: ...
+
+
+def _bytes_writer(data: bytes) -> Writer:
+    # files.write_bytes looked up when called: tests make it fail (disk full) there
+    return lambda tmp: files.write_bytes(data, tmp)
 
 
 def local_etag(sig: tuple[int, int, int]) -> str:
@@ -110,10 +121,11 @@ class LocalObjects:
             raise os_error("write", path, exc) from exc
         return self.etag(key) or ""
 
-    def put_if_match(self, key: str, data: bytes, etag: str | None) -> str:
+    def put_if_match(self, key: str, data: bytes | Writer, etag: str | None) -> str:
         """Replace the object if its etag is still `etag` (None: it must not exist; `ANY`:
         whatever is there), atomically; PreconditionFailed otherwise. Returns the new etag."""
         path = self.path(key)
+        writer: Writer = data if not isinstance(data, bytes) else _bytes_writer(data)
         with self._lock:
             if etag != ANY:
                 now = self.etag(key)
@@ -121,7 +133,7 @@ class LocalObjects:
                     raise PreconditionFailed(
                         f"{path} changed behind the store's back (etag {now}, expected {etag})"
                     )
-            files.atomic_write(path, lambda tmp: files.write_bytes(data, tmp))
+            files.atomic_write(path, writer)
             return self.etag(key) or ""
 
     def list(self, prefix: str) -> list[str]:

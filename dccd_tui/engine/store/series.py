@@ -46,7 +46,7 @@ from .files import (
 )
 from .kinds import CANDLES, FUNDING
 from .manifest import FileSign
-from .objects import LocalObjects
+from .objects import ANY, LocalObjects
 from .ranges import (
     Failed,
     Range,
@@ -76,8 +76,7 @@ class SeriesStore(ManifestSync):
         self.kind = getattr(series, "kind", CANDLES)
         self._funding = self.kind == FUNDING
         self._period = files.period_of(self.kind)
-        # The seam the manifest is written through (objects.py); the month files keep the
-        # local fast path (files.atomic_write), which is what LocalObjects does too.
+        # The seam the month files and the manifest are written through (objects.py).
         self._objects = LocalObjects(folder)
         self.folder = folder
         self.read_only = read_only
@@ -431,7 +430,8 @@ class SeriesStore(ManifestSync):
                 existing = existing.filter(~pl.col("ts").is_in(part["ts"].implode()))
             merged = pl.concat([existing, part], how="vertical").sort("ts")
         table = merged.to_arrow().cast(files.schema_of(self.kind))
-        files.atomic_write(path, lambda tmp: files.write_parquet(table, tmp))
+        # through the object seam, on its local fast path (encoded straight to the temp file)
+        self._objects.put_if_match(path.name, lambda tmp: files.write_parquet(table, tmp), ANY)
         self._infos.pop(path.name, None)
         # Signed by a stat right after the write; the manifest saved next carries it.
         ts = merged["ts"].dt.epoch("ms")
