@@ -136,7 +136,7 @@ class Backfill:
         # An `engine.archive.ArchiveClient` when this job may use the public archive
         self.archive = archive
         self.symbol = adapter.symbol(series.pair)
-        # A series of funding events (store/funding: events, not candles): fetched by
+        # A series of funding events (events, not candles: docs/store.md): fetched by
         # `fetch_funding`, complete per window, never a gap (`_fetch`, `_walk`, `_flush`).
         self.funding = getattr(series, "kind", "candles") == "funding"
         self._finished = False
@@ -223,7 +223,8 @@ class Backfill:
         lo = min((s for s, _ in self.asked), default=None)
         if horizon is None or lo is None or lo >= horizon:
             return
-        self.store.record_horizon([(lo, horizon)])
+        if not self.store.record_horizon([(lo, horizon)]):
+            return  # known already (said by an earlier run)
         self.state.add_log(
             f"{self.adapter.name} serves no funding before {fmt_ms(horizon)}: "
             f"{fmt_ms(lo)} -> {fmt_ms(horizon)} is before its horizon (not fetched)"

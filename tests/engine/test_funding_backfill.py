@@ -143,5 +143,9 @@ def test_before_the_horizon_is_known_never_fetched_nor_missing(tmp_path) -> None
     strip = coverage_strip(report, 12)
     assert strip.states[0] == HORIZON and strip.states[-1] != HORIZON
     assert any("before its horizon" in line for line in state.log_lines())
-    # reopened: the horizon is in the manifest
+    # reopened: the horizon is in the manifest; a rerun asks for nothing and says nothing new
     assert Store(tmp_path).series(FUND).horizon() == [(start, horizon)]
+    again = FundingVenue()
+    state, _ = run(tmp_path, again, start, end)
+    assert state.snapshot().status is Status.DONE and again.calls == []
+    assert not any("before its horizon" in line for line in state.log_lines())

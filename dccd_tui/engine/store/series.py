@@ -136,23 +136,25 @@ class SeriesStore(ManifestSync):
         with self._state_lock:
             return subtract_ranges(self._horizon, self._covered)
 
-    def record_horizon(self, ranges: Sequence[Sequence[int]]) -> None:
+    def record_horizon(self, ranges: Sequence[Sequence[int]]) -> bool:
         """Remember ranges that the venue cannot serve (before its horizon): they leave the
-        missing ranges and the failed windows, and are never fetched nor shown as gaps."""
+        missing ranges and the failed windows, and are never fetched nor shown as gaps.
+        Returns whether anything was new."""
         items = merge_ranges(self._check_ranges(ranges))
         if not items:
-            return
+            return False
         self._sync()
         with self._file_lock, self._state_lock:
             horizon = merge_ranges(self._horizon + items)
             if horizon == self._horizon:
-                return
+                return False
             failed = [
                 (a, b, r) for s, e, r in self._failed for a, b in subtract_ranges([(s, e)], items)
             ]
             self._horizon = horizon
             files.ensure_folder(self.folder)
             self._save_manifest(self._covered, failed)
+            return True
 
     def gaps(self) -> list[Range]:
         """Exchange-side gaps: merged parts of the coverage where the exchange had no candle
