@@ -82,7 +82,9 @@ def picture(folder: Path):
     from dccd_tui.engine.store import Store
 
     frame = (
-        pl.scan_parquet(str(folder / "data" / "ohlc" / "**" / "*.parquet"), hive_partitioning=True)
+        pl.scan_parquet(
+            str(folder / "data" / "candles" / "**" / "*.parquet"), hive_partitioning=True
+        )
         .collect()
         .sort("ts")
     )

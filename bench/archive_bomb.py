@@ -103,7 +103,7 @@ def check_store(data: Path, start: int, end: int) -> tuple[bool, str]:
     if not list(data.rglob("*.parquet")):
         return False, "nothing stored"
     got = (
-        pl.scan_parquet(str(data / "ohlc" / "**" / "*.parquet"), hive_partitioning=True)
+        pl.scan_parquet(str(data / "candles" / "**" / "*.parquet"), hive_partitioning=True)
         .collect()
         .sort("ts")
         .with_columns(pl.col("ts").dt.epoch("ms"))

@@ -101,7 +101,7 @@ def main() -> int:
             )
             got = (
                 pl.scan_parquet(
-                    str(folder / "data" / "ohlc" / "**" / "*.parquet"), hive_partitioning=True
+                    str(folder / "data" / "candles" / "**" / "*.parquet"), hive_partitioning=True
                 )
                 .collect()
                 .select(

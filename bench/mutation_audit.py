@@ -422,7 +422,7 @@ MUTANTS: list[Mutant] = [
         STORE + "lock.py",
         "        if real == data_path.resolve():",
         "        if real.is_dir():",
-        "the resolved ohlc folder (shared by two data folders) is not locked",
+        "the resolved candles folder (shared by two data folders) is not locked",
         TL,
     ),
     m(

@@ -60,7 +60,7 @@ def stored(folder: Path):
     import polars as pl
 
     frame = pl.scan_parquet(
-        str(folder / "data" / "ohlc" / "**" / "*.parquet"), hive_partitioning=True
+        str(folder / "data" / "candles" / "**" / "*.parquet"), hive_partitioning=True
     ).collect()
     return frame.select(
         pl.col("ts").dt.epoch("ms").alias("ts"),

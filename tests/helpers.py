@@ -88,8 +88,29 @@ def make_config(
 def stored(data_path: Path) -> pl.DataFrame:
     """The whole store read as one table, exactly as a user would."""
     return pl.scan_parquet(
-        str(data_path / "ohlc" / "**" / "*.parquet"), hive_partitioning=True
+        str(data_path / "candles" / "**" / "*.parquet"), hive_partitioning=True
     ).collect()
+
+
+def series_dir(
+    data_path: Path,
+    exchange: str = "binance",
+    symbol: str = "BTC-USDT",
+    span: str = "1m",
+    *,
+    market: str = "spot",
+    kind: str = "candles",
+) -> Path:
+    """The folder of a candle series in the store (docs/store.md), built by hand."""
+    return (
+        data_path
+        / "candles"
+        / f"exchange={exchange}"
+        / f"market={market}"
+        / f"kind={kind}"
+        / f"symbol={symbol}"
+        / f"span={span}"
+    )
 
 
 def as_truth_frame(frame: pl.DataFrame) -> pl.DataFrame:

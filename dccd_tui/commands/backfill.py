@@ -124,6 +124,8 @@ def _backfill(
         err(str(exc))
         return EXIT_USAGE
     out.start(config.path, len(jobs), base_urls is not None)
+    if runner.store.migrated:  # a store of an earlier version was moved (once)
+        out.note(runner.store.migrated)
     try:
         if args.dry_run:
             return _dry_run(runner, out)

@@ -198,6 +198,8 @@ def take_inventory(config: Config) -> tuple[list[SeriesReport], list[str]]:
             )
     else:
         store = Store(data_path, read_only=True)  # nothing stored: nothing to create
+    if store.migrated:  # a store of an earlier version was moved (once)
+        notes.append(store.migrated)
     try:
         reports = inventory(config, store=store)
     finally:

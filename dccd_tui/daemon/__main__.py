@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         if sandbox is not None:
             sandbox.stop()
         return 2
+    if runner.store.migrated:  # a store of an earlier version was moved (once)
+        log.info("%s", runner.store.migrated)
     idle = (
         args.idle_exit
         if args.idle_exit is not None

@@ -142,6 +142,9 @@ class Backfill:
         # An `engine.archive.ArchiveClient` when this job may use the public archive
         self.archive = archive
         self.symbol = adapter.symbol(series.pair)
+        # A series of funding events (events, not candles: docs/store.md): fetched by
+        # `fetch_funding`, complete per window, never a gap (`_fetch`, `_walk`, `_flush`).
+        self.funding = getattr(series, "kind", "candles") == "funding"
         self._finished = False
         self._pause_seen = 0.0  # monotonic end of the last pause logged
         self._abort = threading.Event()  # stop set, or a permanent error: outstanding fetches end
@@ -231,6 +234,35 @@ class Backfill:
                 self.series.kind,
             ),
         )
+
+    def _note_horizon(self) -> None:
+        """Funding older than the venue's horizon (OKX: three months) is never served: record
+        the asked part before it as such (store: `record_horizon`), never missing or failed."""
+        horizon_of = getattr(self.adapter, "funding_horizon_ms", None)
+        if not self.funding or horizon_of is None:
+            return
+        horizon = horizon_of(self.clock_ms())
+        lo = min((s for s, _ in self.asked), default=None)
+        if horizon is None or lo is None or lo >= horizon:
+            return
+        if not self.store.record_horizon([(lo, horizon)]):
+            return  # known already (said by an earlier run)
+        self.state.add_log(
+            f"{self.adapter.name} serves no funding before {fmt_ms(horizon)}: "
+            f"{fmt_ms(lo)} -> {fmt_ms(horizon)} is before its horizon (not fetched)"
+        )
+
+    def _empty(self) -> pl.DataFrame:
+        """An empty frame of what this series holds (candles, or funding events)."""
+        if self.funding:
+            import polars as pl
+
+            from .store.files import funding_schema
+
+            return pl.DataFrame(schema=funding_schema())
+        from .models import empty_candles
+
+        return empty_candles()
 
     def _classified(self, what: str, fn, *args):
         """`fn(*args)`; an error that is not the engine's own (a row polars cannot hold, a
@@ -546,12 +578,13 @@ class Backfill:
             state.next_phase(tuple(self.asked))
             state.add_log(f"range added while the job ran: {fmt_asked(extra, fmt_ms)}")
         self._report_quarantine()
+        self._note_horizon()
         plan = self.replan()
         state.set_total(len(plan.windows))
         self.measure()
         state.set_status(Status.RUNNING)
         plan = self._skip_before_listing(plan)
-        if self.archive is not None and plan.windows:  # whole months and days from the archive
+        if self.archive is not None and plan.windows and not self.funding:  # the kline archive
             from .archive.fast_path import run_archive
 
             self._first_ts = self.store.stats().get("first_ts")
@@ -672,7 +705,11 @@ class Backfill:
                 )
                 continue
             lo, hi = window.start, window.end
-            if frame.height:
+            if self.funding:  # complete for its window, and events are not on a grid: no
+                if frame.height:  # edge to ask again and no gap; the newest event is kept
+                    self._frames.append(frame)
+                    self._buffered += frame.height
+            elif frame.height:
                 self._frames.append(frame)
                 self._buffered += frame.height
                 stamps = frame["ts"].dt.epoch("ms")

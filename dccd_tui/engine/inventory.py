@@ -90,6 +90,8 @@ class SeriesReport:
     failed: list[Failed] = field(default_factory=list)  # failed windows, within range
     version: Any = None  # the manifest's version when read (changes on every write)
     between: list[Range] = field(default_factory=list)  # not asked for: between a job's ranges
+    # before the venue's horizon (it serves nothing there): known, neither missing nor a gap
+    horizon: list[Range] = field(default_factory=list)
 
     @property
     def span_ms(self) -> int:
@@ -106,7 +108,8 @@ class SeriesReport:
         total = self.end - self.start - sum(e - s for s, e in self.between)
         if total <= 0:
             return None
-        asked = subtract_ranges(self.covered, self.between) if self.between else self.covered
+        known = merge_ranges(self.covered + self.horizon) if self.horizon else self.covered
+        asked = subtract_ranges(known, self.between) if self.between else known
         return 100.0 * sum(e - s for s, e in asked) / total
 
     def _count(self, ranges: Iterable[Range] | Iterable[Failed]) -> int:
@@ -193,6 +196,7 @@ class SeriesReport:
                 "candles": self.failed_candles,
                 "ranges": [{**rng(s, e), "reason": r} for s, e, r in self.failed],
             },
+            "horizon": [rng(s, e) for s, e in self.horizon],
             "bytes": self.bytes,
             "files": self.files,
         }
@@ -232,6 +236,9 @@ def series_report(
     cov = clip(covered, start, end)
     fail = [(max(s, start), min(e, end), r) for s, e, r in failed if min(e, end) > max(s, start)]
     missing = subtract_ranges(holes(cov, start, end), merge_ranges((s, e) for s, e, _ in fail))
+    beyond = clip(ss.horizon(), start, end)
+    if beyond:
+        missing = subtract_ranges(missing, beyond)
     asked = [(s, end if e is None else min(e, end)) for s, e in ranges]  # None: up to `end`
     between = holes(merge_ranges(r for r in asked if r[1] > r[0]), start, end) if ranges else []
     if between:
@@ -262,6 +269,7 @@ def series_report(
         failed=fail,
         version=version,
         between=between,
+        horizon=subtract_ranges(beyond, between) if between else beyond,
     )
 
 
@@ -348,7 +356,8 @@ def coverage_version(store: Store, series: Series) -> tuple[int, int, int] | Non
 # --------------------------------------------------------------------------------------------
 
 STORED, GAP, VOID, MISSING, FAILED = "stored", "gap", "void", "missing", "failed"
-CELL_STATES = (STORED, GAP, VOID, MISSING, FAILED)
+HORIZON = "horizon"  # before the venue's horizon: it serves nothing there (OKX funding)
+CELL_STATES = (STORED, GAP, VOID, MISSING, FAILED, HORIZON)
 GAP_SHARE = 0.01  # a cell shows as an exchange gap when gaps fill at least 1 % of it
 
 
@@ -405,8 +414,9 @@ def coverage_strip(report: SeriesReport, width: int) -> CoverageStrip:
     shorter than the span). A cell's state, by priority: failed if any window in it failed,
     missing if any part was never fetched (both need action, however small), gap if exchange
     gaps inside the data fill at least `GAP_SHARE` of it (so that a week with a 20-minute
-    maintenance still reads as stored), stored if it holds candles, void if it was fetched but
-    the exchange had nothing."""
+    maintenance still reads as stored), stored if it holds candles, horizon if it lies before
+    the venue's horizon (it serves nothing there), void if it was fetched but the exchange had
+    nothing."""
     start, end = report.start, report.end
     if end <= start or width <= 0:
         return CoverageStrip("day", [start, start], [])
@@ -426,10 +436,11 @@ def coverage_strip(report: SeriesReport, width: int) -> CoverageStrip:
     missing = _overlaps(report.missing, edges)
     gaps = _overlaps(report.gaps, edges)
     empty = _overlaps(report.before_first + report.after_last + report.between, edges)
+    beyond = _overlaps(report.horizon, edges)
     states = []
     for i in range(n):
         size = edges[i + 1] - edges[i]
-        stored = size - failed[i] - missing[i] - gaps[i] - empty[i]
+        stored = size - failed[i] - missing[i] - gaps[i] - empty[i] - beyond[i]
         if failed[i]:
             states.append(FAILED)
         elif missing[i]:
@@ -438,6 +449,8 @@ def coverage_strip(report: SeriesReport, width: int) -> CoverageStrip:
             states.append(GAP)
         elif stored > 0:
             states.append(STORED)
+        elif beyond[i]:
+            states.append(HORIZON)
         else:
             states.append(VOID)
     return CoverageStrip(unit, edges, states)
@@ -472,12 +485,9 @@ def close_series(
     import polars as pl
 
     ss = store.series(series)
-    files = [
-        str(path)
-        for year, month, path in ss._month_files()
-        if calendar.timegm((year, month, 1, 0, 0, 0)) * 1000 < end
-        and _add_months(calendar.timegm((year, month, 1, 0, 0, 0)) * 1000, 1) > start
-    ]
+    files = [str(path) for path in ss.files_between(start, end)]
+    # a funding series draws its rate over time (it has no close)
+    value = "rate" if getattr(series, "kind", "candles") == "funding" else "close"
     if not files:
         return [None] * points
     width = -(-(end - start) // points)
@@ -485,7 +495,7 @@ def close_series(
     try:
         frame = (
             pl.scan_parquet(files)
-            .select(ms.alias("t"), pl.col("close"))
+            .select(ms.alias("t"), pl.col(value).alias("close"))
             .filter((pl.col("t") >= start) & (pl.col("t") < end))
             .group_by(((pl.col("t") - start) // width).alias("b"))
             .agg(pl.col("close").sort_by("t").last())

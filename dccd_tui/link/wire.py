@@ -344,6 +344,8 @@ def picture_to_wire(picture: CoveragePicture) -> dict[str, Any]:
         "coverage_pct": picture.coverage_pct,
         "complete": picture.complete,
         "unit": picture.unit,
+        # inventory.CELL_STATES: stored gap void missing failed horizon (`horizon`, the venue's
+        # horizon, is new with the derivatives: it came with a protocol bump)
         "states": list(picture.states),
         "closes": None if picture.closes is None else list(picture.closes),
         "error": picture.error,

@@ -183,6 +183,9 @@ class DccdApp(App[int]):
         # While suspended (ctrl+z) the terminal shows the shell: what it shows is unknown after
         self.app_suspend_signal.subscribe(self, lambda _app: self.screen_diff.forget())
         self.app_resume_signal.subscribe(self, lambda _app: self.screen_diff.forget())
+        migrated = getattr(getattr(self.runner, "store", None), "migrated", None)
+        if migrated:  # in process: a store of an earlier version was moved (once)
+            self.notify(migrated, markup=False, timeout=10)
         for severity, text in self.startup_messages:
             self.notify(text, severity=severity, markup=False, timeout=10)
         # Once the screen is built, its widgets, styles and caches live as long as the app:

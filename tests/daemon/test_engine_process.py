@@ -64,10 +64,10 @@ def _assert_store_is_truth(config, sb):
     for spec in config.jobs:
         s = spec.series
         part = frame.filter(
-            (pl.col("exchange") == s.exchange) & (pl.col("pair") == s.pair.replace("/", "-"))
+            (pl.col("exchange") == s.exchange) & (pl.col("symbol") == s.pair.replace("/", "-"))
         )
         truth = sb.ground_truth(s.exchange, s.pair, s.span, ms(START), ms(END))
-        assert_equal_truth(part.drop("exchange", "pair", "span"), truth)
+        assert_equal_truth(part.drop("exchange", "market", "kind", "symbol", "span"), truth)
 
 
 def _raw(place, *messages: bytes, hello: bool = True, read: int = 1) -> list[dict]:

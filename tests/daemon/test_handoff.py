@@ -103,13 +103,15 @@ def test_a_handed_over_json_run_prints_the_events_of_a_run_of_its_own(tmp_path, 
     for config in (alone, served):
         frame = stored(config.settings.data_path)
         for pair, parts in (("BTC-USDT", JOBS[:2]), ("ETH-USDT", JOBS[2:])):
-            got = frame.filter(frame["pair"] == pair).sort("ts")
+            got = frame.filter(frame["symbol"] == pair).sort("ts")
             truth = [
                 sandbox.ground_truth("binance", pair.replace("-", "/"), 60, ms(j["start"]),
                                      ms(j["end"]))
                 for j in parts
             ]  # fmt: skip
-            assert_equal_truth(got.drop("exchange", "pair", "span"), pl.concat(truth))
+            assert_equal_truth(
+                got.drop("exchange", "market", "kind", "symbol", "span"), pl.concat(truth)
+            )
 
     # A second run, over a wider range: the engine's jobs still hold the first run's log (its
     # closing lines among them), which is not news of this run.

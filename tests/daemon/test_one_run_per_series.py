@@ -80,7 +80,9 @@ def _running(engines, place) -> bool:
 def _stored(config, start: int, end: int) -> pl.DataFrame:
     frame = stored(config.settings.data_path)
     ts = pl.col("ts").dt.epoch("ms")
-    return frame.filter((ts >= start) & (ts < end)).drop("exchange", "pair", "span")
+    return frame.filter((ts >= start) & (ts < end)).drop(
+        "exchange", "market", "kind", "symbol", "span"
+    )
 
 
 def test_two_runs_of_one_series_each_get_their_range_and_their_report(

@@ -282,14 +282,18 @@ def test_a_handed_over_start_and_end_are_undone_for_the_next_run(tmp_path, sandb
     assert _backfill(config, "--start", "2024-01-02", "--end", "2024-01-03") == 0
     first = stored(config.settings.data_path)
     truth = sandbox.ground_truth("binance", "BTC/USDT", 60, ms("2024-01-02"), ms("2024-01-03"))
-    assert_equal_truth(first.drop("exchange", "pair", "span").sort("ts"), truth)
+    assert_equal_truth(first.drop("exchange", "market", "kind", "symbol", "span").sort("ts"), truth)
     capsys.readouterr()
     assert _backfill(config, "--json", "--dry-run") == 0  # planned over the config's range
     plans = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     plan = next(e for e in plans if e["event"] == "plan")
     assert (plan["start"], plan["end"]) == ("2024-01-01T00:00:00Z", "2024-01-05T00:00:00Z")
     assert _backfill(config) == 0
-    whole = stored(config.settings.data_path).drop("exchange", "pair", "span").sort("ts")
+    whole = (
+        stored(config.settings.data_path)
+        .drop("exchange", "market", "kind", "symbol", "span")
+        .sort("ts")
+    )
     truth = sandbox.ground_truth("binance", "BTC/USDT", 60, ms("2024-01-01"), ms("2024-01-05"))
     assert_equal_truth(whole, truth)
     assert whole.height == truth.height == 4 * 1440

@@ -136,7 +136,7 @@ def _archive_and_rest_agree(tmp_path, sb, now, start, end, *, monthly: int, dail
     assert a.equals(r)
     assert store_picture(arch) == store_picture(rest)
     truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
-    assert_equal_truth(a.drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(a.drop("exchange", "market", "kind", "symbol", "span"), truth)
     # µs timestamps (files of 2025 on) were read as such: nothing lands in 1970 or the future
     assert int(a["ts"].dt.epoch("ms").min()) == ms(start)
     assert int(a["ts"].dt.epoch("ms").max()) < ms(end)
@@ -148,7 +148,9 @@ def test_files_with_and_without_header(tmp_path, sb, header):
     runner = run(config_for(tmp_path, sb, start="2025-01-01", end="2025-02-03"))
     assert runner.states[SERIES.key].snapshot().status is Status.DONE
     truth = sb.ground_truth("binance", "BTC/USDT", 60, ms("2025-01-01"), ms("2025-02-03"))
-    assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(
+        stored(tmp_path / "data").drop("exchange", "market", "kind", "symbol", "span"), truth
+    )
 
 
 @pytest.mark.parametrize("kind", ["corrupt_zip", "bad_checksum", "no_checksum"])
@@ -162,7 +164,9 @@ def test_a_file_failing_verification_is_never_stored_and_goes_to_rest(tmp_path, 
     assert "BTCUSDT-1m-2025-01.zip not stored" in log
     # January came from REST, in full, and matches the truth
     truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
-    assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(
+        stored(tmp_path / "data").drop("exchange", "market", "kind", "symbol", "span"), truth
+    )
 
 
 def test_a_transient_bad_file_is_retried_then_used(tmp_path, sb):
@@ -173,7 +177,9 @@ def test_a_transient_bad_file_is_retried_then_used(tmp_path, sb):
     assert state.snapshot().retries >= 1
     assert sb.requests("binance") < 300  # December was not fetched by REST
     truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(START), ms(END))
-    assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(
+        stored(tmp_path / "data").drop("exchange", "market", "kind", "symbol", "span"), truth
+    )
 
 
 def test_nothing_unverified_is_stored_when_rest_cannot_fill_in(tmp_path, sb):
@@ -202,7 +208,9 @@ def test_a_missing_month_goes_to_rest(tmp_path, sb):
     assert runner.states[SERIES.key].snapshot().status is Status.DONE
     assert sb.requests("binance") > 44  # December by REST: 45 windows of 1000 minutes
     truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
-    assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(
+        stored(tmp_path / "data").drop("exchange", "market", "kind", "symbol", "span"), truth
+    )
 
 
 def test_a_short_month_is_completed_by_rest_and_makes_no_false_gap(tmp_path, sb):
@@ -429,7 +437,7 @@ def test_sigkill_in_the_middle_of_archive_downloads_resumes_to_the_same_store(tm
         assert sandbox.archive.requests <= 2 * (months - stored_months) + 2 * 2
         _check_store_consistent(data, sandbox, [series], ms(start), ms(end))
         truth = sandbox.ground_truth("binance", "BTC/USDT", 300, ms(start), ms(end))
-        assert_equal_truth(stored(data).drop("exchange", "pair", "span"), truth)
+        assert_equal_truth(stored(data).drop("exchange", "market", "kind", "symbol", "span"), truth)
         gaps = Runner(config).store.series(series).gaps()
         assert gaps == sandbox.gaps("binance", "BTC/USDT", 300, ms(start), ms(end))
 

@@ -55,7 +55,9 @@ def _run_month(tmp_path, sb, month=DEC, **kw):
     snap = state.snapshot()
     assert snap.status is Status.DONE, snap.error
     truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(month[0]), ms(month[1]))
-    assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(
+        stored(tmp_path / "data").drop("exchange", "market", "kind", "symbol", "span"), truth
+    )
     return "\n".join(state.log_lines()), runner
 
 
@@ -131,7 +133,9 @@ def test_archive_host_errors_are_named_as_such(tmp_path, sb, fault, said):
     assert "1 file not downloaded (archive host error)" in log
     assert "failed verification" not in log
     truth = sb.ground_truth("binance", "BTC/USDT", 60, *map(ms, DEC))
-    assert_equal_truth(stored(tmp_path / "data").drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(
+        stored(tmp_path / "data").drop("exchange", "market", "kind", "symbol", "span"), truth
+    )
 
 
 def test_a_memory_error_in_the_archive_phase_is_an_engine_error_and_goes_to_rest(

@@ -50,7 +50,7 @@ def test_paging_fills_the_range_exactly_like_ground_truth(tmp_path, sandbox, exc
     assert truth.height > 2000  # the range has data, with a few exchange-side gaps
     frame = stored(config.settings.data_path)
     assert frame.filter(pl.col("ts").is_duplicated()).height == 0
-    assert_equal_truth(frame.drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(frame.drop("exchange", "market", "kind", "symbol", "span"), truth)
     assert snap.candles == truth.height
     # The whole range is covered, gaps included: a rerun has nothing to fetch.
     sstore = runner.store.series(Series(exchange, pair, 60))
@@ -70,7 +70,10 @@ def test_kraken_4h_candles_are_not_cut_at_window_edges(tmp_path, sandbox):
     run_all(config)
     truth = sandbox.ground_truth("kraken", "BTC/USD", 14400, ms(start), ms(end))
     assert truth.height == 60
-    assert_equal_truth(stored(config.settings.data_path).drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(
+        stored(config.settings.data_path).drop("exchange", "market", "kind", "symbol", "span"),
+        truth,
+    )
 
 
 def test_resume_fetches_only_the_hole_in_the_middle(tmp_path, sandbox):
@@ -89,7 +92,10 @@ def test_resume_fetches_only_the_hole_in_the_middle(tmp_path, sandbox):
     snap = runner.snapshots()[0]
     assert snap.windows_total == 2 and snap.status is Status.DONE
     truth = sandbox.ground_truth("binance", "BTC/USDT", 60, ms("2024-03-01"), ms("2024-03-04"))
-    assert_equal_truth(stored(config.settings.data_path).drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(
+        stored(config.settings.data_path).drop("exchange", "market", "kind", "symbol", "span"),
+        truth,
+    )
     # And once more: nothing at all is requested.
     before = sandbox.requests("binance")
     run_all(config)
@@ -174,7 +180,10 @@ def test_transient_errors_are_retried_then_data_is_complete(tmp_path, sandbox):
     snap = runner.snapshots()[0]
     assert snap.status is Status.DONE and snap.retries == 2
     truth = sandbox.ground_truth("binance", "BTC/USDT", 60, ms("2024-03-01"), ms("2024-03-02"))
-    assert_equal_truth(stored(config.settings.data_path).drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(
+        stored(config.settings.data_path).drop("exchange", "market", "kind", "symbol", "span"),
+        truth,
+    )
 
 
 def test_window_failing_all_retries_stays_missing_for_next_run(tmp_path, sandbox):
@@ -271,7 +280,9 @@ def test_cancel_mid_run_keeps_what_was_written(tmp_path):
         sstore = runner.store.series(Series("binance", "BTC/USDT", 60))
         covered = sstore.coverage()
         assert covered, "what was fetched before the cancel is on disk and covered"
-        frame = stored(config.settings.data_path).drop("exchange", "pair", "span")
+        frame = stored(config.settings.data_path).drop(
+            "exchange", "market", "kind", "symbol", "span"
+        )
         truth = pl.concat([sb.ground_truth("binance", "BTC/USDT", 60, s, e) for s, e in covered])
         assert_equal_truth(frame, truth)
 
@@ -330,7 +341,7 @@ def test_headless_cli_backfill_and_dry_run(tmp_path, sandbox, capsys):
     assert " done bybit ETH/USDT 1h: " in out and "candles written" in out
     assert "BTC/USDT" not in out
     frame = stored(config.settings.data_path)
-    assert set(frame["pair"].unique().to_list()) == {"ETH-USDT"}
+    assert set(frame["symbol"].unique().to_list()) == {"ETH-USDT"}
 
 
 def test_second_process_on_same_data_folder_is_refused(tmp_path, sandbox, capsys):

@@ -55,5 +55,5 @@ def test_the_demo_range_is_stored_whole_on_any_day(tmp_path, month):
             part = frame.filter(pl.col("exchange") == s.exchange)
             truth = sb.ground_truth(s.exchange, s.pair, s.span, start, end)
             assert truth.height > 40_000
-            assert_equal_truth(part.drop("exchange", "pair", "span"), truth)
+            assert_equal_truth(part.drop("exchange", "market", "kind", "symbol", "span"), truth)
             assert runner.store.series(s).missing_intervals(start, end) == []

@@ -28,7 +28,7 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from ..helpers import PAIRS, assert_equal_truth, make_config, ms, stored
+from ..helpers import PAIRS, assert_equal_truth, make_config, ms, series_dir, stored
 
 FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
 MIN = 60_000
@@ -48,9 +48,9 @@ def series_frame(data, series: Series) -> pl.DataFrame:
     frame = stored(data)
     return frame.filter(
         (pl.col("exchange") == series.exchange)
-        & (pl.col("pair") == series.pair.replace("/", "-"))
+        & (pl.col("symbol") == series.pair.replace("/", "-"))
         & (pl.col("span") == series.label)
-    ).drop("exchange", "pair", "span")
+    ).drop("exchange", "market", "kind", "symbol", "span")
 
 
 def job(exchange, start, end=None, span="1m", **extra):
@@ -258,7 +258,7 @@ def test_kill_minus_nine_within_seconds_keeps_the_windows_already_downloaded(tmp
     with Sandbox(SandboxSettings(seed=7, budgets={"binance": 8})) as sb:
         config = make_config(tmp_path, sb, job("binance", start, end), rps={"binance": 8})
         data = config.settings.data_path
-        folder = data / "ohlc" / "exchange=binance" / "pair=BTC-USDT" / "span=1m"
+        folder = series_dir(data)
         cmd = [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)]
         proc = subprocess.Popen(
             cmd,

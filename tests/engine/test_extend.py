@@ -44,14 +44,14 @@ def _entry(exchange: str, pair: str, start: str, end: str, **extra) -> dict:
 def _stored_between(data_path, pair: str, start: int, end: int) -> pl.DataFrame:
     frame = stored(data_path)
     ts = pl.col("ts").dt.epoch("ms")
-    return frame.filter((pl.col("pair") == pair) & (ts >= start) & (ts < end))
+    return frame.filter((pl.col("symbol") == pair) & (ts >= start) & (ts < end))
 
 
 def _assert_truth(sandbox, config, exchange: str, pair: str, start: int, end: int) -> int:
     got = _stored_between(config.settings.data_path, pair.replace("/", "-"), start, end)
     truth = sandbox.ground_truth(exchange, pair, 60, start, end)
     assert truth.height > 0
-    assert_equal_truth(got.drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(got.drop("exchange", "market", "kind", "symbol", "span"), truth)
     return truth.height
 
 
@@ -362,7 +362,9 @@ def test_a_range_added_to_a_binance_run_uses_the_archive_too(tmp_path, sandbox):
     ts = frame["ts"].dt.epoch("ms")
     for start, end in (first, second):
         truth = sandbox.ground_truth("binance", "BTC/USDT", 60, start, end)
-        got = frame.filter((ts >= start) & (ts < end)).drop("exchange", "pair", "span")
+        got = frame.filter((ts >= start) & (ts < end)).drop(
+            "exchange", "market", "kind", "symbol", "span"
+        )
         assert_equal_truth(got, truth)
     assert frame.height == sum(
         sandbox.ground_truth("binance", "BTC/USDT", 60, s, e).height for s, e in (first, second)

@@ -120,7 +120,7 @@ def _listing_is_found(tmp_path, sandbox, clock, exchange):
     frame = stored(config.settings.data_path)
     assert int(frame["ts"].dt.epoch("ms").min()) == served_first
     assert frame.filter(pl.col("ts").is_duplicated()).height == 0
-    assert_equal_truth(frame.drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(frame.drop("exchange", "market", "kind", "symbol", "span"), truth)
     assert runner.store.series(series).missing_intervals(start, end) == []
 
 

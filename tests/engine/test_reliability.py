@@ -29,7 +29,7 @@ from dccd_tui.engine.state import Status
 from dccd_tui.engine.store import files as storage_mod
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from ..helpers import PAIRS, SECOND_PAIRS, assert_equal_truth, make_config, ms, stored
+from ..helpers import PAIRS, SECOND_PAIRS, assert_equal_truth, make_config, ms, series_dir, stored
 
 FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
 ROOT = Path(__file__).parents[2]
@@ -106,10 +106,10 @@ def test_chaos_five_percent_faults_store_equals_ground_truth(tmp_path):
                 snap = runner.states[series.key].snapshot()
                 assert snap.status is Status.DONE, (series, snap.error)
                 part = frame.filter(
-                    (pl.col("exchange") == ex) & (pl.col("pair") == pair.replace("/", "-"))
+                    (pl.col("exchange") == ex) & (pl.col("symbol") == pair.replace("/", "-"))
                 )
                 truth = sb.ground_truth(ex, pair, 60, ms(start), ms(end))
-                assert_equal_truth(part.drop("exchange", "pair", "span"), truth)
+                assert_equal_truth(part.drop("exchange", "market", "kind", "symbol", "span"), truth)
                 # The exchange-side gaps are reported as such, not re-fetched.
                 expected = (ms(end) - ms(start)) // 60000 - truth.height
                 assert snap.gaps == expected
@@ -145,7 +145,8 @@ def test_stalled_request_is_abandoned_at_its_timeout_and_retried(tmp_path):
         assert time.monotonic() - t0 < 6
         truth = sb.ground_truth("binance", "BTC/USDT", 3600, ms("2024-01-01"), ms("2024-01-20"))
         assert_equal_truth(
-            stored(config.settings.data_path).drop("exchange", "pair", "span"), truth
+            stored(config.settings.data_path).drop("exchange", "market", "kind", "symbol", "span"),
+            truth,
         )
 
 
@@ -184,17 +185,11 @@ def test_cancel_during_a_stalled_request_returns_within_a_second(tmp_path):
 
 def _check_store_consistent(data: Path, sb, series_list, start, end) -> int:
     """Every Parquet file reads; the coverage never claims candles that are not on disk."""
-    for path in (data / "ohlc").rglob("*.parquet"):
+    for path in (data / "candles").rglob("*.parquet"):
         pl.read_parquet(path)  # raises if a kill left a torn file
     total = 0
     for series in series_list:
-        folder = (
-            data
-            / "ohlc"
-            / f"exchange={series.exchange}"
-            / f"pair={series.pair.replace('/', '-')}"
-            / f"span={series.label}"
-        )
+        folder = series_dir(data, series.exchange, series.pair.replace("/", "-"), series.label)
         manifest = folder / "_coverage.json"
         if not manifest.exists():
             continue
@@ -300,11 +295,11 @@ def test_sigkill_at_random_moments_never_corrupts_and_resumes_to_ground_truth(tm
         for series in series_list:
             part = frame.filter(
                 (pl.col("exchange") == series.exchange)
-                & (pl.col("pair") == series.pair.replace("/", "-"))
+                & (pl.col("symbol") == series.pair.replace("/", "-"))
                 & (pl.col("span") == series.label)
             )
             truth = sb.ground_truth(series.exchange, series.pair, series.span, ms(start), ms(end))
-            assert_equal_truth(part.drop("exchange", "pair", "span"), truth)
+            assert_equal_truth(part.drop("exchange", "market", "kind", "symbol", "span"), truth)
 
 
 _SAVER = """
@@ -368,7 +363,7 @@ def test_corrupt_file_found_at_start_is_moved_aside_and_fetched_again(tmp_path):
             rps=FAST,
         )
         run(config)
-        folder = config.settings.data_path / "ohlc/exchange=binance/pair=BTC-USDT/span=1m"
+        folder = series_dir(config.settings.data_path)
         jan = folder / "2024-01.parquet"
         jan.write_bytes(b"PAR1 this is not a parquet file")
         before = sb.requests("binance")
@@ -380,7 +375,8 @@ def test_corrupt_file_found_at_start_is_moved_aside_and_fetched_again(tmp_path):
         assert sb.requests("binance") - before == 3  # the two January days, again
         truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
         assert_equal_truth(
-            stored(config.settings.data_path).drop("exchange", "pair", "span"), truth
+            stored(config.settings.data_path).drop("exchange", "market", "kind", "symbol", "span"),
+            truth,
         )
 
 
@@ -431,7 +427,9 @@ def test_full_disk_stops_the_job_with_a_clear_reason_and_files_stay_readable(tmp
             frame.height
             == sb.ground_truth("bybit", "BTC/USDT", 3600, ms("2024-01-01"), ms("2024-02-01")).height
         )
-        assert not [p for p in (config.settings.data_path / "ohlc").rglob("*") if "tmp" in p.name]
+        assert not [
+            p for p in (config.settings.data_path / "candles").rglob("*") if "tmp" in p.name
+        ]
 
 
 def test_data_folder_that_cannot_be_written_exits_2(tmp_path, capsys):

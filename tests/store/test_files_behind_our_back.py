@@ -19,7 +19,7 @@ from dccd_tui.cli import main
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.store import Store
 
-from ..helpers import FAST, make_config, ms, stored
+from ..helpers import FAST, make_config, ms, series_dir, stored
 
 MIN = 60_000
 BTC = Series("binance", "BTC/USDT", 3600)
@@ -48,7 +48,7 @@ def hours(start: int, end: int) -> pl.DataFrame:
 
 
 def folder(data: Path) -> Path:
-    return data / "ohlc" / "exchange=binance" / "pair=BTC-USDT" / "span=1h"
+    return series_dir(data, span="1h")
 
 
 def two_months(data: Path) -> None:
@@ -91,7 +91,7 @@ def test_a_copy_of_the_same_data_keeps_its_coverage(tmp_path: Path) -> None:
     """A folder copied without its mtimes (cp -r) is the same data: nothing is dropped."""
     two_months(tmp_path)
     copy = tmp_path / "copy"
-    shutil.copytree(tmp_path / "ohlc", copy / "ohlc", copy_function=shutil.copyfile)
+    shutil.copytree(tmp_path / "candles", copy / "candles", copy_function=shutil.copyfile)
     ss = Store(copy).series(BTC)
     assert ss.coverage() == [(at(2024, 1), at(2024, 3))] and ss.quarantined == []
     doc = json.loads((folder(copy) / "_coverage.json").read_text())  # signed again

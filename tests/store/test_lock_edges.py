@@ -21,6 +21,8 @@ from dccd_tui.engine.errors import StoreError
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.store import Store
 
+from ..helpers import series_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 BTC = Series("binance", "BTC/USDT", 3600)
 
@@ -48,11 +50,11 @@ def hours(start: int, end: int) -> pl.DataFrame:
 
 
 def shared(tmp_path: Path) -> tuple[Path, Path]:
-    """Two data folders; the second one's ohlc/ is a symlink to the first one's."""
+    """Two data folders; the second one's candles/ is a symlink to the first one's."""
     a, b = tmp_path / "a", tmp_path / "b"
-    (a / "ohlc").mkdir(parents=True)
+    (a / "candles").mkdir(parents=True)
     b.mkdir()
-    (b / "ohlc").symlink_to(a / "ohlc")
+    (b / "candles").symlink_to(a / "candles")
     return a, b
 
 
@@ -61,7 +63,7 @@ def test_two_data_folders_on_one_store_folder_are_one_lock(tmp_path: Path) -> No
     with Store(a).lock():
         with pytest.raises(StoreError, match="in use by another dccd-tui") as info:
             Store(b).lock()
-        assert str((a / "ohlc").resolve()) in str(info.value)
+        assert str((a / "candles").resolve()) in str(info.value)
         assert Store(b).try_lock() is None
     with Store(b).lock():  # released with the first: the second folder can take it now
         pass
@@ -90,7 +92,7 @@ def test_the_shared_store_folder_is_refused_to_a_second_process(tmp_path: Path) 
 def inventory_setup(tmp_path: Path) -> tuple[Path, Path, Path]:
     data = tmp_path / "data"
     Store(data).series(BTC).write(hours(at(2024, 1), at(2024, 3)), [(at(2024, 1), at(2024, 3))])
-    folder = data / "ohlc" / "exchange=binance" / "pair=BTC-USDT" / "span=1h"
+    folder = series_dir(data, span="1h")
     bad = folder / "2024-01.parquet"
     bad.write_bytes(b"not parquet at all")
     config = save_config(

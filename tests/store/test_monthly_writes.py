@@ -57,6 +57,6 @@ def test_each_month_file_is_written_once(tmp_path, monkeypatch):
     assert sorted(written) == ["2024-01.parquet", "2024-02.parquet", "2024-03.parquet"]
     frame = stored(config.settings.data_path)
     assert frame.filter(pl.col("ts").is_duplicated()).height == 0
-    assert_equal_truth(frame.drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(frame.drop("exchange", "market", "kind", "symbol", "span"), truth)
     sstore = runner.store.series(Series("binance", "BTC/USDT", 60))
     assert sstore.missing_intervals(ms(start), ms(end)) == []

@@ -68,7 +68,15 @@ def ts_list(frame: pl.DataFrame) -> list[int]:
 def sfolder(
     data: Path, exchange: str = "binance", pair: str = "BTC-USDT", span: str = "1m"
 ) -> Path:
-    return data / "ohlc" / f"exchange={exchange}" / f"pair={pair}" / f"span={span}"
+    return (
+        data
+        / "candles"
+        / f"exchange={exchange}"
+        / "market=spot"
+        / "kind=candles"
+        / f"symbol={pair}"
+        / f"span={span}"
+    )
 
 
 def sig(path: Path) -> tuple[int, int, int]:
@@ -91,8 +99,8 @@ def test_layout_and_whole_store_reads_as_one_hive_table(tmp_path: Path) -> None:
         candles(ms(2023, 12, 1), 48, step=HOUR, extras=False), [(ms(2023, 12, 1), ms(2023, 12, 3))]
     )
 
-    btc_dir = tmp_path / "ohlc/exchange=binance/pair=BTC-USDT/span=1m"
-    eth_dir = tmp_path / "ohlc/exchange=kraken/pair=ETH-EUR/span=1h"
+    btc_dir = sfolder(tmp_path)
+    eth_dir = sfolder(tmp_path, "kraken", "ETH-EUR", "1h")
     assert btc.folder == btc_dir and eth.folder == eth_dir
     assert sorted(p.name for p in btc_dir.iterdir()) == [
         "2024-01.parquet",
@@ -101,22 +109,29 @@ def test_layout_and_whole_store_reads_as_one_hive_table(tmp_path: Path) -> None:
     ]
     assert sorted(p.name for p in eth_dir.iterdir()) == ["2023-12.parquet", "_coverage.json"]
 
-    files = sorted((tmp_path / "ohlc").rglob("*.parquet"))
+    files = sorted((tmp_path / "candles").rglob("*.parquet"))
     schemas = [pq.read_schema(f) for f in files]
     assert all(s.equals(schemas[0]) for s in schemas)
     assert schemas[0].names == list(candle_schema())  # only the candle columns in the files
 
-    table = pl.scan_parquet(str(tmp_path / "ohlc/**/*.parquet"), hive_partitioning=True).collect()
+    table = pl.scan_parquet(
+        str(tmp_path / "candles/**/*.parquet"), hive_partitioning=True
+    ).collect()
     assert table.height == 168
     for col, dtype in candle_schema().items():
         assert table.schema[col] == dtype
     counts = dict(
-        table.group_by(["exchange", "pair", "span"])
+        table.group_by(["exchange", "market", "kind", "symbol", "span"])
         .len()
-        .select(pl.concat_str(["exchange", "pair", "span"], separator="/"), "len")
+        .select(
+            pl.concat_str(["exchange", "market", "kind", "symbol", "span"], separator="/"), "len"
+        )
         .iter_rows()
     )
-    assert counts == {"binance/BTC-USDT/1m": 120, "kraken/ETH-EUR/1h": 48}
+    assert counts == {
+        "binance/spot/candles/BTC-USDT/1m": 120,
+        "kraken/spot/candles/ETH-EUR/1h": 48,
+    }
 
 
 def test_write_across_a_month_boundary(tmp_path: Path) -> None:
@@ -396,7 +411,7 @@ def test_corrupt_month_file_is_moved_aside_at_open(
     assert ss.stats()["files"] == 1
     # the whole store still reads as one table (the quarantined file is not *.parquet)
     assert (
-        pl.scan_parquet(str(tmp_path / "ohlc/**/*.parquet"), hive_partitioning=True)
+        pl.scan_parquet(str(tmp_path / "candles/**/*.parquet"), hive_partitioning=True)
         .collect()
         .height
         == 100
@@ -560,14 +575,14 @@ def test_lock_on_an_unusable_folder_names_the_path(tmp_path: Path) -> None:
 def test_path_escape_is_refused(tmp_path: Path, series: Series) -> None:
     with pytest.raises(StoreError):
         Store(tmp_path).series(series)
-    assert not (tmp_path / "ohlc").exists()
+    assert not (tmp_path / "candles").exists()
 
 
 def test_symlink_out_of_the_store_is_refused(tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    (tmp_path / "data" / "ohlc").mkdir(parents=True)
-    (tmp_path / "data" / "ohlc" / "exchange=binance").symlink_to(outside)
+    (tmp_path / "data" / "candles").mkdir(parents=True)
+    (tmp_path / "data" / "candles" / "exchange=binance").symlink_to(outside)
     with pytest.raises(StoreError, match="outside"):
         Store(tmp_path / "data").series(BTC)
 
@@ -595,9 +610,9 @@ def test_stored_series(tmp_path: Path) -> None:
     eth = Series("kraken", "ETH/EUR", 3600)
     store.series(BTC).write(candles(ms(2024, 1, 1), 3), [])
     store.series(eth).write(pl.DataFrame(schema=candle_schema()), [(0, HOUR)])
-    (tmp_path / "ohlc" / "exchange=x" / "pair=bad" / "span=1m").mkdir(parents=True)
-    (tmp_path / "ohlc" / "exchange=x" / "pair=A-B" / "span=7m").mkdir(parents=True)
-    (tmp_path / "ohlc" / "exchange=y" / "pair=A-B" / "span=1m").mkdir(parents=True)  # empty
+    (sfolder(tmp_path, "x", "bad")).mkdir(parents=True)
+    (sfolder(tmp_path, "x", "A-B", "7m")).mkdir(parents=True)
+    (sfolder(tmp_path, "y", "A-B")).mkdir(parents=True)  # empty
     assert Store(tmp_path).stored_series() == [BTC, eth]
 
 

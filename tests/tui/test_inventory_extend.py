@@ -58,7 +58,9 @@ async def test_fetch_missing_on_a_running_series_adds_the_ranges_to_its_run(tmp_
             assert snap.status is Status.DONE, snap.error
             assert snap.asked == ((ms("2024-03-01"), ms("2024-03-03")), other)
             await wait_for(pilot, lambda: screen.reports[KEY].complete)
-        frame = stored(config.settings.data_path).drop("exchange", "pair", "span")
+        frame = stored(config.settings.data_path).drop(
+            "exchange", "market", "kind", "symbol", "span"
+        )
         for start, end in ((ms("2024-03-01"), ms("2024-03-03")), other):
             ts = frame["ts"].dt.epoch("ms")
             truth = sb.ground_truth("binance", "BTC/USDT", 60, start, end)

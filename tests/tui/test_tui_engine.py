@@ -90,7 +90,7 @@ async def test_attach_shows_the_jobs_and_a_started_job_completes(tmp_path, sandb
     s = config.jobs[0].series
     frame = stored(config.settings.data_path)
     truth = sandbox.ground_truth(s.exchange, s.pair, s.span, ms("2024-03-01"), ms("2024-03-05"))
-    assert_equal_truth(frame.drop("exchange", "pair", "span"), truth)
+    assert_equal_truth(frame.drop("exchange", "market", "kind", "symbol", "span"), truth)
 
 
 async def test_quit_with_jobs_running_detaches_by_default(tmp_path, sandbox, engines):
@@ -154,9 +154,9 @@ async def test_a_killed_engine_is_reported_and_restarted_from_the_ui(tmp_path, s
     frame = stored(config.settings.data_path)
     for spec in config.jobs:
         s = spec.series
-        part = frame.filter(frame["pair"] == s.pair.replace("/", "-"))
+        part = frame.filter(frame["symbol"] == s.pair.replace("/", "-"))
         truth = sandbox.ground_truth(s.exchange, s.pair, s.span, ms("2024-03-01"), ms("2024-03-05"))
-        assert_equal_truth(part.drop("exchange", "pair", "span"), truth)
+        assert_equal_truth(part.drop("exchange", "market", "kind", "symbol", "span"), truth)
 
 
 def test_snapshot_attached_to_an_idle_engine(tmp_path, sandbox, engines, snap_compare, monkeypatch):

@@ -95,7 +95,9 @@ async def test_start_all_runs_every_job_to_done(tmp_path, sandbox):
         assert app.is_running
     data = stored(config.settings.data_path)
     for exchange in ("binance", "okx"):
-        got = data.filter(pl.col("exchange") == exchange).drop("exchange", "pair", "span")
+        got = data.filter(pl.col("exchange") == exchange).drop(
+            "exchange", "market", "kind", "symbol", "span"
+        )
         truth = sandbox.ground_truth(exchange, "BTC/USDT", 60, ms("2024-03-01"), ms("2024-03-02"))
         assert_equal_truth(got, truth)
 

@@ -1,20 +1,26 @@
-"""The Parquet store: hive-partitioned monthly files, a coverage manifest, atomic writes.
+"""The Parquet store: two hive-partitioned datasets, a coverage manifest per series, atomic writes.
 
-Layout (a user-visible contract, see docs/design/architecture.md "Storage layout")::
+Layout 2 (a user-visible contract, see docs/store.md)::
 
     <data_path>/.dccd-tui.lock                        one process at a time per data folder
-    <data_path>/ohlc/exchange=<name>/pair=<BASE>-<QUOTE>/span=<label>/<YYYY>-<MM>.parquet
-    <data_path>/ohlc/exchange=<name>/pair=<BASE>-<QUOTE>/span=<label>/_coverage.json
+    <data_path>/.store-version                        the layout (2), written by the migration
+    <data_path>/candles/exchange=<venue>/market=<m>/kind=<k>/symbol=<S>/span=<label>/<YYYY>-<MM>.parquet
+    <data_path>/funding/exchange=<venue>/market=<m>/symbol=<S>/<YYYY>.parquet
+    ... and a _coverage.json beside the data files of each series
 
 One concern per module:
 
 - `ranges`: arithmetic on ``[start, end)`` ms ranges (`Range`, `Failed`);
-- `files`: month-file names, the Parquet format, atomic writes;
+- `kinds`: the kinds, the schema table (which columns are null per kind), a symbol's hive keys;
+- `files`: data-file names (months, years: `Period`), the Parquet formats, atomic writes;
+- `objects`: the object seam (put-if-absent, put-if-match, list, read, delete) and the local disk;
 - `lock`: the folder lock;
 - `manifest`: the coverage manifest's format;
 - `quarantine`: moving unreadable files aside;
 - `reconcile`: `ManifestSync`, keeping a series' manifest true to its files (open, sign, drop);
-- `series`: `SeriesStore`, one series; `protocol`: `SeriesStorage`, what a job needs of it;
+- `series`: `SeriesStore`, one series (candles or funding); `protocol`: `SeriesStorage`, what a
+  job needs of it;
+- `migrate`: the once-only move of a layout-1 store (``<data_path>/ohlc``);
 - `folder`: `Store`, the whole data folder.
 
 polars and pyarrow are imported inside the functions that need them: importing the store stays
@@ -29,15 +35,20 @@ from .files import (
     OHLC_DIR,
     PARQUET_COMPRESSION,
     TMP_MARK,
+    YEAR_FILE,
     arrow_schema,
+    funding_arrow_schema,
     month_file_name,
     month_of,
     month_range,
     month_start_ms,
 )
 from .folder import Store
+from .kinds import CANDLES_DIR, FUNDING_DIR, NULL_COLUMNS
 from .lock import LOCK_NAME, StoreLock
 from .manifest import MANIFEST_NAME, MANIFEST_VERSION
+from .migrate import STORE_LAYOUT, VERSION_NAME
+from .objects import LocalObjects, Objects, PreconditionFailed
 from .protocol import SeriesStorage
 from .quarantine import CORRUPT_MARK
 from .ranges import Failed, Range, gap_ranges, holes, merge_ranges, subtract_range, subtract_ranges
@@ -49,7 +60,17 @@ from .series import SeriesStore
 logging.getLogger("dccd_tui.store").addHandler(logging.NullHandler())
 
 __all__ = [
+    "CANDLES_DIR",
     "CORRUPT_MARK",
+    "FUNDING_DIR",
+    "NULL_COLUMNS",
+    "STORE_LAYOUT",
+    "VERSION_NAME",
+    "YEAR_FILE",
+    "LocalObjects",
+    "Objects",
+    "PreconditionFailed",
+    "funding_arrow_schema",
     "LOCK_NAME",
     "MANIFEST_NAME",
     "MANIFEST_VERSION",

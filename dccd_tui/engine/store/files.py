@@ -1,8 +1,10 @@
 """Month files: their names, the Parquet format they share, and how bytes reach the disk.
 
-Every month file has the same Arrow schema (`arrow_schema`: only the candle columns; exchange,
-pair and span come from the folder names), so ``polars.scan_parquet('<data>/ohlc/**/*.parquet',
-hive_partitioning=True)`` or DuckDB read the whole store as one table.
+Every month file has the same columns (`arrow_schema`: only the candle columns; exchange, market,
+kind, symbol and span come from the folder names), whatever its kind; only which columns may be
+null differs (`kinds.NULL_COLUMNS`). So ``polars.scan_parquet('<data>/candles/**/*.parquet',
+hive_partitioning=True)`` or DuckDB read the whole candles dataset as one table; the yearly
+funding files (`funding_arrow_schema`) the same way under ``<data>/funding``.
 
 Atomic writes: temp file in the same folder, flush + fsync, ``os.replace``, fsync the folder. A
 crash leaves the old file or the new one, never a truncated one. Temp names never end in
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from ..errors import StoreError
 from ..fmt import fmt_ms
 from ..models import CANDLE_COLUMNS
+from .kinds import CANDLES, FUNDING, FUNDING_COLUMNS, NULL_COLUMNS
 from .ranges import Range
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,11 +46,12 @@ log = logging.getLogger("dccd_tui.store")
 # (Parquet's default properties capture the pool then); a user's own setting wins.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-OHLC_DIR = "ohlc"
+OHLC_DIR = "ohlc"  # the layout-1 dataset folder (migrate.py moves it)
 TMP_MARK = ".tmp-"
 PARQUET_COMPRESSION = "zstd"
 
 MONTH_FILE = re.compile(r"^(\d{4})-(\d{2})\.parquet$")
+YEAR_FILE = re.compile(r"^(\d{4})\.parquet$")
 _TMP_FILE = re.compile(r"^\..+" + re.escape(TMP_MARK) + r"(\d+)-[0-9a-f]+$")
 _REQUIRED = ("ts", "open", "high", "low", "close", "volume")  # never null in a stored candle
 
@@ -119,19 +123,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-_ARROW_SCHEMA: pa.Schema | None = None
+_ARROW_SCHEMAS: dict[str, pa.Schema] = {}
 
 
-def arrow_schema() -> pa.Schema:
-    """The exact Arrow schema of every month file (identical everywhere, for the hive scan)."""
-    global _ARROW_SCHEMA
-    if _ARROW_SCHEMA is None:
+def arrow_schema(kind: str = CANDLES) -> pa.Schema:
+    """The exact Arrow schema of a month file of `kind`: the same columns and types for every
+    candle kind (one hive scan reads them all), nullable where the schema table says
+    (`kinds.NULL_COLUMNS`)."""
+    found = _ARROW_SCHEMAS.get(kind)
+    if found is None:
         import pyarrow as pa
 
-        def f64(name: str, nullable: bool = False) -> pa.Field:
-            return pa.field(name, pa.float64(), nullable=nullable)
+        nulls = NULL_COLUMNS[kind]
 
-        _ARROW_SCHEMA = pa.schema(
+        def f64(name: str, nullable: bool = False) -> pa.Field:
+            return pa.field(name, pa.float64(), nullable=nullable or name in nulls)
+
+        found = _ARROW_SCHEMAS[kind] = pa.schema(
             [
                 pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
                 f64("open"),
@@ -143,7 +151,93 @@ def arrow_schema() -> pa.Schema:
                 pa.field("trades", pa.int64(), nullable=True),
             ]
         )
-    return _ARROW_SCHEMA
+    return found
+
+
+def funding_arrow_schema() -> pa.Schema:
+    """The exact Arrow schema of a yearly funding file (deriv.md): ts, rate, and the interval
+    and mark price where the venue gives them."""
+    found = _ARROW_SCHEMAS.get(FUNDING)
+    if found is None:
+        import pyarrow as pa
+
+        found = _ARROW_SCHEMAS[FUNDING] = pa.schema(
+            [
+                pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
+                pa.field("rate", pa.float64(), nullable=False),
+                pa.field("interval_hours", pa.float64(), nullable=True),
+                pa.field("mark_price", pa.float64(), nullable=True),
+            ]
+        )
+    return found
+
+
+def schema_of(kind: str) -> pa.Schema:
+    return funding_arrow_schema() if kind == FUNDING else arrow_schema(kind)
+
+
+class Period:
+    """How a series cuts its data into files: by month (candles, ``YYYY-MM.parquet``) or by year
+    (funding events, a few thousand a year: ``YYYY.parquet``). A file's key is (year, month),
+    month 0 for a yearly file."""
+
+    def __init__(self, yearly: bool):
+        self.yearly = yearly
+        self.pattern = YEAR_FILE if yearly else MONTH_FILE
+
+    def key_of_name(self, name: str) -> tuple[int, int] | None:
+        m = self.pattern.match(name)
+        if not m:
+            return None
+        if self.yearly:
+            return int(m.group(1)), 0
+        month = int(m.group(2))
+        return (int(m.group(1)), month) if 1 <= month <= 12 else None
+
+    def name(self, key: tuple[int, int]) -> str:
+        return f"{key[0]:04d}.parquet" if self.yearly else month_file_name(*key)
+
+    def label(self, key: tuple[int, int]) -> str:
+        return f"{key[0]:04d}" if self.yearly else f"{key[0]:04d}-{key[1]:02d}"
+
+    def range(self, key: tuple[int, int]) -> Range:
+        if self.yearly:
+            return month_start_ms(key[0], 1), month_start_ms(key[0] + 1, 1)
+        return month_range(*key)
+
+    def of(self, ms: int) -> tuple[int, int]:
+        year, month = month_of(ms)
+        return (year, 0) if self.yearly else (year, month)
+
+    def next(self, key: tuple[int, int]) -> tuple[int, int]:
+        if self.yearly:
+            return key[0] + 1, 0
+        year, month = key
+        return (year + 1, 1) if month == 12 else (year, month + 1)
+
+    def files(self, folder: Path) -> list[tuple[tuple[int, int], Path]]:
+        """(key, path) of every data file in `folder`, oldest first."""
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise os_error("list", folder, exc) from exc
+        out = []
+        for name in names:
+            key = self.key_of_name(name)
+            if key is not None:
+                out.append((key, folder / name))
+        out.sort()
+        return out
+
+
+MONTHS = Period(yearly=False)
+YEARS = Period(yearly=True)
+
+
+def period_of(kind: str) -> Period:
+    return YEARS if kind == FUNDING else MONTHS
 
 
 # The two functions that put bytes on disk. Module-level so that tests can make them fail
@@ -200,8 +294,8 @@ def stat_sig(st: os.stat_result) -> tuple[int, int, int]:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def _check_schema(schema: pa.Schema) -> None:
-    expected = arrow_schema()
+def _check_schema(schema: pa.Schema, kind: str) -> None:
+    expected = schema_of(kind)
     got = [(f.name, f.type) for f in schema]
     want = [(f.name, f.type) for f in expected]
     if got != want:
@@ -227,7 +321,7 @@ def _open_month(path: Path) -> BinaryIO:
     return fh
 
 
-def read_footer(path: Path) -> FileInfo:
+def read_footer(path: Path, kind: str = CANDLES) -> FileInfo:
     """Read only the Parquet footer of a month file (cheap). Raises Unreadable or OSError."""
     import pyarrow.parquet as pq
 
@@ -235,7 +329,7 @@ def read_footer(path: Path) -> FileInfo:
         sig = stat_sig(os.fstat(fh.fileno()))
         try:
             md = pq.read_metadata(fh)
-            _check_schema(md.schema.to_arrow_schema())
+            _check_schema(md.schema.to_arrow_schema(), kind)
         except Unreadable:
             raise
         except Exception as exc:  # ArrowInvalid, thrift errors (OSError), ...
@@ -265,8 +359,9 @@ def read_footer(path: Path) -> FileInfo:
     return FileInfo(sig, rows, first, last, sig[1])
 
 
-def read_candles(path: Path) -> tuple[pl.DataFrame, tuple[int, int, int]]:
-    """Read a whole month file as the canonical frame. Raises Unreadable or OSError."""
+def read_candles(path: Path, kind: str = CANDLES) -> tuple[pl.DataFrame, tuple[int, int, int]]:
+    """Read a whole data file (a month of candles, a year of funding events) as the canonical
+    frame of its kind. Raises Unreadable or OSError."""
     import polars as pl
     import pyarrow.parquet as pq
 
@@ -274,7 +369,7 @@ def read_candles(path: Path) -> tuple[pl.DataFrame, tuple[int, int, int]]:
         sig = stat_sig(os.fstat(fh.fileno()))
         try:
             table = pq.read_table(fh)
-            _check_schema(table.schema)
+            _check_schema(table.schema, kind)
             frame = pl.from_arrow(table)
         except Unreadable:
             raise
@@ -339,9 +434,10 @@ def remove_stale_temps(folder: Path) -> None:
             pass
 
 
-def normalize(candles: pl.DataFrame, span_ms: int, label: str) -> pl.DataFrame:
+def normalize(candles: pl.DataFrame, span_ms: int, label: str, kind: str = CANDLES) -> pl.DataFrame:
     """Check and shape a frame into the canonical one: columns, dtypes, no nulls where
-    required, ts aligned to the span, one row per ts (the last one wins), ascending."""
+    required, ts aligned to the span, one row per ts (the last one wins), ascending. The
+    columns that the schema table nulls for `kind` are nulled (venues serve "0" there)."""
     import polars as pl
 
     from ..models import candle_schema
@@ -359,9 +455,12 @@ def normalize(candles: pl.DataFrame, span_ms: int, label: str) -> pl.DataFrame:
         frame = frame.cast(candle_schema())
     except Exception as exc:
         raise ValueError(f"candle frame has wrong column types: {reason(exc)}") from exc
+    nulled = NULL_COLUMNS[kind]
+    if nulled:
+        frame = frame.with_columns(pl.lit(None, dtype=frame.schema[c]).alias(c) for c in nulled)
     if frame.height == 0:
         return frame
-    nulls = [c for c in _REQUIRED if frame[c].null_count()]
+    nulls = [c for c in _REQUIRED if c not in nulled and frame[c].null_count()]
     if nulls:
         raise ValueError(f"candle frame has nulls in: {', '.join(nulls)}")
     ms = frame["ts"].cast(pl.Int64)
@@ -373,6 +472,53 @@ def normalize(candles: pl.DataFrame, span_ms: int, label: str) -> pl.DataFrame:
         )
     if not (ms.is_sorted() and ms.n_unique() == frame.height):
         frame = frame.unique(subset="ts", keep="last", maintain_order=True).sort("ts")
+    return frame
+
+
+def funding_schema() -> pl.Schema:
+    """The polars schema of a funding frame (`kinds.FUNDING_COLUMNS`)."""
+    import polars as pl
+
+    return pl.Schema(
+        {
+            "ts": pl.Datetime("ms", "UTC"),
+            "rate": pl.Float64(),
+            "interval_hours": pl.Float64(),
+            "mark_price": pl.Float64(),
+        }
+    )
+
+
+def normalize_funding(events: pl.DataFrame) -> pl.DataFrame:
+    """Check and shape a frame of funding events: the FUNDING columns and dtypes, a rate in
+    every row, ts rounded to the nearest minute (venues and the archive are a few ms off the
+    hour), one event per ts (the last one wins), ascending."""
+    import polars as pl
+
+    missing = [c for c in FUNDING_COLUMNS if c not in events.columns]
+    if missing:
+        raise ValueError(f"funding frame lacks columns: {', '.join(missing)}")
+    frame = events.select(FUNDING_COLUMNS)
+    ts_type = frame.schema["ts"]
+    if isinstance(ts_type, pl.Datetime) and ts_type.time_zone is None:
+        frame = frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+    elif isinstance(ts_type, pl.Datetime) and ts_type.time_zone != "UTC":
+        frame = frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
+    try:
+        frame = frame.cast(funding_schema())
+    except Exception as exc:
+        raise ValueError(f"funding frame has wrong column types: {reason(exc)}") from exc
+    if frame.height == 0:
+        return frame
+    nulls = [c for c in ("ts", "rate") if frame[c].null_count()]
+    if nulls:
+        raise ValueError(f"funding frame has nulls in: {', '.join(nulls)}")
+    minute = 60_000
+    ms = frame["ts"].cast(pl.Int64)
+    rounded = ((ms + minute // 2) // minute) * minute
+    frame = frame.with_columns(rounded.cast(pl.Datetime("ms", "UTC")).alias("ts"))
+    if not (rounded.is_sorted() and rounded.n_unique() == frame.height):
+        frame = frame.unique(subset=["ts"], keep="last", maintain_order=True).sort("ts")
     return frame
 
 

@@ -1,8 +1,9 @@
 """The folder lock: one dccd-tui process at a time per data folder (``<data_path>/.dccd-tui.lock``).
 
-Two data folders can share one store: ``ohlc/`` may be a symlink to the same folder. The lock
-therefore also takes ``<resolved ohlc>/.dccd-tui.lock``, on the folder the files really live in,
-so that two processes never write the same month files whatever path led them there.
+Two data folders can share one store: ``candles/`` (or ``funding/``) may be a symlink to the same
+folder. The lock therefore also takes ``<resolved dataset>/.dccd-tui.lock`` of each dataset, on
+the folder the files really live in, so that two processes never write the same files whatever
+path led them there.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from ..errors import StoreError
 from . import files
+from .kinds import CANDLES_DIR, FUNDING_DIR
 
 LOCK_NAME = ".dccd-tui.lock"
 
@@ -110,28 +112,35 @@ def take_lock(data_path: Path) -> StoreLock:
     """Take the data folder `data_path` for this process, or raise StoreError saying who has it
     (`StoreBusy` when another process does).
 
-    Creates the data folder and its ``ohlc`` folder if needed. The returned lock is already
-    held; use it in a ``with`` block (or call `release()`).
+    Creates the data folder and its dataset folders (``candles``, ``funding``) if needed.
+    The returned lock is already held; use it in a ``with`` block (or call `release()`).
     """
     try:
         data_path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the data folder {data_path}: {files.reason(exc)}") from exc
     fd = _flock(data_path / LOCK_NAME, f"data folder {data_path}")
-    ohlc = data_path / files.OHLC_DIR
+    more: list[int] = []
     try:
-        try:
-            ohlc.mkdir(exist_ok=True)
-            real = ohlc.resolve(strict=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create the folder {ohlc}: {files.reason(exc)}") from exc
-        if real == data_path.resolve():  # ohlc -> the data folder itself: one lock is enough
-            return StoreLock(data_path / LOCK_NAME, fd)
-        more = _flock(real / LOCK_NAME, f"store folder {real} (the ohlc folder of {data_path})")
+        for name in (CANDLES_DIR, FUNDING_DIR):
+            dataset = data_path / name
+            try:
+                dataset.mkdir(exist_ok=True)
+                real = dataset.resolve(strict=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the folder {dataset}: {files.reason(exc)}"
+                ) from exc
+            if real == data_path.resolve():  # the dataset is the data folder itself
+                continue
+            more.append(
+                _flock(real / LOCK_NAME, f"store folder {real} (the {name} folder of {data_path})")
+            )
     except BaseException:
-        _unlock(fd)
+        for each in (*more, fd):
+            _unlock(each)
         raise
-    return StoreLock(data_path / LOCK_NAME, fd, (more,))
+    return StoreLock(data_path / LOCK_NAME, fd, tuple(more))
 
 
 def _unlock(fd: int) -> None:

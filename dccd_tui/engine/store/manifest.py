@@ -2,18 +2,22 @@
 
 It lists the ``[start, end)`` ranges fetched successfully (with or without candles: an
 exchange-side gap is covered, not re-downloaded forever), the windows that failed with their
-reason, and the exchange-side gaps. `SeriesStore` rewrites it atomically only after the Parquet
-files it vouches for are durable, so coverage never claims candles that are not on disk.
+reason, the exchange-side gaps, and the venue's horizon where it has one ("horizon": a range
+before the oldest time the venue serves, OKX's funding: known, never fetched, never a gap).
+`SeriesStore` rewrites it atomically only after the data files it vouches for are durable, so
+coverage never claims candles that are not on disk.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from ..models import Series
 from . import files
 from .files import Unreadable, reason
+from .kinds import CANDLES
 from .ranges import Failed, Range, merge_failed, merge_ranges
 
 MANIFEST_NAME = "_coverage.json"
@@ -24,10 +28,10 @@ FileSign = tuple[int, int, int, int | None, int | None]
 
 
 def parse_manifest(
-    series: Series, raw: bytes
-) -> tuple[list[Range], list[Failed], list[Range] | None, dict[str, FileSign] | None]:
+    series: Series, raw: bytes, file_name: re.Pattern[str] = files.MONTH_FILE
+) -> tuple[list[Range], list[Failed], list[Range] | None, dict[str, FileSign] | None, list[Range]]:
     """Validate a manifest's bytes for `series`: (coverage, failed windows, gaps or None,
-    month-file signatures or None).
+    month-file signatures or None, the venue's horizon).
 
     Raises `Unreadable` (the caller moves the file aside) for anything not exactly right.
     """
@@ -40,7 +44,14 @@ def parse_manifest(
     if doc.get("version") != MANIFEST_VERSION:
         raise Unreadable(f"unsupported version {doc.get('version')!r}")
     s = series
-    for key, want in (("exchange", s.exchange), ("pair", s.pair), ("span", s.span)):
+    # "kind" is absent in manifests of trade candles (and in every layout-1 manifest)
+    kind = getattr(s, "kind", CANDLES)
+    for key, want in (
+        ("exchange", s.exchange),
+        ("pair", s.pair),
+        ("span", s.span),
+        ("kind", kind if "kind" in doc or kind != CANDLES else None),
+    ):
         if doc.get(key) != want:
             raise Unreadable(f"{key} is {doc.get(key)!r}, expected {want!r} for this folder")
 
@@ -75,21 +86,26 @@ def parse_manifest(
         ):
             raise Unreadable(f"bad failed window {item!r}")
         failed.append((item[0], item[1], item[2]))
-    gaps: list[Range] | None = None  # absent in manifests written before gaps were kept
-    if "gaps" in doc:
-        if not isinstance(doc["gaps"], list):
-            raise Unreadable("'gaps' is not a list")
-        gaps = []
-        for item in doc["gaps"]:
+
+    def range_list(key: str, what: str) -> list[Range]:
+        if not isinstance(doc[key], list):
+            raise Unreadable(f"'{key}' is not a list")
+        out: list[Range] = []
+        for item in doc[key]:
             if not (
                 isinstance(item, list)
                 and len(item) == 2
                 and all(map(is_int, item))
                 and item[0] < item[1]
             ):
-                raise Unreadable(f"bad gap range {item!r}")
-            gaps.append((item[0], item[1]))
-        gaps = merge_ranges(gaps)
+                raise Unreadable(f"bad {what} range {item!r}")
+            out.append((item[0], item[1]))
+        return merge_ranges(out)
+
+    gaps: list[Range] | None = None  # absent in manifests written before gaps were kept
+    if "gaps" in doc:
+        gaps = range_list("gaps", "gap")
+    horizon = range_list("horizon", "horizon") if "horizon" in doc else []
     signs: dict[str, FileSign] | None = None  # absent in manifests written before signatures
     if "files" in doc:
         if not isinstance(doc["files"], dict):
@@ -97,7 +113,7 @@ def parse_manifest(
         signs = {}
         for name, item in doc["files"].items():
             if not (
-                files.MONTH_FILE.match(name)
+                file_name.match(name)
                 and isinstance(item, list)
                 and len(item) == 5
                 and all(map(is_int, item[:3]))
@@ -105,7 +121,7 @@ def parse_manifest(
             ):
                 raise Unreadable(f"bad file signature {name!r}: {item!r}")
             signs[name] = (item[0], item[1], item[2], item[3], item[4])
-    return merge_ranges(ranges), merge_failed(failed), gaps, signs
+    return merge_ranges(ranges), merge_failed(failed), gaps, signs, horizon
 
 
 def manifest_bytes(
@@ -114,6 +130,7 @@ def manifest_bytes(
     failed: Sequence[Failed],
     gaps: Sequence[Range] | None = None,
     signs: dict[str, FileSign] | None = None,
+    horizon: Sequence[Range] = (),
 ) -> bytes:
     """The manifest's text: one range per line, so that a diff of two versions reads well."""
     s = series
@@ -123,6 +140,9 @@ def manifest_bytes(
         f'  "pair": {json.dumps(s.pair)}',
         f'  "span": {s.span}',
     ]
+    kind = getattr(s, "kind", CANDLES)
+    if kind != CANDLES:
+        head.append(f'  "kind": {json.dumps(kind)}')
     cov = ",\n".join(f"    [{a}, {b}]" for a, b in covered)
     fail = ",\n".join(f"    [{a}, {b}, {json.dumps(r)}]" for a, b, r in failed)
     gap = ",\n".join(f"    [{a}, {b}]" for a, b in gaps or ())
@@ -152,6 +172,16 @@ def manifest_bytes(
             if signs is None
             else [
                 '  "files": {' + (f"\n{sign}\n  " if sign else "") + "}",
+            ]
+        )
+        + (
+            []
+            if not horizon
+            else [
+                '  "horizon": ['
+                + "\n"
+                + ",\n".join(f"    [{a}, {b}]" for a, b in horizon)
+                + "\n  ]",
             ]
         )
         + [

@@ -20,17 +20,14 @@ from pathlib import Path
 from ..models import Series
 from . import files
 from .files import (
-    MONTH_FILE,
     FileInfo,
     Unreadable,
-    month_file_name,
-    month_of,
-    month_range,
     os_error,
     read_footer,
     stat_sig,
 )
 from .manifest import MANIFEST_NAME, FileSign, manifest_bytes, parse_manifest
+from .objects import LocalObjects, local_etag
 from .quarantine import move_aside
 from .ranges import Failed, Range, holes, subtract_range, subtract_ranges
 
@@ -42,6 +39,9 @@ class ManifestSync:
 
     # Set by SeriesStore.__init__ (see there for what each holds).
     series: Series
+    kind: str
+    _period: files.Period
+    _objects: LocalObjects
     folder: Path
     read_only: bool
     quarantined: list[str]
@@ -51,6 +51,7 @@ class ManifestSync:
     _covered: list[Range]
     _failed: list[Failed]
     _gaps: list[Range] | None
+    _horizon: list[Range]
     _manifest_sig: tuple[int, int, int] | None
     _infos: dict[str, FileInfo]
     _signs: dict[str, FileSign] | None
@@ -100,15 +101,16 @@ class ManifestSync:
         signs = dict(self._signs or {})
         dropped: list[tuple[int, int, str]] = []
         resigned = self._signs is None
+        period = self._period
         if self._signs is None:  # an older manifest: every covered month, once
             present = {path.name: path for _y, _m, path in self._month_files()}
-            months = _months_of(self._covered)
+            months = _months_of(self._covered, period)
         else:  # every month holding data was signed when written: one stat each
             present = {name: self.folder / name for name in signs}
-            months = sorted(_month_of_name(name) for name in signs)
+            months = sorted(_month_of_name(name, period) for name in signs)
         for year, month in months:
-            name = month_file_name(year, month)
-            lo, hi = month_range(year, month)
+            name = period.name((year, month))
+            lo, hi = period.range((year, month))
             if holes(self._covered, lo, hi) == [(lo, hi)]:  # nothing covered there
                 continue
             path = present.get(name)
@@ -150,9 +152,8 @@ class ManifestSync:
             covered = subtract_range(covered, lo, hi)
             if gaps is not None:
                 gaps = subtract_range(gaps, lo, hi)
-            year, month = month_of(lo)
             self._report(
-                f"{self.series}: {why}; {year:04d}-{month:02d} leaves the coverage "
+                f"{self.series}: {why}; {period.label(period.of(lo))} leaves the coverage "
                 "and will be downloaded again"
             )
         failed = [f for f in self._failed if holes(covered, f[0], f[1])]
@@ -175,15 +176,17 @@ class ManifestSync:
                 raw = fh.read()
         except FileNotFoundError:
             self._covered, self._failed, self._manifest_sig = [], [], None
-            self._gaps = []
+            self._gaps, self._horizon = [], []
             return
         except OSError as exc:
             raise os_error("read", path, exc) from exc
         try:
-            covered, failed, gaps, signs = parse_manifest(self.series, raw)
+            covered, failed, gaps, signs, horizon = parse_manifest(
+                self.series, raw, self._period.pattern
+            )
         except Unreadable as exc:
             self._covered, self._failed, self._manifest_sig = [], [], None
-            self._gaps = []
+            self._gaps, self._horizon = [], []
             self._signs = {}
             self._quarantine(
                 path,
@@ -195,6 +198,7 @@ class ManifestSync:
         self._covered, self._failed, self._manifest_sig = covered, failed, sig
         self._gaps = gaps
         self._signs = signs
+        self._horizon = horizon
 
     def _save_manifest(
         self, covered: list[Range], failed: list[Failed], gaps: list[Range] | None = None
@@ -209,8 +213,11 @@ class ManifestSync:
         if self.read_only:  # memory only: what the files say, nothing written
             self._covered, self._failed, self._gaps = covered, failed, gaps
             return
-        data = manifest_bytes(self.series, covered, failed, gaps, self._signs or {})
-        files.atomic_write(self.manifest_path, lambda tmp: files.write_bytes(data, tmp))
+        data = manifest_bytes(self.series, covered, failed, gaps, self._signs or {}, self._horizon)
+        # The manifest is where a write becomes visible: replaced only if it is still the one
+        # this store read or wrote last (objects.py; None: it must not exist).
+        seen = None if self._manifest_sig is None else local_etag(self._manifest_sig)
+        self._objects.put_if_match(MANIFEST_NAME, data, seen)
         self._covered, self._failed, self._gaps = covered, failed, gaps
         self._manifest_sig = self._stat_manifest()
 
@@ -232,7 +239,8 @@ class ManifestSync:
         self.quarantined.append(move_aside(path, reason, consequence, self.series))
 
     def _month_files(self) -> list[tuple[int, int, Path]]:
-        return files.month_files(self.folder)
+        """(year, month, path) of every data file, oldest first (month 0: a yearly file)."""
+        return [(k[0], k[1], path) for k, path in self._period.files(self.folder)]
 
     # ---- month-file footers and quarantine ---------------------------------------------------
 
@@ -249,7 +257,7 @@ class ManifestSync:
             if cached is not None and cached.sig == sig:
                 return cached
             try:
-                info = read_footer(path)
+                info = read_footer(path, self.kind)
             except FileNotFoundError:
                 return None
             except Unreadable as exc:
@@ -275,14 +283,14 @@ class ManifestSync:
                 return True
             if now != sig:
                 return False
-            m = MONTH_FILE.match(path.name)
-            assert m is not None
-            year, month = int(m.group(1)), int(m.group(2))
-            self._quarantine(path, reason, f"{year:04d}-{month:02d} will be downloaded again")
+            key = self._period.key_of_name(path.name)
+            assert key is not None
+            label = self._period.label(key)
+            self._quarantine(path, reason, f"{label} will be downloaded again")
             self._infos.pop(path.name, None)
             if self._signs is not None:
                 self._signs.pop(path.name, None)
-            lo, hi = month_range(year, month)
+            lo, hi = self._period.range(key)
             if holes(self._covered, lo, hi) != [(lo, hi)]:  # some of it was covered
                 # Memory drops the month at once (its candles are gone whatever happens next);
                 # the manifest follows.
@@ -293,22 +301,22 @@ class ManifestSync:
             return True
 
 
-def _months_of(ranges: Sequence[Range]) -> list[tuple[int, int]]:
-    """(year, month) of every month that `ranges` touch, oldest first."""
+def _months_of(ranges: Sequence[Range], period: files.Period) -> list[tuple[int, int]]:
+    """The key of every file period (month, or year) that `ranges` touch, oldest first."""
     out: list[tuple[int, int]] = []
     for start, end in ranges:
-        year, month = month_of(start)
-        while month_range(year, month)[0] < end:
-            if not out or out[-1] < (year, month):
-                out.append((year, month))
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        key = period.of(start)
+        while period.range(key)[0] < end:
+            if not out or out[-1] < key:
+                out.append(key)
+            key = period.next(key)
     return out
 
 
-def _month_of_name(name: str) -> tuple[int, int]:
-    m = MONTH_FILE.match(name)
-    assert m is not None  # manifest.parse_manifest checks every signed name
-    return int(m.group(1)), int(m.group(2))
+def _month_of_name(name: str, period: files.Period) -> tuple[int, int]:
+    key = period.key_of_name(name)
+    assert key is not None  # manifest.parse_manifest checks every signed name
+    return key
 
 
 def _sign(info: FileInfo) -> FileSign:

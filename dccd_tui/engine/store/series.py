@@ -1,9 +1,14 @@
-"""One series (exchange, pair, span) in the store: its month files and its coverage manifest.
+"""One series (exchange, symbol, kind, span) in the store: its data files and its manifest.
 
-Layout (a user-visible contract, see docs/design/architecture.md "Storage layout")::
+Layout (a user-visible contract, see docs/store.md)::
 
-    <data_path>/ohlc/exchange=<name>/pair=<BASE>-<QUOTE>/span=<label>/<YYYY>-<MM>.parquet
-    <data_path>/ohlc/exchange=<name>/pair=<BASE>-<QUOTE>/span=<label>/_coverage.json
+    <data_path>/candles/exchange=<name>/market=<m>/kind=<k>/symbol=<S>/span=<label>/<YYYY>-<MM>.parquet
+    <data_path>/funding/exchange=<name>/market=<m>/symbol=<S>/<YYYY>.parquet
+    ... and a _coverage.json beside the data files of each series
+
+Funding events are cut by year, candles by month (`files.Period`); everything below holds for
+both (a "month file" is a year file for funding), except that events are not on a grid, so a
+funding series never has exchange-side gaps.
 
 - **Monthly files** keep every rewrite small: a save merges only into the months its candles
   touch, so a backfill costs time linear in its candles.
@@ -35,15 +40,13 @@ from . import files
 from .files import (
     FileInfo,
     Unreadable,
-    arrow_schema,
-    month_file_name,
-    month_of,
-    month_range,
     os_error,
     read_candles,
     stat_sig,
 )
+from .kinds import CANDLES, FUNDING
 from .manifest import FileSign
+from .objects import ANY, LocalObjects
 from .ranges import (
     Failed,
     Range,
@@ -70,6 +73,11 @@ class SeriesStore(ManifestSync):
 
     def __init__(self, series: Series, folder: Path, *, read_only: bool = False):
         self.series = series
+        self.kind = getattr(series, "kind", CANDLES)
+        self._funding = self.kind == FUNDING
+        self._period = files.period_of(self.kind)
+        # The seam the month files and the manifest are written through (objects.py).
+        self._objects = LocalObjects(folder)
         self.folder = folder
         self.read_only = read_only
         self.quarantined: list[str] = []
@@ -83,6 +91,9 @@ class SeriesStore(ManifestSync):
         # Exchange-side gaps (covered ranges without a candle); None: an older manifest
         # without the key, computed from the data on first use (`gaps()`).
         self._gaps: list[Range] | None = []
+        # Ranges before the venue's horizon (it serves nothing there: OKX's funding history
+        # older than three months): known, neither fetched nor missing, never a gap.
+        self._horizon: list[Range] = []
         self._manifest_sig: tuple[int, int, int] | None = None
         self._infos: dict[str, FileInfo] = {}
         # Month-file signatures (manifest.FileSign) by file name; None: an older manifest
@@ -116,7 +127,34 @@ class SeriesStore(ManifestSync):
         self._sync()
         with self._file_lock, self._state_lock:
             self._reconcile()
-            return holes(self._covered, int(start), int(end))
+            known = merge_ranges(self._covered + self._horizon) if self._horizon else self._covered
+            return holes(known, int(start), int(end))
+
+    def horizon(self) -> list[Range]:
+        """Ranges before the venue's horizon, not covered by data (a copy)."""
+        self._sync()
+        with self._state_lock:
+            return subtract_ranges(self._horizon, self._covered)
+
+    def record_horizon(self, ranges: Sequence[Sequence[int]]) -> bool:
+        """Remember ranges that the venue cannot serve (before its horizon): they leave the
+        missing ranges and the failed windows, and are never fetched nor shown as gaps.
+        Returns whether anything was new."""
+        items = merge_ranges(self._check_ranges(ranges))
+        if not items:
+            return False
+        self._sync()
+        with self._file_lock, self._state_lock:
+            horizon = merge_ranges(self._horizon + items)
+            if horizon == self._horizon:
+                return False
+            failed = [
+                (a, b, r) for s, e, r in self._failed for a, b in subtract_ranges([(s, e)], items)
+            ]
+            self._horizon = horizon
+            files.ensure_folder(self.folder)
+            self._save_manifest(self._covered, failed)
+            return True
 
     def gaps(self) -> list[Range]:
         """Exchange-side gaps: merged parts of the coverage where the exchange had no candle
@@ -162,7 +200,10 @@ class SeriesStore(ManifestSync):
             ValueError: the frame is not a valid candle frame (nulls, misaligned ts, ...).
         """
         ranges = merge_ranges(self._check_ranges(covered))
-        frame = files.normalize(candles, self._span_ms, self.series.label)
+        if self._funding:
+            frame = files.normalize_funding(candles)
+        else:
+            frame = files.normalize(candles, self._span_ms, self.series.label, self.kind)
         self._sync()
         new = 0
         with self._file_lock:
@@ -214,20 +255,18 @@ class SeriesStore(ManifestSync):
         """The stored candles in ``[start, end)`` (None: unbounded), canonical and ascending."""
         import polars as pl
 
-        from ..models import candle_schema, empty_candles
-
         self._sync()
         frames = []
         for year, month, path in self._month_files():
-            lo, hi = month_range(year, month)
+            lo, hi = self._period.range((year, month))
             if (start is not None and hi <= start) or (end is not None and lo >= end):
                 continue
             frame = self._read_month(path)
             if frame is not None and frame.height:
                 frames.append(frame)
         if not frames:
-            return empty_candles()
-        out = pl.concat(frames, how="vertical").cast(candle_schema())
+            return self._empty()
+        out = pl.concat(frames, how="vertical").cast(self._empty().schema)
         if start is not None or end is not None:
             ms = pl.col("ts").cast(pl.Int64)
             cond = pl.lit(True)
@@ -237,6 +276,16 @@ class SeriesStore(ManifestSync):
                 cond = cond & (ms < end)
             out = out.filter(cond)
         return out.sort("ts")
+
+    def files_between(self, start: int, end: int) -> list[Path]:
+        """The data files (months, or years for funding) that may hold rows in
+        ``[start, end)``, oldest first."""
+        out = []
+        for year, month, path in self._month_files():
+            lo, hi = self._period.range((year, month))
+            if lo < end and hi > start:
+                out.append(path)
+        return out
 
     def stats(self) -> dict[str, Any]:
         """first_ts / last_ts (ms or None), candles, bytes, files: from the Parquet footers only."""
@@ -257,6 +306,15 @@ class SeriesStore(ManifestSync):
                 last = info.last_ts if last is None else max(last, info.last_ts)
         return {"first_ts": first, "last_ts": last, "candles": rows, "bytes": size, "files": files}
 
+    def _empty(self) -> pl.DataFrame:
+        from ..models import empty_candles
+
+        if self._funding:
+            import polars as pl
+
+            return pl.DataFrame(schema=files.funding_schema())
+        return empty_candles()
+
     # ---- exchange-side gaps -------------------------------------------------------------------
 
     def _stored_ts(self, lo: int, hi: int) -> pl.Series:
@@ -267,7 +325,7 @@ class SeriesStore(ManifestSync):
 
         parts = []
         for year, month, path in self._month_files():
-            mlo, mhi = month_range(year, month)
+            mlo, mhi = self._period.range((year, month))
             if mhi <= lo or mlo >= hi:
                 continue
             info = self._info(path)
@@ -294,9 +352,12 @@ class SeriesStore(ManifestSync):
         return ts.filter((ts >= lo) & (ts < hi)).sort()
 
     def _gaps_for(self, frame: pl.DataFrame, ranges: list[Range]) -> list[Range]:
-        """Gaps of `ranges`: slots with a candle neither in `frame` nor already stored."""
+        """Gaps of `ranges`: slots with a candle neither in `frame` nor already stored (none
+        for funding: events are not on a grid)."""
         import polars as pl
 
+        if self._funding:
+            return []
         ts = frame["ts"].dt.epoch("ms") if frame.height else pl.Series("ts", [], dtype=pl.Int64)
         found = gap_ranges(ts, ranges, self._span_ms)
         if found:
@@ -307,7 +368,7 @@ class SeriesStore(ManifestSync):
 
     def _gaps_from_data(self, covered: list[Range]) -> list[Range]:
         """Gaps of `covered` from the stored candles (for manifests without "gaps")."""
-        if not covered:
+        if not covered or self._funding:
             return []
         return gap_ranges(self._stored_ts(covered[0][0], covered[-1][1]), covered, self._span_ms)
 
@@ -317,7 +378,7 @@ class SeriesStore(ManifestSync):
         """The candles of one month file; None if it is absent or was quarantined."""
         for _attempt in range(3):
             try:
-                frame, sig = read_candles(path)
+                frame, sig = read_candles(path, self.kind)
             except FileNotFoundError:
                 return None
             except Unreadable as exc:
@@ -339,23 +400,23 @@ class SeriesStore(ManifestSync):
 
         ts = frame["ts"].cast(pl.Int64)
         first, last = int(ts[0]), int(ts[-1])
-        year, month = month_of(first)
+        key = self._period.of(first)
         new = 0
         while True:
-            lo, hi = month_range(year, month)
+            lo, hi = self._period.range(key)
             if lo > last:
                 break
             a = int(ts.search_sorted(lo, side="left"))
             b = int(ts.search_sorted(hi, side="left"))
             if b > a:
-                new += self._merge_month(year, month, frame.slice(a, b - a))
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+                new += self._merge_month(key[0], key[1], frame.slice(a, b - a))
+            key = self._period.next(key)
         return new
 
     def _merge_month(self, year: int, month: int, part: pl.DataFrame) -> int:
         import polars as pl
 
-        path = self.folder / month_file_name(year, month)
+        path = self.folder / self._period.name((year, month))
         existing = self._read_month(path) if path.exists() else None
         if existing is None or existing.height == 0:
             merged, new = part, part.height
@@ -370,8 +431,9 @@ class SeriesStore(ManifestSync):
             if dup:
                 existing = existing.filter(~pl.col("ts").is_in(part["ts"].implode()))
             merged = pl.concat([existing, part], how="vertical").sort("ts")
-        table = merged.to_arrow().cast(arrow_schema())
-        files.atomic_write(path, lambda tmp: files.write_parquet(table, tmp))
+        table = merged.to_arrow().cast(files.schema_of(self.kind))
+        # through the object seam, on its local fast path (encoded straight to the temp file)
+        self._objects.put_if_match(path.name, lambda tmp: files.write_parquet(table, tmp), ANY)
         self._infos.pop(path.name, None)
         # Signed by a stat right after the write; the manifest saved next carries it.
         ts = merged["ts"].dt.epoch("ms")

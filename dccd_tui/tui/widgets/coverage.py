@@ -37,6 +37,7 @@ from textual.worker import get_current_worker
 from ...engine import (
     FAILED,
     GAP,
+    HORIZON,
     MISSING,
     STORED,
     VOID,
@@ -47,13 +48,14 @@ from ...engine import (
 )
 from ..quiet_update import update_static
 
-GLYPHS = {STORED: "█", GAP: "▓", MISSING: "░", FAILED: "▒", VOID: "·"}
+GLYPHS = {STORED: "█", GAP: "▓", MISSING: "░", FAILED: "▒", VOID: "·", HORIZON: "╌"}
 STYLE_VARS = {
     STORED: "coverage-stored",
     GAP: "coverage-gap",
     MISSING: "coverage-missing",
     FAILED: "coverage-failed",
     VOID: "coverage-gap",
+    HORIZON: "coverage-missing",  # muted: nothing to do there, nothing stored
 }
 LEGEND = (
     (STORED, "stored"),
@@ -61,6 +63,7 @@ LEGEND = (
     (MISSING, "missing"),
     (FAILED, "failed"),
     (VOID, "no candles"),
+    (HORIZON, "before the venue's horizon"),
 )
 DATE = 10  # "2024-01-31" on each side of the strip
 SIDE = DATE + 1  # ... and one blank
@@ -136,10 +139,15 @@ def cell_words(picture: CoveragePicture, width: int) -> str:
 
 def legend_text(picture: CoveragePicture, width: int, styles: Styles) -> Text:
     """`█ stored  ▓ exchange gap  ░ missing  ▒ failed    62.3% covered · 1 column = 1 day`; the
-    "no candles" entry only when the strip has such a cell, and the right part shortened to
-    fit."""
+    "no candles" and "before the venue's horizon" entries only when the strip has such a cell,
+    and the right part shortened to fit."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    shown = [(state, label) for state, label in LEGEND if state != VOID or VOID in picture.states]
+    # "no candles" and the horizon only when the strip has such a cell (most never do)
+    shown = [
+        (state, label)
+        for state, label in LEGEND
+        if state not in (VOID, HORIZON) or state in picture.states
+    ]
     for i, (state, label) in enumerate(shown):
         if i:
             text.append("  ")
