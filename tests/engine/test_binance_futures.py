@@ -167,12 +167,12 @@ def test_symbol_mapping(venue: str, pair: str, symbol: str) -> None:
         (
             "binanceusdm",
             "BTC/USDT",
-            "BTC/USDT is a spot symbol; binanceusdm serves perpetuals such as BTC/USDT:USDT",
+            "'BTC/USDT' is a spot symbol; binanceusdm serves perpetuals such as BTC/USDT:USDT",
         ),
         (
             "binancecoinm",
             "BTC/USD",
-            "BTC/USD is a spot symbol; binancecoinm serves perpetuals such as BTC/USD:BTC",
+            "'BTC/USD' is a spot symbol; binancecoinm serves perpetuals such as BTC/USD:BTC",
         ),
         ("binanceusdm", "BTC/USD:BTC", "is an inverse perpetual"),
         ("binanceusdm", "BTC/USD:BTC", "use binancecoinm"),

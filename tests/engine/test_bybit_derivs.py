@@ -156,10 +156,14 @@ def test_kinds_per_market(bybit: Bybit) -> None:
 
 def test_premium_on_an_inverse_contract_is_refused(bybit: Bybit) -> None:
     venue = Venue(bybit)
-    with pytest.raises(PermanentError, match="premium is not served for inverse"):
+    with pytest.raises(
+        PermanentError,
+        match="bybit does not serve premium candles for inverse symbols; it serves candles, mark, "
+        "index there",
+    ):
         bybit.fetch_window(venue, "inverse:BTCUSD", 60, T0, T0 + MIN, "premium")
     assert venue.calls == []
-    with pytest.raises(PermanentError, match="mark is not served for spot"):
+    with pytest.raises(PermanentError, match="bybit does not serve mark candles for spot symbols"):
         bybit.fetch_window(venue, "BTCUSDT", 60, T0, T0 + MIN, "mark")
 
 

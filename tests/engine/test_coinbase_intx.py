@@ -82,7 +82,7 @@ def test_symbol_table() -> None:
     ("unified", "words"),
     [
         ("BTC/USDT:USDT", "settle in USDC"),
-        ("BTC/USD:BTC", "settle in USDC"),
+        ("BTC/USD:BTC", "serves linear symbols only \\(such as BTC/USDC:USDC\\)"),
         ("BTC/USDC", "spot symbol; coinbaseinternational serves perpetuals such as BTC/USDC:USDC"),
     ],
 )
@@ -96,7 +96,7 @@ def test_funding_only() -> None:
     assert adapter.kinds("linear") == ("funding",)
     assert adapter.kinds("inverse") == ()
     assert adapter.kinds("spot") == ()
-    with pytest.raises(PermanentError, match="not served"):
+    with pytest.raises(PermanentError, match="does not serve candles; it serves funding only"):
         adapter.fetch_window(CannedGet(adapter, lambda p, q: {}), "BTC-PERP", 60, T0, T0 + HOUR)
 
 

@@ -107,7 +107,10 @@ def test_kinds_per_market() -> None:
 
 def test_mark_candles_of_a_spot_symbol_are_refused() -> None:
     get = CannedGet(okx(), lambda p, q: pytest.fail("no request expected"))
-    with pytest.raises(PermanentError, match="mark candles are not served"):
+    with pytest.raises(
+        PermanentError,
+        match="okx does not serve mark candles for spot symbols; it serves candles there",
+    ):
         okx().fetch_window(get, "BTC-USDT", 60, T0, T0 + 300 * MIN, kind="mark")
 
 

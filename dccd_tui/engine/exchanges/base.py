@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import PermanentError
-from ..models import CANDLES, SPOT, Symbol, parse_symbol
+from ..models import CANDLE_KINDS, CANDLES, FUNDING, SPOT, PairError, Symbol, parse_symbol
 
 if TYPE_CHECKING:  # polars is imported lazily by the adapters
     import polars as pl
@@ -29,6 +29,11 @@ if TYPE_CHECKING:  # polars is imported lazily by the adapters
 # get(path, params) -> response body bytes. Raises ExchangeError subclasses (already classified
 # by the adapter's `raise_for_error`) or Cancelled.
 Getter = Callable[[str, Mapping[str, str]], bytes]
+
+
+def kind_words(kind: str) -> str:
+    """`kind` as the words of a refusal: ``candles``, ``mark candles``, ``funding``."""
+    return kind if kind in (CANDLES, FUNDING) else f"{kind} candles"
 
 
 class SymbolError(ValueError):
@@ -75,8 +80,12 @@ class Exchange(ABC):
 
     def symbol(self, pair: str) -> str:
         """Map a unified symbol (``BTC/USDT``, ``BTC/USDT:USDT``) to the exchange's; raise
-        SymbolError (or models.PairError for one that does not parse) if it cannot."""
-        sym = parse_symbol(pair)
+        SymbolError if it cannot: one that does not parse in `models.parse_symbol`'s words, one of
+        another market in `check_market`'s, the rest in the venue's `_venue_symbol`."""
+        try:
+            sym = parse_symbol(pair)
+        except PairError as exc:
+            raise SymbolError(str(exc)) from None
         self.check_market(sym)
         return self._venue_symbol(sym)
 
@@ -91,7 +100,7 @@ class Exchange(ABC):
                 f"{self.example_symbol}"
             )
         other = self.derivatives_venues.get(market)
-        where = f": use {other}" if other else ""
+        where = f": use {other}" if other else f" (such as {self.example_symbol})"
         served = ", ".join(m for m in ("spot", "linear", "inverse") if m in self.markets)
         raise SymbolError(
             f"{sym.text!r} is a{'n' if market == 'inverse' else ''} {market} perpetual; "
@@ -109,8 +118,18 @@ class Exchange(ABC):
     def candles_only(self, kind: str) -> None:
         """PermanentError unless `kind` is trade candles (what a spot adapter's `fetch_window`
         serves)."""
-        if kind != CANDLES:
-            raise PermanentError(f"{self.name} does not serve {kind} candles")
+        self.check_kind(kind, SPOT)
+
+    def check_kind(self, kind: str, market: str) -> None:
+        """PermanentError, before any request, unless this venue serves candles of `kind` for
+        symbols of `market`: one wording for every adapter, naming what it serves there."""
+        served = [k for k in self.kinds(market) if k in CANDLE_KINDS]
+        if kind in served:
+            return
+        offer = f"it serves {', '.join(served)} there" if served else "it serves no candles there"
+        raise PermanentError(
+            f"{self.name} does not serve {kind_words(kind)} for {market} symbols; {offer}"
+        )
 
     def window_ms(self, span: int) -> int:
         """Length of one window in ms: a whole number of candles, at most one page."""

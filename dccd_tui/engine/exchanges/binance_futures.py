@@ -44,9 +44,7 @@ from ..errors import PermanentError, TransientError
 from ..models import (
     FUNDING,
     PRICE_KINDS,
-    PairError,
     Symbol,
-    parse_symbol,
 )
 from ._common import decode_json, excerpt, malformed_row
 from ._frames import (
@@ -116,10 +114,6 @@ class BinanceFutures(Binance):
     prefix: str
     #: The one market the venue serves (`models.MARKETS`).
     market: str
-    #: A unified symbol this venue serves, for the hints.
-    example: str
-    #: The venue for the other market, for the hints.
-    other: str
     default_rps = WEIGHT_PER_MINUTE / 60  # weight units per second
     default_weight_per_minute = WEIGHT_PER_MINUTE
     published_limit = (
@@ -132,28 +126,10 @@ class BinanceFutures(Binance):
         return (*KLINE_ENDPOINTS, FUNDING) if market == self.market else ()
 
     # --- symbols -------------------------------------------------------------------------
-    def symbol(self, pair: str) -> str:
-        try:
-            sym = parse_symbol(pair)
-        except PairError as exc:
-            raise SymbolError(f"{self.name}: {exc}") from None
-        if sym.market == "spot":
-            raise SymbolError(
-                f"{self.name}: {pair} is a spot symbol; {self.name} serves perpetuals such as "
-                f"{self.example}"
-            )
-        if sym.market != self.market:
-            raise SymbolError(
-                f"{self.name}: {pair} is {'an' if sym.market == 'inverse' else 'a'} "
-                f"{sym.market} perpetual; {self.name} serves "
-                f"{self.market} ones such as {self.example} (use {self.other})"
-            )
-        return self._venue_symbol(sym)
-
     def _symbol(self, base: str, quote: str) -> str:
         raise SymbolError(
             f"{self.name}: {base}/{quote} is a spot symbol; {self.name} serves perpetuals such "
-            f"as {self.example}"
+            f"as {self.example_symbol}"
         )
 
     def _venue_symbol(self, sym: Symbol) -> str:
@@ -365,8 +341,7 @@ class BinanceUsdm(BinanceFutures):
     prefix = "/fapi/v1"
     market = "linear"
     markets = frozenset({"linear"})
-    example = "BTC/USDT:USDT"
-    other = "binancecoinm"
+    example_symbol = "BTC/USDT:USDT"
     gate_rates = {"funding": USDM_FUNDING_RPS}
 
     def _venue_symbol(self, sym: Symbol) -> str:
@@ -385,8 +360,7 @@ class BinanceCoinm(BinanceFutures):
     prefix = "/dapi/v1"
     market = "inverse"
     markets = frozenset({"inverse"})
-    example = "BTC/USD:BTC"
-    other = "binanceusdm"
+    example_symbol = "BTC/USD:BTC"
     pages_backward = True
 
     def _venue_symbol(self, sym: Symbol) -> str:

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
-from ..models import PairError, parse_symbol
+from ..models import Symbol
 from . import bybit_derivs
 from ._common import (
     Adapter,
@@ -55,7 +55,7 @@ from ._frames import (
     to_frame,
     to_int,
 )
-from .base import Getter, SymbolError
+from .base import Getter
 
 if TYPE_CHECKING:
     import polars as pl
@@ -94,13 +94,9 @@ class Bybit(Adapter):
     def kinds(self, market: str) -> tuple[str, ...]:
         return bybit_derivs.kinds(market)
 
-    def symbol(self, pair: str) -> str:
+    def _venue_symbol(self, sym: Symbol) -> str:
         """``BTCUSDT`` for spot (as before); ``linear:BTCUSDT`` / ``inverse:BTCUSD`` for a
         perpetual (bybit_derivs.py)."""
-        try:
-            sym = parse_symbol(pair)
-        except PairError as exc:
-            raise SymbolError(f"{self.name}: {exc}") from None
         if sym.market == "spot":
             return self._symbol(sym.base, sym.quote)
         return bybit_derivs.venue_symbol(sym)

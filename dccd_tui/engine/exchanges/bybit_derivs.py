@@ -76,6 +76,8 @@ class BybitLike(Protocol):
 
     def check_window(self, span: int, start: int, end: int) -> int: ...
 
+    def check_kind(self, kind: str, market: str) -> None: ...
+
     def _frame(
         self, body: bytes, span: int, start: int | None = None, end: int | None = None
     ) -> pl.DataFrame: ...
@@ -125,11 +127,7 @@ def kline_params(
 ) -> tuple[str, dict[str, str]]:
     """The path and parameters of one page of `kind` over ``[start, end)``."""
     category, name = split(symbol)
-    if kind not in kinds(category):
-        raise PermanentError(
-            f"bybit: {kind} is not served for {category} contracts "
-            f"(served: {', '.join(kinds(category)) or 'none'})"
-        )
+    adapter.check_kind(kind, category)
     params = {
         "category": category,
         "symbol": name,

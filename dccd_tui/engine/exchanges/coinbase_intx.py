@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
-from ..models import FUNDING, LINEAR, parse_symbol
+from ..models import FUNDING, LINEAR, Symbol
 from ._common import (
     Adapter,
     classify_status,
@@ -48,7 +48,7 @@ from ._common import (
 )
 from ._frames import to_float
 from ._funding import HOUR_MS, Event, check_event, funding_frame, iso_ms
-from .base import Getter, SymbolError
+from .base import Getter, SymbolError, kind_words
 
 if TYPE_CHECKING:
     import polars as pl
@@ -70,6 +70,7 @@ class CoinbaseIntx(Adapter):
     spans: frozenset[int] = frozenset()
     page_limit = LIMIT
     markets = frozenset({LINEAR})
+    example_symbol = "BTC/USDC:USDC"
     funding_window_ms = 90 * 86_400_000
 
     def kinds(self, market: str) -> tuple[str, ...]:
@@ -81,11 +82,8 @@ class CoinbaseIntx(Adapter):
             f"as BTC/USDC:USDC (BTC-PERP)"
         )
 
-    def symbol(self, pair: str) -> str:
+    def _venue_symbol(self, sym: Symbol) -> str:
         """``BTC/USDC:USDC`` -> ``BTC-PERP`` (INTX perpetuals settle in USDC)."""
-        sym = parse_symbol(pair)
-        if sym.settle is None:
-            return self._symbol(sym.base, sym.quote)
         if sym.quote != SETTLE or sym.settle != SETTLE:
             raise SymbolError(
                 f"{self.name}: {sym.text}: INTX perpetuals are linear and settle in USDC "
@@ -98,7 +96,9 @@ class CoinbaseIntx(Adapter):
     def fetch_window(
         self, get: Getter, symbol: str, span: int, start: int, end: int, kind: str = "candles"
     ) -> pl.DataFrame:
-        raise PermanentError(f"{self.name}: {kind} candles are not served (funding only)")
+        raise PermanentError(
+            f"{self.name} does not serve {kind_words(kind)}; it serves funding only"
+        )
 
     def parse_candles(self, body: bytes, span: int) -> pl.DataFrame:
         raise PermanentError(f"{self.name}: candles are not served (funding only)")

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
 from ..fmt import fmt_plural
-from ..models import CANDLES, FUNDING, INVERSE, LINEAR, parse_symbol
+from ..models import CANDLES, FUNDING, INVERSE, LINEAR, Symbol
 from ._common import (
     Adapter,
     classify_status,
@@ -60,7 +60,7 @@ from ._common import (
 )
 from ._frames import Row, check_row, frame, to_float, to_frame, to_int
 from ._funding import Event, check_event, funding_frame, iso_ms, without_volumes
-from .base import Getter, SymbolError
+from .base import Getter, SymbolError, kind_words
 
 if TYPE_CHECKING:
     import polars as pl
@@ -96,6 +96,7 @@ class KrakenFutures(Adapter):
     page_limit = PAGE
     complete_windows = True  # `fetch_window` pages on while `more_candles` and short of `end`
     markets = frozenset({LINEAR, INVERSE})
+    example_symbol = "BTC/USD:USD"
     #: The whole funding history comes in one answer: one window covers it all.
     funding_window_ms = 20 * 365 * 86_400_000
 
@@ -108,11 +109,8 @@ class KrakenFutures(Adapter):
             f"as BTC/USD:USD (PF_XBTUSD) and BTC/USD:BTC (PI_XBTUSD); use kraken for spot"
         )
 
-    def symbol(self, pair: str) -> str:
+    def _venue_symbol(self, sym: Symbol) -> str:
         """``BTC/USD:USD`` -> ``PF_XBTUSD``; ``BTC/USD:BTC`` -> ``PI_XBTUSD``."""
-        sym = parse_symbol(pair)
-        if sym.settle is None:
-            return self._symbol(sym.base, sym.quote)
         if sym.quote != "USD":
             raise SymbolError(
                 f"{self.name}: {sym.text}: Kraken Futures perpetuals are quoted in USD "
@@ -138,7 +136,9 @@ class KrakenFutures(Adapter):
     ) -> pl.DataFrame:
         self.check_window(span, start, end)
         if kind not in TICK_TYPES:
-            raise PermanentError(f"{self.name}: {kind} candles are not served")
+            raise PermanentError(
+                f"{self.name} does not serve {kind_words(kind)}; it serves {', '.join(TICK_TYPES)}"
+            )
         if end == start:
             return to_frame([])
         path = CHARTS_PATH.format(

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
-from ..models import CANDLES, INVERSE, LINEAR, SPOT, parse_symbol
+from ..models import CANDLES, INVERSE, LINEAR, SPOT, Symbol
 from . import okx_swap
 from ._common import (
     Adapter,
@@ -93,9 +93,8 @@ class Okx(Adapter):
     def _symbol(self, base: str, quote: str) -> str:
         return self.check_symbol(base, quote, f"{base}-{quote}", 32)
 
-    def symbol(self, pair: str) -> str:
+    def _venue_symbol(self, sym: Symbol) -> str:
         """``BTC/USDT`` -> ``BTC-USDT``; ``BTC/USDT:USDT`` -> ``BTC-USDT-SWAP``."""
-        sym = parse_symbol(pair)
         if sym.market == SPOT:
             return self._symbol(sym.base, sym.quote)
         return okx_swap.swap_inst_id(self.name, sym)
@@ -122,9 +121,7 @@ class Okx(Adapter):
     ) -> pl.DataFrame:
         count = self.check_window(span, start, end)
         swap = okx_swap.is_swap(symbol)
-        if kind != CANDLES and (not swap or kind not in okx_swap.SWAP_KINDS):
-            market = "a perpetual" if swap else "a spot symbol"
-            raise PermanentError(f"{self.name}: {kind} candles are not served for {market}")
+        self.check_kind(kind, okx_swap.market_of(symbol))
         if count == 0:
             return to_frame([])
         bar = self.interval(span)

@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import TransientError
-from ..models import CANDLES, FUNDING, INVERSE, LINEAR, Symbol
+from ..models import CANDLES, FUNDING, INVERSE, LINEAR, SPOT, Symbol
 from ._common import decode_json, excerpt, malformed_row
 from ._frames import to_float, to_int
 from ._funding import HOUR_MS, Event, check_event
@@ -83,6 +83,14 @@ def swap_inst_id(name: str, sym: Symbol) -> str:
 
 def is_swap(inst_id: str) -> bool:
     return inst_id.endswith(SWAP_SUFFIX)
+
+
+def market_of(inst_id: str) -> str:
+    """The market of an instrument id: a swap quoted in USD is inverse (``BTC-USD-SWAP``, settled
+    in BTC), any other swap linear, the rest spot."""
+    if not is_swap(inst_id):
+        return SPOT
+    return INVERSE if inst_id.split("-")[1] == "USD" else LINEAR
 
 
 def index_inst_id(inst_id: str) -> str:
