@@ -257,7 +257,7 @@ class Backfill:
         if self.funding:
             import polars as pl
 
-            from .store.files import funding_schema
+            from .models import funding_schema
 
             return pl.DataFrame(schema=funding_schema())
         from .models import empty_candles

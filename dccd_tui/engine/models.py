@@ -10,7 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
+
+if TYPE_CHECKING:  # polars is imported lazily (`candle_schema`)
+    import polars as pl
 
 # The spans this project stores, in seconds, with the folder label that the store uses.
 # Longer spans open on exchange-specific boundaries (weeks, months) and are out of scope.
@@ -413,16 +417,19 @@ def empty_candles():
 FUNDING_COLUMNS: tuple[str, ...] = ("ts", "rate", "interval_hours", "mark_price")
 
 
-def funding_schema():
-    """The polars schema of a funding frame (`FUNDING_COLUMNS`; the last two nullable)."""
+def funding_schema() -> pl.Schema:
+    """The polars schema of a funding frame (`FUNDING_COLUMNS`; the last two nullable): the
+    one definition, for the adapters' frames and the store's files alike."""
     import polars as pl
 
-    return {
-        "ts": pl.Datetime("ms", "UTC"),
-        "rate": pl.Float64,
-        "interval_hours": pl.Float64,
-        "mark_price": pl.Float64,
-    }
+    return pl.Schema(
+        {
+            "ts": pl.Datetime("ms", "UTC"),
+            "rate": pl.Float64(),
+            "interval_hours": pl.Float64(),
+            "mark_price": pl.Float64(),
+        }
+    )
 
 
 def empty_funding():

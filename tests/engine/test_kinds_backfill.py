@@ -124,7 +124,10 @@ def test_a_candle_kind_the_venue_does_not_serve_fails_the_job_before_any_request
         job.client.close()
     snap = job.state.snapshot()
     assert snap.status is Status.FAILED
-    assert snap.error == "binance does not serve mark candles"
+    assert (
+        snap.error
+        == "binance does not serve mark candles for spot symbols; it serves candles there"
+    )
     assert sandbox.requests("binance") == 0
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import StoreError
 from ..fmt import fmt_ms
-from ..models import CANDLE_COLUMNS
+from ..models import CANDLE_COLUMNS, funding_schema
 from .kinds import CANDLES, FUNDING, FUNDING_COLUMNS, NULL_COLUMNS
 from .ranges import Range
 
@@ -446,11 +446,7 @@ def normalize(candles: pl.DataFrame, span_ms: int, label: str, kind: str = CANDL
     if missing:
         raise ValueError(f"candle frame lacks columns: {', '.join(missing)}")
     frame = candles.select(CANDLE_COLUMNS)
-    ts_type = frame.schema["ts"]
-    if isinstance(ts_type, pl.Datetime) and ts_type.time_zone is None:
-        frame = frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
-    elif isinstance(ts_type, pl.Datetime) and ts_type.time_zone != "UTC":
-        frame = frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
+    frame = _ts_in_utc(frame)
     try:
         frame = frame.cast(candle_schema())
     except Exception as exc:
@@ -475,18 +471,17 @@ def normalize(candles: pl.DataFrame, span_ms: int, label: str, kind: str = CANDL
     return frame
 
 
-def funding_schema() -> pl.Schema:
-    """The polars schema of a funding frame (`kinds.FUNDING_COLUMNS`)."""
+def _ts_in_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with a naive `ts` taken as UTC and another zone's converted to UTC (candles and
+    funding events alike)."""
     import polars as pl
 
-    return pl.Schema(
-        {
-            "ts": pl.Datetime("ms", "UTC"),
-            "rate": pl.Float64(),
-            "interval_hours": pl.Float64(),
-            "mark_price": pl.Float64(),
-        }
-    )
+    ts_type = frame.schema["ts"]
+    if isinstance(ts_type, pl.Datetime) and ts_type.time_zone is None:
+        return frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+    if isinstance(ts_type, pl.Datetime) and ts_type.time_zone != "UTC":
+        return frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
+    return frame
 
 
 def normalize_funding(events: pl.DataFrame) -> pl.DataFrame:
@@ -499,11 +494,7 @@ def normalize_funding(events: pl.DataFrame) -> pl.DataFrame:
     if missing:
         raise ValueError(f"funding frame lacks columns: {', '.join(missing)}")
     frame = events.select(FUNDING_COLUMNS)
-    ts_type = frame.schema["ts"]
-    if isinstance(ts_type, pl.Datetime) and ts_type.time_zone is None:
-        frame = frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
-    elif isinstance(ts_type, pl.Datetime) and ts_type.time_zone != "UTC":
-        frame = frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
+    frame = _ts_in_utc(frame)
     try:
         frame = frame.cast(funding_schema())
     except Exception as exc:

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 from ..errors import StoreError
-from ..models import LABEL_SPANS, SPAN_LABELS, Series
+from ..models import FUNDING_UNIT, LABEL_SPANS, SPAN_LABELS, PairError, Series, parse_symbol
 from .files import MONTH_FILE, OHLC_DIR, YEAR_FILE, os_error
 from .kinds import (
     CANDLE_KINDS,
@@ -30,17 +30,11 @@ from .kinds import (
     FUNDING_DIR,
     MARKETS,
     SPOT,
-    SymbolKeyError,
-    _folder_of,
-    _market_of,
     symbol_of,
 )
 from .lock import StoreBusy, StoreLock, take_lock
 from .manifest import MANIFEST_NAME
 from .series import SeriesStore
-
-#: A funding series' window unit in seconds (models: `FUNDING_UNIT`): its `span` in a `Series`.
-FUNDING_UNIT = 3600
 
 _EXCHANGE_BAD = re.compile(r"[/\\=\x00-\x1f\x7f]")
 
@@ -124,9 +118,10 @@ class Store:
         if not isinstance(ex, str) or not ex or ex.startswith(".") or _EXCHANGE_BAD.search(ex):
             raise StoreError(f"exchange name {ex!r} cannot be used as a folder name")
         try:
-            market, symbol = _market_of(series.pair), _folder_of(series.pair)
-        except SymbolKeyError as exc:
+            sym = parse_symbol(series.pair)
+        except PairError as exc:
             raise StoreError(f"pair {series.pair!r} cannot be stored: {exc}") from exc
+        market, symbol = sym.market, sym.folder
         legacy = self.data_path / OHLC_DIR / f"exchange={ex}" / f"pair={symbol}"
         if kind == FUNDING:
             dataset = self.funding

@@ -6,25 +6,42 @@ are the same for every kind of a dataset, and only which of them may be null dif
 schema table below). Keys carry no ``:`` (S3 keys, every file system): the unified symbol
 ``BTC/USDT:USDT`` is stored as ``market=linear/symbol=BTC-USDT-USDT``.
 
-The market and folder of a symbol are read here with a small private helper; the symbols'
-parser (`models.parse_symbol`, `Symbol.market`, `Symbol.folder`) says the same thing.
+The kinds, the markets and the symbols' parser are the models' (`models.CANDLE_KINDS`,
+`models.parse_symbol`, `Symbol.market`, `Symbol.folder`): one definition each. This module
+adds only what is the store's own: the dataset folders, the schema table, and reading a
+symbol back from its folder names.
 """
 
 from __future__ import annotations
 
-import re
+from ..models import (
+    CANDLE_KINDS,
+    CANDLES,
+    FUNDING,
+    FUNDING_COLUMNS,
+    KINDS,
+    MARKETS,
+    PRICE_KINDS,
+    SPOT,
+    PairError,
+    Symbol,
+    parse_symbol,
+)
 
-# The kinds (models.CANDLE_KINDS / FUNDING name the same words).
-CANDLES = "candles"
-MARK = "mark"
-INDEX = "index"
-PREMIUM = "premium"
-FUNDING = "funding"
-CANDLE_KINDS: tuple[str, ...] = (CANDLES, MARK, INDEX, PREMIUM)
-KINDS: tuple[str, ...] = (*CANDLE_KINDS, FUNDING)
-
-SPOT, LINEAR, INVERSE = "spot", "linear", "inverse"
-MARKETS: tuple[str, ...] = (SPOT, LINEAR, INVERSE)
+__all__ = [
+    "CANDLES",
+    "CANDLES_DIR",
+    "CANDLE_KINDS",
+    "FUNDING",
+    "FUNDING_COLUMNS",
+    "FUNDING_DIR",
+    "KINDS",
+    "MARKETS",
+    "NULL_COLUMNS",
+    "SPOT",
+    "dataset_of",
+    "symbol_of",
+]
 
 #: The dataset folder of each kind: every candle kind shares one, funding has its own.
 CANDLES_DIR = "candles"
@@ -39,60 +56,26 @@ def dataset_of(kind: str) -> str:
 #: prices, not trades: venues serve "0" in the volume columns, which would read as "nobody
 #: traded"; null says "not a thing for this kind".
 NULL_COLUMNS: dict[str, tuple[str, ...]] = {
-    CANDLES: (),
-    MARK: ("volume", "quote_volume", "trades"),
-    INDEX: ("volume", "quote_volume", "trades"),
-    PREMIUM: ("volume", "quote_volume", "trades"),
+    kind: ("volume", "quote_volume", "trades") if kind in PRICE_KINDS else ()
+    for kind in CANDLE_KINDS
 }
-
-#: Funding events (deriv.md): `rate` is never null, the interval and the mark price may be.
-FUNDING_COLUMNS: tuple[str, ...] = ("ts", "rate", "interval_hours", "mark_price")
-
-_PART = re.compile(r"^[A-Z0-9]{1,15}$")
-
-
-class SymbolKeyError(ValueError):
-    """A symbol that cannot be a store key."""
-
-
-def _parts(symbol: str) -> tuple[str, str, str | None]:
-    pair, colon, settle = symbol.partition(":")
-    base, slash, quote = pair.partition("/")
-    if not slash or not _PART.match(base) or not _PART.match(quote):
-        raise SymbolKeyError(f"symbol {symbol!r} is not BASE/QUOTE or BASE/QUOTE:SETTLE")
-    if not colon:
-        return base, quote, None
-    if settle not in (base, quote):
-        raise SymbolKeyError(
-            f"symbol {symbol!r}: the settle asset is neither the base nor the quote"
-        )
-    return base, quote, settle
-
-
-def _market_of(symbol: str) -> str:
-    """`spot`, `linear` (settled in the quote) or `inverse` (settled in the base)."""
-    _base, quote, settle = _parts(symbol)
-    if settle is None:
-        return SPOT
-    return LINEAR if settle == quote else INVERSE
-
-
-def _folder_of(symbol: str) -> str:
-    """The symbol as a key part: ``BTC-USDT`` (spot), ``BTC-USDT-USDT`` (a perpetual)."""
-    return "-".join(p for p in _parts(symbol) if p is not None)
 
 
 def symbol_of(market: str, folder: str) -> str | None:
     """The unified symbol of a ``market=``/``symbol=`` pair of folder names, or None when they
-    name none (a folder someone else made)."""
+    name none (a folder someone else made): the one symbol whose `Symbol.folder` and
+    `Symbol.market` they are."""
     parts = folder.split("-")
-    if not all(_PART.match(p) for p in parts):
+    if len(parts) == 2:
+        text = f"{parts[0]}/{parts[1]}"
+    elif len(parts) == 3:
+        text = f"{parts[0]}/{parts[1]}:{parts[2]}"
+    else:
         return None
-    if market == SPOT and len(parts) == 2:
-        return f"{parts[0]}/{parts[1]}"
-    if len(parts) != 3:
+    try:
+        sym: Symbol = parse_symbol(text)
+    except PairError:
         return None
-    base, quote, settle = parts
-    if (market == LINEAR and settle == quote) or (market == INVERSE and settle == base):
-        return f"{base}/{quote}:{settle}"
-    return None
+    if sym.market != market or sym.folder != folder:
+        return None
+    return sym.text

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ..models import Series
+from ..models import Series, funding_schema
 from . import files
 from .files import (
     FileInfo,
@@ -312,7 +312,7 @@ class SeriesStore(ManifestSync):
         if self._funding:
             import polars as pl
 
-            return pl.DataFrame(schema=files.funding_schema())
+            return pl.DataFrame(schema=funding_schema())
         return empty_candles()
 
     # ---- exchange-side gaps -------------------------------------------------------------------
