@@ -38,7 +38,9 @@ def parse(body, kind) -> list[tuple]:
         assert all(isinstance(x, str) for x in r)
         if kind == "candles":
             assert len(r) == 9
-            out.append((int(r[0]), *map(float, r[1:6]), float(r[7]), None))
+            # [ts, o, h, l, c, vol (contracts), volCcy (base), volCcyQuote, confirm]
+            assert float(r[5]) == pytest.approx(float(r[6]) * 100, abs=0.5)
+            out.append((int(r[0]), *map(float, r[1:5]), float(r[6]), float(r[7]), None))
         else:
             assert len(r) == 6 and r[5] in ("0", "1")
             out.append((int(r[0]), *map(float, r[1:5]), None, None, None))

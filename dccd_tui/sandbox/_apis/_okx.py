@@ -36,8 +36,23 @@ def _okx_price_fmt(span: int, pd: int, vd: int):
     return fmt
 
 
+def _okx_swap_fmt(span: int, pd: int, vd: int):
+    """A swap's trade candle: ``vol`` counts contracts (0.01 of the base each, as
+    BTC-USDT-SWAP's ``ctVal``), ``volCcy`` is the base volume, ``volCcyQuote`` the quote's
+    (OKX's candlesticks docs: "If it is a derivatives contract, the value is the number of
+    contracts" / "the unit is base currency")."""
+    p, v = f"%.{pd}f", f"%.{vd}f"
+    tmpl = f'["%d","{p}","{p}","{p}","{p}","%.0f","{v}","%.4f","%d"]'
+
+    def fmt(r: tuple, closed: bool) -> str:
+        contracts = r[5] * 100
+        return tmpl % (r[0], r[1], r[2], r[3], r[4], contracts, r[5], r[6], 1 if closed else 0)
+
+    return fmt
+
+
 def okx_deriv_fmt(kind: str, span: int, pd: int, vd: int):
-    return _okx_fmt(span, pd, vd) if kind == "candles" else _okx_price_fmt(span, pd, vd)
+    return _okx_swap_fmt(span, pd, vd) if kind == "candles" else _okx_price_fmt(span, pd, vd)
 
 
 def _rate(x: float) -> str:
