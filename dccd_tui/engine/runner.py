@@ -37,7 +37,7 @@ from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
 from .inventory import SeriesReport, inventory_since
 from .job_logs import JobLogFile, log_file, read_tail, undated
 from .jobs import Config, JobSpec
-from .models import Series
+from .models import CANDLES, Series
 from .plan import Plan, plan_job, plan_measure, requests_per_exchange, window_ms_of
 from .range_account import RangeAccount, range_account
 from .ratelimit import GateRegistry
@@ -264,6 +264,11 @@ class Runner:
         """Where this job's archive files come from, or None when it does not use one."""
         settings = self.config.exchanges[spec.series.exchange]
         if not (spec.archive and settings.archive and settings.archive_url):
+            return None
+        if spec.series.exchange != "binance" or spec.series.kind != CANDLES:
+            # The archive phase (archive/layout.py) knows spot klines only: a futures series
+            # would be filled from data/spot files of the same name. Until it knows the futures
+            # paths (issue 20, item 4), the Binance futures venues fetch everything by REST.
             return None
         return self.base_urls.get(f"{spec.series.exchange}:archive", settings.archive_url)
 
