@@ -156,3 +156,11 @@ def assert_equal_truth(got: pl.DataFrame, truth: pl.DataFrame) -> None:
         if not near.all():
             row = int(near.arg_min())  # the first row that differs
             raise AssertionError(f"{col} differs at ts {got['ts'][row]}: {a[row]} != {b[row]}")
+
+
+def demo_series_count() -> int:
+    """Series of the demo config: a spot pair is one, a perpetual one per kind."""
+    from dccd_tui.demo import DEMO_PAIRS, DEMO_PERPS
+
+    spot = sum(len(pairs) for pairs in DEMO_PAIRS.values())
+    return spot + sum(len(pairs) * len(kinds) for pairs, kinds in DEMO_PERPS.values())

@@ -9,6 +9,8 @@ import pytest
 from dccd_tui.cli import main
 from dccd_tui.engine import suggest_pair
 
+from ..helpers import demo_series_count
+
 
 @pytest.mark.parametrize(
     "text, guess",
@@ -58,8 +60,11 @@ def test_validate_says_did_you_mean_for_every_pair_it_can_guess(tmp_path, capsys
 def test_validate_demo_checks_the_demo_config(tmp_path, capsys):
     assert main(["validate", "--demo"]) == 0  # DCCD_TUI_DEMO_DIR is tmp_path/demo
     out = capsys.readouterr().out
-    assert out.startswith(str(tmp_path / "demo" / "config.toml") + ": OK, 10 series")
+    count = demo_series_count()
+    assert out.startswith(str(tmp_path / "demo" / "config.toml") + f": OK, {count} series")
     assert "binance BTC/USDT 1m" in out and "kraken ETH/USD 1m" in out
+    assert "bybit ETH/USDT:USDT 1h premium" in out
+    assert "coinbaseinternational BTC/USDC:USDC funding" in out
 
 
 def test_a_config_without_jobs_is_valid_with_a_warning(tmp_path, capsys):

@@ -30,7 +30,7 @@ from dccd_tui.engine.state import Status
 from dccd_tui.engine.store import Store
 
 from .. import coverage_store as cs
-from ..helpers import UNLIMITED, make_config, ms
+from ..helpers import UNLIMITED, demo_series_count, make_config, ms
 
 FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
 MIN = 60_000
@@ -350,7 +350,9 @@ def test_inventory_demo_without_data_lists_every_series_as_missing(tmp_path, cap
     assert main(["inventory", "--demo"]) == 0  # DCCD_TUI_DEMO_DIR is tmp_path/demo
     out = capsys.readouterr().out
     assert "binance BTC/USDT 1m" in out and "kraken ETH/USD 1m" in out
-    assert "0.0%" in out and "10 configured series incomplete" in out
+    # the perpetuals too, a series per kind (funding without a span)
+    assert "okx BTC/USDT:USDT 1h mark" in out and "binanceusdm BTC/USDT:USDT funding" in out
+    assert "0.0%" in out and f"{demo_series_count()} configured series incomplete" in out
 
 
 def test_hostile_names_and_reasons_are_printed_inert(tmp_path, capsys):
