@@ -141,6 +141,19 @@ def test_the_pair_check_on_a_perpetual_venue(usdm) -> None:  # noqa: F811
         "did you mean BTC/USDT:USDT?"
     )
     assert pair_problem(USDM, "BTC-USDT-SWAP").endswith("; did you mean BTC/USDT:USDT?")
+    # a venue's own spelling: the forms the venue takes, not the spot form alone
+    assert pair_problem(USDM, "BTCUSDT") == (
+        f"'BTCUSDT' is not a unified symbol: {USDM} takes BASE/QUOTE:SETTLE for a perpetual "
+        "(e.g. BTC/USDT:USDT); did you mean BTC/USDT:USDT?"
+    )
+    assert pair_problem("okx", "BTC-USDT-SWAP") == (
+        "'BTC-USDT-SWAP' is not a unified symbol: okx takes BASE/QUOTE for spot (e.g. BTC/USDT) "
+        "or BASE/QUOTE:SETTLE for a perpetual (e.g. BTC/USDT:USDT); did you mean BTC/USDT:USDT?"
+    )
+    # a spot-only venue keeps the pair's words
+    assert pair_problem("binance", "BTCUSDT") == (
+        "pair 'BTCUSDT' is not of the form BASE/QUOTE (e.g. BTC/USDT); did you mean BTC/USDT?"
+    )
 
 
 def test_weight_per_minute_for_binance_futures(usdm) -> None:  # noqa: F811

@@ -85,9 +85,22 @@ class Exchange(ABC):
         try:
             sym = parse_symbol(pair)
         except PairError as exc:
-            raise SymbolError(str(exc)) from None
+            raise SymbolError(self._unparsed(pair, exc)) from None
         self.check_market(sym)
         return self._venue_symbol(sym)
+
+    def _unparsed(self, pair: object, exc: PairError) -> str:
+        """Why `pair` is no symbol: `models.parse_symbol`'s words, but for a text without a
+        settle part on a venue of perpetuals, which names the forms it takes (the spot form
+        alone, "BASE/QUOTE (e.g. BTC/USDT)", misleads where the symbol wanted is a perpetual)."""
+        perpetuals = self.markets - {SPOT}
+        if not perpetuals or not isinstance(pair, str) or ":" in pair:
+            return str(exc)
+        example = self.example_symbol if ":" in self.example_symbol else "BTC/USDT:USDT"
+        forms = [f"BASE/QUOTE:SETTLE for a perpetual (e.g. {example})"]
+        if SPOT in self.markets:
+            forms.insert(0, "BASE/QUOTE for spot (e.g. BTC/USDT)")
+        return f"{pair[:40]!r} is not a unified symbol: {self.name} takes {' or '.join(forms)}"
 
     def check_market(self, sym: Symbol) -> None:
         """SymbolError when this venue does not serve `sym`'s market, naming where it is."""

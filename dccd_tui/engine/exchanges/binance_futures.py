@@ -366,7 +366,7 @@ class BinanceCoinm(BinanceFutures):
     def _venue_symbol(self, sym: Symbol) -> str:
         if sym.quote != "USD":
             raise SymbolError(
-                f"{self.name}: {sym.text} is not served: COIN-M perpetuals are quoted in USD "
+                f"{sym.text!r} is not served: COIN-M perpetuals are quoted in USD "
                 f"(e.g. {sym.base}/USD:{sym.base})"
             )
         return self.check_symbol(sym.base, sym.quote, f"{sym.base}USD_PERP", 20)

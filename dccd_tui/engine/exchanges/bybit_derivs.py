@@ -104,7 +104,7 @@ def venue_symbol(sym: Symbol) -> str:
         name = sym.base + sym.quote
     else:
         raise SymbolError(
-            f"bybit: {sym.text} is not served: Bybit's inverse perpetuals are quoted in USD "
+            f"{sym.text!r} is not served: Bybit's inverse perpetuals are quoted in USD "
             f"(e.g. {sym.base}/USD:{sym.base})"
         )
     if len(name) > 25:

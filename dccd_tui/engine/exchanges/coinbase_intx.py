@@ -86,11 +86,11 @@ class CoinbaseIntx(Adapter):
         """``BTC/USDC:USDC`` -> ``BTC-PERP`` (INTX perpetuals settle in USDC)."""
         if sym.quote != SETTLE or sym.settle != SETTLE:
             raise SymbolError(
-                f"{self.name}: {sym.text}: INTX perpetuals are linear and settle in USDC "
+                f"{sym.text!r} is not served: INTX perpetuals are linear and settle in USDC "
                 f"(e.g. {sym.base}/USDC:USDC)"
             )
         if sym.base == SETTLE:
-            raise SymbolError(f"{self.name}: {sym.text} has the same asset on both sides")
+            raise SymbolError(f"{sym.text!r} has the same asset on both sides")
         return self.check_symbol(sym.base, sym.quote, f"{sym.base}-PERP", 32)
 
     def fetch_window(

@@ -113,12 +113,12 @@ class KrakenFutures(Adapter):
         """``BTC/USD:USD`` -> ``PF_XBTUSD``; ``BTC/USD:BTC`` -> ``PI_XBTUSD``."""
         if sym.quote != "USD":
             raise SymbolError(
-                f"{self.name}: {sym.text}: Kraken Futures perpetuals are quoted in USD "
+                f"{sym.text!r} is not served: Kraken Futures perpetuals are quoted in USD "
                 f"(e.g. {sym.base}/USD:USD or {sym.base}/USD:{sym.base})"
             )
         base = ASSET_ALIASES.get(sym.base, sym.base)
         if base == "USD":
-            raise SymbolError(f"{self.name}: {sym.text} has the same asset on both sides")
+            raise SymbolError(f"{sym.text!r} has the same asset on both sides")
         prefix = "PI" if sym.market == INVERSE else "PF"
         symbol = f"{prefix}_{base}USD"
         if not _SYMBOL.match(symbol):

@@ -63,19 +63,19 @@ HORIZON_MS = 88 * DAY_MS
 def swap_inst_id(name: str, sym: Symbol) -> str:
     """``BTC/USDT:USDT`` -> ``BTC-USDT-SWAP``; ``BTC/USD:BTC`` -> ``BTC-USD-SWAP``."""
     if sym.market not in (LINEAR, INVERSE):
-        raise SymbolError(f"{name}: {sym.text} is not a perpetual symbol")
+        raise SymbolError(f"{sym.text!r} is not a perpetual symbol")
     if sym.base == sym.quote:
-        raise SymbolError(f"{name}: {sym.text} has the same asset on both sides")
+        raise SymbolError(f"{sym.text!r} has the same asset on both sides")
     # OKX's USD swaps are the inverse ones and its inverse swaps are quoted in USD: anything
     # else would name the other contract under the same instId.
     if sym.market == INVERSE and sym.quote != "USD":
         raise SymbolError(
-            f"{name}: {sym.text}: OKX inverse swaps are quoted in USD (e.g. {sym.base}/USD:"
+            f"{sym.text!r} is not served: OKX inverse swaps are quoted in USD (e.g. {sym.base}/USD:"
             f"{sym.base})"
         )
     if sym.market == LINEAR and sym.quote == "USD":
         raise SymbolError(
-            f"{name}: {sym.text}: OKX's USD swaps are inverse ({sym.base}/USD:{sym.base}); "
+            f"{sym.text!r} is not served: OKX's USD swaps are inverse ({sym.base}/USD:{sym.base}); "
             f"linear swaps settle in USDT or USDC (e.g. {sym.base}/USDT:USDT)"
         )
     return f"{sym.base}-{sym.quote}{SWAP_SUFFIX}"
