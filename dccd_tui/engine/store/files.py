@@ -511,20 +511,3 @@ def normalize_funding(events: pl.DataFrame) -> pl.DataFrame:
     if not (rounded.is_sorted() and rounded.n_unique() == frame.height):
         frame = frame.unique(subset=["ts"], keep="last", maintain_order=True).sort("ts")
     return frame
-
-
-def month_files(folder: Path) -> list[tuple[int, int, Path]]:
-    """(year, month, path) of every month file in `folder`, oldest first."""
-    try:
-        names = os.listdir(folder)
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise os_error("list", folder, exc) from exc
-    out = []
-    for name in names:
-        m = MONTH_FILE.match(name)
-        if m and 1 <= int(m.group(2)) <= 12:
-            out.append((int(m.group(1)), int(m.group(2)), folder / name))
-    out.sort()
-    return out
