@@ -262,8 +262,15 @@ class Runner:
     # --- the public archive ------------------------------------------------------------------
     def archive_url(self, spec: JobSpec) -> str | None:
         """Where this job's archive files come from, or None when it does not use one."""
-        settings = self.config.exchanges[spec.series.exchange]
+        from .archive.sources import serves
+
+        series = spec.series
+        settings = self.config.exchanges[series.exchange]
         if not (spec.archive and settings.archive and settings.archive_url):
+            return None
+        # Only what the archive holds: spot klines; futures klines, mark, index and premium
+        # candles (not 1s) and monthly funding files. Anything else is REST's alone.
+        if not serves(series.exchange, series.kind, series.span):
             return None
         return self.base_urls.get(f"{spec.series.exchange}:archive", settings.archive_url)
 
@@ -621,6 +628,7 @@ class Runner:
                 settings.archive_parallel,
                 urlsplit(url).netloc or url,
                 self.now,
+                funding=spec.series.is_funding,
             )
         return plan
 
