@@ -14,8 +14,8 @@ mark file), so a file is known by its full path (`path`) everywhere it is named,
 alone proves nothing: the rows must be of the kind asked for (`csv_frame`: mark, index and
 premium rows carry 0 in the volume columns, klines rows do not). COIN-M index files are named
 for the pair (``BTCUSD``), the others for the contract (``BTCUSD_PERP``). Funding files exist
-per month only. A kind or interval the archive does not serve (``1s`` on futures) has no source:
-the whole series goes to REST.
+per month only. A kind or interval the archive does not serve (mark candles on spot) has no
+source: the whole series goes to REST.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def serves(exchange: str, kind: str, span: int) -> bool:
         return kind == CANDLES and span in _intervals()
     if kind == FUNDING:
         return True
-    return span in _intervals() and span >= 60
+    return span in _intervals()
 
 
 @dataclass(frozen=True)
