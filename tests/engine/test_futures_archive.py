@@ -18,7 +18,11 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from dccd_tui.config import save_config
+from dccd_tui.engine.archive.checks import RefusedFile
+from dccd_tui.engine.archive.csv_frame import parse_archive_csv
+from dccd_tui.engine.archive.funding_csv import funding_holes, parse_funding_csv
 from dccd_tui.engine.archive.sources import serves
+from dccd_tui.engine.errors import TransientError
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
@@ -253,3 +257,78 @@ def test_only_what_the_archive_holds_is_planned_from_it(tmp_path, sb):
     assert serves(USDM, "premium", 60) and serves(COINM, "funding", 3600)
     assert serves("binance", "candles", 60) and not serves(USDM, "mark", 1)
     assert not serves("binance", "mark", 60) and not serves("bybit", "candles", 60)
+
+
+# --- the checks of one file, without a host ----------------------------------------------------
+
+DAY_LO = ms("2026-10-07")
+KLINES_ROW = f"{DAY_LO},100.0,101.0,99.0,100.5,12.5,{DAY_LO + 59_999},1256.25,40,6,603,0\n"
+MARK_ROW = f"{DAY_LO},100.0,101.0,99.0,100.5,0,{DAY_LO + 59_999},0,60,0,0,0\n"
+PREMIUM_ROW = f"{DAY_LO},-0.0003,0.0001,-0.0004,-0.0002,0,{DAY_LO + 59_999},0,60,0,0,0\n"
+
+
+def _parse(csv: str, kind: str | None) -> pl.DataFrame:
+    return parse_archive_csv(csv.encode(), 60, DAY_LO, DAY_LO + 86_400_000, "f", kind)
+
+
+def test_rows_of_another_kind_are_refused_whatever_the_file_is_named():
+    with pytest.raises(RefusedFile, match="klines rows, not mark rows") as mark:
+        _parse(KLINES_ROW, "mark")
+    assert mark.value.reason == "other kind"
+    with pytest.raises(RefusedFile, match="not klines"):
+        _parse(MARK_ROW, "candles")
+    assert _parse(KLINES_ROW, "candles")["volume"].to_list() == [12.5]
+    assert _parse(KLINES_ROW, None)["trades"].to_list() == [40]  # spot: no kind check
+    index = _parse(MARK_ROW, "index")
+    assert index.select("volume", "quote_volume", "trades").null_count().row(0) == (1, 1, 1)
+    # premium swings around 0: below zero and an open outside [low, high] are its values
+    assert _parse(PREMIUM_ROW, "premium")["low"].to_list() == [-0.0004]
+    with pytest.raises(TransientError, match="negative price"):
+        _parse(PREMIUM_ROW, "mark")
+
+
+def test_a_funding_file_is_read_with_its_interval_and_checked():
+    lo, hi = ms("2026-10-01"), ms("2026-11-01")
+    csv = (
+        "calc_time,funding_interval_hours,last_funding_rate\n"
+        f"{lo + 7},8,0.00010000\n{lo + 8 * 3_600_000 + 3},8,-0.00002500\n"
+    )
+    frame = parse_funding_csv(csv.encode(), lo, hi, "f")
+    assert frame["ts"].dt.epoch("ms").to_list() == [lo, lo + 8 * 3_600_000]  # to the minute
+    assert frame["rate"].to_list() == [0.0001, -0.000025]
+    assert frame["interval_hours"].to_list() == [8.0, 8.0]
+    assert frame["mark_price"].null_count() == 2
+    with pytest.raises(RefusedFile, match="another kind"):
+        parse_funding_csv(KLINES_ROW.encode(), lo, hi, "f")
+    with pytest.raises(TransientError, match="outside"):
+        parse_funding_csv(f"{hi + 5},8,0.0001\n".encode(), lo, hi, "f")
+    with pytest.raises(TransientError, match="not a funding event"):
+        parse_funding_csv(f"{lo},0,0.0001\n".encode(), lo, hi, "f")
+    us = parse_funding_csv(f"{(lo + 7) * 1000},8,0.0001\n".encode(), lo, hi, "f")
+    assert us["ts"].dt.epoch("ms").to_list() == [lo]
+
+
+def test_funding_holes_follow_the_interval_the_file_states():
+    lo, hour = ms("2026-10-01"), 3_600_000
+    hi = lo + 2 * 86_400_000
+
+    def frame(times: list[int], hours: list[float]) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "ts": pl.Series([lo + t * hour for t in times]).cast(pl.Datetime("ms", "UTC")),
+                "rate": [0.0001] * len(times),
+                "interval_hours": hours,
+                "mark_price": pl.Series([None] * len(times), dtype=pl.Float64),
+            }
+        )
+
+    whole = frame([0, 8, 16, 24, 28, 32, 36, 40, 44], [8, 8, 8, 8, 4, 4, 4, 4, 4])
+    assert funding_holes(whole, lo, hi) == []  # the change from 8 h to 4 h is no hole
+    short = frame([0, 16, 24, 28, 36, 40], [8, 8, 8, 4, 4, 4])
+    assert funding_holes(short, lo, hi) == [
+        (lo + 60_000, lo + 16 * hour),
+        (lo + 28 * hour + 60_000, lo + 36 * hour),
+        (lo + 40 * hour + 60_000, hi),
+    ]
+    assert funding_holes(frame([8, 16], [8, 8]), lo, lo + 86_400_000) == [(lo, lo + 8 * hour)]
+    assert funding_holes(frame([], []), lo, hi) == [(lo, hi)]
