@@ -203,6 +203,18 @@ def test_a_file_missing_from_the_archive_goes_to_rest(tmp_path, sb):
     assert_truth(got.select("ts", "rate", "mark_price"), truth)  # REST's rows, marks and all
 
 
+def test_a_short_index_file_has_its_hole_asked_of_rest(tmp_path, sb):
+    """Index candles exist when nobody trades: a slot missing from the file is a hole, asked of
+    REST, which has it."""
+    sb.archive.add_fault("short_one", "2026-10")
+    runner = run(tmp_path, sb, USDM, LINEAR, ["index"], end="2026-11-01")
+    text = log(runner, Series(USDM, LINEAR, SPAN, "index"))
+    assert "1 file stored" in text and "1 hole asked of REST" in text, text
+    lo, hi = ms(START), ms("2026-11-01")
+    assert_truth(candles(tmp_path, "index"), sb.ground_truth(USDM, LINEAR, SPAN, lo, hi, "index"))
+    assert runner.store.series(Series(USDM, LINEAR, SPAN, "index")).gaps() == []
+
+
 @pytest.mark.parametrize("fault", ["short", "short_one"])
 def test_a_short_funding_file_has_its_hole_asked_of_rest(tmp_path, sb, fault):
     sb.archive.add_fault(fault, "2026-10")
