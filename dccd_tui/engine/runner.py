@@ -269,7 +269,7 @@ class Runner:
         if not (spec.archive and settings.archive and settings.archive_url):
             return None
         # Only what the archive holds: spot klines; futures klines, mark, index and premium
-        # candles (not 1s) and monthly funding files. Anything else is REST's alone.
+        # candles and monthly funding files (archive/sources.py). Anything else is REST's alone.
         if not serves(series.exchange, series.kind, series.span):
             return None
         return self.base_urls.get(f"{spec.series.exchange}:archive", settings.archive_url)
