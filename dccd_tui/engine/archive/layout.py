@@ -26,22 +26,14 @@ DAY_MS = 86_400_000
 
 @dataclass(frozen=True, order=True)
 class ArchiveFile:
-    """One archive zip: ``[start, end)`` in epoch ms, ``period`` "YYYY-MM" or "YYYY-MM-DD"."""
+    """One archive zip's time: ``[start, end)`` in epoch ms, ``period`` "YYYY-MM" or
+    "YYYY-MM-DD". Its path and name are its series' (`sources.ArchiveSource.path`): the same
+    period is a file of each kind, venue and symbol."""
 
     start: int
     end: int
     kind: str  # "monthly" or "daily"
     period: str
-
-    def path(self, symbol: str, interval: str) -> str:
-        """The zip's path on the archive host (symbol and interval are validated upstream)."""
-        return (
-            f"/data/spot/{self.kind}/klines/{symbol}/{interval}/"
-            f"{symbol}-{interval}-{self.period}.zip"
-        )
-
-    def name(self, symbol: str, interval: str) -> str:
-        return f"{symbol}-{interval}-{self.period}.zip"
 
 
 @dataclass
