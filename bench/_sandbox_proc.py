@@ -3,11 +3,13 @@
 ``python bench/_sandbox_proc.py '<json of SandboxSettings fields>'`` starts a `Sandbox`, prints
 ``{"port": N, "pid": P}`` on one line, then answers one JSON line per command read from stdin:
 
-    stats   -> {"requests": {exchange: n}, "rate_limited": {exchange: n}}
+    stats   -> {"requests": {exchange: n}, "rate_limited": {exchange: n}, "archive": {...},
+                "weight": {binance venue: weight used since the last reset}}
     reset   -> zero the counters and forget every rate-limit window (a fresh phase)
     budgets {"binance": 40, ...}  -> enforce these budgets from now on (and reset as above)
     archive_prebuild {"symbol": "BTCUSDT", "interval": "1m", "periods": [["monthly", "2024-01"]]}
-            -> build those archive files now (issue 13; a real archive serves static files)
+            -> build those archive files now (issue 13; a real archive serves static files);
+               futures files with "market" ("um", "cm") and "dataset" ("markPriceKlines"...)
     archive_fault {"kind": "zip_bomb", "period": "2024-01"}
             -> serve that archive file with that fault from now on (sandbox/_archive.py)
     quit    -> stop (so does end of input)
@@ -47,6 +49,10 @@ def main() -> int:
                     "requests": sb.requests(),
                     "rate_limited": sb.rate_limited(),
                     "archive": {"requests": sb.archive.requests, "bytes": sb.archive.bytes_served},
+                    "weight": {
+                        venue: sb.binance_weight_total(venue)
+                        for venue in ("binance", "binanceusdm", "binancecoinm")
+                    },
                 }
             elif cmd == "reset":
                 sb.reset_counters()
@@ -60,9 +66,15 @@ def main() -> int:
                 out = {"ok": True}
             elif cmd.startswith("archive_prebuild "):
                 job = json.loads(cmd[len("archive_prebuild ") :])
-                sb.archive.prebuild(
-                    job["symbol"], job["interval"], [tuple(p) for p in job["periods"]]
-                )
+                for kind, period in job["periods"]:
+                    sb.archive.build(
+                        job["symbol"],
+                        job["interval"],
+                        kind,
+                        period,
+                        market=job.get("market", "spot"),
+                        dataset=job.get("dataset", "klines"),
+                    )
                 out = {"ok": True}
             elif cmd.startswith("archive_fault "):
                 job = json.loads(cmd[len("archive_fault ") :])

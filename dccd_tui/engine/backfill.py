@@ -584,7 +584,7 @@ class Backfill:
         self.measure()
         state.set_status(Status.RUNNING)
         plan = self._skip_before_listing(plan)
-        if self.archive is not None and plan.windows and not self.funding:  # the kline archive
+        if self.archive is not None and plan.windows:  # the archive (klines, funding files)
             from .archive.fast_path import run_archive
 
             self._first_ts = self.store.stats().get("first_ts")

@@ -262,13 +262,15 @@ class Runner:
     # --- the public archive ------------------------------------------------------------------
     def archive_url(self, spec: JobSpec) -> str | None:
         """Where this job's archive files come from, or None when it does not use one."""
-        settings = self.config.exchanges[spec.series.exchange]
+        from .archive.sources import serves
+
+        series = spec.series
+        settings = self.config.exchanges[series.exchange]
         if not (spec.archive and settings.archive and settings.archive_url):
             return None
-        if spec.series.exchange != "binance" or spec.series.kind != CANDLES:
-            # The archive phase (archive/layout.py) knows spot klines only: a futures series
-            # would be filled from data/spot files of the same name. Until it knows the futures
-            # paths (issue 20, item 4), the Binance futures venues fetch everything by REST.
+        # Only what the archive holds: spot klines; futures klines, mark, index and premium
+        # candles and monthly funding files (archive/sources.py). Anything else is REST's alone.
+        if not serves(series.exchange, series.kind, series.span):
             return None
         return self.base_urls.get(f"{spec.series.exchange}:archive", settings.archive_url)
 
@@ -626,6 +628,7 @@ class Runner:
                 settings.archive_parallel,
                 urlsplit(url).netloc or url,
                 self.now,
+                funding=spec.series.is_funding,
             )
         return plan
 

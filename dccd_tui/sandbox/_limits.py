@@ -155,6 +155,7 @@ class BinanceLimiter:
         self.ban_after = ban_after
         self.banned_until = -math.inf
         self.strikes = 0
+        self.total = 0  # the weight of every request let through since the start (benches)
 
     def check(self, t: float, amount: int | None = None) -> Verdict:
         if t < self.banned_until:
@@ -163,6 +164,7 @@ class BinanceLimiter:
         if opened:
             self.strikes = 0
         if self.off or used <= self.limit:
+            self.total += self.weight if amount is None else amount
             return Verdict(True, used=used)
         self.strikes += 1
         if self.strikes > self.ban_after:
@@ -424,3 +426,9 @@ class Limiters:
         with self._lock:
             limiter = self.binance if venue == "binance" else self.futures[venue]
             return limiter.used(self.clock())
+
+    def binance_total(self, venue: str = "binance") -> int:
+        """The weight every request let through has used since these limiters were made."""
+        with self._lock:
+            limiter = self.binance if venue == "binance" else self.futures[venue]
+            return limiter.total

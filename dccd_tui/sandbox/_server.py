@@ -252,6 +252,11 @@ class Sandbox:
         ``binancecoinm``)."""
         return self._limiters.binance_used(venue)
 
+    def binance_weight_total(self, venue: str = "binance") -> int:
+        """The weight used since the start or the last `reset_limits`, every 60 s window summed
+        (the benches' figure: `binance_used_weight` is one window's)."""
+        return self._limiters.binance_total(venue)
+
     # -- the data, for tests --------------------------------------------------------------------
     def now_ms(self) -> int:
         return self.settings.now()

@@ -7,6 +7,9 @@ Binance publishes the same klines as monthly and daily zip files, each with a SH
 (`download`), parses them into the canonical candle frame (`csv_frame`), and runs the whole
 thing inside a backfill, asking REST about every hole an archive file has (`fast_path`, which
 sees the backfill only through the `BackfillPort` of `port`).
+Binance USD-M and COIN-M are served the same way (issue 20): their four candle kinds and monthly
+funding files, each series' files named by `sources` (full paths: the kinds share file names)
+and checked to hold rows of their kind (`csv_frame`; funding files: `funding_csv`).
 Nothing from a file that failed verification is ever stored; anything the archive lacks or
 could not deliver goes to REST.
 """

@@ -12,6 +12,15 @@ inside the file's month or day, no duplicate open time. A file that fails any ch
 trusted at all: nothing from it is stored, and the caller retries (TransientError) or hands its
 range to REST.
 
+Futures files (`kind` given): the four candle kinds share their file names, so a file's name
+proves nothing of its kind; its rows do. Mark, index and premium rows carry 0 in the volume and
+quote volume columns (stored null with the count column, as REST's: exchanges/_frames.py
+`null_volumes`); klines rows do not. A file of another kind is refused ("other kind"): a mark
+file with a volume, or a klines file in which no row has one (a klines month or day without a
+trade would be refused too: its range then goes to REST, which costs requests, never data).
+Premium rows swing around 0: only finite values are required of them (`check_row`'s `loose`).
+Funding files are read by funding_csv.py.
+
 Columns (Binance's archive layout, the klines row as CSV): open_time, open, high, low, close,
 volume, close_time, quote_volume, count, taker_buy_volume, taker_buy_quote_volume, ignore.
 """
@@ -44,8 +53,12 @@ def has_header(csv: bytes) -> bool:
     return not first.isdigit()
 
 
-def parse_archive_csv(csv: bytes, span: int, start: int, end: int, what: str) -> pl.DataFrame:
-    """Parse one file covering ``[start, end)`` (epoch ms); `what` names it in errors."""
+def parse_archive_csv(
+    csv: bytes, span: int, start: int, end: int, what: str, kind: str | None = None
+) -> pl.DataFrame:
+    """Parse one file covering ``[start, end)`` (epoch ms); `what` names it in errors. `kind`:
+    None for spot klines, else the futures file's kind (``candles``, ``mark``, ``index``,
+    ``premium``), whose rows are checked to be of it (see the module doc)."""
     import polars as pl
 
     from ..models import CANDLE_COLUMNS, candle_schema
@@ -68,8 +81,40 @@ def parse_archive_csv(csv: bytes, span: int, start: int, end: int, what: str) ->
     _check_close(typed, span * 1000 * (1000 if us else 1), what, header)
     if us:
         typed = typed.with_columns(pl.col("ts") // 1000, pl.col("close_time") // 1000)
-    _check(typed, span, start, end, what, header)
-    return typed.sort("ts").select(pl.col("ts").cast(schema["ts"]), *CANDLE_COLUMNS[1:])
+    if kind is not None:
+        _check_kind(typed, kind, what, header)
+    _check(typed, span, start, end, what, header, loose=kind == "premium")
+    frame = typed.sort("ts").select(pl.col("ts").cast(schema["ts"]), *CANDLE_COLUMNS[1:])
+    if kind is not None and kind != "candles":
+        from ..exchanges._frames import null_volumes
+
+        frame = null_volumes(frame)
+    return frame
+
+
+def _check_kind(typed: pl.DataFrame, kind: str, what: str, header: bool) -> None:
+    """The rows are of `kind`: mark, index, premium rows have no volume; klines rows some."""
+    import polars as pl
+
+    # (The count column is no proof: mark, index and premium rows count their "basic data"
+    # there, 60 for a 1m row on Binance's own samples.)
+    volumes = (pl.col("volume") != 0) | (pl.col("quote_volume") != 0)
+    if kind == "candles":
+        if not typed.select(volumes.any()).item():
+            raise RefusedFile(
+                "other kind",
+                f"{what}: no row has a volume or a quote volume: mark, index or premium rows, "
+                "not klines",
+            )
+        return
+    bad = typed.with_row_index("row").filter(volumes)
+    if bad.height:
+        row = int(bad["row"][0])
+        raise RefusedFile(
+            "other kind",
+            f"{what}: row {row + 1 + header} has a volume ({bad['volume'][0]}, quote volume "
+            f"{bad['quote_volume'][0]}): klines rows, not {kind} rows",
+        )
 
 
 def _read_typed(csv: bytes, header: bool) -> pl.DataFrame | None:
@@ -148,8 +193,17 @@ def _check_close(typed: pl.DataFrame, span: int, what: str, header: bool) -> Non
         )
 
 
-def _check(frame: pl.DataFrame, span: int, start: int, end: int, what: str, header: bool) -> None:
-    """The REST page checks, for a whole file: raise TransientError on the first problem."""
+def _check(
+    frame: pl.DataFrame,
+    span: int,
+    start: int,
+    end: int,
+    what: str,
+    header: bool,
+    loose: bool = False,
+) -> None:
+    """The REST page checks, for a whole file: raise TransientError on the first problem.
+    `loose`: premium rows, of which only finite values are required (`check_row`)."""
     import polars as pl
 
     from ..fmt import fmt_ms
@@ -167,10 +221,7 @@ def _check(frame: pl.DataFrame, span: int, start: int, end: int, what: str, head
             v.is_finite(),
             qv.is_finite(),
         )
-        & (h >= low)
-        & o.is_between(low, h)
-        & c.is_between(low, h)
-        & (low >= 0)
+        & (((h >= low) & o.is_between(low, h) & c.is_between(low, h) & (low >= 0)) | loose)
         & (v >= 0)
         & (qv >= 0)
         & (n >= 0)
@@ -192,7 +243,7 @@ def _check(frame: pl.DataFrame, span: int, start: int, end: int, what: str, head
         i = int(bad["row"][0])
         values = frame.row(i)
         if problem is None:
-            check_row(what, values[:6] + values[7:9], values)  # raises, worded as for REST
+            check_row(what, values[:6] + values[7:9], values, loose=loose)  # raises, as REST
             problem = "a row that makes no sense"
         raise TransientError(
             f"{what}: row {i + 1 + header} has {problem}: {clean_text(str(values), 200)}"

@@ -32,8 +32,9 @@ from ..errors import Cancelled, TransientError
 from ..fmt import clean_text, fmt_plural
 from ..http import USER_AGENT, make_timeout, tls_context
 from .budget import DEFAULT_MEMORY_MB, MEMORY_PER_CSV_BYTE, MemoryBudget
-from .checks import RefusedFile, check_member, csv_cap, inflate, zip_cap
+from .checks import RefusedFile, check_member, inflate, zip_cap
 from .layout import ArchiveFile
+from .sources import ArchiveSource, spot_source
 
 # The biggest file of all, a 1m month of 31 days: the cap of a CSV checked with no file at hand.
 MAX_CSV_BYTES = 44_640 * 400 + 256
@@ -141,16 +142,23 @@ class ArchiveClient:
         return b"".join(chunks)
 
     def fetch_csv(
-        self, f: ArchiveFile, symbol: str, interval: str, cancel: threading.Event | None = None
+        self,
+        f: ArchiveFile,
+        symbol: str | ArchiveSource,
+        interval: str = "",
+        cancel: threading.Event | None = None,
     ) -> tuple[bytes, int] | None:
         """The verified CSV of one file and the zip's size; None when the archive lacks it.
+        `symbol`: the series' `ArchiveSource` (where its files live), or a spot symbol with its
+        `interval`.
 
         Reserves the file's worst case from the memory budget before downloading, and its real
         figure (the zip + `MEMORY_PER_CSV_BYTE` x the CSV it declares) before inflating; the
         reservation is given back when the task ends (`submit`), or here on an error."""
-        path = f.path(symbol, interval)
-        name = f.name(symbol, interval)
-        cap = csv_cap(f, interval)
+        source = symbol if isinstance(symbol, ArchiveSource) else spot_source(symbol, interval)
+        path = source.path(f)
+        name = source.name(f)
+        cap = source.csv_cap(f)
         limit = zip_cap(cap)
         self.budget.reserve(limit + MEMORY_PER_CSV_BYTE * cap, cancel)
         try:

@@ -23,6 +23,13 @@ The window loop then re-plans from the store's coverage, so today, the partial d
 anything the archive did not deliver are fetched exactly as without the archive. The result is
 the store a REST-only run would have built.
 
+Futures (issue 20): the same phase serves the four candle kinds of Binance USD-M and COIN-M and
+their funding events, each series from its own files (`sources.ArchiveSource`: files are known
+by their full path, the four kinds sharing their names, and each file's rows are checked to be
+of its kind: `csv_frame`). A funding series reads monthly files only; its holes are the
+stretches where the interval the file states says an event is missing (`funding_csv`), and a
+funding file makes no exchange gap (events are not on a grid).
+
 The job is seen only through `BackfillPort` (port.py): its state, store, retries, fetch threads
 and wake-ups, never backfill.py itself.
 """
@@ -34,7 +41,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ..errors import Cancelled, PermanentError, StoreError, TransientError
-from ..exchanges.binance import Binance
 from ..fmt import fmt_ms, fmt_plural, safe_text
 from ..incidents import note_engine_error
 from ..models import Window
@@ -42,7 +48,9 @@ from ..state import Status
 from .checks import RefusedFile
 from .csv_frame import parse_archive_csv
 from .download import ArchiveClient, ArchiveUnreachable
+from .funding_csv import funding_holes, parse_funding_csv
 from .layout import ArchiveFile, split_missing
+from .sources import ArchiveSource, source_for
 
 if TYPE_CHECKING:
     import polars as pl
@@ -98,12 +106,12 @@ def run_archive(job: BackfillPort, plan: Plan, client: ArchiveClient) -> Plan | 
     None when the job ended here (cancelled, a permanent error, the store failed: the job's
     state says which)."""
     state = job.state
-    split = split_missing(plan.missing, job.clock_ms())
+    source = source_for(job.adapter, job.series, job.symbol)
+    if source is None:  # a kind or interval the archive does not serve: all of it by REST
+        return plan
+    split = split_missing(plan.missing, job.clock_ms(), daily=not source.funding)
     if not split.files:
         return plan
-    span = job.series.span
-    interval = Binance.intervals[span]  # the archive names files by Binance's intervals
-    symbol = job.symbol
     n_month = sum(f.kind == "monthly" for f in split.files)
     state.set_total(len(split.files) + len(plan.windows))
     state.add_log(
@@ -114,7 +122,7 @@ def run_archive(job: BackfillPort, plan: Plan, client: ArchiveClient) -> Plan | 
     )
     try:
         stats = _Stats()
-        _consume(job, split.files, client, symbol, interval, stats)
+        _Pipeline(job, split.files, client, source, stats).run()
     except Cancelled:
         job.abort()
         state.add_log(f"cancelled; {state.snapshot().candles:,} candles written are kept")
@@ -171,30 +179,30 @@ class _Stats:
         return text
 
 
-def _download(job: BackfillPort, client: ArchiveClient, f: ArchiveFile, symbol: str, interval: str):
+def label(source: ArchiveSource, f: ArchiveFile) -> str:
+    """How the log names a file: its name (spot), or its dataset and name (futures: the four
+    candle kinds share their names, ``markPriceKlines/BTCUSDT-1m-2024-01.zip``)."""
+    name = source.name(f)
+    return f"{source.dataset}/{name}" if source.futures else name
+
+
+def _download(job: BackfillPort, client: ArchiveClient, f: ArchiveFile, source: ArchiveSource):
     """Download, verify and parse one file (retried); None when the archive lacks it."""
-    name = f.name(symbol, interval)
+    what = f"archive: {label(source, f)}"
 
     def attempt():
-        got = client.fetch_csv(f, symbol, interval, job.aborted)
+        got = client.fetch_csv(f, source, cancel=job.aborted)
         if got is None:
             return None
         csv, size = got
-        frame = parse_archive_csv(csv, job.series.span, f.start, f.end, f"archive: {name}")
+        if source.funding:
+            frame = parse_funding_csv(csv, f.start, f.end, what)
+        else:
+            kind = source.kind if source.futures else None
+            frame = parse_archive_csv(csv, source.span, f.start, f.end, what, kind)
         return frame, size
 
-    return job.retrying(f"archive {name}", attempt)
-
-
-def _consume(
-    job: BackfillPort,
-    files: list[ArchiveFile],
-    client: ArchiveClient,
-    symbol: str,
-    interval: str,
-    stats: _Stats,
-) -> None:
-    _Pipeline(job, files, client, symbol, interval, stats).run()
+    return job.retrying(f"archive {label(source, f)}", attempt)
 
 
 class _Pipeline:
@@ -213,12 +221,11 @@ class _Pipeline:
         job: BackfillPort,
         files: list[ArchiveFile],
         client: ArchiveClient,
-        symbol: str,
-        interval: str,
+        source: ArchiveSource,
         stats: _Stats,
     ):
         self.job, self.files, self.client = job, files, client
-        self.symbol, self.interval, self.stats = symbol, interval, stats
+        self.source, self.stats = source, stats
         self.span_ms = job.series.span * 1000
         self.ahead = max(2, 2 * client.parallel)
         self.downloads: deque = deque()
@@ -229,9 +236,7 @@ class _Pipeline:
     def top_up(self) -> None:
         while self.idx < len(self.files) and len(self.downloads) < self.ahead:
             f = self.files[self.idx]
-            future = self.client.submit(
-                _download, self.job, self.client, f, self.symbol, self.interval
-            )
+            future = self.client.submit(_download, self.job, self.client, f, self.source)
             self.job.wake_on(future)
             self.downloads.append((f, future))
             self.idx += 1
@@ -262,9 +267,7 @@ class _Pipeline:
             moved = False
             while downloads and downloads[0][1].done() and len(finishing) < self.ahead:
                 f, future = downloads.popleft()
-                item = _received(
-                    job, f, future, self.symbol, self.interval, self.span_ms, self.stats
-                )
+                item = _received(job, f, future, self.source, self.span_ms, self.stats)
                 if item is not None:
                     finishing.append(item)
                 self.top_up()
@@ -290,13 +293,14 @@ def _received(
     job: BackfillPort,
     f: ArchiveFile,
     future,
-    symbol: str,
-    interval: str,
+    source: ArchiveSource,
     span_ms: int,
     stats: _Stats,
 ) -> _Done | None:
     """A finished download: log a file not used, or submit the REST checks of its holes."""
-    name = f.name(symbol, interval)
+    from ..plan import window_ms_of
+
+    name = label(source, f)
     try:
         got = future.result()
     except ArchiveUnreachable as exc:
@@ -334,10 +338,12 @@ def _received(
         return None
     frame, size = got
     stats.bytes += size
-    found = holes(frame, f.start, f.end, span_ms)
-    futures = [
-        (w, job.fetch_later(w)) for w in hole_windows(found, job.adapter.window_ms(job.series.span))
-    ]
+    if source.funding:
+        found = funding_holes(frame, f.start, f.end)
+    else:
+        found = holes(frame, f.start, f.end, span_ms)
+    window_ms = window_ms_of(job.adapter, job.series)
+    futures = [(w, job.fetch_later(w)) for w in hole_windows(found, window_ms)]
     stats.holes += len(found)
     return _Done(f, frame, found, futures, size)
 
@@ -371,9 +377,13 @@ def _store(job: BackfillPort, item: _Done, stats: _Stats) -> None:
     frame = pl.concat(parts, how="vertical").sort("ts") if len(parts) > 1 else item.frame
     covered = _subtract([(item.file.start, item.file.end)], failed)
     new = job.store.write(frame, covered)
-    if frame.height:
-        job.note_first_candle(int(frame["ts"].dt.epoch("ms")[0]))
-    job.state.note_written(new, job.exchange_gaps(covered, frame.height))
+    if job.series.is_funding:  # events are not on a grid: never a gap
+        gaps = 0
+    else:
+        if frame.height:
+            job.note_first_candle(int(frame["ts"].dt.epoch("ms")[0]))
+        gaps = job.exchange_gaps(covered, frame.height)
+    job.state.note_written(new, gaps)
     job.state.note_covered(sum(e - s for s, e in covered))
     job.state.note_window(item.file.end, candles=frame.height)
     stats.stored += 1

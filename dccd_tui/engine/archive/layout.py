@@ -9,6 +9,9 @@ ranges (no request), so a dry run can show it:
 - a whole day inside a missing range that ended before today and is not part of such a month
   (the current month, or a month partly stored already) -> daily file;
 - everything else (today, a partly stored day) -> REST.
+
+Funding files exist per month only (``fundingRate``): with ``daily=False`` the days outside
+whole ended months go to REST. Where each file lives is the series' `sources.ArchiveSource`.
 """
 
 from __future__ import annotations
@@ -23,22 +26,14 @@ DAY_MS = 86_400_000
 
 @dataclass(frozen=True, order=True)
 class ArchiveFile:
-    """One archive zip: ``[start, end)`` in epoch ms, ``period`` "YYYY-MM" or "YYYY-MM-DD"."""
+    """One archive zip's time: ``[start, end)`` in epoch ms, ``period`` "YYYY-MM" or
+    "YYYY-MM-DD". Its path and name are its series' (`sources.ArchiveSource.path`): the same
+    period is a file of each kind, venue and symbol."""
 
     start: int
     end: int
     kind: str  # "monthly" or "daily"
     period: str
-
-    def path(self, symbol: str, interval: str) -> str:
-        """The zip's path on the archive host (symbol and interval are validated upstream)."""
-        return (
-            f"/data/spot/{self.kind}/klines/{symbol}/{interval}/"
-            f"{symbol}-{interval}-{self.period}.zip"
-        )
-
-    def name(self, symbol: str, interval: str) -> str:
-        return f"{symbol}-{interval}-{self.period}.zip"
 
 
 @dataclass
@@ -59,7 +54,9 @@ def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def split_range(lo: int, hi: int, now: int) -> tuple[list[ArchiveFile], list[tuple[int, int]]]:
+def split_range(
+    lo: int, hi: int, now: int, daily: bool = True
+) -> tuple[list[ArchiveFile], list[tuple[int, int]]]:
     """Cut ``[lo, hi)`` into archive files and REST ranges (see the module docstring)."""
     today = now - now % DAY_MS
     n = _dt(now)
@@ -77,7 +74,7 @@ def split_range(lo: int, hi: int, now: int) -> tuple[list[ArchiveFile], list[tup
             continue
         day0 = t - t % DAY_MS
         day1 = day0 + DAY_MS
-        if t == day0 and day1 <= hi and day1 <= today:
+        if daily and t == day0 and day1 <= hi and day1 <= today:
             files.append(
                 ArchiveFile(day0, day1, "daily", f"{d.year:04d}-{d.month:02d}-{d.day:02d}")
             )
@@ -93,11 +90,12 @@ def split_range(lo: int, hi: int, now: int) -> tuple[list[ArchiveFile], list[tup
     return files, rest
 
 
-def split_missing(missing: list[tuple[int, int]], now: int) -> ArchiveSplit:
-    """The archive files and REST ranges that together cover `missing` (sorted, disjoint)."""
+def split_missing(missing: list[tuple[int, int]], now: int, daily: bool = True) -> ArchiveSplit:
+    """The archive files and REST ranges that together cover `missing` (sorted, disjoint);
+    monthly files only without `daily` (funding)."""
     out = ArchiveSplit()
     for lo, hi in missing:
-        files, rest = split_range(lo, hi, now)
+        files, rest = split_range(lo, hi, now, daily)
         out.files.extend(files)
         out.rest.extend(rest)
     return out

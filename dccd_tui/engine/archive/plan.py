@@ -21,16 +21,25 @@ if TYPE_CHECKING:
 ZIP_BYTES_PER_CANDLE = 48
 # Seconds to download, verify and parse one file on one connection (an estimate, 1m month).
 SECONDS_PER_FILE = 0.5
+# A monthly funding file: ~90-740 events of ~35 bytes, zipped (an estimate).
+FUNDING_ZIP_BYTES = 4_000
+SECONDS_PER_FUNDING_FILE = 0.05
 
 
 def add_archive_plan(
-    plan: Plan, window_ms: int, parallel: int, host: str, now: int | None = None
+    plan: Plan,
+    window_ms: int,
+    parallel: int,
+    host: str,
+    now: int | None = None,
+    funding: bool = False,
 ) -> Plan:
-    """Re-cut `plan` into archive files + REST windows; returns the same object, changed."""
+    """Re-cut `plan` into archive files + REST windows; returns the same object, changed.
+    `funding`: monthly files only (the archive has no daily funding files), a few KB each."""
     from ..plan import make_windows
 
     now = int(time.time() * 1000) if now is None else now
-    split = split_missing(plan.missing, now)
+    split = split_missing(plan.missing, now, daily=not funding)
     if not split.files:
         return plan
     span_ms = plan.series.span * 1000
@@ -43,6 +52,10 @@ def add_archive_plan(
     )
     plan.seconds = (plan.units / plan.rps if plan.rps else 0.0) + file_seconds
     est = candles * ZIP_BYTES_PER_CANDLE / 1e6
+    if funding:  # ~3 events a day of ~35 bytes, zipped: a few KB a month
+        est = len(split.files) * FUNDING_ZIP_BYTES / 1e6
+        file_seconds = len(split.files) * SECONDS_PER_FUNDING_FILE / parallel
+        plan.seconds = (plan.units / plan.rps if plan.rps else 0.0) + file_seconds
     first, last = split.files[0], split.files[-1]
     plan.notes.append(
         f"archive ({host}): {len(split.files):,} files ({monthly} monthly, "
