@@ -609,10 +609,13 @@ def describe(
     if len(report.failed) > limit:
         lines.append(f"... and {fmt_plural(len(report.failed) - limit, 'more failed range')}")
     for s, e in report.missing[:limit]:
-        lines.append(
-            f"missing {fmt_ms(s)} -> {fmt_ms(e)} "
-            f"({fmt_plural(slots(s, e, report.span_ms), 'candle')}, not fetched yet)"
+        # funding has no candles: its missing time is told as a duration
+        size = (
+            fmt_span_ms(e - s)
+            if report.series.is_funding
+            else fmt_plural(slots(s, e, report.span_ms), "candle")
         )
+        lines.append(f"missing {fmt_ms(s)} -> {fmt_ms(e)} ({size}, not fetched yet)")
     if len(report.missing) > limit:
         lines.append(f"... and {fmt_plural(len(report.missing) - limit, 'more missing range')}")
     if how and (report.failed or report.missing):

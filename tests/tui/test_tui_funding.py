@@ -17,6 +17,7 @@ import pytest
 from textual.widgets import Static
 
 from dccd_tui.config import save_config
+from dccd_tui.engine import report_cells
 from dccd_tui.engine import state as state_module
 from dccd_tui.engine.exchanges import get_exchange
 from dccd_tui.engine.inventory import GAP, STORED
@@ -194,10 +195,15 @@ async def test_the_inventory_view_says_the_intervals_of_a_funding_series(tmp_pat
             await settle(pilot)
         fund = seen[FUND.key]
         assert "funding every 8h, then 4h from 2024-02-01" in fund, fund
-        assert "exchange gap" not in fund and "missing" in fund  # 02-20 -> 03-01 not fetched
+        assert "exchange gap" not in fund
+        # 02-20 -> 03-01 not fetched: told as time (a funding series has no candles)
+        assert "missing 2024-02-20 00:00 -> 2024-03-01 00:00 (10d00h, not fetched yet)" in fund
+        assert "(240 candles" in seen[MARK.key]
         assert "funding every" not in seen[MARK.key]
         report = screen.reports[FUND.key]
         assert report.gaps == [] and report.intervals == [(8.0, cs.JAN1), (4.0, FEB1)]
+        assert report_cells(report)["missing"] == "10d00h in 1"
+        assert report_cells(screen.reports[MARK.key])["missing"] == "240 in 1"
 
 
 async def test_the_dry_run_prices_each_kind_at_its_own_budget(tmp_path) -> None:
