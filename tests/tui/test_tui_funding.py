@@ -20,7 +20,7 @@ from dccd_tui.config import save_config
 from dccd_tui.engine import report_cells
 from dccd_tui.engine import state as state_module
 from dccd_tui.engine.exchanges import get_exchange
-from dccd_tui.engine.inventory import GAP, STORED
+from dccd_tui.engine.inventory import GAP, HORIZON, MISSING, STORED
 from dccd_tui.engine.models import Series, candle_schema
 from dccd_tui.engine.store import Store
 from dccd_tui.tui.app import DccdApp
@@ -240,3 +240,43 @@ async def test_the_dry_run_prices_each_kind_at_its_own_budget(tmp_path) -> None:
         logs = {key: runner.states[key].log_lines() for key in (FUND.key, MARK.key)}
         assert any(f"{rate:g} requests/s" in line for line in logs[FUND.key])
         assert any("weight" in line for line in logs[MARK.key])
+
+
+async def test_a_funding_series_before_its_horizon_is_known_in_the_app(tmp_path) -> None:
+    """OKX keeps three months of funding: before its horizon the strip says so (never missing)
+    and the inventory view's notes name the range; the cover counts it as known."""
+    okx = Series("okx", SYMBOL, 3600, "funding")
+    job = {
+        "exchange": "okx",
+        "pairs": [SYMBOL],
+        "kinds": ["funding"],
+        "start": "2024-01-01",
+        "end": "2024-03-01",
+    }
+    config = save_config(
+        tmp_path / "config.toml",
+        {"settings": {"data_path": "data", "max_parallel": 4}, "histo_jobs": [job]},
+    )
+    store = Store(config.settings.data_path)
+    ss = store.series(okx)
+    assert ss.record_horizon([(cs.JAN1, FEB1)])
+    later = funding_events().filter(pl.col("ts").dt.epoch("ms") >= FEB1)
+    ss.write(later, [(FEB1, cs.MAR1)])
+    clock = Clock()
+    app = DccdApp(
+        config,
+        runner_factory=FakeRunner.factory(clock=clock, now=cs.NOW),
+        clock=clock,
+        theme_folders=[],
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        picture = app.screen.query_one(CoverageView).picture
+        assert picture is not None and picture.complete and picture.coverage_pct == 100.0
+        assert picture.states[0] == HORIZON and picture.states[-1] == STORED
+        assert MISSING not in picture.states and GAP not in picture.states
+        await pilot.press("i")
+        await settle(pilot)
+        notes = text_of(app.screen.query_one("#inv-notes", Static))
+        assert "horizon from 2024-01-01 00:00 to 2024-02-01 00:00" in notes, notes
+        assert "funding every 4h" in notes and "missing 20" not in notes  # no missing range
