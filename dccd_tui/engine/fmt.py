@@ -147,6 +147,15 @@ def fmt_part(candles: int, ranges: int) -> str:
     return "-" if not ranges else f"{candles:,} in {ranges}"
 
 
+def _part(report: Any, ranges: Any) -> str:
+    """`fmt_part` of a report's missing or failed ranges: candles in N ranges, or for a
+    funding series (events, no candles) the time in N ranges."""
+    if not ranges or not getattr(report.series, "is_funding", False):
+        candles = report.missing_candles if ranges is report.missing else report.failed_candles
+        return fmt_part(candles, len(ranges))
+    return f"{fmt_span_ms(sum(r[1] - r[0] for r in ranges))} in {len(ranges)}"
+
+
 REPORT_COLUMNS = {
     "series": "series",
     "first": "first candle",
@@ -178,7 +187,7 @@ def report_cells(report: Any) -> dict[str, str]:
         "longest": "-"
         if longest is None
         else f"{fmt_span_ms(longest[1] - longest[0])} at {fmt_ms(longest[0])}",
-        "missing": fmt_part(report.missing_candles, len(report.missing)),
-        "failed": fmt_part(report.failed_candles, len(report.failed)),
+        "missing": _part(report, report.missing),
+        "failed": _part(report, report.failed),
         "size": fmt_bytes(report.bytes),
     }

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
 from .fmt import fmt_ms, fmt_plural, fmt_span_ms, iso  # noqa: F401  (iso, fmt_span_ms: part of this API)
-from .models import Series, last_closed_end
+from .models import Series, series_end
 from .store import MANIFEST_NAME, Failed, Range, Store, holes, merge_ranges, subtract_ranges
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,6 +92,9 @@ class SeriesReport:
     between: list[Range] = field(default_factory=list)  # not asked for: between a job's ranges
     # before the venue's horizon (it serves nothing there): known, neither missing nor a gap
     horizon: list[Range] = field(default_factory=list)
+    # a funding series: the intervals seen, oldest first, as (hours, ms of the first event at
+    # that interval); [] for candle kinds and for a funding series without events
+    intervals: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def span_ms(self) -> int:
@@ -197,6 +200,10 @@ class SeriesReport:
                 "ranges": [{**rng(s, e), "reason": r} for s, e, r in self.failed],
             },
             "horizon": [rng(s, e) for s, e in self.horizon],
+            "funding_intervals": [
+                {"hours": hours, "from": iso(since), "from_ms": since}
+                for hours, since in self.intervals
+            ],
             "bytes": self.bytes,
             "files": self.files,
         }
@@ -270,12 +277,60 @@ def series_report(
         version=version,
         between=between,
         horizon=subtract_ranges(beyond, between) if between else beyond,
+        intervals=funding_intervals(ss.read()) if series.is_funding and stats["candles"] else [],
     )
+
+
+def funding_intervals(events: Any) -> list[tuple[float, int]]:
+    """The funding intervals a frame of events shows, oldest first: (hours, since when) each
+    time it changes; since: the first event's time, then the start of the first period at the
+    new interval (the first event at it less its interval).
+
+    An event's interval is the one stored with it (the venue's, or the spacing the adapter
+    inferred, `exchanges/_funding.py`), else the time since the event before it (the first
+    event takes the next one's). No venue serves an interval history, so this is what the
+    stored events say; a pair that moved from 8 h to 4 h reads ``8h, then 4h from ...``
+    (never a gap: events are not on a grid). One event alone at another interval between two
+    runs of the same (a spacing made longer by a missing event) is not a change."""
+    ts = [int(t) for t in events["ts"].dt.epoch("ms").to_list()]
+    stated = events["interval_hours"].to_list()
+    hours: list[float] = []
+    for i in range(len(ts)):
+        h = stated[i]
+        if h is None and len(ts) > 1:
+            j = max(i, 1)  # the first event: the spacing to the next one
+            h = (ts[j] - ts[j - 1]) / HOUR_MS
+        hours.append(round(float(h), 4) if h else 0.0)
+    runs: list[list[Any]] = []  # [hours, first ts, events]
+    for t, h in zip(ts, hours, strict=True):
+        if not h:
+            continue
+        if runs and runs[-1][0] == h:
+            runs[-1][2] += 1
+        elif len(runs) >= 2 and runs[-1][2] == 1 and runs[-2][0] == h:
+            runs.pop()  # a lone odd spacing: the run before it goes on
+            runs[-1][2] += 2
+        else:  # a change: the new interval is in force from the event before (ts - h)
+            runs.append([h, t - round(h * HOUR_MS) if runs else t, 1])
+    return [(h, t) for h, t, _n in runs]
+
+
+def fmt_intervals(intervals: Sequence[tuple[float, int]]) -> str:
+    """``8h, then 4h from 2025-03-01`` (a time of day only where a change is not at midnight)."""
+    parts = []
+    for i, (hours, since) in enumerate(intervals):
+        label = f"{hours:g}h" if hours >= 1 else f"{round(hours * 60):g}m"
+        if i == 0:
+            parts.append(label)
+            continue
+        when = fmt_ms(since)
+        parts.append(f"then {label} from {when[:10] if when.endswith(' 00:00') else when}")
+    return ", ".join(parts)
 
 
 def requested_range(spec: Any, now_ms: int | None = None) -> Range:
     """A job's requested range: [start, end or the last closed candle), as the backfill sees it."""
-    closed = last_closed_end(spec.series.span, now_ms)
+    closed = series_end(spec.series, now_ms)
     end = closed if spec.end is None else min(spec.end, closed)
     return spec.start, max(end, spec.start)
 
@@ -521,6 +576,14 @@ def describe(
     `gaps`) the exchange-side gaps; with `how`, what fetches the missing (`FETCHED_WHEN_RUN`:
     a report of many series says it once)."""
     lines = []
+    if report.intervals:
+        lines.append(f"funding every {fmt_intervals(report.intervals)}")
+    if report.horizon:
+        lo, hi = report.horizon[0][0], report.horizon[-1][1]
+        lines.append(
+            f"horizon from {fmt_ms(lo)} to {fmt_ms(hi)}: the venue serves nothing before "
+            f"{fmt_ms(hi)} (known, never fetched, not missing)"
+        )
     longest = report.longest_gap if gaps else None  # None when there is no gap
     if longest is not None:
         lo, hi = longest
@@ -546,10 +609,13 @@ def describe(
     if len(report.failed) > limit:
         lines.append(f"... and {fmt_plural(len(report.failed) - limit, 'more failed range')}")
     for s, e in report.missing[:limit]:
-        lines.append(
-            f"missing {fmt_ms(s)} -> {fmt_ms(e)} "
-            f"({fmt_plural(slots(s, e, report.span_ms), 'candle')}, not fetched yet)"
+        # funding has no candles: its missing time is told as a duration
+        size = (
+            fmt_span_ms(e - s)
+            if report.series.is_funding
+            else fmt_plural(slots(s, e, report.span_ms), "candle")
         )
+        lines.append(f"missing {fmt_ms(s)} -> {fmt_ms(e)} ({size}, not fetched yet)")
     if len(report.missing) > limit:
         lines.append(f"... and {fmt_plural(len(report.missing) - limit, 'more missing range')}")
     if how and (report.failed or report.missing):

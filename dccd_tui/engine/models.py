@@ -386,6 +386,16 @@ def last_closed_end(span: int, now: int | None = None, margin_ms: int = 0) -> in
     return align_down((now_ms() if now is None else now) - margin_ms, span)
 
 
+def series_end(series: Series, now: int | None = None, margin_ms: int = 0) -> int:
+    """The end (exclusive) of what `series` can hold at ``now - margin_ms``: for candle kinds
+    the last closed candle's end (`last_closed_end`); for funding, that instant to the minute
+    (the store's resolution): an event is final when it happens, so the newest one is never
+    held back as "unfinished" (issue 20: a tool that aligned funding to a grid dropped it)."""
+    if series.is_funding:
+        return align_down((now_ms() if now is None else now) - margin_ms, 60)
+    return last_closed_end(series.span, now, margin_ms)
+
+
 def ms_to_dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from .asked import union_ranges
 from .exchanges.base import Exchange
 from .fmt import fmt_duration, fmt_ms, fmt_plural
-from .models import CLOSE_MARGIN_MS, Series, Window, last_closed_end
+from .models import CLOSE_MARGIN_MS, Series, Window, series_end
 from .store import SeriesStorage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -134,7 +134,7 @@ def plan_job(
     """What a job over [start, end) would fetch: the requested range minus the coverage. With
     `ranges` (several disjoint ranges asked for), only they are requested, not the time between
     them: missing = the ranges minus the coverage."""
-    closed = last_closed_end(series.span, now, margin_ms)
+    closed = series_end(series, now, margin_ms)
     end = closed if end is None else min(end, closed)
     if end <= start:
         missing: list[tuple[int, int]] = []
@@ -146,7 +146,10 @@ def plan_job(
         missing = [m for s, e in asked for m in series_store.missing_intervals(s, e)]
     windows = make_windows(missing, window_ms_of(adapter, series))
     requests = len(windows)
-    _gate, cost = adapter.page_cost(series.kind)
+    gate, cost = adapter.page_cost(series.kind)
+    # a kind whose endpoint has a budget of its own (Binance USD-M funding: 500 requests per
+    # 5 minutes, `Exchange.gate_rates`) is paced by that budget, not the venue's main one
+    rps = adapter.gate_rates.get(gate, rps) if gate else rps
     requested_ms = sum(e - s for s, e in asked) if ranges else max(0, end - start)
     covered_ms = requested_ms - sum(e - s for s, e in missing)
     plan = Plan(
@@ -185,7 +188,7 @@ def measure_ranges(
     """(ms asked, ms of them stored or known gap) of `ranges` (end None: up to the last closed
     candle), clipped as `plan_job` clips them: a job's % (state.py `progress`) is their ratio,
     whatever fetched what is stored (the archive, REST, an earlier run)."""
-    closed = last_closed_end(series.span, now, margin_ms)
+    closed = series_end(series, now, margin_ms)
     asked_ms = covered_ms = 0
     for s, e in union_ranges(ranges):
         end = closed if e is None else min(e, closed)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .asked import Asked, union_ranges
 from .backfill import RECHECK_MS
-from .models import CLOSE_MARGIN_MS, last_closed_end, now_ms
+from .models import CLOSE_MARGIN_MS, now_ms, series_end
 from .store import Failed, Range, merge_ranges
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,7 +53,7 @@ def range_account(
     from .inventory import series_report, slots
 
     now = now_ms() if now is None else now
-    closed = last_closed_end(series.span, now, CLOSE_MARGIN_MS)
+    closed = series_end(series, now, CLOSE_MARGIN_MS)
     span_ms = series.span * 1000
     trailing = now - max(RECHECK_MS, 2 * span_ms)
     ranges = [

@@ -37,7 +37,7 @@ from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
 from .inventory import SeriesReport, inventory_since
 from .job_logs import JobLogFile, log_file, read_tail, undated
 from .jobs import Config, JobSpec
-from .models import CANDLES, Series
+from .models import Series
 from .plan import Plan, plan_job, plan_measure, requests_per_exchange, window_ms_of
 from .range_account import RangeAccount, range_account
 from .ratelimit import GateRegistry

@@ -328,12 +328,18 @@ def plans_seconds(plans: Iterable[PlanLike], config: Config, venue: str | None =
     order = {spec.key: i for i, spec in enumerate(config.jobs)}
     chosen = [p for p in plans if venue is None or p.series.exchange == venue]
     chosen.sort(key=lambda p: order.get(p.series.key, len(order)))
+    rates = config_rates(config)
+
+    def entry(p: PlanLike) -> tuple[str, str, float, float]:
+        gate, units = series_gate(p.series), plan_units(p)
+        main = rates.get(p.series.exchange)
+        if p.rps and main and abs(p.rps - main) > 1e-9:
+            # a kind on an endpoint with a budget of its own (plan.py `plan_job`: Binance
+            # USD-M funding) waits on its own gate, at its own rate: its units are told in the
+            # venue's so that units / the venue's rate is its time at that rate
+            gate, units = f"{gate}:{p.series.kind}", units * main / p.rps
+        return (gate, p.series.exchange, units, fixed_seconds(p))
+
     return plans_makespan(
-        [
-            (series_gate(p.series), p.series.exchange, plan_units(p), fixed_seconds(p))
-            for p in chosen
-        ],
-        config_rates(config),
-        config.settings.max_parallel,
-        config_caps(config),
+        [entry(p) for p in chosen], rates, config.settings.max_parallel, config_caps(config)
     )

@@ -256,6 +256,9 @@ def report_to_wire(report: SeriesReport) -> dict[str, Any]:
         "failed": [[s, e, str(reason)] for s, e, reason in report.failed],
         "between": [list(r) for r in report.between],
         "version": None if report.version is None else str(report.version),
+        # with the derivatives: the venue's horizon and a funding series' intervals seen
+        "horizon": [list(r) for r in report.horizon],
+        "intervals": [[hours, since] for hours, since in report.intervals],
     }
 
 
@@ -293,7 +296,22 @@ def report_from_wire(data: Any) -> SeriesReport:
         failed=field(data, "failed", _failed, "a list of [start, end, reason]"),
         between=field(data, "between", ranges, ms_ranges),
         version=field(data, "version", optional_text, "a version text or null"),
+        horizon=field(data, "horizon", ranges, ms_ranges) if "horizon" in data else [],
+        intervals=field(data, "intervals", _intervals, "a list of [hours, epoch ms]")
+        if "intervals" in data
+        else [],
     )
+
+
+def _intervals(value: Any) -> list[tuple[float, int]]:
+    if not isinstance(value, list):
+        raise TypeError("not a list")
+    out = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != 2:
+            raise TypeError("not an [hours, since] pair")
+        out.append((number(item[0]), whole(item[1])))
+    return out
 
 
 def _bool(value: Any) -> bool:

@@ -151,6 +151,14 @@ class BinanceFutures(Binance):
             return "", kline_weight(limit)
         return "", 1.0
 
+    def typical_request(self, kind: str) -> tuple[str, dict[str, str]]:
+        """One full page of `kind` at its own endpoint, which the dry run prices with
+        `request_cost` (klines by their page size; funding at its own budget on USD-M)."""
+        if kind == FUNDING:
+            return f"{self.prefix}/fundingRate", {"limit": str(FUNDING_LIMIT)}
+        endpoint = KLINE_ENDPOINTS.get(kind, KLINE_ENDPOINTS["candles"])
+        return f"{self.prefix}/{endpoint}", {"limit": str(self.page_limit)}
+
     # --- candles -------------------------------------------------------------------------
     def kline_params(
         self, symbol: str, span: int, start: int, end: int, limit: int, kind: str

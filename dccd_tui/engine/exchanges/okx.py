@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError, RateLimitError, TransientError
-from ..models import CANDLES, INVERSE, LINEAR, SPOT, Symbol
+from ..models import CANDLES, FUNDING, INVERSE, LINEAR, SPOT, Symbol
 from . import okx_swap
 from ._common import (
     Adapter,
@@ -109,6 +109,16 @@ class Okx(Adapter):
 
     def request_cost(self, path: str, params: Mapping[str, str]) -> tuple[str, float]:
         return okx_swap.request_cost(path, params)
+
+    def typical_request(self, kind: str) -> tuple[str, dict[str, str]]:
+        """One page of `kind` at its own endpoint, for the dry run's price (mark, index and
+        funding count twice: their limit is half history-candles', `okx_swap.request_cost`)."""
+        path = {
+            "mark": okx_swap.MARK_PATH,
+            "index": okx_swap.INDEX_PATH,
+            FUNDING: okx_swap.FUNDING_PATH,
+        }.get(kind, okx_swap.CANDLES_PATH)
+        return path, {"limit": str(self.page_limit)}
 
     def fetch_window(
         self,

@@ -187,10 +187,23 @@ def fmt_price(value: float) -> str:
     return f"{value:.4g}"
 
 
-def chart_lines(values: list[float | None], rows: int, style: Style | str = "") -> list[Text]:
+def fmt_rate(value: float) -> str:
+    """A funding rate (a fraction) as a percent, at most 10 characters: ``0.0100%``."""
+    pct = value * 100
+    return f"{pct:.4f}%" if abs(pct) < 100 else f"{pct:.0f}%"
+
+
+def chart_lines(
+    values: list[float | None],
+    rows: int,
+    style: Style | str = "",
+    name: str = "close",
+    fmt: Callable[[float], str] = fmt_price,
+) -> list[Text]:
     """A block chart of `values` (one column each, None blank), `rows` lines high, with the
-    highest close on the left of the top line, the lowest on the bottom line and the last
-    close on the right."""
+    highest value on the left of the top line, the lowest on the bottom line and the last
+    one on the right (a one-line chart says `name` on the left: "close", or "rate" for a
+    funding series, whose values `fmt_rate` writes)."""
     present = [v for v in values if v is not None]
     if not present or rows <= 0:
         return []
@@ -204,14 +217,14 @@ def chart_lines(values: list[float | None], rows: int, style: Style | str = "") 
     for row in range(rows - 1, -1, -1):
         bars = "".join(BARS[max(0, min(8, h - row * 8))] for h in heights)
         if rows == 1:
-            left = "close"
+            left = name
         elif row == rows - 1:
-            left = fmt_price(hi)
+            left = fmt(hi)
         elif row == 0:
-            left = fmt_price(lo)
+            left = fmt(lo)
         else:
             left = ""
-        right = fmt_price(present[-1]) if row == 0 else ""
+        right = fmt(present[-1]) if row == 0 else ""
         line = Text(no_wrap=True)
         line.append(left.rjust(DATE) + " ")
         line.append(bars, style)
@@ -422,14 +435,18 @@ class CoverageView(Vertical):
         if self.chart_rows <= 0:
             return
         chart = self.query_one("#cov-chart", Static)
+        # a funding series charts its rate over time (engine/inventory.py `close_series`)
+        funding = getattr(self.series, "kind", "candles") == "funding"
+        name, fmt = ("rate", fmt_rate) if funding else ("close", fmt_price)
         if not picture.candles:
+            what = "events" if funding else "candles"
             update_static(
                 chart,
-                Text("close".rjust(DATE) + " no candles stored yet", style="dim", no_wrap=True),
+                Text(name.rjust(DATE) + f" no {what} stored yet", style="dim", no_wrap=True),
             )
             return
         lines = (
-            chart_lines(self._closes, self.chart_rows, styles.get("job-running", ""))
+            chart_lines(self._closes, self.chart_rows, styles.get("job-running", ""), name, fmt)
             if self._closes is not None
             else []
         )
