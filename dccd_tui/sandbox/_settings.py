@@ -29,6 +29,9 @@ class SandboxSettings:
     """Max rows of one OKX history-candles page (300 per current docs, 100 per older ones)."""
     now_ms: int | None = None
     """A fixed "now" in epoch ms (tests); ``None`` = the real clock."""
+    now_fn: Callable[[], int] | None = field(default=None, repr=False)
+    """A clock in epoch ms that moves (tests of live series share it with the engine: a fast
+    clock runs minutes in seconds); when set, it is "now" and `now_ms` is ignored."""
     port: int = 0
     """TCP port; 0 picks a free one."""
     host: str = "127.0.0.1"
@@ -146,5 +149,8 @@ class SandboxSettings:
 
     def now(self) -> int:
         """The sandbox's "now" in epoch ms."""
-        now = self.now_ms if self.now_ms is not None else int(time.time() * 1000)
+        if self.now_fn is not None:
+            now = self.now_fn()
+        else:
+            now = self.now_ms if self.now_ms is not None else int(time.time() * 1000)
         return now + self.clock_offset_ms
