@@ -132,7 +132,7 @@ class Runner:
         self.now = now
         #: The engine's clock for live series (venue_clock.py); tests inject a fast one. With
         #: one, the jobs' "now" is read from it (`now` pins it instead).
-        self.clock = clock
+        self.engine_clock = clock
         self._venue_clocks: dict[str, VenueClock] = {}
         #: Live series by key, while they run (tests and the bench read their counters)
         self.live_series: dict[str, Any] = {}
@@ -331,14 +331,14 @@ class Runner:
         """The jobs' "now": pinned (`now`), the injected clock's, or None (the wall clock)."""
         if self.now is not None:
             return self.now
-        return None if self.clock is None else self.clock.now_ms()
+        return None if self.engine_clock is None else self.engine_clock.now_ms()
 
     def venue_clock(self, venue: str) -> VenueClock:
         """The venue's clock, shared by its live series (synced by the first of them)."""
         with self._lock:
             vc = self._venue_clocks.get(venue)
             if vc is None:
-                vc = VenueClock(venue, self.clock or WallClock())
+                vc = VenueClock(venue, self.engine_clock or WallClock())
                 self._venue_clocks[venue] = vc
             return vc
 
@@ -594,7 +594,7 @@ class Runner:
             state,
             stop,
             self.venue_clock(spec.series.exchange),
-            self.clock or WallClock(),
+            self.engine_clock or WallClock(),
             settings,
             catch_up,
             adapter.page_limit,
