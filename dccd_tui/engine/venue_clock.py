@@ -54,13 +54,18 @@ class ScaledClock:
     """A clock that starts at `start_ms` and runs `speed` times faster than real time (tests and
     benches: an hour of live series in a minute). Its waits are shortened in proportion."""
 
-    def __init__(self, start_ms: int, speed: float = 60.0) -> None:
+    def __init__(self, start_ms: int, speed: float = 60.0, origin: float | None = None) -> None:
+        """`origin`: the wall time (epoch s) at which it reads `start_ms`, so that clocks made
+        in two processes agree (a test that kills an engine process); None: now, on the
+        monotonic clock."""
         self.start_ms = start_ms
         self.speed = speed
-        self._t0 = time.monotonic()
+        self.origin = origin
+        self._t0 = time.monotonic() if origin is None else origin
+        self._source = time.monotonic if origin is None else time.time
 
     def now_ms(self) -> int:
-        return self.start_ms + int((time.monotonic() - self._t0) * self.speed * 1000)
+        return self.start_ms + int((self._source() - self._t0) * self.speed * 1000)
 
     def wait(self, event: threading.Event, seconds: float) -> bool:
         return event.wait(max(0.0, seconds) / self.speed)
