@@ -81,6 +81,11 @@ CATCH_UP_SPANS = 30
 #: The venues whose answer says a candle is closed by its own flag (OKX ``confirm``): there
 #: the candle itself is the proof, not a later bar.
 CONFIRMING = frozenset({"okx"})
+#: The venues whose candles are rebuilt from trades (Kraken): a minute is taken once its close
+#: has passed by the margin on the venue's clock (its trades are published as they happen), as
+#: provisional; a trade after its close (the next bar) or the re-read makes it final. Waiting
+#: for the next bar would wait for the next trade, a minute or more on a quiet pair.
+FROM_TRADES = frozenset({"kraken"})
 
 
 def live_margin(venue: str, configured: float | None = None) -> float:
@@ -296,7 +301,8 @@ class LiveSeries:
             stamps = [int(t) for t in frame["ts"].dt.epoch("ms")] if frame.height else []
             later = any(t >= boundary for t in stamps)
             target = boundary - span
-            published = later or (self.series.exchange in CONFIRMING and target in stamps)
+            venue = self.series.exchange
+            published = later or venue in FROM_TRADES or (venue in CONFIRMING and target in stamps)
             if not published and self.next_ts < boundary:
                 waited = vnow - boundary
                 if waited < self.settings.settle_s * 1000:
@@ -361,7 +367,7 @@ class LiveSeries:
                 write_ts.append(ts)
                 covered.append((ts, ts + span))
                 stored_new.append(ts)
-                if vnow - (ts + span) < self.settings.reread_s * 1000:
+                if not final or vnow - (ts + span) < self.settings.reread_s * 1000:
                     self.provisional[ts] = _Provisional(ts + span, _values(rows[ts]))
             elif ts >= lo and ts not in self.pending:
                 self.pending[ts] = vnow  # not proof of absence yet
