@@ -159,6 +159,9 @@ class LiveSeries:
         self.catch_up = catch_up  # runs the backfill path to now; False: it did not finish
         self.span_ms = series.span * 1000
         self.page_limit = max(2, page_limit)
+        # behind by more than this many spans: the backfill path (a boundary's request reaches
+        # one page back, the bar open after the newest included)
+        self.behind_limit = max(1, min(CATCH_UP_SPANS, self.page_limit - 2))
 
         # An adapter whose "now" is two bars ahead of the venue's: its parser then keeps the
         # bar still open (what tells that the one before it is published); the loop itself
@@ -233,7 +236,7 @@ class LiveSeries:
             while True:
                 vnow = self.vclock.now_ms()
                 boundary = self._boundary(vnow)
-                if boundary - self.next_ts > CATCH_UP_SPANS * self.span_ms:
+                if boundary - self.next_ts > self.behind_limit * self.span_ms:
                     self._log(
                         f"live: {(boundary - self.next_ts) // self.span_ms} candles behind "
                         "(an outage, a sleep or a restart): catching up by the backfill path"
@@ -244,7 +247,7 @@ class LiveSeries:
                     self.state.set_live(0)
                     self.next_ts = max(self.next_ts, self._covered_end())
                     if self.next_ts <= before:  # nothing gained: leave the rest to a backfill
-                        self.next_ts = boundary - CATCH_UP_SPANS * self.span_ms
+                        self.next_ts = boundary - self.behind_limit * self.span_ms
                     continue
                 due = self.next_ts + self.span_ms + self.margin_ms + self.spread_ms
                 if vnow < due:
@@ -295,7 +298,9 @@ class LiveSeries:
                 + [ts for ts, p in self.provisional.items() if self._due(p.close, vnow)]
                 + [ts for ts in self.pending if self._due(ts + span, vnow)]
             )
-            lo = max(lo, boundary - (self.page_limit - 1) * span)
+            oldest = boundary - (self.page_limit - 1) * span
+            self._prune(oldest)
+            lo = max(lo, oldest)
             frame = self._fetch(lo, boundary + span)
             self.vclock.note_date(self.client.last_date)
             stamps = [int(t) for t in frame["ts"].dt.epoch("ms")] if frame.height else []
@@ -304,7 +309,9 @@ class LiveSeries:
             venue = self.series.exchange
             published = later or venue in FROM_TRADES or (venue in CONFIRMING and target in stamps)
             if not published and self.next_ts < boundary:
-                waited = vnow - boundary
+                # since the close of the oldest candle not stored yet: on a quiet pair the bar
+                # after the newest may not come for minutes, and the newest moves on meanwhile
+                waited = vnow - (self.next_ts + span)
                 if waited < self.settings.settle_s * 1000:
                     self.counters.retries_open += 1
                     self._wait(backoff)
@@ -316,6 +323,15 @@ class LiveSeries:
                 )
             self._take(frame, stamps, lo, boundary, vnow, published)
             return
+
+    def _prune(self, oldest: int) -> None:
+        """Forget re-reads and pending absences that one request can no longer reach (the
+        series was behind): what is stored stays, an absence stays missing for a backfill."""
+        for ts in [t for t in self.provisional if t < oldest]:
+            del self.provisional[ts]
+        for ts in [t for t in self.pending if t < oldest]:
+            del self.pending[ts]
+            self._log(f"live: {fmt_ms(ts)} still absent, left missing for a backfill")
 
     def _due(self, close: int, vnow: int) -> bool:
         return vnow - close >= self.settings.reread_s * 1000

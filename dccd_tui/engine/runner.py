@@ -582,7 +582,9 @@ class Runner:
                 max_retries=spec.max_retries,
                 retry_delay=spec.retry_delay,
                 now=self._now(),
-                close_margin_ms=int(settings.margin_s * 1000),
+                # the one-shot margin (models.CLOSE_MARGIN_MS): the backfill's adapter trusts a
+                # closed close time, and a bar just closed may still hold partial values; the
+                # live loop, which checks openness, takes the last seconds
             )
             again.run()
             return state.snapshot().status is Status.DONE and not stop.is_set()
