@@ -73,6 +73,7 @@ DEFAULT_MARGIN_S = 5.0  # the venues not listed
 LIVE_SPREAD_S = 3.0  # requests of many series are spread over this many seconds after the margin
 RETRY_S = 2.0  # first backoff for a candle still served as open (doubles, up to RETRY_MAX_S)
 RETRY_MAX_S = 16.0
+OUTAGE_RETRY_MAX_S = 30.0  # a failed request is retried after 2 s, doubling up to this
 SETTLE_S = 60.0  # past this long after its close, what is served is taken (as provisional)
 REREAD_S = 300.0  # a candle stored within this long of its close is re-read once after it
 #: Behind by more than this many spans (an outage, a sleep, a restart): catch up by the
@@ -275,6 +276,7 @@ class LiveSeries:
     def _fetch(self, lo: int, hi: int) -> pl.DataFrame:
         """[lo, hi) with retries of transient errors (forever: a live series does not give up
         on a network outage; it catches up once the venue answers)."""
+        delay = self.settings.retry_delay
         while True:
             try:
                 return self.adapter.fetch_window(
@@ -282,8 +284,12 @@ class LiveSeries:
                 )
             except TransientError as exc:
                 self.state.note_retry()
-                self._log(f"live: {safe_text(exc, 300)}; asked again")
-                self._wait(self.settings.retry_delay)
+                self._log(
+                    f"live: {safe_text(exc, 300)}; asked again in {delay:.0f}s (the series "
+                    "catches up once the venue answers)"
+                )
+                self._wait(delay)
+                delay = min(delay * 2, OUTAGE_RETRY_MAX_S)
 
     def _boundary_request(self) -> None:
         """Ask for the candles up to the newest closed one (and the bar open after it), as

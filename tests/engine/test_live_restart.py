@@ -103,3 +103,54 @@ def test_kill_while_live_then_restart_catches_up(tmp_path) -> None:
     assert got["ts"].to_list() == list(range(START, end, MIN))
     for col in ("open", "high", "low", "close", "volume"):
         assert got[col].to_list() == truth[col].to_list(), col  # nothing partial
+
+
+def test_outage_of_two_minutes_then_carries_on(tmp_path) -> None:
+    clock = ScaledClock(PINNED_NOW, SPEED)
+    settings = SandboxSettings(now_fn=clock.now_ms, publish_lag_ms=5_000, maintenance_share=0)
+    sb = Sandbox(settings).start()
+    try:
+        config = make_config(
+            tmp_path,
+            sb,
+            [
+                {
+                    "exchange": "binance",
+                    "pairs": ["BTC/USDT"],
+                    "span": "1m",
+                    "start": _iso(START),
+                    "live": True,
+                }
+            ],
+        )
+        settings.port = sb.port  # the venue comes back where it was
+        folder = series_dir(tmp_path / "data")
+        runner = Runner(config, clock=clock)
+        runner.open()
+        try:
+            runner.start()
+            key = runner.keys()[0]
+            _until(lambda: runner.is_live(key))
+            live = runner.live_series[key]
+            _until(lambda: live.counters.stored >= 1)
+            sb.stop()  # the network is gone
+            down = clock.now_ms()
+            _until(lambda: clock.now_ms() >= down + 2 * MIN)
+            assert runner.is_live(key)  # still live: it waits for the venue
+            sb.start()
+            up = clock.now_ms()
+            _until(lambda: live.next_ts >= up - MIN and _newest(folder) >= up - 2 * MIN)
+            retries = runner.states[key].snapshot().retries
+        finally:
+            runner.close()
+        end = live.next_ts
+        truth = sb.ground_truth("binance", "BTC/USDT", 60, START, end)
+    finally:
+        sb.stop()
+    assert retries >= 2  # the outage was met, and retried with a backoff
+    assert retries < 20
+    got = as_truth_frame(pl.read_parquet(str(folder / "*.parquet")))
+    got = got.filter(pl.col("ts") < end)
+    assert got["ts"].to_list() == list(range(START, end, MIN))  # nothing missing
+    for col in ("open", "high", "low", "close", "volume"):
+        assert got[col].to_list() == truth[col].to_list(), col  # nothing partial
