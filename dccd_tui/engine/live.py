@@ -73,6 +73,7 @@ DEFAULT_MARGIN_S = 5.0  # the venues not listed
 LIVE_SPREAD_S = 3.0  # requests of many series are spread over this many seconds after the margin
 RETRY_S = 2.0  # first backoff for a candle still served as open (doubles, up to RETRY_MAX_S)
 RETRY_MAX_S = 16.0
+LEARN_BACK_MS = 200  # a bar found published at once: the learned delay shrinks by this
 OUTAGE_RETRY_MAX_S = 30.0  # a failed request is retried after 2 s, doubling up to this
 SETTLE_S = 60.0  # past this long after its close, what is served is taken (as provisional)
 REREAD_S = 300.0  # a candle stored within this long of its close is re-read once after it
@@ -178,6 +179,11 @@ class LiveSeries:
         self.provisional: dict[int, _Provisional] = {}
         self.pending: dict[int, int] = {}  # absent slot -> when it was first seen absent
         self.last_delay_ms = 0
+        # What this venue's publication lag taught beyond the margin: a bar met still open
+        # moves the next asks later by what it took; each bar found at once gives back a
+        # little, so the series costs about one request a boundary (issue 21's target: 1.2 a
+        # minute) without the margin being set by hand
+        self.learned_ms = 0
         self.counters = LiveCounters()
 
     # --- time ---------------------------------------------------------------------------
@@ -192,7 +198,8 @@ class LiveSeries:
         return align_down(vnow - self.margin_ms, self.series.span)
 
     def _show_lag(self, vnow: int) -> None:
-        overdue = vnow - (self.next_ts + self.span_ms) - self.margin_ms - self.spread_ms
+        wait = self.margin_ms + self.spread_ms + self.learned_ms
+        overdue = vnow - (self.next_ts + self.span_ms) - wait
         lag = max(self.last_delay_ms, overdue) if overdue > 0 else self.last_delay_ms
         self.state.set_live(lag / 1000)
 
@@ -250,7 +257,9 @@ class LiveSeries:
                     if self.next_ts <= before:  # nothing gained: leave the rest to a backfill
                         self.next_ts = boundary - self.behind_limit * self.span_ms
                     continue
-                due = self.next_ts + self.span_ms + self.margin_ms + self.spread_ms
+                due = (
+                    self.next_ts + self.span_ms + self.margin_ms + self.spread_ms + self.learned_ms
+                )
                 if vnow < due:
                     self._show_lag(vnow)
                     self._wait((due - vnow) / 1000)
@@ -327,6 +336,11 @@ class LiveSeries:
                     f"live: no bar after {fmt_ms(target)} {waited / 1000:.0f}s after its "
                     "close: taking what is served (provisional)"
                 )
+            if published and backoff > self.settings.retry_s:  # it took retries: ask later
+                took = vnow - boundary - self.margin_ms - self.spread_ms
+                self.learned_ms = min(max(self.learned_ms, took), int(SETTLE_S * 1000))
+            elif published:
+                self.learned_ms = max(0, self.learned_ms - LEARN_BACK_MS)
             self._take(frame, stamps, lo, boundary, vnow, published)
             return
 

@@ -119,7 +119,9 @@ def test_publish_lag_no_partial_candle_stored(tmp_path) -> None:
     assert live.next_ts >= live_from + MIN
     # the margin (3 s) and the spread are shorter than the lag (5 s): some asks met the bar
     # still open and were asked again; each candle was stored after its publication
-    assert min(d for _, d in c.delays_ms) >= 5_000 - 400
+    # by the engine's reading of the venue's clock: right within its error on a clock 120
+    # times faster than real (a millisecond of latency is 0.12 s here)
+    assert min(d for _, d in c.delays_ms) >= 5_000 - 1_200
     # those that closed while live (the others closed during the catch-up)
     assert max(_steady(c, live_from)) <= 15_000
     assert c.requests <= c.stored + c.retries_open + 2
@@ -145,12 +147,12 @@ def test_venue_clock_ahead_or_behind(tmp_path, offset: int) -> None:
 def test_revised_candle_is_rewritten(tmp_path) -> None:
     clock = ScaledClock(PINNED_NOW, speed=SPEED)
     # the venue amends a candle during its first 20 s: the live series stores it at ~3-6 s
-    # (provisional), re-reads it a minute later and writes the final values
+    # (provisional), re-reads it on a later boundary and writes the final values
     settings = SandboxSettings(now_fn=clock.now_ms, revise_ms=20_000, maintenance_share=0)
     truth, _, live, snap, _, _ = _run_live(
-        tmp_path, settings, clock, 4, overrides={"reread_s": 60.0}
+        tmp_path, settings, clock, 3, overrides={"reread_s": 45.0}
     )
-    assert live.counters.revised >= 2
+    assert live.counters.revised >= 1
     final = truth.filter(pl.col("ts") < live.next_ts - 2 * MIN)  # re-read ones
     got = _stored(tmp_path).filter(pl.col("ts").is_in(final["ts"].implode()))
     assert got["volume"].to_list() == final["volume"].to_list()
