@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from .errors import Cancelled, PermanentError, StoreError, TransientError
 from .exchanges import exchange_class
-from .fmt import fmt_ms, safe_text
+from .fmt import fmt_duration, fmt_ms, safe_text
 from .models import Series, align_down
 from .signals import StopSignal
 from .state import JobState, Status
@@ -294,7 +294,7 @@ class LiveSeries:
             except TransientError as exc:
                 self.state.note_retry()
                 self._log(
-                    f"live: {safe_text(exc, 300)}; asked again in {delay:.0f}s (the series "
+                    f"live: {safe_text(exc, 300)}; asked again in {fmt_duration(delay)} (the series "
                     "catches up once the venue answers)"
                 )
                 self._wait(delay)
@@ -333,7 +333,7 @@ class LiveSeries:
                     backoff = min(backoff * 2, RETRY_MAX_S)
                     continue
                 self._log(
-                    f"live: no bar after {fmt_ms(target)} {waited / 1000:.0f}s after its "
+                    f"live: no bar after {fmt_ms(target)} {fmt_duration(waited / 1000)} after its "
                     "close: taking what is served (provisional)"
                 )
             if published and backoff > self.settings.retry_s:  # it took retries: ask later

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from .fmt import fmt_ms
+from .fmt import fmt_duration, fmt_ms
 from .models import Series
 
 
@@ -136,7 +136,8 @@ class JobSnapshot:
     def status_text(self) -> str:
         """The status as the table shows it: ``live · 4s behind`` for a live series."""
         if self.status is Status.LIVE and self.lag is not None:
-            return f"live · {self.lag:.0f}s behind" if self.lag >= 1 else "live · current"
+            lag = fmt_duration(round(self.lag))  # whole seconds: the row changes less often
+            return f"live · {lag} behind" if self.lag >= 1 else "live · current"
         return self.status.value
 
     @property
