@@ -294,8 +294,8 @@ class LiveSeries:
             except TransientError as exc:
                 self.state.note_retry()
                 self._log(
-                    f"live: {safe_text(exc, 300)}; asked again in {fmt_duration(delay)} (the series "
-                    "catches up once the venue answers)"
+                    f"live: {safe_text(exc, 300)}; asked again in {fmt_duration(delay)} "
+                    "(the series catches up once the venue answers)"
                 )
                 self._wait(delay)
                 delay = min(delay * 2, OUTAGE_RETRY_MAX_S)
