@@ -415,8 +415,9 @@ class LiveSeries:
         if out.height or covered:
             new = self.store.write(out, covered)
             self.state.note_written(new, 0)
+        stored_at = self.vclock.now_ms()  # on disk now (the request took its time)
         for ts in stored_new:
-            delay = vnow - (ts + span)
+            delay = stored_at - (ts + span)
             self.counters.delays_ms.append((ts, delay))
             self.counters.stored += 1
             self.last_delay_ms = delay

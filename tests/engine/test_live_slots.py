@@ -1,10 +1,13 @@
 """Live series in the run (issue 21): a caught-up live series holds no `max_parallel` slot,
 counts as done for the overall % and for `wait`, keeps the engine from its idle exit
-(`any_active`), is shown as ``live · Ns behind``; and the venue clock from a ``Date`` header."""
+(`any_active`), is shown as ``live · Ns behind``; the venue clock from its time endpoint or a
+``Date`` header, and a live series on a venue whose clock is 3 s ahead of ours or behind."""
 
 from __future__ import annotations
 
 import threading
+
+import pytest
 
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
@@ -12,7 +15,15 @@ from dccd_tui.engine.schedule import run_progress
 from dccd_tui.engine.state import JobState, Status
 from dccd_tui.engine.venue_clock import ScaledClock, VenueClock, date_header_ms
 from dccd_tui.sandbox import Sandbox, SandboxSettings
-from tests.engine.test_live import SPEED, START, _iso, _until
+from tests.engine.test_live import (
+    SPEED,
+    START,
+    _assert_store_is_truth,
+    _iso,
+    _run_live,
+    _steady,
+    _until,
+)
 from tests.helpers import PINNED_NOW, make_config
 
 
@@ -94,3 +105,18 @@ def test_venue_clock_from_the_time_endpoint() -> None:
     vc = VenueClock("okx", _Fixed(PINNED_NOW))
     assert vc.sync(lambda path: b'{"code":"0","msg":"","data":[{"ts":"%d"}]}' % (PINNED_NOW - 3000))
     assert (vc.source, vc.offset_ms) == ("time endpoint", -3_000)
+
+
+@pytest.mark.parametrize("offset", [3_000, -3_000])
+def test_venue_clock_ahead_or_behind(tmp_path, offset: int) -> None:
+    clock = ScaledClock(PINNED_NOW, speed=SPEED)
+    settings = SandboxSettings(
+        now_fn=clock.now_ms, clock_offset_ms=offset, publish_lag_ms=2_000, maintenance_share=0
+    )
+    truth, _, live, _, vclock, live_from = _run_live(tmp_path, settings, clock, 3)
+    assert vclock.source == "time endpoint"
+    assert abs(vclock.offset_ms - offset) < 1_000, vclock.offset_ms
+    _assert_store_is_truth(tmp_path, truth)
+    # asked on the venue's clock: a candle is stored a few seconds after its close there
+    assert live.counters.stored >= 2
+    assert max(_steady(live.counters, live_from)) <= 12_000
