@@ -23,16 +23,23 @@ from tests.helpers import PINNED_NOW
 )
 def test_live_per_venue(tmp_path, venue: str, pair: str, symbol: str) -> None:
     clock = ScaledClock(PINNED_NOW, speed=SPEED)
-    # Kraken allows about a request a second per pair: on a clock 120 times faster, the
-    # budget is raised on both sides (the test is about openness, not the budget)
+    # The budgets are real time (Kraken about a request a second per pair, OKX's gate a few a
+    # second) while this clock runs 120 times faster: they are raised on both sides (the test
+    # is about openness, not the budget; a request's wait in the gate would be minutes here)
     settings = SandboxSettings(
         now_fn=clock.now_ms,
         publish_lags={venue: 6_000},
         maintenance_share=0,
-        budgets={"kraken": None},
+        budgets={"kraken": None, "okx": None, "bybit": None},
     )
     truth, _, live, snap, vclock, live_from = _run_live(
-        tmp_path, settings, clock, 3, exchange=venue, pair=pair, rps={"kraken": 100.0}
+        tmp_path,
+        settings,
+        clock,
+        3,
+        exchange=venue,
+        pair=pair,
+        rps={"kraken": 100.0, "okx": 100.0, "bybit": 100.0},
     )
     assert vclock.source == "time endpoint"
     _assert_store_is_truth(tmp_path, truth, venue, symbol)
