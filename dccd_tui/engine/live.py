@@ -73,6 +73,7 @@ DEFAULT_MARGIN_S = 5.0  # the venues not listed
 LIVE_SPREAD_S = 3.0  # requests of many series are spread over this many seconds after the margin
 RETRY_S = 2.0  # first backoff for a candle still served as open (doubles, up to RETRY_MAX_S)
 RETRY_MAX_S = 16.0
+RESYNC_S = 600.0  # the venue's clock is read again this often (clocks drift)
 LEARN_BACK_MS = 200  # a bar found published at once: the learned delay shrinks by this
 OUTAGE_RETRY_MAX_S = 30.0  # a failed request is retried after 2 s, doubling up to this
 SETTLE_S = 60.0  # past this long after its close, what is served is taken (as provisional)
@@ -145,7 +146,7 @@ class LiveSeries:
         venue_clock: VenueClock,
         clock: EngineClock,
         settings: LiveSettings,
-        catch_up: Callable[[], bool],
+        catch_up: Callable[[], str],
         page_limit: int,
         start: int,
     ) -> None:
@@ -158,7 +159,8 @@ class LiveSeries:
         self.vclock = venue_clock
         self.clock = clock
         self.settings = settings
-        self.catch_up = catch_up  # runs the backfill path to now; False: it did not finish
+        # runs the backfill path to now: "done", "retry" (windows failed: an outage) or "stop"
+        self.catch_up = catch_up
         self.span_ms = series.span * 1000
         self.page_limit = max(2, page_limit)
         # behind by more than this many spans: the backfill path (a boundary's request reaches
@@ -208,11 +210,15 @@ class LiveSeries:
 
     # --- the loop -----------------------------------------------------------------------
     def _resync(self) -> None:
+        """Read the venue's clock when no series of the venue did within `RESYNC_S` (the first
+        series syncs, the others of the venue wait for it and share the result)."""
+        get = self.client.get
+
+        def ask(path: str) -> bytes:
+            return get(path, {}, symbol=self.symbol, cancel=self.stop)
+
         try:
-            get = self.client.get
-            if not self.vclock.sync(
-                lambda path: get(path, {}, symbol=self.symbol, cancel=self.stop)
-            ):
+            if not self.vclock.ensure_synced(ask, int(RESYNC_S * 1000)):
                 self.vclock.note_date(self.client.last_date)
         except (TransientError, PermanentError, ValueError, KeyError, TypeError) as exc:
             self._log(f"live: could not read {self.series.exchange}'s clock: {safe_text(exc)}")
@@ -232,8 +238,7 @@ class LiveSeries:
         """Until stopped: wait for the next candle's close + margin, ask, store; catch up when
         behind. Ends on stop (status left to the runner) or a permanent error (failed)."""
         try:
-            if not self.vclock.synced:
-                self._resync()
+            self._resync()
             src = self.vclock.source
             self._log(
                 f"live {self.series}: {self.vclock.venue}'s clock is "
@@ -250,9 +255,17 @@ class LiveSeries:
                         "(an outage, a sleep or a restart): catching up by the backfill path"
                     )
                     before = self.next_ts
-                    if not self.catch_up():
+                    outcome = self.catch_up()
+                    if outcome == "stop":
                         return
-                    self.state.set_live(0)
+                    self.state.set_live((vnow - before) / 1000)
+                    if outcome == "retry":
+                        self._log(
+                            "live: the catch-up did not finish (windows failed); tried again "
+                            f"in {fmt_duration(OUTAGE_RETRY_MAX_S)}"
+                        )
+                        self._wait(OUTAGE_RETRY_MAX_S)
+                        continue
                     self.next_ts = max(self.next_ts, self._covered_end())
                     if self.next_ts <= before:  # nothing gained: leave the rest to a backfill
                         self.next_ts = boundary - self.behind_limit * self.span_ms
@@ -262,6 +275,7 @@ class LiveSeries:
                 )
                 if vnow < due:
                     self._show_lag(vnow)
+                    self._resync()  # the venue's clock, read again every RESYNC_S (one series)
                     self._wait((due - vnow) / 1000)
                     continue
                 self._boundary_request()

@@ -569,7 +569,7 @@ class Runner:
             **self.live_overrides,
         )
 
-        def catch_up() -> bool:
+        def catch_up() -> str:
             again = Backfill(
                 spec.series,
                 spec.start,
@@ -587,7 +587,14 @@ class Runner:
                 # live loop, which checks openness, takes the last seconds
             )
             again.run()
-            return state.snapshot().status is Status.DONE and not stop.is_set()
+            snap = state.snapshot()
+            if stop.is_set():
+                return "stop"
+            if snap.status is Status.DONE:
+                return "done"
+            # windows that failed after their retries (an outage): the live loop tries again;
+            # anything else (a permanent error) ends the series
+            return "retry" if snap.failed_windows else "stop"
 
         live = LiveSeries(
             spec.series,

@@ -124,9 +124,23 @@ class VenueClock:
     offset_ms: int = 0
     synced: bool = False
     source: str = "none"  # "time endpoint", "Date header" or "none" (the local clock)
+    synced_at: int | None = None  # the engine's clock at the last sync by the time endpoint
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def now_ms(self) -> int:
         return self.clock.now_ms() + self.offset_ms
+
+    def ensure_synced(self, get: Callable[[str], bytes], every_ms: int) -> bool:
+        """`sync` unless a sync is younger than `every_ms`; one caller at a time (the live
+        series of a venue share its clock: one reads it, the others wait and use it). False
+        when the venue has no time endpoint."""
+        if self.venue not in TIME_ENDPOINTS:
+            return False
+        with self._lock:
+            now = self.clock.now_ms()
+            if self.synced_at is not None and now - self.synced_at < every_ms:
+                return True
+            return self.sync(get)
 
     def sync(self, get: Callable[[str], bytes]) -> bool:
         """Measure the offset with `SYNC_SAMPLES` requests to the venue's time endpoint
@@ -148,6 +162,7 @@ class VenueClock:
         assert best is not None
         self.offset_ms = best[1]
         self.synced, self.source = True, "time endpoint"
+        self.synced_at = self.clock.now_ms()
         return True
 
     def note_date(self, header: str | None) -> None:

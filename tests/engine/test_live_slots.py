@@ -120,3 +120,21 @@ def test_venue_clock_ahead_or_behind(tmp_path, offset: int) -> None:
     # asked on the venue's clock: a candle is stored a few seconds after its close there
     assert live.counters.stored >= 2
     assert max(_steady(live.counters, live_from)) <= 12_000
+
+
+def test_venue_clock_is_read_again_after_a_while() -> None:
+    local = _Fixed(PINNED_NOW)
+    vc = VenueClock("binance", local)
+    asked: list[str] = []
+
+    def get(path: str) -> bytes:
+        asked.append(path)
+        return b'{"serverTime": %d}' % (local.now + 1_000)
+
+    assert vc.ensure_synced(get, 600_000)
+    assert vc.ensure_synced(get, 600_000)  # young: not asked again
+    assert asked == ["/api/v3/time"] * 3  # one sync: the quickest of three answers
+    local.now += 600_000
+    assert vc.ensure_synced(get, 600_000)
+    assert len(asked) == 6 and vc.offset_ms == 1_000
+    assert not VenueClock("krakenfutures", local).ensure_synced(get, 1)  # no time endpoint
