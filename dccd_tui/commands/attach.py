@@ -180,6 +180,7 @@ def _running_engine(config_path: Path) -> tuple[Config, EngineClient | None] | i
 
 
 def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
+    from ..engine import Status as JobStatus
     from ..engine import fmt_ms
     from ..link.framing import ProtocolError
     from ..link.messages import Status, StatusReply
@@ -226,7 +227,9 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
     print(f"data   {info.data_path}")
     print("jobs:  " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
     for snap in snaps:
-        line = f"  {snap.series!s:<28} {snap.status.value:<9}"
+        line = f"  {snap.series!s:<28} {snap.status_text:<9}"
+        if snap.status is JobStatus.LIVE and snap.position is not None:
+            line += f"  stored up to {fmt_ms(snap.position)}"  # the last candle's close
         if snap.windows_total:
             line += (
                 f" {snap.progress * 100:5.1f}%  {snap.windows_done:,}/"

@@ -116,7 +116,9 @@ def _backfill(
             return code
     from dataclasses import replace
 
-    config = replace(config, jobs=jobs)
+    # In this process a run ends with the command: a live job catches up and exits (the
+    # engine is where a live series is kept current).
+    config = replace(config, jobs=[replace(j, live=False) for j in jobs])
     runner = Runner(config, base_urls=base_urls)
     try:
         runner.open()

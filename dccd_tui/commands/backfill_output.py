@@ -33,7 +33,9 @@ from ..engine import (
     safe_text,
 )
 
-FINAL = (Status.DONE, Status.FAILED, Status.CANCELLED)
+#: The statuses a `backfill` stops following a job at: a live series caught up (the engine
+#: keeps it current) has ended as far as the command is concerned.
+FINAL = (Status.DONE, Status.FAILED, Status.CANCELLED, Status.LIVE)
 
 
 class Reporter(Protocol):
@@ -112,7 +114,8 @@ def result_of(
     """The figures of the closing summary (the text line and the JSON event share them)."""
     failed = sum(1 for s in snaps if s.status is Status.FAILED)
     cancelled = sum(1 for s in snaps if s.status is Status.CANCELLED)
-    fetched = sum(1 for s in snaps if s.status is Status.DONE and did_something(s))
+    caught_up = (Status.DONE, Status.LIVE)
+    fetched = sum(1 for s in snaps if s.status in caught_up and did_something(s))
     complete = sum(1 for s in snaps if s.status is Status.DONE and not did_something(s))
     return {
         "seconds": round(seconds, 3),

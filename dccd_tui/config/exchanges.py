@@ -40,6 +40,7 @@ EXCHANGE_KEYS = (
     "requests_per_second",
     "weight_per_minute",
     "max_parallel",
+    "live_margin",
     *ARCHIVE_KEYS,
 )
 #: The venues with a public archive (data.binance.vision: spot, USD-M and COIN-M futures).
@@ -199,6 +200,20 @@ def _exchange(name: str, table: Any, path: Path, exchanges: dict[str, ExchangeSe
             f"must be between 1 and {MAX_PARALLEL}",
             default=cap,
         )
+    margin = base.live_margin
+    if "live_margin" in table:
+        margin = problems.check(
+            _bounded,
+            table,
+            "live_margin",
+            (int, float),
+            path,
+            where,
+            "seconds",
+            lambda v: 0 <= v <= 600,
+            "must be 0..600 seconds",
+            default=margin,
+        )
     archive = problems.check(
         _archive_settings,
         name,
@@ -210,7 +225,15 @@ def _exchange(name: str, table: Any, path: Path, exchanges: dict[str, ExchangeSe
     )
     on, archive_url, parallel, memory = archive
     exchanges[name] = ExchangeSettings(
-        url, rps, on, archive_url, parallel, memory, cap, weight_per_minute=weight
+        url,
+        rps,
+        on,
+        archive_url,
+        parallel,
+        memory,
+        cap,
+        weight_per_minute=weight,
+        live_margin=margin,
     )
     if problems.messages:
         raise ConfigError(problems.messages)

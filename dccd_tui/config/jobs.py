@@ -48,6 +48,7 @@ JOB_KEYS = (
     "max_retries",
     "retry_delay",
     "archive",
+    "live",
 )
 DEFAULT_KINDS = (CANDLES,)
 
@@ -215,6 +216,21 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
                 f"{_where(path, where, 'archive')}: only {', '.join(ARCHIVE_VENUES)} have a "
                 "public archive"
             )
+    live = False
+    if "live" in entry:
+        live = problems.check(
+            _typed, entry, "live", (bool,), path, where, "true or false", default=False
+        )
+        if live and "end" in entry:
+            problems.messages.append(
+                f"{_where(path, where, 'live')}: a live entry keeps its series current and has "
+                f"no end (remove end = {entry['end']!s}, or live)"
+            )
+        if live and FUNDING in kinds:
+            problems.messages.append(
+                f"{_where(path, where, 'live')}: live funding series are not supported yet "
+                "(candle kinds only)"
+            )
     for pair in pairs:
         if not isinstance(pair, str):
             problems.messages.append(f"{_where(path, where, 'pairs')}: {pair!r} is not a string")
@@ -247,6 +263,7 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
                     delay,
                     i,
                     archive=archive,
+                    live=live,
                 )
             )
     return specs
@@ -325,6 +342,7 @@ def _merge_jobs(specs: list[JobSpec]) -> tuple[list[JobSpec], list[str]]:
                 prev.entry,
                 tuple(ranges) if len(ranges) > 1 else (),
                 prev.archive and spec.archive,
+                live=prev.live or spec.live,
             )
             continue
         seen[series] = len(jobs)

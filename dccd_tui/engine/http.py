@@ -84,6 +84,9 @@ class ExchangeClient:
         self._lock = threading.Lock()
         self.requests = 0
         self.rate_limited = 0
+        #: The ``Date`` header of the newest answer: the venue's clock to the second, for a
+        #: venue with no time endpoint (venue_clock.py).
+        self.last_date: str | None = None
 
     def gate(self, symbol: str, suffix: str = "") -> RateGate:
         """The gate a request draws on: the venue's main budget (per pair on Kraken), or the
@@ -136,6 +139,7 @@ class ExchangeClient:
             ) from None
         except httpx.HTTPError as exc:  # decoding problems etc.
             raise TransientError(f"{self.adapter.name}: HTTP error on {path}: {exc}") from None
+        self.last_date = resp.headers.get("Date") or self.last_date
         if 300 <= resp.status_code < 400:
             # Following a redirect could silently send the job to another host: say where it
             # pointed and stop (a changed base_url is for the user to confirm in the config).

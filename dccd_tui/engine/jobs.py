@@ -35,6 +35,9 @@ class ExchangeSettings:
     #: The budget in request weight per minute (Binance USD-M and COIN-M), or None: a budget in
     #: requests. When set, `requests_per_second` is it divided by 60.
     weight_per_minute: float | None = None
+    #: Live series (live.py): seconds after a candle's close, on the venue's clock, before it
+    #: is asked for; None: the venue's default (`live.LIVE_MARGINS`).
+    live_margin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class JobSpec:
     disjoint; [start, end) is then their hull and the time between them is not fetched). Empty:
     the one range [start, end)."""
     archive: bool = True  # False: this job never uses the exchange's public archive
+    #: Keep the series current once caught up (live.py); a live job has no `end`.
+    live: bool = False
 
     @property
     def key(self) -> str:

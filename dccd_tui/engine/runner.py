@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .asked import Asked, fmt_asked, union_ranges
 from .backfill import Backfill
@@ -54,6 +54,7 @@ from .schedule import (
 from .signals import StopSignal
 from .state import LOG_LINES, JobSnapshot, JobState, Measure, Status
 from .store import Store, StoreLock
+from .venue_clock import EngineClock, VenueClock, WallClock
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
     from .archive.download import ArchiveClient
@@ -125,9 +126,18 @@ class Runner:
         now: int | None = None,
         on_finish: Callable[[str], None] | None = None,
         base_urls: dict[str, str] | None = None,
+        clock: EngineClock | None = None,
     ):
         self.config = config
         self.now = now
+        #: The engine's clock for live series (venue_clock.py); tests inject a fast one. With
+        #: one, the jobs' "now" is read from it (`now` pins it instead).
+        self.engine_clock = clock
+        self._venue_clocks: dict[str, VenueClock] = {}
+        #: Live series by key, while they run (tests and the bench read their counters)
+        self.live_series: dict[str, Any] = {}
+        #: LiveSettings fields set for every live series (tests: a short re-read window)
+        self.live_overrides: dict[str, Any] = {}
         self.on_finish = on_finish
         self.base_urls = base_urls or {}
         self.store = Store(config.settings.data_path)
@@ -181,7 +191,7 @@ class Runner:
             self._closing = True  # no next run starts from here on
             self._after.clear()
         self.cancel()
-        self.wait(timeout)
+        self.wait(timeout, live_too=True)
         with self._lock:
             for client in [*self._clients.values(), *self._retired]:
                 client.close()
@@ -316,13 +326,33 @@ class Runner:
         """The inventory view's answer (`inventory.inventory_since`): every series' key in
         order, and the reports of those changed since `since`. Reads the store: off a UI
         thread. StoreError/OSError when the data folder cannot be listed."""
-        return inventory_since(self.config, self.store, self.now, since)
+        return inventory_since(self.config, self.store, self._now(), since)
 
     def keys(self) -> list[str]:
         return list(self.specs)
 
     def snapshots(self) -> list[JobSnapshot]:
         return [state.snapshot() for state in self.states.values()]
+
+    def _now(self) -> int | None:
+        """The jobs' "now": pinned (`now`), the injected clock's, or None (the wall clock)."""
+        if self.now is not None:
+            return self.now
+        return None if self.engine_clock is None else self.engine_clock.now_ms()
+
+    def venue_clock(self, venue: str) -> VenueClock:
+        """The venue's clock, shared by its live series (synced by the first of them)."""
+        with self._lock:
+            vc = self._venue_clocks.get(venue)
+            if vc is None:
+                vc = VenueClock(venue, self.engine_clock or WallClock())
+                self._venue_clocks[venue] = vc
+            return vc
+
+    def is_live(self, key: str) -> bool:
+        """A live series caught up and kept current (it holds no slot and counts as done)."""
+        state = self.states.get(key)
+        return state is not None and state.snapshot().status is Status.LIVE
 
     def is_active(self, key: str) -> bool:
         return key in self._active
@@ -365,6 +395,8 @@ class Runner:
                     started.append(key)
                     continue
                 extended.append(key)
+                if self.is_live(key):  # kept current already: nothing to add
+                    continue
                 job = self._jobs.get(key)
                 stopping = self._stops[key].is_set()
                 before = self._ranges(key, self._asks[key]) if key in self._asks else None
@@ -504,12 +536,14 @@ class Runner:
                     stop,
                     max_retries=spec.max_retries,
                     retry_delay=spec.retry_delay,
-                    now=self.now,
+                    now=self._now(),
                     ranges=spec.parts,
                     archive=self.archive_client(spec),
                 )
                 self._jobs[key] = job  # `start` extends it from here on
             job.run()
+            if spec.live and state.snapshot().status is Status.DONE and not stop.is_set():
+                self._live(key, spec, state, stop, job)
         except Exception as exc:  # a bug or an unexpected failure: this job only
             reason = safe_text(f"{type(exc).__name__}: {exc}", 500)
             state.add_log(f"failed: {reason}")
@@ -521,6 +555,72 @@ class Runner:
                 self._dispatch()
             future.set_result(None)
             self._finished(key)
+
+    def _live(self, key: str, spec: JobSpec, state: JobState, stop: StopSignal, job) -> None:
+        """Keep a caught-up live series current on this thread until stopped (live.py). Its
+        slot is released first: a live series holds no `max_parallel` slot."""
+        from .live import LiveSeries, LiveSettings, live_margin
+
+        with self._lock:
+            self._running.pop(key, None)
+            if self._jobs.get(key) is job:  # a start now queues a next run (after the stop)
+                del self._jobs[key]
+            self._dispatch()
+        exchange = self.config.exchanges.get(spec.series.exchange)
+        adapter = get_exchange(spec.series.exchange)
+        settings = LiveSettings(
+            margin_s=live_margin(
+                spec.series.exchange, None if exchange is None else exchange.live_margin
+            ),
+            retry_delay=spec.retry_delay,
+            **self.live_overrides,
+        )
+
+        def catch_up() -> str:
+            again = Backfill(
+                spec.series,
+                spec.start,
+                None,
+                adapter,
+                self.client(spec.series.exchange),
+                self.store.series(spec.series),
+                state,
+                stop,
+                max_retries=spec.max_retries,
+                retry_delay=spec.retry_delay,
+                now=self._now(),
+                # the one-shot margin (models.CLOSE_MARGIN_MS): the backfill's adapter trusts a
+                # closed close time, and a bar just closed may still hold partial values; the
+                # live loop, which checks openness, takes the last seconds
+            )
+            again.run()
+            snap = state.snapshot()
+            if stop.is_set():
+                return "stop"
+            if snap.status is Status.DONE:
+                return "done"
+            # windows that failed after their retries (an outage): the live loop tries again;
+            # anything else (a permanent error) ends the series
+            return "retry" if snap.failed_windows else "stop"
+
+        live = LiveSeries(
+            spec.series,
+            self.client(spec.series.exchange),
+            self.store.series(spec.series),
+            state,
+            stop,
+            self.venue_clock(spec.series.exchange),
+            self.engine_clock or WallClock(),
+            settings,
+            catch_up,
+            adapter.page_limit,
+            spec.start,
+        )
+        self.live_series[key] = live
+        state.set_live(0)
+        live.run()
+        if state.snapshot().status is Status.LIVE:
+            state.set_status(Status.DONE if not stop.is_set() else Status.CANCELLED)
 
     def _finished(self, key: str) -> None:
         if self.on_finish is not None:
@@ -577,17 +677,24 @@ class Runner:
             self._finished(key)
         return cancelled
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for every started job (and the next runs they start); True when all finished."""
+    def wait(self, timeout: float | None = None, *, live_too: bool = False) -> bool:
+        """Wait for every started job (and the next runs they start); True when all finished.
+        A caught-up live series counts as finished unless `live_too` (closing: its thread)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            futures = [f for f in list(self._futures.values()) if not f.done()]
+            # a caught-up live series counts as done: its thread keeps it current
+            futures = [
+                f
+                for k, f in list(self._futures.items())
+                if not f.done() and (live_too or not self.is_live(k))
+            ]
             if not futures:
                 return True
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
-            wait(futures, timeout=left)
+            # in slices: a series that turns live meanwhile ends the wait
+            wait(futures, timeout=0.25 if left is None else min(left, 0.25))
 
     def account(self, asks: Mapping[str, Sequence[Asked]]) -> dict[str, RangeAccount]:
         """What the store holds of the ranges `asks` names (job key -> ranges, end None: up to
@@ -597,7 +704,7 @@ class Runner:
         for key, ranges in asks.items():
             spec = self.specs.get(key)
             if spec is not None:
-                out[key] = range_account(self.store, spec.series, ranges, self.now)
+                out[key] = range_account(self.store, spec.series, ranges, self._now())
         return out
 
     def plan(self, key: str, spec: JobSpec | None = None) -> Plan:
@@ -612,7 +719,7 @@ class Runner:
             adapter,
             self.store.series(spec.series),
             rps,
-            self.now,
+            self._now(),
             ranges=spec.parts,
         )
         url = self.archive_url(spec)
@@ -627,7 +734,7 @@ class Runner:
                 window_ms_of(adapter, spec.series),
                 settings.archive_parallel,
                 urlsplit(url).netloc or url,
-                self.now,
+                self._now(),
                 funding=spec.series.is_funding,
             )
         return plan

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from .fmt import fmt_ms
+from .fmt import fmt_duration, fmt_ms
 from .models import Series
 
 
@@ -32,6 +32,7 @@ class Status(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    LIVE = "live"  # caught up, kept current (live.py); holds no max_parallel slot
 
     @property
     def active(self) -> bool:
@@ -127,6 +128,17 @@ class JobSnapshot:
     gate: str = ""  # the rate gate its requests wait on (schedule.py `gate_key`)
     run: int = 0  # the runner's run it belongs to (0: none yet)
     joined: int = 0  # 0: in its run from its start; n: added while it ran (the n-th re-base)
+    # A live series (live.py): seconds from the close of the newest candle that should be
+    # stored (by the venue's clock) to now, past the venue's margin; None: not live.
+    lag: float | None = None
+
+    @property
+    def status_text(self) -> str:
+        """The status as the table shows it: ``live · 4s behind`` for a live series."""
+        if self.status is Status.LIVE and self.lag is not None:
+            lag = fmt_duration(round(self.lag))  # whole seconds: the row changes less often
+            return f"live · {lag} behind" if self.lag >= 1 else "live · current"
+        return self.status.value
 
     @property
     def progress(self) -> float:
@@ -178,6 +190,7 @@ class JobState:
     gate: str = ""
     run: int = 0
     joined: int = 0
+    lag: float | None = None
     _cover: deque = field(default_factory=lambda: deque(maxlen=64))  # (t, covered_ms) samples
     # windows_total of the runs' earlier phases: a phase's `set_total` counts from here
     _total_base: int = 0
@@ -276,6 +289,12 @@ class JobState:
                 self._cover.append((now, self.covered_ms))
             if status in (Status.DONE, Status.FAILED, Status.CANCELLED, Status.PLANNED):
                 self.finished = now
+
+    def set_live(self, lag: float) -> None:
+        """A live series is current up to `lag` seconds behind its venue (live.py)."""
+        with self._lock:
+            self.status = Status.LIVE
+            self.lag = max(0.0, lag)
 
     def set_paused(self, seconds: float, reason: str = "rate limit") -> None:
         """The exchange holds this job's requests for `seconds` more (0: not paused)."""
@@ -441,6 +460,7 @@ class JobState:
                 gate=self.gate,
                 run=self.run,
                 joined=self.joined,
+                lag=self.lag if self.status is Status.LIVE else None,
             )
 
     def log_since(self, seq: int) -> tuple[list[str], int]:

@@ -190,6 +190,7 @@ def snapshot_row(snap: JobSnapshot, offset: float) -> dict[str, Any]:
         "gate": snap.gate,
         "run": snap.run,
         "joined": snap.joined,
+        "lag": None if snap.lag is None else round(snap.lag, 1),
     }
 
 
@@ -229,6 +230,8 @@ def row_snapshot(row: Any, offset: float) -> JobSnapshot:
         gate=field(row, "gate", text, "a text"),
         run=field(row, "run", whole, "a whole number"),
         joined=field(row, "joined", whole, "a whole number"),
+        # an engine from before live series sends no lag
+        lag=field(row, "lag", optional_number, "seconds or null") if "lag" in row else None,
     )
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 import traceback
 from collections import Counter, OrderedDict
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -46,6 +47,18 @@ SERVED_KINDS: dict[str, dict[str, tuple[str, ...]]] = {
 """Per venue and market: the candle kinds served (funding everywhere)."""
 
 _QUIET_ERRORS = (ConnectionError, TimeoutError, OSError)
+
+TIME_PATHS = {
+    "binance": "/api/v3/time",
+    "bybit": "/v5/market/time",
+    "okx": "/api/v5/public/time",
+    "coinbase": "/time",
+    "kraken": "/0/public/Time",
+}
+"""Each spot venue's server-time endpoint (docs/design/exchanges.md; see `_time_answer`)."""
+UNLAGGED = frozenset({"trades", "funding", "instruments", "fundingInfo", "exchangeInfo"})
+"""Endpoints `publish_lag_ms` leaves alone: Kraken's trades (not delayed) and what is no
+candle."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -156,6 +169,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()
         self._limited: Counter[str] = Counter()
+        self._time_requests: Counter[str] = Counter()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -236,6 +250,11 @@ class Sandbox:
                 return {name: self._limited[name] for name in EXCHANGES}
             return self._limited[exchange]
 
+    def time_requests(self, exchange: str) -> int:
+        """Server-time requests received (`TIME_PATHS`; not in `requests`)."""
+        with self._lock:
+            return self._time_requests[exchange]
+
     def reset_counters(self) -> None:
         """Zero the request and rate-limit counters (fault `at` numbers restart from 1)."""
         with self._lock:
@@ -259,7 +278,21 @@ class Sandbox:
 
     # -- the data, for tests --------------------------------------------------------------------
     def now_ms(self) -> int:
+        """The sandbox's "now" (its clock: `now_ms` or the real clock, plus `clock_offset_ms`)."""
         return self.settings.now()
+
+    def set_now(self, now_ms: int) -> None:
+        """Pin the sandbox's clock at `now_ms` (epoch ms): a test moves time with it."""
+        self.settings.now_ms = now_ms
+        with self._lock:
+            self._answers.clear()  # cached answers were for the old "now"
+
+    def advance(self, ms: int) -> int:
+        """Move a pinned clock `ms` forward; the new "now" (without `clock_offset_ms`)."""
+        if self.settings.now_ms is None:
+            raise RuntimeError("advance needs a pinned clock (SandboxSettings(now_ms=...))")
+        self.set_now(self.settings.now_ms + ms)
+        return self.settings.now_ms
 
     def markets(self, exchange: str) -> dict[str, str]:
         """``"BASE/QUOTE"`` -> the symbol requests carry (Kraken: the altname, e.g. ``XBTUSD``);
@@ -546,11 +579,20 @@ class Sandbox:
         parts = url.path.split("/", 2)
         exchange = parts[1] if len(parts) > 1 else ""
         api = self.apis.get(exchange)
-        route = api.route("/" + (parts[2] if len(parts) > 2 else "")) if api else None
+        rest = "/" + (parts[2] if len(parts) > 2 else "")
+        if api is not None and TIME_PATHS.get(exchange) == rest:
+            route: tuple[str, tuple] | None = ("time", ())
+        else:
+            route = api.route(rest) if api else None
         if api is None or route is None:
             self._send(h, janswer(404, {"error": f"no such endpoint in the sandbox: {url.path}"}))
             return
         endpoint, args = route
+        if endpoint == "time":  # the venue's clock: counted apart, never rate limited
+            with self._lock:
+                self._time_requests[exchange] += 1
+            self._send(h, _time_answer(exchange, self.now_ms()))
+            return
         params: dict[str, str] = {}
         for k, v in parse_qsl(url.query, keep_blank_values=True):
             params.setdefault(k, v)
@@ -592,14 +634,18 @@ class Sandbox:
             ans = api.limited(verdict.kind, verdict.retry_after)
             limited = True
         else:
+            now = self.now_ms()
+            if endpoint not in UNLAGGED:  # a bar just closed is still served as open
+                now -= self.settings.publish_lag(exchange)
             ctx = Ctx(
-                self.now_ms(),
+                now,
                 exchange,
                 req_no,
                 decision.data,
                 self.faults,
                 self.settings.seed,
                 self.settings.publish_delay_ms,
+                self.settings.revise_ms,
             )
             try:
                 ans = self._serve(api, endpoint, args, params, ctx)
@@ -641,8 +687,7 @@ class Sandbox:
         # A copy: the caller appends headers (Binance's used weight) to the answer it sends.
         return Answer(hit.status, hit.body, hit.ctype, list(hit.headers))
 
-    @staticmethod
-    def _head(h: _Handler, ans: Answer, close: bool) -> bytes:
+    def _head(self, h: _Handler, ans: Answer, close: bool) -> bytes:
         try:
             reason = HTTPStatus(ans.status).phrase
         except ValueError:
@@ -651,6 +696,8 @@ class Sandbox:
             f"HTTP/1.1 {ans.status} {reason}",
             f"Content-Type: {ans.ctype}",
             f"Content-Length: {len(ans.body)}",
+            # as every venue does: a client may read the venue's clock from it (to the second)
+            f"Date: {formatdate(self.now_ms() / 1000, usegmt=True)}",
         ]
         lines += [f"{k}: {v}" for k, v in ans.headers]
         if close:
@@ -679,6 +726,24 @@ class Sandbox:
             h.connection.close()
         except OSError:
             pass
+
+
+def _time_answer(exchange: str, now: int) -> Answer:
+    """The venue's server-time answer at `now` (epoch ms), in its own shape."""
+    if exchange == "binance":
+        return janswer(200, {"serverTime": now})
+    if exchange == "bybit":
+        result = {"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)}
+        return janswer(
+            200, {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": now}
+        )
+    if exchange == "okx":
+        return janswer(200, {"code": "0", "msg": "", "data": [{"ts": str(now)}]})
+    if exchange == "coinbase":
+        iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 1000))
+        return janswer(200, {"iso": f"{iso}.{now % 1000:03d}Z", "epoch": now / 1000})
+    rfc = formatdate(now // 1000, usegmt=True).replace("GMT", "+0000")
+    return janswer(200, {"error": [], "result": {"unixtime": now // 1000, "rfc1123": rfc}})
 
 
 def _hostile(exchange: str) -> Answer:

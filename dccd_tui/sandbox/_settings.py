@@ -29,6 +29,9 @@ class SandboxSettings:
     """Max rows of one OKX history-candles page (300 per current docs, 100 per older ones)."""
     now_ms: int | None = None
     """A fixed "now" in epoch ms (tests); ``None`` = the real clock."""
+    now_fn: Callable[[], int] | None = field(default=None, repr=False)
+    """A clock in epoch ms that moves (tests of live series share it with the engine: a fast
+    clock runs minutes in seconds); when set, it is "now" and `now_ms` is ignored."""
     port: int = 0
     """TCP port; 0 picks a free one."""
     host: str = "127.0.0.1"
@@ -81,6 +84,19 @@ class SandboxSettings:
     publish_delay_ms: int = 0
     """Candle endpoints serve a candle only this many ms after it closed, and never the open
     one: an exchange that publishes late (Kraken's trades are not delayed)."""
+    publish_lag_ms: int = 0
+    """Candle endpoints serve a candle that closed less than this many ms ago as still OPEN
+    (partial values, and the next bar not yet there), as the venues do just after a boundary:
+    Binance keeps serving the previous bar for 2-10 s, OKX says ``confirm=0``, Bybit's first
+    row keeps the last price as its close, Coinbase serves the partial bucket, Kraken's OHLC
+    keeps it as its last (not yet committed) row. Kraken's trades are not delayed. 0 = off."""
+    publish_lags: dict[str, int] | None = None
+    """`publish_lag_ms` per exchange (a missing key: `publish_lag_ms`)."""
+    revise_ms: int = 0
+    """A candle that closed less than this many ms ago (by the lagged clock above) is served
+    with provisional values (volume, quote volume and trade count a little lower) and with its
+    final ones afterwards, as a venue that still amends its last minute. `ground_truth` gives
+    the final values. Not on Kraken (its candles are its trades). 0 = off."""
     bybit_start_only: str = "oldest"
     """Bybit, a request with `start` and no `end` (undocumented): 'oldest' serves the bars from
     `start` on, 'newest' the newest bars (as if `start` were only a lower bound)."""
@@ -119,8 +135,22 @@ class SandboxSettings:
                 raise ValueError(f"page_caps[{name!r}] must be a whole number >= 1")
         if self.publish_delay_ms < 0:
             raise ValueError("publish_delay_ms must be >= 0")
+        if self.publish_lag_ms < 0 or self.revise_ms < 0:
+            raise ValueError("publish_lag_ms and revise_ms must be >= 0")
+        for name, lag in (self.publish_lags or {}).items():
+            if name not in EXCHANGES:
+                raise ValueError(f"publish_lags: unknown exchange {name!r}")
+            if not (isinstance(lag, int) and lag >= 0):
+                raise ValueError(f"publish_lags[{name!r}] must be a whole number >= 0")
+
+    def publish_lag(self, exchange: str) -> int:
+        """The publish lag of `exchange` in ms (`publish_lags`, else `publish_lag_ms`)."""
+        return (self.publish_lags or {}).get(exchange, self.publish_lag_ms)
 
     def now(self) -> int:
         """The sandbox's "now" in epoch ms."""
-        now = self.now_ms if self.now_ms is not None else int(time.time() * 1000)
+        if self.now_fn is not None:
+            now = self.now_fn()
+        else:
+            now = self.now_ms if self.now_ms is not None else int(time.time() * 1000)
         return now + self.clock_offset_ms

@@ -203,7 +203,7 @@ def row_values(snap: JobSnapshot, widths: Widths) -> dict[str, tuple]:
         "pair": (snap.series.pair,),
         "span": (snap.series.span_text,),
         "kind": (KIND_CODES.get(snap.series.kind, snap.series.kind),),
-        "status": (status.value,),
+        "status": (status.value, snap.status_text),
         # the bar is keyed by its half-cell count, so it is redrawn only when it visibly moves
         "bar": (status.value, int(progress * bar_cells * 2), bar_cells),
         "pct": (pct,),
@@ -222,7 +222,7 @@ def row_values(snap: JobSnapshot, widths: Widths) -> dict[str, tuple]:
 def render_cell(key: str, value: tuple, styles: dict[str, Style]) -> Text:
     """Build the `Text` for one cell from its `row_values` entry and the theme's job styles."""
     if key == "status":
-        return _cell(value[0], style=styles.get(f"job-{value[0]}", ""))
+        return _cell(value[-1], style=styles.get(f"job-{value[0]}", ""))
     if key == "bar":
         status, halves, width = value
         text = Text(" ", no_wrap=True)

@@ -31,7 +31,7 @@ from textual.theme import Theme
 
 import dccd_tui
 
-JOB_STATES = ("idle", "queued", "planned", "running", "done", "failed", "cancelled")
+JOB_STATES = ("idle", "queued", "planned", "running", "done", "failed", "cancelled", "live")
 """Every job status has a theme variable `job-<status>`."""
 
 JOB_VARIABLES = tuple(f"job-{s}" for s in JOB_STATES) + ("job-bar-back",)
@@ -48,6 +48,7 @@ _FALLBACK = {
     "job-done": "success",
     "job-failed": "error",
     "job-cancelled": "warning",
+    "job-live": "success",  # kept current: as done
     "job-bar-back": "panel",
     "coverage-stored": "success",
     "coverage-gap": "warning",

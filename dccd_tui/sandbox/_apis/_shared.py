@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .._data import FRAG, TS, C, CandleSeries, H, L, N, V, key, mix
+from .._data import FRAG, QV, TS, C, CandleSeries, H, L, N, V, key, mix, q
 from .._faults import FaultPlan, FaultRule
 
 if TYPE_CHECKING:  # _world imports each exchange's formatter: a runtime import would cycle
@@ -62,6 +62,7 @@ class Ctx:
     plan: FaultPlan
     seed: int
     publish_delay: int = 0
+    revise_ms: int = 0
 
     def rng(self) -> random.Random:
         return random.Random(mix(key(self.seed, "datafault", self.exchange) ^ self.req_no))
@@ -101,6 +102,8 @@ def candle_page(
     if ctx.publish_delay:  # a late exchange: neither the open candle nor the newest closed ones
         published = ctx.now_ms - ctx.publish_delay
         rows = [r for r in rows if r[TS] + series.span <= published]
+    if ctx.revise_ms and ctx.exchange != "kraken":
+        rows = [revised(r, series, ctx.now_ms, ctx.revise_ms) for r in rows]
     if not ctx.data:
         frags = [r[FRAG] for r in rows]
         if descending:
@@ -167,6 +170,21 @@ def candle_page(
             if frags == before:  # all rows equal (duplicates): swap with a different one
                 frags[0], frags[-1] = frags[-1], frags[0]
     return frags
+
+
+def revised(row: tuple, series: CandleSeries, now_ms: int, revise_ms: int) -> tuple:
+    """`row`, or its provisional form when it closed less than `revise_ms` before `now_ms`:
+    the values a venue serves first and amends later (volumes 3 % lower, one trade fewer).
+    An open row is left as it is (its values are partial anyway)."""
+    close = row[TS] + series.span
+    if not close <= now_ms < close + revise_ms:
+        return row
+    vals = list(row[:FRAG])
+    vals[V] = q(vals[V] * 0.97, series.vsc)
+    vals[QV] = q(vals[QV] * 0.97, 1e4)
+    vals[N] = max(0, vals[N] - 1)
+    out = tuple(vals)
+    return out + (series.fmt(out, True),)
 
 
 def join_rows(frags: list[str]) -> str:
