@@ -66,7 +66,7 @@ from .wire import field as read_field
 # 6: a row says when its counts are its last run's (`carried`) and carries its measure against
 # the store and its place in the run, and the engine pushes a `config` event when it reloads
 # config.toml itself, issue 19).
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 HISTORY_LINES = 500  # log lines per job sent when a client subscribes (bounded history)
 LAST_MS = 32_503_680_000_000  # 3000-01-01: a time past this is a mistake, not a range
 MAX_CELLS = 1000  # a strip wider than any terminal

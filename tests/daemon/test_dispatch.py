@@ -171,15 +171,17 @@ def test_an_override_narrows_one_dry_run_and_the_job_keeps_its_range(engine):
     assert runner.specs[key] == spec
 
 
-def test_hello_accepts_protocol_6_and_refuses_5(engine):
-    assert PROTOCOL_VERSION == 6  # 6: rows say `carried`, the engine pushes `config` events
-    client = EngineClient(engine.place.socket, protocol=6)
-    assert client.connect()["protocol"] == 6
+def test_hello_accepts_protocol_7_and_refuses_6(engine):
+    # 7: series of every kind (mark, index, premium, funding), the `horizon` state, plans'
+    # `units`, reports' `horizon` and `intervals`, a row's `live` status and `lag`
+    assert PROTOCOL_VERSION == 7
+    client = EngineClient(engine.place.socket, protocol=7)
+    assert client.connect()["protocol"] == 7
     client.close()
-    for theirs in (5, 4, 3, "6", None):
+    for theirs in (6, 5, 4, "7", None):
         with pytest.raises(VersionMismatch, match="version mismatch") as info:
             EngineClient(engine.place.socket, protocol=theirs).connect()  # type: ignore[arg-type]
-        assert info.value.info["protocol"] == 6 and info.value.info["mismatch"] is True
+        assert info.value.info["protocol"] == 7 and info.value.info["mismatch"] is True
     # without the hello, only `stop` is heard
     (reply,) = raw_without_hello(engine, {"op": "status", "id": 1})
     assert reply["ok"] is False and "hello" in reply["error"]
