@@ -23,6 +23,7 @@ from .output import err as _err
 if TYPE_CHECKING:
     from ..engine import Config, RunnerLike
     from ..link.client import EngineClient
+    from ..link.errors import VersionMismatch
     from ..link.remote_runner import RemoteRunner
 
 
@@ -42,22 +43,34 @@ def _ask(question: str) -> bool:
 
 
 def connect_engine(
-    config: Config, *, sandbox: bool = False, spawn: bool = True, unreachable: bool = False
+    config: Config,
+    *,
+    sandbox: bool = False,
+    spawn: bool = True,
+    unreachable: bool = False,
+    other_version: bool = False,
 ) -> tuple[EngineClient | None, bool] | int:
     """(client, spawned) for config's folder (dccd_tui/link/connect.py), or an exit code after
     a printed message. An engine of another version is replaced only when the user, at a
     terminal, says so. With `unreachable`, an engine that no socket reaches is raised
-    (EngineUnreachable, for `engine stop`) instead of told."""
+    (EngineUnreachable, for `engine stop`) instead of told; with `other_version`, an engine
+    of another version is raised (VersionMismatch, for `engine stop`)."""
     from ..link.connect import connect_engine as connect
-    from ..link.errors import EngineUnreachable, LinkError
+    from ..link.errors import EngineUnreachable, LinkError, VersionMismatch
     from ..link.place import SocketPlaceError
 
     try:
         return connect(
-            config, sandbox=sandbox, spawn=spawn, ask=_ask if sys.stdin.isatty() else None
+            config,
+            sandbox=sandbox,
+            spawn=spawn,
+            ask=_ask if sys.stdin.isatty() else None,
+            other_version=other_version,
         )
-    except (SocketPlaceError, LinkError) as exc:
+    except (SocketPlaceError, LinkError, VersionMismatch) as exc:
         if unreachable and isinstance(exc, EngineUnreachable):
+            raise
+        if other_version and isinstance(exc, VersionMismatch):
             raise
         _err(str(exc))
         return EXIT_USAGE
@@ -243,15 +256,59 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
     return EXIT_OK
 
 
+def _stop_other_version(config: Config, exc: VersionMismatch) -> int:
+    """`engine stop` of an engine of another version: `stop` needs no hello (docs/protocol.md),
+    so it is asked as any engine is, and waited for by its pid."""
+    from ..link.client import EngineClient
+    from ..link.connect import mismatch_text
+    from ..link.errors import LinkError
+    from ..link.messages import PROTOCOL_VERSION
+    from ..link.place import engine_place
+    from ..link.spawn import pid_alive
+
+    pid = exc.info.get("pid")
+    client = EngineClient(engine_place(config.settings.data_path).socket)
+    try:
+        client.connect(hello=False)
+        reply = client.request("stop")
+    except LinkError as err:
+        _err(f"{mismatch_text(exc)} Asking it to stop failed: {err}")
+        return EXIT_FAILED
+    finally:
+        client.close()
+    deadline = time.monotonic() + 30
+    while pid is not None and pid_alive(int(pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid is not None and pid_alive(int(pid)):
+        _err(
+            f"the engine (pid {pid}, protocol {exc.info.get('protocol')}) was asked to stop but "
+            f"still runs; it may be hung: end it with kill {pid}"
+        )
+        return EXIT_FAILED
+    keys = reply.get("keys") or []
+    extra = (
+        f"; {fmt_plural(len(keys), 'job')} cancelled, what they downloaded is saved" if keys else ""
+    )
+    print(
+        f"engine (pid {pid}) stopped: it was of another version (protocol "
+        f"{exc.info.get('protocol')}, this is {PROTOCOL_VERSION}){extra}"
+    )
+    return EXIT_OK
+
+
 def cmd_engine_stop(config_path: Path) -> int:
-    from ..link.errors import EngineUnreachable
+    from ..link.errors import EngineUnreachable, VersionMismatch
     from ..link.spawn import pid_alive, stop_engine, terminate_engine
 
     config = _load(config_path)
     if config is None:
         return EXIT_USAGE
     try:
-        got = connect_engine(config, spawn=False, unreachable=True)
+        got = connect_engine(config, spawn=False, unreachable=True, other_version=True)
+    except VersionMismatch as exc:
+        # An engine of another version (one left running by an upgrade) hears `stop` without
+        # a hello: a version mismatch must never leave `engine stop` unable to stop it.
+        return _stop_other_version(config, exc)
     except EngineUnreachable as exc:
         # An engine runs that no socket reaches: stopped by its pid, never "no engine".
         if terminate_engine(exc.pid):

@@ -64,16 +64,25 @@ def replace_old_engine(
 
 
 def connect_engine(
-    config: Config, *, sandbox: bool = False, spawn: bool = True, ask: Ask | None = None
+    config: Config,
+    *,
+    sandbox: bool = False,
+    spawn: bool = True,
+    ask: Ask | None = None,
+    other_version: bool = False,
 ) -> tuple[EngineClient | None, bool]:
     """(client, spawned) of the engine serving config's folder: started detached when none
     runs and `spawn`, else (None, False). An engine of another version is replaced as
-    `replace_old_engine` says when `spawn`. Raises LinkError or SocketPlaceError."""
+    `replace_old_engine` says when `spawn`; without `spawn` it is a LinkError saying so, or
+    with `other_version` the VersionMismatch itself (`engine stop` stops it all the same).
+    Raises LinkError or SocketPlaceError."""
     for _ in range(2):
         try:
             return attach(config.path, config.settings.data_path, sandbox=sandbox, spawn=spawn)
         except VersionMismatch as exc:
             if not spawn:
+                if other_version:
+                    raise
                 raise LinkError(mismatch_text(exc)) from None
             replace_old_engine(
                 exc,

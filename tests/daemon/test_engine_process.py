@@ -609,3 +609,36 @@ def test_status_and_engine_stop_take_demo(tmp_path, monkeypatch):
 
     assert main(["status", "--demo"]) == 1  # no engine serves the demo folder yet
     assert (tmp_path / "demo" / "config.toml").exists()
+
+
+def test_engine_stop_stops_an_engine_of_the_previous_protocol(tmp_path, sandbox, engines, capsys):
+    """An upgrade leaves the engine of the old version running: `dccd-tui engine stop` of the
+    new one stops it (a stop needs no hello), where it used to refuse with exit 2 and leave it
+    running. The old engine is a real engine process that speaks PROTOCOL_VERSION - 1."""
+    from dccd_tui.cli import main
+    from dccd_tui.link.spawn import engine_command
+
+    config = _config(tmp_path, sandbox)
+    place = engine_place(config.settings.data_path)
+    old = PROTOCOL_VERSION - 1
+    cmd = engine_command(config.path, place.log_file, idle_exit=120)
+    code = (
+        "import sys, dccd_tui.link.messages as m, dccd_tui.daemon.ops as o\n"
+        f"m.PROTOCOL_VERSION = o.PROTOCOL_VERSION = {old}\n"
+        "from dccd_tui.daemon.__main__ import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    place.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-c", code, *cmd[3:]], start_new_session=True)
+    engines.places.append(place)
+    try:
+        assert wait_for(lambda: place.socket.exists(), 20), "the old engine did not start"
+        with pytest.raises(VersionMismatch):
+            EngineClient(place.socket).connect()
+        assert main(["engine", "stop", "--config", str(config.path)]) == 0
+        out = capsys.readouterr().out
+        assert f"engine (pid {proc.pid}) stopped" in out and f"protocol {old}" in out
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
