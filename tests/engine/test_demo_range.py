@@ -60,3 +60,28 @@ def test_the_demo_range_is_stored_whole_on_any_day(tmp_path, month):
             assert truth.height > 40_000
             assert_equal_truth(part.drop("exchange", "market", "kind", "symbol", "span"), truth)
             assert runner.store.series(s).missing_intervals(start, end) == []
+
+
+def test_every_demo_job_asks_only_the_sandbox(tmp_path):
+    """The demo is offline: every job of its config, the perpetuals with their archive files
+    included, is pointed at the sandbox process, for its REST calls and for the archive (the
+    Binance futures venues' archive URL used to stay the real host, and each job waited on its
+    DNS failures before REST took over)."""
+    from dccd_tui.demo import start_sandbox
+
+    config = save_config(tmp_path / "config.toml", demo_config_data())
+    sandbox, urls = start_sandbox()
+    try:
+        runner = Runner(config, base_urls=urls)
+        venues = {spec.series.exchange for spec in config.jobs}
+        assert {"binanceusdm", "binancecoinm"} <= venues
+        local = "http://127.0.0.1:"
+        for venue in venues:
+            assert urls[venue].startswith(local), venue
+        archived = [spec for spec in config.jobs if runner.archive_url(spec) is not None]
+        # the spot klines and the futures' kinds and funding alike
+        assert {spec.series.exchange for spec in archived} >= {"binance", "binanceusdm"}
+        for spec in archived:
+            assert str(runner.archive_url(spec)).startswith(local), spec.key
+    finally:
+        sandbox.stop()
