@@ -63,7 +63,15 @@ from .errors import (
 )
 from .exchanges.base import Exchange
 from .fmt import fmt_duration, fmt_ms, fmt_plural, safe_text
-from .models import CLOSE_MARGIN_MS, Series, Window, empty_candles, empty_frame, now_ms
+from .models import (
+    CLOSE_MARGIN_MS,
+    Series,
+    Window,
+    align_up,
+    empty_candles,
+    empty_frame,
+    now_ms,
+)
 from .plan import Plan, measure_ranges, plan_job
 from .signals import StopSignal
 from .state import LOG_WARNING, JobState, Status
@@ -384,6 +392,48 @@ class Backfill:
         self.measure()
         return plan
 
+    def _skip_after_delisting(self, plan: Plan) -> Plan:
+        """A perpetual the venue has delisted or settled is not asked for after its delisting:
+        one request (the venue's contract list) says when, and the asked time after it enters
+        the coverage as fetched, with nothing in it. Any error leaves the plan as it was."""
+        if not plan.missing or ":" not in self.series.pair:  # spot pairs are not settled
+            return plan
+        future = self._submit(  # on the fetch pool, as the listing probe: a cancel is seen
+            self.retrying,
+            "the delisting check",
+            lambda: self._classified(
+                "the delisting check", self.adapter.delisting_ms, self._get, self.symbol
+            ),
+        )
+        while not future.done():
+            if self.stop.is_set():
+                return plan
+            self._await(future, watch_pause=False)
+        try:
+            until = future.result()
+        except (ExchangeError, Cancelled) as exc:
+            self.state.add_log(f"delisting check failed: {safe_text(exc, 300)}")
+            return plan
+        if until is None:
+            return plan
+        stop = align_up(until, self.series.span)
+        after = [(max(lo, stop), hi) for lo, hi in plan.missing if hi > stop]
+        if not after:
+            return plan
+        try:
+            self.store.write(self._empty(), after)
+        except StoreError as exc:
+            self.state.add_log(f"delisting check: {safe_text(exc, 300)}")
+            return plan
+        self.state.add_log(
+            f"{self.series} was delisted at {fmt_ms(until)}: nothing is asked after it "
+            f"({fmt_ms(after[0][0])} -> {fmt_ms(after[-1][1])} covered as empty)"
+        )
+        plan = self.replan()
+        self.state.set_total(len(plan.windows))
+        self.measure()
+        return plan
+
     def measure(self) -> None:
         """The store's measure of every range this run was asked for, into the job's %."""
         self.state.set_coverage(
@@ -584,6 +634,7 @@ class Backfill:
         self.measure()
         state.set_status(Status.RUNNING)
         plan = self._skip_before_listing(plan)
+        plan = self._skip_after_delisting(plan)
         if self.archive is not None and plan.windows:  # the archive (klines, funding files)
             from .archive.fast_path import run_archive
 

@@ -168,6 +168,12 @@ class Exchange(ABC):
         ts unique. The default: PermanentError, this venue does not serve funding."""
         raise PermanentError(f"{self.name} does not serve funding")
 
+    def delisting_ms(self, get: Getter, symbol: str) -> int | None:
+        """The instant from which the venue serves nothing more of `symbol`: a delisted or
+        settled perpetual's delisting time, once the venue has announced it; None when it has
+        not, or the venue does not say (the default, with no request)."""
+        return None
+
     def funding_horizon_ms(self, now: int) -> int | None:
         """Before this instant the venue serves no funding at all (OKX: three months back), a
         horizon, never a gap nor a failure; None: no horizon (the default)."""

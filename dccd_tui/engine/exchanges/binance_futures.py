@@ -100,6 +100,11 @@ def cheapest_page(max_limit: int = MAX_LIMIT) -> int:
     return max(range(1, max_limit + 1), key=lambda n: (n / kline_weight(n), n))
 
 
+#: A ``deliveryDate`` at or past this (2099-01-01) is Binance's "no delisting announced" (it
+#: gives perpetuals 2100-12-25).
+NOT_ANNOUNCED_MS = 4070908800000
+
+
 class Contract(NamedTuple):
     """A perpetual as ``exchangeInfo`` lists it."""
 
@@ -272,6 +277,14 @@ class BinanceFutures(Binance):
     def onboard_dates(self, body: bytes) -> dict[str, int]:
         """``exchangeInfo`` -> ``{venue symbol: onboardDate (ms)}`` for the perpetuals in it."""
         return {name: c.onboard_ms for name, c in self.contracts(body).items()}
+
+    def delisting_ms(self, get: Getter, symbol: str) -> int | None:
+        """``deliveryDate`` from ``exchangeInfo`` (weight 1) once Binance has set it: a perpetual
+        carries a far-future date (2100-12-25) until its delisting is announced."""
+        contract = self.contracts(get(f"{self.prefix}/exchangeInfo", {})).get(symbol)
+        if contract is None or contract.delivery_ms is None:
+            return None
+        return contract.delivery_ms if contract.delivery_ms < NOT_ANNOUNCED_MS else None
 
     def listed_at(self, get: Getter, symbol: str) -> int | None:
         """The contract's ``onboardDate`` (ms), None when ``exchangeInfo`` does not list it."""

@@ -172,6 +172,11 @@ class Bybit(Adapter):
     def fetch_funding(self, get: Getter, symbol: str, start: int, end: int) -> pl.DataFrame:
         return bybit_derivs.fetch_funding(self, get, symbol, start, end)
 
+    def delisting_ms(self, get: Getter, symbol: str) -> int | None:
+        if ":" not in symbol:  # spot pairs are not settled
+            return None
+        return bybit_derivs.delisting_ms(self, get, symbol)
+
     def parse_candles(self, body: bytes, span: int) -> pl.DataFrame:
         return self._frame(body, span)
 

@@ -239,6 +239,21 @@ def result_list(adapter: BybitLike, body: bytes) -> list:
     return raw_rows
 
 
+def delisting_ms(adapter: BybitLike, get: Getter, symbol: str) -> int | None:
+    """``deliveryTime`` of ``/v5/market/instruments-info`` ("0" for a perpetual whose delisting
+    is not announced; ms once it is)."""
+    category, name = split(symbol)
+    body = get("/v5/market/instruments-info", {"category": category, "symbol": name})
+    for row in result_list(adapter, body):
+        if isinstance(row, dict) and row.get("symbol") == name:
+            try:
+                delivery = int(str(row.get("deliveryTime") or "0"))
+            except ValueError:
+                raise malformed_row(adapter.name, row) from None
+            return delivery or None
+    return None
+
+
 def fetch_funding(
     adapter: BybitLike, get: Getter, symbol: str, start: int, end: int
 ) -> pl.DataFrame:

@@ -1,0 +1,77 @@
+"""A delisted perpetual is not asked for after its delisting (issue 20, item 2): one request to
+the venue's contract list says when (Binance USD-M `exchangeInfo` `deliveryDate`, Bybit
+`instruments-info` `deliveryTime`), and the asked time after it is covered as empty, so that a
+rerun, or a job whose range runs on past it, sends nothing for it. The sandbox delists
+LTC/USDT:USDT on both venues (dccd_tui/sandbox/_deriv.py)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dccd_tui.config import save_config
+from dccd_tui.engine.runner import Runner
+from dccd_tui.engine.state import Status
+from dccd_tui.sandbox import Sandbox, SandboxSettings
+
+from ..helpers import PINNED_NOW, assert_equal_truth
+
+PAIR = "LTC/USDT:USDT"
+
+
+def _iso(ms_: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms_ / 1000))
+
+
+@pytest.mark.parametrize("venue", ["binanceusdm", "bybit"])
+def test_a_delisted_perpetual_is_not_asked_for_after_its_delisting(tmp_path, venue):
+    with Sandbox(SandboxSettings(seed=7, now_ms=PINNED_NOW)) as sb:
+        delisted = sb.perps(venue)[PAIR]["delist_ms"]
+        assert delisted is not None
+        # two weeks before the delisting and three months after it, at 1h
+        start, end = delisted - 14 * 86_400_000, delisted + 90 * 86_400_000
+        start -= start % 3_600_000
+        end -= end % 3_600_000
+        assert end < PINNED_NOW
+        data = {
+            "settings": {"data_path": "data"},
+            "exchanges": {venue: {"base_url": sb.base_url(venue)}},
+            "histo_jobs": [
+                {
+                    "exchange": venue,
+                    "pairs": [PAIR],
+                    "kinds": ["candles", "mark", "funding"],
+                    "span": "1h",
+                    "start": _iso(start),
+                    "end": _iso(end),
+                }
+            ],
+        }
+        config = save_config(tmp_path / "config.toml", data)
+        runner = Runner(config, now=PINNED_NOW).open()
+        try:
+            runner.start()
+            assert runner.wait(60)
+        finally:
+            runner.close()
+        for spec in config.jobs:
+            s = spec.series
+            snap = runner.states[spec.key].snapshot()
+            assert snap.status is Status.DONE, (spec.key, snap.error)
+            lines = runner.states[spec.key].log_lines()
+            assert any("was delisted at" in line for line in lines), lines
+            stored = runner.store.series(s)
+            assert stored.missing_intervals(spec.start, spec.end) == [], spec.key
+            if s.kind == "funding":
+                truth = sb.funding_truth(venue, PAIR, spec.start, spec.end)
+                got = stored.read(spec.start, spec.end)
+                assert got["ts"].dt.epoch("ms").to_list() == truth["ts"].to_list()
+            else:
+                truth = sb.ground_truth(venue, PAIR, 3600, spec.start, spec.end, kind=s.kind)
+                assert_equal_truth(stored.read(spec.start, spec.end), truth)
+        # 14 days of 1h candles are one page each; the 90 days after the delisting would have
+        # been a page per kind at least (Bybit: 1000 rows, Binance: 499): none was asked for
+        sent = sb.requests(venue)
+        sb.reset_counters()
+        assert sent <= 3 * 4, sent
