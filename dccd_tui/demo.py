@@ -38,8 +38,6 @@ DEMO_PERPS: dict[str, tuple[list[str], list[str]]] = {
     "coinbaseinternational": (["BTC/USDC:USDC"], ["funding"]),
 }
 DEMO_DAYS = 30
-#: The venues whose jobs use Binance's public archive (the sandbox serves its files too).
-ARCHIVE_VENUES = ("binance", "binanceusdm", "binancecoinm")
 # Sandbox latency per answer: small, so that the demo shows requests in flight.
 DEMO_LATENCY = 0.02
 
@@ -128,11 +126,13 @@ def start_sandbox() -> tuple[SandboxProcess, dict[str, str]]:
     from .sandbox.process import SandboxProcess
 
     sandbox = SandboxProcess.start(seed=7, latency_ms=DEMO_LATENCY * 1000)
+    from .config.exchanges import ARCHIVE_VENUES
+
     urls = dict(sandbox.base_urls)
     archive = urls.pop("archive", None)
     if archive:
-        # Every venue the archive path serves (dccd_tui/engine/archive/sources.py): a venue
-        # left out would send the demo's jobs to the real archive host.
+        # Every venue with an archive (the sandbox serves its files too): a venue left out
+        # would send the demo's jobs to the real archive host.
         for venue in ARCHIVE_VENUES:
             urls[f"{venue}:archive"] = archive
     return sandbox, urls

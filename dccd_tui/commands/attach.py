@@ -258,47 +258,49 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
 
 def _stop_other_version(config: Config, exc: VersionMismatch) -> int:
     """`engine stop` of an engine of another version: `stop` needs no hello (docs/protocol.md),
-    so it is asked as any engine is, and waited for by its pid."""
+    so it is asked as any engine is, and waited for by the pid its hello refusal gave."""
     from ..link.client import EngineClient
     from ..link.connect import mismatch_text
     from ..link.errors import LinkError
     from ..link.messages import PROTOCOL_VERSION
     from ..link.place import engine_place
-    from ..link.spawn import pid_alive
 
-    pid = exc.info.get("pid")
     client = EngineClient(engine_place(config.settings.data_path).socket)
     try:
         client.connect(hello=False)
-        reply = client.request("stop")
     except LinkError as err:
         _err(f"{mismatch_text(exc)} Asking it to stop failed: {err}")
         return EXIT_FAILED
-    finally:
-        client.close()
-    deadline = time.monotonic() + 30
-    while pid is not None and pid_alive(int(pid)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid is not None and pid_alive(int(pid)):
+    note = (
+        f": it was of another version (protocol {exc.info.get('protocol')}, this is "
+        f"{PROTOCOL_VERSION})"
+    )
+    return _stop_and_report(client, exc.info.get("pid"), note)
+
+
+def _stop_and_report(client: EngineClient, pid: object, note: str = "") -> int:
+    """Stop the engine `client` reaches, wait for it, and say how that went."""
+    from ..link.spawn import pid_alive, stop_engine
+
+    cancelled = stop_engine(client, pid=int(pid) if isinstance(pid, int) else None)
+    if isinstance(pid, int) and pid_alive(pid):  # never "stopped" for an engine that runs on
         _err(
-            f"the engine (pid {pid}, protocol {exc.info.get('protocol')}) was asked to stop but "
-            f"still runs; it may be hung: end it with kill {pid}"
+            f"the engine (pid {pid}) was asked to stop but still runs; it may be hung: end it "
+            f"with kill {pid}"
         )
         return EXIT_FAILED
-    keys = reply.get("keys") or []
     extra = (
-        f"; {fmt_plural(len(keys), 'job')} cancelled, what they downloaded is saved" if keys else ""
+        f"; {fmt_plural(len(cancelled), 'job')} cancelled, what they downloaded is saved"
+        if cancelled
+        else ""
     )
-    print(
-        f"engine (pid {pid}) stopped: it was of another version (protocol "
-        f"{exc.info.get('protocol')}, this is {PROTOCOL_VERSION}){extra}"
-    )
+    print(f"engine (pid {pid}) stopped{note}{extra}")
     return EXIT_OK
 
 
 def cmd_engine_stop(config_path: Path) -> int:
     from ..link.errors import EngineUnreachable, VersionMismatch
-    from ..link.spawn import pid_alive, stop_engine, terminate_engine
+    from ..link.spawn import terminate_engine
 
     config = _load(config_path)
     if config is None:
@@ -325,18 +327,4 @@ def cmd_engine_stop(config_path: Path) -> int:
     if client is None:
         print(f"no engine serves {config.settings.data_path.resolve()}")
         return EXIT_OK
-    pid = client.info.get("pid")
-    cancelled = stop_engine(client)
-    if pid is not None and pid_alive(int(pid)):  # never "stopped" for an engine that runs on
-        _err(
-            f"the engine (pid {pid}) was asked to stop but still runs; it may be hung: end it "
-            f"with kill {pid}"
-        )
-        return EXIT_FAILED
-    extra = (
-        f"; {fmt_plural(len(cancelled), 'job')} cancelled, what they downloaded is saved"
-        if cancelled
-        else ""
-    )
-    print(f"engine (pid {pid}) stopped{extra}")
-    return EXIT_OK
+    return _stop_and_report(client, client.info.get("pid"))

@@ -49,7 +49,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .asked import Asked, fmt_asked, hull, minus_ranges, union_ranges
 from .errors import (
@@ -333,6 +333,21 @@ class Backfill:
                 self._sleep(delay)
 
     # --- before the listing ------------------------------------------------------------
+    def _probe(self, what: str, call: Callable[..., T], *args: Any) -> Future[T] | None:
+        """`call(get, symbol, *args)`, classified and retried, on the fetch pool: the job thread
+        only waits, so it sees a cancel at once even while a socket stalls. The done future, or
+        None when the job is stopping."""
+        future = self._submit(
+            self.retrying,
+            what,
+            lambda: self._classified(what, call, self._get, self.symbol, *args),
+        )
+        while not future.done():
+            if self.stop.is_set():
+                return None
+            self._await(future, watch_pause=False)
+        return future
+
     def _skip_before_listing(self, plan: Plan) -> Plan:
         """Cover the time before the pair's listing with a few requests, not a walk.
 
@@ -349,17 +364,9 @@ class Backfill:
         if lo != plan.start or hi - lo <= LISTING_PROBE_WINDOWS * self.adapter.window_ms(span):
             return plan
         sent = self.state.snapshot().requests
-        future = self._submit(
-            self.retrying,
-            "the listing probe",
-            lambda: self._classified(
-                "the listing probe", self.adapter.first_candle, self._get, self.symbol, span, lo, hi
-            ),
-        )
-        while not future.done():
-            if self.stop.is_set():
-                return plan  # the window loop sees the stop at once and ends the job
-            self._await(future, watch_pause=False)
+        future = self._probe("the listing probe", self.adapter.first_candle, span, lo, hi)
+        if future is None:
+            return plan  # the window loop sees the stop at once and ends the job
         try:
             first = future.result()
             # Only "the first candle is at T, inside the range" is acted on. No candle found,
@@ -398,17 +405,9 @@ class Backfill:
         the coverage as fetched, with nothing in it. Any error leaves the plan as it was."""
         if not plan.missing or ":" not in self.series.pair:  # spot pairs are not settled
             return plan
-        future = self._submit(  # on the fetch pool, as the listing probe: a cancel is seen
-            self.retrying,
-            "the delisting check",
-            lambda: self._classified(
-                "the delisting check", self.adapter.delisting_ms, self._get, self.symbol
-            ),
-        )
-        while not future.done():
-            if self.stop.is_set():
-                return plan
-            self._await(future, watch_pause=False)
+        future = self._probe("the delisting check", self.adapter.delisting_ms)
+        if future is None:
+            return plan
         try:
             until = future.result()
         except (ExchangeError, Cancelled) as exc:

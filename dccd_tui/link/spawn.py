@@ -331,10 +331,11 @@ def attach(
     return client, True
 
 
-def stop_engine(client: EngineClient, wait: float = 30.0) -> list[str]:
-    """Ask the engine to stop (its jobs are cancelled and flush); wait until it is gone."""
+def stop_engine(client: EngineClient, wait: float = 30.0, pid: int | None = None) -> list[str]:
+    """Ask the engine to stop (its jobs are cancelled and flush); wait until it is gone. `pid`:
+    the engine's, for a client that said no hello (an engine of another version)."""
     reply = client.call(Stop(), StopReply.parse)
-    pid = client.info.get("pid")
+    pid = pid if pid is not None else client.info.get("pid")
     socket_path = client.socket_path
     client.close()
     deadline = time.monotonic() + wait
