@@ -246,7 +246,8 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
         if snap.windows_total:
             line += (
                 f" {snap.progress * 100:5.1f}%  {snap.windows_done:,}/"
-                f"{snap.windows_total:,} windows  {snap.candles:,} candles"
+                f"{snap.windows_total:,} windows  {snap.candles:,} "
+                f"{'funding events' if snap.series.is_funding else 'candles'}"
             )
         if snap.status.active:
             line += (
