@@ -18,12 +18,13 @@ from __future__ import annotations
 import functools
 import ssl
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import httpx
 
-from .errors import PermanentError, RateLimitError, TransientError
+from .errors import Cancelled, PermanentError, RateLimitError, TransientError
 from .exchanges._common import clean_text
 from .exchanges.base import Exchange
 from .ratelimit import GateRegistry, RateGate
@@ -87,6 +88,11 @@ class ExchangeClient:
         #: The ``Date`` header of the newest answer: the venue's clock to the second, for a
         #: venue with no time endpoint (venue_clock.py).
         self.last_date: str | None = None
+        #: Answers kept for every job of the venue (`Exchange.shared_answer_seconds`): request
+        #: -> (monotonic expiry, body); one lock per request, so that jobs asking at once wait
+        #: for the first one's answer instead of sending copies of it.
+        self._shared: dict[tuple, tuple[float, bytes]] = {}
+        self._shared_locks: dict[tuple, threading.Lock] = {}
 
     def gate(self, symbol: str, suffix: str = "") -> RateGate:
         """The gate a request draws on: the venue's main budget (per pair on Kraken), or the
@@ -105,7 +111,36 @@ class ExchangeClient:
         cancel: threading.Event | None = None,
         on_request=None,
     ) -> bytes:
-        """One gated GET; returns the body of a data answer or raises a classified error."""
+        """One gated GET; returns the body of a data answer or raises a classified error. A
+        request whose answer the adapter says is shared (a venue's contract list) is sent once
+        per `Exchange.shared_answer_seconds` for every job of the venue."""
+        keep = self.adapter.shared_answer_seconds(path, params)
+        if keep > 0:
+            return self._shared_get(path, params, keep, symbol, cancel, on_request)
+        return self._gated_get(path, params, symbol, cancel, on_request)
+
+    def _shared_get(self, path, params, keep: float, symbol, cancel, on_request) -> bytes:
+        """The kept answer while it is fresh; else one request, the others waiting for it (an
+        error is not kept: the next caller asks again)."""
+        key = (path, tuple(sorted(params.items())))
+        with self._lock:
+            lock = self._shared_locks.setdefault(key, threading.Lock())
+        while not lock.acquire(timeout=0.05):  # a cancel is seen while another job asks
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+        try:
+            with self._lock:
+                kept = self._shared.get(key)
+            if kept is not None and kept[0] > time.monotonic():
+                return kept[1]
+            body = self._gated_get(path, params, symbol, cancel, on_request)
+            with self._lock:
+                self._shared[key] = (time.monotonic() + keep, body)
+            return body
+        finally:
+            lock.release()
+
+    def _gated_get(self, path, params, symbol, cancel, on_request) -> bytes:
         # The adapter says which budget the request draws on and what it weighs there (Binance
         # futures: request weight by `limit`); spot venues answer ("", 1.0).
         suffix, cost = self.adapter.request_cost(path, params)

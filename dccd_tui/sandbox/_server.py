@@ -170,6 +170,8 @@ class Sandbox:
         self._requests: Counter[str] = Counter()
         self._limited: Counter[str] = Counter()
         self._time_requests: Counter[str] = Counter()
+        #: Requests per (exchange, endpoint name of its Api's `endpoints`), as `_requests`.
+        self._endpoint_requests: Counter[tuple[str, str]] = Counter()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -243,6 +245,12 @@ class Sandbox:
                 return {name: self._requests[name] for name in EXCHANGES}
             return self._requests[exchange]
 
+    def endpoint_requests(self, exchange: str, endpoint: str) -> int:
+        """Requests received at one endpoint of `exchange`, by the name its Api gives it
+        (``exchangeInfo``, ``instruments``, ``funding``...), counted as `requests` counts."""
+        with self._lock:
+            return self._endpoint_requests[(exchange, endpoint)]
+
     def rate_limited(self, exchange: str | None = None):
         """Rate-limit and ban answers given (injected `rate_limit` faults included)."""
         with self._lock:
@@ -259,6 +267,7 @@ class Sandbox:
         """Zero the request and rate-limit counters (fault `at` numbers restart from 1)."""
         with self._lock:
             self._requests.clear()
+            self._endpoint_requests.clear()
             self._limited.clear()
 
     def reset_limits(self) -> None:
@@ -598,6 +607,7 @@ class Sandbox:
             params.setdefault(k, v)
         with self._lock:
             self._requests[exchange] += 1
+            self._endpoint_requests[(exchange, endpoint)] += 1
             req_no = self._requests[exchange]
             limiters = self._limiters
         decision = self.faults.decide(exchange, req_no)

@@ -26,6 +26,11 @@ from ..models import CANDLE_KINDS, CANDLES, FUNDING, SPOT, PairError, Symbol, pa
 if TYPE_CHECKING:  # polars is imported lazily by the adapters
     import polars as pl
 
+#: How long a venue's contract list is kept (`Exchange.shared_answer_seconds`): listings never
+#: move, and delistings and funding intervals are announced days ahead, so ten minutes of an
+#: engine run see the same list; a long-running engine still reads it again now and then.
+CONTRACT_LIST_SECONDS = 600.0
+
 # get(path, params) -> response body bytes. Raises ExchangeError subclasses (already classified
 # by the adapter's `raise_for_error`) or Cancelled.
 Getter = Callable[[str, Mapping[str, str]], bytes]
@@ -173,6 +178,14 @@ class Exchange(ABC):
         settled perpetual's delisting time, once the venue has announced it; None when it has
         not, or the venue does not say (the default, with no request)."""
         return None
+
+    def shared_answer_seconds(self, path: str, params: Mapping[str, str]) -> float:
+        """How long the engine's client (http.py) may keep the answer to this request and hand
+        it to every job of the venue instead of asking again: a venue's list of every contract
+        (Binance futures ``exchangeInfo``, Bybit ``instruments-info`` of a category), which the
+        delisting check, the listing probe and the funding interval read one line of. 0 (the
+        default): never kept."""
+        return 0.0
 
     def funding_horizon_ms(self, now: int) -> int | None:
         """Before this instant the venue serves no funding at all (OKX: three months back), a

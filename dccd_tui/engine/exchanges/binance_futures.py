@@ -57,7 +57,7 @@ from ._frames import (
     to_frame,
     to_int,
 )
-from .base import Getter, SymbolError
+from .base import CONTRACT_LIST_SECONDS, Getter, SymbolError
 from .binance import Binance
 
 if TYPE_CHECKING:
@@ -163,6 +163,11 @@ class BinanceFutures(Binance):
             return f"{self.prefix}/fundingRate", {"limit": str(FUNDING_LIMIT)}
         endpoint = KLINE_ENDPOINTS.get(kind, KLINE_ENDPOINTS["candles"])
         return f"{self.prefix}/{endpoint}", {"limit": str(self.page_limit)}
+
+    def shared_answer_seconds(self, path: str, params: Mapping[str, str]) -> float:
+        """``exchangeInfo`` lists every contract of the venue: one answer serves every job's
+        delisting check and listing probe for ten minutes."""
+        return CONTRACT_LIST_SECONDS if path == f"{self.prefix}/exchangeInfo" else 0.0
 
     # --- candles -------------------------------------------------------------------------
     def kline_params(

@@ -55,7 +55,7 @@ from ._frames import (
     to_frame,
     to_int,
 )
-from .base import Getter
+from .base import CONTRACT_LIST_SECONDS, Getter
 
 if TYPE_CHECKING:
     import polars as pl
@@ -171,6 +171,13 @@ class Bybit(Adapter):
 
     def fetch_funding(self, get: Getter, symbol: str, start: int, end: int) -> pl.DataFrame:
         return bybit_derivs.fetch_funding(self, get, symbol, start, end)
+
+    def shared_answer_seconds(self, path: str, params: Mapping[str, str]) -> float:
+        """instruments-info of a whole category serves every perpetual job of it (delisting,
+        listing, funding interval: bybit_derivs.instruments) for ten minutes."""
+        if path == bybit_derivs.INSTRUMENTS_PATH and "symbol" not in params:
+            return CONTRACT_LIST_SECONDS
+        return 0.0
 
     def delisting_ms(self, get: Getter, symbol: str) -> int | None:
         if ":" not in symbol:  # spot pairs are not settled

@@ -59,6 +59,9 @@ KLINE_PATHS: dict[str, str] = {
     "premium": "/v5/market/premium-index-price-kline",
 }
 FUNDING_PATH = "/v5/market/funding/history"
+INSTRUMENTS_PATH = "/v5/market/instruments-info"
+#: The largest page of instruments-info (default 500).
+INSTRUMENTS_LIMIT = 1000
 #: The start of a data answer (retCode 0), checked before polars decodes a page.
 OK_HEAD = re.compile(rb'^\s*\{\s*"retCode"\s*:\s*0\s*[,}]')
 #: The largest page of funding events.
@@ -225,11 +228,15 @@ def price_frame(
 
 def result_list(adapter: BybitLike, body: bytes) -> list:
     """``result.list`` of an answer, after its retCode has been classified."""
-    payload = decode_json(adapter.name, body)
+    return listed(adapter, decode_json(adapter.name, body), body)
+
+
+def listed(adapter: BybitLike, payload: object, body: bytes) -> list:
+    """``result.list`` of a decoded answer (`result_list`)."""
     if isinstance(payload, dict) and "retCode" in payload:
         adapter._classify(None, payload, body, {})
     try:
-        raw_rows = payload["result"]["list"]
+        raw_rows = payload["result"]["list"]  # type: ignore[index]
     except (TypeError, KeyError, IndexError):
         raise TransientError(
             f"{adapter.name}: malformed body (no result.list): {excerpt(body)}"
@@ -239,19 +246,46 @@ def result_list(adapter: BybitLike, body: bytes) -> list:
     return raw_rows
 
 
+def instruments(adapter: BybitLike, get: Getter, category: str) -> dict[str, dict]:
+    """Every contract of `category` (``linear``, ``inverse``) as ``/v5/market/instruments-info``
+    lists it, by symbol: 1000 a page, on by ``nextPageCursor`` while one is given. The whole
+    category, not one symbol: the answer is the same for every job of the venue, so the
+    engine's client keeps it (`Bybit.shared_answer_seconds`) and 50 jobs ask it once."""
+    out: dict[str, dict] = {}
+    params = {"category": category, "limit": str(INSTRUMENTS_LIMIT)}
+    for _ in range(100):  # a bound, never reached: a category holds a few hundred contracts
+        body = get(INSTRUMENTS_PATH, params)
+        payload = decode_json(adapter.name, body)
+        for row in listed(adapter, payload, body):
+            if isinstance(row, dict) and isinstance(row.get("symbol"), str):
+                out[row["symbol"]] = row
+        cursor = payload["result"].get("nextPageCursor")  # `listed` checked result is a dict
+        if not cursor or not isinstance(cursor, str):
+            break
+        params = {**params, "cursor": cursor}
+    return out
+
+
+def instrument(adapter: BybitLike, get: Getter, symbol: str) -> dict | None:
+    """The instruments-info row of a perpetual (``linear:BTCUSDT``), None when it is not
+    listed."""
+    category, name = split(symbol)
+    if category not in DERIVATIVE_MARKETS:
+        return None
+    return instruments(adapter, get, category).get(name)
+
+
 def delisting_ms(adapter: BybitLike, get: Getter, symbol: str) -> int | None:
     """``deliveryTime`` of ``/v5/market/instruments-info`` ("0" for a perpetual whose delisting
     is not announced; ms once it is)."""
-    category, name = split(symbol)
-    body = get("/v5/market/instruments-info", {"category": category, "symbol": name})
-    for row in result_list(adapter, body):
-        if isinstance(row, dict) and row.get("symbol") == name:
-            try:
-                delivery = int(str(row.get("deliveryTime") or "0"))
-            except ValueError:
-                raise malformed_row(adapter.name, row) from None
-            return delivery or None
-    return None
+    row = instrument(adapter, get, symbol)
+    if row is None:
+        return None
+    try:
+        delivery = int(str(row.get("deliveryTime") or "0"))
+    except ValueError:
+        raise malformed_row(adapter.name, row) from None
+    return delivery or None
 
 
 def fetch_funding(
