@@ -88,6 +88,8 @@ class Venue:
         return body
 
     def answer(self, path: str, params: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        if path == bybit_derivs.INSTRUMENTS_PATH:  # a category's contracts: none listed here
+            return 200, ok([], params["category"], ""), {}
         category, symbol = params["category"], params["symbol"]
         limit = int(params["limit"])
         if path == bybit_derivs.FUNDING_PATH:
@@ -253,8 +255,14 @@ def test_listing_probe_for_a_perpetual_kind(bybit: Bybit) -> None:
     venue.add_klines("mark", "inverse", "BTCUSD", T0 + 7 * MIN, 20)
     first = bybit.first_candle(venue, "inverse:BTCUSD", 60, T0 - 1000 * MIN, T0 + HOUR, "mark")
     assert first == T0 + 7 * MIN
-    assert all(path == "/v5/market/mark-price-kline" for path, _ in venue.calls)
-    assert venue.calls[0][1]["category"] == "inverse" and "end" not in venue.calls[0][1]
+    # the category's contract list first (it does not list the contract: no launch time)
+    assert venue.calls[0] == (
+        bybit_derivs.INSTRUMENTS_PATH,
+        {"category": "inverse", "limit": "1000"},
+    )
+    calls = venue.calls[1:]
+    assert all(path == "/v5/market/mark-price-kline" for path, _ in calls)
+    assert calls[0][1]["category"] == "inverse" and "end" not in calls[0][1]
 
 
 # --- funding: backwards by endTime ------------------------------------------------------------

@@ -18,7 +18,7 @@ from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from ..helpers import PINNED_NOW
+from ..helpers import PINNED_NOW, assert_equal_truth
 
 HOUR_MS = 3_600_000
 
@@ -87,3 +87,56 @@ def test_many_perpetual_jobs_ask_the_contract_list_once(tmp_path, venue, endpoin
         jobs = _run(tmp_path, sb, venue, pairs, ["1m", "5m", "15m", "1h"])
         assert len(jobs) >= 3 * 4 * len(pairs)  # dozens of jobs (a funding job per pair too)
         assert sb.endpoint_requests(venue, endpoint) == lists
+
+
+#: The candle endpoints of each venue, by the names the sandbox counts them under.
+CANDLE_ENDPOINTS = {"bybit": ("kline", "mark"), "okx": ("history", "mark")}
+
+
+@pytest.mark.parametrize("venue", ["bybit", "okx"])
+def test_the_listing_time_seeds_the_listing_probe(tmp_path, venue):
+    """A perpetual job from years before its listing: Bybit's ``launchTime`` and OKX's
+    ``listTime`` (in the shared contract list) are where the venue's candles begin, so the probe
+    sends no candle request (Bybit's probe sent 2, OKX's binary search about a dozen) and only
+    the windows after the listing are asked. The store equals the sandbox's truth."""
+    pair = "NEW/USDT:USDT"
+    with Sandbox(SandboxSettings(seed=7, now_ms=PINNED_NOW)) as sb:
+        listing = sb.perps(venue)[pair]["listing_ms"]
+        day0 = listing - listing % 86_400_000
+        start, end = day0 - 400 * 86_400_000, day0 + 2 * 86_400_000
+        data = {
+            "settings": {"data_path": "data"},
+            "exchanges": {venue: {"base_url": sb.base_url(venue)}},
+            "histo_jobs": [
+                {
+                    "exchange": venue,
+                    "pairs": [pair],
+                    "kinds": ["candles", "mark"],
+                    "span": "1h",
+                    "start": _iso(start),
+                    "end": _iso(end),
+                }
+            ],
+        }
+        config = save_config(tmp_path / "config.toml", data)
+        runner = Runner(config, now=PINNED_NOW).open()
+        try:
+            runner.start()
+            assert runner.wait(60)
+        finally:
+            runner.close()
+        for spec in config.jobs:
+            snap = runner.states[spec.key].snapshot()
+            assert snap.status is Status.DONE, (spec.key, snap.error)
+            log = "\n".join(runner.states[spec.key].log_lines())
+            assert "nothing before the listing" in log
+            stored = runner.store.series(spec.series)
+            assert stored.missing_intervals(start, end) == []
+            truth = sb.ground_truth(venue, pair, 3600, start, end, kind=spec.series.kind)
+            assert truth.height > 24
+            assert_equal_truth(stored.read(start, end), truth)
+        # Two days of 1h bars are one page per kind (Bybit 1000 a page; OKX 300, mark 100):
+        # one request per kind, none to find the listing.
+        asked = {ep: sb.endpoint_requests(venue, ep) for ep in CANDLE_ENDPOINTS[venue]}
+        assert asked == dict.fromkeys(CANDLE_ENDPOINTS[venue], 1), asked
+        assert sb.endpoint_requests(venue, "instruments") == 1

@@ -180,3 +180,15 @@ class Adapter(Exchange):
         if len(symbol) > max_len:
             raise SymbolError(f"{self.name}: symbol {symbol} is longer than {max_len} characters")
         return symbol
+
+
+def listing_seed(listed: int | None, span: int, start: int, end: int) -> int | None:
+    """The open of the bar that holds a contract's listing time (Bybit ``launchTime``, OKX
+    ``listTime``) when it lies inside ``(start, end)``: the venue serves nothing of the contract
+    before it, so the listing probe can answer it without a candle request. None: no listing
+    time, or one outside the range (the probe then asks as it does without one)."""
+    if listed is None:
+        return None
+    span_ms = span * 1000
+    seed = listed - listed % span_ms
+    return seed if start < seed < end else None

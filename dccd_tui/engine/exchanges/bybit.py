@@ -39,6 +39,7 @@ from ._common import (
     describe,
     excerpt,
     header,
+    listing_seed,
     malformed_row,
     offered,
     retry_after,
@@ -140,8 +141,16 @@ class Bybit(Adapter):
         """`start` without `end` serves the oldest bars from `start` on (undocumented), so one
         request finds the first bar; a second one checks that nothing lies in [start, first)
         and, if something does, the probe knows nothing (answers `start`). Perpetuals ask
-        their kind's endpoint in their category the same way."""
+        their kind's endpoint in their category the same way.
+
+        A perpetual's ``launchTime`` (instruments-info, one list per category that every job
+        shares) seeds it: Bybit serves nothing of a contract before its launch, so when the
+        launch lies inside the range the answer is the launch's bar, with no kline request."""
         self.check_window(span, start, start)
+        if ":" in symbol:
+            seed = listing_seed(bybit_derivs.launch_ms(self, get, symbol), span, start, end)
+            if seed is not None:
+                return seed
         if kind == "candles" and ":" not in symbol:
             path, params = (
                 PATH,

@@ -275,6 +275,18 @@ def instrument(adapter: BybitLike, get: Getter, symbol: str) -> dict | None:
     return instruments(adapter, get, category).get(name)
 
 
+def launch_ms(adapter: BybitLike, get: Getter, symbol: str) -> int | None:
+    """``launchTime`` of the perpetual (ms), None when instruments-info does not list it."""
+    row = instrument(adapter, get, symbol)
+    if row is None:
+        return None
+    try:
+        launch = int(str(row.get("launchTime") or "0"))
+    except ValueError:
+        raise malformed_row(adapter.name, row) from None
+    return launch or None
+
+
 def delisting_ms(adapter: BybitLike, get: Getter, symbol: str) -> int | None:
     """``deliveryTime`` of ``/v5/market/instruments-info`` ("0" for a perpetual whose delisting
     is not announced; ms once it is)."""

@@ -40,6 +40,7 @@ from ._common import (
     decode_json,
     describe,
     excerpt,
+    listing_seed,
     malformed_row,
     offered,
     retry_after,
@@ -47,7 +48,7 @@ from ._common import (
 )
 from ._frames import Row, check_row, frame, to_float, to_frame, to_int
 from ._funding import Event, funding_frame, without_volumes
-from .base import Getter
+from .base import CONTRACT_LIST_SECONDS, Getter
 
 if TYPE_CHECKING:
     import polars as pl
@@ -221,11 +222,31 @@ class Okx(Adapter):
     def _classify_payload(self, payload: Any, body: bytes) -> None:
         self._classify(None, payload, body, {})
 
+    def shared_answer_seconds(self, path: str, params: Mapping[str, str]) -> float:
+        """The swap list serves every swap job's listing seed and delisting check (10 min)."""
+        if path == okx_swap.INSTRUMENTS_PATH and dict(params) == okx_swap.SWAP_LIST:
+            return CONTRACT_LIST_SECONDS
+        return 0.0
+
+    def swap(self, get: Getter, symbol: str) -> dict | None:
+        """The public/instruments row of a swap (the whole swap list, shared by every job);
+        None when OKX does not list it (it drops a swap once delisted)."""
+        body = get(okx_swap.INSTRUMENTS_PATH, okx_swap.SWAP_LIST)
+        return okx_swap.swap_instruments(self.name, body, self._classify_payload).get(symbol)
+
     def first_candle(self, get: Getter, symbol: str, span: int, start: int, end: int) -> int | None:
         """history-candles only pages backward, so a binary search: ``after=t&before=lo-1&
         limit=1`` tells whether a candle exists in [lo, t) and gives the newest one there.
         One request when the first window has data; else about log2 of the range in spans:
-        ~24 requests for 6 years of 1m."""
+        ~24 requests for 6 years of 1m. A swap's ``listTime`` (public/instruments) seeds it:
+        OKX serves nothing of a swap before its listing, so a listing inside the range is the
+        answer, with no candle request (the swap list is one request for every job)."""
+        if okx_swap.is_swap(symbol):
+            row = self.swap(get, symbol)
+            listed = None if row is None else okx_swap.ms_field(self.name, row, "listTime")
+            seed = listing_seed(listed, span, start, end)
+            if seed is not None:
+                return seed
         bar = self.interval(span)
         span_ms = span * 1000
 

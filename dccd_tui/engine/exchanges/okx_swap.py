@@ -48,6 +48,9 @@ CANDLES_PATH = "/api/v5/market/history-candles"
 MARK_PATH = "/api/v5/market/history-mark-price-candles"
 INDEX_PATH = "/api/v5/market/history-index-candles"
 FUNDING_PATH = "/api/v5/public/funding-rate-history"
+INSTRUMENTS_PATH = "/api/v5/public/instruments"
+#: The whole swap list: the same answer for every job of the venue (`Okx.shared_answer_seconds`).
+SWAP_LIST = {"instType": "SWAP"}
 #: Page cap of mark and index history (and of funding history).
 PRICE_CAP = 100
 FUNDING_CAP = 100
@@ -138,3 +141,30 @@ def funding_page(name: str, body: bytes, classify: Any) -> list[tuple[Event, obj
         check_event(name, event, raw)
         out.append((event, raw))
     return out
+
+
+def swap_instruments(name: str, body: bytes, classify: Any) -> dict[str, dict]:
+    """``/api/v5/public/instruments?instType=SWAP`` -> its rows by ``instId``."""
+    payload = decode_json(name, body)
+    if not isinstance(payload, dict):
+        raise TransientError(f"{name}: malformed body (not an object): {excerpt(body)}")
+    classify(payload, body)
+    rows = payload.get("data")
+    if not isinstance(rows, list):
+        raise TransientError(f"{name}: malformed body (no data list): {excerpt(body)}")
+    return {
+        row["instId"]: row
+        for row in rows
+        if isinstance(row, dict) and isinstance(row.get("instId"), str)
+    }
+
+
+def ms_field(name: str, row: dict, field: str) -> int | None:
+    """A time field of an instruments row (``listTime``, ``expTime``): ms, None when empty."""
+    value = row.get(field)
+    if value in (None, "", "0", 0):
+        return None
+    try:
+        return to_int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise malformed_row(name, row) from None
