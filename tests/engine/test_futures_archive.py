@@ -152,13 +152,14 @@ def _same_store(tmp_path: Path, sb: Sandbox, venue: str, pair: str, kinds: list[
         a, r = funding(tmp_path / "arch"), funding(tmp_path / "rest")
         assert a.select("ts", "rate").equals(r.select("ts", "rate"))
         assert_truth(a.select("ts", "rate"), truth)
-        # The archive states the interval (kept) and no mark price; REST the reverse.
+        # The archive states the interval (kept) and no mark price; REST gives the mark price,
+        # and its interval is the spacing from the event before (the same figures).
         month = ms("2026-11-01")
         archived = a.filter(pl.col("ts") < month)
         assert_truth(archived.select("ts", "interval_hours"), truth.filter(pl.col("ts") < month))
         assert archived["mark_price"].null_count() == archived.height
         assert_truth(r.select("ts", "mark_price"), truth)
-        assert r["interval_hours"].null_count() == r.height
+        assert_truth(r.select("ts", "interval_hours"), truth)
 
 
 def test_usdm_every_kind_archive_and_rest_build_the_same_store(tmp_path, sb):
@@ -224,10 +225,11 @@ def test_a_short_funding_file_has_its_hole_asked_of_rest(tmp_path, sb, fault):
     assert "1 file stored" in text and "1 hole asked of REST" in text, text
     got, truth = funding(tmp_path), sb.funding_truth(USDM, LINEAR, lo, hi)
     assert_truth(got.select("ts", "rate"), truth)
-    # the hole's events came from REST (no interval, a mark price), the rest from the file
-    from_rest = got.filter(pl.col("interval_hours").is_null())
+    # the hole's events came from REST (a mark price), the rest from the file (none); both
+    # carry the interval (the file states it, REST's is the spacing from the event before)
+    from_rest = got.filter(pl.col("mark_price").is_not_null())
     assert 1 <= from_rest.height < got.height / 10
-    assert from_rest["mark_price"].null_count() == 0
+    assert_truth(got.select("ts", "interval_hours"), truth)
 
 
 def test_a_rerun_sends_nothing_to_either_host(tmp_path, sb):

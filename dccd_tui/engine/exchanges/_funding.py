@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 Event = tuple[int, float, "float | None", "float | None"]
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
+#: The longest funding interval any venue uses (8 h): a window asked this much earlier holds
+#: the event before its first one, whose spacing is that event's interval (Binance and Bybit
+#: state none per row).
+LOOKBACK_MS = 8 * HOUR_MS
 
 
 def round_minute(ms: int) -> int:

@@ -57,6 +57,8 @@ from ._frames import (
     to_frame,
     to_int,
 )
+from ._funding import LOOKBACK_MS, Event
+from ._funding import funding_frame as spaced_funding_frame
 from .base import CONTRACT_LIST_SECONDS, Getter, SymbolError
 from .binance import Binance
 
@@ -300,12 +302,14 @@ class BinanceFutures(Binance):
         """Every funding event with ``start <= ts < end``, ts rounded to the minute: paged
         forwards by startTime, 1000 events a page. The bounds asked are widened by half a
         minute back (an event at 07:59:59.998 belongs to 08:00) and narrowed by as much at
-        the end, so each event falls in exactly one window."""
+        the end, so each event falls in exactly one window. The rows state no interval: an
+        event's is the spacing from the one before it (`_funding.funding_rows`), so the window
+        is asked from one longest interval (`LOOKBACK_MS`) earlier, in the same page."""
         if end <= start:
             return funding_frame([])
-        lo, hi = start - HALF_MINUTE_MS, end - HALF_MINUTE_MS - 1
+        lo, hi = start - LOOKBACK_MS - HALF_MINUTE_MS, end - HALF_MINUTE_MS - 1
         path = f"{self.prefix}/fundingRate"
-        events: dict[int, FundingRow] = {}
+        events: list[Event] = []
         while lo <= hi:
             params = {
                 "symbol": symbol,
@@ -314,16 +318,14 @@ class BinanceFutures(Binance):
                 "limit": str(FUNDING_LIMIT),
             }
             rows = self.parse_funding(get(path, params))
-            for _raw, row in rows:
-                if start <= row[0] < end:
-                    events[row[0]] = row
+            events.extend(row for _raw, row in rows)
             if len(rows) < FUNDING_LIMIT:
                 break
             last = max(raw for raw, _ in rows)
             if last < lo:  # the venue went backwards: stop rather than loop
                 break
             lo = last + 1
-        return funding_frame([events[ts] for ts in sorted(events)])
+        return spaced_funding_frame(events, start, end)
 
     def parse_funding(self, body: bytes) -> list[tuple[int, FundingRow]]:
         """One ``fundingRate`` page -> ``[(raw fundingTime, (ts, rate, interval_hours,

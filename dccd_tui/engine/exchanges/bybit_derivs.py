@@ -40,12 +40,13 @@ from ._frames import (
     fast_frame,
     frame,
     funding_frame,
-    funding_ts,
     null_volumes,
     to_float,
     to_frame,
     to_int,
 )
+from ._funding import LOOKBACK_MS, Event
+from ._funding import funding_frame as spaced_funding_frame
 from .base import Getter, SymbolError
 
 if TYPE_CHECKING:
@@ -311,8 +312,10 @@ def fetch_funding(
         raise PermanentError(f"bybit: funding is served for perpetuals, not for spot {name}")
     if end <= start:
         return funding_frame([])
-    lo, hi = start - HALF_MINUTE_MS, end - HALF_MINUTE_MS - 1
-    events: dict[int, tuple[int, float, float | None, float | None]] = {}
+    # The rows state no interval: an event's is the spacing from the one before it
+    # (`_funding.funding_rows`), so the window reaches one longest interval further back.
+    lo, hi = start - LOOKBACK_MS - HALF_MINUTE_MS, end - HALF_MINUTE_MS - 1
+    events: list[Event] = []
     while hi >= lo:
         params = {
             "category": category,
@@ -322,17 +325,14 @@ def fetch_funding(
             "limit": str(FUNDING_LIMIT),
         }
         page = parse_funding(adapter, get(FUNDING_PATH, params))
-        for raw_ms, rate in page:
-            ts = funding_ts(raw_ms)
-            if start <= ts < end:
-                events[ts] = (ts, rate, None, None)
+        events.extend((raw_ms, rate, None, None) for raw_ms, rate in page)
         if len(page) < FUNDING_LIMIT:
             break
         oldest = min(raw for raw, _ in page)
         if oldest > hi:  # the venue ignored endTime: stop rather than loop
             break
         hi = oldest - 1
-    return funding_frame([events[ts] for ts in sorted(events)])
+    return spaced_funding_frame(events, start, end)
 
 
 def parse_funding(adapter: BybitLike, body: bytes) -> list[tuple[int, float]]:

@@ -1,0 +1,77 @@
+"""Binance futures and Bybit funding rows carry the interval in force (issue 20, item 5).
+
+Neither venue states an interval per row, and neither serves an interval history (Binance's
+``fundingInfo`` and Bybit's ``fundingInterval`` give today's interval only). Like OKX, Kraken
+Futures and INTX, the interval of an event is the spacing from the event before it: each window
+asks one longest interval (8 h) further back, so that the first event of every window has its
+previous one. Across the sandbox's interval change (8 h -> 4 h, 8 h -> 1 h) the stored intervals
+equal the sandbox's truth (the interval whose period each event settles).
+"""
+
+from __future__ import annotations
+
+import time
+
+import polars as pl
+import pytest
+
+from dccd_tui.config import save_config
+from dccd_tui.engine.runner import Runner
+from dccd_tui.engine.state import Status
+from dccd_tui.sandbox import Sandbox, SandboxSettings
+
+from ..helpers import PINNED_NOW
+
+DAY_MS = 86_400_000
+
+
+def _iso(ms_: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms_ / 1000))
+
+
+@pytest.mark.parametrize(
+    ("venue", "pair"),
+    [
+        ("binanceusdm", "BTC/USDT:USDT"),  # 8 h -> 4 h
+        ("binancecoinm", "ETH/USD:ETH"),  # 8 h -> 4 h, no mark price
+        ("bybit", "ETH/USDT:USDT"),  # 8 h -> 1 h, windows of 8 days
+    ],
+)
+def test_rest_funding_rows_carry_the_interval(tmp_path, venue, pair):
+    with Sandbox(SandboxSettings(seed=7, now_ms=PINNED_NOW)) as sb:
+        change = sb.perps(venue)[pair]["change_ms"]
+        start, end = change - 45 * DAY_MS, change + 10 * DAY_MS
+        table: dict = {"base_url": sb.base_url(venue)}
+        if venue.startswith("binance"):
+            table["archive"] = False  # REST's rows (the archive's files state the interval)
+        data = {
+            "settings": {"data_path": "data"},
+            "exchanges": {venue: table},
+            "histo_jobs": [
+                {
+                    "exchange": venue,
+                    "pairs": [pair],
+                    "kinds": ["funding"],
+                    "start": _iso(start),
+                    "end": _iso(end),
+                }
+            ],
+        }
+        config = save_config(tmp_path / "config.toml", data)
+        runner = Runner(config, now=PINNED_NOW).open()
+        try:
+            runner.start()
+            assert runner.wait(60)
+        finally:
+            runner.close()
+        (spec,) = config.jobs
+        snap = runner.states[spec.key].snapshot()
+        assert snap.status is Status.DONE, snap.error
+        got = runner.store.series(spec.series).read(start, end)
+        truth = sb.funding_truth(venue, pair, start, end)
+        assert set(truth["interval_hours"].to_list()) == set(sb.perps(venue)[pair]["intervals"])
+        assert got["ts"].dt.epoch("ms").to_list() == truth["ts"].to_list()
+        assert got["interval_hours"].to_list() == truth["interval_hours"].to_list()
+        assert got["mark_price"].to_list() == truth["mark_price"].to_list()
+        assert got["rate"].to_list() == truth["rate"].to_list()
+        assert got.filter(pl.col("interval_hours").is_null()).height == 0
