@@ -75,3 +75,47 @@ def test_a_delisted_perpetual_is_not_asked_for_after_its_delisting(tmp_path, ven
         sent = sb.requests(venue)
         sb.reset_counters()
         assert sent <= 3 * 4, sent
+
+
+def test_okx_says_a_delisting_while_it_is_ahead(monkeypatch):
+    """OKX's public/instruments sets a swap's ``expTime`` once its delisting ("manual
+    offline") is announced, and lists live swaps only: the delisting is known until it passes,
+    then the swap is gone and nothing says when (docs/exchanges-derivatives.md). Kraken Futures
+    and Coinbase International state no delisting time for a perpetual: they answer None with
+    no request."""
+    import httpx
+
+    from dccd_tui.engine.exchanges import exchange_class
+    from dccd_tui.sandbox import _deriv
+
+    gone = _deriv._utc("2025-05-20T08:00")
+    swap = _deriv._perp(
+        "LTC/USDT:USDT",
+        "LTC-USDT-SWAP",
+        "2020-01-10T08:00",
+        "2023-09-01T00:00",
+        index="LTC-USDT",
+        delisted="2025-05-20T08:00",
+    )
+    monkeypatch.setitem(_deriv.PERPS["okx"], swap.pair, swap)
+    with Sandbox(SandboxSettings(seed=7, now_ms=gone - 3 * 86_400_000)) as sb:
+        okx = exchange_class("okx")()
+        calls: list[str] = []
+
+        def get(path, params):
+            calls.append(path)
+            r = httpx.get(sb.base_url("okx") + path, params=dict(params), timeout=10)
+            okx.raise_for_error(r.status_code, r.content, r.headers)
+            return r.content
+
+        symbol = okx.symbol(PAIR)
+        assert okx.delisting_ms(get, symbol) == gone
+        assert okx.delisting_ms(get, okx.symbol("BTC/USDT:USDT")) is None  # none announced
+        sb.set_now(gone + 86_400_000)
+        assert okx.delisting_ms(get, symbol) is None  # delisted: no longer listed
+        assert okx.delisting_ms(get, "BTC-USDT") is None  # spot: no request
+        assert calls == ["/api/v5/public/instruments"] * 3
+    for venue, pair in (("krakenfutures", "BTC/USD:USD"), ("coinbaseinternational", PAIR)):
+        adapter = exchange_class(venue)()
+        pair = "BTC/USDC:USDC" if venue == "coinbaseinternational" else pair
+        assert adapter.delisting_ms(lambda p, q: pytest.fail(p), adapter.symbol(pair)) is None

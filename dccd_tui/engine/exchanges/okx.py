@@ -234,6 +234,16 @@ class Okx(Adapter):
         body = get(okx_swap.INSTRUMENTS_PATH, okx_swap.SWAP_LIST)
         return okx_swap.swap_instruments(self.name, body, self._classify_payload).get(symbol)
 
+    def delisting_ms(self, get: Getter, symbol: str) -> int | None:
+        """A swap's ``expTime`` once OKX has set it: "the instrument offline time when there is
+        ... SWAP manual offline" (public/instruments). OKX lists live swaps only, so this is
+        known while the delisting is ahead; once it has passed the swap is gone from the list
+        and nothing says when it went (None: the windows are asked as usual)."""
+        if not okx_swap.is_swap(symbol):
+            return None
+        row = self.swap(get, symbol)
+        return None if row is None else okx_swap.ms_field(self.name, row, "expTime")
+
     def first_candle(self, get: Getter, symbol: str, span: int, start: int, end: int) -> int | None:
         """history-candles only pages backward, so a binary search: ``after=t&before=lo-1&
         limit=1`` tells whether a candle exists in [lo, t) and gives the newest one there.

@@ -4,7 +4,8 @@ Hong-Kong-aligned bars, the exclusive ``after``/``before`` bounds, page limits a
 bodies. Perpetual swaps (section 8) on the same host: their candles on the same endpoints
 (``instId=BTC-USDT-SWAP``), the mark and index history (caps 100; index ``instId`` is the index,
 ``BTC-USDT``), funding-rate-history (max 100, newest first, only the last three months: older
-pages are empty) and public/instruments (``instType=SWAP``, ``listTime``).
+pages are empty) and public/instruments (``instType=SWAP``, ``listTime``, ``expTime`` once a
+delisting is set; live swaps only, so a delisted swap leaves the list).
 """
 
 from __future__ import annotations
@@ -230,7 +231,9 @@ class OkxApi(Api):
                     "ctType": p.market,
                     "ctValCcy": p.base if p.market == "linear" else p.quote,
                     "listTime": str(self.world.listing(p)),
-                    "expTime": "",
+                    # "the instrument offline time when there is ... SWAP manual offline":
+                    # set once a delisting is announced; the swap leaves the list at it
+                    "expTime": "" if p.delist_ms is None else str(p.delist_ms),
                     "state": "live",
                 }
             )
