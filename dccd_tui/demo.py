@@ -126,14 +126,14 @@ def start_sandbox() -> tuple[SandboxProcess, dict[str, str]]:
     from .sandbox.process import SandboxProcess
 
     sandbox = SandboxProcess.start(seed=7, latency_ms=DEMO_LATENCY * 1000)
-    from .config.exchanges import ARCHIVE_VENUES
+    from .config.exchanges import archive_venues
 
     urls = dict(sandbox.base_urls)
     archive = urls.pop("archive", None)
     if archive:
         # Every venue with an archive (the sandbox serves its files too): a venue left out
         # would send the demo's jobs to the real archive host.
-        for venue in ARCHIVE_VENUES:
+        for venue in archive_venues():
             urls[f"{venue}:archive"] = archive
     return sandbox, urls
 

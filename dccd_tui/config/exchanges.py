@@ -5,7 +5,7 @@
 
 Every exchange starts from its adapter's defaults; a table changes only the keys it names. The
 archive keys (`archive`, `archive_url`, `archive_parallel`, `archive_memory_mb`) are Binance's
-alone (spot, USD-M and COIN-M: `ARCHIVE_VENUES`).
+alone (spot, USD-M and COIN-M: `archive_venues`, the engine's archive roots).
 
 Budgets. `requests_per_second` is the budget of every venue; the Binance futures venues count
 request weight instead, whose cost varies with the page size, and take `weight_per_minute`
@@ -24,6 +24,7 @@ from ..engine import (
     ExchangeSettings,
     get_exchange,
 )
+from ..engine.archive.sources import ROOTS as ARCHIVE_ROOTS
 from .checks import (
     ConfigError,
     _bounded,
@@ -43,8 +44,15 @@ EXCHANGE_KEYS = (
     "live_margin",
     *ARCHIVE_KEYS,
 )
-#: The venues with a public archive (data.binance.vision: spot, USD-M and COIN-M futures).
-ARCHIVE_VENUES = ("binance", "binanceusdm", "binancecoinm")
+
+
+def archive_venues() -> tuple[str, ...]:
+    """The venues with a public archive (data.binance.vision: spot, USD-M and COIN-M futures):
+    those the engine has an archive root for (engine/archive/sources.py `ROOTS`), the one list,
+    so that a venue's archive keys are accepted exactly where the engine can use them."""
+    return tuple(ARCHIVE_ROOTS)
+
+
 #: The venues whose budget is request weight per minute (the Binance futures venues).
 WEIGHT_VENUES = ("binanceusdm", "binancecoinm")
 DEFAULT_WEIGHT_PER_MINUTE = 2400.0
@@ -64,7 +72,7 @@ def _default_exchange_settings(name: str) -> ExchangeSettings:
     if name in WEIGHT_VENUES:
         weight = float(getattr(adapter, "default_weight_per_minute", DEFAULT_WEIGHT_PER_MINUTE))
         rps = weight / 60
-    if name in ARCHIVE_VENUES:
+    if name in archive_venues():
         from ..engine import DEFAULT_ARCHIVE_URL
 
         return ExchangeSettings(
@@ -88,9 +96,9 @@ def _archive_settings(
     off: candles from the real archive would not be what that API serves.
     """
     for key in ARCHIVE_KEYS:
-        if key in table and name not in ARCHIVE_VENUES:
+        if key in table and name not in archive_venues():
             raise ConfigError(
-                f"{_where(path, where, key)}: only {', '.join(ARCHIVE_VENUES)} have a public "
+                f"{_where(path, where, key)}: only {', '.join(archive_venues())} have a public "
                 "archive"
             )
     archive, url, parallel = base.archive, base.archive_url, base.archive_parallel

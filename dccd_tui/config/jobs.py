@@ -35,7 +35,7 @@ from ..engine import (
     union_ranges,
 )
 from .checks import ConfigError, _bounded, _check_keys, _Problems, _typed, _where, parse_date
-from .exchanges import ARCHIVE_VENUES
+from .exchanges import archive_venues
 
 DEFAULT_START = "2020-01-01 00:00:00"
 JOB_KEYS = (
@@ -211,9 +211,9 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
         archive = problems.check(
             _typed, entry, "archive", (bool,), path, where, "true or false", default=True
         )
-        if exchange not in ARCHIVE_VENUES:
+        if exchange not in archive_venues():
             problems.messages.append(
-                f"{_where(path, where, 'archive')}: only {', '.join(ARCHIVE_VENUES)} have a "
+                f"{_where(path, where, 'archive')}: only {', '.join(archive_venues())} have a "
                 "public archive"
             )
     live = False
