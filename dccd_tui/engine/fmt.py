@@ -158,9 +158,11 @@ def _part(report: Any, ranges: Any) -> str:
 
 REPORT_COLUMNS = {
     "series": "series",
-    "first": "first candle",
-    "last": "last candle",
-    "candles": "candles",
+    # a row is a candle or a funding event (a funding series' rows are events): the headers
+    # name neither, so that they are right for every row of the table
+    "first": "first",
+    "last": "last",
+    "candles": "rows",
     "cover": "cover",
     "gaps": "exchange gaps",
     "longest": "longest gap",

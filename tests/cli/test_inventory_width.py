@@ -65,9 +65,9 @@ def test_without_a_terminal_the_whole_table_and_json_are_never_cut(config, capsy
     lines = _inventory(config, capsys, monkeypatch, None)  # capsys: stdout is not a terminal
     header = _table(lines)[0]
     for name in (
-        "first candle",
-        "last candle",
-        "candles",
+        "first",
+        "last",
+        "rows",
         "cover",
         "exchange gaps",
         "longest gap",

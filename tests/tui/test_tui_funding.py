@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from dccd_tui.config import save_config
 from dccd_tui.engine import report_cells
@@ -200,6 +200,11 @@ async def test_the_inventory_view_says_the_intervals_of_a_funding_series(tmp_pat
         assert "missing 2024-02-20 00:00 -> 2024-03-01 00:00 (10d00h, not fetched yet)" in fund
         assert "(240 candles" in seen[MARK.key]
         assert "funding every" not in seen[MARK.key]
+        # the headers are right for a funding row as for a candle row: they name neither
+        table = screen.query_one("#inv-table", DataTable)
+        headers = [str(column.label) for column in table.columns.values()]
+        assert not any("candle" in h for h in headers), headers
+        assert {"rows", "first", "last"} <= set(headers)
         report = screen.reports[FUND.key]
         assert report.gaps == [] and report.intervals == [(8.0, cs.JAN1), (4.0, FEB1)]
         assert report_cells(report)["missing"] == "10d00h in 1"

@@ -182,3 +182,24 @@ async def test_the_form_edits_the_kinds_of_an_entry_in_place(tmp_path, usdm) -> 
     assert text.startswith("# my perpetuals\n")  # a targeted edit: the comment stays
     assert load_config(path).raw["histo_jobs"][0]["kinds"] == ["candles", "funding"]
     assert "kinds" not in load_config(path).raw["histo_jobs"][1]
+
+
+async def test_a_kind_box_shows_its_state_by_a_glyph_not_colour_alone(tmp_path) -> None:
+    """Textual's Checkbox draws the same X ticked or not (colour alone tells them apart, lost
+    under NO_COLOR): the kinds draw a tick when ticked and a blank when not."""
+    app = make_app(tmp_path, [SPOT])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, PairFormModal)
+
+        def shown(kind: str) -> str:
+            return form.query_one(f"#kind-{kind}", Checkbox).render().plain
+
+        assert shown("candles").startswith("▐✓▌")
+        assert shown("mark").startswith("▐ ▌") and "✓" not in shown("mark")
+        form.query_one("#kind-mark", Checkbox).value = True
+        form.query_one("#kind-candles", Checkbox).value = False
+        await pilot.pause()
+        assert shown("mark").startswith("▐✓▌") and shown("candles").startswith("▐ ▌")

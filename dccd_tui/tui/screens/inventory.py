@@ -55,10 +55,10 @@ COLUMNS = (
     ("failed", "failed"),
     ("gaps", "exch. gaps"),
     ("longest", "longest gap"),
-    ("candles", "candles"),
+    ("candles", "rows"),  # candles or funding events: the headers name neither (engine/fmt.py)
     ("size", "size"),
-    ("first", "first candle"),
-    ("last", "last candle"),
+    ("first", "first"),
+    ("last", "last"),
 )
 LABELS = dict(COLUMNS)
 POLL_EVERY = 1.0  # seconds: while a job runs, changed series are asked for at most this often

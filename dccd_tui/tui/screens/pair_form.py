@@ -47,6 +47,7 @@ from ...engine import (
     safe_text,
     span_label,
 )
+from ..widgets.tick_box import TickBox
 
 FULL_CHECK_DELAY = 0.25  # seconds of quiet before the whole form is checked again
 
@@ -219,7 +220,7 @@ class PairFormModal(ModalScreen[bool]):
         return Horizontal(
             Label("kinds", classes="field-label"),
             *(
-                Checkbox(kind, kind in self.kinds, id=f"kind-{kind}", classes="kind", compact=True)
+                TickBox(kind, kind in self.kinds, id=f"kind-{kind}", classes="kind", compact=True)
                 for kind in KINDS
             ),
             Static(Text(""), classes="reason", id="kinds-reason"),
