@@ -35,26 +35,17 @@ from ._common import (
     Adapter,
     classify_status,
     code_str,
-    decode_json,
     describe,
     excerpt,
     header,
     listing_seed,
-    malformed_row,
     offered,
     retry_after,
     try_json,
 )
 from ._frames import (
-    Row,
-    check_row,
-    decode_rows,
-    fast_frame,
     first_ts,
-    frame,
-    to_float,
     to_frame,
-    to_int,
 )
 from .base import CONTRACT_LIST_SECONDS, Getter
 
@@ -199,66 +190,9 @@ class Bybit(Adapter):
     def _frame(
         self, body: bytes, span: int, start: int | None = None, end: int | None = None
     ) -> pl.DataFrame:
-        """A page -> the canonical frame: polars decodes and checks a clean page in one piece
-        (`fast_frame`); anything else takes the row-by-row path, which words the error."""
-        now = self.now_ms()
-        cols = decode_rows(body, 7, ("result", "list")) if _OK_HEAD.match(body[:64]) else None
-        if cols is not None:
-            fast = fast_frame(
-                {
-                    "ts": cols[0],
-                    "open": cols[1],
-                    "high": cols[2],
-                    "low": cols[3],
-                    "close": cols[4],
-                    "volume": cols[5],
-                    "quote_volume": cols[6],
-                },
-                span,
-                now,
-                start,
-                end,
-            )
-            if fast is not None:
-                return fast
-        payload = decode_json(self.name, body)
-        if isinstance(payload, dict) and "retCode" in payload:
-            self._classify(None, payload, body, {})
-        try:
-            raw_rows = payload["result"]["list"]
-        except (TypeError, KeyError, IndexError):
-            raise TransientError(
-                f"{self.name}: malformed body (no result.list): {excerpt(body)}"
-            ) from None
-        if not isinstance(raw_rows, list):
-            raise TransientError(f"{self.name}: malformed body (list): {excerpt(body)}")
-        return frame(self._rows(raw_rows, span, now), span, now, start, end)
-
-    def _rows(self, raw_rows: list, span: int, now: int) -> list[Row]:
-        """The row-by-row path: exact error messages for a page the fast path turned down."""
-        span_ms = span * 1000
-        rows: list[Row] = []
-        for raw in raw_rows:
-            if not isinstance(raw, list):
-                raise malformed_row(self.name, raw)
-            try:
-                row: Row = (
-                    to_int(raw[0]),
-                    to_float(raw[1]),
-                    to_float(raw[2]),
-                    to_float(raw[3]),
-                    to_float(raw[4]),
-                    to_float(raw[5]),
-                    to_float(raw[6]),
-                    None,
-                )
-            except (TypeError, ValueError, IndexError, OverflowError):
-                raise malformed_row(self.name, raw) from None
-            check_row(self.name, row, raw)
-            if row[0] + span_ms > now:  # the open bar (Bybit sends it first)
-                continue
-            rows.append(row)
-        return rows
+        """A kline page -> the canonical frame (bybit_derivs.page_frame, which every kind's
+        page goes through)."""
+        return bybit_derivs.page_frame(self, body, span, start, end)
 
     def raise_for_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
         if 200 <= status < 300 and _OK_HEAD.match(body[:64]):

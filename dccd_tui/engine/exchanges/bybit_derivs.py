@@ -176,55 +176,83 @@ def price_frame(
     *,
     loose: bool,
 ) -> pl.DataFrame:
-    """A page of 5-field rows -> candles (volume 0 until `null_volumes`): polars' fast path for
-    a clean page, the row-by-row path (which words the error) for anything else."""
+    """A page of 5-field rows -> candles (volume 0 until `null_volumes`)."""
+    return page_frame(adapter, body, span, start, end, width=PRICE_WIDTH, loose=loose)
+
+
+#: Fields of a kline row (``[start, o, h, l, c, volume, turnover]``) and of a mark, index or
+#: premium row (``[start, o, h, l, c]``).
+KLINE_WIDTH, PRICE_WIDTH = 7, 5
+
+
+def page_frame(
+    adapter: BybitLike,
+    body: bytes,
+    span: int,
+    start: int | None = None,
+    end: int | None = None,
+    *,
+    width: int = KLINE_WIDTH,
+    loose: bool = False,
+) -> pl.DataFrame:
+    """One page of rows `width` fields wide (every kind, spot too) -> the canonical frame: polars
+    decodes and checks a clean page in one piece (`fast_frame`); anything else takes the
+    row-by-row path (`page_rows`), which words the error. Rows of 5 fields have volume 0 (the
+    kinds without volume null it later, `null_volumes`)."""
     import polars as pl
 
     now = adapter.now_ms()
-    cols = decode_rows(body, 5, ("result", "list")) if OK_HEAD.match(body[:64]) else None
+    cols = decode_rows(body, width, ("result", "list")) if OK_HEAD.match(body[:64]) else None
     if cols is not None:
-        zeros = pl.Series("volume", ["0"] * len(cols[0]), dtype=pl.String)
-        fast = fast_frame(
-            {
-                "ts": cols[0],
-                "open": cols[1],
-                "high": cols[2],
-                "low": cols[3],
-                "close": cols[4],
-                "volume": zeros,
-            },
-            span,
-            now,
-            start,
-            end,
-            loose=loose,
-        )
+        columns = {
+            "ts": cols[0],
+            "open": cols[1],
+            "high": cols[2],
+            "low": cols[3],
+            "close": cols[4],
+        }
+        if width == KLINE_WIDTH:
+            columns |= {"volume": cols[5], "quote_volume": cols[6]}
+        else:
+            columns["volume"] = pl.Series("volume", ["0"] * len(cols[0]), dtype=pl.String)
+        fast = fast_frame(columns, span, now, start, end, loose=loose)
         if fast is not None:
             return fast
-    raw_rows = result_list(adapter, body)
+    rows = page_rows(adapter.name, result_list(adapter, body), span, now, width, loose=loose)
+    return frame(rows, span, now, start, end)
+
+
+def page_rows(
+    who: str, raw_rows: list, span: int, now: int, width: int, *, loose: bool = False
+) -> list[Row]:
+    """The row-by-row path: exact error messages for a page the fast path turned down. The
+    open bar (Bybit sends it first) is dropped."""
     span_ms = span * 1000
     rows: list[Row] = []
     for raw in raw_rows:
         if not isinstance(raw, list):
-            raise malformed_row(adapter.name, raw)
+            raise malformed_row(who, raw)
         try:
+            volume, quote = (
+                (to_float(raw[5]), to_float(raw[6])) if width == KLINE_WIDTH else (0.0, None)
+            )
             row: Row = (
                 to_int(raw[0]),
                 to_float(raw[1]),
                 to_float(raw[2]),
                 to_float(raw[3]),
                 to_float(raw[4]),
-                0.0,
-                None,
+                volume,
+                quote,
                 None,
             )
         except (TypeError, ValueError, IndexError, OverflowError):
-            raise malformed_row(adapter.name, raw) from None
-        check_row(adapter.name, row, raw, loose=loose)
+            raise malformed_row(who, raw) from None
+        check_row(who, row, raw, loose=loose)
         if row[0] + span_ms > now:  # the open bar (sent first)
             continue
         rows.append(row)
-    return frame(rows, span, now, start, end)
+    return rows
 
 
 def result_list(adapter: BybitLike, body: bytes) -> list:
