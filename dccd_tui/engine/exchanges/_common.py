@@ -174,6 +174,41 @@ class Adapter(Exchange):
             )
         return (end - start) // span_ms
 
+    def raise_error_words(
+        self,
+        status: int | None,
+        words: list[str],
+        body: bytes,
+        headers: Mapping[str, str],
+        rate_words: tuple[str, ...],
+        transient_words: tuple[str, ...],
+    ) -> None:
+        """Raise the classified error of an answer whose body names its errors in words
+        (Kraken's ``"EAPI:Rate limit exceeded"``, Kraken Futures' ``"apiLimitExceeded"``): a
+        word starting with one of `rate_words` or HTTP 429 is a rate limit, one of
+        `transient_words` or a 5xx is transient, any other word permanent. No words: the status
+        decides (`classify_status`), and a data answer returns."""
+        if not words:
+            if status is not None and status >= 300:
+                classify_status(
+                    status,
+                    describe(self.name, status, None, excerpt(body)),
+                    headers,
+                    now=self._clock(),
+                )
+            return
+        message = describe(self.name, status, None, "; ".join(words))
+        code = clean_text(words[0], 100)
+        if status == 429 or any(w.startswith(rate_words) for w in words):
+            raise RateLimitError(
+                message, retry_after=retry_after(headers, self._clock()), status=status, code=code
+            )
+        if any(w.startswith(transient_words) for w in words) or (
+            status is not None and status >= 500
+        ):
+            raise TransientError(message, status=status, code=code)
+        raise PermanentError(message, status=status, code=code)
+
     def check_symbol(self, base: str, quote: str, symbol: str, max_len: int) -> str:
         if base == quote:
             raise SymbolError(f"{self.name}: {base}/{quote} has the same asset on both sides")

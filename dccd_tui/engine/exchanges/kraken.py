@@ -32,18 +32,15 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PermanentError, RateLimitError, TransientError
+from ..errors import TransientError
 from ..models import CANDLES, SPAN_LABELS
 from ._common import (
     Adapter,
-    classify_status,
     clean_text,
     decode_json,
-    describe,
     excerpt,
     malformed_row,
     offered,
-    retry_after,
     try_json,
 )
 from ._frames import frame, resample_trades, to_float, to_frame, to_int
@@ -233,23 +230,4 @@ class Kraken(Adapter):
         if isinstance(payload, dict) and isinstance(payload.get("error"), list):
             # Entries starting with "W" are warnings; only "E..." entries are errors.
             errors = [str(e) for e in payload["error"] if str(e).startswith("E")]
-        if not errors:
-            if status is not None and status >= 300:
-                classify_status(
-                    status,
-                    describe(self.name, status, None, excerpt(body)),
-                    headers,
-                    now=self._clock(),
-                )
-            return
-        message = describe(self.name, status, None, "; ".join(errors))
-        code = clean_text(errors[0], 100)
-        if any(e.startswith(_RATE_ERRORS) for e in errors) or status == 429:
-            raise RateLimitError(
-                message, retry_after=retry_after(headers, self._clock()), status=status, code=code
-            )
-        if any(e.startswith(_TRANSIENT_ERRORS) for e in errors) or (
-            status is not None and status >= 500
-        ):
-            raise TransientError(message, status=status, code=code)
-        raise PermanentError(message, status=status, code=code)
+        self.raise_error_words(status, errors, body, headers, _RATE_ERRORS, _TRANSIENT_ERRORS)

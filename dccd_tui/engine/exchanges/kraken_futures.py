@@ -43,19 +43,15 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PermanentError, RateLimitError, TransientError
+from ..errors import PermanentError, TransientError
 from ..fmt import fmt_plural
 from ..models import CANDLES, FUNDING, INVERSE, LINEAR, Symbol
 from ._common import (
     Adapter,
-    classify_status,
-    clean_text,
     decode_json,
-    describe,
     excerpt,
     malformed_row,
     offered,
-    retry_after,
     try_json,
 )
 from ._frames import Row, check_row, frame, to_float, to_frame, to_int
@@ -258,23 +254,4 @@ class KrakenFutures(Adapter):
             if not words and payload.get("result") == "error":
                 words.append(str(payload.get("status") or "error"))
         words = [w for w in words if w]
-        if not words:
-            if status is not None and status >= 300:
-                classify_status(
-                    status,
-                    describe(self.name, status, None, excerpt(body)),
-                    headers,
-                    now=self._clock(),
-                )
-            return
-        message = describe(self.name, status, None, "; ".join(words))
-        code = clean_text(words[0], 100)
-        if status == 429 or any(w.startswith(_RATE_ERRORS) for w in words):
-            raise RateLimitError(
-                message, retry_after=retry_after(headers, self._clock()), status=status, code=code
-            )
-        if any(w.startswith(_TRANSIENT_ERRORS) for w in words) or (
-            status is not None and status >= 500
-        ):
-            raise TransientError(message, status=status, code=code)
-        raise PermanentError(message, status=status, code=code)
+        self.raise_error_words(status, words, body, headers, _RATE_ERRORS, _TRANSIENT_ERRORS)
