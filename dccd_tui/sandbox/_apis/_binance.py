@@ -118,6 +118,12 @@ class BinanceApi(Api):
         frags = candle_page(rows, series, ctx, start, end, descending=False)
         return Answer(200, join_rows(frags).encode())
 
+    def weight_limit(self) -> int:
+        """The weight per minute this venue's answers name: spot's budget is in requests per
+        second and Binance counts weight, so twice the budget a minute."""
+        budget = (self.settings.budgets or {}).get("binance", 50.0) or 50.0
+        return int(round(2 * budget * 60))
+
     def limited(self, kind, retry_after, injected=False) -> Answer:
         headers = [("Retry-After", _retry(retry_after))]
         if kind == "ban":
@@ -133,14 +139,13 @@ class BinanceApi(Api):
                 },
                 headers,
             )
-        budget = (self.settings.budgets or {}).get("binance", 50.0) or 50.0
         return janswer(
             429,
             {
                 "code": -1003,
                 "msg": (
                     "Too much request weight used; current limit is "
-                    f"{int(round(2 * budget * 60))} request weight per 1 MINUTE. "
+                    f"{self.weight_limit()} request weight per 1 MINUTE. "
                     "Please use WebSocket Streams for live updates to avoid polling the API."
                 ),
             },

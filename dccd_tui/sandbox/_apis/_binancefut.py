@@ -211,7 +211,6 @@ class BinanceFuturesApi(BinanceApi):
 
     def _exchange_info(self, ctx) -> Answer:
         now = ctx.now_ms
-        budget = (self.settings.budgets or {}).get(self.name, 40.0) or 40.0
         symbols = []
         for perp in self.perps.values():
             gone = perp.delist_ms is not None and perp.delist_ms <= now
@@ -245,7 +244,7 @@ class BinanceFuturesApi(BinanceApi):
                         "rateLimitType": "REQUEST_WEIGHT",
                         "interval": "MINUTE",
                         "intervalNum": 1,
-                        "limit": int(round(budget * 60)),
+                        "limit": self.weight_limit(),
                     }
                 ],
                 "exchangeFilters": [],
@@ -253,35 +252,21 @@ class BinanceFuturesApi(BinanceApi):
             },
         )
 
+    def weight_limit(self) -> int:
+        """The futures budget is in weight units per second already."""
+        budget = (self.settings.budgets or {}).get(self.name, 40.0) or 40.0
+        return int(round(budget * 60))
+
     def limited(self, kind, retry_after, injected=False) -> Answer:
-        headers = [("Retry-After", _retry(retry_after))]
-        if kind == "ban":
-            until = self.world.now() + int(retry_after * 1000)
-            return janswer(
-                418,
-                {
-                    "code": -1003,
-                    "msg": (
-                        f"Way too much request weight used; IP banned until {until}. "
-                        "Please use WebSocket Streams for live updates to avoid bans."
-                    ),
-                },
-                headers,
-            )
-        if kind == "funding":
-            limit = self.settings.binance_funding_limit
-            msg = (
-                f"Too many requests; current limit of IP is {limit} requests per 5 MINUTE "
-                "for fundingRate and fundingInfo."
-            )
-        else:
-            budget = (self.settings.budgets or {}).get(self.name, 40.0) or 40.0
-            msg = (
-                "Too much request weight used; current limit is "
-                f"{int(round(budget * 60))} request weight per 1 MINUTE. "
-                "Please use WebSocket Streams for live updates to avoid polling the API."
-            )
-        return janswer(429, {"code": -1003, "msg": msg}, headers)
+        """Spot Binance's ban and weight answers; USD-M funding's own 500-per-5-minutes one."""
+        if kind != "funding":
+            return super().limited(kind, retry_after, injected)
+        limit = self.settings.binance_funding_limit
+        msg = (
+            f"Too many requests; current limit of IP is {limit} requests per 5 MINUTE "
+            "for fundingRate and fundingInfo."
+        )
+        return janswer(429, {"code": -1003, "msg": msg}, [("Retry-After", _retry(retry_after))])
 
 
 class BinanceUsdmApi(BinanceFuturesApi):
