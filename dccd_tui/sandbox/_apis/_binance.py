@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from ._shared import FAR_PAST, HOUR_MS, Answer, Api, candle_page, janswer, join_rows, uint
+from ._shared import FAR_PAST, HOUR_MS, Answer, Api, candle_page, janswer, join_rows, uint_params
 
 
 def _binance_fmt(span: int, pd: int, vd: int):
@@ -63,6 +63,13 @@ class BinanceApi(Api):
     def err(code: int, msg: str, status: int = 400) -> Answer:
         return janswer(status, {"code": code, "msg": msg})
 
+    def illegal(self, name: str, _text: str) -> Answer:
+        """A parameter that is not a non-negative integer."""
+        return self.err(
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
+        )
+
     def serve(self, endpoint, args, params, ctx) -> Answer:
         symbol = params.get("symbol")
         if not symbol:
@@ -80,22 +87,13 @@ class BinanceApi(Api):
         span = BINANCE_INTERVALS.get(interval)
         if span is None:
             return self.err(-1120, "Invalid interval.")
-        bounds: dict[str, int | None] = {}
-        for name in ("limit", "startTime", "endTime"):
-            text = params.get(name)
-            if text is None or text == "":
-                bounds[name] = None
-                continue
-            value = uint(text)
-            if value is None:
-                return self.err(
-                    -1100,
-                    f"Illegal characters found in parameter '{name}'; "
-                    "legal range is '^[0-9]{1,20}$'.",
-                )
-            if name != "limit" and value >= 10**15:  # microseconds (accepted since 2024-12-17)
-                value //= 1000
-            bounds[name] = value
+        bounds = uint_params(params, ("limit", "startTime", "endTime"), self.illegal)
+        if isinstance(bounds, Answer):
+            return bounds
+        for name in ("startTime", "endTime"):
+            value = bounds[name]
+            if value is not None and value >= 10**15:  # microseconds (accepted since 2024-12-17)
+                bounds[name] = value // 1000
         limit = 500 if bounds["limit"] is None else bounds["limit"]
         if not 1 <= limit <= 1000:
             return self.err(-1130, "Data sent for parameter 'limit' is not valid.")

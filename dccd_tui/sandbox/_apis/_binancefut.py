@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .._deriv import Perp
 from ._binance import BINANCE_INTERVALS, BinanceApi, _binance_fmt, _retry
-from ._shared import FAR_PAST, Answer, candle_page, janswer, join_rows, uint
+from ._shared import FAR_PAST, Answer, candle_page, janswer, join_rows, uint, uint_params
 
 DAY_MS = 86_400_000
 FUT_INTERVALS = {k: v for k, v in BINANCE_INTERVALS.items() if k != "1s"}
@@ -86,20 +86,9 @@ class BinanceFuturesApi(BinanceApi):
 
     def _bounds(self, params, names, limit_default, limit_max):
         """(limit, values) or an error Answer."""
-        vals: dict[str, int | None] = {}
-        for name in names:
-            text = params.get(name)
-            if text is None or text == "":
-                vals[name] = None
-                continue
-            value = uint(text)
-            if value is None:
-                return self.err(
-                    -1100,
-                    f"Illegal characters found in parameter '{name}'; "
-                    "legal range is '^[0-9]{1,20}$'.",
-                )
-            vals[name] = value
+        vals = uint_params(params, names, self.illegal)
+        if isinstance(vals, Answer):
+            return vals
         limit = limit_default if vals.get("limit") is None else vals["limit"]
         assert limit is not None
         if not 1 <= limit <= limit_max:

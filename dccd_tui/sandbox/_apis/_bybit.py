@@ -12,7 +12,17 @@ from __future__ import annotations
 import json
 
 from .._deriv import Perp
-from ._shared import FAR_PAST, HOUR_MS, Answer, Api, Ctx, candle_page, janswer, join_rows, uint
+from ._shared import (
+    FAR_PAST,
+    HOUR_MS,
+    Answer,
+    Api,
+    Ctx,
+    candle_page,
+    janswer,
+    join_rows,
+    uint_params,
+)
 
 
 def _bybit_fmt(span: int, pd: int, vd: int):
@@ -88,6 +98,9 @@ class BybitApi(Api):
             },
         )
 
+    def invalid(self, name: str, _text: str) -> Answer:
+        return self.err(10001, f"params error: {name} is invalid")
+
     def ok(self, result_json: str) -> Answer:
         body = (
             '{"retCode":0,"retMsg":"OK","result":'
@@ -128,16 +141,9 @@ class BybitApi(Api):
         span = BYBIT_INTERVALS.get(params.get("interval") or "")
         if span is None:
             return self.err(10001, "params error: interval is invalid")
-        vals: dict[str, int | None] = {}
-        for name in ("limit", "start", "end"):
-            text = params.get(name)
-            if text is None or text == "":
-                vals[name] = None
-                continue
-            value = uint(text)
-            if value is None:
-                return self.err(10001, f"params error: {name} is invalid")
-            vals[name] = value
+        vals = uint_params(params, ("limit", "start", "end"), self.invalid)
+        if isinstance(vals, Answer):
+            return vals
         limit = 200 if vals["limit"] is None else min(max(vals["limit"], 1), 1000)
         limit = min(limit, self.settings.page_cap("bybit") or limit)
         start, end = vals["start"], vals["end"]
@@ -170,16 +176,9 @@ class BybitApi(Api):
         )
 
     def _funding(self, category, perp: Perp, params, ctx: Ctx) -> Answer:
-        vals: dict[str, int | None] = {}
-        for name in ("limit", "startTime", "endTime"):
-            text = params.get(name)
-            if text is None or text == "":
-                vals[name] = None
-                continue
-            value = uint(text)
-            if value is None:
-                return self.err(10001, f"params error: {name} is invalid")
-            vals[name] = value
+        vals = uint_params(params, ("limit", "startTime", "endTime"), self.invalid)
+        if isinstance(vals, Answer):
+            return vals
         limit = 200 if vals["limit"] is None else vals["limit"]
         if not 1 <= limit <= 200:
             return self.err(10001, "params error: limit is invalid")

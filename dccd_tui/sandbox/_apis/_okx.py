@@ -14,7 +14,7 @@ import json
 
 from .._deriv import OKX_FUNDING_DAYS, Perp
 from .._markets import Market
-from ._shared import FAR_PAST, HOUR_MS, Answer, Api, candle_page, janswer, join_rows, uint
+from ._shared import FAR_PAST, HOUR_MS, Answer, Api, candle_page, janswer, join_rows, uint_params
 
 
 def _okx_fmt(span: int, pd: int, vd: int):
@@ -106,17 +106,9 @@ class OkxApi(Api):
         return janswer(status, {"code": code, "msg": msg, "data": []})
 
     def _vals(self, params, names):
-        vals: dict[str, int | None] = {}
-        for name in names:
-            text = params.get(name)
-            if text is None or text == "":
-                vals[name] = None
-                continue
-            value = uint(text)
-            if value is None:
-                return self.err(400, "51000", f"Parameter {name} error")
-            vals[name] = value
-        return vals
+        return uint_params(
+            params, names, lambda name, _t: self.err(400, "51000", f"Parameter {name} error")
+        )
 
     def serve(self, endpoint, args, params, ctx) -> Answer:
         if endpoint == "instruments":
@@ -142,16 +134,9 @@ class OkxApi(Api):
         if bar is None:
             return self.err(400, "51000", "Parameter bar error")
         span, offset = bar
-        vals: dict[str, int | None] = {}
-        for name in ("limit", "after", "before"):
-            text = params.get(name)
-            if text is None or text == "":
-                vals[name] = None
-                continue
-            value = uint(text)
-            if value is None:
-                return self.err(400, "51000", f"Parameter {name} error")
-            vals[name] = value
+        vals = self._vals(params, ("limit", "after", "before"))
+        if isinstance(vals, Answer):
+            return vals
         cap = {"history": self.settings.okx_page, "candles": 300}.get(endpoint, 100)
         limit = 100 if vals["limit"] is None else vals["limit"]
         if limit < 1 or (limit > cap and (limit > 300 or self.settings.okx_page_error)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,24 @@ def uint(text: str | None) -> int | None:
     if text is None or not _UINT.match(text):
         return None
     return int(text)
+
+
+def uint_params(
+    params: Mapping[str, str], names: Iterable[str], refuse: Callable[[str, str], Answer]
+) -> dict[str, int | None] | Answer:
+    """The optional non-negative integer parameters `names` (None where absent or empty), or
+    the venue's refusal `refuse(name, text)` of the first one that is not such a number."""
+    vals: dict[str, int | None] = {}
+    for name in names:
+        text = params.get(name)
+        if text is None or text == "":
+            vals[name] = None
+            continue
+        value = uint(text)
+        if value is None:
+            return refuse(name, text)
+        vals[name] = value
+    return vals
 
 
 @dataclass
