@@ -140,3 +140,37 @@ def test_the_listing_time_seeds_the_listing_probe(tmp_path, venue):
         asked = {ep: sb.endpoint_requests(venue, ep) for ep in CANDLE_ENDPOINTS[venue]}
         assert asked == dict.fromkeys(CANDLE_ENDPOINTS[venue], 1), asked
         assert sb.endpoint_requests(venue, "instruments") == 1
+
+
+def test_bybit_pages_a_category_by_its_cursor():
+    """instruments-info serves 1000 contracts a page and a ``nextPageCursor`` while there are
+    more (the sandbox's categories fit one page): every page is read, and the list is one
+    shared answer per page (no ``symbol`` in the request)."""
+    import json
+
+    from dccd_tui.engine.exchanges import bybit_derivs as bd
+    from dccd_tui.engine.exchanges import exchange_class
+
+    bybit = exchange_class("bybit")()
+    pages = {
+        "": (["AUSDT", "BUSDT"], "c1"),
+        "c1": (["LTCUSDT"], "c2"),
+        "c2": ([], ""),
+    }
+    asked: list[dict] = []
+
+    def get(path, params):
+        asked.append(dict(params))
+        assert path == bd.INSTRUMENTS_PATH and "symbol" not in params
+        assert bybit.shared_answer_seconds(path, params) > 0
+        names, cursor = pages[params.get("cursor", "")]
+        rows = [{"symbol": n, "launchTime": "1600000000000", "deliveryTime": "0"} for n in names]
+        rows[-1:] = [{**r, "deliveryTime": "1741593600000"} for r in rows[-1:]]
+        result = {"category": params["category"], "list": rows, "nextPageCursor": cursor}
+        return json.dumps({"retCode": 0, "retMsg": "OK", "result": result}).encode()
+
+    assert bybit.delisting_ms(get, "linear:LTCUSDT") == 1741593600000
+    assert [q.get("cursor") for q in asked] == [None, "c1", "c2"]
+    assert all(q["limit"] == "1000" and q["category"] == "linear" for q in asked)
+    assert bybit.delisting_ms(get, "linear:AUSDT") is None
+    assert bybit.delisting_ms(get, "linear:GONEUSDT") is None  # not listed
