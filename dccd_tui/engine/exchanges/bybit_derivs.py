@@ -39,14 +39,12 @@ from ._frames import (
     decode_rows,
     fast_frame,
     frame,
-    funding_frame,
     null_volumes,
     to_float,
     to_frame,
     to_int,
 )
-from ._funding import LOOKBACK_MS, Event
-from ._funding import funding_frame as spaced_funding_frame
+from ._funding import LOOKBACK_MS, Event, funding_frame, round_minute
 from .base import Getter, SymbolError
 
 if TYPE_CHECKING:
@@ -357,10 +355,12 @@ def fetch_funding(
         if len(page) < FUNDING_LIMIT:
             break
         oldest = min(raw for raw, _ in page)
+        if round_minute(oldest) < start:  # the window's events and one before them: enough
+            break
         if oldest > hi:  # the venue ignored endTime: stop rather than loop
             break
         hi = oldest - 1
-    return spaced_funding_frame(events, start, end)
+    return funding_frame(events, start, end)
 
 
 def parse_funding(adapter: BybitLike, body: bytes) -> list[tuple[int, float]]:
