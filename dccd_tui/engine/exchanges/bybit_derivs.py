@@ -162,20 +162,8 @@ def parse_kind(
     """One page of `kind` -> the canonical frame (null volumes for mark/index/premium)."""
     if kind not in PRICE_KINDS:
         return adapter._frame(body, span, start, end)
-    return null_volumes(price_frame(adapter, body, span, start, end, loose=kind == "premium"))
-
-
-def price_frame(
-    adapter: BybitLike,
-    body: bytes,
-    span: int,
-    start: int | None,
-    end: int | None,
-    *,
-    loose: bool,
-) -> pl.DataFrame:
-    """A page of 5-field rows -> candles (volume 0 until `null_volumes`)."""
-    return page_frame(adapter, body, span, start, end, width=PRICE_WIDTH, loose=loose)
+    page = page_frame(adapter, body, span, start, end, width=PRICE_WIDTH, loose=kind == "premium")
+    return null_volumes(page)
 
 
 #: Fields of a kline row (``[start, o, h, l, c, volume, turnover]``) and of a mark, index or
