@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import (
+    ARCHIVE_ROOTS,
     EXCHANGES,
     ExchangeSettings,
     get_exchange,
 )
-from ..engine.archive.sources import ROOTS as ARCHIVE_ROOTS
 from .checks import (
     ConfigError,
     _bounded,

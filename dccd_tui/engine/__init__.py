@@ -116,10 +116,16 @@ for _module, _names in {
 del _module, _names, _name
 # Exported under another name: the function `inventory.inventory` would be shadowed by its module
 # (importing ``dccd_tui.engine.inventory`` sets that attribute on this package).
-_RENAMED = {"take_inventory": ("inventory", "inventory")}
+# `ARCHIVE_ROOTS`: the archive's folder of each venue (archive/sources.py `ROOTS`), which says
+# which venues have an archive (config takes their archive keys).
+_RENAMED = {
+    "take_inventory": ("inventory", "inventory"),
+    "ARCHIVE_ROOTS": ("archive.sources", "ROOTS"),
+}
 _HOMES.update({name: module for name, (module, _attr) in _RENAMED.items()})
 
 __all__ = [
+    "ARCHIVE_ROOTS",
     "Asked",
     "CANDLES",
     "CANDLE_KINDS",
@@ -244,6 +250,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .archive.layout import DEFAULT_ARCHIVE_URL
+    from .archive.sources import ROOTS as ARCHIVE_ROOTS
     from .asked import Asked, fmt_asked, minus_ranges, union_ranges
     from .coverage_picture import CoveragePicture, coverage_picture
     from .errors import (
