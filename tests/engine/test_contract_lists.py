@@ -69,23 +69,27 @@ def _run(tmp_path, sb: Sandbox, venue: str, pairs: list[str], spans: list[str]) 
 
 
 @pytest.mark.parametrize(
-    ("venue", "endpoint", "pairs", "lists"),
+    ("venue", "endpoint", "pairs", "spans", "lists"),
     [
-        # four contracts, all on one list
+        # 28 jobs of four contracts, all on one list (one request per job before: 52 jobs with
+        # four spans sent 52)
         (
             "binanceusdm",
             "exchangeInfo",
             ["BTC/USDT:USDT", "ETH/USDT:USDT", "LTC/USDT:USDT", "NEW/USDT:USDT"],
+            ["1m", "1h"],
             1,
         ),
         # linear and inverse contracts: one list per category
-        ("bybit", "instruments", ["BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"], 2),
+        ("bybit", "instruments", ["BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"], ["1h"], 2),
     ],
 )
-def test_many_perpetual_jobs_ask_the_contract_list_once(tmp_path, venue, endpoint, pairs, lists):
+def test_many_perpetual_jobs_ask_the_contract_list_once(
+    tmp_path, venue, endpoint, pairs, spans, lists
+):
     with Sandbox(SandboxSettings(seed=7, now_ms=PINNED_NOW)) as sb:
-        jobs = _run(tmp_path, sb, venue, pairs, ["1m", "5m", "15m", "1h"])
-        assert len(jobs) >= 3 * 4 * len(pairs)  # dozens of jobs (a funding job per pair too)
+        jobs = _run(tmp_path, sb, venue, pairs, spans)
+        assert len(jobs) == (3 * len(spans) + 1) * len(pairs)  # a funding job per pair too
         assert sb.endpoint_requests(venue, endpoint) == lists
 
 
