@@ -48,10 +48,11 @@ from .kinds import CANDLES_DIR, FUNDING_DIR, NULL_COLUMNS
 from .lock import LOCK_NAME, StoreLock
 from .manifest import MANIFEST_NAME, MANIFEST_VERSION
 from .migrate import STORE_LAYOUT, VERSION_NAME
-from .objects import LocalObjects, Objects, PreconditionFailed
+from .objects import ANY, LocalObjects, Objects, PreconditionFailed
 from .protocol import SeriesStorage
 from .quarantine import CORRUPT_MARK
 from .ranges import Failed, Range, gap_ranges, holes, merge_ranges, subtract_range, subtract_ranges
+from .root import StoreOptions, StoreRoot, open_store_root
 from .series import SeriesStore
 
 # What the store logs (files moved aside, months dropped from the coverage) also goes into
@@ -60,6 +61,10 @@ from .series import SeriesStore
 logging.getLogger("dccd_tui.store").addHandler(logging.NullHandler())
 
 __all__ = [
+    "ANY",
+    "StoreOptions",
+    "StoreRoot",
+    "open_store_root",
     "CANDLES_DIR",
     "CORRUPT_MARK",
     "FUNDING_DIR",
