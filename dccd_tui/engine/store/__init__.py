@@ -45,9 +45,12 @@ from .files import (
 )
 from .folder import Store
 from .kinds import CANDLES_DIR, FUNDING_DIR, NULL_COLUMNS
+from .leases import EngineLease, LeaseHeld, LeaseLost, SeriesLease
 from .lock import LOCK_NAME, StoreLock
 from .manifest import MANIFEST_NAME, MANIFEST_VERSION
 from .migrate import STORE_LAYOUT, VERSION_NAME
+from .object_folder import ObjectStore, open_store
+from .object_series import ObjectSeriesStore
 from .objects import ANY, LocalObjects, Objects, PreconditionFailed
 from .protocol import SeriesStorage
 from .quarantine import CORRUPT_MARK
@@ -65,6 +68,13 @@ __all__ = [
     "StoreOptions",
     "StoreRoot",
     "open_store_root",
+    "open_store",
+    "EngineLease",
+    "LeaseHeld",
+    "LeaseLost",
+    "ObjectSeriesStore",
+    "ObjectStore",
+    "SeriesLease",
     "CANDLES_DIR",
     "CORRUPT_MARK",
     "FUNDING_DIR",

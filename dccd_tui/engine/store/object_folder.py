@@ -1,0 +1,173 @@
+"""A whole store on object storage (``s3://bucket/prefix``): the object-store counterpart of
+folder.`Store`, with the same calls (series, stored_series, lock, try_lock, quarantined).
+
+Why it exists: the data folder's calls list folders and flock a file; a bucket has neither. Here
+the series come from one listing of the keys (a series is a key prefix holding a manifest or a
+data object), and "the folder lock" is the engine lease in the bucket (leases.EngineLease): one
+engine per store, on any host, and the message of a second one names the holder.
+
+`open_store` is what the engine and the commands call: a `Store` for a local folder, an
+`ObjectStore` for an object store URL.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..models import FUNDING_UNIT, LABEL_SPANS, Series
+from .folder import Store, _series, series_key
+from .kinds import CANDLE_KINDS, CANDLES_DIR, FUNDING, FUNDING_DIR, MARKETS, symbol_of
+from .leases import Clock, EngineLease, LeaseHeld, SeriesLease, wall_ms
+from .manifest import MANIFEST_NAME
+from .object_series import MONTH_OBJECT, YEAR_OBJECT, ObjectSeriesStore
+from .root import StoreOptions, StoreRoot, open_store_root
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .obstore_objects import ObstoreObjects
+
+
+class ObjectStore:
+    """The series of a store on object storage, one cached `ObjectSeriesStore` each."""
+
+    def __init__(
+        self,
+        root: StoreRoot,
+        *,
+        read_only: bool = False,
+        holder: str | None = None,
+        clock: Clock = wall_ms,
+    ):
+        if root.local is not None:
+            raise ValueError("ObjectStore needs an object store root (Store serves a folder)")
+        self.root = root
+        self.url = root.url
+        self.data_path = root.url
+        """The store's URL (a local Store's data folder)."""
+        self.objects: ObstoreObjects = root.objects  # type: ignore[assignment]
+        self.read_only = read_only
+        self.migrated: str | None = None  # nothing to migrate: a store on S3 starts at layout 2
+        self._holder = holder
+        self._clock = clock
+        self._series: dict[Series, ObjectSeriesStore] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.url!r})"
+
+    def lock(self) -> EngineLease:
+        """Take the store for this engine (the engine lease, renewed by a thread), or raise
+        StoreError (LeaseHeld) naming the engine that holds it."""
+        return EngineLease.take(self.root, self._holder, clock=self._clock)
+
+    def try_lock(self) -> EngineLease | None:
+        try:
+            return self.lock()
+        except LeaseHeld:
+            return None
+
+    def needs_migration(self) -> bool:
+        return False
+
+    def series_folder(self, series: Series) -> str:
+        """The series' URL (checked like a local series' folder)."""
+        return self.objects.url(series_key(series))
+
+    def series(self, series: Series, lease: SeriesLease | None = None) -> ObjectSeriesStore:
+        """The (cached) store of one series. With `lease` (a worker task's, leases.py) a new,
+        uncached store writing under it; without, the store takes a lease of its own on its
+        first write."""
+        if lease is not None:
+            return ObjectSeriesStore(
+                series,
+                self.objects,
+                series_key(series),
+                read_only=self.read_only,
+                lease=lease,
+                clock=self._clock,
+            )
+        with self._lock:
+            found = self._series.get(series)
+            if found is None:
+                found = ObjectSeriesStore(
+                    series,
+                    self.objects,
+                    series_key(series),
+                    read_only=self.read_only,
+                    holder=self._holder,
+                    clock=self._clock,
+                )
+                self._series[series] = found
+            return found
+
+    def stored_series(self) -> list[Series]:
+        """Every series with a manifest or a data object, sorted (one listing per 1000 keys)."""
+        found: set[Series] = set()
+        for key in self.objects.list(CANDLES_DIR):
+            parts = key.split("/")
+            if len(parts) != 7 or not _series_file(parts[-1], MONTH_OBJECT):
+                continue
+            fields = _fields(parts[1:6], ("exchange", "market", "kind", "symbol", "span"))
+            if fields is None or fields["market"] not in MARKETS:
+                continue
+            if fields["kind"] not in CANDLE_KINDS:
+                continue
+            pair = symbol_of(fields["market"], fields["symbol"])
+            span = LABEL_SPANS.get(fields["span"])
+            if pair is not None and span is not None:
+                found.add(_series(fields["exchange"], pair, span, fields["kind"]))
+        for key in self.objects.list(FUNDING_DIR):
+            parts = key.split("/")
+            if len(parts) != 5 or not _series_file(parts[-1], YEAR_OBJECT):
+                continue
+            fields = _fields(parts[1:4], ("exchange", "market", "symbol"))
+            if fields is None or fields["market"] not in MARKETS:
+                continue
+            pair = symbol_of(fields["market"], fields["symbol"])
+            if pair is not None:
+                found.add(_series(fields["exchange"], pair, FUNDING_UNIT, FUNDING))
+        return sorted(found)
+
+    def quarantined(self) -> list[str]:
+        with self._lock:
+            stores = list(self._series.values())
+        return [msg for s in stores for msg in s.quarantined]
+
+    def release_series(self) -> None:
+        """Give back the series leases this store took (at the end of a run)."""
+        with self._lock:
+            stores = list(self._series.values())
+        for each in stores:
+            each.release()
+
+
+def _series_file(name: str, pattern: object) -> bool:
+    import re
+
+    assert isinstance(pattern, re.Pattern)
+    return name == MANIFEST_NAME or bool(pattern.match(name))
+
+
+def _fields(parts: list[str], names: tuple[str, ...]) -> dict[str, str] | None:
+    out = {}
+    for part, name in zip(parts, names, strict=True):
+        head, sep, value = part.partition("=")
+        if head != name or not sep or not value:
+            return None
+        out[name] = value
+    return out
+
+
+def open_store(
+    data_path: str | Path,
+    options: StoreOptions | None = None,
+    *,
+    read_only: bool = False,
+) -> Store | ObjectStore:
+    """The store at `data_path`: a `Store` on a local folder, an `ObjectStore` on an object
+    store URL (``s3://bucket/prefix``; `options` from ``[store]``)."""
+    root = open_store_root(data_path, options)
+    if root.local is not None:
+        return Store(root.local, read_only=read_only)
+    return ObjectStore(root, read_only=read_only)
