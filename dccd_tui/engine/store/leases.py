@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from ..fmt import fmt_ms
@@ -226,6 +226,8 @@ class EngineLease:
         """Why the lease could not be renewed (another engine took it), or None."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.local: Any = None
+        """The flock on the local state folder (lock.StoreLock), released with the lease."""
 
     @classmethod
     def take(
@@ -281,6 +283,8 @@ class EngineLease:
         if self._stop.is_set():
             return
         self._stop.set()
+        if self.local is not None:
+            self.local.release()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         if self.lost is None:

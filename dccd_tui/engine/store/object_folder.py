@@ -20,6 +20,7 @@ from ..models import FUNDING_UNIT, LABEL_SPANS, Series
 from .folder import Store, _series, series_key
 from .kinds import CANDLE_KINDS, CANDLES_DIR, FUNDING, FUNDING_DIR, MARKETS, symbol_of
 from .leases import Clock, EngineLease, LeaseHeld, SeriesLease, wall_ms
+from .lock import StoreBusy, take_lock
 from .manifest import MANIFEST_NAME
 from .object_series import MONTH_OBJECT, YEAR_OBJECT, ObjectSeriesStore
 from .root import StoreOptions, StoreRoot, open_store_root
@@ -38,6 +39,7 @@ class ObjectStore:
         read_only: bool = False,
         holder: str | None = None,
         clock: Clock = wall_ms,
+        state_path: Path | None = None,
     ):
         if root.local is not None:
             raise ValueError("ObjectStore needs an object store root (Store serves a folder)")
@@ -50,6 +52,8 @@ class ObjectStore:
         self.migrated: str | None = None  # nothing to migrate: a store on S3 starts at layout 2
         self._holder = holder
         self._clock = clock
+        self.state_path = state_path
+        """The local state folder (engine socket, pid file, logs), flocked with the lease."""
         self._series: dict[Series, ObjectSeriesStore] = {}
         self._lock = threading.Lock()
 
@@ -58,13 +62,23 @@ class ObjectStore:
 
     def lock(self) -> EngineLease:
         """Take the store for this engine (the engine lease, renewed by a thread), or raise
-        StoreError (LeaseHeld) naming the engine that holds it."""
-        return EngineLease.take(self.root, self._holder, clock=self._clock)
+        StoreError (LeaseHeld) naming the engine that holds it. With a local state folder, its
+        flock is taken first (one engine per state folder on this host, as for a data folder:
+        dccd_tui/link/spawn.py asks it)."""
+        local = take_lock(self.state_path) if self.state_path is not None else None
+        try:
+            held = EngineLease.take(self.root, self._holder, clock=self._clock)
+        except BaseException:
+            if local is not None:
+                local.release()
+            raise
+        held.local = local
+        return held
 
     def try_lock(self) -> EngineLease | None:
         try:
             return self.lock()
-        except LeaseHeld:
+        except (LeaseHeld, StoreBusy):
             return None
 
     def needs_migration(self) -> bool:
@@ -164,10 +178,15 @@ def open_store(
     options: StoreOptions | None = None,
     *,
     read_only: bool = False,
+    state_path: Path | None = None,
 ) -> Store | ObjectStore:
     """The store at `data_path`: a `Store` on a local folder, an `ObjectStore` on an object
     store URL (``s3://bucket/prefix``; `options` from ``[store]``)."""
     root = open_store_root(data_path, options)
     if root.local is not None:
         return Store(root.local, read_only=read_only)
-    return ObjectStore(root, read_only=read_only)
+    return ObjectStore(root, read_only=read_only, state_path=state_path)
+
+
+AnyStore = Store | ObjectStore
+"""A store on a local folder or on object storage: the same calls."""

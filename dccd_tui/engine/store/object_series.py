@@ -49,7 +49,6 @@ from .files import Unreadable, reason
 from .kinds import CANDLES, FUNDING
 from .leases import (
     LEASE_NAME,
-    SERIES_TTL_S,
     Clock,
     LeaseHeld,
     LeaseLost,
@@ -80,6 +79,9 @@ log = logging.getLogger("dccd_tui.store")
 
 MONTH_OBJECT = re.compile(r"^(\d{4})-(\d{2})\.([0-9a-f]{16})\.parquet$")
 YEAR_OBJECT = re.compile(r"^(\d{4})\.([0-9a-f]{16})\.parquet$")
+#: The TTL of the lease a store takes for itself (the engine's own jobs): renewed at a commit
+#: once half of it passed, so it lapses about two minutes after the series' last write.
+OWN_TTL_S = 120.0
 #: How old the manifest seen may get before a read looks again (one HEAD).
 RECHECK_S = 2.0
 
@@ -365,12 +367,16 @@ class ObjectSeriesStore:
         ]
 
     def _take_lease(self) -> SeriesLease:
+        """The lease this store writes under: the one given, or its own (taken on its first
+        write, and again once it expired between two runs of the series: then the store
+        fences again, since another writer may have held the series meanwhile)."""
+        own = self._lease
+        if own is not None and not self._given_lease and own.expires_ms <= self._clock():
+            self._lease, self._fenced = None, False
         if self._lease is None:
             key = f"{self.prefix}/{LEASE_NAME}"
-            got = take(self._objects, key, self._holder, SERIES_TTL_S, self._clock, str(self))
-            self._lease = SeriesLease(
-                self._objects, key, self.series, got, SERIES_TTL_S, self._clock
-            )
+            got = take(self._objects, key, self._holder, OWN_TTL_S, self._clock, str(self.series))
+            self._lease = SeriesLease(self._objects, key, self.series, got, OWN_TTL_S, self._clock)
         return self._lease
 
     def _fence(self) -> None:
