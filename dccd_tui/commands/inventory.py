@@ -181,12 +181,18 @@ def take_inventory(config: Config) -> tuple[list[SeriesReport], list[str]]:
     folder is locked first; when another process (a running backfill) holds it, the store is
     opened read-only: the report says what it finds and changes nothing.
     """
-    from ..engine import Store
+    from ..engine import Store, open_store
     from ..engine import take_inventory as inventory
 
     data_path = config.settings.data_path
     notes: list[str] = []
     lock = None
+    settings = config.settings
+    if settings.store_url:
+        # On object storage nothing is moved aside and a missing object only leaves the
+        # coverage when a writer holds the series (object_series.py): read-only is exact.
+        store = open_store(settings.store_url, settings.store_options, read_only=True)
+        return inventory(config, store=store), store.quarantined()
     if data_path.is_dir():
         store = Store(data_path)
         lock = store.try_lock()
