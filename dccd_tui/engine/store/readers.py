@@ -53,11 +53,12 @@ def duckdb_filesystem(options: StoreOptions | None) -> Any:
     if opts.region:
         config["region"] = opts.region
 
-    class _S3(FsspecStore):  # type: ignore[misc]
+    class _S3(FsspecStore):
         # DuckDB globs with the scheme ("s3://b/k/**/*.parquet") and opens what the glob
         # returns; obstore's fsspec store globs bucket-relative paths only.
         def glob(self, path: str, **kwargs: Any) -> Any:
             found = super().glob(path.split("://", 1)[-1], **kwargs)
             return [f"s3://{p}" for p in found]
 
-    return _S3("s3", config=config, client_options={"allow_http": bool(opts.allow_http)})
+    client = {"allow_http": bool(opts.allow_http)}
+    return _S3("s3", config=config, client_options=client)  # type: ignore[call-overload]
