@@ -564,9 +564,14 @@ def close_series(
         return [None] * points
     width = -(-(end - start) // points)
     ms = pl.col("ts").dt.epoch("ms")
+    options = None
+    if isinstance(store, ObjectStore):  # the objects' URLs: polars reads them from the bucket
+        from .store.readers import polars_storage_options
+
+        options = polars_storage_options(store.root.options)
     try:
         frame = (
-            pl.scan_parquet(files)
+            pl.scan_parquet(files, storage_options=options)
             .select(ms.alias("t"), pl.col(value).alias("close"))
             .filter((pl.col("t") >= start) & (pl.col("t") < end))
             .group_by(((pl.col("t") - start) // width).alias("b"))

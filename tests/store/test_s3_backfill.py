@@ -13,6 +13,7 @@ import pytest
 from dccd_tui.commands.inventory import take_inventory
 from dccd_tui.config import ConfigError, save_config
 from dccd_tui.engine import EXCHANGES
+from dccd_tui.engine.inventory import close_series
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.store import ObjectStore
@@ -40,7 +41,7 @@ def _config(tmp_path: Path, sandbox, moto: MotoS3, store: dict | None = None):
                 "endpoint": moto.endpoint,
                 "region": "us-east-1",
                 "allow_http": True,
-                "state_path": "state",
+                "state_path": "s3-state",
             },
             "exchanges": exchanges,
             "histo_jobs": [
@@ -68,7 +69,7 @@ def test_backfill_into_moto_equals_the_truth_and_a_rerun_sends_nothing(
     config = _config(tmp_path, sandbox, moto_store)
     settings = config.settings
     assert settings.store_url == moto_store.url
-    assert settings.data_path == tmp_path / "state"  # the local state folder
+    assert settings.data_path == tmp_path / "s3-state"  # the local state folder
     runner = _run(config)
     assert isinstance(runner.store, ObjectStore)
     snap = runner.snapshots()[0]
@@ -91,8 +92,15 @@ def test_backfill_into_moto_equals_the_truth_and_a_rerun_sends_nothing(
         f"'{moto_store.url}/candles/**/*.parquet', hive_partitioning=true) GROUP BY ALL"
     ).fetchall()
     assert [(r[0], r[1], r[2]) for r in got] == [("binance", "BTC-USDT", truth.height)]
-    # the job's log went to the local state folder
-    assert list((tmp_path / "state" / ".engine" / "logs").iterdir())
+    # the app's chart reads the closes from the bucket
+    closes = close_series(runner.store, BTC, ms(START), ms(END), 5)
+    assert len(closes) == 5 and None not in closes
+    # the job's log went to the local state folder (beside its flock)
+    assert sorted(p.name for p in (tmp_path / "s3-state").iterdir()) == [
+        ".dccd-tui.lock",
+        ".engine",
+    ]
+    assert list((tmp_path / "s3-state" / ".engine" / "logs").iterdir())
     # inventory: exact coverage, nothing missing
     reports, notes = take_inventory(config)
     assert notes == [] and len(reports) == 1

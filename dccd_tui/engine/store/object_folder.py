@@ -20,7 +20,7 @@ from ..models import FUNDING_UNIT, LABEL_SPANS, Series
 from .folder import Store, _series, series_key
 from .kinds import CANDLE_KINDS, CANDLES_DIR, FUNDING, FUNDING_DIR, MARKETS, symbol_of
 from .leases import Clock, EngineLease, LeaseHeld, SeriesLease, wall_ms
-from .lock import StoreBusy, take_lock
+from .lock import StoreBusy, state_lock
 from .manifest import MANIFEST_NAME
 from .object_series import MONTH_OBJECT, YEAR_OBJECT, ObjectSeriesStore
 from .root import StoreOptions, StoreRoot, open_store_root
@@ -65,7 +65,9 @@ class ObjectStore:
         StoreError (LeaseHeld) naming the engine that holds it. With a local state folder, its
         flock is taken first (one engine per state folder on this host, as for a data folder:
         dccd_tui/link/spawn.py asks it)."""
-        local = take_lock(self.state_path) if self.state_path is not None else None
+        local = None
+        if self.state_path is not None:
+            local = state_lock(self.state_path)
         try:
             held = EngineLease.take(self.root, self._holder, clock=self._clock)
         except BaseException:
