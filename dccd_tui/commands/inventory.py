@@ -108,7 +108,7 @@ def _wrap(text: str, width: int | None, indent: str = "") -> list[str]:
 def render(
     reports: Sequence,
     config_path: Path,
-    data_path: Path,
+    data_path: Path | str,
     messages: Sequence[str] = (),
     width: int | None = None,
 ) -> list[str]:
@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         doc = {
             "config": str(config.path),
-            "data_path": str(config.settings.data_path),
+            "data_path": str(config.settings.store_location),
             "series": [r.to_dict() for r in reports],
             "notes": notes,
         }
@@ -253,7 +253,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(
             "\n".join(
-                render(reports, config.path, config.settings.data_path, notes, terminal_width())
+                render(
+                    reports, config.path, config.settings.store_location, notes, terminal_width()
+                )
             )
         )
     return EXIT_OK
