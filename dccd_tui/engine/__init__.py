@@ -90,7 +90,15 @@ for _module, _names in {
     "range_account": ("RangeAccount",),
     "exchanges": ("EXCHANGES", "get_exchange"),
     "exchanges.base": ("SymbolError",),
-    "store": ("Store", "ObjectStore", "open_store", "SeriesLease", "LeaseHeld", "LeaseLost"),
+    "store": (
+        "Store",
+        "ObjectStore",
+        "open_store",
+        "leased_series",
+        "SeriesLease",
+        "LeaseHeld",
+        "LeaseLost",
+    ),
     "store.lock": ("lock_holder",),
     "store.root": (
         "StoreOptions",
@@ -240,6 +248,7 @@ __all__ = [
     "take_inventory",
     "union_ranges",
     "open_store",
+    "leased_series",
     "open_store_root",
     "default_state_path",
     "is_object_url",
@@ -358,6 +367,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
         ObjectStore,
         SeriesLease,
         Store,
+        leased_series,
         open_store,
     )
     from .store.lock import lock_holder

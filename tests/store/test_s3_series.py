@@ -145,3 +145,18 @@ def test_one_engine_per_store(moto_store: MotoS3) -> None:
         first.release()
     with ObjectStore(root, holder="host h2 pid 22", clock=clock).lock() as second:
         assert second.held and second.holder == "host h2 pid 22"
+
+
+def test_leased_series_is_what_a_worker_task_writes_through(moto_store: MotoS3, tmp_path) -> None:
+    from dccd_tui.engine.store import SeriesStore, leased_series
+
+    root = _root(moto_store)
+    with leased_series(root, BTC, "worker 127.0.0.2 pid 1", ttl_s=30) as ss:
+        ss.write(candles(JAN31, FEB1, MIN), [(JAN31, FEB1)])
+        with pytest.raises(LeaseHeld, match=r"held by worker 127\.0\.0\.2 pid 1"):
+            with leased_series(root, BTC, "worker 127.0.0.3 pid 2", ttl_s=30):
+                pass
+    with leased_series(root, BTC, "worker 127.0.0.3 pid 2", ttl_s=30) as ss:  # released
+        assert ss.missing_intervals(JAN31, FEB1_2) == [(FEB1, FEB1_2)]
+    with leased_series(open_store_root(tmp_path / "data"), BTC) as local:
+        assert isinstance(local, SeriesStore)  # a local folder: the engine holds its lock

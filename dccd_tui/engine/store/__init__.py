@@ -49,7 +49,7 @@ from .leases import EngineLease, LeaseHeld, LeaseLost, SeriesLease
 from .lock import LOCK_NAME, StoreLock
 from .manifest import MANIFEST_NAME, MANIFEST_VERSION
 from .migrate import STORE_LAYOUT, VERSION_NAME
-from .object_folder import AnyStore, ObjectStore, open_store
+from .object_folder import AnyStore, ObjectStore, leased_series, open_store
 from .object_series import ObjectSeriesStore
 from .objects import ANY, LocalObjects, Objects, PreconditionFailed
 from .protocol import SeriesStorage
@@ -70,6 +70,7 @@ __all__ = [
     "open_store_root",
     "open_store",
     "AnyStore",
+    "leased_series",
     "EngineLease",
     "LeaseHeld",
     "LeaseLost",

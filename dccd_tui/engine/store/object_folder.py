@@ -12,21 +12,28 @@ engine per store, on any host, and the message of a second one names the holder.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import StoreError
 from ..models import FUNDING_UNIT, LABEL_SPANS, Series
 from .folder import Store, _series, series_key
 from .kinds import CANDLE_KINDS, CANDLES_DIR, FUNDING, FUNDING_DIR, MARKETS, symbol_of
-from .leases import Clock, EngineLease, LeaseHeld, SeriesLease, wall_ms
+from .leases import SERIES_TTL_S, Clock, EngineLease, LeaseHeld, LeaseLost, SeriesLease, wall_ms
 from .lock import StoreBusy, state_lock
 from .manifest import MANIFEST_NAME
 from .object_series import MONTH_OBJECT, YEAR_OBJECT, ObjectSeriesStore
 from .root import StoreOptions, StoreRoot, open_store_root
+from .series import SeriesStore
 
 if TYPE_CHECKING:  # pragma: no cover
     from .obstore_objects import ObstoreObjects
+
+log = logging.getLogger("dccd_tui.store")
 
 
 class ObjectStore:
@@ -192,3 +199,49 @@ def open_store(
 
 AnyStore = Store | ObjectStore
 """A store on a local folder or on object storage: the same calls."""
+
+
+@contextlib.contextmanager
+def leased_series(
+    root: StoreRoot,
+    series: Series,
+    holder: str | None = None,
+    ttl_s: float = SERIES_TTL_S,
+    *,
+    clock: Clock = wall_ms,
+) -> Iterator[SeriesStore | ObjectSeriesStore]:
+    """What a writer outside the engine process (a cluster worker's task) writes one series
+    through: on an object store, the series' lease (LeaseHeld names its holder while another
+    holds it), renewed by a thread every third of `ttl_s`, and the series' store writing under
+    it (it fences the previous holder on open); the lease is released on exit. A writer whose
+    lease was taken over gets `LeaseLost` from its next write. On a local folder (the engine
+    holds the folder's lock): the series' store, no lease.
+
+    The store is a `SeriesStorage`: hand it to `Backfill`/`plan_job` as the engine does.
+    """
+    if root.local is not None:
+        yield Store(root.local).series(series)
+        return
+    lease = SeriesLease.acquire(root, series, holder, ttl_s, clock=clock)
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(ttl_s / 3):
+            try:
+                lease.renew()
+            except LeaseLost:
+                return  # the next write says so (LeaseLost) and the task stops the series
+            except StoreError as exc:  # the network: the next beat tries again
+                log.warning("cannot renew the lease of %s: %s", series, exc)
+
+    beat = threading.Thread(target=renew, name=f"lease {series}", daemon=True)
+    beat.start()
+    try:
+        yield ObjectStore(root, clock=clock).series(series, lease=lease)
+    finally:
+        stop.set()
+        beat.join(timeout=5)
+        try:
+            lease.release()
+        except StoreError as exc:
+            log.warning("cannot release the lease of %s: %s", series, exc)
