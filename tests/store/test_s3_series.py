@@ -133,6 +133,31 @@ def test_a_writer_whose_lease_was_taken_over_is_refused(moto_store: MotoS3) -> N
     SeriesLease.acquire(root, BTC, "worker C", ttl_s=30, clock=clock)  # released: free at once
 
 
+def test_a_stalled_writer_that_still_believes_its_lease_is_refused(moto_store: MotoS3) -> None:
+    """A's clock stays behind (skewed, or stopped with its process): its own lease looks fresh
+    to it, so nothing but the manifest's fencing token can refuse it."""
+    root = _root(moto_store)
+    clock_a, clock_b = Clock(ms(2024, 3, 1)), Clock(ms(2024, 3, 1))
+    lease_a = SeriesLease.acquire(root, BTC, "worker A", ttl_s=30, clock=clock_a)
+    a = ObjectStore(root, clock=clock_a).series(BTC, lease=lease_a)
+    a.write(candles(JAN31, FEB1, MIN), [(JAN31, FEB1)])
+    clock_b.now += 31_000
+    lease_b = SeriesLease.acquire(root, BTC, "worker B", ttl_s=30, clock=clock_b)
+    b = ObjectStore(root, clock=clock_b).series(BTC, lease=lease_b)
+    assert b.coverage() == [(JAN31, FEB1)]  # B's open fenced A
+    assert not lease_a.due()
+    for _ in range(2):  # refused, and refused again (it never fences back)
+        with pytest.raises(LeaseLost, match="taken over by worker B"):
+            a.write(candles(FEB1, FEB1_2, MIN), [(FEB1, FEB1_2)])
+    with pytest.raises(LeaseLost):
+        a.record_failed([(FEB1, FEB1_2, "HTTP 500")])
+    assert a.coverage() == [(JAN31, FEB1)]  # A still reads
+    manifest = json.loads(root.objects.read(f"{series_key(BTC)}/_coverage.json")[0])
+    assert manifest["holder"] == "worker B" and manifest["failed"] == []
+    data = sorted(n for n in _keys(root, BTC) if n.endswith(".parquet"))
+    assert sorted(manifest["files"]) == data  # A's refused uploads were removed
+
+
 def test_one_engine_per_store(moto_store: MotoS3) -> None:
     root = _root(moto_store)
     clock = Clock(ms(2024, 3, 1))

@@ -145,6 +145,9 @@ class ObjectSeriesStore:
         self._horizon: list[Range] = []
         self._signs: dict[str, FileSign] = {}
         self._etag: str | None = None
+        # (token, holder) of the lease the manifest read was written under (None: none)
+        self._held: tuple[str, str] | None = None
+        self._lost: str | None = None  # why a given lease was lost: nothing is written again
         self._reported: set[str] = set()
 
     def __repr__(self) -> str:
@@ -301,17 +304,19 @@ class ObjectSeriesStore:
             self._reconcile()
             self._opened = True
             self._checked = now
-            if self._given_lease and not self.read_only:
-                self._fence()
+            if self._given_lease and not self.read_only and not self._fenced:
+                if self._lost is None:
+                    self._fence()
 
     def _load(self) -> None:
         try:
             raw, etag = self._objects.read(self.manifest_key)
         except FileNotFoundError:
             self._covered, self._failed, self._gaps, self._horizon = [], [], [], []
-            self._signs, self._etag = {}, None
+            self._signs, self._etag, self._held = {}, None, None
             return
         self._etag = etag
+        self._held = manifest_lease(raw)
         try:
             covered, failed, gaps, signs, horizon = parse_manifest(self.series, raw, self._pattern)
         except Unreadable as exc:
@@ -386,6 +391,8 @@ class ObjectSeriesStore:
         writer's uploads: nobody can commit them any more)."""
         if self.read_only:
             raise StoreError(f"{self.series}: read-only, cannot write {self.folder}")
+        if self._lost is not None:
+            raise LeaseLost(self._lost)
         lease = self._take_lease()
         if self._fenced:
             return
@@ -428,7 +435,18 @@ class ObjectSeriesStore:
         `LeaseLost` when the manifest now carries another token, StoreError otherwise."""
         lease = self._take_lease()
         if lease.due():
-            lease.renew()  # LeaseLost when it was taken over
+            try:
+                lease.renew()
+            except LeaseLost as exc:  # taken over
+                if self._given_lease:
+                    self._lost = str(exc)
+                else:
+                    self._lease, self._fenced = None, False
+                raise
+        if not fencing and self._held is not None and self._held[0] != lease.token:
+            # the manifest read (a reload) was written under another writer's lease: it took
+            # the series over, and an If-Match on its ETag must not succeed for us
+            self._lose(self._held[1])
         data = manifest_bytes(
             self.series, covered, failed, gaps, signs, self._horizon, (lease.token, lease.holder)
         )
@@ -444,16 +462,28 @@ class ObjectSeriesStore:
             except FileNotFoundError:
                 held = None
             if held is not None and held[0] != lease.token:
-                raise LeaseLost(
-                    f"{self.series}: the lease was taken over by {held[1]}; this writer stops "
-                    "the series (what it uploaded is never referenced)"
-                ) from None
+                self._lose(held[1])
             raise StoreError(
                 f"{self.series}: {self.manifest_path} changed behind this writer's back"
             ) from None
         self._covered, self._failed, self._gaps, self._signs = covered, failed, gaps, signs
         self._etag = etag
+        self._held = (lease.token, lease.holder)
         self._checked = time.monotonic()
+
+    def _lose(self, holder: str) -> None:
+        """Our lease was taken over by `holder`: raise LeaseLost. A lease given by the caller
+        stays lost (this store never writes again); the store's own is dropped, and its next
+        write takes the lease again, if free, and fences anew."""
+        msg = (
+            f"{self.series}: the lease was taken over by {holder}; this writer stops the "
+            "series (what it uploaded is never referenced)"
+        )
+        if self._given_lease:
+            self._lost = msg
+        else:
+            self._lease, self._fenced = None, False
+        raise LeaseLost(msg)
 
     def _report(self, msg: str) -> None:
         if msg in self._reported:
