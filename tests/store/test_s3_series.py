@@ -158,6 +158,21 @@ def test_a_stalled_writer_that_still_believes_its_lease_is_refused(moto_store: M
     assert sorted(manifest["files"]) == data  # A's refused uploads were removed
 
 
+def test_a_writer_that_stalled_before_opening_never_fences_back(moto_store: MotoS3) -> None:
+    root = _root(moto_store)
+    clock = Clock(ms(2024, 3, 1))
+    lease_a = SeriesLease.acquire(root, BTC, "worker A", ttl_s=30, clock=clock)
+    clock.now += 31_000
+    lease_b = SeriesLease.acquire(root, BTC, "worker B", ttl_s=30, clock=clock)
+    b = ObjectStore(root, clock=clock).series(BTC, lease=lease_b)
+    b.write(candles(JAN31, FEB1, MIN), [(JAN31, FEB1)])
+    a = ObjectStore(root, clock=clock).series(BTC, lease=lease_a)
+    assert a.coverage() == [(JAN31, FEB1)]  # reads; its open did not fence B
+    with pytest.raises(LeaseLost, match="worker B"):
+        a.write(candles(FEB1, FEB1_2, MIN), [(FEB1, FEB1_2)])
+    b.write(candles(FEB1, FEB1_2, MIN), [(FEB1, FEB1_2)])  # B was never disturbed
+
+
 def test_one_engine_per_store(moto_store: MotoS3) -> None:
     root = _root(moto_store)
     clock = Clock(ms(2024, 3, 1))

@@ -306,7 +306,10 @@ class ObjectSeriesStore:
             self._checked = now
             if self._given_lease and not self.read_only and not self._fenced:
                 if self._lost is None:
-                    self._fence()
+                    try:
+                        self._fence()
+                    except LeaseLost:  # reads go on; every write says so (`_lost`)
+                        pass
 
     def _load(self) -> None:
         try:
@@ -396,6 +399,10 @@ class ObjectSeriesStore:
         lease = self._take_lease()
         if self._fenced:
             return
+        # Still ours? (A writer that stalled between taking its lease and opening the series
+        # must not fence the one that took the lease over meanwhile.) Renewed now, it cannot
+        # be taken over before the manifest below carries its token.
+        self._renew(lease)
         for _attempt in range(5):
             try:
                 raw, etag = self._objects.read(self.manifest_key)
@@ -435,14 +442,7 @@ class ObjectSeriesStore:
         `LeaseLost` when the manifest now carries another token, StoreError otherwise."""
         lease = self._take_lease()
         if lease.due():
-            try:
-                lease.renew()
-            except LeaseLost as exc:  # taken over
-                if self._given_lease:
-                    self._lost = str(exc)
-                else:
-                    self._lease, self._fenced = None, False
-                raise
+            self._renew(lease)
         if not fencing and self._held is not None and self._held[0] != lease.token:
             # the manifest read (a reload) was written under another writer's lease: it took
             # the series over, and an If-Match on its ETag must not succeed for us
@@ -470,6 +470,16 @@ class ObjectSeriesStore:
         self._etag = etag
         self._held = (lease.token, lease.holder)
         self._checked = time.monotonic()
+
+    def _renew(self, lease: SeriesLease) -> None:
+        try:
+            lease.renew()
+        except LeaseLost as exc:  # taken over
+            if self._given_lease:
+                self._lost = str(exc)
+            else:
+                self._lease, self._fenced = None, False
+            raise
 
     def _lose(self, holder: str) -> None:
         """Our lease was taken over by `holder`: raise LeaseLost. A lease given by the caller
