@@ -13,6 +13,7 @@ import pytest
 from dccd_tui.commands.inventory import take_inventory
 from dccd_tui.config import ConfigError, save_config
 from dccd_tui.engine import EXCHANGES
+from dccd_tui.engine.coverage_picture import coverage_picture
 from dccd_tui.engine.inventory import close_series
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
@@ -95,6 +96,9 @@ def test_backfill_into_moto_equals_the_truth_and_a_rerun_sends_nothing(
     # the app's chart reads the closes from the bucket
     closes = close_series(runner.store, BTC, ms(START), ms(END), 5)
     assert len(closes) == 5 and None not in closes
+    picture = coverage_picture(runner.store, BTC, ms(START), ms(END), cells=5, points=5)
+    assert picture.error is None and picture.coverage_pct == 100.0
+    assert picture.closes == closes
     # the job's log went to the local state folder (beside its flock)
     assert sorted(p.name for p in (tmp_path / "s3-state").iterdir()) == [
         ".dccd-tui.lock",
