@@ -18,10 +18,11 @@ from dccd_tui.engine.inventory import close_series
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.store import ObjectStore
-from dccd_tui.engine.store.readers import duckdb_filesystem, polars_storage_options
+from dccd_tui.engine.store.readers import polars_storage_options
 
 from ..helpers import FAST, PINNED_NOW, assert_equal_truth, ms
 from ..moto_s3 import MotoS3
+from .test_datasets import blocks
 
 START, END = "2024-03-01 00:00:00", "2024-03-01 05:00:00"
 BTC = Series("binance", "BTC/USDT", 60)
@@ -83,16 +84,20 @@ def test_backfill_into_moto_equals_the_truth_and_a_rerun_sends_nothing(
     ).collect()
     assert set(frame["symbol"].unique()) == {"BTC-USDT"}
     assert_equal_truth(frame.drop("exchange", "market", "kind", "symbol", "span"), truth)
-    # DuckDB, through obstore's fsspec (no extension fetched)
-    import duckdb
-
-    con = duckdb.connect()
-    con.register_filesystem(duckdb_filesystem(settings.store_options))
-    got = con.sql(
-        f"SELECT exchange, symbol, count(*) AS n, min(ts) AS first FROM read_parquet("
-        f"'{moto_store.url}/candles/**/*.parquet', hive_partitioning=true) GROUP BY ALL"
-    ).fetchall()
-    assert [(r[0], r[1], r[2]) for r in got] == [("binance", "BTC-USDT", truth.height)]
+    # the docs' own snippets (docs/store.md): polars, and DuckDB through obstore's fsspec (no
+    # extension fetched), pointed at this bucket and server
+    docs = [
+        block.replace("s3://my-bucket/dccd", moto_store.url).replace(
+            "http://127.0.0.1:5000", moto_store.endpoint
+        )
+        for block in blocks("python", part=1)
+    ]
+    assert len(docs) == 2
+    scope: dict = {}
+    for block in docs:
+        exec(block, scope)  # noqa: S102 - the docs' examples
+    assert scope["candles"].collect().height == truth.height
+    assert scope["per_series"] == [("binance", "BTC-USDT", "1m", truth.height)]
     # the app's chart reads the closes from the bucket
     closes = close_series(runner.store, BTC, ms(START), ms(END), 5)
     assert len(closes) == 5 and None not in closes
