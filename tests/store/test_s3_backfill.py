@@ -130,3 +130,27 @@ def test_store_keys_are_checked(tmp_path, sandbox, moto_store: MotoS3) -> None:
     text = str(caught.value)
     assert "[store]: key 'bucket': unknown key" in text
     assert "[store]: key 'endpoint'" in text and "allow_http = true" in text
+
+
+def test_a_second_engine_on_another_host_is_refused(tmp_path, sandbox, moto_store: MotoS3) -> None:
+    """Two state folders (two hosts, as far as the store can tell) on one bucket: the engine
+    lease in the bucket refuses the second runner, naming the first."""
+    import os
+    import socket
+
+    from dccd_tui.engine import StoreError
+
+    store = {"endpoint": moto_store.endpoint, "allow_http": True}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = Runner(_config(tmp_path / "a", sandbox, moto_store, store | {"state_path": "s"}))
+    second = Runner(_config(tmp_path / "b", sandbox, moto_store, store | {"state_path": "s"}))
+    first.open()
+    try:
+        holder = f"host {socket.gethostname()} pid {os.getpid()}"
+        with pytest.raises(StoreError, match=f"held by {holder} until .*another dccd-tui engine"):
+            second.open()
+    finally:
+        first.close()
+    second.open()  # released by the first one's close
+    second.close()
