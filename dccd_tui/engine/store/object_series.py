@@ -359,11 +359,15 @@ class ObjectSeriesStore:
         if self.read_only:
             self._covered, self._failed, self._gaps, self._signs = covered, failed, gaps, signs
             return
+        had = self._lease is not None
         try:
             self._fence()
             self._commit(covered, failed, gaps, signs)
         except LeaseHeld:  # another writer holds the series: memory only, it will see it too
             self._covered, self._failed, self._gaps, self._signs = covered, failed, gaps, signs
+            return
+        if not had:  # taken for this only (a reader found it): do not keep writers waiting
+            self.release()
 
     def _names(self) -> list[str]:
         """The names of the objects directly under the series' prefix (one LIST)."""
