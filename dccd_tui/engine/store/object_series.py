@@ -148,6 +148,8 @@ class ObjectSeriesStore:
         # (token, holder) of the lease the manifest read was written under (None: none)
         self._held: tuple[str, str] | None = None
         self._lost: str | None = None  # why a given lease was lost: nothing is written again
+        # the last version this store wrote and its frame (a write merges into it, unread)
+        self._last: tuple[str, pl.DataFrame] | None = None
         self._reported: set[str] = set()
 
     def __repr__(self) -> str:
@@ -571,7 +573,10 @@ class ObjectSeriesStore:
             if b > a:
                 part = frame.slice(a, b - a)
                 old = current.get(key)
-                existing = self._read_object(old) if old is not None else None
+                existing = None
+                if old is not None:
+                    cached = self._last
+                    existing = cached[1] if cached and cached[0] == old else self._read_object(old)
                 if existing is None or existing.height == 0:
                     merged, added = part, part.height
                 else:
@@ -593,6 +598,8 @@ class ObjectSeriesStore:
                 if old is not None:
                     signs.pop(old, None)
                     replaced.append(old)
+                # the month a backfill writes next is most often this one: keep its frame
+                self._last = (name, merged)
                 mts = merged["ts"].dt.epoch("ms")
                 signs[name] = (len(data), 0, merged.height, int(mts[0]), int(mts[-1]))
             key = self._period.next(key)
