@@ -96,6 +96,22 @@ def test_a_missing_object_leaves_the_coverage_and_orphans_are_swept(moto_store: 
     assert "2024-03.0123456789abcdef.parquet" not in _keys(root, BTC)  # swept by the new writer
 
 
+def test_a_month_gone_behind_a_writers_back_is_not_claimed(moto_store: MotoS3) -> None:
+    root = _root(moto_store)
+    first = ObjectStore(root).series(BTC)
+    first.write(candles(FEB1, FEB1_2, MIN), [(FEB1, FEB1_2)])
+    first.release()
+    ss = ObjectStore(root).series(BTC)
+    assert ss.coverage() == [(FEB1, FEB1_2)]  # opened while the month was there
+    feb = next(n for n in _keys(root, BTC) if n.startswith("2024-02."))
+    root.objects.delete(f"{series_key(BTC)}/{feb}")  # the manifest still names it
+    later = ms(2024, 2, 1, 3)
+    ss.write(candles(FEB1_2, later, MIN), [(FEB1_2, later)])
+    assert ss.coverage() == [(FEB1_2, later)]  # not 00:00-02:00, whose rows were lost
+    assert ss.read().height == 60
+    assert any("could not be read back" in m for m in ss.quarantined)
+
+
 def test_funding_on_an_object_store(moto_store: MotoS3) -> None:
     ss = ObjectStore(_root(moto_store)).series(FUND)
     stamps_in = [ms(2024, 1, 1, h) for h in (0, 8, 16)]

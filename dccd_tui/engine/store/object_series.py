@@ -528,15 +528,19 @@ class ObjectSeriesStore:
             replaced: list[str] = []
             new = 0
             try:
+                lost: list[Range] = []  # months whose version could not be read back
                 if frame.height:
-                    new = self._write_months(frame, signs, uploaded, replaced)
+                    new = self._write_months(frame, signs, uploaded, replaced, lost)
                 covered_now, failed_now, gaps_now = self._covered, self._failed, self._gaps
+                if lost:  # their old rows are gone: only what this write covers stays covered
+                    covered_now = subtract_ranges(covered_now, lost)
+                    gaps_now = subtract_ranges(gaps_now, lost)
                 if ranges:
-                    covered_now = merge_ranges(self._covered + ranges)
+                    covered_now = merge_ranges(covered_now + ranges)
                     failed_now = []
                     for s, e, why in self._failed:
                         failed_now.extend((a, b, why) for a, b in holes(covered_now, s, e))
-                    gaps_now = merge_ranges(subtract_ranges(self._gaps, ranges) + found)
+                    gaps_now = merge_ranges(subtract_ranges(gaps_now, ranges) + found)
                 if uploaded or ranges:
                     self._commit(covered_now, failed_now, gaps_now, signs)
             except BaseException:
@@ -556,6 +560,7 @@ class ObjectSeriesStore:
         signs: dict[str, FileSign],
         uploaded: list[str],
         replaced: list[str],
+        lost: list[Range],
     ) -> int:
         import polars as pl
 
@@ -577,6 +582,13 @@ class ObjectSeriesStore:
                 if old is not None:
                     cached = self._last
                     existing = cached[1] if cached and cached[0] == old else self._read_object(old)
+                    if existing is None:  # gone or unreadable behind the store's back
+                        lost.append((lo, hi))
+                        self._report(
+                            f"{self.series}: {self.folder}/{old} could not be read back; "
+                            f"{self._period.label(key)} leaves the coverage and will be "
+                            "downloaded again"
+                        )
                 if existing is None or existing.height == 0:
                     merged, added = part, part.height
                 else:
