@@ -130,6 +130,15 @@ def test_store_keys_are_checked(tmp_path, sandbox, moto_store: MotoS3) -> None:
     text = str(caught.value)
     assert "[store]: key 'bucket': unknown key" in text
     assert "[store]: key 'endpoint'" in text and "allow_http = true" in text
+    from dccd_tui.config import validate
+
+    path = tmp_path / "config.toml"
+    with pytest.raises(ConfigError, match=r"\[settings\]: key 'data_path': 's3://A_b/x': 'A_b'"):
+        validate({"settings": {"data_path": "s3://A_b/x"}}, path)
+    with pytest.raises(ConfigError, match=r"\[store\] is for a store on object storage"):
+        validate({"settings": {"data_path": "data"}, "store": {"region": "eu-west-1"}}, path)
+    with pytest.raises(ConfigError, match=r"\[store\]: key 'allow_http': expected true or false"):
+        validate({"settings": {"data_path": moto_store.url}, "store": {"allow_http": 1}}, path)
 
 
 def test_a_second_engine_on_another_host_is_refused(tmp_path, sandbox, moto_store: MotoS3) -> None:
