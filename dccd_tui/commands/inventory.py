@@ -108,7 +108,7 @@ def _wrap(text: str, width: int | None, indent: str = "") -> list[str]:
 def render(
     reports: Sequence,
     config_path: Path,
-    data_path: Path,
+    data_path: Path | str,
     messages: Sequence[str] = (),
     width: int | None = None,
 ) -> list[str]:
@@ -181,12 +181,18 @@ def take_inventory(config: Config) -> tuple[list[SeriesReport], list[str]]:
     folder is locked first; when another process (a running backfill) holds it, the store is
     opened read-only: the report says what it finds and changes nothing.
     """
-    from ..engine import Store
+    from ..engine import Store, open_store
     from ..engine import take_inventory as inventory
 
     data_path = config.settings.data_path
     notes: list[str] = []
     lock = None
+    settings = config.settings
+    if settings.store_url:
+        # On object storage nothing is moved aside and a missing object only leaves the
+        # coverage when a writer holds the series (object_series.py): read-only is exact.
+        store = open_store(settings.store_url, settings.store_options, read_only=True)
+        return inventory(config, store=store), store.quarantined()
     if data_path.is_dir():
         store = Store(data_path)
         lock = store.try_lock()
@@ -238,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         doc = {
             "config": str(config.path),
-            "data_path": str(config.settings.data_path),
+            "data_path": str(config.settings.store_location),
             "series": [r.to_dict() for r in reports],
             "notes": notes,
         }
@@ -247,7 +253,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(
             "\n".join(
-                render(reports, config.path, config.settings.data_path, notes, terminal_width())
+                render(
+                    reports, config.path, config.settings.store_location, notes, terminal_width()
+                )
             )
         )
     return EXIT_OK

@@ -30,8 +30,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(
         f"{safe_text(path)}: OK, {fmt_plural(len(config.jobs), 'series', 'series')}, "
-        f"data in {safe_text(config.settings.data_path)}"
+        f"data in {safe_text(config.settings.store_location)}"
     )
+    if config.settings.store_url:  # an object store: where this host keeps its engine's files
+        print(f"  local state (engine socket, pid, logs) in {safe_text(config.settings.data_path)}")
     for spec in config.jobs:
         shown = []
         for start, end in spec.ranges():

@@ -191,9 +191,10 @@ def _parse(path: Path, raw: bytes) -> tuple[bytes, TOMLDocument, dict[str, Any]]
 
 
 def _render_new(data: dict[str, Any]) -> str:
-    """A new file: settings, exchanges, then one [[histo_jobs]] block per entry."""
+    """A new file: settings, store (object storage), exchanges, then one [[histo_jobs]] block
+    per entry."""
     doc = tomlkit.document()
-    for key in ("settings", "exchanges"):
+    for key in ("settings", "store", "exchanges"):
         if key in data:
             doc[key] = data[key]
             doc.add(tomlkit.nl())

@@ -20,7 +20,7 @@ from .exchanges import _exchanges
 from .jobs import _job_entry, _merge_jobs
 from .settings import _settings
 
-TOP_KEYS = ("settings", "exchanges", "histo_jobs")
+TOP_KEYS = ("settings", "store", "exchanges", "histo_jobs")
 
 
 def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> Config:
@@ -30,7 +30,9 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
         raise ConfigError(f"{path.name}: not a TOML table")
     problems = _Problems()
     problems.check(_check_keys, data, TOP_KEYS, path, "top level")
-    settings = problems.check(_settings, data.get("settings", {}), path, problems)
+    settings = problems.check(
+        _settings, data.get("settings", {}), path, problems, data.get("store")
+    )
     exchanges = problems.check(_exchanges, data.get("exchanges", {}), path, problems)
     raw_jobs = data.get("histo_jobs", [])
     specs: list[JobSpec] = []

@@ -12,6 +12,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..engine import (
     Settings,
+    StoreError,
+    StoreOptions,
+    default_state_path,
+    is_object_url,
+    parse_store_url,
 )
 from .checks import ConfigError, _bounded, _check_keys, _Problems, _typed, _where
 
@@ -25,17 +30,25 @@ SETTINGS_KEYS = (
     "notify",
     "engine_idle_exit",
 )
+STORE_KEYS = ("endpoint", "region", "allow_http", "state_path")
 
 
-def _settings(raw: Any, path: Path, problems: _Problems) -> Settings:
+def _settings(raw: Any, path: Path, problems: _Problems, store_raw: Any = None) -> Settings:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: [settings] must be a table")
     problems.check(_check_keys, raw, SETTINGS_KEYS, path, "[settings]")
     where = "[settings]"
     get = problems.check
     text = raw.get("data_path")
+    store_url: str | None = None
+    if isinstance(text, str) and is_object_url(text):
+        try:
+            store_url = str(parse_store_url(text))
+        except StoreError as exc:
+            problems.messages.append(f"{_where(path, where, 'data_path')}: {exc}")
+        text = None
     data_path = Path(text if isinstance(text, str) and "\x00" not in text else "data")
-    if "data_path" in raw:
+    if "data_path" in raw and store_url is None and text is not None:
         get(_typed, raw, "data_path", (str,), path, where, "a folder path string")
         if isinstance(text, str) and "\x00" in text:  # the OS refuses it at the first use
             problems.messages.append(
@@ -110,7 +123,17 @@ def _settings(raw: Any, path: Path, problems: _Problems) -> Settings:
             "must be >= 0 seconds",
             default=600.0,
         )
+    options, state_path = _store(store_raw, path, problems)
+    if store_raw and store_url is None:
+        problems.messages.append(
+            f"{path.name}: [store] is for a store on object storage: set [settings] data_path "
+            'to its URL (data_path = "s3://bucket/prefix"), or remove [store]'
+        )
+    if store_url is not None:
+        data_path = state_path or default_state_path(parse_store_url(store_url))
     return Settings(
+        store_url=store_url,
+        store_options=options if store_url is not None else None,
         data_path=data_path,
         timezone=tz,
         max_parallel=max_parallel,
@@ -120,6 +143,50 @@ def _settings(raw: Any, path: Path, problems: _Problems) -> Settings:
         notify=notify,
         engine_idle_exit=engine_idle_exit,
     )
+
+
+def _store(raw: Any, path: Path, problems: _Problems) -> tuple[StoreOptions, Path | None]:
+    """[store]: how to reach the object store of `data_path` (credentials never: they come
+    from the AWS environment variables), and where its local state folder is."""
+    if raw is None:
+        return StoreOptions(), None
+    if not isinstance(raw, dict):
+        problems.messages.append(f"{path.name}: [store] must be a table")
+        return StoreOptions(), None
+    where = "[store]"
+    get = problems.check
+    get(_check_keys, raw, STORE_KEYS, path, where)
+    endpoint = region = None
+    if "endpoint" in raw:
+        endpoint = get(_typed, raw, "endpoint", (str,), path, where, "a URL string")
+        if isinstance(endpoint, str) and not endpoint.lower().startswith(("http://", "https://")):
+            problems.messages.append(
+                f"{_where(path, where, 'endpoint')}: expected an http:// or https:// URL, "
+                f"got {endpoint!r}"
+            )
+            endpoint = None
+    if "region" in raw:
+        region = get(_typed, raw, "region", (str,), path, where, 'a region such as "us-east-1"')
+    allow_http = False
+    if "allow_http" in raw:
+        allow_http = get(_typed, raw, "allow_http", (bool,), path, where, "true or false")
+    if (
+        isinstance(endpoint, str)
+        and endpoint.lower().startswith("http://")
+        and allow_http is not True
+    ):
+        problems.messages.append(
+            f"{_where(path, where, 'endpoint')}: {endpoint!r} is plain http: set allow_http = "
+            "true to use it (a local server only: credentials and data travel in clear)"
+        )
+    state_path = None
+    if "state_path" in raw:
+        text = get(_typed, raw, "state_path", (str,), path, where, "a folder path string")
+        if isinstance(text, str):
+            state_path = Path(text).expanduser()
+            if not state_path.is_absolute():
+                state_path = path.parent / state_path
+    return StoreOptions(endpoint, region, allow_http is True), state_path
 
 
 def _timezone(raw: dict, path: Path, where: str) -> str:

@@ -169,7 +169,8 @@ class EngineOps:
             engine=__version__,
             pid=os.getpid(),
             config=self.setup.config_path,
-            data_path=str(self.setup.place.data_path),
+            # a store on object storage: its URL (the place is its local state folder)
+            data_path=runner.config.settings.store_url or str(self.setup.place.data_path),
             active=sum(1 for k in runner.keys() if runner.is_active(k)),
         )
 

@@ -90,8 +90,24 @@ for _module, _names in {
     "range_account": ("RangeAccount",),
     "exchanges": ("EXCHANGES", "get_exchange"),
     "exchanges.base": ("SymbolError",),
-    "store": ("Store",),
+    "store": (
+        "Store",
+        "ObjectStore",
+        "open_store",
+        "leased_series",
+        "SeriesLease",
+        "LeaseHeld",
+        "LeaseLost",
+    ),
     "store.lock": ("lock_holder",),
+    "store.root": (
+        "StoreOptions",
+        "StoreRoot",
+        "open_store_root",
+        "default_state_path",
+        "is_object_url",
+        "parse_store_url",
+    ),
     "inventory": (
         "SeriesReport",
         "CoverageStrip",
@@ -177,6 +193,12 @@ __all__ = [
     "Started",
     "Status",
     "Store",
+    "StoreOptions",
+    "StoreRoot",
+    "ObjectStore",
+    "SeriesLease",
+    "LeaseHeld",
+    "LeaseLost",
     "Symbol",
     "StoreError",
     "SymbolError",
@@ -231,6 +253,12 @@ __all__ = [
     "suggest_symbol",
     "take_inventory",
     "union_ranges",
+    "open_store",
+    "leased_series",
+    "open_store_root",
+    "default_state_path",
+    "is_object_url",
+    "parse_store_url",
 ]
 
 
@@ -340,5 +368,21 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .runner_like import JobView, Overrides, PlanLike, RunnerLike, Started
     from .schedule import RunProgress, plans_seconds, progress_of, run_progress
     from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Status
-    from .store import Store
+    from .store import (
+        LeaseHeld,
+        LeaseLost,
+        ObjectStore,
+        SeriesLease,
+        Store,
+        leased_series,
+        open_store,
+    )
     from .store.lock import lock_holder
+    from .store.root import (
+        StoreOptions,
+        StoreRoot,
+        default_state_path,
+        is_object_url,
+        open_store_root,
+        parse_store_url,
+    )

@@ -24,7 +24,7 @@ from .fmt import safe_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from .models import Series
-    from .store import Store
+    from .store import AnyStore
 
 MAX_CELLS = 1000  # a strip wider than any terminal
 MAX_POINTS = 1000  # chart columns
@@ -51,7 +51,7 @@ class CoveragePicture:
 
 
 def coverage_picture(
-    store: Store,
+    store: AnyStore,
     series: Series,
     start: int,
     end: int,

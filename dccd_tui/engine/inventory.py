@@ -32,7 +32,17 @@ from typing import TYPE_CHECKING, Any
 from .errors import StoreError
 from .fmt import fmt_ms, fmt_plural, fmt_span_ms, iso  # noqa: F401  (iso, fmt_span_ms: part of this API)
 from .models import Series, series_end
-from .store import MANIFEST_NAME, Failed, Range, Store, holes, merge_ranges, subtract_ranges
+from .store import (
+    MANIFEST_NAME,
+    AnyStore,
+    Failed,
+    ObjectStore,
+    Range,
+    holes,
+    merge_ranges,
+    open_store,
+    subtract_ranges,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .jobs import Config
@@ -210,7 +220,7 @@ class SeriesReport:
 
 
 def series_report(
-    store: Store,
+    store: AnyStore,
     series: Series,
     start: int | None = None,
     end: int | None = None,
@@ -336,10 +346,12 @@ def requested_range(spec: Any, now_ms: int | None = None) -> Range:
 
 
 def inventory(
-    config: Config, *, store: Store | None = None, now_ms: int | None = None
+    config: Config, *, store: AnyStore | None = None, now_ms: int | None = None
 ) -> list[SeriesReport]:
     """One report per configured series (config order), then per stored series not configured."""
-    store = store or Store(config.settings.data_path)
+    if store is None:
+        st = config.settings
+        store = open_store(st.store_location, st.store_options, read_only=False)
     out: list[SeriesReport] = []
     seen: set[Series] = set()
     for spec in config.jobs:
@@ -354,7 +366,7 @@ def inventory(
     return out
 
 
-def version_token(store: Store, series: Series) -> str | None:
+def version_token(store: AnyStore, series: Series) -> str | None:
     """`coverage_version` as a short text (what travels in the engine's protocol), None when
     the series has no manifest."""
     version = coverage_version(store, series)
@@ -363,7 +375,7 @@ def version_token(store: Store, series: Series) -> str | None:
 
 def inventory_since(
     config: Config,
-    store: Store,
+    store: AnyStore,
     now_ms: int | None = None,
     since: Mapping[str, str | None] | None = None,
 ) -> tuple[list[str], list[SeriesReport]]:
@@ -395,10 +407,15 @@ def inventory_since(
     return order, out
 
 
-def coverage_version(store: Store, series: Series) -> tuple[int, int, int] | None:
+def coverage_version(store: AnyStore, series: Series) -> tuple[int, int, int] | None:
     """The manifest's version from one stat, without opening the series (equal to
     `SeriesReport.version` when nothing changed since the report): a UI tick uses it to decide
     whether a report must be read again."""
+    if isinstance(store, ObjectStore):  # the manifest's ETag (one HEAD at most every 2 s)
+        try:
+            return store.series(series).coverage_state()[0]
+        except StoreError:
+            return None
     try:
         st = os.stat(store.series_folder(series) / MANIFEST_NAME)
     except (OSError, StoreError):
@@ -530,7 +547,7 @@ def _overlaps(ranges: Sequence[Sequence[int]], edges: list[int]) -> list[int]:
 
 
 def close_series(
-    store: Store, series: Series, start: int, end: int, points: int
+    store: AnyStore, series: Series, start: int, end: int, points: int
 ) -> list[float | None]:
     """The last stored close in each of `points` equal slices of ``[start, end)``; None for a
     slice without candles. Reads only the ts and close columns of the months in range, lazily
@@ -547,9 +564,14 @@ def close_series(
         return [None] * points
     width = -(-(end - start) // points)
     ms = pl.col("ts").dt.epoch("ms")
+    options = None
+    if isinstance(store, ObjectStore):  # the objects' URLs: polars reads them from the bucket
+        from .store.readers import polars_storage_options
+
+        options = polars_storage_options(store.root.options)
     try:
         frame = (
-            pl.scan_parquet(files)
+            pl.scan_parquet(files, storage_options=options)
             .select(ms.alias("t"), pl.col(value).alias("close"))
             .filter((pl.col("t") >= start) & (pl.col("t") < end))
             .group_by(((pl.col("t") - start) // width).alias("b"))

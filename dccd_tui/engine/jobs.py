@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .archive.budget import DEFAULT_MEMORY_MB
 from .models import Series
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store.root import StoreOptions
 
 __all__ = ["Config", "ExchangeSettings", "JobSpec", "Settings"]
 
@@ -52,6 +55,16 @@ class Settings:
     request_timeout: float = 20.0
     notify: bool = True  # bell + desktop notification when a run ends
     engine_idle_exit: float = 600.0  # seconds with no job and no client before the engine exits
+    #: The store on object storage (``s3://bucket/prefix``), or None: the store is in
+    #: `data_path`. With one, `data_path` is the local state folder keyed by its URL (what a
+    #: local store keeps in ``<data>/.engine/``: socket, pid file, logs; store/root.py).
+    store_url: str | None = None
+    store_options: StoreOptions | None = None  # [store]: endpoint, region, allow_http
+
+    @property
+    def store_location(self) -> str | Path:
+        """Where the data is: the object store's URL, or the data folder."""
+        return self.store_url or self.data_path
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from .store import Failed, Range, merge_ranges
 
 if TYPE_CHECKING:  # pragma: no cover
     from .models import Series
-    from .store import Store
+    from .store import AnyStore
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class RangeAccount:
 
 
 def range_account(
-    store: Store, series: Series, asked: Sequence[Asked], now: int | None = None
+    store: AnyStore, series: Series, asked: Sequence[Asked], now: int | None = None
 ) -> RangeAccount:
     """The account of `asked` (end None: up to the last closed candle) for `series`."""
     from .inventory import series_report, slots

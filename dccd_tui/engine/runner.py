@@ -53,7 +53,7 @@ from .schedule import (
 )
 from .signals import StopSignal
 from .state import LOG_LINES, JobSnapshot, JobState, Measure, Status
-from .store import Store, StoreLock
+from .store import EngineLease, ObjectStore, StoreLock, open_store
 from .venue_clock import EngineClock, VenueClock, WallClock
 
 if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fast
@@ -140,7 +140,10 @@ class Runner:
         self.live_overrides: dict[str, Any] = {}
         self.on_finish = on_finish
         self.base_urls = base_urls or {}
-        self.store = Store(config.settings.data_path)
+        s = config.settings
+        self.store = open_store(
+            s.store_location, s.store_options, state_path=s.data_path if s.store_url else None
+        )
         self.gates = GateRegistry()
         self._lock = threading.RLock()
         self._clients: dict[str, ExchangeClient] = {}
@@ -171,7 +174,7 @@ class Runner:
         self._joins = 0
         #: The keys in the order their runs left the queue (what the scheduler chose), lately
         self.dispatched: deque[str] = deque(maxlen=1000)
-        self._store_lock: StoreLock | None = None
+        self._store_lock: StoreLock | EngineLease | None = None
         self.specs: dict[str, JobSpec] = {}
         self.states: dict[str, JobState] = {}
         self._install(config)
@@ -200,6 +203,8 @@ class Runner:
             if self._archive is not None:
                 self._archive.close()
                 self._archive = None
+        if isinstance(self.store, ObjectStore):
+            self.store.release_series()  # the series leases its jobs took (object_series.py)
         if self._store_lock is not None:
             self._store_lock.__exit__(None, None, None)
             self._store_lock = None

@@ -83,8 +83,11 @@ def build(data: Path) -> None:
         )
 
 
-def blocks(lang: str) -> list[str]:
+def blocks(lang: str, part: int = 0) -> list[str]:
+    """The `lang` code blocks of docs/store.md: of the local store (part 0), or of the store on
+    object storage (part 1: tests/store/test_s3_backfill.py runs them)."""
     text = (ROOT / "docs" / "store.md").read_text()
+    text = text.split("\n## Store on object storage\n")[part].split("\n## From layout 1\n")[0]
     return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
 
 

@@ -45,13 +45,17 @@ from .files import (
 )
 from .folder import Store
 from .kinds import CANDLES_DIR, FUNDING_DIR, NULL_COLUMNS
+from .leases import EngineLease, LeaseHeld, LeaseLost, SeriesLease
 from .lock import LOCK_NAME, StoreLock
 from .manifest import MANIFEST_NAME, MANIFEST_VERSION
 from .migrate import STORE_LAYOUT, VERSION_NAME
-from .objects import LocalObjects, Objects, PreconditionFailed
+from .object_folder import AnyStore, ObjectStore, leased_series, open_store
+from .object_series import ObjectSeriesStore
+from .objects import ANY, LocalObjects, Objects, PreconditionFailed
 from .protocol import SeriesStorage
 from .quarantine import CORRUPT_MARK
 from .ranges import Failed, Range, gap_ranges, holes, merge_ranges, subtract_range, subtract_ranges
+from .root import StoreOptions, StoreRoot, open_store_root
 from .series import SeriesStore
 
 # What the store logs (files moved aside, months dropped from the coverage) also goes into
@@ -60,6 +64,19 @@ from .series import SeriesStore
 logging.getLogger("dccd_tui.store").addHandler(logging.NullHandler())
 
 __all__ = [
+    "ANY",
+    "StoreOptions",
+    "StoreRoot",
+    "open_store_root",
+    "open_store",
+    "AnyStore",
+    "leased_series",
+    "EngineLease",
+    "LeaseHeld",
+    "LeaseLost",
+    "ObjectSeriesStore",
+    "ObjectStore",
+    "SeriesLease",
     "CANDLES_DIR",
     "CORRUPT_MARK",
     "FUNDING_DIR",

@@ -107,35 +107,13 @@ class Store:
         if found is not None:
             return found
         kind = getattr(series, "kind", CANDLES)
-        if kind != FUNDING and kind not in CANDLE_KINDS:
-            raise StoreError(f"{series.exchange} {series.pair}: kind {kind!r} cannot be stored")
-        if kind != FUNDING and series.span not in SPAN_LABELS:
-            raise StoreError(
-                f"{series.exchange} {series.pair}: span {series.span} s is not "
-                f"one of {', '.join(SPAN_LABELS.values())}"
-            )
+        key = series_key(series)
         ex = series.exchange
-        if not isinstance(ex, str) or not ex or ex.startswith(".") or _EXCHANGE_BAD.search(ex):
-            raise StoreError(f"exchange name {ex!r} cannot be used as a folder name")
-        try:
-            sym = parse_symbol(series.pair)
-        except PairError as exc:
-            raise StoreError(f"pair {series.pair!r} cannot be stored: {exc}") from exc
+        sym = parse_symbol(series.pair)  # checked by series_key
         market, symbol = sym.market, sym.folder
         legacy = self.data_path / OHLC_DIR / f"exchange={ex}" / f"pair={symbol}"
-        if kind == FUNDING:
-            dataset = self.funding
-            folder = dataset / f"exchange={ex}" / f"market={market}" / f"symbol={symbol}"
-        else:
-            dataset = self.candles
-            folder = (
-                dataset
-                / f"exchange={ex}"
-                / f"market={market}"
-                / f"kind={kind}"
-                / f"symbol={symbol}"
-                / f"span={series.label}"
-            )
+        dataset = self.funding if kind == FUNDING else self.candles
+        folder = self.data_path.joinpath(*key.split("/"))
         if (
             self.read_only
             and kind == CANDLES
@@ -203,6 +181,34 @@ class Store:
         with self._lock:
             stores = list(self._series.values())
         return [msg for s in stores for msg in s.quarantined]
+
+
+def series_key(series: Series) -> str:
+    """The key prefix of a series' objects, relative to the store's root (``candles/exchange=
+    .../span=1m`` or ``funding/exchange=.../symbol=...``), checked: a kind and span the store
+    knows, an exchange name and a pair that make safe folder names (keys carry no ``:``)."""
+    kind = getattr(series, "kind", CANDLES)
+    if kind != FUNDING and kind not in CANDLE_KINDS:
+        raise StoreError(f"{series.exchange} {series.pair}: kind {kind!r} cannot be stored")
+    if kind != FUNDING and series.span not in SPAN_LABELS:
+        raise StoreError(
+            f"{series.exchange} {series.pair}: span {series.span} s is not "
+            f"one of {', '.join(SPAN_LABELS.values())}"
+        )
+    ex = series.exchange
+    if not isinstance(ex, str) or not ex or ex.startswith(".") or _EXCHANGE_BAD.search(ex):
+        raise StoreError(f"exchange name {ex!r} cannot be used as a folder name")
+    try:
+        sym = parse_symbol(series.pair)
+    except PairError as exc:
+        raise StoreError(f"pair {series.pair!r} cannot be stored: {exc}") from exc
+    market, symbol = sym.market, sym.folder
+    if kind == FUNDING:
+        return f"{FUNDING_DIR}/exchange={ex}/market={market}/symbol={symbol}"
+    return (
+        f"{CANDLES_DIR}/exchange={ex}/market={market}/kind={kind}/symbol={symbol}"
+        f"/span={series.label}"
+    )
 
 
 def _series(exchange: str, pair: str, span: int, kind: str) -> Series:

@@ -143,6 +143,17 @@ def take_lock(data_path: Path) -> StoreLock:
     return StoreLock(data_path / LOCK_NAME, fd, tuple(more))
 
 
+def state_lock(folder: Path) -> StoreLock:
+    """The flock of a store's local state folder (a store on object storage: its engine's
+    socket, pid file and logs live there, root.py), taken like a data folder's, so that
+    `lock_holder` answers for it; StoreBusy names the holder."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the state folder {folder}: {files.reason(exc)}") from exc
+    return StoreLock(folder / LOCK_NAME, _flock(folder / LOCK_NAME, f"state folder {folder}"))
+
+
 def _unlock(fd: int) -> None:
     import fcntl
 

@@ -131,8 +131,12 @@ def manifest_bytes(
     gaps: Sequence[Range] | None = None,
     signs: dict[str, FileSign] | None = None,
     horizon: Sequence[Range] = (),
+    lease: tuple[str, str] | None = None,
 ) -> bytes:
-    """The manifest's text: one range per line, so that a diff of two versions reads well."""
+    """The manifest's text: one range per line, so that a diff of two versions reads well.
+
+    `lease` (token, holder): on an object store, the fencing token of the series' lease that
+    wrote it (leases.py), and who held it."""
     s = series
     head = [
         f'  "version": {MANIFEST_VERSION}',
@@ -184,8 +188,25 @@ def manifest_bytes(
                 + "\n  ]",
             ]
         )
+        + (
+            []
+            if lease is None
+            else [f'  "lease": {json.dumps(lease[0])}', f'  "holder": {json.dumps(lease[1])}']
+        )
         + [
             f'  "updated": {json.dumps(files.utc_now().isoformat(timespec="seconds"))}',
         ]
     )
     return ("{\n" + body + "\n}\n").encode("utf-8")
+
+
+def manifest_lease(raw: bytes) -> tuple[str, str] | None:
+    """The (token, holder) of the lease a manifest was written under, None if none (or it is
+    unreadable: `parse_manifest` says why)."""
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("lease"), str):
+        return None
+    return doc["lease"], str(doc.get("holder", "?"))
