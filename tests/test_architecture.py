@@ -147,6 +147,23 @@ def test_engine_loads_no_ui() -> None:
     assert out.stdout.strip() == ""
 
 
+def test_single_machine_loads_no_cluster_package() -> None:
+    """Without `[cluster] scheduler`, neither the engine, nor the engine process, nor the app
+    loads Dask or obstore (the `[cluster]` extra is optional: pyproject.toml)."""
+    code = (
+        "import sys\n"
+        "import dccd_tui.engine, dccd_tui.engine.runner, dccd_tui.cli, dccd_tui.tui.app\n"
+        "import dccd_tui.daemon.__main__\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'obstore')]\n"
+        "print(','.join(bad))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == ""
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("importlinter") is None,
     reason="import-linter is a dev tool (pip install -e '.[dev]')",
