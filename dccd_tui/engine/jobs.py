@@ -14,7 +14,7 @@ from typing import Any
 from .archive.budget import DEFAULT_MEMORY_MB
 from .models import Series
 
-__all__ = ["Config", "ExchangeSettings", "JobSpec", "Settings"]
+__all__ = ["ClusterSettings", "Config", "ExchangeSettings", "JobSpec", "Settings"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,20 @@ class Settings:
     request_timeout: float = 20.0
     notify: bool = True  # bell + desktop notification when a run ends
     engine_idle_exit: float = 600.0  # seconds with no job and no client before the engine exits
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The Dask scheduler the engine hands its series to (docs/cluster.md): ``tcp://host:8786``
+    or ``tls://host:8786``; with TLS, the certificate files of Dask's security settings (the
+    CA that signed the scheduler's and workers' certificates, and this client's own)."""
+
+    scheduler: str
+    tls_ca_file: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    #: Seconds to wait for the scheduler at the engine's start.
+    connect_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,8 @@ class Config:
     jobs: list[JobSpec]
     raw: dict[str, Any]
     duplicates: list[str] = field(default_factory=list)
+    #: `[cluster]`: run the series on a Dask cluster (engine/cluster); None: on this machine.
+    cluster: ClusterSettings | None = None
 
     def exchange(self, name: str) -> ExchangeSettings:
         return self.exchanges[name]

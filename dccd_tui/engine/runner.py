@@ -524,24 +524,11 @@ class Runner:
                 if stop.is_set():
                     state.set_status(Status.CANCELLED)
                     return
-                adapter = get_exchange(spec.series.exchange)
-                job = Backfill(
-                    spec.series,
-                    spec.start,
-                    spec.end,
-                    adapter,
-                    self.client(spec.series.exchange),
-                    self.store.series(spec.series),
-                    state,
-                    stop,
-                    max_retries=spec.max_retries,
-                    retry_delay=spec.retry_delay,
-                    now=self._now(),
-                    ranges=spec.parts,
-                    archive=self.archive_client(spec),
-                )
-                self._jobs[key] = job  # `start` extends it from here on
-            job.run()
+                job = self._execute(key, spec, state, stop)
+            if job is not None:
+                job.run()
+            else:  # run elsewhere (a cluster runner): its end is the job's
+                self._run_elsewhere(key, spec, state, stop)
             if spec.live and state.snapshot().status is Status.DONE and not stop.is_set():
                 self._live(key, spec, state, stop, job)
         except Exception as exc:  # a bug or an unexpected failure: this job only
@@ -556,6 +543,35 @@ class Runner:
             future.set_result(None)
             self._finished(key)
 
+    def _execute(
+        self, key: str, spec: JobSpec, state: JobState, stop: StopSignal
+    ) -> Backfill | None:
+        """The job that runs `spec` on this thread (lock held), registered so that `start`
+        extends it; None when the run happens elsewhere (`_run_elsewhere`)."""
+        adapter = get_exchange(spec.series.exchange)
+        job = Backfill(
+            spec.series,
+            spec.start,
+            spec.end,
+            adapter,
+            self.client(spec.series.exchange),
+            self.store.series(spec.series),
+            state,
+            stop,
+            max_retries=spec.max_retries,
+            retry_delay=spec.retry_delay,
+            now=self._now(),
+            ranges=spec.parts,
+            archive=self.archive_client(spec),
+        )
+        self._jobs[key] = job  # `start` extends it from here on
+        return job
+
+    def _run_elsewhere(self, key: str, spec: JobSpec, state: JobState, stop: StopSignal) -> None:
+        """Run `spec` somewhere else and wait for its end (engine/cluster/runner.py): a range
+        asked for meanwhile is the next run's."""
+        raise NotImplementedError
+
     def _live(self, key: str, spec: JobSpec, state: JobState, stop: StopSignal, job) -> None:
         """Keep a caught-up live series current on this thread until stopped (live.py). Its
         slot is released first: a live series holds no `max_parallel` slot."""
@@ -563,7 +579,7 @@ class Runner:
 
         with self._lock:
             self._running.pop(key, None)
-            if self._jobs.get(key) is job:  # a start now queues a next run (after the stop)
+            if job is not None and self._jobs.get(key) is job:  # a start queues a next run
                 del self._jobs[key]
             self._dispatch()
         exchange = self.config.exchanges.get(spec.series.exchange)
@@ -799,6 +815,17 @@ class Runner:
                 f"max_parallel {self.config.settings.max_parallel} (exchanges run in parallel)"
             )
         return lines
+
+
+def make_runner(config: Config, **kwargs: Any) -> Runner:
+    """The runner of `config`: one that hands its series to a Dask cluster when the config has
+    a `[cluster]` scheduler (engine/cluster, the optional `[cluster]` extra), else the one that
+    runs them on this machine. Dask is imported only in the first case."""
+    if config.cluster is not None:
+        from .cluster.runner import ClusterRunner
+
+        return ClusterRunner(config, **kwargs)
+    return Runner(config, **kwargs)
 
 
 if TYPE_CHECKING:
