@@ -15,9 +15,15 @@ How it measures:
   runs `--warmup` s, then its requests are counted per address over `--seconds` s, then the
   jobs are cancelled (the cancel is timed: the engine's cancel to every job's end, cluster-wide).
 
+- Phase "killed worker" (after the 3-worker phase, same workers): two weeks of the same series,
+  and one worker process SIGKILLed after the run's 40th request; its nanny starts a new one,
+  Dask runs its tasks again (allowed-failures: Dask's default, 3), and they resume from the
+  store. Every job must end done, the store equal the sandbox's truth, and a rerun ask nothing.
+
 Targets: speed-up (3 workers' rate / 1 worker's) >= 2.7x; 0 rate-limit answers; cancel < 1 s.
 
-    python bench/cluster_bench.py              # about 80 s
+    python bench/cluster_bench.py              # about 100 s
+    python bench/cluster_bench.py --no-kill    # without the killed-worker phase
 """
 
 from __future__ import annotations
@@ -159,6 +165,78 @@ def phase(sandbox, scheduler, folder: Path, args, n_workers: int) -> dict:
     }
 
 
+def kill_phase(sandbox, scheduler, folder: Path, args) -> dict:
+    """Three workers fill a month of `--series` series; one worker process is SIGKILLed once
+    the run is under way (its nanny starts a new one; Dask's allowed-failures is its default,
+    3). Every job must end done, the store equal the sandbox's truth, and a rerun ask nothing."""
+    import polars as pl
+    from distributed import Client
+
+    from dccd_tui.engine import ClusterSettings, Status, make_runner
+    from dccd_tui.sandbox import Sandbox, SandboxSettings
+
+    pairs = PAIRS["binance"][: args.series]
+    start, end = "2024-03-01", "2024-03-15"
+    job = {"exchange": "binance", "pairs": pairs, "span": "1m", "start": start, "end": end}
+    config = write_config(
+        folder, [{**job, "archive": False}], urls=sandbox.urls(), rps={"binance": args.gate}
+    )
+    config = replace(config, cluster=ClusterSettings(scheduler))
+    sandbox.reset()
+    runner = make_runner(config, now=NOW_MS)
+    with runner:
+        runner.start()
+        while sandbox.stats()["requests"]["binance"] < 40:
+            time.sleep(0.2)
+        with Client(scheduler, set_as_default=False) as client:
+            pids = client.run(os.getpid)
+        victim, pid = sorted(pids.items())[0]
+        os.kill(pid, signal.SIGKILL)
+        info(f"SIGKILL worker {victim} (pid {pid}) after 40 requests")
+        ended = runner.wait(90)
+        snaps = runner.snapshots()
+        done = sum(s.status is Status.DONE for s in snaps)
+        lost = sum(
+            any("was lost" in line for line in state.log_lines())
+            for state in runner.states.values()
+        )
+        before = sandbox.stats()["requests"]["binance"]
+        runner.start()
+        runner.wait(30)
+        rerun = sandbox.stats()["requests"]["binance"] - before
+    truth_box = Sandbox(SandboxSettings(now_ms=NOW_MS))
+    exact = 0
+    stored = pl.scan_parquet(
+        str(config.settings.data_path / "candles" / "**" / "*.parquet"), hive_partitioning=True
+    ).collect()
+    from datetime import datetime
+
+    def ms(text: str) -> int:
+        return int(datetime.fromisoformat(text + "T00:00:00+00:00").timestamp() * 1000)
+
+    for pair in pairs:
+        truth = truth_box.ground_truth("binance", pair, 60, ms(start), ms(end))
+        got = (
+            stored.filter(pl.col("symbol") == pair.replace("/", "-"))
+            .select(pl.col("ts").dt.epoch("ms").cast(pl.Int64), "open", "close", "volume")
+            .sort("ts")
+        )
+        want = truth.select(got.columns).sort("ts")
+        same = got["ts"].to_list() == want["ts"].to_list() and all(
+            ((got[c] - want[c]).abs() <= 1e-9 * want[c].abs().clip(lower_bound=1.0)).all()
+            for c in ("open", "close", "volume")
+        )
+        exact += same
+    return {
+        "ended": ended,
+        "done": done,
+        "jobs": len(snaps),
+        "lost": lost,
+        "rerun": rerun,
+        "exact": exact,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", type=int, default=6)
@@ -166,6 +244,7 @@ def main() -> int:
     parser.add_argument("--gate", type=float, default=9.5, help="each worker's req/s")
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--no-kill", action="store_true", help="skip the killed-worker phase")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
@@ -186,6 +265,8 @@ def main() -> int:
                         )
                     wait_workers(scheduler, n)
                     results[n] = phase(sandbox, scheduler, root / f"phase-{n}", args, n)
+                    if n == 3 and not args.no_kill:
+                        results["kill"] = kill_phase(sandbox, scheduler, root / "kill", args)
                 finally:
                     for proc in reversed(procs):
                         stop(proc)
@@ -215,6 +296,19 @@ def main() -> int:
             max(one["cancel"], three["cancel"]) < 1.0 and one["cancelled"] and three["cancelled"],
         ),
     ]
+    kill = results.get("kill")
+    if kill is not None:
+        ok.append(
+            figure(
+                "a worker SIGKILLed mid-run: jobs done, store exact, rerun requests",
+                f"{kill['done']}/{kill['jobs']} done, {kill['exact']}/{kill['jobs']} exact, "
+                f"{kill['lost']} job(s) rescheduled, {kill['rerun']} requests",
+                "all done and exact, 0 requests",
+                kill["ended"]
+                and kill["done"] == kill["exact"] == kill["jobs"]
+                and kill["rerun"] == 0,
+            )
+        )
     return 0 if all(ok) else 1
 
 
