@@ -11,7 +11,10 @@ import threading
 import time
 from dataclasses import replace
 
+import polars as pl
 import pytest
+
+import dccd_tui
 
 pytest.importorskip("distributed")
 
@@ -63,8 +66,6 @@ def test_a_cluster_fills_the_store_like_the_truth(tmp_path, sandbox, cluster):
             assert snap.candles == truth.height > 600
             assert snap.windows_done == snap.windows_total > 0
             assert any("on worker" in line for line in runner.states[series.key].log_lines())
-            import polars as pl
-
             frame = stored(config.settings.data_path).filter(
                 pl.col("symbol") == pair.replace("/", "-")
             )
@@ -106,3 +107,19 @@ def test_a_cancel_stops_running_tasks_across_the_cluster(tmp_path, sandbox, clus
             assert snap.status is Status.CANCELLED, (snap.status, snap.error)
         print(f"cluster-wide cancel: {took:.3f} s")
         assert took < 1.0, f"cluster-wide cancel took {took:.2f} s"
+
+
+def test_a_worker_of_another_version_refuses_the_series(tmp_path, sandbox, cluster, monkeypatch):
+    import dccd_tui.engine.cluster.runner as cluster_runner
+
+    monkeypatch.setattr(cluster_runner, "__version__", "0.0.1")  # the engine's, not the worker's
+    job = {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h", "start": "2024-03-01"}
+    config = _config(tmp_path, sandbox, cluster, [{**job, "end": "2024-03-02"}])
+    before = sandbox.requests("binance")
+    with make_runner(config, now=PINNED_NOW) as runner:
+        runner.start()
+        assert runner.wait(30)
+        snap = runner.snapshots()[0]
+    assert snap.status is Status.FAILED
+    assert f"runs dccd-tui {dccd_tui.__version__} and the engine 0.0.1" in snap.error
+    assert sandbox.requests("binance") == before
