@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from dccd_tui.engine import Series
 from dccd_tui.engine.exchanges import get_exchange
 from dccd_tui.engine.http import ExchangeClient
 from dccd_tui.engine.ratelimit import GateRegistry
@@ -82,3 +83,44 @@ def test_the_engine_client_sends_from_its_source_address():
                 client.close()
             assert body.startswith(b"[[")
         assert box.requests_by_address("binance") == {"127.0.0.2": 1, "127.0.0.1": 1}
+
+
+def test_a_banned_address_pauses_only_the_worker_that_sends_from_it():
+    """The rate gates live in each worker's context, bound to its address (cluster/task.py):
+    a 418 ban of 127.0.0.2 pauses that worker's gates, not those of the worker on 127.0.0.3."""
+    from dccd_tui.engine import JobSpec, RateLimitError
+    from dccd_tui.engine.cluster.task import SeriesTask, WorkerContext
+    from dccd_tui.engine.jobs import ExchangeSettings
+
+    settings = SandboxSettings(
+        now_ms=PINNED_NOW, budgets=BUDGET, per_address=True, clock=lambda: 1000.0
+    )
+    with Sandbox(settings) as box:
+        statuses = _answers(box, "127.0.0.2", 8)  # 3 pass, then 429s, then the ban
+        assert statuses[:4] == [200, 200, 200, 429] and statuses[-1] == 418
+        series = Series("binance", "BTC/USDT", 60)
+        task = SeriesTask(
+            key=series.key,
+            spec=JobSpec(series, PINNED_NOW - 60 * MIN, PINNED_NOW),
+            exchange=ExchangeSettings(box.base_url("binance"), 1000.0),
+            base_url=box.base_url("binance"),
+            archive_url=None,
+            request_timeout=5.0,
+            now=PINNED_NOW,
+            store_url="unused",
+            version="",
+            topic="",
+            cancel="",
+            run="",
+        )
+        banned, other = WorkerContext("127.0.0.2"), WorkerContext("127.0.0.3")
+        try:
+            params = {**PARAMS, "startTime": str(PINNED_NOW - 60 * MIN)}
+            with pytest.raises(RateLimitError):
+                banned.client(task).get("/api/v3/klines", params)
+            assert banned.client(task).gate("BTCUSDT").paused_for() > 60
+            assert other.client(task).get("/api/v3/klines", params).startswith(b"[[")
+            assert other.client(task).gate("BTCUSDT").paused_for() == 0
+        finally:
+            banned.close()
+            other.close()
