@@ -25,7 +25,8 @@ from dccd_tui.engine.cluster.runner import ClusterRunner  # noqa: E402
 
 from ..helpers import PINNED_NOW, assert_equal_truth, make_config, ms, stored  # noqa: E402
 
-RESOURCES = {name: 4 for name in EXCHANGES}
+# no worker offers Coinbase: its series wait in Dask's queue (the cancel test)
+RESOURCES = {name: 4 for name in EXCHANGES if name != "coinbase"}
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +84,10 @@ def test_a_cancel_stops_running_tasks_across_the_cluster(tmp_path, sandbox, clus
     start, end = "2023-01-01 00:00:00", "2024-01-01 00:00:00"
     pairs = ["BTC/USDT", "ETH/USDT"]
     job = {"exchange": "binance", "pairs": pairs, "span": "1m", "start": start, "end": end}
-    config = _config(tmp_path, sandbox, cluster, [job], rps={"binance": 5})
+    waiting = {**job, "exchange": "coinbase", "pairs": ["BTC/USD"]}
+    config = _config(tmp_path, sandbox, cluster, [job, waiting], rps={"binance": 5})
     keys = [Series("binance", p, 60).key for p in pairs]
+    queued = Series("coinbase", "BTC/USD", 60).key
     with make_runner(config, now=PINNED_NOW) as runner:
         runner.start()
         requested = threading.Event()
@@ -99,10 +102,14 @@ def test_a_cancel_stops_running_tasks_across_the_cluster(tmp_path, sandbox, clus
         thread.start()
         assert requested.wait(30), "the tasks never started"
         t0 = time.monotonic()
-        assert sorted(runner.cancel()) == sorted(keys)
+        assert sorted(runner.cancel()) == sorted([*keys, queued])
         assert runner.wait(10)
         took = time.monotonic() - t0
-        for key in keys:
+        assert any(
+            "no worker of the cluster offers a 'coinbase'" in line
+            for line in runner.states[queued].log_lines()
+        )
+        for key in [*keys, queued]:
             snap = runner.states[key].snapshot()
             assert snap.status is Status.CANCELLED, (snap.status, snap.error)
         print(f"cluster-wide cancel: {took:.3f} s")

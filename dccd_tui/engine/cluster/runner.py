@@ -238,10 +238,18 @@ class ClusterRunner(Runner):
         ended = threading.Event()
         future.add_done_callback(lambda _f: ended.set())
         stop.link(ended)
+        self._check_resource(client, venue, state)
         try:
             ended.wait()
             if stop.is_set() and not future.done():
                 cancel.set()
+                if relay.attempt is None:
+                    # no worker has started it (it waits for a unit of its venue's resource):
+                    # released at once; should one start it meanwhile, it finds the event set
+                    # and stops before its first request
+                    future.cancel()
+                    state.set_status(Status.CANCELLED)
+                    return
                 ended.clear()
                 future.add_done_callback(lambda _f: ended.set())
                 if not ended.wait(CANCEL_GRACE):
@@ -259,6 +267,20 @@ class ClusterRunner(Runner):
                 cancel.clear()
             except Exception:
                 pass
+
+    @staticmethod
+    def _check_resource(client: Client, venue: str, state: JobState) -> None:
+        """Say so in the job's log when no worker offers the venue's resource: its task waits
+        until one does (a worker started by `dccd-tui worker` offers every venue's)."""
+        try:
+            workers = client.scheduler_info().get("workers", {})
+        except Exception:
+            return
+        if not any((w.get("resources") or {}).get(venue) for w in workers.values()):
+            state.add_log(
+                f"{LOG_WARNING}no worker of the cluster offers a {venue!r} resource now: the "
+                "series waits for one (`dccd-tui worker SCHEDULER --source-address IP`)"
+            )
 
     def _ended(self, future: Any, relay: _Relay, state: JobState) -> None:
         """The job's end from its task's: the status the task reached once its progress has

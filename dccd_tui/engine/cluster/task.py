@@ -181,6 +181,19 @@ def run_series(task: SeriesTask) -> dict[str, Any]:
 
     finished = threading.Event()
     cancel = Event(task.cancel, client=get_client())
+    source = ctx.source_address or "the host's default address"
+    state.add_log(f"on worker {worker.address}, requests from {source}")
+    send()  # the engine knows from here on that a worker holds the series
+    if cancel.is_set():  # cancelled while it waited for this worker: nothing to do
+        state.set_status(Status.CANCELLED)
+        send()
+        return {
+            "seq": seq,
+            "attempt": attempt,
+            "status": "cancelled",
+            "error": None,
+            "leftover": [],
+        }
 
     def watch_cancel() -> None:
         # Event.wait answers as soon as the engine sets it: the cluster-wide cancel's path
@@ -203,8 +216,6 @@ def run_series(task: SeriesTask) -> dict[str, Any]:
     ]
     for thread in threads:
         thread.start()
-    source = ctx.source_address or "the host's default address"
-    state.add_log(f"on worker {worker.address}, requests from {source}")
     leftover: list[tuple[int, int | None]] = []
     try:
         spec = task.spec
