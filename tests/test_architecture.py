@@ -106,7 +106,7 @@ def test_the_graph_is_read() -> None:
     """The checks below would pass on an empty graph: make sure they see the real one."""
     found = {(src, target) for src, _line, target in all_imports()}
     assert ("dccd_tui.engine.runner", "dccd_tui.engine.store") in found
-    assert ("dccd_tui.tui.app", "dccd_tui.engine.Runner") in found
+    assert ("dccd_tui.tui.app", "dccd_tui.engine.make_runner") in found
     assert ("dccd_tui.config", "dccd_tui.engine.JobSpec") in found
 
 

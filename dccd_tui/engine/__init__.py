@@ -84,7 +84,8 @@ for _module, _names in {
     "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES", "LOG_WARNING"),
     "plan": ("Plan", "plan_job", "requests_per_exchange"),
     "schedule": ("RunProgress", "progress_of", "run_progress", "plans_seconds"),
-    "runner": ("Runner", "make_runner"),
+    "runner": ("Runner",),
+    "runner_for": ("make_runner",),
     "runner_like": ("RunnerLike", "JobView", "PlanLike", "Overrides", "Started"),
     "asked": ("Asked", "union_ranges", "minus_ranges", "fmt_asked"),
     "range_account": ("RangeAccount",),
@@ -331,7 +332,8 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     )
     from .plan import Plan, plan_job, requests_per_exchange
     from .range_account import RangeAccount
-    from .runner import Runner, make_runner
+    from .runner import Runner
+    from .runner_for import make_runner
     from .runner_like import JobView, Overrides, PlanLike, RunnerLike, Started
     from .schedule import RunProgress, plans_seconds, progress_of, run_progress
     from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Status

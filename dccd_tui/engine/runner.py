@@ -817,17 +817,6 @@ class Runner:
         return lines
 
 
-def make_runner(config: Config, **kwargs: Any) -> Runner:
-    """The runner of `config`: one that hands its series to a Dask cluster when the config has
-    a `[cluster]` scheduler (engine/cluster, the optional `[cluster]` extra), else the one that
-    runs them on this machine. Dask is imported only in the first case."""
-    if config.cluster is not None:
-        from .cluster.runner import ClusterRunner
-
-        return ClusterRunner(config, **kwargs)
-    return Runner(config, **kwargs)
-
-
 if TYPE_CHECKING:
 
     def _runner_is_runner_like(runner: Runner) -> RunnerLike:
