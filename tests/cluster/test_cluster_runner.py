@@ -130,3 +130,22 @@ def test_a_worker_of_another_version_refuses_the_series(tmp_path, sandbox, clust
     assert snap.status is Status.FAILED
     assert f"runs dccd-tui {dccd_tui.__version__} and the engine 0.0.1" in snap.error
     assert sandbox.requests("binance") == before
+
+
+def test_an_unreachable_scheduler_is_named_and_the_store_released(tmp_path, sandbox):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    job = {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h", "start": "2024-03-01"}
+    config = make_config(tmp_path, sandbox, [{**job, "end": "2024-03-02"}])
+    address = f"tcp://127.0.0.1:{port}"
+    config = replace(config, cluster=ClusterSettings(address, connect_timeout=0.5))
+    runner = make_runner(config, now=PINNED_NOW)
+    with pytest.raises(OSError, match=f"cannot reach the Dask scheduler {address}"):
+        runner.open()
+    # the data folder's lock was given back: another runner takes it
+    config = replace(config, cluster=None)
+    with make_runner(config, now=PINNED_NOW):
+        pass

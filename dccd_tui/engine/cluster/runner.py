@@ -130,9 +130,11 @@ class ClusterRunner(Runner):
         from distributed import Client
 
         cluster = self.cluster
-        if self.warning is not None:
-            log.warning("%s", self.warning)
-            print(f"dccd-tui: WARNING: {self.warning}", file=sys.stderr)
+        if self.warning is not None:  # to the engine's log, or to a command's stderr
+            if log.hasHandlers():
+                log.warning("%s", self.warning)
+            else:
+                print(f"dccd-tui: WARNING: {self.warning}", file=sys.stderr)
         security = None
         if cluster.tls_ca_file or cluster.tls_cert or cluster.tls_key:
             from distributed.security import Security
@@ -150,10 +152,9 @@ class ClusterRunner(Runner):
                 timeout=cluster.connect_timeout,
                 set_as_default=False,
             )
-        except (OSError, TimeoutError) as exc:
-            raise OSError(
-                f"cannot reach the Dask scheduler {cluster.scheduler}: {safe_text(exc, 300)}"
-            ) from None
+        except Exception as exc:  # refused, timed out, or not a Dask scheduler at all
+            what = safe_text(f"{type(exc).__name__}: {exc}", 300)
+            raise OSError(f"cannot reach the Dask scheduler {cluster.scheduler}: {what}") from None
         client.subscribe_topic(self.topic, self._on_event)
         self._check_versions(client)
         return client
