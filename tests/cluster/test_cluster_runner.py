@@ -149,3 +149,43 @@ def test_an_unreachable_scheduler_is_named_and_the_store_released(tmp_path, sand
     config = replace(config, cluster=None)
     with make_runner(config, now=PINNED_NOW):
         pass
+
+
+def test_a_tls_scheduler_with_the_config_certificates(tmp_path, sandbox):
+    from distributed.security import Security
+
+    pytest.importorskip("cryptography")  # Security.temporary() makes its certificates with it
+    security = Security.temporary()
+    files = {}
+    for key, pem in (
+        ("tls_ca_file", security.tls_ca_file),
+        ("tls_cert", security.tls_client_cert),
+        ("tls_key", security.tls_client_key),
+    ):
+        files[key] = tmp_path / f"{key}.pem"
+        files[key].write_text(pem)
+    with LocalCluster(
+        n_workers=1,
+        processes=False,
+        host="127.0.0.1",
+        protocol="tls://",
+        security=security,
+        dashboard_address=None,
+        resources=RESOURCES,
+    ) as local:
+        job = {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h", "start": "2024-03-01"}
+        config = make_config(tmp_path, sandbox, [{**job, "end": "2024-03-03"}])
+        tls = ClusterSettings(local.scheduler_address, **{k: str(v) for k, v in files.items()})
+        with make_runner(replace(config, cluster=tls), now=PINNED_NOW) as runner:
+            assert runner.warning is None  # tls:// is not warned about
+            runner.start()
+            assert runner.wait(30)
+            snap = runner.snapshots()[0]
+        truth = sandbox.ground_truth(
+            "binance", "BTC/USDT", 3600, ms("2024-03-01"), ms("2024-03-03")
+        )
+        assert snap.status is Status.DONE and snap.candles == truth.height > 40
+        # without certificates, the error says where they go
+        bare = replace(config, cluster=ClusterSettings(local.scheduler_address, connect_timeout=1))
+        with pytest.raises(OSError, match="tls_ca_file, tls_cert and tls_key"):
+            make_runner(bare, now=PINNED_NOW).open()

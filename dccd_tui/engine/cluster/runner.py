@@ -154,6 +154,11 @@ class ClusterRunner(Runner):
             )
         except Exception as exc:  # refused, timed out, or not a Dask scheduler at all
             what = safe_text(f"{type(exc).__name__}: {exc}", 300)
+            if cluster.scheduler.startswith("tls://") and security is None:
+                what += (
+                    " ([cluster] tls_ca_file, tls_cert and tls_key, or Dask's own "
+                    "distributed.comm.tls settings, name the certificates a tls:// scheduler needs)"
+                )
             raise OSError(f"cannot reach the Dask scheduler {cluster.scheduler}: {what}") from None
         client.subscribe_topic(self.topic, self._on_event)
         self._check_versions(client)
