@@ -66,7 +66,7 @@ def start_scheduler(port: int, log: Path) -> subprocess.Popen:
             "--port",
             str(port),
             "--dashboard-address",
-            ":0",
+            "127.0.0.1:0",
         ],
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),

@@ -37,7 +37,7 @@ def cluster():
         processes=False,
         host="127.0.0.1",
         protocol="tcp://",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # loopback only, any free port
         resources=RESOURCES,
     ) as local:
         yield local
@@ -170,7 +170,7 @@ def test_a_tls_scheduler_with_the_config_certificates(tmp_path, sandbox):
         host="127.0.0.1",
         protocol="tls://",
         security=security,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # loopback only, any free port
         resources=RESOURCES,
     ) as local:
         job = {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1h", "start": "2024-03-01"}
