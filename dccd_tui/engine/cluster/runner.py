@@ -200,10 +200,13 @@ class ClusterRunner(Runner):
         with self._relays_lock:
             relay = self._relays.get(msg.get("key", ""))
         if relay is not None and relay.run == msg.get("run"):
-            relay.receive(msg)
+            try:
+                relay.receive(msg)
+            except Exception:  # a bug here must not silence the other series' progress
+                log.exception("progress of %s could not be applied", msg.get("key"))
 
     # --- a run -----------------------------------------------------------------------------
-    def _execute(self, key, spec, state, stop):
+    def _execute(self, key: str, spec: JobSpec, state: JobState, stop: StopSignal) -> None:
         return None  # every run is a task on the cluster (`_run_elsewhere`)
 
     def _task(self, key: str, spec: JobSpec, run: str) -> SeriesTask:
