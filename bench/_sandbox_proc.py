@@ -4,7 +4,8 @@
 ``{"port": N, "pid": P}`` on one line, then answers one JSON line per command read from stdin:
 
     stats   -> {"requests": {exchange: n}, "rate_limited": {exchange: n}, "archive": {...},
-                "weight": {binance venue: weight used since the last reset}}
+                "weight": {binance venue: weight used since the last reset},
+                "by_address": {exchange: {client address: n}}, "limited_by_address": {...}}
     reset   -> zero the counters and forget every rate-limit window (a fresh phase)
     budgets {"binance": 40, ...}  -> enforce these budgets from now on (and reset as above)
     archive_prebuild {"symbol": "BTCUSDT", "interval": "1m", "periods": [["monthly", "2024-01"]]}
@@ -52,6 +53,11 @@ def main() -> int:
                     "weight": {
                         venue: sb.binance_weight_total(venue)
                         for venue in ("binance", "binanceusdm", "binancecoinm")
+                    },
+                    # per client address (per_address: each has its own limits)
+                    "by_address": {ex: sb.requests_by_address(ex) for ex in sb.requests()},
+                    "limited_by_address": {
+                        ex: sb.rate_limited_by_address(ex) for ex in sb.requests()
                     },
                 }
             elif cmd == "reset":

@@ -29,6 +29,7 @@ COMMANDS = {
     "engine": "engine",
     "log": "log",
     "wait": "wait",
+    "worker": "worker",
 }
 """Command name -> its module in `dccd_tui.commands` (no command: the TUI, `commands.tui`)."""
 
@@ -192,6 +193,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(wt, 1)
     _add_filters(wt)
     wt.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    wk = sub.add_parser(
+        "worker",
+        help="a Dask worker for jobs on a cluster (docs/cluster.md); Dask's options pass through",
+    )
+    wk.add_argument("scheduler", help="the Dask scheduler, e.g. tls://host:8786")
+    wk.add_argument(
+        "--source-address",
+        metavar="IP",
+        help="where this worker's requests to the venues leave from (its egress address); "
+        "not where it listens: that is Dask's --host / --listen-address",
+    )
+    wk.add_argument(
+        "dask_args", nargs=argparse.REMAINDER, help="options of `dask worker` (--nthreads, ...)"
+    )
 
     # The engine process of the data folder (dccd_tui/daemon/)
     st = sub.add_parser("status", help="the engine serving the data folder: jobs and progress")

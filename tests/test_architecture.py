@@ -106,7 +106,7 @@ def test_the_graph_is_read() -> None:
     """The checks below would pass on an empty graph: make sure they see the real one."""
     found = {(src, target) for src, _line, target in all_imports()}
     assert ("dccd_tui.engine.runner", "dccd_tui.engine.store") in found
-    assert ("dccd_tui.tui.app", "dccd_tui.engine.Runner") in found
+    assert ("dccd_tui.tui.app", "dccd_tui.engine.make_runner") in found
     assert ("dccd_tui.config", "dccd_tui.engine.JobSpec") in found
 
 
@@ -138,6 +138,23 @@ def test_engine_loads_no_ui() -> None:
         "import dccd_tui.engine.exchanges, dccd_tui.engine.http, dccd_tui.engine.inventory\n"
         "bad = [m for m in sys.modules if m.split('.')[0] == 'textual'"
         " or m.startswith(('dccd_tui.tui', 'dccd_tui.config', 'dccd_tui.commands'))]\n"
+        "print(','.join(bad))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_single_machine_loads_no_cluster_package() -> None:
+    """Without `[cluster] scheduler`, neither the engine, nor the engine process, nor the app
+    loads Dask or obstore (the `[cluster]` extra is optional: pyproject.toml)."""
+    code = (
+        "import sys\n"
+        "import dccd_tui.engine, dccd_tui.engine.runner, dccd_tui.cli, dccd_tui.tui.app\n"
+        "import dccd_tui.daemon.__main__\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'obstore')]\n"
         "print(','.join(bad))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -79,7 +79,7 @@ def _backfill(
     out: Reporter,
 ) -> int:
     from ..config import ConfigError, load_config
-    from ..engine import Runner, StoreError
+    from ..engine import StoreError, make_runner
     from .backfill_output import result_of
 
     try:
@@ -119,10 +119,10 @@ def _backfill(
     # In this process a run ends with the command: a live job catches up and exits (the
     # engine is where a live series is kept current).
     config = replace(config, jobs=[replace(j, live=False) for j in jobs])
-    runner = Runner(config, base_urls=base_urls)
+    runner = make_runner(config, base_urls=base_urls)
     try:
         runner.open()
-    except StoreError as exc:
+    except (StoreError, OSError) as exc:  # OSError: the cluster's scheduler cannot be reached
         err(str(exc))
         return EXIT_USAGE
     out.start(config.path, len(jobs), base_urls is not None)

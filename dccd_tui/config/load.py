@@ -16,11 +16,12 @@ from typing import Any
 
 from ..engine import Config, JobSpec
 from .checks import ConfigError, _check_keys, _Problems
+from .cluster import _cluster
 from .exchanges import _exchanges
 from .jobs import _job_entry, _merge_jobs
 from .settings import _settings
 
-TOP_KEYS = ("settings", "store", "exchanges", "histo_jobs")
+TOP_KEYS = ("settings", "store", "exchanges", "histo_jobs", "cluster")
 
 
 def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> Config:
@@ -34,6 +35,9 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
         _settings, data.get("settings", {}), path, problems, data.get("store")
     )
     exchanges = problems.check(_exchanges, data.get("exchanges", {}), path, problems)
+    cluster = None
+    if "cluster" in data:
+        cluster = problems.check(_cluster, data["cluster"], path, problems)
     raw_jobs = data.get("histo_jobs", [])
     specs: list[JobSpec] = []
     if not isinstance(raw_jobs, list):
@@ -56,6 +60,7 @@ def validate(data: dict[str, Any], path: Path, *, now_ms: int | None = None) -> 
         jobs=jobs,
         raw=data,
         duplicates=duplicates,
+        cluster=cluster,
     )
 
 

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     from ..config import ConfigError, load_config
-    from ..engine import Runner, StoreError
+    from ..engine import StoreError, make_runner
     from .server import EngineServer, EngineStartError
 
     config_path = args.config.expanduser().resolve()
@@ -118,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         sandbox, urls = start_sandbox()
         base_urls = {**urls, **base_urls}
         log.info("sandbox exchange in process %d", sandbox.pid)
-    runner = Runner(config, base_urls=base_urls)
+    runner = make_runner(config, base_urls=base_urls)
     try:
         runner.open()
-    except StoreError as exc:
+    except (StoreError, OSError) as exc:  # OSError: the cluster's scheduler cannot be reached
         log.error("%s", exc)
         print(f"dccd-tui engine: {exc}", file=sys.stderr)
         if sandbox is not None:

@@ -80,11 +80,12 @@ for _module, _names in {
     "job_logs": ("log_file", "read_tail", "undated"),
     "archive.layout": ("DEFAULT_ARCHIVE_URL",),
     "coverage_picture": ("CoveragePicture", "coverage_picture"),
-    "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec"),
+    "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec", "ClusterSettings"),
     "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES", "LOG_WARNING"),
     "plan": ("Plan", "plan_job", "requests_per_exchange"),
     "schedule": ("RunProgress", "progress_of", "run_progress", "plans_seconds"),
     "runner": ("Runner",),
+    "runner_for": ("make_runner",),
     "runner_like": ("RunnerLike", "JobView", "PlanLike", "Overrides", "Started"),
     "asked": ("Asked", "union_ranges", "minus_ranges", "fmt_asked"),
     "range_account": ("RangeAccount",),
@@ -147,6 +148,7 @@ __all__ = [
     "CANDLE_KINDS",
     "CELL_STATES",
     "Cancelled",
+    "ClusterSettings",
     "Config",
     "CoveragePicture",
     "CoverageStrip",
@@ -183,6 +185,7 @@ __all__ = [
     "RateLimitError",
     "Runner",
     "RunnerLike",
+    "make_runner",
     "SPAN_LABELS",
     "STORED",
     "Series",
@@ -328,7 +331,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     )
     from .inventory import inventory as take_inventory
     from .job_logs import log_file, read_tail, undated
-    from .jobs import Config, ExchangeSettings, JobSpec, Settings
+    from .jobs import ClusterSettings, Config, ExchangeSettings, JobSpec, Settings
     from .models import (
         CANDLE_KINDS,
         CANDLES,
@@ -365,6 +368,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .plan import Plan, plan_job, requests_per_exchange
     from .range_account import RangeAccount
     from .runner import Runner
+    from .runner_for import make_runner
     from .runner_like import JobView, Overrides, PlanLike, RunnerLike, Started
     from .schedule import RunProgress, plans_seconds, progress_of, run_progress
     from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Status

@@ -50,6 +50,17 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def make_transport(connections: int, source_address: str | None = None) -> httpx.HTTPTransport:
+    """The connection pool of a client: `connections` at most, TLS verified (never turned off),
+    and with `source_address` every connection leaving from that local IP, the address a venue
+    counts its budget by (a cluster worker's, docs/cluster.md); None: the system's choice."""
+    return httpx.HTTPTransport(
+        verify=tls_context(),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        local_address=source_address,
+    )
+
+
 class ExchangeClient:
     """Rate-gated, timed, classified GETs against one exchange's base URL."""
 
@@ -63,20 +74,18 @@ class ExchangeClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         max_in_flight: int = 32,
         max_body_bytes: int | None = None,
+        source_address: str | None = None,
     ):
         self.adapter = adapter
+        self.source_address = source_address
         self.max_body_bytes = MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
         self.base_url = base_url.rstrip("/")
         self.rps = rps
         self.gates = gates
-        # TLS verification is httpx's default (on) and is never turned off here.
         self._http = httpx.Client(
-            verify=tls_context(),
+            transport=make_transport(max_in_flight, source_address),
             timeout=timeout,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            limits=httpx.Limits(
-                max_connections=max_in_flight, max_keepalive_connections=max_in_flight
-            ),
             follow_redirects=False,
         )
         self._pool = ThreadPoolExecutor(

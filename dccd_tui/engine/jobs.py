@@ -17,7 +17,7 @@ from .models import Series
 if TYPE_CHECKING:  # pragma: no cover
     from .store.root import StoreOptions
 
-__all__ = ["Config", "ExchangeSettings", "JobSpec", "Settings"]
+__all__ = ["ClusterSettings", "Config", "ExchangeSettings", "JobSpec", "Settings"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,20 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """The Dask scheduler the engine hands its series to (docs/cluster.md): ``tcp://host:8786``
+    or ``tls://host:8786``; with TLS, the certificate files of Dask's security settings (the
+    CA that signed the scheduler's and workers' certificates, and this client's own)."""
+
+    scheduler: str
+    tls_ca_file: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    #: Seconds to wait for the scheduler at the engine's start.
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """One series (an exchange, a symbol, a kind and, for candles, a span) to backfill over
     [start, end); end None means "up to the last closed candle" (funding: the last hour)."""
@@ -106,6 +120,8 @@ class Config:
     jobs: list[JobSpec]
     raw: dict[str, Any]
     duplicates: list[str] = field(default_factory=list)
+    #: `[cluster]`: run the series on a Dask cluster (engine/cluster); None: on this machine.
+    cluster: ClusterSettings | None = None
 
     def exchange(self, name: str) -> ExchangeSettings:
         return self.exchanges[name]

@@ -529,24 +529,11 @@ class Runner:
                 if stop.is_set():
                     state.set_status(Status.CANCELLED)
                     return
-                adapter = get_exchange(spec.series.exchange)
-                job = Backfill(
-                    spec.series,
-                    spec.start,
-                    spec.end,
-                    adapter,
-                    self.client(spec.series.exchange),
-                    self.store.series(spec.series),
-                    state,
-                    stop,
-                    max_retries=spec.max_retries,
-                    retry_delay=spec.retry_delay,
-                    now=self._now(),
-                    ranges=spec.parts,
-                    archive=self.archive_client(spec),
-                )
-                self._jobs[key] = job  # `start` extends it from here on
-            job.run()
+                job = self._execute(key, spec, state, stop)
+            if job is not None:
+                job.run()
+            else:  # run elsewhere (a cluster runner): its end is the job's
+                self._run_elsewhere(key, spec, state, stop)
             if spec.live and state.snapshot().status is Status.DONE and not stop.is_set():
                 self._live(key, spec, state, stop, job)
         except Exception as exc:  # a bug or an unexpected failure: this job only
@@ -561,6 +548,35 @@ class Runner:
             future.set_result(None)
             self._finished(key)
 
+    def _execute(
+        self, key: str, spec: JobSpec, state: JobState, stop: StopSignal
+    ) -> Backfill | None:
+        """The job that runs `spec` on this thread (lock held), registered so that `start`
+        extends it; None when the run happens elsewhere (`_run_elsewhere`)."""
+        adapter = get_exchange(spec.series.exchange)
+        job = Backfill(
+            spec.series,
+            spec.start,
+            spec.end,
+            adapter,
+            self.client(spec.series.exchange),
+            self.store.series(spec.series),
+            state,
+            stop,
+            max_retries=spec.max_retries,
+            retry_delay=spec.retry_delay,
+            now=self._now(),
+            ranges=spec.parts,
+            archive=self.archive_client(spec),
+        )
+        self._jobs[key] = job  # `start` extends it from here on
+        return job
+
+    def _run_elsewhere(self, key: str, spec: JobSpec, state: JobState, stop: StopSignal) -> None:
+        """Run `spec` somewhere else and wait for its end (engine/cluster/runner.py): a range
+        asked for meanwhile is the next run's."""
+        raise NotImplementedError
+
     def _live(self, key: str, spec: JobSpec, state: JobState, stop: StopSignal, job) -> None:
         """Keep a caught-up live series current on this thread until stopped (live.py). Its
         slot is released first: a live series holds no `max_parallel` slot."""
@@ -568,7 +584,7 @@ class Runner:
 
         with self._lock:
             self._running.pop(key, None)
-            if self._jobs.get(key) is job:  # a start now queues a next run (after the stop)
+            if job is not None and self._jobs.get(key) is job:  # a start queues a next run
                 del self._jobs[key]
             self._dispatch()
         exchange = self.config.exchanges.get(spec.series.exchange)

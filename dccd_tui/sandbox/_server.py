@@ -166,9 +166,15 @@ class Sandbox:
         self.apis: dict[str, Api] = {name: cls(self.world) for name, cls in API_CLASSES.items()}
         self.archive = Archive(self.world)  # Binance's public kline archive
         self._limiters = Limiters(self.settings, self.settings.clock)
+        # per_address: the limiters of each client address (the first one made at its first
+        # request), in place of `_limiters`
+        self._by_address: dict[str, Limiters] = {}
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()
         self._limited: Counter[str] = Counter()
+        # (address, exchange) -> count: who sent what and who was refused (per_address benches)
+        self._address_requests: Counter[tuple[str, str]] = Counter()
+        self._address_limited: Counter[tuple[str, str]] = Counter()
         self._time_requests: Counter[str] = Counter()
         #: Requests per (exchange, endpoint name of its Api's `endpoints`), as `_requests`.
         self._endpoint_requests: Counter[tuple[str, str]] = Counter()
@@ -258,6 +264,16 @@ class Sandbox:
                 return {name: self._limited[name] for name in EXCHANGES}
             return self._limited[exchange]
 
+    def requests_by_address(self, exchange: str) -> dict[str, int]:
+        """Candle/trade requests received per client address (`requests`, split)."""
+        with self._lock:
+            return {a: n for (a, e), n in self._address_requests.items() if e == exchange}
+
+    def rate_limited_by_address(self, exchange: str) -> dict[str, int]:
+        """Rate-limit and ban answers per client address (`rate_limited`, split)."""
+        with self._lock:
+            return {a: n for (a, e), n in self._address_limited.items() if e == exchange}
+
     def time_requests(self, exchange: str) -> int:
         """Server-time requests received (`TIME_PATHS`; not in `requests`)."""
         with self._lock:
@@ -269,21 +285,28 @@ class Sandbox:
             self._requests.clear()
             self._endpoint_requests.clear()
             self._limited.clear()
+            self._address_requests.clear()
+            self._address_limited.clear()
 
     def reset_limits(self) -> None:
         """Forget every rate-limit window, bucket, lockout and ban."""
         with self._lock:
             self._limiters = Limiters(self.settings, self.settings.clock)
+            self._by_address.clear()
+
+    def _all_limiters(self) -> list[Limiters]:
+        with self._lock:
+            return [self._limiters, *self._by_address.values()]
 
     def binance_used_weight(self, venue: str = "binance") -> int:
         """The weight the current 60 s window has used (``binance``, ``binanceusdm``,
-        ``binancecoinm``)."""
-        return self._limiters.binance_used(venue)
+        ``binancecoinm``); per_address: every address's summed."""
+        return sum(limiters.binance_used(venue) for limiters in self._all_limiters())
 
     def binance_weight_total(self, venue: str = "binance") -> int:
         """The weight used since the start or the last `reset_limits`, every 60 s window summed
         (the benches' figure: `binance_used_weight` is one window's)."""
-        return self._limiters.binance_total(venue)
+        return sum(limiters.binance_total(venue) for limiters in self._all_limiters())
 
     # -- the data, for tests --------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -605,11 +628,17 @@ class Sandbox:
         params: dict[str, str] = {}
         for k, v in parse_qsl(url.query, keep_blank_values=True):
             params.setdefault(k, v)
+        address = h.client_address[0]
         with self._lock:
             self._requests[exchange] += 1
             self._endpoint_requests[(exchange, endpoint)] += 1
+            self._address_requests[address, exchange] += 1
             req_no = self._requests[exchange]
             limiters = self._limiters
+            if self.settings.per_address:
+                limiters = self._by_address.get(address) or self._by_address.setdefault(
+                    address, Limiters(self.settings, self.settings.clock)
+                )
         decision = self.faults.decide(exchange, req_no)
         # Counted when the request arrived; latency and spikes are the time taken to answer.
         gate, cost = api.cost(endpoint, params)
@@ -668,6 +697,7 @@ class Sandbox:
         if limited:
             with self._lock:
                 self._limited[exchange] += 1
+                self._address_limited[address, exchange] += 1
         if exchange in ("binance", "binanceusdm", "binancecoinm"):
             ans.headers.append(("X-MBX-USED-WEIGHT-1M", str(verdict.used)))
         if kind in ("stall", "truncated"):

@@ -35,6 +35,11 @@ class SandboxSettings:
     port: int = 0
     """TCP port; 0 picks a free one."""
     host: str = "127.0.0.1"
+    per_address: bool = False
+    """Count the rate limits (windows, buckets, bans) per client address, as venues do per IP:
+    requests from 127.0.0.2 and 127.0.0.3 each have the whole budget (a cluster's workers bound
+    to their own addresses, docs/cluster.md). False: one count for every client (a test on one
+    host sees the same limits either way)."""
 
     ban_seconds: float = 120.0
     """Binance: length of the first 418 ban (each further ban doubles, up to 3 days)."""

@@ -56,9 +56,9 @@ RunnerFactory = Callable[..., RunnerLike]
 def default_runner(
     config: Config, *, base_urls: dict[str, str] | None, on_finish: Callable[[str], None]
 ) -> RunnerLike:
-    from ..engine import Runner
+    from ..engine import make_runner
 
-    return Runner(config, base_urls=base_urls, on_finish=on_finish)
+    return make_runner(config, base_urls=base_urls, on_finish=on_finish)
 
 
 class JobFinished(Message):

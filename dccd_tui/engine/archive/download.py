@@ -30,7 +30,7 @@ import httpx
 
 from ..errors import Cancelled, TransientError
 from ..fmt import clean_text, fmt_plural
-from ..http import USER_AGENT, make_timeout, tls_context
+from ..http import USER_AGENT, make_timeout, make_transport
 from .budget import DEFAULT_MEMORY_MB, MEMORY_PER_CSV_BYTE, MemoryBudget
 from .checks import RefusedFile, check_member, inflate, zip_cap
 from .layout import ArchiveFile
@@ -58,16 +58,17 @@ class ArchiveClient:
         timeout: float = 30.0,
         on_request=None,
         memory_mb: float = DEFAULT_MEMORY_MB,
+        source_address: str | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.parallel = parallel
         self.on_request = on_request
         self.budget = MemoryBudget(int(memory_mb * 1024 * 1024))
+        # from `source_address` when given (a cluster worker's egress address, ../http.py)
         self._http = httpx.Client(
-            verify=tls_context(),
+            transport=make_transport(parallel, source_address),
             timeout=make_timeout(timeout),
             headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=parallel, max_keepalive_connections=parallel),
             follow_redirects=False,
         )
         self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="archive")

@@ -1,0 +1,54 @@
+"""The preload of a dccd-tui Dask worker: ``dask worker SCHEDULER --preload
+dccd_tui.engine.cluster.preload --source-address IP`` (what ``dccd-tui worker`` runs).
+
+A preload keeps every option of ``dask worker`` (``--nthreads``, ``--resources``,
+``--listen-address``, TLS...) and adds ours: `--source-address` is where this worker's requests
+to the venues leave from (the address a venue counts its budget by), unlike Dask's ``--host`` /
+``--listen-address``, which are where the worker listens for the scheduler and its peers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import click
+
+from .task import CONTEXT_ATTR, WorkerContext
+
+
+def check_source_address(address: str) -> str:
+    """`address` if this host can send from it, else a click error saying why."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise click.BadParameter(f"{address!r} is not an IP address") from None
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, 0))
+        except OSError as exc:
+            raise click.BadParameter(
+                f"this host cannot send from {address}: {exc.strerror or exc} (is it one of "
+                "its addresses? macOS: add 127.0.0.x to lo0 first, docs/cluster.md)"
+            ) from None
+    return address
+
+
+@click.command()
+@click.option(
+    "--source-address",
+    default=None,
+    help="the local IP this worker's requests to the venues leave from (its egress address)",
+)
+def dask_setup(worker, source_address: str | None) -> None:
+    """Hang this worker's context (its source address, gates and clients) on it."""
+    if source_address is not None:
+        check_source_address(source_address)
+    setattr(worker, CONTEXT_ATTR, WorkerContext(source_address))
+
+
+def dask_teardown(worker) -> None:
+    ctx = getattr(worker, CONTEXT_ATTR, None)
+    if ctx is not None:
+        ctx.close()

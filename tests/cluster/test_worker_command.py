@@ -1,0 +1,59 @@
+"""`dccd-tui worker` and the `[cluster]` table: what reaches `dask worker` and the engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from dccd_tui.cli import main
+from dccd_tui.commands.worker import PRELOAD, split_source, worker_argv
+from dccd_tui.config import ConfigError, validate
+
+
+def test_the_source_address_goes_to_the_preload_and_dask_keeps_its_options():
+    source, rest, problem = split_source(
+        ["--nthreads", "2", "--source-address", "127.0.0.3", "--host", "127.0.0.1"], None
+    )
+    assert (source, rest, problem) == (
+        "127.0.0.3",
+        ["--nthreads", "2", "--host", "127.0.0.1"],
+        None,
+    )
+    argv = worker_argv("tls://sched:8786", source, rest)
+    assert argv[3:8] == ["tls://sched:8786", "--nthreads", "2", "--host", "127.0.0.1"]
+    # one resource per venue (a worker's share of each venue), the preload, then its option
+    assert "binance=4" in argv[argv.index("--resources") + 1]
+    assert argv.count("--nthreads") == 1
+    assert argv[-4:] == ["--preload", PRELOAD, "--source-address", "127.0.0.3"]
+    assert split_source(["--source-address"], None)[2] == "--source-address needs an IP address"
+
+
+def test_a_source_address_this_host_does_not_have_is_refused(capsys):
+    assert main(["worker", "tcp://127.0.0.1:1", "--source-address", "192.0.2.77"]) == 2
+    assert "this host cannot send from it" in capsys.readouterr().err
+
+
+def _config(tmp_path, cluster):
+    return validate({"settings": {"data_path": "data"}, "cluster": cluster}, tmp_path / "c.toml")
+
+
+def test_the_cluster_table(tmp_path):
+    assert _config(tmp_path, {"scheduler": "tls://h:8786"}).cluster.scheduler == "tls://h:8786"
+    assert validate({}, tmp_path / "c.toml").cluster is None
+    for bad, says in (
+        ({}, "key 'scheduler': missing"),
+        ({"scheduler": "http://h:1"}, "is not a tcp:// or tls:// address"),
+        ({"scheduler": "tcp://h:1", "tls_cert": "nope.pem"}, "no such file"),
+        ({"scheduler": "tcp://h:1", "workers": 3}, "unknown key"),
+    ):
+        with pytest.raises(ConfigError, match=says):
+            _config(tmp_path, bad)
+
+
+def test_a_plain_tcp_scheduler_off_loopback_is_warned_about():
+    from dccd_tui.engine.cluster.security import scheduler_warning
+
+    assert scheduler_warning("tcp://127.0.0.1:8786") is None
+    assert scheduler_warning("tcp://localhost:8786") is None
+    assert scheduler_warning("tls://10.0.0.5:8786") is None
+    for address in ("tcp://10.0.0.5:8786", "tcp://sched.example:8786", "10.0.0.5:8786"):
+        assert "anyone who can reach that port can run code" in scheduler_warning(address)
