@@ -189,3 +189,54 @@ def test_a_tls_scheduler_with_the_config_certificates(tmp_path, sandbox):
         bare = replace(config, cluster=ClusterSettings(local.scheduler_address, connect_timeout=1))
         with pytest.raises(OSError, match="tls_ca_file, tls_cert and tls_key"):
             make_runner(bare, now=PINNED_NOW).open()
+
+
+def test_a_cluster_writes_a_store_on_object_storage_under_series_leases(
+    tmp_path, sandbox, cluster, monkeypatch
+):
+    """Workers write an ``s3://`` store (moto) through `leased_series` (cluster/task.py): the
+    store equals the truth, each series' lease is given back at the task's end (another writer
+    takes it at once), and a rerun sends no request."""
+    pytest.importorskip("obstore")
+    from dccd_tui.config import save_config
+    from dccd_tui.engine.store import ObjectStore, SeriesLease, open_store_root
+
+    from ..moto_s3 import moto_endpoint, new_bucket, set_aws_env
+
+    endpoint = moto_endpoint()
+    set_aws_env(monkeypatch)
+    url = f"s3://{new_bucket(endpoint)}/store"
+    start, end = "2024-03-01 00:00:00", "2024-03-01 06:00:00"
+    pairs = ["BTC/USDT", "ETH/USDT"]
+    saved = save_config(
+        tmp_path / "config.toml",
+        {
+            "settings": {"data_path": url, "max_parallel": 4},
+            "store": {"endpoint": endpoint, "allow_http": True, "state_path": "state"},
+            "exchanges": {
+                "binance": {"base_url": sandbox.base_url("binance"), "requests_per_second": 200}
+            },
+            "histo_jobs": [
+                {"exchange": "binance", "pairs": pairs, "span": "1m", "start": start, "end": end}
+            ],
+        },
+    )
+    config = replace(saved, cluster=ClusterSettings(cluster.scheduler_address))
+    assert config.settings.store_url == url
+    with make_runner(config, now=PINNED_NOW) as runner:
+        runner.start()
+        assert runner.wait(60), "the cluster's jobs did not finish in time"
+        snaps = {key: runner.states[key].snapshot() for key in runner.keys()}
+        before = sandbox.requests("binance")
+        runner.start()
+        assert runner.wait(30)
+        assert sandbox.requests("binance") == before
+    root = open_store_root(url, config.settings.store_options)
+    store = ObjectStore(root)
+    for pair in pairs:
+        series = Series("binance", pair, 60)
+        assert snaps[series.key].status is Status.DONE, snaps[series.key].error
+        truth = sandbox.ground_truth("binance", pair, 60, ms(start), ms(end))
+        assert_equal_truth(store.series(series).read(ms(start), ms(end)), truth)
+        # the worker gave its lease back: another holder takes it without waiting
+        SeriesLease.acquire(root, series, "test", 5).release()

@@ -108,6 +108,7 @@ def test_a_banned_address_pauses_only_the_worker_that_sends_from_it():
             request_timeout=5.0,
             now=PINNED_NOW,
             store_url="unused",
+            store_options=None,
             version="",
             topic="",
             cancel="",

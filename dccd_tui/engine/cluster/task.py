@@ -10,17 +10,25 @@ resumes exactly from the store (a rerun asks only for what is missing), and a wo
 mid-run costs at most the windows it held in memory; Dask runs the task again on another worker
 (`allowed-failures`), which resumes from the store.
 
-`open_series_store` is the one door from a task to the store: today the data folder on a disk
-the workers share with the engine (the engine holds the folder's lock; one task writes one
-series at a time, the engine's jobs never run a series twice at once).
+`open_series_store` is the one door from a task to the store. On object storage (``s3://``) a
+task writes its series under the series' lease (store/object_folder.py `leased_series`): a
+worker that was stopped (SIGSTOP, a partition) past its lease's expiry while another took the
+series gets `LeaseLost` on its next write and stops, and what it uploaded is never referenced.
+The lease is short (`TASK_LEASE_S`) so that a killed worker's rescheduled task waits at most
+that long for it. On a local data folder (workers on the engine's host, or a folder every host
+mounts at the same path) the engine holds the folder's lock and Dask runs one task per series.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ... import __version__
@@ -28,11 +36,10 @@ from ..backfill import Backfill
 from ..exchanges import get_exchange
 from ..fmt import safe_text
 from ..jobs import ExchangeSettings, JobSpec
-from ..models import Series
 from ..ratelimit import GateRegistry
 from ..signals import StopSignal
 from ..state import Status
-from ..store import Store
+from ..store import LeaseHeld, StoreOptions, leased_series, open_store_root
 from .relay import RelayedState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,6 +51,11 @@ if TYPE_CHECKING:  # pragma: no cover
 CONTEXT_ATTR = "dccd_context"
 #: Seconds between two batches of a task's progress sent to the engine.
 RELAY_EVERY = 0.1
+#: A task's series lease on object storage, renewed every third of it: a rescheduled task
+#: waits at most this long for the lease of a worker that died holding it.
+TASK_LEASE_S = 30.0
+#: Seconds between two tries at a lease another holder has.
+LEASE_RETRY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,7 @@ class SeriesTask:
     request_timeout: float
     now: int | None
     store_url: str
+    store_options: StoreOptions | None
     version: str
     topic: str  # the worker events carrying progress to the engine
     cancel: str  # the `distributed.Event` the engine sets to cancel this run
@@ -68,11 +81,22 @@ class VersionMismatch(RuntimeError):
     """The worker runs another version of dccd-tui than the engine: it refuses the task."""
 
 
-def open_series_store(store_url: str, series: Series) -> SeriesStorage:
-    """The store of `series` for a task: the ONE place a worker reaches the store. A fresh
-    `Store` per task (no state kept between tasks: the engine or another worker may have
-    written the series since)."""
-    return Store(Path(store_url)).series(series)
+@contextmanager
+def open_series_store(task: SeriesTask, holder: str, stop: StopSignal) -> Iterator[SeriesStorage]:
+    """The store of the task's series: the ONE place a worker reaches the store. A fresh root
+    per task (no state kept between tasks: another worker may have written the series since).
+    On object storage the series' lease is taken first, waiting while another holder's lease
+    runs (a dead worker's, until it expires), and given back at the end."""
+    root = open_store_root(task.store_url, task.store_options)
+    deadline = time.monotonic() + 2 * TASK_LEASE_S
+    while True:
+        try:
+            with leased_series(root, task.spec.series, holder, TASK_LEASE_S) as store:
+                yield store
+            return
+        except LeaseHeld:
+            if time.monotonic() > deadline or stop.wait(LEASE_RETRY_S):
+                raise
 
 
 class WorkerContext:
@@ -217,25 +241,27 @@ def run_series(task: SeriesTask) -> dict[str, Any]:
     for thread in threads:
         thread.start()
     leftover: list[tuple[int, int | None]] = []
+    holder = f"worker {ctx.source_address or socket.gethostname()} pid {os.getpid()}"
     try:
         spec = task.spec
-        job = Backfill(
-            spec.series,
-            spec.start,
-            spec.end,
-            get_exchange(spec.series.exchange),
-            ctx.client(task),
-            open_series_store(task.store_url, spec.series),
-            state,
-            stop,
-            max_retries=spec.max_retries,
-            retry_delay=spec.retry_delay,
-            now=task.now,
-            ranges=spec.parts,
-            archive=ctx.archive(task),
-        )
-        job.run()
-        leftover = list(job.leftover)
+        with open_series_store(task, holder, stop) as store:
+            job = Backfill(
+                spec.series,
+                spec.start,
+                spec.end,
+                get_exchange(spec.series.exchange),
+                ctx.client(task),
+                store,
+                state,
+                stop,
+                max_retries=spec.max_retries,
+                retry_delay=spec.retry_delay,
+                now=task.now,
+                ranges=spec.parts,
+                archive=ctx.archive(task),
+            )
+            job.run()
+            leftover = list(job.leftover)
     except Exception as exc:  # this series only; the engine shows why
         reason = safe_text(f"{type(exc).__name__}: {exc}", 500)
         state.add_log(f"failed: {reason}")
