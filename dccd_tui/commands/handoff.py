@@ -37,9 +37,15 @@ class HandedJobs:
     """The jobs handed to an engine, as `run_jobs` drives them."""
 
     def __init__(
-        self, runner: RemoteRunner, config: Config, jobs: list[JobSpec], out: Reporter
+        self,
+        runner: RemoteRunner,
+        config: Config,
+        jobs: list[JobSpec],
+        out: Reporter,
+        live: bool = False,
     ) -> None:
         self.runner = runner
+        self.live = live  # `backfill --live`: the engine keeps them current once caught up
         self.out = out
         self._keys = [spec.key for spec in jobs]
         self._specs = {spec.key: spec for spec in jobs}
@@ -65,8 +71,13 @@ class HandedJobs:
         return [self.runner.states[key].snapshot() for key in self._keys]
 
     def start(self) -> None:
-        started = self.runner.start(self._keys, overrides=self.overrides)
+        started = self.runner.start(self._keys, overrides=self.overrides, live=self.live)
         self.submitted = list(started)
+        if self.live:
+            self.out.note(
+                "the engine keeps the series current once caught up (`dccd-tui status` shows "
+                "their lag; cancel them in the app, or stop the engine)"
+            )
         if started.extended:
             self.out.note(
                 f"{fmt_plural(len(started.extended), 'job')} already running in the engine: "
@@ -114,6 +125,7 @@ def backfill_via_engine(
     progress_every: float,
     out: Reporter,
     demo: bool = False,
+    live: bool = False,
 ) -> int | None:
     """Hand `jobs` to the engine serving config's folder and follow them; None: no engine."""
     from ..link.errors import LinkError
@@ -135,7 +147,7 @@ def backfill_via_engine(
     )
     out.start(config.path, len(jobs), demo)
     runner = RemoteRunner(client, config, hz=4.0)
-    handed = HandedJobs(runner, config, jobs, out)
+    handed = HandedJobs(runner, config, jobs, out, live)
     try:
         if dry_run:
             return _dry_run(handed, config)

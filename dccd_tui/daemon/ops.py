@@ -241,7 +241,13 @@ class EngineOps:
 
     def start(self, conn: Connection, req: Start, request_id: Any) -> Reply:
         keys = self._known(req.keys)
-        started = self.runner.start(keys, overrides=self._overrides(req.overrides))
+        if req.live:
+            from ..engine.live import cannot_be_live
+
+            refused = cannot_be_live(self.runner.specs, keys)
+            if refused:
+                raise Refused(refused)
+        started = self.runner.start(keys, overrides=self._overrides(req.overrides), live=req.live)
         if started:
             log.info("client %d started %s", conn.number, fmt_plural(len(started), "job"))
         if started.extended:

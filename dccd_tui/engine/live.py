@@ -33,7 +33,7 @@ trade after the close was seen" rule beyond what the open bar shows.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,12 +49,15 @@ if TYPE_CHECKING:
     import polars as pl
 
     from .http import ExchangeClient
+    from .jobs import JobSpec
     from .store import SeriesStorage
 
 __all__ = [
     "LIVE_MARGINS",
+    "cannot_be_live",
     "LiveSeries",
     "LiveSettings",
+    "live_kind",
     "live_margin",
 ]
 
@@ -89,6 +92,28 @@ CONFIRMING = frozenset({"okx"})
 #: provisional; a trade after its close (the next bar) or the re-read makes it final. Waiting
 #: for the next bar would wait for the next trade, a minute or more on a quiet pair.
 FROM_TRADES = frozenset({"kraken"})
+
+
+def live_kind(series: Series) -> bool:
+    """Whether a series of this kind can be kept live (candles of every kind; funding not yet)."""
+    return not series.is_funding
+
+
+def cannot_be_live(specs: Mapping[str, JobSpec], keys: Iterable[str] | None = None) -> str | None:
+    """Why the given jobs (all when None) cannot be kept live, or None: a job with an end
+    (a live series has none) or of a kind that is not kept live."""
+    for key in list(specs) if keys is None else list(keys):
+        spec = specs.get(key)
+        if spec is None:
+            continue
+        if spec.end is not None:
+            return (
+                f"{key} has an end ({fmt_ms(spec.end)}): a live job keeps its series current "
+                "and has none"
+            )
+        if not live_kind(spec.series):
+            return f"{key}: {spec.series.kind} series are not kept live (yet)"
+    return None
 
 
 def live_margin(venue: str, configured: float | None = None) -> float:

@@ -138,6 +138,9 @@ class Runner:
         self.live_series: dict[str, Any] = {}
         #: LiveSettings fields set for every live series (tests: a short re-read window)
         self.live_overrides: dict[str, Any] = {}
+        #: Jobs started as live (`backfill --live`, the `start` op's `live`) whose config does
+        #: not say so: kept current once caught up, until cancelled
+        self._made_live: set[str] = set()
         self.on_finish = on_finish
         self.base_urls = base_urls or {}
         self.store = Store(config.settings.data_path)
@@ -362,16 +365,25 @@ class Runner:
 
     # --- actions -------------------------------------------------------------------------
     def start(
-        self, keys: Iterable[str] | None = None, *, overrides: Overrides | None = None
+        self,
+        keys: Iterable[str] | None = None,
+        *,
+        overrides: Overrides | None = None,
+        live: bool = False,
     ) -> Started:
         """Run the given jobs (all when None). A job with an override runs over its range, else
-        over its config's ranges (which stay the job's).
+        over its config's ranges (which stay the job's). `live`: once caught up, each is kept
+        current (live.py) as a config's live job is, until it is cancelled (`cannot_be_live`
+        says which cannot be).
 
         A job already queued or running is not run twice: what is asked is added to its run
         (see the module's docstring), and its key is in the answer's `extended`."""
         started: list[str] = []
         extended: list[str] = []
         with self._lock:
+            keys = None if keys is None else list(keys)
+            if live:
+                self._made_live.update(self.specs if keys is None else keys)
             if not self._active:  # a new run: the jobs of this start are its base
                 self._run += 1
                 self._joins = 0
@@ -542,7 +554,8 @@ class Runner:
                 )
                 self._jobs[key] = job  # `start` extends it from here on
             job.run()
-            if spec.live and state.snapshot().status is Status.DONE and not stop.is_set():
+            live = spec.live or key in self._made_live
+            if live and state.snapshot().status is Status.DONE and not stop.is_set():
                 self._live(key, spec, state, stop, job)
         except Exception as exc:  # a bug or an unexpected failure: this job only
             reason = safe_text(f"{type(exc).__name__}: {exc}", 500)
@@ -657,6 +670,7 @@ class Runner:
         with self._lock:
             for key in list(self._stops) if keys is None else list(keys):
                 self._after.pop(key, None)  # a next run asked for is cancelled with this one
+                self._made_live.discard(key)  # a later plain start is not live
                 stop = self._stops.get(key)
                 if stop is not None and self.is_active(key):
                     stop.set()

@@ -216,21 +216,30 @@ class Log(Request):
 @dataclass(frozen=True)
 class Start(Request):
     """Run these jobs (all when `keys` is null), each over its override's range or else its
-    config's ranges; a job queued or running already adds them to its run."""
+    config's ranges; a job queued or running already adds them to its run. `live`: once caught
+    up, each is kept current as a config's ``live = true`` job is (`backfill --live`), until it
+    is cancelled or the engine stops. Sent only when true (an older engine ignores it)."""
 
     op: ClassVar[str] = "start"
     keys: tuple[str, ...] | None = None
     overrides: Overrides = field(default_factory=dict)
+    live: bool = False
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Self:
-        return cls(_keys(msg), _overrides(msg))
+        live = msg.get("live", False)
+        if not isinstance(live, bool):
+            raise ProtocolError("live must be true or false")
+        return cls(_keys(msg), _overrides(msg), live)
 
     def fields(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "keys": None if self.keys is None else list(self.keys),
             "overrides": {k: {"start": s, "end": e} for k, (s, e) in self.overrides.items()},
         }
+        if self.live:
+            out["live"] = True
+        return out
 
 
 @dataclass(frozen=True)
