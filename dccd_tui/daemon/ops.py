@@ -202,6 +202,8 @@ class EngineOps:
             uptime=time.monotonic() - self.setup.started,
             idle_exit=self.setup.idle_exit,
             jobs=jobs,
+            # the venues whose budget cannot keep their live series current (engine/runner.py)
+            live_warnings=list(getattr(self.runner, "live_warnings", list)()),
         )
         return reply.to_wire(self.setup.clock_offset)
 

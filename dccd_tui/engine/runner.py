@@ -21,6 +21,7 @@ it asked for, so that its report is about them and not about the whole run.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -52,7 +53,7 @@ from .schedule import (
     series_gate,
 )
 from .signals import StopSignal
-from .state import LOG_LINES, JobSnapshot, JobState, Measure, Status
+from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Measure, Status
 from .store import Store, StoreLock
 from .venue_clock import EngineClock, VenueClock, WallClock
 
@@ -141,6 +142,9 @@ class Runner:
         #: Jobs started as live (`backfill --live`, the `start` op's `live`) whose config does
         #: not say so: kept current once caught up, until cancelled
         self._made_live: set[str] = set()
+        #: Per venue with live series: whether its budget keeps them current (live.py)
+        self.live_budgets: dict[str, Any] = {}
+        self._live_running: dict[str, Any] = {}  # the live series whose loop runs now
         self.on_finish = on_finish
         self.base_urls = base_urls or {}
         self.store = Store(config.settings.data_path)
@@ -629,11 +633,50 @@ class Runner:
             adapter.page_limit,
             spec.start,
         )
-        self.live_series[key] = live
+        with self._lock:
+            self.live_series[key] = live
+            self._live_running[key] = live
         state.set_live(0)
-        live.run()
+        self._check_live_budget(spec.series.exchange, settings.margin_s)
+        try:
+            live.run()
+        finally:
+            with self._lock:
+                self._live_running.pop(key, None)
+            self._check_live_budget(spec.series.exchange, settings.margin_s)
         if state.snapshot().status is Status.LIVE:
             state.set_status(Status.DONE if not stop.is_set() else Status.CANCELLED)
+
+    def _check_live_budget(self, venue: str, margin_s: float) -> None:
+        """Whether `venue`'s budget keeps its live series current (live.py `live_budget`); a
+        change of verdict is said in the engine's log and each of them's, and `status` shows
+        the venues it does not keep (`live_warnings`)."""
+        from .live import live_budget
+
+        with self._lock:
+            lives = [s for s in self._live_running.values() if s.series.exchange == venue]
+            before = self.live_budgets.get(venue)
+            if not lives:
+                self.live_budgets.pop(venue, None)
+                return
+            rps = self.config.exchanges[venue].requests_per_second
+            verdict = live_budget(venue, [s.series.span for s in lives], rps, margin_s)
+            self.live_budgets[venue] = verdict
+        if before is not None and before.enough == verdict.enough:
+            return
+        if verdict.enough and before is None:
+            return  # nothing to say: the budget keeps them current
+        line = verdict.text() if not verdict.enough else f"{verdict.text()}: current again"
+        log = logging.getLogger("dccd_tui.engine")
+        (log.info if verdict.enough else log.warning)("live: %s", line)
+        for live in lives:
+            live.state.add_log(f"{'' if verdict.enough else LOG_WARNING}live: {line}")
+
+    def live_warnings(self) -> list[str]:
+        """What `status` says of the venues whose budget does not keep their live series current."""
+        with self._lock:
+            budgets = list(self.live_budgets.values())
+        return [b.text() for b in budgets if not b.enough]
 
     def _finished(self, key: str) -> None:
         if self.on_finish is not None:

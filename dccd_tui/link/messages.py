@@ -440,6 +440,9 @@ class StatusReply:
     uptime: float
     idle_exit: float
     jobs: dict[str, JobSnapshot]
+    #: Per venue whose budget cannot keep its live series current: what the engine says of it,
+    #: with the lag it holds (engine/live.py `LiveBudget`). Absent from an older engine.
+    live_warnings: list[str] = field(default_factory=list)
 
     def to_wire(self, offset: float) -> dict[str, Any]:
         return {
@@ -448,16 +451,21 @@ class StatusReply:
             "uptime": round(self.uptime, 1),
             "idle_exit": self.idle_exit,
             "jobs": {key: snapshot_row(snap, offset) for key, snap in self.jobs.items()},
+            "live_warnings": list(self.live_warnings),
         }
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any], offset: float) -> Self:
+        warnings = []
+        if "live_warnings" in msg:
+            warnings = read_field(msg, "live_warnings", texts, "a list of texts")
         return cls(
             EngineInfo.parse(msg),
             read_field(msg, "clients", whole, "a whole number"),
             read_field(msg, "uptime", number, "seconds"),
             read_field(msg, "idle_exit", number, "seconds"),
             read_field(msg, "jobs", lambda v: _rows(v, offset), "an object of job key -> row"),
+            warnings,
         )
 
 
