@@ -26,8 +26,12 @@ too chatty for a series kept current. Here:
   open (and a catch-up by the backfill path when the series fell behind by more than a page:
   an outage, a sleep, a restart).
 
-Not yet (issue 21): funding series, Binance's archive comparison, Kraken's "final once a
-trade after the close was seen" rule beyond what the open bar shows.
+- **Binance's archive.** Once a day stored live has ended by some hours, its daily archive file
+  is compared with the store (archive/live_check.py): the archive's value is kept on a mismatch,
+  logged and counted.
+
+Not yet (issue 21): Kraken's "final once a trade after the close was seen" rule beyond what the
+open bar shows.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from .venue_clock import EngineClock, VenueClock
 if TYPE_CHECKING:
     import polars as pl
 
+    from .archive.live_check import ArchiveCheck
     from .http import ExchangeClient
     from .jobs import JobSpec
     from .store import SeriesStorage
@@ -195,6 +200,9 @@ class LiveSettings:
     retry_s: float = RETRY_S
     settle_s: float = SETTLE_S
     retry_delay: float = 2.0  # after a failed request (seconds of the engine's clock)
+    #: Binance: a day's archive file is compared with the live candles this long after the
+    #: day's end (archive/live_check.py `ARCHIVE_AFTER_S`)
+    archive_after_s: float = 6 * 3600.0
 
 
 @dataclass
@@ -271,6 +279,9 @@ class LiveSeries:
         # minute) without the margin being set by hand
         self.learned_ms = 0
         self.counters = LiveCounters()
+        #: Binance: the daily archive files compared with the days stored live (the runner
+        #: sets it when the series' archive serves it: archive/live_check.py)
+        self.archive_check: ArchiveCheck | None = None
 
     # --- time ---------------------------------------------------------------------------
     def _wait(self, seconds: float) -> None:
@@ -363,6 +374,9 @@ class LiveSeries:
                     self._wait((due - vnow) / 1000)
                     continue
                 self._boundary_request()
+                check = self.archive_check
+                if check is not None and check.due(self.vclock.now_ms()):
+                    check.check(self.vclock.now_ms())  # the seconds before the next boundary
         except Cancelled:
             return
         except PermanentError as exc:

@@ -633,6 +633,22 @@ class Runner:
             adapter.page_limit,
             spec.start,
         )
+        archive = self.archive_client(spec)
+        if archive is not None:
+            from .archive.live_check import ArchiveCheck
+            from .archive.sources import source_for
+
+            source = source_for(adapter, spec.series, live.symbol)
+            if source is not None and not source.funding:
+                live.archive_check = ArchiveCheck(
+                    archive,
+                    source,
+                    live.store,
+                    state,
+                    stop,
+                    live.vclock.now_ms(),
+                    after_s=settings.archive_after_s,
+                )
         with self._lock:
             self.live_series[key] = live
             self._live_running[key] = live
