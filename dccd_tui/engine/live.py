@@ -78,6 +78,11 @@ LIVE_MARGINS: dict[str, float] = {
     "okx": 3.0,
     "coinbase": 5.0,
     "kraken": 5.0,
+    # the derivatives venues (their perpetuals' trade, mark, index and premium candles): Binance
+    # futures as Binance; Kraken Futures and Coinbase International have no time endpoint (a
+    # Date header to the second): the default
+    "binanceusdm": 3.0,
+    "binancecoinm": 3.0,
 }
 DEFAULT_MARGIN_S = 5.0  # the venues not listed
 LIVE_SPREAD_S = 3.0  # requests of many series are spread over this many seconds after the margin
