@@ -164,8 +164,9 @@ def live_budget(
 
 
 def live_kind(series: Series) -> bool:
-    """Whether a series of this kind can be kept live (candles of every kind; funding not yet)."""
-    return not series.is_funding
+    """Whether a series of this kind can be kept live: candles of every kind (live.py) and
+    funding events (live_funding.py)."""
+    return series.kind in ("candles", "mark", "index", "premium", "funding")
 
 
 def cannot_be_live(specs: Mapping[str, JobSpec], keys: Iterable[str] | None = None) -> str | None:
@@ -318,11 +319,11 @@ class LiveSeries:
             return get(path, {}, symbol=self.symbol, cancel=self.stop)
 
         try:
-            if not self.vclock.ensure_synced(ask, int(RESYNC_S * 1000)):
-                self.vclock.note_date(self.client.last_date)
+            # a venue without a time endpoint: read from the Date header of each answer, right
+            # after its request (a header read later, between two requests, is stale by then)
+            self.vclock.ensure_synced(ask, int(RESYNC_S * 1000))
         except (TransientError, PermanentError, ValueError, KeyError, TypeError) as exc:
             self._log(f"live: could not read {self.series.exchange}'s clock: {safe_text(exc)}")
-            self.vclock.note_date(self.client.last_date)
 
     def _covered_end(self) -> int:
         """Where the stored part of the series ends (the first slot of its missing tail)."""

@@ -577,6 +577,7 @@ class Runner:
         """Keep a caught-up live series current on this thread until stopped (live.py). Its
         slot is released first: a live series holds no `max_parallel` slot."""
         from .live import LiveSeries, LiveSettings, live_margin
+        from .live_funding import LiveFunding
 
         with self._lock:
             self._running.pop(key, None)
@@ -620,21 +621,36 @@ class Runner:
             # anything else (a permanent error) ends the series
             return "retry" if snap.failed_windows else "stop"
 
-        live = LiveSeries(
-            spec.series,
-            self.client(spec.series.exchange),
-            self.store.series(spec.series),
-            state,
-            stop,
-            self.venue_clock(spec.series.exchange),
-            self.engine_clock or WallClock(),
-            settings,
-            catch_up,
-            adapter.page_limit,
-            spec.start,
-        )
+        live: LiveSeries | LiveFunding
+        if spec.series.is_funding:  # events, not candles: live_funding.py
+            live = LiveFunding(
+                spec.series,
+                self.client(spec.series.exchange),
+                self.store.series(spec.series),
+                state,
+                stop,
+                self.venue_clock(spec.series.exchange),
+                self.engine_clock or WallClock(),
+                settings,
+                catch_up,
+                spec.start,
+            )
+        else:
+            live = LiveSeries(
+                spec.series,
+                self.client(spec.series.exchange),
+                self.store.series(spec.series),
+                state,
+                stop,
+                self.venue_clock(spec.series.exchange),
+                self.engine_clock or WallClock(),
+                settings,
+                catch_up,
+                adapter.page_limit,
+                spec.start,
+            )
         archive = self.archive_client(spec)
-        if archive is not None:
+        if archive is not None and isinstance(live, LiveSeries):
             from .archive.live_check import ArchiveCheck
             from .archive.sources import source_for
 

@@ -131,6 +131,7 @@ class VenueClock:
     source: str = "none"  # "time endpoint", "Date header" or "none" (the local clock)
     synced_at: int | None = None  # the engine's clock at the last sync by the time endpoint
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _last_header: str | None = field(default=None, repr=False)
 
     def now_ms(self) -> int:
         return self.clock.now_ms() + self.offset_ms
@@ -172,9 +173,12 @@ class VenueClock:
 
     def note_date(self, header: str | None) -> None:
         """Take the offset from an answer's ``Date`` header when no time endpoint gave one
-        (second resolution: an offset under a second is not acted on)."""
-        if self.source == "time endpoint":
+        (second resolution: an offset under a second is not acted on). Call it right after
+        the request; the header noted last is not taken again (read later, it is stale: each
+        reading would set the venue's clock back by the time since its answer)."""
+        if self.source == "time endpoint" or header == self._last_header:
             return
+        self._last_header = header
         venue_ms = date_header_ms(header)
         if venue_ms is None:
             return
