@@ -404,11 +404,11 @@ class LiveSeries:
         """[lo, hi) with retries of transient errors (forever: a live series does not give up
         on a network outage; it catches up once the venue answers)."""
         delay = self.settings.retry_delay
+        # an adapter's own way of reading the newest minutes (Kraken's trades: one page)
+        fetch = getattr(self.adapter, "fetch_live_window", self.adapter.fetch_window)
         while True:
             try:
-                return self.adapter.fetch_window(
-                    self._get, self.symbol, self.series.span, lo, hi, self.series.kind
-                )
+                return fetch(self._get, self.symbol, self.series.span, lo, hi, self.series.kind)
             except TransientError as exc:
                 self.state.note_retry()
                 self._log(
@@ -434,12 +434,16 @@ class LiveSeries:
             oldest = boundary - (self.page_limit - 1) * span
             self._prune(oldest)
             lo = max(lo, oldest)
-            frame = self._fetch(lo, boundary + span)
+            # one bar past the newest closed (the open bar tells that it is published); not on
+            # a venue whose candles are its trades: there a window ending in the future is read
+            # page by page until an empty one (two requests a boundary), while one ending at
+            # the boundary ends at the first page holding a trade after it
+            venue = self.series.exchange
+            frame = self._fetch(lo, boundary if venue in FROM_TRADES else boundary + span)
             self.vclock.note_date(self.client.last_date)
             stamps = [int(t) for t in frame["ts"].dt.epoch("ms")] if frame.height else []
             later = any(t >= boundary for t in stamps)
             target = boundary - span
-            venue = self.series.exchange
             published = later or venue in FROM_TRADES or (venue in CONFIRMING and target in stamps)
             if not published and self.next_ts < boundary:
                 # since the close of the oldest candle not stored yet: on a quiet pair the bar
