@@ -146,7 +146,7 @@ def _backfill(
 
 def _not_live(jobs: list[JobSpec], args: argparse.Namespace) -> str | None:
     """Why `--live` cannot keep these jobs current, or None."""
-    from ..engine.live import live_kind
+    from ..engine import live_kind
 
     if args.end:
         return "a live job has no end (drop --end)"

@@ -244,7 +244,7 @@ class EngineOps:
     def start(self, conn: Connection, req: Start, request_id: Any) -> Reply:
         keys = self._known(req.keys)
         if req.live:
-            from ..engine.live import cannot_be_live
+            from ..engine import cannot_be_live
 
             refused = cannot_be_live(self.runner.specs, keys)
             if refused:
