@@ -254,11 +254,14 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
     for snap in snaps:
         line = f"  {snap.series!s:<28} {snap.status_text:<9}"
         if snap.status is JobStatus.LIVE and snap.position is not None:
-            span = snap.series.span * 1000
-            line += (  # the row's position is the close of the last candle stored
-                f"  last candle {fmt_ms(snap.position - span)}, stored up to "
-                f"{fmt_ms(snap.position)}"
-            )
+            if snap.series.is_funding:  # events: stored up to there, none missing before
+                line += f"  stored up to {fmt_ms(snap.position)}"
+            else:  # the row's position is the close of the last candle stored
+                span = snap.series.span * 1000
+                line += (
+                    f"  last candle {fmt_ms(snap.position - span)}, stored up to "
+                    f"{fmt_ms(snap.position)}"
+                )
         if snap.windows_total:
             line += (
                 f" {snap.progress * 100:5.1f}%  {snap.windows_done:,}/"
@@ -283,7 +286,8 @@ def _live_entry(key: str, snap: JobSnapshot) -> dict[str, Any] | None:
     if snap.status is not JobStatus.LIVE:
         return None
     until = snap.position
-    last = None if until is None or snap.series.span is None else until - snap.series.span * 1000
+    # a funding series has events, not candles: only where its stored part ends
+    last = None if until is None or snap.series.is_funding else until - snap.series.span * 1000
     return {
         "key": key,
         "lag_seconds": None if snap.lag is None else round(snap.lag, 1),
