@@ -30,7 +30,7 @@ SERIES = Series("okx", "ETH/USDT:USDT", 3600, "funding")
 
 
 def test_live_funding_stores_each_hours_event(tmp_path) -> None:
-    clock = ScaledClock(PINNED_NOW, speed=1200)  # an hour in 3 s
+    clock = ScaledClock(PINNED_NOW, speed=2400)  # an hour in 1.5 s
     settings = SandboxSettings(now_fn=clock.now_ms, maintenance_share=0, budgets={"okx": None})
     start = PINNED_NOW - PINNED_NOW % HOUR - 6 * HOUR
     with Sandbox(settings) as sb:
