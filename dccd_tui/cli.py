@@ -211,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(es, 2)
     er = eng_sub.add_parser("run", help="run the engine in the foreground (Ctrl-C stops it)")
     _add_config(er, 2)
+    er.add_argument(
+        "--live",
+        action="store_true",
+        help="start the config's live = true jobs at once (a systemd service: docs/live.md)",
+    )
     return parser
 
 

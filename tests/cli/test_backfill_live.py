@@ -133,3 +133,42 @@ def test_plain_backfill_of_a_live_job_catches_up_and_exits(tmp_path, sandbox) ->
     assert out.returncode == 0, (out.stdout, out.stderr)
     assert "kept current" not in out.stdout
     assert _closed_stored(tmp_path).height >= 5
+
+
+def test_engine_run_live_starts_the_configs_live_jobs(tmp_path, sandbox, engines) -> None:
+    from dccd_tui.link.place import engine_place
+
+    config = _config(tmp_path, sandbox, live=True)
+    place = engine_place(config.settings.data_path)
+    engines.places.append(place)  # killed after the test if it is still there
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "engine", "run", "--live"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while status != "live":
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+            if not Path(place.socket).exists():
+                continue
+            try:
+                client = engines.client(place)
+            except Exception:  # not listening yet
+                continue
+            try:
+                (row,) = client.request("status")["jobs"].values()
+                status = row["status"]
+            finally:
+                client.close()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
