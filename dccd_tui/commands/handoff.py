@@ -127,24 +127,30 @@ def backfill_via_engine(
     demo: bool = False,
     live: bool = False,
 ) -> int | None:
-    """Hand `jobs` to the engine serving config's folder and follow them; None: no engine."""
+    """Hand `jobs` to the engine serving config's folder and follow them; None: no engine.
+    `live`: an engine is started when none serves the folder (it is the one that keeps the
+    series current once this command has returned)."""
     from ..link.errors import LinkError
     from ..link.place import engine_place
     from ..link.spawn import engine_may_run
     from .attach import connect_engine
 
-    if not engine_may_run(engine_place(config.settings.data_path)):
+    if not live and not engine_may_run(engine_place(config.settings.data_path)):
         return None
-    got = connect_engine(config, spawn=False)
+    got = connect_engine(config, spawn=live, sandbox=demo)
     if isinstance(got, int):
         return got
-    client, _ = got
+    client, spawned = got
     if client is None:
         return None
-    out.note(
-        f"an engine (pid {client.info.get('pid')}) serves {client.info.get('data_path')}: "
-        "the jobs run there"
-    )
+    pid = client.info.get("pid")
+    if spawned:
+        out.note(
+            f"started an engine (pid {pid}) for {client.info.get('data_path')}: the jobs run "
+            "there and it keeps them current (`dccd-tui engine stop` stops it)"
+        )
+    else:
+        out.note(f"an engine (pid {pid}) serves {client.info.get('data_path')}: the jobs run there")
     out.start(config.path, len(jobs), demo)
     runner = RemoteRunner(client, config, hz=4.0)
     handed = HandedJobs(runner, config, jobs, out, live)

@@ -172,3 +172,34 @@ def test_engine_run_live_starts_the_configs_live_jobs(tmp_path, sandbox, engines
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err
+
+
+def test_live_without_an_engine_starts_one_that_keeps_them(tmp_path, sandbox, engines) -> None:
+    from dccd_tui.link.place import engine_place
+
+    config = _config(tmp_path, sandbox)
+    place = engine_place(config.settings.data_path)
+    engines.places.append(place)  # killed after the test if it is still there
+    out = subprocess.run(
+        _cli(config, "--live"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert "started an engine (pid" in out.stdout
+    client = engines.client(place)
+    try:
+        (row,) = client.request("status")["jobs"].values()
+    finally:
+        client.close()
+    assert row["status"] == "live"  # the command has returned: the engine keeps it current
+    stop = subprocess.run(
+        [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "engine", "stop"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert stop.returncode == 0, stop.stderr
