@@ -144,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between progress lines (default 5)",
     )
     bf.add_argument(
+        "--live",
+        action="store_true",
+        help="keep the jobs' series current once caught up: an engine serving the folder takes "
+        "them over (the command returns once caught up); with --standalone, in the foreground "
+        "until SIGTERM (exit 0) or Ctrl-C (130)",
+    )
+    bf.add_argument(
         "--standalone",
         action="store_true",
         help="never hand the jobs to a running engine (fail if one holds the folder)",
@@ -220,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(es, 2)
     er = eng_sub.add_parser("run", help="run the engine in the foreground (Ctrl-C stops it)")
     _add_config(er, 2)
+    er.add_argument(
+        "--live",
+        action="store_true",
+        help="start the config's live = true jobs at once (a systemd service: docs/live.md)",
+    )
     return parser
 
 

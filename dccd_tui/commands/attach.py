@@ -14,14 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..engine import fmt_duration, fmt_plural
 from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, err_config
 from .output import err as _err
 
 if TYPE_CHECKING:
-    from ..engine import Config, RunnerLike
+    from ..engine import Config, JobSnapshot, RunnerLike
     from ..link.client import EngineClient
     from ..link.errors import VersionMismatch
     from ..link.remote_runner import RemoteRunner
@@ -218,14 +218,16 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
         client.close()
     raw.pop("id", None)
     raw.pop("ok", None)
-    if as_json:
-        print(json.dumps({"running": True, **raw}, indent=2))
-        return EXIT_OK
     try:
         status = StatusReply.parse(raw, time.time() - time.monotonic())
     except ProtocolError as exc:
         _err(f"a malformed status answer from the engine: {exc}")
         return EXIT_FAILED
+    if as_json:
+        lives = [_live_entry(key, snap) for key, snap in status.jobs.items()]
+        entries = [entry for entry in lives if entry is not None]
+        print(json.dumps({"running": True, **raw, "live": entries}, indent=2))
+        return EXIT_OK
     snaps = list(status.jobs.values())
     counts: dict[str, int] = {}
     for snap in snaps:
@@ -239,10 +241,27 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
     print(f"config {info.config}")
     print(f"data   {info.data_path}")
     print("jobs:  " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
+    live = [snap for snap in snaps if snap.status is JobStatus.LIVE]
+    if live:
+        worst = max(snap.lag or 0.0 for snap in live)
+        late = sum(1 for snap in live if snap.late)
+        print(
+            f"live:  {fmt_plural(len(live), 'series', 'series')}, at most "
+            f"{fmt_duration(round(worst))} behind" + (f", {late} late" if late else "")
+        )
+    for warning in status.live_warnings:
+        print(f"warning: {warning}")
     for snap in snaps:
         line = f"  {snap.series!s:<28} {snap.status_text:<9}"
         if snap.status is JobStatus.LIVE and snap.position is not None:
-            line += f"  stored up to {fmt_ms(snap.position)}"  # the last candle's close
+            if snap.series.is_funding:  # events: stored up to there, none missing before
+                line += f"  stored up to {fmt_ms(snap.position)}"
+            else:  # the row's position is the close of the last candle stored
+                span = snap.series.span * 1000
+                line += (
+                    f"  last candle {fmt_ms(snap.position - span)}, stored up to "
+                    f"{fmt_ms(snap.position)}"
+                )
         if snap.windows_total:
             line += (
                 f" {snap.progress * 100:5.1f}%  {snap.windows_done:,}/"
@@ -255,6 +274,29 @@ def cmd_status(config_path: Path, *, as_json: bool = False) -> int:
             )
         print(line)
     return EXIT_OK
+
+
+def _live_entry(key: str, snap: JobSnapshot) -> dict[str, Any] | None:
+    """`status --json`'s entry of a live series (None when `snap` is not live): its lag, and
+    the last candle stored (open time, and the close it is stored up to), in epoch ms and
+    ISO 8601."""
+    from ..engine import Status as JobStatus
+    from ..engine import iso
+
+    if snap.status is not JobStatus.LIVE:
+        return None
+    until = snap.position
+    # a funding series has events, not candles: only where its stored part ends
+    last = None if until is None or snap.series.is_funding else until - snap.series.span * 1000
+    return {
+        "key": key,
+        "lag_seconds": None if snap.lag is None else round(snap.lag, 1),
+        "late": snap.late,
+        "last_candle": last,
+        "last_candle_iso": None if last is None else iso(last),
+        "stored_until": until,
+        "stored_until_iso": None if until is None else iso(until),
+    }
 
 
 def _stop_other_version(config: Config, exc: VersionMismatch) -> int:

@@ -99,6 +99,12 @@ def _backfill(
     except ValueError as exc:
         err(str(exc))
         return EXIT_USAGE
+    live = bool(getattr(args, "live", False))
+    if live:
+        refused = _not_live(jobs, args)
+        if refused:
+            err(f"--live: {refused}")
+            return EXIT_USAGE
     for msg in config.duplicates:
         out.note(f"note: {msg}")
     if not args.standalone:  # an engine serving the folder runs the jobs; this follows them
@@ -111,14 +117,16 @@ def _backfill(
             progress_every=args.progress_every,
             out=out,
             demo=base_urls is not None,
+            live=live,
         )
         if code is not None:
             return code
     from dataclasses import replace
 
     # In this process a run ends with the command: a live job catches up and exits (the
-    # engine is where a live series is kept current).
-    config = replace(config, jobs=[replace(j, live=False) for j in jobs])
+    # engine is where a live series is kept current), unless --live keeps this process running
+    # for them until a signal (`backfill --live --standalone`: a systemd service).
+    config = replace(config, jobs=[replace(j, live=live) for j in jobs])
     runner = make_runner(config, base_urls=base_urls)
     try:
         runner.open()
@@ -131,9 +139,28 @@ def _backfill(
     try:
         if args.dry_run:
             return _dry_run(runner, out)
-        return run_jobs(runner, args.progress_every, out)
+        return run_jobs(runner, args.progress_every, out, keep_live=live)
     finally:
         runner.close()
+
+
+def _not_live(jobs: list[JobSpec], args: argparse.Namespace) -> str | None:
+    """Why `--live` cannot keep these jobs current, or None."""
+    from ..engine import live_kind
+
+    if args.end:
+        return "a live job has no end (drop --end)"
+    if args.dry_run:
+        return "--dry-run only plans (drop --live)"
+    for spec in jobs:
+        if spec.end is not None:
+            return (
+                f"{spec.series} has an end in the config; a live job keeps its series current "
+                "and has none (--exchange, --pairs, --span or --kind leave it out)"
+            )
+        if not live_kind(spec.series):
+            return f"{spec.series}: {spec.series.kind} series are not kept live (yet)"
+    return None
 
 
 def _dry_run(runner: Runner, out: Reporter) -> int:

@@ -26,4 +26,5 @@ def run(args: argparse.Namespace) -> int:
         return commands.cmd_engine_stop(path)
     from ..daemon.__main__ import main as engine_main
 
-    return engine_main(["--config", str(path), *(["--sandbox"] if demo else [])])
+    live = ["--start-live"] if getattr(args, "live", False) else []
+    return engine_main(["--config", str(path), *(["--sandbox"] if demo else []), *live])

@@ -37,9 +37,15 @@ class HandedJobs:
     """The jobs handed to an engine, as `run_jobs` drives them."""
 
     def __init__(
-        self, runner: RemoteRunner, config: Config, jobs: list[JobSpec], out: Reporter
+        self,
+        runner: RemoteRunner,
+        config: Config,
+        jobs: list[JobSpec],
+        out: Reporter,
+        live: bool = False,
     ) -> None:
         self.runner = runner
+        self.live = live  # `backfill --live`: the engine keeps them current once caught up
         self.out = out
         self._keys = [spec.key for spec in jobs]
         self._specs = {spec.key: spec for spec in jobs}
@@ -65,8 +71,13 @@ class HandedJobs:
         return [self.runner.states[key].snapshot() for key in self._keys]
 
     def start(self) -> None:
-        started = self.runner.start(self._keys, overrides=self.overrides)
+        started = self.runner.start(self._keys, overrides=self.overrides, live=self.live)
         self.submitted = list(started)
+        if self.live:
+            self.out.note(
+                "the engine keeps the series current once caught up (`dccd-tui status` shows "
+                "their lag; cancel them in the app, or stop the engine)"
+            )
         if started.extended:
             self.out.note(
                 f"{fmt_plural(len(started.extended), 'job')} already running in the engine: "
@@ -114,28 +125,35 @@ def backfill_via_engine(
     progress_every: float,
     out: Reporter,
     demo: bool = False,
+    live: bool = False,
 ) -> int | None:
-    """Hand `jobs` to the engine serving config's folder and follow them; None: no engine."""
+    """Hand `jobs` to the engine serving config's folder and follow them; None: no engine.
+    `live`: an engine is started when none serves the folder (it is the one that keeps the
+    series current once this command has returned)."""
     from ..link.errors import LinkError
     from ..link.place import engine_place
     from ..link.spawn import engine_may_run
     from .attach import connect_engine
 
-    if not engine_may_run(engine_place(config.settings.data_path)):
+    if not live and not engine_may_run(engine_place(config.settings.data_path)):
         return None
-    got = connect_engine(config, spawn=False)
+    got = connect_engine(config, spawn=live, sandbox=demo)
     if isinstance(got, int):
         return got
-    client, _ = got
+    client, spawned = got
     if client is None:
         return None
-    out.note(
-        f"an engine (pid {client.info.get('pid')}) serves {client.info.get('data_path')}: "
-        "the jobs run there"
-    )
+    pid = client.info.get("pid")
+    if spawned:
+        out.note(
+            f"started an engine (pid {pid}) for {client.info.get('data_path')}: the jobs run "
+            "there and it keeps them current (`dccd-tui engine stop` stops it)"
+        )
+    else:
+        out.note(f"an engine (pid {pid}) serves {client.info.get('data_path')}: the jobs run there")
     out.start(config.path, len(jobs), demo)
     runner = RemoteRunner(client, config, hz=4.0)
-    handed = HandedJobs(runner, config, jobs, out)
+    handed = HandedJobs(runner, config, jobs, out, live)
     try:
         if dry_run:
             return _dry_run(handed, config)

@@ -10,6 +10,9 @@ A job's run may serve other requests too (a `start` while it runs adds to it, dc
 runner.py): what is reported of each job, and the exit code, is about the ranges this command
 asked for (own_range.py), read from the store's account of them before the start and at the end.
 
+`keep_live` (`backfill --live --standalone`): the jobs run in this process and are kept current
+once caught up, until SIGTERM (exit 0: systemd's stop, docs/systemd.md) or Ctrl-C (exit 130).
+
 A module of its own so that backfill.py and handoff.py both import it and not each other.
 """
 
@@ -33,6 +36,7 @@ from ..engine import (
     PlanLike,
     RangeAccount,
     Status,
+    fmt_plural,
     safe_text,
 )
 from .backfill_output import FINAL, Reporter, result_of
@@ -89,13 +93,19 @@ def plan_totals(plans: Mapping[str, PlanLike], config: Config) -> dict[str, dict
     return totals
 
 
-def run_jobs(jobs: FollowedJobs, progress_every: float, out: Reporter) -> int:
-    """Start every job, report what happens until they end (Ctrl-C cancels), then a summary."""
+def run_jobs(
+    jobs: FollowedJobs, progress_every: float, out: Reporter, *, keep_live: bool = False
+) -> int:
+    """Start every job, report what happens until they end (Ctrl-C cancels), then a summary.
+    `keep_live`: the live jobs are followed past their catch-up, until a signal."""
     interrupted = threading.Event()
+    terminated = threading.Event()  # the signal was SIGTERM (a service manager's stop)
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         if interrupted.is_set():
             raise KeyboardInterrupt
+        if signum == signal.SIGTERM:
+            terminated.set()
         interrupted.set()
 
     old = signal.signal(signal.SIGINT, on_sigint)
@@ -119,11 +129,13 @@ def run_jobs(jobs: FollowedJobs, progress_every: float, out: Reporter) -> int:
 
     try:
         jobs.start()
-        _follow(jobs, seqs, progress_every, interrupted, out, settle)
+        _follow(jobs, seqs, progress_every, interrupted, out, settle, keep_live)
     finally:
         signal.signal(signal.SIGINT, old)
         signal.signal(signal.SIGTERM, old_term)
-    return _summary(jobs, reported, time.monotonic() - started, interrupted.is_set(), out)
+    took = time.monotonic() - started
+    stopped = keep_live and terminated.is_set()  # systemd's stop of a live run: a clean end
+    return _summary(jobs, reported, took, interrupted.is_set() and not stopped, out, stopped)
 
 
 def _account(
@@ -146,14 +158,17 @@ def _follow(
     interrupted: threading.Event,
     out: Reporter,
     settle: Settle,
+    keep_live: bool = False,
 ) -> None:
     """Report status changes, log lines (those after `seqs`) and ended jobs as they come (as
-    `settle` makes them), and progress every `progress_every` s."""
+    `settle` makes them), and progress every `progress_every` s. `keep_live`: past the end of
+    every catch-up while a job is live, until `interrupted` (then until none is live)."""
     lines: dict[str, deque[str]] = {k: deque(maxlen=LOG_LINES) for k in seqs}
     statuses: dict[str, Status] = {}
     ended: set[str] = set()
     last_progress = time.monotonic()
     cancel_sent = False
+    said_live = False
     while True:
         if interrupted.is_set() and not cancel_sent:
             out.interrupted()
@@ -162,6 +177,16 @@ def _follow(
         done = jobs.wait(timeout=0.25)
         for key in jobs.keys():  # noqa: SIM118  (Runner.keys() is a method, not a dict)
             _report_news(jobs.states[key], key, seqs, lines[key], statuses, ended, out, settle)
+        if done and keep_live:
+            live = sum(1 for snap in jobs.snapshots() if snap.status is Status.LIVE)
+            if live and not cancel_sent:
+                if not said_live:
+                    said_live = True
+                    many = fmt_plural(live, "series", "series")
+                    out.note(f"{many} caught up and kept current: SIGTERM or Ctrl-C stops")
+                continue  # no progress lines: each live series' lag is in its status
+            if live:
+                continue  # cancelled: until each has flushed and left
         if done:
             break
         if time.monotonic() - last_progress >= progress_every:
@@ -201,9 +226,11 @@ def _summary(
     took: float,
     interrupted: bool,
     out: Reporter,
+    stopped: bool = False,
 ) -> int:
     """The closing line, and the exit code it means: from the jobs as reported when they ended
-    (about this command's ranges), the others as they are."""
+    (about this command's ranges), the others as they are. `stopped`: a live run's SIGTERM,
+    exit 0 unless a job failed (a job still catching up was cancelled by the stop)."""
     live = dict(zip(jobs.keys(), (s.this_run() for s in jobs.snapshots()), strict=True))
     snaps = [
         reported.get(key, snap) if snap.status in FINAL else snap for key, snap in live.items()
@@ -212,6 +239,8 @@ def _summary(
     cancelled = any(s.status is Status.CANCELLED for s in snaps)
     if interrupted:
         code = EXIT_INTERRUPTED
+    elif stopped:
+        code = EXIT_FAILED if failed else EXIT_OK
     else:
         code = EXIT_FAILED if failed or cancelled else EXIT_OK
     out.summary(result_of(snaps, took, interrupted, code), snaps)

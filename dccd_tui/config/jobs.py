@@ -226,11 +226,6 @@ def _job_entry(i: int, entry: Any, path: Path, tz: str, now_ms: int) -> list[Job
                 f"{_where(path, where, 'live')}: a live entry keeps its series current and has "
                 f"no end (remove end = {entry['end']!s}, or live)"
             )
-        if live and FUNDING in kinds:
-            problems.messages.append(
-                f"{_where(path, where, 'live')}: live funding series are not supported yet "
-                "(candle kinds only)"
-            )
     for pair in pairs:
         if not isinstance(pair, str):
             problems.messages.append(f"{_where(path, where, 'pairs')}: {pair!r} is not a string")

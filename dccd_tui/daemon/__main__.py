@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="send output to this file, rotated at 1 MiB (detached engines)",
     )
     p.add_argument(
+        "--start-live",
+        action="store_true",
+        help="start the config's live = true jobs at once (a service run by systemd: docs/live.md)",
+    )
+    p.add_argument(
         "--idle-exit",
         type=float,
         default=None,
@@ -154,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: server.stop("it was sent SIGTERM"))
     signal.signal(signal.SIGINT, lambda *_: server.stop("it was interrupted (Ctrl-C)"))
     _yield_cpu()
+    if args.start_live:  # after a reboot nothing runs by itself unless asked (issue 21)
+        live = [key for key, spec in runner.specs.items() if spec.live]
+        if live:
+            runner.start(live)
+            log.info("started %d live job(s) of the config", len(live))
     server.serve_forever()
     return 0
 

@@ -203,6 +203,8 @@ class EngineOps:
             uptime=time.monotonic() - self.setup.started,
             idle_exit=self.setup.idle_exit,
             jobs=jobs,
+            # the venues whose budget cannot keep their live series current (engine/runner.py)
+            live_warnings=list(getattr(self.runner, "live_warnings", list)()),
         )
         return reply.to_wire(self.setup.clock_offset)
 
@@ -242,7 +244,13 @@ class EngineOps:
 
     def start(self, conn: Connection, req: Start, request_id: Any) -> Reply:
         keys = self._known(req.keys)
-        started = self.runner.start(keys, overrides=self._overrides(req.overrides))
+        if req.live:
+            from ..engine import cannot_be_live
+
+            refused = cannot_be_live(self.runner.specs, keys)
+            if refused:
+                raise Refused(refused)
+        started = self.runner.start(keys, overrides=self._overrides(req.overrides), live=req.live)
         if started:
             log.info("client %d started %s", conn.number, fmt_plural(len(started), "job"))
         if started.extended:

@@ -81,6 +81,7 @@ for _module, _names in {
     "archive.layout": ("DEFAULT_ARCHIVE_URL",),
     "coverage_picture": ("CoveragePicture", "coverage_picture"),
     "jobs": ("Config", "Settings", "ExchangeSettings", "JobSpec", "ClusterSettings"),
+    "live": ("cannot_be_live", "live_kind"),
     "state": ("Status", "JobState", "JobSnapshot", "LOG_LINES", "LOG_WARNING"),
     "plan": ("Plan", "plan_job", "requests_per_exchange"),
     "schedule": ("RunProgress", "progress_of", "run_progress", "plans_seconds"),
@@ -210,6 +211,7 @@ __all__ = [
     "Window",
     "align_down",
     "align_up",
+    "cannot_be_live",
     "clean_text",
     "close_series",
     "coverage_picture",
@@ -229,6 +231,7 @@ __all__ = [
     "inventory_since",
     "iso",
     "last_closed_end",
+    "live_kind",
     "lock_holder",
     "minus_ranges",
     "now_ms",
@@ -332,6 +335,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
     from .inventory import inventory as take_inventory
     from .job_logs import log_file, read_tail, undated
     from .jobs import ClusterSettings, Config, ExchangeSettings, JobSpec, Settings
+    from .live import cannot_be_live, live_kind
     from .models import (
         CANDLE_KINDS,
         CANDLES,

@@ -26,14 +26,18 @@ too chatty for a series kept current. Here:
   open (and a catch-up by the backfill path when the series fell behind by more than a page:
   an outage, a sleep, a restart).
 
-Not yet (issue 21): funding series, Binance's archive comparison, Kraken's "final once a
-trade after the close was seen" rule beyond what the open bar shows.
+- **Binance's archive.** Once a day stored live has ended by some hours, its daily archive file
+  is compared with the store (archive/live_check.py): the archive's value is kept on a mismatch,
+  logged and counted.
+
+Not yet (issue 21): Kraken's "final once a trade after the close was seen" rule beyond what the
+open bar shows.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -48,13 +52,19 @@ from .venue_clock import EngineClock, VenueClock
 if TYPE_CHECKING:
     import polars as pl
 
+    from .archive.live_check import ArchiveCheck
     from .http import ExchangeClient
+    from .jobs import JobSpec
     from .store import SeriesStorage
 
 __all__ = [
     "LIVE_MARGINS",
+    "LiveBudget",
+    "cannot_be_live",
+    "live_budget",
     "LiveSeries",
     "LiveSettings",
+    "live_kind",
     "live_margin",
 ]
 
@@ -68,6 +78,11 @@ LIVE_MARGINS: dict[str, float] = {
     "okx": 3.0,
     "coinbase": 5.0,
     "kraken": 5.0,
+    # the derivatives venues (their perpetuals' trade, mark, index and premium candles): Binance
+    # futures as Binance; Kraken Futures and Coinbase International have no time endpoint (a
+    # Date header to the second): the default
+    "binanceusdm": 3.0,
+    "binancecoinm": 3.0,
 }
 DEFAULT_MARGIN_S = 5.0  # the venues not listed
 LIVE_SPREAD_S = 3.0  # requests of many series are spread over this many seconds after the margin
@@ -91,6 +106,86 @@ CONFIRMING = frozenset({"okx"})
 FROM_TRADES = frozenset({"kraken"})
 
 
+#: Requests a live series costs per span boundary, with the retries of a bar still open (the
+#: issue's target: 1.2 a minute for 1m series).
+REQUESTS_PER_BOUNDARY = 1.2
+
+
+@dataclass(frozen=True)
+class LiveBudget:
+    """Whether a venue's budget keeps every live series of it current, and the lag it holds.
+
+    Each live series asks about once per span boundary; at a boundary that all of them share
+    (every minute for 1m series, the hour for all) they all ask within the seconds after the
+    margin, through the venue's one rate gate: the last is served ``series / rps`` seconds
+    after the first. So the lag the budget holds is the margin plus the longer of the spread
+    and that drain time; and when the series need more requests a minute than the budget
+    gives, no lag is held: it grows until they fall back to catching up."""
+
+    venue: str
+    series: int
+    per_minute: float  # requests a minute the live series need in steady state
+    budget_per_minute: float  # the venue's requests_per_second * 60 (shared with backfills)
+    holds_lag_s: float | None  # None: the lag grows without bound
+
+    @property
+    def enough(self) -> bool:
+        from .state import LAG_WARNING_S
+
+        return self.holds_lag_s is not None and self.holds_lag_s <= LAG_WARNING_S
+
+    def text(self) -> str:
+        many = f"{self.series} live series"
+        need = f"{self.per_minute:,.0f} requests a minute of {self.budget_per_minute:,.0f}"
+        if self.holds_lag_s is None:
+            return (
+                f"{self.venue}'s budget cannot keep {many} current ({need}): their lag grows; "
+                "fewer series, a longer span or a larger requests_per_second"
+            )
+        held = fmt_duration(self.holds_lag_s)
+        if not self.enough:
+            return (
+                f"{self.venue}'s budget cannot keep {many} current: it holds them about {held} "
+                f"behind ({need}, asked at each boundary in turn)"
+            )
+        return f"{self.venue}: {many}, held about {held} behind ({need})"
+
+
+def live_budget(
+    venue: str, spans: list[int], rps: float, margin_s: float, spread_s: float = LIVE_SPREAD_S
+) -> LiveBudget:
+    """The budget verdict for `venue`'s live series of these spans (seconds) at `rps`."""
+    per_minute = sum(60 / span * REQUESTS_PER_BOUNDARY for span in spans)
+    budget = rps * 60
+    holds: float | None = None
+    if per_minute <= budget:
+        holds = margin_s + max(spread_s, len(spans) * REQUESTS_PER_BOUNDARY / rps)
+    return LiveBudget(venue, len(spans), per_minute, budget, holds)
+
+
+def live_kind(series: Series) -> bool:
+    """Whether a series of this kind can be kept live: candles of every kind (live.py) and
+    funding events (live_funding.py)."""
+    return series.kind in ("candles", "mark", "index", "premium", "funding")
+
+
+def cannot_be_live(specs: Mapping[str, JobSpec], keys: Iterable[str] | None = None) -> str | None:
+    """Why the given jobs (all when None) cannot be kept live, or None: a job with an end
+    (a live series has none) or of a kind that is not kept live."""
+    for key in list(specs) if keys is None else list(keys):
+        spec = specs.get(key)
+        if spec is None:
+            continue
+        if spec.end is not None:
+            return (
+                f"{key} has an end ({fmt_ms(spec.end)}): a live job keeps its series current "
+                "and has none"
+            )
+        if not live_kind(spec.series):
+            return f"{key}: {spec.series.kind} series are not kept live (yet)"
+    return None
+
+
 def live_margin(venue: str, configured: float | None = None) -> float:
     """The margin of `venue` in seconds: the configured one, else its default."""
     if configured is not None:
@@ -111,6 +206,9 @@ class LiveSettings:
     retry_s: float = RETRY_S
     settle_s: float = SETTLE_S
     retry_delay: float = 2.0  # after a failed request (seconds of the engine's clock)
+    #: Binance: a day's archive file is compared with the live candles this long after the
+    #: day's end (archive/live_check.py `ARCHIVE_AFTER_S`)
+    archive_after_s: float = 6 * 3600.0
 
 
 @dataclass
@@ -187,6 +285,9 @@ class LiveSeries:
         # minute) without the margin being set by hand
         self.learned_ms = 0
         self.counters = LiveCounters()
+        #: Binance: the daily archive files compared with the days stored live (the runner
+        #: sets it when the series' archive serves it: archive/live_check.py)
+        self.archive_check: ArchiveCheck | None = None
 
     # --- time ---------------------------------------------------------------------------
     def _wait(self, seconds: float) -> None:
@@ -218,11 +319,11 @@ class LiveSeries:
             return get(path, {}, symbol=self.symbol, cancel=self.stop)
 
         try:
-            if not self.vclock.ensure_synced(ask, int(RESYNC_S * 1000)):
-                self.vclock.note_date(self.client.last_date)
+            # a venue without a time endpoint: read from the Date header of each answer, right
+            # after its request (a header read later, between two requests, is stale by then)
+            self.vclock.ensure_synced(ask, int(RESYNC_S * 1000))
         except (TransientError, PermanentError, ValueError, KeyError, TypeError) as exc:
             self._log(f"live: could not read {self.series.exchange}'s clock: {safe_text(exc)}")
-            self.vclock.note_date(self.client.last_date)
 
     def _covered_end(self) -> int:
         """Where the stored part of the series ends (the first slot of its missing tail)."""
@@ -279,6 +380,9 @@ class LiveSeries:
                     self._wait((due - vnow) / 1000)
                     continue
                 self._boundary_request()
+                check = self.archive_check
+                if check is not None and check.due(self.vclock.now_ms()):
+                    check.check(self.vclock.now_ms())  # the seconds before the next boundary
         except Cancelled:
             return
         except PermanentError as exc:
@@ -300,11 +404,11 @@ class LiveSeries:
         """[lo, hi) with retries of transient errors (forever: a live series does not give up
         on a network outage; it catches up once the venue answers)."""
         delay = self.settings.retry_delay
+        # an adapter's own way of reading the newest minutes (Kraken's trades: one page)
+        fetch = getattr(self.adapter, "fetch_live_window", self.adapter.fetch_window)
         while True:
             try:
-                return self.adapter.fetch_window(
-                    self._get, self.symbol, self.series.span, lo, hi, self.series.kind
-                )
+                return fetch(self._get, self.symbol, self.series.span, lo, hi, self.series.kind)
             except TransientError as exc:
                 self.state.note_retry()
                 self._log(
@@ -330,12 +434,16 @@ class LiveSeries:
             oldest = boundary - (self.page_limit - 1) * span
             self._prune(oldest)
             lo = max(lo, oldest)
-            frame = self._fetch(lo, boundary + span)
+            # one bar past the newest closed (the open bar tells that it is published); not on
+            # a venue whose candles are its trades: there a window ending in the future is read
+            # page by page until an empty one (two requests a boundary), while one ending at
+            # the boundary ends at the first page holding a trade after it
+            venue = self.series.exchange
+            frame = self._fetch(lo, boundary if venue in FROM_TRADES else boundary + span)
             self.vclock.note_date(self.client.last_date)
             stamps = [int(t) for t in frame["ts"].dt.epoch("ms")] if frame.height else []
             later = any(t >= boundary for t in stamps)
             target = boundary - span
-            venue = self.series.exchange
             published = later or venue in FROM_TRADES or (venue in CONFIRMING and target in stamps)
             if not published and self.next_ts < boundary:
                 # since the close of the oldest candle not stored yet: on a quiet pair the bar

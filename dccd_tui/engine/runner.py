@@ -21,6 +21,7 @@ it asked for, so that its report is about them and not about the whole run.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -52,7 +53,7 @@ from .schedule import (
     series_gate,
 )
 from .signals import StopSignal
-from .state import LOG_LINES, JobSnapshot, JobState, Measure, Status
+from .state import LOG_LINES, LOG_WARNING, JobSnapshot, JobState, Measure, Status
 from .store import EngineLease, ObjectStore, StoreLock, open_store
 from .venue_clock import EngineClock, VenueClock, WallClock
 
@@ -138,6 +139,12 @@ class Runner:
         self.live_series: dict[str, Any] = {}
         #: LiveSettings fields set for every live series (tests: a short re-read window)
         self.live_overrides: dict[str, Any] = {}
+        #: Jobs started as live (`backfill --live`, the `start` op's `live`) whose config does
+        #: not say so: kept current once caught up, until cancelled
+        self._made_live: set[str] = set()
+        #: Per venue with live series: whether its budget keeps them current (live.py)
+        self.live_budgets: dict[str, Any] = {}
+        self._live_running: dict[str, Any] = {}  # the live series whose loop runs now
         self.on_finish = on_finish
         self.base_urls = base_urls or {}
         s = config.settings
@@ -367,16 +374,25 @@ class Runner:
 
     # --- actions -------------------------------------------------------------------------
     def start(
-        self, keys: Iterable[str] | None = None, *, overrides: Overrides | None = None
+        self,
+        keys: Iterable[str] | None = None,
+        *,
+        overrides: Overrides | None = None,
+        live: bool = False,
     ) -> Started:
         """Run the given jobs (all when None). A job with an override runs over its range, else
-        over its config's ranges (which stay the job's).
+        over its config's ranges (which stay the job's). `live`: once caught up, each is kept
+        current (live.py) as a config's live job is, until it is cancelled (`cannot_be_live`
+        says which cannot be).
 
         A job already queued or running is not run twice: what is asked is added to its run
         (see the module's docstring), and its key is in the answer's `extended`."""
         started: list[str] = []
         extended: list[str] = []
         with self._lock:
+            keys = None if keys is None else list(keys)
+            if live:
+                self._made_live.update(self.specs if keys is None else keys)
             if not self._active:  # a new run: the jobs of this start are its base
                 self._run += 1
                 self._joins = 0
@@ -534,7 +550,8 @@ class Runner:
                 job.run()
             else:  # run elsewhere (a cluster runner): its end is the job's
                 self._run_elsewhere(key, spec, state, stop)
-            if spec.live and state.snapshot().status is Status.DONE and not stop.is_set():
+            live = spec.live or key in self._made_live
+            if live and state.snapshot().status is Status.DONE and not stop.is_set():
                 self._live(key, spec, state, stop, job)
         except Exception as exc:  # a bug or an unexpected failure: this job only
             reason = safe_text(f"{type(exc).__name__}: {exc}", 500)
@@ -581,6 +598,7 @@ class Runner:
         """Keep a caught-up live series current on this thread until stopped (live.py). Its
         slot is released first: a live series holds no `max_parallel` slot."""
         from .live import LiveSeries, LiveSettings, live_margin
+        from .live_funding import LiveFunding
 
         with self._lock:
             self._running.pop(key, None)
@@ -624,24 +642,94 @@ class Runner:
             # anything else (a permanent error) ends the series
             return "retry" if snap.failed_windows else "stop"
 
-        live = LiveSeries(
-            spec.series,
-            self.client(spec.series.exchange),
-            self.store.series(spec.series),
-            state,
-            stop,
-            self.venue_clock(spec.series.exchange),
-            self.engine_clock or WallClock(),
-            settings,
-            catch_up,
-            adapter.page_limit,
-            spec.start,
-        )
-        self.live_series[key] = live
+        live: LiveSeries | LiveFunding
+        if spec.series.is_funding:  # events, not candles: live_funding.py
+            live = LiveFunding(
+                spec.series,
+                self.client(spec.series.exchange),
+                self.store.series(spec.series),
+                state,
+                stop,
+                self.venue_clock(spec.series.exchange),
+                self.engine_clock or WallClock(),
+                settings,
+                catch_up,
+                spec.start,
+            )
+        else:
+            live = LiveSeries(
+                spec.series,
+                self.client(spec.series.exchange),
+                self.store.series(spec.series),
+                state,
+                stop,
+                self.venue_clock(spec.series.exchange),
+                self.engine_clock or WallClock(),
+                settings,
+                catch_up,
+                adapter.page_limit,
+                spec.start,
+            )
+        archive = self.archive_client(spec)
+        if archive is not None and isinstance(live, LiveSeries):
+            from .archive.live_check import ArchiveCheck
+            from .archive.sources import source_for
+
+            source = source_for(adapter, spec.series, live.symbol)
+            if source is not None and not source.funding:
+                live.archive_check = ArchiveCheck(
+                    archive,
+                    source,
+                    live.store,
+                    state,
+                    stop,
+                    live.vclock.now_ms(),
+                    after_s=settings.archive_after_s,
+                )
+        with self._lock:
+            self.live_series[key] = live
+            self._live_running[key] = live
         state.set_live(0)
-        live.run()
+        self._check_live_budget(spec.series.exchange, settings.margin_s)
+        try:
+            live.run()
+        finally:
+            with self._lock:
+                self._live_running.pop(key, None)
+            self._check_live_budget(spec.series.exchange, settings.margin_s)
         if state.snapshot().status is Status.LIVE:
             state.set_status(Status.DONE if not stop.is_set() else Status.CANCELLED)
+
+    def _check_live_budget(self, venue: str, margin_s: float) -> None:
+        """Whether `venue`'s budget keeps its live series current (live.py `live_budget`); a
+        change of verdict is said in the engine's log and each of them's, and `status` shows
+        the venues it does not keep (`live_warnings`)."""
+        from .live import live_budget
+
+        with self._lock:
+            lives = [s for s in self._live_running.values() if s.series.exchange == venue]
+            before = self.live_budgets.get(venue)
+            if not lives:
+                self.live_budgets.pop(venue, None)
+                return
+            rps = self.config.exchanges[venue].requests_per_second
+            verdict = live_budget(venue, [s.series.span for s in lives], rps, margin_s)
+            self.live_budgets[venue] = verdict
+        if before is not None and before.enough == verdict.enough:
+            return
+        if verdict.enough and before is None:
+            return  # nothing to say: the budget keeps them current
+        line = verdict.text() if not verdict.enough else f"{verdict.text()}: current again"
+        log = logging.getLogger("dccd_tui.engine")
+        (log.info if verdict.enough else log.warning)("live: %s", line)
+        for live in lives:
+            live.state.add_log(f"{'' if verdict.enough else LOG_WARNING}live: {line}")
+
+    def live_warnings(self) -> list[str]:
+        """What `status` says of the venues whose budget does not keep their live series current."""
+        with self._lock:
+            budgets = list(self.live_budgets.values())
+        return [b.text() for b in budgets if not b.enough]
 
     def _finished(self, key: str) -> None:
         if self.on_finish is not None:
@@ -678,6 +766,7 @@ class Runner:
         with self._lock:
             for key in list(self._stops) if keys is None else list(keys):
                 self._after.pop(key, None)  # a next run asked for is cancelled with this one
+                self._made_live.discard(key)  # a later plain start is not live
                 stop = self._stops.get(key)
                 if stop is not None and self.is_active(key):
                     stop.set()

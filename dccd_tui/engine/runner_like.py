@@ -103,11 +103,15 @@ class RunnerLike(Protocol):
     def is_active(self, key: str) -> bool: ...
     def any_active(self) -> bool: ...
     def start(
-        self, keys: Iterable[str] | None = ..., *, overrides: Overrides | None = ...
+        self,
+        keys: Iterable[str] | None = ...,
+        *,
+        overrides: Overrides | None = ...,
+        live: bool = ...,
     ) -> Started:
         """Run the given jobs (all when None): the keys queued, and in `extended` those whose
         queued or running run takes what was asked. An override names the range asked for in
-        place of the job's config's ranges."""
+        place of the job's config's ranges. `live`: once caught up, kept current (live.py)."""
         ...
 
     def cancel(self, keys: Iterable[str] | None = ...) -> list[str]: ...

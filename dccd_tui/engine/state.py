@@ -43,6 +43,10 @@ class Status(StrEnum):
 MEASURE_AFTER = 5.0
 LOG_LINES = 2000  # bounded history per job
 LOG_WARNING = "warning: "  # starts the log lines a user must see even in quiet output
+#: A live series further behind than this many seconds is shown as late: its row turns into a
+#: warning (the word ``late`` and the warning colour), `status` says so. Past the venues'
+#: margins (3-5 s), the spread (3 s) and a publication lag of up to 10 s, with room for a retry.
+LAG_WARNING_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -133,10 +137,18 @@ class JobSnapshot:
     lag: float | None = None
 
     @property
+    def late(self) -> bool:
+        """A live series further behind than `LAG_WARNING_S`: shown as a warning."""
+        return self.status is Status.LIVE and self.lag is not None and self.lag > LAG_WARNING_S
+
+    @property
     def status_text(self) -> str:
-        """The status as the table shows it: ``live · 4s behind`` for a live series."""
+        """The status as the table shows it: ``live · 4s behind`` for a live series, ``live ·
+        late, 45s behind`` past `LAG_WARNING_S`."""
         if self.status is Status.LIVE and self.lag is not None:
             lag = fmt_duration(round(self.lag))  # whole seconds: the row changes less often
+            if self.late:
+                return f"live · late, {lag} behind"
             return f"live · {lag} behind" if self.lag >= 1 else "live · current"
         return self.status.value
 

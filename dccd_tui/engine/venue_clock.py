@@ -7,8 +7,9 @@ is the venue's time, not ours. A local clock 3 s ahead asks 3 s too early and me
 still open; one 3 s behind loses 3 s of freshness. The offset comes from the venue's
 server-time endpoint (docs/design/exchanges.md: Binance ``/api/v3/time``, Bybit
 ``/v5/market/time``, OKX ``/api/v5/public/time``, Coinbase ``/time``, Kraken
-``/0/public/Time``), taken at the midpoint of the request's round trip; a venue without one
-(the derivatives venues, for now) is read from its answers' ``Date`` headers, to the second.
+``/0/public/Time``; Binance USD-M ``/fapi/v1/time``, COIN-M ``/dapi/v1/time``), taken at the
+midpoint of the request's round trip; a venue without one (Kraken Futures, Coinbase
+International) is read from its answers' ``Date`` headers, to the second.
 """
 
 from __future__ import annotations
@@ -98,6 +99,10 @@ TIME_ENDPOINTS: dict[str, tuple[str, Callable[[Any], int]]] = {
     "okx": ("/api/v5/public/time", _okx),
     "coinbase": ("/time", _coinbase),
     "kraken": ("/0/public/Time", _kraken),
+    # the Binance futures venues (their own hosts; Bybit's and OKX's perpetuals are served by
+    # their spot hosts, under the same venue id)
+    "binanceusdm": ("/fapi/v1/time", _binance),
+    "binancecoinm": ("/dapi/v1/time", _binance),
 }
 #: Answers asked for per sync: the quickest round trip is the least skewed (as NTP does).
 SYNC_SAMPLES = 3
@@ -126,6 +131,7 @@ class VenueClock:
     source: str = "none"  # "time endpoint", "Date header" or "none" (the local clock)
     synced_at: int | None = None  # the engine's clock at the last sync by the time endpoint
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _last_header: str | None = field(default=None, repr=False)
 
     def now_ms(self) -> int:
         return self.clock.now_ms() + self.offset_ms
@@ -167,9 +173,12 @@ class VenueClock:
 
     def note_date(self, header: str | None) -> None:
         """Take the offset from an answer's ``Date`` header when no time endpoint gave one
-        (second resolution: an offset under a second is not acted on)."""
-        if self.source == "time endpoint":
+        (second resolution: an offset under a second is not acted on). Call it right after
+        the request; the header noted last is not taken again (read later, it is stale: each
+        reading would set the venue's clock back by the time since its answer)."""
+        if self.source == "time endpoint" or header == self._last_header:
             return
+        self._last_header = header
         venue_ms = date_header_ms(header)
         if venue_ms is None:
             return

@@ -216,21 +216,30 @@ class Log(Request):
 @dataclass(frozen=True)
 class Start(Request):
     """Run these jobs (all when `keys` is null), each over its override's range or else its
-    config's ranges; a job queued or running already adds them to its run."""
+    config's ranges; a job queued or running already adds them to its run. `live`: once caught
+    up, each is kept current as a config's ``live = true`` job is (`backfill --live`), until it
+    is cancelled or the engine stops. Sent only when true (an older engine ignores it)."""
 
     op: ClassVar[str] = "start"
     keys: tuple[str, ...] | None = None
     overrides: Overrides = field(default_factory=dict)
+    live: bool = False
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Self:
-        return cls(_keys(msg), _overrides(msg))
+        live = msg.get("live", False)
+        if not isinstance(live, bool):
+            raise ProtocolError("live must be true or false")
+        return cls(_keys(msg), _overrides(msg), live)
 
     def fields(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "keys": None if self.keys is None else list(self.keys),
             "overrides": {k: {"start": s, "end": e} for k, (s, e) in self.overrides.items()},
         }
+        if self.live:
+            out["live"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -431,6 +440,9 @@ class StatusReply:
     uptime: float
     idle_exit: float
     jobs: dict[str, JobSnapshot]
+    #: Per venue whose budget cannot keep its live series current: what the engine says of it,
+    #: with the lag it holds (engine/live.py `LiveBudget`). Absent from an older engine.
+    live_warnings: list[str] = field(default_factory=list)
 
     def to_wire(self, offset: float) -> dict[str, Any]:
         return {
@@ -439,16 +451,21 @@ class StatusReply:
             "uptime": round(self.uptime, 1),
             "idle_exit": self.idle_exit,
             "jobs": {key: snapshot_row(snap, offset) for key, snap in self.jobs.items()},
+            "live_warnings": list(self.live_warnings),
         }
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any], offset: float) -> Self:
+        warnings = []
+        if "live_warnings" in msg:
+            warnings = read_field(msg, "live_warnings", texts, "a list of texts")
         return cls(
             EngineInfo.parse(msg),
             read_field(msg, "clients", whole, "a whole number"),
             read_field(msg, "uptime", number, "seconds"),
             read_field(msg, "idle_exit", number, "seconds"),
             read_field(msg, "jobs", lambda v: _rows(v, offset), "an object of job key -> row"),
+            warnings,
         )
 
 

@@ -435,9 +435,13 @@ class RemoteRunner:
             return otherwise
 
     def start(
-        self, keys: Iterable[str] | None = None, *, overrides: Overrides | None = None
+        self,
+        keys: Iterable[str] | None = None,
+        *,
+        overrides: Overrides | None = None,
+        live: bool = False,
     ) -> Started:
-        request = Start(self._keys(keys), dict(overrides or {}))
+        request = Start(self._keys(keys), dict(overrides or {}), live)
         none = StartReply([], [])
         reply = self._call("start", lambda: self.client.call(request, StartReply.parse), none)
         for key in reply.keys:

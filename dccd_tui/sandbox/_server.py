@@ -54,8 +54,12 @@ TIME_PATHS = {
     "okx": "/api/v5/public/time",
     "coinbase": "/time",
     "kraken": "/0/public/Time",
+    "binanceusdm": "/fapi/v1/time",
+    "binancecoinm": "/dapi/v1/time",
 }
-"""Each spot venue's server-time endpoint (docs/design/exchanges.md; see `_time_answer`)."""
+"""Each venue's server-time endpoint (docs/design/exchanges.md; see `_time_answer`); Bybit's
+and OKX's perpetuals share their spot host's. Kraken Futures and Coinbase International are
+read from their answers' ``Date`` headers."""
 UNLAGGED = frozenset({"trades", "funding", "instruments", "fundingInfo", "exchangeInfo"})
 """Endpoints `publish_lag_ms` leaves alone: Kraken's trades (not delayed) and what is no
 candle."""
@@ -770,7 +774,7 @@ class Sandbox:
 
 def _time_answer(exchange: str, now: int) -> Answer:
     """The venue's server-time answer at `now` (epoch ms), in its own shape."""
-    if exchange == "binance":
+    if exchange in ("binance", "binanceusdm", "binancecoinm"):
         return janswer(200, {"serverTime": now})
     if exchange == "bybit":
         result = {"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)}

@@ -203,9 +203,9 @@ def row_values(snap: JobSnapshot, widths: Widths) -> dict[str, tuple]:
         "pair": (snap.series.pair,),
         "span": (snap.series.span_text,),
         "kind": (KIND_CODES.get(snap.series.kind, snap.series.kind),),
-        "status": (status.value, snap.status_text),
+        "status": _status_cell(snap),
         # the bar is keyed by its half-cell count, so it is redrawn only when it visibly moves
-        "bar": (status.value, int(progress * bar_cells * 2), bar_cells),
+        "bar": (_status_style(snap), int(progress * bar_cells * 2), bar_cells),
         "pct": (pct,),
         # Candles fetched by this run: the written count trails it by one buffer flush.
         "candles": (
@@ -217,6 +217,24 @@ def row_values(snap: JobSnapshot, widths: Widths) -> dict[str, tuple]:
         "eta": (fmt_eta(snap.eta) if active and snap.eta is not None else "",),
         "position": reached,
     }
+
+
+def _status_style(snap: JobSnapshot) -> str:
+    """The theme's job variable of the row: `job-<status>`, `job-late` for a late live series."""
+    return "late" if snap.late else snap.status.value
+
+
+def _status_cell(snap: JobSnapshot) -> tuple[str, str]:
+    """(style, text) of the status cell (9 wide): a live series shows its lag in it (``live
+    4s``), a late one the word ``late`` (``late 45s``, ``late 12m``) as well as the warning
+    colour, so that the warning does not rest on colour alone."""
+    if snap.status is not Status.LIVE or snap.lag is None:
+        return (snap.status.value, snap.status_text)
+    lag = round(snap.lag)
+    short = f"{lag}s" if lag < 100 else f"{lag // 60}m" if lag < 6000 else f"{lag // 3600}h"
+    if snap.late:
+        return ("late", f"late {short}")
+    return ("live", f"live {short}" if lag >= 1 else "live")
 
 
 def render_cell(key: str, value: tuple, styles: dict[str, Style]) -> Text:

@@ -31,8 +31,19 @@ from textual.theme import Theme
 
 import dccd_tui
 
-JOB_STATES = ("idle", "queued", "planned", "running", "done", "failed", "cancelled", "live")
-"""Every job status has a theme variable `job-<status>`."""
+JOB_STATES = (
+    "idle",
+    "queued",
+    "planned",
+    "running",
+    "done",
+    "failed",
+    "cancelled",
+    "live",
+    "late",
+)
+"""Every job status has a theme variable `job-<status>`; `late` is a live series further behind
+than the engine's `LAG_WARNING_S` (dccd_tui/engine/state.py)."""
 
 JOB_VARIABLES = tuple(f"job-{s}" for s in JOB_STATES) + ("job-bar-back",)
 
@@ -49,6 +60,7 @@ _FALLBACK = {
     "job-failed": "error",
     "job-cancelled": "warning",
     "job-live": "success",  # kept current: as done
+    "job-late": "warning",  # live, but further behind than it should be
     "job-bar-back": "panel",
     "coverage-stored": "success",
     "coverage-gap": "warning",

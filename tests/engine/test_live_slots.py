@@ -87,16 +87,23 @@ class _Fixed:
 
 
 def test_venue_clock_from_a_date_header() -> None:
-    # a venue with no time endpoint (the derivatives venues): the Date header, to the second
+    # a venue with no time endpoint (Kraken Futures, Coinbase International): the Date
+    # header, to the second
     local = PINNED_NOW + 250
-    vc = VenueClock("binanceusdm", _Fixed(local))
+    fixed = _Fixed(local)
+    vc = VenueClock("krakenfutures", fixed)
     assert not vc.sync(lambda path: b"")
     vc.note_date("Sun, 15 Jun 2025 12:34:03 GMT")  # the venue is 3 s ahead
     assert date_header_ms("Sun, 15 Jun 2025 12:34:03 GMT") == PINNED_NOW + 3_500
     assert vc.source == "Date header" and vc.offset_ms == 3_250
     assert vc.now_ms() == PINNED_NOW + 3_500
+    # the same header read again a minute later (no request since) is stale: not taken, or
+    # the venue's clock would go back a minute
+    fixed.now += 60_000
+    vc.note_date("Sun, 15 Jun 2025 12:34:03 GMT")
+    assert vc.offset_ms == 3_250
     assert date_header_ms("not a date") is None
-    same = VenueClock("binanceusdm", _Fixed(local))
+    same = VenueClock("coinbaseinternational", _Fixed(local))
     same.note_date("Sun, 15 Jun 2025 12:34:00 GMT")  # within its second: no offset
     assert same.offset_ms == 0
 

@@ -108,6 +108,7 @@ REQUESTS = [
     m.Log("binance BTC/USDT candles 1m", 3, 50),
     m.Start(("binance BTC/USDT candles 1m",), {"binance BTC/USDT candles 1m": (0, 60_000)}),
     m.Start(None, {}),
+    m.Start(("binance BTC/USDT candles 1m",), {}, live=True),
     m.Cancel(("a b c 1m",)),
     m.DryRun(None, {"k": (60_000, None)}),
     m.Reload(),

@@ -89,6 +89,29 @@ class Kraken(Adapter):
     def fetch_window(
         self, get: Getter, symbol: str, span: int, start: int, end: int, kind: str = CANDLES
     ) -> pl.DataFrame:
+        return self._trade_window(get, symbol, span, start, end, kind, short_ends=False)
+
+    def fetch_live_window(
+        self, get: Getter, symbol: str, span: int, start: int, end: int, kind: str = CANDLES
+    ) -> pl.DataFrame:
+        """`fetch_window` for a live series (engine/live.py), whose window ends at the newest
+        closed minute: a page short of `count` ends it too, as the trades up to the venue's
+        now. Otherwise a quiet minute after the boundary costs a second request each boundary
+        (the empty page that proves the end). Should Kraken serve a short page with trades
+        left after it, the minutes it built are provisional: the live series re-reads them."""
+        return self._trade_window(get, symbol, span, start, end, kind, short_ends=True)
+
+    def _trade_window(
+        self,
+        get: Getter,
+        symbol: str,
+        span: int,
+        start: int,
+        end: int,
+        kind: str,
+        *,
+        short_ends: bool,
+    ) -> pl.DataFrame:
         self.candles_only(kind)
         self.check_window(span, start, end)
         if end == start:
@@ -105,6 +128,8 @@ class Kraken(Adapter):
             # than `count`): only an empty page or a trade at or after `end` ends the window.
             if max(t[0] for t in page) >= end:
                 break  # the window is complete
+            if short_ends and n_raw < TRADES_PER_PAGE:
+                break  # a live series' window (see `fetch_live_window`)
             if last is None or last <= since:
                 raise TransientError(
                     f"{self.name}: the trade cursor did not advance (since={since}, last={last})"
