@@ -65,8 +65,10 @@ from .wire import field as read_field
 # run was asked for (`asked`), and the `account` op tells what the store holds of some ranges;
 # 6: a row says when its counts are its last run's (`carried`) and carries its measure against
 # the store and its place in the run, and the engine pushes a `config` event when it reloads
-# config.toml itself, issue 19).
-PROTOCOL_VERSION = 7
+# config.toml itself, issue 19; 7: series of every kind, the `horizon` state, a row's `live` and
+# `lag`; 8: `start` may carry `live` (the jobs are kept current once caught up: `backfill
+# --live`) and `status` answers `live_warnings`, issue 21).
+PROTOCOL_VERSION = 8
 HISTORY_LINES = 500  # log lines per job sent when a client subscribes (bounded history)
 LAST_MS = 32_503_680_000_000  # 3000-01-01: a time past this is a mistake, not a range
 MAX_CELLS = 1000  # a strip wider than any terminal

@@ -171,17 +171,17 @@ def test_an_override_narrows_one_dry_run_and_the_job_keeps_its_range(engine):
     assert runner.specs[key] == spec
 
 
-def test_hello_accepts_protocol_7_and_refuses_6(engine):
-    # 7: series of every kind (mark, index, premium, funding), the `horizon` state, plans'
-    # `units`, reports' `horizon` and `intervals`, a row's `live` status and `lag`
-    assert PROTOCOL_VERSION == 7
-    client = EngineClient(engine.place.socket, protocol=7)
-    assert client.connect()["protocol"] == 7
+def test_hello_accepts_protocol_8_and_refuses_7(engine):
+    # 8: `start` may carry `live`, `status` answers `live_warnings` (7: series of every kind,
+    # the `horizon` state, plans' `units`, reports' `horizon` and `intervals`, a row's `lag`)
+    assert PROTOCOL_VERSION == 8
+    client = EngineClient(engine.place.socket, protocol=8)
+    assert client.connect()["protocol"] == 8
     client.close()
-    for theirs in (6, 5, 4, "7", None):
+    for theirs in (7, 6, 5, "8", None):
         with pytest.raises(VersionMismatch, match="version mismatch") as info:
             EngineClient(engine.place.socket, protocol=theirs).connect()  # type: ignore[arg-type]
-        assert info.value.info["protocol"] == 7 and info.value.info["mismatch"] is True
+        assert info.value.info["protocol"] == 8 and info.value.info["mismatch"] is True
     # without the hello, only `stop` is heard
     (reply,) = raw_without_hello(engine, {"op": "status", "id": 1})
     assert reply["ok"] is False and "hello" in reply["error"]
