@@ -55,15 +55,37 @@ def main(argv: list[str] | None = None) -> int:
             "default: published limits"
         ),
     )
-    args = p.parse_args(argv)
-    settings = SandboxSettings(
-        seed=args.seed,
-        latency=args.latency_ms / 1000.0,
-        okx_page=args.okx_page,
-        now_ms=args.now_ms,
-        budgets=dict(args.budget) or None,
-        port=args.port,
+    p.add_argument(
+        "--publish-lag-ms",
+        type=int,
+        default=0,
+        help="a closed candle is still served as open this long (live series, docs/live.md)",
     )
+    p.add_argument(
+        "--revise-ms",
+        type=int,
+        default=0,
+        help="a just-closed candle is served with provisional values this long, then revised",
+    )
+    p.add_argument(
+        "--per-address", action="store_true", help="rate limits per client address (clusters)"
+    )
+    args = p.parse_args(argv)
+    try:
+        settings = SandboxSettings(
+            seed=args.seed,
+            latency=args.latency_ms / 1000.0,
+            okx_page=args.okx_page,
+            now_ms=args.now_ms,
+            budgets=dict(args.budget) or None,
+            port=args.port,
+            publish_lag_ms=args.publish_lag_ms,
+            revise_ms=args.revise_ms,
+            per_address=args.per_address,
+        )
+    except ValueError as exc:  # a setting out of range: say which, no traceback
+        print(f"python -m dccd_tui.sandbox: {exc}", file=sys.stderr)
+        return 2
     try:
         sb = Sandbox(settings).start()
     except OSError as exc:
