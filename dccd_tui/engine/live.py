@@ -544,7 +544,7 @@ class LiveSeries:
             self.counters.stored += 1
             self.last_delay_ms = delay
         if stored_new:
-            self.state.note_window(stored_new[-1] + span, candles=len(stored_new))
+            self.state.note_window(stored_new[-1] + span, candles=len(stored_new), unplanned=True)
         self.next_ts = max(self.next_ts, boundary)
         self._show_lag(vnow)
 

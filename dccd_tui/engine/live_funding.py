@@ -251,7 +251,7 @@ class LiveFunding:
                     self.counters.stored += 1
                     self.last_delay_ms = stored_at - ts
                 if fresh.height:
-                    self.state.note_window(end, candles=fresh.height)
+                    self.state.note_window(end, candles=fresh.height, unplanned=True)
                 self.covered_end = end
                 self.next_ts = end
             if not expected or (newest is not None and newest >= hour):

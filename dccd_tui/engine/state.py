@@ -364,10 +364,16 @@ class JobState:
             self._own()
             self.retries += 1
 
-    def note_window(self, end_ms: int, failed: bool = False, candles: int = 0) -> None:
+    def note_window(
+        self, end_ms: int, failed: bool = False, candles: int = 0, *, unplanned: bool = False
+    ) -> None:
+        """A window ended. `unplanned`: one no plan counted (a live series' boundary), so the
+        total grows with it and done never passes total ("2/1 windows")."""
         with self._lock:
             self._own()
             self.windows_done += 1
+            if unplanned:
+                self.windows_total = max(self.windows_total, self.windows_done)
             self.received += candles
             self._rate.append((self.clock(), self.received))
             if failed:

@@ -75,3 +75,31 @@ async def test_the_app_uses_the_words_of_the_docs(tmp_path):
         assert "50,000 fetched · 48,000 written" in text and "6,373 candles/s" in text
         summary = summary_text([_snap(received=50_000, candles=48_000)], {}).plain
         assert summary == "1 running · 50,000 candles fetched"
+
+
+def test_live_series_are_counted_as_live_not_idle():
+    """Four caught-up live series: the header says "4 live" and the summary "4 live", not
+    "idle" (tried as a user: the header said idle while every row said live)."""
+    from types import SimpleNamespace
+
+    from dccd_tui.tui.widgets.header_line import engine_words
+    from dccd_tui.tui.widgets.summary import summary_text
+
+    snaps = [_snap(status=Status.LIVE) for _ in range(4)]
+    runner = SimpleNamespace(client=SimpleNamespace(info={"pid": 7}), lost=False)
+    assert engine_words(runner, False, snaps)[0] == "engine pid 7 · 4 live"  # type: ignore[arg-type]
+    assert summary_text(snaps, {}).plain.startswith("4 live · ")
+
+
+def test_a_live_boundary_never_counts_past_the_total():
+    """A live series' boundaries are windows no plan counted: done never passes total (the
+    status said "2/1 windows")."""
+    from dccd_tui.engine import JobState
+
+    state = JobState(Series("binance", "BTC/USDT", 60))
+    state.set_total(1)
+    state.note_window(60_000, candles=1)
+    for end in (120_000, 180_000):
+        state.note_window(end, candles=1, unplanned=True)
+    snap = state.snapshot()
+    assert (snap.windows_done, snap.windows_total) == (3, 3)

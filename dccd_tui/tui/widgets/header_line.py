@@ -30,6 +30,8 @@ def engine_words(runner: RunnerLike, demo: bool, snaps: Iterable[JobSnapshot]) -
     queued = statuses.count(Status.QUEUED)
     busy = [f"{running} running"] if running else []
     busy += [f"{queued} queued"] if queued else []
+    live = statuses.count(Status.LIVE)
+    busy += [f"{live} live"] if live else []
     state_words = " · ".join(busy) or "idle"
     if isinstance(info, dict):
         pid = info.get("pid")

@@ -62,6 +62,7 @@ def summary_text(snaps: list[JobSnapshot], styles: dict[str, Style]) -> Text:
     for status in (
         Status.RUNNING,
         Status.QUEUED,
+        Status.LIVE,
         Status.DONE,
         Status.FAILED,
         Status.CANCELLED,
