@@ -37,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
     for spec in config.jobs:
         shown = []
         for start, end in spec.ranges():
-            last = fmt_ms(end) if end is not None else "last closed candle"
+            if end is not None:
+                last = fmt_ms(end)
+            else:  # a live job is kept current once it reaches the last closed candle
+                last = "now, then kept live" if spec.live else "last closed candle"
             shown.append(f"{fmt_ms(start)} -> {last}")
         print(f"  {spec.series}  {', '.join(shown)}")
     for msg in config.duplicates:

@@ -119,3 +119,17 @@ def test_a_pair_listed_twice_in_one_entry_is_named_once(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "note: binance BTC/USDT 1h is listed twice in [[histo_jobs]] #1; it runs once" in out
     assert "#1 and #1" not in out
+
+
+def test_validate_says_a_live_job_is_kept_live(tmp_path, capsys):
+    path = _write(
+        tmp_path,
+        '[settings]\ndata_path = "data"\n[[histo_jobs]]\nexchange = "binance"\n'
+        'pairs = ["BTC/USDT"]\nspan = "1m"\nstart = "2024-01-01"\nlive = true\n'
+        '[[histo_jobs]]\nexchange = "okx"\npairs = ["BTC/USDT"]\nspan = "1m"\n'
+        'start = "2024-01-01"\n',
+    )
+    assert main(["validate", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "binance BTC/USDT 1m  2024-01-01 00:00 -> now, then kept live" in out
+    assert "okx BTC/USDT 1m  2024-01-01 00:00 -> last closed candle" in out
