@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         live = [key for key, spec in runner.specs.items() if spec.live]
         if live:
             runner.start(live)
-            from ..engine.fmt import fmt_plural
+            from ..engine import fmt_plural
 
             log.info("started %s of the config", fmt_plural(len(live), "live job"))
     server.serve_forever()
