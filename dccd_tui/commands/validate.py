@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if config.settings.store_url:  # an object store: where this host keeps its engine's files
         print(f"  local state (engine socket, pid, logs) in {safe_text(config.settings.data_path)}")
+    if config.cluster is not None:  # docs/cluster.md: the engine hands its series to it
+        print(f"  jobs run on the Dask cluster at {safe_text(config.cluster.scheduler)}")
     for spec in config.jobs:
         shown = []
         for start, end in spec.ranges():

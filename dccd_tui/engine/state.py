@@ -340,13 +340,17 @@ class JobState:
             self._own()
             self.windows_total = self.windows_done + windows
 
-    def next_phase(self, asked: tuple[tuple[int, int | None], ...]) -> None:
+    def next_phase(
+        self, asked: tuple[tuple[int, int | None], ...], *, replanned: bool = False
+    ) -> None:
         """The run takes more ranges (`asked` is now all of them): the next phase's windows add
-        to those counted so far."""
+        to those counted so far. `replanned`: the windows not done yet are planned again by the
+        next phase (a cluster task run again after its worker died), so they count once."""
         with self._lock:
             self._own()
             self.asked = asked
-            self._total_base = max(self.windows_total, self.windows_done)
+            done = self.windows_done
+            self._total_base = done if replanned else max(self.windows_total, done)
 
     def set_asked(self, asked: tuple[tuple[int, int | None], ...]) -> None:
         with self._lock:

@@ -240,3 +240,25 @@ def test_a_cluster_writes_a_store_on_object_storage_under_series_leases(
         assert_equal_truth(store.series(series).read(ms(start), ms(end)), truth)
         # the worker gave its lease back: another holder takes it without waiting
         SeriesLease.acquire(root, series, "test", 5).release()
+
+
+def test_a_lost_worker_never_sends_the_windows_count_backwards():
+    """A task run again after its worker died plans what the lost attempt left; its windows
+    count after those done, so done/total never drops (tried as a user: 74/526 became 74/988
+    when the killed worker's series ran again)."""
+    from dccd_tui.engine import JobState
+    from dccd_tui.engine.cluster.runner import _Relay
+
+    state = JobState(Series("binance", "BTC/USDT", 60))
+    relay = _Relay(state, "run")
+    window = [["note_window", [60_000], {"candles": 1}]]
+    relay.receive({"attempt": "a", "seq": 1, "calls": [["set_total", [526], {}]] + window * 74})
+    assert (state.snapshot().windows_done, state.snapshot().windows_total) == (74, 526)
+    # attempt b replans: 462 windows were left (the store had what a saved)
+    relay.receive({"attempt": "b", "seq": 1, "calls": [["set_total", [462], {}]] + window})
+    snap = state.snapshot()
+    assert (snap.windows_done, snap.windows_total) == (75, 74 + 462)
+    assert any("worker running this series was lost" in line for line in state.log_lines())
+    # a late batch of the lost attempt changes nothing
+    relay.receive({"attempt": "a", "seq": 2, "calls": window * 5})
+    assert state.snapshot().windows_done == 75

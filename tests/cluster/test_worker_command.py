@@ -57,3 +57,14 @@ def test_a_plain_tcp_scheduler_off_loopback_is_warned_about():
     assert scheduler_warning("tls://10.0.0.5:8786") is None
     for address in ("tcp://10.0.0.5:8786", "tcp://sched.example:8786", "10.0.0.5:8786"):
         assert "anyone who can reach that port can run code" in scheduler_warning(address)
+
+
+def test_validate_names_the_cluster(tmp_path, capsys):
+    from dccd_tui.cli import main
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[settings]\ndata_path = "data"\n[cluster]\nscheduler = "tcp://127.0.0.1:8786"\n'
+    )
+    assert main(["validate", "--config", str(path)]) == 0
+    assert "  jobs run on the Dask cluster at tcp://127.0.0.1:8786\n" in capsys.readouterr().out

@@ -96,3 +96,20 @@ def test_local_folder_is_the_local_seam(tmp_path) -> None:
     root = open_store_root(tmp_path / "data")
     assert root.local == tmp_path / "data" and not root.is_object_store
     assert parse_store_url("s3://my.bucket/a/b/").prefix == "a/b"
+
+
+def test_no_credentials_on_a_host_is_said_in_words() -> None:
+    """A worker started without the AWS variables: obstore falls back to the instance metadata
+    service and says so in a long S3 error (seen trying docs/cluster.md as a new user); the
+    store's error tells what to set, and where."""
+    from dccd_tui.engine.store.obstore_objects import NO_CREDENTIALS_HINT, _short
+
+    seen = RuntimeError(
+        "Generic S3 error: Error performing PUT http://169.254.169.254/latest/api/token in "
+        "2.270971ms - Server returned non-2xx status code: 403 Forbidden: resolve_deny"
+    )
+    assert _short(seen) == NO_CREDENTIALS_HINT
+    assert "AWS_ACCESS_KEY_ID" in NO_CREDENTIALS_HINT and "worker" in NO_CREDENTIALS_HINT
+    assert _short(RuntimeError("Generic S3 error: 500 Internal\nmore")) == (
+        "Generic S3 error: 500 Internal"
+    )

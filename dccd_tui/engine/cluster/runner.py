@@ -78,8 +78,9 @@ class _Relay:
                         f"{LOG_WARNING}the worker running this series was lost: it runs "
                         "again on another worker, resuming from the store"
                     )
-                    # the new attempt's windows count after the lost one's, as a phase
-                    self.state.next_phase(self.state.snapshot().asked)
+                    # the new attempt plans what the lost one left: its windows count after
+                    # those done, and the total never jumps (the % never runs backwards)
+                    self.state.next_phase(self.state.snapshot().asked, replanned=True)
                 self.attempt, self.seq = attempt, 0
                 self._pending.clear()
             self._pending[int(msg["seq"])] = msg["calls"]

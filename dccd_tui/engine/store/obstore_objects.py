@@ -36,8 +36,19 @@ if TYPE_CHECKING:  # pragma: no cover
 CONFLICT_RETRIES = 4
 
 
+#: What obstore's error says when no credentials were found on this host: it fell back to the
+#: cloud instance metadata service (169.254.169.254), which is not there.
+NO_CREDENTIALS_HINT = (
+    "no credentials on this host: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
+    "AWS_REGION) in the environment of the engine and of every cluster worker"
+)
+
+
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    full = str(exc)
+    if "169.254.169.254" in full:
+        return NO_CREDENTIALS_HINT
+    text = full.strip().splitlines()
     first = text[0] if text else type(exc).__name__
     return first if len(first) <= 240 else first[:237] + "..."
 
