@@ -212,6 +212,7 @@ class RemoteRunner:
         self._lock = threading.Lock()
         self._clock_offset = time.time() - time.monotonic()
         self._active_at_loss: list[str] = []
+        self._live_at_loss: set[str] = set()  # of those, the ones kept live (started live again)
         self.client = client
         self._wire(client)
 
@@ -294,8 +295,13 @@ class RemoteRunner:
         self.lost = None
         self.open()
         keys = [k for k in self._active_at_loss if k in self.specs]
-        self._active_at_loss = []
-        return self.start(keys) if keys else []
+        live = [k for k in keys if k in self._live_at_loss]
+        backfills = [k for k in keys if k not in self._live_at_loss]
+        self._active_at_loss, self._live_at_loss = [], set()
+        started = list(self.start(backfills)) if backfills else []
+        # a live series carries on in the new engine: caught up, then kept current (issue 21)
+        started += list(self.start(live, live=True)) if live else []
+        return started
 
     def stop_engine(self) -> None:
         self.client.request(Stop())
@@ -352,11 +358,14 @@ class RemoteRunner:
             return
         if client.bye is None and self._reattach(client):
             return
-        self._active_at_loss = [k for k in self.specs if self.is_active(k)]
+        self._live_at_loss = {k for k, st in self.states.items() if _is_live(st)}
+        self._active_at_loss = [
+            k for k in self.specs if self.is_active(k) or k in self._live_at_loss
+        ]
         self.lost = reason
         for state in self.states.values():  # nothing runs any more: do not show it running
             snap = state.last_known
-            if snap.status.active:
+            if snap.status.active or snap.status is Status.LIVE:
                 state.apply(
                     replace(
                         snap, status=Status.FAILED, speed=0.0, eta=None, error="the engine stopped"
@@ -534,3 +543,8 @@ if TYPE_CHECKING:
 
     def _remote_runner_is_runner_like(runner: RemoteRunner) -> RunnerLike:
         return runner  # mypy checks here that `RemoteRunner` has all of `RunnerLike`
+
+
+def _is_live(state: Any) -> bool:
+    """A job the engine kept live when it was lost (restarted live by `reconnect`)."""
+    return state.snapshot().status is Status.LIVE

@@ -257,6 +257,39 @@ def test_kill_9_of_the_engine_is_seen_at_once_and_a_restart_resumes_exactly(
     _assert_store_is_truth(config, sandbox)
 
 
+def test_a_live_series_carries_on_in_the_engine_the_app_restarts(tmp_path, engines):
+    """Issue 21: a live series survives its engine being killed and restarted by the app. The
+    loss shows the live row as stopped (it said "live" while nothing ran), and the restart
+    starts it live again: caught up, then kept current (it used to stay idle).
+
+    The engine process keeps the wall clock (nothing pins a spawned engine's), so its sandbox
+    does too: an hour of a long-listed pair, whose candles nothing about the date changes."""
+    with Sandbox(SandboxSettings(maintenance_share=0)) as sb:
+        start = time.strftime("%Y-%m-%d %H:%M", time.gmtime(time.time() - 3600))
+        job = {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": start}
+        config = make_config(tmp_path, sb, [job], rps={"binance": 200})
+        place = engines.start(config)
+
+        def reconnect():
+            engines.start(config)
+            return engines.client(place)
+
+        runner = engines.runner(place, config, reconnect=reconnect)
+        lost: list[str] = []
+        runner.on_lost = lost.append
+        (key,) = runner.keys()
+        runner.start(live=True)
+        assert wait_for(lambda: runner.states[key].snapshot().status is Status.LIVE, 30)
+        os.kill(engines.pid(place), signal.SIGKILL)
+        assert wait_for(lambda: bool(lost), 10)
+        snap = runner.states[key].snapshot()
+        assert snap.status is Status.FAILED and snap.error == "the engine stopped"
+        assert runner.active_at_loss == [key]
+        assert runner.reconnect() == [key]
+        assert wait_for(lambda: runner.states[key].snapshot().status is Status.LIVE, 30)
+        runner.close()
+
+
 def test_an_engine_whose_folder_goes_away_stops_and_spares_the_next_engine(
     tmp_path, sandbox, engines
 ):
