@@ -127,8 +127,6 @@ class ClusterRunner(Runner):
         return self
 
     def _connect(self) -> Client:
-        from distributed import Client
-
         cluster = self.cluster
         if self.warning is not None:  # to the engine's log, or to a command's stderr
             if log.hasHandlers():
@@ -146,7 +144,7 @@ class ClusterRunner(Runner):
                 require_encryption=True,
             )
         try:
-            client = Client(
+            client = _client_class()(
                 cluster.scheduler,
                 security=security,
                 timeout=cluster.connect_timeout,
@@ -321,6 +319,38 @@ class ClusterRunner(Runner):
         status = Status(result["status"])
         if state.snapshot().status is not status:
             state.set_status(status, result.get("error"))
+
+
+def _client_class() -> type[Client]:
+    """Dask's `Client`, which gives itself up cleanly when it cannot connect.
+
+    A `Client` that fails in its constructor is left half-made: at exit its ``__del__`` tries
+    to close it against the scheduler it never reached, waits twice the connect timeout, and
+    prints "Exception ignored in: Client.__del__" with a traceback after our one-line error.
+    This one closes briefly and marks itself closed when its start fails, so nothing is left
+    for ``__del__``."""
+    from distributed import Client
+
+    class _Client(Client):
+        def start(self, **kwargs: Any) -> Any:
+            try:
+                return super().start(**kwargs)
+            except BaseException:
+                self._give_up()
+                raise
+
+        def _give_up(self) -> None:
+            try:
+                self.close(timeout=0.5)
+            except Exception:  # it never connected: nothing to say goodbye to
+                pass
+            self.status = "closed"  # Client.close and __del__ then do nothing
+            try:
+                self._loop_runner.stop()
+            except Exception:
+                pass
+
+    return _Client
 
 
 if TYPE_CHECKING:

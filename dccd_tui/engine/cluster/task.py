@@ -14,13 +14,15 @@ mid-run costs at most the windows it held in memory; Dask runs the task again on
 task writes its series under the series' lease (store/object_folder.py `leased_series`): a
 worker that was stopped (SIGSTOP, a partition) past its lease's expiry while another took the
 series gets `LeaseLost` on its next write and stops, and what it uploaded is never referenced.
-The lease is short (`TASK_LEASE_S`) so that a killed worker's rescheduled task waits at most
-that long for it. On a local data folder (workers on the engine's host, or a folder every host
-mounts at the same path) the engine holds the folder's lock and Dask runs one task per series.
+The lease is short (`TASK_LEASE_S`, or the worker's ``--lease-ttl``) so that a killed worker's
+rescheduled task waits at most that long for it. On a local data folder (workers on the
+engine's host, or a folder every host mounts at the same path) the engine holds the folder's
+lock and Dask runs one task per series.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -46,6 +48,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..archive.download import ArchiveClient
     from ..http import ExchangeClient
     from ..store.protocol import SeriesStorage
+
+log = logging.getLogger("dccd_tui.engine.cluster")
 
 #: The attribute of a Dask worker that holds its `WorkerContext`.
 CONTEXT_ATTR = "dccd_context"
@@ -82,16 +86,19 @@ class VersionMismatch(RuntimeError):
 
 
 @contextmanager
-def open_series_store(task: SeriesTask, holder: str, stop: StopSignal) -> Iterator[SeriesStorage]:
+def open_series_store(
+    task: SeriesTask, holder: str, stop: StopSignal, ttl_s: float = TASK_LEASE_S
+) -> Iterator[SeriesStorage]:
     """The store of the task's series: the ONE place a worker reaches the store. A fresh root
     per task (no state kept between tasks: another worker may have written the series since).
     On object storage the series' lease is taken first, waiting while another holder's lease
     runs (a dead worker's, until it expires), and given back at the end."""
     root = open_store_root(task.store_url, task.store_options)
-    deadline = time.monotonic() + 2 * TASK_LEASE_S
+    # the holder may be a worker with a longer lease than this one's: wait for the default's
+    deadline = time.monotonic() + 2 * max(ttl_s, TASK_LEASE_S)
     while True:
         try:
-            with leased_series(root, task.spec.series, holder, TASK_LEASE_S) as store:
+            with leased_series(root, task.spec.series, holder, ttl_s) as store:
                 yield store
             return
         except LeaseHeld:
@@ -102,8 +109,10 @@ def open_series_store(task: SeriesTask, holder: str, stop: StopSignal) -> Iterat
 class WorkerContext:
     """What the tasks of one worker share: its source address, its gates and clients."""
 
-    def __init__(self, source_address: str | None = None) -> None:
+    def __init__(self, source_address: str | None = None, lease_ttl: float | None = None) -> None:
         self.source_address = source_address
+        #: The TTL of the series leases this worker's tasks take (``--lease-ttl``)
+        self.lease_ttl = TASK_LEASE_S if lease_ttl is None else lease_ttl
         self.gates = GateRegistry()
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str, float, float], ExchangeClient] = {}
@@ -244,7 +253,7 @@ def run_series(task: SeriesTask) -> dict[str, Any]:
     holder = f"worker {ctx.source_address or socket.gethostname()} pid {os.getpid()}"
     try:
         spec = task.spec
-        with open_series_store(task, holder, stop) as store:
+        with open_series_store(task, holder, stop, ctx.lease_ttl) as store:
             job = Backfill(
                 spec.series,
                 spec.start,
@@ -264,6 +273,9 @@ def run_series(task: SeriesTask) -> dict[str, Any]:
             leftover = list(job.leftover)
     except Exception as exc:  # this series only; the engine shows why
         reason = safe_text(f"{type(exc).__name__}: {exc}", 500)
+        # the worker's own log too: a task whose worker the scheduler dropped (a zombie
+        # writer, refused with LeaseLost) has no engine to tell
+        log.warning("%s failed on this worker: %s", task.spec.series, reason)
         state.add_log(f"failed: {reason}")
         state.set_status(Status.FAILED, reason)
     finally:
