@@ -235,7 +235,14 @@ def check_store(config, jobs) -> dict:
     truth_box = Sandbox(SandboxSettings(now_ms=NOW_MS))
     store = ObjectStore(open_store_root(config.settings.store_url, config.settings.store_options))
     cols = ["open", "high", "low", "close", "volume"]
-    out = {"series": 0, "exact": 0, "candles": 0, "claimed_missing": 0, "uncovered": 0}
+    out = {
+        "series": 0,
+        "exact": 0,
+        "candles": 0,
+        "claimed_missing": 0,
+        "uncovered": 0,
+        "unreferenced": 0,
+    }
     for job in jobs:
         start, end = ms(job["start"]), ms(job["end"])
         for pair in job["pairs"]:
@@ -265,6 +272,13 @@ def check_store(config, jobs) -> dict:
                 rest = [p for lo, hi in rest for p in ((lo, min(hi, a)), (max(lo, b), hi))]
                 rest = [(lo, hi) for lo, hi in rest if lo < hi]
             out["uncovered"] += sum(hi - lo for lo, hi in rest) // 60_000
+            # data objects the manifest does not name (uploads of a killed or refused writer,
+            # which a glob reader would see): the next holder deletes them when it fences
+            named = {url.rsplit("/", 1)[1] for url in one.files_between(0, 1 << 62)}
+            objects = [key.rsplit("/", 1)[1] for key in store.objects.list(one.prefix)]
+            out["unreferenced"] += sum(
+                name.endswith(".parquet") and name not in named for name in objects
+            )
             out["series"] += 1
             out["exact"] += same
             out["candles"] += got.height
@@ -374,6 +388,12 @@ def run_kills(ctx, args, nannies: dict[str, subprocess.Popen]) -> list[bool]:
         ),
         figure(
             "minutes asked but not covered", str(check["uncovered"]), "0", check["uncovered"] == 0
+        ),
+        figure(
+            "data objects no manifest names (a glob reader would see them)",
+            str(check["unreferenced"]),
+            "0",
+            check["unreferenced"] == 0,
         ),
         figure("rerun requests", str(rerun), "0", rerun_ended and rerun == 0),
         figure("rate-limit answers", str(answers_429), "0", answers_429 == 0),
@@ -513,6 +533,12 @@ def run_zombie(ctx, args, procs, logs) -> list[bool]:
             str(check["claimed_missing"]),
             "0",
             check["claimed_missing"] == 0,
+        ),
+        figure(
+            "data objects no manifest names (a glob reader would see them)",
+            str(check["unreferenced"]),
+            "0",
+            check["unreferenced"] == 0,
         ),
         figure("rerun requests", str(rerun), "0", rerun_ended and rerun == 0),
     ]

@@ -72,7 +72,11 @@ def _log_to_stderr() -> None:
         logger.setLevel(logging.INFO)
 
 
-def dask_teardown(worker) -> None:
+async def dask_teardown(worker) -> None:
+    """The worker closes: its running tasks stop and store what they fetched, then its clients
+    close (in a thread: the worker's event loop keeps serving meanwhile)."""
+    import asyncio
+
     ctx = getattr(worker, CONTEXT_ATTR, None)
     if ctx is not None:
-        ctx.close()
+        await asyncio.to_thread(ctx.close)

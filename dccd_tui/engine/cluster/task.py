@@ -60,6 +60,8 @@ RELAY_EVERY = 0.1
 TASK_LEASE_S = 30.0
 #: Seconds between two tries at a lease another holder has.
 LEASE_RETRY_S = 1.0
+#: Seconds a closing worker gives its running tasks to stop and store what they fetched.
+CLOSE_GRACE = 10.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,22 @@ class WorkerContext:
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str, float, float], ExchangeClient] = {}
         self._archives: dict[tuple[str, int, float, int], ArchiveClient] = {}
+        # the tasks running here: their stop signal and the event set when they have ended
+        self._running: dict[int, tuple[StopSignal, threading.Event]] = {}
+        self._ids = iter(range(1, 1 << 62))
+        #: The worker is closing: its tasks' ends are not the series' (Dask runs them again)
+        self.closing = False
+
+    def track(self, stop: StopSignal, finished: threading.Event) -> int:
+        """Register a running task (`close` stops it first); the id `untrack` takes."""
+        with self._lock:
+            n = next(self._ids)
+            self._running[n] = (stop, finished)
+            return n
+
+    def untrack(self, n: int) -> None:
+        with self._lock:
+            self._running.pop(n, None)
 
     def client(self, task: SeriesTask) -> ExchangeClient:
         """The worker's client of the task's venue (one per URL and budget: its gate)."""
@@ -157,7 +175,20 @@ class WorkerContext:
                 )
             return client
 
-    def close(self) -> None:
+    def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Stop the tasks still running (each stores what it fetched, as on a cancel), wait
+        up to `grace` s for them, then close the clients. A worker that closes (Ctrl-C, or the
+        scheduler dropping it) thus ends its series cleanly instead of failing them on a closed
+        client; a worker whose series was taken over meanwhile has that last write refused
+        (`LeaseLost`)."""
+        with self._lock:
+            self.closing = True
+            running = list(self._running.values())
+        for stop, _finished in running:
+            stop.set()
+        deadline = time.monotonic() + grace
+        for _stop, finished in running:
+            finished.wait(max(0.0, deadline - time.monotonic()))
         with self._lock:
             for client in self._clients.values():
                 client.close()
@@ -251,6 +282,7 @@ def run_series(task: SeriesTask) -> dict[str, Any]:
         thread.start()
     leftover: list[tuple[int, int | None]] = []
     holder = f"worker {ctx.source_address or socket.gethostname()} pid {os.getpid()}"
+    tracked = ctx.track(stop, finished)
     try:
         spec = task.spec
         with open_series_store(task, holder, stop, ctx.lease_ttl) as store:
@@ -273,15 +305,18 @@ def run_series(task: SeriesTask) -> dict[str, Any]:
             leftover = list(job.leftover)
     except Exception as exc:  # this series only; the engine shows why
         reason = safe_text(f"{type(exc).__name__}: {exc}", 500)
-        # the worker's own log too: a task whose worker the scheduler dropped (a zombie
-        # writer, refused with LeaseLost) has no engine to tell
-        log.warning("%s failed on this worker: %s", task.spec.series, reason)
         state.add_log(f"failed: {reason}")
         state.set_status(Status.FAILED, reason)
     finally:
+        ctx.untrack(tracked)
         finished.set()
-        send()
+        if not ctx.closing:  # else Dask runs the task again: its end is not the series'
+            send()
     snap = state.snapshot()
+    if snap.status is Status.FAILED:
+        # the worker's own log too: a task whose worker the scheduler dropped (a zombie
+        # writer, refused with LeaseLost) has no engine to tell
+        log.warning("%s failed on this worker: %s", task.spec.series, snap.error)
     return {
         "seq": seq,
         "attempt": attempt,
