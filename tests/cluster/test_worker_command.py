@@ -88,3 +88,22 @@ def test_a_closing_worker_stops_its_tasks_before_closing_its_clients():
     assert finished.is_set() and seen == [True]
     ctx.untrack(tracked)
     thread.join(5)
+
+
+def test_the_lease_ttl_worker_option():
+    """``dccd-tui worker ... --lease-ttl S`` reaches the preload (as Dask hands it its options):
+    the TTL of the series leases the worker's tasks take."""
+    import types
+
+    import click
+
+    from dccd_tui.engine.cluster.preload import dask_setup
+    from dccd_tui.engine.cluster.task import CONTEXT_ATTR, TASK_LEASE_S
+
+    for argv, want in ((["--lease-ttl", "5"], 5.0), ([], TASK_LEASE_S)):
+        worker = types.SimpleNamespace()
+        ctx = dask_setup.make_context("dask_setup", argv)
+        dask_setup.callback(worker, **ctx.params)
+        assert getattr(worker, CONTEXT_ATTR).lease_ttl == want
+    with pytest.raises(click.BadParameter):
+        dask_setup.make_context("dask_setup", ["--lease-ttl", "0.1"])
