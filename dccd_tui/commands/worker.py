@@ -15,7 +15,9 @@ adds:
 - its dashboard on loopback (``--dashboard-address 127.0.0.1:0``; Dask's default listens on
   every interface), unless ``--dashboard-address`` is given.
 
-The process becomes ``dask worker`` (exec): signals and exit codes are Dask's.
+The preload's own option ``--lease-ttl SECONDS`` passes through too (the series leases of the
+worker's tasks, default 30 s; preload.py). The process becomes ``dask worker`` (exec): signals
+and exit codes are Dask's.
 """
 
 from __future__ import annotations
