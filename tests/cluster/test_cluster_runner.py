@@ -291,7 +291,7 @@ def test_a_scheduler_address_that_is_not_dask_gives_one_error(tmp_path, sandbox,
             tmp_path / "config.toml",
             {
                 "settings": {"data_path": "data"},
-                "cluster": {"scheduler": fake.address, "connect_timeout": 1},
+                "cluster": {"scheduler": fake.address, "connect_timeout": 0.5},
                 "exchanges": {"binance": {"base_url": sandbox.base_url("binance")}},
                 "histo_jobs": [
                     {
