@@ -11,9 +11,13 @@ adds:
 - one Dask resource per venue (``binance=4,...``: a worker runs at most that many series of a
   venue at once, and the engine asks for one unit per series), unless ``--resources`` is given;
 - enough threads for series that mostly wait on their rate gate (``--nthreads 16``), unless
-  ``--nthreads`` is given.
+  ``--nthreads`` is given;
+- its dashboard on loopback (``--dashboard-address 127.0.0.1:0``; Dask's default listens on
+  every interface), unless ``--dashboard-address`` is given.
 
-The process becomes ``dask worker`` (exec): signals and exit codes are Dask's.
+The preload's own option ``--lease-ttl SECONDS`` passes through too (the series leases of the
+worker's tasks, default 30 s; preload.py). The process becomes ``dask worker`` (exec): signals
+and exit codes are Dask's.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ PRELOAD = "dccd_tui.engine.cluster.preload"
 #: Series of one venue a worker runs at once (its Dask resource), unless --resources says
 SERIES_PER_VENUE = 4
 THREADS = 16
+#: Where a worker's dashboard listens unless --dashboard-address says: loopback, any free port
+DASHBOARD = "127.0.0.1:0"
 
 
 def _has(options: list[str], name: str) -> bool:
@@ -87,6 +93,9 @@ def worker_argv(scheduler: str, source_address: str | None, dask_args: list[str]
         argv += ["--resources", ",".join(f"{name}={SERIES_PER_VENUE}" for name in EXCHANGES)]
     if not _has(dask_args, "--nthreads"):
         argv += ["--nthreads", str(THREADS)]
+    if not _has(dask_args, "--dashboard-address"):
+        # Dask's default (":0") serves the worker's dashboard on every interface
+        argv += ["--dashboard-address", DASHBOARD]
     # the preload's own options come after it (Dask hands it what it does not know)
     argv += ["--preload", PRELOAD]
     if source_address is not None:

@@ -191,10 +191,12 @@ def _parse(path: Path, raw: bytes) -> tuple[bytes, TOMLDocument, dict[str, Any]]
 
 
 def _render_new(data: dict[str, Any]) -> str:
-    """A new file: settings, store (object storage), exchanges, then one [[histo_jobs]] block
-    per entry."""
+    """A new file: settings, store (object storage), cluster, exchanges, any other table, then
+    one [[histo_jobs]] block per entry."""
     doc = tomlkit.document()
-    for key in ("settings", "store", "exchanges"):
+    first = ("settings", "store", "cluster", "exchanges")
+    rest = [key for key in data if key not in first and key != "histo_jobs"]
+    for key in (*first, *rest):
         if key in data:
             doc[key] = data[key]
             doc.add(tomlkit.nl())

@@ -62,6 +62,8 @@ if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fas
     from .http import ExchangeClient
     from .runner_like import RunnerLike
 
+log = logging.getLogger("dccd_tui.engine")
+
 
 def range_grew(old: JobSpec, new: JobSpec) -> bool:
     """True when `new` asks for candles outside `old`'s range (an earlier start, a later end)."""
@@ -558,12 +560,25 @@ class Runner:
             state.add_log(f"failed: {reason}")
             state.set_status(Status.FAILED, reason)
         finally:
+            self._release_series(key)
             with self._lock:
                 self._running.pop(key, None)
                 self._next_run(key, stop, job)
                 self._dispatch()
             future.set_result(None)
             self._finished(key)
+
+    def _release_series(self, key: str) -> None:
+        """On object storage, give back the series lease the job's store took for its writes
+        (object_series.py `OWN_TTL_S`) as soon as the job ends, not when the runner closes:
+        another writer (a worker, another engine later) need not wait for it to lapse. The
+        next run of the series takes it again, and fences anew."""
+        if not isinstance(self.store, ObjectStore):
+            return
+        try:
+            self.store.series(self.states[key].series).release()
+        except Exception as exc:  # the network: it lapses by itself
+            log.warning("cannot give back the lease of %s: %s", key, exc)
 
     def _execute(
         self, key: str, spec: JobSpec, state: JobState, stop: StopSignal

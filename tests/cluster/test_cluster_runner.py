@@ -262,3 +262,82 @@ def test_a_lost_worker_never_sends_the_windows_count_backwards():
     # a late batch of the lost attempt changes nothing
     relay.receive({"attempt": "a", "seq": 2, "calls": window * 5})
     assert state.snapshot().windows_done == 75
+
+
+class _NotDask:
+    """A TCP server on loopback that is not a Dask scheduler: an HTTP proxy's 400 to whatever
+    it is sent (`http=True`), or silence with the connection kept open."""
+
+    def __init__(self, http: bool) -> None:
+        import socket
+
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen()
+        self.address = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
+        self.http = http
+        self.held: list = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            if self.http:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n")
+                conn.close()
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.mark.parametrize("http", [True, False], ids=["http-400", "silent"])
+def test_a_scheduler_address_that_is_not_dask_gives_one_error(tmp_path, sandbox, http):
+    """Something that is not a Dask scheduler answers at the address (an HTTP proxy's 400, or
+    nothing at all): `backfill` says so in one line and exits, with no traceback from Dask's
+    Client.__del__ at exit, and without hanging on the silent one."""
+    import subprocess
+    import sys
+
+    from dccd_tui.config import save_config
+
+    fake = _NotDask(http)
+    try:
+        save_config(
+            tmp_path / "config.toml",
+            {
+                "settings": {"data_path": "data"},
+                "cluster": {"scheduler": fake.address, "connect_timeout": 0.5},
+                "exchanges": {"binance": {"base_url": sandbox.base_url("binance")}},
+                "histo_jobs": [
+                    {
+                        "exchange": "binance",
+                        "pairs": ["BTC/USDT"],
+                        "span": "1h",
+                        "start": "2024-03-01",
+                        "end": "2024-03-02",
+                    }
+                ],
+            },
+        )
+        t0 = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "dccd_tui", "--config", str(tmp_path / "config.toml")]
+            + ["backfill"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        took = time.monotonic() - t0
+    finally:
+        fake.close()
+    assert done.returncode == 2, done.stderr
+    assert f"cannot reach the Dask scheduler {fake.address}" in done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+    assert took < 20

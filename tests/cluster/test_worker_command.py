@@ -24,6 +24,11 @@ def test_the_source_address_goes_to_the_preload_and_dask_keeps_its_options():
     assert "binance=4" in argv[argv.index("--resources") + 1]
     assert argv.count("--nthreads") == 1
     assert argv[-4:] == ["--preload", PRELOAD, "--source-address", "127.0.0.3"]
+    # the worker's dashboard on loopback (Dask's default listens on every interface) ...
+    assert argv[argv.index("--dashboard-address") + 1] == "127.0.0.1:0"
+    # ... unless the user says where
+    mine = worker_argv("tcp://h:1", None, ["--dashboard-address", "10.0.0.2:8788"])
+    assert mine.count("--dashboard-address") == 1 and "10.0.0.2:8788" in mine
     assert split_source(["--source-address"], None)[2] == "--source-address needs an IP address"
 
 
@@ -68,3 +73,48 @@ def test_validate_names_the_cluster(tmp_path, capsys):
     )
     assert main(["validate", "--config", str(path)]) == 0
     assert "  jobs run on the Dask cluster at tcp://127.0.0.1:8786\n" in capsys.readouterr().out
+
+
+def test_a_closing_worker_stops_its_tasks_before_closing_its_clients():
+    """`WorkerContext.close` (the preload's teardown) sets each running task's stop signal and
+    waits for the task to end (it stores what it fetched) before closing the clients."""
+    import threading
+
+    from dccd_tui.engine.cluster.task import WorkerContext
+    from dccd_tui.engine.signals import StopSignal
+
+    ctx = WorkerContext()
+    stop, finished = StopSignal(), threading.Event()
+    seen = []
+
+    def task():
+        stop.wait(30)
+        seen.append(ctx.closing)  # the task's end is not relayed: Dask runs it again
+        finished.set()
+
+    tracked = ctx.track(stop, finished)
+    thread = threading.Thread(target=task, daemon=True)
+    thread.start()
+    ctx.close(grace=30)
+    assert finished.is_set() and seen == [True]
+    ctx.untrack(tracked)
+    thread.join(5)
+
+
+def test_the_lease_ttl_worker_option():
+    """``dccd-tui worker ... --lease-ttl S`` reaches the preload (as Dask hands it its options):
+    the TTL of the series leases the worker's tasks take."""
+    import types
+
+    import click
+
+    from dccd_tui.engine.cluster.preload import dask_setup
+    from dccd_tui.engine.cluster.task import CONTEXT_ATTR, TASK_LEASE_S
+
+    for argv, want in ((["--lease-ttl", "5"], 5.0), ([], TASK_LEASE_S)):
+        worker = types.SimpleNamespace()
+        ctx = dask_setup.make_context("dask_setup", argv)
+        dask_setup.callback(worker, **ctx.params)
+        assert getattr(worker, CONTEXT_ATTR).lease_ttl == want
+    with pytest.raises(click.BadParameter):
+        dask_setup.make_context("dask_setup", ["--lease-ttl", "0.1"])

@@ -17,7 +17,7 @@ from dccd_tui.engine.coverage_picture import coverage_picture
 from dccd_tui.engine.inventory import close_series
 from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
-from dccd_tui.engine.store import ObjectStore
+from dccd_tui.engine.store import ObjectStore, SeriesLease
 from dccd_tui.engine.store.readers import polars_storage_options
 
 from ..helpers import FAST, PINNED_NOW, assert_equal_truth, ms
@@ -163,3 +163,24 @@ def test_a_second_engine_on_another_host_is_refused(tmp_path, sandbox, moto_stor
         first.close()
     second.open()  # released by the first one's close
     second.close()
+
+
+def test_a_job_gives_its_series_lease_back_when_it_ends(
+    tmp_path, sandbox, moto_store: MotoS3
+) -> None:
+    """The engine's own series lease (object_series.py OWN_TTL_S, two minutes) is given back at
+    the job's end, not at the runner's close: a worker can take the series at once."""
+    config = _config(tmp_path, sandbox, moto_store)
+    runner = Runner(config, now=PINNED_NOW)
+    with runner:
+        runner.start()
+        assert runner.wait(60)
+        assert runner.snapshots()[0].candles > 0  # it wrote, under a lease of its own
+        SeriesLease.acquire(runner.store.root, BTC, "a worker", 5).release()
+        # the next run takes it again and writes (a range added to the job)
+        before = sandbox.requests("binance")
+        runner.start([BTC.key], overrides={BTC.key: (ms(END), ms(END) + 3_600_000)})
+        assert runner.wait(60)
+        snap = runner.snapshots()[0]
+        assert snap.error is None and sandbox.requests("binance") > before
+        SeriesLease.acquire(runner.store.root, BTC, "a worker", 5).release()

@@ -28,6 +28,7 @@ import logging
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ... import __version__
@@ -128,8 +129,6 @@ class ClusterRunner(Runner):
         return self
 
     def _connect(self) -> Client:
-        from distributed import Client
-
         cluster = self.cluster
         if self.warning is not None:  # to the engine's log, or to a command's stderr
             if log.hasHandlers():
@@ -147,11 +146,14 @@ class ClusterRunner(Runner):
                 require_encryption=True,
             )
         try:
-            client = Client(
-                cluster.scheduler,
-                security=security,
-                timeout=cluster.connect_timeout,
-                set_as_default=False,
+            client = _within(
+                lambda: _client_class()(
+                    cluster.scheduler,
+                    security=security,
+                    timeout=cluster.connect_timeout,
+                    set_as_default=False,
+                ),
+                2 * cluster.connect_timeout + 1,
             )
         except Exception as exc:  # refused, timed out, or not a Dask scheduler at all
             what = safe_text(f"{type(exc).__name__}: {exc}", 300)
@@ -322,6 +324,72 @@ class ClusterRunner(Runner):
         status = Status(result["status"])
         if state.snapshot().status is not status:
             state.set_status(status, result.get("error"))
+
+
+def _within(make: Callable[[], Client], seconds: float) -> Client:
+    """`make()` if it returns within `seconds`, else TimeoutError. Dask's Client waits forever
+    for a server that accepts the connection and never answers (its connect timeout covers
+    the TCP connect only): the engine must not hang on an address that is not a scheduler.
+    Given up, the attempt goes on in its daemon thread, and closes its client should it ever
+    get one."""
+    got: dict[str, Any] = {}
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def attempt() -> None:
+        try:
+            client = make()
+        except BaseException as exc:
+            got["error"] = exc
+        else:
+            with lock:
+                abandoned = got.setdefault("client", client) is not client
+            if abandoned:
+                client.close()
+        finally:
+            done.set()
+
+    threading.Thread(target=attempt, name="dask-connect", daemon=True).start()
+    if not done.wait(seconds):
+        with lock:
+            if "client" not in got:
+                got["client"] = None  # too late: `attempt` closes what it gets
+                raise TimeoutError(f"no answer as a Dask scheduler within {seconds:g} s")
+    if "error" in got:
+        raise got["error"]
+    return got["client"]
+
+
+def _client_class() -> type[Client]:
+    """Dask's `Client`, which gives itself up cleanly when it cannot connect.
+
+    A `Client` that fails in its constructor is left half-made: at exit its ``__del__`` tries
+    to close it against the scheduler it never reached, waits twice the connect timeout, and
+    prints "Exception ignored in: Client.__del__" with a traceback after our one-line error.
+    This one closes briefly and marks itself closed when its start fails, so nothing is left
+    for ``__del__``."""
+    from distributed import Client
+
+    class _Client(Client):
+        def start(self, **kwargs: Any) -> Any:
+            try:
+                return super().start(**kwargs)
+            except BaseException:
+                self._give_up()
+                raise
+
+        def _give_up(self) -> None:
+            try:
+                self.close(timeout=0.5)
+            except Exception:  # it never connected: nothing to say goodbye to
+                pass
+            self.status = "closed"  # Client.close and __del__ then do nothing
+            try:
+                self._loop_runner.stop()
+            except Exception:
+                pass
+
+    return _Client
 
 
 if TYPE_CHECKING:

@@ -14,13 +14,15 @@ mid-run costs at most the windows it held in memory; Dask runs the task again on
 task writes its series under the series' lease (store/object_folder.py `leased_series`): a
 worker that was stopped (SIGSTOP, a partition) past its lease's expiry while another took the
 series gets `LeaseLost` on its next write and stops, and what it uploaded is never referenced.
-The lease is short (`TASK_LEASE_S`) so that a killed worker's rescheduled task waits at most
-that long for it. On a local data folder (workers on the engine's host, or a folder every host
-mounts at the same path) the engine holds the folder's lock and Dask runs one task per series.
+The lease is short (`TASK_LEASE_S`, or the worker's ``--lease-ttl``) so that a killed worker's
+rescheduled task waits at most that long for it. On a local data folder (workers on the
+engine's host, or a folder every host mounts at the same path) the engine holds the folder's
+lock and Dask runs one task per series.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -47,6 +49,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..http import ExchangeClient
     from ..store.protocol import SeriesStorage
 
+log = logging.getLogger("dccd_tui.engine.cluster")
+
 #: The attribute of a Dask worker that holds its `WorkerContext`.
 CONTEXT_ATTR = "dccd_context"
 #: Seconds between two batches of a task's progress sent to the engine.
@@ -56,6 +60,8 @@ RELAY_EVERY = 0.1
 TASK_LEASE_S = 30.0
 #: Seconds between two tries at a lease another holder has.
 LEASE_RETRY_S = 1.0
+#: Seconds a closing worker gives its running tasks to stop and store what they fetched.
+CLOSE_GRACE = 10.0
 
 
 @dataclass(frozen=True)
@@ -82,16 +88,19 @@ class VersionMismatch(RuntimeError):
 
 
 @contextmanager
-def open_series_store(task: SeriesTask, holder: str, stop: StopSignal) -> Iterator[SeriesStorage]:
+def open_series_store(
+    task: SeriesTask, holder: str, stop: StopSignal, ttl_s: float = TASK_LEASE_S
+) -> Iterator[SeriesStorage]:
     """The store of the task's series: the ONE place a worker reaches the store. A fresh root
     per task (no state kept between tasks: another worker may have written the series since).
     On object storage the series' lease is taken first, waiting while another holder's lease
     runs (a dead worker's, until it expires), and given back at the end."""
     root = open_store_root(task.store_url, task.store_options)
-    deadline = time.monotonic() + 2 * TASK_LEASE_S
+    # the holder may be a worker with a longer lease than this one's: wait for the default's
+    deadline = time.monotonic() + 2 * max(ttl_s, TASK_LEASE_S)
     while True:
         try:
-            with leased_series(root, task.spec.series, holder, TASK_LEASE_S) as store:
+            with leased_series(root, task.spec.series, holder, ttl_s) as store:
                 yield store
             return
         except LeaseHeld:
@@ -102,12 +111,30 @@ def open_series_store(task: SeriesTask, holder: str, stop: StopSignal) -> Iterat
 class WorkerContext:
     """What the tasks of one worker share: its source address, its gates and clients."""
 
-    def __init__(self, source_address: str | None = None) -> None:
+    def __init__(self, source_address: str | None = None, lease_ttl: float | None = None) -> None:
         self.source_address = source_address
+        #: The TTL of the series leases this worker's tasks take (``--lease-ttl``)
+        self.lease_ttl = TASK_LEASE_S if lease_ttl is None else lease_ttl
         self.gates = GateRegistry()
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str, float, float], ExchangeClient] = {}
         self._archives: dict[tuple[str, int, float, int], ArchiveClient] = {}
+        # the tasks running here: their stop signal and the event set when they have ended
+        self._running: dict[int, tuple[StopSignal, threading.Event]] = {}
+        self._ids = iter(range(1, 1 << 62))
+        #: The worker is closing: its tasks' ends are not the series' (Dask runs them again)
+        self.closing = False
+
+    def track(self, stop: StopSignal, finished: threading.Event) -> int:
+        """Register a running task (`close` stops it first); the id `untrack` takes."""
+        with self._lock:
+            n = next(self._ids)
+            self._running[n] = (stop, finished)
+            return n
+
+    def untrack(self, n: int) -> None:
+        with self._lock:
+            self._running.pop(n, None)
 
     def client(self, task: SeriesTask) -> ExchangeClient:
         """The worker's client of the task's venue (one per URL and budget: its gate)."""
@@ -148,7 +175,20 @@ class WorkerContext:
                 )
             return client
 
-    def close(self) -> None:
+    def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Stop the tasks still running (each stores what it fetched, as on a cancel), wait
+        up to `grace` s for them, then close the clients. A worker that closes (Ctrl-C, or the
+        scheduler dropping it) thus ends its series cleanly instead of failing them on a closed
+        client; a worker whose series was taken over meanwhile has that last write refused
+        (`LeaseLost`)."""
+        with self._lock:
+            self.closing = True
+            running = list(self._running.values())
+        for stop, _finished in running:
+            stop.set()
+        deadline = time.monotonic() + grace
+        for _stop, finished in running:
+            finished.wait(max(0.0, deadline - time.monotonic()))
         with self._lock:
             for client in self._clients.values():
                 client.close()
@@ -242,9 +282,10 @@ def run_series(task: SeriesTask) -> dict[str, Any]:
         thread.start()
     leftover: list[tuple[int, int | None]] = []
     holder = f"worker {ctx.source_address or socket.gethostname()} pid {os.getpid()}"
+    tracked = ctx.track(stop, finished)
     try:
         spec = task.spec
-        with open_series_store(task, holder, stop) as store:
+        with open_series_store(task, holder, stop, ctx.lease_ttl) as store:
             job = Backfill(
                 spec.series,
                 spec.start,
@@ -267,9 +308,15 @@ def run_series(task: SeriesTask) -> dict[str, Any]:
         state.add_log(f"failed: {reason}")
         state.set_status(Status.FAILED, reason)
     finally:
+        ctx.untrack(tracked)
         finished.set()
-        send()
+        if not ctx.closing:  # else Dask runs the task again: its end is not the series'
+            send()
     snap = state.snapshot()
+    if snap.status is Status.FAILED:
+        # the worker's own log too: a task whose worker the scheduler dropped (a zombie
+        # writer, refused with LeaseLost) has no engine to tell
+        log.warning("%s failed on this worker: %s", task.spec.series, snap.error)
     return {
         "seq": seq,
         "attempt": attempt,

@@ -229,8 +229,9 @@ def leased_series(
         while not stop.wait(ttl_s / 3):
             try:
                 lease.renew()
-            except LeaseLost:
-                return  # the next write says so (LeaseLost) and the task stops the series
+            except LeaseLost as exc:  # the next write says so too, and the task stops
+                log.warning("%s", exc)
+                return
             except StoreError as exc:  # the network: the next beat tries again
                 log.warning("cannot renew the lease of %s: %s", series, exc)
 
