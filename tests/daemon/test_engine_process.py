@@ -476,22 +476,34 @@ def _cli(*args, **kwargs):
     )
 
 
-def test_backfill_hands_its_jobs_to_the_engine_and_follows_them(tmp_path, sandbox, engines):
+def test_backfill_hands_its_jobs_to_the_engine_and_follows_them(
+    tmp_path, sandbox, engines, capsys
+):
+    from dccd_tui.cli import main
+
+    def cli(*args):
+        """The CLI's `main` in this process (the engine is the process): five process starts
+        of about a second each bought nothing; what it printed comes back as a process's."""
+        capsys.readouterr()
+        code = main(["--config", str(config.path), *args])
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
     config = _config(tmp_path, sandbox, rps={"binance": 50.0})
     place = engines.start(config)
-    out = _cli("--config", str(config.path), "backfill")
+    out = cli("backfill")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "the jobs run there" in out.stdout and "2 jobs" in out.stdout
     _assert_store_is_truth(config, sandbox)
-    status = json.loads(_cli("--config", str(config.path), "status", "--json").stdout)
+    status = json.loads(cli("status", "--json").stdout)
     assert status["running"] and status["pid"] == engines.pid(place)
     assert {row["status"] for row in status["jobs"].values()} == {"done"}
-    text = _cli("--config", str(config.path), "status").stdout
+    text = cli("status").stdout
     assert "2 done" in text and "binance BTC/USDT 1m" in text
-    stopped = _cli("--config", str(config.path), "engine", "stop")
+    stopped = cli("engine", "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert not place.socket.exists()
-    assert _cli("--config", str(config.path), "status").returncode == 1
+    assert cli("status").returncode == 1
 
 
 def test_ctrl_c_of_a_handed_over_backfill_cancels_only_its_own_jobs(tmp_path, sandbox, engines):
