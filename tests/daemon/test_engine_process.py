@@ -509,22 +509,32 @@ def _cli(*args, **kwargs):
     )
 
 
-def test_backfill_hands_its_jobs_to_the_engine_and_follows_them(tmp_path, sandbox, engines):
+def test_backfill_hands_its_jobs_to_the_engine_and_follows_them(tmp_path, sandbox, engines, capsys):
+    from dccd_tui.cli import main
+
+    def cli(*args):
+        """The CLI's `main` in this process (the engine is the process): five process starts
+        of about a second each bought nothing; what it printed comes back as a process's."""
+        capsys.readouterr()
+        code = main(["--config", str(config.path), *args])
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
     config = _config(tmp_path, sandbox, rps={"binance": 50.0})
     place = engines.start(config)
-    out = _cli("--config", str(config.path), "backfill")
+    out = cli("backfill")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "the jobs run there" in out.stdout and "2 jobs" in out.stdout
     _assert_store_is_truth(config, sandbox)
-    status = json.loads(_cli("--config", str(config.path), "status", "--json").stdout)
+    status = json.loads(cli("status", "--json").stdout)
     assert status["running"] and status["pid"] == engines.pid(place)
     assert {row["status"] for row in status["jobs"].values()} == {"done"}
-    text = _cli("--config", str(config.path), "status").stdout
+    text = cli("status").stdout
     assert "2 done" in text and "binance BTC/USDT 1m" in text
-    stopped = _cli("--config", str(config.path), "engine", "stop")
+    stopped = cli("engine", "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert not place.socket.exists()
-    assert _cli("--config", str(config.path), "status").returncode == 1
+    assert cli("status").returncode == 1
 
 
 def test_ctrl_c_of_a_handed_over_backfill_cancels_only_its_own_jobs(tmp_path, sandbox, engines):
@@ -609,18 +619,25 @@ def test_a_data_folder_too_deep_for_a_socket_path_uses_the_fallback_folder(
 
 
 def test_the_engine_log_is_rotated_past_its_bound(tmp_path):
+    from dccd_tui.daemon.server import rotate_log
+
     log = tmp_path / "engine.log"
-    code = (
-        "import os,sys\n"
-        "from dccd_tui.daemon.server import rotate_log\n"
-        "fd=os.open(sys.argv[1], os.O_WRONLY|os.O_CREAT|os.O_APPEND, 0o600)\n"
-        "os.dup2(fd, 2)\n"
-        "for i in range(3):\n"
-        "    os.write(2, b'x' * 600 + b'\\n')\n"
-        "    rotate_log(sys.argv[1], limit=1000)\n"
-        "os.write(2, b'last line\\n')\n"
-    )
-    subprocess.run([sys.executable, "-c", code, str(log)], check=True, timeout=30)
+    # rotate_log reopens fds 1 and 2, as the engine's stdout and stderr: a forked child's, not
+    # this process's (a fork, not a new interpreter: the child only writes and rotates).
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(fd, 2)
+            for _ in range(3):
+                os.write(2, b"x" * 600 + b"\n")
+                rotate_log(log, limit=1000)
+            os.write(2, b"last line\n")
+            code = 0
+        finally:
+            os._exit(code)
+    assert os.waitpid(pid, 0)[1] == 0
     assert log.stat().st_size < 1000 and log.read_text().endswith("last line\n")
     assert (tmp_path / "engine.log.1").stat().st_size >= 1000
 

@@ -1,21 +1,21 @@
 """`backfill` handing its jobs to a running engine prints what a run of its own prints.
 
 A script that reads `--json` (or a cron line with `--quiet`) must not break because someone left
-an engine running on the folder. Each test runs the real CLI in a subprocess twice on two
-identical data folders: once `--standalone`, once with an engine serving the folder (from a
-thread of the test's process: `engines.serve`, tests/engine_helpers.py), and compares what they
-print (times aside) and what they store.
+an engine running on the folder. Each test runs the real CLI (its `main`, in the test's process)
+twice on two identical data folders: once `--standalone`, once with an engine serving the folder
+(from a thread of the test's process: `engines.serve`, tests/engine_helpers.py), and compares
+what they print (times aside) and what they store.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import polars as pl
 import pytest
 
+from dccd_tui.cli import main
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
 from ..helpers import assert_equal_truth, make_config, ms, stored
@@ -45,14 +45,21 @@ def _two_folders(tmp_path, sandbox):
     return made
 
 
-def _cli(config, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "backfill", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+@pytest.fixture
+def cli(capsys):
+    """`dccd-tui --config <config> backfill <args>` through the CLI's `main`, in this process
+    (a process start of about a second each, four to six per test, bought nothing here: the
+    handed-over run finds the engine through its socket either way); what it printed is
+    returned as a finished process's."""
+
+    def run(config, *args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()  # what came before is not this run's
+        argv = ["--config", str(config.path), "backfill", *args]
+        code = main(argv)
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, code, out.out, out.err)
+
+    return run
 
 
 def _events(out: subprocess.CompletedProcess) -> list[dict]:
@@ -75,11 +82,13 @@ def _same_config(events: list[dict]) -> list[dict]:
     return [{**e, "config": "config.toml"} if e["event"] == "start" else e for e in events]
 
 
-def test_a_handed_over_json_run_prints_the_events_of_a_run_of_its_own(tmp_path, sandbox, engines):
+def test_a_handed_over_json_run_prints_the_events_of_a_run_of_its_own(
+    tmp_path, sandbox, engines, cli
+):
     alone, served = _two_folders(tmp_path, sandbox)
     engines.serve(served)
-    own = _cli(alone, "--json", "--standalone", "--progress-every", "1000")
-    handed = _cli(served, "--json", "--progress-every", "1000")
+    own = cli(alone, "--json", "--standalone", "--progress-every", "1000")
+    handed = cli(served, "--json", "--progress-every", "1000")
     assert own.returncode == handed.returncode == 0, handed.stdout + handed.stderr
     own_events, handed_events = _events(own), _engine_note_removed(_events(handed))
     head = [e["event"] for e in own_events].index("start") + 1  # the notes, then "start"
@@ -116,8 +125,8 @@ def test_a_handed_over_json_run_prints_the_events_of_a_run_of_its_own(tmp_path, 
     # A second run, over a wider range: the engine's jobs still hold the first run's log (its
     # closing lines among them), which is not news of this run.
     wider = ["--json", "--progress-every", "1000", "--start", "2023-12-30"]
-    own_events = _events(_cli(alone, *wider, "--standalone"))
-    handed_events = _engine_note_removed(_events(_cli(served, *wider)))
+    own_events = _events(cli(alone, *wider, "--standalone"))
+    handed_events = _engine_note_removed(_events(cli(served, *wider)))
 
     def logged(events):
         return sorted((e["pair"], e["message"]) for e in events if e["event"] == "log")
@@ -131,13 +140,13 @@ def test_a_handed_over_json_run_prints_the_events_of_a_run_of_its_own(tmp_path, 
 
 
 def test_a_handed_over_dry_run_plans_start_and_end_like_a_run_of_its_own(
-    tmp_path, sandbox, engines
+    tmp_path, sandbox, engines, cli
 ):
     alone, served = _two_folders(tmp_path, sandbox)
     engines.serve(served)
     narrow = ["--dry-run", "--json", "--start", "2024-01-03", "--end", "2024-02-02"]
-    own = _events(_cli(alone, *narrow, "--standalone"))
-    handed = _engine_note_removed(_events(_cli(served, *narrow)))
+    own = _events(cli(alone, *narrow, "--standalone"))
+    handed = _engine_note_removed(_events(cli(served, *narrow)))
     # the same plans (figures and ranges) and per-exchange totals
     assert _same_config(handed) == _same_config(own)
     btc = next(e for e in own if e["event"] == "plan" and e["pair"] == "BTC/USDT")
@@ -146,16 +155,16 @@ def test_a_handed_over_dry_run_plans_start_and_end_like_a_run_of_its_own(
     assert btc["requested_candles"] == 30 * 1440 and btc["error"] is None
     assert sandbox.requests("binance") == 0
     # and the plain text: the same plan lines
-    own_text = _cli(alone, "--dry-run", "--standalone").stdout.splitlines()
-    handed_text = _cli(served, "--dry-run").stdout.splitlines()
+    own_text = cli(alone, "--dry-run", "--standalone").stdout.splitlines()
+    handed_text = cli(served, "--dry-run").stdout.splitlines()
     assert [line for line in handed_text if "the jobs run there" not in line] == own_text
     assert len(handed_text) == len(own_text) + 1
 
 
-def test_a_handed_over_quiet_run_prints_only_its_summary(tmp_path, sandbox, engines):
+def test_a_handed_over_quiet_run_prints_only_its_summary(tmp_path, sandbox, engines, cli):
     alone, served = _two_folders(tmp_path, sandbox)
     engines.serve(served)
-    out = _cli(served, "--quiet")
+    out = cli(served, "--quiet")
     assert out.returncode == 0 and out.stderr == ""
     lines = out.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("finished in "), lines

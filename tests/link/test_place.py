@@ -14,6 +14,8 @@ The refusals run in this process with the fallback root moved into the test's fo
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import socket
@@ -22,9 +24,11 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
+from dccd_tui.cli import main
 from dccd_tui.config import save_config
 from dccd_tui.daemon.server import EngineServer, EngineStartError
 from dccd_tui.engine import Runner
@@ -69,14 +73,18 @@ def _config(folder: Path, sandbox=None):
 
 
 def _cli(config, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dccd_tui", "--config", str(config.path), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
+    """`dccd-tui --config <config> <args>` run from a shell whose environment is `env`: the
+    CLI's `main` in this process with os.environ set to `env` for the call (the place is
+    reckoned from the environment at each call, link/place.py), which a process start of about
+    a second per command bought nothing over. What it printed comes back as a process's."""
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        mock.patch.dict(os.environ, env, clear=True),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        code = main(["--config", str(config.path), *args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def _env(**changes: str | None) -> dict[str, str]:
