@@ -54,6 +54,28 @@ def _config(tmp_path: Path, sandbox, moto: MotoS3, store: dict | None = None):
     )
 
 
+def _duckdb_httpfs_sql(moto: MotoS3) -> list[tuple]:
+    import duckdb
+
+    httpfs = pytest.importorskip("duckdb_extension_httpfs")
+    found = sorted(Path(httpfs.__file__).parent.glob("extensions/v*/httpfs.duckdb_extension"))
+    if not found or found[-1].parent.name != f"v{duckdb.__version__}":
+        pytest.skip(f"no httpfs package for DuckDB {duckdb.__version__}")
+    (sql,) = blocks("sql", part=1)
+    port = moto.endpoint.rsplit(":", 1)[1]
+    sql = sql.replace("127.0.0.1:5000", f"127.0.0.1:{port}").replace(
+        "s3://my-bucket/dccd", moto.url
+    )
+    load, secret, query = (part.strip() for part in sql.strip().rstrip(";").split(";"))
+    assert load == "LOAD httpfs"
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    con.load_extension(str(found[-1]))  # the packaged file: nothing fetched
+    con.execute(secret)
+    return con.sql(query).fetchall()
+
+
 def _run(config) -> Runner:
     runner = Runner(config, now=PINNED_NOW)
     runner.open()
@@ -98,6 +120,9 @@ def test_backfill_into_moto_equals_the_truth_and_a_rerun_sends_nothing(
         exec(block, scope)  # noqa: S102 - the docs' examples
     assert scope["candles"].collect().height == truth.height
     assert scope["per_series"] == [("binance", "BTC-USDT", "1m", truth.height)]
+    # the docs' SQL: DuckDB's own httpfs, loaded from its package (the test extra pins a
+    # DuckDB and a duckdb-extension-httpfs of one version), never downloaded
+    assert _duckdb_httpfs_sql(moto_store) == [("binance", "BTC-USDT", "1m", truth.height)]
     # the app's chart reads the closes from the bucket
     closes = close_series(runner.store, BTC, ms(START), ms(END), 5)
     assert len(closes) == 5 and None not in closes
