@@ -657,34 +657,23 @@ class Runner:
             # anything else (a permanent error) ends the series
             return "retry" if snap.failed_windows else "stop"
 
+        venue = spec.series.exchange
+        shared = (
+            spec.series,
+            self.client(venue),
+            self.store.series(spec.series),
+            state,
+            stop,
+            self.venue_clock(venue),
+            self.engine_clock or WallClock(),
+            settings,
+            catch_up,
+        )
         live: LiveSeries | LiveFunding
         if spec.series.is_funding:  # events, not candles: live_funding.py
-            live = LiveFunding(
-                spec.series,
-                self.client(spec.series.exchange),
-                self.store.series(spec.series),
-                state,
-                stop,
-                self.venue_clock(spec.series.exchange),
-                self.engine_clock or WallClock(),
-                settings,
-                catch_up,
-                spec.start,
-            )
+            live = LiveFunding(*shared, spec.start)
         else:
-            live = LiveSeries(
-                spec.series,
-                self.client(spec.series.exchange),
-                self.store.series(spec.series),
-                state,
-                stop,
-                self.venue_clock(spec.series.exchange),
-                self.engine_clock or WallClock(),
-                settings,
-                catch_up,
-                adapter.page_limit,
-                spec.start,
-            )
+            live = LiveSeries(*shared, adapter.page_limit, spec.start)
         archive = self.archive_client(spec)
         if archive is not None and isinstance(live, LiveSeries):
             from .archive.live_check import ArchiveCheck

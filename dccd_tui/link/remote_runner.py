@@ -358,7 +358,9 @@ class RemoteRunner:
             return
         if client.bye is None and self._reattach(client):
             return
-        self._live_at_loss = {k for k, st in self.states.items() if _is_live(st)}
+        self._live_at_loss = {
+            k for k, st in self.states.items() if st.snapshot().status is Status.LIVE
+        }
         self._active_at_loss = [
             k for k in self.specs if self.is_active(k) or k in self._live_at_loss
         ]
@@ -543,8 +545,3 @@ if TYPE_CHECKING:
 
     def _remote_runner_is_runner_like(runner: RemoteRunner) -> RunnerLike:
         return runner  # mypy checks here that `RemoteRunner` has all of `RunnerLike`
-
-
-def _is_live(state: Any) -> bool:
-    """A job the engine kept live when it was lost (restarted live by `reconnect`)."""
-    return state.snapshot().status is Status.LIVE

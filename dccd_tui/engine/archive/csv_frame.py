@@ -144,12 +144,13 @@ def _read_typed(csv: bytes, header: bool) -> pl.DataFrame | None:
     return frame
 
 
-def _read_text(csv: bytes, header: bool, what: str) -> pl.DataFrame:
-    """Every value as text first, so that the first one that does not parse can be named."""
+def read_as_text(csv: bytes, header: bool, what: str) -> pl.DataFrame:
+    """An archive CSV with every value as text (its header line skipped), so that the first
+    value that does not parse can be named; TransientError when it is not CSV at all."""
     import polars as pl
 
     try:
-        raw = pl.read_csv(
+        return pl.read_csv(
             io.BytesIO(csv),
             has_header=False,
             skip_rows=1 if header else 0,
@@ -158,6 +159,13 @@ def _read_text(csv: bytes, header: bool, what: str) -> pl.DataFrame:
         )
     except pl.exceptions.PolarsError as exc:
         raise TransientError(f"{what}: unreadable CSV: {clean_text(str(exc), 200)}") from None
+
+
+def _read_text(csv: bytes, header: bool, what: str) -> pl.DataFrame:
+    """Every value as text first, so that the first one that does not parse can be named."""
+    import polars as pl
+
+    raw = read_as_text(csv, header, what)
     if raw.height == 0:
         return pl.DataFrame(schema={n: (pl.Float64 if n in _FLOATS else pl.Int64) for n in _NAMES})
     if raw.width < len(_NAMES):

@@ -21,13 +21,12 @@ holes of a klines file are; the interval changing (8 h -> 4 h) makes no hole.
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
 from ..errors import TransientError
 from ..exchanges._common import clean_text
 from .checks import RefusedFile
-from .csv_frame import US_THRESHOLD, has_header
+from .csv_frame import US_THRESHOLD, has_header, read_as_text
 
 if TYPE_CHECKING:
     import polars as pl
@@ -49,16 +48,7 @@ def parse_funding_csv(csv: bytes, start: int, end: int, what: str) -> pl.DataFra
     if not csv or csv.isspace():
         return pl.DataFrame(schema=schema)
     header = has_header(csv)
-    try:
-        raw = pl.read_csv(
-            io.BytesIO(csv),
-            has_header=False,
-            skip_rows=1 if header else 0,
-            infer_schema=False,
-            truncate_ragged_lines=False,
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise TransientError(f"{what}: unreadable CSV: {clean_text(str(exc), 200)}") from None
+    raw = read_as_text(csv, header, what)
     if raw.height == 0:
         return pl.DataFrame(schema=schema)
     if raw.width != len(COLUMNS):

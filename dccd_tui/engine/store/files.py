@@ -511,3 +511,12 @@ def normalize_funding(events: pl.DataFrame) -> pl.DataFrame:
     if not (rounded.is_sorted() and rounded.n_unique() == frame.height):
         frame = frame.unique(subset=["ts"], keep="last", maintain_order=True).sort("ts")
     return frame
+
+
+def empty_frame(funding: bool) -> pl.DataFrame:
+    """No rows, in the canonical schema of candles or of funding events."""
+    import polars as pl
+
+    from ..models import empty_candles
+
+    return pl.DataFrame(schema=funding_schema()) if funding else empty_candles()

@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from ..models import Series, funding_schema
+from ..models import Series
 from . import files
 from .files import Unreadable, reason
 from .kinds import CANDLES, FUNDING
@@ -62,10 +62,11 @@ from .objects import PreconditionFailed
 from .ranges import (
     Failed,
     Range,
-    gap_ranges,
+    check_ranges,
     holes,
     merge_failed,
     merge_ranges,
+    new_gaps,
     subtract_range,
     subtract_ranges,
 )
@@ -244,21 +245,14 @@ class ObjectSeriesStore:
             if frame is not None and frame.height:
                 frames.append(frame)
         if not frames:
-            return self._empty()
-        out = pl.concat(frames, how="vertical").cast(self._empty().schema)
+            return files.empty_frame(self._funding)
+        out = pl.concat(frames, how="vertical").cast(files.empty_frame(self._funding).schema)
         ms = pl.col("ts").cast(pl.Int64)
         if start is not None:
             out = out.filter(ms >= start)
         if end is not None:
             out = out.filter(ms < end)
         return out.sort("ts")
-
-    def _empty(self) -> pl.DataFrame:
-        import polars as pl
-
-        from ..models import empty_candles
-
-        return pl.DataFrame(schema=funding_schema()) if self._funding else empty_candles()
 
     def _versions(self) -> list[tuple[tuple[int, int], str]]:
         """(month key, object name) of every version the manifest names, oldest first."""
@@ -514,7 +508,7 @@ class ObjectSeriesStore:
         """Upload a new version of each month `candles` touch, then commit the manifest naming
         them (with `covered` added), then delete the versions it replaced. Same contract as
         `SeriesStore.write`; `LeaseLost` when another writer took the series over."""
-        ranges = merge_ranges(_check_ranges(covered))
+        ranges = merge_ranges(check_ranges(covered))
         if self._funding:
             frame = files.normalize_funding(candles)
         else:
@@ -638,7 +632,7 @@ class ObjectSeriesStore:
             self._commit(self._covered, merge_failed(failed), self._gaps, self._signs)
 
     def record_horizon(self, ranges: Sequence[Sequence[int]]) -> bool:
-        items = merge_ranges(_check_ranges(ranges))
+        items = merge_ranges(check_ranges(ranges))
         if not items:
             return False
         self._sync(force=True)
@@ -692,12 +686,7 @@ class ObjectSeriesStore:
         if self._funding:
             return []
         ts = frame["ts"].dt.epoch("ms") if frame.height else pl.Series("ts", [], dtype=pl.Int64)
-        found = gap_ranges(ts, ranges, self._span_ms)
-        if found:
-            stored = self._stored_ts(found[0][0], found[-1][1])
-            if stored.len():
-                found = gap_ranges(pl.concat([ts, stored]).unique().sort(), ranges, self._span_ms)
-        return found
+        return new_gaps(ts, ranges, self._span_ms, self._stored_ts)
 
 
 def _parquet_bytes(frame: pl.DataFrame, kind: str) -> bytes:
@@ -708,13 +697,3 @@ def _parquet_bytes(frame: pl.DataFrame, kind: str) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression=files.PARQUET_COMPRESSION, write_statistics=True)
     return bytes(sink.getvalue().to_pybytes())
-
-
-def _check_ranges(covered: Sequence[Sequence[int]]) -> list[Range]:
-    out = []
-    for r in covered:
-        s, e = int(r[0]), int(r[1])
-        if e < s:
-            raise ValueError(f"covered range [{s}, {e}) ends before it starts")
-        out.append((s, e))
-    return out

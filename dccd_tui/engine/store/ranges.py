@@ -7,7 +7,7 @@ planner and the inventory use the same functions, so there is one definition of 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,3 +113,32 @@ def gap_ranges(ts: pl.Series, ranges: Sequence[Range], span_ms: int) -> list[Ran
         if last + span_ms < e:
             out.append((last + span_ms, e))
     return merge_ranges(out)
+
+
+def check_ranges(covered: Sequence[Sequence[int]]) -> list[Range]:
+    """`covered` as int ranges; ValueError for one that ends before it starts."""
+    out = []
+    for r in covered:
+        s, e = int(r[0]), int(r[1])
+        if e < s:
+            raise ValueError(f"covered range [{s}, {e}) ends before it starts")
+        out.append((s, e))
+    return out
+
+
+def new_gaps(
+    ts: pl.Series,
+    ranges: Sequence[Range],
+    span_ms: int,
+    stored_ts: Callable[[int, int], pl.Series],
+) -> list[Range]:
+    """Gaps of `ranges`: slots with a candle neither in `ts` (the open times being written)
+    nor already stored (`stored_ts(lo, hi)`, read only where `ts` leaves a gap)."""
+    import polars as pl
+
+    found = gap_ranges(ts, ranges, span_ms)
+    if found:
+        stored = stored_ts(found[0][0], found[-1][1])
+        if stored.len():  # e.g. a range fetched again after its manifest was lost
+            found = gap_ranges(pl.concat([ts, stored]).unique().sort(), ranges, span_ms)
+    return found

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ..models import Series, funding_schema
+from ..models import Series
 from . import files
 from .files import (
     FileInfo,
@@ -50,10 +50,12 @@ from .objects import ANY, LocalObjects
 from .ranges import (
     Failed,
     Range,
+    check_ranges,
     gap_ranges,
     holes,
     merge_failed,
     merge_ranges,
+    new_gaps,
     subtract_range,
     subtract_ranges,
 )
@@ -140,7 +142,7 @@ class SeriesStore(ManifestSync):
         """Remember ranges that the venue cannot serve (before its horizon): they leave the
         missing ranges and the failed windows, and are never fetched nor shown as gaps.
         Returns whether anything was new."""
-        items = merge_ranges(self._check_ranges(ranges))
+        items = merge_ranges(check_ranges(ranges))
         if not items:
             return False
         self._sync()
@@ -199,7 +201,7 @@ class SeriesStore(ManifestSync):
                 previous file is intact and the coverage does not grow.
             ValueError: the frame is not a valid candle frame (nulls, misaligned ts, ...).
         """
-        ranges = merge_ranges(self._check_ranges(covered))
+        ranges = merge_ranges(check_ranges(covered))
         if self._funding:
             frame = files.normalize_funding(candles)
         else:
@@ -265,8 +267,8 @@ class SeriesStore(ManifestSync):
             if frame is not None and frame.height:
                 frames.append(frame)
         if not frames:
-            return self._empty()
-        out = pl.concat(frames, how="vertical").cast(self._empty().schema)
+            return files.empty_frame(self._funding)
+        out = pl.concat(frames, how="vertical").cast(files.empty_frame(self._funding).schema)
         if start is not None or end is not None:
             ms = pl.col("ts").cast(pl.Int64)
             cond = pl.lit(True)
@@ -305,15 +307,6 @@ class SeriesStore(ManifestSync):
             if info.last_ts is not None:
                 last = info.last_ts if last is None else max(last, info.last_ts)
         return {"first_ts": first, "last_ts": last, "candles": rows, "bytes": size, "files": files}
-
-    def _empty(self) -> pl.DataFrame:
-        from ..models import empty_candles
-
-        if self._funding:
-            import polars as pl
-
-            return pl.DataFrame(schema=funding_schema())
-        return empty_candles()
 
     # ---- exchange-side gaps -------------------------------------------------------------------
 
@@ -359,12 +352,7 @@ class SeriesStore(ManifestSync):
         if self._funding:
             return []
         ts = frame["ts"].dt.epoch("ms") if frame.height else pl.Series("ts", [], dtype=pl.Int64)
-        found = gap_ranges(ts, ranges, self._span_ms)
-        if found:
-            stored = self._stored_ts(found[0][0], found[-1][1])
-            if stored.len():  # e.g. a range fetched again after its manifest was lost
-                found = gap_ranges(pl.concat([ts, stored]).unique().sort(), ranges, self._span_ms)
-        return found
+        return new_gaps(ts, ranges, self._span_ms, self._stored_ts)
 
     def _gaps_from_data(self, covered: list[Range]) -> list[Range]:
         """Gaps of `covered` from the stored candles (for manifests without "gaps")."""
@@ -451,13 +439,3 @@ class SeriesStore(ManifestSync):
         return new
 
     # ---- validation -----------------------------------------------------------------------
-
-    @staticmethod
-    def _check_ranges(covered: Sequence[Sequence[int]]) -> list[Range]:
-        out = []
-        for r in covered:
-            s, e = int(r[0]), int(r[1])
-            if e < s:
-                raise ValueError(f"covered range [{s}, {e}) ends before it starts")
-            out.append((s, e))
-        return out
