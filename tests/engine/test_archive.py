@@ -105,21 +105,46 @@ def test_archive_and_rest_build_the_same_store(tmp_path, sb):
 
 #: The same comparison with both clocks pinned to other months (tests/helpers.py, OTHER_MONTHS):
 #: which monthly and daily files exist, and in which time unit, follows the clock. Each runs
-#: over the month before its clock's (one monthly file) and the days of its own month before it
-#: (daily files): both kinds of file, at half the candles of two months back.
+#: over the month before its clock's (one monthly file) and the first days of its own month
+#: before the clock (two daily files; none when the clock is on the 1st). The REST reference
+#: covers the last day of the monthly file, the daily files and the REST tail: the whole range
+#: is compared with the sandbox's truth and with the picture a REST run has (its coverage, the
+#: exchange's gaps, nothing failed), which test_archive_and_rest_build_the_same_store checks
+#: a REST run of its own to have.
 @pytest.mark.parametrize("month", list(OTHER_MONTHS))
 def test_archive_and_rest_build_the_same_store_in_other_months(tmp_path, month):
     now = OTHER_MONTHS[month]
     year, mon, day = time.gmtime(now // 1000)[:3]
     first = (year * 12 + mon - 1) - 1  # one month back, counted in months since year 0
     start = f"{first // 12:04d}-{first % 12 + 1:02d}-01"
-    end = f"{year:04d}-{mon:02d}-{day:02d} 06:00:00"
+    last = min(day, 3)  # the days before it are daily files
+    end = f"{year:04d}-{mon:02d}-{last:02d} 06:00:00"
+    rest_from = f"{year:04d}-{mon:02d}-01"
+    rest_from_ms = ms(rest_from) - 86_400_000  # the monthly file's last day
     with Sandbox(SandboxSettings(seed=7, budgets=FAST, now_ms=now)) as box:
-        _archive_and_rest_agree(tmp_path, box, now, start, end, monthly=1, daily=day - 1)
+        _archive_and_rest_agree(
+            tmp_path, box, now, start, end, monthly=1, daily=last - 1, rest_from=rest_from_ms
+        )
 
 
-def _archive_and_rest_agree(tmp_path, sb, now, start, end, *, monthly: int, daily: int):
-    rest = run(config_for(tmp_path / "rest", sb, archive=False, start=start, end=end), now)
+def _clip(picture: tuple, lo: int, hi: int) -> tuple:
+    """A store picture (coverage, gaps, failed) cut to ``[lo, hi)``."""
+    return tuple(
+        [(max(a, lo), min(b, hi)) for a, b in ranges if min(b, hi) > max(a, lo)]
+        for ranges in picture
+    )
+
+
+def _archive_and_rest_agree(
+    tmp_path, sb, now, start, end, *, monthly: int, daily: int, rest_from: int | None = None
+):
+    """The archive store of ``[start, end)`` is the REST store of ``[rest_from, end)``
+    (`rest_from`: `start` unless given) on that range, equal to the truth, and has the picture
+    of a REST run over the whole range."""
+    lo, hi = ms(start), ms(end)
+    rest_lo = lo if rest_from is None else rest_from
+    rest_start = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(rest_lo // 1000))
+    rest = run(config_for(tmp_path / "rest", sb, archive=False, start=rest_start, end=end), now)
     rest_requests = sb.requests("binance")
     assert sb.archive.requests == 0
     sb.reset_counters()
@@ -128,13 +153,22 @@ def _archive_and_rest_agree(tmp_path, sb, now, start, end, *, monthly: int, dail
     assert snap.status is Status.DONE, snap.error
     # the monthly zips and one daily zip per day of the last month, each with its .CHECKSUM
     assert sb.archive.requests == 2 * (monthly + daily)
-    # REST only for the holes of the files and the last 6 hours: far fewer requests
-    assert sb.requests("binance") < rest_requests / 4, (sb.requests("binance"), rest_requests)
+    # REST only for the holes of the files and the last 6 hours: far fewer requests than the
+    # windows of 1000 minutes REST takes for the whole range (the REST run took at least as
+    # many for its part of the range)
+    windows = -(-(hi - lo) // 60_000_000)
+    assert rest_requests >= -(-(hi - rest_lo) // 60_000_000)
+    assert sb.requests("binance") < windows / 4, (sb.requests("binance"), windows)
     a = stored(tmp_path / "arch" / "data").sort("ts")
     r = stored(tmp_path / "rest" / "data").sort("ts")
     assert a.height > 40_000
-    assert a.equals(r)
-    assert store_picture(arch) == store_picture(rest)
+    assert a.filter(a["ts"].dt.epoch("ms") >= rest_lo).equals(r)
+    assert _clip(store_picture(arch), rest_lo, hi) == store_picture(rest)
+    # the picture a REST run has: the range covered, the exchange's gaps, nothing failed
+    gaps = sb.gaps("binance", "BTC/USDT", 60, lo, hi)
+    assert store_picture(arch) == ([(lo, hi)], gaps, [])
+    if rest_lo == lo:
+        assert store_picture(rest) == ([(lo, hi)], gaps, [])
     truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
     assert_equal_truth(a.drop("exchange", "market", "kind", "symbol", "span"), truth)
     # µs timestamps (files of 2025 on) were read as such: nothing lands in 1970 or the future
@@ -144,10 +178,13 @@ def _archive_and_rest_agree(tmp_path, sb, now, start, end, *, monthly: int, dail
 
 @pytest.mark.parametrize("header", ["always", "never"])
 def test_files_with_and_without_header(tmp_path, sb, header):
+    # three daily files: two in ms (December), one in us (January)
+    start, end = "2024-12-30", "2025-01-02"
     sb.archive.header = header
-    runner = run(config_for(tmp_path, sb, start="2025-01-01", end="2025-02-03"))
+    runner = run(config_for(tmp_path, sb, start=start, end=end))
     assert runner.states[SERIES.key].snapshot().status is Status.DONE
-    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms("2025-01-01"), ms("2025-02-03"))
+    assert sb.archive.requests == 2 * 3
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
     assert_equal_truth(
         stored(tmp_path / "data").drop("exchange", "market", "kind", "symbol", "span"), truth
     )
@@ -155,14 +192,15 @@ def test_files_with_and_without_header(tmp_path, sb, header):
 
 @pytest.mark.parametrize("kind", ["corrupt_zip", "bad_checksum", "no_checksum"])
 def test_a_file_failing_verification_is_never_stored_and_goes_to_rest(tmp_path, sb, kind):
-    sb.archive.add_fault(kind, "2025-01")  # for good: every retry fails too
-    start, end = "2025-01-01", "2025-02-01"  # that file's month alone
+    # a daily file: what is checked and refused is the same as for a monthly one
+    sb.archive.add_fault(kind, "2025-01-15")  # for good: every retry fails too
+    start, end = "2025-01-15", "2025-01-16"  # that file's day alone
     runner = run(config_for(tmp_path, sb, start=start, end=end))
     state = runner.states[SERIES.key]
     assert state.snapshot().status is Status.DONE, state.snapshot().error
     log = "\n".join(state.log_lines())
-    assert "BTCUSDT-1m-2025-01.zip not stored" in log
-    # January came from REST, in full, and matches the truth
+    assert "BTCUSDT-1m-2025-01-15.zip not stored" in log
+    # the day came from REST, in full, and matches the truth
     truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
     assert_equal_truth(
         stored(tmp_path / "data").drop("exchange", "market", "kind", "symbol", "span"), truth
@@ -171,22 +209,24 @@ def test_a_file_failing_verification_is_never_stored_and_goes_to_rest(tmp_path, 
 
 def test_a_transient_bad_file_is_retried_then_used(tmp_path, sb):
     sb.archive.add_fault("corrupt_zip", "2024-12", times=1)
-    runner = run(config_for(tmp_path, sb))
+    start, end = "2024-12-01", "2025-01-01"  # that file's month alone
+    runner = run(config_for(tmp_path, sb, start=start, end=end))
     state = runner.states[SERIES.key]
     assert state.snapshot().status is Status.DONE
     assert state.snapshot().retries >= 1
-    assert sb.requests("binance") < 300  # December was not fetched by REST
-    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(START), ms(END))
+    # December was not fetched by REST (45 windows of 1000 minutes): the file's holes only
+    assert sb.requests("binance") < 45
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
     assert_equal_truth(
         stored(tmp_path / "data").drop("exchange", "market", "kind", "symbol", "span"), truth
     )
 
 
 def test_nothing_unverified_is_stored_when_rest_cannot_fill_in(tmp_path, sb):
-    """The archive file of January is corrupt and REST fails for good: January stays missing
-    (failed, fetched again next run), with not one candle of it on disk."""
-    sb.archive.add_fault("corrupt_zip", "2025-01")
-    runner = Runner(config_for(tmp_path, sb, start="2025-01-01", end="2025-02-01"), now=NOW)
+    """The archive file of January 15 is corrupt and REST fails for good: the day stays
+    missing (failed, fetched again next run), with not one candle of it on disk."""
+    sb.archive.add_fault("corrupt_zip", "2025-01-15")
+    runner = Runner(config_for(tmp_path, sb, start="2025-01-15", end="2025-01-16"), now=NOW)
     sb.faults.add("binance", "http_500", rate=1.0)
     runner.open()
     try:
@@ -214,10 +254,13 @@ def test_a_missing_month_goes_to_rest(tmp_path, sb):
 
 
 def test_a_short_month_is_completed_by_rest_and_makes_no_false_gap(tmp_path, sb):
+    # December's monthly file and two daily files (January 1 and 2), one of each short
+    start, end = "2024-12-01", "2025-01-03"
     sb.archive.add_fault("short", "2024-12")
-    sb.archive.add_fault("short", "2025-02-02")
-    arch = run(config_for(tmp_path / "arch", sb))
-    rest = run(config_for(tmp_path / "rest", sb, archive=False))
+    sb.archive.add_fault("short", "2025-01-02")
+    arch = run(config_for(tmp_path / "arch", sb, start=start, end=end))
+    assert sb.archive.requests == 2 * 3
+    rest = run(config_for(tmp_path / "rest", sb, archive=False, start=start, end=end))
     a = stored(tmp_path / "arch" / "data").sort("ts")
     assert a.equals(stored(tmp_path / "rest" / "data").sort("ts"))
     assert store_picture(arch) == store_picture(rest)
@@ -378,8 +421,8 @@ def test_sigkill_in_the_middle_of_archive_downloads_resumes_to_the_same_store(tm
     downloading again what is stored."""
     from .test_reliability import _check_store_consistent, _store_files
 
-    start, end = "2024-01-01", "2024-07-01"  # six monthly files
-    months = 6
+    start, end = "2024-01-01", "2024-05-01"  # four monthly files
+    months = 4
     # 5m candles: the same files, checks and writes as 1m, at a fifth of the candles to make,
     # parse and compare (and within the sandbox's candle cache, World.candle_cache, so the
     # checks reuse the candles the archive files were made of).
@@ -402,7 +445,7 @@ def test_sigkill_in_the_middle_of_archive_downloads_resumes_to_the_same_store(tm
         cmd = [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         kills = 0
-        for attempt in range(6):
+        for attempt in range(4):
             while_writing = attempt % 2 == 1
             requests, into = sandbox.archive.requests, rng.randint(1, 3)
             files = _store_files(data)
