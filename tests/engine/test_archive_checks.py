@@ -38,7 +38,10 @@ from ..helpers import assert_equal_truth, ms, stored
 from .test_archive import FAST, NOW, SERIES, config_for, run
 
 DEC = ("2024-12-01", "2025-01-01")  # one monthly file, times in ms
-JAN = ("2025-01-01", "2025-02-01")  # one monthly file, times in us
+# One daily file each: what a check refuses, and how, is the same in a monthly file, at a
+# thirtieth of the candles to build, parse and fetch again by REST.
+DEC_DAY = ("2024-12-15", "2024-12-16")  # times in ms
+JAN_DAY = ("2025-01-15", "2025-01-16")  # times in us
 
 
 @pytest.fixture
@@ -48,8 +51,8 @@ def sb():
 
 
 def _run_month(tmp_path, sb, month=DEC, **kw):
-    """One monthly file's backfill; (its log, runner). The job must end DONE and the store
-    equal the truth, whatever the archive served."""
+    """One archive file's backfill (a month, or a day); (its log, runner). The job must end
+    DONE and the store equal the truth, whatever the archive served."""
     runner = run(config_for(tmp_path, sb, start=month[0], end=month[1], **kw))
     state = runner.states[SERIES.key]
     snap = state.snapshot()
@@ -66,7 +69,7 @@ def _run_month(tmp_path, sb, month=DEC, **kw):
 
 def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path, sb):
     """A 3.5 MB zip whose CSV inflates to 1 GB, checksum and all: refused on the size it
-    declares (a 1m month holds at most ~18 MB), January fetched by REST. On main it was read
+    declares (a 1m month holds at most ~18 MB), December fetched by REST. On main it was read
     whole (1 GB, then its parse) and, with memory short, failed the job."""
     sb.archive.add_fault("zip_bomb", "2024-12")
     log, runner = _run_month(tmp_path, sb)
@@ -87,13 +90,13 @@ def test_a_zip_bomb_as_a_daily_file_is_refused_on_its_download_size(tmp_path, sb
     assert "BTCUSDT-1m-2025-02-02.zip refused (size cap)" in log
 
 
-@pytest.mark.parametrize("month", [DEC, JAN], ids=["ms", "us"])
-def test_a_file_of_another_interval_is_refused_on_its_close_times(tmp_path, sb, month):
-    """5m rows under the 1m file's own member name: aligned to the minute, inside the month,
+@pytest.mark.parametrize("day", [DEC_DAY, JAN_DAY], ids=["ms", "us"])
+def test_a_file_of_another_interval_is_refused_on_its_close_times(tmp_path, sb, day):
+    """5m rows under the 1m file's own member name: aligned to the minute, inside the day,
     but each closes 5 minutes after it opens. On main they were stored as 1m candles."""
-    period = month[0][:7]
+    period = day[0]
     sb.archive.add_fault("other_interval", period)
-    log, _ = _run_month(tmp_path, sb, month)
+    log, _ = _run_month(tmp_path, sb, day)
     assert f"BTCUSDT-1m-{period}.zip refused (close time)" in log
     assert "not at its open time + span - 1" in log
 
@@ -101,18 +104,19 @@ def test_a_file_of_another_interval_is_refused_on_its_close_times(tmp_path, sb, 
 def test_another_pairs_file_is_refused_on_its_member_name(tmp_path, sb):
     """ETHUSDT's zip at BTCUSDT's URL, with a .CHECKSUM naming BTCUSDT's file. On main its
     candles were stored as BTCUSDT's."""
-    sb.archive.add_fault("other_symbol", "2024-12")
-    log, _ = _run_month(tmp_path, sb)
-    assert "BTCUSDT-1m-2024-12.zip refused (member name)" in log
-    assert "'ETHUSDT-1m-2024-12.csv', not 'BTCUSDT-1m-2024-12.csv'" in log
+    sb.archive.add_fault("other_symbol", "2024-12-15")
+    log, _ = _run_month(tmp_path, sb, DEC_DAY)
+    assert "BTCUSDT-1m-2024-12-15.zip refused (member name)" in log
+    assert "'ETHUSDT-1m-2024-12-15.csv', not 'BTCUSDT-1m-2024-12-15.csv'" in log
 
 
 def test_a_file_short_by_one_slot_has_that_slot_asked_of_rest(tmp_path, sb):
     """One row left out of the file, its neighbours there, REST has it: stored, no gap."""
-    sb.archive.add_fault("short_one", "2024-12")
-    _, runner = _run_month(tmp_path, sb)
+    sb.archive.add_fault("short_one", "2024-12-15")
+    log, runner = _run_month(tmp_path, sb, DEC_DAY)
+    assert "1 hole asked of REST" in log
     gaps = runner.store.series(SERIES).gaps()
-    assert gaps == sb.gaps("binance", "BTC/USDT", 60, *map(ms, DEC))
+    assert gaps == sb.gaps("binance", "BTC/USDT", 60, *map(ms, DEC_DAY))
 
 
 @pytest.mark.parametrize(
@@ -122,17 +126,19 @@ def test_a_file_short_by_one_slot_has_that_slot_asked_of_rest(tmp_path, sb):
 def test_archive_host_errors_are_named_as_such(tmp_path, sb, fault, said):
     """An HTTP 500 or a stalled answer is the host's failure, not the file's: "not downloaded",
     never "failed verification" (as main said)."""
-    sb.archive.add_fault(fault, "2024-12")
+    sb.archive.add_fault(fault, "2024-12-15")
     # One retry, a 1 s timeout: the stalled zip costs two seconds (REST answers in ms)
-    config = config_for(tmp_path, sb, start=DEC[0], end=DEC[1], job_extra={"max_retries": 1})
+    config = config_for(
+        tmp_path, sb, start=DEC_DAY[0], end=DEC_DAY[1], job_extra={"max_retries": 1}
+    )
     runner = run(replace(config, settings=replace(config.settings, request_timeout=1.0)))
     state = runner.states[SERIES.key]
     assert state.snapshot().status is Status.DONE
     log = "\n".join(state.log_lines())
-    assert f"BTCUSDT-1m-2024-12.zip not downloaded: {said}" in log
+    assert f"BTCUSDT-1m-2024-12-15.zip not downloaded: {said}" in log
     assert "1 file not downloaded (archive host error)" in log
     assert "failed verification" not in log
-    truth = sb.ground_truth("binance", "BTC/USDT", 60, *map(ms, DEC))
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, *map(ms, DEC_DAY))
     assert_equal_truth(
         stored(tmp_path / "data").drop("exchange", "market", "kind", "symbol", "span"), truth
     )
@@ -144,18 +150,19 @@ def test_a_memory_error_in_the_archive_phase_is_an_engine_error_and_goes_to_rest
     """A real MemoryError needs a machine out of memory (bench/archive_bomb.py runs under a
     2 GB limit); here the parse of the file raises one. The job does not fail (on main it did,
     and every rerun downloaded the file again): the error is logged as an engine error and
-    counted, and the month comes from REST."""
+    counted, and the file's day comes from REST."""
     from dccd_tui.engine.archive import csv_frame
 
     def out_of_memory(*_args):
         raise MemoryError()
 
     monkeypatch.setattr(csv_frame, "_read_typed", out_of_memory)
-    log, _ = _run_month(tmp_path, sb)
+    log, _ = _run_month(tmp_path, sb, DEC_DAY)
     errors = take_engine_errors()
     assert len(errors) == 1
-    assert errors[0].startswith("engine error in archive file BTCUSDT-1m-2024-12.zip: MemoryError")
-    assert "archive: engine error in archive file BTCUSDT-1m-2024-12.zip: MemoryError" in log
+    name = "BTCUSDT-1m-2024-12-15.zip"
+    assert errors[0].startswith(f"engine error in archive file {name}: MemoryError")
+    assert f"archive: engine error in archive file {name}: MemoryError" in log
     assert "1 engine error: their ranges go to REST" in log
 
 
@@ -170,7 +177,7 @@ def test_an_engine_error_outside_a_file_hands_the_rest_of_the_phase_to_rest(
         raise RuntimeError("planted")
 
     monkeypatch.setattr(fast_path, "holes", broken)
-    log, _ = _run_month(tmp_path, sb)
+    log, _ = _run_month(tmp_path, sb, DEC_DAY)
     assert [e.split(":")[0] for e in take_engine_errors()] == ["engine error in the archive phase"]
     assert "what it did not store goes to REST" in log
 
@@ -187,19 +194,21 @@ def test_the_memory_cap_is_a_config_key_that_reaches_the_archive_client(tmp_path
 
 
 def test_files_in_flight_wait_for_the_memory_budget(sb):
-    """Three monthly files on three connections, a budget that holds one 1m month at its
-    worst: the second waits until the first's real size is known, and at no time is more
-    reserved than the budget."""
-    cap = csv_cap(_month_file("2024-12"), "1m")
+    """Three monthly files on three connections, a budget that holds one month at its worst:
+    the second waits until the first's real size is known, and at no time is more reserved
+    than the budget. 5m files: the budget is sized by the span, so they wait as 1m files do,
+    at a fifth of the candles to build and read."""
+    cap = csv_cap(_month_file("2024-12"), "5m")
     worst = zip_cap(cap) + MEMORY_PER_CSV_BYTE * cap
     client = ArchiveClient(sb.archive_url(), parallel=3, memory_mb=worst * 1.2 / 2**20)
     try:
         files = [_month_file(p) for p in ("2024-10", "2024-11", "2024-12")]
-        futures = [client.submit(client.fetch_csv, f, "BTCUSDT", "1m") for f in files]
+        futures = [client.submit(client.fetch_csv, f, "BTCUSDT", "5m") for f in files]
         got = [fut.result(timeout=30) for fut in futures]
     finally:
         client.close()
-    assert all(csv.count(b"\n") > 40_000 for csv, _ in got)
+    # each whole: 8,640 to 8,928 slots of 5 minutes, less the exchange's gaps
+    assert all(csv.count(b"\n") > 8_000 for csv, _ in got)
     assert client.budget.used == 0
     assert worst <= client.budget.peak <= client.budget.capacity
     assert client.budget.waits >= 1
