@@ -147,6 +147,54 @@ def _shared_put(key: tuple, built: tuple[bytes, bytes]) -> None:
             _shared_bytes -= len(_SHARED.popitem(last=False)[1][0])
 
 
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    total, i = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[i]
+        vector >>= 1
+        i += 1
+    return total
+
+
+def _crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """The CRC-32 of A + B from A's CRC, B's CRC and B's length (zlib's crc32_combine, which
+    Python's zlib does not expose): A's CRC run through len2 zero bytes, then B's added."""
+    if len2 <= 0:
+        return crc1
+    odd = [0xEDB88320] + [1 << n for n in range(31)]  # one zero bit
+    even = [_gf2_times(odd, odd[n]) for n in range(32)]  # two
+    odd = [_gf2_times(even, even[n]) for n in range(32)]  # four
+    while True:
+        even = [_gf2_times(odd, odd[n]) for n in range(32)]
+        if len2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+        odd = [_gf2_times(even, even[n]) for n in range(32)]
+        if len2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+    return crc1 ^ crc2
+
+
+def _repeated_crc(crc: int, length: int, times: int) -> int:
+    """The CRC-32 of `times` copies of a block whose CRC is `crc` and length `length`, by
+    doubling: a bomb's gigabyte was run through zlib.crc32 a block at a time (0.4 s of CPU per
+    bomb built)."""
+    total = 0
+    while times:
+        if times & 1:
+            total = _crc32_combine(total, crc, length)
+        times >>= 1
+        if times:
+            crc, length = _crc32_combine(crc, crc, length), 2 * length
+    return total
+
+
 def file_name(symbol: str, interval: str, period: str, dataset: str = "klines") -> str:
     """A file's name without ``.zip``: ``BTCUSDT-1m-2024-01``, ``BTCUSDT-fundingRate-2024-01``."""
     if dataset == "fundingRate":
@@ -460,9 +508,7 @@ class Archive:
         deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
         segment = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
         blocks = max(1, self.bomb_bytes // len(block))
-        crc = 0
-        for _ in range(blocks):
-            crc = zlib.crc32(block, crc)
+        crc = _repeated_crc(zlib.crc32(block), len(block), blocks)
         data = segment * blocks + b"\x03\x00"  # then an empty final block
         size = len(block) * blocks
         member = (name + ".csv").encode()
