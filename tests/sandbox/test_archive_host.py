@@ -15,6 +15,7 @@ from dccd_tui.sandbox import Sandbox, SandboxSettings, _archive
 
 NOW = 1_738_672_440_000  # 2025-02-04 12:34 UTC
 MONTH = "/data/spot/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-{}.zip"
+DAY = "/data/spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-{}.zip"
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +32,15 @@ def host(sb):
     sb.archive.clear_faults()
 
 
+def path_of(period: str) -> str:
+    """The URL path of BTCUSDT 1m `period`: "YYYY-MM" a monthly file, "YYYY-MM-DD" a daily one
+    (a thirtieth of the candles, where what is checked is a file's, not a month's)."""
+    return (DAY if len(period) == 10 else MONTH).format(period)
+
+
 def fetch(host: httpx.Client, period: str) -> tuple[zipfile.ZipInfo, zipfile.ZipFile, bytes]:
     """The zip of BTCUSDT 1m `period`, checked against its .CHECKSUM (which must name it)."""
-    path = MONTH.format(period)
+    path = path_of(period)
     body = host.get(path).raise_for_status().content
     digest, name = host.get(path + ".CHECKSUM").raise_for_status().text.split()
     assert digest == hashlib.sha256(body).hexdigest()
@@ -75,17 +82,17 @@ def test_another_intervals_rows_under_this_files_name(sb, host):
 
 
 def test_another_pairs_zip_at_this_url(sb, host):
-    sb.archive.add_fault("other_symbol", "2024-10")
-    info, zf, _ = fetch(host, "2024-10")
-    assert info.filename == "ETHUSDT-1m-2024-10.csv"
+    sb.archive.add_fault("other_symbol", "2024-10-10")
+    info, zf, _ = fetch(host, "2024-10-10")
+    assert info.filename == "ETHUSDT-1m-2024-10-10.csv"
     assert all(close == open_ + 59_999 for open_, close in rows(zf, info))
 
 
 def test_short_one_leaves_out_exactly_one_row_between_two_present(sb, host):
-    info, zf, _ = fetch(host, "2024-09")
+    info, zf, _ = fetch(host, "2024-09-10")
     full = [o for o, _ in rows(zf, info)]
-    sb.archive.add_fault("short_one", "2024-09")
-    info, zf, _ = fetch(host, "2024-09")
+    sb.archive.add_fault("short_one", "2024-09-10")
+    info, zf, _ = fetch(host, "2024-09-10")
     short = [o for o, _ in rows(zf, info)]
     (gone,) = set(full) - set(short)
     assert len(short) == len(full) - 1
@@ -93,13 +100,13 @@ def test_short_one_leaves_out_exactly_one_row_between_two_present(sb, host):
 
 
 def test_http_500_and_a_stall_from_the_host(sb, host):
-    sb.archive.add_fault("http_500", "2024-08", times=1)
-    assert host.get(MONTH.format("2024-08")).status_code == 500
-    assert host.get(MONTH.format("2024-08")).status_code == 200  # once only
-    sb.archive.add_fault("stall", "2024-07", times=1)
+    sb.archive.add_fault("http_500", "2024-08-10", times=1)
+    assert host.get(path_of("2024-08-10")).status_code == 500
+    assert host.get(path_of("2024-08-10")).status_code == 200  # once only
+    sb.archive.add_fault("stall", "2024-07-10", times=1)
     with pytest.raises(httpx.ReadTimeout):
-        host.get(MONTH.format("2024-07"), timeout=0.5)
-    fetch(host, "2024-07")  # once only
+        host.get(path_of("2024-07-10"), timeout=0.5)
+    fetch(host, "2024-07-10")  # once only
 
 
 def test_unknown_faults_are_refused(sb):
