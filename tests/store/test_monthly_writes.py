@@ -27,8 +27,9 @@ def test_each_month_file_is_written_once(tmp_path, monkeypatch):
         real(table, path)
 
     monkeypatch.setattr(storage, "write_parquet", spy)
-    # February whole (41,760 candles: more than one checkpoint of 20,000) between two stubs
-    start, end = "2024-01-25 00:00:00", "2024-03-05 00:00:00"
+    # February whole (41,760 candles: more than one checkpoint of 20,000) between two stubs of
+    # half a day (a window of 1000 minutes straddles each month's end)
+    start, end = "2024-01-31 12:00:00", "2024-03-01 12:00:00"
     with Sandbox(SandboxSettings(seed=7, budgets={"binance": None})) as sb:
         config = make_config(
             tmp_path,
