@@ -30,6 +30,7 @@ from dccd_tui.engine.archive.download import ArchiveClient, verify_zip
 from dccd_tui.engine.archive.fast_path import holes
 from dccd_tui.engine.errors import Cancelled, TransientError
 from dccd_tui.engine.incidents import take_engine_errors
+from dccd_tui.engine.models import Series
 from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
@@ -50,14 +51,17 @@ def sb():
         yield sandbox
 
 
-def _run_month(tmp_path, sb, month=DEC, **kw):
-    """One archive file's backfill (a month, or a day); (its log, runner). The job must end
-    DONE and the store equal the truth, whatever the archive served."""
+def _run_month(tmp_path, sb, month=DEC, span: int = 60, **kw):
+    """One archive file's backfill (a month, or a day; 1m unless `span` says otherwise);
+    (its log, runner). The job must end DONE and the store equal the truth, whatever the
+    archive served."""
+    if span != 60:
+        kw["job_extra"] = {**kw.get("job_extra", {}), "span": f"{span // 60}m"}
     runner = run(config_for(tmp_path, sb, start=month[0], end=month[1], **kw))
-    state = runner.states[SERIES.key]
+    state = runner.states[Series("binance", "BTC/USDT", span).key]
     snap = state.snapshot()
     assert snap.status is Status.DONE, snap.error
-    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(month[0]), ms(month[1]))
+    truth = sb.ground_truth("binance", "BTC/USDT", span, ms(month[0]), ms(month[1]))
     assert_equal_truth(
         stored(tmp_path / "data").drop("exchange", "market", "kind", "symbol", "span"), truth
     )
@@ -69,18 +73,20 @@ def _run_month(tmp_path, sb, month=DEC, **kw):
 
 def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path, sb):
     """A 3.5 MB zip whose CSV inflates to 1 GB, checksum and all: refused on the size it
-    declares (a 1m month holds at most ~18 MB), December fetched by REST. On main it was read
-    whole (1 GB, then its parse) and, with memory short, failed the job."""
+    declares (a 5m month holds at most ~3.6 MB, so the zip itself passes the download cap),
+    December fetched by REST. On main it was read whole (1 GB, then its parse) and, with
+    memory short, failed the job. 5m, not 1m: the same caps at a fifth of the candles to
+    fetch again by REST."""
     sb.archive.add_fault("zip_bomb", "2024-12")
-    log, runner = _run_month(tmp_path, sb)
-    assert "BTCUSDT-1m-2024-12.zip refused (size cap)" in log
+    log, runner = _run_month(tmp_path, sb, span=300)
+    assert "BTCUSDT-5m-2024-12.zip refused (size cap)" in log
     assert "declares 999,291,975 bytes" in log
     assert "its range goes to REST" in log
     assert "1 file refused" in log
-    # the worst case of one 1m month was reserved, then the file's real figure, never more
+    # the worst case of one 5m month was reserved, then the file's real figure, never more
     budget = runner.archive_client(runner.config.jobs[0]).budget
     assert budget.used == 0
-    assert budget.peak <= zip_cap(csv_cap(_month_file("2024-12"), "1m")) * (1 + MEMORY_PER_CSV_BYTE)
+    assert budget.peak <= zip_cap(csv_cap(_month_file("2024-12"), "5m")) * (1 + MEMORY_PER_CSV_BYTE)
 
 
 def test_a_zip_bomb_as_a_daily_file_is_refused_on_its_download_size(tmp_path, sb):
