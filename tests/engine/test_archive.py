@@ -210,13 +210,15 @@ def test_a_file_failing_verification_is_never_stored_and_goes_to_rest(tmp_path, 
 def test_a_transient_bad_file_is_retried_then_used(tmp_path, sb):
     sb.archive.add_fault("corrupt_zip", "2024-12", times=1)
     start, end = "2024-12-01", "2025-01-01"  # that file's month alone
-    runner = run(config_for(tmp_path, sb, start=start, end=end))
-    state = runner.states[SERIES.key]
+    # 5m: a retry is a retry at any span, at a fifth of the candles
+    runner = run(config_for(tmp_path, sb, start=start, end=end, job_extra={"span": "5m"}))
+    state = runner.states[Series("binance", "BTC/USDT", 300).key]
     assert state.snapshot().status is Status.DONE
     assert state.snapshot().retries >= 1
-    # December was not fetched by REST (45 windows of 1000 minutes): the file's holes only
-    assert sb.requests("binance") < 45
-    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
+    # December was not fetched by REST (9 windows of 1000 slots of 5 minutes): the file's
+    # holes only (5 requests)
+    assert sb.requests("binance") < 9
+    truth = sb.ground_truth("binance", "BTC/USDT", 300, ms(start), ms(end))
     assert_equal_truth(
         stored(tmp_path / "data").drop("exchange", "market", "kind", "symbol", "span"), truth
     )
@@ -255,16 +257,27 @@ def test_a_missing_month_goes_to_rest(tmp_path, sb):
 
 
 def test_a_short_month_is_completed_by_rest_and_makes_no_false_gap(tmp_path, sb):
-    # December's monthly file and two daily files (January 1 and 2), one of each short
-    start, end = "2024-12-01", "2025-01-03"
+    """Two daily files (November 29 and 30) and December's monthly file, the second day and
+    the month short of six hours each. The REST reference covers the days with the holes
+    (November 29 to December 2): equal to the archive store there; the whole range has the
+    truth and the picture of a REST run (as in _archive_and_rest_agree)."""
+    start, end, rest_end = "2024-11-29", "2025-01-01", "2024-12-03"
+    sb.archive.add_fault("short", "2024-11-30")
     sb.archive.add_fault("short", "2024-12")
-    sb.archive.add_fault("short", "2025-01-02")
     arch = run(config_for(tmp_path / "arch", sb, start=start, end=end))
     assert sb.archive.requests == 2 * 3
-    rest = run(config_for(tmp_path / "rest", sb, archive=False, start=start, end=end))
+    rest = run(config_for(tmp_path / "rest", sb, archive=False, start=start, end=rest_end))
     a = stored(tmp_path / "arch" / "data").sort("ts")
-    assert a.equals(stored(tmp_path / "rest" / "data").sort("ts"))
-    assert store_picture(arch) == store_picture(rest)
+    r = stored(tmp_path / "rest" / "data").sort("ts")
+    assert a.filter(a["ts"].dt.epoch("ms") < ms(rest_end)).equals(r)
+    assert _clip(store_picture(arch), ms(start), ms(rest_end)) == store_picture(rest)
+    gaps = sb.gaps("binance", "BTC/USDT", 60, ms(start), ms(end))
+    assert store_picture(arch) == ([(ms(start), ms(end))], gaps, [])
+    truth = sb.ground_truth("binance", "BTC/USDT", 60, ms(start), ms(end))
+    assert_equal_truth(a.drop("exchange", "market", "kind", "symbol", "span"), truth)
+    # the daily file's six hours are on disk too (REST had them)
+    day_hole = (ms("2024-11-30 06:00"), ms("2024-11-30 12:00"))
+    assert r["ts"].dt.epoch("ms").is_between(*day_hole, closed="left").sum() > 300
     # the six hours the file lacked are on disk (REST had them), not recorded as a gap
     hole = (ms("2024-12-02 06:00"), ms("2024-12-02 12:00"))
     ts = a["ts"].dt.epoch("ms")
