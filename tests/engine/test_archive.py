@@ -159,6 +159,8 @@ def _archive_and_rest_agree(
     windows = -(-(hi - lo) // 60_000_000)
     assert rest_requests >= -(-(hi - rest_lo) // 60_000_000)
     assert sb.requests("binance") < windows / 4, (sb.requests("binance"), windows)
+    if rest_lo == lo:
+        assert sb.requests("binance") < rest_requests / 4, (sb.requests("binance"), rest_requests)
     a = stored(tmp_path / "arch" / "data").sort("ts")
     r = stored(tmp_path / "rest" / "data").sort("ts")
     assert a.height > 40_000
