@@ -1,0 +1,178 @@
+"""Processes to kill -9, forked from one interpreter that has imported what they use.
+
+The kill tests (tests/engine/test_reliability.py, tests/store/test_migration.py) start a
+process many times and kill it at a random moment. A fresh interpreter for each spent most of
+its CPU importing (0.75 s for a headless backfill, of which the kill tests' runs use about a
+second in all). A `Launcher` is one interpreter that imports once, then forks a child per
+`start`: each child is a real process of its own (its own threads, files and signals), killed
+with a real SIGKILL, and starts where the imports left off.
+
+Polars is never imported before the fork: its thread pool does not survive one (a child would
+wait on threads it does not have); the children import it themselves. pyarrow's pools are
+rebuilt in a child (Arrow's own at-fork handlers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+_LAUNCHER = r"""
+import json, os, sys, traceback
+shared = {"__name__": "__forked__"}
+exec(compile(sys.argv[1], "<preamble>", "exec"), shared)
+for line in sys.stdin:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            print(f"pid {os.getpid()}", flush=True)
+            for fd, path in ((1, job["stdout"]), (2, job["stderr"])):
+                if path is not None:
+                    os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), fd)
+            sys.argv = job["argv"]
+            exec(compile(job["code"], "<child>", "exec"), dict(shared))
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    print(f"\0exit {os.waitstatus_to_exitcode(status)}", flush=True)
+"""
+
+#: The child code of a headless backfill: what `python -m dccd_tui backfill ...` runs.
+BACKFILL = "from dccd_tui.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+#: What a backfill imports before its first request, polars aside (see the module's docstring).
+BACKFILL_IMPORTS = (
+    "import sys\n"
+    "import httpx, pyarrow.parquet\n"
+    "import dccd_tui.cli, dccd_tui.config, dccd_tui.engine, dccd_tui.engine.runner\n"
+    "import dccd_tui.commands.backfill, dccd_tui.commands.run_jobs\n"
+    "import dccd_tui.commands.backfill_output\n"
+)
+
+
+class Child:
+    """A forked process: its pid, the lines it prints (unless sent to a file), its end."""
+
+    def __init__(self, launcher: Launcher) -> None:
+        self._launcher = launcher
+        first = launcher.readline()
+        assert first.startswith("pid "), first
+        self.pid = int(first.split()[1])
+        self.returncode: int | None = None
+        try:
+            self._pidfd: int | None = os.pidfd_open(self.pid)
+        except ProcessLookupError:  # gone already (and reaped by the launcher)
+            self._pidfd = None
+
+    def readline(self) -> str:
+        """The child's next line; "" once it has ended."""
+        if self.returncode is not None:
+            return ""
+        line = self._launcher.readline()
+        if line.startswith("\0exit "):
+            self._ended(line)
+            return ""
+        return line
+
+    def _ended(self, line: str) -> None:
+        self.returncode = int(line.split()[1])
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    def poll(self) -> int | None:
+        """Its exit code (as `subprocess`: -9 when killed) if it has ended, else None."""
+        if self.returncode is None and self._pidfd is not None:
+            if select.select([self._pidfd], [], [], 0)[0]:
+                return self.wait()
+            return None
+        return self.returncode if self.returncode is not None else self.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, through a pidfd: never another process that took the pid."""
+        if self._pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def wait(self) -> int:
+        """Read what it printed up to its end; its exit code."""
+        while self.returncode is None:
+            line = self._launcher.readline()
+            assert line, "the launcher ended"
+            if line.startswith("\0exit "):
+                self._ended(line)
+        return self.returncode
+
+
+class Launcher:
+    """One interpreter that runs `preamble` once, then forks a child per `start`."""
+
+    def __init__(self, preamble: str, *, cwd: Path | None = None, env: dict | None = None) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER, preamble],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+            env=env,
+        )
+        self._child: Child | None = None
+
+    def readline(self) -> str:
+        assert self._proc.stdout is not None
+        return self._proc.stdout.readline()
+
+    def start(
+        self,
+        code: str,
+        argv: list[str],
+        *,
+        stdout: Path | None = None,
+        stderr: Path | None = None,
+    ) -> Child:
+        """Fork a child that runs `code` with `sys.argv` = argv (after the preamble's names),
+        its stdout and stderr appended to the files given, else to the launcher's pipe (stdout)
+        and stderr; the previous child must have ended (`wait`)."""
+        assert self._child is None or self._child.returncode is not None, "one child at a time"
+        assert self._proc.stdin is not None
+        job = {"code": code, "argv": argv, "stdout": _path(stdout), "stderr": _path(stderr)}
+        self._proc.stdin.write(json.dumps(job) + "\n")
+        self._proc.stdin.flush()
+        self._child = Child(self)
+        return self._child
+
+    def close(self) -> None:
+        if self._child is not None and self._child.returncode is None:
+            self._child.kill()
+            self._child.wait()
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.close()
+        self._proc.wait(timeout=30)
+        self._proc.stdout.close()
+
+    def __enter__(self) -> Launcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _path(path: Path | None) -> str | None:
+    return None if path is None else str(path)
