@@ -11,8 +11,6 @@ import os
 import random
 import signal
 import ssl
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -308,9 +306,6 @@ def test_sigkill_at_random_moments_never_corrupts_and_resumes_to_ground_truth(tm
 
 
 _SAVER = """
-import sys, tomllib
-from pathlib import Path
-from dccd_tui.config import save_config
 path = Path(sys.argv[1])
 a = tomllib.loads(path.read_text())
 b = tomllib.loads(path.read_text())
@@ -322,6 +317,11 @@ while True:
     save_config(path, a if i % 2 else b)
     i += 1
 """
+# What the saver needs, imported once by the launcher its children are forked from.
+_SAVER_IMPORTS = (
+    "import sys, tomllib\nfrom pathlib import Path\nfrom dccd_tui.config import save_config\n"
+    "import dccd_tui.config.edit, dccd_tui.user_state, tomlkit\n"
+)
 
 
 @pytest.mark.slow
@@ -335,18 +335,19 @@ def test_kill_during_config_save_leaves_a_valid_config_and_a_backup(tmp_path):
     )
     rng = random.Random(5)
     seen = set()
-    for _ in range(10):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _SAVER, str(path)], stdout=subprocess.PIPE, text=True
-        )
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.05, 0.3))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
-        config = load_config(path)  # old or new, never torn
-        seen.add(tuple(config.jobs[0].series.pair for _ in [0]))
-        assert load_config(path.with_name("config.toml.bak"))
+    # Each saver is a process of its own, forked from one interpreter that has made its imports
+    # (tests/forked.py). A save takes about 20 ms (its fsyncs): a kill 20 to 120 ms after the
+    # first lands anywhere in one of several saves.
+    with Launcher(_SAVER_IMPORTS) as launcher:
+        for _ in range(10):
+            proc = launcher.start(_SAVER, ["saver", str(path)])
+            assert proc.readline().strip() == "ready"
+            time.sleep(rng.uniform(0.02, 0.12))
+            proc.kill()
+            assert proc.wait() == -signal.SIGKILL  # killed while saving, not ended
+            config = load_config(path)  # old or new, never torn
+            seen.add(tuple(config.jobs[0].series.pair for _ in [0]))
+            assert load_config(path.with_name("config.toml.bak"))
     assert seen <= {("BTC/USDT",), ("ETH/USDT",)}
 
 
