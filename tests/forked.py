@@ -20,6 +20,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 _LAUNCHER = r"""
@@ -53,6 +54,8 @@ for line in sys.stdin:
     print(f"\0exit {os.waitstatus_to_exitcode(status)}", flush=True)
 """
 
+#: What the launcher prints once a child has ended, then its exit code (`subprocess`'s form).
+_EXIT = "\0exit "
 #: The child code of a headless backfill: what `python -m dccd_tui backfill ...` runs.
 BACKFILL = "from dccd_tui.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 #: What a backfill imports before its first request, polars aside (see the module's docstring).
@@ -84,13 +87,15 @@ class Child:
         if self.returncode is not None:
             return ""
         line = self._launcher.readline()
-        if line.startswith("\0exit "):
+        if _EXIT in line:
             self._ended(line)
             return ""
         return line
 
     def _ended(self, line: str) -> None:
-        self.returncode = int(line.split()[1])
+        # A child killed between the two writes of an unbuffered print (`-u`, as pytest-xdist's
+        # workers run, is inherited) leaves a line without its end: the marker follows it.
+        self.returncode = int(line.partition(_EXIT)[2])
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
@@ -116,7 +121,7 @@ class Child:
         while self.returncode is None:
             line = self._launcher.readline()
             assert line, "the launcher ended"
-            if line.startswith("\0exit "):
+            if _EXIT in line:
                 self._ended(line)
         return self.returncode
 
@@ -134,10 +139,24 @@ class Launcher:
             env=env,
         )
         self._child: Child | None = None
+        self._buffer = b""
 
-    def readline(self) -> str:
+    def readline(self, timeout: float = 120.0) -> str:
+        """The next line the launcher or its child printed ("" once the launcher ended); an
+        AssertionError when none comes within `timeout` seconds (a hang fails, never waits)."""
         assert self._proc.stdout is not None
-        return self._proc.stdout.readline()
+        fd = self._proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            assert left > 0 and select.select([fd], [], [], left)[0], "no line from the launcher"
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                line, self._buffer = self._buffer, b""
+                return line.decode()
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode() + "\n"
 
     def start(
         self,
