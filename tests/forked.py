@@ -7,9 +7,10 @@ second in all). A `Launcher` is one interpreter that imports once, then forks a 
 `start`: each child is a real process of its own (its own threads, files and signals), killed
 with a real SIGKILL, and starts where the imports left off.
 
-Polars is never imported before the fork: its thread pool does not survive one (a child would
-wait on threads it does not have); the children import it themselves. pyarrow's pools are
-rebuilt in a child (Arrow's own at-fork handlers).
+The launcher imports but never computes: polars starts its thread pool on its first use, in
+the child (importing it starts only jemalloc's background threads, which jemalloc's own
+at-fork handlers restart, and an out-of-core cleaner the children never need), and pyarrow's
+pools are rebuilt in a child (Arrow's at-fork handlers).
 """
 
 from __future__ import annotations
@@ -58,10 +59,10 @@ for line in sys.stdin:
 _EXIT = "\0exit "
 #: The child code of a headless backfill: what `python -m dccd_tui backfill ...` runs.
 BACKFILL = "from dccd_tui.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-#: What a backfill imports before its first request, polars aside (see the module's docstring).
+#: What a backfill imports before its first request.
 BACKFILL_IMPORTS = (
     "import sys\n"
-    "import httpx, pyarrow.parquet\n"
+    "import httpx, polars, pyarrow.parquet\n"
     "import dccd_tui.cli, dccd_tui.config, dccd_tui.engine, dccd_tui.engine.runner\n"
     "import dccd_tui.commands.backfill, dccd_tui.commands.run_jobs\n"
     "import dccd_tui.commands.backfill_output\n"
