@@ -78,10 +78,13 @@ class Child:
         assert first.startswith("pid "), first
         self.pid = int(first.split()[1])
         self.returncode: int | None = None
+        self._pidfd: int | None = None
         try:
-            self._pidfd: int | None = os.pidfd_open(self.pid)
+            self._pidfd = os.pidfd_open(self.pid)
         except ProcessLookupError:  # gone already (and reaped by the launcher)
-            self._pidfd = None
+            self._ended_early = True
+        else:
+            self._ended_early = False
 
     def readline(self) -> str:
         """The child's next line; "" once it has ended."""
@@ -103,11 +106,12 @@ class Child:
 
     def poll(self) -> int | None:
         """Its exit code (as `subprocess`: -9 when killed) if it has ended, else None."""
-        if self.returncode is None and self._pidfd is not None:
-            if select.select([self._pidfd], [], [], 0)[0]:
-                return self.wait()
-            return None
-        return self.returncode if self.returncode is not None else self.wait()
+        if self.returncode is not None or self._ended_early:
+            return self.wait()
+        assert self._pidfd is not None
+        if select.select([self._pidfd], [], [], 0)[0]:  # readable once the process has ended
+            return self.wait()
+        return None
 
     def kill(self) -> None:
         """SIGKILL, through a pidfd: never another process that took the pid."""
