@@ -219,7 +219,9 @@ def test_window_failing_all_retries_stays_missing_for_next_run(tmp_path, sandbox
 
 @pytest.mark.serial  # requests per second, and no rate-limit answer
 def test_parallel_jobs_share_one_budget_and_never_trip_the_limit(tmp_path):
-    budget = 10.0
+    # 20/s: the 19 requests take about a second (at 10/s two); four jobs each at the budget,
+    # as if they did not share it, would send four times as many a second
+    budget = 20.0
     with Sandbox(SandboxSettings(seed=7, budgets={"okx": budget})) as sb:
         config = make_config(
             tmp_path,

@@ -332,7 +332,9 @@ def test_a_range_added_to_a_binance_run_uses_the_archive_too(tmp_path, sandbox):
     adapter = get_exchange("binance")
     client = ExchangeClient(adapter, sandbox.base_url("binance"), 50.0, GateRegistry())
     archive = ArchiveClient(sandbox.archive_url(), 4)
-    first = (ms("2025-03-01"), ms("2025-04-01"))  # one monthly file
+    # one daily file: the first range's archive phase (a monthly file, 44,640 candles, cost
+    # seven times as much for the same phase; tests/engine/test_archive.py stores months)
+    first = (ms("2025-03-01"), ms("2025-03-02"))
     second = (ms("2025-06-02"), ms("2025-06-04 06:00"))  # two daily files and 6 hours of REST
     job = Backfill(
         series,

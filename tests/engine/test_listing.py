@@ -157,7 +157,8 @@ def test_rerun_after_a_probe_sends_nothing(tmp_path, sandbox):
 def test_probe_costs_one_request_when_the_start_has_data(tmp_path, sandbox, exchange):
     """Listed long before the job: the probe sees data in the first window and stops there."""
     pair = {"coinbase": "BTC/USD"}.get(exchange, "BTC/USDT")
-    start, end = ms("2024-03-01 00:00:00"), ms("2024-03-08 00:00:00")
+    # three days: five windows of 1,000 on Binance and Bybit, fifteen of 300 on OKX and Coinbase
+    start, end = ms("2024-03-01 00:00:00"), ms("2024-03-04 00:00:00")
     config = make_config(
         tmp_path,
         sandbox,

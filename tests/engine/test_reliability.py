@@ -11,8 +11,6 @@ import os
 import random
 import signal
 import ssl
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from dccd_tui.engine.state import Status
 from dccd_tui.engine.store import files as storage_mod
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
+from ..forked import BACKFILL, BACKFILL_IMPORTS, Launcher
 from ..helpers import PAIRS, SECOND_PAIRS, assert_equal_truth, make_config, ms, series_dir, stored
 
 FAST = {"binance": 50, "bybit": 50, "okx": 50, "coinbase": 50, "kraken": 50}
@@ -262,36 +261,38 @@ def test_sigkill_at_random_moments_never_corrupts_and_resumes_to_ground_truth(tm
         )
         series_list = [spec.series for spec in config.jobs]
         data = config.settings.data_path
-        cmd = [sys.executable, "-m", "dccd_tui", "backfill", "--config", str(config.path)]
+        argv = ["dccd-tui", "backfill", "--config", str(config.path)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         kills = 0
         finished_early = False
-        while kills < 6:
-            while_writing = kills % 2 == 1
-            # Its start-up (imports, about half a second, more on a busy machine) writes
-            # nothing: the moment is counted from its first write, or from its first request.
-            before = _store_files(data) if while_writing else sum(sb.requests().values())
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-            deadline = time.monotonic() + 60
-            while proc.poll() is None and time.monotonic() < deadline:
-                now = _store_files(data) if while_writing else sum(sb.requests().values())
-                if now != before:
+        # Each run is a process of its own, forked from one that has made the imports of a
+        # backfill (tests/forked.py): its start-up is no longer most of the test's CPU.
+        with Launcher(BACKFILL_IMPORTS, env=env) as launcher:
+            while kills < 6:
+                while_writing = kills % 2 == 1
+                # Its start-up writes nothing: the moment is counted from its first write, or
+                # from its first request.
+                before = _store_files(data) if while_writing else sum(sb.requests().values())
+                proc = launcher.start(BACKFILL, argv, stdout=Path(os.devnull))
+                deadline = time.monotonic() + 60
+                while proc.poll() is None and time.monotonic() < deadline:
+                    now = _store_files(data) if while_writing else sum(sb.requests().values())
+                    if now != before:
+                        break
+                    time.sleep(0.005)
+                time.sleep(rng.uniform(0.0, 0.05) if while_writing else rng.uniform(0.0, 1.0))
+                if proc.poll() is not None:  # it finished before the kill: the store is complete
+                    finished_early = True
                     break
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0.0, 0.05) if while_writing else rng.uniform(0.0, 1.0))
-            if proc.poll() is not None:  # it finished before the kill: the store is complete
-                finished_early = True
-                proc.stderr.close()
-                break
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            proc.stderr.close()
-            kills += 1
-            _check_store_consistent(data, sb, series_list, ms(start), ms(end))
-        assert kills >= 5 or finished_early
-        # A last run to the end completes the store exactly.
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+                proc.kill()
+                assert proc.wait() == -signal.SIGKILL
+                kills += 1
+                _check_store_consistent(data, sb, series_list, ms(start), ms(end))
+            assert kills >= 5 or finished_early
+            # A last run to the end completes the store exactly.
+            errors = tmp_path / "last-run.stderr"
+            proc = launcher.start(BACKFILL, argv, stdout=Path(os.devnull), stderr=errors)
+            assert proc.wait() == 0, errors.read_text()[-2000:]
         _check_store_consistent(data, sb, series_list, ms(start), ms(end))
         frame = stored(data)
         for series in series_list:
@@ -305,9 +306,6 @@ def test_sigkill_at_random_moments_never_corrupts_and_resumes_to_ground_truth(tm
 
 
 _SAVER = """
-import sys, tomllib
-from pathlib import Path
-from dccd_tui.config import save_config
 path = Path(sys.argv[1])
 a = tomllib.loads(path.read_text())
 b = tomllib.loads(path.read_text())
@@ -319,6 +317,11 @@ while True:
     save_config(path, a if i % 2 else b)
     i += 1
 """
+# What the saver needs, imported once by the launcher its children are forked from.
+_SAVER_IMPORTS = (
+    "import sys, tomllib\nfrom pathlib import Path\nfrom dccd_tui.config import save_config\n"
+    "import dccd_tui.config.edit, dccd_tui.user_state, tomlkit\n"
+)
 
 
 @pytest.mark.slow
@@ -332,18 +335,19 @@ def test_kill_during_config_save_leaves_a_valid_config_and_a_backup(tmp_path):
     )
     rng = random.Random(5)
     seen = set()
-    for _ in range(10):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _SAVER, str(path)], stdout=subprocess.PIPE, text=True
-        )
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.05, 0.3))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
-        config = load_config(path)  # old or new, never torn
-        seen.add(tuple(config.jobs[0].series.pair for _ in [0]))
-        assert load_config(path.with_name("config.toml.bak"))
+    # Each saver is a process of its own, forked from one interpreter that has made its imports
+    # (tests/forked.py). A save takes about 20 ms (its fsyncs): a kill 20 to 120 ms after the
+    # first lands anywhere in one of several saves.
+    with Launcher(_SAVER_IMPORTS) as launcher:
+        for _ in range(10):
+            proc = launcher.start(_SAVER, ["saver", str(path)])
+            assert proc.readline().strip() == "ready"
+            time.sleep(rng.uniform(0.02, 0.12))
+            proc.kill()
+            assert proc.wait() == -signal.SIGKILL  # killed while saving, not ended
+            config = load_config(path)  # old or new, never torn
+            seen.add(tuple(config.jobs[0].series.pair for _ in [0]))
+            assert load_config(path.with_name("config.toml.bak"))
     assert seen <= {("BTC/USDT",), ("ETH/USDT",)}
 
 

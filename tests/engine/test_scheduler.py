@@ -160,7 +160,8 @@ def test_a_venue_cap_is_validated(tmp_path, sandbox):
 def test_a_retried_job_starts_before_the_queue(tmp_path, sandbox):
     jobs = [
         _job("binance", "ZZZ/USDT", "2024-01-01", 1000),  # the sandbox refuses it at once
-        _job("binance", "BTC/USDT", "2024-01-01", 20_000),  # 20 requests at 10/s: 2 s
+        # five requests: more work waiting than OKX's four below (the gate rule picks it first)
+        _job("binance", "BTC/USDT", "2024-01-01", 5000),
         # four requests waiting on OKX against the retried job's one on Binance: by the gate
         # rule alone (the most work waiting) OKX's would go first
         _job("okx", "BTC/USDT", "2024-01-01", 1200),
@@ -173,9 +174,12 @@ def test_a_retried_job_starts_before_the_queue(tmp_path, sandbox):
         runner.start([bad])
         assert runner.wait(30)
         assert runner.states[bad].snapshot().status is Status.FAILED
-        runner.start([slow, other])
-        assert runner.states[other].snapshot().status is Status.QUEUED
-        runner.start([bad])  # R, or s on the failed row
+        # Held, the runner's lock keeps the slot busy: the slow job cannot end (nor free its
+        # slot) before the retry is asked, however long the two starts take on a busy machine.
+        with runner._lock:
+            runner.start([slow, other])
+            assert runner.states[other].snapshot().status is Status.QUEUED
+            runner.start([bad])  # R, or s on the failed row
         assert runner.wait(60)
     finally:
         runner.close()
@@ -213,7 +217,7 @@ def test_the_run_percent_never_falls_while_queued_jobs_run(tmp_path, sandbox):
 
 def test_a_job_added_while_the_run_goes_rebases_it_once(tmp_path, sandbox):
     jobs = [
-        _job("binance", "BTC/USDT", "2024-01-01", 20_000),
+        _job("binance", "BTC/USDT", "2024-01-01", 2000),
         # four requests waiting on OKX against the retried job's one on Binance: by the gate
         # rule alone (the most work waiting) OKX's would go first
         _job("okx", "BTC/USDT", "2024-01-01", 1200),
@@ -221,10 +225,13 @@ def test_a_job_added_while_the_run_goes_rebases_it_once(tmp_path, sandbox):
     config = _config(tmp_path, sandbox, jobs, max_parallel=1, rps={"binance": 10.0})
     runner = Runner(config, now=PINNED_NOW).open()
     try:
-        runner.start([_key("binance", "BTC/USDT")])
-        assert progress_of(runner.snapshots(), config).jobs == 1
-        runner.start([_key("okx", "BTC/USDT")])
-        run = progress_of(runner.snapshots(), config)
+        # Held, the runner's lock keeps the first job running while the second is added (it
+        # cannot end before), however long the starts take on a busy machine.
+        with runner._lock:
+            runner.start([_key("binance", "BTC/USDT")])
+            assert progress_of(runner.snapshots(), config).jobs == 1
+            runner.start([_key("okx", "BTC/USDT")])
+            run = progress_of(runner.snapshots(), config)
         assert run.jobs == 2 and run.rebased == 1
         assert runner.wait(60)
     finally:
@@ -235,7 +242,7 @@ def test_a_job_added_while_the_run_goes_rebases_it_once(tmp_path, sandbox):
 def test_a_resumed_job_starts_at_its_stored_share(tmp_path, sandbox):
     jobs = [
         _job("binance", "BTC/USDT", "2024-01-01", 2 * 1440),
-        _job("binance", "ETH/USDT", "2024-02-01", 20_000),
+        _job("binance", "ETH/USDT", "2024-02-01", 2000),
     ]
     config = _config(tmp_path, sandbox, jobs, max_parallel=1, rps={"binance": 10.0})
     btc, eth = _key("binance", "BTC/USDT"), _key("binance", "ETH/USDT")
@@ -243,8 +250,11 @@ def test_a_resumed_job_starts_at_its_stored_share(tmp_path, sandbox):
     try:
         runner.start([btc], overrides={btc: (ms("2024-01-01"), ms("2024-01-02"))})
         assert runner.wait(30)
-        runner.start([eth, btc])  # ETH holds the one slot: BTC waits, half of it stored
-        snap = runner.states[btc].snapshot()
+        # ETH holds the one slot: BTC waits, half of it stored. Held, the runner's lock keeps
+        # ETH in its slot (it cannot end) until BTC's queued state is read.
+        with runner._lock:
+            runner.start([eth, btc])
+            snap = runner.states[btc].snapshot()
         assert snap.status is Status.QUEUED
         assert snap.progress == pytest.approx(0.5)  # 0% on main
         assert wait_for(lambda: runner.states[btc].snapshot().status is Status.RUNNING, 30)
@@ -258,7 +268,7 @@ def test_a_resumed_job_starts_at_its_stored_share(tmp_path, sandbox):
 def test_nothing_to_fetch_is_100_percent(tmp_path, sandbox):
     jobs = [
         _job("binance", "BTC/USDT", "2024-01-01", 1000),
-        _job("binance", "ETH/USDT", "2024-02-01", 20_000),
+        _job("binance", "ETH/USDT", "2024-02-01", 2000),
     ]
     config = _config(tmp_path, sandbox, jobs, max_parallel=1, rps={"binance": 10.0})
     btc, eth = _key("binance", "BTC/USDT"), _key("binance", "ETH/USDT")
@@ -266,8 +276,9 @@ def test_nothing_to_fetch_is_100_percent(tmp_path, sandbox):
     try:
         runner.start([btc])
         assert runner.wait(30)
-        runner.start([eth, btc])
-        queued = runner.states[btc].snapshot()
+        with runner._lock:  # held: ETH keeps the one slot (it cannot end) while BTC is read
+            runner.start([eth, btc])
+            queued = runner.states[btc].snapshot()
         assert queued.status is Status.QUEUED and queued.progress == 1.0  # 0% on main
         assert runner.wait(60)
         runner.start([btc])  # a run with nothing to fetch

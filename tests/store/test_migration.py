@@ -10,8 +10,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from calendar import timegm
 from pathlib import Path
@@ -23,6 +21,7 @@ from dccd_tui.engine.models import Series
 from dccd_tui.engine.store import LOCK_NAME, SeriesStore, Store
 from dccd_tui.engine.store.migrate import VERSION_NAME
 
+from ..forked import Launcher
 from ..helpers import series_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,19 +149,21 @@ def test_a_layout1_folder_that_is_no_series_stays_where_it_is(tmp_path: Path) ->
 
 
 CHILD = """
-import os, sys
-from pathlib import Path
 real = os.rename
 def rename(a, b):
     real(a, b)
     print("moved", flush=True)
 os.rename = rename
-from dccd_tui.engine.store import Store
 print("ready", flush=True)
 with Store(Path(sys.argv[1])).lock():
     pass
 print("done", flush=True)
 """
+# What the child needs, imported once by the launcher the children are forked from.
+CHILD_IMPORTS = (
+    "import os, sys\nfrom pathlib import Path\nfrom dccd_tui.engine.store import Store\n"
+    "import dccd_tui.engine.store.migrate\n"
+)
 
 
 @pytest.mark.slow
@@ -171,37 +172,33 @@ def test_kill_minus_nine_at_random_points_then_the_same_store(tmp_path: Path, te
     want = tree(fresh)
     rng = random.Random(20)
     killed_mid = 0
-    for run in range(20):
-        data = tmp_path / f"run{run}"
-        shutil.copytree(src, data)
-        proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(data)],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == "ready\n"
-        for _ in range(rng.randrange(0, len(series) + 2)):  # a random number of moves in
-            if proc.stdout.readline() != "moved\n":
-                break
-        # a random instant after that move: inside the next fsync, rename or prune
-        deadline = time.perf_counter() + rng.random() * 0.002
-        while time.perf_counter() < deadline:
-            pass
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        proc.stdout.close()
-        if proc.returncode == -signal.SIGKILL and (data / "ohlc").exists():
-            killed_mid += 1
-        store = Store(data)
-        with store.lock():
-            pass
-        assert tree(data) == want, f"run {run}"
-        check = Store(data)
-        for s, (lo, hi) in series:
-            assert check.series(s).missing_intervals(lo, hi) == [], f"run {run}: {s}"
+    # Each run is a process of its own, forked from one interpreter that has imported the store
+    # (tests/forked.py): twenty fresh interpreters spent most of the test's CPU importing.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with Launcher(CHILD_IMPORTS, cwd=ROOT, env=env) as launcher:
+        for run in range(20):
+            data = tmp_path / f"run{run}"
+            shutil.copytree(src, data)
+            proc = launcher.start(CHILD, ["child", str(data)])
+            assert proc.readline() == "ready\n"
+            for _ in range(rng.randrange(0, len(series) + 2)):  # a random number of moves in
+                if proc.readline() != "moved\n":
+                    break
+            # a random instant after that move: inside the next fsync, rename or prune
+            deadline = time.perf_counter() + rng.random() * 0.002
+            while time.perf_counter() < deadline:
+                pass
+            proc.kill()
+            proc.wait()
+            if proc.returncode == -signal.SIGKILL and (data / "ohlc").exists():
+                killed_mid += 1
+            store = Store(data)
+            with store.lock():
+                pass
+            assert tree(data) == want, f"run {run}"
+            check = Store(data)
+            for s, (lo, hi) in series:
+                assert check.series(s).missing_intervals(lo, hi) == [], f"run {run}: {s}"
     assert killed_mid >= 10  # most kills landed inside the migration
 
 

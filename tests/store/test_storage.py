@@ -364,7 +364,7 @@ def test_manifest_is_written_after_the_data(
 def test_stale_temp_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
     ss = Store(tmp_path).series(BTC)
     ss.write(candles(ms(2024, 1, 1), 5), [])
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead = subprocess.Popen(["true"])  # a process that has ended: its pid (no interpreter)
     dead.wait()
     stale = ss.folder / f".2024-01.parquet.tmp-{dead.pid}-abcd1234"
     stale.write_bytes(b"half")

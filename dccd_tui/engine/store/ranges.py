@@ -93,12 +93,19 @@ def gap_ranges(ts: pl.Series, ranges: Sequence[Range], span_ms: int) -> list[Ran
     """The parts of `ranges` whose span slots hold no candle: exchange-side gaps, merged.
 
     `ts` is the sorted, unique Int64 epoch-ms open times of the candles (any outside `ranges`
-    are ignored). Vectorised per range (polars), so a flush of 200k candles costs about a ms.
+    are ignored). Vectorised per range (polars), so a flush of 200k candles costs about a ms;
+    the ranges' ends are looked up in one search (one per end took 0.25 ms each: 0.5 s for a
+    coverage of 1,000 ranges).
     """
+    import polars as pl
+
     out: list[Range] = []
-    for s, e in ranges:
-        i = int(ts.search_sorted(s, side="left"))
-        j = int(ts.search_sorted(e, side="left"))
+    if not ranges:
+        return out
+    ends = pl.Series([x for r in ranges for x in r], dtype=ts.dtype)
+    at = ts.search_sorted(ends, side="left").to_list()
+    for n, (s, e) in enumerate(ranges):
+        i, j = at[2 * n], at[2 * n + 1]
         if j <= i:
             out.append((s, e))
             continue
