@@ -330,7 +330,10 @@ async def test_quit_with_running_jobs_leaves_no_half_written_file(tmp_path):
                 job("binance", ["BTC/USDT", "ETH/USDT"], "2024-01-01", "2024-03-01"),
                 job("okx", ["BTC/USDT"], "2024-01-01", "2024-03-01"),
             ],
-            rps={"binance": 20, "okx": 20},
+            # 4 requests/s: the jobs keep fetching while `q` and `y` are handled and the runner
+            # closes; at 20/s that was ~80 windows (11.7 MB) for a claim that needs a few, and
+            # 87 windows per job leave them running well past the quit
+            rps={"binance": 4, "okx": 4},
         )
         app = real_app(config)
         async with app.run_test(size=(100, 30)) as pilot:
