@@ -11,6 +11,7 @@ test_tui_form_input.py and test_tui_steering.py.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from textual import events
@@ -37,7 +38,7 @@ async def type_text(pilot, *keys: str, want: str, timeout: float = 5.0) -> Input
     burst(pilot.app, *keys)
     deadline = time.monotonic() + timeout
     while field.value != want and time.monotonic() < deadline:
-        await pilot.pause(0.01)
+        await asyncio.sleep(0.005)  # the app runs meanwhile (a pause would draw a frame)
     assert field.value == want, f"typed {keys!r}: the field reads {field.value!r}"
     await pilot.pause()  # the field's Changed message and what it starts are handled
     return field
