@@ -26,9 +26,7 @@ async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
 
 
 async def test_fetch_missing_on_a_running_series_adds_the_ranges_to_its_run(tmp_path):
-    # 0.8 s a request: the other range's 3 windows keep the job running past the inventory's
-    # `s` (it was 6 days at 0.4 s: twice the candles fetched for the same claim)
-    settings = SandboxSettings(seed=7, budgets=FAST, now_ms=PINNED_NOW, latency=0.8)
+    settings = SandboxSettings(seed=7, budgets=FAST, now_ms=PINNED_NOW, latency=0.4)
     with Sandbox(settings) as sb:
         job = {
             "exchange": "binance",
@@ -40,7 +38,7 @@ async def test_fetch_missing_on_a_running_series_adds_the_ranges_to_its_run(tmp_
         config = make_config(tmp_path, sb, [job], rps={"binance": 5.0})
         app = DccdApp(config, theme_folders=[])
         # another range of the series runs (as a `backfill --start/--end` handed over would)
-        other = (ms("2024-05-01"), ms("2024-05-03"))
+        other = (ms("2024-05-01"), ms("2024-05-07"))
         async with app.run_test(size=(100, 30), notifications=True) as pilot:
             assert app.runner.start([KEY], overrides={KEY: other}) == [KEY]
             await pilot.press("i")
