@@ -15,7 +15,10 @@ view render the same picture on every run.
 
 from __future__ import annotations
 
+import atexit
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -120,3 +123,21 @@ def build_store(data_path: Path) -> Store:
     lo, hi = ms(2024, 2, 1), ms(2024, 2, 8)
     bybit.write(candles(lo, hi, HOUR), [(lo, hi)])
     return store
+
+
+_built: Path | None = None  # this process's one build (`copy_of_store`)
+
+
+def copy_of_store(data_path: Path) -> None:
+    """The store of `build_store` at `data_path`, copied from one build per process.
+
+    The files are the same bytes every build (deterministic prices, the same writes), so a copy
+    is the same store; building it costs ~0.2 s of CPU, a copy a few ms (the TUI's coverage
+    tests start a dozen apps on it)."""
+    global _built
+    if _built is None:
+        folder = Path(tempfile.mkdtemp(prefix="coverage-store-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        build_store(folder / "data")
+        _built = folder / "data"
+    shutil.copytree(_built, data_path)

@@ -496,6 +496,12 @@ def coverage_strip(report: SeriesReport, width: int) -> CoverageStrip:
     for unit in UNITS:
         if _STEPS.get(unit, 28 * DAY_MS * _MONTHS.get(unit, 1)) < report.span_ms:
             continue
+        # A unit whose longest cell still gives more than `width` cells cannot fit: its edges
+        # are not built (an hourly grid of 2017 to now is ~80,000 edges, 12 ms, and the
+        # coverage view asks again on every tick a followed job makes progress).
+        longest = _STEPS.get(unit, 31 * DAY_MS * _MONTHS.get(unit, 1))
+        if unit != UNITS[-1] and end - start > width * longest:
+            continue
         edges = cell_edges(start, end, unit)
         if len(edges) - 1 <= width:
             break

@@ -16,6 +16,8 @@ from dccd_tui.link.remote_runner import RemoteRunner
 from dccd_tui.tui.app import DccdApp
 from dccd_tui.tui.widgets import JobTable
 
+from .keys import type_text
+
 JOBS = [
     {
         "exchange": "binance",
@@ -102,7 +104,8 @@ async def test_an_open_form_keeps_working_and_its_save_is_compared_with_the_file
         edited = config.path.read_bytes()
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"SOL/USDT", "ctrl+s")
+        await type_text(pilot, *"SOL/USDT", want="SOL/USDT")
+        await pilot.press("ctrl+s")
         await _wait(pilot, lambda: "changed on disk" in str(form.query_one("#form-error").render()))
         assert app.screen is form and form.query_one("#pair-1").value == "SOL/USDT"
         assert config.path.read_bytes() == edited

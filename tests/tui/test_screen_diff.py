@@ -54,13 +54,12 @@ class Terminal:
         self.stream.feed(data)
 
     def picture(self) -> list[list[tuple]]:
+        # every cell's pyte Char: its character and all its attributes (colours, bold, italics,
+        # underline, strikethrough, reverse, blink), compared as they are (no copy per cell)
         buffer = self.screen.buffer
+        columns = range(self.screen.columns)
         return [
-            [
-                (c.data, c.fg, c.bg, c.bold, c.italics, c.underscore, c.reverse)
-                for c in (buffer[y][x] for x in range(self.screen.columns))
-            ]
-            for y in range(self.screen.lines)
+            [line[x] for x in columns] for line in (buffer[y] for y in range(self.screen.lines))
         ]
 
 

@@ -1,8 +1,9 @@
 """The coverage strip, the chart and the inventory view: snapshots and Pilot tests.
 
-Snapshots run on `FakeRunner` over a store built by `coverage_store.build_store` (known stored,
-gap, missing and failed ranges; deterministic prices), with a fixed "now", so no clock, thread
-or network changes the picture; no path is rendered. The Pilot test at the end starts a missing
+Snapshots run on `FakeRunner` over the store of `coverage_store.build_store` (known stored, gap,
+missing and failed ranges; deterministic prices; built once per process and copied for each
+test: `copy_of_store`), with a fixed "now", so no clock, thread or network changes the picture;
+no path is rendered. The Pilot test at the end starts a missing
 range from the inventory view against the sandbox and sees it filled.
 """
 
@@ -48,7 +49,7 @@ def _steady(monkeypatch):
 
 def data_app(tmp_path: Path, **kwargs) -> DccdApp:
     config = cs.write_config(tmp_path)
-    cs.build_store(config.settings.data_path)
+    cs.copy_of_store(config.settings.data_path)
     clock = Clock()
     return DccdApp(
         config, runner_factory=FakeRunner.factory(clock=clock, now=cs.NOW), clock=clock, **kwargs

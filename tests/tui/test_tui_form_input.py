@@ -17,6 +17,7 @@ from dccd_tui.tui.pair_hints import quote_reason, split_glued
 from dccd_tui.tui.screens.pair_form import PairFormModal
 
 from .fake_runner import fake_app, until
+from .keys import type_text
 
 
 def make_app(tmp_path: Path, pairs: list[str]) -> DccdApp:
@@ -113,8 +114,7 @@ async def test_an_unfinished_quote_is_red_and_cannot_be_saved(tmp_path):
     before = path.read_bytes()
     async with app.run_test(size=(80, 24)) as pilot:
         form = await open_form(pilot)
-        await pilot.press(*["backspace"] * 10, *"SOL/US")
-        await pilot.pause()
+        await type_text(pilot, *["backspace"] * 10, *"SOL/US", want="SOL/US")
         assert form.query_one("#pair-0").value == "SOL/US"
         assert "did you mean SOL/USDT" in reason(form, 0)
         assert form.query_one("#pair-0").has_class("-invalid")
@@ -131,14 +131,14 @@ async def test_typing_is_upper_cased_and_a_glued_pair_gets_a_suggestion(tmp_path
         form = await open_form(pilot)
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"btcusdc")
-        await pilot.pause()
+        await type_text(pilot, *"btcusdc", want="BTCUSDC")
         assert form.query_one("#pair-1").value == "BTCUSDC"
         # validate's words (config.pair_problem): the form and the file check agree
         assert reason(form, 1) == (
             "pair 'BTCUSDC' is not of the form BASE/QUOTE (e.g. BTC/USDT); did you mean BTC/USDC?"
         )
-        await pilot.press(*["backspace"] * 4, *"/usdc", "ctrl+s")
+        await type_text(pilot, *["backspace"] * 4, *"/usdc", want="BTC/USDC")
+        await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, PairFormModal)
     assert load_config(app.config.path).raw["histo_jobs"][0]["pairs"] == ["BTC/USDT", "BTC/USDC"]
@@ -148,7 +148,7 @@ async def test_a_duplicate_elsewhere_is_found_once_typing_pauses(tmp_path):
     app = make_app(tmp_path, ["BTC/USDT", "ETH/USDT"])
     async with app.run_test(size=(80, 24)) as pilot:
         form = await open_form(pilot)
-        await pilot.press(*["backspace"] * 8, *"eth/usdt")
+        await type_text(pilot, *["backspace"] * 8, *"eth/usdt", want="ETH/USDT")
         # the whole-form check is debounced: it runs once typing pauses
         await until(pilot, lambda: reason(form, 1) == "duplicate of pair 1")
         assert reason(form, 1) == "duplicate of pair 1"

@@ -19,6 +19,7 @@ from dccd_tui.tui.widgets import JobTable
 
 from ..fake_perps import USDM, usdm  # noqa: F401 (a fixture)
 from .fake_runner import FakeRunner
+from .keys import type_text
 
 JAN_2 = 1704153600000
 SPOT = {
@@ -79,8 +80,8 @@ async def test_filter_words_match_market_and_kind(tmp_path, usdm) -> None:  # no
             ("linear mark", [f"{USDM} BTC/USDT:USDT mark 1m"]),
             ("usdt:usdt candles", [f"{USDM} BTC/USDT:USDT candles 1m"]),
         ):  # fmt: skip
-            await pilot.press("slash", *words)
-            await pilot.pause()
+            await pilot.press("slash")
+            await type_text(pilot, *words, want=words)
             assert table._order == expected, words
             await pilot.press("escape")
             await pilot.pause()
@@ -104,7 +105,7 @@ async def test_the_form_refuses_a_kind_the_venue_does_not_serve(tmp_path) -> Non
         }
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"ETH/USDT")
+        await type_text(pilot, *"ETH/USDT", want="ETH/USDT")
         form.query_one("#kind-mark", Checkbox).value = True
         await pilot.pause()
         reason = str(form.query_one("#reason-0", Static).render())
@@ -138,8 +139,8 @@ async def test_the_form_adds_a_perpetual_with_its_kinds(tmp_path, usdm) -> None:
         await pilot.pause()
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"btcusdt")  # the venue's spelling: a suggestion, not saved
-        await pilot.pause()
+        # the venue's spelling: a suggestion, not saved (upper-cased as typed)
+        await type_text(pilot, *"btcusdt", want="BTCUSDT")
         assert str(form.query_one("#reason-0", Static).render()).endswith(
             "did you mean BTC/USDT:USDT?"
         )

@@ -29,6 +29,7 @@ from dccd_tui.tui.widgets import JobLog, JobTable
 from dccd_tui.user_state import load_state
 
 from .fake_runner import FakeRunner
+from .keys import type_text
 
 try:
     from ..helpers import UNLIMITED, assert_equal_truth, make_config, ms, stored
@@ -192,7 +193,7 @@ async def test_form_adds_and_removes_pairs_and_saves_a_valid_config(tmp_path, sa
         assert isinstance(app.screen, PairFormModal)
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"ETH/USDT")
+        await type_text(pilot, *"ETH/USDT", want="ETH/USDT")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, PairFormModal)
@@ -229,7 +230,8 @@ async def test_form_adds_and_removes_pairs_and_saves_a_valid_config(tmp_path, sa
         await pilot.pause()
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"ethusdt")  # upper-cased as typed; glued: a suggestion, not saved
+        # upper-cased as typed; glued: a suggestion, not saved
+        await type_text(pilot, *"ethusdt", want="ETHUSDT")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, PairFormModal)
@@ -252,7 +254,7 @@ async def test_new_entry_form_appends_an_entry(tmp_path, sandbox):
         await pilot.pause()
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"ETH/USDT")
+        await type_text(pilot, *"ETH/USDT", want="ETH/USDT")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, PairFormModal)
@@ -330,7 +332,10 @@ async def test_quit_with_running_jobs_leaves_no_half_written_file(tmp_path):
                 job("binance", ["BTC/USDT", "ETH/USDT"], "2024-01-01", "2024-03-01"),
                 job("okx", ["BTC/USDT"], "2024-01-01", "2024-03-01"),
             ],
-            rps={"binance": 20, "okx": 20},
+            # 4 requests/s: the jobs keep fetching while `q` and `y` are handled and the runner
+            # closes; at 20/s that was ~80 windows (11.7 MB) for a claim that needs a few, and
+            # 87 windows per job leave them running well past the quit
+            rps={"binance": 4, "okx": 4},
         )
         app = real_app(config)
         async with app.run_test(size=(100, 30)) as pilot:
@@ -374,7 +379,7 @@ async def test_saving_the_form_while_a_job_runs_keeps_it_running(tmp_path):
             await wait_for(pilot, lambda: state.snapshot().windows_done >= 1)
             await pilot.press("e", "ctrl+n")
             await pilot.pause()
-            await pilot.press(*"ETH/USDT")
+            await type_text(pilot, *"ETH/USDT", want="ETH/USDT")
             assert app.runner.is_active(key)
             await pilot.press("ctrl+s")
             await pilot.pause()
@@ -565,7 +570,7 @@ async def test_adding_a_pair_in_the_form_changes_one_line_of_the_shipped_config(
         assert isinstance(app.screen, PairFormModal)
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"XRP/USDT")
+        await type_text(pilot, *"XRP/USDT", want="XRP/USDT")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, PairFormModal)
@@ -597,7 +602,7 @@ async def test_form_refuses_to_overwrite_a_config_edited_on_disk(tmp_path):
         await pilot.pause()
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"XRP/USDT")
+        await type_text(pilot, *"XRP/USDT", want="XRP/USDT")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, PairFormModal)  # not saved: the form says why

@@ -11,6 +11,7 @@ from dccd_tui.tui.screens.pair_form import PairFormModal
 from dccd_tui.tui.widgets import JobLog, JobTable
 
 from .fake_runner import fake_app, until
+from .keys import type_text
 
 JAN_2 = 1704153600000
 
@@ -79,7 +80,7 @@ async def test_a_new_entry_that_merges_says_so_and_the_grown_row_is_no_longer_do
         assert form.query_one("#exchange").value == "binance"
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"btc/usdt")
+        await type_text(pilot, *"btc/usdt", want="BTC/USDT")
         # the whole-form check waits for typing to pause
         await until(pilot, lambda: "it merges" in str(form.query_one("#form-note").render()))
         note = str(form.query_one("#form-note").render())

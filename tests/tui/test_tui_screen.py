@@ -16,6 +16,7 @@ from dccd_tui.tui.screens.help import HelpScreen
 from dccd_tui.tui.widgets import JobLog, JobTable
 
 from .fake_runner import workers_done
+from .keys import type_text
 from .test_tui_snapshots import HOUR, JAN_2, make_app, settle
 
 
@@ -127,8 +128,8 @@ async def test_the_filter_shows_its_prompt_and_how_many_rows_match(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("slash", *"binance")
-        await pilot.pause()
+        await pilot.press("slash")
+        await type_text(pilot, *"binance", want="binance")
         prompt = app.screen.query_one("#filter-prompt", Static)
         count = app.screen.query_one("#filter-count", Static)
         assert prompt.display and "filter" in str(prompt.render())

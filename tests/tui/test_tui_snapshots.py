@@ -20,6 +20,7 @@ from dccd_tui.tui.app import DccdApp
 from dccd_tui.tui.themes import load_themes, theme_dirs
 
 from .fake_runner import FakeRunner
+from .keys import type_text
 
 JAN_2 = 1704153600000  # 2024-01-02 00:00 UTC
 HOUR = 3_600_000
@@ -269,10 +270,10 @@ def test_form_with_validation_error(snap_compare, tmp_path):
         await pilot.pause()
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"BTC-USDT")
+        await type_text(pilot, *"BTC-USDT", want="BTC-USDT")
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*"ETH/USDT")
+        await type_text(pilot, *"ETH/USDT", want="ETH/USDT")
         await pilot.press("ctrl+s")
         await pilot.pause()
 

@@ -24,6 +24,7 @@ from dccd_tui.tui.widgets import JobTable
 from dccd_tui.tui.widgets.footer import FittingFooter
 
 from .fake_runner import FakeRunner
+from .keys import type_text
 
 JAN_2 = 1704153600000
 JOBS = [
@@ -136,8 +137,8 @@ async def test_slash_filters_the_rows_and_escape_clears_it(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         everything = keys(app)
-        await pilot.press("slash", *"kraken")
-        await pilot.pause()
+        await pilot.press("slash")
+        await type_text(pilot, *"kraken", want="kraken")
         assert keys(app) == ["kraken BTC/USD candles 5m", "kraken ETH/USD candles 5m"]
         await pilot.press("enter")  # back to the table, filter kept
         await pilot.pause()
@@ -146,8 +147,8 @@ async def test_slash_filters_the_rows_and_escape_clears_it(tmp_path):
         await pilot.pause()
         assert keys(app) == everything
         # by status: the filter follows status changes
-        await pilot.press("slash", *"failed")
-        await pilot.pause()
+        await pilot.press("slash")
+        await type_text(pilot, *"failed", want="failed")
         assert keys(app) == []
         fail(app, "okx BTC/USDT candles 1h")
         app.screen.tick()
