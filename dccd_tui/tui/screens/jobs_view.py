@@ -49,6 +49,7 @@ from ..quiet_update import update_static
 from ..widgets import CoverageView, JobLog, JobTable, NoticeBar, SummaryBar
 from ..widgets.footer import FittingFooter
 from ..widgets.header_line import engine_words, header_text
+from ..widgets.in_order_input import InOrderInput
 from ..widgets.summary import RequestRates, summary_text
 
 SORT_ORDER = list(COLUMN_KEYS)
@@ -166,7 +167,7 @@ class JobsView(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(Text(""), id="header-line")
-        filter_input = Input(
+        filter_input = InOrderInput(  # a burst of Backspaces and letters lands in order
             placeholder="exchange, symbol, span, kind or status (esc clears)",
             id="filter",
             compact=True,

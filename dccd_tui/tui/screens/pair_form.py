@@ -47,6 +47,7 @@ from ...engine import (
     safe_text,
     span_label,
 )
+from ..widgets.in_order_input import InOrderInput
 from ..widgets.tick_box import TickBox
 
 FULL_CHECK_DELAY = 0.25  # seconds of quiet before the whole form is checked again
@@ -56,27 +57,18 @@ CommitFn = Callable[[dict[str, Any]], None]
 
 
 def steady_input(value: str, **kwargs: Any) -> Input:
-    """A compact Input whose cursor does not blink (a blink timer would make snapshots flaky)."""
-    widget = Input(value, compact=True, select_on_focus=False, **kwargs)
+    """A compact Input whose cursor does not blink (a blink timer would make snapshots flaky)
+    and whose editing keys land in key order (the start and end dates are typed too)."""
+    widget = InOrderInput(value, compact=True, select_on_focus=False, **kwargs)
     widget.cursor_blink = False
     return widget
 
 
-class PairInput(Input):
+class PairInput(InOrderInput):
     """An Input for one pair: upper-cases what is typed or pasted, edits in key order."""
 
     def replace(self, text: str, start: int, end: int) -> None:
         super().replace(text.upper(), start, end)
-
-    async def _on_key(self, event) -> None:
-        if not event.is_printable:
-            bindings = self._bindings.key_to_bindings.get(event.key)
-            if bindings:
-                event.stop()
-                event.prevent_default()
-                await self.run_action(bindings[0].action)
-                return
-        await super()._on_key(event)
 
 
 def pair_reason(
