@@ -39,6 +39,8 @@ from ..helpers import assert_equal_truth, make_config, ms, stored
 
 START, END = "2024-01-01", "2024-01-21"  # 1m: 29 windows of 1000 per series on binance
 SLOW = {"binance": 20.0}  # requests/s: the two jobs take about 3 s, long enough to watch
+VENUES = ("binance", "bybit")  # one job on each: each venue's requests are that job's alone
+HELD_AFTER = 7  # answers each venue gives before `_hold`'s point: a probe and 6 windows at most
 
 
 @pytest.fixture
@@ -59,6 +61,27 @@ def _config(tmp_path, sb, pairs=("BTC/USDT", "ETH/USDT"), rps=SLOW, **settings):
     )
 
 
+def _held_config(tmp_path, sb):
+    """BTC/USDT on Binance and ETH/USDT on Bybit, 11 windows each, at a quick rate: `_hold`
+    stops both in mid-run at a request count, where a slow rate used to make them last."""
+    jobs = [
+        {"exchange": venue, "pairs": [pair], "span": "1m", "start": START, "end": "2024-01-08"}
+        for venue, pair in zip(VENUES, ("BTC/USDT", "ETH/USDT"), strict=True)
+    ]
+    return make_config(tmp_path, sb, jobs, rps=dict.fromkeys(VENUES, 50.0))
+
+
+def _hold(sb):
+    """Each venue answers its first HELD_AFTER requests, then nothing until `_release`."""
+    for venue in VENUES:
+        sb.hold(venue, after=HELD_AFTER)
+
+
+def _release(sb):
+    for venue in VENUES:
+        sb.release(venue)
+
+
 def _assert_store_is_truth(config, sb):
     frame = stored(config.settings.data_path)
     for spec in config.jobs:
@@ -66,7 +89,7 @@ def _assert_store_is_truth(config, sb):
         part = frame.filter(
             (pl.col("exchange") == s.exchange) & (pl.col("symbol") == s.pair.replace("/", "-"))
         )
-        truth = sb.ground_truth(s.exchange, s.pair, s.span, ms(START), ms(END))
+        truth = sb.ground_truth(s.exchange, s.pair, s.span, spec.start, spec.end)
         assert_equal_truth(part.drop("exchange", "market", "kind", "symbol", "span"), truth)
 
 
@@ -95,7 +118,10 @@ def _raw(place, *messages: bytes, hello: bool = True, read: int = 1) -> list[dic
 
 @pytest.mark.serial  # the re-attach must take less than a second
 def test_attach_detach_reattach_shows_the_full_state_and_jobs_finish(tmp_path, sandbox, engines):
-    config = _config(tmp_path, sandbox)
+    config = _held_config(tmp_path, sandbox)
+    # The jobs stop in mid-run until the re-attach is checked: still running then, however slow
+    # the machine (a slow rate kept them running: seconds of waiting and 58 pages fetched).
+    _hold(sandbox)
     place = engines.start(config)
     first = engines.runner(place, config)
     assert set(first.keys()) == {spec.key for spec in config.jobs}
@@ -117,6 +143,7 @@ def test_attach_detach_reattach_shows_the_full_state_and_jobs_finish(tmp_path, s
     assert any(s.eta is not None and s.speed > 0 for s in running), running
     key = config.jobs[0].key
     assert any(line.split(" ", 1)[1].startswith("start ") for line in again.states[key].log_lines())
+    _release(sandbox)
     assert wait_for(lambda: not again.any_active(), 60)
     assert all(s.status is Status.DONE for s in again.snapshots())
     again.close()
@@ -226,7 +253,10 @@ def _read_until(fd: int, marker: bytes, timeout: float) -> bool:
 def test_kill_9_of_the_engine_is_seen_at_once_and_a_restart_resumes_exactly(
     tmp_path, sandbox, engines
 ):
-    config = _config(tmp_path, sandbox)
+    config = _held_config(tmp_path, sandbox)
+    # Each venue answers a few windows, then nothing until the restart: no job can end before
+    # the kill, and the new engine resumes from where the killed one stopped.
+    _hold(sandbox)
     place = engines.start(config)
     lost = []
 
@@ -251,6 +281,7 @@ def test_kill_9_of_the_engine_is_seen_at_once_and_a_restart_resumes_exactly(
     resumed = runner.reconnect()
     assert sorted(resumed) == sorted(runner.keys())
     assert engines.pid(place) != pid
+    _release(sandbox)
     assert wait_for(lambda: not runner.any_active(), 60)
     assert all(s.status is Status.DONE for s in runner.snapshots())
     runner.close()
