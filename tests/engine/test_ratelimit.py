@@ -30,7 +30,7 @@ def test_a_stall_does_not_turn_into_a_burst():
     lock = threading.Lock()
 
     def worker() -> None:
-        for _ in range(5):
+        for _ in range(3):  # one before the stall, two after it (five proved no more)
             gate.acquire()
             with lock:
                 grants.append(time.monotonic())
@@ -45,7 +45,7 @@ def test_a_stall_does_not_turn_into_a_burst():
     for t in threads:
         t.join(10)
     grants.sort()
-    assert len(grants) == 30
+    assert len(grants) == 18
     # At most two grants within any interval (one late caller may meet the next on time).
     closest = min(b - a for a, b in zip(grants, grants[2:], strict=False))  # a and a+2
     assert closest >= 0.5 * gate.interval, closest

@@ -872,7 +872,7 @@ def test_kraken_per_pair_with_lockout(client):
 @pytest.fixture()
 def fbox():
     with Sandbox(
-        SandboxSettings(now_ms=NOW, budgets=UNLIMITED, spike_seconds=0.3, stall_seconds=5)
+        SandboxSettings(now_ms=NOW, budgets=UNLIMITED, spike_seconds=0.2, stall_seconds=5)
     ) as box:
         yield box
 
@@ -942,13 +942,14 @@ def test_fault_answers_per_exchange(fbox, client):
         assert not any(n for ex, n in limited.items() if ex not in cases)
 
 
-@pytest.mark.serial  # a read timeout within 3 s, a spike of at least 0.3 s
+@pytest.mark.serial  # a read timeout within 3 s, a spike of at least spike_seconds
 def test_transport_faults(fbox):
     fbox.faults.add("binance", "reset", at=[1])
     fbox.faults.add("binance", "truncated", at=[2])
     fbox.faults.add("binance", "stall", at=[3])
     fbox.faults.add("binance", "latency_spike", at=[4])
-    with httpx.Client(timeout=httpx.Timeout(5, read=1.0)) as c:
+    # a read timeout above the spike (0.2 s), below a stall (5 s)
+    with httpx.Client(timeout=httpx.Timeout(5, read=0.5)) as c:
         with pytest.raises(httpx.TransportError):
             bget(c, fbox)
         with pytest.raises(httpx.RemoteProtocolError):
@@ -959,7 +960,7 @@ def test_transport_faults(fbox):
         assert time.monotonic() - t < 3
         t = time.monotonic()
         assert bget(c, fbox).status_code == 200
-        assert time.monotonic() - t >= 0.3
+        assert time.monotonic() - t >= fbox.settings.spike_seconds
         assert bget(c, fbox).status_code == 200
     assert fbox.requests("binance") == 5
 
