@@ -183,13 +183,14 @@ def test_the_client_draws_each_request_on_its_gate_at_its_cost(host: str) -> Non
 
 @pytest.mark.serial  # the rate in real time
 def test_weighted_requests_hold_the_unit_rate() -> None:
-    """40 units a second (2400 weight a minute) with pages of weight 2 and 5: the units
-    granted, not the requests, follow the rate."""
-    gate = RateGate(40.0)
+    """80 units a second (twice Binance futures' 2400 weight a minute) with pages of weight 2
+    and 5: the units granted, not the requests, follow the rate (12 requests at 80 a second
+    would take 0.14 s)."""
+    gate = RateGate(80.0)
     costs = [2.0, 5.0] * 6  # 42 units
     t0 = time.monotonic()
     for cost in costs:
         gate.acquire(None, cost)
     took = time.monotonic() - t0
-    # The last grant waits for every unit before it: 42 - 5 = 37 units at 40 a second.
-    assert 37 / 40.0 <= took < 37 / 40.0 * 1.3
+    # The last grant waits for every unit before it: 42 - 5 = 37 units at 80 a second.
+    assert 37 / 80.0 <= took < 37 / 80.0 * 1.3
