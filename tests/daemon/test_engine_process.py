@@ -49,12 +49,12 @@ def sandbox():
         yield sb
 
 
-def _config(tmp_path, sb, pairs=("BTC/USDT", "ETH/USDT"), rps=SLOW, **settings):
+def _config(tmp_path, sb, pairs=("BTC/USDT", "ETH/USDT"), rps=SLOW, end=END, **settings):
     return make_config(
         tmp_path,
         sb,
         [
-            {"exchange": "binance", "pairs": list(pairs), "span": "1m", "start": START, "end": END},
+            {"exchange": "binance", "pairs": list(pairs), "span": "1m", "start": START, "end": end},
         ],
         rps=rps,
         settings=settings or None,
@@ -194,7 +194,10 @@ def test_config_mismatch_is_refused_naming_the_engines_config(tmp_path, sandbox,
 
 
 def test_sighup_of_the_clients_terminal_leaves_the_jobs_running(tmp_path, sandbox, engines):
-    config = _config(tmp_path, sandbox)
+    config = _held_config(tmp_path, sandbox)
+    # Still running at the hang-up, however long the app takes to start (a slow rate and 58
+    # pages made them last): the rest is answered once the app is gone.
+    _hold(sandbox)
     place = engines.start(config)
     master, slave = pty.openpty()
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
@@ -220,6 +223,7 @@ def test_sighup_of_the_clients_terminal_leaves_the_jobs_running(tmp_path, sandbo
         os.close(master)
         app.wait(10)
         done_at_hup = sum(s.windows_done for s in watcher.snapshots())
+        _release(sandbox)
         assert wait_for(lambda: not watcher.any_active(), 60)
         snaps = watcher.snapshots()
         assert all(s.status is Status.DONE for s in snaps), snaps
@@ -377,11 +381,12 @@ def test_a_stale_socket_is_replaced(tmp_path, sandbox, engines):
 
 def test_idle_engine_exits_by_itself(tmp_path, sandbox, engines):
     config = _config(tmp_path, sandbox)
-    place = engines.start(config, idle_exit=1.0)
+    place = engines.start(config, idle_exit=0.3)
     pid = engines.pid(place)
     client = engines.client(place)
-    # the engine's own clock passes the idle limit and one more check with a client attached
-    assert wait_for(lambda: client.request("status")["uptime"] >= 1.5, 10, step=0.1)
+    # the engine's own clock passes the idle limit and one more check (its accept loop turns
+    # every 0.25 s) with a client attached
+    assert wait_for(lambda: client.request("status")["uptime"] >= 0.6, 10, step=0.05)
     assert pid_alive(pid)  # a client is attached: not idle
     client.close()
     assert wait_for(lambda: not pid_alive(pid), 10)
@@ -551,7 +556,7 @@ def test_backfill_hands_its_jobs_to_the_engine_and_follows_them(tmp_path, sandbo
         out = capsys.readouterr()
         return subprocess.CompletedProcess(args, code, out.out, out.err)
 
-    config = _config(tmp_path, sandbox, rps={"binance": 50.0})
+    config = _config(tmp_path, sandbox, rps={"binance": 50.0}, end="2024-01-03")  # 3 windows each
     place = engines.start(config)
     out = cli("backfill")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -569,7 +574,10 @@ def test_backfill_hands_its_jobs_to_the_engine_and_follows_them(tmp_path, sandbo
 
 
 def test_ctrl_c_of_a_handed_over_backfill_cancels_only_its_own_jobs(tmp_path, sandbox, engines):
-    config = _config(tmp_path, sandbox, rps={"binance": 3.0})  # ETH alone takes 10 s
+    config = _held_config(tmp_path, sandbox)
+    # Both jobs stop in mid-run until the end: still running at the Ctrl-C (a rate of 3/s kept
+    # ETH running for 10 s).
+    _hold(sandbox)
     place = engines.serve(config)
     ui = engines.runner(place, config)
     eth, btc = config.jobs[1].key, config.jobs[0].key
@@ -592,7 +600,8 @@ def test_ctrl_c_of_a_handed_over_backfill_cancels_only_its_own_jobs(tmp_path, sa
 
 
 def test_engine_stop_cancels_running_jobs_and_keeps_what_they_wrote(tmp_path, sandbox, engines):
-    config = _config(tmp_path, sandbox)
+    config = _held_config(tmp_path, sandbox)
+    _hold(sandbox)  # a few windows each, then nothing: still running at the stop
     place = engines.start(config)
     runner = engines.runner(place, config)
     runner.start()
