@@ -164,9 +164,12 @@ def test_a_detached_engine_stays_while_a_job_runs_and_leaves_once_idle(tmp_path,
     # job runs as long as the test needs (a slow rate made it last about 1.75 s).
     sandbox.hold("binance", after=2)
     runner = CountingRunner(config)
-    engine = _serve(served, config, runner=runner, idle_exit=0.2)
+    engine = _serve(served, config, runner=runner)
     key = engine.runner.keys()[0]
     client = engine.client()
+    # The short limit from the client's attach on (from the engine's start, a loaded machine
+    # could keep the client from attaching within it: an idle exit before any job)
+    engine.server.idle_exit = 0.2
     assert client.call(Start((key,), {}), lambda r: r["started"]) == [key]
     client.close()  # detached: nobody attached, one job running
     state = engine.runner.states[key]
@@ -203,8 +206,8 @@ def test_idle_exit_0_means_never(tmp_path, sandbox, served, caplog):
     runner = CountingRunner(config)
     with caplog.at_level(logging.INFO, logger="dccd_tui.engine"):
         engine = _serve(served, config, runner=runner, idle_exit=0)
-        # eight turns of the loop (about 2 s), idle all along: far past "at once"
-        assert wait_for(lambda: runner.idle_checks >= 8 or not engine.thread.is_alive(), 30)
+        # four turns of the loop (about 1 s), idle all along: far past "at once"
+        assert wait_for(lambda: runner.idle_checks >= 4 or not engine.thread.is_alive(), 30)
         assert engine.thread.is_alive(), "idle_exit = 0 exited"
         client = engine.client()
         assert client.request("status")["idle_exit"] == 0
@@ -260,7 +263,10 @@ def test_a_handed_over_backfill_exits_1_when_the_engine_stops_under_it(
     tmp_path, sandbox, engines, capsys
 ):
     """The engine is a process of its own here: `engine stop` ends it under the run."""
-    config = _config(tmp_path, sandbox, 4.0)  # 21 windows at 4/s: about 5 s
+    config = _config(tmp_path, sandbox, 50.0)  # 21 windows
+    # The exchange answers the listing probe and 3 windows, then nothing: the job is still
+    # running when the engine stops (a rate of 4/s made it last about 5 s).
+    sandbox.hold("binance", after=4)
     place = engines.start(config)
     watcher = engines.client(place, timeout=60)  # the engine yields the CPU: a loaded machine
     stopped: list[list[str]] = []
