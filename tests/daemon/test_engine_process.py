@@ -35,7 +35,7 @@ from dccd_tui.link.spawn import attach, stop_engine
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
 from ..engine_helpers import pid_alive, wait_for
-from ..helpers import assert_equal_truth, make_config, ms, stored
+from ..helpers import assert_equal_truth, make_config, stored
 
 START, END = "2024-01-01", "2024-01-21"  # 1m: 29 windows of 1000 per series on binance
 SLOW = {"binance": 20.0}  # requests/s: the two jobs take about 3 s, long enough to watch
