@@ -965,6 +965,42 @@ def test_transport_faults(fbox):
     assert fbox.requests("binance") == 5
 
 
+def test_a_hold_keeps_answers_back_until_released(fbox, client):
+    """`hold`: requests numbered above `after` are counted at once and answered only after
+    `release` (or the server's stop); the others and the other exchanges are not held."""
+    import threading
+
+    from ..engine_helpers import wait_for
+
+    fbox.hold("binance", after=1)
+    assert bget(client, fbox).status_code == 200  # request 1: answered
+    answers: list[int] = []
+    waiter = threading.Thread(target=lambda: answers.append(bget(client, fbox).status_code))
+    waiter.start()
+    assert wait_for(lambda: fbox.held("binance") == 1, 10, step=0.01)
+    assert fbox.requests("binance") == 2 and answers == []
+    with httpx.Client(timeout=10) as other:  # another exchange is answered meanwhile
+        ok = get(other, fbox, "okx", "/api/v5/market/history-candles", instId="BTC-USDT")
+        assert ok.status_code == 200
+    fbox.release("binance")
+    waiter.join(10)
+    assert answers == [200] and fbox.held("binance") == 0
+    fbox.hold("binance")  # from the requests counted so far: the next one waits
+
+    def held_until_the_stop() -> None:
+        try:
+            bget(client, fbox)
+        except httpx.HTTPError:  # the stop may close the connection before the answer
+            pass
+
+    stuck = threading.Thread(target=held_until_the_stop)
+    stuck.start()
+    assert wait_for(lambda: fbox.held("binance") == 1, 10, step=0.01)
+    fbox.stop()  # a stop lets it go: no handler thread hangs on a hold
+    stuck.join(10)
+    assert not stuck.is_alive()
+
+
 def _binance_ts(r) -> list[int]:
     return [row[0] for row in r.json()]
 
