@@ -396,19 +396,19 @@ def test_idle_engine_exits_by_itself(tmp_path, sandbox, engines):
 # --- refusals ---------------------------------------------------------------------------------
 
 
-def test_an_engine_folder_open_to_others_is_refused_with_a_message(tmp_path, sandbox, engines):
+def test_an_engine_folder_open_to_others_is_refused_with_a_message(
+    tmp_path, sandbox, engines, capsys
+):
+    from dccd_tui.cli import main
+
     config = _config(tmp_path, sandbox)
     place = engines.serve(config)
     os.chmod(place.folder, 0o755)
     with pytest.raises(SocketPlaceError, match="mode 0755.*chmod 700"):
         attach(config.path, config.settings.data_path)
-    out = subprocess.run(
-        [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "status"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 2 and "chmod 700" in out.stderr
+    capsys.readouterr()
+    code = main(["--config", str(config.path), "status"])  # the CLI, in this process
+    assert code == 2 and "chmod 700" in capsys.readouterr().err
     os.chmod(place.folder, 0o700)
 
 
@@ -487,8 +487,11 @@ def test_a_version_mismatch_is_explained_and_stop_still_works(tmp_path, sandbox,
     assert wait_for(lambda: not pid_alive(pid), 15)
 
 
-def test_a_client_meeting_an_engine_of_another_version_says_so(tmp_path, sandbox):
-    """A stand-in engine process that speaks protocol 99 (the real one speaks the current)."""
+def test_a_client_meeting_an_engine_of_another_version_says_so(tmp_path, sandbox, capsys):
+    """A stand-in engine process that speaks protocol 99 (the real one speaks the current).
+    `status` runs in this process, the app (which the terminal would belong to) in its own."""
+    from dccd_tui.cli import main
+
     config = _config(tmp_path, sandbox)
     place = engine_place(config.settings.data_path)
     place.folder.mkdir(mode=0o700, parents=True)
@@ -509,15 +512,10 @@ def test_a_client_meeting_an_engine_of_another_version_says_so(tmp_path, sandbox
     )
     try:
         assert proc.stdout.readline().strip() == "up"
-        out = subprocess.run(
-            [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "status"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-        assert out.returncode == 2
-        assert "protocol 99" in out.stderr and f"protocol {PROTOCOL_VERSION}" in out.stderr
+        capsys.readouterr()
+        assert main(["--config", str(config.path), "status"]) == 2
+        err = capsys.readouterr().err
+        assert "protocol 99" in err and f"protocol {PROTOCOL_VERSION}" in err
         out = subprocess.run(
             [sys.executable, "-m", "dccd_tui", "--config", str(config.path)],
             capture_output=True,
