@@ -40,7 +40,10 @@ from ..helpers import assert_equal_truth, make_config, stored
 START, END = "2024-01-01", "2024-01-21"  # 1m: 29 windows of 1000 per series on binance
 SLOW = {"binance": 20.0}  # requests/s: the two jobs take about 3 s, long enough to watch
 VENUES = ("binance", "bybit")  # one job on each: each venue's requests are that job's alone
-HELD_AFTER = 7  # answers each venue gives before `_hold`'s point: a probe and 6 windows at most
+# At 10 requests/s a job has 6 windows in flight (backfill.py `ahead`), and its 7th is asked
+# once the 1st is in: a venue's first 7 requests are the listing probe and windows 1 to 6, in
+# whatever order its fetch threads took their slots. `_hold` answers those, and holds the rest.
+HELD_RPS, HELD_AFTER = 10.0, 7
 
 
 @pytest.fixture
@@ -61,18 +64,19 @@ def _config(tmp_path, sb, pairs=("BTC/USDT", "ETH/USDT"), rps=SLOW, end=END, **s
     )
 
 
-def _held_config(tmp_path, sb):
-    """BTC/USDT on Binance and ETH/USDT on Bybit, 11 windows each, at a quick rate: `_hold`
-    stops both in mid-run at a request count, where a slow rate used to make them last."""
+def _held_config(tmp_path, sb, rps=HELD_RPS):
+    """BTC/USDT on Binance and ETH/USDT on Bybit, 8 windows each: `_hold` stops both in
+    mid-run at a request count, where a slow rate over 29 windows each used to make them last."""
     jobs = [
-        {"exchange": venue, "pairs": [pair], "span": "1m", "start": START, "end": "2024-01-08"}
+        {"exchange": venue, "pairs": [pair], "span": "1m", "start": START, "end": "2024-01-06"}
         for venue, pair in zip(VENUES, ("BTC/USDT", "ETH/USDT"), strict=True)
     ]
-    return make_config(tmp_path, sb, jobs, rps=dict.fromkeys(VENUES, 50.0))
+    return make_config(tmp_path, sb, jobs, rps=dict.fromkeys(VENUES, rps))
 
 
 def _hold(sb):
-    """Each venue answers its first HELD_AFTER requests, then nothing until `_release`."""
+    """Each venue answers its first HELD_AFTER requests (6 windows done per job, 2 left), then
+    nothing until `_release`."""
     for venue in VENUES:
         sb.hold(venue, after=HELD_AFTER)
 
@@ -265,6 +269,8 @@ def test_kill_9_of_the_engine_is_seen_at_once_and_a_restart_resumes_exactly(
     lost = []
 
     def reconnect():
+        # The restarted engine has no request count to keep: a quicker budget in the file
+        _held_config(tmp_path, sandbox, rps=50.0)
         engines.start(config)  # the socket of the dead engine is stale: replaced
         return engines.client(place)
 

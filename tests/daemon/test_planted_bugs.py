@@ -263,10 +263,11 @@ def test_a_handed_over_backfill_exits_1_when_the_engine_stops_under_it(
     tmp_path, sandbox, engines, capsys
 ):
     """The engine is a process of its own here: `engine stop` ends it under the run."""
-    config = _config(tmp_path, sandbox, 50.0)  # 21 windows
-    # The exchange answers the listing probe and 3 windows, then nothing: the job is still
-    # running when the engine stops (a rate of 4/s made it last about 5 s).
-    sandbox.hold("binance", after=4)
+    config = _config(tmp_path, sandbox, 6.0)  # 21 windows
+    # The exchange answers the listing probe and windows 1 to 4 (at 6/s, 4 are in flight and
+    # the 5th is asked once the 1st is in), then nothing: the job is still running when the
+    # engine stops (the rate alone made it last about 5 s).
+    sandbox.hold("binance", after=5)
     place = engines.start(config)
     watcher = engines.client(place, timeout=60)  # the engine yields the CPU: a loaded machine
     stopped: list[list[str]] = []
