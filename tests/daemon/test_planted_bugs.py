@@ -177,7 +177,11 @@ def test_a_detached_engine_stays_while_a_job_runs_and_leaves_once_idle(tmp_path,
     # (its wait for a connection): four span 0.75 s, more than 3 x the limit.
     checks = runner.idle_checks
     assert wait_for(lambda: runner.idle_checks >= checks + 4 or not engine.thread.is_alive(), 30)
-    assert engine.thread.is_alive(), "the engine left while its job ran"
+    assert engine.thread.is_alive(), (
+        f"the engine left while its job ran: {engine.server.stop_reason}",
+        state.snapshot(),
+        state.log_lines()[-4:],
+    )
     assert state.snapshot().status is Status.RUNNING
     sandbox.release("binance")
     assert wait_for(lambda: not engine.runner.any_active() or not engine.thread.is_alive(), 60)
