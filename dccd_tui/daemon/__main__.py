@@ -180,7 +180,7 @@ def _leave(code: int) -> None:
     that read timed out (request_timeout, 20 s by default) and `dccd-tui engine stop`, which
     waits for the process to be gone, with it. Nothing waits for that answer any more; any
     other thread still running (one that writes) is waited for, as a normal exit would."""
-    from ..engine.http import FETCH_THREADS
+    from ..engine import FETCH_THREADS
 
     for thread in threading.enumerate():
         if thread is threading.current_thread() or thread.daemon:
