@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from ..priority import lower_priority
@@ -170,5 +171,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _leave(code: int) -> None:
+    """Exit once every thread but the exchange fetch workers has ended.
+
+    When `main` returns, the engine has stopped: the runner closed, its jobs cancelled and
+    flushed. A fetch worker may still be blocked reading from an exchange that stopped
+    answering, and concurrent.futures joins its workers at exit: the process lingered until
+    that read timed out (request_timeout, 20 s by default) and `dccd-tui engine stop`, which
+    waits for the process to be gone, with it. Nothing waits for that answer any more; any
+    other thread still running (one that writes) is waited for, as a normal exit would."""
+    from ..engine import FETCH_THREADS
+
+    for thread in threading.enumerate():
+        if thread is threading.current_thread() or thread.daemon:
+            continue
+        if not thread.name.startswith(FETCH_THREADS):
+            thread.join()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _leave(main())

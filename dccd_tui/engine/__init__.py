@@ -92,6 +92,7 @@ for _module, _names in {
     "range_account": ("RangeAccount",),
     "exchanges": ("EXCHANGES", "get_exchange"),
     "exchanges.base": ("SymbolError",),
+    "http": ("FETCH_THREADS",),
     "store": (
         "Store",
         "ObjectStore",
@@ -144,6 +145,7 @@ _HOMES.update({name: module for name, (module, _attr) in _RENAMED.items()})
 
 __all__ = [
     "ARCHIVE_ROOTS",
+    "FETCH_THREADS",
     "Asked",
     "CANDLES",
     "CANDLE_KINDS",
@@ -314,6 +316,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and editors see
         report_cells,
         safe_text,
     )
+    from .http import FETCH_THREADS
     from .inventory import (
         CELL_STATES,
         FAILED,

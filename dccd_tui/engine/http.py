@@ -40,6 +40,9 @@ DEFAULT_TIMEOUT = make_timeout()
 #: is abandoned as it streams in, so a runaway answer cannot take the process's memory with it.
 MAX_BODY_BYTES = 32 << 20
 USER_AGENT = "dccd-tui/0.1 (+historical candle backfill)"
+FETCH_THREADS = "fetch-"
+"""The names of a client's fetch threads begin so (the engine process leaves without waiting
+for them: dccd_tui/daemon/__main__.py `_leave`)."""
 
 
 @functools.cache
@@ -89,7 +92,7 @@ class ExchangeClient:
             follow_redirects=False,
         )
         self._pool = ThreadPoolExecutor(
-            max_workers=max_in_flight, thread_name_prefix=f"fetch-{adapter.name}"
+            max_workers=max_in_flight, thread_name_prefix=f"{FETCH_THREADS}{adapter.name}"
         )
         self._lock = threading.Lock()
         self.requests = 0

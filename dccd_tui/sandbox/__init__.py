@@ -49,6 +49,7 @@ Usage::
         mark = sb.ground_truth("binanceusdm", "BTC/USDT:USDT", 60, start_ms, end_ms, "mark")
         funding = sb.funding_truth("bybit", "BTC/USD:BTC", start_ms, end_ms)
         sb.faults.add("okx", "http_500", at=[3])
+        sb.hold("binance", after=7)            # requests 8, 9... wait for sb.release("binance")
 
 Standalone: ``python -m dccd_tui.sandbox --port 8765 [--seed 7] [--latency-ms 0] [--okx-page 300]
 [--budget binance=40 ...] [--now-ms MS]`` prints the base URLs and serves until Ctrl-C.

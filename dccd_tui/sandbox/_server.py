@@ -188,6 +188,9 @@ class Sandbox:
         self._conns: set[socket.socket] = set()
         self._answers: OrderedDict[tuple, Answer] = OrderedDict()  # see answer_cache_mb
         self._answer_bytes = 0
+        # hold(): exchange -> (last request number answered at once, the release event)
+        self._holds: dict[str, tuple[int, threading.Event]] = {}
+        self._held: Counter[str] = Counter()  # requests waiting on a hold now
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -211,6 +214,9 @@ class Sandbox:
         if server is None:
             return
         self._stopping.set()
+        with self._lock:  # a held answer waits no longer than the server
+            for _after, released in self._holds.values():
+                released.set()
         server.wake()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -246,6 +252,33 @@ class Sandbox:
     def archive_url(self) -> str:
         """The engine's ``archive_url`` for Binance: ``http://127.0.0.1:PORT/binance-archive``."""
         return f"http://{self.settings.host}:{self.port}{ARCHIVE_PREFIX}"
+
+    # -- holding answers back ------------------------------------------------------------------
+    def hold(self, exchange: str, after: int | None = None) -> None:
+        """Hold back the answers to `exchange`'s requests numbered above `after` (the
+        `requests` numbering; None: the requests counted so far) until `release` or the server
+        stops. A test catches a run in mid-flight this way (to detach, kill its engine...)
+        whatever the machine's speed: nothing it asked for after that point completes, so no
+        job can finish before the test is done with it, and no slow rate has to make it last.
+        The requests are counted (and rate limited) when they arrive, as any other."""
+        if exchange not in EXCHANGES:
+            raise KeyError(f"unknown exchange {exchange!r}")
+        with self._lock:
+            last = self._requests[exchange] if after is None else after
+            old = self._holds.get(exchange)
+            self._holds[exchange] = (last, old[1] if old else threading.Event())
+
+    def release(self, exchange: str) -> None:
+        """Answer the requests `hold` held back, and every later one at once."""
+        with self._lock:
+            hold = self._holds.pop(exchange, None)
+        if hold is not None:
+            hold[1].set()
+
+    def held(self, exchange: str) -> int:
+        """Requests of `exchange` waiting on a `hold` now."""
+        with self._lock:
+            return self._held[exchange]
 
     # -- counters -----------------------------------------------------------------------------
     def requests(self, exchange: str | None = None):
@@ -638,6 +671,10 @@ class Sandbox:
             self._endpoint_requests[(exchange, endpoint)] += 1
             self._address_requests[address, exchange] += 1
             req_no = self._requests[exchange]
+            hold = self._holds.get(exchange)
+            released = hold[1] if hold is not None and req_no > hold[0] else None
+            if released is not None:
+                self._held[exchange] += 1
             limiters = self._limiters
             if self.settings.per_address:
                 limiters = self._by_address.get(address) or self._by_address.setdefault(
@@ -649,6 +686,10 @@ class Sandbox:
         verdict = limiters.check(
             exchange, endpoint, api.limit_key(endpoint, params), h.arrived(), gate, cost
         )
+        if released is not None:
+            released.wait()
+            with self._lock:
+                self._held[exchange] -= 1
         if self.settings.latency > 0:
             time.sleep(self.settings.latency)
         if decision.spike:

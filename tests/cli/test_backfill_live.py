@@ -3,9 +3,10 @@ systemd's SIGTERM a clean stop (exit 0) and Ctrl-C's SIGINT an interruption (130
 engine serving the folder, the command returns once caught up and the engine keeps the series
 current; a plain `backfill` of a config's live job catches up and exits.
 
-The commands run as real processes (signals matter) against the sandbox on the real clock, over
-a range of ten minutes: the catch-up is one request, and the tests wait on the command's own
-lines, never on time.
+The commands that take a signal run as real processes, the others through the CLI's `main` in
+the test's process (a process start each bought nothing: an engine they start is a process all
+the same), against the sandbox on the real clock, over a range of ten minutes: the catch-up is
+one request, and the tests wait on the command's own lines, never on time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
+from ..engine_helpers import pid_alive
 from ..helpers import make_config, series_dir
 
 MIN = 60_000
@@ -45,6 +47,18 @@ def _config(tmp_path: Path, sandbox, *, live: bool = False):
 
 def _cli(config, *args: str) -> list[str]:
     return [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "backfill", *args]
+
+
+def _main(capsys, config, *args: str) -> subprocess.CompletedProcess:
+    """`dccd-tui --config <config> <args>` through the CLI's `main`, in this process; what it
+    printed comes back as a finished process's."""
+    from dccd_tui.cli import main
+
+    capsys.readouterr()  # what came before is not this run's
+    argv = ["--config", str(config.path), *args]
+    code = main(argv)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, code, out.out, out.err)
 
 
 def _closed_stored(tmp_path: Path) -> pl.DataFrame:
@@ -85,17 +99,11 @@ def test_standalone_live_runs_until_a_signal(tmp_path, sandbox, sig, code) -> No
     assert stored["ms"].max() + MIN <= now
 
 
-def test_live_jobs_handed_to_an_engine_stay_live(tmp_path, sandbox, engines) -> None:
+def test_live_jobs_handed_to_an_engine_stay_live(tmp_path, sandbox, engines, capsys) -> None:
     config = _config(tmp_path, sandbox)
     engines.serve(config)
     server = engines.served[-1][0]
-    out = subprocess.run(
-        _cli(config, "--live"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    out = _main(capsys, config, "backfill", "--live")
     assert out.returncode == 0, (out.stdout, out.stderr)
     assert "the engine keeps the series current" in out.stdout
     key = server.runner.keys()[0]
@@ -107,29 +115,17 @@ def test_live_jobs_handed_to_an_engine_stay_live(tmp_path, sandbox, engines) -> 
     assert server.runner.states[key].snapshot().status is Status.CANCELLED
 
 
-def test_live_refuses_a_job_with_an_end(tmp_path, sandbox) -> None:
+def test_live_refuses_a_job_with_an_end(tmp_path, sandbox, capsys) -> None:
     config = _config(tmp_path, sandbox)
     end = time.strftime("%Y-%m-%d %H:%M", time.gmtime(time.time() - 60))
-    out = subprocess.run(
-        _cli(config, "--live", "--standalone", "--end", end),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    out = _main(capsys, config, "backfill", "--live", "--standalone", "--end", end)
     assert out.returncode == 2
     assert "--live: a live job has no end" in out.stderr
 
 
-def test_plain_backfill_of_a_live_job_catches_up_and_exits(tmp_path, sandbox) -> None:
+def test_plain_backfill_of_a_live_job_catches_up_and_exits(tmp_path, sandbox, capsys) -> None:
     config = _config(tmp_path, sandbox, live=True)
-    out = subprocess.run(
-        _cli(config, "--standalone"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    out = _main(capsys, config, "backfill", "--standalone")
     assert out.returncode == 0, (out.stdout, out.stderr)
     assert "kept current" not in out.stdout
     assert _closed_stored(tmp_path).height >= 5
@@ -174,19 +170,15 @@ def test_engine_run_live_starts_the_configs_live_jobs(tmp_path, sandbox, engines
     assert proc.returncode == 0, err
 
 
-def test_live_without_an_engine_starts_one_that_keeps_them(tmp_path, sandbox, engines) -> None:
+def test_live_without_an_engine_starts_one_that_keeps_them(
+    tmp_path, sandbox, engines, capsys
+) -> None:
     from dccd_tui.link.place import engine_place
 
     config = _config(tmp_path, sandbox)
     place = engine_place(config.settings.data_path)
     engines.places.append(place)  # killed after the test if it is still there
-    out = subprocess.run(
-        _cli(config, "--live"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    out = _main(capsys, config, "backfill", "--live")
     assert out.returncode == 0, (out.stdout, out.stderr)
     assert "started an engine (pid" in out.stdout
     client = engines.client(place)
@@ -195,11 +187,7 @@ def test_live_without_an_engine_starts_one_that_keeps_them(tmp_path, sandbox, en
     finally:
         client.close()
     assert row["status"] == "live"  # the command has returned: the engine keeps it current
-    stop = subprocess.run(
-        [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "engine", "stop"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    pid = engines.pid(place)
+    stop = _main(capsys, config, "engine", "stop")
     assert stop.returncode == 0, stop.stderr
+    assert not pid_alive(pid)

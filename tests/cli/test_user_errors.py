@@ -73,11 +73,11 @@ def test_a_closed_stdout_keeps_the_run_going_and_its_data(tmp_path, sandbox):
                 "pairs": ["BTC/USDT"],
                 "span": "1m",
                 "start": "2024-01-01",
-                "end": "2024-01-11",
+                "end": "2024-01-06",
             },
         ],
         rps={"binance": 10.0},
-    )  # 15 windows at 10 a second: about 1.5 s of run (progress every 0.2 s) after the close
+    )  # 8 windows at 10 a second: about 0.8 s of run (progress every 0.1 s) after the close
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -87,7 +87,7 @@ def test_a_closed_stdout_keeps_the_run_going_and_its_data(tmp_path, sandbox):
             "--config",
             str(config.path),
             "--progress-every",
-            "0.2",
+            "0.1",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -101,7 +101,7 @@ def test_a_closed_stdout_keeps_the_run_going_and_its_data(tmp_path, sandbox):
     _, err = proc.communicate(timeout=120)
     assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
     assert proc.returncode == 0
-    truth = sandbox.ground_truth("binance", "BTC/USDT", 60, ms("2024-01-01"), ms("2024-01-11"))
+    truth = sandbox.ground_truth("binance", "BTC/USDT", 60, ms("2024-01-01"), ms("2024-01-06"))
     assert stored(config.settings.data_path).height == truth.height
 
 

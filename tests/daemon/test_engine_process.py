@@ -35,10 +35,15 @@ from dccd_tui.link.spawn import attach, stop_engine
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
 from ..engine_helpers import pid_alive, wait_for
-from ..helpers import assert_equal_truth, make_config, ms, stored
+from ..helpers import assert_equal_truth, make_config, stored
 
 START, END = "2024-01-01", "2024-01-21"  # 1m: 29 windows of 1000 per series on binance
 SLOW = {"binance": 20.0}  # requests/s: the two jobs take about 3 s, long enough to watch
+VENUES = ("binance", "bybit")  # one job on each: each venue's requests are that job's alone
+# At 10 requests/s a job has 6 windows in flight (backfill.py `ahead`), and its 7th is asked
+# once the 1st is in: a venue's first 7 requests are the listing probe and windows 1 to 6, in
+# whatever order its fetch threads took their slots. `_hold` answers those, and holds the rest.
+HELD_RPS, HELD_AFTER = 10.0, 7
 
 
 @pytest.fixture
@@ -47,16 +52,38 @@ def sandbox():
         yield sb
 
 
-def _config(tmp_path, sb, pairs=("BTC/USDT", "ETH/USDT"), rps=SLOW, **settings):
+def _config(tmp_path, sb, pairs=("BTC/USDT", "ETH/USDT"), rps=SLOW, end=END, **settings):
     return make_config(
         tmp_path,
         sb,
         [
-            {"exchange": "binance", "pairs": list(pairs), "span": "1m", "start": START, "end": END},
+            {"exchange": "binance", "pairs": list(pairs), "span": "1m", "start": START, "end": end},
         ],
         rps=rps,
         settings=settings or None,
     )
+
+
+def _held_config(tmp_path, sb, rps=HELD_RPS):
+    """BTC/USDT on Binance and ETH/USDT on Bybit, 8 windows each: `_hold` stops both in
+    mid-run at a request count, where a slow rate over 29 windows each used to make them last."""
+    jobs = [
+        {"exchange": venue, "pairs": [pair], "span": "1m", "start": START, "end": "2024-01-06"}
+        for venue, pair in zip(VENUES, ("BTC/USDT", "ETH/USDT"), strict=True)
+    ]
+    return make_config(tmp_path, sb, jobs, rps=dict.fromkeys(VENUES, rps))
+
+
+def _hold(sb):
+    """Each venue answers its first HELD_AFTER requests (6 windows done per job, 2 left), then
+    nothing until `_release`."""
+    for venue in VENUES:
+        sb.hold(venue, after=HELD_AFTER)
+
+
+def _release(sb):
+    for venue in VENUES:
+        sb.release(venue)
 
 
 def _assert_store_is_truth(config, sb):
@@ -66,7 +93,7 @@ def _assert_store_is_truth(config, sb):
         part = frame.filter(
             (pl.col("exchange") == s.exchange) & (pl.col("symbol") == s.pair.replace("/", "-"))
         )
-        truth = sb.ground_truth(s.exchange, s.pair, s.span, ms(START), ms(END))
+        truth = sb.ground_truth(s.exchange, s.pair, s.span, spec.start, spec.end)
         assert_equal_truth(part.drop("exchange", "market", "kind", "symbol", "span"), truth)
 
 
@@ -95,7 +122,10 @@ def _raw(place, *messages: bytes, hello: bool = True, read: int = 1) -> list[dic
 
 @pytest.mark.serial  # the re-attach must take less than a second
 def test_attach_detach_reattach_shows_the_full_state_and_jobs_finish(tmp_path, sandbox, engines):
-    config = _config(tmp_path, sandbox)
+    config = _held_config(tmp_path, sandbox)
+    # The jobs stop in mid-run until the re-attach is checked: still running then, however slow
+    # the machine (a slow rate kept them running: seconds of waiting and 58 pages fetched).
+    _hold(sandbox)
     place = engines.start(config)
     first = engines.runner(place, config)
     assert set(first.keys()) == {spec.key for spec in config.jobs}
@@ -117,6 +147,7 @@ def test_attach_detach_reattach_shows_the_full_state_and_jobs_finish(tmp_path, s
     assert any(s.eta is not None and s.speed > 0 for s in running), running
     key = config.jobs[0].key
     assert any(line.split(" ", 1)[1].startswith("start ") for line in again.states[key].log_lines())
+    _release(sandbox)
     assert wait_for(lambda: not again.any_active(), 60)
     assert all(s.status is Status.DONE for s in again.snapshots())
     again.close()
@@ -167,7 +198,10 @@ def test_config_mismatch_is_refused_naming_the_engines_config(tmp_path, sandbox,
 
 
 def test_sighup_of_the_clients_terminal_leaves_the_jobs_running(tmp_path, sandbox, engines):
-    config = _config(tmp_path, sandbox)
+    config = _held_config(tmp_path, sandbox)
+    # Still running at the hang-up, however long the app takes to start (a slow rate and 58
+    # pages made them last): the rest is answered once the app is gone.
+    _hold(sandbox)
     place = engines.start(config)
     master, slave = pty.openpty()
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
@@ -193,6 +227,7 @@ def test_sighup_of_the_clients_terminal_leaves_the_jobs_running(tmp_path, sandbo
         os.close(master)
         app.wait(10)
         done_at_hup = sum(s.windows_done for s in watcher.snapshots())
+        _release(sandbox)
         assert wait_for(lambda: not watcher.any_active(), 60)
         snaps = watcher.snapshots()
         assert all(s.status is Status.DONE for s in snaps), snaps
@@ -226,11 +261,16 @@ def _read_until(fd: int, marker: bytes, timeout: float) -> bool:
 def test_kill_9_of_the_engine_is_seen_at_once_and_a_restart_resumes_exactly(
     tmp_path, sandbox, engines
 ):
-    config = _config(tmp_path, sandbox)
+    config = _held_config(tmp_path, sandbox)
+    # Each venue answers a few windows, then nothing until the restart: no job can end before
+    # the kill, and the new engine resumes from where the killed one stopped.
+    _hold(sandbox)
     place = engines.start(config)
     lost = []
 
     def reconnect():
+        # The restarted engine has no request count to keep: a quicker budget in the file
+        _held_config(tmp_path, sandbox, rps=50.0)
         engines.start(config)  # the socket of the dead engine is stale: replaced
         return engines.client(place)
 
@@ -251,6 +291,7 @@ def test_kill_9_of_the_engine_is_seen_at_once_and_a_restart_resumes_exactly(
     resumed = runner.reconnect()
     assert sorted(resumed) == sorted(runner.keys())
     assert engines.pid(place) != pid
+    _release(sandbox)
     assert wait_for(lambda: not runner.any_active(), 60)
     assert all(s.status is Status.DONE for s in runner.snapshots())
     runner.close()
@@ -346,11 +387,12 @@ def test_a_stale_socket_is_replaced(tmp_path, sandbox, engines):
 
 def test_idle_engine_exits_by_itself(tmp_path, sandbox, engines):
     config = _config(tmp_path, sandbox)
-    place = engines.start(config, idle_exit=1.0)
+    place = engines.start(config, idle_exit=0.3)
     pid = engines.pid(place)
     client = engines.client(place)
-    # the engine's own clock passes the idle limit and one more check with a client attached
-    assert wait_for(lambda: client.request("status")["uptime"] >= 1.5, 10, step=0.1)
+    # the engine's own clock passes the idle limit and one more check (its accept loop turns
+    # every 0.25 s) with a client attached
+    assert wait_for(lambda: client.request("status")["uptime"] >= 0.6, 10, step=0.05)
     assert pid_alive(pid)  # a client is attached: not idle
     client.close()
     assert wait_for(lambda: not pid_alive(pid), 10)
@@ -360,19 +402,19 @@ def test_idle_engine_exits_by_itself(tmp_path, sandbox, engines):
 # --- refusals ---------------------------------------------------------------------------------
 
 
-def test_an_engine_folder_open_to_others_is_refused_with_a_message(tmp_path, sandbox, engines):
+def test_an_engine_folder_open_to_others_is_refused_with_a_message(
+    tmp_path, sandbox, engines, capsys
+):
+    from dccd_tui.cli import main
+
     config = _config(tmp_path, sandbox)
     place = engines.serve(config)
     os.chmod(place.folder, 0o755)
     with pytest.raises(SocketPlaceError, match="mode 0755.*chmod 700"):
         attach(config.path, config.settings.data_path)
-    out = subprocess.run(
-        [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "status"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 2 and "chmod 700" in out.stderr
+    capsys.readouterr()
+    code = main(["--config", str(config.path), "status"])  # the CLI, in this process
+    assert code == 2 and "chmod 700" in capsys.readouterr().err
     os.chmod(place.folder, 0o700)
 
 
@@ -451,8 +493,11 @@ def test_a_version_mismatch_is_explained_and_stop_still_works(tmp_path, sandbox,
     assert wait_for(lambda: not pid_alive(pid), 15)
 
 
-def test_a_client_meeting_an_engine_of_another_version_says_so(tmp_path, sandbox):
-    """A stand-in engine process that speaks protocol 99 (the real one speaks the current)."""
+def test_a_client_meeting_an_engine_of_another_version_says_so(tmp_path, sandbox, capsys):
+    """A stand-in engine process that speaks protocol 99 (the real one speaks the current).
+    `status` runs in this process, the app (which the terminal would belong to) in its own."""
+    from dccd_tui.cli import main
+
     config = _config(tmp_path, sandbox)
     place = engine_place(config.settings.data_path)
     place.folder.mkdir(mode=0o700, parents=True)
@@ -473,15 +518,10 @@ def test_a_client_meeting_an_engine_of_another_version_says_so(tmp_path, sandbox
     )
     try:
         assert proc.stdout.readline().strip() == "up"
-        out = subprocess.run(
-            [sys.executable, "-m", "dccd_tui", "--config", str(config.path), "status"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-        assert out.returncode == 2
-        assert "protocol 99" in out.stderr and f"protocol {PROTOCOL_VERSION}" in out.stderr
+        capsys.readouterr()
+        assert main(["--config", str(config.path), "status"]) == 2
+        err = capsys.readouterr().err
+        assert "protocol 99" in err and f"protocol {PROTOCOL_VERSION}" in err
         out = subprocess.run(
             [sys.executable, "-m", "dccd_tui", "--config", str(config.path)],
             capture_output=True,
@@ -520,7 +560,7 @@ def test_backfill_hands_its_jobs_to_the_engine_and_follows_them(tmp_path, sandbo
         out = capsys.readouterr()
         return subprocess.CompletedProcess(args, code, out.out, out.err)
 
-    config = _config(tmp_path, sandbox, rps={"binance": 50.0})
+    config = _config(tmp_path, sandbox, rps={"binance": 50.0}, end="2024-01-03")  # 3 windows each
     place = engines.start(config)
     out = cli("backfill")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -538,7 +578,10 @@ def test_backfill_hands_its_jobs_to_the_engine_and_follows_them(tmp_path, sandbo
 
 
 def test_ctrl_c_of_a_handed_over_backfill_cancels_only_its_own_jobs(tmp_path, sandbox, engines):
-    config = _config(tmp_path, sandbox, rps={"binance": 3.0})  # ETH alone takes 10 s
+    config = _held_config(tmp_path, sandbox)
+    # Both jobs stop in mid-run until the end: still running at the Ctrl-C (a rate of 3/s kept
+    # ETH running for 10 s).
+    _hold(sandbox)
     place = engines.serve(config)
     ui = engines.runner(place, config)
     eth, btc = config.jobs[1].key, config.jobs[0].key
@@ -561,7 +604,8 @@ def test_ctrl_c_of_a_handed_over_backfill_cancels_only_its_own_jobs(tmp_path, sa
 
 
 def test_engine_stop_cancels_running_jobs_and_keeps_what_they_wrote(tmp_path, sandbox, engines):
-    config = _config(tmp_path, sandbox)
+    config = _held_config(tmp_path, sandbox)
+    _hold(sandbox)  # a few windows each, then nothing: still running at the stop
     place = engines.start(config)
     runner = engines.runner(place, config)
     runner.start()

@@ -85,11 +85,11 @@ def test_an_engine_start_waits_for_a_folder_that_is_being_let_go(tmp_path, engin
     """The app's restart right after the old engine lost its socket, while it still flushes."""
     config = _config(tmp_path)
     place = engine_place(config.settings.data_path)
-    holder = _hold(place.data_path, linger=2.0)
+    holder = _hold(place.data_path, linger=0.5)
     monkeypatch.setattr(spawn, "FOLDER_WAIT", 15.0)
     try:
         assert holder.stdin is not None
-        holder.stdin.write("go\n")  # it lets the folder go in 2 s
+        holder.stdin.write("go\n")  # it lets the folder go in 0.5 s
         holder.stdin.flush()
         client, spawned = spawn.attach(config.path, config.settings.data_path)
         engines.places.append(place)

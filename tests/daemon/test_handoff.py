@@ -21,13 +21,14 @@ from dccd_tui.sandbox import Sandbox, SandboxSettings
 from ..helpers import assert_equal_truth, make_config, ms, stored
 
 # Two entries of one series whose ranges do not touch (a job of two parts), and one more pair.
+# A few days each: what is compared is what the runs print and store, not how much.
 JOBS = [
     {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": "2024-01-01",
-     "end": "2024-01-05"},
+     "end": "2024-01-03"},
     {"exchange": "binance", "pairs": ["BTC/USDT"], "span": "1m", "start": "2024-02-01",
-     "end": "2024-02-03"},
+     "end": "2024-02-02"},
     {"exchange": "binance", "pairs": ["ETH/USDT"], "span": "1m", "start": "2024-01-01",
-     "end": "2024-01-04"},
+     "end": "2024-01-02"},
 ]  # fmt: skip
 
 
@@ -123,8 +124,9 @@ def test_a_handed_over_json_run_prints_the_events_of_a_run_of_its_own(
             )
 
     # A second run, over a wider range: the engine's jobs still hold the first run's log (its
-    # closing lines among them), which is not news of this run.
-    wider = ["--json", "--progress-every", "1000", "--start", "2023-12-30"]
+    # closing lines among them), which is not news of this run. Its --end keeps it to days
+    # around the first part (BTC's range up to February held four weeks more of the same).
+    wider = ["--json", "--progress-every", "1000", "--start", "2023-12-30", "--end", "2024-01-04"]
     own_events = _events(cli(alone, *wider, "--standalone"))
     handed_events = _engine_note_removed(_events(cli(served, *wider)))
 

@@ -159,13 +159,31 @@ def test_the_peer_check_is_on_the_uid_not_the_gid(tmp_path, sandbox, served, cap
 def test_a_detached_engine_stays_while_a_job_runs_and_leaves_once_idle(tmp_path, sandbox, served):
     """A short idle limit, a job that outlasts it, no client: the engine exits only once the
     job is done (a clock that ignored running jobs stopped it mid-job, cancelled)."""
-    config = _config(tmp_path, sandbox, 12.0)  # 21 windows at 12/s: about 1.75 s, > 3 x the limit
-    engine = _serve(served, config, idle_exit=0.5)
+    config = _config(tmp_path, sandbox, 50.0, end="2024-01-05")  # 6 windows
+    # The exchange answers the listing probe and a window, then nothing until released: the
+    # job runs as long as the test needs (a slow rate made it last about 1.75 s).
+    sandbox.hold("binance", after=2)
+    runner = CountingRunner(config)
+    engine = _serve(served, config, runner=runner)
     key = engine.runner.keys()[0]
     client = engine.client()
+    # The short limit from the client's attach on (from the engine's start, a loaded machine
+    # could keep the client from attaching within it: an idle exit before any job)
+    engine.server.idle_exit = 0.2
     assert client.call(Start((key,), {}), lambda r: r["started"]) == [key]
     client.close()  # detached: nobody attached, one job running
     state = engine.runner.states[key]
+    # Idle checks of the accept loop with no client attached, each a turn of at least 0.25 s
+    # (its wait for a connection): four span 0.75 s, more than 3 x the limit.
+    checks = runner.idle_checks
+    assert wait_for(lambda: runner.idle_checks >= checks + 4 or not engine.thread.is_alive(), 30)
+    assert engine.thread.is_alive(), (
+        f"the engine left while its job ran: {engine.server.stop_reason}",
+        state.snapshot(),
+        state.log_lines()[-4:],
+    )
+    assert state.snapshot().status is Status.RUNNING
+    sandbox.release("binance")
     assert wait_for(lambda: not engine.runner.any_active() or not engine.thread.is_alive(), 60)
     assert engine.thread.is_alive(), "the engine left while its job ran"
     assert state.snapshot().status is Status.DONE, state.log_lines()[-3:]
@@ -192,8 +210,8 @@ def test_idle_exit_0_means_never(tmp_path, sandbox, served, caplog):
     runner = CountingRunner(config)
     with caplog.at_level(logging.INFO, logger="dccd_tui.engine"):
         engine = _serve(served, config, runner=runner, idle_exit=0)
-        # eight turns of the loop (about 2 s), idle all along: far past "at once"
-        assert wait_for(lambda: runner.idle_checks >= 8 or not engine.thread.is_alive(), 30)
+        # four turns of the loop (about 1 s), idle all along: far past "at once"
+        assert wait_for(lambda: runner.idle_checks >= 4 or not engine.thread.is_alive(), 30)
         assert engine.thread.is_alive(), "idle_exit = 0 exited"
         client = engine.client()
         assert client.request("status")["idle_exit"] == 0
@@ -249,7 +267,11 @@ def test_a_handed_over_backfill_exits_1_when_the_engine_stops_under_it(
     tmp_path, sandbox, engines, capsys
 ):
     """The engine is a process of its own here: `engine stop` ends it under the run."""
-    config = _config(tmp_path, sandbox, 4.0)  # 21 windows at 4/s: about 5 s
+    config = _config(tmp_path, sandbox, 6.0)  # 21 windows
+    # The exchange answers the listing probe and windows 1 to 4 (at 6/s, 4 are in flight and
+    # the 5th is asked once the 1st is in), then nothing: the job is still running when the
+    # engine stops (the rate alone made it last about 5 s).
+    sandbox.hold("binance", after=5)
     place = engines.start(config)
     watcher = engines.client(place, timeout=60)  # the engine yields the CPU: a loaded machine
     stopped: list[list[str]] = []

@@ -872,7 +872,7 @@ def test_kraken_per_pair_with_lockout(client):
 @pytest.fixture()
 def fbox():
     with Sandbox(
-        SandboxSettings(now_ms=NOW, budgets=UNLIMITED, spike_seconds=0.3, stall_seconds=5)
+        SandboxSettings(now_ms=NOW, budgets=UNLIMITED, spike_seconds=0.2, stall_seconds=5)
     ) as box:
         yield box
 
@@ -942,13 +942,14 @@ def test_fault_answers_per_exchange(fbox, client):
         assert not any(n for ex, n in limited.items() if ex not in cases)
 
 
-@pytest.mark.serial  # a read timeout within 3 s, a spike of at least 0.3 s
+@pytest.mark.serial  # a read timeout within 3 s, a spike of at least spike_seconds
 def test_transport_faults(fbox):
     fbox.faults.add("binance", "reset", at=[1])
     fbox.faults.add("binance", "truncated", at=[2])
     fbox.faults.add("binance", "stall", at=[3])
     fbox.faults.add("binance", "latency_spike", at=[4])
-    with httpx.Client(timeout=httpx.Timeout(5, read=1.0)) as c:
+    # a read timeout above the spike (0.2 s), below a stall (5 s)
+    with httpx.Client(timeout=httpx.Timeout(5, read=0.5)) as c:
         with pytest.raises(httpx.TransportError):
             bget(c, fbox)
         with pytest.raises(httpx.RemoteProtocolError):
@@ -959,9 +960,45 @@ def test_transport_faults(fbox):
         assert time.monotonic() - t < 3
         t = time.monotonic()
         assert bget(c, fbox).status_code == 200
-        assert time.monotonic() - t >= 0.3
+        assert time.monotonic() - t >= fbox.settings.spike_seconds
         assert bget(c, fbox).status_code == 200
     assert fbox.requests("binance") == 5
+
+
+def test_a_hold_keeps_answers_back_until_released(fbox, client):
+    """`hold`: requests numbered above `after` are counted at once and answered only after
+    `release` (or the server's stop); the others and the other exchanges are not held."""
+    import threading
+
+    from ..engine_helpers import wait_for
+
+    fbox.hold("binance", after=1)
+    assert bget(client, fbox).status_code == 200  # request 1: answered
+    answers: list[int] = []
+    waiter = threading.Thread(target=lambda: answers.append(bget(client, fbox).status_code))
+    waiter.start()
+    assert wait_for(lambda: fbox.held("binance") == 1, 10, step=0.01)
+    assert fbox.requests("binance") == 2 and answers == []
+    with httpx.Client(timeout=10) as other:  # another exchange is answered meanwhile
+        ok = get(other, fbox, "okx", "/api/v5/market/history-candles", instId="BTC-USDT")
+        assert ok.status_code == 200
+    fbox.release("binance")
+    waiter.join(10)
+    assert answers == [200] and fbox.held("binance") == 0
+    fbox.hold("binance")  # from the requests counted so far: the next one waits
+
+    def held_until_the_stop() -> None:
+        try:
+            bget(client, fbox)
+        except httpx.HTTPError:  # the stop may close the connection before the answer
+            pass
+
+    stuck = threading.Thread(target=held_until_the_stop)
+    stuck.start()
+    assert wait_for(lambda: fbox.held("binance") == 1, 10, step=0.01)
+    fbox.stop()  # a stop lets it go: no handler thread hangs on a hold
+    stuck.join(10)
+    assert not stuck.is_alive()
 
 
 def _binance_ts(r) -> list[int]:

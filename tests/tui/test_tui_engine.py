@@ -130,10 +130,25 @@ async def test_quit_and_stop_cancels_the_jobs(tmp_path, sandbox, engines):
 
 @pytest.mark.serial  # the loss is shown within a second
 async def test_a_killed_engine_is_reported_and_restarted_from_the_ui(tmp_path, sandbox, engines):
-    config = _config(tmp_path, sandbox, rps=6.0)  # 12 windows in 2 s: still running at the kill
+    # One job on each venue (6 windows each), whose answers stop after a probe and 4 windows
+    # until the restart: still running at the kill, however slow the machine (the rate alone
+    # kept them running: seconds of waiting). At 6/s a job has 4 windows in flight
+    # (backfill.py `ahead`) and asks the 5th once the 1st is in: the first 5 requests are the
+    # probe and windows 1 to 4, in any order.
+    venues = ("binance", "bybit")
+    jobs = [
+        {"exchange": venue, "pairs": [pair], "span": "1m", "start": "2024-03-01",
+         "end": "2024-03-05"}
+        for venue, pair in zip(venues, ("BTC/USDT", "ETH/USDT"), strict=True)
+    ]  # fmt: skip
+    config = make_config(tmp_path, sandbox, jobs, rps=dict.fromkeys(venues, 6.0))
+    for venue in venues:
+        sandbox.hold(venue, after=5)
     place = engines.start(config)
 
     def reconnect():
+        # the restarted engine has no request count to keep: a quicker budget in the file
+        make_config(tmp_path, sandbox, jobs, rps=dict.fromkeys(venues, 50.0))
         engines.start(config)
         return engines.client(place)
 
@@ -150,11 +165,15 @@ async def test_a_killed_engine_is_reported_and_restarted_from_the_ui(tmp_path, s
         assert "engine lost" in str(app.screen_stack[0].query_one("#header-line").render())
         await pilot.press("y")  # restart
         await _wait(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        for venue in venues:
+            sandbox.release(venue)
         await _wait(pilot, lambda: all(s.status is Status.DONE for s in app.runner.snapshots()), 60)
     frame = stored(config.settings.data_path)
     for spec in config.jobs:
         s = spec.series
-        part = frame.filter(frame["symbol"] == s.pair.replace("/", "-"))
+        part = frame.filter(
+            (frame["exchange"] == s.exchange) & (frame["symbol"] == s.pair.replace("/", "-"))
+        )
         truth = sandbox.ground_truth(s.exchange, s.pair, s.span, ms("2024-03-01"), ms("2024-03-05"))
         assert_equal_truth(part.drop("exchange", "market", "kind", "symbol", "span"), truth)
 
