@@ -14,7 +14,7 @@ lint:
 ## test: the README's test command: the parallel lane on four workers, then the `serial` lane
 ## (the tests that assert on wall time, latency or rate-limit answers) alone
 test:
-	env -u NO_COLOR -u TEXTUAL_THEME python -m pytest -q -n 4 -m "not serial" && env -u NO_COLOR -u TEXTUAL_THEME python -m pytest -q -m serial
+	env -u NO_COLOR -u TEXTUAL_THEME python -m pytest -q -n 4 --dist loadfile -m "not serial" && env -u NO_COLOR -u TEXTUAL_THEME python -m pytest -q -m serial
 
 ## format: apply ruff's safe lint fixes, then format (in this order: a fix such as UP017's
 ## shorter `UTC` can change how a line is formatted)
