@@ -86,7 +86,12 @@ def test_standalone_live_runs_until_a_signal(tmp_path, sandbox, sig, code) -> No
                 break
         assert proc.poll() is None, seen  # still running: the series is kept current
         proc.send_signal(sig)
-        rest, err = proc.communicate(timeout=60)
+        try:
+            rest, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # say what it printed (it hung once in the suite)
+            proc.kill()
+            rest, err = proc.communicate(timeout=10)
+            pytest.fail(f"no exit 60 s after {sig!r}: {seen + [rest]!r}\n{err}")
     finally:
         if proc.poll() is None:
             proc.kill()
