@@ -7,6 +7,7 @@ workers' progress and log, and a cancel reaches a running task through its `dist
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from dataclasses import replace
@@ -15,15 +16,17 @@ import polars as pl
 import pytest
 
 import dccd_tui
+from dccd_tui.engine import EXCHANGES, ClusterSettings, Series, Status, make_runner
+from dccd_tui.engine.cluster.runner import ClusterRunner
 
-pytest.importorskip("distributed")
+from ..helpers import PINNED_NOW, assert_equal_truth, make_config, ms, stored
 
-from distributed import LocalCluster  # noqa: E402
-
-from dccd_tui.engine import EXCHANGES, ClusterSettings, Series, Status, make_runner  # noqa: E402
-from dccd_tui.engine.cluster.runner import ClusterRunner  # noqa: E402
-
-from ..helpers import PINNED_NOW, assert_equal_truth, make_config, ms, stored  # noqa: E402
+# Without the [cluster] extra these tests are skipped. distributed is imported by the tests
+# that run, not at collection: importing it took 0.7 s of CPU in every pytest process, and
+# only one worker of the parallel lane runs this file (--dist loadfile).
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None, reason="the [cluster] extra is not installed"
+)
 
 # no worker offers Coinbase: its series wait in Dask's queue (the cancel test)
 RESOURCES = {name: 4 for name in EXCHANGES if name != "coinbase"}
@@ -31,6 +34,8 @@ RESOURCES = {name: 4 for name in EXCHANGES if name != "coinbase"}
 
 @pytest.fixture(scope="module")
 def cluster():
+    from distributed import LocalCluster
+
     with LocalCluster(
         n_workers=2,
         threads_per_worker=4,
@@ -152,6 +157,7 @@ def test_an_unreachable_scheduler_is_named_and_the_store_released(tmp_path, sand
 
 
 def test_a_tls_scheduler_with_the_config_certificates(tmp_path, sandbox):
+    from distributed import LocalCluster
     from distributed.security import Security
 
     pytest.importorskip("cryptography")  # Security.temporary() makes its certificates with it
