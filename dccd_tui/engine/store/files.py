@@ -23,7 +23,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -215,6 +215,24 @@ class Period:
         year, month = key
         return (year + 1, 1) if month == 12 else (year, month + 1)
 
+    def parts(self, frame: pl.DataFrame) -> Iterator[tuple[tuple[int, int], pl.DataFrame]]:
+        """(key, rows) of each file a normalised frame (sorted by ts) has rows in, oldest
+        first: the two stores write one file per part."""
+        import polars as pl
+
+        ts = frame["ts"].cast(pl.Int64)
+        last = int(ts[-1])
+        key = self.of(int(ts[0]))
+        while True:
+            lo, hi = self.range(key)
+            if lo > last:
+                return
+            a = int(ts.search_sorted(lo, side="left"))
+            b = int(ts.search_sorted(hi, side="left"))
+            if b > a:
+                yield key, frame.slice(a, b - a)
+            key = self.next(key)
+
     def files(self, folder: Path) -> list[tuple[tuple[int, int], Path]]:
         """(key, path) of every data file in `folder`, oldest first."""
         try:
@@ -230,6 +248,26 @@ class Period:
                 out.append((key, folder / name))
         out.sort()
         return out
+
+
+def merge_part(
+    existing: pl.DataFrame | None, part: pl.DataFrame
+) -> tuple[pl.DataFrame | None, int]:
+    """`part` merged into a file's `existing` rows, `part`'s rows winning on a shared ts:
+    (merged, how many rows are new). merged is None when the file would not change (every row
+    of `part` is there already, equal), so that the file is kept as it is."""
+    import polars as pl
+
+    if existing is None or existing.height == 0:
+        return part, part.height
+    dup = int(part["ts"].is_in(existing["ts"].implode()).sum())
+    if dup == part.height and existing.filter(pl.col("ts").is_in(part["ts"].implode())).equals(
+        part
+    ):
+        return None, 0
+    if dup:
+        existing = existing.filter(~pl.col("ts").is_in(part["ts"].implode()))
+    return pl.concat([existing, part], how="vertical").sort("ts"), part.height - dup
 
 
 MONTHS = Period(yearly=False)

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import StoreError
 from ..models import Series
 from . import files
-from .files import Unreadable, reason
+from .files import Unreadable, merge_part, reason
 from .kinds import CANDLES, FUNDING
 from .leases import (
     LEASE_NAME,
@@ -556,59 +556,37 @@ class ObjectSeriesStore:
         replaced: list[str],
         lost: list[Range],
     ) -> int:
-        import polars as pl
-
         current = {object_key(name, self._period): name for name in signs}
-        ts = frame["ts"].cast(pl.Int64)
-        first, last = int(ts[0]), int(ts[-1])
-        key = self._period.of(first)
         new = 0
-        while True:
+        for key, part in self._period.parts(frame):
             lo, hi = self._period.range(key)
-            if lo > last:
-                break
-            a = int(ts.search_sorted(lo, side="left"))
-            b = int(ts.search_sorted(hi, side="left"))
-            if b > a:
-                part = frame.slice(a, b - a)
-                old = current.get(key)
-                existing = None
-                if old is not None:
-                    cached = self._last
-                    existing = cached[1] if cached and cached[0] == old else self._read_object(old)
-                    if existing is None:  # gone or unreadable behind the store's back
-                        lost.append((lo, hi))
-                        self._report(
-                            f"{self.series}: {self.folder}/{old} could not be read back; "
-                            f"{self._period.label(key)} leaves the coverage and will be "
-                            "downloaded again"
-                        )
-                if existing is None or existing.height == 0:
-                    merged, added = part, part.height
-                else:
-                    in_old = part["ts"].is_in(existing["ts"].implode())
-                    dup = int(in_old.sum())
-                    added = part.height - dup
-                    same = existing.filter(pl.col("ts").is_in(part["ts"].implode()))
-                    if dup == part.height and same.equals(part):
-                        key = self._period.next(key)
-                        continue  # nothing changes: keep the version there is
-                    if dup:
-                        existing = existing.filter(~pl.col("ts").is_in(part["ts"].implode()))
-                    merged = pl.concat([existing, part], how="vertical").sort("ts")
-                new += added
-                data = _parquet_bytes(merged, self.kind)
-                name = new_object_name(self._period, key)
-                self._objects.put_if_absent(f"{self.prefix}/{name}", data)
-                uploaded.append(name)
-                if old is not None:
-                    signs.pop(old, None)
-                    replaced.append(old)
-                # the month a backfill writes next is most often this one: keep its frame
-                self._last = (name, merged)
-                mts = merged["ts"].dt.epoch("ms")
-                signs[name] = (len(data), 0, merged.height, int(mts[0]), int(mts[-1]))
-            key = self._period.next(key)
+            old = current.get(key)
+            existing = None
+            if old is not None:
+                cached = self._last
+                existing = cached[1] if cached and cached[0] == old else self._read_object(old)
+                if existing is None:  # gone or unreadable behind the store's back
+                    lost.append((lo, hi))
+                    self._report(
+                        f"{self.series}: {self.folder}/{old} could not be read back; "
+                        f"{self._period.label(key)} leaves the coverage and will be "
+                        "downloaded again"
+                    )
+            merged, added = merge_part(existing, part)
+            if merged is None:
+                continue  # nothing changes: keep the version there is
+            new += added
+            data = _parquet_bytes(merged, self.kind)
+            name = new_object_name(self._period, key)
+            self._objects.put_if_absent(f"{self.prefix}/{name}", data)
+            uploaded.append(name)
+            if old is not None:
+                signs.pop(old, None)
+                replaced.append(old)
+            # the month a backfill writes next is most often this one: keep its frame
+            self._last = (name, merged)
+            mts = merged["ts"].dt.epoch("ms")
+            signs[name] = (len(data), 0, merged.height, int(mts[0]), int(mts[-1]))
         return new
 
     def record_failed(self, windows: Sequence[Sequence[Any]]) -> None:

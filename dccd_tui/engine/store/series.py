@@ -384,41 +384,14 @@ class SeriesStore(ManifestSync):
 
     def _write_months(self, frame: pl.DataFrame) -> int:
         """Merge a normalised frame into its month files, one month at a time."""
-        import polars as pl
+        return sum(self._merge_month(key, part) for key, part in self._period.parts(frame))
 
-        ts = frame["ts"].cast(pl.Int64)
-        first, last = int(ts[0]), int(ts[-1])
-        key = self._period.of(first)
-        new = 0
-        while True:
-            lo, hi = self._period.range(key)
-            if lo > last:
-                break
-            a = int(ts.search_sorted(lo, side="left"))
-            b = int(ts.search_sorted(hi, side="left"))
-            if b > a:
-                new += self._merge_month(key[0], key[1], frame.slice(a, b - a))
-            key = self._period.next(key)
-        return new
-
-    def _merge_month(self, year: int, month: int, part: pl.DataFrame) -> int:
-        import polars as pl
-
-        path = self.folder / self._period.name((year, month))
+    def _merge_month(self, key: tuple[int, int], part: pl.DataFrame) -> int:
+        path = self.folder / self._period.name(key)
         existing = self._read_month(path) if path.exists() else None
-        if existing is None or existing.height == 0:
-            merged, new = part, part.height
-        else:
-            in_old = part["ts"].is_in(existing["ts"].implode())
-            dup = int(in_old.sum())
-            new = part.height - dup
-            if dup == part.height:
-                same = existing.filter(pl.col("ts").is_in(part["ts"].implode()))
-                if same.equals(part):
-                    return 0  # nothing changes: keep the file (and its mtime) as it is
-            if dup:
-                existing = existing.filter(~pl.col("ts").is_in(part["ts"].implode()))
-            merged = pl.concat([existing, part], how="vertical").sort("ts")
+        merged, new = files.merge_part(existing, part)
+        if merged is None:
+            return 0  # nothing changes: keep the file (and its mtime) as it is
         table = merged.to_arrow().cast(files.schema_of(self.kind))
         # through the object seam, on its local fast path (encoded straight to the temp file)
         self._objects.put_if_match(path.name, lambda tmp: files.write_parquet(table, tmp), ANY)
