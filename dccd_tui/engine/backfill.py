@@ -82,6 +82,7 @@ if TYPE_CHECKING:  # httpx is imported with the first client: start-up stays fas
 
     from .archive.download import ArchiveClient
     from .http import ExchangeClient
+    from .jobs import JobSpec
 
 T = TypeVar("T")
 
@@ -180,7 +181,40 @@ class Backfill:
         self.leftover: list[Asked] = []
         state.set_asked(tuple(self._asked))
 
+    @classmethod
+    def of_spec(
+        cls,
+        spec: JobSpec,
+        client: ExchangeClient,
+        series_store: SeriesStorage,
+        state: JobState,
+        stop: StopSignal,
+        *,
+        now: int | None,
+        archive: ArchiveClient | None,
+    ) -> Backfill:
+        """The backfill of a configured job: its range or ranges, retries and archive (the
+        runner on this host and a cluster worker build it alike)."""
+        from .exchanges import get_exchange
+
+        return cls(
+            spec.series,
+            spec.start,
+            spec.end,
+            get_exchange(spec.series.exchange),
+            client,
+            series_store,
+            state,
+            stop,
+            max_retries=spec.max_retries,
+            retry_delay=spec.retry_delay,
+            now=now,
+            ranges=spec.parts,
+            archive=archive,
+        )
+
     # --- one window ------------------------------------------------------------------
+
     def _get(self, path, params):
         return self.client.get(
             path, params, symbol=self.symbol, cancel=self._abort, on_request=self.state.note_request

@@ -585,20 +585,13 @@ class Runner:
     ) -> Backfill | None:
         """The job that runs `spec` on this thread (lock held), registered so that `start`
         extends it; None when the run happens elsewhere (`_run_elsewhere`)."""
-        adapter = get_exchange(spec.series.exchange)
-        job = Backfill(
-            spec.series,
-            spec.start,
-            spec.end,
-            adapter,
+        job = Backfill.of_spec(
+            spec,
             self.client(spec.series.exchange),
             self.store.series(spec.series),
             state,
             stop,
-            max_retries=spec.max_retries,
-            retry_delay=spec.retry_delay,
             now=self._now(),
-            ranges=spec.parts,
             archive=self.archive_client(spec),
         )
         self._jobs[key] = job  # `start` extends it from here on

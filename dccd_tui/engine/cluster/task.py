@@ -286,20 +286,8 @@ def run_series(task: SeriesTask) -> dict[str, Any]:
     try:
         spec = task.spec
         with open_series_store(task, holder, stop, ctx.lease_ttl) as store:
-            job = Backfill(
-                spec.series,
-                spec.start,
-                spec.end,
-                get_exchange(spec.series.exchange),
-                ctx.client(task),
-                store,
-                state,
-                stop,
-                max_retries=spec.max_retries,
-                retry_delay=spec.retry_delay,
-                now=task.now,
-                ranges=spec.parts,
-                archive=ctx.archive(task),
+            job = Backfill.of_spec(
+                spec, ctx.client(task), store, state, stop, now=task.now, archive=ctx.archive(task)
             )
             job.run()
             leftover = list(job.leftover)
