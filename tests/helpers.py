@@ -61,6 +61,25 @@ OTHER_MONTHS = {
 }
 
 
+def iso(ms_: int) -> str:
+    """An instant as config.toml writes it (UTC, to the second)."""
+    return datetime.fromtimestamp(ms_ / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def run_to_end(config, *, timeout: float = 60.0):
+    """Run every job of `config` on a Runner pinned to PINNED_NOW, to their end; the closed
+    runner (its states and store) is returned."""
+    from dccd_tui.engine.runner import Runner
+
+    runner = Runner(config, now=PINNED_NOW).open()
+    try:
+        runner.start()
+        assert runner.wait(timeout)
+    finally:
+        runner.close()
+    return runner
+
+
 def make_config(
     tmp_path: Path,
     sandbox,

@@ -9,22 +9,15 @@ instead of sending its own. Counted by the sandbox, per endpoint.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from dccd_tui.config import save_config
-from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from ..helpers import PINNED_NOW, assert_equal_truth
+from ..helpers import PINNED_NOW, assert_equal_truth, iso, run_to_end
 
 HOUR_MS = 3_600_000
-
-
-def _iso(ms_: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms_ / 1000))
 
 
 def _run(tmp_path, sb: Sandbox, venue: str, pairs: list[str], spans: list[str]) -> list:
@@ -36,8 +29,8 @@ def _run(tmp_path, sb: Sandbox, venue: str, pairs: list[str], spans: list[str]) 
             "pairs": pairs,
             "kinds": ["candles", "mark", "index"],
             "span": span,
-            "start": _iso(start),
-            "end": _iso(end),
+            "start": iso(start),
+            "end": iso(end),
         }
         for span in spans
     ]
@@ -46,8 +39,8 @@ def _run(tmp_path, sb: Sandbox, venue: str, pairs: list[str], spans: list[str]) 
             "exchange": venue,
             "pairs": pairs,
             "kinds": ["funding"],
-            "start": _iso(start),
-            "end": _iso(end),
+            "start": iso(start),
+            "end": iso(end),
         }
     )
     data = {
@@ -56,12 +49,7 @@ def _run(tmp_path, sb: Sandbox, venue: str, pairs: list[str], spans: list[str]) 
         "histo_jobs": jobs,
     }
     config = save_config(tmp_path / "config.toml", data)
-    runner = Runner(config, now=PINNED_NOW).open()
-    try:
-        runner.start()
-        assert runner.wait(60)
-    finally:
-        runner.close()
+    runner = run_to_end(config)
     for spec in config.jobs:
         snap = runner.states[spec.key].snapshot()
         assert snap.status is Status.DONE, (spec.key, snap.error)
@@ -117,18 +105,13 @@ def test_the_listing_time_seeds_the_listing_probe(tmp_path, venue):
                     "pairs": [pair],
                     "kinds": ["candles", "mark"],
                     "span": "1h",
-                    "start": _iso(start),
-                    "end": _iso(end),
+                    "start": iso(start),
+                    "end": iso(end),
                 }
             ],
         }
         config = save_config(tmp_path / "config.toml", data)
-        runner = Runner(config, now=PINNED_NOW).open()
-        try:
-            runner.start()
-            assert runner.wait(60)
-        finally:
-            runner.close()
+        runner = run_to_end(config)
         for spec in config.jobs:
             snap = runner.states[spec.key].snapshot()
             assert snap.status is Status.DONE, (spec.key, snap.error)

@@ -6,22 +6,15 @@ LTC/USDT:USDT on both venues (dccd_tui/sandbox/_deriv.py)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from dccd_tui.config import save_config
-from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from ..helpers import PINNED_NOW, assert_equal_truth
+from ..helpers import PINNED_NOW, assert_equal_truth, iso, run_to_end
 
 PAIR = "LTC/USDT:USDT"
-
-
-def _iso(ms_: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms_ / 1000))
 
 
 @pytest.mark.parametrize("venue", ["binanceusdm", "bybit"])
@@ -43,18 +36,13 @@ def test_a_delisted_perpetual_is_not_asked_for_after_its_delisting(tmp_path, ven
                     "pairs": [PAIR],
                     "kinds": ["candles", "mark", "funding"],
                     "span": "1h",
-                    "start": _iso(start),
-                    "end": _iso(end),
+                    "start": iso(start),
+                    "end": iso(end),
                 }
             ],
         }
         config = save_config(tmp_path / "config.toml", data)
-        runner = Runner(config, now=PINNED_NOW).open()
-        try:
-            runner.start()
-            assert runner.wait(60)
-        finally:
-            runner.close()
+        runner = run_to_end(config)
         for spec in config.jobs:
             s = spec.series
             snap = runner.states[spec.key].snapshot()

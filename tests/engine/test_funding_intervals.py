@@ -10,24 +10,17 @@ equal the sandbox's truth (the interval whose period each event settles).
 
 from __future__ import annotations
 
-import time
-
 import polars as pl
 import pytest
 
 from dccd_tui.config import save_config
 from dccd_tui.engine.exchanges import get_exchange
-from dccd_tui.engine.runner import Runner
 from dccd_tui.engine.state import Status
 from dccd_tui.sandbox import Sandbox, SandboxSettings
 
-from ..helpers import PINNED_NOW
+from ..helpers import PINNED_NOW, iso, run_to_end
 
 DAY_MS = 86_400_000
-
-
-def _iso(ms_: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms_ / 1000))
 
 
 @pytest.mark.parametrize(
@@ -82,18 +75,13 @@ def _run(tmp_path, sb: Sandbox, venue: str, pair: str, start: int, end: int):
                 "exchange": venue,
                 "pairs": [pair],
                 "kinds": ["funding"],
-                "start": _iso(start),
-                "end": _iso(end),
+                "start": iso(start),
+                "end": iso(end),
             }
         ],
     }
     config = save_config(tmp_path / "config.toml", data)
-    runner = Runner(config, now=PINNED_NOW).open()
-    try:
-        runner.start()
-        assert runner.wait(60)
-    finally:
-        runner.close()
+    runner = run_to_end(config)
     (spec,) = config.jobs
     snap = runner.states[spec.key].snapshot()
     assert snap.status is Status.DONE, snap.error
