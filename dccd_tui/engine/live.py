@@ -230,7 +230,55 @@ class LiveCounters:
     delays_ms: list[tuple[int, int]] = field(default_factory=list)
 
 
-class LiveSeries:
+class LiveLoop:
+    """What a live candle series (`LiveSeries`) and a live funding series
+    (live_funding.py `LiveFunding`) share: the job's parts, the venue's margin and this
+    series' spread, the counters, and a wait that a stop ends at once."""
+
+    def __init__(
+        self,
+        series: Series,
+        client: ExchangeClient,
+        store: SeriesStorage,
+        state: JobState,
+        stop: StopSignal,
+        venue_clock: VenueClock,
+        clock: EngineClock,
+        settings: LiveSettings,
+        catch_up: Callable[[], str],
+        start: int,
+    ) -> None:
+        self.series = series
+        self.start = start  # the job's start: the series is stored from there
+        self.client = client
+        self.store = store
+        self.state = state
+        self.stop = stop
+        self.vclock = venue_clock
+        self.clock = clock
+        self.settings = settings
+        # runs the backfill path to now: "done", "retry" (windows failed: an outage) or "stop"
+        self.catch_up = catch_up
+        self.margin_ms = int(settings.margin_s * 1000)
+        self.spread_ms = int(spread_of(series.key, settings.spread_s) * 1000)
+        self.next_ts = 0  # where the stored part ends (benches read it)
+        self.last_delay_ms = 0
+        self.counters = LiveCounters()
+        #: Binance: the daily archive files compared with the days stored live (the runner
+        #: sets it when the series' archive serves it: archive/live_check.py)
+        self.archive_check: ArchiveCheck | None = None
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0 and self.clock.wait(self.stop, seconds):
+            raise Cancelled()
+        if self.stop.is_set():
+            raise Cancelled()
+
+    def _log(self, line: str) -> None:
+        self.state.add_log(line)
+
+
+class LiveSeries(LiveLoop):
     """Keeps one caught-up candle series current until `stop` is set. Run `run()` on the job's
     thread (it holds no `max_parallel` slot: the runner released it)."""
 
@@ -248,17 +296,9 @@ class LiveSeries:
         page_limit: int,
         start: int,
     ) -> None:
-        self.series = series
-        self.start = start  # the job's start: the series is stored from there
-        self.client = client
-        self.store = store
-        self.state = state
-        self.stop = stop
-        self.vclock = venue_clock
-        self.clock = clock
-        self.settings = settings
-        # runs the backfill path to now: "done", "retry" (windows failed: an outage) or "stop"
-        self.catch_up = catch_up
+        super().__init__(
+            series, client, store, state, stop, venue_clock, clock, settings, catch_up, start
+        )
         self.span_ms = series.span * 1000
         self.page_limit = max(2, page_limit)
         # behind by more than this many spans: the backfill path (a boundary's request reaches
@@ -273,29 +313,15 @@ class LiveSeries:
 
         self.adapter = exchange_class(series.exchange)(clock=ahead)  # type: ignore[call-arg]
         self.symbol = self.adapter.symbol(series.pair)
-        self.spread_ms = int(spread_of(series.key, settings.spread_s) * 1000)
-        self.margin_ms = int(settings.margin_s * 1000)
-        self.next_ts = 0  # open time of the first candle not stored yet
         self.provisional: dict[int, _Provisional] = {}
         self.pending: dict[int, int] = {}  # absent slot -> when it was first seen absent
-        self.last_delay_ms = 0
         # What this venue's publication lag taught beyond the margin: a bar met still open
         # moves the next asks later by what it took; each bar found at once gives back a
         # little, so the series costs about one request a boundary (issue 21's target: 1.2 a
         # minute) without the margin being set by hand
         self.learned_ms = 0
-        self.counters = LiveCounters()
-        #: Binance: the daily archive files compared with the days stored live (the runner
-        #: sets it when the series' archive serves it: archive/live_check.py)
-        self.archive_check: ArchiveCheck | None = None
 
     # --- time ---------------------------------------------------------------------------
-    def _wait(self, seconds: float) -> None:
-        if seconds > 0 and self.clock.wait(self.stop, seconds):
-            raise Cancelled()
-        if self.stop.is_set():
-            raise Cancelled()
-
     def _boundary(self, vnow: int) -> int:
         """End of the candles closed at least the margin ago (venue clock)."""
         return align_down(vnow - self.margin_ms, self.series.span)
@@ -305,9 +331,6 @@ class LiveSeries:
         overdue = vnow - (self.next_ts + self.span_ms) - wait
         lag = max(self.last_delay_ms, overdue) if overdue > 0 else self.last_delay_ms
         self.state.set_live(lag / 1000)
-
-    def _log(self, line: str) -> None:
-        self.state.add_log(line)
 
     # --- the loop -----------------------------------------------------------------------
     def _resync(self) -> None:

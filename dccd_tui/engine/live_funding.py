@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from .errors import Cancelled, PermanentError, StoreError, TransientError
 from .exchanges import exchange_class
 from .fmt import fmt_duration, fmt_ms, safe_text
-from .live import OUTAGE_RETRY_MAX_S, RESYNC_S, LiveCounters, LiveSettings, spread_of
+from .live import OUTAGE_RETRY_MAX_S, RESYNC_S, LiveLoop, LiveSettings
 from .models import Series, align_down
 from .signals import StopSignal
 from .state import JobState, Status
@@ -51,9 +51,10 @@ FUNDING_SETTLE_S = 600.0
 FUNDING_RETRY_MAX_S = 60.0
 
 
-class LiveFunding:
+class LiveFunding(LiveLoop):
     """Keeps one caught-up funding series current until `stop` is set (on the job's thread,
-    without a `max_parallel` slot, as `live.LiveSeries`)."""
+    without a `max_parallel` slot, as `live.LiveSeries`). The archive's funding files are
+    monthly: a live funding series has no `archive_check`."""
 
     def __init__(
         self,
@@ -68,21 +69,12 @@ class LiveFunding:
         catch_up: Callable[[], str],
         start: int,
     ) -> None:
-        self.series = series
-        self.client = client
-        self.store = store
-        self.state = state
-        self.stop = stop
-        self.vclock = venue_clock
-        self.clock = clock
-        self.settings = settings
-        self.catch_up = catch_up
-        self.start = start
+        super().__init__(
+            series, client, store, state, stop, venue_clock, clock, settings, catch_up, start
+        )
         self.adapter = exchange_class(series.exchange)()
         self.symbol = self.adapter.symbol(series.pair)
         self.window_ms = int(getattr(self.adapter, "funding_window_ms", 30 * 86_400_000))
-        self.margin_ms = int(settings.margin_s * 1000)
-        self.spread_ms = int(spread_of(series.key, settings.spread_s) * 1000)
         self.covered_end = start  # where the stored part ends (events before it are stored)
         self.newest: int | None = None  # the newest stored event's time
         self.interval_ms: int | None = None  # the interval in force, as the events say
@@ -90,20 +82,6 @@ class LiveFunding:
         #: The first hour whose due event was not served within `FUNDING_SETTLE_S`: the stored
         #: part ends there until it (or a later event) is served, so it is never covered absent
         self.awaited: int | None = None
-        self.last_delay_ms = 0
-        self.counters = LiveCounters()
-        self.archive_check = None  # the archive's funding files are monthly: not compared live
-        self.next_ts = 0  # as LiveSeries (benches read it): where the stored part ends
-
-    # --- time ---------------------------------------------------------------------------
-    def _wait(self, seconds: float) -> None:
-        if seconds > 0 and self.clock.wait(self.stop, seconds):
-            raise Cancelled()
-        if self.stop.is_set():
-            raise Cancelled()
-
-    def _log(self, line: str) -> None:
-        self.state.add_log(line)
 
     def _resync(self) -> None:
         def ask(path: str) -> bytes:
